@@ -1,0 +1,2 @@
+// placeholder until the parser bench lands
+fn main() {}

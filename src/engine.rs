@@ -1,0 +1,975 @@
+//! The per-core engine (sans-IO): every decision a core makes about its connections and
+//! messages — parse, subscribe, match, route to local subscribers and to other cores,
+//! queue-group picks, no-responders, keepalive, slow consumers — with no I/O.
+//!
+//! The glommio shell feeds it socket bytes, ring batches and clock ticks, and carries out
+//! what it asks for: bytes to write (each session's outbound buffer), ring batches to
+//! push (per-peer outgoing queues), connections to wake or close ([`EngineEvents`]).
+//! Tests drive it directly, without a runtime.
+
+use bytes::{Bytes, BytesMut};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+
+use crate::interest::{LocalInterest, PeerInterest, RemoteInterest};
+use crate::mesh::{InterestUpdate, RemoteMsg, RingBatch, RingItem};
+use crate::protocol::encode;
+use crate::protocol::info::{ConnectOptions, ServerInfo};
+use crate::protocol::ClientOp;
+use crate::session::{CloseReason, ConnId, Session, SubKey};
+use crate::subject;
+use crate::sublist::Sublist;
+
+/// Entries kept in each match cache (local subscriptions, remote interest).
+const MATCH_CACHE_ENTRIES: usize = 4096;
+/// Items queued for one peer beyond which readers on this core pause (ring overflow policy).
+pub const PEER_BACKLOG_HIGH_WATER_ITEMS: usize = 64 * 1024;
+/// Reply prefixes clients may not use (service imports, JetStream acks, gateway replies).
+const RESERVED_REPLY_PREFIXES: [&[u8]; 3] = [b"_R_.", b"$JS.ACK.", b"_GR_."];
+
+/// The limits one core enforces, with units.
+#[derive(Debug, Clone)]
+pub struct EngineLimits {
+    /// Largest payload (headers included) a client may publish.
+    pub max_payload_bytes: usize,
+    /// Longest control-line argument part.
+    pub max_control_line_bytes: usize,
+    /// Outbound bytes a connection may hold before it is dropped as a slow consumer.
+    pub max_pending_bytes: usize,
+    /// Connections this core accepts (its share of the server-wide limit).
+    pub max_connections_per_core: usize,
+    /// Subscriptions per connection; 0 = unlimited.
+    pub max_subscriptions: usize,
+    /// Idle time before the server PINGs a client.
+    pub ping_interval_ns: u64,
+    /// Unanswered PINGs after which the connection is stale.
+    pub max_pings_outstanding: u32,
+}
+
+/// Static facts about this core and the server, for INFO and routing.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This core's index (0..n_cores), also its place in the ring mesh.
+    pub core_id: usize,
+    /// Number of cores (executors) in the server.
+    pub n_cores: usize,
+    /// Limits to enforce.
+    pub limits: EngineLimits,
+    /// The INFO every connection starts from (client_id/client_ip filled per connection).
+    pub info: ServerInfo,
+}
+
+/// What the shell must do after an engine call.
+#[derive(Debug, Default)]
+pub struct EngineEvents {
+    /// Connections with new output for their writer.
+    pub writable: Vec<ConnId>,
+    /// Connections whose PONG barrier completed: their reader may go on.
+    pub unblocked: Vec<ConnId>,
+    /// Connections the engine decided to close (flush first if their session says so).
+    pub closed: Vec<ConnId>,
+    /// Peers with queued ring items for their flusher.
+    pub peers_with_output: Vec<usize>,
+}
+
+impl EngineEvents {
+    /// Whether there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.writable.is_empty()
+            && self.unblocked.is_empty()
+            && self.closed.is_empty()
+            && self.peers_with_output.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.writable.clear();
+        self.unblocked.clear();
+        self.closed.clear();
+        self.peers_with_output.clear();
+    }
+}
+
+/// Result of feeding bytes read from a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadStatus {
+    /// All complete ops were processed; read more.
+    Continue,
+    /// A PING waits for other cores to apply this core's interest; stop reading until unblocked.
+    Blocked,
+    /// The connection is closing; stop reading.
+    Closed,
+}
+
+/// What the writer should do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputState {
+    /// The buffer passed in now holds bytes to write.
+    Data,
+    /// Nothing to write; wait for a writable event.
+    Idle,
+    /// Nothing more will be written: close the socket.
+    Close,
+}
+
+/// Counters a core keeps (monitoring reads them later).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CoreStats {
+    /// Messages published by this core's clients.
+    pub in_msgs: u64,
+    /// Bytes published by this core's clients.
+    pub in_bytes: u64,
+    /// Messages delivered to this core's clients.
+    pub out_msgs: u64,
+    /// Bytes delivered to this core's clients.
+    pub out_bytes: u64,
+    /// Connections dropped as slow consumers.
+    pub slow_consumers: u64,
+    /// Connections dropped as stale.
+    pub stale_connections: u64,
+    /// Connections accepted since start.
+    pub total_connections: u64,
+}
+
+struct SubEntry {
+    conn: ConnId,
+    sid: Bytes,
+    subject: Bytes,
+    queue: Option<Bytes>,
+    max_msgs: Option<u64>,
+    delivered: u64,
+    generation: u32,
+}
+
+/// A message being routed, borrowed from the publish that carries it.
+struct Routed<'a> {
+    subject: &'a Bytes,
+    reply: Option<&'a Bytes>,
+    header_len: usize,
+    message: &'a Bytes,
+}
+
+/// Per-peer routing decision for one publish, reused between publishes.
+#[derive(Default)]
+struct PeerRoute {
+    plain: bool,
+    queues: Vec<Bytes>,
+}
+
+/// One core's whole broker state.
+pub struct Engine {
+    cfg: EngineConfig,
+    sessions: Vec<Option<Session>>,
+    free_sessions: Vec<ConnId>,
+    live_sessions: usize,
+    subs: Vec<Option<SubEntry>>,
+    free_subs: Vec<u32>,
+    next_generation: u32,
+    local: Sublist<SubKey>,
+    local_interest: LocalInterest,
+    remote: RemoteInterest,
+    peer_acked_seq: Vec<u64>,
+    outgoing: Vec<RingBatch>,
+    outgoing_signalled: Vec<bool>,
+    blocked: Vec<(ConnId, u64)>,
+    events: EngineEvents,
+    route_scratch: Vec<PeerRoute>,
+    rng: SmallRng,
+    next_client_seq: u64,
+    shutting_down: bool,
+    stats: CoreStats,
+}
+
+impl Engine {
+    /// A core with no connections.
+    pub fn new(cfg: EngineConfig) -> Self {
+        let n = cfg.n_cores;
+        debug_assert!(cfg.core_id < n);
+        let seed = 0x9e37_79b9_7f4a_7c15u64 ^ (cfg.core_id as u64).wrapping_mul(0x2545_f491);
+        Engine {
+            sessions: Vec::new(),
+            free_sessions: Vec::new(),
+            live_sessions: 0,
+            subs: Vec::new(),
+            free_subs: Vec::new(),
+            next_generation: 0,
+            local: Sublist::new(MATCH_CACHE_ENTRIES),
+            local_interest: LocalInterest::default(),
+            remote: RemoteInterest::new(n, MATCH_CACHE_ENTRIES),
+            peer_acked_seq: vec![0; n],
+            outgoing: (0..n).map(|_| Vec::new()).collect(),
+            outgoing_signalled: vec![false; n],
+            blocked: Vec::new(),
+            events: EngineEvents::default(),
+            route_scratch: (0..n).map(|_| PeerRoute::default()).collect(),
+            rng: SmallRng::seed_from_u64(seed),
+            next_client_seq: 1,
+            shutting_down: false,
+            stats: CoreStats::default(),
+            cfg,
+        }
+    }
+
+    /// This core's index.
+    pub fn core_id(&self) -> usize {
+        self.cfg.core_id
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> CoreStats {
+        self.stats
+    }
+
+    /// Open connections on this core.
+    pub fn connection_count(&self) -> usize {
+        self.live_sessions
+    }
+
+    /// Subscriptions held on this core.
+    pub fn subscription_count(&self) -> usize {
+        self.local.len()
+    }
+
+    /// Hands the shell everything it must act on since the last call.
+    pub fn take_events(&mut self, into: &mut EngineEvents) {
+        into.clear();
+        std::mem::swap(into, &mut self.events);
+    }
+
+    // ----- connections -------------------------------------------------------------------
+
+    /// Registers an accepted socket and queues its INFO. Over the connection limit the
+    /// session is created already closing, with the -ERR queued.
+    pub fn open_conn(&mut self, client_ip: &str, now_ns: u64) -> ConnId {
+        let client_id = self.next_client_seq * self.cfg.n_cores as u64 + self.cfg.core_id as u64;
+        self.next_client_seq += 1;
+        self.stats.total_connections += 1;
+        let limits = &self.cfg.limits;
+        let mut session = Session::new(
+            client_id,
+            client_ip.to_string(),
+            limits.max_control_line_bytes,
+            limits.max_payload_bytes,
+            now_ns,
+        );
+        let mut info = self.cfg.info.clone();
+        info.client_id = client_id;
+        info.client_ip = client_ip.to_string();
+        encode::write_info(&mut session.out, &info);
+        let over_limit = self.live_sessions >= limits.max_connections_per_core;
+        let id = match self.free_sessions.pop() {
+            Some(id) => {
+                self.sessions[id as usize] = Some(session);
+                id
+            }
+            None => {
+                self.sessions.push(Some(session));
+                (self.sessions.len() - 1) as ConnId
+            }
+        };
+        self.live_sessions += 1;
+        self.signal_writable(id);
+        if over_limit || self.shutting_down {
+            let s = self.session_mut(id);
+            encode::write_err(&mut s.out, "maximum connections exceeded");
+            self.close(id, CloseReason::MaxConnectionsExceeded, true);
+        }
+        id
+    }
+
+    /// The session of an open or closing connection.
+    pub fn session(&self, conn: ConnId) -> &Session {
+        self.sessions[conn as usize]
+            .as_ref()
+            .expect("connection id of a removed session")
+    }
+
+    fn session_mut(&mut self, conn: ConnId) -> &mut Session {
+        self.sessions[conn as usize]
+            .as_mut()
+            .expect("connection id of a removed session")
+    }
+
+    /// Forgets a connection once its socket is closed; its id may be reused after this.
+    pub fn remove_conn(&mut self, conn: ConnId) {
+        if self.sessions[conn as usize]
+            .as_ref()
+            .is_some_and(|s| s.is_open())
+        {
+            self.close(conn, CloseReason::ClientClosed, false);
+        }
+        self.sessions[conn as usize] = None;
+        self.free_sessions.push(conn);
+        self.live_sessions -= 1;
+    }
+
+    /// Starts closing a connection: its subscriptions go now; its output is flushed first
+    /// when `flush` (to deliver an -ERR), else dropped.
+    pub fn close(&mut self, conn: ConnId, reason: CloseReason, flush: bool) {
+        let Some(s) = self.sessions[conn as usize].as_mut() else {
+            return;
+        };
+        if s.close.is_some() {
+            return;
+        }
+        s.close = Some(reason);
+        s.flush_before_close = flush;
+        if !flush {
+            s.out.clear();
+        }
+        if s.barrier_seq.take().is_some() {
+            self.blocked.retain(|(c, _)| *c != conn);
+        }
+        let keys: Vec<SubKey> = s.subs.values().copied().collect();
+        for key in keys {
+            self.remove_sub(key);
+        }
+        match reason {
+            CloseReason::ClientClosed | CloseReason::ServerShutdown => {
+                tracing::debug!(cid = self.session(conn).client_id, reason = reason.as_str(), "connection closed")
+            }
+            _ => tracing::info!(cid = self.session(conn).client_id, reason = reason.as_str(), "closing connection"),
+        }
+        self.events.closed.push(conn);
+    }
+
+    /// Closes every connection (flushing what is queued) and refuses new ones.
+    pub fn begin_shutdown(&mut self) {
+        self.shutting_down = true;
+        for id in 0..self.sessions.len() as ConnId {
+            if self.sessions[id as usize].as_ref().is_some_and(|s| s.is_open()) {
+                self.close(id, CloseReason::ServerShutdown, true);
+            }
+        }
+    }
+
+    // ----- the writer side -------------------------------------------------------------
+
+    /// Swaps the connection's queued output into `buf` (which must be empty) for writing.
+    pub fn take_output(&mut self, conn: ConnId, buf: &mut BytesMut) -> OutputState {
+        debug_assert!(buf.is_empty());
+        let s = self.session_mut(conn);
+        s.write_signalled = false;
+        if !s.out.is_empty() {
+            std::mem::swap(&mut s.out, buf);
+            s.inflight_bytes = buf.len();
+            return OutputState::Data;
+        }
+        if s.close.is_some() {
+            OutputState::Close
+        } else {
+            OutputState::Idle
+        }
+    }
+
+    /// The writer finished writing what it last took.
+    pub fn write_done(&mut self, conn: ConnId) {
+        self.session_mut(conn).inflight_bytes = 0;
+    }
+
+    /// Whether the reader of `conn` must wait for its PONG barrier.
+    pub fn is_blocked(&self, conn: ConnId) -> bool {
+        self.session(conn).barrier_seq.is_some()
+    }
+
+    /// Whether queued ring items for some peer are over the high-water mark.
+    pub fn peers_backlogged(&self) -> bool {
+        self.outgoing
+            .iter()
+            .any(|q| q.len() > PEER_BACKLOG_HIGH_WATER_ITEMS)
+    }
+
+    /// Takes the ring items queued for `peer`, to push as one batch.
+    pub fn take_outgoing(&mut self, peer: usize) -> RingBatch {
+        self.outgoing_signalled[peer] = false;
+        std::mem::take(&mut self.outgoing[peer])
+    }
+
+    fn signal_writable(&mut self, conn: ConnId) {
+        let s = self.session_mut(conn);
+        if !s.write_signalled {
+            s.write_signalled = true;
+            self.events.writable.push(conn);
+        }
+    }
+
+    fn push_peer(&mut self, peer: usize, item: RingItem) {
+        debug_assert_ne!(peer, self.cfg.core_id);
+        self.outgoing[peer].push(item);
+        if !self.outgoing_signalled[peer] {
+            self.outgoing_signalled[peer] = true;
+            self.events.peers_with_output.push(peer);
+        }
+    }
+
+    // ----- the reader side ---------------------------------------------------------------
+
+    /// Processes every complete op at the front of `buf` (bytes just read from `conn`).
+    pub fn on_read(&mut self, conn: ConnId, buf: &mut BytesMut, now_ns: u64) -> ReadStatus {
+        self.session_mut(conn).last_inbound_ns = now_ns;
+        loop {
+            let s = self.session_mut(conn);
+            if s.close.is_some() {
+                return ReadStatus::Closed;
+            }
+            if s.barrier_seq.is_some() {
+                return ReadStatus::Blocked;
+            }
+            match s.parser.next_op(buf) {
+                Ok(Some(op)) => self.handle_op(conn, op),
+                Ok(None) => return ReadStatus::Continue,
+                Err(e) => {
+                    if let Some(text) = e.err_text() {
+                        encode::write_err(&mut s.out, text);
+                        self.signal_writable(conn);
+                    }
+                    tracing::debug!(error = %e, "protocol error");
+                    self.close(conn, CloseReason::ProtocolViolation, true);
+                    return ReadStatus::Closed;
+                }
+            }
+        }
+    }
+
+    fn send_ok(&mut self, conn: ConnId) {
+        let s = self.session_mut(conn);
+        if s.opts.verbose {
+            s.out.extend_from_slice(encode::OK);
+            self.signal_writable(conn);
+        }
+    }
+
+    fn send_err(&mut self, conn: ConnId, text: &str) {
+        encode::write_err(&mut self.session_mut(conn).out, text);
+        self.signal_writable(conn);
+    }
+
+    fn handle_op(&mut self, conn: ConnId, op: ClientOp) {
+        match op {
+            ClientOp::Pub {
+                subject,
+                reply,
+                payload,
+            } => self.on_pub(conn, subject, reply, 0, payload),
+            ClientOp::Hpub {
+                subject,
+                reply,
+                header_len,
+                message,
+            } => {
+                if !self.session(conn).opts.headers {
+                    // nats-server closes silently when headers were not negotiated.
+                    self.close(conn, CloseReason::ProtocolViolation, true);
+                    return;
+                }
+                self.on_pub(conn, subject, reply, header_len, message)
+            }
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => self.on_sub(conn, subject, queue, sid),
+            ClientOp::Unsub { sid, max_msgs } => self.on_unsub(conn, sid, max_msgs),
+            ClientOp::Ping => self.on_ping(conn),
+            ClientOp::Pong => self.session_mut(conn).pings_outstanding = 0,
+            ClientOp::Connect(json) => self.on_connect(conn, &json),
+            ClientOp::Info | ClientOp::Ok => {}
+            ClientOp::Err(text) => {
+                tracing::info!(
+                    cid = self.session(conn).client_id,
+                    error = %String::from_utf8_lossy(&text),
+                    "client sent -ERR"
+                );
+                self.close(conn, CloseReason::ProtocolViolation, true);
+            }
+        }
+    }
+
+    fn on_connect(&mut self, conn: ConnId, json: &[u8]) {
+        let opts: ConnectOptions = match serde_json::from_slice(json) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::debug!(error = %e, "invalid CONNECT json");
+                self.close(conn, CloseReason::ProtocolViolation, true);
+                return;
+            }
+        };
+        if !(0..=1).contains(&opts.protocol) {
+            self.send_err(conn, "invalid client protocol");
+            self.close(conn, CloseReason::ProtocolViolation, true);
+            return;
+        }
+        if opts.no_responders && !opts.headers {
+            self.send_err(conn, "no responders requires headers support");
+            self.close(conn, CloseReason::ProtocolViolation, true);
+            return;
+        }
+        let s = self.session_mut(conn);
+        s.opts = opts;
+        s.connected = true;
+        self.send_ok(conn);
+    }
+
+    fn on_ping(&mut self, conn: ConnId) {
+        let needed = self.local_interest.last_seq();
+        if !self.barrier_met(needed) {
+            self.session_mut(conn).barrier_seq = Some(needed);
+            self.blocked.push((conn, needed));
+            return;
+        }
+        self.send_pong(conn);
+    }
+
+    fn send_pong(&mut self, conn: ConnId) {
+        let s = self.session_mut(conn);
+        s.out.extend_from_slice(encode::PONG);
+        let connect_info = s.connected && s.opts.protocol >= 1 && !s.sent_connect_info;
+        if connect_info {
+            s.sent_connect_info = true;
+            let mut info = self.cfg.info.clone();
+            let s = self.sessions[conn as usize].as_mut().expect("live session");
+            info.client_id = s.client_id;
+            info.client_ip = s.client_ip.clone();
+            info.connect_info = Some(true);
+            info.remote_account = Some("$G".to_string());
+            encode::write_info(&mut s.out, &info);
+        }
+        self.signal_writable(conn);
+    }
+
+    fn barrier_met(&self, seq: u64) -> bool {
+        self.peer_acked_seq
+            .iter()
+            .enumerate()
+            .all(|(peer, acked)| peer == self.cfg.core_id || *acked >= seq)
+    }
+
+    fn on_sub(&mut self, conn: ConnId, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
+        if !subject::is_valid_subscribe_subject(&subject) {
+            self.send_err(conn, "Invalid Subject");
+            return;
+        }
+        let max_subs = self.cfg.limits.max_subscriptions;
+        let s = self.session(conn);
+        if s.subs.contains_key(&sid) {
+            // nats-server keeps the first subscription of a reused sid.
+            self.send_ok(conn);
+            return;
+        }
+        if max_subs > 0 && s.subs.len() >= max_subs {
+            self.send_err(conn, "maximum subscriptions exceeded");
+            return;
+        }
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let entry = SubEntry {
+            conn,
+            sid: sid.clone(),
+            subject: subject.clone(),
+            queue: queue.clone(),
+            max_msgs: None,
+            delivered: 0,
+            generation,
+        };
+        let slot = match self.free_subs.pop() {
+            Some(slot) => {
+                self.subs[slot as usize] = Some(entry);
+                slot
+            }
+            None => {
+                self.subs.push(Some(entry));
+                (self.subs.len() - 1) as u32
+            }
+        };
+        let key = SubKey { slot, generation };
+        self.local.insert(&subject, queue.as_deref(), key);
+        self.session_mut(conn).subs.insert(sid, key);
+        if let Some(update) = self.local_interest.add(&subject, queue.as_ref()) {
+            self.broadcast_interest(update);
+        }
+        self.send_ok(conn);
+    }
+
+    fn on_unsub(&mut self, conn: ConnId, sid: Bytes, max_msgs: Option<u64>) {
+        if let Some(&key) = self.session(conn).subs.get(&sid) {
+            let entry = self.subs[key.slot as usize]
+                .as_mut()
+                .expect("session sub points at a live entry");
+            match max_msgs {
+                Some(max) if max > entry.delivered => entry.max_msgs = Some(max),
+                _ => self.remove_sub(key),
+            }
+        }
+        self.send_ok(conn);
+    }
+
+    fn remove_sub(&mut self, key: SubKey) {
+        let Some(entry) = self.subs[key.slot as usize].take() else {
+            return;
+        };
+        debug_assert_eq!(entry.generation, key.generation);
+        self.free_subs.push(key.slot);
+        let removed = self.local.remove(&entry.subject, entry.queue.as_deref(), &key);
+        debug_assert!(removed);
+        if let Some(s) = self.sessions[entry.conn as usize].as_mut() {
+            s.subs.remove(&entry.sid);
+        }
+        if let Some(update) = self
+            .local_interest
+            .remove(&entry.subject, entry.queue.as_ref())
+        {
+            self.broadcast_interest(update);
+        }
+    }
+
+    fn broadcast_interest(&mut self, update: InterestUpdate) {
+        for peer in 0..self.cfg.n_cores {
+            if peer != self.cfg.core_id {
+                self.push_peer(peer, RingItem::Interest(update.clone()));
+            }
+        }
+    }
+
+    // ----- publishing and routing --------------------------------------------------------
+
+    fn on_pub(
+        &mut self,
+        conn: ConnId,
+        subject: Bytes,
+        reply: Option<Bytes>,
+        header_len: usize,
+        message: Bytes,
+    ) {
+        self.send_ok(conn);
+        if let Some(r) = &reply {
+            if RESERVED_REPLY_PREFIXES.iter().any(|p| r.starts_with(p)) {
+                let text = format!(
+                    "Permissions Violation for Publish with Reply of {:?}",
+                    String::from_utf8_lossy(r)
+                );
+                self.send_err(conn, &text);
+                return;
+            }
+        }
+        if self.session(conn).opts.pedantic && !subject::is_valid_publish_subject(&subject) {
+            // Pedantic clients are told, but the publish still goes through (nats-server).
+            self.send_err(conn, "Invalid Publish Subject");
+        }
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += message.len() as u64;
+        let msg = Routed {
+            subject: &subject,
+            reply: reply.as_ref(),
+            header_len,
+            message: &message,
+        };
+        let delivered = self.route(Some(conn), &msg);
+        if delivered == 0 {
+            if let Some(reply) = &reply {
+                self.no_responders(conn, &subject, reply);
+            }
+        }
+    }
+
+    /// Delivers a publish from this core: to local subscribers directly, to other cores
+    /// over their rings. Returns how many deliveries (local copies plus forwards) it made.
+    fn route(&mut self, publisher: Option<ConnId>, msg: &Routed<'_>) -> usize {
+        if subject::has_empty_token(msg.subject) {
+            return 0;
+        }
+        let local = self.local.matches(msg.subject);
+        let remote = if self.cfg.n_cores > 1 && !self.remote.is_empty() {
+            Some(self.remote.matches(msg.subject))
+        } else {
+            None
+        };
+        if local.is_empty() && remote.as_ref().is_none_or(|r| r.is_empty()) {
+            return 0;
+        }
+        let mut delivered = 0;
+        for key in &local.plain {
+            delivered += self.deliver_local(*key, publisher, msg) as usize;
+        }
+        let Some(remote) = remote else {
+            for (_, members) in &local.queues {
+                if let Some(key) = self.pick_local_member(members, publisher) {
+                    delivered += self.deliver_local(key, publisher, msg) as usize;
+                }
+            }
+            return delivered;
+        };
+        let mut routes = std::mem::take(&mut self.route_scratch);
+        for p in &remote.plain {
+            routes[p.peer].plain = true;
+        }
+        // Queue groups: one delivery per group name across all cores, weighted by members.
+        for (name, members) in &local.queues {
+            let remote_members = remote
+                .queues
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, m)| m.as_slice())
+                .unwrap_or(&[]);
+            delivered += self.pick_queue_member(name, members, remote_members, publisher, msg, &mut routes);
+        }
+        for (name, remote_members) in &remote.queues {
+            if local.queues.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            delivered += self.pick_queue_member(name, &[], remote_members, publisher, msg, &mut routes);
+        }
+        for (peer, route) in routes.iter_mut().enumerate() {
+            if !route.plain && route.queues.is_empty() {
+                continue;
+            }
+            let item = RingItem::Deliver(RemoteMsg {
+                subject: msg.subject.clone(),
+                reply: msg.reply.cloned(),
+                header_len: msg.header_len,
+                message: msg.message.clone(),
+                deliver_plain: route.plain,
+                queue_groups: std::mem::take(&mut route.queues),
+            });
+            route.plain = false;
+            self.push_peer(peer, item);
+            delivered += 1;
+        }
+        self.route_scratch = routes;
+        delivered
+    }
+
+    /// Picks the one member of a queue group that gets a message, among this core's
+    /// members and the other cores' (weighted by their member counts).
+    fn pick_queue_member(
+        &mut self,
+        name: &Bytes,
+        local_members: &[SubKey],
+        remote_members: &[PeerInterest],
+        publisher: Option<ConnId>,
+        msg: &Routed<'_>,
+        routes: &mut [PeerRoute],
+    ) -> usize {
+        let local_weight = local_members
+            .iter()
+            .filter(|k| self.eligible(**k, publisher))
+            .count() as u64;
+        let total: u64 = local_weight
+            + remote_members
+                .iter()
+                .map(|m| m.member_count as u64)
+                .sum::<u64>();
+        if total == 0 {
+            return 0;
+        }
+        let mut pick = self.rng.random_range(0..total);
+        if pick < local_weight {
+            let key = local_members
+                .iter()
+                .copied()
+                .filter(|k| self.eligible(*k, publisher))
+                .nth(pick as usize)
+                .expect("pick is below the eligible count");
+            return self.deliver_local(key, publisher, msg) as usize;
+        }
+        pick -= local_weight;
+        for m in remote_members {
+            if pick < m.member_count as u64 {
+                routes[m.peer].queues.push(name.clone());
+                // The forward itself is counted once per peer by the caller.
+                return 0;
+            }
+            pick -= m.member_count as u64;
+        }
+        unreachable!("pick is below the total weight")
+    }
+
+    fn pick_local_member(&mut self, members: &[SubKey], publisher: Option<ConnId>) -> Option<SubKey> {
+        let eligible = members
+            .iter()
+            .filter(|k| self.eligible(**k, publisher))
+            .count();
+        if eligible == 0 {
+            return None;
+        }
+        let pick = self.rng.random_range(0..eligible);
+        members
+            .iter()
+            .copied()
+            .filter(|k| self.eligible(*k, publisher))
+            .nth(pick)
+    }
+
+    /// Whether a subscription may receive a message from `publisher` (echo, liveness).
+    fn eligible(&self, key: SubKey, publisher: Option<ConnId>) -> bool {
+        let Some(entry) = self.subs[key.slot as usize].as_ref() else {
+            return false;
+        };
+        if entry.generation != key.generation {
+            return false;
+        }
+        let Some(s) = self.sessions[entry.conn as usize].as_ref() else {
+            return false;
+        };
+        s.is_open() && !(publisher == Some(entry.conn) && !s.opts.echo)
+    }
+
+    /// Writes one MSG/HMSG for a local subscription; false when it was not eligible.
+    fn deliver_local(&mut self, key: SubKey, publisher: Option<ConnId>, msg: &Routed<'_>) -> bool {
+        if !self.eligible(key, publisher) {
+            return false;
+        }
+        let entry = self.subs[key.slot as usize]
+            .as_mut()
+            .expect("eligible sub is live");
+        entry.delivered += 1;
+        let finished = entry.max_msgs.is_some_and(|max| entry.delivered >= max);
+        let conn = entry.conn;
+        let s = self.sessions[conn as usize]
+            .as_mut()
+            .expect("eligible sub has a live session");
+        let before = s.out.len();
+        let reply = msg.reply.map(|r| &r[..]);
+        if msg.header_len > 0 {
+            if s.opts.headers {
+                encode::write_hmsg(&mut s.out, msg.subject, &entry.sid, reply, msg.header_len, msg.message);
+            } else {
+                encode::write_msg(&mut s.out, msg.subject, &entry.sid, reply, &msg.message[msg.header_len..]);
+            }
+        } else {
+            encode::write_msg(&mut s.out, msg.subject, &entry.sid, reply, msg.message);
+        }
+        self.stats.out_msgs += 1;
+        self.stats.out_bytes += (s.out.len() - before) as u64;
+        let over = s.pending_bytes() > self.cfg.limits.max_pending_bytes;
+        self.signal_writable(conn);
+        if finished {
+            self.remove_sub(key);
+        }
+        if over {
+            let s = self.session(conn);
+            tracing::warn!(
+                cid = s.client_id,
+                pending_bytes = s.pending_bytes(),
+                max_pending_bytes = self.cfg.limits.max_pending_bytes,
+                "slow consumer detected: max pending exceeded"
+            );
+            self.stats.slow_consumers += 1;
+            self.close(conn, CloseReason::SlowConsumerPendingBytes, false);
+        }
+        true
+    }
+
+    /// Answers a request nobody received with the 503 status, on a plain subscription of
+    /// the requester that matches the reply subject (nats-server's rule).
+    fn no_responders(&mut self, conn: ConnId, subject: &Bytes, reply: &Bytes) {
+        let s = self.session(conn);
+        if !(s.opts.headers && s.opts.no_responders) || !s.is_open() {
+            return;
+        }
+        let sid = s.subs.iter().find_map(|(sid, key)| {
+            let e = self.subs[key.slot as usize].as_ref()?;
+            (e.queue.is_none() && subject::subject_matches(&e.subject, reply)).then(|| sid.clone())
+        });
+        if let Some(sid) = sid {
+            let s = self.session_mut(conn);
+            encode::write_no_responders(&mut s.out, reply, &sid, subject);
+            self.signal_writable(conn);
+        }
+    }
+
+    // ----- the rings ---------------------------------------------------------------------
+
+    /// Applies a batch another core pushed onto our shared ring.
+    pub fn on_ring(&mut self, peer: usize, batch: RingBatch) {
+        let mut applied_interest = false;
+        for item in batch {
+            match item {
+                RingItem::Deliver(m) => self.deliver_remote(&m),
+                RingItem::Interest(update) => {
+                    self.remote.apply(peer, &update);
+                    applied_interest = true;
+                }
+                RingItem::InterestAck { seq } => {
+                    let acked = &mut self.peer_acked_seq[peer];
+                    *acked = (*acked).max(seq);
+                    self.release_barriers();
+                }
+            }
+        }
+        if applied_interest {
+            let seq = self.remote.applied_seq(peer);
+            self.push_peer(peer, RingItem::InterestAck { seq });
+        }
+    }
+
+    fn deliver_remote(&mut self, m: &RemoteMsg) {
+        let local = self.local.matches(&m.subject);
+        let msg = Routed {
+            subject: &m.subject,
+            reply: m.reply.as_ref(),
+            header_len: m.header_len,
+            message: &m.message,
+        };
+        if m.deliver_plain {
+            for key in &local.plain {
+                self.deliver_local(*key, None, &msg);
+            }
+        }
+        for name in &m.queue_groups {
+            // The member that was counted may have gone meanwhile; then the group's copy is dropped.
+            if let Some((_, members)) = local.queues.iter().find(|(n, _)| n == name) {
+                if let Some(key) = self.pick_local_member(members, None) {
+                    self.deliver_local(key, None, &msg);
+                }
+            }
+        }
+    }
+
+    fn release_barriers(&mut self) {
+        if self.blocked.is_empty() {
+            return;
+        }
+        let mut i = 0;
+        while i < self.blocked.len() {
+            let (conn, seq) = self.blocked[i];
+            if self.barrier_met(seq) {
+                self.blocked.swap_remove(i);
+                self.session_mut(conn).barrier_seq = None;
+                self.send_pong(conn);
+                self.events.unblocked.push(conn);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    // ----- time ----------------------------------------------------------------------------
+
+    /// Sends keepalive PINGs to idle clients and closes the ones that stopped answering.
+    pub fn tick(&mut self, now_ns: u64) {
+        let interval = self.cfg.limits.ping_interval_ns;
+        let max_out = self.cfg.limits.max_pings_outstanding;
+        for id in 0..self.sessions.len() as ConnId {
+            let Some(s) = self.sessions[id as usize].as_mut() else {
+                continue;
+            };
+            if !s.is_open()
+                || now_ns.saturating_sub(s.last_inbound_ns) < interval
+                || now_ns.saturating_sub(s.last_ping_ns) < interval
+            {
+                continue;
+            }
+            if s.pings_outstanding >= max_out {
+                encode::write_err(&mut s.out, "Stale Connection");
+                self.stats.stale_connections += 1;
+                self.signal_writable(id);
+                self.close(id, CloseReason::StaleConnection, true);
+            } else {
+                s.out.extend_from_slice(encode::PING);
+                s.pings_outstanding += 1;
+                s.last_ping_ns = now_ns;
+                self.signal_writable(id);
+            }
+        }
+    }
+}
+

@@ -1,0 +1,20 @@
+//! natrix: a thread-per-core, NATS-compatible message broker.
+//!
+//! Sans-IO core (no runtime inside): [`protocol`] (wire parsing and framing), [`subject`]
+//! and [`sublist`] (subject matching), [`interest`] and [`mesh`] (what cores tell each
+//! other), [`session`] and [`engine`] (one core's decisions). Runtime shell: [`shell`]
+//! (glommio tasks per core) and [`server`] (start/stop). Plus [`config`], [`cli`], [`probe`].
+#![deny(clippy::await_holding_refcell_ref)]
+
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod interest;
+pub mod mesh;
+pub mod probe;
+pub mod protocol;
+pub mod server;
+pub mod session;
+pub mod shell;
+pub mod subject;
+pub mod sublist;

@@ -1,0 +1,55 @@
+//! What crosses the per-core-pair SPSC rings: the only data cores ever exchange.
+//!
+//! Every item between two cores travels on the one ring of that ordered pair, so items
+//! keep their order: an interest update sent before a message is applied before that
+//! message is routed on the receiving core. Items are batched: the per-peer flusher task
+//! pushes everything queued since its last push as one [`RingBatch`].
+
+use bytes::Bytes;
+
+/// One push onto a ring: many items, to amortise the ring hop.
+pub type RingBatch = Vec<RingItem>;
+
+/// An item a core sends another core.
+#[derive(Debug, Clone)]
+pub enum RingItem {
+    /// A published message the receiving core has interest in.
+    Deliver(RemoteMsg),
+    /// The sender's interest in (subject, queue) changed; applying it twice is harmless.
+    Interest(InterestUpdate),
+    /// The sender has applied every interest update of ours up to and including `seq`.
+    InterestAck { seq: u64 },
+}
+
+/// A publish forwarded to a core that has matching subscriptions.
+#[derive(Debug, Clone)]
+pub struct RemoteMsg {
+    /// The subject it was published to (what MSG shows).
+    pub subject: Bytes,
+    /// The publisher's reply subject.
+    pub reply: Option<Bytes>,
+    /// Length of the header block at the front of `message`; 0 = no headers.
+    pub header_len: usize,
+    /// Headers followed by payload, a slice of the publisher's read buffer (no copy).
+    pub message: Bytes,
+    /// Deliver to every matching plain (non-queue) subscription on the receiving core.
+    pub deliver_plain: bool,
+    /// Queue groups whose one delivery the origin core assigned to the receiving core.
+    pub queue_groups: Vec<Bytes>,
+}
+
+/// Absolute interest of the sending core in one (subject, queue) pair.
+///
+/// `member_count` is the number of local subscriptions behind it (queue groups use it to
+/// weigh the pick across cores; plain interest only ever says 1 or 0). Zero removes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterestUpdate {
+    /// Per-sender sequence number, increasing by one per update; acknowledged by the receiver.
+    pub seq: u64,
+    /// The subscription subject (may hold wildcards).
+    pub subject: Bytes,
+    /// The queue group, if any.
+    pub queue: Option<Bytes>,
+    /// Local subscriptions on the sender with this (subject, queue); 0 = none left.
+    pub member_count: u32,
+}

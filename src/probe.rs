@@ -1,0 +1,455 @@
+//! Start-up host checks: prove that io_uring works and that every executor can register its I/O
+//! memory *before* any glommio executor starts, because glommio panics (or silently degrades)
+//! deep inside executor start-up with messages that do not tell the operator what to change.
+//!
+//! The checks are real, not guesses from numbers: the probe builds the same rings glommio builds
+//! for each executor (main, poll, latency; 128 entries), registers a buffer of the executor's io
+//! memory in each of them, submits a `NOP`, and asks the kernel which opcodes it supports. The
+//! only number-based check is glommio's own floor on `RLIMIT_MEMLOCK` (512 KiB), which glommio
+//! enforces by refusing to start.
+
+use std::alloc::{self, Layout};
+use std::fmt;
+use std::io;
+
+use io_uring::{opcode, IoUring, Probe};
+
+/// glommio refuses to build a reactor when the soft `RLIMIT_MEMLOCK` is below this.
+const GLOMMIO_MIN_MEMLOCK_BYTES: u64 = 512 * 1024;
+/// Submission-queue depth glommio uses for each ring (its default `ring_depth`).
+const RING_ENTRIES: u32 = 128;
+/// Rings glommio creates per executor (main, poll, latency), each registering the io memory.
+const RINGS_PER_EXECUTOR: usize = 3;
+/// Page alignment glommio gives its io memory.
+const PAGE_BYTES: usize = 4096;
+/// glommio never registers less than this, whatever `io_memory` asks for.
+const GLOMMIO_MIN_IO_MEMORY_BYTES: usize = 64 * 1024;
+/// The Docker seccomp profile shipped with natrix, relative to the repository root.
+const SECCOMP_PROFILE: &str = "scripts/seccomp-natrix.json";
+
+/// io_uring operations glommio requires; it exits the process if any is missing.
+const REQUIRED_OPS: &[(u8, &str)] = &[
+    (opcode::Nop::CODE, "NOP"),
+    (opcode::Readv::CODE, "READV"),
+    (opcode::Writev::CODE, "WRITEV"),
+    (opcode::Fsync::CODE, "FSYNC"),
+    (opcode::ReadFixed::CODE, "READ_FIXED"),
+    (opcode::WriteFixed::CODE, "WRITE_FIXED"),
+    (opcode::PollAdd::CODE, "POLL_ADD"),
+    (opcode::PollRemove::CODE, "POLL_REMOVE"),
+    (opcode::SendMsg::CODE, "SENDMSG"),
+    (opcode::RecvMsg::CODE, "RECVMSG"),
+    (opcode::Timeout::CODE, "TIMEOUT"),
+    (opcode::TimeoutRemove::CODE, "TIMEOUT_REMOVE"),
+    (opcode::Accept::CODE, "ACCEPT"),
+    (opcode::LinkTimeout::CODE, "LINK_TIMEOUT"),
+    (opcode::Connect::CODE, "CONNECT"),
+    (opcode::Fallocate::CODE, "FALLOCATE"),
+    (opcode::OpenAt::CODE, "OPENAT"),
+    (opcode::Close::CODE, "CLOSE"),
+    (opcode::Statx::CODE, "STATX"),
+    (opcode::Read::CODE, "READ"),
+    (opcode::Write::CODE, "WRITE"),
+    (opcode::Send::CODE, "SEND"),
+    (opcode::Recv::CODE, "RECV"),
+];
+
+/// Why the host cannot run natrix; `Display` is a multi-line message telling the operator what to
+/// change.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// An io_uring system call was refused: seccomp (Docker's default profile), the
+    /// `kernel.io_uring_disabled` sysctl, or a kernel without io_uring.
+    #[error("{}", unavailable_message(syscall, *errno, *io_uring_disabled))]
+    IoUringUnavailable {
+        /// The io_uring system call that failed.
+        syscall: &'static str,
+        /// The errno it failed with (EPERM, EACCES, ENOSYS...).
+        errno: i32,
+        /// Value of `/proc/sys/kernel/io_uring_disabled`, when readable.
+        io_uring_disabled: Option<u32>,
+    },
+    /// The kernel's io_uring lacks operations glommio needs (Linux older than 5.8).
+    #[error(
+        "this kernel's io_uring lacks operations natrix needs: {}.\n\
+         natrix (through glommio) needs Linux 5.8 or newer; upgrade the kernel or run on a newer host.",
+        missing.join(", ")
+    )]
+    KernelTooOld {
+        /// Names of the missing io_uring operations.
+        missing: Vec<&'static str>,
+    },
+    /// `RLIMIT_MEMLOCK` is too low to register the executors' io memory.
+    #[error("{}", memlock_message(*have, *need, *cores, *io_memory_bytes))]
+    MemlockTooLow {
+        /// The soft `RLIMIT_MEMLOCK`, in bytes.
+        have: u64,
+        /// About how much locked memory the executors need, in bytes.
+        need: u64,
+        /// Executors the probe was asked to check.
+        cores: usize,
+        /// `server.io_memory_bytes` being checked.
+        io_memory_bytes: usize,
+    },
+    /// Registering io memory failed for a reason other than `RLIMIT_MEMLOCK` (e.g. the memory
+    /// cgroup limit, when locked memory is unlimited).
+    #[error("{}", registration_message(*core, *errno, *need, *io_memory_bytes))]
+    RegistrationFailed {
+        /// Index of the executor whose registration failed (0-based).
+        core: usize,
+        /// The errno `io_uring_register` returned.
+        errno: i32,
+        /// About how much memory all executors need, in bytes.
+        need: u64,
+        /// `server.io_memory_bytes` being checked.
+        io_memory_bytes: usize,
+    },
+    /// Creating a ring failed for another reason (e.g. too many open files).
+    #[error(
+        "cannot create io_uring ring {ring} of {total}: {}.\n\
+         Each executor needs {RINGS_PER_EXECUTOR} rings; if this is EMFILE raise `ulimit -n`, \
+         otherwise lower server.cores (--cores).",
+        errno_text(*errno)
+    )]
+    RingSetupFailed {
+        /// Index of the ring that failed (0-based).
+        ring: usize,
+        /// Rings the probe needed in total.
+        total: usize,
+        /// The errno `io_uring_setup` returned.
+        errno: i32,
+    },
+}
+
+fn errno_text(errno: i32) -> String {
+    format!("{} ({})", errno_name(errno), io::Error::from_raw_os_error(errno))
+}
+
+fn errno_name(errno: i32) -> &'static str {
+    match errno {
+        libc::EPERM => "EPERM",
+        libc::EACCES => "EACCES",
+        libc::ENOSYS => "ENOSYS",
+        libc::ENOMEM => "ENOMEM",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        libc::EINVAL => "EINVAL",
+        libc::EFAULT => "EFAULT",
+        _ => "errno",
+    }
+}
+
+fn unavailable_message(syscall: &str, errno: i32, disabled: Option<u32>) -> String {
+    let mut msg = format!(
+        "io_uring is not available to this process: {syscall} failed with {}.\n\
+         natrix runs every core on io_uring (glommio) and cannot start without it. To fix:\n",
+        errno_text(errno)
+    );
+    msg.push_str(&format!(
+        "  - in a container: the runtime's default seccomp profile blocks io_uring. Run with\n      \
+         docker run --security-opt seccomp={SECCOMP_PROFILE} --ulimit memlock=-1 ...\n    \
+         (Kubernetes: a `Localhost` seccompProfile with the same file; Podman: the same flags).\n"
+    ));
+    match disabled {
+        Some(0) | None => msg.push_str(
+            "  - on the host: check `sysctl kernel.io_uring_disabled`; it must be 0 \
+             (or 1 with this user in kernel.io_uring_group).\n",
+        ),
+        Some(v) => msg.push_str(&format!(
+            "  - on the host: `sysctl kernel.io_uring_disabled` is {v}; set it to 0 \
+             (`sysctl -w kernel.io_uring_disabled=0`), or with 1 add this user to the group \
+             in kernel.io_uring_group.\n"
+        )),
+    }
+    if errno == libc::ENOSYS {
+        msg.push_str(
+            "  - ENOSYS can also mean a kernel built without io_uring (CONFIG_IO_URING) or \
+             older than 5.1; natrix needs Linux 5.8 or newer.\n",
+        );
+    }
+    msg.truncate(msg.trim_end().len());
+    msg
+}
+
+fn memlock_message(have: u64, need: u64, cores: usize, io_memory_bytes: usize) -> String {
+    let need_kib = need.div_ceil(1024);
+    format!(
+        "the locked-memory limit (RLIMIT_MEMLOCK) is too low: {have} bytes, natrix needs about \
+         {need} bytes\n\
+         ({cores} cores x {RINGS_PER_EXECUTOR} io_uring rings x {io_memory_bytes} bytes of \
+         server.io_memory_bytes). To fix, either:\n  \
+         - raise the limit: `ulimit -l unlimited` (or `ulimit -l {need_kib}`, in KiB) in the shell \
+         that starts natrix,\n    \
+         `LimitMEMLOCK=infinity` in a systemd unit, `docker run --ulimit memlock=-1 ...`,\n    \
+         or run natrix with CAP_IPC_LOCK (which bypasses the limit);\n  \
+         - or need less: lower server.io_memory_bytes (minimum 262144) or server.cores (--cores)."
+    )
+}
+
+fn registration_message(core: usize, errno: i32, need: u64, io_memory_bytes: usize) -> String {
+    format!(
+        "cannot register {io_memory_bytes} bytes of io memory with io_uring for executor {core}: \
+         {}.\n\
+         The executors need about {need} bytes of pinned memory in total. To fix:\n  \
+         - lower server.io_memory_bytes (minimum 262144) or server.cores (--cores);\n  \
+         - or raise the memory limit of the container / cgroup natrix runs in \
+         (`docker run --memory ...`).",
+        errno_text(errno)
+    )
+}
+
+/// The soft `RLIMIT_MEMLOCK` in bytes; `None` when unlimited.
+fn memlock_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own and has no other effect.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
+    if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        return None;
+    }
+    Some(lim.rlim_cur)
+}
+
+fn io_uring_disabled_sysctl() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/kernel/io_uring_disabled")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The size glommio actually registers for a given `io_memory`.
+fn glommio_io_memory(io_memory_bytes: usize) -> usize {
+    io_memory_bytes
+        .div_ceil(PAGE_BYTES)
+        .saturating_mul(PAGE_BYTES)
+        .max(GLOMMIO_MIN_IO_MEMORY_BYTES)
+}
+
+fn locked_bytes_needed(cores: usize, io_memory_bytes: usize) -> u64 {
+    let per_executor = glommio_io_memory(io_memory_bytes) as u64 * RINGS_PER_EXECUTOR as u64;
+    (per_executor * cores as u64).max(GLOMMIO_MIN_MEMLOCK_BYTES)
+}
+
+fn is_blocked(errno: i32) -> bool {
+    matches!(errno, libc::EPERM | libc::EACCES | libc::ENOSYS)
+}
+
+fn unavailable(syscall: &'static str, errno: i32) -> ProbeError {
+    ProbeError::IoUringUnavailable {
+        syscall,
+        errno,
+        io_uring_disabled: io_uring_disabled_sysctl(),
+    }
+}
+
+fn raw_errno(err: &io::Error) -> i32 {
+    err.raw_os_error().unwrap_or(libc::EINVAL)
+}
+
+/// Page-aligned heap memory standing in for one executor's io memory while it is registered.
+struct IoMemory {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+impl IoMemory {
+    fn new(len: usize) -> Self {
+        debug_assert!(len > 0 && len.is_multiple_of(PAGE_BYTES));
+        let layout = Layout::from_size_align(len, PAGE_BYTES).expect("io memory layout");
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            alloc::handle_alloc_error(layout);
+        }
+        IoMemory { ptr, layout }
+    }
+
+    fn iovec(&self) -> libc::iovec {
+        libc::iovec {
+            iov_base: self.ptr.cast(),
+            iov_len: self.layout.size(),
+        }
+    }
+}
+
+impl Drop for IoMemory {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this exact layout.
+        unsafe { alloc::dealloc(self.ptr, self.layout) }
+    }
+}
+
+impl fmt::Debug for IoMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IoMemory")
+            .field("len", &self.layout.size())
+            .finish()
+    }
+}
+
+/// Which of glommio's three per-executor rings is being imitated.
+#[derive(Clone, Copy)]
+enum RingKind {
+    Sleepable,
+    Poll,
+}
+
+fn build_ring(kind: RingKind) -> io::Result<IoUring> {
+    match kind {
+        RingKind::Sleepable => IoUring::new(RING_ENTRIES),
+        RingKind::Poll => IoUring::builder().setup_iopoll().build(RING_ENTRIES),
+    }
+}
+
+/// What the host is being checked for, carried along to word errors.
+#[derive(Clone, Copy, Debug)]
+struct Demand {
+    cores: usize,
+    io_memory_bytes: usize,
+}
+
+impl Demand {
+    fn need(&self) -> u64 {
+        locked_bytes_needed(self.cores, self.io_memory_bytes)
+    }
+
+    fn memlock_too_low(&self, have: u64) -> ProbeError {
+        ProbeError::MemlockTooLow {
+            have,
+            need: self.need(),
+            cores: self.cores,
+            io_memory_bytes: self.io_memory_bytes,
+        }
+    }
+
+    /// Classifies a failed `io_uring_setup`.
+    fn setup_error(&self, err: &io::Error, ring: usize, total: usize) -> ProbeError {
+        let errno = raw_errno(err);
+        match (errno, memlock_limit()) {
+            (errno, _) if is_blocked(errno) => unavailable("io_uring_setup", errno),
+            // Before Linux 5.12 ring memory itself is charged to RLIMIT_MEMLOCK.
+            (libc::ENOMEM, Some(have)) => self.memlock_too_low(have),
+            (errno, _) => ProbeError::RingSetupFailed { ring, total, errno },
+        }
+    }
+
+    /// Classifies a failed `IORING_REGISTER_BUFFERS`.
+    fn register_error(&self, err: &io::Error, core: usize) -> ProbeError {
+        let errno = raw_errno(err);
+        match (errno, memlock_limit()) {
+            (errno, _) if is_blocked(errno) => unavailable("io_uring_register", errno),
+            (libc::ENOMEM, Some(have)) => self.memlock_too_low(have),
+            (errno, _) => ProbeError::RegistrationFailed {
+                core,
+                errno,
+                need: self.need(),
+                io_memory_bytes: self.io_memory_bytes,
+            },
+        }
+    }
+}
+
+/// Creates one ring, pushes a NOP through `io_uring_enter` and checks the supported opcodes.
+fn check_io_uring(demand: Demand) -> Result<(), ProbeError> {
+    let mut ring =
+        build_ring(RingKind::Sleepable).map_err(|e| demand.setup_error(&e, 0, 1))?;
+
+    let nop = opcode::Nop::new().build().user_data(0x6e_61_74);
+    // SAFETY: a NOP references no memory.
+    unsafe { ring.submission().push(&nop) }.expect("a fresh ring has room for one entry");
+    match ring.submit_and_wait(1) {
+        Ok(_) => {}
+        Err(e) if is_blocked(raw_errno(&e)) => {
+            return Err(unavailable("io_uring_enter", raw_errno(&e)))
+        }
+        Err(e) => {
+            return Err(ProbeError::RingSetupFailed {
+                ring: 0,
+                total: 1,
+                errno: raw_errno(&e),
+            })
+        }
+    }
+    let completed = ring.completion().next().map(|c| (c.user_data(), c.result()));
+    debug_assert_eq!(completed, Some((0x6e_61_74, 0)));
+
+    let mut probe = Probe::new();
+    match ring.submitter().register_probe(&mut probe) {
+        Ok(()) => {}
+        // Kernels before 5.6 have no opcode probe at all: far too old for glommio.
+        Err(e) if raw_errno(&e) == libc::EINVAL => {
+            return Err(ProbeError::KernelTooOld {
+                missing: vec!["IORING_REGISTER_PROBE"],
+            })
+        }
+        Err(e) => return Err(unavailable("io_uring_register", raw_errno(&e))),
+    }
+    let missing: Vec<&'static str> = REQUIRED_OPS
+        .iter()
+        .filter(|(code, _)| !probe.is_supported(*code))
+        .map(|(_, name)| *name)
+        .collect();
+    if !missing.is_empty() {
+        return Err(ProbeError::KernelTooOld { missing });
+    }
+    Ok(())
+}
+
+/// Builds every executor's rings and registers its io memory in each, all held at once as
+/// they will be when the executors run.
+fn check_registration(demand: Demand) -> Result<(), ProbeError> {
+    let len = glommio_io_memory(demand.io_memory_bytes);
+    let total = demand.cores * RINGS_PER_EXECUTOR;
+    let kinds = [RingKind::Sleepable, RingKind::Poll, RingKind::Sleepable];
+    debug_assert_eq!(kinds.len(), RINGS_PER_EXECUTOR);
+
+    let memories: Vec<IoMemory> = (0..demand.cores).map(|_| IoMemory::new(len)).collect();
+    let mut rings: Vec<IoUring> = Vec::with_capacity(total);
+    let mut result = Ok(());
+    'executors: for (core, memory) in memories.iter().enumerate() {
+        for kind in kinds {
+            let ring = match build_ring(kind) {
+                Ok(ring) => ring,
+                Err(e) => {
+                    result = Err(demand.setup_error(&e, rings.len(), total));
+                    break 'executors;
+                }
+            };
+            // SAFETY: `memory` outlives every ring: `rings` is dropped below before `memories`.
+            let registered = unsafe { ring.submitter().register_buffers(&[memory.iovec()]) };
+            rings.push(ring);
+            if let Err(e) = registered {
+                result = Err(demand.register_error(&e, core));
+                break 'executors;
+            }
+        }
+    }
+    drop(rings);
+    drop(memories);
+    result
+}
+
+/// Checks that io_uring works and that `cores` executors with `io_memory_bytes` each can register their buffers, before any executor starts (glommio would panic instead).
+pub fn check_host(cores: usize, io_memory_bytes: usize) -> Result<(), ProbeError> {
+    debug_assert!(cores > 0, "check_host needs at least one executor");
+    let demand = Demand {
+        cores,
+        io_memory_bytes,
+    };
+    let memlock = memlock_limit();
+    tracing::debug!(
+        cores,
+        io_memory_bytes,
+        memlock_bytes = memlock,
+        need_bytes = demand.need(),
+        "probing io_uring"
+    );
+    if let Some(have) = memlock.filter(|&have| have < GLOMMIO_MIN_MEMLOCK_BYTES) {
+        return Err(demand.memlock_too_low(have));
+    }
+    check_io_uring(demand)?;
+    check_registration(demand)
+}

@@ -1,0 +1,190 @@
+//! Starting and stopping a natrix server: probes the host, pins one glommio executor per
+//! core, builds the ring mesh between them, and waits for every core to listen.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
+
+use crate::config::Config;
+use crate::engine::{EngineConfig, EngineLimits};
+use crate::mesh::RingBatch;
+use crate::probe::{self, ProbeError};
+use crate::protocol::info::{new_server_id, ServerInfo, ADVERTISED_VERSION};
+use crate::shell::{self, CoreSpec};
+
+/// Batches each ring holds; generous, since small mesh capacities have deadlocked (glommio #555).
+pub const RING_CAPACITY_BATCHES: usize = 4096;
+/// How long start-up waits for every core to report that it listens.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The host lacks io_uring or locked memory.
+    #[error(transparent)]
+    Probe(#[from] ProbeError),
+    /// Fewer CPUs are available to this process than cores were asked for.
+    #[error("server.cores = {wanted} but only {available} CPUs are available to this process (check taskset / cgroup cpusets)")]
+    NotEnoughCpus {
+        /// Cores asked for.
+        wanted: usize,
+        /// CPUs in this process's affinity mask.
+        available: usize,
+    },
+    /// An executor thread could not be created.
+    #[error("cannot start executor for core {core}: {reason}")]
+    Executor {
+        /// The core index.
+        core: usize,
+        /// glommio's error.
+        reason: String,
+    },
+    /// A core could not bind its listener or join the mesh.
+    #[error("{0}")]
+    Core(String),
+    /// A core did not report in time.
+    #[error("cores did not start within {0:?}")]
+    Timeout(Duration),
+}
+
+/// A running server: its executor threads and the switch that stops them.
+pub struct ServerHandle {
+    handles: Vec<ExecutorJoinHandle<()>>,
+    shutdown: Arc<AtomicBool>,
+}
+
+impl ServerHandle {
+    /// The flag that stops the server when set (signal handlers set it).
+    pub fn shutdown_flag(&self) -> Arc<AtomicBool> {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, flushes queued output to clients, and joins every core.
+    pub fn shutdown(self) {
+        self.shutdown.store(true, Ordering::Relaxed);
+        self.wait();
+    }
+
+    /// Blocks until every core has exited (after the shutdown flag is set).
+    pub fn wait(self) {
+        for h in self.handles {
+            if let Err(e) = h.join() {
+                tracing::error!(error = %e, "core exited with an error");
+            }
+        }
+    }
+}
+
+/// The CPUs this process may run on, in order (honours taskset and cpusets).
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|cpu| libc::CPU_ISSET(*cpu, &set))
+            .collect()
+    }
+}
+
+/// Starts a server on `cfg` and returns once every core listens.
+pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
+    let n_cores = cfg.effective_cores().max(1);
+    probe::check_host(n_cores, cfg.server.io_memory_bytes)?;
+    let cpus = allowed_cpus();
+    if cpus.len() < n_cores {
+        return Err(StartError::NotEnoughCpus {
+            wanted: n_cores,
+            available: cpus.len(),
+        });
+    }
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let mesh = (n_cores > 1).then(|| MeshBuilder::<RingBatch, _>::full(n_cores, RING_CAPACITY_BATCHES));
+    let limits = &cfg.limits;
+    let server_id = new_server_id();
+    let info = ServerInfo {
+        server_name: cfg.server.server_name.clone().unwrap_or_else(|| server_id.clone()),
+        server_id,
+        version: ADVERTISED_VERSION.to_string(),
+        proto: 1,
+        git_commit: String::new(),
+        go: format!("natrix {}", env!("CARGO_PKG_VERSION")),
+        host: cfg.server.addr.clone(),
+        port: cfg.server.port,
+        headers: true,
+        max_payload: limits.max_payload_bytes,
+        jetstream: false,
+        client_id: 0,
+        client_ip: String::new(),
+        api_lvl: None,
+        connect_info: None,
+        remote_account: None,
+    };
+    let engine = EngineConfig {
+        core_id: 0,
+        n_cores,
+        limits: EngineLimits {
+            max_payload_bytes: limits.max_payload_bytes,
+            max_control_line_bytes: limits.max_control_line_bytes,
+            max_pending_bytes: limits.max_pending_bytes,
+            max_connections_per_core: limits.max_connections.div_ceil(n_cores),
+            max_subscriptions: limits.max_subscriptions,
+            ping_interval_ns: limits.ping_interval_ms * 1_000_000,
+            max_pings_outstanding: limits.max_pings_outstanding,
+        },
+        info,
+    };
+    let tick = Duration::from_millis((limits.ping_interval_ms / 10).clamp(50, 1000));
+    let write_deadline = Duration::from_millis(limits.write_deadline_ms);
+    let listen_addr = format!("{}:{}", cfg.server.addr, cfg.server.port);
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut handles = Vec::with_capacity(n_cores);
+    for (i, cpu) in cpus.iter().take(n_cores).enumerate() {
+        let spec = CoreSpec {
+            engine: engine.clone(),
+            listen_addr: listen_addr.clone(),
+            write_deadline,
+            tick,
+            mesh: mesh.clone(),
+            shutdown: shutdown.clone(),
+            ready: ready_tx.clone(),
+        };
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
+            .name(&format!("natrix-core-{i}"))
+            .io_memory(cfg.server.io_memory_bytes)
+            .spawn(move || shell::run_core(spec))
+            .map_err(|e| StartError::Executor {
+                core: i,
+                reason: e.to_string(),
+            })?;
+        handles.push(handle);
+    }
+    drop(ready_tx);
+    let handle = ServerHandle { handles, shutdown };
+    for _ in 0..n_cores {
+        match ready_rx.recv_timeout(START_TIMEOUT) {
+            Ok(Ok(core)) => tracing::debug!(core, "core ready"),
+            Ok(Err(reason)) => {
+                handle.shutdown();
+                return Err(StartError::Core(reason));
+            }
+            Err(_) => {
+                handle.shutdown();
+                return Err(StartError::Timeout(START_TIMEOUT));
+            }
+        }
+    }
+    tracing::info!(
+        cores = n_cores,
+        addr = %listen_addr,
+        version = env!("CARGO_PKG_VERSION"),
+        "natrix ready"
+    );
+    Ok(handle)
+}

@@ -1,0 +1,132 @@
+//! Per-connection protocol state (sans-IO): what a client asked for in CONNECT, its
+//! subscriptions by sid, its outbound buffer and keepalive state. Owned by the engine of
+//! the core that accepted the connection, for the connection's whole life.
+
+use ahash::AHashMap;
+use bytes::{Bytes, BytesMut};
+
+use crate::protocol::info::ConnectOptions;
+use crate::protocol::Parser;
+
+/// Index of a connection in its core's engine (reused after the connection is removed).
+pub type ConnId = u32;
+
+/// Index of a subscription in its core's engine, with a generation so a stale key never
+/// reaches a newer subscription that reuses the slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubKey {
+    /// Slot in the engine's subscription table.
+    pub slot: u32,
+    /// Generation of the subscription stored in that slot.
+    pub generation: u32,
+}
+
+/// Why a connection is being closed (logged, and later shown by monitoring).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed the socket or the read failed.
+    ClientClosed,
+    /// The client broke the protocol (an -ERR may have been sent first).
+    ProtocolViolation,
+    /// Its outbound bytes exceeded `max_pending_bytes`.
+    SlowConsumerPendingBytes,
+    /// A socket write stalled longer than `write_deadline_ms`.
+    SlowConsumerWriteDeadline,
+    /// It left `max_pings_outstanding` PINGs unanswered.
+    StaleConnection,
+    /// This core already holds its share of `max_connections`.
+    MaxConnectionsExceeded,
+    /// The server is shutting down.
+    ServerShutdown,
+}
+
+impl CloseReason {
+    /// nats-server's name for the reason (as /connz shows it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::ClientClosed => "Client Closed",
+            CloseReason::ProtocolViolation => "Protocol Violation",
+            CloseReason::SlowConsumerPendingBytes => "Slow Consumer (Pending Bytes)",
+            CloseReason::SlowConsumerWriteDeadline => "Slow Consumer (Write Deadline)",
+            CloseReason::StaleConnection => "Stale Connection",
+            CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
+            CloseReason::ServerShutdown => "Server Shutdown",
+        }
+    }
+}
+
+/// One client connection's protocol state.
+pub struct Session {
+    /// The id advertised in INFO; `client_id % n_cores` is the owning core.
+    pub client_id: u64,
+    /// Peer address, for INFO and logs.
+    pub client_ip: String,
+    /// Streaming parser holding partial-op state between reads.
+    pub parser: Parser,
+    /// Options from CONNECT (nats-server defaults until one arrives).
+    pub opts: ConnectOptions,
+    /// Whether CONNECT has been received.
+    pub connected: bool,
+    /// Bytes queued for the socket, not yet handed to the writer.
+    pub out: BytesMut,
+    /// Bytes the writer has taken and is writing now (still count toward max pending).
+    pub inflight_bytes: usize,
+    /// Subscriptions by client-chosen sid.
+    pub subs: AHashMap<Bytes, SubKey>,
+    /// Server PINGs sent and not yet answered.
+    pub pings_outstanding: u32,
+    /// When the client last sent anything (postpones our PING).
+    pub last_inbound_ns: u64,
+    /// When we last sent a PING.
+    pub last_ping_ns: u64,
+    /// Set once the connection is closing; no more deliveries after that.
+    pub close: Option<CloseReason>,
+    /// Whether queued output (e.g. an -ERR) goes out before the socket closes.
+    pub flush_before_close: bool,
+    /// Already listed in the engine's writable events since the writer last took output.
+    pub write_signalled: bool,
+    /// Waiting for other cores to apply interest updates up to this sequence before PONG.
+    pub barrier_seq: Option<u64>,
+    /// The post-CONNECT INFO (`connect_info`) has been sent.
+    pub sent_connect_info: bool,
+}
+
+impl Session {
+    /// A fresh session for an accepted socket.
+    pub fn new(
+        client_id: u64,
+        client_ip: String,
+        max_control_line_bytes: usize,
+        max_payload_bytes: usize,
+        now_ns: u64,
+    ) -> Self {
+        Session {
+            client_id,
+            client_ip,
+            parser: Parser::new(max_control_line_bytes, max_payload_bytes),
+            opts: ConnectOptions::default(),
+            connected: false,
+            out: BytesMut::with_capacity(4096),
+            inflight_bytes: 0,
+            subs: AHashMap::new(),
+            pings_outstanding: 0,
+            last_inbound_ns: now_ns,
+            last_ping_ns: now_ns,
+            close: None,
+            flush_before_close: false,
+            write_signalled: false,
+            barrier_seq: None,
+            sent_connect_info: false,
+        }
+    }
+
+    /// Outbound bytes this connection holds (queued plus being written).
+    pub fn pending_bytes(&self) -> usize {
+        self.out.len() + self.inflight_bytes
+    }
+
+    /// Whether the connection is still open for deliveries.
+    pub fn is_open(&self) -> bool {
+        self.close.is_none()
+    }
+}

