@@ -973,3 +973,7 @@ impl Engine {
     }
 }
 
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

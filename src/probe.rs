@@ -173,16 +173,24 @@ fn unavailable_message(syscall: &str, errno: i32, disabled: Option<u32>) -> Stri
 
 fn memlock_message(have: u64, need: u64, cores: usize, io_memory_bytes: usize) -> String {
     let need_kib = need.div_ceil(1024);
+    let shared = if have >= need {
+        "\nThat is within the limit, but the kernel counts locked memory per user: io_uring memory \
+         held by other processes of this user (including a natrix that has just exited; the \
+         kernel releases it asynchronously) counts against the same limit."
+    } else {
+        ""
+    };
     format!(
         "the locked-memory limit (RLIMIT_MEMLOCK) is too low: {have} bytes, natrix needs about \
          {need} bytes\n\
-         ({cores} cores x {RINGS_PER_EXECUTOR} io_uring rings x {io_memory_bytes} bytes of \
+         ({cores} executors x {RINGS_PER_EXECUTOR} io_uring rings x {io_memory_bytes} bytes of \
          server.io_memory_bytes). To fix, either:\n  \
          - raise the limit: `ulimit -l unlimited` (or `ulimit -l {need_kib}`, in KiB) in the shell \
          that starts natrix,\n    \
          `LimitMEMLOCK=infinity` in a systemd unit, `docker run --ulimit memlock=-1 ...`,\n    \
          or run natrix with CAP_IPC_LOCK (which bypasses the limit);\n  \
-         - or need less: lower server.io_memory_bytes (minimum 262144) or server.cores (--cores)."
+         - or need less: lower server.io_memory_bytes (minimum 262144) or server.cores (--cores).\
+         {shared}"
     )
 }
 
@@ -259,8 +267,9 @@ impl IoMemory {
     fn new(len: usize) -> Self {
         debug_assert!(len > 0 && len.is_multiple_of(PAGE_BYTES));
         let layout = Layout::from_size_align(len, PAGE_BYTES).expect("io memory layout");
+        // Left uninitialised, like glommio's: only the kernel touches it (to pin it).
         // SAFETY: the layout has a non-zero size.
-        let ptr = unsafe { alloc::alloc_zeroed(layout) };
+        let ptr = unsafe { alloc::alloc(layout) };
         if ptr.is_null() {
             alloc::handle_alloc_error(layout);
         }
@@ -427,6 +436,11 @@ fn check_registration(demand: Demand) -> Result<(), ProbeError> {
             }
         }
     }
+    // Unregister explicitly: it returns the locked-memory charge at once, whereas closing a ring
+    // returns it asynchronously, late enough to make the executors' own registrations fail.
+    for ring in &rings {
+        let _ = ring.submitter().unregister_buffers();
+    }
     drop(rings);
     drop(memories);
     result
@@ -452,4 +466,344 @@ pub fn check_host(cores: usize, io_memory_bytes: usize) -> Result<(), ProbeError
     }
     check_io_uring(demand)?;
     check_registration(demand)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+    use std::process::Command;
+
+    const MIB: usize = 1024 * 1024;
+
+    #[test]
+    fn this_host_passes_with_default_settings() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        check_host(cores, 2 * MIB).unwrap();
+        check_host(1, 256 * 1024).unwrap();
+    }
+
+    #[test]
+    fn size_arithmetic_mirrors_glommio() {
+        assert_eq!(glommio_io_memory(1), GLOMMIO_MIN_IO_MEMORY_BYTES);
+        assert_eq!(glommio_io_memory(256 * 1024 + 1), 256 * 1024 + PAGE_BYTES);
+        assert_eq!(glommio_io_memory(2 * MIB), 2 * MIB);
+        assert_eq!(locked_bytes_needed(2, 2 * MIB), 12 * MIB as u64);
+        // glommio's own floor dominates tiny configurations.
+        assert_eq!(locked_bytes_needed(1, 1), GLOMMIO_MIN_MEMLOCK_BYTES);
+    }
+
+    #[test]
+    fn io_uring_unavailable_message_says_what_to_change() {
+        let e = ProbeError::IoUringUnavailable {
+            syscall: "io_uring_setup",
+            errno: libc::EPERM,
+            io_uring_disabled: Some(0),
+        };
+        let msg = e.to_string();
+        assert!(msg.starts_with(
+            "io_uring is not available to this process: io_uring_setup failed with EPERM"
+        ));
+        assert!(msg.contains(
+            "docker run --security-opt seccomp=scripts/seccomp-natrix.json --ulimit memlock=-1"
+        ));
+        assert!(msg.contains("kernel.io_uring_disabled"));
+        assert!(!msg.contains("CONFIG_IO_URING"), "EPERM is not a missing kernel feature");
+        assert!(msg.lines().count() >= 4, "{msg}");
+
+        let msg = ProbeError::IoUringUnavailable {
+            syscall: "io_uring_setup",
+            errno: libc::ENOSYS,
+            io_uring_disabled: Some(2),
+        }
+        .to_string();
+        assert!(msg.contains("failed with ENOSYS"));
+        assert!(msg.contains("`sysctl kernel.io_uring_disabled` is 2"));
+        assert!(msg.contains("sysctl -w kernel.io_uring_disabled=0"));
+        assert!(msg.contains("CONFIG_IO_URING"));
+        assert!(!msg.ends_with('\n'));
+    }
+
+    #[test]
+    fn memlock_message_says_what_to_change() {
+        let e = ProbeError::MemlockTooLow {
+            have: 8 * MIB as u64,
+            need: 12 * MIB as u64,
+            cores: 2,
+            io_memory_bytes: 2 * MIB,
+        };
+        let msg = e.to_string();
+        assert!(msg.starts_with(
+            "the locked-memory limit (RLIMIT_MEMLOCK) is too low: 8388608 bytes, \
+             natrix needs about 12582912 bytes\n"
+        ));
+        assert!(msg.contains("(2 executors x 3 io_uring rings x 2097152 bytes"));
+        assert!(msg.contains("`ulimit -l unlimited` (or `ulimit -l 12288`, in KiB)"));
+        assert!(msg.contains("docker run --ulimit memlock=-1"));
+        assert!(msg.contains("lower server.io_memory_bytes"));
+        assert!(msg.contains("server.cores (--cores)"));
+        assert!(!msg.contains("per user"));
+
+        // When the estimate fits, the message explains where the rest of the limit went.
+        let msg = ProbeError::MemlockTooLow {
+            have: 8 * MIB as u64,
+            need: 6 * MIB as u64,
+            cores: 1,
+            io_memory_bytes: 2 * MIB,
+        }
+        .to_string();
+        assert!(msg.contains("counts locked memory per user"), "{msg}");
+    }
+
+    #[test]
+    fn other_messages_name_the_fix() {
+        let msg = ProbeError::KernelTooOld {
+            missing: vec!["SEND", "RECV"],
+        }
+        .to_string();
+        assert!(msg.contains("SEND, RECV"));
+        assert!(msg.contains("Linux 5.8 or newer"));
+        let msg = ProbeError::RegistrationFailed {
+            core: 3,
+            errno: libc::ENOMEM,
+            need: 48 * MIB as u64,
+            io_memory_bytes: 16 * MIB,
+        }
+        .to_string();
+        assert!(msg.contains("for executor 3: ENOMEM"));
+        assert!(msg.contains("lower server.io_memory_bytes"));
+        assert!(msg.contains("docker run --memory"));
+        let msg = ProbeError::RingSetupFailed {
+            ring: 5,
+            total: 6,
+            errno: libc::EMFILE,
+        }
+        .to_string();
+        assert!(msg.starts_with("cannot create io_uring ring 5 of 6: EMFILE"));
+        assert!(msg.contains("ulimit -n"));
+    }
+
+    // ---- Real refusals, staged in a child process (this test binary re-run on one test). ----
+
+    const CHILD_ENV: &str = "NATRIX_PROBE_CHILD";
+
+    /// True inside the child process started by `run_in_child` for this scenario.
+    fn in_child(scenario: &str) -> bool {
+        std::env::var(CHILD_ENV).is_ok_and(|s| s == scenario)
+    }
+
+    /// Re-runs test `name` (this module) in a child that first applies `setup` (after fork,
+    /// before exec), and fails if the child's assertions did.
+    fn run_in_child<F>(name: &str, setup: F) -> String
+    where
+        F: FnMut() -> io::Result<()> + Send + Sync + 'static,
+    {
+        let module = module_path!().split_once("::").map_or(module_path!(), |(_, m)| m);
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([&format!("{module}::{name}"), "--exact", "--nocapture"])
+            .env(CHILD_ENV, name);
+        // SAFETY: `setup` only makes async-signal-safe system calls (prctl, setrlimit).
+        unsafe { cmd.pre_exec(setup) };
+        let out = cmd.output().expect("spawn child test");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "child {name} failed:\n{text}");
+        assert!(text.contains("1 passed"), "child {name} ran nothing:\n{text}");
+        text
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    const AUDIT_ARCH_NATIVE: u32 = 0xC000_003E;
+    #[cfg(target_arch = "aarch64")]
+    const AUDIT_ARCH_NATIVE: u32 = 0xC000_00B7;
+
+    fn bpf(code: u32, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+        libc::sock_filter {
+            code: code as u16,
+            jt,
+            jf,
+            k,
+        }
+    }
+
+    /// A seccomp filter that fails one system call with `errno`, like a container runtime's
+    /// default profile does for io_uring.
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    fn deny_syscall(nr: libc::c_long, errno: i32) -> impl FnMut() -> io::Result<()> {
+        let nr_offset = std::mem::offset_of!(libc::seccomp_data, nr) as u32;
+        let arch_offset = std::mem::offset_of!(libc::seccomp_data, arch) as u32;
+        let program = vec![
+            bpf(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, arch_offset, 0, 0),
+            bpf(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, AUDIT_ARCH_NATIVE, 1, 0),
+            bpf(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW, 0, 0),
+            bpf(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, nr_offset, 0, 0),
+            bpf(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, nr as u32, 0, 1),
+            bpf(
+                libc::BPF_RET | libc::BPF_K,
+                libc::SECCOMP_RET_ERRNO | (errno as u32 & libc::SECCOMP_RET_DATA),
+                0,
+                0,
+            ),
+            bpf(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW, 0, 0),
+        ];
+        move || {
+            let prog = libc::sock_fprog {
+                len: program.len() as u16,
+                filter: program.as_ptr() as *mut libc::sock_filter,
+            };
+            // SAFETY: plain prctl calls; `prog` points at `program`, alive for the call.
+            unsafe {
+                if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                    || libc::prctl(
+                        libc::PR_SET_SECCOMP,
+                        libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+                        &prog as *const libc::sock_fprog,
+                    ) != 0
+                {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        }
+    }
+
+    fn set_memlock(bytes: u64) -> io::Result<()> {
+        let lim = libc::rlimit {
+            rlim_cur: bytes,
+            rlim_max: bytes,
+        };
+        // SAFETY: setrlimit reads the struct we pass and nothing else.
+        if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &lim) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    fn expect_unavailable(syscall: &str, errno: i32) {
+        match check_host(1, 2 * MIB) {
+            Err(ProbeError::IoUringUnavailable {
+                syscall: s,
+                errno: e,
+                ..
+            }) => {
+                assert_eq!((s, e), (syscall, errno));
+            }
+            other => panic!("expected {syscall} refused with {errno}, got {other:?}"),
+        }
+    }
+
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[test]
+    fn seccomp_blocked_setup_is_reported() {
+        if in_child("seccomp_blocked_setup_is_reported") {
+            expect_unavailable("io_uring_setup", libc::EPERM);
+            let msg = check_host(1, 2 * MIB).unwrap_err().to_string();
+            assert!(msg.contains("--security-opt seccomp=scripts/seccomp-natrix.json"));
+            return;
+        }
+        run_in_child(
+            "seccomp_blocked_setup_is_reported",
+            deny_syscall(libc::SYS_io_uring_setup, libc::EPERM),
+        );
+    }
+
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[test]
+    fn enosys_from_setup_is_reported() {
+        if in_child("enosys_from_setup_is_reported") {
+            expect_unavailable("io_uring_setup", libc::ENOSYS);
+            return;
+        }
+        run_in_child(
+            "enosys_from_setup_is_reported",
+            deny_syscall(libc::SYS_io_uring_setup, libc::ENOSYS),
+        );
+    }
+
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[test]
+    fn seccomp_blocked_enter_is_reported() {
+        if in_child("seccomp_blocked_enter_is_reported") {
+            expect_unavailable("io_uring_enter", libc::EPERM);
+            return;
+        }
+        run_in_child(
+            "seccomp_blocked_enter_is_reported",
+            deny_syscall(libc::SYS_io_uring_enter, libc::EPERM),
+        );
+    }
+
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    #[test]
+    fn seccomp_blocked_register_is_reported() {
+        if in_child("seccomp_blocked_register_is_reported") {
+            expect_unavailable("io_uring_register", libc::EPERM);
+            return;
+        }
+        run_in_child(
+            "seccomp_blocked_register_is_reported",
+            deny_syscall(libc::SYS_io_uring_register, libc::EPERM),
+        );
+    }
+
+    #[test]
+    fn memlock_below_glommio_floor_is_reported() {
+        if in_child("memlock_below_glommio_floor_is_reported") {
+            match check_host(1, 256 * 1024) {
+                Err(ProbeError::MemlockTooLow { have, need, .. }) => {
+                    assert_eq!(have, 256 * 1024);
+                    assert_eq!(need, 3 * 256 * 1024);
+                }
+                other => panic!("expected MemlockTooLow, got {other:?}"),
+            }
+            return;
+        }
+        run_in_child("memlock_below_glommio_floor_is_reported", || {
+            set_memlock(256 * 1024)
+        });
+    }
+
+    /// Registered io_uring memory is charged to RLIMIT_MEMLOCK unless the process holds
+    /// CAP_IPC_LOCK; the child drops that capability so the kernel enforces a 1 MiB limit.
+    #[test]
+    fn memlock_enforced_by_the_kernel_is_reported() {
+        const CAP_IPC_LOCK: libc::c_ulong = 14;
+        const LIMIT: u64 = 1024 * 1024;
+        if in_child("memlock_enforced_by_the_kernel_is_reported") {
+            let status = std::fs::read_to_string("/proc/self/status").unwrap();
+            let cap_eff = status
+                .lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+                .unwrap();
+            if cap_eff & (1 << CAP_IPC_LOCK) != 0 {
+                println!("SKIP: could not drop CAP_IPC_LOCK");
+                return;
+            }
+            // 1 executor x 3 rings x 256 KiB fits in 1 MiB...
+            check_host(1, 256 * 1024).unwrap();
+            // ...1 x 3 x 2 MiB does not, and the kernel says so at registration.
+            match check_host(1, 2 * MIB) {
+                Err(ProbeError::MemlockTooLow { have, need, .. }) => {
+                    assert_eq!(have, LIMIT);
+                    assert_eq!(need, 6 * MIB as u64);
+                }
+                other => panic!("expected MemlockTooLow, got {other:?}"),
+            }
+            return;
+        }
+        let out = run_in_child("memlock_enforced_by_the_kernel_is_reported", || {
+            // Without CAP_SETPCAP (not root) this fails, and the process most likely lacks
+            // CAP_IPC_LOCK anyway; the child checks which case it is in.
+            // SAFETY: plain prctl call.
+            let _ = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, CAP_IPC_LOCK, 0, 0, 0) };
+            set_memlock(LIMIT)
+        });
+        if out.contains("SKIP:") {
+            eprintln!("memlock_enforced_by_the_kernel_is_reported: {out}");
+        }
+    }
 }

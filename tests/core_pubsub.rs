@@ -14,7 +14,7 @@ use async_nats::{Client, ConnectOptions, HeaderMap, Subscriber};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use common::{bounded, RawConn, TestServer, WAIT};
+use common::{bounded, round_trip, sync_subs, RawConn, TestServer, WAIT};
 
 /// Next message on a subscription, bounded by `WAIT`.
 async fn next(sub: &mut Subscriber) -> async_nats::Message {
@@ -36,6 +36,7 @@ async fn expect_payloads(sub: &mut Subscriber, want: &[&str]) {
     }
 }
 
+/// Flushes the client's socket buffer (no server round trip: see `common::round_trip`).
 async fn flush(c: &Client) {
     bounded("flush", c.flush()).await.expect("flush failed");
 }
@@ -58,7 +59,7 @@ async fn pub_sub_basic() {
     let a = s.client().await;
     let b = s.client().await;
     let mut sub = a.subscribe("greet.joe").await.unwrap();
-    flush(&a).await;
+    sync_subs(&a, &[&b]).await;
     b.publish("greet.joe", "hello".into()).await.unwrap();
     b.publish_with_reply("greet.joe", "reply.here", "again".into())
         .await
@@ -79,7 +80,7 @@ async fn wildcard_star() {
     let b = s.client().await;
     let mut star = a.subscribe("foo.*").await.unwrap();
     let mut mid = a.subscribe("x.*.z").await.unwrap();
-    flush(&a).await;
+    sync_subs(&a, &[&b]).await;
     for subj in [
         "foo.a", "foo.a.b", "foo", "foo.b", "bar.a", "x.y.z", "x.y", "x.y.z.w", "x.q.z", "foo.z",
     ] {
@@ -98,7 +99,7 @@ async fn wildcard_full() {
     let mut gt = a.subscribe("foo.>").await.unwrap();
     let mut all = a.subscribe(">").await.unwrap();
     let mut mixed = a.subscribe("*.b.>").await.unwrap();
-    flush(&a).await;
+    sync_subs(&a, &[&b]).await;
     for subj in [
         "foo", "foo.a", "foob.x", "foo.a.b.c", "a.b", "a.b.c", "x.b.c.d", "foo.end",
     ] {
@@ -126,7 +127,7 @@ async fn overlapping_subscriptions_each_get_a_copy() {
     for subj in ["a.b", "a.b", "a.*", "a.>", ">", "*.b", "*.*"] {
         subs.push(a.subscribe(subj).await.unwrap());
     }
-    flush(&a).await;
+    sync_subs(&a, &[&b]).await;
     b.publish("a.b", "1".into()).await.unwrap();
     b.publish("a.b", "2".into()).await.unwrap();
     for sub in subs.iter_mut() {
@@ -135,6 +136,7 @@ async fn overlapping_subscriptions_each_get_a_copy() {
     }
 }
 
+/// Queue groups across cores: each message exactly once per group, no member starved.
 /// Queue groups across cores: each message exactly once per group, no member starved.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_groups_exactly_once_across_cores() {
@@ -145,8 +147,16 @@ async fn queue_groups_exactly_once_across_cores() {
     const N: usize = PUBLISHERS * PER_PUB;
 
     let s = TestServer::start_default();
-    // (group, member index, core) -> received ids
-    let got: Arc<Mutex<HashMap<(String, usize), Vec<String>>>> = Default::default();
+    // Publishers spread over the cores (natrix).
+    let mut pub_clients = Vec::new();
+    for p in 0..PUBLISHERS {
+        pub_clients.push(s.client_on_core(p % s.cores, ConnectOptions::new).await);
+    }
+    let pub_refs: Vec<&Client> = pub_clients.iter().collect();
+
+    // (group, member index) -> received ids
+    type Got = Arc<Mutex<HashMap<(String, usize), Vec<String>>>>;
+    let got: Got = Default::default();
     let total = Arc::new(AtomicUsize::new(0));
     let mut member_cores: HashMap<(String, usize), Option<usize>> = HashMap::new();
     let mut clients = Vec::new();
@@ -165,7 +175,7 @@ async fn queue_groups_exactly_once_across_cores() {
             } else {
                 c.queue_subscribe("work.*", group.clone()).await.unwrap()
             };
-            flush(&c).await;
+            sync_subs(&c, &pub_refs).await;
             member_cores.insert((group.clone(), i), core);
             let got = got.clone();
             let total = total.clone();
@@ -194,10 +204,9 @@ async fn queue_groups_exactly_once_across_cores() {
         );
     }
 
-    // Publishers spread over the cores (natrix) publishing concurrently.
     let mut pubs = Vec::new();
-    for p in 0..PUBLISHERS {
-        let c = s.client_on_core(p % s.cores, ConnectOptions::new).await;
+    for (p, c) in pub_clients.iter().enumerate() {
+        let c = c.clone();
         pubs.push(tokio::spawn(async move {
             for i in 0..PER_PUB {
                 c.publish("work.items", format!("{p}-{i}").into())
@@ -205,12 +214,10 @@ async fn queue_groups_exactly_once_across_cores() {
                     .unwrap();
             }
             c.flush().await.unwrap();
-            c
         }));
     }
-    let mut pub_clients = Vec::new();
     for p in pubs {
-        pub_clients.push(bounded("publisher", p).await.unwrap());
+        bounded("publisher", p).await.unwrap();
     }
     let expected_total = N * groups.len();
     let done = wait_until(Duration::from_secs(30), || {
@@ -268,17 +275,16 @@ async fn queue_group_member_unsubscribe_moves_load() {
     let s = TestServer::start_default();
     let a = s.client().await;
     let b = s.client().await;
+    let p = s.client().await;
     let mut qa = a.queue_subscribe("jobs", "w".into()).await.unwrap();
     let mut qb = b.queue_subscribe("jobs", "w".into()).await.unwrap();
-    flush(&a).await;
-    flush(&b).await;
+    sync_subs(&b, &[&p]).await;
     qa.unsubscribe().await.unwrap();
-    flush(&a).await;
-    let p = s.client().await;
+    // the UNSUB precedes the probe SUB on `a`, so once the probe is visible the member is gone
+    sync_subs(&a, &[&p]).await;
     for i in 0..50 {
         p.publish("jobs", format!("{i}").into()).await.unwrap();
     }
-    flush(&p).await;
     for i in 0..50 {
         let m = next(&mut qb).await;
         assert_eq!(m.payload, Bytes::from(format!("{i}")));
@@ -289,8 +295,12 @@ async fn queue_group_member_unsubscribe_moves_load() {
 async fn request_reply() {
     let s = TestServer::start_default();
     let responder = s.client_on_core(0, ConnectOptions::new).await;
+    let mut requesters = Vec::new();
+    for core in 0..s.cores.max(2) {
+        requesters.push(s.client_on_core(core % s.cores, ConnectOptions::new).await);
+    }
     let mut svc = responder.subscribe("svc.echo").await.unwrap();
-    flush(&responder).await;
+    sync_subs(&responder, &requesters.iter().collect::<Vec<_>>()).await;
     let r2 = responder.clone();
     let task = tokio::spawn(async move {
         while let Some(m) = svc.next().await {
@@ -300,8 +310,7 @@ async fn request_reply() {
             r2.publish(reply, out.into()).await.unwrap();
         }
     });
-    for core in 0..s.cores {
-        let req = s.client_on_core(core, ConnectOptions::new).await;
+    for req in &requesters {
         for i in 0..50 {
             let resp = bounded(
                 "request",
@@ -320,8 +329,10 @@ async fn headers_round_trip() {
     let s = TestServer::start_default();
     let a = s.client().await;
     let b = s.client().await;
+    let mut raw = RawConn::connect_with(s.port, r#"{"verbose":false,"headers":true}"#).await;
     let mut sub = a.subscribe("hdr").await.unwrap();
-    flush(&a).await;
+    sync_subs(&a, &[&b]).await;
+    raw.sync_subs(&a).await;
     let mut h = HeaderMap::new();
     h.insert("X-Mixed-Case", "Value With Spaces");
     h.append("Multi", "one");
@@ -338,7 +349,6 @@ async fn headers_round_trip() {
     assert_eq!(multi, ["one", "two"]);
 
     // Raw HPUB bytes -> async-nats subscriber sees exactly those headers and payload.
-    let mut raw = RawConn::connect_with(s.port, r#"{"verbose":false,"headers":true}"#).await;
     let hdr = b"NATS/1.0\r\nA-Key: first\r\nA-Key: second\r\nlowercase: x\r\n\r\n";
     let mut frame = format!("HPUB hdr {} {}\r\n", hdr.len(), hdr.len() + 3).into_bytes();
     frame.extend_from_slice(hdr);
@@ -394,11 +404,11 @@ async fn unsubscribe_removes_interest_on_server() {
     let a = s.client().await;
     let b = s.client().await;
     let mut sub = a.subscribe("svc.gone").await.unwrap();
-    flush(&a).await;
+    sync_subs(&a, &[&b]).await;
     b.publish("svc.gone", "1".into()).await.unwrap();
     expect_payloads(&mut sub, &["1"]).await;
     sub.unsubscribe().await.unwrap();
-    flush(&a).await;
+    sync_subs(&a, &[&b]).await;
     // The server must have dropped the interest: a request now has no responders.
     let err = bounded("request", b.request("svc.gone", "x".into()))
         .await
@@ -413,15 +423,15 @@ async fn unsubscribe_after_n() {
     let b = s.client().await;
     let mut sub = a.subscribe("limited").await.unwrap();
     sub.unsubscribe_after(3).await.unwrap();
-    flush(&a).await;
+    sync_subs(&a, &[&b]).await;
     for i in 0..5 {
         b.publish("limited", format!("{i}").into()).await.unwrap();
     }
-    flush(&b).await;
     expect_payloads(&mut sub, &["0", "1", "2"]).await;
     let end = bounded("subscription end", sub.next()).await;
     assert!(end.is_none(), "got a message after auto-unsubscribe");
     // Server-side: the interest is gone.
+    sync_subs(&a, &[&b]).await;
     let err = bounded("request", b.request("limited", "x".into()))
         .await
         .expect_err("auto-unsubscribed subject still has interest");
@@ -435,10 +445,11 @@ async fn no_echo() {
     let other = s.client().await;
     let mut own = quiet.subscribe("echo.test").await.unwrap();
     let mut theirs = other.subscribe("echo.test").await.unwrap();
-    flush(&quiet).await;
-    flush(&other).await;
+    sync_subs(&quiet, &[&other]).await;
+    sync_subs(&other, &[&quiet]).await;
     quiet.publish("echo.test", "mine".into()).await.unwrap();
-    flush(&quiet).await;
+    // After the round trip an echoed "mine" would already sit in `own`.
+    round_trip(&quiet).await;
     other.publish("echo.test", "yours".into()).await.unwrap();
     // The no-echo connection sees only the other connection's message.
     expect_payloads(&mut own, &["yours"]).await;
@@ -458,7 +469,7 @@ async fn payload_sizes_and_max_payload() {
     let b = s.client().await;
     assert_eq!(b.server_info().max_payload, 1_048_576);
     let mut sub = a.subscribe("sizes").await.unwrap();
-    flush(&a).await;
+    sync_subs(&a, &[&b]).await;
     let max = b.server_info().max_payload;
     let big: Bytes = (0..max).map(|i| (i % 253) as u8).collect::<Vec<u8>>().into();
     for p in [Bytes::new(), Bytes::from_static(b"x"), big.clone()] {
@@ -490,11 +501,16 @@ async fn order_100k_single_publisher() {
     let opts = || ConnectOptions::new().subscription_capacity(N as usize + 16);
     let publisher = s.client_on_core(0, ConnectOptions::new).await;
     let mut subs = Vec::new();
+    let mut cores = BTreeSet::new();
     for core in 0..s.cores.max(2) {
         let c = s.client_on_core(core % s.cores, opts).await;
+        cores.insert(s.core_of(c.server_info().client_id));
         let sub = c.subscribe("seq.stream").await.unwrap();
-        flush(&c).await;
+        sync_subs(&c, &[&publisher]).await;
         subs.push((c, sub));
+    }
+    if s.is_natrix() {
+        assert_eq!(cores.len(), s.cores, "subscribers not on all cores");
     }
     let readers: Vec<_> = subs
         .into_iter()
@@ -537,13 +553,14 @@ async fn fan_out_to_20_subscribers() {
     const SUBS: usize = 20;
     const N: u32 = 1000;
     let s = TestServer::start_default();
+    let p = s.client().await;
     let mut readers = Vec::new();
     let mut cores = BTreeSet::new();
     for _ in 0..SUBS {
         let c = s.client().await;
         cores.insert(s.core_of(c.server_info().client_id));
         let mut sub = c.subscribe("fan.out").await.unwrap();
-        flush(&c).await;
+        sync_subs(&c, &[&p]).await;
         readers.push(tokio::spawn(async move {
             for i in 0..N {
                 let m = match tokio::time::timeout(WAIT, sub.next()).await {
@@ -558,7 +575,6 @@ async fn fan_out_to_20_subscribers() {
     if s.is_natrix() {
         assert_eq!(cores.len(), s.cores, "subscribers not spread: {cores:?}");
     }
-    let p = s.client().await;
     for i in 0..N {
         p.publish("fan.out", i.to_string().into()).await.unwrap();
     }
@@ -571,10 +587,11 @@ async fn fan_out_to_20_subscribers() {
     }
 }
 
-/// After subscribe + flush returns, a publish from any other connection must reach the new
-/// subscription (interest visible on every core before PONG).
+/// Once SUB + PING have been answered with PONG, a publish from any other connection must
+/// reach the new subscription (interest visible on every core before PONG). The subscriber is a
+/// raw connection because async-nats' `flush()` does not wait for a PONG.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscribe_flush_then_publish_is_visible() {
+async fn subscribe_ping_pong_then_publish_is_visible() {
     const PAIRS: usize = 40;
     let s = TestServer::start_default();
     let mut pubs = Vec::new();
@@ -583,33 +600,37 @@ async fn subscribe_flush_then_publish_is_visible() {
     }
     let mut combos = BTreeSet::new();
     for i in 0..PAIRS {
-        let c = s.client().await;
-        let sub_core = s.core_of(c.server_info().client_id);
-        let subject = format!("vis.{i}");
-        let mut sub = c.subscribe(subject.clone()).await.unwrap();
-        flush(&c).await;
+        let mut c = RawConn::connect_with(s.port, r#"{"verbose":false}"#).await;
+        let sub_core = s.core_of(c.info["client_id"].as_u64().unwrap());
+        c.send(format!("SUB vis.{i} 1\r\nPING\r\n").as_bytes()).await;
+        c.expect(b"PONG\r\n").await;
         for (k, p) in pubs.iter().enumerate() {
-            p.publish(subject.clone(), format!("{k}").into())
+            p.publish(format!("vis.{i}"), format!("{k}").into())
                 .await
                 .unwrap();
             combos.insert((sub_core, s.core_of(p.server_info().client_id)));
         }
-        let mut got: Vec<String> = Vec::new();
+        // one message per publisher (publishers are independent: any order)
+        let mut got = Vec::new();
         for _ in 0..pubs.len() {
-            let m = next(&mut sub).await;
-            got.push(String::from_utf8(m.payload.to_vec()).unwrap());
+            let line = c.read_line().await;
+            assert_eq!(line, format!("MSG vis.{i} 1 1\r\n").into_bytes());
+            got.push(c.read_exact(3).await);
         }
         got.sort();
-        let want: Vec<String> = (0..pubs.len()).map(|k| k.to_string()).collect();
+        let want: Vec<Vec<u8>> = (0..pubs.len())
+            .map(|k| format!("{k}\r\n").into_bytes())
+            .collect();
         assert_eq!(got, want, "pair {i}");
-        // Also a second subscription on an existing connection.
-        let mut sub2 = c.subscribe(format!("vis2.{i}")).await.unwrap();
-        flush(&c).await;
+        // A second subscription on the now established connection.
+        c.send(format!("SUB vis2.{i} 2\r\nPING\r\n").as_bytes()).await;
+        c.expect(b"PONG\r\n").await;
         pubs[i % pubs.len()]
             .publish(format!("vis2.{i}"), "x".into())
             .await
             .unwrap();
-        expect_payloads(&mut sub2, &["x"]).await;
+        c.expect(format!("MSG vis2.{i} 2 1\r\nx\r\n").as_bytes())
+            .await;
     }
     if s.is_natrix() && s.cores > 1 {
         assert!(

@@ -105,6 +105,8 @@ impl ParseError {
 enum Op {
     Pub,
     Hpub,
+    /// Server-to-client op; always rejected, after the control line limit check.
+    Hmsg,
     Sub,
     Unsub,
     Connect,
@@ -131,6 +133,7 @@ impl Op {
         match self {
             Op::Pub => b"PUB",
             Op::Hpub => b"HPUB",
+            Op::Hmsg => b"HMSG",
             Op::Sub => b"SUB",
             Op::Unsub => b"UNSUB",
             Op::Connect => b"CONNECT",
@@ -144,7 +147,7 @@ impl Op {
 
     fn sep(self) -> Sep {
         match self {
-            Op::Pub | Op::Hpub | Op::Sub | Op::Unsub | Op::MinusErr => Sep::Required,
+            Op::Pub | Op::Hpub | Op::Hmsg | Op::Sub | Op::Unsub | Op::MinusErr => Sep::Required,
             Op::Connect | Op::Info => Sep::Optional,
             Op::Ping | Op::Pong | Op::PlusOk => Sep::Ignored,
         }
@@ -234,24 +237,27 @@ fn parse_size(digits: &[u8]) -> Option<usize> {
     Some(n)
 }
 
-/// Splits `line[start..end]` on runs of spaces/tabs into at most `N` tokens.
-/// Returns the token ranges and their count, or `None` when there are more than `N`.
+/// Splits `line[start..end]` into at most `N` tokens separated by runs of spaces/tabs
+/// (and CR/LF when `CRLF_SEPARATES`: nats-server splits SUB/UNSUB arguments that way, but
+/// not PUB/HPUB ones). Returns the token ranges and their count, or `None` when there are
+/// more than `N`.
 #[inline]
-fn split_args<const N: usize>(
+fn split_args<const N: usize, const CRLF_SEPARATES: bool>(
     line: &[u8],
     start: usize,
     end: usize,
 ) -> Option<([(usize, usize); N], usize)> {
+    let is_sep = |b: u8| is_ws(b) || (CRLF_SEPARATES && (b == b'\r' || b == b'\n'));
     let mut toks = [(0usize, 0usize); N];
     let mut n = 0;
     let mut i = start;
     while i < end {
-        if is_ws(line[i]) {
+        if is_sep(line[i]) {
             i += 1;
             continue;
         }
         let s = i;
-        while i < end && !is_ws(line[i]) {
+        while i < end && !is_sep(line[i]) {
             i += 1;
         }
         if n == N {
@@ -294,7 +300,12 @@ fn classify(line: &[u8], complete: bool) -> Result<Head, ParseError> {
             Some(_) => return Err(ParseError::UnknownOp),
             None => return incomplete(),
         },
-        b'h' => Op::Hpub,
+        b'h' => match line.get(1).map(|b| b | 0x20) {
+            Some(b'p') => Op::Hpub,
+            Some(b'm') => Op::Hmsg,
+            Some(_) => return Err(ParseError::UnknownOp),
+            None => return incomplete(),
+        },
         b's' => Op::Sub,
         b'u' => Op::Unsub,
         b'c' => Op::Connect,
@@ -353,13 +364,17 @@ impl Cutter<'_> {
     }
 }
 
-/// Strips trailing spaces/tabs from `line[start..end]`.
+/// Narrows `line[start..end]` to exclude surrounding spaces, tabs, CRs and LFs.
 #[inline]
-fn trim_end(line: &[u8], start: usize, mut end: usize) -> usize {
-    while end > start && is_ws(line[end - 1]) {
+fn trim(line: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
+    let blank = |b: u8| is_ws(b) || b == b'\r' || b == b'\n';
+    while start < end && blank(line[start]) {
+        start += 1;
+    }
+    while end > start && blank(line[end - 1]) {
         end -= 1;
     }
-    end
+    (start, end)
 }
 
 impl Parser {
@@ -385,35 +400,44 @@ impl Parser {
             State::SkipLine(op) => return Ok(self.skip_line(op, buf)),
         }
         debug_assert!(self.scanned <= buf.len());
-        let Some(found) = find_nl(&buf[self.scanned..]) else {
-            self.scanned = buf.len();
-            return self.check_partial(buf);
+        let (op, args_start, nl) = loop {
+            let Some(found) = find_nl(&buf[self.scanned..]) else {
+                self.scanned = buf.len();
+                return self.check_partial(buf);
+            };
+            let nl = self.scanned + found;
+            let Head::Known(op, args_start) = classify(&buf[..nl], true)? else {
+                unreachable!("classify never reports a complete line as incomplete")
+            };
+            // nats-server quirk: the first byte after the op's separator always starts the
+            // arguments, even a '\n' (`CONNECT\n{}\r\n` is a valid CONNECT).
+            if args_start == nl && op.sep() != Sep::Ignored {
+                self.scanned = nl + 1;
+                continue;
+            }
+            break (op, args_start, nl);
         };
-        let nl = self.scanned + found;
         self.scanned = 0;
         self.pending_args_start = None;
-        let end = if nl > 0 && buf[nl - 1] == b'\r' {
-            nl - 1
-        } else {
-            nl
-        };
-        let Head::Known(op, args_start) = classify(&buf[..end], true)? else {
-            unreachable!("classify never reports an incomplete complete line")
-        };
         let line_len = nl + 1;
-        match op {
-            Op::Ping | Op::Pong | Op::PlusOk => {
-                buf.advance(line_len);
-                return Ok(Some(simple_op(op)));
-            }
-            _ => {}
+        if op.sep() == Sep::Ignored {
+            buf.advance(line_len);
+            return Ok(Some(simple_op(op)));
         }
+        // Like nats-server, drop the byte before '\n' when any '\r' follows the first
+        // argument byte: the usual CR of CR LF (a quirk for stray CRs with bare LF ends).
+        let drop = if buf[nl - 1] == b'\r' {
+            nl - 1 > args_start
+        } else {
+            buf[args_start + 1..nl].contains(&b'\r')
+        };
+        let end = nl - usize::from(drop);
         if end - args_start > self.max_control_line_bytes {
             return Err(ParseError::ControlLineTooLong);
         }
         match op {
             Op::Pub => {
-                let (t, n) = split_args::<3>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
+                let (t, n) = split_args::<3, false>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
                 if n < 2 {
                     return Err(ParseError::BadArgs);
                 }
@@ -431,7 +455,7 @@ impl Parser {
                 self.finish_msg(msg, buf)
             }
             Op::Hpub => {
-                let (t, n) = split_args::<4>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
+                let (t, n) = split_args::<4, false>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
                 if n < 3 {
                     return Err(ParseError::BadArgs);
                 }
@@ -454,7 +478,7 @@ impl Parser {
                 self.finish_msg(msg, buf)
             }
             Op::Sub => {
-                let (t, n) = split_args::<3>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
+                let (t, n) = split_args::<3, true>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
                 if n < 2 {
                     return Err(ParseError::BadArgs);
                 }
@@ -470,7 +494,7 @@ impl Parser {
                 }))
             }
             Op::Unsub => {
-                let (t, n) = split_args::<2>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
+                let (t, n) = split_args::<2, true>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
                 if n == 0 {
                     return Err(ParseError::BadArgs);
                 }
@@ -486,9 +510,9 @@ impl Parser {
                 Ok(Some(ClientOp::Unsub { sid, max_msgs }))
             }
             Op::Connect | Op::MinusErr => {
-                let arg_end = trim_end(buf, args_start, end);
+                let text_range = trim(buf, args_start, end);
                 let mut cut = Cutter { buf, pos: 0 };
-                let text = cut.take((args_start, arg_end));
+                let text = cut.take(text_range);
                 cut.finish(line_len);
                 Ok(Some(if op == Op::Connect {
                     ClientOp::Connect(text)
@@ -506,6 +530,8 @@ impl Parser {
                 buf.advance(line_len);
                 Ok(Some(ClientOp::Info))
             }
+            // Client-sent HMSG gets as far as the length check in nats-server.
+            Op::Hmsg => Err(ParseError::UnknownOp),
             Op::Ping | Op::Pong | Op::PlusOk => unreachable!("handled above"),
         }
     }
@@ -536,12 +562,10 @@ impl Parser {
                 }
             },
         };
-        // A trailing '\r' may be the start of the line terminator: not counted.
-        let mut pending = buf.len() - args_start;
-        if buf.last() == Some(&b'\r') {
-            pending -= 1;
-        }
-        if pending > self.max_control_line_bytes {
+        // The final line loses at most one byte (the CR before LF): a pending line only
+        // fails when its complete form must fail too, so read boundaries never matter.
+        let pending = buf.len() - args_start;
+        if pending > self.max_control_line_bytes + 1 {
             return Err(ParseError::ControlLineTooLong);
         }
         Ok(None)
@@ -822,6 +846,48 @@ mod tests {
     }
 
     #[test]
+    fn nats_server_cr_lf_quirks() {
+        // The first byte after the separator starts the arguments, even CR or LF.
+        assert_eq!(ok_ops("CONNECT\n{}\r\n"), vec![ClientOp::Connect(b("{}"))]);
+        assert_eq!(ok_ops("CONNECT \r{}\r\n"), vec![ClientOp::Connect(b("{}"))]);
+        assert_eq!(ok_ops("INFO \n{}\r\n"), vec![ClientOp::Info]);
+        assert_eq!(ok_ops("SUB \nfoo 1\r\n"), vec![sub("foo", None, "1")]);
+        assert_eq!(parse(b"PUB \n"), (vec![], None));
+        assert_eq!(
+            ok_ops("PUB \nfoo 2\r\nhi\r\n"),
+            vec![publ("\nfoo", None, b"hi")]
+        );
+        // SUB/UNSUB split on CR/LF too, PUB/HPUB only on spaces and tabs.
+        assert_eq!(ok_ops("SUB foo\r1\r\n"), vec![sub("foo", None, "1")]);
+        assert_eq!(ok_ops("SUB foo q\r1\r\n"), vec![sub("foo", Some("q"), "1")]);
+        assert_eq!(ok_ops("SUB foo 1\r\r\n"), vec![sub("foo", None, "1")]);
+        assert_eq!(ok_ops("UNSUB\t \t 1\rx\r\n"), vec![unsub("1", None)]);
+        assert_eq!(err_of("UNSUB \t\r\r\n"), ParseError::BadArgs);
+        assert_eq!(err_of("UNSUB 1 5\r7\r\n"), ParseError::BadArgs);
+        assert_eq!(err_of("PUB foo\r2\r\nhi\r\n"), ParseError::BadArgs);
+        assert_eq!(err_of("PUB foo 2\r\r\nhi\r\n"), ParseError::BadArgs);
+        assert_eq!(err_of("HPUB foo\r0\r2\r\nhi\r\n"), ParseError::BadArgs);
+        assert_eq!(
+            ok_ops("PUB \rfoo 2\r\nhi\r\n"),
+            vec![publ("\rfoo", None, b"hi")]
+        );
+        // A stray CR with a bare LF end drops the last argument byte.
+        assert_eq!(err_of("SUB foo\r1\n"), ParseError::BadArgs);
+        assert_eq!(err_of("PUB foo\r 2\nhi\r\n"), ParseError::BadArgs);
+        assert_eq!(
+            ok_ops("PUB foo\r 2 \nhi\r\n"),
+            vec![publ("foo\r", None, b"hi")]
+        );
+        // Client HMSG: length check first, then rejected.
+        assert_eq!(err_of("HMSG foo 1 0 0\r\n\r\n"), ParseError::UnknownOp);
+        assert_eq!(
+            err_of(&format!("HMSG {}\r\n", "x".repeat(MCL + 1))),
+            ParseError::ControlLineTooLong
+        );
+        assert_eq!(parse(b"HM"), (vec![], None));
+    }
+
+    #[test]
     fn sequence_of_ops() {
         let input = "CONNECT {}\r\nSUB foo 1\r\nPUB foo 2\r\nhi\r\nPING\r\nUNSUB 1\r\nPONG\r\n";
         assert_eq!(
@@ -869,7 +935,7 @@ mod tests {
 
     #[test]
     fn unknown_op_detected_before_line_end() {
-        for input in ["M", "HM", "PUX", "PUBX", "X", "\r", " ", "-ERRx", "CONNECX"] {
+        for input in ["M", "MSG", "HX", "HMX", "PUX", "PUBX", "X", "\r", " ", "-ERRx", "CONNECX"] {
             assert_eq!(err_of(input), ParseError::UnknownOp, "{input:?}");
         }
         // Payload followed by a wrong byte: no need to wait for a second one.
@@ -974,7 +1040,7 @@ mod tests {
         let mut p = Parser::new(8, MAX_PAYLOAD);
         let mut buf = BytesMut::from(&b"SUB 12345678"[..]);
         assert_eq!(p.next_op(&mut buf), Ok(None));
-        // A trailing '\r' may be the terminator: not counted.
+        // The next byte may be the '\r' of the terminator: not counted yet.
         buf.extend_from_slice(b"\r");
         assert_eq!(p.next_op(&mut buf), Ok(None));
         buf.extend_from_slice(b"\n");
@@ -984,11 +1050,13 @@ mod tests {
         let mut buf = BytesMut::from(&b"SUB    \t  1234567"[..]);
         assert_eq!(p.next_op(&mut buf), Ok(None));
         buf.extend_from_slice(b"89");
+        assert_eq!(p.next_op(&mut buf), Ok(None));
+        buf.extend_from_slice(b"0");
         assert_eq!(p.next_op(&mut buf), Err(ParseError::ControlLineTooLong));
 
         // Without any '\n' the limit still stops an endless line.
         let mut p = Parser::new(MCL, MAX_PAYLOAD);
-        let mut buf = BytesMut::from(format!("CONNECT {}", "x".repeat(MCL)).as_bytes());
+        let mut buf = BytesMut::from(format!("CONNECT {}", "x".repeat(MCL + 1)).as_bytes());
         assert_eq!(p.next_op(&mut buf), Ok(None));
         buf.extend_from_slice(b"x");
         assert_eq!(p.next_op(&mut buf), Err(ParseError::ControlLineTooLong));

@@ -629,3 +629,78 @@ pub async fn bounded<F: std::future::Future>(what: &str, f: F) -> F::Output {
         Err(_) => panic!("timed out: {what}"),
     }
 }
+
+static SYNC_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+fn sync_subject() -> String {
+    format!(
+        "_itest.sync.{}.{}",
+        std::process::id(),
+        SYNC_SEQ.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Waits until subscriptions made on `sub` before this call are visible to publishes from each
+/// of `pubs`.
+///
+/// async-nats' `flush()` only flushes the socket (no PING round trip), so it does not prove the
+/// server processed a SUB. Instead `sub` subscribes to a fresh probe subject and every publisher
+/// publishes probes until one arrives: the probe SUB was processed after the earlier SUBs of the
+/// same connection, so those are visible to that publisher too.
+pub async fn sync_subs(sub: &async_nats::Client, pubs: &[&async_nats::Client]) {
+    use futures::StreamExt;
+    let subject = sync_subject();
+    let mut probe = sub.subscribe(subject.clone()).await.expect("probe subscribe");
+    for (i, p) in pubs.iter().enumerate() {
+        let tag = bytes::Bytes::from(i.to_string());
+        let mut seen = false;
+        for _ in 0..500 {
+            p.publish(subject.clone(), tag.clone())
+                .await
+                .expect("probe publish");
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(20);
+            while let Ok(Some(m)) = tokio::time::timeout_at(deadline, probe.next()).await {
+                if m.payload == tag {
+                    seen = true;
+                    break;
+                }
+            }
+            if seen {
+                break;
+            }
+        }
+        assert!(seen, "subscription never became visible to publisher {i}");
+    }
+}
+
+/// Round trip through the server on one connection: returns once the server has processed
+/// everything `c` sent before, and everything the server sent to `c` before has been dispatched
+/// to its subscriptions (a request to a subject nobody listens on comes back as no-responders).
+pub async fn round_trip(c: &async_nats::Client) {
+    let err = bounded("round trip", c.request(sync_subject(), bytes::Bytes::new()))
+        .await
+        .expect_err("round-trip probe subject unexpectedly has responders");
+    assert_eq!(
+        err.kind(),
+        async_nats::RequestErrorKind::NoResponders,
+        "round trip: {err}"
+    );
+}
+
+impl RawConn {
+    /// Waits until subscriptions made on `sub` before this call are visible to publishes from
+    /// this raw connection (see [`sync_subs`]).
+    pub async fn sync_subs(&mut self, sub: &async_nats::Client) {
+        use futures::StreamExt;
+        let subject = sync_subject();
+        let mut probe = sub.subscribe(subject.clone()).await.expect("probe subscribe");
+        for _ in 0..500 {
+            self.send(format!("PUB {subject} 0\r\n\r\n").as_bytes()).await;
+            if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(20), probe.next()).await
+            {
+                return;
+            }
+        }
+        panic!("subscription never became visible to the raw publisher");
+    }
+}
