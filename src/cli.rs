@@ -90,10 +90,8 @@ mod tests {
 
     impl TempConfig {
         fn new(name: &str, text: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!(
-                "natrix-cli-test-{}-{name}",
-                std::process::id()
-            ));
+            let dir =
+                std::env::temp_dir().join(format!("natrix-cli-test-{}-{name}", std::process::id()));
             std::fs::create_dir_all(&dir).unwrap();
             let path = dir.join("natrix.toml");
             std::fs::write(&path, text).unwrap();
@@ -142,7 +140,10 @@ store_dir = \"/var/lib/natrix\"
         assert_eq!(cfg.jetstream.store_dir, PathBuf::from("/var/lib/natrix"));
         // Keys the file leaves out keep the built-in defaults.
         assert_eq!(cfg.limits, Config::default().limits);
-        assert_eq!(cfg.server.io_memory_bytes, Config::default().server.io_memory_bytes);
+        assert_eq!(
+            cfg.server.io_memory_bytes,
+            Config::default().server.io_memory_bytes
+        );
     }
 
     #[test]
@@ -198,7 +199,9 @@ store_dir = \"/var/lib/natrix\"
         };
         let msg = cli.resolve().unwrap_err().to_string();
         assert!(
-            msg.starts_with("command line (--log-level): logging.level: `verbose` is not a log level"),
+            msg.starts_with(
+                "command line (--log-level): logging.level: `verbose` is not a log level"
+            ),
             "{msg}"
         );
     }

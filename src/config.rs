@@ -6,7 +6,7 @@
 //! and doubles as the fully commented reference configuration.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -281,12 +281,7 @@ fn line_column(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-fn parse_error(
-    text: &str,
-    file: &str,
-    err: &toml::de::Error,
-    sites: &[KeySite],
-) -> ConfigError {
+fn parse_error(text: &str, file: &str, err: &toml::de::Error, sites: &[KeySite]) -> ConfigError {
     let offset = err.span().map(|s| s.start).unwrap_or(0);
     let (line, column) = line_column(text, offset);
     // The innermost key whose name or value covers the error is the one to blame.
@@ -313,8 +308,7 @@ pub(crate) fn parse_with_provenance(
         toml::de::DeTable::parse(text).map_err(|e| parse_error(text, source, &e, &[]))?;
     let mut sites = Vec::new();
     collect_sites(document.get_ref(), "", &mut sites);
-    let config: Config =
-        toml::from_str(text).map_err(|e| parse_error(text, source, &e, &sites))?;
+    let config: Config = toml::from_str(text).map_err(|e| parse_error(text, source, &e, &sites))?;
     let key_lines = sites
         .iter()
         .map(|s| (s.path.clone(), line_column(text, s.key_span.start).0))
@@ -402,6 +396,18 @@ impl Config {
         }
     }
 
+    /// The socket address every core's listener binds, built from `server.addr` and
+    /// `server.port` (IPv6 included, which `format!("{addr}:{port}")` would get wrong).
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        let ip: IpAddr = self.server.addr.parse().map_err(|_| {
+            Provenance::in_memory().invalid(
+                "server.addr",
+                format!("must be an IP address, got {:?}", self.server.addr),
+            )
+        })?;
+        Ok(SocketAddr::new(ip, self.server.port))
+    }
+
     /// `validate` with knowledge of where each value came from, for precise error locations.
     pub(crate) fn validate_with(&self, origin: &Provenance) -> Result<(), ConfigError> {
         let s = &self.server;
@@ -459,8 +465,7 @@ impl Config {
                 format!(
                     "must be between {} (256 KiB) and {} (1 GiB, the largest buffer io_uring \
                      registers), got {}",
-                    MIN_IO_MEMORY_BYTES, MAX_IO_MEMORY_BYTES,
-                    s.io_memory_bytes
+                    MIN_IO_MEMORY_BYTES, MAX_IO_MEMORY_BYTES, s.io_memory_bytes
                 ),
             );
         }
@@ -469,8 +474,7 @@ impl Config {
                 "limits.max_payload_bytes",
                 format!(
                     "must be between 1 and {} (64 MiB), got {}",
-                    MAX_PAYLOAD_CEILING_BYTES,
-                    l.max_payload_bytes
+                    MAX_PAYLOAD_CEILING_BYTES, l.max_payload_bytes
                 ),
             );
         }
@@ -493,10 +497,16 @@ impl Config {
             );
         }
         if l.max_connections == 0 {
-            return bad("limits.max_connections", "must be at least 1, got 0".to_owned());
+            return bad(
+                "limits.max_connections",
+                "must be at least 1, got 0".to_owned(),
+            );
         }
         if l.ping_interval_ms == 0 {
-            return bad("limits.ping_interval_ms", "must be at least 1, got 0".to_owned());
+            return bad(
+                "limits.ping_interval_ms",
+                "must be at least 1, got 0".to_owned(),
+            );
         }
         if l.max_pings_outstanding == 0 {
             return bad(
@@ -505,7 +515,10 @@ impl Config {
             );
         }
         if l.write_deadline_ms == 0 {
-            return bad("limits.write_deadline_ms", "must be at least 1, got 0".to_owned());
+            return bad(
+                "limits.write_deadline_ms",
+                "must be at least 1, got 0".to_owned(),
+            );
         }
         if let Err(reason) = check_log_level(&self.logging.level) {
             return bad("logging.level", reason);
@@ -627,7 +640,11 @@ mod tests {
         let changed_leaves = leaves(&changed);
         assert_eq!(changed_leaves.len(), defaults.len() + 1); // + server_name
         for (key, value) in &changed_leaves {
-            assert_ne!(defaults.get(key), Some(value), "{key} not changed by the test");
+            assert_ne!(
+                defaults.get(key),
+                Some(value),
+                "{key} not changed by the test"
+            );
         }
         let text = toml::to_string(&changed).unwrap();
         let (parsed, _) = parse_with_provenance(&text, "all.toml").unwrap();
@@ -636,7 +653,10 @@ mod tests {
         let mut text_valid = changed.clone();
         text_valid.jetstream.enabled = false;
         let text = toml::to_string(&text_valid).unwrap();
-        assert_eq!(Config::from_toml_str(&text, "all.toml").unwrap(), text_valid);
+        assert_eq!(
+            Config::from_toml_str(&text, "all.toml").unwrap(),
+            text_valid
+        );
     }
 
     #[test]
@@ -645,13 +665,19 @@ mod tests {
         let mut expected = Config::default();
         expected.limits.max_subscriptions = 10;
         assert_eq!(cfg, expected);
-        assert_eq!(Config::from_toml_str("", "t.toml").unwrap(), Config::default());
+        assert_eq!(
+            Config::from_toml_str("", "t.toml").unwrap(),
+            Config::default()
+        );
     }
 
     #[test]
     fn dotted_and_inline_keys_work_and_are_located() {
-        let cfg = Config::from_toml_str("server.port = 5000\nlimits = { max_connections = 7 }\n", "t")
-            .unwrap();
+        let cfg = Config::from_toml_str(
+            "server.port = 5000\nlimits = { max_connections = 7 }\n",
+            "t",
+        )
+        .unwrap();
         assert_eq!(cfg.server.port, 5000);
         assert_eq!(cfg.limits.max_connections, 7);
         assert_eq!(
@@ -752,7 +778,10 @@ mod tests {
         ];
         for (text, expected) in cases {
             let msg = err_text(&text);
-            assert!(msg.starts_with(expected), "for {text:?}\n got: {msg}\nwant: {expected}");
+            assert!(
+                msg.starts_with(expected),
+                "for {text:?}\n got: {msg}\nwant: {expected}"
+            );
         }
     }
 
@@ -785,7 +814,16 @@ mod tests {
 
     #[test]
     fn accepted_log_levels() {
-        for level in ["trace", "DEBUG", "info", "warn", "error", "off", "natrix=debug,info", "warn,natrix::conn=trace"] {
+        for level in [
+            "trace",
+            "DEBUG",
+            "info",
+            "warn",
+            "error",
+            "off",
+            "natrix=debug,info",
+            "warn,natrix::conn=trace",
+        ] {
             let mut cfg = Config::default();
             cfg.logging.level = level.into();
             cfg.validate().unwrap_or_else(|e| panic!("{level}: {e}"));
@@ -826,9 +864,15 @@ mod tests {
             "test.toml:2:9: server.cores: invalid value: integer `-1`, expected usize"
         );
         let msg = err_text("server = 5\n");
-        assert!(msg.starts_with("test.toml:1:10: server: invalid type: integer `5`"), "{msg}");
+        assert!(
+            msg.starts_with("test.toml:1:10: server: invalid type: integer `5`"),
+            "{msg}"
+        );
         let msg = err_text("[jetstream]\nenabled = \"yes\"\n");
-        assert!(msg.starts_with("test.toml:2:11: jetstream.enabled: invalid type"), "{msg}");
+        assert!(
+            msg.starts_with("test.toml:2:11: jetstream.enabled: invalid type"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -868,10 +912,27 @@ mod tests {
         assert_eq!(Config::load(Some(&path)).unwrap().server.port, 4333);
         std::fs::write(&path, "[server]\n\nport = 0\n").unwrap();
         let msg = Config::load(Some(&path)).unwrap_err().to_string();
-        assert!(msg.starts_with(&format!("{}:3: server.port:", path.display())), "{msg}");
+        assert!(
+            msg.starts_with(&format!("{}:3: server.port:", path.display())),
+            "{msg}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
         let err = Config::load(Some(&path)).unwrap_err();
         assert!(matches!(err, ConfigError::Io { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn listen_addr_handles_ipv4_and_ipv6() {
+        let mut cfg = Config::default();
+        assert_eq!(cfg.listen_addr().unwrap().to_string(), "0.0.0.0:4222");
+        cfg.server.addr = "::".into();
+        cfg.server.port = 5000;
+        assert_eq!(cfg.listen_addr().unwrap().to_string(), "[::]:5000");
+        cfg.server.addr = "example.com".into();
+        assert_eq!(
+            cfg.listen_addr().unwrap_err().to_string(),
+            "config: server.addr: must be an IP address, got \"example.com\""
+        );
     }
 
     #[test]
@@ -895,14 +956,16 @@ mod tests {
             MIN_IO_MEMORY_BYTES..=MAX_IO_MEMORY_BYTES,
         )
             .prop_filter("http_port collides", |(_, p, h, ..)| h != p)
-            .prop_map(|(addr, port, http_port, cores, server_name, io)| ServerConfig {
-                addr: addr.into(),
-                port,
-                http_port,
-                cores,
-                server_name,
-                io_memory_bytes: io,
-            });
+            .prop_map(
+                |(addr, port, http_port, cores, server_name, io)| ServerConfig {
+                    addr: addr.into(),
+                    port,
+                    http_port,
+                    cores,
+                    server_name,
+                    io_memory_bytes: io,
+                },
+            );
         let limits = (
             1..=MAX_PAYLOAD_CEILING_BYTES,
             0usize..(1 << 30),
@@ -914,29 +977,29 @@ mod tests {
             1u32..,
             1..=TOML_MAX as u64,
         )
-            .prop_map(|(payload, extra, ctl, conns, subs, ping, pings, wd)| LimitsConfig {
-                max_payload_bytes: payload,
-                max_control_line_bytes: ctl,
-                max_pending_bytes: payload + extra,
-                max_connections: conns,
-                max_subscriptions: subs,
-                ping_interval_ms: ping,
-                max_pings_outstanding: pings,
-                write_deadline_ms: wd,
-            });
+            .prop_map(
+                |(payload, extra, ctl, conns, subs, ping, pings, wd)| LimitsConfig {
+                    max_payload_bytes: payload,
+                    max_control_line_bytes: ctl,
+                    max_pending_bytes: payload + extra,
+                    max_connections: conns,
+                    max_subscriptions: subs,
+                    ping_interval_ms: ping,
+                    max_pings_outstanding: pings,
+                    write_deadline_ms: wd,
+                },
+            );
         let level = prop_oneof![Just("info"), Just("debug"), Just("natrix=trace,warn")];
-        (server, limits, level, "[a-z/._-]{1,20}").prop_map(|(server, limits, level, dir)| {
-            Config {
-                server,
-                limits,
-                logging: LoggingConfig {
-                    level: level.into(),
-                },
-                jetstream: JetStreamConfig {
-                    enabled: false,
-                    store_dir: dir.into(),
-                },
-            }
+        (server, limits, level, "[a-z/._-]{1,20}").prop_map(|(server, limits, level, dir)| Config {
+            server,
+            limits,
+            logging: LoggingConfig {
+                level: level.into(),
+            },
+            jetstream: JetStreamConfig {
+                enabled: false,
+                store_dir: dir.into(),
+            },
         })
     }
 

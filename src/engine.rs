@@ -325,9 +325,17 @@ impl Engine {
         }
         match reason {
             CloseReason::ClientClosed | CloseReason::ServerShutdown => {
-                tracing::debug!(cid = self.session(conn).client_id, reason = reason.as_str(), "connection closed")
+                tracing::debug!(
+                    cid = self.session(conn).client_id,
+                    reason = reason.as_str(),
+                    "connection closed"
+                )
             }
-            _ => tracing::info!(cid = self.session(conn).client_id, reason = reason.as_str(), "closing connection"),
+            _ => tracing::info!(
+                cid = self.session(conn).client_id,
+                reason = reason.as_str(),
+                "closing connection"
+            ),
         }
         self.events.closed.push(conn);
     }
@@ -336,7 +344,10 @@ impl Engine {
     pub fn begin_shutdown(&mut self) {
         self.shutting_down = true;
         for id in 0..self.sessions.len() as ConnId {
-            if self.sessions[id as usize].as_ref().is_some_and(|s| s.is_open()) {
+            if self.sessions[id as usize]
+                .as_ref()
+                .is_some_and(|s| s.is_open())
+            {
                 self.close(id, CloseReason::ServerShutdown, true);
             }
         }
@@ -608,7 +619,9 @@ impl Engine {
         };
         debug_assert_eq!(entry.generation, key.generation);
         self.free_subs.push(key.slot);
-        let removed = self.local.remove(&entry.subject, entry.queue.as_deref(), &key);
+        let removed = self
+            .local
+            .remove(&entry.subject, entry.queue.as_deref(), &key);
         debug_assert!(removed);
         if let Some(s) = self.sessions[entry.conn as usize].as_mut() {
             s.subs.remove(&entry.sid);
@@ -709,13 +722,15 @@ impl Engine {
                 .find(|(n, _)| n == name)
                 .map(|(_, m)| m.as_slice())
                 .unwrap_or(&[]);
-            delivered += self.pick_queue_member(name, members, remote_members, publisher, msg, &mut routes);
+            delivered +=
+                self.pick_queue_member(name, members, remote_members, publisher, msg, &mut routes);
         }
         for (name, remote_members) in &remote.queues {
             if local.queues.iter().any(|(n, _)| n == name) {
                 continue;
             }
-            delivered += self.pick_queue_member(name, &[], remote_members, publisher, msg, &mut routes);
+            delivered +=
+                self.pick_queue_member(name, &[], remote_members, publisher, msg, &mut routes);
         }
         for (peer, route) in routes.iter_mut().enumerate() {
             if !route.plain && route.queues.is_empty() {
@@ -782,7 +797,11 @@ impl Engine {
         unreachable!("pick is below the total weight")
     }
 
-    fn pick_local_member(&mut self, members: &[SubKey], publisher: Option<ConnId>) -> Option<SubKey> {
+    fn pick_local_member(
+        &mut self,
+        members: &[SubKey],
+        publisher: Option<ConnId>,
+    ) -> Option<SubKey> {
         let eligible = members
             .iter()
             .filter(|k| self.eligible(**k, publisher))
@@ -830,9 +849,22 @@ impl Engine {
         let reply = msg.reply.map(|r| &r[..]);
         if msg.header_len > 0 {
             if s.opts.headers {
-                encode::write_hmsg(&mut s.out, msg.subject, &entry.sid, reply, msg.header_len, msg.message);
+                encode::write_hmsg(
+                    &mut s.out,
+                    msg.subject,
+                    &entry.sid,
+                    reply,
+                    msg.header_len,
+                    msg.message,
+                );
             } else {
-                encode::write_msg(&mut s.out, msg.subject, &entry.sid, reply, &msg.message[msg.header_len..]);
+                encode::write_msg(
+                    &mut s.out,
+                    msg.subject,
+                    &entry.sid,
+                    reply,
+                    &msg.message[msg.header_len..],
+                );
             }
         } else {
             encode::write_msg(&mut s.out, msg.subject, &entry.sid, reply, msg.message);
@@ -972,7 +1004,6 @@ impl Engine {
         }
     }
 }
-
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]

@@ -72,7 +72,10 @@ impl Cluster {
         let mut buf = BytesMut::from(bytes.as_bytes());
         let status = self.cores[core].on_read(conn, &mut buf, self.now_ns);
         if status != ReadStatus::Blocked {
-            assert!(buf.is_empty() || status == ReadStatus::Closed, "unparsed: {buf:?}");
+            assert!(
+                buf.is_empty() || status == ReadStatus::Closed,
+                "unparsed: {buf:?}"
+            );
         }
         status
     }
@@ -123,7 +126,10 @@ impl Cluster {
         self.send(core, conn, &format!("{sub}\r\nPING\r\n"));
         self.pump();
         let mut buf = BytesMut::new();
-        assert_eq!(self.cores[core].on_read(conn, &mut buf, self.now_ns), ReadStatus::Continue);
+        assert_eq!(
+            self.cores[core].on_read(conn, &mut buf, self.now_ns),
+            ReadStatus::Continue
+        );
         let out = self.output(core, conn);
         assert!(out.contains("PONG\r\n"), "no PONG after {sub}: {out:?}");
     }
@@ -158,7 +164,11 @@ fn local_pub_sub_and_headers() {
     let s = c.connect(0);
     let p = c.connect(0);
     c.subscribe(0, s, "SUB foo.* 7");
-    c.send(0, p, "PUB foo.bar r.1 5\r\nhello\r\nHPUB foo.x 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
+    c.send(
+        0,
+        p,
+        "PUB foo.bar r.1 5\r\nhello\r\nHPUB foo.x 12 14\r\nNATS/1.0\r\n\r\nhi\r\n",
+    );
     assert_eq!(
         c.output(0, s),
         "MSG foo.bar 7 r.1 5\r\nhello\r\nHMSG foo.x 7 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"
@@ -255,7 +265,10 @@ fn cross_core_delivery_is_one_ring_item_per_interested_core_and_zero_copy() {
         };
         assert!(m.deliver_plain);
         let at = m.message.as_ptr() as usize;
-        assert!(at >= base && at < base + 16, "payload must be a slice of the read buffer");
+        assert!(
+            at >= base && at < base + 16,
+            "payload must be a slice of the read buffer"
+        );
         c.cores[peer].on_ring(0, batch);
     }
 }
@@ -305,7 +318,11 @@ fn queue_group_exactly_once_spread_across_cores_by_members() {
     let pubs = [c.connect(0), c.connect(1)];
     let total = 4000;
     for i in 0..total {
-        let (core, p) = if i % 2 == 0 { (0, pubs[0]) } else { (1, pubs[1]) };
+        let (core, p) = if i % 2 == 0 {
+            (0, pubs[0])
+        } else {
+            (1, pubs[1])
+        };
         c.send(core, p, "PUB work 1\r\nx\r\n");
         if i % 100 == 0 {
             c.pump();
@@ -349,7 +366,11 @@ fn no_responders_needs_remote_interest_absent() {
     c.subscribe(1, r, "SUB svc 1");
     let q = c.connect(0);
     c.subscribe(0, q, "SUB _INBOX.q.* 1");
-    c.send(0, q, "PUB svc _INBOX.q.1 0\r\n\r\nPUB none _INBOX.q.2 0\r\n\r\n");
+    c.send(
+        0,
+        q,
+        "PUB svc _INBOX.q.1 0\r\n\r\nPUB none _INBOX.q.2 0\r\n\r\n",
+    );
     c.pump();
     let out = c.output(0, q);
     assert_eq!(out.matches("503").count(), 1, "{out}");
@@ -434,7 +455,10 @@ fn stale_connection_after_unanswered_pings() {
     assert_eq!(c.output(0, s), "PING\r\n");
     c.cores[0].tick(3 * second);
     assert_eq!(c.output(0, s), "-ERR 'Stale Connection'\r\n");
-    assert_eq!(c.cores[0].session(s).close, Some(CloseReason::StaleConnection));
+    assert_eq!(
+        c.cores[0].session(s).close,
+        Some(CloseReason::StaleConnection)
+    );
 }
 
 #[test]
@@ -455,12 +479,18 @@ fn connect_errors_close_with_exact_text() {
     let mut c = Cluster::new(1, limits());
     let a = c.cores[0].open_conn("127.0.0.1", 0);
     c.output(0, a);
-    assert_eq!(c.send(0, a, "CONNECT {\"protocol\":2}\r\n"), ReadStatus::Closed);
+    assert_eq!(
+        c.send(0, a, "CONNECT {\"protocol\":2}\r\n"),
+        ReadStatus::Closed
+    );
     assert_eq!(c.output(0, a), "-ERR 'invalid client protocol'\r\n");
     let b = c.cores[0].open_conn("127.0.0.1", 0);
     c.output(0, b);
     c.send(0, b, "CONNECT {\"no_responders\":true}\r\n");
-    assert_eq!(c.output(0, b), "-ERR 'no responders requires headers support'\r\n");
+    assert_eq!(
+        c.output(0, b),
+        "-ERR 'no responders requires headers support'\r\n"
+    );
     let d = c.cores[0].open_conn("127.0.0.1", 0);
     c.output(0, d);
     assert_eq!(c.send(0, d, "CONNECT {nope\r\n"), ReadStatus::Closed);
@@ -497,7 +527,10 @@ fn hpub_without_headers_closes_silently() {
     let a = c.cores[0].open_conn("127.0.0.1", 0);
     c.output(0, a);
     c.send(0, a, "CONNECT {\"verbose\":false}\r\n");
-    assert_eq!(c.send(0, a, "HPUB x 12 12\r\nNATS/1.0\r\n\r\n\r\n"), ReadStatus::Closed);
+    assert_eq!(
+        c.send(0, a, "HPUB x 12 12\r\nNATS/1.0\r\n\r\n\r\n"),
+        ReadStatus::Closed
+    );
     assert_eq!(c.output(0, a), "");
 }
 
@@ -509,8 +542,14 @@ fn max_connections_per_core() {
     let _a = c.connect(0);
     let b = c.cores[0].open_conn("127.0.0.1", 0);
     let out = c.output(0, b);
-    assert!(out.ends_with("-ERR 'maximum connections exceeded'\r\n"), "{out}");
-    assert_eq!(c.cores[0].session(b).close, Some(CloseReason::MaxConnectionsExceeded));
+    assert!(
+        out.ends_with("-ERR 'maximum connections exceeded'\r\n"),
+        "{out}"
+    );
+    assert_eq!(
+        c.cores[0].session(b).close,
+        Some(CloseReason::MaxConnectionsExceeded)
+    );
 }
 
 #[test]
@@ -532,5 +571,8 @@ fn shutdown_closes_everyone_with_flush() {
     let a = c.connect(0);
     c.cores[0].begin_shutdown();
     assert!(c.cores[0].session(a).flush_before_close);
-    assert_eq!(c.cores[0].take_output(a, &mut BytesMut::new()), OutputState::Close);
+    assert_eq!(
+        c.cores[0].take_output(a, &mut BytesMut::new()),
+        OutputState::Close
+    );
 }

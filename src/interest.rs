@@ -213,6 +213,12 @@ mod tests {
         r.apply(2, &l.add(&s, Some(&q)).unwrap());
         let m = r.matches(b"jobs");
         assert_eq!(m.queues.len(), 1);
-        assert_eq!(m.queues[0].1, vec![PeerInterest { peer: 2, member_count: 2 }]);
+        assert_eq!(
+            m.queues[0].1,
+            vec![PeerInterest {
+                peer: 2,
+                member_count: 2
+            }]
+        );
     }
 }

@@ -30,7 +30,9 @@ fn main() -> ExitCode {
         Ok(f) => {
             let _ = reload_handle.reload(f);
         }
-        Err(e) => tracing::warn!(level = %cfg.logging.level, error = %e, "bad log level; keeping info"),
+        Err(e) => {
+            tracing::warn!(level = %cfg.logging.level, error = %e, "bad log level; keeping info")
+        }
     }
     let handle = match natrix::server::start(cfg) {
         Ok(h) => h,

@@ -121,12 +121,20 @@ pub enum ProbeError {
     },
 }
 
+/// `EPERM (Operation not permitted)`: the constant operators search for, then what it means.
 fn errno_text(errno: i32) -> String {
-    format!("{} ({})", errno_name(errno), io::Error::from_raw_os_error(errno))
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    let meaning = text
+        .rsplit_once(" (os error")
+        .map_or(text.as_str(), |(meaning, _)| meaning);
+    match errno_name(errno) {
+        Some(name) => format!("{name} ({meaning})"),
+        None => format!("errno {errno} ({meaning})"),
+    }
 }
 
-fn errno_name(errno: i32) -> &'static str {
-    match errno {
+fn errno_name(errno: i32) -> Option<&'static str> {
+    Some(match errno {
         libc::EPERM => "EPERM",
         libc::EACCES => "EACCES",
         libc::ENOSYS => "ENOSYS",
@@ -135,8 +143,8 @@ fn errno_name(errno: i32) -> &'static str {
         libc::ENFILE => "ENFILE",
         libc::EINVAL => "EINVAL",
         libc::EFAULT => "EFAULT",
-        _ => "errno",
-    }
+        _ => return None,
+    })
 }
 
 fn unavailable_message(syscall: &str, errno: i32, disabled: Option<u32>) -> String {
@@ -363,8 +371,7 @@ impl Demand {
 
 /// Creates one ring, pushes a NOP through `io_uring_enter` and checks the supported opcodes.
 fn check_io_uring(demand: Demand) -> Result<(), ProbeError> {
-    let mut ring =
-        build_ring(RingKind::Sleepable).map_err(|e| demand.setup_error(&e, 0, 1))?;
+    let mut ring = build_ring(RingKind::Sleepable).map_err(|e| demand.setup_error(&e, 0, 1))?;
 
     let nop = opcode::Nop::new().build().user_data(0x6e_61_74);
     // SAFETY: a NOP references no memory.
@@ -382,7 +389,10 @@ fn check_io_uring(demand: Demand) -> Result<(), ProbeError> {
             })
         }
     }
-    let completed = ring.completion().next().map(|c| (c.user_data(), c.result()));
+    let completed = ring
+        .completion()
+        .next()
+        .map(|c| (c.user_data(), c.result()));
     debug_assert_eq!(completed, Some((0x6e_61_74, 0)));
 
     let mut probe = Probe::new();
@@ -508,7 +518,10 @@ mod tests {
             "docker run --security-opt seccomp=scripts/seccomp-natrix.json --ulimit memlock=-1"
         ));
         assert!(msg.contains("kernel.io_uring_disabled"));
-        assert!(!msg.contains("CONFIG_IO_URING"), "EPERM is not a missing kernel feature");
+        assert!(
+            !msg.contains("CONFIG_IO_URING"),
+            "EPERM is not a missing kernel feature"
+        );
         assert!(msg.lines().count() >= 4, "{msg}");
 
         let msg = ProbeError::IoUringUnavailable {
@@ -583,6 +596,151 @@ mod tests {
         assert!(msg.contains("ulimit -n"));
     }
 
+    #[test]
+    fn errno_text_is_name_then_meaning() {
+        assert_eq!(errno_text(libc::EPERM), "EPERM (Operation not permitted)");
+        assert_eq!(
+            errno_text(libc::ENOSYS),
+            "ENOSYS (Function not implemented)"
+        );
+        assert!(errno_text(libc::EBADF).starts_with("errno 9 ("));
+    }
+
+    /// The profile the error messages point operators at must really allow what natrix does.
+    #[test]
+    fn seccomp_profile_allows_io_uring_and_what_natrix_needs() {
+        let text = include_str!("../scripts/seccomp-natrix.json");
+        let profile: serde_json::Value = serde_json::from_str(text).unwrap();
+        assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");
+        let rules = profile["syscalls"].as_array().unwrap();
+        let names = |rule: &serde_json::Value| -> Vec<String> {
+            rule["names"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap().to_owned())
+                .collect()
+        };
+        let mut allowed = Vec::new();
+        let mut conditional = Vec::new();
+        for rule in rules {
+            assert!(rule.get("includes").is_none() && rule.get("excludes").is_none());
+            if rule["action"] != "SCMP_ACT_ALLOW" {
+                continue;
+            }
+            if rule.get("args").is_some() {
+                conditional.extend(names(rule));
+            } else {
+                allowed.extend(names(rule));
+            }
+        }
+        let mut sorted = allowed.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), allowed.len(), "a syscall is listed twice");
+
+        // Seen with `strace -f` on natrix serving clients (x86_64), plus the container init.
+        let needed = [
+            "io_uring_setup",
+            "io_uring_enter",
+            "io_uring_register",
+            "membarrier",
+            "read",
+            "write",
+            "close",
+            "openat",
+            "statx",
+            "mmap",
+            "mprotect",
+            "munmap",
+            "rt_sigprocmask",
+            "futex",
+            "fcntl",
+            "sigaltstack",
+            "sched_getaffinity",
+            "sched_setaffinity",
+            "getrandom",
+            "sendto",
+            "recvfrom",
+            "lseek",
+            "set_robust_list",
+            "rseq",
+            "prlimit64",
+            "newfstatat",
+            "gettid",
+            "shutdown",
+            "setsockopt",
+            "madvise",
+            "exit",
+            "accept",
+            "accept4",
+            "eventfd2",
+            "brk",
+            "pread64",
+            "prctl",
+            "listen",
+            "getpeername",
+            "bind",
+            "set_tid_address",
+            "rt_sigreturn",
+            "restart_syscall",
+            "poll",
+            "getpid",
+            "exit_group",
+            "execve",
+            "access",
+            "rt_sigaction",
+            "capset",
+            "setgroups",
+            "setresuid",
+            "setresgid",
+        ];
+        for name in needed {
+            assert!(allowed.iter().any(|a| a == name), "{name} is not allowed");
+        }
+        for name in ["socket", "clone"] {
+            assert!(conditional.iter().any(|a| a == name), "{name} has no rule");
+            assert!(
+                !allowed.iter().any(|a| a == name),
+                "{name} is allowed unconditionally"
+            );
+        }
+        let clone3 = rules.iter().find(|r| names(r) == ["clone3"]).unwrap();
+        assert_eq!(clone3["action"], "SCMP_ACT_ERRNO");
+        assert_eq!(clone3["errnoRet"], libc::ENOSYS);
+        // What containers are confined for stays refused.
+        for name in [
+            "mount",
+            "umount2",
+            "unshare",
+            "setns",
+            "pivot_root",
+            "chroot",
+            "ptrace",
+            "bpf",
+            "perf_event_open",
+            "keyctl",
+            "add_key",
+            "init_module",
+            "finit_module",
+            "kexec_load",
+            "reboot",
+            "process_vm_writev",
+            "userfaultfd",
+            "open_by_handle_at",
+            "personality",
+        ] {
+            assert!(
+                !allowed.contains(&name.to_owned()),
+                "{name} must stay refused"
+            );
+            assert!(
+                !conditional.contains(&name.to_owned()),
+                "{name} must stay refused"
+            );
+        }
+    }
+
     // ---- Real refusals, staged in a child process (this test binary re-run on one test). ----
 
     const CHILD_ENV: &str = "NATRIX_PROBE_CHILD";
@@ -598,7 +756,9 @@ mod tests {
     where
         F: FnMut() -> io::Result<()> + Send + Sync + 'static,
     {
-        let module = module_path!().split_once("::").map_or(module_path!(), |(_, m)| m);
+        let module = module_path!()
+            .split_once("::")
+            .map_or(module_path!(), |(_, m)| m);
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         cmd.args([&format!("{module}::{name}"), "--exact", "--nocapture"])
             .env(CHILD_ENV, name);
@@ -611,7 +771,10 @@ mod tests {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(out.status.success(), "child {name} failed:\n{text}");
-        assert!(text.contains("1 passed"), "child {name} ran nothing:\n{text}");
+        assert!(
+            text.contains("1 passed"),
+            "child {name} ran nothing:\n{text}"
+        );
         text
     }
 
@@ -635,9 +798,19 @@ mod tests {
     fn deny_syscall(nr: libc::c_long, errno: i32) -> impl FnMut() -> io::Result<()> {
         let nr_offset = std::mem::offset_of!(libc::seccomp_data, nr) as u32;
         let arch_offset = std::mem::offset_of!(libc::seccomp_data, arch) as u32;
-        let program = vec![
-            bpf(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, arch_offset, 0, 0),
-            bpf(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, AUDIT_ARCH_NATIVE, 1, 0),
+        let program = [
+            bpf(
+                libc::BPF_LD | libc::BPF_W | libc::BPF_ABS,
+                arch_offset,
+                0,
+                0,
+            ),
+            bpf(
+                libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K,
+                AUDIT_ARCH_NATIVE,
+                1,
+                0,
+            ),
             bpf(libc::BPF_RET | libc::BPF_K, libc::SECCOMP_RET_ALLOW, 0, 0),
             bpf(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, nr_offset, 0, 0),
             bpf(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, nr as u32, 0, 1),

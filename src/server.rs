@@ -105,11 +105,16 @@ pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
         });
     }
     let shutdown = Arc::new(AtomicBool::new(false));
-    let mesh = (n_cores > 1).then(|| MeshBuilder::<RingBatch, _>::full(n_cores, RING_CAPACITY_BATCHES));
+    let mesh =
+        (n_cores > 1).then(|| MeshBuilder::<RingBatch, _>::full(n_cores, RING_CAPACITY_BATCHES));
     let limits = &cfg.limits;
     let server_id = new_server_id();
     let info = ServerInfo {
-        server_name: cfg.server.server_name.clone().unwrap_or_else(|| server_id.clone()),
+        server_name: cfg
+            .server
+            .server_name
+            .clone()
+            .unwrap_or_else(|| server_id.clone()),
         server_id,
         version: ADVERTISED_VERSION.to_string(),
         proto: 1,

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{RawConn, ServerOpts, TestServer};
+use common::{RawConn, TestServer};
 
 const QUIET: &str = r#"{"verbose":false,"pedantic":false}"#;
 const QUIET_HDRS: &str = r#"{"verbose":false,"pedantic":false,"headers":true}"#;
@@ -47,7 +47,11 @@ async fn info_is_first_line_and_json() {
         info["server_id"].as_str().is_some_and(|s| !s.is_empty()),
         "server_id: {info}"
     );
-    assert_eq!(info["port"].as_u64(), Some(u64::from(s.port)), "port: {info}");
+    assert_eq!(
+        info["port"].as_u64(),
+        Some(u64::from(s.port)),
+        "port: {info}"
+    );
     assert!(info.get("auth_required").is_none_or(|v| v == false));
     // A second connection gets a different client_id.
     let c2 = s.raw().await;
@@ -296,7 +300,8 @@ async fn exactly_max_payload_is_accepted_raw() {
 async fn err_invalid_client_protocol() {
     let s = TestServer::start_default();
     let mut c = s.raw().await;
-    c.send(b"CONNECT {\"verbose\":false,\"protocol\":2}\r\n").await;
+    c.send(b"CONNECT {\"verbose\":false,\"protocol\":2}\r\n")
+        .await;
     c.expect_err_and_close("invalid client protocol").await;
 }
 
@@ -432,7 +437,8 @@ async fn split_writes_byte_by_byte() {
         p.send(&[b]).await;
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    sub.expect(b"MSG foo.bar 42 rr 12\r\nhello\r\nworld\r\n").await;
+    sub.expect(b"MSG foo.bar 42 rr 12\r\nhello\r\nworld\r\n")
+        .await;
     for &b in b"HPUB foo.bar 12 14\r\nNATS/1.0\r\n\r\nhi\r\n" {
         p.send(&[b]).await;
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -448,7 +454,13 @@ async fn raw_unsub_and_auto_unsub() {
     let mut sub = subscriber(
         &s,
         QUIET,
-        &["SUB foo 1", "UNSUB 1 2", "SUB bar 3", "UNSUB 3", "SUB end 9"],
+        &[
+            "SUB foo 1",
+            "UNSUB 1 2",
+            "SUB bar 3",
+            "UNSUB 3",
+            "SUB end 9",
+        ],
     )
     .await;
     let mut p = quiet(&s).await;
@@ -535,34 +547,4 @@ async fn echo_false_suppresses_own_messages() {
     let mut p = quiet(&s).await;
     p.send(b"PUB foo 1\r\nb\r\n").await;
     c.expect(b"MSG foo 1 1\r\nb\r\n").await;
-}
-
-#[tokio::test]
-async fn custom_max_control_line() {
-    let s = TestServer::start(ServerOpts::with_toml(
-        "[limits]\nmax_control_line_bytes = 256\n",
-    ));
-    let mut c = quiet(&s).await;
-    // well under the limit: fine
-    c.send(format!("SUB {} 1\r\n", "a".repeat(100)).as_bytes()).await;
-    c.ping_pong().await;
-    c.send(format!("SUB {} 2\r\n", "b".repeat(400)).as_bytes()).await;
-    c.expect_err_and_close("maximum control line exceeded")
-        .await;
-}
-
-#[tokio::test]
-async fn custom_max_payload() {
-    let s = TestServer::start(ServerOpts::with_toml("[limits]\nmax_payload_bytes = 1024\n"));
-    let mut c = quiet(&s).await;
-    assert_eq!(c.info["max_payload"].as_u64(), Some(1024));
-    c.send(b"SUB foo 1\r\n").await;
-    let mut frame = b"PUB foo 1024\r\n".to_vec();
-    frame.extend_from_slice(&[b'x'; 1024]);
-    frame.extend_from_slice(b"\r\n");
-    c.send(&frame).await;
-    c.expect(b"MSG foo 1 1024\r\n").await;
-    c.read_exact(1026).await;
-    c.send(b"PUB foo 1025\r\n").await;
-    c.expect_err_and_close("Maximum Payload Violation").await;
 }

@@ -30,9 +30,12 @@ pub enum ConnError {
     /// Socket error.
     #[error("io error: {0}")]
     Io(#[from] std::io::Error),
-    /// Reading or parsing failed.
+    /// Reading failed.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// The server sent something that is not NATS.
+    #[error(transparent)]
+    Proto(#[from] crate::proto::ProtoError),
     /// The server answered the handshake with something unexpected.
     #[error("handshake failed: {0}")]
     Handshake(String),
@@ -75,7 +78,10 @@ impl ServerInfo {
             version: s("version"),
             max_payload: v.get("max_payload").and_then(|x| x.as_u64()).unwrap_or(0),
             headers: v.get("headers").and_then(|x| x.as_bool()).unwrap_or(false),
-            jetstream: v.get("jetstream").and_then(|x| x.as_bool()).unwrap_or(false),
+            jetstream: v
+                .get("jetstream")
+                .and_then(|x| x.as_bool())
+                .unwrap_or(false),
         })
     }
 }
@@ -90,7 +96,10 @@ pub fn host_port(url: &str) -> Result<String, ConnError> {
     if rest.is_empty() || rest.contains('@') || rest.contains("://") {
         return Err(ConnError::BadUrl(url.to_owned()));
     }
-    if rest.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+    if rest
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
         Ok(rest.to_owned())
     } else if rest.contains(':') && !rest.starts_with('[') {
         Err(ConnError::BadUrl(url.to_owned()))
@@ -366,11 +375,7 @@ impl PubConn {
     /// Closes the socket, joins the reader and returns all errors seen.
     pub fn close(mut self) -> Vec<String> {
         self.stopping.store(true, Ordering::Release);
-        let _ = self
-            .writer
-            .lock()
-            .expect("writer")
-            .shutdown(Shutdown::Both);
+        let _ = self.writer.lock().expect("writer").shutdown(Shutdown::Both);
         if let Some(h) = self.reader.take() {
             let _ = h.join();
         }
@@ -468,7 +473,10 @@ mod tests {
 
     #[test]
     fn urls_resolve_to_host_port() {
-        assert_eq!(host_port("nats://127.0.0.1:4333").unwrap(), "127.0.0.1:4333");
+        assert_eq!(
+            host_port("nats://127.0.0.1:4333").unwrap(),
+            "127.0.0.1:4333"
+        );
         assert_eq!(host_port("localhost").unwrap(), "localhost:4222");
         assert_eq!(host_port("tcp://h:1/").unwrap(), "h:1");
         assert_eq!(host_port("h:99").unwrap(), "h:99");

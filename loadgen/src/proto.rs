@@ -243,12 +243,12 @@ fn malformed(op: &'static str, line: &[u8]) -> ProtoError {
 /// Checks that `total` body bytes plus CR LF follow `start`; returns the body
 /// and the end offset, or `None` when more input is needed.
 #[inline]
-fn body(
-    buf: &[u8],
+fn body<'a>(
+    buf: &'a [u8],
     start: usize,
     total: usize,
     op: &'static str,
-) -> Result<Option<(&[u8], usize)>, ProtoError> {
+) -> Result<Option<(&'a [u8], usize)>, ProtoError> {
     let end = start + total;
     if buf.len() < end + 2 {
         return Ok(None);
@@ -576,7 +576,11 @@ mod tests {
             out.push(own(f));
             buf = &buf[n..];
         }
-        assert!(buf.is_empty(), "left over {:?}", String::from_utf8_lossy(buf));
+        assert!(
+            buf.is_empty(),
+            "left over {:?}",
+            String::from_utf8_lossy(buf)
+        );
         out
     }
 
@@ -741,7 +745,13 @@ mod tests {
         assert_eq!(
             all,
             vec![
-                Owned::Msg(b"s".to_vec(), 12, Some(b"rep".to_vec()), None, b"data".to_vec()),
+                Owned::Msg(
+                    b"s".to_vec(),
+                    12,
+                    Some(b"rep".to_vec()),
+                    None,
+                    b"data".to_vec()
+                ),
                 Owned::Msg(
                     b"s".to_vec(),
                     3,

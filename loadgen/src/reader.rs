@@ -186,7 +186,14 @@ mod tests {
         let mut v = Vec::new();
         for i in 0..n {
             let payload = vec![b'x'; i % 300];
-            proto::push_msg(&mut v, b"bench.x", i.to_string().as_bytes(), None, None, &payload);
+            proto::push_msg(
+                &mut v,
+                b"bench.x",
+                i.to_string().as_bytes(),
+                None,
+                None,
+                &payload,
+            );
             if i % 7 == 0 {
                 v.extend_from_slice(b"PING\r\n");
             }
@@ -234,7 +241,11 @@ mod tests {
     #[test]
     fn split_reads_of_every_size_yield_the_same_frames() {
         let data = stream(500);
-        let want = (500, (0..500).filter(|i| i % 7 == 0).count(), (0..500u64).sum());
+        let want = (
+            500,
+            (0..500).filter(|i| i % 7 == 0).count(),
+            (0..500u64).sum(),
+        );
         for chunk in [1, 2, 3, 5, 17, 64, 333, 4096, 1 << 20] {
             assert_eq!(drain(chunk, 64, data.clone()), want, "chunk {chunk}");
             assert_eq!(drain(chunk, 4096, data.clone()), want, "chunk {chunk}");

@@ -27,7 +27,9 @@ pub fn write_msg(
     let mut len_buf = itoa::Buffer::new();
     let len = len_buf.format(payload.len()).as_bytes();
     let reply_len = reply.map_or(0, |r| r.len() + 1);
-    out.reserve(4 + subject.len() + 1 + sid.len() + 1 + reply_len + len.len() + 2 + payload.len() + 2);
+    out.reserve(
+        4 + subject.len() + 1 + sid.len() + 1 + reply_len + len.len() + 2 + payload.len() + 2,
+    );
     out.put_slice(b"MSG ");
     out.put_slice(subject);
     out.put_u8(b' ');
@@ -150,7 +152,10 @@ mod tests {
             encoded(|o| write_msg(o, b"foo.bar", b"22", Some(b"_INBOX.x"), b"a\r\nb")),
             b"MSG foo.bar 22 _INBOX.x 4\r\na\r\nb\r\n"
         );
-        assert_eq!(encoded(|o| write_msg(o, b"foo", b"1", None, b"")), b"MSG foo 1 0\r\n\r\n");
+        assert_eq!(
+            encoded(|o| write_msg(o, b"foo", b"1", None, b"")),
+            b"MSG foo 1 0\r\n\r\n"
+        );
         let big = vec![b'x'; 12345];
         let out = encoded(|o| write_msg(o, b"s", b"9", None, &big));
         assert!(out.starts_with(b"MSG s 9 12345\r\nxxx"));

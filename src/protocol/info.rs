@@ -243,7 +243,10 @@ mod tests {
         let mut out = Vec::new();
         let (mut acc, mut bits) = (0u32, 0);
         for c in s.bytes() {
-            let v = BASE32_ALPHABET.iter().position(|&a| a == c).expect("base32 char") as u32;
+            let v = BASE32_ALPHABET
+                .iter()
+                .position(|&a| a == c)
+                .expect("base32 char") as u32;
             acc = (acc << 5) | v;
             bits += 5;
             if bits >= 8 {
@@ -270,7 +273,9 @@ mod tests {
         for id in [&a, &b] {
             assert_eq!(id.len(), 56);
             assert!(id.starts_with('N'));
-            assert!(id.bytes().all(|c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c)));
+            assert!(id
+                .bytes()
+                .all(|c| c.is_ascii_uppercase() || (b'2'..=b'7').contains(&c)));
             let raw = base32_decode(id);
             assert_eq!(raw.len(), 35);
             assert_eq!(raw[0], NKEY_PREFIX_SERVER);

@@ -194,11 +194,36 @@ fn is_ws(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
+const LO_BYTES: u64 = 0x0101_0101_0101_0101;
+const HI_BITS: u64 = 0x8080_8080_8080_8080;
+
+/// Position of the first byte `<= 0x20` (space, tab, CR, LF, other controls) in `hay` at or
+/// after `from`, scanning a word at a time.
+#[inline(always)]
+fn find_ctl(hay: &[u8], mut from: usize) -> Option<usize> {
+    while from + 8 <= hay.len() {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(&hay[from..from + 8]);
+        let x = u64::from_le_bytes(word);
+        // Flags bytes below 0x21; exact for the lowest one (borrows only move upwards),
+        // and bytes >= 0x80 (UTF-8) are never flagged.
+        let found = x.wrapping_sub(LO_BYTES * 0x21) & !x & HI_BITS;
+        if found != 0 {
+            return Some(from + (found.trailing_zeros() / 8) as usize);
+        }
+        from += 8;
+    }
+    hay[from..]
+        .iter()
+        .position(|&b| b <= 0x20)
+        .map(|p| from + p)
+}
+
 /// Position of the first `\n` in `hay`, scanning a word at a time.
 #[inline]
 fn find_nl(hay: &[u8]) -> Option<usize> {
-    const LO: u64 = 0x0101_0101_0101_0101;
-    const HI: u64 = 0x8080_8080_8080_8080;
+    const LO: u64 = LO_BYTES;
+    const HI: u64 = HI_BITS;
     const NL: u64 = LO * b'\n' as u64;
     let mut chunks = hay.chunks_exact(8);
     let mut base = 0;
@@ -339,28 +364,28 @@ fn classify(line: &[u8], complete: bool) -> Result<Head, ParseError> {
     Ok(Head::Known(op, at))
 }
 
-/// Takes consecutive slices off the front of a buffer, skipping the bytes in between.
-struct Cutter<'a> {
-    buf: &'a mut BytesMut,
-    pos: usize,
-}
+/// The bytes of one op, split off the input buffer once; fields are slices of it, so
+/// each field costs one reference-count increment and the last one none.
+struct Frame(Bytes);
 
-impl Cutter<'_> {
-    #[inline]
-    fn take(&mut self, (start, end): (usize, usize)) -> Bytes {
-        debug_assert!(self.pos <= start && start <= end);
-        self.buf.advance(start - self.pos);
-        self.pos = end;
-        if start == end {
-            return Bytes::new();
-        }
-        self.buf.split_to(end - start).freeze()
+impl Frame {
+    #[inline(always)]
+    fn split(buf: &mut BytesMut, len: usize) -> Frame {
+        Frame(buf.split_to(len).freeze())
     }
 
-    #[inline]
-    fn finish(self, end: usize) {
-        debug_assert!(self.pos <= end);
-        self.buf.advance(end - self.pos);
+    #[inline(always)]
+    fn slice(&self, (start, end): (usize, usize)) -> Bytes {
+        self.0.slice(start..end)
+    }
+
+    /// The last field: reuses the frame's own reference.
+    #[inline(always)]
+    fn into_slice(self, (start, end): (usize, usize)) -> Bytes {
+        let mut bytes = self.0;
+        bytes.advance(start);
+        bytes.truncate(end - start);
+        bytes
     }
 }
 
@@ -400,6 +425,12 @@ impl Parser {
             State::SkipLine(op) => return Ok(self.skip_line(op, buf)),
         }
         debug_assert!(self.scanned <= buf.len());
+        // Only on a fresh line: retrying a partial line would rescan it on every read.
+        if self.scanned == 0 {
+            if let Some(msg) = self.fast_pub(buf) {
+                return self.finish_msg(msg, buf);
+            }
+        }
         let (op, args_start, nl) = loop {
             let Some(found) = find_nl(&buf[self.scanned..]) else {
                 self.scanned = buf.len();
@@ -437,7 +468,8 @@ impl Parser {
         }
         match op {
             Op::Pub => {
-                let (t, n) = split_args::<3, false>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
+                let (t, n) =
+                    split_args::<3, false>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
                 if n < 2 {
                     return Err(ParseError::BadArgs);
                 }
@@ -455,7 +487,8 @@ impl Parser {
                 self.finish_msg(msg, buf)
             }
             Op::Hpub => {
-                let (t, n) = split_args::<4, false>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
+                let (t, n) =
+                    split_args::<4, false>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
                 if n < 3 {
                     return Err(ParseError::BadArgs);
                 }
@@ -478,15 +511,15 @@ impl Parser {
                 self.finish_msg(msg, buf)
             }
             Op::Sub => {
-                let (t, n) = split_args::<3, true>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
+                let (t, n) =
+                    split_args::<3, true>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
                 if n < 2 {
                     return Err(ParseError::BadArgs);
                 }
-                let mut cut = Cutter { buf, pos: 0 };
-                let subject = cut.take(t[0]);
-                let queue = (n == 3).then(|| cut.take(t[1]));
-                let sid = cut.take(t[n - 1]);
-                cut.finish(line_len);
+                let frame = Frame::split(buf, line_len);
+                let subject = frame.slice(t[0]);
+                let queue = (n == 3).then(|| frame.slice(t[1]));
+                let sid = frame.into_slice(t[n - 1]);
                 Ok(Some(ClientOp::Sub {
                     subject,
                     queue,
@@ -494,7 +527,8 @@ impl Parser {
                 }))
             }
             Op::Unsub => {
-                let (t, n) = split_args::<2, true>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
+                let (t, n) =
+                    split_args::<2, true>(buf, args_start, end).ok_or(ParseError::BadArgs)?;
                 if n == 0 {
                     return Err(ParseError::BadArgs);
                 }
@@ -504,16 +538,12 @@ impl Parser {
                 } else {
                     None
                 };
-                let mut cut = Cutter { buf, pos: 0 };
-                let sid = cut.take(t[0]);
-                cut.finish(line_len);
+                let sid = Frame::split(buf, line_len).into_slice(t[0]);
                 Ok(Some(ClientOp::Unsub { sid, max_msgs }))
             }
             Op::Connect | Op::MinusErr => {
                 let text_range = trim(buf, args_start, end);
-                let mut cut = Cutter { buf, pos: 0 };
-                let text = cut.take(text_range);
-                cut.finish(line_len);
+                let text = Frame::split(buf, line_len).into_slice(text_range);
                 Ok(Some(if op == Op::Connect {
                     ClientOp::Connect(text)
                 } else {
@@ -534,6 +564,54 @@ impl Parser {
             Op::Hmsg => Err(ParseError::UnknownOp),
             Op::Ping | Op::Pong | Op::PlusOk => unreachable!("handled above"),
         }
+    }
+
+    /// The hot case in one pass: an upper-case `PUB <subject> [<reply>] <size>\r\n` with single
+    /// spaces, no control bytes and valid limits. Anything else (including every error)
+    /// returns `None` and goes through the general path, which gives the same result for
+    /// the lines accepted here.
+    #[inline(always)]
+    fn fast_pub(&mut self, buf: &[u8]) -> Option<PendingMsg> {
+        const PUB_SP: u32 = u32::from_le_bytes(*b"PUB ");
+        if buf.len() < 4 || u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) != PUB_SP {
+            return None;
+        }
+        let subject_end = find_ctl(buf, 4)?;
+        if subject_end == 4 || buf[subject_end] != b' ' {
+            return None;
+        }
+        let second = (subject_end + 1, find_ctl(buf, subject_end + 1)?);
+        if second.0 == second.1 {
+            return None;
+        }
+        let (reply, size_token) = match buf[second.1] {
+            b'\r' => (None, second),
+            b' ' => {
+                let third = (second.1 + 1, find_ctl(buf, second.1 + 1)?);
+                if third.0 == third.1 || buf[third.1] != b'\r' {
+                    return None;
+                }
+                (Some(second), third)
+            }
+            _ => return None,
+        };
+        let cr = size_token.1;
+        if buf.get(cr + 1) != Some(&b'\n') || cr - 4 > self.max_control_line_bytes {
+            return None;
+        }
+        let size = parse_size(&buf[size_token.0..size_token.1])?;
+        if size > self.max_payload_bytes {
+            return None;
+        }
+        self.scanned = 0;
+        self.pending_args_start = None;
+        Some(PendingMsg {
+            subject: (4, subject_end),
+            reply,
+            header_len: None,
+            payload_start: cr + 2,
+            size,
+        })
     }
 
     /// Validates a control line that has no `\n` yet, so that garbage and over-long lines
@@ -587,7 +665,7 @@ impl Parser {
     }
 
     /// Emits the pending PUB/HPUB once its payload and CR LF are in `buf`.
-    #[inline]
+    #[inline(always)]
     fn finish_msg(
         &mut self,
         msg: PendingMsg,
@@ -607,11 +685,10 @@ impl Parser {
             return Err(ParseError::UnknownOp);
         }
         self.state = State::Line;
-        let mut cut = Cutter { buf, pos: 0 };
-        let subject = cut.take(msg.subject);
-        let reply = msg.reply.map(|r| cut.take(r));
-        let body = cut.take((msg.payload_start, payload_end));
-        cut.finish(payload_end + 2);
+        let frame = Frame::split(buf, payload_end + 2);
+        let subject = frame.slice(msg.subject);
+        let reply = msg.reply.map(|r| frame.slice(r));
+        let body = frame.into_slice((msg.payload_start, payload_end));
         Ok(Some(match msg.header_len {
             None => ClientOp::Pub {
                 subject,
@@ -744,7 +821,10 @@ mod tests {
 
     #[test]
     fn pub_forms() {
-        assert_eq!(ok_ops("PUB foo 2\r\nhi\r\n"), vec![publ("foo", None, b"hi")]);
+        assert_eq!(
+            ok_ops("PUB foo 2\r\nhi\r\n"),
+            vec![publ("foo", None, b"hi")]
+        );
         assert_eq!(
             ok_ops("PUB foo bar 2\r\nhi\r\n"),
             vec![publ("foo", Some("bar"), b"hi")]
@@ -754,7 +834,10 @@ mod tests {
             ok_ops("PUB subj  7\r\npayload\r\n"),
             vec![publ("subj", None, b"payload")]
         );
-        assert_eq!(ok_ops("pub  foo\t  2 \r\nhi\r\n"), vec![publ("foo", None, b"hi")]);
+        assert_eq!(
+            ok_ops("pub  foo\t  2 \r\nhi\r\n"),
+            vec![publ("foo", None, b"hi")]
+        );
         assert_eq!(ok_ops("PUB foo 2\nhi\r\n"), vec![publ("foo", None, b"hi")]);
         assert_eq!(ok_ops("PUB foo 0\r\n\r\n"), vec![publ("foo", None, b"")]);
         assert_eq!(
@@ -783,9 +866,18 @@ mod tests {
             ok_ops("hpub\tfoo  r\t12 14 \nNATS/1.0\r\n\r\nhi\r\n"),
             vec![hpub("foo", Some("r"), 12, msg)]
         );
-        assert_eq!(ok_ops("HPUB foo 0 2\r\nhi\r\n"), vec![hpub("foo", None, 0, b"hi")]);
-        assert_eq!(ok_ops("HPUB foo 0 0\r\n\r\n"), vec![hpub("foo", None, 0, b"")]);
-        assert_eq!(ok_ops("HPUB foo 2 2\r\nhi\r\n"), vec![hpub("foo", None, 2, b"hi")]);
+        assert_eq!(
+            ok_ops("HPUB foo 0 2\r\nhi\r\n"),
+            vec![hpub("foo", None, 0, b"hi")]
+        );
+        assert_eq!(
+            ok_ops("HPUB foo 0 0\r\n\r\n"),
+            vec![hpub("foo", None, 0, b"")]
+        );
+        assert_eq!(
+            ok_ops("HPUB foo 2 2\r\nhi\r\n"),
+            vec![hpub("foo", None, 2, b"hi")]
+        );
     }
 
     #[test]
@@ -795,13 +887,19 @@ mod tests {
         // nats-py: double space for the empty queue group.
         assert_eq!(ok_ops("SUB subj  1\r\n"), vec![sub("subj", None, "1")]);
         assert_eq!(ok_ops("sub\tfoo   1\n"), vec![sub("foo", None, "1")]);
-        assert_eq!(ok_ops("SuB foo.* \t q 22 \t\r\n"), vec![sub("foo.*", Some("q"), "22")]);
+        assert_eq!(
+            ok_ops("SuB foo.* \t q 22 \t\r\n"),
+            vec![sub("foo.*", Some("q"), "22")]
+        );
         assert_eq!(ok_ops("UNSUB 1\r\n"), vec![unsub("1", None)]);
         // nats-py: trailing space.
         assert_eq!(ok_ops("UNSUB 1 \r\n"), vec![unsub("1", None)]);
         assert_eq!(ok_ops("unsub\t 7 \t 5\n"), vec![unsub("7", Some(5))]);
         assert_eq!(ok_ops("UNSUB 1 0\r\n"), vec![unsub("1", Some(0))]);
-        assert_eq!(ok_ops("UNSUB 1 999999999\r\n"), vec![unsub("1", Some(999_999_999))]);
+        assert_eq!(
+            ok_ops("UNSUB 1 999999999\r\n"),
+            vec![unsub("1", Some(999_999_999))]
+        );
         // nats-server 2.15.1 keeps the connection open and unsubscribes immediately.
         assert_eq!(ok_ops("UNSUB 1 abc\r\n"), vec![unsub("1", None)]);
         assert_eq!(ok_ops("UNSUB 1 -1\r\n"), vec![unsub("1", None)]);
@@ -935,13 +1033,17 @@ mod tests {
 
     #[test]
     fn unknown_op_detected_before_line_end() {
-        for input in ["M", "MSG", "HX", "HMX", "PUX", "PUBX", "X", "\r", " ", "-ERRx", "CONNECX"] {
+        for input in [
+            "M", "MSG", "HX", "HMX", "PUX", "PUBX", "X", "\r", " ", "-ERRx", "CONNECX",
+        ] {
             assert_eq!(err_of(input), ParseError::UnknownOp, "{input:?}");
         }
         // Payload followed by a wrong byte: no need to wait for a second one.
         assert_eq!(err_of("PUB foo 1\r\nxy"), ParseError::UnknownOp);
         // Valid prefixes just wait.
-        for input in ["P", "PU", "PUB", "PUB ", "HPU", "UNSUB", "CONNECT", "-ERR", "+O", "PING"] {
+        for input in [
+            "P", "PU", "PUB", "PUB ", "HPU", "UNSUB", "CONNECT", "-ERR", "+O", "PING",
+        ] {
             assert_eq!(parse(input.as_bytes()), (vec![], None), "{input:?}");
         }
     }
@@ -996,7 +1098,10 @@ mod tests {
         assert_eq!(p.next_op(&mut buf), Err(ParseError::MaxPayload));
         let mut p = Parser::new(MCL, 10);
         let mut buf = BytesMut::from(&b"PUB foo 10\r\n0123456789\r\n"[..]);
-        assert_eq!(p.next_op(&mut buf), Ok(Some(publ("foo", None, b"0123456789"))));
+        assert_eq!(
+            p.next_op(&mut buf),
+            Ok(Some(publ("foo", None, b"0123456789")))
+        );
     }
 
     #[test]
@@ -1030,9 +1135,16 @@ mod tests {
             format!("-ERR '{long}'\r\n"),
             format!("HPUB {long} 0 0\r\n\r\n"),
         ] {
-            assert_eq!(err_of(&input), ParseError::ControlLineTooLong, "{input:.20}");
+            assert_eq!(
+                err_of(&input),
+                ParseError::ControlLineTooLong,
+                "{input:.20}"
+            );
         }
-        assert_eq!(ParseError::ControlLineTooLong.err_text(), Some("maximum control line exceeded"));
+        assert_eq!(
+            ParseError::ControlLineTooLong.err_text(),
+            Some("maximum control line exceeded")
+        );
     }
 
     #[test]
@@ -1098,7 +1210,10 @@ mod tests {
         buf.extend_from_slice(b"lo\r");
         assert_eq!(p.next_op(&mut buf), Ok(None));
         buf.extend_from_slice(b"\nPI");
-        assert_eq!(p.next_op(&mut buf), Ok(Some(publ("foo.bar", None, b"hello"))));
+        assert_eq!(
+            p.next_op(&mut buf),
+            Ok(Some(publ("foo.bar", None, b"hello")))
+        );
         assert_eq!(&buf[..], b"PI");
         assert_eq!(p.scanned, 0);
         assert_eq!(p.next_op(&mut buf), Ok(None));
@@ -1115,18 +1230,31 @@ mod tests {
         let range = buf.as_ptr() as usize..buf.as_ptr() as usize + buf.len();
         let inside = |x: &Bytes| range.contains(&(x.as_ptr() as usize));
         let mut p = Parser::new(MCL, MAX_PAYLOAD);
-        let Ok(Some(ClientOp::Pub { subject, reply: Some(reply), payload })) = p.next_op(&mut buf)
+        let Ok(Some(ClientOp::Pub {
+            subject,
+            reply: Some(reply),
+            payload,
+        })) = p.next_op(&mut buf)
         else {
             panic!("expected PUB")
         };
         assert!(inside(&subject) && inside(&reply) && inside(&payload));
         assert_eq!(&payload[..], b"hello");
-        let Ok(Some(ClientOp::Sub { subject, queue: Some(queue), sid })) = p.next_op(&mut buf)
+        let Ok(Some(ClientOp::Sub {
+            subject,
+            queue: Some(queue),
+            sid,
+        })) = p.next_op(&mut buf)
         else {
             panic!("expected SUB")
         };
         assert!(inside(&subject) && inside(&queue) && inside(&sid));
-        let Ok(Some(ClientOp::Hpub { message, header_len: 2, .. })) = p.next_op(&mut buf) else {
+        let Ok(Some(ClientOp::Hpub {
+            message,
+            header_len: 2,
+            ..
+        })) = p.next_op(&mut buf)
+        else {
             panic!("expected HPUB")
         };
         assert!(inside(&message));
@@ -1134,9 +1262,19 @@ mod tests {
 
     #[test]
     fn err_texts() {
-        assert_eq!(ParseError::UnknownOp.err_text(), Some("Unknown Protocol Operation"));
-        assert_eq!(ParseError::MaxPayload.err_text(), Some("Maximum Payload Violation"));
-        for e in [ParseError::UnknownOp, ParseError::ControlLineTooLong, ParseError::MaxPayload] {
+        assert_eq!(
+            ParseError::UnknownOp.err_text(),
+            Some("Unknown Protocol Operation")
+        );
+        assert_eq!(
+            ParseError::MaxPayload.err_text(),
+            Some("Maximum Payload Violation")
+        );
+        for e in [
+            ParseError::UnknownOp,
+            ParseError::ControlLineTooLong,
+            ParseError::MaxPayload,
+        ] {
             assert_eq!(e.err_text(), Some(e.to_string().as_str()));
         }
     }
@@ -1224,21 +1362,34 @@ mod tests {
     fn write_op(out: &mut Vec<u8>, op: &ClientOp, st: &Style) {
         let s = |x: &Bytes| String::from_utf8(x.to_vec()).expect("generated text is utf-8");
         let line = match op {
-            ClientOp::Pub { subject, reply, payload } => {
+            ClientOp::Pub {
+                subject,
+                reply,
+                payload,
+            } => {
                 let mut l = format!("{}{}{}", op_name("PUB", st), st.sep, s(subject));
                 if let Some(r) = reply {
                     l += &format!("{}{}", st.sep, s(r));
                 }
                 l + &format!("{}{}", st.sep, payload.len())
             }
-            ClientOp::Hpub { subject, reply, header_len, message } => {
+            ClientOp::Hpub {
+                subject,
+                reply,
+                header_len,
+                message,
+            } => {
                 let mut l = format!("{}{}{}", op_name("HPUB", st), st.sep, s(subject));
                 if let Some(r) = reply {
                     l += &format!("{}{}", st.sep, s(r));
                 }
                 l + &format!("{}{}{}{}", st.sep, header_len, st.sep, message.len())
             }
-            ClientOp::Sub { subject, queue, sid } => {
+            ClientOp::Sub {
+                subject,
+                queue,
+                sid,
+            } => {
                 let mut l = format!("{}{}{}", op_name("SUB", st), st.sep, s(subject));
                 if let Some(q) = queue {
                     l += &format!("{}{}", st.sep, s(q));

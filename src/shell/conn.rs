@@ -49,7 +49,8 @@ impl ConnIo {
 
     async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
-            let n = poll_fn(|cx| Pin::new(&mut *self.stream.borrow_mut()).poll_write(cx, data)).await?;
+            let n =
+                poll_fn(|cx| Pin::new(&mut *self.stream.borrow_mut()).poll_write(cx, data)).await?;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
@@ -158,10 +159,13 @@ async fn writer(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>) {
         match state {
             OutputState::Data => {
                 let deadline = shell.write_deadline;
-                let result = futures_lite::future::or(async { io.write_all(&wbuf).await.map_err(Some) }, async {
-                    glommio::timer::sleep(deadline).await;
-                    Err(None)
-                })
+                let result = futures_lite::future::or(
+                    async { io.write_all(&wbuf).await.map_err(Some) },
+                    async {
+                        glommio::timer::sleep(deadline).await;
+                        Err(None)
+                    },
+                )
                 .await;
                 wbuf.clear();
                 if wbuf.capacity() > MAX_IDLE_WRITE_BUF_BYTES {
@@ -171,7 +175,10 @@ async fn writer(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>) {
                 if let Err(e) = result {
                     let reason = match e {
                         None => {
-                            tracing::warn!(conn = id, "slow consumer detected: write deadline exceeded");
+                            tracing::warn!(
+                                conn = id,
+                                "slow consumer detected: write deadline exceeded"
+                            );
                             CloseReason::SlowConsumerWriteDeadline
                         }
                         Some(_) => CloseReason::ClientClosed,

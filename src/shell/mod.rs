@@ -132,7 +132,9 @@ pub async fn run_core(spec: CoreSpec) {
     let listener = match TcpListener::bind(listen_addr.as_str()) {
         Ok(l) => l,
         Err(e) => {
-            let _ = ready.send(Err(format!("core {core_id}: cannot listen on {listen_addr}: {e}")));
+            let _ = ready.send(Err(format!(
+                "core {core_id}: cannot listen on {listen_addr}: {e}"
+            )));
             return;
         }
     };
@@ -175,11 +177,18 @@ pub async fn run_core(spec: CoreSpec) {
     )
     .await;
     if !drained {
-        tracing::warn!(core = core_id, "shutdown grace expired with connections still open");
+        tracing::warn!(
+            core = core_id,
+            "shutdown grace expired with connections still open"
+        );
     }
 }
 
-fn spawn_ring_tasks(shell: &Rc<CoreShell>, senders: Senders<RingBatch>, mut receivers: Receivers<RingBatch>) {
+fn spawn_ring_tasks(
+    shell: &Rc<CoreShell>,
+    senders: Senders<RingBatch>,
+    mut receivers: Receivers<RingBatch>,
+) {
     let senders = Rc::new(senders);
     let me = senders.peer_id();
     for peer in 0..senders.nr_consumers() {

@@ -35,7 +35,9 @@ impl ServerKind {
         match std::env::var("NATRIX_TEST_SERVER").as_deref() {
             Err(_) | Ok("") | Ok("natrix") => ServerKind::Natrix,
             Ok("nats-server") => ServerKind::NatsServer,
-            Ok(other) => panic!("NATRIX_TEST_SERVER must be `natrix` or `nats-server`, got `{other}`"),
+            Ok(other) => {
+                panic!("NATRIX_TEST_SERVER must be `natrix` or `nats-server`, got `{other}`")
+            }
         }
     }
 }
@@ -190,9 +192,7 @@ fn nats_server_config(extra: &str) -> String {
                 }
                 ("limits", "max_pending_bytes") => s.push_str(&format!("max_pending: {v}\n")),
                 ("limits", "max_connections") => s.push_str(&format!("max_connections: {v}\n")),
-                ("limits", "max_subscriptions") => {
-                    s.push_str(&format!("max_subscriptions: {v}\n"))
-                }
+                ("limits", "max_subscriptions") => s.push_str(&format!("max_subscriptions: {v}\n")),
                 ("limits", "ping_interval_ms") => {
                     s.push_str(&format!("ping_interval: \"{v}ms\"\n"))
                 }
@@ -212,8 +212,7 @@ impl TestServer {
     pub fn start(opts: ServerOpts) -> TestServer {
         let kind = ServerKind::from_env();
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("natrix-itest-{}-{}", std::process::id(), seq));
+        let dir = std::env::temp_dir().join(format!("natrix-itest-{}-{}", std::process::id(), seq));
         std::fs::create_dir_all(&dir).expect("create temp dir");
         let stderr_path = dir.join("stderr.log");
         let stderr_file = File::create(&stderr_path).expect("create stderr log");
@@ -241,8 +240,7 @@ impl TestServer {
             }
             ServerKind::NatsServer => {
                 let conf = dir.join("nats-server.conf");
-                std::fs::write(&conf, nats_server_config(&opts.extra_toml))
-                    .expect("write config");
+                std::fs::write(&conf, nats_server_config(&opts.extra_toml)).expect("write config");
                 cmd = Command::new(nats_server_bin());
                 cmd.arg("-c")
                     .arg(&conf)
@@ -280,10 +278,7 @@ impl TestServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().expect("try_wait") {
-                panic!(
-                    "server exited early ({status}); stderr:\n{}",
-                    self.stderr()
-                );
+                panic!("server exited early ({status}); stderr:\n{}", self.stderr());
             }
             if let Ok(s) = StdTcpStream::connect(("127.0.0.1", self.port)) {
                 s.set_read_timeout(Some(Duration::from_secs(2))).ok();
@@ -381,6 +376,12 @@ impl Drop for TestServer {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        if std::thread::panicking() {
+            // Shown by the test runner next to the failure.
+            let err = std::fs::read(&self.stderr_path).unwrap_or_default();
+            let tail = String::from_utf8_lossy(&err[err.len().saturating_sub(4000)..]);
+            eprintln!("--- {:?} server stderr (tail) ---\n{tail}", self.kind);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -506,8 +507,7 @@ impl RawConn {
     /// Answers and drops server PINGs at the head of the buffer (if `auto_pong`).
     async fn skip_pings(&mut self, deadline: tokio::time::Instant) {
         while self.auto_pong {
-            while self.buf.len() < 6 && b"PING\r\n".starts_with(&self.buf) && !self.buf.is_empty()
-            {
+            while self.buf.len() < 6 && b"PING\r\n".starts_with(&self.buf) && !self.buf.is_empty() {
                 if !self.fill_until(deadline).await {
                     return;
                 }
@@ -526,7 +526,11 @@ impl RawConn {
         let deadline = tokio::time::Instant::now() + WAIT;
         while self.buf.len() < n {
             if !self.fill_until(deadline).await {
-                panic!("EOF after {} of {n} bytes: {}", self.buf.len(), show(&self.buf));
+                panic!(
+                    "EOF after {} of {n} bytes: {}",
+                    self.buf.len(),
+                    show(&self.buf)
+                );
             }
         }
         self.buf.drain(..n).collect()
@@ -650,7 +654,10 @@ fn sync_subject() -> String {
 pub async fn sync_subs(sub: &async_nats::Client, pubs: &[&async_nats::Client]) {
     use futures::StreamExt;
     let subject = sync_subject();
-    let mut probe = sub.subscribe(subject.clone()).await.expect("probe subscribe");
+    let mut probe = sub
+        .subscribe(subject.clone())
+        .await
+        .expect("probe subscribe");
     for (i, p) in pubs.iter().enumerate() {
         let tag = bytes::Bytes::from(i.to_string());
         let mut seen = false;
@@ -693,9 +700,13 @@ impl RawConn {
     pub async fn sync_subs(&mut self, sub: &async_nats::Client) {
         use futures::StreamExt;
         let subject = sync_subject();
-        let mut probe = sub.subscribe(subject.clone()).await.expect("probe subscribe");
+        let mut probe = sub
+            .subscribe(subject.clone())
+            .await
+            .expect("probe subscribe");
         for _ in 0..500 {
-            self.send(format!("PUB {subject} 0\r\n\r\n").as_bytes()).await;
+            self.send(format!("PUB {subject} 0\r\n\r\n").as_bytes())
+                .await;
             if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(20), probe.next()).await
             {
                 return;

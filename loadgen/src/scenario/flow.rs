@@ -444,7 +444,12 @@ pub fn run(c: &Common, spec: &FlowSpec) -> Result<RunResult, ScenarioError> {
         .collect();
 
     let progress = Progress::new(c.progress, spec.scenario);
-    let total_sent = || sent_counters.iter().map(|a| a.load(Ordering::Relaxed)).sum::<u64>();
+    let total_sent = || {
+        sent_counters
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
     let total_recv = || {
         shared
             .received
@@ -538,9 +543,10 @@ pub fn run(c: &Common, spec: &FlowSpec) -> Result<RunResult, ScenarioError> {
                     .errors
                     .push(format!("received {received} messages, expected {expected}"));
             }
-            verification
-                .checked
-                .push(format!("count only ({} B bodies carry no sequence)", c.size));
+            verification.checked.push(format!(
+                "count only ({} B bodies carry no sequence)",
+                c.size
+            ));
         } else if spec.queue.is_some() {
             for (p, &sent_p) in sent_per_pub.iter().enumerate() {
                 let mut union = crate::payload::SeqSet::default();

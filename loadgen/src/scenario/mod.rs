@@ -39,6 +39,9 @@ pub enum ScenarioError {
     /// A connection failed during setup.
     #[error(transparent)]
     Conn(#[from] ConnError),
+    /// A socket option could not be set.
+    #[error("socket: {0}")]
+    Io(#[from] std::io::Error),
     /// Options that make no sense together.
     #[error("invalid options: {0}")]
     Options(String),
@@ -123,7 +126,9 @@ impl Common {
             return Err(ScenarioError::Options("--pubs must be at least 1".into()));
         }
         if self.subjects == 0 {
-            return Err(ScenarioError::Options("--subjects must be at least 1".into()));
+            return Err(ScenarioError::Options(
+                "--subjects must be at least 1".into(),
+            ));
         }
         if self.subject.is_empty() || self.subject.contains(char::is_whitespace) {
             return Err(ScenarioError::Options("--subject must be one token".into()));
@@ -217,8 +222,8 @@ pub fn run(scenario: &Scenario, common: &Common) -> Result<RunResult, ScenarioEr
     let Some(mode) = ceiling else {
         return dispatch(scenario, common);
     };
-    let server =
-        CeilingServer::start(mode, "127.0.0.1:0".parse().expect("addr")).map_err(ScenarioError::Ceiling)?;
+    let server = CeilingServer::start(mode, "127.0.0.1:0".parse().expect("addr"))
+        .map_err(ScenarioError::Ceiling)?;
     let mut c = common.clone();
     c.url = format!("nats://{}", server.addr());
     let r = dispatch(scenario, &c);
@@ -248,7 +253,9 @@ fn dispatch(scenario: &Scenario, c: &Common) -> Result<RunResult, ScenarioError>
         Scenario::PubSub => flow::run(c, &flow::FlowSpec::pubsub("pubsub")),
         Scenario::Fanout => {
             if c.pubs != 1 {
-                return Err(ScenarioError::Options("fanout has exactly one publisher".into()));
+                return Err(ScenarioError::Options(
+                    "fanout has exactly one publisher".into(),
+                ));
             }
             flow::run(c, &flow::FlowSpec::pubsub("fanout"))
         }
@@ -300,7 +307,11 @@ impl Progress {
 }
 
 /// Sleeps in small steps until `done()` or `deadline`; returns whether `done()` held.
-pub(crate) fn wait_until(deadline: Instant, step: Duration, mut done: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(
+    deadline: Instant,
+    step: Duration,
+    mut done: impl FnMut() -> bool,
+) -> bool {
     loop {
         if done() {
             return true;

