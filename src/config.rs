@@ -115,7 +115,7 @@ impl Default for ServerConfig {
             http_port: 8222,
             cores: 0,
             server_name: None,
-            io_memory_bytes: 2 * MIB,
+            io_memory_bytes: MIB,
         }
     }
 }

@@ -828,7 +828,7 @@ impl Engine {
         let Some(s) = self.sessions[entry.conn as usize].as_ref() else {
             return false;
         };
-        s.is_open() && !(publisher == Some(entry.conn) && !s.opts.echo)
+        s.is_open() && (s.opts.echo || publisher != Some(entry.conn))
     }
 
     /// Writes one MSG/HMSG for a local subscription; false when it was not eligible.
@@ -894,7 +894,7 @@ impl Engine {
     /// the requester that matches the reply subject (nats-server's rule).
     fn no_responders(&mut self, conn: ConnId, subject: &Bytes, reply: &Bytes) {
         let s = self.session(conn);
-        if !(s.opts.headers && s.opts.no_responders) || !s.is_open() {
+        if !(s.opts.headers && s.opts.no_responders && s.is_open()) {
             return;
         }
         let sid = s.subs.iter().find_map(|(sid, key)| {

@@ -22,6 +22,8 @@ const RING_ENTRIES: u32 = 128;
 const RINGS_PER_EXECUTOR: usize = 3;
 /// Page alignment glommio gives its io memory.
 const PAGE_BYTES: usize = 4096;
+/// Locked memory one 128-entry ring costs itself (SQ/CQ and SQE arrays), measured on Linux 6.18.
+const RING_OVERHEAD_BYTES: usize = 16 * 1024;
 /// glommio never registers less than this, whatever `io_memory` asks for.
 const GLOMMIO_MIN_IO_MEMORY_BYTES: usize = 64 * 1024;
 /// The Docker seccomp profile shipped with natrix, relative to the repository root.
@@ -191,8 +193,8 @@ fn memlock_message(have: u64, need: u64, cores: usize, io_memory_bytes: usize) -
     format!(
         "the locked-memory limit (RLIMIT_MEMLOCK) is too low: {have} bytes, natrix needs about \
          {need} bytes\n\
-         ({cores} executors x {RINGS_PER_EXECUTOR} io_uring rings x {io_memory_bytes} bytes of \
-         server.io_memory_bytes). To fix, either:\n  \
+         ({cores} executors x {RINGS_PER_EXECUTOR} io_uring rings x ({io_memory_bytes} bytes of \
+         server.io_memory_bytes + {RING_OVERHEAD_BYTES} for the ring)). To fix, either:\n  \
          - raise the limit: `ulimit -l unlimited` (or `ulimit -l {need_kib}`, in KiB) in the shell \
          that starts natrix,\n    \
          `LimitMEMLOCK=infinity` in a systemd unit, `docker run --ulimit memlock=-1 ...`,\n    \
@@ -244,8 +246,10 @@ fn glommio_io_memory(io_memory_bytes: usize) -> usize {
         .max(GLOMMIO_MIN_IO_MEMORY_BYTES)
 }
 
+/// Locked memory `cores` executors need: each of their rings plus the io memory registered in it.
 fn locked_bytes_needed(cores: usize, io_memory_bytes: usize) -> u64 {
-    let per_executor = glommio_io_memory(io_memory_bytes) as u64 * RINGS_PER_EXECUTOR as u64;
+    let per_ring = (glommio_io_memory(io_memory_bytes) + RING_OVERHEAD_BYTES) as u64;
+    let per_executor = per_ring * RINGS_PER_EXECUTOR as u64;
     (per_executor * cores as u64).max(GLOMMIO_MIN_MEMLOCK_BYTES)
 }
 
@@ -498,7 +502,10 @@ mod tests {
         assert_eq!(glommio_io_memory(1), GLOMMIO_MIN_IO_MEMORY_BYTES);
         assert_eq!(glommio_io_memory(256 * 1024 + 1), 256 * 1024 + PAGE_BYTES);
         assert_eq!(glommio_io_memory(2 * MIB), 2 * MIB);
-        assert_eq!(locked_bytes_needed(2, 2 * MIB), 12 * MIB as u64);
+        assert_eq!(
+            locked_bytes_needed(2, 2 * MIB),
+            (12 * MIB + 6 * 16 * 1024) as u64
+        );
         // glommio's own floor dominates tiny configurations.
         assert_eq!(locked_bytes_needed(1, 1), GLOMMIO_MIN_MEMLOCK_BYTES);
     }
@@ -550,7 +557,10 @@ mod tests {
             "the locked-memory limit (RLIMIT_MEMLOCK) is too low: 8388608 bytes, \
              natrix needs about 12582912 bytes\n"
         ));
-        assert!(msg.contains("(2 executors x 3 io_uring rings x 2097152 bytes"));
+        assert!(msg.contains(
+            "(2 executors x 3 io_uring rings x (2097152 bytes of server.io_memory_bytes + 16384 \
+             for the ring))"
+        ));
         assert!(msg.contains("`ulimit -l unlimited` (or `ulimit -l 12288`, in KiB)"));
         assert!(msg.contains("docker run --ulimit memlock=-1"));
         assert!(msg.contains("lower server.io_memory_bytes"));
@@ -928,7 +938,7 @@ mod tests {
             match check_host(1, 256 * 1024) {
                 Err(ProbeError::MemlockTooLow { have, need, .. }) => {
                     assert_eq!(have, 256 * 1024);
-                    assert_eq!(need, 3 * 256 * 1024);
+                    assert_eq!(need, 3 * (256 + 16) * 1024);
                 }
                 other => panic!("expected MemlockTooLow, got {other:?}"),
             }
@@ -962,7 +972,7 @@ mod tests {
             match check_host(1, 2 * MIB) {
                 Err(ProbeError::MemlockTooLow { have, need, .. }) => {
                     assert_eq!(have, LIMIT);
-                    assert_eq!(need, 6 * MIB as u64);
+                    assert_eq!(need, (6 * MIB + 3 * 16 * 1024) as u64);
                 }
                 other => panic!("expected MemlockTooLow, got {other:?}"),
             }

@@ -147,7 +147,10 @@ pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
     };
     let tick = Duration::from_millis((limits.ping_interval_ms / 10).clamp(50, 1000));
     let write_deadline = Duration::from_millis(limits.write_deadline_ms);
-    let listen_addr = format!("{}:{}", cfg.server.addr, cfg.server.port);
+    let listen_addr = cfg
+        .listen_addr()
+        .map_err(|e| StartError::Core(e.to_string()))?
+        .to_string();
     let (ready_tx, ready_rx) = mpsc::channel();
     let mut handles = Vec::with_capacity(n_cores);
     for (i, cpu) in cpus.iter().take(n_cores).enumerate() {

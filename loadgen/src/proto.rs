@@ -174,65 +174,75 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-/// Finds the control line at the start of `buf`. Returns the line without its
-/// terminator and the offset just past the `\n`.
-#[inline]
-fn control_line(buf: &[u8]) -> Result<Option<(&[u8], usize)>, ProtoError> {
+/// Tokens a control line may have (op plus [`MAX_ARGS`]).
+const MAX_TOKENS: usize = MAX_ARGS + 1;
+
+/// A control line split into whitespace-separated tokens in one pass.
+struct Line<'a> {
+    toks: [&'a [u8]; MAX_TOKENS],
+    /// Tokens seen; above [`MAX_TOKENS`] means "too many" (extra ones dropped).
+    n: usize,
+    /// The line without its CR LF.
+    text: &'a [u8],
+    /// Offset just past the `\n`.
+    end: usize,
+}
+
+/// Scans the control line at the start of `buf` once, splitting tokens on
+/// spaces, tabs and CR; `None` when no `\n` has arrived yet.
+#[inline(always)]
+fn scan_line(buf: &[u8]) -> Result<Option<Line<'_>>, ProtoError> {
     let limit = buf.len().min(MAX_CONTROL_LINE_BYTES + 2);
-    match buf[..limit].iter().position(|&b| b == b'\n') {
-        Some(nl) => {
-            let line = if nl > 0 && buf[nl - 1] == b'\r' {
-                &buf[..nl - 1]
-            } else {
-                &buf[..nl]
-            };
-            Ok(Some((line, nl + 1)))
-        }
-        None if buf.len() > MAX_CONTROL_LINE_BYTES + 1 => Err(ProtoError::LineTooLong {
-            max_bytes: MAX_CONTROL_LINE_BYTES,
-        }),
-        None => Ok(None),
-    }
-}
-
-/// Splits arguments on runs of spaces/tabs into a fixed array (no allocation).
-#[inline]
-fn split_args(s: &[u8]) -> Option<([&[u8]; MAX_ARGS], usize)> {
-    let mut out: [&[u8]; MAX_ARGS] = [&[]; MAX_ARGS];
+    let mut toks: [&[u8]; MAX_TOKENS] = [&[]; MAX_TOKENS];
     let mut n = 0;
-    let mut i = 0;
-    while i < s.len() {
-        while i < s.len() && is_ws(s[i]) {
-            i += 1;
+    let mut start = usize::MAX;
+    for (i, &b) in buf[..limit].iter().enumerate() {
+        match b {
+            b'\n' | b' ' | b'\t' | b'\r' => {
+                if start != usize::MAX {
+                    if n < MAX_TOKENS {
+                        toks[n] = &buf[start..i];
+                    }
+                    n += 1;
+                    start = usize::MAX;
+                }
+                if b == b'\n' {
+                    let text_end = if i > 0 && buf[i - 1] == b'\r' {
+                        i - 1
+                    } else {
+                        i
+                    };
+                    return Ok(Some(Line {
+                        toks,
+                        n,
+                        text: &buf[..text_end],
+                        end: i + 1,
+                    }));
+                }
+            }
+            _ => {
+                if start == usize::MAX {
+                    start = i;
+                }
+            }
         }
-        if i == s.len() {
-            break;
-        }
-        let start = i;
-        while i < s.len() && !is_ws(s[i]) {
-            i += 1;
-        }
-        if n == MAX_ARGS {
-            return None;
-        }
-        out[n] = &s[start..i];
-        n += 1;
     }
-    Some((out, n))
+    if buf.len() > MAX_CONTROL_LINE_BYTES + 1 {
+        Err(ProtoError::LineTooLong {
+            max_bytes: MAX_CONTROL_LINE_BYTES,
+        })
+    } else {
+        Ok(None)
+    }
 }
 
-/// Splits a line into its op (upper-cased into `op_buf`) and the rest.
-#[inline]
-fn split_op<'a>(line: &'a [u8], op_buf: &mut [u8; 8]) -> (usize, &'a [u8]) {
-    let end = line.iter().position(|&b| is_ws(b)).unwrap_or(line.len());
-    let op_len = end.min(op_buf.len());
-    for (dst, src) in op_buf.iter_mut().zip(&line[..op_len]) {
-        *dst = src.to_ascii_uppercase();
-    }
-    let op_len = if end > op_buf.len() { 0 } else { op_len };
-    (op_len, &line[end..])
+/// Case-insensitive op comparison (`op` is upper case).
+#[inline(always)]
+fn is_op(tok: &[u8], op: &[u8]) -> bool {
+    tok.len() == op.len() && tok.eq_ignore_ascii_case(op)
 }
 
+#[cold]
 fn malformed(op: &'static str, line: &[u8]) -> ProtoError {
     ProtoError::Malformed {
         op,
@@ -240,9 +250,22 @@ fn malformed(op: &'static str, line: &[u8]) -> ProtoError {
     }
 }
 
+#[cold]
+fn unknown(line: &[u8]) -> ProtoError {
+    ProtoError::UnknownOp(String::from_utf8_lossy(line).into_owned())
+}
+
+/// Parses a size token or fails as malformed `op`.
+#[inline(always)]
+fn size_arg(tok: &[u8], op: &'static str, line: &[u8]) -> Result<usize, ProtoError> {
+    parse_u64(tok)
+        .map(|v| v as usize)
+        .ok_or_else(|| malformed(op, line))
+}
+
 /// Checks that `total` body bytes plus CR LF follow `start`; returns the body
 /// and the end offset, or `None` when more input is needed.
-#[inline]
+#[inline(always)]
 fn body<'a>(
     buf: &'a [u8],
     start: usize,
@@ -259,179 +282,184 @@ fn body<'a>(
     Ok(Some((&buf[start..end], end + 2)))
 }
 
+/// The text after the op, trimmed (for INFO / -ERR / CONNECT bodies).
+#[inline]
+fn rest_after(text: &[u8], op_len: usize) -> &[u8] {
+    trim_ws(text.get(op_len..).unwrap_or_default())
+}
+
 /// Parses one server frame from the start of `buf`.
+#[inline]
 pub fn parse_server_frame(buf: &[u8]) -> Result<Parsed<ServerFrame<'_>>, ProtoError> {
-    let Some((line, line_end)) = control_line(buf)? else {
+    let Some(line) = scan_line(buf)? else {
         return Ok(None);
     };
-    let mut op_buf = [0u8; 8];
-    let (op_len, rest) = split_op(line, &mut op_buf);
-    match &op_buf[..op_len] {
-        b"MSG" => {
-            let (args, n) = split_args(rest).ok_or_else(|| malformed("MSG", line))?;
-            let (subject, sid, reply, size) = match n {
-                3 => (args[0], args[1], None, args[2]),
-                4 => (args[0], args[1], Some(args[2]), args[3]),
-                _ => return Err(malformed("MSG", line)),
-            };
-            let sid = parse_u64(sid).ok_or_else(|| malformed("MSG", line))?;
-            let size = parse_u64(size).ok_or_else(|| malformed("MSG", line))? as usize;
-            let Some((payload, end)) = body(buf, line_end, size, "MSG")? else {
-                return Ok(None);
-            };
-            Ok(Some((
-                ServerFrame::Msg(Msg {
-                    subject,
-                    sid,
-                    reply,
-                    headers: None,
-                    payload,
-                }),
-                end,
-            )))
-        }
-        b"HMSG" => {
-            let (args, n) = split_args(rest).ok_or_else(|| malformed("HMSG", line))?;
-            let (subject, sid, reply, hdr, total) = match n {
-                4 => (args[0], args[1], None, args[2], args[3]),
-                5 => (args[0], args[1], Some(args[2]), args[3], args[4]),
-                _ => return Err(malformed("HMSG", line)),
-            };
-            let sid = parse_u64(sid).ok_or_else(|| malformed("HMSG", line))?;
-            let hdr = parse_u64(hdr).ok_or_else(|| malformed("HMSG", line))? as usize;
-            let total = parse_u64(total).ok_or_else(|| malformed("HMSG", line))? as usize;
-            if hdr > total {
-                return Err(malformed("HMSG", line));
-            }
-            let Some((all, end)) = body(buf, line_end, total, "HMSG")? else {
-                return Ok(None);
-            };
-            Ok(Some((
-                ServerFrame::Msg(Msg {
-                    subject,
-                    sid,
-                    reply,
-                    headers: Some(&all[..hdr]),
-                    payload: &all[hdr..],
-                }),
-                end,
-            )))
-        }
-        b"PING" => Ok(Some((ServerFrame::Ping, line_end))),
-        b"PONG" => Ok(Some((ServerFrame::Pong, line_end))),
-        b"+OK" => Ok(Some((ServerFrame::Ok, line_end))),
-        b"-ERR" => {
-            let text = trim_ws(rest);
-            let text = text
-                .strip_prefix(b"'")
-                .and_then(|t| t.strip_suffix(b"'"))
-                .unwrap_or(text);
-            Ok(Some((ServerFrame::Err(text), line_end)))
-        }
-        b"INFO" => Ok(Some((ServerFrame::Info(trim_ws(rest)), line_end))),
-        _ => Err(ProtoError::UnknownOp(
-            String::from_utf8_lossy(line).into_owned(),
-        )),
+    let t = &line.toks;
+    let op = t[0];
+    if is_op(op, b"MSG") {
+        let (subject, sid, reply, size) = match line.n {
+            4 => (t[1], t[2], None, t[3]),
+            5 => (t[1], t[2], Some(t[3]), t[4]),
+            _ => return Err(malformed("MSG", line.text)),
+        };
+        let sid = parse_u64(sid).ok_or_else(|| malformed("MSG", line.text))?;
+        let size = size_arg(size, "MSG", line.text)?;
+        let Some((payload, end)) = body(buf, line.end, size, "MSG")? else {
+            return Ok(None);
+        };
+        return Ok(Some((
+            ServerFrame::Msg(Msg {
+                subject,
+                sid,
+                reply,
+                headers: None,
+                payload,
+            }),
+            end,
+        )));
     }
+    if is_op(op, b"HMSG") {
+        let (subject, sid, reply, hdr, total) = match line.n {
+            5 => (t[1], t[2], None, t[3], t[4]),
+            6 => (t[1], t[2], Some(t[3]), t[4], t[5]),
+            _ => return Err(malformed("HMSG", line.text)),
+        };
+        let sid = parse_u64(sid).ok_or_else(|| malformed("HMSG", line.text))?;
+        let hdr = size_arg(hdr, "HMSG", line.text)?;
+        let total = size_arg(total, "HMSG", line.text)?;
+        if hdr > total {
+            return Err(malformed("HMSG", line.text));
+        }
+        let Some((all, end)) = body(buf, line.end, total, "HMSG")? else {
+            return Ok(None);
+        };
+        return Ok(Some((
+            ServerFrame::Msg(Msg {
+                subject,
+                sid,
+                reply,
+                headers: Some(&all[..hdr]),
+                payload: &all[hdr..],
+            }),
+            end,
+        )));
+    }
+    let frame = if is_op(op, b"PING") {
+        ServerFrame::Ping
+    } else if is_op(op, b"PONG") {
+        ServerFrame::Pong
+    } else if is_op(op, b"+OK") {
+        ServerFrame::Ok
+    } else if is_op(op, b"-ERR") {
+        let text = rest_after(line.text, 4);
+        let text = text
+            .strip_prefix(b"'")
+            .and_then(|t| t.strip_suffix(b"'"))
+            .unwrap_or(text);
+        ServerFrame::Err(text)
+    } else if is_op(op, b"INFO") {
+        ServerFrame::Info(rest_after(line.text, 4))
+    } else {
+        return Err(unknown(line.text));
+    };
+    Ok(Some((frame, line.end)))
 }
 
 /// Parses one client frame from the start of `buf`.
+#[inline]
 pub fn parse_client_frame(buf: &[u8]) -> Result<Parsed<ClientFrame<'_>>, ProtoError> {
-    let Some((line, line_end)) = control_line(buf)? else {
+    let Some(line) = scan_line(buf)? else {
         return Ok(None);
     };
+    let t = &line.toks;
+    let op = t[0];
+    if is_op(op, b"PUB") {
+        let (subject, reply, size) = match line.n {
+            3 => (t[1], None, t[2]),
+            4 => (t[1], Some(t[2]), t[3]),
+            _ => return Err(malformed("PUB", line.text)),
+        };
+        let size = size_arg(size, "PUB", line.text)?;
+        let Some((payload, end)) = body(buf, line.end, size, "PUB")? else {
+            return Ok(None);
+        };
+        return Ok(Some((
+            ClientFrame::Pub {
+                subject,
+                reply,
+                headers: None,
+                payload,
+            },
+            end,
+        )));
+    }
+    if is_op(op, b"HPUB") {
+        let (subject, reply, hdr, total) = match line.n {
+            4 => (t[1], None, t[2], t[3]),
+            5 => (t[1], Some(t[2]), t[3], t[4]),
+            _ => return Err(malformed("HPUB", line.text)),
+        };
+        let hdr = size_arg(hdr, "HPUB", line.text)?;
+        let total = size_arg(total, "HPUB", line.text)?;
+        if hdr > total {
+            return Err(malformed("HPUB", line.text));
+        }
+        let Some((all, end)) = body(buf, line.end, total, "HPUB")? else {
+            return Ok(None);
+        };
+        return Ok(Some((
+            ClientFrame::Pub {
+                subject,
+                reply,
+                headers: Some(&all[..hdr]),
+                payload: &all[hdr..],
+            },
+            end,
+        )));
+    }
     // CONNECT may be glued to its JSON body.
-    if line.len() >= 7 && line[..7].eq_ignore_ascii_case(b"CONNECT") {
-        return Ok(Some((ClientFrame::Connect(trim_ws(&line[7..])), line_end)));
+    if line.text.len() >= 7 && line.text[..7].eq_ignore_ascii_case(b"CONNECT") {
+        return Ok(Some((
+            ClientFrame::Connect(rest_after(line.text, 7)),
+            line.end,
+        )));
     }
-    let mut op_buf = [0u8; 8];
-    let (op_len, rest) = split_op(line, &mut op_buf);
-    match &op_buf[..op_len] {
-        b"PUB" => {
-            let (args, n) = split_args(rest).ok_or_else(|| malformed("PUB", line))?;
-            let (subject, reply, size) = match n {
-                2 => (args[0], None, args[1]),
-                3 => (args[0], Some(args[1]), args[2]),
-                _ => return Err(malformed("PUB", line)),
-            };
-            let size = parse_u64(size).ok_or_else(|| malformed("PUB", line))? as usize;
-            let Some((payload, end)) = body(buf, line_end, size, "PUB")? else {
-                return Ok(None);
-            };
-            Ok(Some((
-                ClientFrame::Pub {
-                    subject,
-                    reply,
-                    headers: None,
-                    payload,
-                },
-                end,
-            )))
+    let frame = if is_op(op, b"SUB") {
+        match line.n {
+            3 => ClientFrame::Sub {
+                subject: t[1],
+                queue: None,
+                sid: t[2],
+            },
+            4 => ClientFrame::Sub {
+                subject: t[1],
+                queue: Some(t[2]),
+                sid: t[3],
+            },
+            _ => return Err(malformed("SUB", line.text)),
         }
-        b"HPUB" => {
-            let (args, n) = split_args(rest).ok_or_else(|| malformed("HPUB", line))?;
-            let (subject, reply, hdr, total) = match n {
-                3 => (args[0], None, args[1], args[2]),
-                4 => (args[0], Some(args[1]), args[2], args[3]),
-                _ => return Err(malformed("HPUB", line)),
-            };
-            let hdr = parse_u64(hdr).ok_or_else(|| malformed("HPUB", line))? as usize;
-            let total = parse_u64(total).ok_or_else(|| malformed("HPUB", line))? as usize;
-            if hdr > total {
-                return Err(malformed("HPUB", line));
-            }
-            let Some((all, end)) = body(buf, line_end, total, "HPUB")? else {
-                return Ok(None);
-            };
-            Ok(Some((
-                ClientFrame::Pub {
-                    subject,
-                    reply,
-                    headers: Some(&all[..hdr]),
-                    payload: &all[hdr..],
-                },
-                end,
-            )))
+    } else if is_op(op, b"UNSUB") {
+        match line.n {
+            2 => ClientFrame::Unsub {
+                sid: t[1],
+                max_msgs: None,
+            },
+            3 => ClientFrame::Unsub {
+                sid: t[1],
+                max_msgs: Some(parse_u64(t[2]).ok_or_else(|| malformed("UNSUB", line.text))?),
+            },
+            _ => return Err(malformed("UNSUB", line.text)),
         }
-        b"SUB" => {
-            let (args, n) = split_args(rest).ok_or_else(|| malformed("SUB", line))?;
-            let frame = match n {
-                2 => ClientFrame::Sub {
-                    subject: args[0],
-                    queue: None,
-                    sid: args[1],
-                },
-                3 => ClientFrame::Sub {
-                    subject: args[0],
-                    queue: Some(args[1]),
-                    sid: args[2],
-                },
-                _ => return Err(malformed("SUB", line)),
-            };
-            Ok(Some((frame, line_end)))
-        }
-        b"UNSUB" => {
-            let (args, n) = split_args(rest).ok_or_else(|| malformed("UNSUB", line))?;
-            let frame = match n {
-                1 => ClientFrame::Unsub {
-                    sid: args[0],
-                    max_msgs: None,
-                },
-                2 => ClientFrame::Unsub {
-                    sid: args[0],
-                    max_msgs: Some(parse_u64(args[1]).ok_or_else(|| malformed("UNSUB", line))?),
-                },
-                _ => return Err(malformed("UNSUB", line)),
-            };
-            Ok(Some((frame, line_end)))
-        }
-        b"PING" => Ok(Some((ClientFrame::Ping, line_end))),
-        b"PONG" => Ok(Some((ClientFrame::Pong, line_end))),
-        b"INFO" => Ok(Some((ClientFrame::Info, line_end))),
-        _ => Err(ProtoError::UnknownOp(
-            String::from_utf8_lossy(line).into_owned(),
-        )),
-    }
+    } else if is_op(op, b"PING") {
+        ClientFrame::Ping
+    } else if is_op(op, b"PONG") {
+        ClientFrame::Pong
+    } else if is_op(op, b"INFO") {
+        ClientFrame::Info
+    } else {
+        return Err(unknown(line.text));
+    };
+    Ok(Some((frame, line.end)))
 }
 
 /// Appends the decimal form of `n` (itoa without a dependency).
@@ -679,13 +707,10 @@ mod tests {
 
     #[test]
     fn status_line_is_read_from_headers() {
-        let buf = b"HMSG _INBOX.x 1 28 28\r\nNATS/1.0 408 Request Timeout\r\n\r\n\r\n";
-        // header length above is deliberately wrong (31 real bytes): fix it.
         let hdr = b"NATS/1.0 408 Request Timeout\r\n\r\n";
         let mut good = format!("HMSG _INBOX.x 1 {0} {0}\r\n", hdr.len()).into_bytes();
         good.extend_from_slice(hdr);
         good.extend_from_slice(b"\r\n");
-        assert!(parse_server_frame(buf).is_err());
         let (f, _) = parse_server_frame(&good).unwrap().unwrap();
         let ServerFrame::Msg(m) = f else {
             panic!("not a msg")

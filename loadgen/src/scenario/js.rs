@@ -595,15 +595,6 @@ fn puller(mut conn: Conn, plan: PullPlan, shared: Arc<PullShared>) -> PullOutcom
         {
             break;
         }
-        if outstanding <= plan.batch / 2 {
-            proto::push_pub(
-                &mut conn.out,
-                &plan.next_subject,
-                Some(&plan.inbox),
-                &plan.request,
-            );
-            outstanding += plan.batch;
-        }
         loop {
             let frame = match conn.reader.next_server() {
                 Ok(Some(f)) => f,
@@ -663,6 +654,19 @@ fn puller(mut conn: Conn, plan: PullPlan, shared: Arc<PullShared>) -> PullOutcom
                     .push(format!("{who}: -ERR '{}'", String::from_utf8_lossy(e))),
                 _ => {}
             }
+        }
+        // Ask for more before blocking: keep up to two batches in flight.
+        if outstanding <= plan.batch / 2
+            && shared.consumed.load(Ordering::Relaxed) < plan.total
+            && !shared.stop.load(Ordering::Acquire)
+        {
+            proto::push_pub(
+                &mut conn.out,
+                &plan.next_subject,
+                Some(&plan.inbox),
+                &plan.request,
+            );
+            outstanding += plan.batch;
         }
         if let Err(e) = conn.flush_out() {
             out.errors.push(format!("{who}: write: {e}"));

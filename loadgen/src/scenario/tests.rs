@@ -45,7 +45,8 @@ fn assert_one_lost(r: &RunResult, proxy: &DropProxy) {
     assert_eq!(
         proxy.dropped(),
         1,
-        "the proxy must have dropped exactly one message"
+        "the proxy must have dropped exactly one message:\n{}",
+        r.human()
     );
     assert!(
         !r.verification.ok,
