@@ -24,6 +24,9 @@ use crate::sublist::Sublist;
 const MATCH_CACHE_ENTRIES: usize = 4096;
 /// Items queued for one peer beyond which readers on this core pause (ring overflow policy).
 pub const PEER_BACKLOG_HIGH_WATER_ITEMS: usize = 64 * 1024;
+/// Message bytes forwarded to one peer and not yet credited back, beyond which readers on
+/// this core pause: the cross-core half of the fast-producer stall.
+pub const PEER_INFLIGHT_HIGH_WATER_BYTES: u64 = 8 * 1024 * 1024;
 /// Reply prefixes clients may not use (service imports, JetStream acks, gateway replies).
 const RESERVED_REPLY_PREFIXES: [&[u8]; 3] = [b"_R_.", b"$JS.ACK.", b"_GR_."];
 
@@ -36,8 +39,6 @@ pub struct EngineLimits {
     pub max_control_line_bytes: usize,
     /// Outbound bytes a connection may hold before it is dropped as a slow consumer.
     pub max_pending_bytes: usize,
-    /// Connections this core accepts (its share of the server-wide limit).
-    pub max_connections_per_core: usize,
     /// Subscriptions per connection; 0 = unlimited.
     pub max_subscriptions: usize,
     /// Idle time before the server PINGs a client.
@@ -168,6 +169,8 @@ pub struct Engine {
     local_interest: LocalInterest,
     remote: RemoteInterest,
     peer_acked_seq: Vec<u64>,
+    peer_inflight_bytes: Vec<u64>,
+    congested: Vec<ConnId>,
     outgoing: Vec<RingBatch>,
     outgoing_signalled: Vec<bool>,
     blocked: Vec<(ConnId, u64)>,
@@ -196,6 +199,8 @@ impl Engine {
             local_interest: LocalInterest::default(),
             remote: RemoteInterest::new(n, MATCH_CACHE_ENTRIES),
             peer_acked_seq: vec![0; n],
+            peer_inflight_bytes: vec![0; n],
+            congested: Vec::new(),
             outgoing: (0..n).map(|_| Vec::new()).collect(),
             outgoing_signalled: vec![false; n],
             blocked: Vec::new(),
@@ -237,9 +242,10 @@ impl Engine {
 
     // ----- connections -------------------------------------------------------------------
 
-    /// Registers an accepted socket and queues its INFO. Over the connection limit the
-    /// session is created already closing, with the -ERR queued.
-    pub fn open_conn(&mut self, client_ip: &str, now_ns: u64) -> ConnId {
+    /// Registers an accepted socket and queues its INFO. When the server-wide connection
+    /// limit refused it (`admitted` false, decided by the shell) the session is created
+    /// already closing, with the -ERR queued.
+    pub fn open_conn(&mut self, client_ip: &str, now_ns: u64, admitted: bool) -> ConnId {
         let client_id = self.next_client_seq * self.cfg.n_cores as u64 + self.cfg.core_id as u64;
         self.next_client_seq += 1;
         self.stats.total_connections += 1;
@@ -255,7 +261,6 @@ impl Engine {
         info.client_id = client_id;
         info.client_ip = client_ip.to_string();
         encode::write_info(&mut session.out, &info);
-        let over_limit = self.live_sessions >= limits.max_connections_per_core;
         let id = match self.free_sessions.pop() {
             Some(id) => {
                 self.sessions[id as usize] = Some(session);
@@ -268,7 +273,7 @@ impl Engine {
         };
         self.live_sessions += 1;
         self.signal_writable(id);
-        if over_limit || self.shutting_down {
+        if !admitted || self.shutting_down {
             let s = self.session_mut(id);
             encode::write_err(&mut s.out, "maximum connections exceeded");
             self.close(id, CloseReason::MaxConnectionsExceeded, true);
@@ -382,11 +387,42 @@ impl Engine {
         self.session(conn).barrier_seq.is_some()
     }
 
-    /// Whether queued ring items for some peer are over the high-water mark.
+    /// Whether some peer has more queued items or uncredited bytes than its high-water
+    /// mark; readers on this core then wait before reading more.
     pub fn peers_backlogged(&self) -> bool {
         self.outgoing
             .iter()
             .any(|q| q.len() > PEER_BACKLOG_HIGH_WATER_ITEMS)
+            || self
+                .peer_inflight_bytes
+                .iter()
+                .any(|b| *b > PEER_INFLIGHT_HIGH_WATER_BYTES)
+    }
+
+    /// Takes the subscribers that went over 3/4 of `max_pending_bytes` in the last call;
+    /// the caller stalls its producer (reader or ring) until they drain or a bound passes.
+    pub fn take_congested(&mut self, into: &mut Vec<ConnId>) {
+        into.clear();
+        std::mem::swap(into, &mut self.congested);
+    }
+
+    /// Whether a connection holds more than 3/4 of `max_pending_bytes` and is still open.
+    pub fn is_congested(&self, conn: ConnId) -> bool {
+        self.sessions
+            .get(conn as usize)
+            .and_then(|s| s.as_ref())
+            .is_some_and(|s| s.is_open() && s.pending_bytes() > self.stall_threshold_bytes())
+    }
+
+    fn stall_threshold_bytes(&self) -> usize {
+        self.cfg.limits.max_pending_bytes / 4 * 3
+    }
+
+    /// Returns flow-control credit to `peer` for message bytes it forwarded to us.
+    pub fn credit_peer(&mut self, peer: usize, bytes: u64) {
+        if bytes > 0 {
+            self.push_peer(peer, RingItem::Credit { bytes });
+        }
     }
 
     /// Takes the ring items queued for `peer`, to push as one batch.
@@ -745,6 +781,7 @@ impl Engine {
                 queue_groups: std::mem::take(&mut route.queues),
             });
             route.plain = false;
+            self.peer_inflight_bytes[peer] += msg.message.len() as u64;
             self.push_peer(peer, item);
             delivered += 1;
         }
@@ -871,7 +908,11 @@ impl Engine {
         }
         self.stats.out_msgs += 1;
         self.stats.out_bytes += (s.out.len() - before) as u64;
-        let over = s.pending_bytes() > self.cfg.limits.max_pending_bytes;
+        let pending = s.pending_bytes();
+        let over = pending > self.cfg.limits.max_pending_bytes;
+        if !over && pending > self.stall_threshold_bytes() && !self.congested.contains(&conn) {
+            self.congested.push(conn);
+        }
         self.signal_writable(conn);
         if finished {
             self.remove_sub(key);
@@ -910,12 +951,22 @@ impl Engine {
 
     // ----- the rings ---------------------------------------------------------------------
 
-    /// Applies a batch another core pushed onto our shared ring.
-    pub fn on_ring(&mut self, peer: usize, batch: RingBatch) {
+    /// Applies a batch another core pushed onto our shared ring; returns the message bytes
+    /// it delivered, to be credited back with [`Engine::credit_peer`] once we are ready for more.
+    pub fn on_ring(&mut self, peer: usize, batch: RingBatch) -> u64 {
         let mut applied_interest = false;
+        let mut delivered_bytes = 0;
         for item in batch {
             match item {
-                RingItem::Deliver(m) => self.deliver_remote(&m),
+                RingItem::Deliver(m) => {
+                    delivered_bytes += m.message.len() as u64;
+                    self.deliver_remote(&m);
+                }
+                RingItem::Credit { bytes } => {
+                    let inflight = &mut self.peer_inflight_bytes[peer];
+                    debug_assert!(*inflight >= bytes);
+                    *inflight = inflight.saturating_sub(bytes);
+                }
                 RingItem::Interest(update) => {
                     self.remote.apply(peer, &update);
                     applied_interest = true;
@@ -931,6 +982,7 @@ impl Engine {
             let seq = self.remote.applied_seq(peer);
             self.push_peer(peer, RingItem::InterestAck { seq });
         }
+        delivered_bytes
     }
 
     fn deliver_remote(&mut self, m: &RemoteMsg) {

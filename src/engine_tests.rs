@@ -11,7 +11,6 @@ fn limits() -> EngineLimits {
         max_payload_bytes: 1024 * 1024,
         max_control_line_bytes: 4096,
         max_pending_bytes: 64 * 1024 * 1024,
-        max_connections_per_core: 1000,
         max_subscriptions: 0,
         ping_interval_ns: 1_000_000_000,
         max_pings_outstanding: 2,
@@ -62,7 +61,7 @@ impl Cluster {
 
     /// Opens a connection on `core` and sends CONNECT; drops the INFO.
     fn connect(&mut self, core: usize) -> ConnId {
-        let id = self.cores[core].open_conn("127.0.0.1", self.now_ns);
+        let id = self.cores[core].open_conn("127.0.0.1", self.now_ns, true);
         assert_eq!(self.send(core, id, CONNECT), ReadStatus::Continue);
         self.output(core, id);
         id
@@ -95,7 +94,8 @@ impl Cluster {
                     if !batch.is_empty() {
                         any = true;
                         moved += batch.len();
-                        self.cores[to].on_ring(from, batch);
+                        let bytes = self.cores[to].on_ring(from, batch);
+                        self.cores[to].credit_peer(from, bytes);
                     }
                 }
             }
@@ -148,7 +148,7 @@ fn msg_count(out: &str) -> usize {
 #[test]
 fn info_first_with_client_id_encoding_the_core() {
     let mut c = Cluster::new(3, limits());
-    let id = c.cores[2].open_conn("10.0.0.1", 0);
+    let id = c.cores[2].open_conn("10.0.0.1", 0, true);
     let out = c.output(2, id);
     assert!(out.starts_with("INFO {"), "{out}");
     assert!(out.ends_with("} \r\n"));
@@ -178,7 +178,7 @@ fn local_pub_sub_and_headers() {
 #[test]
 fn headers_stripped_for_client_without_headers() {
     let mut c = Cluster::new(1, limits());
-    let s = c.cores[0].open_conn("127.0.0.1", 0);
+    let s = c.cores[0].open_conn("127.0.0.1", 0, true);
     c.send(0, s, "CONNECT {\"verbose\":false}\r\nSUB a 1\r\n");
     c.output(0, s);
     let p = c.connect(0);
@@ -344,7 +344,7 @@ fn queue_group_exactly_once_spread_across_cores_by_members() {
 #[test]
 fn no_echo_suppresses_own_messages_and_counts_as_no_delivery() {
     let mut c = Cluster::new(1, limits());
-    let s = c.cores[0].open_conn("127.0.0.1", 0);
+    let s = c.cores[0].open_conn("127.0.0.1", 0, true);
     c.send(
         0,
         s,
@@ -477,21 +477,21 @@ fn answered_pings_keep_the_connection() {
 #[test]
 fn connect_errors_close_with_exact_text() {
     let mut c = Cluster::new(1, limits());
-    let a = c.cores[0].open_conn("127.0.0.1", 0);
+    let a = c.cores[0].open_conn("127.0.0.1", 0, true);
     c.output(0, a);
     assert_eq!(
         c.send(0, a, "CONNECT {\"protocol\":2}\r\n"),
         ReadStatus::Closed
     );
     assert_eq!(c.output(0, a), "-ERR 'invalid client protocol'\r\n");
-    let b = c.cores[0].open_conn("127.0.0.1", 0);
+    let b = c.cores[0].open_conn("127.0.0.1", 0, true);
     c.output(0, b);
     c.send(0, b, "CONNECT {\"no_responders\":true}\r\n");
     assert_eq!(
         c.output(0, b),
         "-ERR 'no responders requires headers support'\r\n"
     );
-    let d = c.cores[0].open_conn("127.0.0.1", 0);
+    let d = c.cores[0].open_conn("127.0.0.1", 0, true);
     c.output(0, d);
     assert_eq!(c.send(0, d, "CONNECT {nope\r\n"), ReadStatus::Closed);
     assert_eq!(c.output(0, d), "");
@@ -500,7 +500,7 @@ fn connect_errors_close_with_exact_text() {
 #[test]
 fn verbose_defaults_before_connect_and_pedantic_publish() {
     let mut c = Cluster::new(1, limits());
-    let a = c.cores[0].open_conn("127.0.0.1", 0);
+    let a = c.cores[0].open_conn("127.0.0.1", 0, true);
     c.output(0, a);
     c.send(0, a, "SUB foo.* 1\r\nPUB foo.* 1\r\nx\r\n");
     assert_eq!(
@@ -524,7 +524,7 @@ fn reserved_reply_refused_connection_kept() {
 #[test]
 fn hpub_without_headers_closes_silently() {
     let mut c = Cluster::new(1, limits());
-    let a = c.cores[0].open_conn("127.0.0.1", 0);
+    let a = c.cores[0].open_conn("127.0.0.1", 0, true);
     c.output(0, a);
     c.send(0, a, "CONNECT {\"verbose\":false}\r\n");
     assert_eq!(
@@ -535,12 +535,10 @@ fn hpub_without_headers_closes_silently() {
 }
 
 #[test]
-fn max_connections_per_core() {
-    let mut l = limits();
-    l.max_connections_per_core = 1;
-    let mut c = Cluster::new(1, l);
+fn refused_connection_gets_the_error_then_closes() {
+    let mut c = Cluster::new(1, limits());
     let _a = c.connect(0);
-    let b = c.cores[0].open_conn("127.0.0.1", 0);
+    let b = c.cores[0].open_conn("127.0.0.1", 0, false);
     let out = c.output(0, b);
     assert!(
         out.ends_with("-ERR 'maximum connections exceeded'\r\n"),
@@ -575,4 +573,54 @@ fn shutdown_closes_everyone_with_flush() {
         c.cores[0].take_output(a, &mut BytesMut::new()),
         OutputState::Close
     );
+}
+
+#[test]
+fn congested_subscriber_is_reported_before_it_is_dropped() {
+    let mut l = limits();
+    l.max_pending_bytes = 8_000;
+    let mut c = Cluster::new(1, l);
+    let s = c.connect(0);
+    c.subscribe(0, s, "SUB c 1");
+    let p = c.connect(0);
+    let payload = "z".repeat(1000);
+    let mut list = Vec::new();
+    for i in 0..5 {
+        c.send(0, p, &format!("PUB c 1000\r\n{payload}\r\n"));
+        c.cores[0].take_congested(&mut list);
+        // 3/4 of 8000 = 6000 bytes: crossed at the 6th ~1010-byte message, not before.
+        assert!(list.is_empty(), "congested too early at {i}");
+    }
+    c.send(0, p, &format!("PUB c 1000\r\n{payload}\r\n"));
+    c.cores[0].take_congested(&mut list);
+    assert_eq!(list, vec![s]);
+    assert!(c.cores[0].is_congested(s));
+    c.output(0, s);
+    assert!(!c.cores[0].is_congested(s));
+    assert!(c.cores[0].session(s).is_open());
+}
+
+#[test]
+fn forwarded_bytes_are_credited_back() {
+    let mut c = Cluster::new(2, limits());
+    let s = c.connect(1);
+    c.subscribe(1, s, "SUB big 1");
+    let p = c.connect(0);
+    let payload = "q".repeat(1 << 20);
+    for _ in 0..(PEER_INFLIGHT_HIGH_WATER_BYTES >> 20) + 1 {
+        c.send(0, p, &format!("PUB big {}\r\n{payload}\r\n", payload.len()));
+    }
+    assert!(
+        c.cores[0].peers_backlogged(),
+        "uncredited bytes over the high-water mark"
+    );
+    // The receiver delivers but has not credited yet: still backlogged.
+    let batch = c.cores[0].take_outgoing(1);
+    let bytes = c.cores[1].on_ring(0, batch);
+    assert_eq!(bytes, ((PEER_INFLIGHT_HIGH_WATER_BYTES >> 20) + 1) << 20);
+    c.output(1, s);
+    assert!(c.cores[0].peers_backlogged());
+    c.cores[1].credit_peer(0, bytes);
+    c.pump();
+    assert!(!c.cores[0].peers_backlogged());
 }

@@ -19,6 +19,9 @@ pub enum RingItem {
     Interest(InterestUpdate),
     /// The sender has applied every interest update of ours up to and including `seq`.
     InterestAck { seq: u64 },
+    /// The sender has delivered `bytes` of our forwarded messages and is ready for more
+    /// (byte-based flow control: it is sent after any stall on a congested subscriber).
+    Credit { bytes: u64 },
 }
 
 /// A publish forwarded to a core that has matching subscriptions.

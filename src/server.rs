@@ -14,7 +14,7 @@ use crate::engine::{EngineConfig, EngineLimits};
 use crate::mesh::RingBatch;
 use crate::probe::{self, ProbeError};
 use crate::protocol::info::{new_server_id, ServerInfo, ADVERTISED_VERSION};
-use crate::shell::{self, CoreSpec};
+use crate::shell::{self, ConnectionLimit, CoreSpec};
 
 /// Batches each ring holds; generous, since small mesh capacities have deadlocked (glommio #555).
 pub const RING_CAPACITY_BATCHES: usize = 4096;
@@ -138,7 +138,6 @@ pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
             max_payload_bytes: limits.max_payload_bytes,
             max_control_line_bytes: limits.max_control_line_bytes,
             max_pending_bytes: limits.max_pending_bytes,
-            max_connections_per_core: limits.max_connections.div_ceil(n_cores),
             max_subscriptions: limits.max_subscriptions,
             ping_interval_ns: limits.ping_interval_ms * 1_000_000,
             max_pings_outstanding: limits.max_pings_outstanding,
@@ -147,6 +146,7 @@ pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
     };
     let tick = Duration::from_millis((limits.ping_interval_ms / 10).clamp(50, 1000));
     let write_deadline = Duration::from_millis(limits.write_deadline_ms);
+    let connections = Arc::new(ConnectionLimit::new(limits.max_connections));
     let listen_addr = cfg
         .listen_addr()
         .map_err(|e| StartError::Core(e.to_string()))?
@@ -161,6 +161,7 @@ pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
             tick,
             mesh: mesh.clone(),
             shutdown: shutdown.clone(),
+            connections: connections.clone(),
             ready: ready_tx.clone(),
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))

@@ -142,6 +142,9 @@ pub struct RunResult {
     pub headline: String,
     /// Latency percentiles, when the scenario measures latency.
     pub latency: Option<Latency>,
+    /// Paced runs: how late the load generator itself sent (part of the corrected latency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_lag: Option<Latency>,
     /// The verdict.
     pub verification: Verification,
 }
@@ -194,6 +197,12 @@ impl RunResult {
             s += &format!(
                 "  latency µs ({}, n={}): p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}  mean {:.1}\n",
                 l.kind, l.count, l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, l.mean_us
+            );
+        }
+        if let Some(l) = &self.send_lag {
+            s += &format!(
+                "  send lag µs (loadgen's own lateness, n={}): p50 {:.1}  p99 {:.1}  max {:.1}\n",
+                l.count, l.p50_us, l.p99_us, l.max_us
             );
         }
         let v = &self.verification;

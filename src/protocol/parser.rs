@@ -185,8 +185,9 @@ pub struct Parser {
     state: State,
     /// Bytes at the front of the buffer already known to hold no `\n` (pending line).
     scanned: usize,
-    /// Start of the arguments of the pending line, once known (avoids rescanning).
-    pending_args_start: Option<usize>,
+    /// How far the pending line's op and separator whitespace have been checked: the start
+    /// of its arguments once one is there (avoids rescanning on every read).
+    pending_args_at: Option<usize>,
 }
 
 #[inline]
@@ -194,7 +195,9 @@ fn is_ws(b: u8) -> bool {
     b == b' ' || b == b'\t'
 }
 
+/// 0x01 in every byte of a word (word-at-a-time scanning).
 const LO_BYTES: u64 = 0x0101_0101_0101_0101;
+/// The high bit of every byte of a word.
 const HI_BITS: u64 = 0x8080_8080_8080_8080;
 
 /// Position of the first byte `<= 0x20` (space, tab, CR, LF, other controls) in `hay` at or
@@ -222,9 +225,7 @@ fn find_ctl(hay: &[u8], mut from: usize) -> Option<usize> {
 /// Position of the first `\n` in `hay`, scanning a word at a time.
 #[inline]
 fn find_nl(hay: &[u8]) -> Option<usize> {
-    const LO: u64 = LO_BYTES;
-    const HI: u64 = HI_BITS;
-    const NL: u64 = LO * b'\n' as u64;
+    const NL: u64 = LO_BYTES * b'\n' as u64;
     let mut chunks = hay.chunks_exact(8);
     let mut base = 0;
     for chunk in &mut chunks {
@@ -232,7 +233,7 @@ fn find_nl(hay: &[u8]) -> Option<usize> {
         word.copy_from_slice(chunk);
         let x = u64::from_le_bytes(word) ^ NL;
         // Exact for the lowest zero byte: borrows only propagate upwards.
-        let found = x.wrapping_sub(LO) & !x & HI;
+        let found = x.wrapping_sub(LO_BYTES) & !x & HI_BITS;
         if found != 0 {
             return Some(base + (found.trailing_zeros() / 8) as usize);
         }
@@ -410,7 +411,7 @@ impl Parser {
             max_payload_bytes,
             state: State::Line,
             scanned: 0,
-            pending_args_start: None,
+            pending_args_at: None,
         }
     }
 
@@ -431,6 +432,13 @@ impl Parser {
                 return self.finish_msg(msg, buf);
             }
         }
+        self.general_op(buf)
+    }
+
+    /// Everything but the common PUB/HPUB lines: any op, any spacing, every error.
+    /// Kept out of line so the hot path stays small.
+    #[inline(never)]
+    fn general_op(&mut self, buf: &mut BytesMut) -> Result<Option<ClientOp>, ParseError> {
         let (op, args_start, nl) = loop {
             let Some(found) = find_nl(&buf[self.scanned..]) else {
                 self.scanned = buf.len();
@@ -449,7 +457,7 @@ impl Parser {
             break (op, args_start, nl);
         };
         self.scanned = 0;
-        self.pending_args_start = None;
+        self.pending_args_at = None;
         let line_len = nl + 1;
         if op.sep() == Sep::Ignored {
             buf.advance(line_len);
@@ -463,7 +471,11 @@ impl Parser {
             buf[args_start + 1..nl].contains(&b'\r')
         };
         let end = nl - usize::from(drop);
-        if end - args_start > self.max_control_line_bytes {
+        // A separator run longer than the limit is refused too (nats-server would skip it
+        // unbuffered; we would have to buffer it).
+        if end - args_start > self.max_control_line_bytes
+            || args_start > self.max_control_line_bytes
+        {
             return Err(ParseError::ControlLineTooLong);
         }
         match op {
@@ -622,7 +634,7 @@ impl Parser {
         if size > self.max_payload_bytes {
             return None;
         }
-        debug_assert!(self.scanned == 0 && self.pending_args_start.is_none());
+        debug_assert!(self.scanned == 0 && self.pending_args_at.is_none());
         Some(PendingMsg {
             subject: toks[0],
             reply: (n == sizes + 2).then_some(toks[1]),
@@ -635,8 +647,8 @@ impl Parser {
     /// Validates a control line that has no `\n` yet, so that garbage and over-long lines
     /// fail as early as nats-server fails them, whatever the read boundaries.
     fn check_partial(&mut self, buf: &mut BytesMut) -> Result<Option<ClientOp>, ParseError> {
-        let args_start = match self.pending_args_start {
-            Some(start) => start,
+        let mut at = match self.pending_args_at {
+            Some(at) => at,
             None => match classify(buf, false)? {
                 Head::Incomplete => return Ok(None),
                 Head::Known(op @ (Op::Ping | Op::Pong | Op::PlusOk), _) => {
@@ -648,19 +660,24 @@ impl Parser {
                     }
                     return Ok(None);
                 }
-                Head::Known(_, start) => {
-                    if start == buf.len() {
-                        // Still inside the separator whitespace.
-                        return Ok(None);
-                    }
-                    self.pending_args_start = Some(start);
-                    start
-                }
+                Head::Known(_, start) => start,
             },
         };
+        // Resume skipping separator whitespace where the previous call stopped.
+        while at < buf.len() && is_ws(buf[at]) {
+            at += 1;
+        }
+        self.pending_args_at = Some(at);
+        if at == buf.len() {
+            // Only separator so far; an endless run of it must not grow the buffer forever.
+            if at > self.max_control_line_bytes {
+                return Err(ParseError::ControlLineTooLong);
+            }
+            return Ok(None);
+        }
         // The final line loses at most one byte (the CR before LF): a pending line only
         // fails when its complete form must fail too, so read boundaries never matter.
-        let pending = buf.len() - args_start;
+        let pending = buf.len() - at;
         if pending > self.max_control_line_bytes + 1 {
             return Err(ParseError::ControlLineTooLong);
         }
@@ -1185,6 +1202,18 @@ mod tests {
         buf.extend_from_slice(b"0");
         assert_eq!(p.next_op(&mut buf), Err(ParseError::ControlLineTooLong));
 
+        // An endless separator run is stopped too, whatever the read sizes.
+        let spaces = format!("PUB {}", " ".repeat(MCL));
+        assert_eq!(err_of(&spaces), ParseError::ControlLineTooLong);
+        assert_eq!(
+            err_of(&format!("{spaces}foo 1\r\n")),
+            ParseError::ControlLineTooLong
+        );
+        assert_eq!(
+            ok_ops(&format!("PUB {}foo 1\r\nx\r\n", " ".repeat(MCL - 8))),
+            vec![publ("foo", None, b"x")]
+        );
+
         // Without any '\n' the limit still stops an endless line.
         let mut p = Parser::new(MCL, MAX_PAYLOAD);
         let mut buf = BytesMut::from(format!("CONNECT {}", "x".repeat(MCL + 1)).as_bytes());
@@ -1353,6 +1382,41 @@ mod tests {
             hay[i] = 0x0b; // '\n' + 1: borrow patterns must not fool the scan
             assert_eq!(find_nl(&hay), None);
             hay[i] = b'a';
+        }
+    }
+
+    #[test]
+    fn find_ctl_matches_naive_search() {
+        for len in 0..24 {
+            let mut hay = vec![b'!'; len];
+            assert_eq!(find_ctl(&hay, 0), None);
+            for i in 0..len {
+                for (byte, is_ctl) in [
+                    (b' ', true),
+                    (b'\t', true),
+                    (b'\r', true),
+                    (b'\n', true),
+                    (0u8, true),
+                    (0x20, true),
+                    (0x21, false),
+                    (0x80, false),
+                    (0xa0, false),
+                    (0xff, false),
+                ] {
+                    hay[i] = byte;
+                    let want = is_ctl.then_some(i);
+                    assert_eq!(find_ctl(&hay, 0), want, "byte {byte:#x} at {i} of {len}");
+                    // Scanning from past the byte never reports it.
+                    assert_eq!(find_ctl(&hay, i + 1), None);
+                    if is_ctl && i + 1 < len {
+                        // An earlier control byte wins over a later one.
+                        hay[len - 1] = b' ';
+                        assert_eq!(find_ctl(&hay, 0), Some(i));
+                        hay[len - 1] = b'!';
+                    }
+                }
+                hay[i] = b'!';
+            }
         }
     }
 

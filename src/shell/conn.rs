@@ -18,7 +18,8 @@ use super::{CoreShell, Notify};
 use crate::engine::{OutputState, ReadStatus};
 use crate::session::{CloseReason, ConnId};
 
-/// Bytes asked of the socket per read.
+/// Most bytes taken from the socket per read: bounds what one read can push into
+/// subscribers between two fast-producer stall checks (nats-server reads 64 KiB at most too).
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Writer buffers grown past this are dropped after use instead of kept.
 const MAX_IDLE_WRITE_BUF_BYTES: usize = 4 * 1024 * 1024;
@@ -32,6 +33,7 @@ pub(crate) struct ConnIo {
     pub(crate) writable: Notify,
     pub(crate) unblocked: Notify,
     tasks_alive: Cell<u8>,
+    admitted: bool,
 }
 
 impl ConnIo {
@@ -83,15 +85,17 @@ pub(crate) async fn accept_loop(shell: Rc<CoreShell>, listener: TcpListener) {
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
         let fd = stream.as_raw_fd();
+        let admitted = shell.connections.try_admit();
         let io = Rc::new(ConnIo {
             stream: RefCell::new(stream),
             fd,
             writable: Notify::default(),
             unblocked: Notify::default(),
             tasks_alive: Cell::new(2),
+            admitted,
         });
         let now = shell.now_ns();
-        let id = shell.engine.borrow_mut().open_conn(&ip, now);
+        let id = shell.engine.borrow_mut().open_conn(&ip, now, admitted);
         shell.conns.borrow_mut().insert(id, io.clone());
         shell.process_events();
         glommio::spawn_local(reader(shell.clone(), id, io.clone())).detach();
@@ -119,6 +123,7 @@ async fn reader(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>) {
             ReadStatus::Blocked => {
                 io.unblocked.wait().await;
                 status = feed(&shell, id, &mut buf);
+                shell.stall_if_congested().await;
                 continue;
             }
             ReadStatus::Continue => {}
@@ -130,13 +135,14 @@ async fn reader(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>) {
             buf.reserve(READ_CHUNK_BYTES);
         }
         let start = buf.len();
-        let end = start + (buf.capacity() - start).min(READ_CHUNK_BYTES * 4);
+        let end = start + (buf.capacity() - start).min(READ_CHUNK_BYTES);
         buf.resize(end, 0);
         let read = io.read(&mut buf[start..end]).await;
         match read {
             Ok(n) if n > 0 => {
                 buf.truncate(start + n);
                 status = feed(&shell, id, &mut buf);
+                shell.stall_if_congested().await;
             }
             _ => {
                 buf.truncate(start);
@@ -205,6 +211,9 @@ fn finish(shell: &CoreShell, id: ConnId, io: &ConnIo) {
         return;
     }
     shell.engine.borrow_mut().remove_conn(id);
+    if io.admitted {
+        shell.connections.release();
+    }
     shell.process_events();
     let mut conns = shell.conns.borrow_mut();
     conns.remove(&id);

@@ -11,7 +11,7 @@ mod notify;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +30,43 @@ pub use notify::Notify;
 const SHUTDOWN_POLL_MS: u64 = 50;
 /// How long shutdown waits for connections to flush before the core exits anyway.
 const SHUTDOWN_GRACE_MS: u64 = 5_000;
+/// Longest a producer (a reader or a ring) waits for congested subscribers to drain; a
+/// subscriber still full afterwards keeps filling until it is dropped as a slow consumer.
+const STALL_MAX: Duration = Duration::from_millis(10);
+/// Poll period while stalled.
+const STALL_POLL: Duration = Duration::from_micros(100);
+
+/// The server-wide `max_connections` admission count: the one value all cores share. It is
+/// touched only when a connection is accepted or closed, never on the message path.
+pub struct ConnectionLimit {
+    open: AtomicUsize,
+    max: usize,
+}
+
+impl ConnectionLimit {
+    /// A limit of `max` open connections across all cores.
+    pub fn new(max: usize) -> Self {
+        ConnectionLimit {
+            open: AtomicUsize::new(0),
+            max,
+        }
+    }
+
+    /// Claims a slot for a new connection; false (and nothing claimed) when full.
+    pub fn try_admit(&self) -> bool {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    /// Returns the slot of a closed, admitted connection.
+    pub fn release(&self) {
+        let before = self.open.fetch_sub(1, Ordering::AcqRel);
+        debug_assert!(before > 0);
+    }
+}
 
 /// What a core needs to start, built by the server before the executors spawn.
 pub struct CoreSpec {
@@ -45,6 +82,8 @@ pub struct CoreSpec {
     pub mesh: Option<MeshBuilder<RingBatch, Full>>,
     /// Set by the signal handler or `ServerHandle::shutdown`.
     pub shutdown: Arc<AtomicBool>,
+    /// Server-wide connection admission.
+    pub connections: Arc<ConnectionLimit>,
     /// Tells the starter that this core is listening (or why it could not).
     pub ready: Sender<Result<usize, String>>,
 }
@@ -59,9 +98,27 @@ pub(crate) struct CoreShell {
     all_closed: Notify,
     epoch: Instant,
     pub(crate) write_deadline: Duration,
+    pub(crate) connections: Arc<ConnectionLimit>,
 }
 
 impl CoreShell {
+    /// The fast-producer stall: after an engine call that pushed some subscribers over 3/4
+    /// of their pending limit, waits (at most `STALL_MAX`) for them to drain, so a fast
+    /// publisher is slowed to what its subscribers take instead of getting them dropped.
+    pub(crate) async fn stall_if_congested(&self) {
+        let mut congested = Vec::new();
+        self.engine.borrow_mut().take_congested(&mut congested);
+        if congested.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + STALL_MAX;
+        for conn in congested {
+            while self.engine.borrow().is_congested(conn) && Instant::now() < deadline {
+                glommio::timer::sleep(STALL_POLL).await;
+            }
+        }
+    }
+
     /// Nanoseconds since this core started (the engine's clock).
     pub(crate) fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
@@ -112,6 +169,7 @@ pub async fn run_core(spec: CoreSpec) {
         tick,
         mesh,
         shutdown,
+        connections,
         ready,
     } = spec;
     let (senders, receivers) = match mesh {
@@ -147,6 +205,7 @@ pub async fn run_core(spec: CoreSpec) {
         all_closed: Notify::default(),
         epoch: Instant::now(),
         write_deadline,
+        connections,
     });
     if let (Some(senders), Some(receivers)) = (senders, receivers) {
         spawn_ring_tasks(&shell, senders, receivers);
@@ -218,7 +277,10 @@ fn spawn_ring_tasks(
         let shell = shell.clone();
         glommio::spawn_local(async move {
             while let Some(batch) = receiver.recv().await {
-                shell.engine.borrow_mut().on_ring(peer, batch);
+                let bytes = shell.engine.borrow_mut().on_ring(peer, batch);
+                shell.process_events();
+                shell.stall_if_congested().await;
+                shell.engine.borrow_mut().credit_peer(peer, bytes);
                 shell.process_events();
             }
         })

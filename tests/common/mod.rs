@@ -252,7 +252,7 @@ impl TestServer {
                     .arg("--cores")
                     .arg(opts.cores.to_string())
                     .arg("--log-level")
-                    .arg("warn");
+                    .arg(std::env::var("NATRIX_TEST_LOG_LEVEL").unwrap_or_else(|_| "warn".into()));
             }
             ServerKind::NatsServer => {
                 cmd.arg("-c")

@@ -94,6 +94,8 @@ struct PubOutcome {
     sent: u64,
     end_ns: u64,
     errors: Vec<String>,
+    /// Paced mode: how late each write left against its oldest message's intended time.
+    lag: Option<Histogram<u64>>,
 }
 
 fn subscriber(
@@ -194,6 +196,7 @@ fn publisher(conn: PubConn, plan: PubPlan, sent: Arc<AtomicU64>) -> PubOutcome {
     let mut buf = Vec::with_capacity(BATCH_BYTES + msg_len);
     let body = vec![b'x'; plan.size];
     let mut n: u64 = 0;
+    let mut lag_hist = None;
     let append = |buf: &mut Vec<u8>, n: u64, ts: u64| {
         buf.extend_from_slice(&plan.lines[(n % k) as usize]);
         let at = buf.len();
@@ -220,6 +223,8 @@ fn publisher(conn: PubConn, plan: PubPlan, sent: Arc<AtomicU64>) -> PubOutcome {
             sent.store(n, Ordering::Relaxed);
         }
     } else {
+        lag_hist = Some(new_histogram());
+        let lag = lag_hist.as_mut().expect("lag histogram");
         let interval_ns = 1e9 / plan.rate;
         loop {
             let now = now_ns();
@@ -230,6 +235,8 @@ fn publisher(conn: PubConn, plan: PubPlan, sent: Arc<AtomicU64>) -> PubOutcome {
             let due = due.min(plan.quota);
             if n < due {
                 buf.clear();
+                let oldest = plan.start_ns + (n as f64 * interval_ns) as u64;
+                lag.saturating_record(now.saturating_sub(oldest).max(1));
                 let end = due.min(n + MAX_PACED_BATCH);
                 while n < end {
                     // Stamp the intended send time: latency then includes any
@@ -268,6 +275,7 @@ fn publisher(conn: PubConn, plan: PubPlan, sent: Arc<AtomicU64>) -> PubOutcome {
         sent: n,
         end_ns,
         errors,
+        lag: lag_hist,
     }
 }
 
@@ -470,6 +478,7 @@ pub fn run(c: &Common, spec: &FlowSpec) -> Result<RunResult, ScenarioError> {
     let mut verification = Verification::default();
     let mut sent_per_pub = Vec::new();
     let mut pub_end_ns = start_ns;
+    let mut lag = new_histogram();
     if !pubs_done {
         verification
             .errors
@@ -485,6 +494,9 @@ pub fn run(c: &Common, spec: &FlowSpec) -> Result<RunResult, ScenarioError> {
             Ok(o) => {
                 sent_per_pub.push(o.sent);
                 pub_end_ns = pub_end_ns.max(o.end_ns);
+                if let Some(h) = &o.lag {
+                    lag.add(h).expect("same histogram bounds");
+                }
                 verification.errors.extend(o.errors);
             }
             Err(_) => verification.errors.push("publisher thread panicked".into()),
@@ -691,6 +703,10 @@ pub fn run(c: &Common, spec: &FlowSpec) -> Result<RunResult, ScenarioError> {
         } else {
             None
         },
+        send_lag: Latency::from_histogram(
+            &lag,
+            "publisher lateness against the intended send time",
+        ),
         verification,
     })
 }

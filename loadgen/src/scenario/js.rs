@@ -501,6 +501,7 @@ pub fn run_pub(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError> {
         mb_per_s: rate * c.size as f64 / 1e6,
         headline: "acked".into(),
         latency: Latency::from_histogram(&hist, "publish→ack round trip"),
+        send_lag: None,
         verification: v,
     })
 }
@@ -901,6 +902,7 @@ pub fn run_consume(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError
         mb_per_s: rate * c.size as f64 / 1e6,
         headline: "consumed".into(),
         latency: None,
+        send_lag: None,
         verification: v,
     })
 }

