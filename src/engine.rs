@@ -131,8 +131,41 @@ pub struct CoreStats {
     pub total_connections: u64,
 }
 
+/// Who receives a subscription's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SubTarget {
+    /// A client connection on this core.
+    Conn(ConnId),
+    /// A handler inside the server (JetStream API, a stream's capture, direct get).
+    Internal(InternalTarget),
+}
+
+/// A server-side subscriber; what it is for is up to the component that registered it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InternalTarget {
+    /// The component's own tag (e.g. which API or which stream).
+    pub kind: u32,
+    /// The component's own index (e.g. a stream slot).
+    pub index: u32,
+}
+
+/// A message for an internal subscriber, handed to its component after routing.
+#[derive(Debug, Clone)]
+pub struct InternalDelivery {
+    /// Which internal subscriber matched.
+    pub target: InternalTarget,
+    /// The subject it was published to.
+    pub subject: Bytes,
+    /// The publisher's reply subject.
+    pub reply: Option<Bytes>,
+    /// Length of the header block at the front of `message`; 0 = none.
+    pub header_len: usize,
+    /// Headers followed by payload.
+    pub message: Bytes,
+}
+
 struct SubEntry {
-    conn: ConnId,
+    target: SubTarget,
     sid: Bytes,
     subject: Bytes,
     queue: Option<Bytes>,
@@ -171,6 +204,7 @@ pub struct Engine {
     peer_acked_seq: Vec<u64>,
     peer_inflight_bytes: Vec<u64>,
     congested: Vec<ConnId>,
+    internal_inbox: Vec<InternalDelivery>,
     outgoing: Vec<RingBatch>,
     outgoing_signalled: Vec<bool>,
     blocked: Vec<(ConnId, u64)>,
@@ -201,6 +235,7 @@ impl Engine {
             peer_acked_seq: vec![0; n],
             peer_inflight_bytes: vec![0; n],
             congested: Vec::new(),
+            internal_inbox: Vec::new(),
             outgoing: (0..n).map(|_| Vec::new()).collect(),
             outgoing_signalled: vec![false; n],
             blocked: Vec::new(),
@@ -609,7 +644,7 @@ impl Engine {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = SubEntry {
-            conn,
+            target: SubTarget::Conn(conn),
             sid: sid.clone(),
             subject: subject.clone(),
             queue: queue.clone(),
@@ -617,6 +652,16 @@ impl Engine {
             delivered: 0,
             generation,
         };
+        let key = self.insert_sub(entry);
+        self.session_mut(conn).subs.insert(sid, key);
+        self.send_ok(conn);
+    }
+
+    /// Stores a subscription, indexes it and announces new interest to the other cores.
+    fn insert_sub(&mut self, entry: SubEntry) -> SubKey {
+        let generation = entry.generation;
+        let subject = entry.subject.clone();
+        let queue = entry.queue.clone();
         let slot = match self.free_subs.pop() {
             Some(slot) => {
                 self.subs[slot as usize] = Some(entry);
@@ -629,11 +674,57 @@ impl Engine {
         };
         let key = SubKey { slot, generation };
         self.local.insert(&subject, queue.as_deref(), key);
-        self.session_mut(conn).subs.insert(sid, key);
         if let Some(update) = self.local_interest.add(&subject, queue.as_ref()) {
             self.broadcast_interest(update);
         }
-        self.send_ok(conn);
+        key
+    }
+
+    /// Subscribes a server-side component to `subject` (valid subscribe subject) on this
+    /// core; its messages come out of [`Engine::take_internal`]. Announced to every core
+    /// like a client's interest, so publishes anywhere are forwarded here.
+    pub fn add_internal_sub(&mut self, subject: &Bytes, target: InternalTarget) -> SubKey {
+        debug_assert!(subject::is_valid_subscribe_subject(subject));
+        let generation = self.next_generation;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        self.insert_sub(SubEntry {
+            target: SubTarget::Internal(target),
+            sid: Bytes::new(),
+            subject: subject.clone(),
+            queue: None,
+            max_msgs: None,
+            delivered: 0,
+            generation,
+        })
+    }
+
+    /// Withdraws a server-side subscription.
+    pub fn remove_internal_sub(&mut self, key: SubKey) {
+        self.remove_sub(key);
+    }
+
+    /// Messages for internal subscribers matched since the last call.
+    pub fn take_internal(&mut self, into: &mut Vec<InternalDelivery>) {
+        into.clear();
+        std::mem::swap(into, &mut self.internal_inbox);
+    }
+
+    /// Publishes a message from the server itself (API replies, publish acks) through the
+    /// normal routing; returns the number of deliveries.
+    pub fn publish_internal(
+        &mut self,
+        subject: &Bytes,
+        reply: Option<&Bytes>,
+        header_len: usize,
+        message: &Bytes,
+    ) -> usize {
+        let msg = Routed {
+            subject,
+            reply,
+            header_len,
+            message,
+        };
+        self.route(None, &msg)
     }
 
     fn on_unsub(&mut self, conn: ConnId, sid: Bytes, max_msgs: Option<u64>) {
@@ -659,8 +750,10 @@ impl Engine {
             .local
             .remove(&entry.subject, entry.queue.as_deref(), &key);
         debug_assert!(removed);
-        if let Some(s) = self.sessions[entry.conn as usize].as_mut() {
-            s.subs.remove(&entry.sid);
+        if let SubTarget::Conn(conn) = entry.target {
+            if let Some(s) = self.sessions[conn as usize].as_mut() {
+                s.subs.remove(&entry.sid);
+            }
         }
         if let Some(update) = self
             .local_interest
@@ -862,10 +955,13 @@ impl Engine {
         if entry.generation != key.generation {
             return false;
         }
-        let Some(s) = self.sessions[entry.conn as usize].as_ref() else {
+        let SubTarget::Conn(conn) = entry.target else {
+            return true;
+        };
+        let Some(s) = self.sessions[conn as usize].as_ref() else {
             return false;
         };
-        s.is_open() && (s.opts.echo || publisher != Some(entry.conn))
+        s.is_open() && (s.opts.echo || publisher != Some(conn))
     }
 
     /// Writes one MSG/HMSG for a local subscription; false when it was not eligible.
@@ -878,7 +974,19 @@ impl Engine {
             .expect("eligible sub is live");
         entry.delivered += 1;
         let finished = entry.max_msgs.is_some_and(|max| entry.delivered >= max);
-        let conn = entry.conn;
+        let conn = match entry.target {
+            SubTarget::Conn(conn) => conn,
+            SubTarget::Internal(target) => {
+                self.internal_inbox.push(InternalDelivery {
+                    target,
+                    subject: msg.subject.clone(),
+                    reply: msg.reply.cloned(),
+                    header_len: msg.header_len,
+                    message: msg.message.clone(),
+                });
+                return true;
+            }
+        };
         let s = self.sessions[conn as usize]
             .as_mut()
             .expect("eligible sub has a live session");
