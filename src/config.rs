@@ -101,10 +101,39 @@ pub struct LoggingConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct JetStreamConfig {
-    /// Whether JetStream is on; must stay `false` until streams are implemented.
+    /// Whether JetStream (streams, the `$JS.API`) is served.
     pub enabled: bool,
-    /// Directory that will hold stream data.
+    /// Directory holding one subdirectory per file-backed stream.
     pub store_dir: PathBuf,
+    /// When appends reach the disk: `"always"` (fsync before every ack, group commit) or an
+    /// interval in milliseconds (ack after the write; opt-in, loses acked writes on a crash).
+    pub sync: SyncPolicy,
+    /// Size at which a stream's active segment file is sealed and a new one started.
+    pub max_segment_bytes: u64,
+    /// Server-wide limit on memory-stored stream bytes (-1 = unlimited), reported to clients.
+    pub max_memory_bytes: i64,
+    /// Server-wide limit on file-stored stream bytes (-1 = unlimited), reported to clients.
+    pub max_file_bytes: i64,
+}
+
+/// `jetstream.sync`: "always", or a sync interval in milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(untagged)]
+pub enum SyncPolicy {
+    /// Only `"always"` is accepted (checked by `validate`).
+    Named(String),
+    /// fsync every this many milliseconds; acks do not wait for it.
+    IntervalMs(u64),
+}
+
+impl SyncPolicy {
+    /// The interval, or None for "always".
+    pub fn interval_ms(&self) -> Option<u64> {
+        match self {
+            SyncPolicy::Named(_) => None,
+            SyncPolicy::IntervalMs(ms) => Some(*ms),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -146,8 +175,12 @@ impl Default for LoggingConfig {
 impl Default for JetStreamConfig {
     fn default() -> Self {
         JetStreamConfig {
-            enabled: false,
+            enabled: true,
             store_dir: PathBuf::from("./natrix-data"),
+            sync: SyncPolicy::Named("always".to_owned()),
+            max_segment_bytes: 64 * MIB as u64,
+            max_memory_bytes: -1,
+            max_file_bytes: -1,
         }
     }
 }
@@ -523,12 +556,41 @@ impl Config {
         if let Err(reason) = check_log_level(&self.logging.level) {
             return bad("logging.level", reason);
         }
-        if self.jetstream.enabled {
+        match &self.jetstream.sync {
+            SyncPolicy::Named(name) if name != "always" => {
+                return bad(
+                    "jetstream.sync",
+                    format!("must be \"always\" or an interval in milliseconds, got {name:?}"),
+                );
+            }
+            SyncPolicy::IntervalMs(0) => {
+                return bad(
+                    "jetstream.sync",
+                    "an interval must be at least 1 ms (use \"always\" to sync before every ack)"
+                        .to_owned(),
+                );
+            }
+            _ => {}
+        }
+        if self.jetstream.max_segment_bytes < 4096 {
             return bad(
-                "jetstream.enabled",
-                "JetStream is not implemented yet; the key is reserved and must be false"
-                    .to_owned(),
+                "jetstream.max_segment_bytes",
+                format!(
+                    "must be at least 4096, got {}",
+                    self.jetstream.max_segment_bytes
+                ),
             );
+        }
+        for (key, v) in [
+            (
+                "jetstream.max_memory_bytes",
+                self.jetstream.max_memory_bytes,
+            ),
+            ("jetstream.max_file_bytes", self.jetstream.max_file_bytes),
+        ] {
+            if v < -1 || v == 0 {
+                return bad(key, format!("must be -1 (unlimited) or positive, got {v}"));
+            }
         }
         if self.jetstream.store_dir.as_os_str().is_empty() {
             return bad("jetstream.store_dir", "must not be empty".to_owned());
@@ -631,8 +693,12 @@ mod tests {
                 level: "natrix=debug,warn".into(),
             },
             jetstream: JetStreamConfig {
-                enabled: true,
+                enabled: false,
                 store_dir: "/var/lib/natrix".into(),
+                sync: SyncPolicy::IntervalMs(1000),
+                max_segment_bytes: 1 << 20,
+                max_memory_bytes: 1 << 30,
+                max_file_bytes: 1 << 40,
             },
         };
         // Every leaf differs from the default, so the round trip below proves each key is read.
@@ -649,9 +715,8 @@ mod tests {
         let text = toml::to_string(&changed).unwrap();
         let (parsed, _) = parse_with_provenance(&text, "all.toml").unwrap();
         assert_eq!(parsed, changed);
-        // Everything but the reserved jetstream.enabled also passes validation.
-        let mut text_valid = changed.clone();
-        text_valid.jetstream.enabled = false;
+        // The changed config also passes validation.
+        let text_valid = changed.clone();
         let text = toml::to_string(&text_valid).unwrap();
         assert_eq!(
             Config::from_toml_str(&text, "all.toml").unwrap(),
@@ -768,8 +833,20 @@ mod tests {
                 "test.toml:2: logging.level: must not be empty",
             ),
             (
-                "[jetstream]\nenabled = true\n".into(),
-                "test.toml:2: jetstream.enabled: JetStream is not implemented yet",
+                "[jetstream]\nsync = \"sometimes\"\n".into(),
+                "test.toml:2: jetstream.sync: must be \"always\" or an interval in milliseconds",
+            ),
+            (
+                "[jetstream]\nsync = 0\n".into(),
+                "test.toml:2: jetstream.sync: an interval must be at least 1 ms",
+            ),
+            (
+                "[jetstream]\nmax_segment_bytes = 10\n".into(),
+                "test.toml:2: jetstream.max_segment_bytes: must be at least 4096",
+            ),
+            (
+                "[jetstream]\nmax_file_bytes = 0\n".into(),
+                "test.toml:2: jetstream.max_file_bytes: must be -1 (unlimited) or positive",
             ),
             (
                 "[jetstream]\nstore_dir = \"\"\n".into(),
@@ -997,8 +1074,8 @@ mod tests {
                 level: level.into(),
             },
             jetstream: JetStreamConfig {
-                enabled: false,
                 store_dir: dir.into(),
+                ..JetStreamConfig::default()
             },
         })
     }

@@ -205,6 +205,7 @@ pub struct Engine {
     peer_inflight_bytes: Vec<u64>,
     congested: Vec<ConnId>,
     internal_inbox: Vec<InternalDelivery>,
+    js_inbox: Vec<(usize, crate::streams::JsItem)>,
     outgoing: Vec<RingBatch>,
     outgoing_signalled: Vec<bool>,
     blocked: Vec<(ConnId, u64)>,
@@ -236,6 +237,7 @@ impl Engine {
             peer_inflight_bytes: vec![0; n],
             congested: Vec::new(),
             internal_inbox: Vec::new(),
+            js_inbox: Vec::new(),
             outgoing: (0..n).map(|_| Vec::new()).collect(),
             outgoing_signalled: vec![false; n],
             blocked: Vec::new(),
@@ -703,6 +705,22 @@ impl Engine {
         self.remove_sub(key);
     }
 
+    /// Whether internal deliveries or JetStream items wait for the stream host.
+    pub fn has_internal_work(&self) -> bool {
+        !self.internal_inbox.is_empty() || !self.js_inbox.is_empty()
+    }
+
+    /// JetStream items other cores sent since the last call, with their sender.
+    pub fn take_js(&mut self, into: &mut Vec<(usize, crate::streams::JsItem)>) {
+        into.clear();
+        std::mem::swap(into, &mut self.js_inbox);
+    }
+
+    /// Sends a JetStream item to another core over our ring to it.
+    pub fn send_js(&mut self, peer: usize, item: crate::streams::JsItem) {
+        self.push_peer(peer, RingItem::Js(item));
+    }
+
     /// Messages for internal subscribers matched since the last call.
     pub fn take_internal(&mut self, into: &mut Vec<InternalDelivery>) {
         into.clear();
@@ -1070,6 +1088,7 @@ impl Engine {
                     delivered_bytes += m.message.len() as u64;
                     self.deliver_remote(&m);
                 }
+                RingItem::Js(item) => self.js_inbox.push((peer, item)),
                 RingItem::Credit { bytes } => {
                     let inflight = &mut self.peer_inflight_bytes[peer];
                     debug_assert!(*inflight >= bytes);

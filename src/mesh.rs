@@ -22,6 +22,8 @@ pub enum RingItem {
     /// The sender has delivered `bytes` of our forwarded messages and is ready for more
     /// (byte-based flow control: it is sent after any stall on a congested subscriber).
     Credit { bytes: u64 },
+    /// JetStream traffic between the meta core and stream owners.
+    Js(crate::streams::JsItem),
 }
 
 /// A publish forwarded to a core that has matching subscriptions.

@@ -14,7 +14,8 @@ use crate::engine::{EngineConfig, EngineLimits};
 use crate::mesh::RingBatch;
 use crate::probe::{self, ProbeError};
 use crate::protocol::info::{new_server_id, ServerInfo, ADVERTISED_VERSION};
-use crate::shell::{self, ConnectionLimit, CoreSpec};
+use crate::shell::{self, ConnectionLimit, CoreSpec, JetStreamSpec, SyncMode};
+use crate::streams::HostConfig;
 
 /// Batches each ring holds; generous, since small mesh capacities have deadlocked (glommio #555).
 pub const RING_CAPACITY_BATCHES: usize = 4096;
@@ -124,7 +125,7 @@ pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
         port: cfg.server.port,
         headers: true,
         max_payload: limits.max_payload_bytes,
-        jetstream: false,
+        jetstream: cfg.jetstream.enabled,
         client_id: 0,
         client_ip: String::new(),
         api_lvl: None,
@@ -147,6 +148,31 @@ pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
     let tick = Duration::from_millis((limits.ping_interval_ms / 10).clamp(50, 1000));
     let write_deadline = Duration::from_millis(limits.write_deadline_ms);
     let connections = Arc::new(ConnectionLimit::new(limits.max_connections));
+    let js = &cfg.jetstream;
+    let jetstream = js.enabled.then(|| JetStreamSpec {
+        host: HostConfig {
+            core_id: 0,
+            n_cores,
+            store_dir: js.store_dir.clone(),
+            server_name: engine.info.server_name.clone(),
+            version: ADVERTISED_VERSION.to_string(),
+            max_memory_bytes: js.max_memory_bytes,
+            max_file_bytes: js.max_file_bytes,
+        },
+        max_segment_bytes: js.max_segment_bytes,
+        sync: match js.sync.interval_ms() {
+            None => SyncMode::Always,
+            Some(ms) => SyncMode::Interval(Duration::from_millis(ms)),
+        },
+    });
+    if let Some(j) = &jetstream {
+        std::fs::create_dir_all(&j.host.store_dir).map_err(|e| {
+            StartError::Core(format!(
+                "jetstream.store_dir {}: cannot create: {e}",
+                j.host.store_dir.display()
+            ))
+        })?;
+    }
     let listen_addr = cfg
         .listen_addr()
         .map_err(|e| StartError::Core(e.to_string()))?
@@ -162,6 +188,7 @@ pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
             mesh: mesh.clone(),
             shutdown: shutdown.clone(),
             connections: connections.clone(),
+            jetstream: jetstream.clone(),
             ready: ready_tx.clone(),
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))

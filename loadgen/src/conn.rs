@@ -150,12 +150,27 @@ impl Conn {
     /// connection whose reads time out every [`POLL_INTERVAL`].
     pub fn connect(url: &str, name: &str, timeout: Duration) -> Result<Self, ConnError> {
         let addr = host_port(url)?;
-        let sock = addr
+        let socks: Vec<_> = addr
             .to_socket_addrs()
             .map_err(|_| ConnError::BadUrl(url.to_owned()))?
-            .next()
-            .ok_or_else(|| ConnError::BadUrl(url.to_owned()))?;
-        let stream = TcpStream::connect_timeout(&sock, timeout)?;
+            .collect();
+        // Try every resolved address (localhost may resolve to ::1 first).
+        let mut last = None;
+        let mut stream = None;
+        for sock in &socks {
+            match TcpStream::connect_timeout(sock, timeout) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let stream = match (stream, last) {
+            (Some(s), _) => s,
+            (None, Some(e)) => return Err(e.into()),
+            (None, None) => return Err(ConnError::BadUrl(url.to_owned())),
+        };
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(POLL_INTERVAL))?;
         let writer = stream.try_clone()?;
@@ -495,6 +510,30 @@ mod tests {
         assert_eq!(i.max_payload, 1_048_576);
         assert!(i.headers && !i.jetstream);
         assert!(ServerInfo::from_json(b"not json").is_err());
+    }
+
+    #[test]
+    fn localhost_reaches_an_ipv4_only_listener() {
+        use crate::ceiling::{CeilingMode, CeilingServer};
+        let srv = CeilingServer::start(CeilingMode::Sink, "127.0.0.1:0".parse().unwrap()).unwrap();
+        let url = format!("nats://localhost:{}", srv.addr().port());
+        let mut c = Conn::connect(&url, "t", Duration::from_secs(5)).unwrap();
+        c.roundtrip(Duration::from_secs(5)).unwrap();
+        let p = c.into_pub_conn();
+        p.write_all(b"PUB a 1\r\nx\r\n").unwrap();
+        p.flush(Duration::from_secs(5)).unwrap();
+        assert!(p.errors().is_empty());
+        drop(srv);
+        // The server is gone: the background reader reports the close.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while p.errors().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            p.errors(),
+            vec!["publisher connection closed by server".to_owned()]
+        );
+        assert!(p.flush(Duration::from_millis(300)).is_err());
     }
 
     #[test]

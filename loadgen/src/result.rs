@@ -149,7 +149,8 @@ pub struct RunResult {
     pub verification: Verification,
 }
 
-fn si(v: f64) -> String {
+/// Formats a rate with an SI suffix (k, M, G).
+pub fn si(v: f64) -> String {
     if v >= 1e9 {
         format!("{:.2}G", v / 1e9)
     } else if v >= 1e6 {

@@ -8,8 +8,9 @@
 
 mod conn;
 mod notify;
+mod storage;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
@@ -23,6 +24,9 @@ use glommio::net::TcpListener;
 use crate::engine::{Engine, EngineConfig, EngineEvents};
 use crate::mesh::RingBatch;
 use crate::session::ConnId;
+use crate::streams::{HostConfig, StreamHost};
+
+pub use storage::SyncMode;
 
 pub use notify::Notify;
 
@@ -68,6 +72,17 @@ impl ConnectionLimit {
     }
 }
 
+/// JetStream settings of a core.
+#[derive(Debug, Clone)]
+pub struct JetStreamSpec {
+    /// The stream host's settings (`core_id` is overwritten with the mesh position).
+    pub host: HostConfig,
+    /// Segment size limit.
+    pub max_segment_bytes: u64,
+    /// When appends reach the disk.
+    pub sync: SyncMode,
+}
+
 /// What a core needs to start, built by the server before the executors spawn.
 pub struct CoreSpec {
     /// Engine settings; `core_id` is overwritten with the core's place in the mesh.
@@ -84,6 +99,8 @@ pub struct CoreSpec {
     pub shutdown: Arc<AtomicBool>,
     /// Server-wide connection admission.
     pub connections: Arc<ConnectionLimit>,
+    /// JetStream settings; None when JetStream is off.
+    pub jetstream: Option<JetStreamSpec>,
     /// Tells the starter that this core is listening (or why it could not).
     pub ready: Sender<Result<usize, String>>,
 }
@@ -99,6 +116,11 @@ pub(crate) struct CoreShell {
     epoch: Instant,
     pub(crate) write_deadline: Duration,
     pub(crate) connections: Arc<ConnectionLimit>,
+    pub(crate) host: RefCell<StreamHost>,
+    js_enabled: bool,
+    pub(crate) storage_notify: Notify,
+    pub(crate) storage_stop: Cell<bool>,
+    pub(crate) storage_done: Notify,
 }
 
 impl CoreShell {
@@ -124,8 +146,19 @@ impl CoreShell {
         self.epoch.elapsed().as_nanos() as u64
     }
 
-    /// Carries out what the engine asked for in its last calls.
+    /// Carries out what the engine asked for in its last calls (first letting the stream
+    /// host handle what the engine matched for JetStream).
     pub(crate) fn process_events(&self) {
+        if self.js_enabled {
+            let mut engine = self.engine.borrow_mut();
+            let mut host = self.host.borrow_mut();
+            if engine.has_internal_work() {
+                host.drive(&mut engine);
+            }
+            if host.has_storage_work() {
+                self.storage_notify.notify();
+            }
+        }
         let mut ev = self.events.borrow_mut();
         self.engine.borrow_mut().take_events(&mut ev);
         if ev.is_empty() {
@@ -170,6 +203,7 @@ pub async fn run_core(spec: CoreSpec) {
         mesh,
         shutdown,
         connections,
+        jetstream,
         ready,
     } = spec;
     let (senders, receivers) = match mesh {
@@ -196,7 +230,25 @@ pub async fn run_core(spec: CoreSpec) {
             return;
         }
     };
+    let mut host_cfg = jetstream.as_ref().map(|j| j.host.clone());
+    if let Some(h) = host_cfg.as_mut() {
+        h.core_id = core_id;
+    }
+    let js_enabled = host_cfg.is_some();
     let shell = Rc::new(CoreShell {
+        host: RefCell::new(StreamHost::new(host_cfg.clone().unwrap_or(HostConfig {
+            core_id,
+            n_cores,
+            store_dir: Default::default(),
+            server_name: String::new(),
+            version: String::new(),
+            max_memory_bytes: -1,
+            max_file_bytes: -1,
+        }))),
+        js_enabled,
+        storage_notify: Notify::default(),
+        storage_stop: Cell::new(false),
+        storage_done: Notify::default(),
         engine: RefCell::new(Engine::new(engine)),
         conns: RefCell::new(AHashMap::new()),
         events: RefCell::new(EngineEvents::default()),
@@ -210,6 +262,24 @@ pub async fn run_core(spec: CoreSpec) {
     if let (Some(senders), Some(receivers)) = (senders, receivers) {
         spawn_ring_tasks(&shell, senders, receivers);
     }
+    let storage_running = match (&jetstream, &host_cfg) {
+        (Some(js), Some(h)) => {
+            let mut storage = storage::Storage::new(js.max_segment_bytes, js.sync);
+            {
+                let mut engine = shell.engine.borrow_mut();
+                let mut host = shell.host.borrow_mut();
+                host.start(&mut engine);
+                for r in storage::recover(&h.store_dir, core_id, n_cores) {
+                    let slot = host.restore(&mut engine, r.meta, r.store);
+                    storage.adopt(slot, r.files);
+                }
+            }
+            shell.process_events();
+            glommio::spawn_local(storage::storage_task(shell.clone(), storage)).detach();
+            true
+        }
+        _ => false,
+    };
     glommio::spawn_local(ticker(shell.clone(), tick)).detach();
     glommio::spawn_local(conn::accept_loop(shell.clone(), listener)).detach();
     tracing::info!(core = core_id, addr = %listen_addr, "core listening");
@@ -240,6 +310,15 @@ pub async fn run_core(spec: CoreSpec) {
             core = core_id,
             "shutdown grace expired with connections still open"
         );
+    }
+    if storage_running {
+        // Let the storage task finish its last group commit and close segments cleanly.
+        shell.storage_stop.set(true);
+        shell.storage_notify.notify();
+        futures_lite::future::or(shell.storage_done.wait(), async {
+            glommio::timer::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await
+        })
+        .await;
     }
 }
 
@@ -293,6 +372,10 @@ async fn ticker(shell: Rc<CoreShell>, period: Duration) {
         glommio::timer::sleep(period).await;
         let now = shell.now_ns();
         shell.engine.borrow_mut().tick(now);
+        if shell.js_enabled {
+            let mut engine = shell.engine.borrow_mut();
+            shell.host.borrow_mut().tick(&mut engine);
+        }
         shell.process_events();
     }
 }

@@ -337,6 +337,10 @@ pub fn run(c: &Common, spec: &FlowSpec) -> Result<RunResult, ScenarioError> {
             .map(|_| (0..k).map(|_| AtomicBool::new(false)).collect())
             .collect(),
     });
+    let _stop_guard = {
+        let shared = Arc::clone(&shared);
+        super::StopOnDrop(move || shared.stop.store(true, Ordering::Release))
+    };
     let sub_handles: Vec<JoinHandle<SubOutcome>> = sub_conns
         .into_iter()
         .enumerate()

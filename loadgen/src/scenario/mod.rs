@@ -275,6 +275,9 @@ fn dispatch(scenario: &Scenario, c: &Common) -> Result<RunResult, ScenarioError>
 /// Live progress on stderr (hidden when stderr is not a terminal).
 pub(crate) struct Progress {
     bar: ProgressBar,
+    /// Position and time of the previous rate sample.
+    last: std::cell::Cell<(u64, Instant)>,
+    rate: std::cell::Cell<f64>,
 }
 
 impl Progress {
@@ -285,24 +288,45 @@ impl Progress {
             ProgressBar::hidden()
         };
         bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} {prefix} [{elapsed}] {human_pos} msgs  {per_sec}  {msg}",
-            )
-            .expect("template"),
+            ProgressStyle::with_template("{spinner} {prefix} [{elapsed}] {human_pos} msgs  {msg}")
+                .expect("template"),
         );
         bar.set_prefix(label.to_owned());
-        Self { bar }
+        Self {
+            bar,
+            last: std::cell::Cell::new((0, Instant::now())),
+            rate: std::cell::Cell::new(0.0),
+        }
     }
 
-    pub(crate) fn update(&self, pos: u64, msg: &str) {
-        self.bar.set_position(pos);
-        if !msg.is_empty() {
-            self.bar.set_message(msg.to_owned());
+    /// Sets the position and recomputes the live rate (at most every 250 ms).
+    pub(crate) fn update(&self, pos: u64, phase: &str) {
+        if self.bar.is_hidden() {
+            return;
         }
+        let (last_pos, last_t) = self.last.get();
+        let dt = last_t.elapsed().as_secs_f64();
+        if dt >= 0.25 {
+            self.rate.set(pos.saturating_sub(last_pos) as f64 / dt);
+            self.last.set((pos, Instant::now()));
+        }
+        self.bar.set_position(pos);
+        self.bar
+            .set_message(format!("{}/s  {phase}", crate::result::si(self.rate.get())));
     }
 
     pub(crate) fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+/// Raises a stop flag when dropped, so worker threads started before a
+/// setup error (`?`) still wind down instead of polling forever.
+pub(crate) struct StopOnDrop<F: Fn()>(pub(crate) F);
+
+impl<F: Fn()> Drop for StopOnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
     }
 }
 

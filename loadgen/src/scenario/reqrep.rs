@@ -306,6 +306,10 @@ pub fn run(c: &Common) -> Result<RunResult, ScenarioError> {
         })
     };
     let stop = Arc::new(AtomicBool::new(false));
+    let _stop_guard = {
+        let stop = Arc::clone(&stop);
+        super::StopOnDrop(move || stop.store(true, Ordering::Release))
+    };
     let answered: Vec<Arc<AtomicU64>> = (0..c.subs).map(|_| Arc::new(AtomicU64::new(0))).collect();
     let mut responders: Vec<JoinHandle<Vec<String>>> = Vec::new();
     let mut server = String::new();

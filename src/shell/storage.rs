@@ -1,0 +1,450 @@
+//! Stream files on one core: recovery at start, and the storage task that carries out the
+//! stream host's [`StorageOp`]s through glommio's io_uring file API (DmaStreamWriter), with
+//! group commit: every op queued at that moment is written, each touched segment gets one
+//! `fdatasync`, and only then are the waiting publish acks and API replies released.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use ahash::AHashMap;
+use futures_lite::AsyncWriteExt;
+use glommio::io::{DmaFile, DmaStreamWriter, DmaStreamWriterBuilder};
+
+use super::CoreShell;
+use crate::store::record::{encode_into, Record};
+use crate::store::segment::{
+    self, build_index, index_file_name, parse_segment_file_name, segment_file_name, IndexView,
+};
+use crate::store::Stream;
+use crate::streams::{limits_of, StorageOp, StreamMeta};
+
+/// Name of a stream's metadata file.
+pub const META_FILE: &str = "meta.json";
+/// Buffer of each active segment writer.
+const WRITER_BUFFER_BYTES: usize = 128 * 1024;
+
+/// How appends reach the disk (from `jetstream.sync`).
+#[derive(Debug, Clone, Copy)]
+pub enum SyncMode {
+    /// fdatasync before every ack (group commit).
+    Always,
+    /// Ack after the write; fdatasync every interval.
+    Interval(Duration),
+}
+
+struct ActiveSegment {
+    writer: DmaStreamWriter,
+    first_seq: u64,
+    written_bytes: u64,
+    index: Vec<(u64, u64)>,
+    unsynced: bool,
+}
+
+/// A stream's files as the storage task tracks them.
+pub(crate) struct StreamFiles {
+    dir: PathBuf,
+    active: Option<ActiveSegment>,
+    /// First sequence of every sealed segment, ascending.
+    sealed: Vec<u64>,
+    /// (first, last, last_ts) after everything written so far: a new segment starts with it.
+    state: (u64, u64, u64),
+}
+
+/// Segment files of the streams this core owns; used only by this core's storage task.
+pub(crate) struct Storage {
+    max_segment_bytes: u64,
+    mode: SyncMode,
+    files: AHashMap<u32, StreamFiles>,
+}
+
+fn io_err(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+/// Writes a small file durably: temp file, fsync, rename, fsync of the directory.
+fn write_durable(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+fn segment_paths(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    let mut segs: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            parse_segment_file_name(&name).map(|seq| (seq, e.path()))
+        })
+        .collect();
+    segs.sort();
+    Ok(segs)
+}
+
+/// A stream found on disk, ready to be registered with the host.
+pub(crate) struct Recovered {
+    pub(crate) meta: StreamMeta,
+    pub(crate) store: Stream,
+    pub(crate) files: StreamFiles,
+}
+
+/// Reopens every stream under `store_dir` that core `core_id` (of `n_cores`) owns: checks
+/// every record's CRC, truncates a torn or corrupt tail (and says so), rebuilds missing or
+/// stale segment indexes, and replays the records into a fresh stream state.
+pub(crate) fn recover(store_dir: &Path, core_id: usize, n_cores: usize) -> Vec<Recovered> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(store_dir) else {
+        return out;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let dir = entry.path();
+        let meta_path = dir.join(META_FILE);
+        let Ok(meta_bytes) = std::fs::read(&meta_path) else {
+            continue;
+        };
+        let meta: StreamMeta = match serde_json::from_slice(&meta_bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(file = %meta_path.display(), error = %e, "unreadable stream metadata; stream skipped");
+                continue;
+            }
+        };
+        if meta.owner_core % n_cores != core_id {
+            continue;
+        }
+        match recover_stream(&dir, meta) {
+            Ok(r) => out.push(r),
+            Err(e) => {
+                tracing::error!(dir = %dir.display(), error = %e, "stream recovery failed; stream skipped")
+            }
+        }
+    }
+    out
+}
+
+fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
+    let started = Instant::now();
+    let name = meta.config.name.clone();
+    let mut store = Stream::new(
+        name.clone(),
+        limits_of(&meta.config),
+        meta.config.first_seq.max(1),
+    );
+    let segs = segment_paths(dir)?;
+    let mut sealed = Vec::with_capacity(segs.len());
+    let mut records = 0u64;
+    for (first_seq, path) in &segs {
+        let bytes = std::fs::read(path)?;
+        let scan = segment::scan(&bytes);
+        for (_, rec) in &scan.records {
+            store.replay(*rec);
+        }
+        records += scan.records.len() as u64;
+        if let Some(problem) = scan.problem {
+            tracing::warn!(
+                file = %path.display(),
+                offset = scan.valid_len,
+                dropped_bytes = scan.dropped_bytes,
+                problem = ?problem,
+                "truncating torn or corrupt segment tail"
+            );
+            let f = std::fs::OpenOptions::new().write(true).open(path)?;
+            f.set_len(scan.valid_len as u64)?;
+            f.sync_all()?;
+        }
+        let idx_path = dir.join(index_file_name(*first_seq));
+        let fresh = std::fs::read(&idx_path)
+            .ok()
+            .is_some_and(|b| IndexView::open(&b).is_ok_and(|v| !v.is_stale(scan.valid_len as u64)));
+        if !fresh {
+            let entries = segment::index_entries(&scan.records);
+            write_durable(
+                dir,
+                &index_file_name(*first_seq),
+                &build_index(*first_seq, &entries, scan.valid_len as u64),
+            )?;
+            tracing::debug!(file = %idx_path.display(), "rebuilt segment index");
+        }
+        sealed.push(*first_seq);
+    }
+    let s = store.state_summary();
+    tracing::info!(
+        stream = %name,
+        messages = s.messages,
+        records,
+        segments = segs.len(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "stream recovered"
+    );
+    Ok(Recovered {
+        meta,
+        store,
+        files: StreamFiles {
+            dir: dir.to_path_buf(),
+            active: None,
+            sealed,
+            state: (s.first_seq, s.last_seq, s.last_ts_ns),
+        },
+    })
+}
+
+impl Storage {
+    /// Empty storage for one core.
+    pub(crate) fn new(max_segment_bytes: u64, mode: SyncMode) -> Self {
+        Storage {
+            max_segment_bytes,
+            mode,
+            files: AHashMap::new(),
+        }
+    }
+
+    /// Takes over the files of a recovered stream registered under `slot`.
+    pub(crate) fn adopt(&mut self, slot: u32, files: StreamFiles) {
+        self.files.insert(slot, files);
+    }
+
+    async fn open_segment(files: &mut StreamFiles) -> std::io::Result<()> {
+        let first_seq = files.state.1 + 1;
+        let path = files.dir.join(segment_file_name(first_seq));
+        let file = DmaFile::create(&path).await.map_err(io_err)?;
+        let mut writer = DmaStreamWriterBuilder::new(file)
+            .with_buffer_size(WRITER_BUFFER_BYTES)
+            .build();
+        let mut head = Vec::new();
+        let (first, last, last_ts) = files.state;
+        encode_into(
+            &Record::Checkpoint {
+                first_seq: first,
+                last_seq: last,
+                last_ts_ns: last_ts,
+            },
+            &mut head,
+        );
+        writer.write_all(&head).await?;
+        files.active = Some(ActiveSegment {
+            writer,
+            first_seq,
+            written_bytes: head.len() as u64,
+            index: Vec::new(),
+            unsynced: true,
+        });
+        Ok(())
+    }
+
+    async fn seal(files: &mut StreamFiles) -> std::io::Result<()> {
+        let Some(mut active) = files.active.take() else {
+            return Ok(());
+        };
+        active.writer.sync().await.map_err(io_err)?;
+        active.writer.close().await?;
+        write_durable(
+            &files.dir,
+            &index_file_name(active.first_seq),
+            &build_index(active.first_seq, &active.index, active.written_bytes),
+        )?;
+        files.sealed.push(active.first_seq);
+        Ok(())
+    }
+
+    async fn apply(&mut self, op: StorageOp, touched: &mut Vec<u32>) -> std::io::Result<()> {
+        match op {
+            StorageOp::Create {
+                stream,
+                dir,
+                meta,
+                first_seq,
+            } => {
+                std::fs::create_dir_all(&dir)?;
+                write_durable(&dir, META_FILE, &meta)?;
+                if let Some(parent) = dir.parent() {
+                    std::fs::File::open(parent)?.sync_all()?;
+                }
+                self.files.insert(
+                    stream,
+                    StreamFiles {
+                        dir,
+                        active: None,
+                        sealed: Vec::new(),
+                        state: (first_seq, first_seq - 1, 0),
+                    },
+                );
+            }
+            StorageOp::WriteMeta { stream, meta } => {
+                if let Some(f) = self.files.get(&stream) {
+                    write_durable(&f.dir, META_FILE, &meta)?;
+                }
+            }
+            StorageOp::Append {
+                stream,
+                records,
+                index,
+                checkpoint,
+            } => {
+                let max = self.max_segment_bytes;
+                let Some(files) = self.files.get_mut(&stream) else {
+                    return Ok(());
+                };
+                if files
+                    .active
+                    .as_ref()
+                    .is_some_and(|a| a.written_bytes >= max)
+                {
+                    Self::seal(files).await?;
+                }
+                if files.active.is_none() {
+                    Self::open_segment(files).await?;
+                }
+                let active = files.active.as_mut().expect("just opened");
+                let base = active.written_bytes;
+                active.writer.write_all(&records).await?;
+                active.written_bytes += records.len() as u64;
+                active
+                    .index
+                    .extend(index.iter().map(|(seq, off)| (*seq, base + off)));
+                active.unsynced = true;
+                files.state = checkpoint;
+                if !touched.contains(&stream) {
+                    touched.push(stream);
+                }
+            }
+            StorageOp::Compact {
+                stream,
+                first_live_seq,
+            } => {
+                let Some(files) = self.files.get_mut(&stream) else {
+                    return Ok(());
+                };
+                // A sealed segment can go once the next segment starts at or below the first
+                // live sequence: every message in it is gone, and any tombstone it holds
+                // names a sequence below that too.
+                while files.sealed.len() > 1 || (files.sealed.len() == 1 && files.active.is_some())
+                {
+                    let next_first = files
+                        .sealed
+                        .get(1)
+                        .copied()
+                        .or(files.active.as_ref().map(|a| a.first_seq))
+                        .expect("a successor exists");
+                    if next_first > first_live_seq {
+                        break;
+                    }
+                    let gone = files.sealed.remove(0);
+                    let _ = std::fs::remove_file(files.dir.join(segment_file_name(gone)));
+                    let _ = std::fs::remove_file(files.dir.join(index_file_name(gone)));
+                    tracing::debug!(stream, first_seq = gone, "removed fully deleted segment");
+                }
+            }
+            StorageOp::Delete { stream } => {
+                if let Some(mut files) = self.files.remove(&stream) {
+                    if let Some(mut active) = files.active.take() {
+                        let _ = active.writer.close().await;
+                    }
+                    std::fs::remove_dir_all(&files.dir)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// fdatasync of every stream touched since its last sync.
+    async fn sync(&mut self, streams: impl Iterator<Item = u32>) -> std::io::Result<()> {
+        for slot in streams {
+            if let Some(active) = self.files.get_mut(&slot).and_then(|f| f.active.as_mut()) {
+                if active.unsynced {
+                    active.writer.sync().await.map_err(io_err)?;
+                    active.unsynced = false;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The storage task of one core: group commits until the server stops.
+pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
+    let interval = match storage.mode {
+        SyncMode::Always => None,
+        SyncMode::Interval(d) => Some(d),
+    };
+    let mut last_sync = Instant::now();
+    loop {
+        if shell.storage_stop.get() && !shell.host.borrow().has_storage_work() {
+            close_all(&mut storage).await;
+            shell.storage_done.notify();
+            return;
+        }
+        match interval {
+            None => shell.storage_notify.wait().await,
+            Some(d) => {
+                let wait = d.saturating_sub(last_sync.elapsed());
+                futures_lite::future::or(shell.storage_notify.wait(), glommio::timer::sleep(wait))
+                    .await;
+            }
+        }
+        loop {
+            let (ops, replies) = shell.host.borrow_mut().take_storage_batch();
+            if ops.is_empty() && replies.is_empty() {
+                break;
+            }
+            let mut touched = Vec::new();
+            let mut failed = false;
+            for op in ops {
+                if let Err(e) = storage.apply(op, &mut touched).await {
+                    tracing::error!(error = %e, "stream storage write failed");
+                    failed = true;
+                }
+            }
+            if interval.is_none() {
+                if let Err(e) = storage.sync(touched.into_iter()).await {
+                    tracing::error!(error = %e, "stream fdatasync failed");
+                    failed = true;
+                }
+            }
+            if failed {
+                // Never acknowledge what may not be on disk: the publishers time out instead.
+                tracing::error!(
+                    replies = replies.len(),
+                    "withholding replies after a storage failure"
+                );
+                continue;
+            }
+            publish_replies(&shell, replies);
+        }
+        if let Some(d) = interval {
+            if last_sync.elapsed() >= d {
+                let all: Vec<u32> = storage.files.keys().copied().collect();
+                if let Err(e) = storage.sync(all.into_iter()).await {
+                    tracing::error!(error = %e, "periodic stream fdatasync failed");
+                }
+                last_sync = Instant::now();
+            }
+        }
+    }
+}
+
+fn publish_replies(shell: &CoreShell, replies: Vec<crate::streams::DeferredReply>) {
+    if replies.is_empty() {
+        return;
+    }
+    {
+        let mut engine = shell.engine.borrow_mut();
+        for r in &replies {
+            engine.publish_internal(&r.subject, None, 0, &r.payload);
+        }
+    }
+    shell.process_events();
+}
+
+/// Closes every active segment cleanly (syncs, trims the DMA padding).
+async fn close_all(storage: &mut Storage) {
+    for files in storage.files.values_mut() {
+        if let Some(mut active) = files.active.take() {
+            let _ = active.writer.sync().await;
+            let _ = active.writer.close().await;
+        }
+    }
+}

@@ -1,0 +1,1168 @@
+//! The stream state machine (sans-IO): publish rules, limits, deletes, purges, lookups and
+//! recovery replay. It never touches a file; every change it makes comes back as [`Effect`]s
+//! (records to append, in order) so the I/O shell can persist it and a restart can replay the
+//! records to the same state.
+//!
+//! Semantics follow nats-server 2.15 (`server/stream.go` processJetStreamMsg, `server/filestore.go`
+//! storeRawMsg / PurgeEx / Compact / expireMsgs), including its quirks:
+//! * publish checks run in nats-server's order: expected stream, msg-id duplicate, expected last
+//!   subject sequence, expected last sequence, expected last msg id, rollup, max message size,
+//!   header size, discard-new limits;
+//! * discard new refuses when `bytes + size >= max_bytes` (not `>`), and a subject at its
+//!   per-subject limit may still be written (its oldest message is evicted) unless
+//!   `discard_new_per_subject`;
+//! * an unfiltered `keep` purge cuts at `last_seq - keep + 1`, so interior gaps make it keep fewer
+//!   than `keep` messages; an unfiltered purge with `seq` 1 purges everything;
+//! * an unfiltered purge with `seq` past the end moves the next sequence to `seq`.
+//!
+//! Message bytes are accounted like nats-server's file store ([`stored_msg_bytes`]).
+//!
+//! ## Records, replay and segment deletion (contract with the I/O shell)
+//! Replay is purely record-driven (limits are never re-evaluated during replay):
+//! `Message` inserts, `Tombstone` removes one sequence, `Purge{filter, below_seq}` removes every
+//! matching message below `below_seq` (idempotent, so replaying it over a state that lacks
+//! already-dead messages is harmless), `Checkpoint` restores first/last sequence and last time.
+//! The shell must
+//! 1. write [`Stream::checkpoint_record`] as the first record of every new segment (taking it
+//!    after applying the operation whose records come next is fine), and
+//! 2. delete segments only from the front (oldest first), never the newest one, and only when
+//!    every message in them is below `state().first_seq` (see [`Stream::has_live_in`] for
+//!    middle segments holding only messages: those may go too when they hold no tombstone or
+//!    purge record).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use ahash::RandomState;
+use bytes::Bytes;
+
+use super::headers;
+use super::record::{MessageRef, Record, RecordRef};
+use crate::subject::{is_literal, subject_matches};
+
+/// What a full stream does with a new message: evict the oldest, or refuse the new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Discard {
+    /// Evict the oldest messages (nats-server default).
+    #[default]
+    Old,
+    /// Refuse the publish with 10077.
+    New,
+}
+
+/// The stream config fields the storage core enforces. For every `i64` limit, a value `<= 0`
+/// means unlimited (nats-server uses -1; the API layer normalises 0 to -1 as it does).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamLimits {
+    /// Maximum number of messages.
+    pub max_msgs: i64,
+    /// Maximum accounted bytes ([`stored_msg_bytes`]).
+    pub max_bytes: i64,
+    /// Maximum age in nanoseconds; 0 = forever.
+    pub max_age_ns: u64,
+    /// Maximum `headers + payload` bytes of one message.
+    pub max_msg_size: i64,
+    /// Maximum messages kept per subject (KV history).
+    pub max_msgs_per_subject: i64,
+    /// Policy when `max_msgs`/`max_bytes` are reached.
+    pub discard: Discard,
+    /// With `discard: new`, also refuse a publish to a subject at `max_msgs_per_subject`.
+    pub discard_new_per_subject: bool,
+    /// `Nats-Msg-Id` de-duplication window in nanoseconds; 0 disables de-duplication.
+    pub duplicate_window_ns: u64,
+    /// Honour `Nats-Rollup` headers.
+    pub allow_rollup_hdrs: bool,
+    /// Refuse MSG.DELETE.
+    pub deny_delete: bool,
+    /// Refuse PURGE (and rollups).
+    pub deny_purge: bool,
+}
+
+impl Default for StreamLimits {
+    /// nats-server's defaults: everything unlimited, discard old, a 2 minute duplicate window.
+    fn default() -> Self {
+        StreamLimits {
+            max_msgs: -1,
+            max_bytes: -1,
+            max_age_ns: 0,
+            max_msg_size: -1,
+            max_msgs_per_subject: -1,
+            discard: Discard::Old,
+            discard_new_per_subject: false,
+            duplicate_window_ns: 120_000_000_000,
+            allow_rollup_hdrs: false,
+            deny_delete: false,
+            deny_purge: false,
+        }
+    }
+}
+
+/// A limit `<= 0` is unlimited; otherwise its value.
+#[inline]
+fn limit(v: i64) -> Option<u64> {
+    (v > 0).then_some(v as u64)
+}
+
+/// A JetStream API error exactly as nats-server reports it (`code`, `err_code`, `description`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{description} (code {code}, err_code {err_code})")]
+pub struct JsErrorInfo {
+    /// HTTP-like status.
+    pub code: u16,
+    /// Stable JetStream error code clients switch on.
+    pub err_code: u16,
+    /// Human text (some clients match it).
+    pub description: String,
+}
+
+impl JsErrorInfo {
+    fn new(code: u16, err_code: u16, description: impl Into<String>) -> Self {
+        JsErrorInfo {
+            code,
+            err_code,
+            description: description.into(),
+        }
+    }
+
+    /// 10003 `bad request` (PURGE with both `seq` and `keep`).
+    pub fn bad_request() -> Self {
+        Self::new(400, 10003, "bad request")
+    }
+
+    /// 10054 `message size exceeds maximum allowed`.
+    pub fn message_too_large() -> Self {
+        Self::new(400, 10054, "message size exceeds maximum allowed")
+    }
+
+    /// 10057 `no message found` (MSG.DELETE of a missing sequence).
+    pub fn delete_no_message() -> Self {
+        Self::new(500, 10057, "no message found")
+    }
+
+    /// 10057 `message delete not permitted` (`deny_delete`).
+    pub fn delete_not_permitted() -> Self {
+        Self::new(500, 10057, "message delete not permitted")
+    }
+
+    /// 10060 `expected stream does not match`.
+    pub fn stream_mismatch() -> Self {
+        Self::new(400, 10060, "expected stream does not match")
+    }
+
+    /// 10070 `wrong last msg ID: <last>`.
+    pub fn wrong_last_msg_id(last: &[u8]) -> Self {
+        Self::new(
+            400,
+            10070,
+            format!("wrong last msg ID: {}", String::from_utf8_lossy(last)),
+        )
+    }
+
+    /// 10071 `wrong last sequence: <actual>`.
+    pub fn wrong_last_sequence(actual: u64) -> Self {
+        Self::new(400, 10071, format!("wrong last sequence: {actual}"))
+    }
+
+    /// 10077 `maximum messages exceeded` (discard new).
+    pub fn max_msgs_exceeded() -> Self {
+        Self::new(503, 10077, "maximum messages exceeded")
+    }
+
+    /// 10077 `maximum bytes exceeded` (discard new).
+    pub fn max_bytes_exceeded() -> Self {
+        Self::new(503, 10077, "maximum bytes exceeded")
+    }
+
+    /// 10077 `maximum messages per subject exceeded` (discard new per subject).
+    pub fn max_msgs_per_subject_exceeded() -> Self {
+        Self::new(503, 10077, "maximum messages per subject exceeded")
+    }
+
+    /// 10097 `header size exceeds maximum allowed of 64k`.
+    pub fn header_too_large() -> Self {
+        Self::new(400, 10097, "header size exceeds maximum allowed of 64k")
+    }
+
+    /// 10110 `stream purge not permitted` (`deny_purge`).
+    pub fn purge_not_permitted() -> Self {
+        Self::new(500, 10110, "stream purge not permitted")
+    }
+
+    /// 10111 `rollup not permitted`.
+    pub fn rollup_not_permitted() -> Self {
+        Self::new(500, 10111, "rollup not permitted")
+    }
+
+    /// 10111 `rollup value invalid: "<v>"` (value lower-cased, Go-quoted, as nats-server).
+    pub fn rollup_invalid(value: &str) -> Self {
+        Self::new(
+            500,
+            10111,
+            format!("rollup value invalid: {}", headers::go_quote(value)),
+        )
+    }
+}
+
+/// Accounted size of a message, as nats-server's file store counts it (so `max_bytes` and
+/// `state.bytes` agree with it): `22 + subject + payload + 8`, plus `4 + headers` when there are
+/// headers (record length, seq, ts, subject length, checksum).
+#[inline]
+pub fn stored_msg_bytes(subject_len: usize, headers_len: usize, payload_len: usize) -> u64 {
+    let hdr = if headers_len > 0 { 4 + headers_len } else { 0 };
+    (22 + subject_len + hdr + payload_len + 8) as u64
+}
+
+/// Largest header block nats-server accepts in a stream (64 KiB - 1).
+pub const MAX_HEADERS_BYTES: usize = u16::MAX as usize;
+/// Largest subject a record can hold (its length is a u16, as in nats-server's file store).
+pub const MAX_SUBJECT_BYTES: usize = u16::MAX as usize;
+
+/// A stored message. Owns compact copies (one allocation for headers + payload, the subject
+/// shared with the per-subject index), never a slice of a network read buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMsg {
+    /// Stream sequence.
+    pub seq: u64,
+    /// Store time, unix nanoseconds.
+    pub ts_ns: u64,
+    /// Subject.
+    pub subject: Bytes,
+    /// Raw header block, or empty.
+    pub headers: Bytes,
+    /// Payload.
+    pub payload: Bytes,
+}
+
+impl StoredMsg {
+    /// Accounted size ([`stored_msg_bytes`]).
+    pub fn stored_bytes(&self) -> u64 {
+        stored_msg_bytes(self.subject.len(), self.headers.len(), self.payload.len())
+    }
+
+    /// The record that persists this message.
+    pub fn to_record(&self) -> Record {
+        Record::Message {
+            seq: self.seq,
+            ts_ns: self.ts_ns,
+            subject: self.subject.clone(),
+            headers: self.headers.clone(),
+            payload: self.payload.clone(),
+        }
+    }
+}
+
+/// What the I/O shell must persist, in order, for the change just made, so that a restart
+/// replays to the same state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Append this record to the stream's active segment.
+    Append(Record),
+}
+
+/// Result of an accepted publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// Stored under `seq`; persist `effects` before acknowledging.
+    Stored {
+        /// Sequence assigned.
+        seq: u64,
+        /// Records to append (the message, then any removals it caused).
+        effects: Vec<Effect>,
+    },
+    /// A `Nats-Msg-Id` seen within the duplicate window: nothing stored; ack the original `seq`
+    /// with `"duplicate": true`.
+    Duplicate {
+        /// Sequence of the original message.
+        seq: u64,
+    },
+}
+
+/// The numbers of STREAM.INFO's `state`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StreamStateView {
+    /// Messages stored.
+    pub messages: u64,
+    /// Accounted bytes ([`stored_msg_bytes`]).
+    pub bytes: u64,
+    /// First sequence (0 for a pristine stream, `last_seq + 1` once emptied).
+    pub first_seq: u64,
+    /// Time of the first message (0 = none).
+    pub first_ts_ns: u64,
+    /// Last sequence ever assigned (kept when messages are removed).
+    pub last_seq: u64,
+    /// Time of the last message (kept when it is removed).
+    pub last_ts_ns: u64,
+    /// Distinct subjects stored.
+    pub num_subjects: u64,
+    /// Sequences between first and last that are gone.
+    pub num_deleted: u64,
+    /// Those sequences, ascending (empty from [`Stream::state_summary`]).
+    pub deleted: Vec<u64>,
+}
+
+/// Rollup requested by a publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rollup {
+    Subject,
+    All,
+}
+
+/// One stream's state, owned by one core.
+#[derive(Debug)]
+pub struct Stream {
+    name: String,
+    limits: StreamLimits,
+    /// Live messages by sequence.
+    msgs: BTreeMap<u64, StoredMsg>,
+    /// Per subject: live sequences, ascending (count = len, first = front, last = back). The
+    /// key is shared with every stored message of that subject.
+    subjects: HashMap<Bytes, VecDeque<u64>, RandomState>,
+    /// Time index: `(seq, ts)` in append order, both non-decreasing. Entries of removed
+    /// messages linger until they reach the front or a compaction; lookups skip them.
+    times: VecDeque<(u64, u64)>,
+    bytes: u64,
+    last_seq: u64,
+    last_ts_ns: u64,
+    /// `first_seq` reported while no message is stored.
+    empty_first_seq: u64,
+    /// Remembered `Nats-Msg-Id` → sequence, within the duplicate window.
+    dedupe: HashMap<Bytes, u64, RandomState>,
+    /// `(ts, seq, id)` in insertion order, to expire `dedupe`.
+    dedupe_order: VecDeque<(u64, u64, Bytes)>,
+    /// `Nats-Msg-Id` of the last stored message (empty when it had none).
+    last_msg_id: Bytes,
+}
+
+/// Removes `seq` from a subject's ascending sequence list.
+fn unlink_seq(list: &mut VecDeque<u64>, seq: u64) {
+    if list.front() == Some(&seq) {
+        list.pop_front();
+    } else if list.back() == Some(&seq) {
+        list.pop_back();
+    } else if let Ok(i) = list.binary_search(&seq) {
+        list.remove(i);
+    } else {
+        debug_assert!(false, "seq {seq} missing from its subject index");
+    }
+}
+
+/// Copies headers and payload into one allocation.
+fn compact_body(headers: &[u8], payload: &[u8]) -> (Bytes, Bytes) {
+    if headers.is_empty() {
+        return (Bytes::new(), Bytes::copy_from_slice(payload));
+    }
+    let mut v = Vec::with_capacity(headers.len() + payload.len());
+    v.extend_from_slice(headers);
+    v.extend_from_slice(payload);
+    let all = Bytes::from(v);
+    (all.slice(..headers.len()), all.slice(headers.len()..))
+}
+
+/// Is `filter` "every subject"?
+#[inline]
+fn is_all(filter: &[u8]) -> bool {
+    filter.is_empty() || filter == b">"
+}
+
+impl Stream {
+    /// A new, empty stream. `first_seq` is the config's `first_seq` (0 when absent): the first
+    /// message gets `max(first_seq, 1)`; state reads `0/0` for 0 and `first_seq/first_seq-1` otherwise.
+    pub fn new(name: String, limits: StreamLimits, first_seq: u64) -> Self {
+        Stream {
+            name,
+            limits,
+            msgs: BTreeMap::new(),
+            subjects: HashMap::with_hasher(RandomState::new()),
+            times: VecDeque::new(),
+            bytes: 0,
+            last_seq: first_seq.saturating_sub(1),
+            last_ts_ns: 0,
+            empty_first_seq: first_seq,
+            dedupe: HashMap::with_hasher(RandomState::new()),
+            dedupe_order: VecDeque::new(),
+            last_msg_id: Bytes::new(),
+        }
+    }
+
+    /// The stream's name (checked by `Nats-Expected-Stream`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &StreamLimits {
+        &self.limits
+    }
+
+    /// Number of stored messages.
+    pub fn len(&self) -> usize {
+        self.msgs.len()
+    }
+
+    /// True when no message is stored.
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    /// Current first sequence (as in [`StreamStateView::first_seq`]).
+    pub fn first_seq(&self) -> u64 {
+        self.msgs
+            .first_key_value()
+            .map_or(self.empty_first_seq, |(&s, _)| s)
+    }
+
+    /// Last sequence assigned.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    /// Applies updated limits (STREAM.UPDATE). Removes what the new limits exclude: with discard
+    /// old the oldest beyond `max_msgs`/`max_bytes`, and (either policy) the oldest per subject
+    /// beyond `max_msgs_per_subject`. Age is not checked here (no clock): call [`Stream::expire`].
+    pub fn set_limits(&mut self, limits: StreamLimits) -> Vec<Effect> {
+        self.limits = limits;
+        let mut effects = Vec::new();
+        let mut removed = Vec::new();
+        self.enforce_total_limits(&mut removed);
+        let mut subject_cuts: Vec<(Bytes, u64)> = Vec::new();
+        if let Some(per) = limit(self.limits.max_msgs_per_subject) {
+            let over: Vec<Bytes> = self
+                .subjects
+                .iter()
+                .filter(|(_, l)| l.len() as u64 > per)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for subj in over {
+                let list = &self.subjects[&subj];
+                let cut = list[list.len() - per as usize];
+                if is_literal(&subj) {
+                    self.remove_subject_below(&subj, cut);
+                    subject_cuts.push((subj, cut));
+                } else {
+                    // A literal `*`/`>` token would read as a wildcard in a purge record.
+                    let doomed: Vec<u64> = list.iter().copied().take_while(|&s| s < cut).collect();
+                    for seq in doomed {
+                        self.remove_one(seq);
+                        removed.push(seq);
+                    }
+                }
+            }
+        }
+        if !removed.is_empty() || !subject_cuts.is_empty() {
+            self.settle();
+        }
+        self.removal_effects(&removed, &mut effects);
+        for (filter, below_seq) in subject_cuts {
+            effects.push(Effect::Append(Record::Purge { filter, below_seq }));
+        }
+        effects
+    }
+
+    /// Stores a publish if every JetStream rule allows it (see the module docs for the order).
+    /// `headers` is the raw header block or empty; `now_ns` is the wall clock (unix ns). The
+    /// stored timestamp is `max(now_ns, last_ts)` so the time index stays ordered.
+    pub fn publish(
+        &mut self,
+        subject: &[u8],
+        headers: &[u8],
+        payload: &[u8],
+        now_ns: u64,
+    ) -> Result<PublishOutcome, JsErrorInfo> {
+        self.prune_dedupe(now_ns);
+        let mut msg_id: Option<&[u8]> = None;
+        let mut rollup = None;
+        if !headers.is_empty() {
+            if let Some(expected) = headers::get_non_empty(headers, headers::EXPECTED_STREAM) {
+                if expected != self.name.as_bytes() {
+                    return Err(JsErrorInfo::stream_mismatch());
+                }
+            }
+            if let Some(id) = headers::get_non_empty(headers, headers::MSG_ID) {
+                if let Some(&seq) = self.dedupe.get(id) {
+                    return Ok(PublishOutcome::Duplicate { seq });
+                }
+                msg_id = Some(id);
+            }
+            if let Some(v) = headers::get_non_empty(headers, headers::EXPECTED_LAST_SUBJECT_SEQ) {
+                let want = headers::parse_seq(v);
+                let on =
+                    headers::get_non_empty(headers, headers::EXPECTED_LAST_SUBJECT_SEQ_SUBJECT)
+                        .unwrap_or(subject);
+                let have = self.last_by_subject(on).map_or(0, |m| m.seq);
+                if have != want {
+                    return Err(JsErrorInfo::wrong_last_sequence(have));
+                }
+            }
+            if let Some(v) = headers::get_non_empty(headers, headers::EXPECTED_LAST_SEQ) {
+                if headers::parse_seq(v) != self.last_seq {
+                    return Err(JsErrorInfo::wrong_last_sequence(self.last_seq));
+                }
+            }
+            if let Some(v) = headers::get_non_empty(headers, headers::EXPECTED_LAST_MSG_ID) {
+                if v != &self.last_msg_id[..] {
+                    return Err(JsErrorInfo::wrong_last_msg_id(&self.last_msg_id));
+                }
+            }
+            if let Some(v) = headers::get_non_empty(headers, headers::ROLLUP) {
+                if !self.limits.allow_rollup_hdrs || self.limits.deny_purge {
+                    return Err(JsErrorInfo::rollup_not_permitted());
+                }
+                let value = String::from_utf8_lossy(v).to_lowercase();
+                rollup = Some(match value.as_str() {
+                    "sub" => Rollup::Subject,
+                    "all" => Rollup::All,
+                    other => return Err(JsErrorInfo::rollup_invalid(other)),
+                });
+            }
+        }
+        if let Some(max) = limit(self.limits.max_msg_size) {
+            if (headers.len() + payload.len()) as u64 > max {
+                return Err(JsErrorInfo::message_too_large());
+            }
+        }
+        if headers.len() > MAX_HEADERS_BYTES {
+            return Err(JsErrorInfo::header_too_large());
+        }
+        if subject.len() > MAX_SUBJECT_BYTES {
+            // Cannot happen behind the protocol's control-line limit; refused rather than unstorable.
+            return Err(JsErrorInfo::message_too_large());
+        }
+        let size = stored_msg_bytes(subject.len(), headers.len(), payload.len());
+        let (interned, subject_count) = match self.subjects.get_key_value(subject) {
+            Some((k, list)) => (Some(k.clone()), list.len() as u64),
+            None => (None, 0),
+        };
+        let per_subject = limit(self.limits.max_msgs_per_subject);
+        let at_subject_limit = per_subject.is_some_and(|per| subject_count >= per);
+        if self.limits.discard == Discard::New {
+            if at_subject_limit && self.limits.discard_new_per_subject {
+                return Err(JsErrorInfo::max_msgs_per_subject_exceeded());
+            }
+            if let Some(max) = limit(self.limits.max_msgs) {
+                if self.msgs.len() as u64 >= max && !at_subject_limit {
+                    return Err(JsErrorInfo::max_msgs_exceeded());
+                }
+            }
+            if let Some(max) = limit(self.limits.max_bytes) {
+                if self.bytes + size >= max {
+                    let evicted_size = self
+                        .subjects
+                        .get(subject)
+                        .and_then(|l| l.front())
+                        .and_then(|s| self.msgs.get(s))
+                        .map_or(0, StoredMsg::stored_bytes);
+                    if !at_subject_limit || evicted_size <= size {
+                        return Err(JsErrorInfo::max_bytes_exceeded());
+                    }
+                }
+            }
+        }
+
+        // Accepted: store it.
+        let seq = self.last_seq + 1;
+        let ts_ns = now_ns.max(self.last_ts_ns);
+        let subject = interned.unwrap_or_else(|| Bytes::copy_from_slice(subject));
+        let (stored_headers, stored_payload) = compact_body(headers, payload);
+        let stored_id = msg_id.map(|id| {
+            let at = id.as_ptr() as usize - headers.as_ptr() as usize;
+            stored_headers.slice(at..at + id.len())
+        });
+        let msg = StoredMsg {
+            seq,
+            ts_ns,
+            subject: subject.clone(),
+            headers: stored_headers,
+            payload: stored_payload,
+        };
+        let mut effects = Vec::with_capacity(1);
+        effects.push(Effect::Append(msg.to_record()));
+        self.insert(msg);
+
+        let mut removed = Vec::new();
+        if let Some(per) = per_subject {
+            while self
+                .subjects
+                .get(&subject[..])
+                .is_some_and(|l| l.len() as u64 > per)
+            {
+                let oldest = self.subjects[&subject[..]][0];
+                self.remove_one(oldest);
+                removed.push(oldest);
+            }
+        }
+        self.enforce_total_limits(&mut removed);
+        if !removed.is_empty() {
+            self.settle();
+            self.removal_effects(&removed, &mut effects);
+        }
+
+        self.last_msg_id = stored_id.clone().unwrap_or_default();
+        if let Some(id) = stored_id {
+            self.remember_msg_id(id, seq, ts_ns);
+        }
+
+        match rollup {
+            Some(Rollup::Subject) => {
+                // nats-server: a purge of the publish subject keeping 1.
+                let (_, purge) = self.purge_inner(Some(&subject[..]), 0, 1);
+                effects.extend(purge);
+            }
+            Some(Rollup::All) => {
+                let (_, purge) = self.purge_inner(None, 0, 1);
+                effects.extend(purge);
+            }
+            None => {}
+        }
+        Ok(PublishOutcome::Stored { seq, effects })
+    }
+
+    /// Removes messages older than `max_age` (those with `ts <= now - max_age`) and forgets
+    /// expired msg ids. Call it from a timer ([`Stream::next_expiry_ns`] says when).
+    pub fn expire(&mut self, now_ns: u64) -> Vec<Effect> {
+        self.prune_dedupe(now_ns);
+        let max_age = self.limits.max_age_ns;
+        if max_age == 0 || now_ns < max_age || self.msgs.is_empty() {
+            return Vec::new();
+        }
+        let cutoff = now_ns - max_age;
+        let i = self.times.partition_point(|&(_, ts)| ts <= cutoff);
+        let below = self.times.get(i).map_or(self.last_seq + 1, |&(s, _)| s);
+        if self.remove_prefix(below) == 0 {
+            return Vec::new();
+        }
+        vec![Effect::Append(Record::Purge {
+            filter: Bytes::new(),
+            below_seq: below,
+        })]
+    }
+
+    /// When the oldest message will reach `max_age` (unix ns), if there is one and an age limit.
+    pub fn next_expiry_ns(&self) -> Option<u64> {
+        if self.limits.max_age_ns == 0 {
+            return None;
+        }
+        let (_, first) = self.msgs.first_key_value()?;
+        Some(first.ts_ns.saturating_add(self.limits.max_age_ns))
+    }
+
+    /// MSG.DELETE.
+    pub fn delete_msg(&mut self, seq: u64) -> Result<Vec<Effect>, JsErrorInfo> {
+        if self.limits.deny_delete {
+            return Err(JsErrorInfo::delete_not_permitted());
+        }
+        if self.remove_one(seq).is_none() {
+            return Err(JsErrorInfo::delete_no_message());
+        }
+        self.settle();
+        Ok(vec![Effect::Append(Record::Tombstone { seq })])
+    }
+
+    /// STREAM.PURGE: everything, or by subject `filter` (wildcards allowed), below `seq`
+    /// (exclusive), or keeping the newest `keep` (`Some(0)` = absent). Returns the count purged.
+    pub fn purge(
+        &mut self,
+        filter: Option<&[u8]>,
+        seq: Option<u64>,
+        keep: Option<u64>,
+    ) -> Result<(u64, Vec<Effect>), JsErrorInfo> {
+        if self.limits.deny_purge {
+            return Err(JsErrorInfo::purge_not_permitted());
+        }
+        let seq = seq.unwrap_or(0);
+        let keep = keep.unwrap_or(0);
+        if seq > 0 && keep > 0 {
+            return Err(JsErrorInfo::bad_request());
+        }
+        Ok(self.purge_inner(filter, seq, keep))
+    }
+
+    /// Message `seq`, if stored.
+    pub fn get(&self, seq: u64) -> Option<&StoredMsg> {
+        self.msgs.get(&seq)
+    }
+
+    /// Newest message whose subject matches `subject_filter` (wildcards allowed; empty or `>` = any).
+    pub fn last_by_subject(&self, subject_filter: &[u8]) -> Option<&StoredMsg> {
+        let seq = if is_all(subject_filter) {
+            *self.msgs.last_key_value()?.0
+        } else if is_literal(subject_filter) {
+            *self.subjects.get(subject_filter)?.back()?
+        } else {
+            self.subjects
+                .iter()
+                .filter(|(k, _)| subject_matches(subject_filter, k))
+                .filter_map(|(_, l)| l.back().copied())
+                .max()?
+        };
+        self.msgs.get(&seq)
+    }
+
+    /// Oldest message at or after `from_seq` whose subject matches `subject_filter`.
+    pub fn next_by_subject(&self, subject_filter: &[u8], from_seq: u64) -> Option<&StoredMsg> {
+        let first_at_or_after =
+            |l: &VecDeque<u64>| l.get(l.partition_point(|&s| s < from_seq)).copied();
+        let seq = if is_all(subject_filter) {
+            return self.msgs.range(from_seq..).next().map(|(_, m)| m);
+        } else if is_literal(subject_filter) {
+            first_at_or_after(self.subjects.get(subject_filter)?)?
+        } else {
+            self.subjects
+                .iter()
+                .filter(|(k, _)| subject_matches(subject_filter, k))
+                .filter_map(|(_, l)| first_at_or_after(l))
+                .min()?
+        };
+        self.msgs.get(&seq)
+    }
+
+    /// Stored messages from `from_seq` on, in order (for batched direct gets and consumers).
+    pub fn range_from(&self, from_seq: u64) -> impl Iterator<Item = &StoredMsg> + '_ {
+        self.msgs.range(from_seq..).map(|(_, m)| m)
+    }
+
+    /// First stored sequence whose timestamp is `>= ts_ns` (binary search on the time index).
+    pub fn first_seq_at_or_after(&self, ts_ns: u64) -> Option<u64> {
+        let i = self.times.partition_point(|&(_, t)| t < ts_ns);
+        let &(seq, _) = self.times.get(i)?;
+        self.msgs.range(seq..).next().map(|(&s, _)| s)
+    }
+
+    /// Full STREAM.INFO state, including the list of deleted sequences (O(messages)).
+    pub fn state(&self) -> StreamStateView {
+        let mut view = self.state_summary();
+        if view.num_deleted > 0 {
+            let mut deleted = Vec::with_capacity(view.num_deleted as usize);
+            let mut expect = view.first_seq;
+            for &seq in self.msgs.keys() {
+                deleted.extend(expect..seq);
+                expect = seq + 1;
+            }
+            deleted.extend(expect..=self.last_seq);
+            debug_assert_eq!(deleted.len() as u64, view.num_deleted);
+            view.deleted = deleted;
+        }
+        view
+    }
+
+    /// STREAM.INFO state without the `deleted` list (O(1)).
+    pub fn state_summary(&self) -> StreamStateView {
+        let first = self.msgs.first_key_value().map(|(_, m)| m);
+        let first_seq = self.first_seq();
+        let num_deleted = if self.msgs.is_empty() {
+            0
+        } else {
+            (self.last_seq - first_seq + 1) - self.msgs.len() as u64
+        };
+        StreamStateView {
+            messages: self.msgs.len() as u64,
+            bytes: self.bytes,
+            first_seq,
+            first_ts_ns: first.map_or(0, |m| m.ts_ns),
+            last_seq: self.last_seq,
+            last_ts_ns: self.last_ts_ns,
+            num_subjects: self.subjects.len() as u64,
+            num_deleted,
+            deleted: Vec::new(),
+        }
+    }
+
+    /// Message count per subject matching `filter` (empty or `>` = all), in no particular order.
+    pub fn subjects_count(&self, filter: &[u8]) -> Vec<(Bytes, u64)> {
+        if !is_all(filter) && is_literal(filter) {
+            return self
+                .subjects
+                .get_key_value(filter)
+                .map(|(k, l)| vec![(k.clone(), l.len() as u64)])
+                .unwrap_or_default();
+        }
+        self.subjects
+            .iter()
+            .filter(|(k, _)| is_all(filter) || subject_matches(filter, k))
+            .map(|(k, l)| (k.clone(), l.len() as u64))
+            .collect()
+    }
+
+    /// True if any message with a sequence in `lo..=hi` is stored (lets the shell tell whether a
+    /// segment still holds live messages).
+    pub fn has_live_in(&self, lo: u64, hi: u64) -> bool {
+        lo <= hi && self.msgs.range(lo..=hi).next().is_some()
+    }
+
+    /// The record to write first in every new segment (see the module docs).
+    pub fn checkpoint_record(&self) -> Record {
+        Record::Checkpoint {
+            first_seq: self.first_seq(),
+            last_seq: self.last_seq,
+            last_ts_ns: self.last_ts_ns,
+        }
+    }
+
+    /// Recovery: applies one record read back from the segments, in file order. Limits are not
+    /// evaluated; the records already say what was removed.
+    pub fn replay(&mut self, rec: RecordRef<'_>) {
+        match rec {
+            RecordRef::Message(m) => self.replay_message(m),
+            // Every removal record removed something when it was written, so an empty stream
+            // after it reads `first_seq = last_seq + 1` even if the removed messages are already
+            // gone here (their segment was deleted).
+            RecordRef::Tombstone { seq } => {
+                self.remove_one(seq);
+                self.settle();
+            }
+            RecordRef::Purge { filter, below_seq } => {
+                self.apply_purge(filter, below_seq);
+                self.settle();
+            }
+            RecordRef::Checkpoint {
+                first_seq,
+                last_seq,
+                last_ts_ns,
+            } => {
+                if last_seq > self.last_seq {
+                    self.last_seq = last_seq;
+                    self.last_ts_ns = last_ts_ns;
+                }
+                self.remove_prefix(first_seq);
+                if self.msgs.is_empty() && first_seq > self.empty_first_seq {
+                    self.empty_first_seq = first_seq;
+                }
+            }
+        }
+    }
+
+    fn replay_message(&mut self, m: MessageRef<'_>) {
+        // A message at or below `last_seq` is legitimate right after a checkpoint taken once the
+        // operation was applied but written before its records; anything not above every stored
+        // sequence is out of order and ignored.
+        let newest = self.msgs.last_key_value().map_or(0, |(&s, _)| s);
+        if m.seq <= newest || m.seq == 0 {
+            tracing::warn!(stream = %self.name, seq = m.seq, newest, "replay: ignoring out-of-order message record");
+            return;
+        }
+        let subject = match self.subjects.get_key_value(m.subject) {
+            Some((k, _)) => k.clone(),
+            None => Bytes::copy_from_slice(m.subject),
+        };
+        let (headers, payload) = compact_body(m.headers, m.payload);
+        let stored_id =
+            headers::get_non_empty(&headers, headers::MSG_ID).map(|id| headers.slice_ref(id));
+        self.insert(StoredMsg {
+            seq: m.seq,
+            ts_ns: m.ts_ns,
+            subject,
+            headers,
+            payload,
+        });
+        self.last_msg_id = stored_id.clone().unwrap_or_default();
+        if let Some(id) = stored_id {
+            // Replayed time is a lower bound of the real clock: ids older than the window
+            // before this message are certainly expired.
+            self.prune_dedupe(m.ts_ns);
+            self.remember_msg_id(id, m.seq, m.ts_ns);
+        }
+    }
+
+    // ----- internals -------------------------------------------------------------------------
+
+    /// Adds a message newer than every stored one to every index.
+    fn insert(&mut self, msg: StoredMsg) {
+        debug_assert!(self.msgs.last_key_value().is_none_or(|(&s, _)| s < msg.seq));
+        let seq = msg.seq;
+        let ts = msg.ts_ns;
+        self.bytes += msg.stored_bytes();
+        match self.subjects.get_mut(&msg.subject[..]) {
+            Some(list) => list.push_back(seq),
+            None => {
+                self.subjects
+                    .insert(msg.subject.clone(), VecDeque::from([seq]));
+            }
+        }
+        let indexed_ts = self.times.back().map_or(ts, |&(_, t)| t.max(ts));
+        self.times.push_back((seq, indexed_ts));
+        if seq > self.last_seq {
+            self.last_seq = seq;
+            self.last_ts_ns = ts;
+        }
+        self.msgs.insert(seq, msg);
+    }
+
+    /// Removes one message from the message map, byte count and subject index (call
+    /// [`Self::settle`] after a batch).
+    fn remove_one(&mut self, seq: u64) -> Option<StoredMsg> {
+        let msg = self.msgs.remove(&seq)?;
+        self.bytes -= msg.stored_bytes();
+        if let Some(list) = self.subjects.get_mut(&msg.subject[..]) {
+            unlink_seq(list, seq);
+            if list.is_empty() {
+                self.subjects.remove(&msg.subject[..]);
+            }
+        }
+        Some(msg)
+    }
+
+    /// Removes the oldest message (limit eviction).
+    fn pop_first(&mut self) -> Option<u64> {
+        let (seq, msg) = self.msgs.pop_first()?;
+        self.bytes -= msg.stored_bytes();
+        if let Some(list) = self.subjects.get_mut(&msg.subject[..]) {
+            debug_assert_eq!(list.front(), Some(&seq));
+            list.pop_front();
+            if list.is_empty() {
+                self.subjects.remove(&msg.subject[..]);
+            }
+        }
+        Some(seq)
+    }
+
+    /// Removes every message below `below`; returns how many (settles when any).
+    fn remove_prefix(&mut self, below: u64) -> u64 {
+        if self.msgs.first_key_value().is_none_or(|(&s, _)| s >= below) {
+            return 0;
+        }
+        let keep = self.msgs.split_off(&below);
+        let gone = std::mem::replace(&mut self.msgs, keep);
+        let n = gone.len() as u64;
+        for (seq, msg) in gone {
+            self.bytes -= msg.stored_bytes();
+            if let Some(list) = self.subjects.get_mut(&msg.subject[..]) {
+                debug_assert_eq!(list.front(), Some(&seq));
+                list.pop_front();
+                if list.is_empty() {
+                    self.subjects.remove(&msg.subject[..]);
+                }
+            }
+        }
+        self.settle();
+        n
+    }
+
+    /// Removes a subject's messages below `below`; returns how many (no settle).
+    fn remove_subject_below(&mut self, subject: &[u8], below: u64) -> u64 {
+        let Some(list) = self.subjects.get_mut(subject) else {
+            return 0;
+        };
+        let mut n = 0;
+        while let Some(&seq) = list.front() {
+            if seq >= below {
+                break;
+            }
+            list.pop_front();
+            let msg = self.msgs.remove(&seq).expect("indexed message is stored");
+            self.bytes -= msg.stored_bytes();
+            n += 1;
+        }
+        if list.is_empty() {
+            self.subjects.remove(subject);
+        }
+        n
+    }
+
+    /// Restores invariants after removals: the empty-stream first sequence, and the time index
+    /// (drops its stale front, compacts it when mostly stale).
+    fn settle(&mut self) {
+        match self.msgs.first_key_value() {
+            None => {
+                self.empty_first_seq = self.last_seq + 1;
+                self.times.clear();
+            }
+            Some((&first, _)) => {
+                while self.times.front().is_some_and(|&(s, _)| s < first) {
+                    self.times.pop_front();
+                }
+                if self.times.len() > 2 * self.msgs.len() + 1024 {
+                    let mut max_ts = 0;
+                    self.times = self
+                        .msgs
+                        .values()
+                        .map(|m| {
+                            max_ts = max_ts.max(m.ts_ns);
+                            (m.seq, max_ts)
+                        })
+                        .collect();
+                }
+            }
+        }
+        debug_assert!(
+            self.msgs.is_empty()
+                || self.times.front().map(|t| t.0) == self.msgs.first_key_value().map(|m| *m.0)
+        );
+    }
+
+    /// Discard-old `max_msgs` and `max_bytes` evictions (oldest first).
+    fn enforce_total_limits(&mut self, removed: &mut Vec<u64>) {
+        if self.limits.discard != Discard::Old {
+            return;
+        }
+        if let Some(max) = limit(self.limits.max_msgs) {
+            while self.msgs.len() as u64 > max {
+                removed.extend(self.pop_first());
+            }
+        }
+        if let Some(max) = limit(self.limits.max_bytes) {
+            while self.bytes > max {
+                match self.pop_first() {
+                    Some(seq) => removed.push(seq),
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// Records for a set of removed sequences (state already settled): one unfiltered purge up to
+    /// the new first sequence covers everything below it; tombstones cover the rest.
+    fn removal_effects(&self, removed: &[u64], effects: &mut Vec<Effect>) {
+        if removed.is_empty() {
+            return;
+        }
+        let first = self.first_seq();
+        if removed.iter().any(|&s| s < first) {
+            effects.push(Effect::Append(Record::Purge {
+                filter: Bytes::new(),
+                below_seq: first,
+            }));
+        }
+        effects.extend(
+            removed
+                .iter()
+                .filter(|&&s| s >= first)
+                .map(|&seq| Effect::Append(Record::Tombstone { seq })),
+        );
+    }
+
+    /// The purge decision of nats-server's PurgeEx, then [`Self::apply_purge`].
+    fn purge_inner(&mut self, filter: Option<&[u8]>, seq: u64, keep: u64) -> (u64, Vec<Effect>) {
+        let filter = filter.unwrap_or_default();
+        let below = if is_all(filter) {
+            if keep == 0 && seq <= 1 {
+                self.last_seq + 1
+            } else if seq > 1 {
+                seq
+            } else {
+                if keep >= self.msgs.len() as u64 {
+                    return (0, Vec::new());
+                }
+                self.last_seq - keep + 1
+            }
+        } else if keep > 0 {
+            match self.nth_newest_matching(filter, keep) {
+                Some(cut) => cut,
+                None => return (0, Vec::new()),
+            }
+        } else if seq > 0 {
+            seq
+        } else {
+            self.last_seq + 1
+        };
+        let purged = self.apply_purge(filter, below);
+        if purged == 0 && !is_all(filter) {
+            // Nothing changed; replay relies on filtered purge records having removed something.
+            return (0, Vec::new());
+        }
+        let record = Record::Purge {
+            filter: if is_all(filter) {
+                Bytes::new()
+            } else {
+                Bytes::copy_from_slice(filter)
+            },
+            below_seq: below,
+        };
+        (purged, vec![Effect::Append(record)])
+    }
+
+    /// Sequence of the `k`-th newest message matching `filter` (k >= 1), if at least `k + 1`
+    /// match (otherwise a keep-`k` purge has nothing to do).
+    fn nth_newest_matching(&self, filter: &[u8], k: u64) -> Option<u64> {
+        debug_assert!(k >= 1);
+        if is_literal(filter) {
+            let list = self.subjects.get(filter)?;
+            let len = list.len() as u64;
+            return (len > k).then(|| list[(len - k) as usize]);
+        }
+        let total: u64 = self
+            .subjects
+            .iter()
+            .filter(|(s, _)| subject_matches(filter, s))
+            .map(|(_, l)| l.len() as u64)
+            .sum();
+        if total <= k {
+            return None;
+        }
+        self.msgs
+            .values()
+            .rev()
+            .filter(|m| subject_matches(filter, &m.subject))
+            .nth((k - 1) as usize)
+            .map(|m| m.seq)
+    }
+
+    /// Removes every message below `below` matching `filter` (empty = all). Unfiltered, it also
+    /// moves the next sequence to `below` when that is past the end, and always marks the
+    /// stream purged (an empty stream then reads `first_seq = last_seq + 1`).
+    fn apply_purge(&mut self, filter: &[u8], below: u64) -> u64 {
+        if is_all(filter) {
+            let n = self.remove_prefix(below);
+            if below > self.last_seq + 1 {
+                self.last_seq = below - 1;
+            }
+            if self.msgs.is_empty() {
+                self.settle();
+            }
+            return n;
+        }
+        let n = if is_literal(filter) {
+            self.remove_subject_below(filter, below)
+        } else {
+            let matching: Vec<Bytes> = self
+                .subjects
+                .keys()
+                .filter(|s| subject_matches(filter, s))
+                .cloned()
+                .collect();
+            matching
+                .iter()
+                .map(|s| self.remove_subject_below(s, below))
+                .sum()
+        };
+        if n > 0 {
+            self.settle();
+        }
+        n
+    }
+
+    /// Remembers a stored message's id for the duplicate window.
+    fn remember_msg_id(&mut self, id: Bytes, seq: u64, ts_ns: u64) {
+        if self.limits.duplicate_window_ns == 0 {
+            return;
+        }
+        self.dedupe.insert(id.clone(), seq);
+        self.dedupe_order.push_back((ts_ns, seq, id));
+    }
+
+    /// Forgets ids whose window has passed (`now - ts >= window`, as nats-server).
+    fn prune_dedupe(&mut self, now_ns: u64) {
+        let window = self.limits.duplicate_window_ns;
+        if window == 0 {
+            if !self.dedupe.is_empty() {
+                self.dedupe.clear();
+                self.dedupe_order.clear();
+            }
+            return;
+        }
+        while let Some(front) = self.dedupe_order.front() {
+            if now_ns.saturating_sub(front.0) < window {
+                break;
+            }
+            let (_, seq, id) = self.dedupe_order.pop_front().expect("front exists");
+            if self.dedupe.get(&id[..]) == Some(&seq) {
+                self.dedupe.remove(&id[..]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod model_tests;

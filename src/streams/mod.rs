@@ -1,0 +1,1111 @@
+//! JetStream streams on one core (sans-IO): the stream catalog (on the meta core, core 0),
+//! the streams this core owns, and the `$JS.API` requests and captured publishes that reach
+//! them as internal subscriptions of the engine.
+//!
+//! Every stream is owned by one core, recorded in its metadata. The owner registers the
+//! stream's subjects as internal subscriptions, so a publish anywhere is forwarded to it by
+//! the normal interest replication; it alone changes the stream and emits [`StorageOp`]s for
+//! the shell's storage task, whose replies (publish acks and API answers that report a
+//! change) are released only once those ops are durable (group commit). Core 0 also holds
+//! the catalog — name, owner, config and a recent state summary of every stream — and
+//! answers the catalog-wide API calls (INFO, NAMES, LIST, CREATE placement); per-stream
+//! calls are forwarded to the owner over the ring.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use ahash::AHashMap;
+use bytes::Bytes;
+
+use crate::engine::{Engine, InternalDelivery, InternalTarget};
+use crate::jetstream::{
+    self, check_delete_body, parse_direct_get, parse_msg_get, prepare_create, prepare_update,
+    render_account_info, render_error, render_msg_get, render_purge, render_stream_create,
+    render_stream_info, render_stream_list, render_stream_names, render_stream_update,
+    render_success, AccountInfoView, ApiRequest, DirectGetError, JsApiError, MsgDeleteRequest,
+    MsgQuery, Paging, ResponseType, ServerMeta, StorageType, StoredMessageView, StreamConfig,
+    StreamInfoRequest, StreamInfoView, StreamListRequest, StreamPurgeRequest,
+};
+use crate::session::SubKey;
+use crate::store::record::{encode_into, Record};
+use crate::store::stream::{Discard, Effect, JsErrorInfo, PublishOutcome, Stream, StreamLimits};
+use crate::store::StoredMsg;
+use crate::subject;
+
+/// Internal subscription kind: the JetStream API (on the meta core).
+pub const KIND_API: u32 = 1;
+/// Internal subscription kind: a stream's subjects (index = stream slot).
+pub const KIND_CAPTURE: u32 = 2;
+/// Internal subscription kind: a stream's direct-get subjects (index = stream slot).
+pub const KIND_DIRECT: u32 = 3;
+/// The core that holds the catalog.
+pub const META_CORE: usize = 0;
+/// The API subjects the meta core answers. Direct get is not among them: a stream without
+/// `allow_direct` must yield no responders.
+const API_SUBJECTS: [&str; 2] = ["$JS.API.INFO", "$JS.API.STREAM.>"];
+/// JetStream API level advertised.
+pub const API_LEVEL: u32 = 1;
+/// How often owners refresh the meta core's state summary of a changed stream.
+const SUMMARY_PERIOD_NS: u64 = 100_000_000;
+
+/// What JetStream items cross the rings.
+#[derive(Debug, Clone)]
+pub enum JsItem {
+    /// A per-stream API request, forwarded by the meta core to the stream's owner.
+    Request {
+        /// The `$JS.API…` subject.
+        subject: Bytes,
+        /// Where the answer goes.
+        reply: Option<Bytes>,
+        /// The request body.
+        body: Bytes,
+    },
+    /// Create this (validated, normalised) stream on the receiving core.
+    Create {
+        /// The stream's config.
+        config: Box<StreamConfig>,
+        /// Where the answer goes.
+        reply: Option<Bytes>,
+    },
+    /// An owner's view of one of its streams, for the catalog.
+    Summary(Box<StreamSummary>),
+    /// A stream is gone (deleted, or its creation failed).
+    Removed {
+        /// The stream's name.
+        name: String,
+    },
+}
+
+/// What the catalog knows of a stream.
+#[derive(Debug, Clone)]
+pub struct StreamSummary {
+    /// The core that owns it.
+    pub owner: usize,
+    /// Its config.
+    pub config: StreamConfig,
+    /// Creation time, unix ns.
+    pub created_ns: u64,
+    /// Its state when last reported.
+    pub state: jetstream::StreamStateView,
+}
+
+/// What the storage task must do, in order, for file-backed streams.
+#[derive(Debug)]
+pub enum StorageOp {
+    /// Create the stream's directory, its metadata file and first segment.
+    Create {
+        /// Stream slot on this core.
+        stream: u32,
+        /// The stream's directory.
+        dir: PathBuf,
+        /// The metadata file's contents.
+        meta: Vec<u8>,
+        /// The stream's first sequence.
+        first_seq: u64,
+    },
+    /// Replace the metadata file (config update).
+    WriteMeta {
+        /// Stream slot.
+        stream: u32,
+        /// The metadata file's contents.
+        meta: Vec<u8>,
+    },
+    /// Append encoded records to the active segment.
+    Append {
+        /// Stream slot.
+        stream: u32,
+        /// Encoded records, back to back.
+        records: Vec<u8>,
+        /// (sequence, offset within `records`) of each message record.
+        index: Vec<(u64, u64)>,
+        /// First/last sequence and last timestamp after these records, written as a
+        /// checkpoint at the head of a new segment so older segments can be dropped.
+        checkpoint: (u64, u64, u64),
+    },
+    /// Sealed segments whose every record is below this sequence may be deleted.
+    Compact {
+        /// Stream slot.
+        stream: u32,
+        /// The stream's first live sequence.
+        first_live_seq: u64,
+    },
+    /// Delete the stream's directory.
+    Delete {
+        /// Stream slot.
+        stream: u32,
+    },
+}
+
+/// A message to publish once the storage ops queued before it are durable.
+#[derive(Debug, Clone)]
+pub struct DeferredReply {
+    /// Reply subject.
+    pub subject: Bytes,
+    /// Reply payload (JSON).
+    pub payload: Bytes,
+}
+
+/// Settings of the JetStream part of one core.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    /// This core.
+    pub core_id: usize,
+    /// Cores in the server.
+    pub n_cores: usize,
+    /// Where stream directories live.
+    pub store_dir: PathBuf,
+    /// Server name and version, echoed in stream metadata.
+    pub server_name: String,
+    /// The version clients see.
+    pub version: String,
+    /// Account-wide memory storage limit (-1 = unlimited).
+    pub max_memory_bytes: i64,
+    /// Account-wide file storage limit (-1 = unlimited).
+    pub max_file_bytes: i64,
+}
+
+/// The metadata file of a stream: everything needed to reopen it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct StreamMeta {
+    /// The stream config.
+    pub config: StreamConfig,
+    /// Creation time, unix ns.
+    pub created_ns: u64,
+    /// The core that owns it (modulo the core count at start).
+    pub owner_core: usize,
+}
+
+struct OwnedStream {
+    config: StreamConfig,
+    created_ns: u64,
+    store: Stream,
+    capture_subs: Vec<SubKey>,
+    direct_subs: Vec<SubKey>,
+    dirty_since_summary: bool,
+}
+
+impl OwnedStream {
+    fn is_file(&self) -> bool {
+        self.config.storage == StorageType::File
+    }
+}
+
+/// One core's JetStream state.
+pub struct StreamHost {
+    cfg: HostConfig,
+    streams: Vec<Option<OwnedStream>>,
+    by_name: AHashMap<String, u32>,
+    catalog: BTreeMap<String, StreamSummary>,
+    next_owner: usize,
+    ops: Vec<StorageOp>,
+    deferred: Vec<DeferredReply>,
+    self_queue: Vec<JsItem>,
+    last_summary_ns: u64,
+    api_total: u64,
+    api_errors: u64,
+    scratch_internal: Vec<InternalDelivery>,
+    scratch_js: Vec<(usize, JsItem)>,
+}
+
+fn now_wall_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The storage-core limits a stream config asks for.
+pub fn limits_of(cfg: &StreamConfig) -> StreamLimits {
+    StreamLimits {
+        max_msgs: cfg.max_msgs,
+        max_bytes: cfg.max_bytes,
+        max_age_ns: cfg.max_age_ns.max(0) as u64,
+        max_msg_size: cfg.max_msg_size_bytes as i64,
+        max_msgs_per_subject: cfg.max_msgs_per_subject,
+        discard: match cfg.discard {
+            jetstream::DiscardPolicy::Old => Discard::Old,
+            jetstream::DiscardPolicy::New => Discard::New,
+        },
+        discard_new_per_subject: cfg.discard_new_per_subject,
+        duplicate_window_ns: cfg.duplicate_window_ns.max(0) as u64,
+        allow_rollup_hdrs: cfg.allow_rollup_hdrs,
+        deny_delete: cfg.deny_delete,
+        deny_purge: cfg.deny_purge,
+    }
+}
+
+fn api_error(e: JsErrorInfo) -> JsApiError {
+    JsApiError::new(e.code, e.err_code, e.description)
+}
+
+fn state_view(store: &Stream, detailed: bool) -> jetstream::StreamStateView {
+    let s = if detailed {
+        store.state()
+    } else {
+        store.state_summary()
+    };
+    jetstream::StreamStateView {
+        messages: s.messages,
+        bytes: s.bytes,
+        first_seq: s.first_seq,
+        first_ts_ns: s.first_ts_ns,
+        last_seq: s.last_seq,
+        last_ts_ns: s.last_ts_ns,
+        num_subjects: s.num_subjects,
+        num_deleted: s.num_deleted,
+        consumer_count: 0,
+        deleted: (detailed && !s.deleted.is_empty()).then_some(s.deleted),
+        subjects: None,
+    }
+}
+
+fn encode_effects(effects: &[Effect], records: &mut Vec<u8>, index: &mut Vec<(u64, u64)>) {
+    for Effect::Append(rec) in effects {
+        if let Record::Message { seq, .. } = rec {
+            index.push((*seq, records.len() as u64));
+        }
+        encode_into(rec, records);
+    }
+}
+
+impl StreamHost {
+    /// JetStream state for one core with no streams yet.
+    pub fn new(cfg: HostConfig) -> Self {
+        StreamHost {
+            cfg,
+            streams: Vec::new(),
+            by_name: AHashMap::new(),
+            catalog: BTreeMap::new(),
+            next_owner: 0,
+            ops: Vec::new(),
+            deferred: Vec::new(),
+            self_queue: Vec::new(),
+            last_summary_ns: 0,
+            api_total: 0,
+            api_errors: 0,
+            scratch_internal: Vec::new(),
+            scratch_js: Vec::new(),
+        }
+    }
+
+    fn is_meta(&self) -> bool {
+        self.cfg.core_id == META_CORE
+    }
+
+    /// Subscribes the meta core to the API subjects (call once at start).
+    pub fn start(&mut self, engine: &mut Engine) {
+        if self.is_meta() {
+            for s in API_SUBJECTS {
+                engine.add_internal_sub(
+                    &Bytes::from_static(s.as_bytes()),
+                    InternalTarget {
+                        kind: KIND_API,
+                        index: 0,
+                    },
+                );
+            }
+        }
+    }
+
+    /// The stream directory for a name.
+    pub fn stream_dir(&self, name: &str) -> PathBuf {
+        self.cfg.store_dir.join(name)
+    }
+
+    /// Takes the storage ops and the replies that wait for them, as one group commit.
+    pub fn take_storage_batch(&mut self) -> (Vec<StorageOp>, Vec<DeferredReply>) {
+        (
+            std::mem::take(&mut self.ops),
+            std::mem::take(&mut self.deferred),
+        )
+    }
+
+    /// Whether a group commit is waiting.
+    pub fn has_storage_work(&self) -> bool {
+        !self.ops.is_empty() || !self.deferred.is_empty()
+    }
+
+    /// Processes everything the engine matched for JetStream, repeatedly, since answering
+    /// can itself produce deliveries (bounded).
+    pub fn drive(&mut self, engine: &mut Engine) {
+        let now = now_wall_ns();
+        for _round in 0..64 {
+            let mut internal = std::mem::take(&mut self.scratch_internal);
+            let mut js = std::mem::take(&mut self.scratch_js);
+            engine.take_internal(&mut internal);
+            engine.take_js(&mut js);
+            let own = std::mem::take(&mut self.self_queue);
+            if internal.is_empty() && js.is_empty() && own.is_empty() {
+                self.scratch_internal = internal;
+                self.scratch_js = js;
+                return;
+            }
+            for d in internal.drain(..) {
+                self.on_delivery(engine, d, now);
+            }
+            for (peer, item) in js.drain(..) {
+                self.on_item(engine, peer, item, now);
+            }
+            for item in own {
+                let me = self.cfg.core_id;
+                self.on_item(engine, me, item, now);
+            }
+            self.scratch_internal = internal;
+            self.scratch_js = js;
+        }
+        tracing::warn!("jetstream: internal message loop did not settle in 64 rounds");
+    }
+
+    /// Periodic work: age-based expiry and catalog summaries.
+    pub fn tick(&mut self, engine: &mut Engine) {
+        let now = now_wall_ns();
+        for slot in 0..self.streams.len() as u32 {
+            let Some(st) = self.streams[slot as usize].as_mut() else {
+                continue;
+            };
+            if st.store.next_expiry_ns().is_some_and(|t| t <= now) {
+                let effects = st.store.expire(now);
+                if !effects.is_empty() {
+                    st.dirty_since_summary = true;
+                    self.persist(slot, &effects);
+                }
+            }
+        }
+        if now.saturating_sub(self.last_summary_ns) >= SUMMARY_PERIOD_NS {
+            self.last_summary_ns = now;
+            for slot in 0..self.streams.len() as u32 {
+                if self.streams[slot as usize]
+                    .as_ref()
+                    .is_some_and(|s| s.dirty_since_summary)
+                {
+                    self.send_summary(engine, slot);
+                }
+            }
+        }
+        self.drive(engine);
+    }
+
+    fn send_to(&mut self, engine: &mut Engine, core: usize, item: JsItem) {
+        if core == self.cfg.core_id {
+            self.self_queue.push(item);
+        } else {
+            engine.send_js(core, item);
+        }
+    }
+
+    fn reply_now(&mut self, engine: &mut Engine, reply: Option<&Bytes>, payload: Vec<u8>) {
+        if let Some(r) = reply {
+            engine.publish_internal(r, None, 0, &Bytes::from(payload));
+        }
+    }
+
+    /// Replies after the storage ops queued so far are durable (memory streams: now).
+    fn reply_durable(
+        &mut self,
+        engine: &mut Engine,
+        file: bool,
+        reply: Option<&Bytes>,
+        payload: Bytes,
+    ) {
+        let Some(r) = reply else { return };
+        if file {
+            self.deferred.push(DeferredReply {
+                subject: r.clone(),
+                payload,
+            });
+        } else {
+            engine.publish_internal(r, None, 0, &payload);
+        }
+    }
+
+    fn api_err(
+        &mut self,
+        engine: &mut Engine,
+        reply: Option<&Bytes>,
+        kind: ResponseType,
+        e: &JsApiError,
+    ) {
+        self.api_errors += 1;
+        self.reply_now(engine, reply, render_error(kind, e));
+    }
+
+    fn server_meta(&self) -> ServerMeta<'_> {
+        ServerMeta {
+            server_name: &self.cfg.server_name,
+            version: &self.cfg.version,
+            api_level: API_LEVEL,
+        }
+    }
+
+    // ----- deliveries ---------------------------------------------------------------------
+
+    fn on_delivery(&mut self, engine: &mut Engine, d: InternalDelivery, now: u64) {
+        match d.target.kind {
+            KIND_API => self.on_api(engine, &d, now),
+            KIND_CAPTURE => self.on_capture(engine, d.target.index, &d, now),
+            KIND_DIRECT => self.on_direct_get(engine, d.target.index, &d),
+            other => debug_assert!(false, "unknown internal kind {other}"),
+        }
+    }
+
+    fn on_item(&mut self, engine: &mut Engine, from: usize, item: JsItem, now: u64) {
+        match item {
+            JsItem::Request {
+                subject,
+                reply,
+                body,
+            } => self.on_owner_request(engine, &subject, reply.as_ref(), &body, now),
+            JsItem::Create { config, reply } => {
+                self.create_owned(engine, *config, reply.as_ref(), now)
+            }
+            JsItem::Summary(summary) => {
+                if self.is_meta() {
+                    self.catalog.insert(summary.config.name.clone(), *summary);
+                }
+            }
+            JsItem::Removed { name } => {
+                if self.is_meta() && self.catalog.get(&name).is_some_and(|s| s.owner == from) {
+                    self.catalog.remove(&name);
+                }
+            }
+        }
+    }
+
+    /// A `$JS.API` request on the meta core.
+    fn on_api(&mut self, engine: &mut Engine, d: &InternalDelivery, now: u64) {
+        self.api_total += 1;
+        let reply = d.reply.as_ref();
+        let Some(req) = ApiRequest::parse(&d.subject) else {
+            return;
+        };
+        let body = d.message.slice(d.header_len..);
+        match req {
+            ApiRequest::AccountInfo => {
+                let view = self.account_info();
+                self.reply_now(engine, reply, render_account_info(&view));
+            }
+            ApiRequest::StreamNames | ApiRequest::StreamList => {
+                self.on_catalog_list(engine, req, reply, &body, now)
+            }
+            ApiRequest::StreamCreate(name) => {
+                let cfg = match prepare_create(name, &body) {
+                    Ok(c) => c,
+                    Err(e) => return self.api_err(engine, reply, ResponseType::StreamCreate, &e),
+                };
+                if let Some(existing) = self.catalog.get(name) {
+                    let owner = existing.owner;
+                    return self.forward(engine, owner, d, body);
+                }
+                if let Some(e) = self.overlap_error(&cfg, None) {
+                    return self.api_err(engine, reply, ResponseType::StreamCreate, &e);
+                }
+                let owner = self.next_owner % self.cfg.n_cores;
+                self.next_owner += 1;
+                self.catalog.insert(
+                    name.to_string(),
+                    StreamSummary {
+                        owner,
+                        config: cfg.clone(),
+                        created_ns: now,
+                        state: jetstream::StreamStateView::default(),
+                    },
+                );
+                self.send_to(
+                    engine,
+                    owner,
+                    JsItem::Create {
+                        config: Box::new(cfg),
+                        reply: reply.cloned(),
+                    },
+                );
+            }
+            ApiRequest::StreamUpdate(name) => {
+                let Some(owner) = self.catalog.get(name).map(|s| s.owner) else {
+                    return self.api_err(
+                        engine,
+                        reply,
+                        ResponseType::StreamUpdate,
+                        &JsApiError::stream_not_found(),
+                    );
+                };
+                if let Ok(cfg) = prepare_update(name, &body) {
+                    if let Some(e) = self.overlap_error(&cfg, Some(name)) {
+                        return self.api_err(engine, reply, ResponseType::StreamUpdate, &e);
+                    }
+                }
+                self.forward(engine, owner, d, body);
+            }
+            ApiRequest::DirectGet { .. } | ApiRequest::Consumer(_) => {}
+            other => {
+                let name = other.stream().unwrap_or_default();
+                match self.catalog.get(name).map(|s| s.owner) {
+                    Some(owner) => self.forward(engine, owner, d, body),
+                    None => {
+                        let kind = other.response_type().unwrap_or(ResponseType::StreamInfo);
+                        self.api_err(engine, reply, kind, &JsApiError::stream_not_found());
+                    }
+                }
+            }
+        }
+    }
+
+    fn forward(&mut self, engine: &mut Engine, owner: usize, d: &InternalDelivery, body: Bytes) {
+        self.send_to(
+            engine,
+            owner,
+            JsItem::Request {
+                subject: d.subject.clone(),
+                reply: d.reply.clone(),
+                body,
+            },
+        );
+    }
+
+    fn overlap_error(&self, cfg: &StreamConfig, except: Option<&str>) -> Option<JsApiError> {
+        for (name, other) in &self.catalog {
+            if Some(name.as_str()) == except {
+                continue;
+            }
+            for a in &cfg.subjects {
+                for b in &other.config.subjects {
+                    if subject::subjects_overlap(a.as_bytes(), b.as_bytes()) {
+                        return Some(JsApiError::stream_subject_overlap());
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn account_info(&self) -> AccountInfoView {
+        let mut view = AccountInfoView {
+            memory_bytes: 0,
+            storage_bytes: 0,
+            reserved_memory_bytes: 0,
+            reserved_storage_bytes: 0,
+            streams: self.catalog.len() as u64,
+            consumers: 0,
+            domain: None,
+            api_level: API_LEVEL,
+            api_total: self.api_total,
+            api_errors: self.api_errors,
+            limits: jetstream::AccountLimits {
+                max_memory_bytes: self.cfg.max_memory_bytes,
+                max_storage_bytes: self.cfg.max_file_bytes,
+                max_streams: -1,
+                max_consumers: -1,
+                max_ack_pending: -1,
+                memory_max_stream_bytes: -1,
+                storage_max_stream_bytes: -1,
+                max_bytes_required: false,
+            },
+        };
+        for s in self.catalog.values() {
+            match s.config.storage {
+                StorageType::File => view.storage_bytes += s.state.bytes,
+                StorageType::Memory => view.memory_bytes += s.state.bytes,
+            }
+        }
+        view
+    }
+
+    fn on_catalog_list(
+        &mut self,
+        engine: &mut Engine,
+        req: ApiRequest<'_>,
+        reply: Option<&Bytes>,
+        body: &[u8],
+        now: u64,
+    ) {
+        let kind = req.response_type().unwrap_or(ResponseType::StreamNames);
+        let parsed = match StreamListRequest::parse(body) {
+            Ok(p) => p,
+            Err(e) => return self.api_err(engine, reply, kind, &e),
+        };
+        let filter = parsed.subject_filter().map(str::to_owned);
+        let matching: Vec<&StreamSummary> = self
+            .catalog
+            .values()
+            .filter(|s| {
+                filter.as_deref().is_none_or(|f| {
+                    s.config
+                        .subjects
+                        .iter()
+                        .any(|subj| subject::subjects_overlap(subj.as_bytes(), f.as_bytes()))
+                })
+            })
+            .collect();
+        let payload = if matches!(req, ApiRequest::StreamNames) {
+            let names: Vec<&str> = matching.iter().map(|s| s.config.name.as_str()).collect();
+            render_stream_names(&names, parsed.offset)
+        } else {
+            let views: Vec<StreamInfoView> = matching
+                .iter()
+                .map(|s| StreamInfoView {
+                    config: &s.config,
+                    created_ns: s.created_ns,
+                    state: &s.state,
+                    now_ns: now,
+                })
+                .collect();
+            render_stream_list(&views, parsed.offset)
+        };
+        self.reply_now(engine, reply, payload);
+    }
+
+    // ----- the owner side -----------------------------------------------------------------
+
+    fn create_owned(
+        &mut self,
+        engine: &mut Engine,
+        config: StreamConfig,
+        reply: Option<&Bytes>,
+        now: u64,
+    ) {
+        let name = config.name.clone();
+        if self.by_name.contains_key(&name) {
+            // A concurrent duplicate create: answer as the idempotent path does.
+            let body = Bytes::from(serde_json::to_vec(&config).unwrap_or_default());
+            let subject = Bytes::from(format!("$JS.API.STREAM.CREATE.{name}"));
+            return self.on_owner_request(engine, &subject, reply, &body, now);
+        }
+        let store = Stream::new(name.clone(), limits_of(&config), config.first_seq.max(1));
+        let slot = self.install(engine, config, now, store);
+        let st = self.streams[slot as usize]
+            .as_ref()
+            .expect("just installed");
+        let file = st.is_file();
+        if file {
+            let meta = self.meta_bytes(slot);
+            let dir = self.stream_dir(&name);
+            let first_seq = st.config.first_seq.max(1);
+            self.ops.push(StorageOp::Create {
+                stream: slot,
+                dir,
+                meta,
+                first_seq,
+            });
+        }
+        let payload = self.render_info(slot, ResponseType::StreamCreate, now);
+        self.reply_durable(engine, file, reply, Bytes::from(payload));
+        self.send_summary(engine, slot);
+    }
+
+    /// Installs a stream on this core (created or recovered) and subscribes its subjects.
+    fn install(
+        &mut self,
+        engine: &mut Engine,
+        config: StreamConfig,
+        created_ns: u64,
+        store: Stream,
+    ) -> u32 {
+        let slot = match self.streams.iter().position(Option::is_none) {
+            Some(i) => i as u32,
+            None => {
+                self.streams.push(None);
+                (self.streams.len() - 1) as u32
+            }
+        };
+        self.by_name.insert(config.name.clone(), slot);
+        let mut st = OwnedStream {
+            config,
+            created_ns,
+            store,
+            capture_subs: Vec::new(),
+            direct_subs: Vec::new(),
+            dirty_since_summary: false,
+        };
+        Self::subscribe(engine, slot, &mut st);
+        self.streams[slot as usize] = Some(st);
+        slot
+    }
+
+    fn subscribe(engine: &mut Engine, slot: u32, st: &mut OwnedStream) {
+        for key in st.capture_subs.drain(..).chain(st.direct_subs.drain(..)) {
+            engine.remove_internal_sub(key);
+        }
+        for s in &st.config.subjects {
+            let key = engine.add_internal_sub(
+                &Bytes::copy_from_slice(s.as_bytes()),
+                InternalTarget {
+                    kind: KIND_CAPTURE,
+                    index: slot,
+                },
+            );
+            st.capture_subs.push(key);
+        }
+        if st.config.allow_direct {
+            let base = format!("$JS.API.DIRECT.GET.{}", st.config.name);
+            for s in [base.clone(), format!("{base}.>")] {
+                let key = engine.add_internal_sub(
+                    &Bytes::from(s),
+                    InternalTarget {
+                        kind: KIND_DIRECT,
+                        index: slot,
+                    },
+                );
+                st.direct_subs.push(key);
+            }
+        }
+    }
+
+    /// Registers a stream recovered from disk by the storage shell.
+    pub fn restore(&mut self, engine: &mut Engine, meta: StreamMeta, store: Stream) -> u32 {
+        let slot = self.install(engine, meta.config, meta.created_ns, store);
+        self.send_summary(engine, slot);
+        slot
+    }
+
+    fn meta_bytes(&self, slot: u32) -> Vec<u8> {
+        let st = self.streams[slot as usize].as_ref().expect("live stream");
+        serde_json::to_vec_pretty(&StreamMeta {
+            config: st.config.clone(),
+            created_ns: st.created_ns,
+            owner_core: self.cfg.core_id,
+        })
+        .unwrap_or_default()
+    }
+
+    fn send_summary(&mut self, engine: &mut Engine, slot: u32) {
+        let st = self.streams[slot as usize].as_mut().expect("live stream");
+        st.dirty_since_summary = false;
+        let summary = StreamSummary {
+            owner: self.cfg.core_id,
+            config: st.config.clone(),
+            created_ns: st.created_ns,
+            state: state_view(&st.store, false),
+        };
+        self.send_to(engine, META_CORE, JsItem::Summary(Box::new(summary)));
+    }
+
+    fn render_info(&self, slot: u32, kind: ResponseType, now: u64) -> Vec<u8> {
+        let st = self.streams[slot as usize].as_ref().expect("live stream");
+        let state = state_view(&st.store, false);
+        let view = StreamInfoView {
+            config: &st.config,
+            created_ns: st.created_ns,
+            state: &state,
+            now_ns: now,
+        };
+        match kind {
+            ResponseType::StreamCreate => render_stream_create(&view, &self.server_meta()),
+            ResponseType::StreamUpdate => render_stream_update(&view, &self.server_meta()),
+            _ => render_stream_info(&view, &self.server_meta(), Paging::default()),
+        }
+    }
+
+    fn persist(&mut self, slot: u32, effects: &[Effect]) {
+        let st = self.streams[slot as usize].as_ref().expect("live stream");
+        if !st.is_file() || effects.is_empty() {
+            return;
+        }
+        let mut records = Vec::new();
+        let mut index = Vec::new();
+        encode_effects(effects, &mut records, &mut index);
+        let s = st.store.state_summary();
+        let first_live = st.store.first_seq();
+        self.ops.push(StorageOp::Append {
+            stream: slot,
+            records,
+            index,
+            checkpoint: (s.first_seq, s.last_seq, s.last_ts_ns),
+        });
+        self.ops.push(StorageOp::Compact {
+            stream: slot,
+            first_live_seq: first_live,
+        });
+    }
+
+    fn on_capture(&mut self, engine: &mut Engine, slot: u32, d: &InternalDelivery, now: u64) {
+        let Some(st) = self.streams.get_mut(slot as usize).and_then(|s| s.as_mut()) else {
+            return;
+        };
+        let (headers, payload) = d.message.split_at(d.header_len);
+        let name = st.config.name.clone();
+        let no_ack = st.config.no_ack;
+        let file = st.is_file();
+        let outcome = st.store.publish(&d.subject, headers, payload, now);
+        let ack = match outcome {
+            Ok(PublishOutcome::Stored { seq, effects }) => {
+                st.dirty_since_summary = true;
+                self.persist(slot, &effects);
+                jetstream::pub_ack(&name, seq, false)
+            }
+            Ok(PublishOutcome::Duplicate { seq }) => jetstream::pub_ack(&name, seq, true),
+            Err(e) => jetstream::pub_error(&name, &api_error(e)),
+        };
+        if !no_ack {
+            self.reply_durable(engine, file, d.reply.as_ref(), ack);
+        }
+    }
+
+    fn on_direct_get(&mut self, engine: &mut Engine, slot: u32, d: &InternalDelivery) {
+        let Some(reply) = d.reply.clone() else { return };
+        let Some(st) = self.streams.get(slot as usize).and_then(|s| s.as_ref()) else {
+            return;
+        };
+        let prefix_len = "$JS.API.DIRECT.GET.".len() + st.config.name.len();
+        let subject_part = (d.subject.len() > prefix_len + 1)
+            .then(|| String::from_utf8_lossy(&d.subject[prefix_len + 1..]).into_owned());
+        let body = &d.message[d.header_len..];
+        let result = parse_direct_get(subject_part.as_deref(), body)
+            .and_then(|q| lookup(&st.store, &q.query).ok_or(DirectGetError::NotFound));
+        let mut headers = Vec::with_capacity(128);
+        let payload: Bytes = match result {
+            Ok(msg) => {
+                jetstream::write_direct_get_headers(
+                    &mut headers,
+                    &msg.headers,
+                    &st.config.name,
+                    &msg.subject,
+                    msg.seq,
+                    msg.ts_ns,
+                    None,
+                );
+                msg.payload.clone()
+            }
+            Err(e) => {
+                headers.extend_from_slice(e.status_headers());
+                Bytes::new()
+            }
+        };
+        let header_len = headers.len();
+        headers.extend_from_slice(&payload);
+        engine.publish_internal(&reply, None, header_len, &Bytes::from(headers));
+    }
+
+    fn on_owner_request(
+        &mut self,
+        engine: &mut Engine,
+        subject: &Bytes,
+        reply: Option<&Bytes>,
+        body: &Bytes,
+        now: u64,
+    ) {
+        let Some(req) = ApiRequest::parse(subject) else {
+            return;
+        };
+        let kind = req.response_type().unwrap_or(ResponseType::StreamInfo);
+        let name = req.stream().unwrap_or_default().to_string();
+        let Some(&slot) = self.by_name.get(&name) else {
+            return self.api_err(engine, reply, kind, &JsApiError::stream_not_found());
+        };
+        let result: Result<(), JsApiError> = match req {
+            ApiRequest::StreamCreate(_) => self.owner_recreate(engine, slot, reply, body, now),
+            ApiRequest::StreamUpdate(_) => self.owner_update(engine, slot, reply, body, now),
+            ApiRequest::StreamInfo(_) => self.owner_info(engine, slot, reply, body, now),
+            ApiRequest::StreamDelete(_) => {
+                check_delete_body(body).map(|()| self.owner_delete(engine, slot, reply))
+            }
+            ApiRequest::StreamPurge(_) => self.owner_purge(engine, slot, reply, body),
+            ApiRequest::StreamMsgGet(_) => self.owner_msg_get(engine, slot, reply, body),
+            ApiRequest::StreamMsgDelete(_) => self.owner_msg_delete(engine, slot, reply, body),
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            self.api_err(engine, reply, kind, &e);
+        }
+    }
+
+    fn owner_recreate(
+        &mut self,
+        engine: &mut Engine,
+        slot: u32,
+        reply: Option<&Bytes>,
+        body: &Bytes,
+        now: u64,
+    ) -> Result<(), JsApiError> {
+        let name = self.streams[slot as usize]
+            .as_ref()
+            .expect("live")
+            .config
+            .name
+            .clone();
+        let cfg = prepare_create(&name, body)?;
+        if cfg != self.streams[slot as usize].as_ref().expect("live").config {
+            return Err(JsApiError::stream_name_exists());
+        }
+        let payload = self.render_info(slot, ResponseType::StreamCreate, now);
+        self.reply_now(engine, reply, payload);
+        Ok(())
+    }
+
+    fn owner_update(
+        &mut self,
+        engine: &mut Engine,
+        slot: u32,
+        reply: Option<&Bytes>,
+        body: &Bytes,
+        now: u64,
+    ) -> Result<(), JsApiError> {
+        let st = self.streams[slot as usize].as_mut().expect("live");
+        let mut cfg = prepare_update(&st.config.name, body)?;
+        StreamConfig::validate_update(&st.config, &mut cfg)?;
+        let resubscribe =
+            cfg.subjects != st.config.subjects || cfg.allow_direct != st.config.allow_direct;
+        let effects = st.store.set_limits(limits_of(&cfg));
+        st.config = cfg;
+        st.dirty_since_summary = true;
+        if resubscribe {
+            Self::subscribe(engine, slot, st);
+        }
+        let file = st.is_file();
+        self.persist(slot, &effects);
+        if file {
+            let meta = self.meta_bytes(slot);
+            self.ops.push(StorageOp::WriteMeta { stream: slot, meta });
+        }
+        let payload = self.render_info(slot, ResponseType::StreamUpdate, now);
+        self.reply_durable(engine, file, reply, Bytes::from(payload));
+        self.send_summary(engine, slot);
+        Ok(())
+    }
+
+    fn owner_info(
+        &mut self,
+        engine: &mut Engine,
+        slot: u32,
+        reply: Option<&Bytes>,
+        body: &Bytes,
+        now: u64,
+    ) -> Result<(), JsApiError> {
+        let req = StreamInfoRequest::parse(body)?;
+        let st = self.streams[slot as usize].as_ref().expect("live");
+        let mut state = state_view(&st.store, req.deleted_details);
+        let mut paging = Paging::default();
+        if let Some(filter) = req.subjects_filter() {
+            let counts = st.store.subjects_count(filter.as_bytes());
+            let (page, p) = jetstream::page_subjects(
+                counts
+                    .into_iter()
+                    .map(|(s, n)| (String::from_utf8_lossy(&s).into_owned(), n)),
+                req.offset,
+            );
+            state.subjects = Some(page);
+            paging = p;
+        }
+        let view = StreamInfoView {
+            config: &st.config,
+            created_ns: st.created_ns,
+            state: &state,
+            now_ns: now,
+        };
+        let payload = render_stream_info(&view, &self.server_meta(), paging);
+        self.reply_now(engine, reply, payload);
+        Ok(())
+    }
+
+    fn owner_delete(&mut self, engine: &mut Engine, slot: u32, reply: Option<&Bytes>) {
+        let mut st = self.streams[slot as usize].take().expect("live");
+        for key in st.capture_subs.drain(..).chain(st.direct_subs.drain(..)) {
+            engine.remove_internal_sub(key);
+        }
+        self.by_name.remove(&st.config.name);
+        let file = st.is_file();
+        if file {
+            self.ops.push(StorageOp::Delete { stream: slot });
+        }
+        self.send_to(
+            engine,
+            META_CORE,
+            JsItem::Removed {
+                name: st.config.name.clone(),
+            },
+        );
+        self.reply_durable(
+            engine,
+            file,
+            reply,
+            Bytes::from(render_success(ResponseType::StreamDelete)),
+        );
+    }
+
+    fn owner_purge(
+        &mut self,
+        engine: &mut Engine,
+        slot: u32,
+        reply: Option<&Bytes>,
+        body: &Bytes,
+    ) -> Result<(), JsApiError> {
+        let req = StreamPurgeRequest::parse(body)?;
+        let st = self.streams[slot as usize].as_mut().expect("live");
+        let (purged, effects) = st
+            .store
+            .purge(
+                req.filter().map(str::as_bytes),
+                (req.seq > 0).then_some(req.seq),
+                (req.keep > 0).then_some(req.keep),
+            )
+            .map_err(api_error)?;
+        st.dirty_since_summary = true;
+        let file = st.is_file();
+        self.persist(slot, &effects);
+        self.reply_durable(engine, file, reply, Bytes::from(render_purge(purged)));
+        Ok(())
+    }
+
+    fn owner_msg_get(
+        &mut self,
+        engine: &mut Engine,
+        slot: u32,
+        reply: Option<&Bytes>,
+        body: &Bytes,
+    ) -> Result<(), JsApiError> {
+        let q = parse_msg_get(body)?;
+        let st = self.streams[slot as usize].as_ref().expect("live");
+        let msg = lookup(&st.store, &q.query).ok_or_else(JsApiError::no_message_found)?;
+        let view = StoredMessageView {
+            subject: &msg.subject,
+            seq: msg.seq,
+            headers: &msg.headers,
+            payload: &msg.payload,
+            ts_ns: msg.ts_ns,
+        };
+        let payload = render_msg_get(&view, q.no_hdr);
+        self.reply_now(engine, reply, payload);
+        Ok(())
+    }
+
+    fn owner_msg_delete(
+        &mut self,
+        engine: &mut Engine,
+        slot: u32,
+        reply: Option<&Bytes>,
+        body: &Bytes,
+    ) -> Result<(), JsApiError> {
+        let req = MsgDeleteRequest::parse(body)?;
+        let st = self.streams[slot as usize].as_mut().expect("live");
+        let last_seq = st.store.last_seq();
+        let effects = st.store.delete_msg(req.seq).map_err(|e| {
+            if e.err_code == 10057 && e.description == "no message found" {
+                jetstream::msg_delete_miss(req.seq, last_seq)
+            } else {
+                api_error(e)
+            }
+        })?;
+        st.dirty_since_summary = true;
+        let file = st.is_file();
+        self.persist(slot, &effects);
+        self.reply_durable(
+            engine,
+            file,
+            reply,
+            Bytes::from(render_success(ResponseType::StreamMsgDelete)),
+        );
+        Ok(())
+    }
+}
+
+/// The stored message a MSG.GET / DIRECT.GET query selects.
+fn lookup<'a>(store: &'a Stream, q: &MsgQuery) -> Option<&'a StoredMsg> {
+    match q {
+        MsgQuery::Seq(seq) => store.get(*seq),
+        MsgQuery::LastBySubject(s) => store.last_by_subject(s.as_bytes()),
+        MsgQuery::NextBySubject { subject, from_seq } => {
+            store.next_by_subject(subject.as_bytes(), *from_seq)
+        }
+        MsgQuery::FirstAtTime { start_ns, .. } => store
+            .first_seq_at_or_after(*start_ns)
+            .and_then(|seq| store.get(seq)),
+        _ => None,
+    }
+}
