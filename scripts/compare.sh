@@ -112,7 +112,7 @@ import json, sys
 r = json.loads(sys.argv[1])
 lat = r.get("latency") or {}
 s = "{:,.0f} msgs/s ({})".format(r["msgs_per_s"], r["headline"])
-if lat:
+if lat and r["scenario"] in ("latency", "reqrep"):
     s += ", p50 {:.1f} us, p99 {:.1f} us".format(lat["p50_us"], lat["p99_us"])
 print(s)
 EOF
@@ -198,13 +198,6 @@ CMD="scripts/compare.sh"
 for v in COMPARE_SECS COMPARE_RUNS COMPARE_BUDGETS COMPARE_SERVERS COMPARE_ROWS COMPARE_LATENCY_RATE; do
     [[ -n ${!v:-} ]] && CMD="$v=\"${!v}\" $CMD"
 done
-"$PY" - "$MACHINE" "$CMD" "$DATE" "$SECS" "$RUNS" "$("$NATS_BIN" --version)" "$(rustc --version)" >>"$RAW" <<'EOF'
-import json, sys
-machine, cmd, date, secs, runs, nats, rustc = sys.argv[1:]
-print(json.dumps({"meta": {"machine": machine, "command": cmd, "date": date + " UTC",
-    "notes": [f"{secs} s per run, {runs} runs per server and row, alternating natrix / nats-server, fresh server per run",
-              f"{nats}; {rustc}"]}}))
-EOF
 
 # run_one <budget> <row> <label> <server> <run> <args...>
 run_one() {
@@ -245,6 +238,7 @@ run_one() {
 
 # --- 3. the matrix -------------------------------------------------------------------
 START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for budget in $BUDGETS; do
     for entry in "${MATRIX[@]}"; do
         IFS='|' read -r row label args <<<"$entry"
@@ -262,6 +256,16 @@ for budget in $BUDGETS; do
     done
 done
 log "matrix done in $(($(date +%s) - START)) s"
+LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
+"$PY" - "$MACHINE" "$CMD" "$DATE" "$SECS" "$RUNS" "$("$NATS_BIN" --version)" "$(rustc --version)" \
+    "$LOAD_START" "$LOAD_END" >>"$RAW" <<'EOF'
+import json, sys
+machine, cmd, date, secs, runs, nats, rustc, load0, load1 = sys.argv[1:]
+print(json.dumps({"meta": {"machine": machine, "command": cmd, "date": date + " UTC",
+    "notes": [f"{secs} s per run, {runs} runs per server and row, alternating natrix / nats-server, fresh server per run",
+              f"{nats}; {rustc}",
+              f"load average (1/5/15 min) before: {load0}, after: {load1} (other work on the machine adds noise)"]}}))
+EOF
 
 # --- 4. outputs ----------------------------------------------------------------------
 REPORT_ARGS=(report --runs "$RAW" --json "$OUT/compare-$DATE.json" --markdown "$OUT/compare-$DATE.md"

@@ -410,9 +410,7 @@ pub fn render_msg_get(msg: &StoredMessageView, no_hdr: bool) -> Vec<u8> {
         out.push(b'"');
     }
     out.extend_from_slice(b",\"time\":\"");
-    let mut time = String::with_capacity(30);
-    write_rfc3339_nanos(&mut time, msg.ts_ns);
-    out.extend_from_slice(time.as_bytes());
+    write_rfc3339_nanos(&mut out, msg.ts_ns);
     out.extend_from_slice(b"\"}}");
     out
 }
@@ -572,6 +570,13 @@ fn push_header(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+fn push_header_u64(out: &mut Vec<u8>, name: &[u8], value: u64) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    write_u64(out, value);
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Appends the header block of a direct-get reply: the stored headers (if any), then
 /// `Nats-Stream`, `Nats-Subject`, `Nats-Sequence`, `Nats-Time-Stamp` (RFC 3339 nanos) and,
 /// in a batch, `Nats-Num-Pending` and `Nats-Last-Sequence`; ends with the blank line.
@@ -598,19 +603,13 @@ pub fn write_direct_get_headers(
     }
     push_header(out, b"Nats-Stream", stream.as_bytes());
     push_header(out, b"Nats-Subject", msg_subject);
-    let mut num = Vec::with_capacity(20);
-    write_u64(&mut num, seq);
-    push_header(out, b"Nats-Sequence", &num);
-    let mut time = String::with_capacity(30);
-    write_rfc3339_nanos(&mut time, ts_ns);
-    push_header(out, b"Nats-Time-Stamp", time.as_bytes());
+    push_header_u64(out, b"Nats-Sequence", seq);
+    out.extend_from_slice(b"Nats-Time-Stamp: ");
+    write_rfc3339_nanos(out, ts_ns);
+    out.extend_from_slice(b"\r\n");
     if let Some(batch) = batch {
-        num.clear();
-        write_u64(&mut num, batch.num_pending);
-        push_header(out, b"Nats-Num-Pending", &num);
-        num.clear();
-        write_u64(&mut num, batch.last_seq);
-        push_header(out, b"Nats-Last-Sequence", &num);
+        push_header_u64(out, b"Nats-Num-Pending", batch.num_pending);
+        push_header_u64(out, b"Nats-Last-Sequence", batch.last_seq);
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -620,12 +619,8 @@ pub fn write_direct_get_headers(
 pub fn direct_get_eob(num_pending: u64, last_seq: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(80);
     out.extend_from_slice(b"NATS/1.0 204 EOB\r\n");
-    let mut num = Vec::with_capacity(20);
-    write_u64(&mut num, num_pending);
-    push_header(&mut out, b"Nats-Num-Pending", &num);
-    num.clear();
-    write_u64(&mut num, last_seq);
-    push_header(&mut out, b"Nats-Last-Sequence", &num);
+    push_header_u64(&mut out, b"Nats-Num-Pending", num_pending);
+    push_header_u64(&mut out, b"Nats-Last-Sequence", last_seq);
     out.extend_from_slice(b"\r\n");
     out
 }

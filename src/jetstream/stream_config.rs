@@ -56,8 +56,11 @@ fn is_zero_u64(v: &u64) -> bool {
     *v == 0
 }
 
-/// Captures the raw JSON of a value an enum refused, so the error can quote it like Go does.
+/// The raw JSON of a value given for an enum, kept so a refusal can quote it like Go does.
 struct RawText(String);
+
+/// Reads any JSON value into `RawText` (strings re-quoted, containers abbreviated).
+struct RawVisitor;
 
 impl<'de> Visitor<'de> for RawVisitor {
     type Value = RawText;
@@ -95,8 +98,6 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(RawText("{...}".to_owned()))
     }
 }
-
-struct RawVisitor;
 
 /// Defines a lowercase-string enum that decodes and fails like nats-server's Go enums.
 macro_rules! go_enum {

@@ -2,8 +2,6 @@
 //! parser for the ones clients send (`start_time`, `opt_start_time`, ...). No time crate: the
 //! conversion between days and civil dates is the classic era/day-of-era arithmetic.
 
-use std::fmt::Write as _;
-
 /// Go's zero `time.Time`, which nats-server prints for "no time" (e.g. `first_ts` of an empty stream).
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -58,39 +56,66 @@ fn days_in_month(year: i64, month: u32) -> u32 {
     }
 }
 
-/// Appends `unix_ns` as Go's RFC3339Nano in UTC: `2026-11-22T03:33:31.674664328Z`, fraction
-/// trimmed of trailing zeros and dropped entirely when zero (`1970-01-01T00:00:00Z`).
-pub fn write_rfc3339_nanos(out: &mut String, unix_ns: u64) {
+/// Longest timestamp this module prints (`YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`).
+const MAX_RFC3339_NANOS_LEN: usize = 30;
+
+/// Formats `unix_ns` into `buf` (the year of any u64 nanosecond count has 4 digits) and
+/// returns the length used.
+fn format_into(unix_ns: u64, buf: &mut [u8; MAX_RFC3339_NANOS_LEN]) -> usize {
+    fn two(buf: &mut [u8], at: usize, v: u64) {
+        buf[at] = b'0' + (v / 10) as u8;
+        buf[at + 1] = b'0' + (v % 10) as u8;
+    }
     let secs = unix_ns / NANOS_PER_SEC;
-    let nanos = (unix_ns % NANOS_PER_SEC) as u32;
+    let nanos = unix_ns % NANOS_PER_SEC;
     let (year, month, day) = civil_from_days((secs / SECS_PER_DAY) as i64);
+    debug_assert!((1970..=9999).contains(&year));
+    let year = year as u64;
     let sec_of_day = secs % SECS_PER_DAY;
-    let (hour, minute, second) = (sec_of_day / 3600, sec_of_day / 60 % 60, sec_of_day % 60);
-    // Writing into a String cannot fail.
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}"
-    );
+    two(buf, 0, year / 100);
+    two(buf, 2, year % 100);
+    buf[4] = b'-';
+    two(buf, 5, u64::from(month));
+    buf[7] = b'-';
+    two(buf, 8, u64::from(day));
+    buf[10] = b'T';
+    two(buf, 11, sec_of_day / 3600);
+    buf[13] = b':';
+    two(buf, 14, sec_of_day / 60 % 60);
+    buf[16] = b':';
+    two(buf, 17, sec_of_day % 60);
+    let mut len = 19;
     if nanos != 0 {
-        let mut digits = [0u8; 9];
+        buf[len] = b'.';
         let mut rest = nanos;
-        for slot in digits.iter_mut().rev() {
-            *slot = b'0' + (rest % 10) as u8;
+        for i in (0..9).rev() {
+            buf[len + 1 + i] = b'0' + (rest % 10) as u8;
             rest /= 10;
         }
-        let len = 9 - digits.iter().rev().take_while(|&&d| d == b'0').count();
-        out.push('.');
-        // The digits are ASCII by construction.
-        out.extend(digits[..len].iter().map(|&d| d as char));
+        let mut digits = 9;
+        while buf[len + digits] == b'0' {
+            digits -= 1;
+        }
+        len += 1 + digits;
     }
-    out.push('Z');
+    buf[len] = b'Z';
+    len + 1
+}
+
+/// Appends `unix_ns` as Go's RFC3339Nano in UTC: `2026-11-22T03:33:31.674664328Z`, fraction
+/// trimmed of trailing zeros and dropped entirely when zero (`1970-01-01T00:00:00Z`).
+pub fn write_rfc3339_nanos(out: &mut Vec<u8>, unix_ns: u64) {
+    let mut buf = [0u8; MAX_RFC3339_NANOS_LEN];
+    let len = format_into(unix_ns, &mut buf);
+    out.extend_from_slice(&buf[..len]);
 }
 
 /// `unix_ns` as Go's RFC3339Nano in UTC (see `write_rfc3339_nanos`).
 pub fn format_rfc3339_nanos(unix_ns: u64) -> String {
-    let mut out = String::with_capacity(30);
-    write_rfc3339_nanos(&mut out, unix_ns);
-    out
+    let mut buf = [0u8; MAX_RFC3339_NANOS_LEN];
+    let len = format_into(unix_ns, &mut buf);
+    // Only ASCII digits and separators were written.
+    String::from_utf8_lossy(&buf[..len]).into_owned()
 }
 
 /// Formats a stream-state timestamp, where 0 means "no time" and prints as Go's zero time.

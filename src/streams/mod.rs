@@ -11,6 +11,9 @@
 //! answers the catalog-wide API calls (INFO, NAMES, LIST, CREATE placement); per-stream
 //! calls are forwarded to the owner over the ring.
 
+#[cfg(test)]
+mod host_tests;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

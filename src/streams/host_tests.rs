@@ -1,0 +1,339 @@
+//! Stream host tests: engines and hosts of several cores wired together by hand, no
+//! runtime and no disk (storage ops are inspected, then "completed" by releasing replies).
+
+use bytes::BytesMut;
+
+use super::*;
+use crate::engine::{EngineConfig, EngineLimits, OutputState, ReadStatus};
+use crate::protocol::info::{ServerInfo, ADVERTISED_VERSION};
+use crate::session::ConnId;
+
+const CONNECT: &str = "CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\n";
+
+struct Node {
+    engine: Engine,
+    host: StreamHost,
+}
+
+struct Cluster {
+    nodes: Vec<Node>,
+    /// Storage ops seen, per core, in order.
+    ops: Vec<Vec<StorageOp>>,
+}
+
+fn engine_cfg(core_id: usize, n_cores: usize) -> EngineConfig {
+    EngineConfig {
+        core_id,
+        n_cores,
+        limits: EngineLimits {
+            max_payload_bytes: 1 << 20,
+            max_control_line_bytes: 4096,
+            max_pending_bytes: 64 << 20,
+            max_subscriptions: 0,
+            ping_interval_ns: 120_000_000_000,
+            max_pings_outstanding: 2,
+        },
+        info: ServerInfo {
+            server_id: "N".into(),
+            server_name: "t".into(),
+            version: ADVERTISED_VERSION.into(),
+            proto: 1,
+            git_commit: String::new(),
+            go: String::new(),
+            host: "127.0.0.1".into(),
+            port: 4222,
+            headers: true,
+            max_payload: 1 << 20,
+            jetstream: true,
+            client_id: 0,
+            client_ip: String::new(),
+            api_lvl: None,
+            connect_info: None,
+            remote_account: None,
+        },
+    }
+}
+
+impl Cluster {
+    fn new(n: usize) -> Self {
+        let mut nodes: Vec<Node> = (0..n)
+            .map(|core_id| Node {
+                engine: Engine::new(engine_cfg(core_id, n)),
+                host: StreamHost::new(HostConfig {
+                    core_id,
+                    n_cores: n,
+                    store_dir: PathBuf::from("/nonexistent"),
+                    server_name: "t".into(),
+                    version: ADVERTISED_VERSION.into(),
+                    max_memory_bytes: -1,
+                    max_file_bytes: -1,
+                }),
+            })
+            .collect();
+        for node in &mut nodes {
+            node.host.start(&mut node.engine);
+        }
+        let mut c = Cluster {
+            nodes,
+            ops: (0..n).map(|_| Vec::new()).collect(),
+        };
+        c.settle();
+        c
+    }
+
+    /// Runs hosts and rings until nothing moves; durable replies are released at once
+    /// (as if every group commit succeeded), and the ops are recorded.
+    fn settle(&mut self) {
+        let n = self.nodes.len();
+        for _round in 0..200 {
+            let mut moved = false;
+            for core in 0..n {
+                let node = &mut self.nodes[core];
+                node.host.drive(&mut node.engine);
+                let (ops, replies) = node.host.take_storage_batch();
+                moved |= !ops.is_empty() || !replies.is_empty();
+                self.ops[core].extend(ops);
+                for r in replies {
+                    node.engine
+                        .publish_internal(&r.subject, None, 0, &r.payload);
+                }
+            }
+            for from in 0..n {
+                for to in 0..n {
+                    if from == to {
+                        continue;
+                    }
+                    let batch = self.nodes[from].engine.take_outgoing(to);
+                    if !batch.is_empty() {
+                        moved = true;
+                        let bytes = self.nodes[to].engine.on_ring(from, batch);
+                        self.nodes[to].engine.credit_peer(from, bytes);
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("cluster never settled");
+    }
+
+    fn connect(&mut self, core: usize) -> ConnId {
+        let e = &mut self.nodes[core].engine;
+        let id = e.open_conn("127.0.0.1", 0, true);
+        let mut buf = BytesMut::from(format!("{CONNECT}SUB _INBOX.> 1\r\n").as_bytes());
+        assert_eq!(e.on_read(id, &mut buf, 0), ReadStatus::Continue);
+        self.settle();
+        self.output(core, id);
+        id
+    }
+
+    fn send(&mut self, core: usize, conn: ConnId, bytes: &str) {
+        let mut buf = BytesMut::from(bytes.as_bytes());
+        self.nodes[core].engine.on_read(conn, &mut buf, 0);
+        self.settle();
+    }
+
+    fn output(&mut self, core: usize, conn: ConnId) -> String {
+        let mut all = Vec::new();
+        loop {
+            let mut buf = BytesMut::new();
+            match self.nodes[core].engine.take_output(conn, &mut buf) {
+                OutputState::Data => {
+                    all.extend_from_slice(&buf);
+                    self.nodes[core].engine.write_done(conn);
+                }
+                _ => break,
+            }
+        }
+        String::from_utf8_lossy(&all).into_owned()
+    }
+
+    /// A request on `subject` with JSON `body`; returns the reply payload.
+    fn request(&mut self, core: usize, conn: ConnId, subject: &str, body: &str) -> String {
+        self.send(
+            core,
+            conn,
+            &format!("PUB {subject} _INBOX.r {}\r\n{body}\r\n", body.len()),
+        );
+        let out = self.output(core, conn);
+        out.split("\r\n").nth(1).unwrap_or_default().to_string()
+    }
+}
+
+#[test]
+fn create_places_streams_round_robin_and_catalog_answers_names() {
+    let mut c = Cluster::new(2);
+    let conn = c.connect(1);
+    for name in ["A", "B", "C"] {
+        let r = c.request(
+            1,
+            conn,
+            &format!("$JS.API.STREAM.CREATE.{name}"),
+            &format!(
+                "{{\"name\":\"{name}\",\"subjects\":[\"{}.>\"],\"storage\":\"memory\"}}",
+                name.to_lowercase()
+            ),
+        );
+        assert!(r.contains("\"did_create\":true"), "{r}");
+    }
+    assert_eq!(
+        c.nodes[0].host.by_name.len() + c.nodes[1].host.by_name.len(),
+        3
+    );
+    assert_eq!(
+        c.nodes[0].host.by_name.len(),
+        2,
+        "round robin: A and C on core 0"
+    );
+    let names = c.request(1, conn, "$JS.API.STREAM.NAMES", "");
+    assert!(names.contains("\"streams\":[\"A\",\"B\",\"C\"]"), "{names}");
+    let filtered = c.request(1, conn, "$JS.API.STREAM.NAMES", "{\"subject\":\"b.x\"}");
+    assert!(filtered.contains("\"streams\":[\"B\"]"), "{filtered}");
+}
+
+#[test]
+fn publish_anywhere_is_stored_by_the_owner_and_acked() {
+    let mut c = Cluster::new(2);
+    let admin = c.connect(0);
+    c.request(
+        0,
+        admin,
+        "$JS.API.STREAM.CREATE.S",
+        "{\"name\":\"S\",\"subjects\":[\"s.*\"],\"storage\":\"memory\"}",
+    );
+    let owner = if c.nodes[0].host.by_name.contains_key("S") {
+        0
+    } else {
+        1
+    };
+    for core in [0, 1] {
+        let p = c.connect(core);
+        for i in 0..3 {
+            let r = c.request(core, p, "s.x", &format!("m{i}"));
+            assert!(
+                r.starts_with("{\"stream\":\"S\",\"seq\":"),
+                "core {core}: {r}"
+            );
+        }
+    }
+    let slot = c.nodes[owner].host.by_name["S"];
+    let st = c.nodes[owner].host.streams[slot as usize].as_ref().unwrap();
+    assert_eq!(st.store.state_summary().messages, 6);
+}
+
+#[test]
+fn file_stream_acks_wait_for_storage_and_ops_are_ordered() {
+    let mut c = Cluster::new(1);
+    let conn = c.connect(0);
+    // Drive by hand instead of settle, so the group commit is held and replies stay deferred.
+    let feed = |c: &mut Cluster, bytes: String| {
+        let mut buf = BytesMut::from(bytes.as_bytes());
+        let node = &mut c.nodes[0];
+        node.engine.on_read(conn, &mut buf, 0);
+        node.host.drive(&mut node.engine);
+    };
+    let body = "{\"name\":\"F\",\"subjects\":[\"f\"]}";
+    feed(
+        &mut c,
+        format!(
+            "PUB $JS.API.STREAM.CREATE.F _INBOX.c {}\r\n{body}\r\n",
+            body.len()
+        ),
+    );
+    assert_eq!(
+        c.output(0, conn),
+        "",
+        "create not answered before its files are durable"
+    );
+    feed(
+        &mut c,
+        "PUB f _INBOX.p 2\r\nhi\r\nPUB f _INBOX.q 2\r\nho\r\n".to_string(),
+    );
+    assert_eq!(
+        c.output(0, conn),
+        "",
+        "nothing acknowledged before the storage batch is durable"
+    );
+    let (ops, replies) = c.nodes[0].host.take_storage_batch();
+    assert!(matches!(ops[0], StorageOp::Create { first_seq: 1, .. }));
+    assert!(
+        matches!(&ops[1], StorageOp::Append { index, checkpoint: (1, 1, _), .. } if index.len() == 1)
+    );
+    assert!(matches!(
+        &ops[3],
+        StorageOp::Append {
+            checkpoint: (1, 2, _),
+            ..
+        }
+    ));
+    assert_eq!(
+        replies.len(),
+        3,
+        "one group commit releases the create reply and both acks"
+    );
+    for r in replies {
+        c.nodes[0]
+            .engine
+            .publish_internal(&r.subject, None, 0, &r.payload);
+    }
+    let out = c.output(0, conn);
+    let create = out.find("did_create").expect("create reply");
+    let ack1 = out.find("{\"stream\":\"F\",\"seq\":1}").expect("first ack");
+    let ack2 = out
+        .find("{\"stream\":\"F\",\"seq\":2}")
+        .expect("second ack");
+    assert!(create < ack1 && ack1 < ack2, "replies in order: {out}");
+}
+
+#[test]
+fn per_stream_requests_are_forwarded_to_the_owner() {
+    let mut c = Cluster::new(3);
+    let conn = c.connect(2);
+    for name in ["X", "Y"] {
+        c.request(
+            2,
+            conn,
+            &format!("$JS.API.STREAM.CREATE.{name}"),
+            &format!("{{\"name\":\"{name}\",\"storage\":\"memory\"}}"),
+        );
+    }
+    c.request(2, conn, "Y", "payload");
+    let info = c.request(2, conn, "$JS.API.STREAM.INFO.Y", "");
+    assert!(info.contains("\"messages\":1"), "{info}");
+    let got = c.request(2, conn, "$JS.API.STREAM.MSG.GET.Y", "{\"seq\":1}");
+    assert!(got.contains("\"data\":\"cGF5bG9hZA==\""), "{got}");
+    let del = c.request(2, conn, "$JS.API.STREAM.DELETE.Y", "");
+    assert!(del.contains("\"success\":true"), "{del}");
+    let gone = c.request(2, conn, "$JS.API.STREAM.INFO.Y", "");
+    assert!(gone.contains("10059"), "{gone}");
+    // With the stream gone its subject has no responders.
+    c.send(2, conn, "PUB Y _INBOX.z 0\r\n\r\n");
+    assert!(c.output(2, conn).contains("503"));
+}
+
+#[test]
+fn direct_get_only_with_allow_direct() {
+    let mut c = Cluster::new(2);
+    let conn = c.connect(0);
+    c.request(
+        0,
+        conn,
+        "$JS.API.STREAM.CREATE.D",
+        "{\"name\":\"D\",\"subjects\":[\"d.>\"],\"storage\":\"memory\",\"allow_direct\":true}",
+    );
+    c.request(
+        0,
+        conn,
+        "$JS.API.STREAM.CREATE.N",
+        "{\"name\":\"N\",\"subjects\":[\"n.>\"],\"storage\":\"memory\"}",
+    );
+    c.request(0, conn, "d.k", "v1");
+    c.request(0, conn, "d.k", "v2");
+    c.send(0, conn, "PUB $JS.API.DIRECT.GET.D.d.k _INBOX.g 0\r\n\r\n");
+    let out = c.output(0, conn);
+    assert!(out.contains("Nats-Sequence: 2"), "{out}");
+    assert!(out.ends_with("v2\r\n"), "{out}");
+    c.send(0, conn, "PUB $JS.API.DIRECT.GET.N.n.k _INBOX.g 0\r\n\r\n");
+    assert!(c.output(0, conn).contains("NATS/1.0 503"));
+}
