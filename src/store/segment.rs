@@ -27,6 +27,9 @@ pub struct ScanResult<'a> {
     pub dropped_bytes: usize,
     /// Why scanning stopped early, if it did.
     pub problem: Option<RecordError>,
+    /// The dropped bytes are all zero (DMA block padding or preallocation, not lost data); true
+    /// when nothing was dropped.
+    pub zero_fill_tail: bool,
 }
 
 /// Streaming scanner over a segment's bytes: yields good records and remembers where and why it stopped.
@@ -63,6 +66,11 @@ impl<'a> Scanner<'a> {
     pub fn problem(&self) -> Option<RecordError> {
         self.problem
     }
+
+    /// True when the bytes after the good prefix are all zero (padding, not lost data).
+    pub fn zero_fill_tail(&self) -> bool {
+        self.bytes[self.pos..].iter().all(|&b| b == 0)
+    }
 }
 
 impl<'a> Iterator for Scanner<'a> {
@@ -95,6 +103,7 @@ pub fn scan(bytes: &[u8]) -> ScanResult<'_> {
         valid_len: scanner.valid_len(),
         dropped_bytes: scanner.dropped_bytes(),
         problem: scanner.problem(),
+        zero_fill_tail: scanner.zero_fill_tail(),
     }
 }
 
@@ -370,6 +379,7 @@ mod tests {
         assert_eq!(res.valid_len, seg.len());
         assert_eq!(res.dropped_bytes, 0);
         assert_eq!(res.problem, None);
+        assert!(res.zero_fill_tail);
         assert_eq!(res.records.len(), recs.len());
         let mut off = 0u64;
         for ((at, got), want) in res.records.iter().zip(&recs) {
@@ -413,6 +423,7 @@ mod tests {
         assert_eq!(res.valid_len, good.len());
         assert_eq!(res.dropped_bytes, corrupt.len() - good.len());
         assert_eq!(res.problem, Some(RecordError::BadCrc));
+        assert!(!res.zero_fill_tail);
 
         // Zero fill after the good records (preallocated / torn DMA block).
         let mut zeros = segment(&recs);
@@ -423,6 +434,7 @@ mod tests {
         assert_eq!(res.valid_len, end);
         assert_eq!(res.dropped_bytes, 4096);
         assert_eq!(res.problem, Some(RecordError::BadMagic { found: 0 }));
+        assert!(res.zero_fill_tail);
 
         // The streaming scanner agrees.
         let mut sc = Scanner::new(&zeros);

@@ -719,7 +719,8 @@ impl Stream {
         self.msgs.range(from_seq..).map(|(_, m)| m)
     }
 
-    /// First stored sequence whose timestamp is `>= ts_ns` (binary search on the time index).
+    /// First stored sequence whose timestamp is `>= ts_ns` (binary search on the time index);
+    /// `None` when every stored message is older (nats-server then answers `last_seq + 1`).
     pub fn first_seq_at_or_after(&self, ts_ns: u64) -> Option<u64> {
         let i = self.times.partition_point(|&(_, t)| t < ts_ns);
         let &(seq, _) = self.times.get(i)?;
