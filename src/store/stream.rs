@@ -25,10 +25,13 @@
 //! The shell must
 //! 1. write [`Stream::checkpoint_record`] as the first record of every new segment (taking it
 //!    after applying the operation whose records come next is fine), and
-//! 2. delete segments only from the front (oldest first), never the newest one, and only when
-//!    every message in them is below `state().first_seq` (see [`Stream::has_live_in`] for
-//!    middle segments holding only messages: those may go too when they hold no tombstone or
-//!    purge record).
+//! 2. never delete the newest segment; delete older ones from the front (oldest first) once
+//!    every message in them is below [`Stream::first_seq`]. A segment further in may also go
+//!    when it holds no tombstone or purge record and [`Stream::has_live_in`] is false for its
+//!    sequence range (its removal records elsewhere then only refer to messages it held).
+//!
+//! With `discard: old` limits every publish that evicts also emits a small unfiltered purge
+//! record (22 bytes) after its message.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
