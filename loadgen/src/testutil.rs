@@ -3,12 +3,13 @@
 //!
 //! Which server the scenario tests use is chosen by
 //! `NATRIX_LOADGEN_TEST_SERVER`:
-//! * `nats-server` (default): a nats-server process (`NATS_SERVER_BIN`, or
+//! * `nats-server` (default without the `natrix-inproc` feature): a
+//!   nats-server process (`NATS_SERVER_BIN`, or
 //!   `<workspace>/.venv/bin/nats-server`, or `nats-server` on PATH);
 //! * `natrix-bin`: a natrix process (`NATRIX_BIN`, or
 //!   `<workspace>/target/{debug,release}/natrix`);
-//! * `natrix` (needs `--features natrix-inproc`): natrix started in-process
-//!   through `natrix::server::start`.
+//! * `natrix` (the default with `--features natrix-inproc`, which it needs):
+//!   natrix started in-process through `natrix::server::start`.
 //!
 //! When the server is missing the test prints `SKIP:` and returns, unless
 //! `LOADGEN_REQUIRE_SERVER=1`, which turns the skip into a failure (CI).
@@ -77,8 +78,13 @@ fn natrix_bin() -> Option<PathBuf> {
 
 /// The server the core scenario tests run against, or the reason there is none.
 pub fn server_under_test() -> Result<ServerKind, String> {
-    let which =
-        std::env::var("NATRIX_LOADGEN_TEST_SERVER").unwrap_or_else(|_| "nats-server".into());
+    // With the in-process feature on, natrix is the default server under test.
+    let default = if cfg!(feature = "natrix-inproc") {
+        "natrix"
+    } else {
+        "nats-server"
+    };
+    let which = std::env::var("NATRIX_LOADGEN_TEST_SERVER").unwrap_or_else(|_| default.into());
     match which.as_str() {
         "nats-server" => nats_server_bin()
             .map(ServerKind::NatsServer)

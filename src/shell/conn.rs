@@ -2,16 +2,16 @@
 //! bytes into the engine) and a writer task (the engine's queued output onto the socket,
 //! coalesced: everything queued since the last write goes out in one write).
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::future::poll_fn;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use futures_lite::io::{AsyncRead, AsyncWrite};
+use futures_lite::io::AsyncWrite;
 use glommio::net::{TcpListener, TcpStream};
 
 use super::{CoreShell, Notify};
@@ -26,10 +26,12 @@ const MAX_IDLE_WRITE_BUF_BYTES: usize = 4 * 1024 * 1024;
 /// Pause of a reader while a peer ring is over its high-water mark.
 const BACKLOG_PAUSE: Duration = Duration::from_micros(200);
 
-/// The shell's half of a connection: the socket and the wake-ups of its two tasks.
+/// The shell's half of a connection: the wake-ups of its two tasks. The reader and the
+/// writer each own a handle on the socket (the writer's is a dup), so neither needs a lock
+/// or a `RefCell` around the stream.
 pub(crate) struct ConnIo {
-    stream: RefCell<TcpStream>,
-    fd: RawFd,
+    /// A descriptor of the socket owned by this struct, for `shutdown` from any task.
+    ctl_fd: OwnedFd,
     pub(crate) writable: Notify,
     pub(crate) unblocked: Notify,
     tasks_alive: Cell<u8>,
@@ -39,27 +41,45 @@ pub(crate) struct ConnIo {
 impl ConnIo {
     /// Makes pending and future reads and writes on the socket fail, ending both tasks.
     pub(crate) fn shutdown_socket(&self) {
-        // SAFETY: the fd belongs to `stream`, which is alive as long as `self`.
+        // SAFETY: `ctl_fd` is owned by `self`, so it cannot have been closed or reused.
         unsafe {
-            libc::shutdown(self.fd, libc::SHUT_RDWR);
+            libc::shutdown(self.ctl_fd.as_raw_fd(), libc::SHUT_RDWR);
         }
     }
+}
 
-    async fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        poll_fn(|cx| Pin::new(&mut *self.stream.borrow_mut()).poll_read(cx, buf)).await
+/// Reads what the socket has into `buf`'s spare capacity (up to `max` bytes) without
+/// waiting and without zeroing it first; `Ok(None)` = nothing there yet.
+fn recv_now(fd: RawFd, buf: &mut BytesMut, max: usize) -> io::Result<Option<usize>> {
+    let spare = buf.spare_capacity_mut();
+    let want = spare.len().min(max);
+    // SAFETY: the kernel writes at most `want` bytes into memory we own, through a raw
+    // pointer (no reference to uninitialised bytes is made); `set_len` below covers exactly
+    // the bytes it reports as written.
+    let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), want, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        return match err.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+            _ => Err(err),
+        };
     }
+    let n = n as usize;
+    // SAFETY: `n <= want <= spare capacity`, and those bytes were just written.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(Some(n))
+}
 
-    async fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
-        while !data.is_empty() {
-            let n =
-                poll_fn(|cx| Pin::new(&mut *self.stream.borrow_mut()).poll_write(cx, data)).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            data = &data[n..];
+/// Writes all of `data`, trying the socket first and waiting for writability only when full.
+async fn write_all(stream: &mut TcpStream, mut data: &[u8]) -> io::Result<()> {
+    while !data.is_empty() {
+        let n = poll_fn(|cx| Pin::new(&mut *stream).poll_write(cx, data)).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
         }
-        Ok(())
+        data = &data[n..];
     }
+    Ok(())
 }
 
 /// Accepts connections on this core's listener until shutdown.
@@ -85,10 +105,27 @@ pub(crate) async fn accept_loop(shell: Rc<CoreShell>, listener: TcpListener) {
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
         let fd = stream.as_raw_fd();
+        // SAFETY: dups of a valid socket fd, each then owned by exactly one holder.
+        let (write_fd, ctl_fd) = unsafe { (libc::dup(fd), libc::dup(fd)) };
+        if write_fd < 0 || ctl_fd < 0 {
+            tracing::warn!(error = %io::Error::last_os_error(), "dup of accepted socket failed");
+            // SAFETY: closing only the descriptors this call created.
+            unsafe {
+                if write_fd >= 0 {
+                    libc::close(write_fd);
+                }
+                if ctl_fd >= 0 {
+                    libc::close(ctl_fd);
+                }
+            }
+            continue;
+        }
+        // SAFETY: fresh, owned socket descriptors.
+        let write_stream = unsafe { TcpStream::from_raw_fd(write_fd) };
+        let ctl_fd = unsafe { OwnedFd::from_raw_fd(ctl_fd) };
         let admitted = shell.connections.try_admit();
         let io = Rc::new(ConnIo {
-            stream: RefCell::new(stream),
-            fd,
+            ctl_fd,
             writable: Notify::default(),
             unblocked: Notify::default(),
             tasks_alive: Cell::new(2),
@@ -98,8 +135,8 @@ pub(crate) async fn accept_loop(shell: Rc<CoreShell>, listener: TcpListener) {
         let id = shell.engine.borrow_mut().open_conn(&ip, now, admitted);
         shell.conns.borrow_mut().insert(id, io.clone());
         shell.process_events();
-        glommio::spawn_local(reader(shell.clone(), id, io.clone())).detach();
-        glommio::spawn_local(writer(shell.clone(), id, io)).detach();
+        glommio::spawn_local(reader(shell.clone(), id, io.clone(), stream)).detach();
+        glommio::spawn_local(writer(shell.clone(), id, io, write_stream)).detach();
     }
 }
 
@@ -110,7 +147,7 @@ fn feed(shell: &CoreShell, id: ConnId, buf: &mut BytesMut) -> ReadStatus {
     status
 }
 
-async fn reader(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>) {
+async fn reader(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>, stream: TcpStream) {
     let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut status = if shell.engine.borrow().session(id).is_open() {
         ReadStatus::Continue
@@ -134,18 +171,26 @@ async fn reader(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>) {
         if buf.capacity() - buf.len() < READ_CHUNK_BYTES / 4 {
             buf.reserve(READ_CHUNK_BYTES);
         }
-        let start = buf.len();
-        let end = start + (buf.capacity() - start).min(READ_CHUNK_BYTES);
-        buf.resize(end, 0);
-        let read = io.read(&mut buf[start..end]).await;
+        let read = match recv_now(stream.as_raw_fd(), &mut buf, READ_CHUNK_BYTES) {
+            Ok(Some(n)) => Ok(n),
+            Ok(None) => {
+                // Nothing buffered: wait for data through io_uring (a 1-byte peek consumes
+                // nothing), then read it directly.
+                let mut probe = [0u8; 1];
+                match stream.peek(&mut probe).await {
+                    Ok(0) => Ok(0),
+                    Ok(_) => continue,
+                    Err(e) => Err(io::Error::from(e)),
+                }
+            }
+            Err(e) => Err(e),
+        };
         match read {
             Ok(n) if n > 0 => {
-                buf.truncate(start + n);
                 status = feed(&shell, id, &mut buf);
                 shell.stall_if_congested().await;
             }
             _ => {
-                buf.truncate(start);
                 shell
                     .engine
                     .borrow_mut()
@@ -158,7 +203,7 @@ async fn reader(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>) {
     finish(&shell, id, &io);
 }
 
-async fn writer(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>) {
+async fn writer(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>, mut stream: TcpStream) {
     let mut wbuf = BytesMut::new();
     loop {
         let state = shell.engine.borrow_mut().take_output(id, &mut wbuf);
@@ -166,7 +211,7 @@ async fn writer(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>) {
             OutputState::Data => {
                 let deadline = shell.write_deadline;
                 let result = futures_lite::future::or(
-                    async { io.write_all(&wbuf).await.map_err(Some) },
+                    async { write_all(&mut stream, &wbuf).await.map_err(Some) },
                     async {
                         glommio::timer::sleep(deadline).await;
                         Err(None)

@@ -1,6 +1,6 @@
 //! Segment files: recovery scanning, the rkyv per-segment sequence index, and file naming.
 //!
-//! A segment is a concatenation of [`record`](super::record)s. Recovery scans it from the start
+//! A segment is a concatenation of [`super::record`]s. Recovery scans it from the start
 //! and stops at the first record that is torn or corrupt; everything from there on is dropped
 //! (the shell truncates the file to [`ScanResult::valid_len`] and logs the drop).
 //!

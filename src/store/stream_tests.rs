@@ -441,6 +441,12 @@ fn message_and_header_size_limits() {
     assert_eq!(big.len(), MAX_HEADERS_BYTES);
     stored(s.publish(b"a", &big, b"", T0));
     big.insert(12, b'v');
+    let long_subject = vec![b's'; MAX_SUBJECT_BYTES + 1];
+    assert_eq!(
+        s.publish(&long_subject, b"", b"", T0),
+        Err(err(400, 10054, "message size exceeds maximum allowed"))
+    );
+    stored(s.publish(&long_subject[1..], b"", b"", T0));
     assert_eq!(
         s.publish(b"a", &big, b"", T0),
         Err(err(

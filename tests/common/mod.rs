@@ -86,6 +86,13 @@ pub struct TestServer {
     child: Option<Child>,
     dir: PathBuf,
     stderr_path: PathBuf,
+    /// JetStream store directory (under `dir`), kept across restarts.
+    store_dir: PathBuf,
+    /// Program and arguments of the process, to start it again on the same port and store.
+    bin: PathBuf,
+    args: Vec<std::ffi::OsString>,
+    /// How many processes have been started for this server (1 after `start`).
+    starts: usize,
 }
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -205,11 +212,35 @@ fn nats_server_config(extra: &str) -> String {
                 ("limits", "write_deadline_ms") => {
                     s.push_str(&format!("write_deadline: \"{v}ms\"\n"))
                 }
+                // natrix storage tuning (sync policy, segment size, store dir): nats-server gets
+                // JetStream from `-js -sd <store>` on its command line and keeps its own defaults.
+                ("jetstream", _) => {}
                 _ => panic!("harness: no nats-server translation for [{sec}] {k}"),
             }
         }
     }
     s
+}
+
+/// Spawns one server process with stdout discarded and stderr written to `stderr_path`.
+fn spawn_server(bin: &Path, args: &[std::ffi::OsString], stderr_path: &Path) -> Child {
+    let stderr_file = File::create(stderr_path).expect("create stderr log");
+    let mut cmd = Command::new(bin);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(stderr_file));
+    // If the test process dies without running Drop (abort, SIGKILL), take the server along.
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()))
 }
 
 impl TestServer {
@@ -235,49 +266,45 @@ impl TestServer {
         let dir = std::env::temp_dir().join(format!("natrix-itest-{}-{}", std::process::id(), seq));
         std::fs::create_dir_all(&dir).expect("create temp dir");
         let stderr_path = dir.join("stderr.log");
-        let stderr_file = File::create(&stderr_path).expect("create stderr log");
         let conf = dir.join(conf_name);
         std::fs::write(&conf, conf_text).expect("write config");
         let port = free_port();
+        let store_dir = dir.join("store");
+        std::fs::create_dir_all(&store_dir).expect("create store dir");
 
-        let mut cmd = Command::new(bin);
+        let mut args: Vec<std::ffi::OsString> = Vec::new();
         match kind {
             ServerKind::Natrix => {
-                cmd.arg("--config")
-                    .arg(&conf)
-                    .arg("--port")
-                    .arg(port.to_string())
-                    .arg("--addr")
-                    .arg("127.0.0.1")
-                    .arg("--cores")
-                    .arg(opts.cores.to_string())
-                    .arg("--log-level")
-                    .arg(std::env::var("NATRIX_TEST_LOG_LEVEL").unwrap_or_else(|_| "warn".into()));
+                args.push("--config".into());
+                args.push(conf.clone().into());
+                args.push("--port".into());
+                args.push(port.to_string().into());
+                args.push("--addr".into());
+                args.push("127.0.0.1".into());
+                args.push("--cores".into());
+                args.push(opts.cores.to_string().into());
+                args.push("--log-level".into());
+                args.push(
+                    std::env::var("NATRIX_TEST_LOG_LEVEL")
+                        .unwrap_or_else(|_| "warn".into())
+                        .into(),
+                );
+                args.push("--store-dir".into());
+                args.push(store_dir.clone().into());
             }
             ServerKind::NatsServer => {
-                cmd.arg("-c")
-                    .arg(&conf)
-                    .arg("-a")
-                    .arg("127.0.0.1")
-                    .arg("-p")
-                    .arg(port.to_string());
+                args.push("-c".into());
+                args.push(conf.clone().into());
+                args.push("-a".into());
+                args.push("127.0.0.1".into());
+                args.push("-p".into());
+                args.push(port.to_string().into());
+                args.push("-js".into());
+                args.push("-sd".into());
+                args.push(store_dir.clone().into());
             }
         }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(stderr_file));
-        // If the test process dies without running Drop (abort, SIGKILL), take the server along.
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            use std::os::unix::process::CommandExt;
-            cmd.pre_exec(|| {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
+        let child = spawn_server(&bin, &args, &stderr_path);
         let mut server = TestServer {
             port,
             kind,
@@ -285,6 +312,10 @@ impl TestServer {
             child: Some(child),
             dir,
             stderr_path,
+            store_dir,
+            bin,
+            args,
+            starts: 1,
         };
         server.wait_ready();
         server
@@ -317,6 +348,132 @@ impl TestServer {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Waits (<= 10 s) for the INFO greeting; `Err(status)` when the process exited first.
+    fn wait_ready_or_exit(&mut self) -> Result<(), std::process::ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().expect("try_wait") {
+                return Err(status);
+            }
+            if let Ok(s) = StdTcpStream::connect(("127.0.0.1", self.port)) {
+                s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                let mut line = String::new();
+                if BufReader::new(&s).read_line(&mut line).is_ok() && line.starts_with("INFO ") {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "server on port {} not ready within 10 s; stderr:\n{}",
+                    self.port,
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The JetStream store directory (`--store-dir` / `-sd`), under the test's temp dir and kept
+    /// across [`TestServer::restart`].
+    pub fn store_dir(&self) -> &Path {
+        &self.store_dir
+    }
+
+    /// OS process id of the running server process.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server not running").id()
+    }
+
+    /// Sends `sig` to the running process and waits (<= 15 s) for it to exit.
+    pub fn stop_with(&mut self, sig: i32) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("server not running");
+        // SAFETY: plain kill(2) on our own child's pid; the child is not reaped yet.
+        unsafe {
+            libc::kill(child.id() as i32, sig);
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "server did not exit within 15 s of signal {sig}; stderr:\n{}",
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Graceful stop: SIGTERM, then waits for the exit (bounded); returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.stop_with(libc::SIGTERM)
+    }
+
+    /// Crash: SIGKILL (kill -9), then reaps the process; returns the exit status.
+    pub fn kill9(&mut self) -> std::process::ExitStatus {
+        self.stop_with(libc::SIGKILL)
+    }
+
+    /// Starts a new process after a stop, with the same binary, config, port and store dir.
+    /// Its stderr goes to a fresh log that [`TestServer::stderr`] reads (earlier logs:
+    /// [`TestServer::stderr_all`]). Retries for up to 10 s while the old port is still held.
+    pub fn start_again(&mut self) {
+        assert!(
+            self.child.is_none(),
+            "start_again while the server is running"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            self.starts += 1;
+            self.stderr_path = self.dir.join(format!("stderr.{}.log", self.starts));
+            self.child = Some(spawn_server(&self.bin, &self.args, &self.stderr_path));
+            match self.wait_ready_or_exit() {
+                Ok(()) => return,
+                Err(status) => {
+                    self.child = None;
+                    let err = self.stderr();
+                    let port_busy = err.contains("in use") || err.contains("listen");
+                    if !port_busy || Instant::now() > deadline {
+                        panic!("restarted server exited early ({status}); stderr:\n{err}");
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+        }
+    }
+
+    /// Graceful restart: [`TestServer::stop`] (asserting a clean exit) and
+    /// [`TestServer::start_again`].
+    pub fn restart(&mut self) {
+        let status = self.stop();
+        assert!(
+            status.success(),
+            "server exited with {status} on SIGTERM; stderr:\n{}",
+            self.stderr()
+        );
+        self.start_again();
+    }
+
+    /// Stderr of every process started for this server, oldest first.
+    pub fn stderr_all(&self) -> String {
+        let mut out = String::new();
+        for n in 1..=self.starts {
+            let p = if n == 1 {
+                self.dir.join("stderr.log")
+            } else {
+                self.dir.join(format!("stderr.{n}.log"))
+            };
+            if let Ok(s) = std::fs::read_to_string(&p) {
+                out.push_str(&s);
+            }
+        }
+        out
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -740,4 +897,93 @@ impl RawConn {
         }
         panic!("subscription never became visible to the raw publisher");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JetStream helpers (js_streams.rs, js_durability.rs)
+// ---------------------------------------------------------------------------------------------
+
+/// A JetStream context on `c` whose API requests and publish acks time out after [`WAIT`].
+pub fn js(c: &async_nats::Client) -> async_nats::jetstream::Context {
+    async_nats::jetstream::ContextBuilder::new()
+        .timeout(WAIT)
+        .build(c.clone())
+}
+
+/// Sends a raw `$JS.API.<api>` request (empty payload when `body` is null) and returns the
+/// parsed JSON reply; for requests async-nats has no call for, or to see the exact error JSON.
+pub async fn js_api(
+    c: &async_nats::Client,
+    api: &str,
+    body: &serde_json::Value,
+) -> serde_json::Value {
+    let payload = if body.is_null() {
+        bytes::Bytes::new()
+    } else {
+        bytes::Bytes::from(serde_json::to_vec(body).expect("encode request"))
+    };
+    let subject = format!("$JS.API.{api}");
+    let m = bounded(&subject, c.request(subject.clone(), payload))
+        .await
+        .unwrap_or_else(|e| panic!("request {subject}: {e}"));
+    serde_json::from_slice(&m.payload)
+        .unwrap_or_else(|e| panic!("reply to {subject} is not JSON ({e}): {}", show(&m.payload)))
+}
+
+/// Publishes `payload` with `headers` as a request and returns the parsed publish ack JSON
+/// (success `{"stream","seq"}` or an error envelope), to check exact error JSON.
+pub async fn js_publish_raw(
+    c: &async_nats::Client,
+    subject: &str,
+    headers: &[(&str, &str)],
+    payload: &[u8],
+) -> serde_json::Value {
+    let mut h = async_nats::HeaderMap::new();
+    for (k, v) in headers {
+        h.append(*k, *v);
+    }
+    let m = bounded(
+        "publish ack",
+        c.request_with_headers(
+            subject.to_string(),
+            h,
+            bytes::Bytes::copy_from_slice(payload),
+        ),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("publish request to {subject}: {e}"));
+    serde_json::from_slice(&m.payload)
+        .unwrap_or_else(|e| panic!("publish ack is not JSON ({e}): {}", show(&m.payload)))
+}
+
+/// Asserts that `v` (an API reply / publish ack, or the bare `error` object) is a JetStream error
+/// with exactly this status `code`, `err_code` and `description`.
+pub fn assert_js_error(v: &serde_json::Value, code: u64, err_code: u64, description: &str) {
+    let e = v.get("error").unwrap_or(v);
+    assert_eq!(
+        (
+            e.get("code").and_then(|x| x.as_u64()),
+            e.get("err_code").and_then(|x| x.as_u64()),
+            e.get("description").and_then(|x| x.as_str()),
+        ),
+        (Some(code), Some(err_code), Some(description)),
+        "unexpected JetStream reply: {v}"
+    );
+}
+
+/// The JetStream API error carried somewhere in an async-nats error's source chain.
+pub fn js_error_in(e: &(dyn std::error::Error + 'static)) -> Option<async_nats::jetstream::Error> {
+    let mut cur = Some(e);
+    while let Some(x) = cur {
+        if let Some(j) = x.downcast_ref::<async_nats::jetstream::Error>() {
+            return Some(j.clone());
+        }
+        cur = x.source();
+    }
+    None
+}
+
+/// A JetStream API error as JSON (`{"code","err_code","description"}`) for [`assert_js_error`].
+pub fn js_error_json(e: &async_nats::jetstream::Error) -> serde_json::Value {
+    serde_json::to_value(e).expect("encode jetstream error")
 }
