@@ -145,13 +145,23 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
         }
         records += scan.records.len() as u64;
         if let Some(problem) = scan.problem {
-            tracing::warn!(
-                file = %path.display(),
-                offset = scan.valid_len,
-                dropped_bytes = scan.dropped_bytes,
-                problem = ?problem,
-                "truncating torn or corrupt segment tail"
-            );
+            if scan.zero_fill_tail {
+                // Zero padding of the last DMA block: what an unclean stop leaves behind.
+                tracing::info!(
+                    file = %path.display(),
+                    offset = scan.valid_len,
+                    dropped_bytes = scan.dropped_bytes,
+                    "truncating torn or corrupt segment tail (zero padding after an unclean stop)"
+                );
+            } else {
+                tracing::warn!(
+                    file = %path.display(),
+                    offset = scan.valid_len,
+                    dropped_bytes = scan.dropped_bytes,
+                    problem = ?problem,
+                    "truncating torn or corrupt segment tail"
+                );
+            }
             let f = std::fs::OpenOptions::new().write(true).open(path)?;
             f.set_len(scan.valid_len as u64)?;
             f.sync_all()?;
