@@ -374,8 +374,44 @@ impl Storage {
     }
 }
 
+/// Group-commit accounting, logged at debug level every few seconds of activity.
+#[derive(Default)]
+struct CommitStats {
+    commits: u64,
+    fsyncs: u64,
+    ops: u64,
+    replies: u64,
+    write_us: u64,
+    sync_us: u64,
+    since: Option<Instant>,
+}
+
+impl CommitStats {
+    const PERIOD: Duration = Duration::from_secs(5);
+
+    fn maybe_log(&mut self) {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        let elapsed = since.elapsed();
+        if elapsed < Self::PERIOD || self.commits == 0 {
+            return;
+        }
+        let secs = elapsed.as_secs_f64();
+        tracing::debug!(
+            commits_per_s = (self.commits as f64 / secs) as u64,
+            fsyncs_per_s = (self.fsyncs as f64 / secs) as u64,
+            replies_per_commit = self.replies / self.commits,
+            ops_per_commit = self.ops / self.commits,
+            avg_write_us = self.write_us / self.commits,
+            avg_sync_us = self.sync_us / self.fsyncs.max(1),
+            "storage group commits"
+        );
+        *self = CommitStats::default();
+    }
+}
+
 /// The storage task of one core: group commits until the server stops.
 pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
+    let mut stats = CommitStats::default();
     let interval = match storage.mode {
         SyncMode::Always => None,
         SyncMode::Interval(d) => Some(d),
@@ -402,18 +438,27 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
             }
             let mut touched = Vec::new();
             let mut failed = false;
+            stats.commits += 1;
+            stats.ops += ops.len() as u64;
+            stats.replies += replies.len() as u64;
+            let t0 = Instant::now();
             for op in ops {
                 if let Err(e) = storage.apply(op, &mut touched).await {
                     tracing::error!(error = %e, "stream storage write failed");
                     failed = true;
                 }
             }
+            let t1 = Instant::now();
+            stats.write_us += (t1 - t0).as_micros() as u64;
             if interval.is_none() {
+                stats.fsyncs += touched.len() as u64;
                 if let Err(e) = storage.sync(touched.into_iter()).await {
                     tracing::error!(error = %e, "stream fdatasync failed");
                     failed = true;
                 }
+                stats.sync_us += t1.elapsed().as_micros() as u64;
             }
+            stats.maybe_log();
             if failed {
                 // Never acknowledge what may not be on disk: the publishers time out instead.
                 tracing::error!(

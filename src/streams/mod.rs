@@ -806,16 +806,22 @@ impl StreamHost {
         encode_effects(effects, &mut records, &mut index);
         let s = st.store.state_summary();
         let first_live = st.store.first_seq();
+        // Only removals can free whole segments.
+        let removes = effects
+            .iter()
+            .any(|Effect::Append(r)| !matches!(r, Record::Message { .. }));
         self.ops.push(StorageOp::Append {
             stream: slot,
             records,
             index,
             checkpoint: (s.first_seq, s.last_seq, s.last_ts_ns),
         });
-        self.ops.push(StorageOp::Compact {
-            stream: slot,
-            first_live_seq: first_live,
-        });
+        if removes {
+            self.ops.push(StorageOp::Compact {
+                stream: slot,
+                first_live_seq: first_live,
+            });
+        }
     }
 
     fn on_capture(&mut self, engine: &mut Engine, slot: u32, d: &InternalDelivery, now: u64) {
