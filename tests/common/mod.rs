@@ -212,8 +212,12 @@ fn nats_server_config(extra: &str) -> String {
                 ("limits", "write_deadline_ms") => {
                     s.push_str(&format!("write_deadline: \"{v}ms\"\n"))
                 }
-                // natrix storage tuning (sync policy, segment size, store dir): nats-server gets
-                // JetStream from `-js -sd <store>` on its command line and keeps its own defaults.
+                // `sync = "always"`: fsync before every ack (nats-server: `sync_interval: always`).
+                ("jetstream", "sync") if v.trim_matches('"') == "always" => {
+                    s.push_str("jetstream {\n  sync_interval: always\n}\n")
+                }
+                // Other natrix storage tuning (sync interval, segment size, store dir):
+                // nats-server gets JetStream from `-js -sd <store>` and keeps its own defaults.
                 ("jetstream", _) => {}
                 _ => panic!("harness: no nats-server translation for [{sec}] {k}"),
             }
