@@ -471,7 +471,7 @@ async fn run_publisher(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_with_publishers_in_flight_keeps_every_acked_message() {
     let mut server = TestServer::start(ServerOpts::with_toml("[jetstream]\nsync = \"always\"\n"));
-    if !natrix_only(
+    if std::env::var("EXP_KILL_BOTH").is_err() && !natrix_only(
         &server,
         "kill9_with_publishers_in_flight_keeps_every_acked_message",
     ) {
