@@ -25,7 +25,7 @@ build: ## release build of every workspace binary
 	$(CARGO) build --release --workspace
 
 test: test-deps ## the whole test suite: unit, integration, bench smoke runs, then doc tests
-	$(CARGO) test --workspace --all-targets
+	LOADGEN_REQUIRE_SERVER=1 $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
 test-deps: $(NATS_SERVER) ## install what the tests need besides Rust

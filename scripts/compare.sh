@@ -120,7 +120,6 @@ EOF
 
 SERVER_PID=""
 SERVER_LOG=$(mktemp -t compare-server.XXXXXX)
-trap 'stop_server; rm -f "$SERVER_LOG"' EXIT
 
 stop_server() {
     if [[ -n $SERVER_PID ]]; then
@@ -136,9 +135,25 @@ stop_server() {
     fi
 }
 
-# start_server <server> <budget>: sets URL and MON.
+# Stream data of each run lives here and is wiped between runs.
+STORE_ROOT=$(mktemp -d -t compare-store.XXXXXX)
+trap 'stop_server; rm -f "$SERVER_LOG"; rm -rf "$STORE_ROOT"' EXIT
+printf '[jetstream]\nsync = 1000\n' >"$STORE_ROOT/natrix-interval.toml"
+
+# start_server <server> <budget> [variant]: sets URL and MON.
+# variant: "" (defaults: natrix sync = always, nats-server's lazy default sync),
+#          natrix-interval (natrix sync = 1000 ms), nats-always (nats-server sync_interval: always).
 start_server() {
-    local server=$1 budget=$2 port mport pin=() cores=$NCPU
+    local server=$1 budget=$2 variant=${3:-} port mport pin=() cores=$NCPU nargs=() gargs=()
+    rm -rf "$STORE_ROOT/data"
+    mkdir -p "$STORE_ROOT/data"
+    [[ $variant == natrix-interval ]] && nargs=(--config "$STORE_ROOT/natrix-interval.toml")
+    if [[ $variant == nats-always ]]; then
+        printf 'jetstream {\n  store_dir: "%s"\n  sync_interval: always\n}\n' "$STORE_ROOT/data" >"$STORE_ROOT/nats-always.conf"
+        gargs=(-c "$STORE_ROOT/nats-always.conf")
+    else
+        gargs=(-js -sd "$STORE_ROOT/data")
+    fi
     port=$(free_port)
     mport=$(free_port)
     if [[ $budget == one-core ]]; then
@@ -147,15 +162,15 @@ start_server() {
     fi
     case $server in
     natrix)
-        "${pin[@]}" "$NATRIX" --port "$port" --addr 127.0.0.1 --cores "$cores" --log-level warn \
-            --http-port "$mport" >"$SERVER_LOG" 2>&1 &
+        "${pin[@]}" "$NATRIX" "${nargs[@]}" --port "$port" --addr 127.0.0.1 --cores "$cores" --log-level warn \
+            --http-port "$mport" --store-dir "$STORE_ROOT/data" >"$SERVER_LOG" 2>&1 &
         MON="http://127.0.0.1:$mport"
         ;;
     nats-server)
         if [[ $budget == one-core ]]; then
-            GOMAXPROCS=1 "${pin[@]}" "$NATS_BIN" -a 127.0.0.1 -p "$port" -m "$mport" >"$SERVER_LOG" 2>&1 &
+            GOMAXPROCS=1 "${pin[@]}" "$NATS_BIN" "${gargs[@]}" -a 127.0.0.1 -p "$port" -m "$mport" >"$SERVER_LOG" 2>&1 &
         else
-            "$NATS_BIN" -a 127.0.0.1 -p "$port" -m "$mport" >"$SERVER_LOG" 2>&1 &
+            "$NATS_BIN" "${gargs[@]}" -a 127.0.0.1 -p "$port" -m "$mport" >"$SERVER_LOG" 2>&1 &
         fi
         MON="http://127.0.0.1:$mport"
         ;;
@@ -173,7 +188,9 @@ start_server() {
     fi
 }
 
-# The matrix: id | label | loadgen arguments.
+# The matrix: id | label | loadgen arguments | server variant (see start_server).
+# JetStream rows: natrix acks only after fsync (sync = always) unless the label says otherwise;
+# nats-server runs with its default lazy sync (every 2 min) unless the label says "always".
 MATRIX=(
     "pub-16|pub 16 B|pub --size 16"
     "pub-1k|pub 1 KiB|pub --size 1024"
@@ -185,6 +202,12 @@ MATRIX=(
     "reqrep-1|reqrep 1 requester|reqrep --size 16 --pubs 1 --subs 1"
     "reqrep-16|reqrep 16 requesters|reqrep --size 16 --pubs 16 --subs 1"
     "latency-10k|latency @ ${LAT_RATE} msgs/s|latency --size 16 --rate $LAT_RATE"
+    "js-w1-16|js-pub window 1 16 B (natrix fsync vs nats lazy)|js-pub --size 16 --window 1"
+    "js-w256-16|js-pub window 256 16 B (natrix fsync vs nats lazy)|js-pub --size 16 --window 256"
+    "js-w256-1k|js-pub window 256 1 KiB (natrix fsync vs nats lazy)|js-pub --size 1024 --window 256"
+    "js-w256-16-4p|js-pub 4 publishers window 256 16 B (natrix fsync vs nats lazy)|js-pub --size 16 --window 256 --pubs 4"
+    "js-w256-16-interval|js-pub window 256 16 B (natrix 1 s interval vs nats lazy)|js-pub --size 16 --window 256|natrix-interval"
+    "js-w256-16-always|js-pub window 256 16 B (both fsync always)|js-pub --size 16 --window 256|nats-always"
 )
 CEILING_ROWS=" pub-16 pub-1k "
 
@@ -199,13 +222,13 @@ for v in COMPARE_SECS COMPARE_RUNS COMPARE_BUDGETS COMPARE_SERVERS COMPARE_ROWS 
     [[ -n ${!v:-} ]] && CMD="$v=\"${!v}\" $CMD"
 done
 
-# run_one <budget> <row> <label> <server> <run> <args...>
+# run_one <budget> <row> <label> <server> <run> <variant> <args...>
 run_one() {
-    local budget=$1 row=$2 label=$3 server=$4 run=$5
-    shift 5
+    local budget=$1 row=$2 label=$3 server=$4 run=$5 variant=$6
+    shift 6
     local lgpin=() out rc err extra=()
     [[ $budget == one-core ]] && lgpin=(taskset -c "1-$((NCPU - 1))")
-    if ! start_server "$server" "$budget"; then
+    if ! start_server "$server" "$budget" "$variant"; then
         err="$server did not start"
         printf '{"budget":"%s","row":"%s","label":%s,"server":"%s","run":%d,"result":null,"error":%s}\n' \
             "$budget" "$row" "$(json_str "$label")" "$server" "$run" "$(json_str "$err")" >>"$RAW"
@@ -241,16 +264,16 @@ START=$(date +%s)
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for budget in $BUDGETS; do
     for entry in "${MATRIX[@]}"; do
-        IFS='|' read -r row label args <<<"$entry"
+        IFS='|' read -r row label args variant <<<"$entry"
         if [[ -n $ROWS_FILTER && " $ROWS_FILTER " != *" $row "* ]]; then continue; fi
         log "[$budget] $label"
         read -r -a argv <<<"$args"
         for ((run = 1; run <= RUNS; run++)); do
             for server in $SERVERS; do
-                run_one "$budget" "$row" "$label" "$server" "$run" "${argv[@]}"
+                run_one "$budget" "$row" "$label" "$server" "$run" "${variant:-}" "${argv[@]}"
             done
             if [[ $CEILING_ROWS == *" $row "* ]]; then
-                run_one "$budget" "$row" "$label" ceiling "$run" "${argv[@]}"
+                run_one "$budget" "$row" "$label" ceiling "$run" "" "${argv[@]}"
             fi
         done
     done

@@ -84,7 +84,10 @@ pub fn server_under_test() -> Result<ServerKind, String> {
     } else {
         "nats-server"
     };
-    let which = std::env::var("NATRIX_LOADGEN_TEST_SERVER").unwrap_or_else(|_| default.into());
+    let which = std::env::var("NATRIX_LOADGEN_TEST_SERVER")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.into());
     match which.as_str() {
         "nats-server" => nats_server_bin()
             .map(ServerKind::NatsServer)

@@ -26,9 +26,13 @@ fn server_with_varz() -> Option<TestServer> {
     Some(srv)
 }
 
-fn js_server() -> Option<TestServer> {
+fn nats_server(jetstream: bool) -> Option<TestServer> {
     let bin = or_skip(nats_server_bin().ok_or_else(|| "nats-server not found".to_owned()))?;
-    or_skip(TestServer::start(&ServerKind::NatsServer(bin), true))
+    or_skip(TestServer::start(&ServerKind::NatsServer(bin), jetstream))
+}
+
+fn js_server() -> Option<TestServer> {
+    nats_server(true)
 }
 
 fn common(url: &str) -> Common {
@@ -344,7 +348,9 @@ fn js_pub_detects_a_lost_publish() {
 
 #[test]
 fn js_pub_without_jetstream_is_an_error() {
-    let Some(srv) = core_server() else { return };
+    let Some(srv) = nats_server(false) else {
+        return;
+    };
     let c = Common {
         msgs: 10,
         ..common(&srv.url)
