@@ -419,6 +419,12 @@ impl Engine {
         self.session_mut(conn).inflight_bytes = 0;
     }
 
+    /// Whether every other core has applied all interest this core announced (start-up
+    /// waits for this before accepting clients).
+    pub fn interest_synced(&self) -> bool {
+        self.barrier_met(self.local_interest.last_seq())
+    }
+
     /// Whether the reader of `conn` must wait for its PONG barrier.
     pub fn is_blocked(&self, conn: ConnId) -> bool {
         self.session(conn).barrier_seq.is_some()

@@ -178,6 +178,7 @@ pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
         .map_err(|e| StartError::Core(e.to_string()))?
         .to_string();
     let (ready_tx, ready_rx) = mpsc::channel();
+    let started_cores = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut handles = Vec::with_capacity(n_cores);
     for (i, cpu) in cpus.iter().take(n_cores).enumerate() {
         let spec = CoreSpec {
@@ -189,6 +190,7 @@ pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
             shutdown: shutdown.clone(),
             connections: connections.clone(),
             jetstream: jetstream.clone(),
+            started_cores: started_cores.clone(),
             ready: ready_tx.clone(),
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))

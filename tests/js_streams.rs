@@ -497,6 +497,24 @@ async fn refused_configurations() {
         10052,
         "duplicates window can not be larger then max age",
     );
+    // Subjects that could capture the JetStream API ($JS.API.>) need no_ack.
+    let api_overlap = "subjects that overlap with jetstream api require no-ack to be true";
+    for (subjects, description) in [
+        (json!(["*.x"]), api_overlap),
+        (json!(["$JS.API.>"]), api_overlap),
+        (
+            json!([">"]),
+            "capturing all subjects requires no-ack to be true",
+        ),
+    ] {
+        let v = js_api(
+            &c,
+            "STREAM.CREATE.BAD",
+            &base(json!({ "subjects": subjects })),
+        )
+        .await;
+        assert_js_error(&v, 500, 10052, description);
+    }
     let v = js_api(&c, "STREAM.INFO.BAD", &serde_json::Value::Null).await;
     assert_js_error(&v, 404, 10059, "stream not found");
 }

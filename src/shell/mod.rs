@@ -101,6 +101,9 @@ pub struct CoreSpec {
     pub connections: Arc<ConnectionLimit>,
     /// JetStream settings; None when JetStream is off.
     pub jetstream: Option<JetStreamSpec>,
+    /// Cores that finished start-up (recovery, interest acknowledged everywhere); no core
+    /// accepts clients before all have, so the first request anywhere finds every stream.
+    pub started_cores: Arc<AtomicUsize>,
     /// Tells the starter that this core is listening (or why it could not).
     pub ready: Sender<Result<usize, String>>,
 }
@@ -152,7 +155,7 @@ impl CoreShell {
         if self.js_enabled {
             let mut engine = self.engine.borrow_mut();
             let mut host = self.host.borrow_mut();
-            if engine.has_internal_work() {
+            if engine.has_internal_work() || host.has_own_work() {
                 host.drive(&mut engine);
             }
             if host.has_storage_work() {
@@ -204,6 +207,7 @@ pub async fn run_core(spec: CoreSpec) {
         shutdown,
         connections,
         jetstream,
+        started_cores,
         ready,
     } = spec;
     let (senders, receivers) = match mesh {
@@ -281,6 +285,22 @@ pub async fn run_core(spec: CoreSpec) {
         _ => false,
     };
     glommio::spawn_local(ticker(shell.clone(), tick)).detach();
+    // Start-up barrier: our interest (API, recovered streams) applied on every core, then
+    // every core done likewise. Bounded: a core that never gets there is logged, not waited on.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !shell.engine.borrow().interest_synced() && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    started_cores.fetch_add(1, Ordering::AcqRel);
+    while started_cores.load(Ordering::Acquire) < n_cores && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    if Instant::now() >= deadline {
+        tracing::warn!(
+            core = core_id,
+            "start-up barrier timed out; accepting anyway"
+        );
+    }
     glommio::spawn_local(conn::accept_loop(shell.clone(), listener)).detach();
     tracing::info!(core = core_id, addr = %listen_addr, "core listening");
     let _ = ready.send(Ok(core_id));

@@ -523,6 +523,7 @@ fn limits_strategy() -> impl Strategy<Value = StreamLimits> {
                     allow_rollup_hdrs: rollup,
                     deny_delete: dd,
                     deny_purge: dp,
+                    memory_accounting: false,
                 }
             },
         )

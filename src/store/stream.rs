@@ -78,6 +78,9 @@ pub struct StreamLimits {
     pub deny_delete: bool,
     /// Refuse PURGE (and rollups).
     pub deny_purge: bool,
+    /// Account bytes as nats-server's memory store does (`subject + headers + payload + 16`)
+    /// instead of its file store.
+    pub memory_accounting: bool,
 }
 
 impl Default for StreamLimits {
@@ -95,6 +98,7 @@ impl Default for StreamLimits {
             allow_rollup_hdrs: false,
             deny_delete: false,
             deny_purge: false,
+            memory_accounting: false,
         }
     }
 }
@@ -212,6 +216,22 @@ impl JsErrorInfo {
 pub fn stored_msg_bytes(subject_len: usize, headers_len: usize, payload_len: usize) -> u64 {
     let hdr = if headers_len > 0 { 4 + headers_len } else { 0 };
     (22 + subject_len + hdr + payload_len + 8) as u64
+}
+
+/// Accounted size of a message in nats-server's memory store: `subject + headers + payload + 16`.
+#[inline]
+pub fn memory_msg_bytes(subject_len: usize, headers_len: usize, payload_len: usize) -> u64 {
+    (subject_len + headers_len + payload_len + 16) as u64
+}
+
+/// Accounted size of a stored message under either accounting (see [`StreamLimits`]).
+#[inline]
+fn msg_size(memory_accounting: bool, m: &StoredMsg) -> u64 {
+    if memory_accounting {
+        memory_msg_bytes(m.subject.len(), m.headers.len(), m.payload.len())
+    } else {
+        m.stored_bytes()
+    }
 }
 
 /// Largest header block nats-server accepts in a stream (64 KiB - 1).
@@ -386,6 +406,15 @@ impl Stream {
         }
     }
 
+    /// Accounted size of a message of these lengths, by this stream's storage type.
+    fn size_for(&self, subject_len: usize, headers_len: usize, payload_len: usize) -> u64 {
+        if self.limits.memory_accounting {
+            memory_msg_bytes(subject_len, headers_len, payload_len)
+        } else {
+            stored_msg_bytes(subject_len, headers_len, payload_len)
+        }
+    }
+
     /// The stream's name (checked by `Nats-Expected-Stream`).
     pub fn name(&self) -> &str {
         &self.name
@@ -529,7 +558,7 @@ impl Stream {
             // Cannot happen behind the protocol's control-line limit; refused rather than unstorable.
             return Err(JsErrorInfo::message_too_large());
         }
-        let size = stored_msg_bytes(subject.len(), headers.len(), payload.len());
+        let size = self.size_for(subject.len(), headers.len(), payload.len());
         let (interned, subject_count) = match self.subjects.get_key_value(subject) {
             Some((k, list)) => (Some(k.clone()), list.len() as u64),
             None => (None, 0),
@@ -872,7 +901,7 @@ impl Stream {
         debug_assert!(self.msgs.last_key_value().is_none_or(|(&s, _)| s < msg.seq));
         let seq = msg.seq;
         let ts = msg.ts_ns;
-        self.bytes += msg.stored_bytes();
+        self.bytes += msg_size(self.limits.memory_accounting, &msg);
         match self.subjects.get_mut(&msg.subject[..]) {
             Some(list) => list.push_back(seq),
             None => {
@@ -893,7 +922,7 @@ impl Stream {
     /// [`Self::settle`] after a batch).
     fn remove_one(&mut self, seq: u64) -> Option<StoredMsg> {
         let msg = self.msgs.remove(&seq)?;
-        self.bytes -= msg.stored_bytes();
+        self.bytes -= msg_size(self.limits.memory_accounting, &msg);
         if let Some(list) = self.subjects.get_mut(&msg.subject[..]) {
             unlink_seq(list, seq);
             if list.is_empty() {
@@ -906,7 +935,7 @@ impl Stream {
     /// Removes the oldest message (limit eviction).
     fn pop_first(&mut self) -> Option<u64> {
         let (seq, msg) = self.msgs.pop_first()?;
-        self.bytes -= msg.stored_bytes();
+        self.bytes -= msg_size(self.limits.memory_accounting, &msg);
         if let Some(list) = self.subjects.get_mut(&msg.subject[..]) {
             debug_assert_eq!(list.front(), Some(&seq));
             list.pop_front();
@@ -926,7 +955,7 @@ impl Stream {
         let gone = std::mem::replace(&mut self.msgs, keep);
         let n = gone.len() as u64;
         for (seq, msg) in gone {
-            self.bytes -= msg.stored_bytes();
+            self.bytes -= msg_size(self.limits.memory_accounting, &msg);
             if let Some(list) = self.subjects.get_mut(&msg.subject[..]) {
                 debug_assert_eq!(list.front(), Some(&seq));
                 list.pop_front();
@@ -951,7 +980,7 @@ impl Stream {
             }
             list.pop_front();
             let msg = self.msgs.remove(&seq).expect("indexed message is stored");
-            self.bytes -= msg.stored_bytes();
+            self.bytes -= msg_size(self.limits.memory_accounting, &msg);
             n += 1;
         }
         if list.is_empty() {

@@ -233,6 +233,7 @@ pub fn limits_of(cfg: &StreamConfig) -> StreamLimits {
         allow_rollup_hdrs: cfg.allow_rollup_hdrs,
         deny_delete: cfg.deny_delete,
         deny_purge: cfg.deny_purge,
+        memory_accounting: cfg.storage == StorageType::Memory,
     }
 }
 
@@ -246,10 +247,12 @@ fn state_view(store: &Stream, detailed: bool) -> jetstream::StreamStateView {
     } else {
         store.state_summary()
     };
+    // A stream that never stored anything reports first_seq 0, as nats-server does.
+    let pristine = s.messages == 0 && s.last_seq == 0;
     jetstream::StreamStateView {
         messages: s.messages,
         bytes: s.bytes,
-        first_seq: s.first_seq,
+        first_seq: if pristine { 0 } else { s.first_seq },
         first_ts_ns: s.first_ts_ns,
         last_seq: s.last_seq,
         last_ts_ns: s.last_ts_ns,
@@ -322,6 +325,11 @@ impl StreamHost {
         )
     }
 
+    /// Whether items this core sent itself wait to be handled (see [`StreamHost::drive`]).
+    pub fn has_own_work(&self) -> bool {
+        !self.self_queue.is_empty()
+    }
+
     /// Whether a group commit is waiting.
     pub fn has_storage_work(&self) -> bool {
         !self.ops.is_empty() || !self.deferred.is_empty()
@@ -340,6 +348,9 @@ impl StreamHost {
             if internal.is_empty() && js.is_empty() && own.is_empty() {
                 self.scratch_internal = internal;
                 self.scratch_js = js;
+                if self.flush_dirty_summaries(engine) {
+                    continue;
+                }
                 return;
             }
             for d in internal.drain(..) {
@@ -356,6 +367,22 @@ impl StreamHost {
             self.scratch_js = js;
         }
         tracing::warn!("jetstream: internal message loop did not settle in 64 rounds");
+    }
+
+    /// Sends the catalog the state of every stream changed since its last summary, so LIST
+    /// and account info follow writes promptly; returns whether anything was sent.
+    fn flush_dirty_summaries(&mut self, engine: &mut Engine) -> bool {
+        let mut sent = false;
+        for slot in 0..self.streams.len() as u32 {
+            if self.streams[slot as usize]
+                .as_ref()
+                .is_some_and(|s| s.dirty_since_summary)
+            {
+                self.send_summary(engine, slot);
+                sent = true;
+            }
+        }
+        sent
     }
 
     /// Periodic work: age-based expiry and catalog summaries.
