@@ -25,8 +25,12 @@ const MATCH_CACHE_ENTRIES: usize = 4096;
 /// Items queued for one peer beyond which readers on this core pause (ring overflow policy).
 pub const PEER_BACKLOG_HIGH_WATER_ITEMS: usize = 64 * 1024;
 /// Message bytes forwarded to one peer and not yet credited back, beyond which readers on
-/// this core pause: the cross-core half of the fast-producer stall.
-pub const PEER_INFLIGHT_HIGH_WATER_BYTES: u64 = 8 * 1024 * 1024;
+/// this core pause: the cross-core half of the fast-producer stall. Kept near the 64 KiB a
+/// local read may push between two stall checks, so a subscriber on another core sees the
+/// same bounded pressure as a local one (a window of megabytes would let one batch overrun a
+/// briefly slow subscriber's max_pending); a credit round trip is microseconds, so this
+/// still allows gigabytes per second between two cores.
+pub const PEER_INFLIGHT_HIGH_WATER_BYTES: u64 = 256 * 1024;
 /// Reply prefixes clients may not use (service imports, JetStream acks, gateway replies).
 const RESERVED_REPLY_PREFIXES: [&[u8]; 3] = [b"_R_.", b"$JS.ACK.", b"_GR_."];
 
