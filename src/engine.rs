@@ -218,6 +218,8 @@ pub struct Engine {
     rng: SmallRng,
     next_client_seq: u64,
     shutting_down: bool,
+    input_stopped: bool,
+    quiesced_peers: usize,
     stats: CoreStats,
 }
 
@@ -250,6 +252,8 @@ impl Engine {
             rng: SmallRng::seed_from_u64(seed),
             next_client_seq: 1,
             shutting_down: false,
+            input_stopped: false,
+            quiesced_peers: 0,
             stats: CoreStats::default(),
             cfg,
         }
@@ -386,6 +390,22 @@ impl Engine {
         self.events.closed.push(conn);
     }
 
+    /// Shutdown, first phase: stop taking client input (readers end), then tell every peer
+    /// this core forwards nothing more. Deliveries and writes go on.
+    pub fn stop_input(&mut self) {
+        self.input_stopped = true;
+        for peer in 0..self.cfg.n_cores {
+            if peer != self.cfg.core_id {
+                self.push_peer(peer, RingItem::Quiesce);
+            }
+        }
+    }
+
+    /// Whether every other core has sent its last forwarded message to us.
+    pub fn all_peers_quiesced(&self) -> bool {
+        self.quiesced_peers + 1 >= self.cfg.n_cores
+    }
+
     /// Closes every connection (flushing what is queued) and refuses new ones.
     pub fn begin_shutdown(&mut self) {
         self.shutting_down = true;
@@ -499,6 +519,10 @@ impl Engine {
 
     /// Processes every complete op at the front of `buf` (bytes just read from `conn`).
     pub fn on_read(&mut self, conn: ConnId, buf: &mut BytesMut, now_ns: u64) -> ReadStatus {
+        if self.input_stopped {
+            // Shutting down: input is no longer taken; the writer still flushes.
+            return ReadStatus::Closed;
+        }
         self.session_mut(conn).last_inbound_ns = now_ns;
         loop {
             let s = self.session_mut(conn);
@@ -1099,6 +1123,7 @@ impl Engine {
                     self.deliver_remote(&m);
                 }
                 RingItem::Js(item) => self.js_inbox.push((peer, item)),
+                RingItem::Quiesce => self.quiesced_peers += 1,
                 RingItem::Credit { bytes } => {
                     let inflight = &mut self.peer_inflight_bytes[peer];
                     debug_assert!(*inflight >= bytes);

@@ -624,3 +624,31 @@ fn forwarded_bytes_are_credited_back() {
     c.pump();
     assert!(!c.cores[0].peers_backlogged());
 }
+
+#[test]
+fn shutdown_quiesce_delivers_everything_in_flight_before_closing() {
+    let mut c = Cluster::new(2, limits());
+    let s = c.connect(1);
+    c.subscribe(1, s, "SUB q 1");
+    let p = c.connect(0);
+    for _ in 0..100 {
+        c.send(0, p, "PUB q 1\r\nx\r\n");
+    }
+    // The messages are still queued for the ring when shutdown starts on both cores.
+    c.cores[0].stop_input();
+    c.cores[1].stop_input();
+    assert!(!c.cores[1].all_peers_quiesced());
+    assert_eq!(
+        c.send(0, p, "PUB q 1\r\nlate\r\n"),
+        ReadStatus::Closed,
+        "input refused once stopped"
+    );
+    c.pump();
+    assert!(c.cores[0].all_peers_quiesced() && c.cores[1].all_peers_quiesced());
+    c.cores[1].begin_shutdown();
+    assert_eq!(
+        msg_count(&c.output(1, s)),
+        100,
+        "nothing in flight lost, nothing late taken"
+    );
+}

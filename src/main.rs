@@ -34,21 +34,22 @@ fn main() -> ExitCode {
             tracing::warn!(level = %cfg.logging.level, error = %e, "bad log level; keeping info")
         }
     }
-    let handle = match natrix::server::start(cfg) {
+    // Signal handlers go in before any core accepts a client, so a signal can never hit the
+    // default action (immediate death, queued messages lost).
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(sig, flag.clone()) {
+            tracing::error!(error = %e, "cannot install signal handler");
+            return ExitCode::from(1);
+        }
+    }
+    let handle = match natrix::server::start_with_shutdown(cfg, flag) {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("cannot start: {e}");
             return ExitCode::from(1);
         }
     };
-    let flag = handle.shutdown_flag();
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        if let Err(e) = signal_hook::flag::register(sig, flag.clone()) {
-            tracing::error!(error = %e, "cannot install signal handler");
-            handle.shutdown();
-            return ExitCode::from(1);
-        }
-    }
     handle.wait();
     tracing::info!("natrix stopped");
     ExitCode::SUCCESS

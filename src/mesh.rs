@@ -24,6 +24,9 @@ pub enum RingItem {
     Credit { bytes: u64 },
     /// JetStream traffic between the meta core and stream owners.
     Js(crate::streams::JsItem),
+    /// Shutdown: the sender has stopped taking client input and this is its last item on
+    /// this ring, so everything it forwarded to us has arrived.
+    Quiesce,
 }
 
 /// A publish forwarded to a core that has matching subscriptions.

@@ -96,6 +96,15 @@ fn allowed_cpus() -> Vec<usize> {
 
 /// Starts a server on `cfg` and returns once every core listens.
 pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
+    start_with_shutdown(cfg, Arc::new(AtomicBool::new(false)))
+}
+
+/// Like [`start`], with the stop switch made by the caller, so signal handlers can be in
+/// place before the first client is accepted.
+pub fn start_with_shutdown(
+    cfg: Config,
+    shutdown: Arc<AtomicBool>,
+) -> Result<ServerHandle, StartError> {
     let n_cores = cfg.effective_cores().max(1);
     probe::check_host(n_cores, cfg.server.io_memory_bytes)?;
     let cpus = allowed_cpus();
@@ -105,7 +114,6 @@ pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
             available: cpus.len(),
         });
     }
-    let shutdown = Arc::new(AtomicBool::new(false));
     let mesh =
         (n_cores > 1).then(|| MeshBuilder::<RingBatch, _>::full(n_cores, RING_CAPACITY_BATCHES));
     let limits = &cfg.limits;

@@ -310,6 +310,16 @@ pub async fn run_core(spec: CoreSpec) {
     }
     tracing::info!(core = core_id, "shutting down: flushing connections");
     shell.stop_accepting.notify();
+    // Phase 1: stop client input everywhere and wait until every peer's last forwarded
+    // message has reached us (the Quiesce marker follows it on the ring), so nothing the
+    // server accepted is dropped in flight between cores.
+    shell.engine.borrow_mut().stop_input();
+    shell.process_events();
+    let quiesce_deadline = Instant::now() + Duration::from_millis(SHUTDOWN_GRACE_MS);
+    while !shell.engine.borrow().all_peers_quiesced() && Instant::now() < quiesce_deadline {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    // Phase 2: close every connection after flushing what is queued for it.
     shell.engine.borrow_mut().begin_shutdown();
     shell.process_events();
     let drained = futures_lite::future::or(
