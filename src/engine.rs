@@ -677,27 +677,31 @@ impl Engine {
             self.send_err(conn, "maximum subscriptions exceeded");
             return;
         }
+        let key = self.insert_sub(SubTarget::Conn(conn), sid.clone(), subject, queue);
+        self.session_mut(conn).subs.insert(sid, key);
+        self.send_ok(conn);
+    }
+
+    /// Stores a subscription under a fresh generation, indexes it and announces new
+    /// interest to the other cores.
+    fn insert_sub(
+        &mut self,
+        target: SubTarget,
+        sid: Bytes,
+        subject: Bytes,
+        queue: Option<Bytes>,
+    ) -> SubKey {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = SubEntry {
-            target: SubTarget::Conn(conn),
-            sid: sid.clone(),
+            target,
+            sid,
             subject: subject.clone(),
             queue: queue.clone(),
             max_msgs: None,
             delivered: 0,
             generation,
         };
-        let key = self.insert_sub(entry);
-        self.session_mut(conn).subs.insert(sid, key);
-        self.send_ok(conn);
-    }
-
-    /// Stores a subscription, indexes it and announces new interest to the other cores.
-    fn insert_sub(&mut self, entry: SubEntry) -> SubKey {
-        let generation = entry.generation;
-        let subject = entry.subject.clone();
-        let queue = entry.queue.clone();
         let slot = match self.free_subs.pop() {
             Some(slot) => {
                 self.subs[slot as usize] = Some(entry);
@@ -721,17 +725,12 @@ impl Engine {
     /// like a client's interest, so publishes anywhere are forwarded here.
     pub fn add_internal_sub(&mut self, subject: &Bytes, target: InternalTarget) -> SubKey {
         debug_assert!(subject::is_valid_subscribe_subject(subject));
-        let generation = self.next_generation;
-        self.next_generation = self.next_generation.wrapping_add(1);
-        self.insert_sub(SubEntry {
-            target: SubTarget::Internal(target),
-            sid: Bytes::new(),
-            subject: subject.clone(),
-            queue: None,
-            max_msgs: None,
-            delivered: 0,
-            generation,
-        })
+        self.insert_sub(
+            SubTarget::Internal(target),
+            Bytes::new(),
+            subject.clone(),
+            None,
+        )
     }
 
     /// Withdraws a server-side subscription.
