@@ -48,8 +48,6 @@ pub const META_CORE: usize = 0;
 const API_SUBJECTS: [&str; 2] = ["$JS.API.INFO", "$JS.API.STREAM.>"];
 /// JetStream API level advertised.
 pub const API_LEVEL: u32 = 1;
-/// How often owners refresh the meta core's state summary of a changed stream.
-const SUMMARY_PERIOD_NS: u64 = 100_000_000;
 
 /// What JetStream items cross the rings.
 #[derive(Debug, Clone)]
@@ -203,7 +201,6 @@ pub struct StreamHost {
     ops: Vec<StorageOp>,
     deferred: Vec<DeferredReply>,
     self_queue: Vec<JsItem>,
-    last_summary_ns: u64,
     api_total: u64,
     api_errors: u64,
     scratch_internal: Vec<InternalDelivery>,
@@ -285,7 +282,6 @@ impl StreamHost {
             ops: Vec::new(),
             deferred: Vec::new(),
             self_queue: Vec::new(),
-            last_summary_ns: 0,
             api_total: 0,
             api_errors: 0,
             scratch_internal: Vec::new(),
@@ -385,7 +381,7 @@ impl StreamHost {
         sent
     }
 
-    /// Periodic work: age-based expiry and catalog summaries.
+    /// Periodic work: age-based expiry.
     pub fn tick(&mut self, engine: &mut Engine) {
         let now = now_wall_ns();
         for slot in 0..self.streams.len() as u32 {
@@ -394,23 +390,10 @@ impl StreamHost {
             };
             if st.store.next_expiry_ns().is_some_and(|t| t <= now) {
                 let effects = st.store.expire(now);
-                if !effects.is_empty() {
-                    st.dirty_since_summary = true;
-                    self.persist(slot, &effects);
-                }
+                self.persist(slot, &effects);
             }
         }
-        if now.saturating_sub(self.last_summary_ns) >= SUMMARY_PERIOD_NS {
-            self.last_summary_ns = now;
-            for slot in 0..self.streams.len() as u32 {
-                if self.streams[slot as usize]
-                    .as_ref()
-                    .is_some_and(|s| s.dirty_since_summary)
-                {
-                    self.send_summary(engine, slot);
-                }
-            }
-        }
+        // drive() ends by sending the catalog the state of every changed stream.
         self.drive(engine);
     }
 
@@ -823,9 +806,15 @@ impl StreamHost {
         }
     }
 
+    /// Records a change for the catalog summary and queues its records for the storage
+    /// task (file streams).
     fn persist(&mut self, slot: u32, effects: &[Effect]) {
-        let st = self.streams[slot as usize].as_ref().expect("live stream");
-        if !st.is_file() || effects.is_empty() {
+        if effects.is_empty() {
+            return;
+        }
+        let st = self.streams[slot as usize].as_mut().expect("live stream");
+        st.dirty_since_summary = true;
+        if !st.is_file() {
             return;
         }
         let mut records = Vec::new();
@@ -851,6 +840,23 @@ impl StreamHost {
         }
     }
 
+    /// Persists a change and answers once it is durable (memory streams: at once).
+    fn persist_and_reply(
+        &mut self,
+        engine: &mut Engine,
+        slot: u32,
+        effects: &[Effect],
+        reply: Option<&Bytes>,
+        payload: Bytes,
+    ) {
+        self.persist(slot, effects);
+        let file = self.streams[slot as usize]
+            .as_ref()
+            .expect("live stream")
+            .is_file();
+        self.reply_durable(engine, file, reply, payload);
+    }
+
     fn on_capture(&mut self, engine: &mut Engine, slot: u32, d: &InternalDelivery, now: u64) {
         let Some(st) = self.streams.get_mut(slot as usize).and_then(|s| s.as_mut()) else {
             return;
@@ -862,7 +868,6 @@ impl StreamHost {
         let outcome = st.store.publish(&d.subject, headers, payload, now);
         let ack = match outcome {
             Ok(PublishOutcome::Stored { seq, effects }) => {
-                st.dirty_since_summary = true;
                 self.persist(slot, &effects);
                 jetstream::pub_ack(&name, seq, false)
             }
@@ -980,18 +985,15 @@ impl StreamHost {
             cfg.subjects != st.config.subjects || cfg.allow_direct != st.config.allow_direct;
         let effects = st.store.set_limits(limits_of(&cfg));
         st.config = cfg;
-        st.dirty_since_summary = true;
         if resubscribe {
             Self::subscribe(engine, slot, st);
         }
-        let file = st.is_file();
-        self.persist(slot, &effects);
-        if file {
+        if st.is_file() {
             let meta = self.meta_bytes(slot);
             self.ops.push(StorageOp::WriteMeta { stream: slot, meta });
         }
         let payload = self.render_info(slot, ResponseType::StreamUpdate, now);
-        self.reply_durable(engine, file, reply, Bytes::from(payload));
+        self.persist_and_reply(engine, slot, &effects, reply, Bytes::from(payload));
         self.send_summary(engine, slot);
         Ok(())
     }
@@ -1072,10 +1074,13 @@ impl StreamHost {
                 (req.keep > 0).then_some(req.keep),
             )
             .map_err(api_error)?;
-        st.dirty_since_summary = true;
-        let file = st.is_file();
-        self.persist(slot, &effects);
-        self.reply_durable(engine, file, reply, Bytes::from(render_purge(purged)));
+        self.persist_and_reply(
+            engine,
+            slot,
+            &effects,
+            reply,
+            Bytes::from(render_purge(purged)),
+        );
         Ok(())
     }
 
@@ -1118,15 +1123,8 @@ impl StreamHost {
                 api_error(e)
             }
         })?;
-        st.dirty_since_summary = true;
-        let file = st.is_file();
-        self.persist(slot, &effects);
-        self.reply_durable(
-            engine,
-            file,
-            reply,
-            Bytes::from(render_success(ResponseType::StreamMsgDelete)),
-        );
+        let payload = Bytes::from(render_success(ResponseType::StreamMsgDelete));
+        self.persist_and_reply(engine, slot, &effects, reply, payload);
         Ok(())
     }
 }
