@@ -1220,4 +1220,4 @@ impl Engine {
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]
-mod tests;
+pub(crate) mod tests;

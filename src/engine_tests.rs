@@ -6,7 +6,8 @@ use crate::protocol::info::ADVERTISED_VERSION;
 const CONNECT: &str =
     "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1}\r\n";
 
-fn limits() -> EngineLimits {
+/// Limits for tests (also used by the stream host tests).
+pub(crate) fn limits() -> EngineLimits {
     EngineLimits {
         max_payload_bytes: 1024 * 1024,
         max_control_line_bytes: 4096,
@@ -17,7 +18,8 @@ fn limits() -> EngineLimits {
     }
 }
 
-fn info() -> ServerInfo {
+/// INFO template for tests (also used by the stream host tests).
+pub(crate) fn info() -> ServerInfo {
     ServerInfo {
         server_id: "NTEST".into(),
         server_name: "test".into(),

@@ -4,8 +4,9 @@
 use bytes::BytesMut;
 
 use super::*;
-use crate::engine::{EngineConfig, EngineLimits, OutputState, ReadStatus};
-use crate::protocol::info::{ServerInfo, ADVERTISED_VERSION};
+use crate::engine::tests::{info, limits};
+use crate::engine::{EngineConfig, OutputState, ReadStatus};
+use crate::protocol::info::ADVERTISED_VERSION;
 use crate::session::ConnId;
 
 const CONNECT: &str = "CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\n";
@@ -25,32 +26,8 @@ fn engine_cfg(core_id: usize, n_cores: usize) -> EngineConfig {
     EngineConfig {
         core_id,
         n_cores,
-        limits: EngineLimits {
-            max_payload_bytes: 1 << 20,
-            max_control_line_bytes: 4096,
-            max_pending_bytes: 64 << 20,
-            max_subscriptions: 0,
-            ping_interval_ns: 120_000_000_000,
-            max_pings_outstanding: 2,
-        },
-        info: ServerInfo {
-            server_id: "N".into(),
-            server_name: "t".into(),
-            version: ADVERTISED_VERSION.into(),
-            proto: 1,
-            git_commit: String::new(),
-            go: String::new(),
-            host: "127.0.0.1".into(),
-            port: 4222,
-            headers: true,
-            max_payload: 1 << 20,
-            jetstream: true,
-            client_id: 0,
-            client_ip: String::new(),
-            api_lvl: None,
-            connect_info: None,
-            remote_account: None,
-        },
+        limits: limits(),
+        info: info(),
     }
 }
 
