@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod consumer;
 pub mod engine;
 pub mod interest;
 pub mod jetstream;

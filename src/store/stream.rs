@@ -353,6 +353,8 @@ pub struct Stream {
     dedupe_order: VecDeque<(u64, u64, Bytes)>,
     /// `Nats-Msg-Id` of the last stored message (empty when it had none).
     last_msg_id: Bytes,
+    /// Bumped by every removal, so consumers know when a cached pending count went stale.
+    removals: u64,
 }
 
 /// Removes `seq` from a subject's ascending sequence list.
@@ -403,6 +405,7 @@ impl Stream {
             dedupe: HashMap::with_hasher(RandomState::new()),
             dedupe_order: VecDeque::new(),
             last_msg_id: Bytes::new(),
+            removals: 0,
         }
     }
 
@@ -707,6 +710,75 @@ impl Stream {
         Ok(self.purge_inner(filter, seq, keep))
     }
 
+    /// Removes a message a consumer's retention policy released (workqueue ack, interest
+    /// satisfied); unlike MSG.DELETE it ignores `deny_delete`. Empty when already gone.
+    pub fn remove_acked(&mut self, seq: u64) -> Vec<Effect> {
+        if self.remove_one(seq).is_none() {
+            return Vec::new();
+        }
+        self.settle();
+        vec![Effect::Append(Record::Tombstone { seq })]
+    }
+
+    /// How many removals the stream has seen (changes whenever a message disappears).
+    pub fn removal_epoch(&self) -> u64 {
+        self.removals
+    }
+
+    /// The first stored message at or after `from_seq` matching any of `filters` (none = all).
+    pub fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<&StoredMsg> {
+        if filters.is_empty() || filters.iter().any(|f| is_all(f)) {
+            return self.msgs.range(from_seq..).next().map(|(_, m)| m);
+        }
+        // A short linear probe first (dense matches), then the per-subject index.
+        for (_, m) in self.msgs.range(from_seq..).take(32) {
+            if filters.iter().any(|f| subject_matches(f, &m.subject)) {
+                return Some(m);
+            }
+        }
+        filters
+            .iter()
+            .filter_map(|f| self.next_by_subject(f, from_seq))
+            .min_by_key(|m| m.seq)
+    }
+
+    /// Stored messages at or after `from_seq` matching any of `filters` (none = all).
+    pub fn count_matching_from(&self, from_seq: u64, filters: &[Bytes]) -> u64 {
+        let from_seq = from_seq.max(self.first_seq());
+        if from_seq > self.last_seq || self.msgs.is_empty() {
+            return 0;
+        }
+        if filters.is_empty() || filters.iter().any(|f| is_all(f)) {
+            let contiguous = (self.last_seq - self.first_seq() + 1) == self.msgs.len() as u64;
+            if contiguous {
+                return self.last_seq - from_seq + 1;
+            }
+            return self.msgs.range(from_seq..).count() as u64;
+        }
+        let after = |l: &VecDeque<u64>| (l.len() - l.partition_point(|&s| s < from_seq)) as u64;
+        if filters.len() == 1 && is_literal(&filters[0]) {
+            return self.subjects.get(&filters[0][..]).map_or(0, after);
+        }
+        self.subjects
+            .iter()
+            .filter(|(k, _)| filters.iter().any(|f| subject_matches(f, k)))
+            .map(|(_, l)| after(l))
+            .sum()
+    }
+
+    /// The last sequence of every subject matching `filters` (none = all), ascending.
+    pub fn last_per_subject(&self, filters: &[Bytes]) -> Vec<u64> {
+        let all = filters.is_empty() || filters.iter().any(|f| is_all(f));
+        let mut seqs: Vec<u64> = self
+            .subjects
+            .iter()
+            .filter(|(k, _)| all || filters.iter().any(|f| subject_matches(f, k)))
+            .filter_map(|(_, l)| l.back().copied())
+            .collect();
+        seqs.sort_unstable();
+        seqs
+    }
+
     /// Message `seq`, if stored.
     pub fn get(&self, seq: u64) -> Option<&StoredMsg> {
         self.msgs.get(&seq)
@@ -922,6 +994,7 @@ impl Stream {
     /// [`Self::settle`] after a batch).
     fn remove_one(&mut self, seq: u64) -> Option<StoredMsg> {
         let msg = self.msgs.remove(&seq)?;
+        self.removals += 1;
         self.bytes -= msg_size(self.limits.memory_accounting, &msg);
         if let Some(list) = self.subjects.get_mut(&msg.subject[..]) {
             unlink_seq(list, seq);
@@ -935,6 +1008,7 @@ impl Stream {
     /// Removes the oldest message (limit eviction).
     fn pop_first(&mut self) -> Option<u64> {
         let (seq, msg) = self.msgs.pop_first()?;
+        self.removals += 1;
         self.bytes -= msg_size(self.limits.memory_accounting, &msg);
         if let Some(list) = self.subjects.get_mut(&msg.subject[..]) {
             debug_assert_eq!(list.front(), Some(&seq));
@@ -954,6 +1028,7 @@ impl Stream {
         let keep = self.msgs.split_off(&below);
         let gone = std::mem::replace(&mut self.msgs, keep);
         let n = gone.len() as u64;
+        self.removals += 1;
         for (seq, msg) in gone {
             self.bytes -= msg_size(self.limits.memory_accounting, &msg);
             if let Some(list) = self.subjects.get_mut(&msg.subject[..]) {
@@ -980,6 +1055,7 @@ impl Stream {
             }
             list.pop_front();
             let msg = self.msgs.remove(&seq).expect("indexed message is stored");
+            self.removals += 1;
             self.bytes -= msg_size(self.limits.memory_accounting, &msg);
             n += 1;
         }

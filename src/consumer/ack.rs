@@ -1,0 +1,235 @@
+//! The `$JS.ACK` reply subjects consumers hand out and the ack payloads clients send back.
+
+use bytes::Bytes;
+
+/// The numbers carried by a v1 ack subject
+/// `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckReply {
+    /// Stream name token.
+    pub stream: String,
+    /// Consumer name token.
+    pub consumer: String,
+    /// Delivery count of that delivery.
+    pub delivered: u64,
+    /// Stream sequence.
+    pub stream_seq: u64,
+    /// Consumer sequence.
+    pub consumer_seq: u64,
+}
+
+/// What an ack payload asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AckKind {
+    /// `+ACK`, `+OK` or empty.
+    Ack,
+    /// `-NAK`, optionally with a redelivery delay.
+    Nak {
+        /// Delay before redelivery, ns.
+        delay_ns: Option<u64>,
+    },
+    /// `+WPI`: still working, restart the ack timer.
+    Progress,
+    /// `+NXT`: ack and pull `batch` more to the ack's reply subject.
+    Next {
+        /// Messages wanted.
+        batch: u64,
+    },
+    /// `+TERM`: never redeliver.
+    Term {
+        /// Reason text, possibly empty.
+        reason: String,
+    },
+}
+
+/// Builds the v1 ack subject of one delivery.
+pub fn ack_subject(
+    stream: &str,
+    consumer: &str,
+    delivered: u64,
+    stream_seq: u64,
+    consumer_seq: u64,
+    ts_ns: u64,
+    pending: u64,
+) -> Bytes {
+    let mut s = Vec::with_capacity(16 + stream.len() + consumer.len() + 64);
+    s.extend_from_slice(b"$JS.ACK.");
+    s.extend_from_slice(stream.as_bytes());
+    s.push(b'.');
+    s.extend_from_slice(consumer.as_bytes());
+    let mut buf = itoa::Buffer::new();
+    for n in [delivered, stream_seq, consumer_seq, ts_ns, pending] {
+        s.push(b'.');
+        s.extend_from_slice(buf.format(n).as_bytes());
+    }
+    Bytes::from(s)
+}
+
+/// Parses a v1 ack subject (9 tokens); `None` for anything else.
+pub fn parse_ack_reply(subject: &[u8]) -> Option<AckReply> {
+    let s = std::str::from_utf8(subject).ok()?;
+    let rest = s.strip_prefix("$JS.ACK.")?;
+    let t: Vec<&str> = rest.split('.').collect();
+    if t.len() != 7 {
+        return None;
+    }
+    Some(AckReply {
+        stream: t[0].to_owned(),
+        consumer: t[1].to_owned(),
+        delivered: t[2].parse().ok()?,
+        stream_seq: t[3].parse().ok()?,
+        consumer_seq: t[4].parse().ok()?,
+    })
+}
+
+/// Parses a Go duration like `1.5s`, `300ms`, `2m`, `1h2m3s` into ns.
+pub fn parse_go_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(0);
+    }
+    let mut total: f64 = 0.0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += n * mult;
+        rest = &rest[unit_end..];
+    }
+    Some(total as u64)
+}
+
+#[derive(serde::Deserialize)]
+struct NakBody {
+    #[serde(default)]
+    delay: i64,
+}
+
+#[derive(serde::Deserialize)]
+struct NextBody {
+    #[serde(default)]
+    batch: i64,
+}
+
+impl AckKind {
+    /// Reads an ack payload; `None` for a payload that is no ack at all (ignored, as
+    /// nats-server does).
+    pub fn parse(payload: &[u8]) -> Option<AckKind> {
+        let p = payload;
+        if p.is_empty() || p == b"+ACK" || p == b"+OK" {
+            return Some(AckKind::Ack);
+        }
+        if let Some(rest) = p.strip_prefix(b"-NAK") {
+            let rest = std::str::from_utf8(rest).ok()?.trim();
+            let delay_ns = if rest.is_empty() {
+                None
+            } else if rest.starts_with('{') {
+                serde_json::from_str::<NakBody>(rest)
+                    .ok()
+                    .map(|b| b.delay.max(0) as u64)
+            } else {
+                parse_go_duration(rest)
+            };
+            return Some(AckKind::Nak { delay_ns });
+        }
+        if p.starts_with(b"+WPI") {
+            return Some(AckKind::Progress);
+        }
+        if let Some(rest) = p.strip_prefix(b"+NXT") {
+            let rest = std::str::from_utf8(rest).ok()?.trim();
+            let batch = if rest.is_empty() {
+                1
+            } else if rest.starts_with('{') {
+                serde_json::from_str::<NextBody>(rest)
+                    .map(|b| b.batch.max(1) as u64)
+                    .unwrap_or(1)
+            } else {
+                rest.parse::<u64>().unwrap_or(1).max(1)
+            };
+            return Some(AckKind::Next { batch });
+        }
+        if let Some(rest) = p.strip_prefix(b"+TERM") {
+            let reason = String::from_utf8_lossy(rest).trim().to_owned();
+            return Some(AckKind::Term { reason });
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ack_subject_round_trips() {
+        let s = ack_subject("ORDERS", "D1", 2, 10, 12, 1_795_318_454_902_422_089, 5);
+        assert_eq!(&s[..], b"$JS.ACK.ORDERS.D1.2.10.12.1795318454902422089.5");
+        let r = parse_ack_reply(&s).unwrap();
+        assert_eq!(
+            (r.stream.as_str(), r.consumer.as_str(), r.delivered, r.stream_seq, r.consumer_seq),
+            ("ORDERS", "D1", 2, 10, 12)
+        );
+        assert!(parse_ack_reply(b"$JS.ACK.S.C.1.2.3").is_none());
+        assert!(parse_ack_reply(b"$JS.ACK.S.C.x.2.3.4.5").is_none());
+    }
+
+    #[test]
+    fn ack_kinds() {
+        assert_eq!(AckKind::parse(b""), Some(AckKind::Ack));
+        assert_eq!(AckKind::parse(b"+ACK"), Some(AckKind::Ack));
+        assert_eq!(AckKind::parse(b"+OK"), Some(AckKind::Ack));
+        assert_eq!(AckKind::parse(b"-NAK"), Some(AckKind::Nak { delay_ns: None }));
+        assert_eq!(
+            AckKind::parse(br#"-NAK {"delay":2000000000}"#),
+            Some(AckKind::Nak {
+                delay_ns: Some(2_000_000_000)
+            })
+        );
+        assert_eq!(
+            AckKind::parse(b"-NAK 1.5s"),
+            Some(AckKind::Nak {
+                delay_ns: Some(1_500_000_000)
+            })
+        );
+        assert_eq!(AckKind::parse(b"+WPI"), Some(AckKind::Progress));
+        assert_eq!(AckKind::parse(b"+NXT"), Some(AckKind::Next { batch: 1 }));
+        assert_eq!(
+            AckKind::parse(br#"+NXT {"batch":5}"#),
+            Some(AckKind::Next { batch: 5 })
+        );
+        assert_eq!(AckKind::parse(b"+NXT 3"), Some(AckKind::Next { batch: 3 }));
+        assert_eq!(
+            AckKind::parse(b"+TERM bad input"),
+            Some(AckKind::Term {
+                reason: "bad input".into()
+            })
+        );
+        assert_eq!(AckKind::parse(b"whatever"), None);
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("300ms"), Some(300_000_000));
+        assert_eq!(parse_go_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(parse_go_duration("2h"), Some(7_200_000_000_000));
+        assert_eq!(parse_go_duration("abc"), None);
+    }
+}

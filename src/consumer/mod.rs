@@ -1,0 +1,1047 @@
+//! A JetStream consumer's delivery and acknowledgement state machine, sans-IO.
+//!
+//! A [`Consumer`] lives on its stream's owner core. The host feeds it events — a pull
+//! request, an ack, a flow-control reply, the passage of time — together with read access to
+//! the stream ([`MessageSource`]); the consumer answers with [`Output`]s (deliveries, status
+//! replies, advisories, released messages) that the host turns into publishes. It never
+//! touches a socket, a file or a clock of its own.
+//!
+//! State follows nats-server's model: `delivered` (last consumer/stream sequence handed out),
+//! `ack_floor`, and `pending` (delivered, not yet acknowledged, with a redelivery deadline).
+//! Everything at or below `delivered.stream_seq` that is not pending counts as acknowledged,
+//! so a persisted snapshot ([`state::Snapshot`]) can only ever cause a redelivery after a
+//! crash, never a skipped message.
+
+pub mod ack;
+pub mod state;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use bytes::Bytes;
+
+use crate::store::{StoredMsg, Stream};
+use crate::subject::subject_matches;
+
+pub use ack::{parse_ack_reply, AckKind, AckReply};
+
+/// Read access to the stream a consumer reads from.
+pub trait MessageSource {
+    /// First stored message at or after `from_seq` matching `filters` (empty = all).
+    fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<&StoredMsg>;
+    /// Stored messages at or after `from_seq` matching `filters`.
+    fn count_matching_from(&self, from_seq: u64, filters: &[Bytes]) -> u64;
+    /// Message `seq`, if stored.
+    fn get(&self, seq: u64) -> Option<&StoredMsg>;
+    /// Last sequence assigned.
+    fn last_seq(&self) -> u64;
+    /// Changes whenever a message is removed.
+    fn removal_epoch(&self) -> u64;
+}
+
+impl MessageSource for Stream {
+    fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<&StoredMsg> {
+        Stream::next_matching(self, from_seq, filters)
+    }
+    fn count_matching_from(&self, from_seq: u64, filters: &[Bytes]) -> u64 {
+        Stream::count_matching_from(self, from_seq, filters)
+    }
+    fn get(&self, seq: u64) -> Option<&StoredMsg> {
+        Stream::get(self, seq)
+    }
+    fn last_seq(&self) -> u64 {
+        Stream::last_seq(self)
+    }
+    fn removal_epoch(&self) -> u64 {
+        Stream::removal_epoch(self)
+    }
+}
+
+/// How deliveries are acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AckMode {
+    /// No acks: delivered means done.
+    None,
+    /// An ack covers every pending message up to it.
+    All,
+    /// Each message is acked on its own.
+    Explicit,
+}
+
+/// Push delivery settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushParams {
+    /// Where messages go.
+    pub deliver_subject: Bytes,
+    /// Whether to interleave flow-control requests and stall until they are answered.
+    pub flow_control: bool,
+    /// Idle heartbeat period (0 = none).
+    pub idle_heartbeat_ns: u64,
+}
+
+/// Everything the state machine needs from a consumer config, in its own units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    /// Stream name (ack subjects).
+    pub stream: String,
+    /// Consumer name (ack subjects).
+    pub name: String,
+    /// Ack policy.
+    pub ack: AckMode,
+    /// How long a delivery waits for its ack before redelivery.
+    pub ack_wait_ns: u64,
+    /// Redelivery delays per attempt (overrides `ack_wait_ns` when set).
+    pub backoff_ns: Vec<u64>,
+    /// Deliveries per message at most (`None` = unlimited).
+    pub max_deliver: Option<u64>,
+    /// Unacknowledged deliveries at most (`None` = unlimited).
+    pub max_ack_pending: Option<u64>,
+    /// Subject filters (empty = all).
+    pub filters: Vec<Bytes>,
+    /// Push settings; `None` = pull consumer.
+    pub push: Option<PushParams>,
+    /// Waiting pull requests at most.
+    pub max_waiting: usize,
+    /// Deliver headers and `Nats-Msg-Size` only.
+    pub headers_only: bool,
+    /// Reproduce the original spacing of messages.
+    pub replay_original: bool,
+}
+
+/// Where delivery starts, resolved from the deliver policy when the consumer is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Start {
+    /// First stream sequence to consider.
+    pub from_seq: u64,
+    /// Sequences to deliver first (last-per-subject), ascending; all below `from_seq`.
+    pub initial: Vec<u64>,
+}
+
+/// What the host must do for the consumer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Publish a stored message to `to` showing its own `subject`, with reply `ack_reply`.
+    Deliver {
+        /// Routing subject (pull inbox or deliver subject).
+        to: Bytes,
+        /// The stored subject, shown to the subscriber.
+        subject: Bytes,
+        /// `$JS.ACK…` reply.
+        ack_reply: Bytes,
+        /// Header block (possibly extended for headers-only).
+        headers: Bytes,
+        /// Payload (empty for headers-only).
+        payload: Bytes,
+    },
+    /// A status message (header block only) to `to`, optionally with a reply subject.
+    Status {
+        /// Where it goes.
+        to: Bytes,
+        /// The `NATS/1.0 …` header block.
+        headers: Vec<u8>,
+        /// Reply subject (flow-control requests).
+        reply: Option<Bytes>,
+    },
+    /// A message reached `max_deliver` without an ack.
+    MaxDeliveries {
+        /// Stream sequence.
+        stream_seq: u64,
+        /// Deliveries made.
+        deliveries: u64,
+    },
+    /// A message was terminated by `+TERM`.
+    Terminated {
+        /// Stream sequence.
+        stream_seq: u64,
+        /// Deliveries made.
+        deliveries: u64,
+        /// The reason given, if any.
+        reason: String,
+    },
+    /// The consumer is done with this message (acked, terminated or out of deliveries):
+    /// retention policies may release it.
+    Done {
+        /// Stream sequence.
+        stream_seq: u64,
+    },
+}
+
+/// One outstanding delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingEntry {
+    /// Consumer sequence of its latest delivery.
+    pub consumer_seq: u64,
+    /// Deliveries so far.
+    pub deliveries: u64,
+    /// When it is redelivered unless acked (unix ns); `u64::MAX` = queued for redelivery now.
+    pub deadline_ns: u64,
+}
+
+/// A waiting pull request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullWait {
+    /// The requester's inbox.
+    pub reply: Bytes,
+    /// Messages still wanted.
+    pub batch_left: u64,
+    /// Bytes still allowed (`None` = no limit).
+    pub bytes_left: Option<u64>,
+    /// When it expires (unix ns).
+    pub expires_at_ns: Option<u64>,
+    /// Answer at once instead of waiting.
+    pub no_wait: bool,
+    /// Heartbeat period (0 = none).
+    pub heartbeat_ns: u64,
+    /// Last time anything was sent to it.
+    pub last_sent_ns: u64,
+    /// Messages delivered to it so far.
+    pub delivered: u64,
+}
+
+/// A pull request as the host decoded it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PullSpec {
+    /// Messages wanted (≥ 1).
+    pub batch: u64,
+    /// Byte budget (0 = none).
+    pub max_bytes: u64,
+    /// Lifetime (0 = until satisfied).
+    pub expires_ns: u64,
+    /// Answer at once.
+    pub no_wait: bool,
+    /// Heartbeat period (0 = none).
+    pub heartbeat_ns: u64,
+}
+
+/// Flow-control window of push consumers: a request after this many bytes…
+const FC_REQUEST_BYTES: u64 = 1 << 20;
+/// …and a stall once this many are outstanding without a reply.
+const FC_STALL_BYTES: u64 = 2 << 20;
+
+#[derive(Debug, Clone, Copy)]
+struct PendingCount {
+    epoch: u64,
+    last_seq: u64,
+    count: u64,
+}
+
+/// One consumer's state.
+#[derive(Debug)]
+pub struct Consumer {
+    params: Params,
+    /// Last consumer sequence handed out (counts redeliveries).
+    delivered_cseq: u64,
+    /// Highest stream sequence handed out.
+    delivered_sseq: u64,
+    /// Next stream sequence to consider for a first delivery.
+    next_sseq: u64,
+    initial: VecDeque<u64>,
+    pending: BTreeMap<u64, PendingEntry>,
+    /// (deadline, stream seq) of every pending entry with a finite deadline.
+    deadlines: BTreeSet<(u64, u64)>,
+    /// Pending entries due for redelivery, lowest stream sequence first.
+    redeliver: BTreeSet<u64>,
+    /// Messages redelivered at least once (for `num_redelivered`).
+    redelivered: BTreeSet<u64>,
+    waiting: VecDeque<PullWait>,
+    pending_count: Option<PendingCount>,
+    /// Push: bytes delivered since the last flow-control request was answered.
+    fc_bytes: u64,
+    /// Push: the outstanding flow-control reply subject.
+    fc_pending: Option<Bytes>,
+    fc_counter: u64,
+    last_activity_ns: u64,
+    last_delivery_ns: u64,
+    /// replay original: (wall time of the first replayed message, its store time).
+    replay_anchor: Option<(u64, u64)>,
+    /// Earliest time `poll` has something to do because of replay spacing.
+    replay_wait_until_ns: u64,
+    dirty: bool,
+    outputs: Vec<Output>,
+}
+
+fn push_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+}
+
+/// Status header block `NATS/1.0 <code> <description>` with optional pending headers.
+pub fn status_block(code: u16, description: &str, pending: Option<(u64, u64)>) -> Vec<u8> {
+    let mut h = Vec::with_capacity(96);
+    h.extend_from_slice(b"NATS/1.0 ");
+    push_u64(&mut h, u64::from(code));
+    h.push(b' ');
+    h.extend_from_slice(description.as_bytes());
+    h.extend_from_slice(b"\r\n");
+    if let Some((msgs, bytes)) = pending {
+        h.extend_from_slice(b"Nats-Pending-Messages: ");
+        push_u64(&mut h, msgs);
+        h.extend_from_slice(b"\r\nNats-Pending-Bytes: ");
+        push_u64(&mut h, bytes);
+        h.extend_from_slice(b"\r\n");
+    }
+    h.extend_from_slice(b"\r\n");
+    h
+}
+
+/// Idle heartbeat block with the last consumer/stream sequences (and a stalled FC reply).
+pub fn heartbeat_block(last_cseq: u64, last_sseq: u64, stalled: Option<&[u8]>) -> Vec<u8> {
+    let mut h = Vec::with_capacity(128);
+    h.extend_from_slice(b"NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: ");
+    push_u64(&mut h, last_cseq);
+    h.extend_from_slice(b"\r\nNats-Last-Stream: ");
+    push_u64(&mut h, last_sseq);
+    h.extend_from_slice(b"\r\n");
+    if let Some(fc) = stalled {
+        h.extend_from_slice(b"Nats-Consumer-Stalled: ");
+        h.extend_from_slice(fc);
+        h.extend_from_slice(b"\r\n");
+    }
+    h.extend_from_slice(b"\r\n");
+    h
+}
+
+impl Consumer {
+    /// A new consumer starting at `start`, at time `now_ns`.
+    pub fn new(params: Params, start: Start, now_ns: u64) -> Self {
+        debug_assert!(start.initial.iter().all(|&s| s < start.from_seq));
+        let delivered_sseq = start
+            .initial
+            .first()
+            .copied()
+            .unwrap_or(start.from_seq)
+            .saturating_sub(1);
+        Consumer {
+            params,
+            delivered_cseq: 0,
+            delivered_sseq,
+            next_sseq: start.from_seq.max(1),
+            initial: start.initial.into(),
+            pending: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            redeliver: BTreeSet::new(),
+            redelivered: BTreeSet::new(),
+            waiting: VecDeque::new(),
+            pending_count: None,
+            fc_bytes: 0,
+            fc_pending: None,
+            fc_counter: 0,
+            last_activity_ns: now_ns,
+            last_delivery_ns: now_ns,
+            replay_anchor: None,
+            replay_wait_until_ns: 0,
+            dirty: true,
+            outputs: Vec::new(),
+        }
+    }
+
+    /// Rebuilds a consumer from a persisted snapshot: every pending message is due for
+    /// redelivery at once, everything else at or below the delivered sequence counts as acked.
+    pub fn restore(params: Params, snap: &state::Snapshot, now_ns: u64) -> Self {
+        let mut c = Consumer::new(
+            params,
+            Start {
+                from_seq: snap.delivered_sseq + 1,
+                initial: Vec::new(),
+            },
+            now_ns,
+        );
+        c.delivered_cseq = snap.delivered_cseq;
+        c.delivered_sseq = snap.delivered_sseq;
+        for p in &snap.pending {
+            c.pending.insert(
+                p.stream_seq,
+                PendingEntry {
+                    consumer_seq: p.consumer_seq,
+                    deliveries: p.deliveries.max(1),
+                    deadline_ns: u64::MAX,
+                },
+            );
+            c.redeliver.insert(p.stream_seq);
+            if p.deliveries > 1 {
+                c.redelivered.insert(p.stream_seq);
+            }
+        }
+        c.dirty = false;
+        c
+    }
+
+    /// The persisted form of the current state.
+    pub fn snapshot(&self) -> state::Snapshot {
+        let (floor_c, floor_s) = self.ack_floor();
+        state::Snapshot {
+            delivered_cseq: self.delivered_cseq,
+            delivered_sseq: self.delivered_sseq,
+            ack_floor_cseq: floor_c,
+            ack_floor_sseq: floor_s,
+            pending: self
+                .pending
+                .iter()
+                .map(|(&s, p)| state::PendingRecord {
+                    stream_seq: s,
+                    consumer_seq: p.consumer_seq,
+                    deliveries: p.deliveries,
+                })
+                .collect(),
+        }
+    }
+
+    /// The settings in force.
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// Replaces the mutable settings (config update).
+    pub fn set_params(&mut self, params: Params) {
+        self.params = params;
+    }
+
+    /// Whether the state changed since the last [`Consumer::take_dirty`].
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// Drains the outputs produced so far.
+    pub fn take_outputs(&mut self, into: &mut Vec<Output>) {
+        into.append(&mut self.outputs);
+    }
+
+    /// Last time a client did something with this consumer (request, ack, interest).
+    pub fn last_activity_ns(&self) -> u64 {
+        self.last_activity_ns
+    }
+
+    /// Marks client activity (e.g. a push consumer whose deliver subject has interest).
+    pub fn touch(&mut self, now_ns: u64) {
+        self.last_activity_ns = now_ns;
+    }
+
+    /// (consumer seq, stream seq) last delivered.
+    pub fn delivered(&self) -> (u64, u64) {
+        (self.delivered_cseq, self.delivered_sseq)
+    }
+
+    /// (consumer seq, stream seq) below which everything is acknowledged.
+    pub fn ack_floor(&self) -> (u64, u64) {
+        match self.pending.iter().next() {
+            None => (self.delivered_cseq, self.delivered_sseq),
+            Some((&sseq, p)) => (
+                p.consumer_seq.saturating_sub(1).min(self.delivered_cseq),
+                sseq - 1,
+            ),
+        }
+    }
+
+    /// Delivered, unacknowledged messages.
+    pub fn num_ack_pending(&self) -> u64 {
+        self.pending.len() as u64
+    }
+
+    /// Messages delivered more than once and still pending.
+    pub fn num_redelivered(&self) -> u64 {
+        self.redelivered.len() as u64
+    }
+
+    /// Waiting pull requests.
+    pub fn num_waiting(&self) -> u64 {
+        self.waiting.len() as u64
+    }
+
+    /// Messages matching the filter not yet delivered.
+    pub fn num_pending(&mut self, src: &dyn MessageSource) -> u64 {
+        let epoch = src.removal_epoch();
+        let last = src.last_seq();
+        let count = match self.pending_count {
+            Some(mut c) if c.epoch == epoch => {
+                if last > c.last_seq {
+                    c.count += src.count_matching_from(c.last_seq + 1, &self.params.filters);
+                    c.last_seq = last;
+                }
+                c
+            }
+            _ => PendingCount {
+                epoch,
+                last_seq: last,
+                count: src.count_matching_from(self.next_sseq, &self.params.filters),
+            },
+        };
+        self.pending_count = Some(count);
+        count.count + self.initial.len() as u64
+    }
+
+    fn acking(&self) -> bool {
+        self.params.ack != AckMode::None
+    }
+
+    fn wait_for(&self, deliveries: u64) -> u64 {
+        let b = &self.params.backoff_ns;
+        if b.is_empty() {
+            self.params.ack_wait_ns
+        } else {
+            b[((deliveries as usize).saturating_sub(1)).min(b.len() - 1)]
+        }
+    }
+
+    fn set_deadline(&mut self, sseq: u64, deadline_ns: u64) {
+        if let Some(p) = self.pending.get_mut(&sseq) {
+            if p.deadline_ns != u64::MAX {
+                self.deadlines.remove(&(p.deadline_ns, sseq));
+            }
+            p.deadline_ns = deadline_ns;
+            if deadline_ns != u64::MAX {
+                self.deadlines.insert((deadline_ns, sseq));
+            }
+        }
+    }
+
+    fn forget(&mut self, sseq: u64) -> Option<PendingEntry> {
+        let p = self.pending.remove(&sseq)?;
+        if p.deadline_ns != u64::MAX {
+            self.deadlines.remove(&(p.deadline_ns, sseq));
+        }
+        self.redeliver.remove(&sseq);
+        self.redelivered.remove(&sseq);
+        self.dirty = true;
+        Some(p)
+    }
+
+    // ----- pull requests ----------------------------------------------------------------
+
+    /// A pull request (already checked against the consumer's limits by the host).
+    pub fn on_pull(&mut self, reply: Bytes, spec: PullSpec, now_ns: u64, src: &dyn MessageSource) {
+        self.last_activity_ns = now_ns;
+        if self.waiting.len() >= self.params.max_waiting.max(1) {
+            self.outputs.push(Output::Status {
+                to: reply,
+                headers: status_block(409, "Exceeded MaxWaiting", None),
+                reply: None,
+            });
+            return;
+        }
+        self.waiting.push_back(PullWait {
+            reply,
+            batch_left: spec.batch.max(1),
+            bytes_left: (spec.max_bytes > 0).then_some(spec.max_bytes),
+            expires_at_ns: (spec.expires_ns > 0).then(|| now_ns.saturating_add(spec.expires_ns)),
+            no_wait: spec.no_wait,
+            heartbeat_ns: spec.heartbeat_ns,
+            last_sent_ns: now_ns,
+            delivered: 0,
+        });
+        self.poll(now_ns, true, src);
+    }
+
+    /// The consumer is going away: tell waiting pull requests.
+    pub fn on_delete(&mut self) {
+        for w in self.waiting.drain(..) {
+            self.outputs.push(Output::Status {
+                to: w.reply,
+                headers: status_block(409, "Consumer Deleted", None),
+                reply: None,
+            });
+        }
+    }
+
+    // ----- acks -------------------------------------------------------------------------
+
+    /// An ack published to one of our `$JS.ACK` subjects. Returns whether it changed state.
+    pub fn on_ack(
+        &mut self,
+        ack: &AckReply,
+        kind: &AckKind,
+        reply: Option<&Bytes>,
+        now_ns: u64,
+        src: &dyn MessageSource,
+    ) -> bool {
+        self.last_activity_ns = now_ns;
+        let sseq = ack.stream_seq;
+        let changed = match kind {
+            AckKind::Ack => self.ack(sseq),
+            AckKind::Next { batch } => {
+                let changed = self.ack(sseq);
+                if let Some(r) = reply {
+                    let spec = PullSpec {
+                        batch: (*batch).max(1),
+                        ..PullSpec::default()
+                    };
+                    self.on_pull(r.clone(), spec, now_ns, src);
+                }
+                changed
+            }
+            AckKind::Nak { delay_ns } => {
+                if !self.pending.contains_key(&sseq) {
+                    false
+                } else {
+                    match delay_ns {
+                        Some(d) if *d > 0 => self.set_deadline(sseq, now_ns.saturating_add(*d)),
+                        _ => {
+                            self.set_deadline(sseq, u64::MAX);
+                            self.redeliver.insert(sseq);
+                        }
+                    }
+                    true
+                }
+            }
+            AckKind::Progress => {
+                if self.pending.contains_key(&sseq) && !self.redeliver.contains(&sseq) {
+                    let d = self.pending[&sseq].deliveries;
+                    let wait = self.wait_for(d);
+                    self.set_deadline(sseq, now_ns.saturating_add(wait));
+                }
+                false
+            }
+            AckKind::Term { reason } => match self.forget(sseq) {
+                Some(p) => {
+                    self.outputs.push(Output::Terminated {
+                        stream_seq: sseq,
+                        deliveries: p.deliveries,
+                        reason: reason.clone(),
+                    });
+                    self.outputs.push(Output::Done { stream_seq: sseq });
+                    true
+                }
+                None => false,
+            },
+        };
+        if changed {
+            self.poll(now_ns, true, src);
+        }
+        changed
+    }
+
+    fn ack(&mut self, sseq: u64) -> bool {
+        match self.params.ack {
+            AckMode::None => false,
+            AckMode::Explicit => {
+                if self.forget(sseq).is_some() {
+                    self.outputs.push(Output::Done { stream_seq: sseq });
+                    true
+                } else {
+                    false
+                }
+            }
+            AckMode::All => {
+                let covered: Vec<u64> = self.pending.range(..=sseq).map(|(&s, _)| s).collect();
+                for s in &covered {
+                    self.forget(*s);
+                    self.outputs.push(Output::Done { stream_seq: *s });
+                }
+                !covered.is_empty()
+            }
+        }
+    }
+
+    /// A reply to our outstanding flow-control request.
+    pub fn on_flow_control_reply(&mut self, subject: &[u8], now_ns: u64, src: &dyn MessageSource) {
+        if self.fc_pending.as_deref() == Some(subject) {
+            self.fc_pending = None;
+            self.fc_bytes = 0;
+            self.poll(now_ns, true, src);
+        }
+    }
+
+    // ----- time -------------------------------------------------------------------------
+
+    /// Timers: ack-wait expiry, pull expiry, heartbeats; then delivers what became possible.
+    pub fn tick(&mut self, now_ns: u64, push_interest: bool, src: &dyn MessageSource) {
+        while let Some(&(deadline, sseq)) = self.deadlines.iter().next() {
+            if deadline > now_ns {
+                break;
+            }
+            self.deadlines.remove(&(deadline, sseq));
+            let Some(p) = self.pending.get_mut(&sseq) else {
+                continue;
+            };
+            p.deadline_ns = u64::MAX;
+            let deliveries = p.deliveries;
+            if self.params.max_deliver.is_some_and(|m| deliveries >= m) {
+                self.forget(sseq);
+                self.outputs.push(Output::MaxDeliveries {
+                    stream_seq: sseq,
+                    deliveries,
+                });
+                self.outputs.push(Output::Done { stream_seq: sseq });
+            } else {
+                self.redeliver.insert(sseq);
+            }
+        }
+        // Pull expiry and heartbeats.
+        let mut i = 0;
+        while i < self.waiting.len() {
+            let w = &mut self.waiting[i];
+            if w.expires_at_ns.is_some_and(|t| t <= now_ns) {
+                let w = self.waiting.remove(i).expect("index in range");
+                self.outputs.push(Output::Status {
+                    to: w.reply,
+                    headers: status_block(
+                        408,
+                        "Request Timeout",
+                        Some((w.batch_left, w.bytes_left.unwrap_or(0))),
+                    ),
+                    reply: None,
+                });
+                continue;
+            }
+            if w.heartbeat_ns > 0 && now_ns.saturating_sub(w.last_sent_ns) >= w.heartbeat_ns {
+                w.last_sent_ns = now_ns;
+                let to = w.reply.clone();
+                self.outputs.push(Output::Status {
+                    to,
+                    headers: heartbeat_block(self.delivered_cseq, self.delivered_sseq, None),
+                    reply: None,
+                });
+            }
+            i += 1;
+        }
+        if let Some(push) = &self.params.push {
+            let hb = push.idle_heartbeat_ns;
+            if hb > 0 && now_ns.saturating_sub(self.last_delivery_ns) >= hb {
+                self.last_delivery_ns = now_ns;
+                let block = heartbeat_block(
+                    self.delivered_cseq,
+                    self.delivered_sseq,
+                    self.fc_pending.as_deref(),
+                );
+                self.outputs.push(Output::Status {
+                    to: push.deliver_subject.clone(),
+                    headers: block,
+                    reply: None,
+                });
+            }
+        }
+        self.poll(now_ns, push_interest, src);
+    }
+
+    /// Whether a first delivery or a redelivery could be made now (ignoring targets).
+    fn has_work(&self, src: &dyn MessageSource) -> bool {
+        !self.redeliver.is_empty()
+            || !self.initial.is_empty()
+            || src
+                .next_matching(self.next_sseq, &self.params.filters)
+                .is_some()
+    }
+
+    /// Delivers whatever can be delivered now. `push_interest`: whether a push consumer's
+    /// deliver subject has a subscriber (ignored for pull consumers).
+    pub fn poll(&mut self, now_ns: u64, push_interest: bool, src: &dyn MessageSource) {
+        if self.params.push.is_some() {
+            if push_interest {
+                self.last_activity_ns = now_ns;
+                self.deliver_push(now_ns, src);
+            }
+        } else {
+            self.deliver_pull(now_ns, src);
+        }
+    }
+
+    fn ack_pending_full(&self) -> bool {
+        self.acking()
+            && self
+                .params
+                .max_ack_pending
+                .is_some_and(|m| self.pending.len() as u64 >= m)
+    }
+
+    fn deliver_push(&mut self, now_ns: u64, src: &dyn MessageSource) {
+        let push = self.params.push.clone().expect("push consumer");
+        // Bounded per call: the rest follows on the next poll.
+        for _ in 0..4096 {
+            if push.flow_control && self.fc_pending.is_some() && self.fc_bytes >= FC_STALL_BYTES {
+                return;
+            }
+            let Some((msg_seq, redelivery)) = self.next_candidate(src) else {
+                return;
+            };
+            if !self.replay_due(msg_seq, now_ns, src) {
+                return;
+            }
+            let Some(size) = self.deliver_one(msg_seq, redelivery, &push.deliver_subject, now_ns, src)
+            else {
+                continue;
+            };
+            if push.flow_control {
+                self.fc_bytes += size;
+                if self.fc_pending.is_none() && self.fc_bytes >= FC_REQUEST_BYTES {
+                    self.fc_counter += 1;
+                    let reply = Bytes::from(format!(
+                        "$JS.FC.{}.{}.{}",
+                        self.params.stream,
+                        self.params.name,
+                        fc_token(self.fc_counter)
+                    ));
+                    self.fc_pending = Some(reply.clone());
+                    self.outputs.push(Output::Status {
+                        to: push.deliver_subject.clone(),
+                        headers: b"NATS/1.0 100 FlowControl Request\r\n\r\n".to_vec(),
+                        reply: Some(reply),
+                    });
+                }
+            }
+        }
+    }
+
+    fn deliver_pull(&mut self, now_ns: u64, src: &dyn MessageSource) {
+        for _ in 0..65_536 {
+            let Some(batch_left) = self.waiting.front().map(|w| w.batch_left) else {
+                return;
+            };
+            if batch_left == 0 {
+                self.waiting.pop_front();
+                continue;
+            }
+            let next = self.next_candidate(src);
+            let Some((msg_seq, redelivery)) = next else {
+                self.finish_no_wait();
+                return;
+            };
+            if !self.replay_due(msg_seq, now_ns, src) {
+                return;
+            }
+            let front = self.waiting.front().expect("front exists");
+            // max_bytes: the next message must fit what the request has left.
+            if let Some(left) = front.bytes_left {
+                let size = src.get(msg_seq).map_or(0, |m| self.wire_size(m));
+                if size > left {
+                    let w = self.waiting.pop_front().expect("front exists");
+                    self.outputs.push(Output::Status {
+                        to: w.reply,
+                        headers: status_block(
+                            409,
+                            "Message Size Exceeds MaxBytes",
+                            Some((w.batch_left, left)),
+                        ),
+                        reply: None,
+                    });
+                    continue;
+                }
+            }
+            let to = front.reply.clone();
+            let Some(size) = self.deliver_one(msg_seq, redelivery, &to, now_ns, src) else {
+                continue;
+            };
+            let w = self.waiting.front_mut().expect("front exists");
+            w.batch_left -= 1;
+            w.delivered += 1;
+            w.last_sent_ns = now_ns;
+            if let Some(b) = &mut w.bytes_left {
+                *b = b.saturating_sub(size);
+            }
+            if w.batch_left == 0 {
+                self.waiting.pop_front();
+            }
+        }
+    }
+
+    /// Nothing more to deliver now: `no_wait` requests without an expiry end here.
+    fn finish_no_wait(&mut self) {
+        let mut i = 0;
+        while i < self.waiting.len() {
+            let w = &self.waiting[i];
+            if w.no_wait && w.expires_at_ns.is_none() {
+                let w = self.waiting.remove(i).expect("index in range");
+                self.outputs.push(Output::Status {
+                    to: w.reply,
+                    headers: status_block(404, "No Messages", None),
+                    reply: None,
+                });
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The next message to hand out: a due redelivery first, then the next new one.
+    fn next_candidate(&mut self, src: &dyn MessageSource) -> Option<(u64, bool)> {
+        while let Some(&sseq) = self.redeliver.iter().next() {
+            if src.get(sseq).is_some() {
+                return Some((sseq, true));
+            }
+            // Gone from the stream meanwhile: nothing left to redeliver.
+            self.forget(sseq);
+        }
+        if self.ack_pending_full() {
+            return None;
+        }
+        while let Some(&sseq) = self.initial.front() {
+            if src.get(sseq).is_some() {
+                return Some((sseq, false));
+            }
+            self.initial.pop_front();
+        }
+        src.next_matching(self.next_sseq, &self.params.filters)
+            .map(|m| (m.seq, false))
+    }
+
+    /// replay_policy original: is `seq` due yet?
+    fn replay_due(&mut self, seq: u64, now_ns: u64, src: &dyn MessageSource) -> bool {
+        if !self.params.replay_original {
+            return true;
+        }
+        let Some(ts) = src.get(seq).map(|m| m.ts_ns) else {
+            return true;
+        };
+        match self.replay_anchor {
+            None => {
+                self.replay_anchor = Some((now_ns, ts));
+                true
+            }
+            Some((wall, first_ts)) => {
+                let due = wall.saturating_add(ts.saturating_sub(first_ts));
+                if due <= now_ns {
+                    true
+                } else {
+                    self.replay_wait_until_ns = due;
+                    false
+                }
+            }
+        }
+    }
+
+    fn wire_size(&self, m: &StoredMsg) -> u64 {
+        // subject + ack reply (approximate: 60 bytes of numbers) + headers + payload
+        (m.subject.len() + 9 + self.params.stream.len() + self.params.name.len() + 50) as u64
+            + m.headers.len() as u64
+            + if self.params.headers_only {
+                0
+            } else {
+                m.payload.len() as u64
+            }
+    }
+
+    /// Hands out `seq` to `to`; returns the bytes it counts for, or `None` if it vanished.
+    fn deliver_one(
+        &mut self,
+        seq: u64,
+        redelivery: bool,
+        to: &Bytes,
+        now_ns: u64,
+        src: &dyn MessageSource,
+    ) -> Option<u64> {
+        let Some(msg) = src.get(seq) else {
+            if redelivery {
+                self.forget(seq);
+            } else if self.initial.front() == Some(&seq) {
+                self.initial.pop_front();
+            } else {
+                self.next_sseq = seq + 1;
+            }
+            return None;
+        };
+        let msg = msg.clone();
+        self.delivered_cseq += 1;
+        let cseq = self.delivered_cseq;
+        self.dirty = true;
+        self.last_delivery_ns = now_ns;
+        let deliveries = if redelivery {
+            self.redeliver.remove(&seq);
+            let p = self.pending.get_mut(&seq).expect("redelivery is pending");
+            p.deliveries += 1;
+            p.consumer_seq = cseq;
+            self.redelivered.insert(seq);
+            p.deliveries
+        } else {
+            if self.initial.front() == Some(&seq) {
+                self.initial.pop_front();
+            } else {
+                self.next_sseq = seq + 1;
+                if let Some(c) = &mut self.pending_count {
+                    if seq <= c.last_seq {
+                        c.count = c.count.saturating_sub(1);
+                    }
+                }
+            }
+            self.delivered_sseq = self.delivered_sseq.max(seq);
+            if self.acking() {
+                self.pending.insert(
+                    seq,
+                    PendingEntry {
+                        consumer_seq: cseq,
+                        deliveries: 1,
+                        deadline_ns: u64::MAX,
+                    },
+                );
+            } else {
+                self.outputs.push(Output::Done { stream_seq: seq });
+            }
+            1
+        };
+        if self.acking() {
+            let wait = self.wait_for(deliveries);
+            self.set_deadline(seq, now_ns.saturating_add(wait));
+        }
+        let left = self.num_pending(src);
+        let ack_reply = ack::ack_subject(
+            &self.params.stream,
+            &self.params.name,
+            deliveries,
+            seq,
+            cseq,
+            msg.ts_ns,
+            left,
+        );
+        let (headers, payload) = if self.params.headers_only {
+            (with_msg_size(&msg.headers, msg.payload.len()), Bytes::new())
+        } else {
+            (msg.headers.clone(), msg.payload.clone())
+        };
+        let size = (msg.subject.len() + ack_reply.len() + headers.len() + payload.len()) as u64;
+        self.outputs.push(Output::Deliver {
+            to: to.clone(),
+            subject: msg.subject.clone(),
+            ack_reply,
+            headers,
+            payload,
+        });
+        Some(size)
+    }
+
+    /// Whether the consumer has anything that needs a timer soon (used to skip idle ticks).
+    pub fn is_idle(&self, src: &dyn MessageSource) -> bool {
+        self.deadlines.is_empty()
+            && self.waiting.is_empty()
+            && self.params.push.is_none()
+            && !self.has_work(src)
+    }
+
+    /// Whether a message the consumer has not finished with is at `seq` (interest retention).
+    pub fn still_needs(&self, seq: u64, subject: &[u8]) -> bool {
+        let matches = self.params.filters.is_empty()
+            || self
+                .params
+                .filters
+                .iter()
+                .any(|f| subject_matches(f, subject));
+        if !matches {
+            return false;
+        }
+        self.pending.contains_key(&seq) || seq > self.delivered_sseq || self.initial.contains(&seq)
+    }
+}
+
+/// Four characters of a flow-control reply token.
+fn fc_token(n: u64) -> String {
+    const ALPHA: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut s = String::with_capacity(4);
+    let mut v = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for _ in 0..4 {
+        s.push(ALPHA[(v % ALPHA.len() as u64) as usize] as char);
+        v /= ALPHA.len() as u64;
+    }
+    s
+}
+
+/// Headers for a headers-only delivery: the stored headers plus `Nats-Msg-Size`.
+fn with_msg_size(headers: &Bytes, payload_len: usize) -> Bytes {
+    let mut h = Vec::with_capacity(headers.len() + 40);
+    if headers.is_empty() {
+        h.extend_from_slice(b"NATS/1.0\r\n");
+    } else {
+        // Drop the terminating blank line, append, terminate again.
+        let body = headers.strip_suffix(b"\r\n").unwrap_or(headers);
+        h.extend_from_slice(body);
+    }
+    h.extend_from_slice(b"Nats-Msg-Size: ");
+    push_u64(&mut h, payload_len as u64);
+    h.extend_from_slice(b"\r\n\r\n");
+    Bytes::from(h)
+}
