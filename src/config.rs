@@ -114,6 +114,10 @@ pub struct JetStreamConfig {
     pub max_memory_bytes: i64,
     /// Server-wide limit on file-stored stream bytes (-1 = unlimited), reported to clients.
     pub max_file_bytes: i64,
+    /// `[jetstream.dead_letter]`: per stream name, the subject where its consumers republish
+    /// messages that exhausted `max_deliver` or were terminated (unless a consumer names its
+    /// own `dead_letter_subject`).
+    pub dead_letter: std::collections::BTreeMap<String, String>,
 }
 
 /// `jetstream.sync`: "always", or a sync interval in milliseconds.
@@ -181,6 +185,7 @@ impl Default for JetStreamConfig {
             max_segment_bytes: 64 * MIB as u64,
             max_memory_bytes: -1,
             max_file_bytes: -1,
+            dead_letter: Default::default(),
         }
     }
 }
@@ -592,6 +597,14 @@ impl Config {
                 return bad(key, format!("must be -1 (unlimited) or positive, got {v}"));
             }
         }
+        for (stream, subject) in &self.jetstream.dead_letter {
+            if !crate::subject::is_valid_publish_subject(subject.as_bytes()) {
+                return bad(
+                    &format!("jetstream.dead_letter.{stream}"),
+                    format!("must be a valid subject without wildcards, got {subject:?}"),
+                );
+            }
+        }
         if self.jetstream.store_dir.as_os_str().is_empty() {
             return bad("jetstream.store_dir", "must not be empty".to_owned());
         }
@@ -699,6 +712,7 @@ mod tests {
                 max_segment_bytes: 1 << 20,
                 max_memory_bytes: 1 << 30,
                 max_file_bytes: 1 << 40,
+                dead_letter: [("ORDERS".to_owned(), "dlq.orders".to_owned())].into(),
             },
         };
         // Every leaf differs from the default, so the round trip below proves each key is read.

@@ -181,6 +181,8 @@ struct SubEntry {
 /// A message being routed, borrowed from the publish that carries it.
 struct Routed<'a> {
     subject: &'a Bytes,
+    /// The subject MSG shows when it differs from the routing subject (consumer deliveries).
+    shown: Option<&'a Bytes>,
     reply: Option<&'a Bytes>,
     header_len: usize,
     message: &'a Bytes,
@@ -771,11 +773,40 @@ impl Engine {
     ) -> usize {
         let msg = Routed {
             subject,
+            shown: None,
             reply,
             header_len,
             message,
         };
         self.route(None, &msg)
+    }
+
+    /// Publishes a message routed by `to` but shown to subscribers as `shown` (JetStream
+    /// consumer deliveries keep the stored subject while going to an inbox or deliver subject).
+    pub fn publish_internal_as(
+        &mut self,
+        to: &Bytes,
+        shown: &Bytes,
+        reply: Option<&Bytes>,
+        header_len: usize,
+        message: &Bytes,
+    ) -> usize {
+        let msg = Routed {
+            subject: to,
+            shown: Some(shown),
+            reply,
+            header_len,
+            message,
+        };
+        self.route(None, &msg)
+    }
+
+    /// Whether any subscription on any core (client or internal) matches `subject`.
+    pub fn has_interest(&mut self, subject: &Bytes) -> bool {
+        if !self.local.matches(subject).is_empty() {
+            return true;
+        }
+        self.cfg.n_cores > 1 && !self.remote.is_empty() && !self.remote.matches(subject).is_empty()
     }
 
     fn on_unsub(&mut self, conn: ConnId, sid: Bytes, max_msgs: Option<u64>) {
@@ -851,6 +882,7 @@ impl Engine {
         self.stats.in_bytes += message.len() as u64;
         let msg = Routed {
             subject: &subject,
+            shown: None,
             reply: reply.as_ref(),
             header_len,
             message: &message,
@@ -918,6 +950,7 @@ impl Engine {
             }
             let item = RingItem::Deliver(RemoteMsg {
                 subject: msg.subject.clone(),
+                shown_subject: msg.shown.cloned(),
                 reply: msg.reply.cloned(),
                 header_len: msg.header_len,
                 message: msg.message.clone(),
@@ -1042,12 +1075,13 @@ impl Engine {
             .as_mut()
             .expect("eligible sub has a live session");
         let before = s.out.len();
+        let shown = msg.shown.unwrap_or(msg.subject);
         let reply = msg.reply.map(|r| &r[..]);
         if msg.header_len > 0 {
             if s.opts.headers {
                 encode::write_hmsg(
                     &mut s.out,
-                    msg.subject,
+                    shown,
                     &entry.sid,
                     reply,
                     msg.header_len,
@@ -1056,14 +1090,14 @@ impl Engine {
             } else {
                 encode::write_msg(
                     &mut s.out,
-                    msg.subject,
+                    shown,
                     &entry.sid,
                     reply,
                     &msg.message[msg.header_len..],
                 );
             }
         } else {
-            encode::write_msg(&mut s.out, msg.subject, &entry.sid, reply, msg.message);
+            encode::write_msg(&mut s.out, shown, &entry.sid, reply, msg.message);
         }
         self.stats.out_msgs += 1;
         self.stats.out_bytes += (s.out.len() - before) as u64;
@@ -1150,6 +1184,7 @@ impl Engine {
         let local = self.local.matches(&m.subject);
         let msg = Routed {
             subject: &m.subject,
+            shown: m.shown_subject.as_ref(),
             reply: m.reply.as_ref(),
             header_len: m.header_len,
             message: &m.message,

@@ -32,8 +32,10 @@ pub enum RingItem {
 /// A publish forwarded to a core that has matching subscriptions.
 #[derive(Debug, Clone)]
 pub struct RemoteMsg {
-    /// The subject it was published to (what MSG shows).
+    /// The subject it was published to (what subscriptions match).
     pub subject: Bytes,
+    /// What MSG shows instead, when set (consumer deliveries show the stored subject).
+    pub shown_subject: Option<Bytes>,
     /// The publisher's reply subject.
     pub reply: Option<Bytes>,
     /// Length of the header block at the front of `message`; 0 = no headers.

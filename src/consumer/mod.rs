@@ -531,6 +531,12 @@ impl Consumer {
         self.poll(now_ns, true, src);
     }
 
+    /// Drops waiting pull requests whose requester no longer listens (nats-server does the
+    /// same), so messages are not handed to an inbox nobody reads.
+    pub fn retain_listening(&mut self, mut listening: impl FnMut(&Bytes) -> bool) {
+        self.waiting.retain(|w| listening(&w.reply));
+    }
+
     /// The consumer is going away: tell waiting pull requests.
     pub fn on_delete(&mut self) {
         for w in self.waiting.drain(..) {

@@ -248,6 +248,7 @@ pub async fn run_core(spec: CoreSpec) {
             version: String::new(),
             max_memory_bytes: -1,
             max_file_bytes: -1,
+            dead_letter: Default::default(),
         }))),
         js_enabled,
         storage_notify: Notify::default(),
@@ -274,7 +275,7 @@ pub async fn run_core(spec: CoreSpec) {
                 let mut host = shell.host.borrow_mut();
                 host.start(&mut engine);
                 for r in storage::recover(&h.store_dir, core_id, n_cores) {
-                    let slot = host.restore(&mut engine, r.meta, r.store);
+                    let slot = host.restore(&mut engine, r.meta, r.store, r.consumers);
                     storage.adopt(slot, r.files);
                 }
             }
@@ -285,6 +286,9 @@ pub async fn run_core(spec: CoreSpec) {
         _ => false,
     };
     glommio::spawn_local(ticker(shell.clone(), tick)).detach();
+    if storage_running {
+        glommio::spawn_local(consumer_ticker(shell.clone())).detach();
+    }
     // Start-up barrier: our interest (API, recovered streams) applied on every core, then
     // every core done likewise. Bounded: a core that never gets there is logged, not waited on.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -394,6 +398,20 @@ fn spawn_ring_tasks(
             }
         })
         .detach();
+    }
+}
+
+/// Period of consumer timers (redelivery, pull expiry, heartbeats): their resolution.
+const CONSUMER_TICK: Duration = Duration::from_millis(10);
+
+async fn consumer_ticker(shell: Rc<CoreShell>) {
+    loop {
+        glommio::timer::sleep(CONSUMER_TICK).await;
+        {
+            let mut engine = shell.engine.borrow_mut();
+            shell.host.borrow_mut().tick_consumers(&mut engine);
+        }
+        shell.process_events();
     }
 }
 

@@ -88,6 +88,7 @@ fn segment_paths(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
 /// A stream found on disk, ready to be registered with the host.
 pub(crate) struct Recovered {
     pub(crate) meta: StreamMeta,
+    pub(crate) consumers: Vec<crate::streams::RecoveredConsumer>,
     pub(crate) store: Stream,
     pub(crate) files: StreamFiles,
 }
@@ -122,6 +123,50 @@ pub(crate) fn recover(store_dir: &Path, core_id: usize, n_cores: usize) -> Vec<R
                 tracing::error!(dir = %dir.display(), error = %e, "stream recovery failed; stream skipped")
             }
         }
+    }
+    out
+}
+
+/// Where a stream keeps its consumers: `<stream dir>/consumers/<name>/{meta.json,state}`.
+fn consumer_dir(stream_dir: &Path, name: &str) -> PathBuf {
+    stream_dir.join(CONSUMERS_DIR).join(name)
+}
+
+const CONSUMERS_DIR: &str = "consumers";
+const CONSUMER_STATE_FILE: &str = "state";
+
+/// Reads every durable consumer of a stream; a missing or damaged state file restarts that
+/// consumer from its deliver policy (redelivery, never a skip) and says so.
+fn recover_consumers(stream_dir: &Path) -> Vec<crate::streams::RecoveredConsumer> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(stream_dir.join(CONSUMERS_DIR)) else {
+        return out;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        let dir = entry.path();
+        let meta_path = dir.join(META_FILE);
+        let meta: crate::streams::ConsumerMeta = match std::fs::read(&meta_path)
+            .map_err(|e| e.to_string())
+            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
+        {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::error!(file = %meta_path.display(), error = %e, "unreadable consumer metadata; consumer skipped");
+                continue;
+            }
+        };
+        let state_path = dir.join(CONSUMER_STATE_FILE);
+        let state = match std::fs::read(&state_path) {
+            Ok(b) => match crate::consumer::state::Snapshot::decode(&b) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(file = %state_path.display(), error = %e, "consumer state unreadable; it restarts from its deliver policy");
+                    None
+                }
+            },
+            Err(_) => None,
+        };
+        out.push(crate::streams::RecoveredConsumer { meta, state });
     }
     out
 }
@@ -190,8 +235,10 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "stream recovered"
     );
+    let consumers = recover_consumers(dir);
     Ok(Recovered {
         meta,
+        consumers,
         store,
         files: StreamFiles {
             dir: dir.to_path_buf(),
@@ -346,6 +393,43 @@ impl Storage {
                     let _ = std::fs::remove_file(files.dir.join(segment_file_name(gone)));
                     let _ = std::fs::remove_file(files.dir.join(index_file_name(gone)));
                     tracing::debug!(stream, first_seq = gone, "removed fully deleted segment");
+                }
+            }
+            StorageOp::ConsumerMeta { stream, name, meta } => {
+                if let Some(f) = self.files.get(&stream) {
+                    let dir = consumer_dir(&f.dir, &name);
+                    std::fs::create_dir_all(&dir)?;
+                    write_durable(&dir, META_FILE, &meta)?;
+                    std::fs::File::open(dir.parent().expect("consumers dir"))?.sync_all()?;
+                }
+            }
+            StorageOp::ConsumerState {
+                stream,
+                name,
+                state,
+                sync,
+            } => {
+                if let Some(f) = self.files.get(&stream) {
+                    use std::io::Write;
+                    let dir = consumer_dir(&f.dir, &name);
+                    if !dir.exists() {
+                        return Ok(());
+                    }
+                    let tmp = dir.join("state.tmp");
+                    let mut file = std::fs::File::create(&tmp)?;
+                    file.write_all(&state)?;
+                    if sync {
+                        file.sync_data()?;
+                    }
+                    std::fs::rename(&tmp, dir.join(CONSUMER_STATE_FILE))?;
+                }
+            }
+            StorageOp::ConsumerDelete { stream, name } => {
+                if let Some(f) = self.files.get(&stream) {
+                    let dir = consumer_dir(&f.dir, &name);
+                    if dir.exists() {
+                        std::fs::remove_dir_all(&dir)?;
+                    }
                 }
             }
             StorageOp::Delete { stream } => {

@@ -11,8 +11,11 @@
 //! answers the catalog-wide API calls (INFO, NAMES, LIST, CREATE placement); per-stream
 //! calls are forwarded to the owner over the ring.
 
+mod consumers;
 #[cfg(test)]
 mod host_tests;
+
+pub use consumers::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -45,7 +48,18 @@ pub const KIND_DIRECT: u32 = 3;
 pub const META_CORE: usize = 0;
 /// The API subjects the meta core answers. Direct get is not among them: a stream without
 /// `allow_direct` must yield no responders.
-const API_SUBJECTS: [&str; 2] = ["$JS.API.INFO", "$JS.API.STREAM.>"];
+/// Consumer API subjects are listed one by one: `MSG.NEXT` must reach only an existing
+/// consumer's own subscription (no responders otherwise).
+const API_SUBJECTS: [&str; 8] = [
+    "$JS.API.INFO",
+    "$JS.API.STREAM.>",
+    "$JS.API.CONSUMER.CREATE.>",
+    "$JS.API.CONSUMER.DURABLE.CREATE.>",
+    "$JS.API.CONSUMER.INFO.>",
+    "$JS.API.CONSUMER.DELETE.>",
+    "$JS.API.CONSUMER.NAMES.>",
+    "$JS.API.CONSUMER.LIST.>",
+];
 /// JetStream API level advertised.
 pub const API_LEVEL: u32 = 1;
 
@@ -135,6 +149,33 @@ pub enum StorageOp {
         /// Stream slot.
         stream: u32,
     },
+    /// Create a consumer's directory and write its metadata file durably.
+    ConsumerMeta {
+        /// Stream slot.
+        stream: u32,
+        /// Consumer name.
+        name: String,
+        /// The metadata file's contents.
+        meta: Vec<u8>,
+    },
+    /// Replace a consumer's state file (temp file + rename).
+    ConsumerState {
+        /// Stream slot.
+        stream: u32,
+        /// Consumer name.
+        name: String,
+        /// The encoded snapshot.
+        state: Vec<u8>,
+        /// fdatasync before the rename (a double-ack confirmation waits for it).
+        sync: bool,
+    },
+    /// Delete a consumer's directory.
+    ConsumerDelete {
+        /// Stream slot.
+        stream: u32,
+        /// Consumer name.
+        name: String,
+    },
 }
 
 /// A message to publish once the storage ops queued before it are durable.
@@ -163,6 +204,8 @@ pub struct HostConfig {
     pub max_memory_bytes: i64,
     /// Account-wide file storage limit (-1 = unlimited).
     pub max_file_bytes: i64,
+    /// Per stream: the dead-letter subject its consumers use unless they name their own.
+    pub dead_letter: AHashMap<String, String>,
 }
 
 /// The metadata file of a stream: everything needed to reopen it.
@@ -182,6 +225,9 @@ struct OwnedStream {
     store: Stream,
     capture_subs: Vec<SubKey>,
     direct_subs: Vec<SubKey>,
+    /// `$JS.ACK.<stream>.>` and `$JS.FC.<stream>.>`.
+    ack_subs: Vec<SubKey>,
+    consumers: BTreeMap<String, consumers::HostedConsumer>,
     dirty_since_summary: bool,
 }
 
@@ -205,6 +251,12 @@ pub struct StreamHost {
     api_errors: u64,
     scratch_internal: Vec<InternalDelivery>,
     scratch_js: Vec<(usize, JsItem)>,
+    scratch_outputs: Vec<crate::consumer::Output>,
+    /// Streams that stored messages since their consumers last looked.
+    streams_with_new: Vec<u32>,
+    /// Some consumer's state may need writing.
+    consumers_dirty: bool,
+    name_counter: u64,
 }
 
 fn now_wall_ns() -> u64 {
@@ -238,7 +290,8 @@ fn api_error(e: JsErrorInfo) -> JsApiError {
     JsApiError::new(e.code, e.err_code, e.description)
 }
 
-fn state_view(store: &Stream, detailed: bool) -> jetstream::StreamStateView {
+fn state_view(st: &OwnedStream, detailed: bool) -> jetstream::StreamStateView {
+    let store = &st.store;
     let s = if detailed {
         store.state()
     } else {
@@ -255,7 +308,7 @@ fn state_view(store: &Stream, detailed: bool) -> jetstream::StreamStateView {
         last_ts_ns: s.last_ts_ns,
         num_subjects: s.num_subjects,
         num_deleted: s.num_deleted,
-        consumer_count: 0,
+        consumer_count: st.consumers.len() as u64,
         deleted: (detailed && !s.deleted.is_empty()).then_some(s.deleted),
         subjects: None,
     }
@@ -286,6 +339,10 @@ impl StreamHost {
             api_errors: 0,
             scratch_internal: Vec::new(),
             scratch_js: Vec::new(),
+            scratch_outputs: Vec::new(),
+            streams_with_new: Vec::new(),
+            consumers_dirty: false,
+            name_counter: 0,
         }
     }
 
@@ -315,6 +372,7 @@ impl StreamHost {
 
     /// Takes the storage ops and the replies that wait for them, as one group commit.
     pub fn take_storage_batch(&mut self) -> (Vec<StorageOp>, Vec<DeferredReply>) {
+        self.queue_consumer_states();
         (
             std::mem::take(&mut self.ops),
             std::mem::take(&mut self.deferred),
@@ -328,7 +386,7 @@ impl StreamHost {
 
     /// Whether a group commit is waiting.
     pub fn has_storage_work(&self) -> bool {
-        !self.ops.is_empty() || !self.deferred.is_empty()
+        !self.ops.is_empty() || !self.deferred.is_empty() || self.consumer_state_due()
     }
 
     /// Processes everything the engine matched for JetStream, repeatedly, since answering
@@ -341,6 +399,15 @@ impl StreamHost {
             engine.take_internal(&mut internal);
             engine.take_js(&mut js);
             let own = std::mem::take(&mut self.self_queue);
+            if !self.streams_with_new.is_empty() {
+                let mut slots = std::mem::take(&mut self.streams_with_new);
+                slots.dedup();
+                for slot in slots {
+                    self.poll_stream_consumers(engine, slot, now);
+                }
+                // Deliveries may have fed internal subscribers: look again.
+                engine.take_internal(&mut internal);
+            }
             if internal.is_empty() && js.is_empty() && own.is_empty() {
                 self.scratch_internal = internal;
                 self.scratch_js = js;
@@ -456,6 +523,9 @@ impl StreamHost {
             KIND_API => self.on_api(engine, &d, now),
             KIND_CAPTURE => self.on_capture(engine, d.target.index, &d, now),
             KIND_DIRECT => self.on_direct_get(engine, d.target.index, &d),
+            KIND_ACK => self.on_ack(engine, d.target.index, &d, now),
+            KIND_FC => self.on_fc(engine, d.target.index, &d, now),
+            KIND_NEXT => self.on_next(engine, d.target.index, &d, now),
             other => debug_assert!(false, "unknown internal kind {other}"),
         }
     }
@@ -547,7 +617,16 @@ impl StreamHost {
                 }
                 self.forward(engine, owner, d, body);
             }
-            ApiRequest::DirectGet { .. } | ApiRequest::Consumer(_) => {}
+            ApiRequest::DirectGet { .. } => {}
+            ApiRequest::Consumer(rest) => {
+                let stream = jetstream::consumer_api::ConsumerApi::parse(rest)
+                    .map(|a| a.stream().to_owned());
+                let Some(stream) = stream else { return };
+                match self.catalog.get(&stream).map(|s| s.owner) {
+                    Some(owner) => self.forward(engine, owner, d, body),
+                    None => self.consumer_stream_missing(engine, rest, reply),
+                }
+            }
             other => {
                 let name = other.stream().unwrap_or_default();
                 match self.catalog.get(name).map(|s| s.owner) {
@@ -725,8 +804,14 @@ impl StreamHost {
             store,
             capture_subs: Vec::new(),
             direct_subs: Vec::new(),
+            ack_subs: Vec::new(),
+            consumers: BTreeMap::new(),
             dirty_since_summary: false,
         };
+        for (subject, kind) in st.consumer_subjects() {
+            let key = engine.add_internal_sub(&Bytes::from(subject), InternalTarget { kind, index: slot });
+            st.ack_subs.push(key);
+        }
         Self::subscribe(engine, slot, &mut st);
         self.streams[slot as usize] = Some(st);
         slot
@@ -762,8 +847,15 @@ impl StreamHost {
     }
 
     /// Registers a stream recovered from disk by the storage shell.
-    pub fn restore(&mut self, engine: &mut Engine, meta: StreamMeta, store: Stream) -> u32 {
+    pub fn restore(
+        &mut self,
+        engine: &mut Engine,
+        meta: StreamMeta,
+        store: Stream,
+        consumers: Vec<RecoveredConsumer>,
+    ) -> u32 {
         let slot = self.install(engine, meta.config, meta.created_ns, store);
+        self.restore_consumers(engine, slot, consumers);
         self.send_summary(engine, slot);
         slot
     }
@@ -785,14 +877,14 @@ impl StreamHost {
             owner: self.cfg.core_id,
             config: st.config.clone(),
             created_ns: st.created_ns,
-            state: state_view(&st.store, false),
+            state: state_view(st, false),
         };
         self.send_to(engine, META_CORE, JsItem::Summary(Box::new(summary)));
     }
 
     fn render_info(&self, slot: u32, kind: ResponseType, now: u64) -> Vec<u8> {
         let st = self.streams[slot as usize].as_ref().expect("live stream");
-        let state = state_view(&st.store, false);
+        let state = state_view(st, false);
         let view = StreamInfoView {
             config: &st.config,
             created_ns: st.created_ns,
@@ -869,6 +961,10 @@ impl StreamHost {
         let ack = match outcome {
             Ok(PublishOutcome::Stored { seq, effects }) => {
                 self.persist(slot, &effects);
+                if self.streams_with_new.last() != Some(&slot) {
+                    self.streams_with_new.push(slot);
+                }
+                self.retain_for_interest(slot, seq, &d.subject);
                 jetstream::pub_ack(&name, seq, false)
             }
             Ok(PublishOutcome::Duplicate { seq }) => jetstream::pub_ack(&name, seq, true),
@@ -925,6 +1021,15 @@ impl StreamHost {
         let Some(req) = ApiRequest::parse(subject) else {
             return;
         };
+        if let ApiRequest::Consumer(rest) = req {
+            let stream = jetstream::consumer_api::ConsumerApi::parse(rest)
+                .map(|a| a.stream().to_owned())
+                .unwrap_or_default();
+            return match self.by_name.get(&stream).copied() {
+                Some(slot) => self.on_consumer_api(engine, slot, rest, reply, body, now),
+                None => self.consumer_stream_missing(engine, rest, reply),
+            };
+        }
         let kind = req.response_type().unwrap_or(ResponseType::StreamInfo);
         let name = req.stream().unwrap_or_default().to_string();
         let Some(&slot) = self.by_name.get(&name) else {
@@ -1008,7 +1113,7 @@ impl StreamHost {
     ) -> Result<(), JsApiError> {
         let req = StreamInfoRequest::parse(body)?;
         let st = self.streams[slot as usize].as_ref().expect("live");
-        let mut state = state_view(&st.store, req.deleted_details);
+        let mut state = state_view(st, req.deleted_details);
         let mut paging = Paging::default();
         if let Some(filter) = req.subjects_filter() {
             let counts = st.store.subjects_count(filter.as_bytes());
@@ -1033,8 +1138,14 @@ impl StreamHost {
     }
 
     fn owner_delete(&mut self, engine: &mut Engine, slot: u32, reply: Option<&Bytes>) {
+        self.drop_all_consumers(engine, slot);
         let mut st = self.streams[slot as usize].take().expect("live");
-        for key in st.capture_subs.drain(..).chain(st.direct_subs.drain(..)) {
+        for key in st
+            .capture_subs
+            .drain(..)
+            .chain(st.direct_subs.drain(..))
+            .chain(st.ack_subs.drain(..))
+        {
             engine.remove_internal_sub(key);
         }
         self.by_name.remove(&st.config.name);
