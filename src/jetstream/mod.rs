@@ -12,6 +12,7 @@
 pub mod api;
 #[cfg(test)]
 mod compat_tests;
+pub mod consumer_config;
 pub mod errors;
 pub mod responses;
 pub mod stream_config;
@@ -22,6 +23,10 @@ pub use api::{
     parse_stream_config, prepare_create, prepare_update, ApiRequest, DirectGetError,
     DirectGetQuery, MsgDeleteRequest, MsgGetQuery, MsgQuery, StreamInfoRequest, StreamListRequest,
     StreamPurgeRequest, API_PREFIX,
+};
+pub use consumer_config::{
+    check_workqueue_filters, go_duration, AckPolicy, ConsumerConfig, DeliverPolicy, PriorityPolicy,
+    ReplayPolicy,
 };
 pub use errors::{invalid_json_error, JsApiError};
 pub use responses::{
