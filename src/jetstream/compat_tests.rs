@@ -433,3 +433,75 @@ fn our_config_decodes_into_async_nats_config() {
     let again = prepare_update("K", &async_nats_wire(&back)).unwrap();
     assert_eq!(again, cfg);
 }
+
+#[test]
+fn async_nats_consumer_configs_decode() {
+    use async_nats::jetstream::consumer::{self, pull, push, IntoConsumerConfig};
+    let stream = prepare_create("C", br#"{"name":"C","subjects":["c.>"]}"#).unwrap();
+    let wire = |cfg: &consumer::Config, name: Option<&str>| {
+        let body = serde_json::json!({"stream_name": "C", "config": cfg, "action": ""});
+        let subject = match name {
+            Some(n) => format!("CREATE.C.{n}"),
+            None => "CREATE.C".to_owned(),
+        };
+        let api = ConsumerApi::parse(&subject).unwrap();
+        let mut req = parse_consumer_create(&api, &serde_json::to_vec(&body).unwrap())
+            .unwrap_or_else(|e| panic!("{e}: {body}"));
+        req.config.normalize(&stream);
+        req.config
+            .validate(&stream)
+            .unwrap_or_else(|e| panic!("{e}: {body}"));
+        req.config
+    };
+    let pull_default: consumer::Config = pull::Config {
+        durable_name: Some("D".into()),
+        ..Default::default()
+    }
+    .into_consumer_config();
+    let c = wire(&pull_default, Some("D"));
+    assert_eq!((c.ack_policy, c.max_waiting), (AckPolicy::Explicit, 512));
+    let pull_rich: consumer::Config = pull::Config {
+        name: Some("R".into()),
+        filter_subjects: vec!["c.a".into(), "c.b".into()],
+        max_deliver: 5,
+        backoff: vec![std::time::Duration::from_secs(1)],
+        inactive_threshold: std::time::Duration::from_secs(30),
+        max_batch: 10,
+        max_bytes: 100,
+        max_expires: std::time::Duration::from_secs(5),
+        metadata: [("k".to_owned(), "v".to_owned())].into(),
+        ..Default::default()
+    }
+    .into_consumer_config();
+    let c = wire(&pull_rich, Some("R"));
+    assert_eq!((c.ack_wait_ns, c.max_deliver), (1_000_000_000, 5));
+    let push_ordered: consumer::Config = push::OrderedConfig {
+        deliver_subject: "_INBOX.x".into(),
+        filter_subject: "c.a".into(),
+        ..Default::default()
+    }
+    .into_consumer_config();
+    let c = wire(&push_ordered, None);
+    assert!(c.is_push() && c.flow_control && c.mem_storage);
+    // What we render decodes into async-nats's own ConsumerInfo.
+    let view = ConsumerInfoView {
+        stream_name: "C",
+        name: "D",
+        created_ns: 1,
+        config: &c,
+        delivered: SequenceInfo::default(),
+        ack_floor: SequenceInfo::default(),
+        num_ack_pending: 0,
+        num_redelivered: 0,
+        num_waiting: 0,
+        num_pending: 4,
+        push_bound: true,
+        now_ns: 2,
+    };
+    let body = render_consumer_info(&view, &SERVER, ResponseType::ConsumerInfo);
+    let info: Response<consumer::Info> = serde_json::from_slice(&body).unwrap();
+    match info {
+        Response::Ok(info) => assert_eq!((info.num_pending, info.name.as_str()), (4, "D")),
+        Response::Err { error } => panic!("{error:?}"),
+    }
+}

@@ -335,6 +335,379 @@ impl JsApiError {
         )
     }
 
+    // ---- consumers ----
+
+    /// 10012: consumer create/update failed; `detail` is nats-server's text (e.g. the update
+    /// refusals `ack policy can not be updated`, or `error creating store for consumer`).
+    pub fn consumer_create(detail: impl Into<String>) -> Self {
+        Self::new(500, 10012, detail)
+    }
+
+    /// 10014: no consumer by that name on the stream.
+    pub fn consumer_not_found() -> Self {
+        Self::new(404, 10014, "consumer not found")
+    }
+
+    /// 10017: `CONSUMER.CREATE.<s>.<n>` / `DURABLE.CREATE.<s>.<d>` with another `durable_name`.
+    pub fn consumer_durable_name_not_match_subject() -> Self {
+        Self::new(
+            400,
+            10017,
+            "consumer name in subject does not match durable name in request",
+        )
+    }
+
+    /// 10018: `DURABLE.CREATE` without a durable name in the body.
+    pub fn consumer_durable_name_not_set() -> Self {
+        Self::new(
+            400,
+            10018,
+            "consumer expected to be durable but a durable name was not set",
+        )
+    }
+
+    /// 10020: legacy ephemeral create (`CONSUMER.CREATE.<s>`) with a `durable_name`.
+    pub fn consumer_ephemeral_with_durable_name() -> Self {
+        Self::new(
+            400,
+            10020,
+            "consumer expected to be ephemeral but a durable name was set in request",
+        )
+    }
+
+    /// 10026: the stream's (or account's) `max_consumers` is reached.
+    pub fn maximum_consumers_limit() -> Self {
+        Self::new(400, 10026, "maximum consumers limit reached")
+    }
+
+    /// 10052 with a consumer config text (nats-server reuses the stream code here).
+    pub fn consumer_invalid_config(detail: impl Into<String>) -> Self {
+        Self::stream_invalid_config(detail)
+    }
+
+    /// 10079: push `deliver_subject` with wildcards.
+    pub fn consumer_deliver_to_wildcards() -> Self {
+        Self::new(400, 10079, "consumer deliver subject has wildcards")
+    }
+
+    /// 10080: push consumer with `max_waiting`.
+    pub fn consumer_push_max_waiting() -> Self {
+        Self::new(400, 10080, "consumer in push mode can not set max waiting")
+    }
+
+    /// 10081: push `deliver_subject` captured by the consumer's own stream.
+    pub fn consumer_deliver_cycle() -> Self {
+        Self::new(400, 10081, "consumer deliver subject forms a cycle")
+    }
+
+    /// 10082: push consumer with `max_ack_pending` but `ack_policy: none`.
+    pub fn consumer_max_pending_ack_policy_required() -> Self {
+        Self::new(
+            400,
+            10082,
+            "consumer requires ack policy for max ack pending",
+        )
+    }
+
+    /// 10083: push `idle_heartbeat` below 100 ms.
+    pub fn consumer_small_heartbeat() -> Self {
+        Self::new(400, 10083, "consumer idle heartbeat needs to be >= 100ms")
+    }
+
+    /// 10084: pull consumer with `ack_policy: none` on a workqueue stream.
+    pub fn consumer_pull_requires_ack() -> Self {
+        Self::new(
+            400,
+            10084,
+            "consumer in pull mode requires explicit ack policy on workqueue stream",
+        )
+    }
+
+    /// 10086: pull consumer with `rate_limit_bps`.
+    pub fn consumer_pull_with_rate_limit() -> Self {
+        Self::new(
+            400,
+            10086,
+            "consumer in pull mode can not have rate limit set",
+        )
+    }
+
+    /// 10088: pull consumer with `idle_heartbeat`.
+    pub fn consumer_hb_requires_push() -> Self {
+        Self::new(
+            400,
+            10088,
+            "consumer idle heartbeat requires a push based consumer",
+        )
+    }
+
+    /// 10089: pull consumer with `flow_control`.
+    pub fn consumer_fc_requires_push() -> Self {
+        Self::new(
+            400,
+            10089,
+            "consumer flow control requires a push based consumer",
+        )
+    }
+
+    /// 10090: `direct` on a pull consumer.
+    pub fn consumer_direct_requires_push() -> Self {
+        Self::new(400, 10090, "consumer direct requires a push based consumer")
+    }
+
+    /// 10091: `direct` on a durable consumer.
+    pub fn consumer_direct_requires_ephemeral() -> Self {
+        Self::new(400, 10091, "consumer direct requires an ephemeral consumer")
+    }
+
+    /// 10094: deliver policy and start options disagree; `detail` is nats-server's text.
+    pub fn consumer_invalid_policy(detail: impl Into<String>) -> Self {
+        Self::new(400, 10094, detail)
+    }
+
+    /// 10095: unparsable `sample_freq`; `detail` is Go's strconv error (or `<nil>`).
+    pub fn consumer_invalid_sampling(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            400,
+            10095,
+            format!("failed to parse consumer sampling configuration: {detail}"),
+        )
+    }
+
+    /// 10098: push or `ack_policy: all` consumer on a workqueue stream.
+    pub fn consumer_wq_requires_explicit_ack() -> Self {
+        Self::new(400, 10098, "workqueue stream requires explicit ack")
+    }
+
+    /// 10099: a second unfiltered consumer on a workqueue stream.
+    pub fn consumer_wq_multiple_unfiltered() -> Self {
+        Self::new(
+            400,
+            10099,
+            "multiple non-filtered consumers not allowed on workqueue stream",
+        )
+    }
+
+    /// 10100: filters overlapping another consumer's on a workqueue stream.
+    pub fn consumer_wq_not_unique() -> Self {
+        Self::new(
+            400,
+            10100,
+            "filtered consumer not unique on workqueue stream",
+        )
+    }
+
+    /// 10101: a deliver policy other than `all` on a workqueue stream.
+    pub fn consumer_wq_not_deliver_all() -> Self {
+        Self::new(
+            400,
+            10101,
+            "consumer must be deliver all on workqueue stream",
+        )
+    }
+
+    /// 10102: durable name longer than 255 bytes.
+    pub fn consumer_name_too_long(max: usize) -> Self {
+        Self::new(
+            400,
+            10102,
+            format!("consumer name is too long, maximum allowed is {max}"),
+        )
+    }
+
+    /// 10107: description longer than 4 KiB.
+    pub fn consumer_description_too_long(max: usize) -> Self {
+        Self::new(
+            400,
+            10107,
+            format!("consumer description is too long, maximum allowed is {max}"),
+        )
+    }
+
+    /// 10108: push `flow_control` without `idle_heartbeat`.
+    pub fn consumer_flow_control_needs_heartbeats() -> Self {
+        Self::new(
+            400,
+            10108,
+            "consumer with flow control also needs heartbeats",
+        )
+    }
+
+    /// 10112: push `deliver_subject` that is not a valid subject.
+    pub fn consumer_invalid_deliver_subject() -> Self {
+        Self::new(400, 10112, "invalid push consumer deliver subject")
+    }
+
+    /// 10115: pull `max_expires` below 1 ms.
+    pub fn consumer_max_request_expires_too_small() -> Self {
+        Self::new(
+            400,
+            10115,
+            "consumer max request expires needs to be >= 1ms",
+        )
+    }
+
+    /// 10116: more `backoff` values than `max_deliver` allows.
+    pub fn consumer_max_deliver_backoff() -> Self {
+        Self::new(
+            400,
+            10116,
+            "max deliver is required to be > length of backoff values",
+        )
+    }
+
+    /// 10121: `max_ack_pending` above the stream's `consumer_limits` (or a server/account limit).
+    pub fn consumer_max_pending_ack_excess(limit: i64) -> Self {
+        Self::new(
+            400,
+            10121,
+            format!("consumer max ack pending exceeds system limit of {limit}"),
+        )
+    }
+
+    /// 10127: consumer name with `/` or `\`.
+    pub fn consumer_name_contains_path_separators() -> Self {
+        Self::new(400, 10127, "Consumer name can not contain path separators")
+    }
+
+    /// 10131: `CONSUMER.CREATE.<s>.<n>.<filter>` whose filter differs from the body's.
+    pub fn consumer_create_filter_subject_mismatch() -> Self {
+        Self::new(
+            400,
+            10131,
+            "Consumer create request did not match filtered subject from create subject",
+        )
+    }
+
+    /// 10132: both `durable_name` and `name` given, and different.
+    pub fn consumer_create_durable_and_name_mismatch() -> Self {
+        Self::new(
+            400,
+            10132,
+            "Consumer Durable and Name have to be equal if both are provided",
+        )
+    }
+
+    /// 10135: metadata keys+values above 128 KiB.
+    pub fn consumer_metadata_length() -> Self {
+        Self::new(
+            400,
+            10135,
+            "consumer metadata exceeds maximum size of 128KB",
+        )
+    }
+
+    /// 10136: both `filter_subject` and `filter_subjects`.
+    pub fn consumer_duplicate_filter_subjects() -> Self {
+        Self::new(
+            400,
+            10136,
+            "consumer cannot have both FilterSubject and FilterSubjects specified",
+        )
+    }
+
+    /// 10137: `filter_subjects` with the subject-filter form of CONSUMER.CREATE.
+    pub fn consumer_multiple_filters_not_allowed() -> Self {
+        Self::new(
+            400,
+            10137,
+            "consumer with multiple subject filters cannot use subject based API",
+        )
+    }
+
+    /// 10138: filters of one consumer overlap each other.
+    pub fn consumer_overlapping_subject_filters() -> Self {
+        Self::new(400, 10138, "consumer subject filters cannot overlap")
+    }
+
+    /// 10139: an empty string in `filter_subjects`.
+    pub fn consumer_empty_filter() -> Self {
+        Self::new(
+            400,
+            10139,
+            "consumer filter in FilterSubjects cannot be empty",
+        )
+    }
+
+    /// 10148: `action: create` for an existing consumer with a different config.
+    pub fn consumer_already_exists() -> Self {
+        Self::new(400, 10148, "consumer already exists")
+    }
+
+    /// 10149: `action: update` for a consumer that does not exist.
+    pub fn consumer_does_not_exist() -> Self {
+        Self::new(400, 10149, "consumer does not exist")
+    }
+
+    /// 10153: `inactive_threshold` above the stream's `consumer_limits`; `limit` is a Go duration text.
+    pub fn consumer_inactive_threshold_excess(limit: &str) -> Self {
+        Self::new(
+            400,
+            10153,
+            format!("consumer inactive threshold exceeds system limit of {limit}"),
+        )
+    }
+
+    /// 10159: `priority_policy` without `priority_groups`.
+    pub fn consumer_priority_policy_without_group() -> Self {
+        Self::new(
+            400,
+            10159,
+            "Setting PriorityPolicy requires at least one PriorityGroup to be set",
+        )
+    }
+
+    /// 10161: an empty priority group name.
+    pub fn consumer_empty_group_name() -> Self {
+        Self::new(400, 10161, "Group name cannot be an empty string")
+    }
+
+    /// 10162: a priority group name outside `[A-Za-z0-9/_=-]{1,16}`.
+    pub fn consumer_invalid_group_name() -> Self {
+        Self::new(
+            400,
+            10162,
+            "Valid priority group name must match A-Z, a-z, 0-9, -_/=)+ and may not exceed 16 characters",
+        )
+    }
+
+    /// 10178: priority groups on a push consumer.
+    pub fn consumer_push_with_priority_group() -> Self {
+        Self::new(
+            400,
+            10178,
+            "priority groups can not be used with push consumers",
+        )
+    }
+
+    /// 10196: `priority_groups` with policy `none`.
+    pub fn consumer_priority_group_with_policy_none() -> Self {
+        Self::new(
+            400,
+            10196,
+            "consumer can not have priority groups when policy is none",
+        )
+    }
+
+    /// 10197: `priority_timeout` with policy `none`.
+    pub fn consumer_pinned_ttl_without_priority_policy() -> Self {
+        Self::new(
+            400,
+            10197,
+            "PinnedTTL cannot be set when PriorityPolicy is none",
+        )
+    }
+
+    /// 10183: negative `ack_wait`.
+    pub fn consumer_ack_wait_negative() -> Self {
+        Self::new(400, 10183, "consumer ack wait needs to be positive")
+    }
+
+    /// 10184: a negative `backoff` value.
+    pub fn consumer_backoff_negative() -> Self {
+        Self::new(400, 10184, "consumer backoff needs to be positive")
+    }
+
     /// Appends `"error":{"code":..,"err_code":..,"description":".."}` (no braces around it).
     pub(crate) fn write_error_member(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"\"error\":{\"code\":");

@@ -12,6 +12,8 @@
 pub mod api;
 #[cfg(test)]
 mod compat_tests;
+pub mod consumer_api;
+pub mod consumer_config;
 pub mod errors;
 pub mod responses;
 pub mod stream_config;
@@ -22,6 +24,19 @@ pub use api::{
     parse_stream_config, prepare_create, prepare_update, ApiRequest, DirectGetError,
     DirectGetQuery, MsgDeleteRequest, MsgGetQuery, MsgQuery, StreamInfoRequest, StreamListRequest,
     StreamPurgeRequest, API_PREFIX,
+};
+pub use consumer_api::{
+    check_consumer_empty_body, consumer_advisory_subject, flow_control_headers,
+    idle_heartbeat_headers, new_advisory_id, page_consumer_names, parse_consumer_create,
+    parse_pull_request, render_consumer_action_advisory, render_consumer_info,
+    render_consumer_list, render_consumer_names, render_max_deliveries_advisory,
+    render_nak_advisory, render_terminated_advisory, resolve_action, status_headers, AdvisoryMeta,
+    ConsumerAdvisory, ConsumerApi, ConsumerCreateRequest, ConsumerInfoView, CreateAction,
+    ListRequest, PullRequest, SequenceInfo,
+};
+pub use consumer_config::{
+    check_workqueue_filters, go_duration, AckPolicy, ConsumerConfig, DeliverPolicy, PriorityPolicy,
+    ReplayPolicy,
 };
 pub use errors::{invalid_json_error, JsApiError};
 pub use responses::{

@@ -44,6 +44,16 @@ pub enum ResponseType {
     StreamMsgGet,
     /// STREAM.MSG.DELETE.
     StreamMsgDelete,
+    /// CONSUMER.CREATE / CONSUMER.DURABLE.CREATE.
+    ConsumerCreate,
+    /// CONSUMER.INFO.
+    ConsumerInfo,
+    /// CONSUMER.NAMES.
+    ConsumerNames,
+    /// CONSUMER.LIST.
+    ConsumerList,
+    /// CONSUMER.DELETE.
+    ConsumerDelete,
 }
 
 impl ResponseType {
@@ -60,13 +70,18 @@ impl ResponseType {
             Self::StreamPurge => "io.nats.jetstream.api.v1.stream_purge_response",
             Self::StreamMsgGet => "io.nats.jetstream.api.v1.stream_msg_get_response",
             Self::StreamMsgDelete => "io.nats.jetstream.api.v1.stream_msg_delete_response",
+            Self::ConsumerCreate => "io.nats.jetstream.api.v1.consumer_create_response",
+            Self::ConsumerInfo => "io.nats.jetstream.api.v1.consumer_info_response",
+            Self::ConsumerNames => "io.nats.jetstream.api.v1.consumer_names_response",
+            Self::ConsumerList => "io.nats.jetstream.api.v1.consumer_list_response",
+            Self::ConsumerDelete => "io.nats.jetstream.api.v1.consumer_delete_response",
         }
     }
 }
 
 /// Error envelope `{"type":..,"error":{..}}` plus the zero-valued keys nats-server adds for
 /// INFO (`total/offset/limit`), NAMES (`..,"streams":null`), LIST (`..,"streams":[]`) and
-/// PURGE (`"purged":0`).
+/// PURGE (`"purged":0`); consumer NAMES and LIST add `..,"consumers":[]`.
 pub fn render_error(response: ResponseType, err: &JsApiError) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + err.description.len());
     out.extend_from_slice(b"{\"type\":\"");
@@ -78,6 +93,9 @@ pub fn render_error(response: ResponseType, err: &JsApiError) -> Vec<u8> {
         ResponseType::StreamNames => b",\"total\":0,\"offset\":0,\"limit\":0,\"streams\":null",
         ResponseType::StreamList => b",\"total\":0,\"offset\":0,\"limit\":0,\"streams\":[]",
         ResponseType::StreamPurge => b",\"purged\":0",
+        ResponseType::ConsumerNames | ResponseType::ConsumerList => {
+            b",\"total\":0,\"offset\":0,\"limit\":0,\"consumers\":[]"
+        }
         _ => b"",
     });
     out.push(b'}');

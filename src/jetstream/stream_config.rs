@@ -36,7 +36,7 @@ pub const META_SERVER_VERSION: &str = "_nats.ver";
 const NAME_INVALID: &str = "stream name is required and can not contain '.', '*', '>', '\\', '/'";
 
 /// Accepts JSON `null` for any field as Go does (the field keeps its zero value).
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de> + Default,
@@ -44,23 +44,23 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
-fn is_false(v: &bool) -> bool {
+pub(crate) fn is_false(v: &bool) -> bool {
     !*v
 }
 
-fn is_zero_i64(v: &i64) -> bool {
+pub(crate) fn is_zero_i64(v: &i64) -> bool {
     *v == 0
 }
 
-fn is_zero_u64(v: &u64) -> bool {
+pub(crate) fn is_zero_u64(v: &u64) -> bool {
     *v == 0
 }
 
 /// The raw JSON of a value given for an enum, kept so a refusal can quote it like Go does.
-struct RawText(String);
+pub(crate) struct RawText(pub(crate) String);
 
 /// Reads any JSON value into `RawText` (strings re-quoted, containers abbreviated).
-struct RawVisitor;
+pub(crate) struct RawVisitor;
 
 impl<'de> Visitor<'de> for RawVisitor {
     type Value = RawText;
@@ -139,6 +139,8 @@ macro_rules! go_enum {
         }
     };
 }
+
+pub(crate) use go_enum;
 
 go_enum!(
     /// How messages are retained (`retention`).
@@ -502,7 +504,7 @@ pub fn check_stream_name_token(name: &str) -> Result<(), JsApiError> {
 }
 
 /// Every subject matched by `a` is also matched by `b` (token-wise, wildcards allowed on both sides).
-fn subject_is_subset(a: &str, b: &str) -> bool {
+pub(crate) fn subject_is_subset(a: &str, b: &str) -> bool {
     let mut ta = a.split('.');
     let mut tb = b.split('.');
     loop {
