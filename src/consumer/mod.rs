@@ -152,6 +152,8 @@ pub enum Output {
     },
     /// A message was terminated by `+TERM`.
     Terminated {
+        /// Consumer sequence of its last delivery.
+        consumer_seq: u64,
         /// Stream sequence.
         stream_seq: u64,
         /// Deliveries made.
@@ -599,6 +601,7 @@ impl Consumer {
             AckKind::Term { reason } => match self.forget(sseq) {
                 Some(p) => {
                     self.outputs.push(Output::Terminated {
+                        consumer_seq: p.consumer_seq,
                         stream_seq: sseq,
                         deliveries: p.deliveries,
                         reason: reason.clone(),

@@ -14,7 +14,7 @@ use crate::consumer::{
 };
 use crate::engine::{Engine, InternalDelivery, InternalTarget};
 use crate::jetstream::consumer_api::{
-    parse_consumer_create, parse_list_request, parse_pull_request, render_consumer_info,
+    parse_consumer_create, parse_pull_request, AdvisoryMeta, ListRequest, render_consumer_info,
     render_consumer_list, render_consumer_names, resolve_action, ConsumerApi, ConsumerInfoView,
     SequenceInfo,
 };
@@ -257,6 +257,7 @@ impl StreamHost {
         kind: ResponseType,
         now: u64,
     ) -> Vec<u8> {
+        let (server_name, version) = (self.cfg.server_name.clone(), self.cfg.version.clone());
         let st = self.streams[slot as usize].as_mut().expect("live stream");
         let store = &st.store;
         let c = st.consumers.get_mut(name).expect("live consumer");
@@ -287,7 +288,12 @@ impl StreamHost {
             push_bound,
             now_ns: now,
         };
-        render_consumer_info(&view, kind)
+        let server = jetstream::ServerMeta {
+            server_name: &server_name,
+            version: &version,
+            api_level: super::API_LEVEL,
+        };
+        render_consumer_info(&view, &server, kind)
     }
 
     fn consumer_create(
@@ -311,8 +317,8 @@ impl StreamHost {
         };
         if name.is_empty() {
             self.name_counter += 1;
+            // A generated name stays out of the config, as nats-server reports it.
             name = ephemeral_name(now ^ self.name_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-            cfg.name = name.clone();
         }
         let existing = st.consumers.get(&name).map(|c| &c.config);
         let create = resolve_action(req.action, existing, &cfg)?;
@@ -478,7 +484,7 @@ impl StreamHost {
         body: &Bytes,
         now: u64,
     ) -> Result<(), JsApiError> {
-        let req = parse_list_request(body)?;
+        let req = ListRequest::parse(body)?;
         let names: Vec<String> = self.streams[slot as usize]
             .as_ref()
             .expect("live")
@@ -486,8 +492,10 @@ impl StreamHost {
             .keys()
             .cloned()
             .collect();
+        // BTreeMap keys: already sorted by name, as nats-server lists them.
         let total = names.len() as u64;
         let offset = (req.offset as usize).min(names.len());
+        let req_offset = offset as u64;
         let payload = match api {
             ConsumerApi::Names { .. } => {
                 let page: Vec<&str> = names[offset..]
@@ -495,11 +503,11 @@ impl StreamHost {
                     .take(NAMES_PAGE)
                     .map(String::as_str)
                     .collect();
-                render_consumer_names(&page, total, req.offset)
+                render_consumer_names(&page, total, req_offset)
             }
             _ => {
                 let page: Vec<String> = names[offset..].iter().take(LIST_PAGE).cloned().collect();
-                self.render_list_from(slot, &page, total, req.offset, now, engine)
+                self.render_list_from(slot, &page, total, req_offset, now, engine)
             }
         };
         self.reply_now(engine, reply, payload);
@@ -768,6 +776,7 @@ impl StreamHost {
                     self.dead_letter(engine, slot, name, stream_seq, deliveries, "max_deliveries");
                 }
                 Output::Terminated {
+                    consumer_seq,
                     stream_seq,
                     deliveries,
                     reason,
@@ -779,7 +788,7 @@ impl StreamHost {
                         "MSG_TERMINATED",
                         stream_seq,
                         deliveries,
-                        Some(&reason),
+                        Some((consumer_seq, &reason)),
                     );
                     self.dead_letter(engine, slot, name, stream_seq, deliveries, "terminated");
                 }
@@ -798,30 +807,28 @@ impl StreamHost {
         kind: &str,
         stream_seq: u64,
         deliveries: u64,
-        reason: Option<&str>,
+        terminated: Option<(u64, &str)>,
     ) {
         let Some(st) = self.streams.get(slot as usize).and_then(|s| s.as_ref()) else {
             return;
+        };
+        self.name_counter += 1;
+        let id = ephemeral_name(super::now_wall_ns() ^ self.name_counter) + &ephemeral_name(self.name_counter);
+        let meta = AdvisoryMeta {
+            id: &id,
+            timestamp_ns: super::now_wall_ns(),
+            domain: "",
         };
         let stream = st.config.name.clone();
         let subject = Bytes::from(format!(
             "$JS.EVENT.ADVISORY.CONSUMER.{kind}.{stream}.{consumer}"
         ));
-        let body = match reason {
+        let body = match terminated {
             None => jetstream::consumer_api::render_max_deliveries_advisory(
-                &stream,
-                consumer,
-                stream_seq,
-                deliveries,
-                super::now_wall_ns(),
+                &meta, &stream, consumer, stream_seq, deliveries,
             ),
-            Some(r) => jetstream::consumer_api::render_terminated_advisory(
-                &stream,
-                consumer,
-                stream_seq,
-                deliveries,
-                r,
-                super::now_wall_ns(),
+            Some((cseq, r)) => jetstream::consumer_api::render_terminated_advisory(
+                &meta, &stream, consumer, cseq, stream_seq, deliveries, r,
             ),
         };
         engine.publish_internal(&subject, None, 0, &Bytes::from(body));
