@@ -2260,33 +2260,35 @@ fn natrix_only(server: &TestServer, test: &str) -> bool {
     false
 }
 
-/// Checks a dead-lettered copy against the original message.
-fn assert_dead_letter(
-    m: &async_nats::Message,
-    subject: &str,
-    stream: &str,
-    consumer: &str,
+/// What a dead-lettered copy must carry.
+struct DeadLetter<'a> {
+    subject: &'a str,
+    stream: &'a str,
+    consumer: &'a str,
     seq: u64,
     deliveries: u64,
-    reason: &str,
-    payload: &str,
-    orig_headers: &[(&str, &str)],
-) {
-    assert_eq!(m.subject.as_str(), subject, "{m:?}");
-    assert_eq!(m.payload, payload, "{m:?}");
-    let want: BTreeMap<&str, String> = [
-        ("Nats-Dead-Letter-Stream", stream.to_string()),
-        ("Nats-Dead-Letter-Consumer", consumer.to_string()),
-        ("Nats-Dead-Letter-Sequence", seq.to_string()),
-        ("Nats-Dead-Letter-Deliveries", deliveries.to_string()),
-        ("Nats-Dead-Letter-Reason", reason.to_string()),
+    reason: &'a str,
+    payload: &'a str,
+    orig_headers: &'a [(&'a str, &'a str)],
+}
+
+/// Checks a dead-lettered copy against the original message.
+fn assert_dead_letter(m: &async_nats::Message, want: &DeadLetter<'_>) {
+    assert_eq!(m.subject.as_str(), want.subject, "{m:?}");
+    assert_eq!(m.payload, want.payload, "{m:?}");
+    let headers: BTreeMap<&str, String> = [
+        ("Nats-Dead-Letter-Stream", want.stream.to_string()),
+        ("Nats-Dead-Letter-Consumer", want.consumer.to_string()),
+        ("Nats-Dead-Letter-Sequence", want.seq.to_string()),
+        ("Nats-Dead-Letter-Deliveries", want.deliveries.to_string()),
+        ("Nats-Dead-Letter-Reason", want.reason.to_string()),
     ]
     .into_iter()
     .collect();
-    for (k, v) in want {
+    for (k, v) in headers {
         assert_eq!(header(m, k), Some(v.as_str()), "header {k}: {m:?}");
     }
-    for (k, v) in orig_headers {
+    for (k, v) in want.orig_headers {
         assert_eq!(header(m, k), Some(*v), "original header {k}: {m:?}");
     }
 }
@@ -2325,14 +2327,16 @@ async fn dead_letter_on_max_deliveries() {
     let m = next(&mut dlq, "dead letter").await;
     assert_dead_letter(
         &m,
-        "dead.dl",
-        "DL",
-        "D",
-        1,
-        2,
-        "max_deliveries",
-        "poison",
-        &[("X-Orig", "yes")],
+        &DeadLetter {
+            subject: "dead.dl",
+            stream: "DL",
+            consumer: "D",
+            seq: 1,
+            deliveries: 2,
+            reason: "max_deliveries",
+            payload: "poison",
+            orig_headers: &[("X-Orig", "yes")],
+        },
     );
     assert!(
         next_within(&mut dlq, Duration::from_millis(300))
@@ -2368,14 +2372,16 @@ async fn dead_letter_on_term() {
     let d = next(&mut dlq, "dead letter").await;
     assert_dead_letter(
         &d,
-        "dead.dt",
-        "DT",
-        "D",
-        1,
-        1,
-        "terminated",
-        "bad",
-        &[("X-Orig", "t")],
+        &DeadLetter {
+            subject: "dead.dt",
+            stream: "DT",
+            consumer: "D",
+            seq: 1,
+            deliveries: 1,
+            reason: "terminated",
+            payload: "bad",
+            orig_headers: &[("X-Orig", "t")],
+        },
     );
     // An acked message is not dead-lettered.
     publish(&js, "dt.y", "good").await;
