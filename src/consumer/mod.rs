@@ -456,7 +456,8 @@ impl Consumer {
         let count = match self.pending_count {
             Some(mut c) if c.epoch == epoch => {
                 if last > c.last_seq {
-                    c.count += src.count_matching_from(c.last_seq + 1, &self.params.filters);
+                    let from = (c.last_seq + 1).max(self.next_sseq);
+                    c.count += src.count_matching_from(from, &self.params.filters);
                     c.last_seq = last;
                 }
                 c

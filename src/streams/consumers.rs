@@ -138,6 +138,23 @@ fn start_of(store: &Stream, cfg: &ConsumerConfig) -> Start {
     }
 }
 
+/// Subscribes a consumer's `MSG.NEXT` subject (push consumers too: a pull request on one
+/// gets 409, not no responders).
+fn subscribe_next(
+    engine: &mut Engine,
+    stream: &str,
+    name: &str,
+    slot: u32,
+) -> crate::session::SubKey {
+    engine.add_internal_sub(
+        &Bytes::from(format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{name}")),
+        InternalTarget {
+            kind: KIND_NEXT,
+            index: slot,
+        },
+    )
+}
+
 /// A random 8-character consumer name (ephemerals), as nats-server generates.
 fn ephemeral_name(seed: u64) -> String {
     const ALPHA: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
@@ -343,18 +360,7 @@ impl StreamHost {
             let params = params_of(&st.config, &cfg, &name);
             let start = start_of(&st.store, &cfg);
             let machine = Consumer::new(params, start, now);
-            let next_sub = (!cfg.is_push()).then(|| {
-                engine.add_internal_sub(
-                    &Bytes::from(format!(
-                        "$JS.API.CONSUMER.MSG.NEXT.{}.{}",
-                        st.config.name, name
-                    )),
-                    InternalTarget {
-                        kind: KIND_NEXT,
-                        index: slot,
-                    },
-                )
-            });
+            let next_sub = Some(subscribe_next(engine, &st.config.name, &name, slot));
             st.consumers.insert(
                 name.clone(),
                 HostedConsumer {
@@ -1016,18 +1022,7 @@ impl StreamHost {
                 Some(snap) => Consumer::restore(params, snap, now),
                 None => Consumer::new(params, start_of(&st.store, &cfg), now),
             };
-            let next_sub = (!cfg.is_push()).then(|| {
-                engine.add_internal_sub(
-                    &Bytes::from(format!(
-                        "$JS.API.CONSUMER.MSG.NEXT.{}.{}",
-                        st.config.name, name
-                    )),
-                    InternalTarget {
-                        kind: KIND_NEXT,
-                        index: slot,
-                    },
-                )
-            });
+            let next_sub = Some(subscribe_next(engine, &st.config.name, &name, slot));
             st.consumers.insert(
                 name,
                 HostedConsumer {

@@ -692,6 +692,7 @@ impl StreamHost {
             },
         };
         for s in self.catalog.values() {
+            view.consumers += s.state.consumer_count;
             match s.config.storage {
                 StorageType::File => view.storage_bytes += s.state.bytes,
                 StorageType::Memory => view.memory_bytes += s.state.bytes,
