@@ -16,6 +16,27 @@ pub(crate) const EXPECTED_LAST_SUBJECT_SEQ_SUBJECT: &[u8] =
 pub(crate) const EXPECTED_LAST_MSG_ID: &[u8] = b"Nats-Expected-Last-Msg-Id";
 /// `Nats-Rollup`.
 pub(crate) const ROLLUP: &[u8] = b"Nats-Rollup";
+/// `Nats-TTL`: per-message time to live (seconds, a Go duration, or `never`).
+pub(crate) const TTL: &[u8] = b"Nats-TTL";
+/// `Nats-Marker-Reason`: set on server-written subject delete markers.
+pub(crate) const MARKER_REASON: &[u8] = b"Nats-Marker-Reason";
+/// `KV-Operation`: a KV delete or purge marker written by a client.
+pub(crate) const KV_OPERATION: &[u8] = b"KV-Operation";
+
+/// Parses a `Nats-TTL` value: `Ok(None)` for `never` or 0, `Ok(Some(ns))`, or `Err` when
+/// unparsable (ADR-43: plain seconds or a Go duration).
+pub(crate) fn parse_ttl(value: &[u8]) -> Result<Option<u64>, ()> {
+    let v = std::str::from_utf8(value).map_err(|_| ())?.trim();
+    if v.eq_ignore_ascii_case("never") {
+        return Ok(None);
+    }
+    let ns = match v.parse::<i64>() {
+        Ok(secs) if secs < 0 => return Err(()),
+        Ok(secs) => (secs as u64).saturating_mul(1_000_000_000),
+        Err(_) => crate::consumer::ack::parse_go_duration(v).ok_or(())?,
+    };
+    Ok((ns > 0).then_some(ns))
+}
 
 /// Value of the first header line named exactly `name` (case-sensitive, as nats-server), with
 /// leading spaces/tabs skipped; `None` when absent. The status line is never a header.

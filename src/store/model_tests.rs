@@ -524,6 +524,8 @@ fn limits_strategy() -> impl Strategy<Value = StreamLimits> {
                     deny_delete: dd,
                     deny_purge: dp,
                     memory_accounting: false,
+                    allow_msg_ttl: false,
+                    subject_delete_marker_ttl_ns: 0,
                 }
             },
         )

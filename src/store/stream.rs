@@ -81,6 +81,10 @@ pub struct StreamLimits {
     /// Account bytes as nats-server's memory store does (`subject + headers + payload + 16`)
     /// instead of its file store.
     pub memory_accounting: bool,
+    /// Honour `Nats-TTL` headers.
+    pub allow_msg_ttl: bool,
+    /// When age or a TTL removes a subject's last message, leave a marker with this TTL (0 = no).
+    pub subject_delete_marker_ttl_ns: u64,
 }
 
 impl Default for StreamLimits {
@@ -99,6 +103,8 @@ impl Default for StreamLimits {
             deny_delete: false,
             deny_purge: false,
             memory_accounting: false,
+            allow_msg_ttl: false,
+            subject_delete_marker_ttl_ns: 0,
         }
     }
 }
@@ -355,6 +361,8 @@ pub struct Stream {
     last_msg_id: Bytes,
     /// Bumped by every removal, so consumers know when a cached pending count went stale.
     removals: u64,
+    /// (expiry time, seq) of messages with a `Nats-TTL`; entries of removed ones linger.
+    ttls: std::collections::BTreeSet<(u64, u64)>,
 }
 
 /// Removes `seq` from a subject's ascending sequence list.
@@ -382,6 +390,14 @@ fn compact_body(headers: &[u8], payload: &[u8]) -> (Bytes, Bytes) {
     (all.slice(..headers.len()), all.slice(headers.len()..))
 }
 
+/// Whether removing this message by age/TTL may leave a subject delete marker: not for
+/// markers themselves (server markers, KV delete/purge markers).
+fn markable(headers: &[u8]) -> bool {
+    headers.is_empty()
+        || (headers::get(headers, headers::MARKER_REASON).is_none()
+            && headers::get(headers, headers::KV_OPERATION).is_none())
+}
+
 /// Is `filter` "every subject"?
 #[inline]
 fn is_all(filter: &[u8]) -> bool {
@@ -406,6 +422,7 @@ impl Stream {
             dedupe_order: VecDeque::new(),
             last_msg_id: Bytes::new(),
             removals: 0,
+            ttls: Default::default(),
         }
     }
 
@@ -549,6 +566,14 @@ impl Stream {
                 });
             }
         }
+        let mut ttl_ns = None;
+        if let Some(v) = headers::get_non_empty(headers, headers::TTL) {
+            if !self.limits.allow_msg_ttl {
+                return Err(JsErrorInfo::new(400, 10166, "per-message TTL is disabled"));
+            }
+            ttl_ns = headers::parse_ttl(v)
+                .map_err(|()| JsErrorInfo::new(400, 10165, "invalid per-message TTL"))?;
+        }
         if let Some(max) = limit(self.limits.max_msg_size) {
             if (headers.len() + payload.len()) as u64 > max {
                 return Err(JsErrorInfo::message_too_large());
@@ -611,6 +636,9 @@ impl Stream {
         let mut effects = Vec::with_capacity(1);
         effects.push(Effect::Append(msg.to_record()));
         self.insert(msg);
+        if let Some(ttl) = ttl_ns {
+            self.ttls.insert((ts_ns.saturating_add(ttl), seq));
+        }
 
         let mut removed = Vec::new();
         if let Some(per) = per_subject {
@@ -654,29 +682,91 @@ impl Stream {
     /// expired msg ids. Call it from a timer ([`Stream::next_expiry_ns`] says when).
     pub fn expire(&mut self, now_ns: u64) -> Vec<Effect> {
         self.prune_dedupe(now_ns);
+        let mut effects = Vec::new();
+        // Subjects whose message went by age or TTL, and whether it may leave a marker.
+        let mut gone: Vec<(Bytes, bool)> = Vec::new();
         let max_age = self.limits.max_age_ns;
-        if max_age == 0 || now_ns < max_age || self.msgs.is_empty() {
-            return Vec::new();
+        if max_age > 0 && now_ns >= max_age && !self.msgs.is_empty() {
+            let cutoff = now_ns - max_age;
+            let i = self.times.partition_point(|&(_, ts)| ts <= cutoff);
+            let below = self.times.get(i).map_or(self.last_seq + 1, |&(s, _)| s);
+            if self.limits.subject_delete_marker_ttl_ns > 0 {
+                for (_, m) in self.msgs.range(..below) {
+                    gone.push((m.subject.clone(), markable(&m.headers)));
+                }
+            }
+            if self.remove_prefix(below) > 0 {
+                effects.push(Effect::Append(Record::Purge {
+                    filter: Bytes::new(),
+                    below_seq: below,
+                }));
+            }
         }
-        let cutoff = now_ns - max_age;
-        let i = self.times.partition_point(|&(_, ts)| ts <= cutoff);
-        let below = self.times.get(i).map_or(self.last_seq + 1, |&(s, _)| s);
-        if self.remove_prefix(below) == 0 {
-            return Vec::new();
+        let mut tombstoned = false;
+        while let Some(&(at, seq)) = self.ttls.iter().next() {
+            if at > now_ns {
+                break;
+            }
+            self.ttls.remove(&(at, seq));
+            if let Some(m) = self.remove_one(seq) {
+                gone.push((m.subject.clone(), markable(&m.headers)));
+                effects.push(Effect::Append(Record::Tombstone { seq }));
+                tombstoned = true;
+            }
         }
-        vec![Effect::Append(Record::Purge {
-            filter: Bytes::new(),
-            below_seq: below,
-        })]
+        if tombstoned {
+            self.settle();
+        }
+        let marker_ttl = self.limits.subject_delete_marker_ttl_ns;
+        if marker_ttl > 0 {
+            gone.sort();
+            gone.dedup();
+            for (subject, markable) in gone {
+                if markable && !self.subjects.contains_key(&subject[..]) {
+                    effects.push(self.store_marker(subject, marker_ttl, now_ns));
+                }
+            }
+        }
+        effects
+    }
+
+    /// Writes a subject delete marker (ADR-43): an empty message whose headers say why the
+    /// subject is empty now; it expires itself after `ttl_ns`.
+    fn store_marker(&mut self, subject: Bytes, ttl_ns: u64, now_ns: u64) -> Effect {
+        let seq = self.last_seq + 1;
+        let ts_ns = now_ns.max(self.last_ts_ns);
+        let headers = format!(
+            "NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: {}\r\nNats-Rollup: sub\r\n\r\n",
+            crate::jetstream::consumer_config::go_duration(ttl_ns as i64)
+        );
+        let msg = StoredMsg {
+            seq,
+            ts_ns,
+            subject,
+            headers: Bytes::from(headers),
+            payload: Bytes::new(),
+        };
+        let effect = Effect::Append(msg.to_record());
+        self.insert(msg);
+        self.ttls.insert((ts_ns.saturating_add(ttl_ns), seq));
+        self.last_msg_id = Bytes::new();
+        effect
     }
 
     /// When the oldest message will reach `max_age` (unix ns), if there is one and an age limit.
     pub fn next_expiry_ns(&self) -> Option<u64> {
-        if self.limits.max_age_ns == 0 {
-            return None;
+        let ttl = self.ttls.iter().next().map(|&(at, _)| at);
+        let age = if self.limits.max_age_ns == 0 {
+            None
+        } else {
+            self.msgs
+                .first_key_value()
+                .map(|(_, m)| m.ts_ns.saturating_add(self.limits.max_age_ns))
+        };
+        match (ttl, age) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        let (_, first) = self.msgs.first_key_value()?;
-        Some(first.ts_ns.saturating_add(self.limits.max_age_ns))
     }
 
     /// MSG.DELETE.
@@ -957,6 +1047,14 @@ impl Stream {
             headers,
             payload,
         });
+        if let Some(Ok(Some(ttl))) = self
+            .msgs
+            .get(&m.seq)
+            .and_then(|s| headers::get_non_empty(&s.headers, headers::TTL))
+            .map(headers::parse_ttl)
+        {
+            self.ttls.insert((m.ts_ns.saturating_add(ttl), m.seq));
+        }
         self.last_msg_id = stored_id.clone().unwrap_or_default();
         if let Some(id) = stored_id {
             // Replayed time is a lower bound of the real clock: ids older than the window

@@ -709,6 +709,7 @@ impl StreamHost {
     /// inactivity.
     pub fn tick_consumers(&mut self, engine: &mut Engine) {
         let now = super::now_wall_ns();
+        self.expire_due(now);
         for slot in 0..self.streams.len() as u32 {
             let names: Vec<String> = match self.streams[slot as usize].as_ref() {
                 Some(st) if !st.consumers.is_empty() => st.consumers.keys().cloned().collect(),

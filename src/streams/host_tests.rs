@@ -44,6 +44,7 @@ impl Cluster {
                     version: ADVERTISED_VERSION.into(),
                     max_memory_bytes: -1,
                     max_file_bytes: -1,
+                    dead_letter: Default::default(),
                 }),
             })
             .collect();

@@ -283,6 +283,8 @@ pub fn limits_of(cfg: &StreamConfig) -> StreamLimits {
         deny_delete: cfg.deny_delete,
         deny_purge: cfg.deny_purge,
         memory_accounting: cfg.storage == StorageType::Memory,
+        allow_msg_ttl: cfg.allow_msg_ttl,
+        subject_delete_marker_ttl_ns: cfg.subject_delete_marker_ttl_ns.max(0) as u64,
     }
 }
 
@@ -450,18 +452,30 @@ impl StreamHost {
 
     /// Periodic work: age-based expiry.
     pub fn tick(&mut self, engine: &mut Engine) {
-        let now = now_wall_ns();
+        self.expire_due(now_wall_ns());
+        // drive() ends by sending the catalog the state of every changed stream.
+        self.drive(engine);
+    }
+
+    /// Removes what max_age and per-message TTLs expired (and writes subject delete markers).
+    fn expire_due(&mut self, now: u64) {
         for slot in 0..self.streams.len() as u32 {
             let Some(st) = self.streams[slot as usize].as_mut() else {
                 continue;
             };
             if st.store.next_expiry_ns().is_some_and(|t| t <= now) {
                 let effects = st.store.expire(now);
+                // Markers are new messages: consumers (KV watchers) must see them.
+                if effects
+                    .iter()
+                    .any(|Effect::Append(r)| matches!(r, Record::Message { .. }))
+                    && self.streams_with_new.last() != Some(&slot)
+                {
+                    self.streams_with_new.push(slot);
+                }
                 self.persist(slot, &effects);
             }
         }
-        // drive() ends by sending the catalog the state of every changed stream.
-        self.drive(engine);
     }
 
     fn send_to(&mut self, engine: &mut Engine, core: usize, item: JsItem) {
