@@ -1822,8 +1822,10 @@ async fn push_waits_for_interest_then_delivers_in_order() {
     let info = bounded("info", cons.info()).await.unwrap();
     assert!(info.push_bound, "subscriber present");
     assert_eq!(info.ack_floor.stream_sequence, 8);
-    // async-nats' push messages() sees later messages.
-    drop(sub);
+    // async-nats' push messages() sees later messages. The old subscriber must be gone first
+    // (UNSUB processed), or the server may push the next message to it.
+    sub.unsubscribe().await.unwrap();
+    common::round_trip(&c2).await;
     publish(&js, "pu.a", "m9").await;
     let mut msgs = bounded("messages", cons.messages()).await.unwrap();
     let m = bounded("push messages()", msgs.next())
