@@ -118,18 +118,19 @@ async fn cinfo(c: &Client, stream: &str, consumer: &str) -> Value {
     v
 }
 
-/// Polls consumer info (<= 5 s) until `num_pending` is `want` (nats-server updates it
-/// asynchronously after a publish is acked); returns the last info.
-async fn wait_num_pending(c: &Client, stream: &str, consumer: &str, want: u64) -> Value {
+/// Polls consumer info (<= 5 s) until `field` is `want` (nats-server updates counters such as
+/// `num_pending` and `num_waiting` asynchronously after a publish or a pull request); returns
+/// the last info.
+async fn wait_info(c: &Client, stream: &str, consumer: &str, field: &str, want: u64) -> Value {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let v = cinfo(c, stream, consumer).await;
-        if v["num_pending"].as_u64() == Some(want) {
+        if v[field].as_u64() == Some(want) {
             return v;
         }
         assert!(
             Instant::now() < deadline,
-            "{stream}/{consumer}: num_pending never became {want}: {v}"
+            "{stream}/{consumer}: {field} never became {want}: {v}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -745,8 +746,7 @@ async fn info_counters_follow_deliveries_and_acks() {
         m.double_ack().await.unwrap();
     }
     let _waiting = pull_raw(&c, "IC", "D", r#"{"batch":1,"expires":5000000000}"#).await;
-    let v = cinfo(&c, "IC", "D").await;
-    assert_eq!(v["num_waiting"], 1, "{v}");
+    let v = wait_info(&c, "IC", "D", "num_waiting", 1).await;
     assert_eq!(v["num_pending"], 0, "{v}");
     assert_eq!(seqs(&v["ack_floor"]), (6, 5), "{v}");
 }
@@ -1654,8 +1654,8 @@ async fn filter_subject_and_filter_subjects() {
     // Pending counts for later messages follow the filter.
     publish(&js, "fs.a.3", "x").await;
     publish(&js, "fs.c", "y").await;
-    wait_num_pending(&c, "FS", "ONE", 1).await;
-    wait_num_pending(&c, "FS", "MANY", 1).await;
+    wait_info(&c, "FS", "ONE", "num_pending", 1).await;
+    wait_info(&c, "FS", "MANY", "num_pending", 1).await;
     let mut sub = pull_raw(&c, "FS", "MANY", "1").await;
     let m = next(&mut sub, "many").await;
     assert_eq!((m.subject.as_str(), sseq(&m)), ("fs.c", 8));
@@ -1822,8 +1822,10 @@ async fn push_waits_for_interest_then_delivers_in_order() {
     let info = bounded("info", cons.info()).await.unwrap();
     assert!(info.push_bound, "subscriber present");
     assert_eq!(info.ack_floor.stream_sequence, 8);
-    // async-nats' push messages() sees later messages.
-    drop(sub);
+    // async-nats' push messages() sees later messages. The old subscriber must be gone first
+    // (UNSUB processed), or the server may push the next message to it.
+    sub.unsubscribe().await.unwrap();
+    common::round_trip(&c2).await;
     publish(&js, "pu.a", "m9").await;
     let mut msgs = bounded("messages", cons.messages()).await.unwrap();
     let m = bounded("push messages()", msgs.next())
