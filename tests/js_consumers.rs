@@ -1825,7 +1825,9 @@ async fn push_waits_for_interest_then_delivers_in_order() {
     // async-nats' push messages() sees later messages. The old subscriber must be gone first
     // (UNSUB processed), or the server may push the next message to it.
     sub.unsubscribe().await.unwrap();
-    common::round_trip(&c2).await;
+    // A flush (PING/PONG) is what guarantees the UNSUB is visible on every core of natrix;
+    // a no-responders round trip only proves it on the connection's own core.
+    bounded("flush", c2.flush()).await.unwrap();
     publish(&js, "pu.a", "m9").await;
     let mut msgs = bounded("messages", cons.messages()).await.unwrap();
     let m = bounded("push messages()", msgs.next())

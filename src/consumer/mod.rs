@@ -161,6 +161,15 @@ pub enum Output {
         /// The reason given, if any.
         reason: String,
     },
+    /// A message was negatively acknowledged (advisory).
+    Naked {
+        /// Consumer sequence of its last delivery.
+        consumer_seq: u64,
+        /// Stream sequence.
+        stream_seq: u64,
+        /// Deliveries made.
+        deliveries: u64,
+    },
     /// The consumer is done with this message (acked, terminated or out of deliveries):
     /// retention policies may release it.
     Done {
@@ -578,9 +587,12 @@ impl Consumer {
                 changed
             }
             AckKind::Nak { delay_ns } => {
-                if !self.pending.contains_key(&sseq) {
-                    false
-                } else {
+                if let Some(p) = self.pending.get(&sseq) {
+                    self.outputs.push(Output::Naked {
+                        consumer_seq: p.consumer_seq,
+                        stream_seq: sseq,
+                        deliveries: p.deliveries,
+                    });
                     match delay_ns {
                         Some(d) if *d > 0 => self.set_deadline(sseq, now_ns.saturating_add(*d)),
                         _ => {
@@ -589,6 +601,8 @@ impl Consumer {
                         }
                     }
                     true
+                } else {
+                    false
                 }
             }
             AckKind::Progress => {

@@ -72,7 +72,7 @@ fn drain(c: &mut Consumer) -> (Vec<(u64, u64, u64, u64)>, Vec<String>) {
             }
             Output::MaxDeliveries { stream_seq, .. } => st.push(format!("maxdeliver {stream_seq}")),
             Output::Terminated { stream_seq, .. } => st.push(format!("term {stream_seq}")),
-            Output::Done { .. } => {}
+            Output::Done { .. } | Output::Naked { .. } => {}
         }
     }
     (d, st)

@@ -51,6 +51,27 @@ pub(super) struct HostedConsumer {
     force_persist: bool,
 }
 
+/// A consumer advisory to publish.
+enum Advice<'a> {
+    Created,
+    Deleted,
+    MaxDeliveries {
+        sseq: u64,
+        deliveries: u64,
+    },
+    Terminated {
+        cseq: u64,
+        sseq: u64,
+        deliveries: u64,
+        reason: &'a str,
+    },
+    Naked {
+        cseq: u64,
+        sseq: u64,
+        deliveries: u64,
+    },
+}
+
 /// The metadata file of a consumer.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ConsumerMeta {
@@ -382,6 +403,9 @@ impl StreamHost {
             }
         }
         self.persist_consumer_meta(slot, &name);
+        if create {
+            self.advise(engine, slot, &name, Advice::Created);
+        }
         let payload = self.info_view_bytes(engine, slot, &name, ResponseType::ConsumerCreate, now);
         let file = self.streams[slot as usize].as_ref().expect("live").is_file();
         self.reply_durable(engine, file, reply, Bytes::from(payload));
@@ -476,6 +500,7 @@ impl StreamHost {
             });
         }
         self.dispatch(engine, slot, name, out);
+        self.advise(engine, slot, name, Advice::Deleted);
         // Interest retention: what only this consumer held may go now.
         self.sweep_interest(slot);
         true
@@ -779,7 +804,11 @@ impl StreamHost {
                     stream_seq,
                     deliveries,
                 } => {
-                    self.advise(engine, slot, name, "MAX_DELIVERIES", stream_seq, deliveries, None);
+                    let advice = Advice::MaxDeliveries {
+                        sseq: stream_seq,
+                        deliveries,
+                    };
+                    self.advise(engine, slot, name, advice);
                     self.dead_letter(engine, slot, name, stream_seq, deliveries, "max_deliveries");
                 }
                 Output::Terminated {
@@ -788,55 +817,76 @@ impl StreamHost {
                     deliveries,
                     reason,
                 } => {
-                    self.advise(
-                        engine,
-                        slot,
-                        name,
-                        "MSG_TERMINATED",
-                        stream_seq,
+                    let advice = Advice::Terminated {
+                        cseq: consumer_seq,
+                        sseq: stream_seq,
                         deliveries,
-                        Some((consumer_seq, &reason)),
-                    );
+                        reason: &reason,
+                    };
+                    self.advise(engine, slot, name, advice);
                     self.dead_letter(engine, slot, name, stream_seq, deliveries, "terminated");
                 }
                 Output::Done { stream_seq } => self.release(slot, stream_seq),
+                Output::Naked {
+                    consumer_seq,
+                    stream_seq,
+                    deliveries,
+                } => {
+                    let advice = Advice::Naked {
+                        cseq: consumer_seq,
+                        sseq: stream_seq,
+                        deliveries,
+                    };
+                    self.advise(engine, slot, name, advice);
+                }
             }
         }
         self.consumers_dirty = true;
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn advise(
-        &mut self,
-        engine: &mut Engine,
-        slot: u32,
-        consumer: &str,
-        kind: &str,
-        stream_seq: u64,
-        deliveries: u64,
-        terminated: Option<(u64, &str)>,
-    ) {
+    /// Publishes a consumer advisory (only rendered when someone listens).
+    fn advise(&mut self, engine: &mut Engine, slot: u32, consumer: &str, advice: Advice<'_>) {
+        use jetstream::consumer_api::{self as api, ConsumerAdvisory as K};
         let Some(st) = self.streams.get(slot as usize).and_then(|s| s.as_ref()) else {
             return;
         };
-        self.name_counter += 1;
-        let id = ephemeral_name(super::now_wall_ns() ^ self.name_counter) + &ephemeral_name(self.name_counter);
+        let stream = st.config.name.clone();
+        let kind = match advice {
+            Advice::Created => K::Created,
+            Advice::Deleted => K::Deleted,
+            Advice::MaxDeliveries { .. } => K::MaxDeliveries,
+            Advice::Terminated { .. } => K::MsgTerminated,
+            Advice::Naked { .. } => K::MsgNaked,
+        };
+        let subject = Bytes::from(api::consumer_advisory_subject(kind, &stream, consumer));
+        if !engine.has_interest(&subject) {
+            return;
+        }
+        let id = api::new_advisory_id(&mut self.rng);
         let meta = AdvisoryMeta {
             id: &id,
             timestamp_ns: super::now_wall_ns(),
             domain: "",
         };
-        let stream = st.config.name.clone();
-        let subject = Bytes::from(format!(
-            "$JS.EVENT.ADVISORY.CONSUMER.{kind}.{stream}.{consumer}"
-        ));
-        let body = match terminated {
-            None => jetstream::consumer_api::render_max_deliveries_advisory(
-                &meta, &stream, consumer, stream_seq, deliveries,
+        let body = match advice {
+            Advice::Created => api::render_consumer_action_advisory(&meta, &stream, consumer, true),
+            Advice::Deleted => api::render_consumer_action_advisory(&meta, &stream, consumer, false),
+            Advice::MaxDeliveries { sseq, deliveries } => {
+                api::render_max_deliveries_advisory(&meta, &stream, consumer, sseq, deliveries)
+            }
+            Advice::Terminated {
+                cseq,
+                sseq,
+                deliveries,
+                reason,
+            } => api::render_terminated_advisory(
+                &meta, &stream, consumer, cseq, sseq, deliveries, reason,
             ),
-            Some((cseq, r)) => jetstream::consumer_api::render_terminated_advisory(
-                &meta, &stream, consumer, cseq, stream_seq, deliveries, r,
-            ),
+            Advice::Naked {
+                cseq,
+                sseq,
+                deliveries,
+            } => api::render_nak_advisory(&meta, &stream, consumer, cseq, sseq, deliveries),
         };
         engine.publish_internal(&subject, None, 0, &Bytes::from(body));
     }

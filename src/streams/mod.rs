@@ -257,6 +257,8 @@ pub struct StreamHost {
     /// Some consumer's state may need writing.
     consumers_dirty: bool,
     name_counter: u64,
+    /// Advisory ids.
+    rng: rand::rngs::SmallRng,
 }
 
 fn now_wall_ns() -> u64 {
@@ -345,6 +347,7 @@ impl StreamHost {
             streams_with_new: Vec::new(),
             consumers_dirty: false,
             name_counter: 0,
+            rng: rand::SeedableRng::seed_from_u64(now_wall_ns()),
         }
     }
 
