@@ -901,8 +901,19 @@ pub fn run_consume(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError
     }
     let progress = Progress::new(c.progress, "js-consume");
     let hard = deadline + c.drain_timeout + Duration::from_secs(5);
+    // A consumer that stops delivering for --drain-timeout ends the run
+    // (the missing sequences then count as lost) instead of idling to --duration.
+    let mut last_progress = (0, Instant::now());
+    let mut stalled = false;
     super::wait_until(hard, Duration::from_millis(50), || {
-        progress.update(shared.consumed.load(Ordering::Relaxed), "consumed");
+        let consumed = shared.consumed.load(Ordering::Relaxed);
+        progress.update(consumed, "consumed");
+        if consumed != last_progress.0 {
+            last_progress = (consumed, Instant::now());
+        } else if last_progress.1.elapsed() >= c.drain_timeout {
+            stalled = true;
+            shared.stop.store(true, Ordering::Release);
+        }
         handles.iter().all(|h| h.is_finished())
     });
     progress.finish();
@@ -926,6 +937,12 @@ pub fn run_consume(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError
         v.errors.extend(p.errors);
     }
     v.lost = union.missing_below(total);
+    if stalled {
+        v.errors.push(format!(
+            "no delivery for {:?}: stopped with {} of {total} consumed",
+            c.drain_timeout, received
+        ));
+    }
     if redelivered > 0 {
         v.errors
             .push(format!("{redelivered} messages were redelivered"));
