@@ -27,6 +27,10 @@
 #   COMPARE_SERVERS="natrix nats-server"   (the ceiling always runs for pub rows)
 #   COMPARE_ROWS=""           space-separated row ids to keep (default: all)
 #   COMPARE_LATENCY_RATE=10000
+#   COMPARE_CONSUME_MSGS=500000   stream size the js-consume rows prefill and then drain
+#   COMPARE_SEEK_MSGS=1000000     stream size of the js-seek row (10000000 for the 10 M figure)
+#   COMPARE_SEEK_REPEATS=10       consumers created (and timed) per js-seek run
+#   COMPARE_NATRIX_BIN=path       use this natrix binary instead of building target/release/natrix
 #   COMPARE_OUT=results       output directory
 #   COMPARE_UPDATE_BENCHMARKS=1   splice the table into BENCHMARKS.md (0 = leave it)
 set -euo pipefail
@@ -40,13 +44,16 @@ BUDGETS=${COMPARE_BUDGETS:-"one-core all-cores"}
 SERVERS=${COMPARE_SERVERS:-"natrix nats-server"}
 ROWS_FILTER=${COMPARE_ROWS:-}
 LAT_RATE=${COMPARE_LATENCY_RATE:-10000}
+CONSUME_MSGS=${COMPARE_CONSUME_MSGS:-500000}
+SEEK_MSGS=${COMPARE_SEEK_MSGS:-1000000}
+SEEK_REPEATS=${COMPARE_SEEK_REPEATS:-10}
 OUT=${COMPARE_OUT:-results}
 UPDATE_DOC=${COMPARE_UPDATE_BENCHMARKS:-1}
 NATS_VERSION=2.15.1
 VENV=$ROOT/.venv
 NATS_BIN=$VENV/bin/nats-server
 LOADGEN=$ROOT/target/release/natrix-loadgen
-NATRIX=$ROOT/target/release/natrix
+NATRIX=${COMPARE_NATRIX_BIN:-$ROOT/target/release/natrix}
 
 die() {
     echo "compare.sh: error: $*" >&2
@@ -56,6 +63,9 @@ log() { echo "compare.sh: $*" >&2; }
 
 [[ $SECS =~ ^[0-9]+([.][0-9]+)?$ ]] || die "COMPARE_SECS must be a number of seconds"
 [[ $RUNS =~ ^[0-9]+$ ]] && ((RUNS >= 3)) || die "COMPARE_RUNS must be at least 3"
+for v in CONSUME_MSGS SEEK_MSGS SEEK_REPEATS; do
+    [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} >= 2)) || die "COMPARE_${v} must be a whole number of at least 2"
+done
 for s in $SERVERS; do
     [[ $s == natrix || $s == nats-server ]] || die "unknown server '$s' in COMPARE_SERVERS"
 done
@@ -80,7 +90,10 @@ PY=$VENV/bin/python3
 # --- 2. release builds ---------------------------------------------------------------
 log "building natrix-loadgen (release)"
 cargo build --release -p natrix-loadgen >&2 || die "natrix-loadgen does not build"
-if [[ " $SERVERS " == *" natrix "* ]]; then
+if [[ " $SERVERS " == *" natrix "* && -n ${COMPARE_NATRIX_BIN:-} ]]; then
+    [[ -x $NATRIX ]] || die "COMPARE_NATRIX_BIN=$NATRIX is not an executable"
+    log "using $NATRIX (not rebuilt)"
+elif [[ " $SERVERS " == *" natrix "* ]]; then
     log "building natrix (release)"
     if ! cargo build --release -p natrix --bin natrix >&2; then
         die "natrix does not build (cargo build --release -p natrix failed above); nothing to compare.
@@ -112,7 +125,11 @@ import json, sys
 r = json.loads(sys.argv[1])
 lat = r.get("latency") or {}
 s = "{:,.0f} msgs/s ({})".format(r["msgs_per_s"], r["headline"])
-if lat and r["scenario"] in ("latency", "reqrep"):
+if r["scenario"] == "js-seek" and lat:
+    s = "create → first message p50 {:.2f} ms, max {:.2f} ms".format(lat["p50_us"] / 1e3, lat["max_us"] / 1e3)
+elif r["scenario"].startswith("kv-"):
+    s = "{:,.0f} ops/s ({})".format(r["msgs_per_s"], r["headline"])
+if lat and r["scenario"] in ("latency", "reqrep", "kv-put", "kv-get"):
     s += ", p50 {:.1f} us, p99 {:.1f} us".format(lat["p50_us"], lat["p99_us"])
 print(s)
 EOF
@@ -208,6 +225,12 @@ MATRIX=(
     "js-w256-16-4p|js-pub 4 publishers window 256 16 B (natrix fsync vs nats lazy)|js-pub --size 16 --window 256 --pubs 4"
     "js-w256-16-interval|js-pub window 256 16 B (natrix 1 s interval vs nats lazy)|js-pub --size 16 --window 256|natrix-interval"
     "js-w256-16-always|js-pub window 256 16 B (both fsync always)|js-pub --size 16 --window 256|nats-always"
+    "jsc-pull500-explicit|js-consume pull batch 500, explicit acks, 16 B|js-consume --size 16 --batch 500 --ack explicit --msgs $CONSUME_MSGS --duration 60"
+    "jsc-pull500-none|js-consume pull batch 500, ack none, 16 B|js-consume --size 16 --batch 500 --ack none --msgs $CONSUME_MSGS --duration 60"
+    "jsc-push-fc|js-consume push, flow control, explicit acks, 16 B|js-consume --size 16 --push --ack explicit --msgs $CONSUME_MSGS --duration 60"
+    "kv-put|kv-put 1000 keys window 64 16 B (natrix fsync vs nats lazy)|kv-put --size 16 --keys 1000 --window 64"
+    "kv-get|kv-get 1000 keys window 64 16 B|kv-get --size 16 --keys 1000 --window 64"
+    "js-seek|js-seek by start time in $SEEK_MSGS msgs, create → first message|js-seek --size 16 --msgs $SEEK_MSGS --repeats $SEEK_REPEATS --window 4096"
 )
 CEILING_ROWS=" pub-16 pub-1k "
 
@@ -218,7 +241,8 @@ RAW=$OUT/compare-$DATE.runs.jsonl
 
 MACHINE="$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n1), $NCPU CPUs, $(free -g 2>/dev/null | awk '/^Mem:/{print $2 " GiB RAM"}'), Linux $(uname -r)"
 CMD="scripts/compare.sh"
-for v in COMPARE_SECS COMPARE_RUNS COMPARE_BUDGETS COMPARE_SERVERS COMPARE_ROWS COMPARE_LATENCY_RATE; do
+for v in COMPARE_SECS COMPARE_RUNS COMPARE_BUDGETS COMPARE_SERVERS COMPARE_ROWS COMPARE_LATENCY_RATE \
+    COMPARE_CONSUME_MSGS COMPARE_SEEK_MSGS COMPARE_SEEK_REPEATS; do
     [[ -n ${!v:-} ]] && CMD="$v=\"${!v}\" $CMD"
 done
 
@@ -226,8 +250,13 @@ done
 run_one() {
     local budget=$1 row=$2 label=$3 server=$4 run=$5 variant=$6
     shift 6
-    local lgpin=() out rc err extra=()
+    local lgpin=() out rc err extra=() tmo=$((${SECS%.*} + 180))
     [[ $budget == one-core ]] && lgpin=(taskset -c "1-$((NCPU - 1))")
+    # Rows that bring their own --msgs / --duration (prefilled streams) keep them.
+    [[ " $* " == *" --msgs "* ]] || extra+=(--msgs 1000000000)
+    [[ " $* " == *" --duration "* ]] || extra+=(--duration "$SECS")
+    # Prefilling scenarios (up to 10 M messages for js-seek) get more time.
+    [[ $1 == js-consume || $1 == js-seek ]] && tmo=$((tmo + 1200))
     if ! start_server "$server" "$budget" "$variant"; then
         err="$server did not start"
         printf '{"budget":"%s","row":"%s","label":%s,"server":"%s","run":%d,"result":null,"error":%s}\n' \
@@ -235,10 +264,9 @@ run_one() {
         log "  $server run $run: $err"
         return
     fi
-    [[ $1 == pub && -n $MON ]] && extra=(--monitor "$MON")
+    [[ $1 == pub && -n $MON ]] && extra+=(--monitor "$MON")
     set +e
-    out=$(timeout $((${SECS%.*} + 180)) "${lgpin[@]}" "$LOADGEN" "$@" --url "$URL" --duration "$SECS" \
-        --msgs 1000000000 --json --quiet "${extra[@]}" 2>"$SERVER_LOG.lg")
+    out=$(timeout "$tmo" "${lgpin[@]}" "$LOADGEN" "$@" --url "$URL" --json --quiet "${extra[@]}" 2>"$SERVER_LOG.lg")
     rc=$?
     set -e
     stop_server
@@ -251,7 +279,7 @@ run_one() {
             log "  $server run $run: $(summary "$out")"
         fi
     else
-        err="loadgen exit $rc: $(tail -n 3 "$SERVER_LOG.lg" | tr '\n' ' ')"
+        err="FAIL (loadgen exit $rc): $(tail -n 3 "$SERVER_LOG.lg" | tr '\n' ' ')"
         printf '{"budget":"%s","row":"%s","label":%s,"server":"%s","run":%d,"result":null,"error":%s}\n' \
             "$budget" "$row" "$(json_str "$label")" "$server" "$run" "$(json_str "$err")" >>"$RAW"
         log "  $server run $run: $err"

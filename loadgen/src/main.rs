@@ -80,6 +80,36 @@ struct JsArgs {
     keep: bool,
 }
 
+#[derive(Args, Debug, Clone)]
+struct KvArgs {
+    /// Bucket name (stream KV_<bucket>, deleted and recreated).
+    #[arg(long, default_value = "LOADGEN")]
+    bucket: String,
+    /// Distinct keys.
+    #[arg(long, default_value_t = 1000)]
+    keys: u64,
+    /// Outstanding puts (kv-put, and the kv-get prefill) or gets (kv-get) per connection.
+    #[arg(long, default_value_t = 64)]
+    window: u32,
+    /// Stream storage: file or memory.
+    #[arg(long, default_value = "file", value_parser = ["file", "memory"])]
+    storage: String,
+    /// Keep the bucket afterwards.
+    #[arg(long)]
+    keep: bool,
+}
+
+fn kv_options(kv: &KvArgs) -> JsOptions {
+    JsOptions {
+        bucket: kv.bucket.clone(),
+        keys: kv.keys,
+        window: kv.window,
+        storage: kv.storage.clone(),
+        keep: kv.keep,
+        ..Default::default()
+    }
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Publishers only (default 1 publisher, 1M msgs).
@@ -125,21 +155,54 @@ enum Command {
         #[arg(long, default_value_t = 64)]
         window: u32,
     },
-    /// Durable pull consumer draining a prefilled stream.
+    /// Durable pull (or push) consumer draining a prefilled stream.
     JsConsume {
         #[command(flatten)]
         common: CommonArgs,
         #[command(flatten)]
         js: JsArgs,
-        /// Messages per pull request.
+        /// Messages per pull request (push: max_ack_pending is 4 × batch, at least 1000).
         #[arg(long, default_value_t = 100)]
         batch: u32,
+        /// Push consumer with flow control and idle heartbeats (one subscriber) instead of pull.
+        #[arg(long)]
+        push: bool,
+        /// Outstanding acks while prefilling the stream.
+        #[arg(long, default_value_t = 256)]
+        window: u32,
         /// Ack policy: explicit (every message acked) or none.
         #[arg(long, default_value = "explicit", value_parser = ["explicit", "none"])]
         ack: String,
         /// Durable consumer name.
         #[arg(long, default_value = "loadgen")]
         durable: String,
+    },
+    /// KV puts to K keys of a fresh bucket, W outstanding acks per writer (--pubs).
+    KvPut {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        kv: KvArgs,
+    },
+    /// KV direct gets of K prefilled keys, W outstanding per reader (--pubs).
+    KvGet {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        kv: KvArgs,
+    },
+    /// Replay by start time: prefill M (--msgs) messages, then time consumer create → first message at the middle message's time.
+    JsSeek {
+        #[command(flatten)]
+        common: CommonArgs,
+        #[command(flatten)]
+        js: JsArgs,
+        /// Outstanding acks per publisher while prefilling.
+        #[arg(long, default_value_t = 4096)]
+        window: u32,
+        /// Consumers created one after the other (each timed).
+        #[arg(long, default_value_t = 10)]
+        repeats: u32,
     },
     /// Serve a ceiling: a minimal NATS sink (read, frame, discard) or pipe (forward).
     Ceiling {
@@ -315,17 +378,43 @@ fn main() -> ExitCode {
             common,
             js,
             batch,
+            push,
+            window,
             ack,
             durable,
         } => {
             let c = resolve(&common, defaults(100_000, 1, 1));
             let o = JsOptions {
                 batch,
+                push,
+                window,
                 ack,
                 durable,
                 ..js_options(&js)
             };
             run_scenario(Scenario::JsConsume(o), c, &common)
+        }
+        Command::KvPut { common, kv } => {
+            let c = resolve(&common, defaults(100_000, 1, 0));
+            run_scenario(Scenario::KvPut(kv_options(&kv)), c, &common)
+        }
+        Command::KvGet { common, kv } => {
+            let c = resolve(&common, defaults(100_000, 1, 0));
+            run_scenario(Scenario::KvGet(kv_options(&kv)), c, &common)
+        }
+        Command::JsSeek {
+            common,
+            js,
+            window,
+            repeats,
+        } => {
+            let c = resolve(&common, defaults(10_000_000, 1, 1));
+            let o = JsOptions {
+                window,
+                repeats,
+                ..js_options(&js)
+            };
+            run_scenario(Scenario::JsSeek(o), c, &common)
         }
         Command::Ceiling {
             mode,

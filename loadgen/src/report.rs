@@ -153,7 +153,10 @@ pub struct ReportRow {
     pub id: String,
     /// Human label.
     pub label: String,
-    /// `msgs/s` or `µs`.
+    /// Scenario the row's runs came from (`latency`, `js-seek`, …).
+    #[serde(default)]
+    pub scenario: String,
+    /// `msgs/s`, `ops/s` or `µs`.
     pub unit: String,
     /// Throughput rows are better higher, latency rows lower.
     pub higher_is_better: bool,
@@ -241,17 +244,27 @@ pub fn aggregate(meta: Meta, runs: &[RunRecord]) -> Report {
             .iter()
             .filter(|r| r.budget == budget && r.row == row)
             .collect();
-        let is_latency = these
+        let scenario = these
             .iter()
-            .filter_map(|r| r.result.as_ref())
-            .any(|r| r.scenario == "latency");
-        let metrics: Vec<(String, String, bool)> = if is_latency {
-            LATENCY_METRICS
+            .find_map(|r| r.result.as_ref())
+            .map(|r| r.scenario.clone())
+            .unwrap_or_default();
+        let metrics: Vec<(String, String, bool)> = match scenario.as_str() {
+            "latency" => LATENCY_METRICS
                 .iter()
                 .map(|(m, l)| (m.to_string(), format!("{label} {l}"), false))
-                .collect()
+                .collect(),
+            // A seek's figure is its time: median and worst of the repeats.
+            "js-seek" => vec![
+                ("p50".into(), format!("{label} median"), false),
+                ("max".into(), format!("{label} max"), false),
+            ],
+            _ => vec![(String::new(), label.clone(), true)],
+        };
+        let throughput_unit = if scenario.starts_with("kv-") {
+            "ops/s"
         } else {
-            vec![(String::new(), label.clone(), true)]
+            "msgs/s"
         };
         let b = match budgets.iter_mut().position(|b| b.budget == budget) {
             Some(i) => &mut budgets[i],
@@ -307,8 +320,9 @@ pub fn aggregate(meta: Meta, runs: &[RunRecord]) -> Report {
                     format!("{row}-{metric}")
                 },
                 label: mlabel,
+                scenario: scenario.clone(),
                 unit: if higher {
-                    "msgs/s".into()
+                    throughput_unit.into()
                 } else {
                     "µs".into()
                 },
@@ -538,7 +552,12 @@ pub fn chart(report: &Report, path: &Path) -> Result<(), ReportError> {
             .map_err(|e| err(&e))?;
 
         // Latency percentiles.
-        let lat: Vec<&ReportRow> = b.rows.iter().filter(|r| !r.higher_is_better).collect();
+        // Only the fixed-rate latency row has the percentile curve shape.
+        let lat: Vec<&ReportRow> = b
+            .rows
+            .iter()
+            .filter(|r| !r.higher_is_better && r.scenario == "latency")
+            .collect();
         let area = &panels[bi * 2 + 1];
         let vals = lat
             .iter()
@@ -702,6 +721,9 @@ mod tests {
             rec("one-core", "pub-16", "ceiling", "pub", 500.0, true),
             rec("one-core", "lat", "natrix", "latency", 10.0, true),
             rec("one-core", "lat", "nats-server", "latency", 20.0, true),
+            rec("one-core", "seek", "natrix", "js-seek", 700.0, true),
+            rec("one-core", "seek", "nats-server", "js-seek", 1400.0, true),
+            rec("one-core", "kv", "natrix", "kv-get", 9.0, true),
             RunRecord {
                 result: None,
                 error: Some("boom".into()),
@@ -726,11 +748,24 @@ mod tests {
         let lat: Vec<_> = r.budgets[0]
             .rows
             .iter()
-            .filter(|x| !x.higher_is_better)
+            .filter(|x| !x.higher_is_better && x.scenario == "latency")
             .collect();
         assert_eq!(lat.len(), 5);
         assert_eq!(lat[0].ratio, Some(0.5));
         assert_eq!(lat[4].servers["natrix"].median, 50.0);
+        // Seek rows: median and max time, lower is better.
+        let seek: Vec<_> = r.budgets[0]
+            .rows
+            .iter()
+            .filter(|x| x.scenario == "js-seek")
+            .collect();
+        assert_eq!(seek.len(), 2);
+        assert_eq!(seek[0].id, "seek-p50");
+        assert!(!seek[0].higher_is_better && seek[0].unit == "µs");
+        assert_eq!(seek[0].ratio, Some(0.5));
+        assert_eq!(seek[1].servers["nats-server"].median, 7000.0);
+        let kv = r.budgets[0].rows.iter().find(|x| x.id == "kv").unwrap();
+        assert!(kv.higher_is_better && kv.unit == "ops/s");
         let failed = &r.budgets[1].rows[0].servers["natrix"];
         assert_eq!((failed.runs, failed.failed), (0, 1));
         assert!(failed.median.is_nan());
@@ -742,6 +777,7 @@ mod tests {
         let md = markdown(&r, Some("c.svg"));
         assert!(md.contains("2.27× ✓"), "{md}");
         assert!(md.contains("0.50× ✓"), "latency half is a win: {md}");
+        assert!(md.contains("1.40 ms"), "seek times in ms: {md}");
         assert!(md.contains("⚠ 1 failed"));
         assert!(md.contains("FAILED (1 runs)"));
         assert!(md.contains("50 %"));

@@ -109,6 +109,15 @@ pub struct Params {
     /// JetStream ack policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ack: Option<String>,
+    /// Consumer delivery mode (`pull` or `push`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// Distinct KV keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<u64>,
+    /// Repetitions (js-seek consumers created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeats: Option<u32>,
 }
 
 /// Everything one scenario run measured and checked.

@@ -1,7 +1,9 @@
 //! JetStream scenarios over plain NATS request/reply: `js-pub` (publish
 //! with W outstanding acks per publisher, every ack checked) and
 //! `js-consume` (a durable pull consumer drained by S pullers in batches of
-//! B, with explicit acks or none).
+//! B, or a push consumer with flow control and idle heartbeats, with
+//! explicit acks or none). The helpers here (API calls, ack parsing, the
+//! windowed publisher) are shared with the KV and seek scenarios.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,6 +26,8 @@ pub const API_TIMEOUT: Duration = Duration::from_secs(10);
 pub const PREFILL_ACK_TIMEOUT: Duration = Duration::from_secs(10);
 /// Pull request expiry (ns in the request body).
 pub const PULL_EXPIRES: Duration = Duration::from_secs(1);
+/// Idle heartbeat of push consumers (flow control needs one).
+pub const PUSH_HEARTBEAT: Duration = Duration::from_secs(1);
 /// Longest a prefill for `js-consume` may take.
 pub const PREFILL_LIMIT: Duration = Duration::from_secs(300);
 
@@ -63,7 +67,7 @@ pub fn api(ctl: &mut ReqConn, subject: &str, body: &Value) -> Result<Value, Scen
 }
 
 /// Deletes (if present) and creates the stream so sequences start at 1.
-fn fresh_stream(
+pub(crate) fn fresh_stream(
     ctl: &mut ReqConn,
     o: &JsOptions,
     subjects: &[String],
@@ -88,7 +92,8 @@ fn fresh_stream(
     Ok(())
 }
 
-fn stream_messages(ctl: &mut ReqConn, stream: &str) -> Result<u64, ScenarioError> {
+/// Reads `state.messages` of a stream.
+pub(crate) fn stream_messages(ctl: &mut ReqConn, stream: &str) -> Result<u64, ScenarioError> {
     let v = api(ctl, &format!("$JS.API.STREAM.INFO.{stream}"), &Value::Null)?;
     Ok(v.pointer("/state/messages")
         .and_then(Value::as_u64)
@@ -170,16 +175,25 @@ struct JsPubPlan {
     ack_timeout: Duration,
 }
 
+/// What one windowed JetStream publisher saw.
 #[derive(Default)]
-struct JsPubOutcome {
-    sent: u64,
-    acked: u64,
-    lost: u64,
-    out_of_order: u64,
-    duplicates: u64,
-    end_ns: u64,
-    errors: Vec<String>,
-    hist: Option<hdrhistogram::Histogram<u64>>,
+pub(crate) struct JsPubOutcome {
+    /// Publishes sent.
+    pub sent: u64,
+    /// Acks that reported the message stored.
+    pub acked: u64,
+    /// Publishes never acked, or refused.
+    pub lost: u64,
+    /// Acks whose sequence was not above the previous one.
+    pub out_of_order: u64,
+    /// Acks flagged duplicate.
+    pub duplicates: u64,
+    /// When the last ack arrived (payload clock, ns).
+    pub end_ns: u64,
+    /// Everything that went wrong.
+    pub errors: Vec<String>,
+    /// Publish→ack latency.
+    pub hist: Option<hdrhistogram::Histogram<u64>>,
 }
 
 fn js_publisher(mut conn: Conn, plan: JsPubPlan, progress: Arc<AtomicU64>) -> JsPubOutcome {
@@ -310,18 +324,25 @@ fn js_publisher(mut conn: Conn, plan: JsPubPlan, progress: Arc<AtomicU64>) -> Js
 }
 
 /// How many JetStream publishers publish what, for how long.
-struct PublishJob {
-    pubs: u32,
-    msgs: u64,
-    window: u32,
-    limit: Duration,
-    ack_timeout: Duration,
+pub(crate) struct PublishJob {
+    /// Publisher connections.
+    pub pubs: u32,
+    /// Messages in total.
+    pub msgs: u64,
+    /// Outstanding acks per publisher.
+    pub window: u32,
+    /// Time cap for publishing.
+    pub limit: Duration,
+    /// Longest wait without any ack before the rest count as lost.
+    pub ack_timeout: Duration,
 }
 
-/// Connects the job's publishers and runs them; returns outcomes and the start time.
-fn publish_all(
+/// Connects the job's publishers and runs them, publishing message `n` to
+/// `subjects[n % len]`; returns outcomes and the start time.
+pub(crate) fn publish_to(
     c: &Common,
-    o: &JsOptions,
+    stream: &str,
+    subjects: &[String],
     job: &PublishJob,
     progress: Option<&Progress>,
 ) -> Result<(Vec<JsPubOutcome>, u64), ScenarioError> {
@@ -332,11 +353,7 @@ fn publish_all(
         limit,
         ack_timeout,
     } = *job;
-    let subjects: Vec<Vec<u8>> = c
-        .subject_names()
-        .into_iter()
-        .map(String::into_bytes)
-        .collect();
+    let subjects: Vec<Vec<u8>> = subjects.iter().map(|s| s.as_bytes().to_vec()).collect();
     let token = unique_token();
     let mut conns = Vec::new();
     for id in 0..pubs {
@@ -364,7 +381,7 @@ fn publish_all(
                 subjects: subjects.clone(),
                 window: window.max(1) as usize,
                 deadline_ns: start_ns + limit.as_nanos() as u64,
-                stream: o.stream.clone(),
+                stream: stream.to_owned(),
                 inbox,
                 ack_timeout,
             };
@@ -402,7 +419,49 @@ fn publish_all(
     Ok((outs, start_ns))
 }
 
-fn control(c: &Common) -> Result<(ReqConn, String), ScenarioError> {
+/// [`publish_to`] the scenario's own stream and subjects.
+fn publish_all(
+    c: &Common,
+    o: &JsOptions,
+    job: &PublishJob,
+    progress: Option<&Progress>,
+) -> Result<(Vec<JsPubOutcome>, u64), ScenarioError> {
+    publish_to(c, &o.stream, &c.subject_names(), job, progress)
+}
+
+/// Prefills a fresh stream with `msgs` messages (not measured), failing
+/// unless every publish was acked and the stream holds exactly that many.
+pub(crate) fn prefill(
+    c: &Common,
+    ctl: &mut ReqConn,
+    stream: &str,
+    subjects: &[String],
+    job: &PublishJob,
+) -> Result<u64, ScenarioError> {
+    let (outs, _) = publish_to(c, stream, subjects, job, None)?;
+    let acked: u64 = outs.iter().map(|x| x.acked).sum();
+    if let Some(e) = outs.iter().flat_map(|x| x.errors.iter()).next() {
+        return Err(ScenarioError::JetStream {
+            subject: "prefill".into(),
+            detail: e.clone(),
+        });
+    }
+    let total = stream_messages(ctl, stream)?;
+    if total != acked || acked != job.msgs {
+        return Err(ScenarioError::JetStream {
+            subject: "prefill".into(),
+            detail: format!(
+                "stream holds {total} messages, {acked} acked, {} wanted",
+                job.msgs
+            ),
+        });
+    }
+    Ok(total)
+}
+
+/// Connects the control connection (JetStream API requests) and checks
+/// that the server announces JetStream; returns it with the server's name.
+pub(crate) fn control(c: &Common) -> Result<(ReqConn, String), ScenarioError> {
     let conn = Conn::connect(&c.url, "loadgen-js-ctl", CONNECT_TIMEOUT).map_err(|source| {
         ScenarioError::Connect {
             url: c.url.clone(),
@@ -541,13 +600,18 @@ pub fn parse_ack_subject(reply: &[u8]) -> Option<AckInfo> {
     })
 }
 
-fn header_u64(headers: &[u8], name: &[u8]) -> Option<u64> {
-    headers.split(|&b| b == b'\n').find_map(|line| {
+/// The value of header `name` (case-sensitive, as the servers write it).
+pub(crate) fn header_value<'a>(headers: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    headers.split(|&b| b == b'\n').skip(1).find_map(|line| {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let rest = line.strip_prefix(name)?.strip_prefix(b":")?;
-        let rest = &rest[rest.iter().take_while(|b| **b == b' ').count()..];
-        proto::parse_u64(rest)
+        Some(&rest[rest.iter().take_while(|b| **b == b' ').count()..])
     })
+}
+
+/// A numeric header value.
+pub(crate) fn header_u64(headers: &[u8], name: &[u8]) -> Option<u64> {
+    header_value(headers, name).and_then(proto::parse_u64)
 }
 
 struct PullPlan {
@@ -557,6 +621,8 @@ struct PullPlan {
     request: Vec<u8>,
     batch: u64,
     explicit: bool,
+    /// Push consumer: no pull requests; answer flow control instead.
+    push: bool,
     total: u64,
     deadline: Instant,
 }
@@ -572,6 +638,10 @@ struct PullOutcome {
     duplicates: u64,
     out_of_order: u64,
     redelivered: u64,
+    /// Flow-control requests answered (push).
+    flow_control: u64,
+    /// Idle heartbeats seen (push).
+    heartbeats: u64,
     last_ns: u64,
     errors: Vec<String>,
 }
@@ -583,6 +653,8 @@ fn puller(mut conn: Conn, plan: PullPlan, shared: Arc<PullShared>) -> PullOutcom
         duplicates: 0,
         out_of_order: 0,
         redelivered: 0,
+        flow_control: 0,
+        heartbeats: 0,
         last_ns: 0,
         errors: Vec::new(),
     };
@@ -610,6 +682,20 @@ fn puller(mut conn: Conn, plan: PullPlan, shared: Arc<PullShared>) -> PullOutcom
                     if let Some(status) = m.status() {
                         let h = m.headers.unwrap_or_default();
                         match status {
+                            100 if plan.push => {
+                                if let Some(reply) = m.reply {
+                                    // Flow-control request: an empty reply releases the consumer.
+                                    proto::push_pub(&mut conn.out, reply, None, b"");
+                                    out.flow_control += 1;
+                                } else {
+                                    // Idle heartbeat; a stalled consumer names the FC subject to answer.
+                                    out.heartbeats += 1;
+                                    if let Some(fc) = header_value(h, b"Nats-Consumer-Stalled") {
+                                        proto::push_pub(&mut conn.out, fc, None, b"");
+                                        out.flow_control += 1;
+                                    }
+                                }
+                            }
                             100 => {}
                             404 | 408 => {
                                 let unfilled =
@@ -657,7 +743,8 @@ fn puller(mut conn: Conn, plan: PullPlan, shared: Arc<PullShared>) -> PullOutcom
             }
         }
         // Ask for more before blocking: keep up to two batches in flight.
-        if outstanding <= plan.batch / 2
+        if !plan.push
+            && outstanding <= plan.batch / 2
             && shared.consumed.load(Ordering::Relaxed) < plan.total
             && !shared.stop.load(Ordering::Acquire)
         {
@@ -693,11 +780,17 @@ fn puller(mut conn: Conn, plan: PullPlan, shared: Arc<PullShared>) -> PullOutcom
     out
 }
 
-/// `js-consume`: prefills a stream, then drains it with a durable pull consumer.
+/// `js-consume`: prefills a stream, then drains it with a durable pull
+/// consumer (S pullers) or a push consumer with flow control (one subscriber).
 pub fn run_consume(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError> {
     if c.subs == 0 {
         return Err(ScenarioError::Options(
             "js-consume needs at least one puller (--subs)".into(),
+        ));
+    }
+    if o.push && c.subs != 1 {
+        return Err(ScenarioError::Options(
+            "js-consume --push has exactly one subscriber (--subs 1)".into(),
         ));
     }
     if o.ack != "explicit" && o.ack != "none" {
@@ -709,53 +802,43 @@ pub fn run_consume(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError
     let subjects = c.subject_names();
     fresh_stream(&mut ctl, o, &subjects)?;
     // Prefill, not measured.
-    let (outs, _) = publish_all(
+    let total = prefill(
         c,
-        o,
+        &mut ctl,
+        &o.stream,
+        &subjects,
         &PublishJob {
             pubs: 1,
             msgs: c.msgs,
-            window: 256,
+            window: o.window.max(1),
             limit: PREFILL_LIMIT,
             ack_timeout: c.drain_timeout.max(PREFILL_ACK_TIMEOUT),
         },
-        None,
     )?;
-    let acked: u64 = outs.iter().map(|x| x.acked).sum();
-    if let Some(e) = outs.iter().flat_map(|x| x.errors.iter()).next() {
-        return Err(ScenarioError::JetStream {
-            subject: "prefill".into(),
-            detail: e.clone(),
-        });
-    }
-    let total = stream_messages(&mut ctl, &o.stream)?;
-    if total != acked || total != c.msgs {
-        return Err(ScenarioError::JetStream {
-            subject: "prefill".into(),
-            detail: format!(
-                "stream holds {total} messages, {acked} acked, {} wanted",
-                c.msgs
-            ),
-        });
-    }
     let explicit = o.ack == "explicit";
+    let token = unique_token();
     let mut config = json!({
         "durable_name": o.durable,
         "deliver_policy": "all",
         "ack_policy": o.ack,
         "replay_policy": "instant",
-        "max_waiting": 512,
     });
+    if o.push {
+        config["deliver_subject"] = json!(format!("_INBOX.{token}.push"));
+        config["flow_control"] = json!(true);
+        config["idle_heartbeat"] = json!(PUSH_HEARTBEAT.as_nanos() as u64);
+    } else {
+        config["max_waiting"] = json!(512);
+    }
     if explicit {
         config["max_ack_pending"] = json!((u64::from(o.batch) * u64::from(c.subs) * 4).max(1000));
     }
-    api(
-        &mut ctl,
-        &format!("$JS.API.CONSUMER.CREATE.{}.{}", o.stream, o.durable),
-        &json!({"stream_name": o.stream, "config": config, "action": "create"}),
-    )?;
+    let create_subject = format!("$JS.API.CONSUMER.CREATE.{}.{}", o.stream, o.durable);
+    let create_body = json!({"stream_name": o.stream, "config": config, "action": "create"});
+    if !o.push {
+        api(&mut ctl, &create_subject, &create_body)?;
+    }
 
-    let token = unique_token();
     let shared = Arc::new(PullShared {
         consumed: AtomicU64::new(0),
         stop: AtomicBool::new(false),
@@ -771,7 +854,11 @@ pub fn run_consume(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError
                 source,
             })?;
         conn.writer.set_write_timeout(Some(WRITE_TIMEOUT))?;
-        let inbox = format!("_INBOX.{token}.pull{i}").into_bytes();
+        let inbox = if o.push {
+            format!("_INBOX.{token}.push").into_bytes()
+        } else {
+            format!("_INBOX.{token}.pull{i}").into_bytes()
+        };
         proto::push_sub(&mut conn.out, &inbox, None, 1);
         conn.roundtrip(CONNECT_TIMEOUT)?;
         conns.push((i, conn, inbox));
@@ -790,6 +877,7 @@ pub fn run_consume(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError
                 request: request.clone(),
                 batch: u64::from(o.batch.max(1)),
                 explicit,
+                push: o.push,
                 total,
                 deadline,
             };
@@ -800,10 +888,32 @@ pub fn run_consume(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError
                 .expect("spawn puller")
         })
         .collect();
+    if o.push {
+        // The subscriber is listening: creating the consumer starts delivery,
+        // so the measured time includes it.
+        if let Err(e) = api(&mut ctl, &create_subject, &create_body) {
+            shared.stop.store(true, Ordering::Release);
+            for h in handles {
+                let _ = h.join();
+            }
+            return Err(e);
+        }
+    }
     let progress = Progress::new(c.progress, "js-consume");
     let hard = deadline + c.drain_timeout + Duration::from_secs(5);
+    // A consumer that stops delivering for --drain-timeout ends the run
+    // (the missing sequences then count as lost) instead of idling to --duration.
+    let mut last_progress = (0, Instant::now());
+    let mut stalled = false;
     super::wait_until(hard, Duration::from_millis(50), || {
-        progress.update(shared.consumed.load(Ordering::Relaxed), "consumed");
+        let consumed = shared.consumed.load(Ordering::Relaxed);
+        progress.update(consumed, "consumed");
+        if consumed != last_progress.0 {
+            last_progress = (consumed, Instant::now());
+        } else if last_progress.1.elapsed() >= c.drain_timeout {
+            stalled = true;
+            shared.stop.store(true, Ordering::Release);
+        }
         handles.iter().all(|h| h.is_finished())
     });
     progress.finish();
@@ -811,6 +921,7 @@ pub fn run_consume(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError
     let mut v = Verification::default();
     let mut union = SeqSet::default();
     let (mut received, mut last_ns, mut redelivered) = (0, start_ns, 0);
+    let (mut flow_control, mut heartbeats) = (0, 0);
     for h in handles {
         let Ok(p) = h.join() else {
             v.errors.push("puller panicked".into());
@@ -818,20 +929,35 @@ pub fn run_consume(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError
         };
         received += p.received;
         redelivered += p.redelivered;
+        flow_control += p.flow_control;
+        heartbeats += p.heartbeats;
         last_ns = last_ns.max(p.last_ns);
         v.duplicates += p.duplicates + union.merge(&p.set);
         v.out_of_order += p.out_of_order;
         v.errors.extend(p.errors);
     }
     v.lost = union.missing_below(total);
+    if stalled {
+        v.errors.push(format!(
+            "no delivery for {:?}: stopped with {} of {total} consumed",
+            c.drain_timeout, received
+        ));
+    }
     if redelivered > 0 {
         v.errors
             .push(format!("{redelivered} messages were redelivered"));
     }
-    v.checked.push(format!(
-        "every stream sequence 1..={total} delivered once across {} puller(s)",
-        c.subs
-    ));
+    if o.push {
+        v.checked.push(format!(
+            "every stream sequence 1..={total} delivered once to the push subscriber \
+             ({flow_control} flow-control requests answered, {heartbeats} idle heartbeats)"
+        ));
+    } else {
+        v.checked.push(format!(
+            "every stream sequence 1..={total} delivered once across {} puller(s)",
+            c.subs
+        ));
+    }
     if explicit && v.lost == 0 {
         // Acks are applied asynchronously: poll the consumer until it settles.
         let info_subject = format!("$JS.API.CONSUMER.INFO.{}.{}", o.stream, o.durable);
@@ -888,8 +1014,10 @@ pub fn run_consume(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError
             msgs: c.msgs,
             duration_s: c.duration.as_secs_f64(),
             rate: 0,
-            batch: Some(o.batch),
+            batch: (!o.push).then_some(o.batch),
             ack: Some(o.ack.clone()),
+            window: Some(o.window),
+            mode: Some(if o.push { "push" } else { "pull" }.into()),
             ..Default::default()
         },
         sent: total,

@@ -3,7 +3,9 @@
 
 pub mod flow;
 pub mod js;
+pub mod kv;
 pub mod reqrep;
+pub mod seek;
 
 use std::time::{Duration, Instant};
 
@@ -144,7 +146,8 @@ pub struct JsOptions {
     pub stream: String,
     /// `file` or `memory`.
     pub storage: String,
-    /// Outstanding acks per publisher (js-pub).
+    /// Outstanding acks per publisher (js-pub, kv-put, and every prefill);
+    /// outstanding requests per getter (kv-get).
     pub window: u32,
     /// Pull batch size (js-consume).
     pub batch: u32,
@@ -152,6 +155,14 @@ pub struct JsOptions {
     pub ack: String,
     /// Durable consumer name (js-consume).
     pub durable: String,
+    /// Push consumer with flow control and idle heartbeats instead of pull (js-consume).
+    pub push: bool,
+    /// KV bucket name (kv-put, kv-get); the stream is `KV_<bucket>`.
+    pub bucket: String,
+    /// Distinct keys (kv-put, kv-get).
+    pub keys: u64,
+    /// Consumers created, one after the other (js-seek).
+    pub repeats: u32,
     /// Keep the stream (and consumer) afterwards.
     pub keep: bool,
 }
@@ -165,6 +176,10 @@ impl Default for JsOptions {
             batch: 100,
             ack: "explicit".into(),
             durable: "loadgen".into(),
+            push: false,
+            bucket: "LOADGEN".into(),
+            keys: 1000,
+            repeats: 10,
             keep: false,
         }
     }
@@ -190,8 +205,14 @@ pub enum Scenario {
     Latency,
     /// JetStream publish with a window of outstanding acks.
     JsPub(JsOptions),
-    /// Durable pull consumer.
+    /// Durable pull (or push) consumer.
     JsConsume(JsOptions),
+    /// KV puts with a window of outstanding acks.
+    KvPut(JsOptions),
+    /// KV direct gets with a window of outstanding requests.
+    KvGet(JsOptions),
+    /// Replay by start time: consumer create to first message.
+    JsSeek(JsOptions),
 }
 
 impl Scenario {
@@ -206,6 +227,9 @@ impl Scenario {
             Scenario::Latency => "latency",
             Scenario::JsPub(_) => "js-pub",
             Scenario::JsConsume(_) => "js-consume",
+            Scenario::KvPut(_) => "kv-put",
+            Scenario::KvGet(_) => "kv-get",
+            Scenario::JsSeek(_) => "js-seek",
         }
     }
 }
@@ -269,6 +293,9 @@ fn dispatch(scenario: &Scenario, c: &Common) -> Result<RunResult, ScenarioError>
         Scenario::ReqRep => reqrep::run(c),
         Scenario::JsPub(o) => js::run_pub(c, o),
         Scenario::JsConsume(o) => js::run_consume(c, o),
+        Scenario::KvPut(o) => kv::run_put(c, o),
+        Scenario::KvGet(o) => kv::run_get(c, o),
+        Scenario::JsSeek(o) => seek::run(c, o),
     }
 }
 

@@ -405,6 +405,176 @@ fn js_consume_detects_a_dropped_delivery() {
 }
 
 #[test]
+fn js_consume_push_answers_flow_control_and_gets_every_message_once() {
+    let Some(srv) = js_server() else { return };
+    let c = Common {
+        msgs: 5_000,
+        size: 1024,
+        ..common(&srv.url)
+    };
+    for ack in ["explicit", "none"] {
+        let push = JsOptions {
+            push: true,
+            ack: ack.into(),
+            ..js_opts()
+        };
+        let r = run(&Scenario::JsConsume(push), &c).unwrap();
+        assert_exact(&r, 5_000, 5_000);
+        assert_eq!(r.params.mode.as_deref(), Some("push"));
+        let fc = r
+            .verification
+            .checked
+            .iter()
+            .find(|s| s.contains("flow-control requests answered"))
+            .expect("push run reports flow control");
+        assert!(
+            !fc.contains("(0 flow-control"),
+            "5 MB must trigger flow control: {fc}"
+        );
+    }
+    let two = JsOptions {
+        push: true,
+        ..js_opts()
+    };
+    assert!(matches!(
+        run(&Scenario::JsConsume(two), &Common { subs: 2, ..c }),
+        Err(ScenarioError::Options(_))
+    ));
+}
+
+#[test]
+fn js_consume_push_detects_a_dropped_delivery() {
+    let Some(srv) = js_server() else { return };
+    let proxy = drop_to_client(&srv, 0, 1_500);
+    let push = JsOptions {
+        push: true,
+        ack: "none".into(),
+        ..js_opts()
+    };
+    let c = Common {
+        msgs: 3_000,
+        duration: Duration::from_secs(3),
+        ..common(&proxy.url)
+    };
+    let r = run(&Scenario::JsConsume(push), &c).unwrap();
+    assert_one_lost(&r, &proxy);
+}
+
+fn kv_opts() -> JsOptions {
+    JsOptions {
+        bucket: "lgtest".into(),
+        keys: 100,
+        window: 32,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn kv_put_acks_every_put_and_keeps_one_value_per_key() {
+    let Some(srv) = js_server() else { return };
+    let c = Common {
+        pubs: 2,
+        msgs: 4_000,
+        ..common(&srv.url)
+    };
+    let r = run(&Scenario::KvPut(kv_opts()), &c).unwrap();
+    assert_exact(&r, 4_000, 4_000);
+    assert_eq!(r.latency.as_ref().map(|l| l.count), Some(4_000));
+    assert!(
+        r.verification
+            .checked
+            .iter()
+            .any(|s| s.contains("bucket holds 100 keys, last sequence 4000")),
+        "{:?}",
+        r.verification.checked
+    );
+    let few = Common { msgs: 30, ..c };
+    let r = run(&Scenario::KvPut(kv_opts()), &few).unwrap();
+    assert_exact(&r, 30, 30);
+}
+
+#[test]
+fn kv_get_checks_every_reply_and_detects_a_lost_one() {
+    let Some(srv) = js_server() else { return };
+    let c = Common {
+        pubs: 2,
+        msgs: 5_000,
+        drain_timeout: Duration::from_secs(1),
+        ..common(&srv.url)
+    };
+    let r = run(&Scenario::KvGet(kv_opts()), &c).unwrap();
+    assert_exact(&r, 5_000, 5_000);
+    assert_eq!(r.latency.as_ref().map(|l| l.count), Some(5_000));
+    // Key 7's value carries prefill message 7: drop its first get reply.
+    let proxy = drop_to_client(&srv, 0, 7);
+    let r = run(
+        &Scenario::KvGet(kv_opts()),
+        &Common {
+            url: proxy.url.clone(),
+            ..c
+        },
+    )
+    .unwrap();
+    assert_one_lost(&r, &proxy);
+}
+
+#[test]
+fn kv_options_are_validated() {
+    let c = common("nats://127.0.0.1:1");
+    for bad in [
+        JsOptions {
+            keys: 0,
+            ..kv_opts()
+        },
+        JsOptions {
+            bucket: "a.b".into(),
+            ..kv_opts()
+        },
+    ] {
+        assert!(matches!(
+            run(&Scenario::KvPut(bad.clone()), &c),
+            Err(ScenarioError::Options(_))
+        ));
+        assert!(matches!(
+            run(&Scenario::KvGet(bad), &c),
+            Err(ScenarioError::Options(_))
+        ));
+    }
+}
+
+#[test]
+fn js_seek_starts_every_consumer_at_the_middle_message() {
+    let Some(srv) = js_server() else { return };
+    let seek = JsOptions {
+        window: 1024,
+        repeats: 3,
+        ..js_opts()
+    };
+    let c = Common {
+        msgs: 20_000,
+        size: 16,
+        ..common(&srv.url)
+    };
+    let r = run(&Scenario::JsSeek(seek.clone()), &c).unwrap();
+    assert_exact(&r, 3, 3);
+    let lat = r.latency.as_ref().expect("seek times");
+    assert_eq!(lat.count, 3);
+    assert!(lat.p50_us > 0.0 && lat.max_us < 30e6, "{}", r.human());
+    assert!(
+        r.verification
+            .checked
+            .iter()
+            .any(|s| s.contains("3 of 3 consumers started at sequence")),
+        "{:?}",
+        r.verification.checked
+    );
+    assert!(matches!(
+        run(&Scenario::JsSeek(JsOptions { repeats: 0, ..seek }), &c),
+        Err(ScenarioError::Options(_))
+    ));
+}
+
+#[test]
 fn ceiling_sink_counts_every_publish() {
     let c = Common {
         pubs: 2,
