@@ -664,6 +664,7 @@ impl Engine {
     }
 
     fn on_sub(&mut self, conn: ConnId, subject: Bytes, queue: Option<Bytes>, sid: Bytes) {
+        tracing::trace!(core = self.cfg.core_id, conn, subject = ?subject, "SUB");
         if !subject::is_valid_subscribe_subject(&subject) {
             self.send_err(conn, "Invalid Subject");
             return;
@@ -810,6 +811,7 @@ impl Engine {
     }
 
     fn on_unsub(&mut self, conn: ConnId, sid: Bytes, max_msgs: Option<u64>) {
+        tracing::trace!(core = self.cfg.core_id, conn, sid = ?sid, "UNSUB");
         if let Some(&key) = self.session(conn).subs.get(&sid) {
             let entry = self.subs[key.slot as usize]
                 .as_mut()

@@ -1825,9 +1825,11 @@ async fn push_waits_for_interest_then_delivers_in_order() {
     // async-nats' push messages() sees later messages. The old subscriber must be gone first
     // (UNSUB processed), or the server may push the next message to it.
     sub.unsubscribe().await.unwrap();
-    // A flush (PING/PONG) is what guarantees the UNSUB is visible on every core of natrix;
-    // a no-responders round trip only proves it on the connection's own core.
-    bounded("flush", c2.flush()).await.unwrap();
+    // The UNSUB must be visible on the stream's owner core (natrix places the first stream on
+    // core 0) before m9 is stored: a probe subscription made after it on the same connection
+    // reaching a publisher on core 0 proves that (same ring, same order).
+    let on_owner = server.client_on_core(0, async_nats::ConnectOptions::new).await;
+    common::sync_subs(&c2, &[&on_owner]).await;
     publish(&js, "pu.a", "m9").await;
     let mut msgs = bounded("messages", cons.messages()).await.unwrap();
     let m = bounded("push messages()", msgs.next())

@@ -794,7 +794,8 @@ impl StreamHost {
                     payload,
                 } => {
                     let (hdr_len, msg) = message_of(&headers, &payload);
-                    engine.publish_internal_as(&to, &subject, Some(&ack_reply), hdr_len, &msg);
+                    let n = engine.publish_internal_as(&to, &subject, Some(&ack_reply), hdr_len, &msg);
+                    tracing::trace!(core = engine.core_id(), to = ?to, ack = ?ack_reply, copies = n, "consumer delivery");
                 }
                 Output::Status { to, headers, reply } => {
                     let len = headers.len();
