@@ -166,7 +166,11 @@ pub fn start_with_shutdown(
             version: ADVERTISED_VERSION.to_string(),
             max_memory_bytes: js.max_memory_bytes,
             max_file_bytes: js.max_file_bytes,
-            dead_letter: js.dead_letter.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            dead_letter: js
+                .dead_letter
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
         },
         max_segment_bytes: js.max_segment_bytes,
         sync: match js.sync.interval_ms() {

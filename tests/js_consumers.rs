@@ -1828,7 +1828,9 @@ async fn push_waits_for_interest_then_delivers_in_order() {
     // The UNSUB must be visible on the stream's owner core (natrix places the first stream on
     // core 0) before m9 is stored: a probe subscription made after it on the same connection
     // reaching a publisher on core 0 proves that (same ring, same order).
-    let on_owner = server.client_on_core(0, async_nats::ConnectOptions::new).await;
+    let on_owner = server
+        .client_on_core(0, async_nats::ConnectOptions::new)
+        .await;
     common::sync_subs(&c2, &[&on_owner]).await;
     publish(&js, "pu.a", "m9").await;
     let mut msgs = bounded("messages", cons.messages()).await.unwrap();

@@ -184,7 +184,13 @@ mod tests {
         assert_eq!(&s[..], b"$JS.ACK.ORDERS.D1.2.10.12.1795318454902422089.5");
         let r = parse_ack_reply(&s).unwrap();
         assert_eq!(
-            (r.stream.as_str(), r.consumer.as_str(), r.delivered, r.stream_seq, r.consumer_seq),
+            (
+                r.stream.as_str(),
+                r.consumer.as_str(),
+                r.delivered,
+                r.stream_seq,
+                r.consumer_seq
+            ),
             ("ORDERS", "D1", 2, 10, 12)
         );
         assert!(parse_ack_reply(b"$JS.ACK.S.C.1.2.3").is_none());
@@ -196,7 +202,10 @@ mod tests {
         assert_eq!(AckKind::parse(b""), Some(AckKind::Ack));
         assert_eq!(AckKind::parse(b"+ACK"), Some(AckKind::Ack));
         assert_eq!(AckKind::parse(b"+OK"), Some(AckKind::Ack));
-        assert_eq!(AckKind::parse(b"-NAK"), Some(AckKind::Nak { delay_ns: None }));
+        assert_eq!(
+            AckKind::parse(b"-NAK"),
+            Some(AckKind::Nak { delay_ns: None })
+        );
         assert_eq!(
             AckKind::parse(br#"-NAK {"delay":2000000000}"#),
             Some(AckKind::Nak {

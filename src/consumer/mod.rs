@@ -779,7 +779,8 @@ impl Consumer {
             if !self.replay_due(msg_seq, now_ns, src) {
                 return;
             }
-            let Some(size) = self.deliver_one(msg_seq, redelivery, &push.deliver_subject, now_ns, src)
+            let Some(size) =
+                self.deliver_one(msg_seq, redelivery, &push.deliver_subject, now_ns, src)
             else {
                 continue;
             };

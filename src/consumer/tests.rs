@@ -53,8 +53,11 @@ fn inbox() -> Bytes {
     Bytes::from_static(b"_INBOX.1")
 }
 
-/// (stream seq, delivery count, consumer seq, pending) of every delivery; statuses as text.
-fn drain(c: &mut Consumer) -> (Vec<(u64, u64, u64, u64)>, Vec<String>) {
+/// (stream seq, delivery count, consumer seq, pending) of one delivery.
+type Delivery = (u64, u64, u64, u64);
+
+/// Every delivery, and statuses as text.
+fn drain(c: &mut Consumer) -> (Vec<Delivery>, Vec<String>) {
     let mut out = Vec::new();
     c.take_outputs(&mut out);
     let mut d = Vec::new();
@@ -177,7 +180,15 @@ fn nak_with_delay_and_backoff() {
     let mut c = Consumer::new(p, start_all(), 0);
     c.on_pull(inbox(), pull(1), 0, &s);
     drain(&mut c);
-    c.on_ack(&ack_of(1), &AckKind::Nak { delay_ns: Some(3 * SEC) }, None, 0, &s);
+    c.on_ack(
+        &ack_of(1),
+        &AckKind::Nak {
+            delay_ns: Some(3 * SEC),
+        },
+        None,
+        0,
+        &s,
+    );
     c.on_pull(inbox(), pull(1), 0, &s);
     // The waiting request takes the next new message, not the delayed one.
     assert_eq!(drain(&mut c).0, vec![(2, 1, 2, 0)]);
@@ -218,7 +229,15 @@ fn term_and_progress() {
     let mut c = Consumer::new(p, start_all(), 0);
     c.on_pull(inbox(), pull(2), 0, &s);
     drain(&mut c);
-    c.on_ack(&ack_of(1), &AckKind::Term { reason: "bad".into() }, None, 0, &s);
+    c.on_ack(
+        &ack_of(1),
+        &AckKind::Term {
+            reason: "bad".into(),
+        },
+        None,
+        0,
+        &s,
+    );
     c.on_ack(&ack_of(2), &AckKind::Progress, None, SEC / 2, &s);
     c.on_pull(inbox(), pull(1), SEC / 2, &s);
     c.tick(SEC, false, &s);
@@ -302,13 +321,11 @@ fn push_flow_control_stalls_until_answered() {
         .iter()
         .filter(|o| matches!(o, Output::Deliver { .. }))
         .count();
-    assert!(delivered < 64 && delivered >= 16, "{delivered}");
+    assert!((16..64).contains(&delivered), "{delivered}");
     let fc = out
         .iter()
         .find_map(|o| match o {
-            Output::Status {
-                reply: Some(r), ..
-            } => Some(r.clone()),
+            Output::Status { reply: Some(r), .. } => Some(r.clone()),
             _ => None,
         })
         .expect("a flow control request");
@@ -322,7 +339,8 @@ fn push_flow_control_stalls_until_answered() {
 #[test]
 fn headers_only_adds_msg_size() {
     let mut s = Stream::new("S".into(), StreamLimits::default(), 0);
-    s.publish(b"a", b"NATS/1.0\r\nK: v\r\n\r\n", b"hello", 1).unwrap();
+    s.publish(b"a", b"NATS/1.0\r\nK: v\r\n\r\n", b"hello", 1)
+        .unwrap();
     let mut p = params(AckMode::None);
     p.headers_only = true;
     let mut c = Consumer::new(p, start_all(), 0);
@@ -334,7 +352,10 @@ fn headers_only_adds_msg_size() {
         Output::Deliver {
             headers, payload, ..
         } => {
-            assert_eq!(&headers[..], b"NATS/1.0\r\nK: v\r\nNats-Msg-Size: 5\r\n\r\n");
+            assert_eq!(
+                &headers[..],
+                b"NATS/1.0\r\nK: v\r\nNats-Msg-Size: 5\r\n\r\n"
+            );
             assert!(payload.is_empty());
         }
         other => panic!("{other:?}"),

@@ -14,9 +14,9 @@ use crate::consumer::{
 };
 use crate::engine::{Engine, InternalDelivery, InternalTarget};
 use crate::jetstream::consumer_api::{
-    parse_consumer_create, parse_pull_request, AdvisoryMeta, ListRequest, render_consumer_info,
-    render_consumer_list, render_consumer_names, resolve_action, ConsumerApi, ConsumerInfoView,
-    SequenceInfo,
+    parse_consumer_create, parse_pull_request, render_consumer_info, render_consumer_list,
+    render_consumer_names, resolve_action, AdvisoryMeta, ConsumerApi, ConsumerInfoView,
+    ListRequest, SequenceInfo,
 };
 use crate::jetstream::consumer_config::{
     check_workqueue_filters, AckPolicy, ConsumerConfig, DeliverPolicy, ReplayPolicy,
@@ -370,8 +370,7 @@ impl StreamHost {
             check_workqueue_filters(&cfg, &others)?;
         }
         if create {
-            if st.config.max_consumers > 0 && st.consumers.len() as i64 >= st.config.max_consumers
-            {
+            if st.config.max_consumers > 0 && st.consumers.len() as i64 >= st.config.max_consumers {
                 return Err(JsApiError::new(
                     400,
                     10026,
@@ -407,7 +406,10 @@ impl StreamHost {
             self.advise(engine, slot, &name, Advice::Created);
         }
         let payload = self.info_view_bytes(engine, slot, &name, ResponseType::ConsumerCreate, now);
-        let file = self.streams[slot as usize].as_ref().expect("live").is_file();
+        let file = self.streams[slot as usize]
+            .as_ref()
+            .expect("live")
+            .is_file();
         self.reply_durable(engine, file, reply, Bytes::from(payload));
         self.poll_consumer(engine, slot, &name, now);
         Ok(())
@@ -469,7 +471,10 @@ impl StreamHost {
         if !self.remove_consumer(engine, slot, name) {
             return Err(JsApiError::consumer_not_found());
         }
-        let file = self.streams[slot as usize].as_ref().expect("live").is_file();
+        let file = self.streams[slot as usize]
+            .as_ref()
+            .expect("live")
+            .is_file();
         self.reply_durable(
             engine,
             file,
@@ -560,7 +565,8 @@ impl StreamHost {
         for n in names {
             let c = st.consumers.get_mut(n).expect("listed consumer");
             let push_bound = c.config.is_push()
-                && engine.has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
+                && engine
+                    .has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
             let num_pending = c.machine.num_pending(store);
             let (dc, ds) = c.machine.delivered();
             let (fc, fs) = c.machine.ack_floor();
@@ -609,7 +615,13 @@ impl StreamHost {
     // ----- pull requests, acks, flow control ----------------------------------------------
 
     /// `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`.
-    pub(super) fn on_next(&mut self, engine: &mut Engine, slot: u32, d: &InternalDelivery, now: u64) {
+    pub(super) fn on_next(
+        &mut self,
+        engine: &mut Engine,
+        slot: u32,
+        d: &InternalDelivery,
+        now: u64,
+    ) {
         let Some(reply) = d.reply.clone() else { return };
         let Some(name) = d
             .subject
@@ -653,7 +665,13 @@ impl StreamHost {
     }
 
     /// A publish to `$JS.ACK.<stream>.…`.
-    pub(super) fn on_ack(&mut self, engine: &mut Engine, slot: u32, d: &InternalDelivery, now: u64) {
+    pub(super) fn on_ack(
+        &mut self,
+        engine: &mut Engine,
+        slot: u32,
+        d: &InternalDelivery,
+        now: u64,
+    ) {
         let Some(ack) = parse_ack_reply(&d.subject) else {
             return;
         };
@@ -794,7 +812,8 @@ impl StreamHost {
                     payload,
                 } => {
                     let (hdr_len, msg) = message_of(&headers, &payload);
-                    let n = engine.publish_internal_as(&to, &subject, Some(&ack_reply), hdr_len, &msg);
+                    let n =
+                        engine.publish_internal_as(&to, &subject, Some(&ack_reply), hdr_len, &msg);
                     tracing::trace!(core = engine.core_id(), to = ?to, ack = ?ack_reply, copies = n, "consumer delivery");
                 }
                 Output::Status { to, headers, reply } => {
@@ -871,7 +890,9 @@ impl StreamHost {
         };
         let body = match advice {
             Advice::Created => api::render_consumer_action_advisory(&meta, &stream, consumer, true),
-            Advice::Deleted => api::render_consumer_action_advisory(&meta, &stream, consumer, false),
+            Advice::Deleted => {
+                api::render_consumer_action_advisory(&meta, &stream, consumer, false)
+            }
             Advice::MaxDeliveries { sseq, deliveries } => {
                 api::render_max_deliveries_advisory(&meta, &stream, consumer, sseq, deliveries)
             }
@@ -966,7 +987,11 @@ impl StreamHost {
         if st.config.retention != RetentionPolicy::Interest {
             return;
         }
-        if !st.consumers.values().any(|c| c.machine.still_needs(seq, subject)) {
+        if !st
+            .consumers
+            .values()
+            .any(|c| c.machine.still_needs(seq, subject))
+        {
             let effects = st.store.remove_acked(seq);
             self.persist(slot, &effects);
         }

@@ -827,7 +827,8 @@ impl StreamHost {
             dirty_since_summary: false,
         };
         for (subject, kind) in st.consumer_subjects() {
-            let key = engine.add_internal_sub(&Bytes::from(subject), InternalTarget { kind, index: slot });
+            let key = engine
+                .add_internal_sub(&Bytes::from(subject), InternalTarget { kind, index: slot });
             st.ack_subs.push(key);
         }
         Self::subscribe(engine, slot, &mut st);
