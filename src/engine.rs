@@ -656,6 +656,17 @@ impl Engine {
         self.signal_writable(conn);
     }
 
+    /// The sequence of this core's latest interest change (see [`Engine::interest_visible`]).
+    pub fn interest_seq(&self) -> u64 {
+        self.local_interest.last_seq()
+    }
+
+    /// Whether every other core has applied this core's interest changes up to `seq`: from
+    /// then on a publish anywhere sees the subscriptions made before it.
+    pub fn interest_visible(&self, seq: u64) -> bool {
+        self.barrier_met(seq)
+    }
+
     fn barrier_met(&self, seq: u64) -> bool {
         self.peer_acked_seq
             .iter()

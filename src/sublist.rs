@@ -532,6 +532,7 @@ impl<T: Clone + Eq + Hash> Sublist<T> {
 
     /// All subscriptions matching a published subject (a subject with an empty token matches nothing). Cached: repeated lookups of the same subject return the same Rc without walking the trie.
     pub fn matches(&mut self, subject: &[u8]) -> Rc<MatchResult<T>> {
+        const UNCACHED_PREFIX: &[u8] = b"$JS.ACK.";
         if let Some(hit) = self.cache.get(subject) {
             return Rc::clone(hit);
         }
@@ -545,7 +546,8 @@ impl<T: Clone + Eq + Hash> Sublist<T> {
         } else {
             Rc::new(result)
         };
-        if self.cache_capacity > 0 {
+        // Ack subjects are unique per delivery: caching them would only evict useful entries.
+        if self.cache_capacity > 0 && !subject.starts_with(UNCACHED_PREFIX) {
             if self.cache.len() >= self.cache_capacity {
                 self.evict();
             }

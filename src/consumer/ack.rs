@@ -5,11 +5,11 @@ use bytes::Bytes;
 /// The numbers carried by a v1 ack subject
 /// `$JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<ts>.<pending>`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AckReply {
+pub struct AckReply<'a> {
     /// Stream name token.
-    pub stream: String,
+    pub stream: &'a str,
     /// Consumer name token.
-    pub consumer: String,
+    pub consumer: &'a str,
     /// Delivery count of that delivery.
     pub delivered: u64,
     /// Stream sequence.
@@ -65,20 +65,34 @@ pub fn ack_subject(
     Bytes::from(s)
 }
 
-/// Parses a v1 ack subject (9 tokens); `None` for anything else.
-pub fn parse_ack_reply(subject: &[u8]) -> Option<AckReply> {
-    let s = std::str::from_utf8(subject).ok()?;
-    let rest = s.strip_prefix("$JS.ACK.")?;
-    let t: Vec<&str> = rest.split('.').collect();
-    if t.len() != 7 {
+/// Parses a v1 ack subject (9 tokens) without allocating; `None` for anything else.
+pub fn parse_ack_reply(subject: &[u8]) -> Option<AckReply<'_>> {
+    let rest = subject.strip_prefix(b"$JS.ACK.")?;
+    let mut t = rest.split(|&b| b == b'.');
+    let stream = std::str::from_utf8(t.next()?).ok()?;
+    let consumer = std::str::from_utf8(t.next()?).ok()?;
+    let mut num = || -> Option<u64> {
+        let tok = t.next()?;
+        if tok.is_empty() || tok.len() > 20 || !tok.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        tok.iter()
+            .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+    };
+    let delivered = num()?;
+    let stream_seq = num()?;
+    let consumer_seq = num()?;
+    let _ts = num()?;
+    let _pending = num()?;
+    if t.next().is_some() {
         return None;
     }
     Some(AckReply {
-        stream: t[0].to_owned(),
-        consumer: t[1].to_owned(),
-        delivered: t[2].parse().ok()?,
-        stream_seq: t[3].parse().ok()?,
-        consumer_seq: t[4].parse().ok()?,
+        stream,
+        consumer,
+        delivered,
+        stream_seq,
+        consumer_seq,
     })
 }
 

@@ -81,10 +81,10 @@ fn drain(c: &mut Consumer) -> (Vec<Delivery>, Vec<String>) {
     (d, st)
 }
 
-fn ack_of(seq: u64) -> AckReply {
+fn ack_of(seq: u64) -> AckReply<'static> {
     AckReply {
-        stream: "S".into(),
-        consumer: "C".into(),
+        stream: "S",
+        consumer: "C",
         delivered: 1,
         stream_seq: seq,
         consumer_seq: 0,

@@ -683,7 +683,7 @@ impl StreamHost {
         };
         let file = st.is_file();
         let store = &st.store;
-        let Some(c) = st.consumers.get_mut(&ack.consumer) else {
+        let Some(c) = st.consumers.get_mut(ack.consumer) else {
             return;
         };
         let is_next = matches!(kind, AckKind::Next { .. });
@@ -694,7 +694,7 @@ impl StreamHost {
         if confirm.is_some() && file && durable {
             c.force_persist = true;
         }
-        self.flush_consumer(engine, slot, &ack.consumer);
+        self.flush_consumer(engine, slot, ack.consumer);
         if let Some(r) = confirm {
             self.reply_durable(engine, file && durable, Some(&r), Bytes::new());
         }

@@ -259,6 +259,10 @@ pub struct StreamHost {
     name_counter: u64,
     /// Advisory ids.
     rng: rand::rngs::SmallRng,
+    /// Replies held until the subscriptions made before them are visible on every core
+    /// (interest sequence, reply, file-backed), so a client acting on a create response
+    /// (publishing, pulling) from any core is never told "no responders".
+    after_sync: Vec<(u64, DeferredReply, bool)>,
 }
 
 fn now_wall_ns() -> u64 {
@@ -348,6 +352,7 @@ impl StreamHost {
             consumers_dirty: false,
             name_counter: 0,
             rng: rand::SeedableRng::seed_from_u64(now_wall_ns()),
+            after_sync: Vec::new(),
         }
     }
 
@@ -384,9 +389,48 @@ impl StreamHost {
         )
     }
 
-    /// Whether items this core sent itself wait to be handled (see [`StreamHost::drive`]).
+    /// Whether items this core sent itself, or replies waiting for interest to spread, wait
+    /// to be handled (see [`StreamHost::drive`]).
     pub fn has_own_work(&self) -> bool {
-        !self.self_queue.is_empty()
+        !self.self_queue.is_empty() || !self.after_sync.is_empty()
+    }
+
+    /// Answers once this core's subscriptions so far are visible everywhere and, for
+    /// file-backed changes, durable.
+    fn reply_after_sync(
+        &mut self,
+        engine: &mut Engine,
+        file: bool,
+        reply: Option<&Bytes>,
+        payload: Bytes,
+    ) {
+        let Some(r) = reply else { return };
+        let seq = engine.interest_seq();
+        if engine.interest_visible(seq) {
+            return self.reply_durable(engine, file, Some(r), payload);
+        }
+        self.after_sync.push((
+            seq,
+            DeferredReply {
+                subject: r.clone(),
+                payload,
+            },
+            file,
+        ));
+    }
+
+    fn release_after_sync(&mut self, engine: &mut Engine) {
+        if self.after_sync.is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut self.after_sync);
+        for (seq, r, file) in waiting {
+            if engine.interest_visible(seq) {
+                self.reply_durable(engine, file, Some(&r.subject), r.payload);
+            } else {
+                self.after_sync.push((seq, r, file));
+            }
+        }
     }
 
     /// Whether a group commit is waiting.
@@ -398,6 +442,7 @@ impl StreamHost {
     /// can itself produce deliveries (bounded).
     pub fn drive(&mut self, engine: &mut Engine) {
         let now = now_wall_ns();
+        self.release_after_sync(engine);
         for _round in 0..64 {
             let mut internal = std::mem::take(&mut self.scratch_internal);
             let mut js = std::mem::take(&mut self.scratch_js);
@@ -796,7 +841,7 @@ impl StreamHost {
             });
         }
         let payload = self.render_info(slot, ResponseType::StreamCreate, now);
-        self.reply_durable(engine, file, reply, Bytes::from(payload));
+        self.reply_after_sync(engine, file, reply, Bytes::from(payload));
         self.send_summary(engine, slot);
     }
 
@@ -1117,7 +1162,14 @@ impl StreamHost {
             self.ops.push(StorageOp::WriteMeta { stream: slot, meta });
         }
         let payload = self.render_info(slot, ResponseType::StreamUpdate, now);
-        self.persist_and_reply(engine, slot, &effects, reply, Bytes::from(payload));
+        if resubscribe {
+            // New subjects: answer once every core routes them here.
+            self.persist(slot, &effects);
+            let file = self.streams[slot as usize].as_ref().expect("live").is_file();
+            self.reply_after_sync(engine, file, reply, Bytes::from(payload));
+        } else {
+            self.persist_and_reply(engine, slot, &effects, reply, Bytes::from(payload));
+        }
         self.send_summary(engine, slot);
         Ok(())
     }
