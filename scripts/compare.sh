@@ -327,3 +327,4 @@ fi
 "$LOADGEN" "${REPORT_ARGS[@]}"
 cat "$OUT/compare-$DATE.md"
 log "wrote $OUT/compare-$DATE.{runs.jsonl,json,md,svg}"
+if [[ ${COMPARE_RECOVERY:-1} == 1 ]]; then RECOVERY_SERVERS="$SERVERS" RECOVERY_OUT="$OUT" "$ROOT/scripts/recovery-bench.sh"; fi # stream recovery (scripts/recovery-bench.sh); COMPARE_RECOVERY=0 skips it

@@ -8,13 +8,16 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use ahash::AHashMap;
+use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
 use glommio::io::{DmaFile, DmaStreamWriter, DmaStreamWriterBuilder};
 
 use super::CoreShell;
-use crate::store::record::{encode_into, Record};
+
+use crate::store::record::{encode_into, Record, RecordRef};
 use crate::store::segment::{
     self, build_index, index_file_name, parse_segment_file_name, segment_file_name, IndexView,
+    Scanner,
 };
 use crate::store::Stream;
 use crate::streams::{limits_of, StorageOp, StreamMeta};
@@ -182,49 +185,89 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
     let segs = segment_paths(dir)?;
     let mut sealed = Vec::with_capacity(segs.len());
     let mut records = 0u64;
+    let mut message_records = 0u64;
+    // (first_seq, bytes) of every segment buffer the recovered messages share.
+    let mut buffers: Vec<(u64, u64)> = Vec::with_capacity(segs.len());
+    let (mut read_us, mut replay_us, mut index_us) = (0u64, 0u64, 0u64);
     for (first_seq, path) in &segs {
-        let bytes = std::fs::read(path)?;
-        let scan = segment::scan(&bytes);
-        for (_, rec) in &scan.records {
-            store.replay(*rec);
-        }
-        records += scan.records.len() as u64;
-        if let Some(problem) = scan.problem {
-            if scan.zero_fill_tail {
+        let t0 = Instant::now();
+        // One allocation per segment: recovered message bodies are slices of it.
+        let bytes = Bytes::from(std::fs::read(path)?);
+        let idx_path = dir.join(index_file_name(*first_seq));
+        let idx_bytes = std::fs::read(&idx_path).ok();
+        let idx_covers = idx_bytes
+            .as_deref()
+            .and_then(|b| IndexView::open(b).ok().map(|v| v.covers_len()));
+        let t1 = Instant::now();
+        // Index entries are gathered during the scan only when the index will need a rebuild.
+        let collect = idx_covers != Some(bytes.len() as u64);
+        let mut entries: Vec<(u64, u64)> = Vec::new();
+        let mut scanner = Scanner::new(&bytes);
+        let scanned = scanner.by_ref().map(|(off, rec)| {
+            records += 1;
+            if let RecordRef::Message(m) = rec {
+                message_records += 1;
+                if collect {
+                    entries.push((m.seq, off));
+                }
+            }
+            rec
+        });
+        store.replay_all(scanned, Some(&bytes));
+        let valid_len = scanner.valid_len();
+        if let Some(problem) = scanner.problem() {
+            if scanner.zero_fill_tail() {
                 // Zero padding of the last DMA block: what an unclean stop leaves behind.
                 tracing::info!(
                     file = %path.display(),
-                    offset = scan.valid_len,
-                    dropped_bytes = scan.dropped_bytes,
+                    offset = valid_len,
+                    dropped_bytes = scanner.dropped_bytes(),
                     "truncating torn or corrupt segment tail (zero padding after an unclean stop)"
                 );
             } else {
                 tracing::warn!(
                     file = %path.display(),
-                    offset = scan.valid_len,
-                    dropped_bytes = scan.dropped_bytes,
+                    offset = valid_len,
+                    dropped_bytes = scanner.dropped_bytes(),
                     problem = ?problem,
                     "truncating torn or corrupt segment tail"
                 );
             }
             let f = std::fs::OpenOptions::new().write(true).open(path)?;
-            f.set_len(scan.valid_len as u64)?;
+            f.set_len(valid_len as u64)?;
             f.sync_all()?;
         }
-        let idx_path = dir.join(index_file_name(*first_seq));
-        let fresh = std::fs::read(&idx_path)
-            .ok()
-            .is_some_and(|b| IndexView::open(&b).is_ok_and(|v| !v.is_stale(scan.valid_len as u64)));
-        if !fresh {
-            let entries = segment::index_entries(&scan.records);
+        let t2 = Instant::now();
+        if idx_covers != Some(valid_len as u64) {
+            if !collect {
+                // The index covered the whole file but the tail was cut: index the good prefix.
+                entries = segment::index_entries(&segment::scan(&bytes[..valid_len]).records);
+            }
             write_durable(
                 dir,
                 &index_file_name(*first_seq),
-                &build_index(*first_seq, &entries, scan.valid_len as u64),
+                &build_index(*first_seq, &entries, valid_len as u64),
             )?;
             tracing::debug!(file = %idx_path.display(), "rebuilt segment index");
         }
+        buffers.push((*first_seq, valid_len as u64));
         sealed.push(*first_seq);
+        read_us += (t1 - t0).as_micros() as u64;
+        replay_us += (t2 - t1).as_micros() as u64;
+        index_us += t2.elapsed().as_micros() as u64;
+    }
+    // A segment buffer stays allocated while any of its messages lives; copy the survivors
+    // out of mostly dead ones so memory never exceeds twice the live record bytes.
+    let mut unshared = 0u64;
+    if store.state_summary().messages != message_records {
+        for (i, &(first_seq, len)) in buffers.iter().enumerate() {
+            let hi = buffers
+                .get(i + 1)
+                .map_or(u64::MAX, |n| n.0.saturating_sub(1));
+            if store.live_record_bytes_in(first_seq, hi) * 2 < len {
+                unshared += store.unshare_range(first_seq, hi);
+            }
+        }
     }
     let s = store.state_summary();
     tracing::info!(
@@ -232,6 +275,10 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
         messages = s.messages,
         records,
         segments = segs.len(),
+        unshared,
+        read_ms = read_us / 1000,
+        scan_replay_ms = replay_us / 1000,
+        index_ms = index_us / 1000,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "stream recovered"
     );
@@ -578,12 +625,12 @@ fn publish_replies(shell: &CoreShell, replies: Vec<crate::streams::DeferredReply
     shell.process_events();
 }
 
-/// Closes every active segment cleanly (syncs, trims the DMA padding).
+/// Closes every active segment cleanly (syncs, trims the DMA padding) and writes its index,
+/// so the next start finds a fresh index instead of rebuilding it.
 async fn close_all(storage: &mut Storage) {
     for files in storage.files.values_mut() {
-        if let Some(mut active) = files.active.take() {
-            let _ = active.writer.sync().await;
-            let _ = active.writer.close().await;
+        if let Err(e) = Storage::seal(files).await {
+            tracing::warn!(dir = %files.dir.display(), error = %e, "closing the active segment failed; its index is rebuilt at the next start");
         }
     }
 }

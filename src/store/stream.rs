@@ -39,7 +39,7 @@ use ahash::RandomState;
 use bytes::Bytes;
 
 use super::headers;
-use super::record::{MessageRef, Record, RecordRef};
+use super::record::{MessageRef, Record, RecordRef, MESSAGE_RECORD_OVERHEAD_BYTES};
 use crate::subject::{is_literal, subject_matches};
 
 /// What a full stream does with a new message: evict the oldest, or refuse the new one.
@@ -246,7 +246,9 @@ pub const MAX_HEADERS_BYTES: usize = u16::MAX as usize;
 pub const MAX_SUBJECT_BYTES: usize = u16::MAX as usize;
 
 /// A stored message. Owns compact copies (one allocation for headers + payload, the subject
-/// shared with the per-subject index), never a slice of a network read buffer.
+/// shared with the per-subject index), never a slice of a network read buffer; after recovery
+/// headers and payload may instead be slices of a segment read buffer
+/// ([`Stream::replay_shared`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMsg {
     /// Stream sequence.
@@ -388,6 +390,15 @@ fn compact_body(headers: &[u8], payload: &[u8]) -> (Bytes, Bytes) {
     v.extend_from_slice(payload);
     let all = Bytes::from(v);
     (all.slice(..headers.len()), all.slice(headers.len()..))
+}
+
+/// `part` as a slice of `buf` (no copy); an empty part is a plain empty `Bytes` so it pins nothing.
+fn shared_slice(buf: &Bytes, part: &[u8]) -> Bytes {
+    if part.is_empty() {
+        Bytes::new()
+    } else {
+        buf.slice_ref(part)
+    }
 }
 
 /// Whether removing this message by age/TTL may leave a subject delete marker: not for
@@ -994,8 +1005,100 @@ impl Stream {
     /// Recovery: applies one record read back from the segments, in file order. Limits are not
     /// evaluated; the records already say what was removed.
     pub fn replay(&mut self, rec: RecordRef<'_>) {
+        self.replay_all([rec], None);
+    }
+
+    /// Recovery of many records (a whole segment) in file order: [`Self::replay`], or with
+    /// `owner` [`Self::replay_shared`], for each, except that consecutive message records are
+    /// gathered and loaded into the message map at once. Sequences only grow, so that is a
+    /// bulk build of the tree (no search or node split per message, nodes packed full).
+    ///
+    /// # Panics
+    /// With `owner`, if a record borrows bytes outside it.
+    pub fn replay_all<'a>(
+        &mut self,
+        recs: impl IntoIterator<Item = RecordRef<'a>>,
+        owner: Option<&Bytes>,
+    ) {
+        let mut pending: Vec<(u64, StoredMsg)> = Vec::new();
+        for rec in recs {
+            match rec {
+                RecordRef::Message(m) => self.replay_message(m, owner, &mut pending),
+                other => {
+                    self.load_pending(&mut pending);
+                    self.replay_removal(other);
+                }
+            }
+        }
+        self.load_pending(&mut pending);
+    }
+
+    /// Recovery without copying message bodies: like [`Self::replay`], but headers and payload
+    /// of a message become slices of `owner`, the buffer the segment was read into, which must
+    /// contain every byte `rec` borrows. Each recovered message then keeps that buffer alive,
+    /// so a segment costs one allocation instead of one per message; call
+    /// [`Self::unshare_range`] for a segment that ends up mostly dead.
+    ///
+    /// # Panics
+    /// If `rec` borrows bytes outside `owner`.
+    pub fn replay_shared(&mut self, rec: RecordRef<'_>, owner: &Bytes) {
+        self.replay_all([rec], Some(owner));
+    }
+
+    /// Copies the bodies of the live messages with sequences in `lo..=hi` into their own
+    /// allocations, so they no longer keep a recovery buffer ([`Self::replay_shared`]) alive.
+    /// Returns how many messages were copied.
+    pub fn unshare_range(&mut self, lo: u64, hi: u64) -> u64 {
+        if lo > hi {
+            return 0;
+        }
+        let mut n = 0;
+        for msg in self.msgs.range_mut(lo..=hi).map(|(_, m)| m) {
+            let (headers, payload) = compact_body(&msg.headers, &msg.payload);
+            msg.headers = headers;
+            msg.payload = payload;
+            n += 1;
+        }
+        n
+    }
+
+    /// Encoded record bytes of the live messages with sequences in `lo..=hi`: how much of a
+    /// segment covering that range is still in use (decides [`Self::unshare_range`]).
+    pub fn live_record_bytes_in(&self, lo: u64, hi: u64) -> u64 {
+        if lo > hi {
+            return 0;
+        }
+        self.msgs
+            .range(lo..=hi)
+            .map(|(_, m)| {
+                (MESSAGE_RECORD_OVERHEAD_BYTES
+                    + m.subject.len()
+                    + m.headers.len()
+                    + m.payload.len()) as u64
+            })
+            .sum()
+    }
+
+    /// Moves replayed messages into the message map: a bulk build when the batch is at least
+    /// as large as the map (so repeated batches cost O(n) overall), else one insert each.
+    fn load_pending(&mut self, pending: &mut Vec<(u64, StoredMsg)>) {
+        if pending.is_empty() {
+            return;
+        }
+        if pending.len() == 1 || pending.len() < self.msgs.len() {
+            for (seq, msg) in pending.drain(..) {
+                self.msgs.insert(seq, msg);
+            }
+            return;
+        }
+        let mut batch: BTreeMap<u64, StoredMsg> = std::mem::take(pending).into_iter().collect();
+        self.msgs.append(&mut batch);
+    }
+
+    /// Replays a non-message record (the message map must be up to date).
+    fn replay_removal(&mut self, rec: RecordRef<'_>) {
         match rec {
-            RecordRef::Message(m) => self.replay_message(m),
+            RecordRef::Message(_) => unreachable!("messages are replayed by replay_message"),
             // Every removal record removed something when it was written, so an empty stream
             // after it reads `first_seq = last_seq + 1` even if the removed messages are already
             // gone here (their segment was deleted).
@@ -1024,36 +1127,57 @@ impl Stream {
         }
     }
 
-    fn replay_message(&mut self, m: MessageRef<'_>) {
+    /// Replays one message record into every index but the message map: the message goes to
+    /// `pending` (see [`Self::load_pending`]).
+    fn replay_message(
+        &mut self,
+        m: MessageRef<'_>,
+        owner: Option<&Bytes>,
+        pending: &mut Vec<(u64, StoredMsg)>,
+    ) {
         // A message at or below `last_seq` is legitimate right after a checkpoint taken once the
         // operation was applied but written before its records; anything not above every stored
         // sequence is out of order and ignored.
-        let newest = self.msgs.last_key_value().map_or(0, |(&s, _)| s);
+        let newest = match pending.last() {
+            Some(&(s, _)) => s,
+            None => self.msgs.last_key_value().map_or(0, |(&s, _)| s),
+        };
         if m.seq <= newest || m.seq == 0 {
             tracing::warn!(stream = %self.name, seq = m.seq, newest, "replay: ignoring out-of-order message record");
             return;
         }
-        let subject = match self.subjects.get_key_value(m.subject) {
-            Some((k, _)) => k.clone(),
-            None => Bytes::copy_from_slice(m.subject),
+        // Subjects are always interned copies: a shared slice would pin its whole segment for
+        // as long as the subject has any message, even in later segments. The previous message
+        // usually has the same subject, which saves the hash lookup.
+        let subject = match pending.last() {
+            Some((_, prev)) if prev.subject[..] == *m.subject => prev.subject.clone(),
+            _ => match self.subjects.get_key_value(m.subject) {
+                Some((k, _)) => k.clone(),
+                None => Bytes::copy_from_slice(m.subject),
+            },
         };
-        let (headers, payload) = compact_body(m.headers, m.payload);
+        let (headers, payload) = match owner {
+            Some(buf) => (shared_slice(buf, m.headers), shared_slice(buf, m.payload)),
+            None => compact_body(m.headers, m.payload),
+        };
+        let ttl_expiry_ns =
+            match headers::get_non_empty(&headers, headers::TTL).map(headers::parse_ttl) {
+                Some(Ok(Some(ttl))) => Some(m.ts_ns.saturating_add(ttl)),
+                _ => None,
+            };
         let stored_id =
             headers::get_non_empty(&headers, headers::MSG_ID).map(|id| headers.slice_ref(id));
-        self.insert(StoredMsg {
+        let msg = StoredMsg {
             seq: m.seq,
             ts_ns: m.ts_ns,
             subject,
             headers,
             payload,
-        });
-        if let Some(Ok(Some(ttl))) = self
-            .msgs
-            .get(&m.seq)
-            .and_then(|s| headers::get_non_empty(&s.headers, headers::TTL))
-            .map(headers::parse_ttl)
-        {
-            self.ttls.insert((m.ts_ns.saturating_add(ttl), m.seq));
+        };
+        self.index_new(&msg);
+        pending.push((m.seq, msg));
+        if let Some(expiry_ns) = ttl_expiry_ns {
+            self.ttls.insert((expiry_ns, m.seq));
         }
         self.last_msg_id = stored_id.clone().unwrap_or_default();
         if let Some(id) = stored_id {
@@ -1069,9 +1193,16 @@ impl Stream {
     /// Adds a message newer than every stored one to every index.
     fn insert(&mut self, msg: StoredMsg) {
         debug_assert!(self.msgs.last_key_value().is_none_or(|(&s, _)| s < msg.seq));
+        self.index_new(&msg);
+        self.msgs.insert(msg.seq, msg);
+    }
+
+    /// [`Self::insert`] except the message map itself: bytes, subject and time indexes, last
+    /// sequence.
+    fn index_new(&mut self, msg: &StoredMsg) {
         let seq = msg.seq;
         let ts = msg.ts_ns;
-        self.bytes += msg_size(self.limits.memory_accounting, &msg);
+        self.bytes += msg_size(self.limits.memory_accounting, msg);
         match self.subjects.get_mut(&msg.subject[..]) {
             Some(list) => list.push_back(seq),
             None => {
@@ -1085,7 +1216,6 @@ impl Stream {
             self.last_seq = seq;
             self.last_ts_ns = ts;
         }
-        self.msgs.insert(seq, msg);
     }
 
     /// Removes one message from the message map, byte count and subject index (call

@@ -1096,3 +1096,72 @@ fn replay_ignores_records_that_no_longer_apply() {
     assert_eq!(seqs(&s), vec![3]);
     assert_eq!(s.state().first_seq, 3);
 }
+
+/// True when `b` points into `owner`'s bytes.
+fn inside(b: &Bytes, owner: &Bytes) -> bool {
+    let r = owner.as_ptr_range();
+    !b.is_empty() && r.contains(&b.as_ptr())
+}
+
+#[test]
+fn bulk_shared_replay_matches_record_by_record_replay() {
+    let limits = StreamLimits {
+        max_msgs_per_subject: 3,
+        ..StreamLimits::default()
+    };
+    let mut s = stream(limits.clone());
+    let mut seg = Vec::new();
+    for i in 0..200u64 {
+        let subject = format!("k.{}", i % 7);
+        let effects = if i % 5 == 0 {
+            let h = hdrs(&[("Nats-Msg-Id", &format!("id-{i}"))]);
+            stored(s.publish(subject.as_bytes(), &h, b"with headers", T0 + i)).1
+        } else {
+            stored(s.publish(subject.as_bytes(), b"", format!("p{i}").as_bytes(), T0 + i)).1
+        };
+        persist(&mut seg, &effects);
+        if i % 40 == 39 {
+            let live = seqs(&s);
+            persist(&mut seg, &s.delete_msg(live[live.len() / 2]).unwrap());
+        }
+    }
+    let one_by_one = recover("ORDERS", limits.clone(), 0, &[&seg]);
+    let owner = Bytes::from(seg.clone());
+    let mut bulk = Stream::new("ORDERS".to_string(), limits, 0);
+    bulk.replay_all(
+        scan(&owner).records.into_iter().map(|(_, r)| r),
+        Some(&owner),
+    );
+    assert_eq!(bulk.state(), one_by_one.state());
+    assert_eq!(bulk.state(), s.state());
+    let all: Vec<StoredMsg> = bulk.range_from(0).cloned().collect();
+    assert_eq!(all, one_by_one.range_from(0).cloned().collect::<Vec<_>>());
+    assert!(
+        all.iter().all(|m| inside(&m.payload, &owner)),
+        "bodies are slices of the segment"
+    );
+    assert!(
+        all.iter().all(|m| !inside(&m.subject, &owner)),
+        "subjects are interned copies"
+    );
+    // Dedupe state came back too.
+    let h = hdrs(&[("Nats-Msg-Id", "id-195")]);
+    assert!(matches!(
+        bulk.publish(b"k.6", &h, b"again", T0 + 300),
+        Ok(PublishOutcome::Duplicate { .. })
+    ));
+
+    let (lo, hi) = (all[0].seq, all[all.len() / 2].seq);
+    let copied = bulk.unshare_range(lo, hi);
+    assert_eq!(copied as usize, all.iter().filter(|m| m.seq <= hi).count());
+    for m in bulk.range_from(0) {
+        assert_eq!(inside(&m.payload, &owner), m.seq > hi, "seq {}", m.seq);
+    }
+    assert_eq!(
+        bulk.range_from(0).cloned().collect::<Vec<_>>()[..copied as usize],
+        all[..copied as usize]
+    );
+    let live: u64 = all.iter().map(|m| m.to_record().encoded_len() as u64).sum();
+    assert_eq!(bulk.live_record_bytes_in(0, u64::MAX), live);
+    assert_eq!(bulk.live_record_bytes_in(5, 4), 0);
+}
