@@ -199,8 +199,8 @@ mod tests {
         let r = parse_ack_reply(&s).unwrap();
         assert_eq!(
             (
-                r.stream.as_str(),
-                r.consumer.as_str(),
+                r.stream,
+                r.consumer,
                 r.delivered,
                 r.stream_seq,
                 r.consumer_seq
