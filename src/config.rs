@@ -110,9 +110,9 @@ pub struct JetStreamConfig {
     pub sync: SyncPolicy,
     /// Size at which a stream's active segment file is sealed and a new one started.
     pub max_segment_bytes: u64,
-    /// Server-wide limit on memory-stored stream bytes (-1 = unlimited), reported to clients.
+    /// Server-wide limit on memory-stored stream bytes (-1 = unlimited), enforced on create and publish.
     pub max_memory_bytes: i64,
-    /// Server-wide limit on file-stored stream bytes (-1 = unlimited), reported to clients.
+    /// Server-wide limit on file-stored stream bytes (-1 = unlimited), enforced on create and publish.
     pub max_file_bytes: i64,
     /// `[jetstream.dead_letter]`: per stream name, the subject where its consumers republish
     /// messages that exhausted `max_deliver` or were terminated (unless a consumer names its

@@ -1597,3 +1597,48 @@ async fn publishers_on_both_cores_share_streams() {
         &format!("wrong last sequence: {}", a.sequence + 1),
     );
 }
+
+/// natrix: `jetstream.max_file_bytes` is enforced — a `max_bytes` reservation that does not fit
+/// is refused at create (10047), and publishes stop with 10047 once the stored bytes of all
+/// file streams (on every core) would pass the limit.
+#[tokio::test]
+async fn server_wide_file_limit_is_enforced() {
+    if common::ServerKind::from_env() != common::ServerKind::Natrix {
+        eprintln!("SKIP server_wide_file_limit_is_enforced: natrix config only");
+        return;
+    }
+    let server = TestServer::start(common::ServerOpts::with_toml(
+        "[jetstream]\nmax_file_bytes = 20000\n",
+    ));
+    let c = server.client().await;
+    let js = js(&c);
+    let v = js_api(
+        &c,
+        "STREAM.CREATE.BIG",
+        &json!({"name":"BIG","subjects":["big"],"max_bytes":30000,"storage":"file",
+                "retention":"limits","discard":"old","num_replicas":1}),
+    )
+    .await;
+    assert_js_error(&v, 500, 10047, "insufficient storage resources available");
+    // Two streams, likely owned by different cores, share the limit.
+    create(&js, cfg("LA", &["la"])).await;
+    create(&js, cfg("LB", &["lb"])).await;
+    let payload = "x".repeat(200);
+    let mut refused = None;
+    for i in 0..400 {
+        let subject = if i % 2 == 0 { "la" } else { "lb" };
+        let ack = js_publish_raw(&c, subject, &[], payload.as_bytes()).await;
+        if ack.get("error").is_some() {
+            refused = Some((i, ack));
+            break;
+        }
+    }
+    let (at, ack) = refused.expect("publishes never refused under a 20000-byte limit");
+    assert_js_error(&ack, 500, 10047, "insufficient storage resources available");
+    assert!(at >= 60, "refused too early, after {at} publishes");
+    let total = state(&js, "LA").await.bytes + state(&js, "LB").await.bytes;
+    assert!(
+        total <= 20000 + 5 * 300,
+        "stored {total} bytes past the limit"
+    );
+}

@@ -76,8 +76,9 @@ pub fn parse_ack_reply(subject: &[u8]) -> Option<AckReply<'_>> {
         if tok.is_empty() || tok.len() > 20 || !tok.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        tok.iter()
-            .try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+        tok.iter().try_fold(0u64, |n, &d| {
+            n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
     };
     let delivered = num()?;
     let stream_seq = num()?;

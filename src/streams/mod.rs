@@ -89,6 +89,12 @@ pub enum JsItem {
         /// The stream's name.
         name: String,
     },
+    /// The meta core's view of stored bytes per core, (memory, file), so owners can enforce
+    /// the server-wide `max_memory_bytes` / `max_file_bytes`.
+    Usage {
+        /// Index = core.
+        by_core: Vec<(u64, u64)>,
+    },
 }
 
 /// What the catalog knows of a stream.
@@ -263,6 +269,10 @@ pub struct StreamHost {
     /// (interest sequence, reply, file-backed), so a client acting on a create response
     /// (publishing, pulling) from any core is never told "no responders".
     after_sync: Vec<(u64, DeferredReply, bool)>,
+    /// Stored bytes (memory, file) of every core's streams, as the meta core last reported.
+    usage_by_core: Vec<(u64, u64)>,
+    /// Meta core: the catalog's byte counts changed since the last usage broadcast.
+    usage_dirty: bool,
 }
 
 fn now_wall_ns() -> u64 {
@@ -352,6 +362,8 @@ impl StreamHost {
             consumers_dirty: false,
             name_counter: 0,
             rng: rand::SeedableRng::seed_from_u64(now_wall_ns()),
+            usage_by_core: Vec::new(),
+            usage_dirty: false,
             after_sync: Vec::new(),
         }
     }
@@ -464,6 +476,7 @@ impl StreamHost {
                 if self.flush_dirty_summaries(engine) {
                     continue;
                 }
+                self.broadcast_usage(engine);
                 return;
             }
             for d in internal.drain(..) {
@@ -480,6 +493,70 @@ impl StreamHost {
             self.scratch_js = js;
         }
         tracing::warn!("jetstream: internal message loop did not settle in 64 rounds");
+    }
+
+    fn limits_enforced(&self) -> bool {
+        self.cfg.max_memory_bytes > 0 || self.cfg.max_file_bytes > 0
+    }
+
+    /// Meta core: tells every core the bytes stored per core, when they changed and a
+    /// server-wide limit is configured.
+    fn broadcast_usage(&mut self, engine: &mut Engine) {
+        if !self.is_meta() || !self.usage_dirty || !self.limits_enforced() {
+            return;
+        }
+        self.usage_dirty = false;
+        let mut by_core = vec![(0u64, 0u64); self.cfg.n_cores];
+        for s in self.catalog.values() {
+            let slot = &mut by_core[s.owner % self.cfg.n_cores];
+            match s.config.storage {
+                StorageType::Memory => slot.0 += s.state.bytes,
+                StorageType::File => slot.1 += s.state.bytes,
+            }
+        }
+        for core in 0..self.cfg.n_cores {
+            if core == self.cfg.core_id {
+                self.usage_by_core = by_core.clone();
+            } else {
+                engine.send_js(
+                    core,
+                    JsItem::Usage {
+                        by_core: by_core.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Whether storing `size` more bytes of `storage` would exceed the server-wide limit:
+    /// this core's own streams counted exactly, the others as the meta core last reported.
+    fn over_account_limit(&self, storage: StorageType, size: u64) -> Option<JsApiError> {
+        let (limit, file) = match storage {
+            StorageType::Memory => (self.cfg.max_memory_bytes, false),
+            StorageType::File => (self.cfg.max_file_bytes, true),
+        };
+        let pick = |u: &(u64, u64)| if file { u.1 } else { u.0 };
+        if limit <= 0 {
+            return None;
+        }
+        let others: u64 = self
+            .usage_by_core
+            .iter()
+            .enumerate()
+            .filter(|(c, _)| *c != self.cfg.core_id)
+            .map(|(_, u)| pick(u))
+            .sum();
+        let mine: u64 = self
+            .streams
+            .iter()
+            .flatten()
+            .filter(|st| st.config.storage == storage)
+            .map(|st| st.store.state_summary().bytes)
+            .sum();
+        (others + mine + size > limit as u64).then(|| match storage {
+            StorageType::Memory => JsApiError::memory_resources_exceeded(),
+            StorageType::File => JsApiError::storage_resources_exceeded(),
+        })
     }
 
     /// Sends the catalog the state of every stream changed since its last summary, so LIST
@@ -531,6 +608,12 @@ impl StreamHost {
             self.self_queue.push(item);
         } else {
             engine.send_js(core, item);
+        }
+    }
+
+    fn reply_now_bytes(&mut self, engine: &mut Engine, reply: Option<&Bytes>, payload: Bytes) {
+        if let Some(r) = reply {
+            engine.publish_internal(r, None, 0, &payload);
         }
     }
 
@@ -605,11 +688,14 @@ impl StreamHost {
             JsItem::Summary(summary) => {
                 if self.is_meta() {
                     self.catalog.insert(summary.config.name.clone(), *summary);
+                    self.usage_dirty = true;
                 }
             }
+            JsItem::Usage { by_core } => self.usage_by_core = by_core,
             JsItem::Removed { name } => {
                 if self.is_meta() && self.catalog.get(&name).is_some_and(|s| s.owner == from) {
                     self.catalog.remove(&name);
+                    self.usage_dirty = true;
                 }
             }
         }
@@ -641,6 +727,9 @@ impl StreamHost {
                     return self.forward(engine, owner, d, body);
                 }
                 if let Some(e) = self.overlap_error(&cfg, None) {
+                    return self.api_err(engine, reply, ResponseType::StreamCreate, &e);
+                }
+                if let Some(e) = self.reservation_error(&cfg) {
                     return self.api_err(engine, reply, ResponseType::StreamCreate, &e);
                 }
                 let owner = self.next_owner % self.cfg.n_cores;
@@ -714,6 +803,31 @@ impl StreamHost {
         );
     }
 
+    /// Sum of `max_bytes` reservations of the catalog's streams of one storage type.
+    fn reserved_bytes(&self, storage: StorageType) -> u64 {
+        self.catalog
+            .values()
+            .filter(|s| s.config.storage == storage && s.config.max_bytes > 0)
+            .map(|s| s.config.max_bytes as u64)
+            .sum()
+    }
+
+    /// A stream whose `max_bytes` reservation does not fit the server-wide limit is refused.
+    fn reservation_error(&self, cfg: &StreamConfig) -> Option<JsApiError> {
+        let limit = match cfg.storage {
+            StorageType::Memory => self.cfg.max_memory_bytes,
+            StorageType::File => self.cfg.max_file_bytes,
+        };
+        if limit <= 0 || cfg.max_bytes <= 0 {
+            return None;
+        }
+        let wanted = self.reserved_bytes(cfg.storage) + cfg.max_bytes as u64;
+        (wanted > limit as u64).then(|| match cfg.storage {
+            StorageType::Memory => JsApiError::memory_resources_exceeded(),
+            StorageType::File => JsApiError::storage_resources_exceeded(),
+        })
+    }
+
     fn overlap_error(&self, cfg: &StreamConfig, except: Option<&str>) -> Option<JsApiError> {
         for (name, other) in &self.catalog {
             if Some(name.as_str()) == except {
@@ -734,8 +848,8 @@ impl StreamHost {
         let mut view = AccountInfoView {
             memory_bytes: 0,
             storage_bytes: 0,
-            reserved_memory_bytes: 0,
-            reserved_storage_bytes: 0,
+            reserved_memory_bytes: self.reserved_bytes(StorageType::Memory),
+            reserved_storage_bytes: self.reserved_bytes(StorageType::File),
             streams: self.catalog.len() as u64,
             consumers: 0,
             domain: None,
@@ -1021,6 +1135,21 @@ impl StreamHost {
         let name = st.config.name.clone();
         let no_ack = st.config.no_ack;
         let file = st.is_file();
+        let storage = st.config.storage;
+        if self.limits_enforced() {
+            let size = crate::store::stream::stored_msg_bytes(
+                d.subject.len(),
+                headers.len(),
+                payload.len(),
+            );
+            if let Some(e) = self.over_account_limit(storage, size) {
+                if !no_ack {
+                    self.reply_now_bytes(engine, d.reply.as_ref(), jetstream::pub_error(&name, &e));
+                }
+                return;
+            }
+        }
+        let st = self.streams[slot as usize].as_mut().expect("live stream");
         let outcome = st.store.publish(&d.subject, headers, payload, now);
         let ack = match outcome {
             Ok(PublishOutcome::Stored { seq, effects }) => {
@@ -1165,7 +1294,10 @@ impl StreamHost {
         if resubscribe {
             // New subjects: answer once every core routes them here.
             self.persist(slot, &effects);
-            let file = self.streams[slot as usize].as_ref().expect("live").is_file();
+            let file = self.streams[slot as usize]
+                .as_ref()
+                .expect("live")
+                .is_file();
             self.reply_after_sync(engine, file, reply, Bytes::from(payload));
         } else {
             self.persist_and_reply(engine, slot, &effects, reply, Bytes::from(payload));
