@@ -276,40 +276,15 @@ fn push_u64(out: &mut Vec<u8>, v: u64) {
     out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
-/// Status header block `NATS/1.0 <code> <description>` with optional pending headers.
-pub fn status_block(code: u16, description: &str, pending: Option<(u64, u64)>) -> Vec<u8> {
-    let mut h = Vec::with_capacity(96);
-    h.extend_from_slice(b"NATS/1.0 ");
-    push_u64(&mut h, u64::from(code));
-    h.push(b' ');
-    h.extend_from_slice(description.as_bytes());
-    h.extend_from_slice(b"\r\n");
-    if let Some((msgs, bytes)) = pending {
-        h.extend_from_slice(b"Nats-Pending-Messages: ");
-        push_u64(&mut h, msgs);
-        h.extend_from_slice(b"\r\nNats-Pending-Bytes: ");
-        push_u64(&mut h, bytes);
-        h.extend_from_slice(b"\r\n");
-    }
-    h.extend_from_slice(b"\r\n");
-    h
-}
+pub use crate::jetstream::consumer_api::status_headers as status_block;
 
 /// Idle heartbeat block with the last consumer/stream sequences (and a stalled FC reply).
-pub fn heartbeat_block(last_cseq: u64, last_sseq: u64, stalled: Option<&[u8]>) -> Vec<u8> {
-    let mut h = Vec::with_capacity(128);
-    h.extend_from_slice(b"NATS/1.0 100 Idle Heartbeat\r\nNats-Last-Consumer: ");
-    push_u64(&mut h, last_cseq);
-    h.extend_from_slice(b"\r\nNats-Last-Stream: ");
-    push_u64(&mut h, last_sseq);
-    h.extend_from_slice(b"\r\n");
-    if let Some(fc) = stalled {
-        h.extend_from_slice(b"Nats-Consumer-Stalled: ");
-        h.extend_from_slice(fc);
-        h.extend_from_slice(b"\r\n");
-    }
-    h.extend_from_slice(b"\r\n");
-    h
+fn heartbeat_block(last_cseq: u64, last_sseq: u64, stalled: Option<&[u8]>) -> Vec<u8> {
+    crate::jetstream::consumer_api::idle_heartbeat_headers(
+        last_cseq,
+        last_sseq,
+        stalled.and_then(|s| std::str::from_utf8(s).ok()),
+    )
 }
 
 impl Consumer {
@@ -797,7 +772,7 @@ impl Consumer {
                     self.fc_pending = Some(reply.clone());
                     self.outputs.push(Output::Status {
                         to: push.deliver_subject.clone(),
-                        headers: b"NATS/1.0 100 FlowControl Request\r\n\r\n".to_vec(),
+                        headers: crate::jetstream::consumer_api::flow_control_headers(),
                         reply: Some(reply),
                     });
                 }
