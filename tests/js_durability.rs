@@ -973,3 +973,54 @@ async fn interval_sync_graceful_restart_keeps_every_message() {
     server.start_again();
     check_recovered(&server, "LAZY", &sent).await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Memory: sealed segments are served from their files
+// ---------------------------------------------------------------------------------------------
+
+/// Anonymous (heap) memory of a process, from /proc.
+fn rss_anon_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("RssAnon in /proc/<pid>/status")
+}
+
+#[tokio::test]
+async fn sealed_segment_bodies_leave_the_heap() {
+    // 1 MiB segments, 48 MiB stored: without mapping sealed segments every body would stay
+    // on the heap; with it only the active segment's do.
+    let server = TestServer::start(ServerOpts {
+        cores: 1,
+        extra_toml: "[jetstream]\nmax_segment_bytes = 1048576\n".into(),
+    });
+    if !natrix_only(&server, "sealed_segment_bodies_leave_the_heap") {
+        return;
+    }
+    let c = server.client().await;
+    let js = js(&c);
+    let stream = create(&js, cfg("HEAP", &["heap"])).await;
+    // Warm up (allocator arenas, buffers) before the baseline.
+    publish_many(&js, "heap", 2_000, 1024).await;
+    let before_kib = rss_anon_kib(server.pid());
+    const N: u64 = 48 * 1024;
+    publish_many(&js, "heap", N, 1024).await;
+    let after_kib = rss_anon_kib(server.pid());
+    let grown_kib = after_kib.saturating_sub(before_kib);
+    eprintln!("RssAnon {before_kib} kB -> {after_kib} kB (+{grown_kib} kB) for {N} x 1 KiB stored");
+    assert!(
+        grown_kib < 28 * 1024,
+        "heap grew by {grown_kib} kB while storing {} kB of bodies",
+        N
+    );
+    // Every body still reads back exactly, from sealed and active segments alike.
+    for seq in [1, 2_000, 2_001, 10_000, 30_000, N + 1_999, N + 2_000] {
+        let m = bounded("get", stream.get_raw_message(seq)).await.unwrap();
+        let mut want =
+            format!("{:08}", if seq <= 2_000 { seq - 1 } else { seq - 2_001 }).into_bytes();
+        want.resize(1024, b'.');
+        assert_eq!(&m.payload[..], &want[..], "seq {seq}");
+    }
+}

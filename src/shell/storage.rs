@@ -47,6 +47,8 @@ struct ActiveSegment {
 /// A stream's files as the storage task tracks them.
 pub(crate) struct StreamFiles {
     dir: PathBuf,
+    /// The stream's creation time (its identity, as the host knows it).
+    created_ns: u64,
     active: Option<ActiveSegment>,
     /// First sequence of every sealed segment, ascending.
     sealed: Vec<u64>,
@@ -59,6 +61,33 @@ pub(crate) struct Storage {
     max_segment_bytes: u64,
     mode: SyncMode,
     files: AHashMap<u32, StreamFiles>,
+    /// Segments sealed since the storage task last handed them to the host.
+    sealed_out: Vec<SealedSegment>,
+}
+
+/// A segment that was just sealed: its messages' bodies can move from RAM to its mapping.
+struct SealedSegment {
+    stream: u32,
+    created_ns: u64,
+    path: PathBuf,
+    /// (sequence, record offset) of every message record in it.
+    index: Vec<(u64, u64)>,
+}
+
+/// Maps a segment file read-only; message bodies become slices of it, so they live in the
+/// page cache (reclaimable, shared with the file) rather than in the process's heap.
+///
+/// Segment files are append-only and never truncated while mapped (recovery truncates a torn
+/// tail only past every byte a record borrows), so a mapped page is always backed by the file.
+fn map_segment(path: &Path) -> std::io::Result<Bytes> {
+    let file = std::fs::File::open(path)?;
+    if file.metadata()?.len() == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: the file is only ever appended to, or truncated past the records in use (see
+    // above), and no other process is expected to modify a stream's files while it runs.
+    let map = unsafe { memmap2::Mmap::map(&file)? };
+    Ok(Bytes::from_owner(map))
 }
 
 fn io_err(e: impl std::fmt::Display) -> std::io::Error {
@@ -186,13 +215,11 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
     let mut sealed = Vec::with_capacity(segs.len());
     let mut records = 0u64;
     let mut message_records = 0u64;
-    // (first_seq, bytes) of every segment buffer the recovered messages share.
-    let mut buffers: Vec<(u64, u64)> = Vec::with_capacity(segs.len());
     let (mut read_us, mut replay_us, mut index_us) = (0u64, 0u64, 0u64);
     for (first_seq, path) in &segs {
         let t0 = Instant::now();
-        // One allocation per segment: recovered message bodies are slices of it.
-        let bytes = Bytes::from(std::fs::read(path)?);
+        // Recovered message bodies are slices of the segment's mapping (page cache, not heap).
+        let bytes = map_segment(path)?;
         let idx_path = dir.join(index_file_name(*first_seq));
         let idx_bytes = std::fs::read(&idx_path).ok();
         let idx_covers = idx_bytes
@@ -250,24 +277,10 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
             )?;
             tracing::debug!(file = %idx_path.display(), "rebuilt segment index");
         }
-        buffers.push((*first_seq, valid_len as u64));
         sealed.push(*first_seq);
         read_us += (t1 - t0).as_micros() as u64;
         replay_us += (t2 - t1).as_micros() as u64;
         index_us += t2.elapsed().as_micros() as u64;
-    }
-    // A segment buffer stays allocated while any of its messages lives; copy the survivors
-    // out of mostly dead ones so memory never exceeds twice the live record bytes.
-    let mut unshared = 0u64;
-    if store.state_summary().messages != message_records {
-        for (i, &(first_seq, len)) in buffers.iter().enumerate() {
-            let hi = buffers
-                .get(i + 1)
-                .map_or(u64::MAX, |n| n.0.saturating_sub(1));
-            if store.live_record_bytes_in(first_seq, hi) * 2 < len {
-                unshared += store.unshare_range(first_seq, hi);
-            }
-        }
     }
     let s = store.state_summary();
     tracing::info!(
@@ -275,7 +288,6 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
         messages = s.messages,
         records,
         segments = segs.len(),
-        unshared,
         read_ms = read_us / 1000,
         scan_replay_ms = replay_us / 1000,
         index_ms = index_us / 1000,
@@ -283,12 +295,14 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
         "stream recovered"
     );
     let consumers = recover_consumers(dir);
+    let created_ns = meta.created_ns;
     Ok(Recovered {
         meta,
         consumers,
         store,
         files: StreamFiles {
             dir: dir.to_path_buf(),
+            created_ns,
             active: None,
             sealed,
             state: (s.first_seq, s.last_seq, s.last_ts_ns),
@@ -303,6 +317,7 @@ impl Storage {
             max_segment_bytes,
             mode,
             files: AHashMap::new(),
+            sealed_out: Vec::new(),
         }
     }
 
@@ -339,9 +354,11 @@ impl Storage {
         Ok(())
     }
 
-    async fn seal(files: &mut StreamFiles) -> std::io::Result<()> {
+    /// Closes the active segment (sync, trim the DMA padding) and writes its index; returns
+    /// its path and index entries.
+    async fn seal(files: &mut StreamFiles) -> std::io::Result<Option<(PathBuf, Vec<(u64, u64)>)>> {
         let Some(mut active) = files.active.take() else {
-            return Ok(());
+            return Ok(None);
         };
         active.writer.sync().await.map_err(io_err)?;
         active.writer.close().await?;
@@ -351,7 +368,10 @@ impl Storage {
             &build_index(active.first_seq, &active.index, active.written_bytes),
         )?;
         files.sealed.push(active.first_seq);
-        Ok(())
+        Ok(Some((
+            files.dir.join(segment_file_name(active.first_seq)),
+            active.index,
+        )))
     }
 
     async fn apply(&mut self, op: StorageOp, touched: &mut Vec<u32>) -> std::io::Result<()> {
@@ -361,6 +381,7 @@ impl Storage {
                 dir,
                 meta,
                 first_seq,
+                created_ns,
             } => {
                 std::fs::create_dir_all(&dir)?;
                 write_durable(&dir, META_FILE, &meta)?;
@@ -371,6 +392,7 @@ impl Storage {
                     stream,
                     StreamFiles {
                         dir,
+                        created_ns,
                         active: None,
                         sealed: Vec::new(),
                         state: (first_seq, first_seq - 1, 0),
@@ -397,7 +419,14 @@ impl Storage {
                     .as_ref()
                     .is_some_and(|a| a.written_bytes >= max)
                 {
-                    Self::seal(files).await?;
+                    if let Some((path, index)) = Self::seal(files).await? {
+                        self.sealed_out.push(SealedSegment {
+                            stream,
+                            created_ns: files.created_ns,
+                            path,
+                            index,
+                        });
+                    }
                 }
                 if files.active.is_none() {
                     Self::open_segment(files).await?;
@@ -480,6 +509,7 @@ impl Storage {
                 }
             }
             StorageOp::Delete { stream } => {
+                self.sealed_out.retain(|s| s.stream != stream);
                 if let Some(mut files) = self.files.remove(&stream) {
                     if let Some(mut active) = files.active.take() {
                         let _ = active.writer.close().await;
@@ -599,6 +629,7 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
                 continue;
             }
             publish_replies(&shell, replies);
+            rebase_sealed(&shell, &mut storage);
         }
         if let Some(d) = interval {
             if last_sync.elapsed() >= d {
@@ -607,6 +638,26 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
                     tracing::error!(error = %e, "periodic stream fdatasync failed");
                 }
                 last_sync = Instant::now();
+            }
+        }
+    }
+}
+
+/// Moves the bodies of every just-sealed segment's messages from RAM to its mapping.
+fn rebase_sealed(shell: &CoreShell, storage: &mut Storage) {
+    for seg in storage.sealed_out.drain(..) {
+        match map_segment(&seg.path) {
+            Ok(map) => {
+                let n = shell.host.borrow_mut().rebase_sealed(
+                    seg.stream,
+                    seg.created_ns,
+                    &map,
+                    &seg.index,
+                );
+                tracing::debug!(file = %seg.path.display(), messages = n, "sealed segment mapped; bodies left the heap");
+            }
+            Err(e) => {
+                tracing::warn!(file = %seg.path.display(), error = %e, "cannot map sealed segment; its messages stay in memory")
             }
         }
     }
@@ -629,7 +680,7 @@ fn publish_replies(shell: &CoreShell, replies: Vec<crate::streams::DeferredReply
 /// so the next start finds a fresh index instead of rebuilding it.
 async fn close_all(storage: &mut Storage) {
     for files in storage.files.values_mut() {
-        if let Err(e) = Storage::seal(files).await {
+        if let Err(e) = Storage::seal(files).await.map(drop) {
             tracing::warn!(dir = %files.dir.display(), error = %e, "closing the active segment failed; its index is rebuilt at the next start");
         }
     }

@@ -250,6 +250,13 @@ pub fn encode_into(rec: &Record, out: &mut Vec<u8>) {
     encode_ref_into(rec.as_record_ref(), out);
 }
 
+/// Where the headers of a message record with a `subject_len`-byte subject start, counted from
+/// the record's first byte (the payload follows the headers): lets a stored message's body
+/// point into a mapped segment without reading the file.
+pub const fn message_headers_offset(subject_len: usize) -> usize {
+    RECORD_HEADER_BYTES + 8 + 8 + 2 + 4 + subject_len
+}
+
 /// [`encode_into`] for a borrowed record (used to re-encode scanned records and in tests).
 pub fn encode_ref_into(rec: RecordRef<'_>, out: &mut Vec<u8>) {
     let total = rec.encoded_len();
@@ -456,6 +463,27 @@ mod tests {
         let mut v = Vec::new();
         encode_into(rec, &mut v);
         v
+    }
+
+    #[test]
+    fn headers_offset_locates_body_without_decoding() {
+        for rec in samples() {
+            let Record::Message {
+                subject,
+                headers,
+                payload,
+                ..
+            } = &rec
+            else {
+                continue;
+            };
+            let bytes = encode(&rec);
+            let at = message_headers_offset(subject.len());
+            assert_eq!(&bytes[at..at + headers.len()], &headers[..]);
+            let p = at + headers.len();
+            assert_eq!(&bytes[p..p + payload.len()], &payload[..]);
+            assert_eq!(p + payload.len() + RECORD_CRC_BYTES, bytes.len());
+        }
     }
 
     #[test]

@@ -39,7 +39,7 @@ use ahash::RandomState;
 use bytes::Bytes;
 
 use super::headers;
-use super::record::{MessageRef, Record, RecordRef, MESSAGE_RECORD_OVERHEAD_BYTES};
+use super::record::{message_headers_offset, MessageRef, Record, RecordRef, RECORD_CRC_BYTES};
 use crate::subject::{is_literal, subject_matches};
 
 /// What a full stream does with a new message: evict the oldest, or refuse the new one.
@@ -246,9 +246,9 @@ pub const MAX_HEADERS_BYTES: usize = u16::MAX as usize;
 pub const MAX_SUBJECT_BYTES: usize = u16::MAX as usize;
 
 /// A stored message. Owns compact copies (one allocation for headers + payload, the subject
-/// shared with the per-subject index), never a slice of a network read buffer; after recovery
-/// headers and payload may instead be slices of a segment read buffer
-/// ([`Stream::replay_shared`]).
+/// shared with the per-subject index), never a slice of a network read buffer; once its
+/// segment is sealed (or after recovery) headers and payload are instead slices of the
+/// segment file's mapping ([`Stream::rebase_bodies`], [`Stream::replay_shared`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredMsg {
     /// Stream sequence.
@@ -1034,10 +1034,8 @@ impl Stream {
     }
 
     /// Recovery without copying message bodies: like [`Self::replay`], but headers and payload
-    /// of a message become slices of `owner`, the buffer the segment was read into, which must
-    /// contain every byte `rec` borrows. Each recovered message then keeps that buffer alive,
-    /// so a segment costs one allocation instead of one per message; call
-    /// [`Self::unshare_range`] for a segment that ends up mostly dead.
+    /// of a message become slices of `owner`, the segment's read-only mapping, which must
+    /// contain every byte `rec` borrows: recovered bodies stay in the page cache, not in RAM.
     ///
     /// # Panics
     /// If `rec` borrows bytes outside `owner`.
@@ -1045,38 +1043,32 @@ impl Stream {
         self.replay_all([rec], Some(owner));
     }
 
-    /// Copies the bodies of the live messages with sequences in `lo..=hi` into their own
-    /// allocations, so they no longer keep a recovery buffer ([`Self::replay_shared`]) alive.
-    /// Returns how many messages were copied.
-    pub fn unshare_range(&mut self, lo: u64, hi: u64) -> u64 {
-        if lo > hi {
-            return 0;
-        }
+    /// Points the bodies of the live messages listed in `index` ((seq, record offset) pairs)
+    /// at `segment`, the read-only mapping of the sealed file holding their records, dropping
+    /// their in-memory copies: RAM then holds only the active segment's bodies and the page
+    /// cache the rest. Reads no byte of `segment` (faults nothing in); an entry whose record
+    /// would not fit in it is left as it is. Returns how many messages were re-pointed.
+    pub fn rebase_bodies(&mut self, segment: &Bytes, index: &[(u64, u64)]) -> u64 {
         let mut n = 0;
-        for msg in self.msgs.range_mut(lo..=hi).map(|(_, m)| m) {
-            let (headers, payload) = compact_body(&msg.headers, &msg.payload);
+        for &(seq, off) in index {
+            let Some(msg) = self.msgs.get_mut(&seq) else {
+                continue;
+            };
+            let at = off as usize + message_headers_offset(msg.subject.len());
+            let body_end = at + msg.headers.len() + msg.payload.len();
+            if body_end + RECORD_CRC_BYTES > segment.len() {
+                tracing::warn!(stream = %self.name, seq, offset = off, "segment index entry past the mapped file; body kept in memory");
+                continue;
+            }
+            let headers = shared_slice(segment, &segment[at..at + msg.headers.len()]);
+            let payload = shared_slice(segment, &segment[at + msg.headers.len()..body_end]);
+            debug_assert_eq!(headers, msg.headers, "seq {seq}: headers differ on disk");
+            debug_assert_eq!(payload, msg.payload, "seq {seq}: payload differs on disk");
             msg.headers = headers;
             msg.payload = payload;
             n += 1;
         }
         n
-    }
-
-    /// Encoded record bytes of the live messages with sequences in `lo..=hi`: how much of a
-    /// segment covering that range is still in use (decides [`Self::unshare_range`]).
-    pub fn live_record_bytes_in(&self, lo: u64, hi: u64) -> u64 {
-        if lo > hi {
-            return 0;
-        }
-        self.msgs
-            .range(lo..=hi)
-            .map(|(_, m)| {
-                (MESSAGE_RECORD_OVERHEAD_BYTES
-                    + m.subject.len()
-                    + m.headers.len()
-                    + m.payload.len()) as u64
-            })
-            .sum()
     }
 
     /// Moves replayed messages into the message map: a bulk build when the batch is at least
@@ -1470,6 +1462,8 @@ impl Stream {
         if self.limits.duplicate_window_ns == 0 {
             return;
         }
+        // An own copy: a slice would keep the whole message body alive for the window.
+        let id = Bytes::copy_from_slice(&id);
         self.dedupe.insert(id.clone(), seq);
         self.dedupe_order.push_back((ts_ns, seq, id));
     }

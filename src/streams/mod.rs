@@ -123,6 +123,8 @@ pub enum StorageOp {
         meta: Vec<u8>,
         /// The stream's first sequence.
         first_seq: u64,
+        /// The stream's creation time: tells this stream from a later one in the same slot.
+        created_ns: u64,
     },
     /// Replace the metadata file (config update).
     WriteMeta {
@@ -399,6 +401,24 @@ impl StreamHost {
             std::mem::take(&mut self.ops),
             std::mem::take(&mut self.deferred),
         )
+    }
+
+    /// Backs the messages of a just-sealed segment by its file's mapping, so a file stream's
+    /// RAM holds only its active segment's bodies; ignored if `slot` no longer holds the
+    /// stream created at `created_ns`. Returns how many messages were re-pointed.
+    pub fn rebase_sealed(
+        &mut self,
+        slot: u32,
+        created_ns: u64,
+        segment: &Bytes,
+        index: &[(u64, u64)],
+    ) -> u64 {
+        match self.streams.get_mut(slot as usize).and_then(Option::as_mut) {
+            Some(st) if st.created_ns == created_ns && st.is_file() => {
+                st.store.rebase_bodies(segment, index)
+            }
+            _ => 0,
+        }
     }
 
     /// Whether items this core sent itself, or replies waiting for interest to spread, wait
@@ -947,11 +967,13 @@ impl StreamHost {
             let meta = self.meta_bytes(slot);
             let dir = self.stream_dir(&name);
             let first_seq = st.config.first_seq.max(1);
+            let created_ns = st.created_ns;
             self.ops.push(StorageOp::Create {
                 stream: slot,
                 dir,
                 meta,
                 first_seq,
+                created_ns,
             });
         }
         let payload = self.render_info(slot, ResponseType::StreamCreate, now);
