@@ -65,13 +65,74 @@ pub(crate) struct Storage {
     sealed_out: Vec<SealedSegment>,
 }
 
-/// A segment that was just sealed: its messages' bodies can move from RAM to its mapping.
+/// A segment that was just sealed: its messages' bodies can move from RAM to its mapping,
+/// and its index file is still to be written.
 struct SealedSegment {
     stream: u32,
     created_ns: u64,
-    path: PathBuf,
+    dir: PathBuf,
+    first_seq: u64,
+    /// Bytes of the closed file.
+    len: u64,
     /// (sequence, record offset) of every message record in it.
     index: Vec<(u64, u64)>,
+}
+
+impl SealedSegment {
+    fn path(&self) -> PathBuf {
+        self.dir.join(segment_file_name(self.first_seq))
+    }
+
+    /// Writes the segment's rkyv index durably, unless the segment is gone meanwhile. The
+    /// archive is built on glommio's blocking-thread pool (pure computation over the entries:
+    /// tens of ms for a segment of a million tiny messages) and written by this core.
+    async fn write_index(self) -> std::io::Result<()> {
+        if !self.path().exists() {
+            return Ok(());
+        }
+        let t0 = Instant::now();
+        let (first_seq, len, entries) = (self.first_seq, self.len, self.index);
+        let n = entries.len();
+        let index = glommio::executor()
+            .spawn_blocking(move || build_index(first_seq, &entries, len))
+            .await;
+        let built_us = t0.elapsed().as_micros() as u64;
+        if !self.dir.join(segment_file_name(first_seq)).exists() {
+            return Ok(());
+        }
+        write_durable_async(&self.dir, &index_file_name(first_seq), &index).await?;
+        tracing::debug!(
+            first_seq,
+            entries = n,
+            built_us,
+            written_us = t0.elapsed().as_micros() as u64 - built_us,
+            "segment index written"
+        );
+        Ok(())
+    }
+}
+
+/// [`write_durable`] through glommio's io_uring file API, for files large enough that a
+/// blocking write would stall the core: temp file written and synced, renamed, directory synced.
+async fn write_durable_async(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{name}.tmp"));
+    let file = DmaFile::create(&tmp).await.map_err(io_err)?;
+    let mut writer = DmaStreamWriterBuilder::new(file)
+        .with_buffer_size(WRITER_BUFFER_BYTES)
+        .build();
+    writer.write_all(bytes).await?;
+    writer.sync().await.map_err(io_err)?;
+    writer.close().await?;
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Sealed segments handed from the storage task to the sealer task, so that neither moving
+/// bodies nor writing an index ever holds up a group commit.
+#[derive(Default)]
+pub(crate) struct SealQueue {
+    jobs: std::cell::RefCell<std::collections::VecDeque<SealedSegment>>,
+    notify: super::notify::Notify,
 }
 
 /// Maps a segment file read-only; message bodies become slices of it, so they live in the
@@ -354,24 +415,23 @@ impl Storage {
         Ok(())
     }
 
-    /// Closes the active segment (sync, trim the DMA padding) and writes its index; returns
-    /// its path and index entries.
-    async fn seal(files: &mut StreamFiles) -> std::io::Result<Option<(PathBuf, Vec<(u64, u64)>)>> {
+    /// Closes the active segment (sync, trim the DMA padding); its index is still to be
+    /// written ([`SealedSegment::write_index`]).
+    async fn seal(files: &mut StreamFiles, stream: u32) -> std::io::Result<Option<SealedSegment>> {
         let Some(mut active) = files.active.take() else {
             return Ok(None);
         };
         active.writer.sync().await.map_err(io_err)?;
         active.writer.close().await?;
-        write_durable(
-            &files.dir,
-            &index_file_name(active.first_seq),
-            &build_index(active.first_seq, &active.index, active.written_bytes),
-        )?;
         files.sealed.push(active.first_seq);
-        Ok(Some((
-            files.dir.join(segment_file_name(active.first_seq)),
-            active.index,
-        )))
+        Ok(Some(SealedSegment {
+            stream,
+            created_ns: files.created_ns,
+            dir: files.dir.clone(),
+            first_seq: active.first_seq,
+            len: active.written_bytes,
+            index: active.index,
+        }))
     }
 
     async fn apply(&mut self, op: StorageOp, touched: &mut Vec<u32>) -> std::io::Result<()> {
@@ -419,13 +479,8 @@ impl Storage {
                     .as_ref()
                     .is_some_and(|a| a.written_bytes >= max)
                 {
-                    if let Some((path, index)) = Self::seal(files).await? {
-                        self.sealed_out.push(SealedSegment {
-                            stream,
-                            created_ns: files.created_ns,
-                            path,
-                            index,
-                        });
+                    if let Some(sealed) = Self::seal(files, stream).await? {
+                        self.sealed_out.push(sealed);
                     }
                 }
                 if files.active.is_none() {
@@ -578,9 +633,11 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
         SyncMode::Interval(d) => Some(d),
     };
     let mut last_sync = Instant::now();
+    let seal_queue = Rc::new(SealQueue::default());
+    glommio::spawn_local(sealer_task(shell.clone(), seal_queue.clone())).detach();
     loop {
         if shell.storage_stop.get() && !shell.host.borrow().has_storage_work() {
-            close_all(&mut storage).await;
+            close_all(&mut storage, &seal_queue).await;
             shell.storage_done.notify();
             return;
         }
@@ -620,6 +677,13 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
                 stats.sync_us += t1.elapsed().as_micros() as u64;
             }
             stats.maybe_log();
+            if !storage.sealed_out.is_empty() {
+                seal_queue
+                    .jobs
+                    .borrow_mut()
+                    .extend(storage.sealed_out.drain(..));
+                seal_queue.notify.notify();
+            }
             if failed {
                 // Never acknowledge what may not be on disk: the publishers time out instead.
                 tracing::error!(
@@ -629,7 +693,6 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
                 continue;
             }
             publish_replies(&shell, replies);
-            rebase_sealed(&shell, &mut storage);
         }
         if let Some(d) = interval {
             if last_sync.elapsed() >= d {
@@ -643,24 +706,59 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
     }
 }
 
-/// Moves the bodies of every just-sealed segment's messages from RAM to its mapping.
-fn rebase_sealed(shell: &CoreShell, storage: &mut Storage) {
-    for seg in storage.sealed_out.drain(..) {
-        match map_segment(&seg.path) {
-            Ok(map) => {
-                let n = shell.host.borrow_mut().rebase_sealed(
-                    seg.stream,
-                    seg.created_ns,
-                    &map,
-                    &seg.index,
-                );
-                tracing::debug!(file = %seg.path.display(), messages = n, "sealed segment mapped; bodies left the heap");
-            }
-            Err(e) => {
-                tracing::warn!(file = %seg.path.display(), error = %e, "cannot map sealed segment; its messages stay in memory")
+/// Index entries re-pointed per host borrow: bounds how long the core is kept from other
+/// tasks (a 64 MiB segment of tiny messages holds over a million).
+const REBASE_CHUNK_ENTRIES: usize = 4096;
+/// Pause between two rebase chunks.
+const REBASE_PAUSE: Duration = Duration::from_micros(500);
+
+/// The sealer task of one core: for each segment the storage task sealed, moves its messages'
+/// bodies from RAM to the file's mapping, a chunk at a time with a yield in between so that
+/// connections keep being served, then writes the segment's index.
+async fn sealer_task(shell: Rc<CoreShell>, queue: Rc<SealQueue>) {
+    loop {
+        queue.notify.wait().await;
+        loop {
+            let Some(seg) = queue.jobs.borrow_mut().pop_front() else {
+                break;
+            };
+            rebase_sealed(&shell, &seg).await;
+            let path = seg.path();
+            if let Err(e) = seg.write_index().await {
+                tracing::warn!(file = %path.display(), error = %e, "writing the segment index failed; it is rebuilt at the next start");
             }
         }
     }
+}
+
+async fn rebase_sealed(shell: &CoreShell, seg: &SealedSegment) {
+    let path = seg.path();
+    let map = match map_segment(&path) {
+        Ok(map) => map,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "cannot map sealed segment; its messages stay in memory");
+            return;
+        }
+    };
+    let (mut n, mut busy_us, t0) = (0, 0u64, Instant::now());
+    for chunk in seg.index.chunks(REBASE_CHUNK_ENTRIES) {
+        let t = Instant::now();
+        n += shell
+            .host
+            .borrow_mut()
+            .rebase_sealed(seg.stream, seg.created_ns, &map, chunk);
+        busy_us += t.elapsed().as_micros() as u64;
+        // A timer, not a plain yield: the reactor must get to poll io_uring (group commits
+        // wait on it), which it does only when no task is ready to run.
+        glommio::timer::sleep(REBASE_PAUSE).await;
+    }
+    tracing::debug!(
+        file = %path.display(),
+        messages = n,
+        busy_us,
+        elapsed_us = t0.elapsed().as_micros() as u64,
+        "sealed segment mapped; bodies left the heap"
+    );
 }
 
 fn publish_replies(shell: &CoreShell, replies: Vec<crate::streams::DeferredReply>) {
@@ -676,12 +774,24 @@ fn publish_replies(shell: &CoreShell, replies: Vec<crate::streams::DeferredReply
     shell.process_events();
 }
 
-/// Closes every active segment cleanly (syncs, trims the DMA padding) and writes its index,
-/// so the next start finds a fresh index instead of rebuilding it.
-async fn close_all(storage: &mut Storage) {
-    for files in storage.files.values_mut() {
-        if let Err(e) = Storage::seal(files).await.map(drop) {
-            tracing::warn!(dir = %files.dir.display(), error = %e, "closing the active segment failed; its index is rebuilt at the next start");
+/// Closes every active segment cleanly (syncs, trims the DMA padding) and writes its index
+/// and those the sealer has not written yet, so the next start finds fresh indexes instead of
+/// rebuilding them.
+async fn close_all(storage: &mut Storage, queue: &SealQueue) {
+    let mut sealed: Vec<SealedSegment> = queue.jobs.borrow_mut().drain(..).collect();
+    sealed.append(&mut storage.sealed_out);
+    for (&slot, files) in storage.files.iter_mut() {
+        match Storage::seal(files, slot).await {
+            Ok(s) => sealed.extend(s),
+            Err(e) => {
+                tracing::warn!(dir = %files.dir.display(), error = %e, "closing the active segment failed; its index is rebuilt at the next start")
+            }
+        }
+    }
+    for seg in sealed {
+        let path = seg.path();
+        if let Err(e) = seg.write_index().await {
+            tracing::warn!(file = %path.display(), error = %e, "writing the segment index failed; it is rebuilt at the next start");
         }
     }
 }

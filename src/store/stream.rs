@@ -1047,11 +1047,23 @@ impl Stream {
     /// at `segment`, the read-only mapping of the sealed file holding their records, dropping
     /// their in-memory copies: RAM then holds only the active segment's bodies and the page
     /// cache the rest. Reads no byte of `segment` (faults nothing in); an entry whose record
-    /// would not fit in it is left as it is. Returns how many messages were re-pointed.
+    /// would not fit in it is left as it is; `index` must be ascending by sequence, and may be
+    /// any part of a segment's entries (large segments are done in chunks). Returns how many
+    /// messages were re-pointed.
     pub fn rebase_bodies(&mut self, segment: &Bytes, index: &[(u64, u64)]) -> u64 {
+        debug_assert!(
+            index.windows(2).all(|w| w[0].0 < w[1].0),
+            "index not ascending"
+        );
+        let (Some(&(lo, _)), Some(&(hi, _))) = (index.first(), index.last()) else {
+            return 0;
+        };
+        // A merge of two ascending sequences: the live messages in range and the entries.
+        let mut entries = index.iter().peekable();
         let mut n = 0;
-        for &(seq, off) in index {
-            let Some(msg) = self.msgs.get_mut(&seq) else {
+        for (&seq, msg) in self.msgs.range_mut(lo..=hi) {
+            while entries.next_if(|&&(s, _)| s < seq).is_some() {}
+            let Some(&&(_, off)) = entries.peek().filter(|&&&(s, _)| s == seq) else {
                 continue;
             };
             let at = off as usize + message_headers_offset(msg.subject.len());
