@@ -2400,3 +2400,109 @@ async fn dead_letter_on_term() {
         .await
         .is_none());
 }
+
+#[tokio::test]
+async fn push_rate_limit_paces_delivery() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    let js = js(&c);
+    // The burst is the stream's max_msg_size (2 KiB here), as in nats-server.
+    let stream = create_stream(
+        &js,
+        Config {
+            max_message_size: 2048,
+            ..cfg("RL", &["rl"])
+        },
+    )
+    .await;
+    let body = "x".repeat(1000);
+    for _ in 0..30 {
+        publish(&js, "rl", &body).await;
+    }
+    let c2 = server.client().await;
+    let mut sub = c2.subscribe("rl-out").await.unwrap();
+    common::sync_subs(&c2, &[&c]).await;
+    let started = std::time::Instant::now();
+    bounded(
+        "create push",
+        stream.create_consumer(push::Config {
+            durable_name: Some("R".into()),
+            deliver_subject: "rl-out".into(),
+            ack_policy: AckPolicy::None,
+            rate_limit: 80_000, // bits per second: 10,000 bytes/s
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap();
+    let first = next(&mut sub, "first rate-limited delivery").await;
+    assert_eq!(first.payload.len(), 1000);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the burst goes out at once"
+    );
+    for i in 2..=30 {
+        let m = bounded("rate-limited delivery", sub.next())
+            .await
+            .unwrap_or_else(|| panic!("delivery {i}"));
+        assert_eq!(m.payload.len(), 1000);
+    }
+    // 30 KB at 10 KB/s with a 2 KiB burst: close to 3 s, never much less.
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(2500),
+        "30 x 1000 B at 80,000 bit/s took only {took:?}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}
+
+#[tokio::test]
+async fn sampled_acks_publish_the_ack_metric() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    let js = js(&c);
+    let stream = create_stream(&js, cfg("SM", &["sm"])).await;
+    for i in 1..=4 {
+        publish(&js, "sm", &format!("m{i}")).await;
+    }
+    let mut metrics = c
+        .subscribe("$JS.EVENT.METRIC.CONSUMER.ACK.SM.C")
+        .await
+        .unwrap();
+    common::sync_subs(&c, &[]).await;
+    let cons = create_pull(
+        &stream,
+        pull::Config {
+            sample_frequency: 100,
+            ..durable("C")
+        },
+    )
+    .await;
+    let v = cinfo(&c, "SM", "C").await;
+    // Echoed as the client sent it (async-nats sends "100").
+    assert!(
+        v["config"]["sample_freq"].as_str().unwrap().starts_with("100"),
+        "{v}"
+    );
+    let msgs = fetch(&cons, 4, Duration::from_secs(2)).await;
+    assert_eq!(msgs.len(), 4);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    for m in &msgs {
+        bounded("double ack", m.double_ack()).await.unwrap();
+    }
+    for seq in 1..=4u64 {
+        let m = next(&mut metrics, "ack metric").await;
+        let v: Value = serde_json::from_slice(&m.payload).unwrap();
+        assert_eq!(v["type"], "io.nats.jetstream.metric.v1.consumer_ack", "{v}");
+        assert_eq!(v["stream"], "SM");
+        assert_eq!(v["consumer"], "C");
+        assert_eq!(v["stream_seq"], seq, "{v}");
+        assert_eq!(v["consumer_seq"], seq, "{v}");
+        assert_eq!(v["deliveries"], 1, "{v}");
+        let ack_time = v["ack_time"].as_u64().unwrap();
+        assert!(
+            (20_000_000..10_000_000_000).contains(&ack_time),
+            "ack_time {ack_time} ns for an ack sent >= 20 ms after delivery"
+        );
+    }
+}

@@ -156,10 +156,8 @@ fn sigterm_flushes_queued_messages_and_exits_zero() {
             );
             std::thread::sleep(Duration::from_millis(20));
         };
+        // The exit status is the proof that it stopped: probing the port afterwards is racy,
+        // since a server of a test running alongside may have been given the freed port.
         assert_eq!(status.code(), Some(0), "signal {sig}");
-        assert!(
-            TcpStream::connect(("127.0.0.1", port)).is_err(),
-            "still accepting after exit"
-        );
     }
 }

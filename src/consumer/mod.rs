@@ -78,6 +78,18 @@ pub struct PushParams {
     pub flow_control: bool,
     /// Idle heartbeat period (0 = none).
     pub idle_heartbeat_ns: u64,
+    /// Delivery rate cap in bits per second (0 = none), as `rate_limit_bps`.
+    pub rate_limit_bps: u64,
+    /// Bytes that may go out at once under the rate cap (nats-server: the stream's
+    /// max_msg_size, else the max payload).
+    pub rate_burst_bytes: u64,
+}
+
+impl PushParams {
+    /// The rate cap in bytes per second, if any.
+    fn rate_bytes_per_s(&self) -> Option<u64> {
+        (self.rate_limit_bps > 0).then(|| (self.rate_limit_bps / 8).max(1))
+    }
 }
 
 /// Everything the state machine needs from a consumer config, in its own units.
@@ -107,6 +119,8 @@ pub struct Params {
     pub headers_only: bool,
     /// Reproduce the original spacing of messages.
     pub replay_original: bool,
+    /// Percentage of acks reported as ack metrics (`sample_freq`; 0 = none).
+    pub ack_sample_percent: u8,
 }
 
 /// Where delivery starts, resolved from the deliver policy when the consumer is created.
@@ -170,6 +184,17 @@ pub enum Output {
         /// Deliveries made.
         deliveries: u64,
     },
+    /// A sampled ack (`sample_freq`): the ack metric.
+    AckSampled {
+        /// Consumer sequence of the acked delivery.
+        consumer_seq: u64,
+        /// Stream sequence.
+        stream_seq: u64,
+        /// Deliveries made.
+        deliveries: u64,
+        /// Time from that delivery to its ack.
+        ack_time_ns: u64,
+    },
     /// The consumer is done with this message (acked, terminated or out of deliveries):
     /// retention policies may release it.
     Done {
@@ -187,6 +212,8 @@ pub struct PendingEntry {
     pub deliveries: u64,
     /// When it is redelivered unless acked (unix ns); `u64::MAX` = queued for redelivery now.
     pub deadline_ns: u64,
+    /// When its latest delivery went out (unix ns; restart time after a restore).
+    pub delivered_ns: u64,
 }
 
 /// A waiting pull request.
@@ -268,6 +295,12 @@ pub struct Consumer {
     replay_anchor: Option<(u64, u64)>,
     /// Earliest time `poll` has something to do because of replay spacing.
     replay_wait_until_ns: u64,
+    /// Bytes the rate cap still lets out now (may dip below 0 by one message).
+    rate_allowance_bytes: i64,
+    /// Time up to which `rate_allowance_bytes` has been refilled.
+    rate_refilled_ns: u64,
+    /// Ack-sampling accumulator (percent points; a sample each time it passes 100).
+    ack_sample_acc: u32,
     dirty: bool,
     outputs: Vec<Output>,
 }
@@ -316,9 +349,51 @@ impl Consumer {
             last_delivery_ns: now_ns,
             replay_anchor: None,
             replay_wait_until_ns: 0,
+            rate_allowance_bytes: 0,
+            rate_refilled_ns: now_ns,
+            ack_sample_acc: 0,
             dirty: true,
             outputs: Vec::new(),
         }
+        .with_full_rate_allowance()
+    }
+
+    fn with_full_rate_allowance(mut self) -> Self {
+        self.rate_allowance_bytes = self.rate_burst_bytes();
+        self
+    }
+
+    fn rate_burst_bytes(&self) -> i64 {
+        self.params
+            .push
+            .as_ref()
+            .map_or(0, |p| p.rate_burst_bytes.min(i64::MAX as u64) as i64)
+    }
+
+    /// Tops up the rate allowance for the time passed, up to the burst; whether any may go out.
+    fn rate_allows(&mut self, now_ns: u64) -> bool {
+        let Some(per_s) = self
+            .params
+            .push
+            .as_ref()
+            .and_then(PushParams::rate_bytes_per_s)
+        else {
+            return true;
+        };
+        let burst = self.rate_burst_bytes();
+        let elapsed_ns = now_ns.saturating_sub(self.rate_refilled_ns) as u128;
+        let add = elapsed_ns * per_s as u128 / 1_000_000_000;
+        if add > 0 {
+            let topped = (self.rate_allowance_bytes as i128 + add as i128).min(burst as i128);
+            self.rate_allowance_bytes = topped as i64;
+            // Advance by the time those bytes took, so fractions carry over to the next call.
+            self.rate_refilled_ns = if topped == burst as i128 {
+                now_ns
+            } else {
+                self.rate_refilled_ns + (add * 1_000_000_000 / per_s as u128) as u64
+            };
+        }
+        self.rate_allowance_bytes > 0
     }
 
     /// Rebuilds a consumer from a persisted snapshot: every pending message is due for
@@ -341,6 +416,7 @@ impl Consumer {
                     consumer_seq: p.consumer_seq,
                     deliveries: p.deliveries.max(1),
                     deadline_ns: u64::MAX,
+                    delivered_ns: now_ns,
                 },
             );
             c.redeliver.insert(p.stream_seq);
@@ -379,7 +455,17 @@ impl Consumer {
 
     /// Replaces the mutable settings (config update).
     pub fn set_params(&mut self, params: Params) {
+        let had_rate = self
+            .params
+            .push
+            .as_ref()
+            .is_some_and(|p| p.rate_limit_bps > 0);
         self.params = params;
+        if had_rate {
+            self.rate_allowance_bytes = self.rate_allowance_bytes.min(self.rate_burst_bytes());
+        } else {
+            self.rate_allowance_bytes = self.rate_burst_bytes();
+        }
     }
 
     /// Whether the state changed since the last [`Consumer::take_dirty`].
@@ -549,9 +635,9 @@ impl Consumer {
         self.last_activity_ns = now_ns;
         let sseq = ack.stream_seq;
         let changed = match kind {
-            AckKind::Ack => self.ack(sseq),
+            AckKind::Ack => self.ack(sseq, now_ns),
             AckKind::Next { batch } => {
-                let changed = self.ack(sseq);
+                let changed = self.ack(sseq, now_ns);
                 if let Some(r) = reply {
                     let spec = PullSpec {
                         batch: (*batch).max(1),
@@ -608,7 +694,10 @@ impl Consumer {
         changed
     }
 
-    fn ack(&mut self, sseq: u64) -> bool {
+    fn ack(&mut self, sseq: u64, now_ns: u64) -> bool {
+        if let Some(&p) = self.pending.get(&sseq) {
+            self.maybe_sample_ack(sseq, &p, now_ns);
+        }
         match self.params.ack {
             AckMode::None => false,
             AckMode::Explicit => {
@@ -628,6 +717,26 @@ impl Consumer {
                 !covered.is_empty()
             }
         }
+    }
+
+    /// Reports every n-th ack as a metric so that `ack_sample_percent` of them are (evenly
+    /// spread rather than random: the state machine stays deterministic).
+    fn maybe_sample_ack(&mut self, sseq: u64, p: &PendingEntry, now_ns: u64) {
+        let pct = u32::from(self.params.ack_sample_percent.min(100));
+        if pct == 0 {
+            return;
+        }
+        self.ack_sample_acc += pct;
+        if self.ack_sample_acc < 100 {
+            return;
+        }
+        self.ack_sample_acc -= 100;
+        self.outputs.push(Output::AckSampled {
+            consumer_seq: p.consumer_seq,
+            stream_seq: sseq,
+            deliveries: p.deliveries,
+            ack_time_ns: now_ns.saturating_sub(p.delivered_ns),
+        });
     }
 
     /// A reply to our outstanding flow-control request.
@@ -748,6 +857,9 @@ impl Consumer {
             if push.flow_control && self.fc_pending.is_some() && self.fc_bytes >= FC_STALL_BYTES {
                 return;
             }
+            if !self.rate_allows(now_ns) {
+                return;
+            }
             let Some((msg_seq, redelivery)) = self.next_candidate(src) else {
                 return;
             };
@@ -759,6 +871,9 @@ impl Consumer {
             else {
                 continue;
             };
+            if push.rate_limit_bps > 0 {
+                self.rate_allowance_bytes -= size.min(i64::MAX as u64) as i64;
+            }
             if push.flow_control {
                 self.fc_bytes += size;
                 if self.fc_pending.is_none() && self.fc_bytes >= FC_REQUEST_BYTES {
@@ -937,6 +1052,7 @@ impl Consumer {
             let p = self.pending.get_mut(&seq).expect("redelivery is pending");
             p.deliveries += 1;
             p.consumer_seq = cseq;
+            p.delivered_ns = now_ns;
             self.redelivered.insert(seq);
             p.deliveries
         } else {
@@ -958,6 +1074,7 @@ impl Consumer {
                         consumer_seq: cseq,
                         deliveries: 1,
                         deadline_ns: u64::MAX,
+                        delivered_ns: now_ns,
                     },
                 );
             } else {

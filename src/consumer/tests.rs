@@ -32,6 +32,7 @@ fn params(ack: AckMode) -> Params {
         max_waiting: 512,
         headers_only: false,
         replay_original: false,
+        ack_sample_percent: 0,
     }
 }
 
@@ -75,7 +76,7 @@ fn drain(c: &mut Consumer) -> (Vec<Delivery>, Vec<String>) {
             }
             Output::MaxDeliveries { stream_seq, .. } => st.push(format!("maxdeliver {stream_seq}")),
             Output::Terminated { stream_seq, .. } => st.push(format!("term {stream_seq}")),
-            Output::Done { .. } | Output::Naked { .. } => {}
+            Output::Done { .. } | Output::Naked { .. } | Output::AckSampled { .. } => {}
         }
     }
     (d, st)
@@ -289,6 +290,8 @@ fn push_waits_for_interest_and_sends_heartbeats() {
         deliver_subject: Bytes::from_static(b"dlv"),
         flow_control: false,
         idle_heartbeat_ns: SEC,
+        rate_limit_bps: 0,
+        rate_burst_bytes: 0,
     });
     let mut c = Consumer::new(p, start_all(), 0);
     c.poll(0, false, &s);
@@ -298,6 +301,83 @@ fn push_waits_for_interest_and_sends_heartbeats() {
     c.tick(SEC + 1, true, &s);
     let st = drain(&mut c).1;
     assert_eq!(st, vec!["NATS/1.0 100 Idle Heartbeat"]);
+}
+
+#[test]
+fn push_rate_limit_paces_deliveries_by_bytes() {
+    let mut s = Stream::new("S".into(), StreamLimits::default(), 0);
+    let body = vec![b'x'; 1000];
+    for i in 0..100 {
+        s.publish(b"r", b"", &body, i).unwrap();
+    }
+    let mut p = params(AckMode::None);
+    // 80,000 bit/s = 10,000 B/s; burst 4,000 B.
+    p.push = Some(PushParams {
+        deliver_subject: Bytes::from_static(b"dlv"),
+        flow_control: false,
+        idle_heartbeat_ns: 0,
+        rate_limit_bps: 80_000,
+        rate_burst_bytes: 4_000,
+    });
+    let mut c = Consumer::new(p.clone(), start_all(), 0);
+    c.poll(0, true, &s);
+    // Each delivery counts ~1,060 bytes: the burst lets 4 out (the last dips below zero).
+    let first = drain(&mut c).0.len();
+    assert_eq!(first, 4, "burst");
+    c.poll(0, true, &s);
+    assert!(
+        drain(&mut c).0.is_empty(),
+        "nothing more without time passing"
+    );
+    // Over 5 s at 10,000 B/s about 47 more messages, never more than rate + burst.
+    let mut total = first;
+    for step in 1..=500u64 {
+        c.tick(step * 10_000_000, true, &s);
+        total += drain(&mut c).0.len();
+    }
+    assert!((48..=53).contains(&total), "{total} delivered in 5 s");
+    // Lifting the limit by an update lets the rest out at once.
+    let mut unlimited = p;
+    unlimited.push.as_mut().unwrap().rate_limit_bps = 0;
+    c.set_params(unlimited);
+    c.poll(5 * SEC, true, &s);
+    assert_eq!(total + drain(&mut c).0.len(), 100);
+}
+
+#[test]
+fn sampled_acks_report_ack_time() {
+    let s = stream_with(10);
+    let mut p = params(AckMode::Explicit);
+    p.ack_sample_percent = 50;
+    let mut c = Consumer::new(p, start_all(), 0);
+    c.on_pull(inbox(), pull(10), 0, &s);
+    assert_eq!(drain(&mut c).0.len(), 10);
+    let mut samples = Vec::new();
+    for seq in 1..=10u64 {
+        c.on_ack(&ack_of(seq), &AckKind::Ack, None, seq * 1_000, &s);
+        let mut out = Vec::new();
+        c.take_outputs(&mut out);
+        samples.extend(out.into_iter().filter_map(|o| match o {
+            Output::AckSampled {
+                stream_seq,
+                ack_time_ns,
+                deliveries,
+                ..
+            } => Some((stream_seq, ack_time_ns, deliveries)),
+            _ => None,
+        }));
+    }
+    // Every second ack, with the time since its delivery (at 0).
+    assert_eq!(
+        samples,
+        vec![
+            (2, 2_000, 1),
+            (4, 4_000, 1),
+            (6, 6_000, 1),
+            (8, 8_000, 1),
+            (10, 10_000, 1)
+        ]
+    );
 }
 
 #[test]
@@ -312,6 +392,8 @@ fn push_flow_control_stalls_until_answered() {
         deliver_subject: Bytes::from_static(b"dlv"),
         flow_control: true,
         idle_heartbeat_ns: 5 * SEC,
+        rate_limit_bps: 0,
+        rate_burst_bytes: 0,
     });
     let mut c = Consumer::new(p, start_all(), 0);
     c.poll(0, true, &s);

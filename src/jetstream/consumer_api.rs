@@ -757,7 +757,21 @@ fn advisory_start(
     stream: &str,
     consumer: &str,
 ) {
-    out.extend_from_slice(b"{\"type\":\"io.nats.jetstream.advisory.v1.");
+    event_start(out, "advisory", kind, meta, stream, consumer);
+}
+
+/// `{"type":"io.nats.jetstream.<class>.v1.<kind>","id":…,"timestamp":…,"stream":…,"consumer":…`
+fn event_start(
+    out: &mut Vec<u8>,
+    class: &str,
+    kind: &str,
+    meta: &AdvisoryMeta,
+    stream: &str,
+    consumer: &str,
+) {
+    out.extend_from_slice(b"{\"type\":\"io.nats.jetstream.");
+    out.extend_from_slice(class.as_bytes());
+    out.extend_from_slice(b".v1.");
     out.extend_from_slice(kind.as_bytes());
     out.extend_from_slice(b"\",\"id\":");
     write_json_str(out, meta.id);
@@ -858,6 +872,40 @@ pub fn render_nak_advisory(
     write_num(&mut out, "deliveries", deliveries);
     advisory_end(&mut out, meta);
     out
+}
+
+/// Subject of the sampled ack metric (`sample_freq`) of one consumer.
+pub fn ack_metric_subject(stream: &str, consumer: &str) -> String {
+    format!("$JS.EVENT.METRIC.CONSUMER.ACK.{stream}.{consumer}")
+}
+
+/// The sampled ack metric: how long a delivery waited for its ack (`ack_time`, ns).
+pub fn render_ack_metric(
+    meta: &AdvisoryMeta,
+    stream: &str,
+    consumer: &str,
+    consumer_seq: u64,
+    stream_seq: u64,
+    ack_time_ns: u64,
+    deliveries: u64,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    event_start(&mut out, "metric", "consumer_ack", meta, stream, consumer);
+    write_num(&mut out, "consumer_seq", consumer_seq);
+    write_num(&mut out, "stream_seq", stream_seq);
+    write_num(&mut out, "ack_time", ack_time_ns);
+    write_num(&mut out, "deliveries", deliveries);
+    advisory_end(&mut out, meta);
+    out
+}
+
+/// Percentage of acks to sample from a valid `sample_freq` ("30", "30%"; empty = none).
+pub fn sample_percent(sample_freq: &str) -> u8 {
+    sample_freq
+        .trim()
+        .trim_end_matches('%')
+        .parse::<u8>()
+        .map_or(0, |p| p.min(100))
 }
 
 #[cfg(test)]
@@ -1561,6 +1609,26 @@ mod tests {
         };
         assert!(text(&render_nak_advisory(&with_domain, "S", "C", 1, 1, 1))
             .ends_with(r#","domain":"hub"}"#));
+        assert_eq!(
+            text(&render_ack_metric(
+                &meta("Sx34F6RU0LLxpWV5uNnb7f", 1_796_428_263_550_261_421),
+                "P6",
+                "D",
+                8,
+                5,
+                1_500_000,
+                2
+            )),
+            r#"{"type":"io.nats.jetstream.metric.v1.consumer_ack","id":"Sx34F6RU0LLxpWV5uNnb7f","timestamp":"2026-12-04T23:51:03.550261421Z","stream":"P6","consumer":"D","consumer_seq":8,"stream_seq":5,"ack_time":1500000,"deliveries":2}"#
+        );
+        assert_eq!(
+            ack_metric_subject("S", "C"),
+            "$JS.EVENT.METRIC.CONSUMER.ACK.S.C"
+        );
+        assert_eq!(
+            ["", "0", "30", "30%", "100%", " 7% "].map(sample_percent),
+            [0, 0, 30, 30, 100, 7]
+        );
         assert_eq!(
             consumer_advisory_subject(ConsumerAdvisory::MaxDeliveries, "P6", "D"),
             "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.P6.D"

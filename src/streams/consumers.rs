@@ -90,6 +90,10 @@ pub struct RecoveredConsumer {
     pub state: Option<Snapshot>,
 }
 
+/// Burst of a rate-limited push consumer when the stream sets no max_msg_size: the default
+/// max payload, as nats-server.
+const RATE_BURST_DEFAULT_BYTES: u64 = 1024 * 1024;
+
 /// The state-machine settings of a consumer config.
 pub fn params_of(stream: &StreamConfig, cfg: &ConsumerConfig, name: &str) -> Params {
     let pos = |v: i64| (v > 0).then_some(v as u64);
@@ -114,10 +118,17 @@ pub fn params_of(stream: &StreamConfig, cfg: &ConsumerConfig, name: &str) -> Par
             deliver_subject: Bytes::copy_from_slice(cfg.deliver_subject.as_bytes()),
             flow_control: cfg.flow_control,
             idle_heartbeat_ns: cfg.idle_heartbeat_ns.max(0) as u64,
+            rate_limit_bps: cfg.rate_limit_bps,
+            rate_burst_bytes: if stream.max_msg_size_bytes > 0 {
+                stream.max_msg_size_bytes as u64
+            } else {
+                RATE_BURST_DEFAULT_BYTES
+            },
         }),
         max_waiting: pos(cfg.max_waiting).unwrap_or(512) as usize,
         headers_only: cfg.headers_only,
         replay_original: cfg.replay_policy == ReplayPolicy::Original,
+        ack_sample_percent: jetstream::consumer_api::sample_percent(&cfg.sample_freq),
     }
 }
 
@@ -847,6 +858,17 @@ impl StreamHost {
                     self.dead_letter(engine, slot, name, stream_seq, deliveries, "terminated");
                 }
                 Output::Done { stream_seq } => self.release(slot, stream_seq),
+                Output::AckSampled {
+                    consumer_seq,
+                    stream_seq,
+                    deliveries,
+                    ack_time_ns,
+                } => self.ack_metric(
+                    engine,
+                    slot,
+                    name,
+                    [consumer_seq, stream_seq, ack_time_ns, deliveries],
+                ),
                 Output::Naked {
                     consumer_seq,
                     stream_seq,
@@ -910,6 +932,37 @@ impl StreamHost {
                 deliveries,
             } => api::render_nak_advisory(&meta, &stream, consumer, cseq, sseq, deliveries),
         };
+        engine.publish_internal(&subject, None, 0, &Bytes::from(body));
+    }
+
+    /// Publishes a sampled ack metric, `[consumer_seq, stream_seq, ack_time_ns, deliveries]`
+    /// (only rendered when someone listens).
+    fn ack_metric(&mut self, engine: &mut Engine, slot: u32, consumer: &str, v: [u64; 4]) {
+        use jetstream::consumer_api as api;
+        let Some(st) = self.streams.get(slot as usize).and_then(|s| s.as_ref()) else {
+            return;
+        };
+        let subject = Bytes::from(api::ack_metric_subject(&st.config.name, consumer));
+        if !engine.has_interest(&subject) {
+            return;
+        }
+        let stream = st.config.name.clone();
+        let id = api::new_advisory_id(&mut self.rng);
+        let meta = AdvisoryMeta {
+            id: &id,
+            timestamp_ns: super::now_wall_ns(),
+            domain: "",
+        };
+        let [cseq, sseq, ack_time_ns, deliveries] = v;
+        let body = api::render_ack_metric(
+            &meta,
+            &stream,
+            consumer,
+            cseq,
+            sseq,
+            ack_time_ns,
+            deliveries,
+        );
         engine.publish_internal(&subject, None, 0, &Bytes::from(body));
     }
 
