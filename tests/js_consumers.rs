@@ -2481,7 +2481,10 @@ async fn sampled_acks_publish_the_ack_metric() {
     let v = cinfo(&c, "SM", "C").await;
     // Echoed as the client sent it (async-nats sends "100").
     assert!(
-        v["config"]["sample_freq"].as_str().unwrap().starts_with("100"),
+        v["config"]["sample_freq"]
+            .as_str()
+            .unwrap()
+            .starts_with("100"),
         "{v}"
     );
     let msgs = fetch(&cons, 4, Duration::from_secs(2)).await;
@@ -2505,4 +2508,91 @@ async fn sampled_acks_publish_the_ack_metric() {
             "ack_time {ack_time} ns for an ack sent >= 20 ms after delivery"
         );
     }
+}
+
+#[tokio::test]
+async fn pause_holds_deliveries_until_resumed_or_due() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    let js = js(&c);
+    let stream = create_stream(&js, cfg("PZ", &["pz"])).await;
+    for i in 1..=3 {
+        publish(&js, "pz", &format!("m{i}")).await;
+    }
+    let mut adv = c
+        .subscribe("$JS.EVENT.ADVISORY.CONSUMER.PAUSE.PZ.C")
+        .await
+        .unwrap();
+    common::sync_subs(&c, &[]).await;
+    let adv_json =
+        |m: async_nats::Message| -> Value { serde_json::from_slice(&m.payload).unwrap() };
+
+    // Created paused.
+    let v = create_raw(
+        &c,
+        "PZ.C",
+        json!({"stream_name":"PZ","config":{"durable_name":"C","ack_policy":"explicit",
+            "pause_until":"2099-01-01T00:00:00Z"}}),
+    )
+    .await;
+    assert_eq!(v["paused"], true, "{v}");
+    assert!(v["pause_remaining"].as_u64().unwrap() > 0, "{v}");
+    let a = adv_json(next(&mut adv, "pause advisory").await);
+    assert_eq!(
+        a["type"], "io.nats.jetstream.advisory.v1.consumer_pause",
+        "{a}"
+    );
+    assert_eq!(
+        (a["paused"].clone(), a["pause_until"].clone()),
+        (json!(true), json!("2099-01-01T00:00:00Z"))
+    );
+    let cons: consumer::PullConsumer = bounded("get consumer", stream.get_consumer("C"))
+        .await
+        .unwrap();
+    assert!(
+        fetch(&cons, 3, Duration::from_millis(500)).await.is_empty(),
+        "nothing is delivered while paused"
+    );
+
+    // Resumed by a PAUSE request without a time.
+    let v = js_api(&c, "CONSUMER.PAUSE.PZ.C", &json!({})).await;
+    assert_eq!(
+        v,
+        json!({"type":"io.nats.jetstream.api.v1.consumer_pause_response","paused":false,
+            "pause_until":"0001-01-01T00:00:00Z"})
+    );
+    let a = adv_json(next(&mut adv, "resume advisory").await);
+    assert_eq!(a["paused"], false, "{a}");
+    let got = fetch(&cons, 3, Duration::from_secs(2)).await;
+    assert_eq!(payloads(&got), vec!["m1", "m2", "m3"]);
+    for m in &got {
+        bounded("ack", m.double_ack()).await.unwrap();
+    }
+
+    // Paused until a moment ahead: held, then delivered on its own when the time comes.
+    publish(&js, "pz", "m4").await;
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let until = natrix::jetstream::time::format_rfc3339_nanos(now_ns + 1_500_000_000);
+    let v = js_api(&c, "CONSUMER.PAUSE.PZ.C", &json!({ "pause_until": until })).await;
+    assert_eq!(
+        (v["paused"].clone(), v["pause_until"].clone()),
+        (json!(true), json!(until)),
+        "{v}"
+    );
+    let info = cinfo(&c, "PZ", "C").await;
+    assert_eq!(info["paused"], true, "{info}");
+    assert_eq!(info["config"]["pause_until"], json!(until), "{info}");
+    assert!(fetch(&cons, 1, Duration::from_millis(300)).await.is_empty());
+    let got = fetch(&cons, 1, Duration::from_secs(4)).await;
+    assert_eq!(payloads(&got), vec!["m4"], "delivered once the pause ended");
+
+    // Unknown consumer or stream: nats-server's errors, with the pause fields.
+    let v = js_api(&c, "CONSUMER.PAUSE.PZ.NOPE", &json!({})).await;
+    assert_js_error(&v, 404, 10014, "consumer not found");
+    assert_eq!(v["paused"], false, "{v}");
+    let v = js_api(&c, "CONSUMER.PAUSE.NOPE.C", &json!({})).await;
+    assert_js_error(&v, 404, 10059, "stream not found");
 }

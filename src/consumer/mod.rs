@@ -121,6 +121,9 @@ pub struct Params {
     pub replay_original: bool,
     /// Percentage of acks reported as ack metrics (`sample_freq`; 0 = none).
     pub ack_sample_percent: u8,
+    /// Nothing is delivered before this time, unix ns (`pause_until`; 0 = not paused).
+    /// Pull requests still queue, expire and get heartbeats meanwhile.
+    pub paused_until_ns: u64,
 }
 
 /// Where delivery starts, resolved from the deliver policy when the consumer is created.
@@ -832,6 +835,9 @@ impl Consumer {
     /// Delivers whatever can be delivered now. `push_interest`: whether a push consumer's
     /// deliver subject has a subscriber (ignored for pull consumers).
     pub fn poll(&mut self, now_ns: u64, push_interest: bool, src: &dyn MessageSource) {
+        if now_ns < self.params.paused_until_ns {
+            return;
+        }
         if self.params.push.is_some() {
             if push_interest {
                 self.last_activity_ns = now_ns;

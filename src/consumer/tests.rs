@@ -33,6 +33,7 @@ fn params(ack: AckMode) -> Params {
         headers_only: false,
         replay_original: false,
         ack_sample_percent: 0,
+        paused_until_ns: 0,
     }
 }
 
@@ -378,6 +379,27 @@ fn sampled_acks_report_ack_time() {
             (10, 10_000, 1)
         ]
     );
+}
+
+#[test]
+fn paused_consumer_queues_pulls_and_resumes_at_the_time() {
+    let s = stream_with(3);
+    let mut p = params(AckMode::Explicit);
+    p.paused_until_ns = 2 * SEC;
+    let mut c = Consumer::new(p.clone(), start_all(), 0);
+    c.on_pull(inbox(), pull(3), 0, &s);
+    c.tick(SEC, true, &s);
+    assert!(drain(&mut c).0.is_empty(), "paused: nothing delivered");
+    assert_eq!(c.num_waiting(), 1, "the request waits");
+    c.tick(2 * SEC, true, &s);
+    assert_eq!(drain(&mut c).0.len(), 3, "resumed at pause_until");
+    // Pausing again by an update, then resuming early.
+    let mut c = Consumer::new(p.clone(), start_all(), 0);
+    c.on_pull(inbox(), pull(3), 0, &s);
+    p.paused_until_ns = 0;
+    c.set_params(p);
+    c.poll(1, true, &s);
+    assert_eq!(drain(&mut c).0.len(), 3);
 }
 
 #[test]

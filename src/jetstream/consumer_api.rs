@@ -61,6 +61,13 @@ pub enum ConsumerApi<'a> {
         /// Stream token.
         stream: &'a str,
     },
+    /// `PAUSE.<stream>.<consumer>` (2.11).
+    Pause {
+        /// Stream token.
+        stream: &'a str,
+        /// Consumer token.
+        consumer: &'a str,
+    },
     /// `MSG.NEXT.<stream>.<consumer>` (pull request; replies are deliveries and status headers).
     MsgNext {
         /// Stream token.
@@ -101,6 +108,7 @@ impl<'a> ConsumerApi<'a> {
             }
             "INFO" => two(args).map(|(stream, consumer)| Self::Info { stream, consumer }),
             "DELETE" => two(args).map(|(stream, consumer)| Self::Delete { stream, consumer }),
+            "PAUSE" => two(args).map(|(stream, consumer)| Self::Pause { stream, consumer }),
             "MSG" => two(args.strip_prefix("NEXT.")?)
                 .map(|(stream, consumer)| Self::MsgNext { stream, consumer }),
             "NAMES" if !args.contains('.') => Some(Self::Names { stream: args }),
@@ -116,6 +124,7 @@ impl<'a> ConsumerApi<'a> {
             | Self::DurableCreate { stream, .. }
             | Self::Info { stream, .. }
             | Self::Delete { stream, .. }
+            | Self::Pause { stream, .. }
             | Self::Names { stream }
             | Self::List { stream }
             | Self::MsgNext { stream, .. } => stream,
@@ -128,6 +137,7 @@ impl<'a> ConsumerApi<'a> {
             Self::Create { .. } | Self::DurableCreate { .. } => ResponseType::ConsumerCreate,
             Self::Info { .. } => ResponseType::ConsumerInfo,
             Self::Delete { .. } => ResponseType::ConsumerDelete,
+            Self::Pause { .. } => ResponseType::ConsumerPause,
             Self::Names { .. } => ResponseType::ConsumerNames,
             Self::List { .. } => ResponseType::ConsumerList,
             Self::MsgNext { .. } => return None,
@@ -716,6 +726,8 @@ pub enum ConsumerAdvisory {
     MsgTerminated,
     /// `MSG_NAKED`.
     MsgNaked,
+    /// `PAUSE`.
+    Pause,
 }
 
 /// `$JS.EVENT.ADVISORY.CONSUMER.<KIND>.<stream>.<consumer>`.
@@ -726,6 +738,7 @@ pub fn consumer_advisory_subject(kind: ConsumerAdvisory, stream: &str, consumer:
         ConsumerAdvisory::MaxDeliveries => "MAX_DELIVERIES",
         ConsumerAdvisory::MsgTerminated => "MSG_TERMINATED",
         ConsumerAdvisory::MsgNaked => "MSG_NAKED",
+        ConsumerAdvisory::Pause => "PAUSE",
     };
     format!("{CONSUMER_ADVISORY_PREFIX}{token}.{stream}.{consumer}")
 }
@@ -870,6 +883,73 @@ pub fn render_nak_advisory(
     write_num(&mut out, "consumer_seq", consumer_seq);
     write_num(&mut out, "stream_seq", stream_seq);
     write_num(&mut out, "deliveries", deliveries);
+    advisory_end(&mut out, meta);
+    out
+}
+
+/// The time a `CONSUMER.PAUSE` request pauses until; `None` (resume) for an absent, null or
+/// zero `pause_until` and for a body that is not such an object — nats-server resumes then too.
+pub fn parse_pause_request(body: &[u8]) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct PauseBody {
+        #[serde(default)]
+        pause_until: Option<String>,
+    }
+    let text = serde_json::from_slice::<PauseBody>(body)
+        .ok()?
+        .pause_until?;
+    let ns = super::time::parse_rfc3339_nanos(&text).ok()?;
+    (ns > 0).then(|| ns.min(u64::MAX as i128) as u64)
+}
+
+/// CONSUMER.PAUSE success: `paused` (the time is ahead), `pause_until` (zero time when
+/// resumed) and, while paused, `pause_remaining` in ns.
+pub fn render_pause_response(until_ns: Option<u64>, now_ns: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(160);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(ResponseType::ConsumerPause.type_name().as_bytes());
+    out.push(b'"');
+    write_pause_fields(&mut out, until_ns, now_ns, true);
+    out.push(b'}');
+    out
+}
+
+/// `,"paused":…,"pause_until":…` and, with `remaining` and while paused, `,"pause_remaining":…`.
+fn write_pause_fields(out: &mut Vec<u8>, until_ns: Option<u64>, now_ns: u64, remaining: bool) {
+    let left = until_ns.filter(|&u| u > now_ns).map(|u| u - now_ns);
+    out.extend_from_slice(if left.is_some() {
+        b",\"paused\":true,\"pause_until\":\""
+    } else {
+        b",\"paused\":false,\"pause_until\":\""
+    });
+    match until_ns {
+        Some(ns) => out.extend_from_slice(format_rfc3339_nanos(ns).as_bytes()),
+        None => out.extend_from_slice(ZERO_TIME.as_bytes()),
+    }
+    out.push(b'"');
+    if let (true, Some(left)) = (remaining, left) {
+        write_num(out, "pause_remaining", left);
+    }
+}
+
+/// `$JS.EVENT.ADVISORY.CONSUMER.PAUSE.<stream>.<consumer>`: paused or resumed, and until when.
+pub fn render_pause_advisory(
+    meta: &AdvisoryMeta,
+    stream: &str,
+    consumer: &str,
+    until_ns: Option<u64>,
+    now_ns: u64,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(224);
+    event_start(
+        &mut out,
+        "advisory",
+        "consumer_pause",
+        meta,
+        stream,
+        consumer,
+    );
+    write_pause_fields(&mut out, until_ns, now_ns, false);
     advisory_end(&mut out, meta);
     out
 }
@@ -1025,7 +1105,14 @@ mod tests {
                 }),
             ),
             ("MSG.NEXT.S", None),
-            ("PAUSE.S.C", None),
+            (
+                "PAUSE.S.C",
+                Some(Pause {
+                    stream: "S",
+                    consumer: "C",
+                }),
+            ),
+            ("PAUSE.S", None),
             ("LEADER.STEPDOWN.S.C", None),
             ("CREATE", None),
             ("CREATE.S..x", None),

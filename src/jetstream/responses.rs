@@ -54,6 +54,8 @@ pub enum ResponseType {
     ConsumerList,
     /// CONSUMER.DELETE.
     ConsumerDelete,
+    /// CONSUMER.PAUSE.
+    ConsumerPause,
 }
 
 impl ResponseType {
@@ -75,13 +77,15 @@ impl ResponseType {
             Self::ConsumerNames => "io.nats.jetstream.api.v1.consumer_names_response",
             Self::ConsumerList => "io.nats.jetstream.api.v1.consumer_list_response",
             Self::ConsumerDelete => "io.nats.jetstream.api.v1.consumer_delete_response",
+            Self::ConsumerPause => "io.nats.jetstream.api.v1.consumer_pause_response",
         }
     }
 }
 
 /// Error envelope `{"type":..,"error":{..}}` plus the zero-valued keys nats-server adds for
 /// INFO (`total/offset/limit`), NAMES (`..,"streams":null`), LIST (`..,"streams":[]`) and
-/// PURGE (`"purged":0`); consumer NAMES and LIST add `..,"consumers":[]`.
+/// PURGE (`"purged":0`); consumer NAMES and LIST add `..,"consumers":[]`, consumer PAUSE
+/// `"paused":false,"pause_until":<zero time>`.
 pub fn render_error(response: ResponseType, err: &JsApiError) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + err.description.len());
     out.extend_from_slice(b"{\"type\":\"");
@@ -95,6 +99,9 @@ pub fn render_error(response: ResponseType, err: &JsApiError) -> Vec<u8> {
         ResponseType::StreamPurge => b",\"purged\":0",
         ResponseType::ConsumerNames | ResponseType::ConsumerList => {
             b",\"total\":0,\"offset\":0,\"limit\":0,\"consumers\":[]"
+        }
+        ResponseType::ConsumerPause => {
+            b",\"paused\":false,\"pause_until\":\"0001-01-01T00:00:00Z\""
         }
         _ => b"",
     });

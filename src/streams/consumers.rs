@@ -55,6 +55,10 @@ pub(super) struct HostedConsumer {
 enum Advice<'a> {
     Created,
     Deleted,
+    /// Paused until the time, or resumed (`None`).
+    Pause {
+        until_ns: Option<u64>,
+    },
     MaxDeliveries {
         sseq: u64,
         deliveries: u64,
@@ -129,6 +133,7 @@ pub fn params_of(stream: &StreamConfig, cfg: &ConsumerConfig, name: &str) -> Par
         headers_only: cfg.headers_only,
         replay_original: cfg.replay_policy == ReplayPolicy::Original,
         ack_sample_percent: jetstream::consumer_api::sample_percent(&cfg.sample_freq),
+        paused_until_ns: cfg.pause_until_ns.unwrap_or(0),
     }
 }
 
@@ -288,6 +293,9 @@ impl StreamHost {
             ConsumerApi::Delete { consumer, .. } => {
                 self.consumer_delete(engine, slot, consumer, reply)
             }
+            ConsumerApi::Pause { consumer, .. } => {
+                self.consumer_pause(engine, slot, consumer, reply, body, now)
+            }
             ConsumerApi::Names { .. } | ConsumerApi::List { .. } => {
                 self.consumer_listing(engine, slot, &api, reply, body, now)
             }
@@ -415,6 +423,13 @@ impl StreamHost {
         self.persist_consumer_meta(slot, &name);
         if create {
             self.advise(engine, slot, &name, Advice::Created);
+            let until_ns = self.streams[slot as usize]
+                .as_ref()
+                .and_then(|st| st.consumers.get(&name))
+                .and_then(|c| c.config.pause_until_ns);
+            if until_ns.is_some() {
+                self.advise(engine, slot, &name, Advice::Pause { until_ns });
+            }
         }
         let payload = self.info_view_bytes(engine, slot, &name, ResponseType::ConsumerCreate, now);
         let file = self.streams[slot as usize]
@@ -520,6 +535,32 @@ impl StreamHost {
         // Interest retention: what only this consumer held may go now.
         self.sweep_interest(slot);
         true
+    }
+
+    /// `$JS.API.CONSUMER.PAUSE`: sets or clears `pause_until` (kept in the consumer's config,
+    /// so it survives a restart) and answers with the pause state.
+    fn consumer_pause(
+        &mut self,
+        engine: &mut Engine,
+        slot: u32,
+        consumer: &str,
+        reply: Option<&Bytes>,
+        body: &Bytes,
+        now: u64,
+    ) -> Result<(), JsApiError> {
+        let until_ns = jetstream::consumer_api::parse_pause_request(body);
+        let st = self.streams[slot as usize].as_mut().expect("live");
+        let Some(c) = st.consumers.get_mut(consumer) else {
+            return Err(JsApiError::consumer_not_found());
+        };
+        c.config.pause_until_ns = until_ns;
+        c.machine
+            .set_params(params_of(&st.config, &c.config, consumer));
+        self.persist_consumer_meta(slot, consumer);
+        self.advise(engine, slot, consumer, Advice::Pause { until_ns });
+        let payload = jetstream::consumer_api::render_pause_response(until_ns, now);
+        self.reply_now(engine, reply, payload);
+        Ok(())
     }
 
     fn consumer_listing(
@@ -896,6 +937,7 @@ impl StreamHost {
         let kind = match advice {
             Advice::Created => K::Created,
             Advice::Deleted => K::Deleted,
+            Advice::Pause { .. } => K::Pause,
             Advice::MaxDeliveries { .. } => K::MaxDeliveries,
             Advice::Terminated { .. } => K::MsgTerminated,
             Advice::Naked { .. } => K::MsgNaked,
@@ -912,6 +954,9 @@ impl StreamHost {
         };
         let body = match advice {
             Advice::Created => api::render_consumer_action_advisory(&meta, &stream, consumer, true),
+            Advice::Pause { until_ns } => {
+                api::render_pause_advisory(&meta, &stream, consumer, until_ns, meta.timestamp_ns)
+            }
             Advice::Deleted => {
                 api::render_consumer_action_advisory(&meta, &stream, consumer, false)
             }

@@ -50,13 +50,14 @@ pub const META_CORE: usize = 0;
 /// `allow_direct` must yield no responders.
 /// Consumer API subjects are listed one by one: `MSG.NEXT` must reach only an existing
 /// consumer's own subscription (no responders otherwise).
-const API_SUBJECTS: [&str; 8] = [
+const API_SUBJECTS: [&str; 9] = [
     "$JS.API.INFO",
     "$JS.API.STREAM.>",
     "$JS.API.CONSUMER.CREATE.>",
     "$JS.API.CONSUMER.DURABLE.CREATE.>",
     "$JS.API.CONSUMER.INFO.>",
     "$JS.API.CONSUMER.DELETE.>",
+    "$JS.API.CONSUMER.PAUSE.>",
     "$JS.API.CONSUMER.NAMES.>",
     "$JS.API.CONSUMER.LIST.>",
 ];
