@@ -8,6 +8,7 @@
 
 mod conn;
 mod notify;
+mod segment_writer;
 mod storage;
 
 use std::cell::{Cell, RefCell};

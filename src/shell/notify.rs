@@ -20,6 +20,11 @@ impl Notify {
         }
     }
 
+    /// Whether `notify` was called and the waiter has not run since.
+    pub fn is_pending(&self) -> bool {
+        self.flag.get()
+    }
+
     /// Waits until `notify` was called since the last wait returned.
     pub async fn wait(&self) {
         poll_fn(|cx| {

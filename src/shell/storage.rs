@@ -1,7 +1,8 @@
 //! Stream files on one core: recovery at start, and the storage task that carries out the
-//! stream host's [`StorageOp`]s through glommio's io_uring file API (DmaStreamWriter), with
+//! stream host's [`StorageOp`]s through glommio's io_uring file API (DmaFile, O_DIRECT), with
 //! group commit: every op queued at that moment is written, each touched segment gets one
-//! `fdatasync`, and only then are the waiting publish acks and API replies released.
+//! aligned write and one `fdatasync` ([`SegmentWriter`]), and only then are the waiting
+//! publish acks and API replies released.
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 use ahash::AHashMap;
 use bytes::Bytes;
 use futures_lite::AsyncWriteExt;
-use glommio::io::{DmaFile, DmaStreamWriter, DmaStreamWriterBuilder};
+use glommio::io::{DmaFile, DmaStreamWriterBuilder};
+
+use super::segment_writer::SegmentWriter;
 
 use super::CoreShell;
 
@@ -24,7 +27,7 @@ use crate::streams::{limits_of, StorageOp, StreamMeta};
 
 /// Name of a stream's metadata file.
 pub const META_FILE: &str = "meta.json";
-/// Buffer of each active segment writer.
+/// Buffer of the stream writer of index files.
 const WRITER_BUFFER_BYTES: usize = 128 * 1024;
 
 /// How appends reach the disk (from `jetstream.sync`).
@@ -37,7 +40,7 @@ pub enum SyncMode {
 }
 
 struct ActiveSegment {
-    writer: DmaStreamWriter,
+    writer: SegmentWriter,
     first_seq: u64,
     written_bytes: u64,
     index: Vec<(u64, u64)>,
@@ -391,9 +394,7 @@ impl Storage {
         let first_seq = files.state.1 + 1;
         let path = files.dir.join(segment_file_name(first_seq));
         let file = DmaFile::create(&path).await.map_err(io_err)?;
-        let mut writer = DmaStreamWriterBuilder::new(file)
-            .with_buffer_size(WRITER_BUFFER_BYTES)
-            .build();
+        let mut writer = SegmentWriter::new(file);
         let mut head = Vec::new();
         let (first, last, last_ts) = files.state;
         encode_into(
@@ -404,7 +405,7 @@ impl Storage {
             },
             &mut head,
         );
-        writer.write_all(&head).await?;
+        writer.append(&head);
         files.active = Some(ActiveSegment {
             writer,
             first_seq,
@@ -418,10 +419,9 @@ impl Storage {
     /// Closes the active segment (sync, trim the DMA padding); its index is still to be
     /// written ([`SealedSegment::write_index`]).
     async fn seal(files: &mut StreamFiles, stream: u32) -> std::io::Result<Option<SealedSegment>> {
-        let Some(mut active) = files.active.take() else {
+        let Some(active) = files.active.take() else {
             return Ok(None);
         };
-        active.writer.sync().await.map_err(io_err)?;
         active.writer.close().await?;
         files.sealed.push(active.first_seq);
         Ok(Some(SealedSegment {
@@ -488,7 +488,10 @@ impl Storage {
                 }
                 let active = files.active.as_mut().expect("just opened");
                 let base = active.written_bytes;
-                active.writer.write_all(&records).await?;
+                active.writer.append(&records);
+                if active.writer.should_flush() {
+                    active.writer.flush().await?;
+                }
                 active.written_bytes += records.len() as u64;
                 active
                     .index
@@ -566,8 +569,8 @@ impl Storage {
             StorageOp::Delete { stream } => {
                 self.sealed_out.retain(|s| s.stream != stream);
                 if let Some(mut files) = self.files.remove(&stream) {
-                    if let Some(mut active) = files.active.take() {
-                        let _ = active.writer.close().await;
+                    if let Some(active) = files.active.take() {
+                        active.writer.abandon().await;
                     }
                     std::fs::remove_dir_all(&files.dir)?;
                 }
@@ -576,14 +579,24 @@ impl Storage {
         Ok(())
     }
 
-    /// fdatasync of every stream touched since its last sync.
+    /// Write and fdatasync of every stream touched since its last sync.
     async fn sync(&mut self, streams: impl Iterator<Item = u32>) -> std::io::Result<()> {
         for slot in streams {
             if let Some(active) = self.files.get_mut(&slot).and_then(|f| f.active.as_mut()) {
                 if active.unsynced {
-                    active.writer.sync().await.map_err(io_err)?;
+                    active.writer.sync().await?;
                     active.unsynced = false;
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Write (no sync) of what these streams queued: the interval policy acks after it.
+    async fn flush(&mut self, streams: impl Iterator<Item = u32>) -> std::io::Result<()> {
+        for slot in streams {
+            if let Some(active) = self.files.get_mut(&slot).and_then(|f| f.active.as_mut()) {
+                active.writer.flush().await?;
             }
         }
         Ok(())
@@ -671,10 +684,13 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
             if interval.is_none() {
                 stats.fsyncs += touched.len() as u64;
                 if let Err(e) = storage.sync(touched.into_iter()).await {
-                    tracing::error!(error = %e, "stream fdatasync failed");
+                    tracing::error!(error = %e, "stream write or fdatasync failed");
                     failed = true;
                 }
                 stats.sync_us += t1.elapsed().as_micros() as u64;
+            } else if let Err(e) = storage.flush(touched.into_iter()).await {
+                tracing::error!(error = %e, "stream write failed");
+                failed = true;
             }
             stats.maybe_log();
             if !storage.sealed_out.is_empty() {
