@@ -1,9 +1,11 @@
-//! Appends to one segment file with O_DIRECT writes of whole blocks: everything appended since
-//! the last flush goes out as one aligned `write` (the partial last block is rewritten with
-//! it, its padding zeroed), so a group commit costs one write and one `fdatasync` — two
-//! io_uring round trips, where a buffered stream writer needs one per buffer plus the tail.
+//! Appends to one segment file. With `sync = "always"` through O_DIRECT writes of whole
+//! blocks: everything appended since the last flush goes out as one aligned `write` (the
+//! partial last block is rewritten with it, its padding zeroed), so a group commit costs one
+//! write and one `fdatasync` — two io_uring round trips, where a buffered stream writer needs
+//! one per buffer plus the tail. With the opt-in interval policy through the page cache
+//! (io_uring buffered writes), so an ack after the write costs a copy, not a device write.
 
-use glommio::io::DmaFile;
+use glommio::io::{BufferedFile, DmaFile};
 
 /// Pending bytes past which an append writes them out at once, so a huge batch (or the
 /// interval sync policy) never holds more than this in memory.
@@ -13,9 +15,14 @@ fn io_err(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())
 }
 
+enum SegmentFile {
+    Direct(DmaFile),
+    Buffered(BufferedFile),
+}
+
 /// The writer of the active segment of one stream (owned by its core's storage task).
 pub(crate) struct SegmentWriter {
-    file: DmaFile,
+    file: SegmentFile,
     /// Record bytes on disk (written; synced only after [`SegmentWriter::sync`]).
     written: u64,
     /// The bytes of the last, partial block already written (`written % alignment` of them).
@@ -25,8 +32,17 @@ pub(crate) struct SegmentWriter {
 }
 
 impl SegmentWriter {
-    /// A writer at the start of an empty file.
+    /// A writer at the start of an empty O_DIRECT file.
     pub(crate) fn new(file: DmaFile) -> Self {
+        Self::with(SegmentFile::Direct(file))
+    }
+
+    /// A writer at the start of an empty file written through the page cache.
+    pub(crate) fn new_buffered(file: BufferedFile) -> Self {
+        Self::with(SegmentFile::Buffered(file))
+    }
+
+    fn with(file: SegmentFile) -> Self {
         SegmentWriter {
             file,
             written: 0,
@@ -45,23 +61,39 @@ impl SegmentWriter {
         self.pending.len() >= FLUSH_AT_PENDING_BYTES
     }
 
-    /// Writes everything queued in one aligned write.
+    /// Writes everything queued in one write (aligned for O_DIRECT).
     pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let align = self.file.alignment() as usize;
+        let file = match &self.file {
+            SegmentFile::Direct(f) => f,
+            SegmentFile::Buffered(f) => {
+                let data = std::mem::take(&mut self.pending);
+                let len = data.len();
+                let n = f.write_at(data, self.written).await.map_err(io_err)?;
+                if n < len {
+                    return Err(std::io::Error::other(format!(
+                        "short segment write: {n} of {len} bytes at offset {}",
+                        self.written
+                    )));
+                }
+                self.written += len as u64;
+                return Ok(());
+            }
+        };
+        let align = file.alignment() as usize;
         let start = self.written - self.tail.len() as u64;
         debug_assert_eq!(start % align as u64, 0, "writes start on a block boundary");
         let data_len = self.tail.len() + self.pending.len();
         let size = data_len.div_ceil(align) * align;
-        let mut buf = self.file.alloc_dma_buffer(size);
+        let mut buf = file.alloc_dma_buffer(size);
         let b = buf.as_bytes_mut();
         b[..self.tail.len()].copy_from_slice(&self.tail);
         b[self.tail.len()..data_len].copy_from_slice(&self.pending);
         // Zero padding: what recovery recognises as the end of the records.
         b[data_len..].fill(0);
-        let n = self.file.write_at(buf, start).await.map_err(io_err)?;
+        let n = file.write_at(buf, start).await.map_err(io_err)?;
         if n < data_len {
             return Err(std::io::Error::other(format!(
                 "short segment write: {n} of {data_len} bytes at offset {start}"
@@ -85,19 +117,30 @@ impl SegmentWriter {
     /// Writes everything queued and makes it durable (`fdatasync`).
     pub(crate) async fn sync(&mut self) -> std::io::Result<()> {
         self.flush().await?;
-        self.file.fdatasync().await.map_err(io_err)
+        match &self.file {
+            SegmentFile::Direct(f) => f.fdatasync().await.map_err(io_err),
+            SegmentFile::Buffered(f) => f.fdatasync().await.map_err(io_err),
+        }
     }
 
     /// Syncs, trims the padding of the last block and closes the file.
     pub(crate) async fn close(mut self) -> std::io::Result<()> {
         self.sync().await?;
-        self.file.truncate(self.written).await.map_err(io_err)?;
-        self.file.close().await.map_err(io_err)
+        match self.file {
+            SegmentFile::Direct(f) => {
+                f.truncate(self.written).await.map_err(io_err)?;
+                f.close().await.map_err(io_err)
+            }
+            SegmentFile::Buffered(f) => f.close().await.map_err(io_err),
+        }
     }
 
     /// Closes without writing what is queued (the stream is being deleted).
     pub(crate) async fn abandon(self) {
-        let _ = self.file.close().await;
+        let _ = match self.file {
+            SegmentFile::Direct(f) => f.close().await,
+            SegmentFile::Buffered(f) => f.close().await,
+        };
     }
 }
 
@@ -152,6 +195,29 @@ mod tests {
             }
             w.close().await.unwrap();
             assert_eq!(std::fs::read(&p).unwrap(), expected, "trimmed at close");
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn buffered_appends_reach_the_file_exactly() {
+        let dir = std::env::temp_dir().join(format!("natrix-segb-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("b.seg");
+        let p = path.clone();
+        on_glommio(move || async move {
+            let file = BufferedFile::create(&p).await.unwrap();
+            let mut w = SegmentWriter::new_buffered(file);
+            let mut expected = Vec::new();
+            for (i, size) in [5usize, 4096, 0, 9000, 1].iter().enumerate() {
+                let chunk: Vec<u8> = (0..*size).map(|j| (i + j) as u8).collect();
+                w.append(&chunk);
+                expected.extend_from_slice(&chunk);
+                w.flush().await.unwrap();
+                assert_eq!(std::fs::read(&p).unwrap(), expected, "after chunk {i}");
+            }
+            w.close().await.unwrap();
+            assert_eq!(std::fs::read(&p).unwrap(), expected);
         });
         std::fs::remove_dir_all(&dir).unwrap();
     }

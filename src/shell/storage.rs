@@ -390,11 +390,19 @@ impl Storage {
         self.files.insert(slot, files);
     }
 
-    async fn open_segment(files: &mut StreamFiles) -> std::io::Result<()> {
+    /// Starts the next segment: O_DIRECT when every commit is synced, else through the page
+    /// cache (the interval policy acks after the write).
+    async fn open_segment(files: &mut StreamFiles, mode: SyncMode) -> std::io::Result<()> {
         let first_seq = files.state.1 + 1;
         let path = files.dir.join(segment_file_name(first_seq));
-        let file = DmaFile::create(&path).await.map_err(io_err)?;
-        let mut writer = SegmentWriter::new(file);
+        let mut writer = match mode {
+            SyncMode::Always => SegmentWriter::new(DmaFile::create(&path).await.map_err(io_err)?),
+            SyncMode::Interval(_) => SegmentWriter::new_buffered(
+                glommio::io::BufferedFile::create(&path)
+                    .await
+                    .map_err(io_err)?,
+            ),
+        };
         let mut head = Vec::new();
         let (first, last, last_ts) = files.state;
         encode_into(
@@ -470,7 +478,7 @@ impl Storage {
                 index,
                 checkpoint,
             } => {
-                let max = self.max_segment_bytes;
+                let (max, mode) = (self.max_segment_bytes, self.mode);
                 let Some(files) = self.files.get_mut(&stream) else {
                     return Ok(());
                 };
@@ -484,7 +492,7 @@ impl Storage {
                     }
                 }
                 if files.active.is_none() {
-                    Self::open_segment(files).await?;
+                    Self::open_segment(files, mode).await?;
                 }
                 let active = files.active.as_mut().expect("just opened");
                 let base = active.written_bytes;
