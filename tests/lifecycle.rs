@@ -8,7 +8,7 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, natrix_bin};
+use common::{free_port, natrix_bin, two_free_ports};
 
 fn run_with_config(toml: &str) -> (Option<i32>, String) {
     let dir = std::env::temp_dir().join(format!(
@@ -84,7 +84,7 @@ fn read_line(r: &mut BufReader<TcpStream>) -> String {
 #[test]
 fn sigterm_flushes_queued_messages_and_exits_zero() {
     for sig in [libc::SIGTERM, libc::SIGINT] {
-        let port = free_port();
+        let (port, http_port) = two_free_ports();
         let mut child = Command::new(natrix_bin())
             .args([
                 "--port",
@@ -92,7 +92,7 @@ fn sigterm_flushes_queued_messages_and_exits_zero() {
                 "--addr",
                 "127.0.0.1",
                 "--http-port",
-                &free_port().to_string(),
+                &http_port.to_string(),
             ])
             .args(["--cores", "2", "--log-level", "warn"])
             .stdin(Stdio::null())

@@ -133,6 +133,17 @@ pub fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
+/// Two distinct free ports (both held while the second is picked, so the kernel cannot hand
+/// out the same one twice).
+pub fn two_free_ports() -> (u16, u16) {
+    let a = TcpListener::bind("127.0.0.1:0").expect("bind ephemeral port");
+    let b = TcpListener::bind("127.0.0.1:0").expect("bind ephemeral port");
+    (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    )
+}
+
 /// One `[section]` of the small TOML subset used by tests: (section name, key/value lines).
 type Sections = Vec<(String, Vec<(String, String)>)>;
 
@@ -251,12 +262,13 @@ impl TestServer {
     /// Starts a server with the given options and waits (<= 10 s) until it greets with INFO.
     pub fn start(opts: ServerOpts) -> TestServer {
         let kind = ServerKind::from_env();
+        let (port, http_port) = two_free_ports();
         // Resolve everything that can panic before creating files.
         let (bin, conf_name, conf_text, cores) = match kind {
             ServerKind::Natrix => (
                 natrix_bin(),
                 "natrix.toml",
-                natrix_config(&opts.extra_toml, free_port()),
+                natrix_config(&opts.extra_toml, http_port),
                 opts.cores.max(1),
             ),
             ServerKind::NatsServer => (
@@ -272,7 +284,6 @@ impl TestServer {
         let stderr_path = dir.join("stderr.log");
         let conf = dir.join(conf_name);
         std::fs::write(&conf, conf_text).expect("write config");
-        let port = free_port();
         let store_dir = dir.join("store");
         std::fs::create_dir_all(&store_dir).expect("create store dir");
 
