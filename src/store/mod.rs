@@ -13,6 +13,7 @@
 mod headers;
 pub mod record;
 pub mod segment;
+pub mod seq_map;
 pub mod stream;
 
 pub use record::{decode, encode_into, MessageRef, Record, RecordError, RecordRef};

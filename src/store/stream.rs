@@ -33,13 +33,14 @@
 //! With `discard: old` limits every publish that evicts also emits a small unfiltered purge
 //! record (22 bytes) after its message.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 
 use ahash::RandomState;
 use bytes::Bytes;
 
 use super::headers;
 use super::record::{message_headers_offset, MessageRef, Record, RecordRef, RECORD_CRC_BYTES};
+use super::seq_map::SeqMap;
 use crate::subject::{is_literal, subject_matches};
 
 /// What a full stream does with a new message: evict the oldest, or refuse the new one.
@@ -343,7 +344,7 @@ pub struct Stream {
     name: String,
     limits: StreamLimits,
     /// Live messages by sequence.
-    msgs: BTreeMap<u64, StoredMsg>,
+    msgs: SeqMap,
     /// Per subject: live sequences, ascending (count = len, first = front, last = back). The
     /// key is shared with every stored message of that subject.
     subjects: HashMap<Bytes, VecDeque<u64>, RandomState>,
@@ -422,7 +423,7 @@ impl Stream {
         Stream {
             name,
             limits,
-            msgs: BTreeMap::new(),
+            msgs: SeqMap::default(),
             subjects: HashMap::with_hasher(RandomState::new()),
             times: VecDeque::new(),
             bytes: 0,
@@ -468,9 +469,7 @@ impl Stream {
 
     /// Current first sequence (as in [`StreamStateView::first_seq`]).
     pub fn first_seq(&self) -> u64 {
-        self.msgs
-            .first_key_value()
-            .map_or(self.empty_first_seq, |(&s, _)| s)
+        self.msgs.first().map_or(self.empty_first_seq, |m| m.seq)
     }
 
     /// Last sequence assigned.
@@ -619,7 +618,7 @@ impl Stream {
                         .subjects
                         .get(subject)
                         .and_then(|l| l.front())
-                        .and_then(|s| self.msgs.get(s))
+                        .and_then(|&s| self.msgs.get(s))
                         .map_or(0, StoredMsg::stored_bytes);
                     if !at_subject_limit || evicted_size <= size {
                         return Err(JsErrorInfo::max_bytes_exceeded());
@@ -702,7 +701,7 @@ impl Stream {
             let i = self.times.partition_point(|&(_, ts)| ts <= cutoff);
             let below = self.times.get(i).map_or(self.last_seq + 1, |&(s, _)| s);
             if self.limits.subject_delete_marker_ttl_ns > 0 {
-                for (_, m) in self.msgs.range(..below) {
+                for m in self.msgs.range(..below) {
                     gone.push((m.subject.clone(), markable(&m.headers)));
                 }
             }
@@ -771,8 +770,8 @@ impl Stream {
             None
         } else {
             self.msgs
-                .first_key_value()
-                .map(|(_, m)| m.ts_ns.saturating_add(self.limits.max_age_ns))
+                .first()
+                .map(|m| m.ts_ns.saturating_add(self.limits.max_age_ns))
         };
         match (ttl, age) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -829,10 +828,10 @@ impl Stream {
     /// The first stored message at or after `from_seq` matching any of `filters` (none = all).
     pub fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<&StoredMsg> {
         if filters.is_empty() || filters.iter().any(|f| is_all(f)) {
-            return self.msgs.range(from_seq..).next().map(|(_, m)| m);
+            return self.msgs.range(from_seq..).next();
         }
         // A short linear probe first (dense matches), then the per-subject index.
-        for (_, m) in self.msgs.range(from_seq..).take(32) {
+        for m in self.msgs.range(from_seq..).take(32) {
             if filters.iter().any(|f| subject_matches(f, &m.subject)) {
                 return Some(m);
             }
@@ -882,13 +881,13 @@ impl Stream {
 
     /// Message `seq`, if stored.
     pub fn get(&self, seq: u64) -> Option<&StoredMsg> {
-        self.msgs.get(&seq)
+        self.msgs.get(seq)
     }
 
     /// Newest message whose subject matches `subject_filter` (wildcards allowed; empty or `>` = any).
     pub fn last_by_subject(&self, subject_filter: &[u8]) -> Option<&StoredMsg> {
         let seq = if is_all(subject_filter) {
-            *self.msgs.last_key_value()?.0
+            self.msgs.last()?.seq
         } else if is_literal(subject_filter) {
             *self.subjects.get(subject_filter)?.back()?
         } else {
@@ -898,7 +897,7 @@ impl Stream {
                 .filter_map(|(_, l)| l.back().copied())
                 .max()?
         };
-        self.msgs.get(&seq)
+        self.msgs.get(seq)
     }
 
     /// Oldest message at or after `from_seq` whose subject matches `subject_filter`.
@@ -906,7 +905,7 @@ impl Stream {
         let first_at_or_after =
             |l: &VecDeque<u64>| l.get(l.partition_point(|&s| s < from_seq)).copied();
         let seq = if is_all(subject_filter) {
-            return self.msgs.range(from_seq..).next().map(|(_, m)| m);
+            return self.msgs.range(from_seq..).next();
         } else if is_literal(subject_filter) {
             first_at_or_after(self.subjects.get(subject_filter)?)?
         } else {
@@ -916,12 +915,12 @@ impl Stream {
                 .filter_map(|(_, l)| first_at_or_after(l))
                 .min()?
         };
-        self.msgs.get(&seq)
+        self.msgs.get(seq)
     }
 
     /// Stored messages from `from_seq` on, in order (for batched direct gets and consumers).
     pub fn range_from(&self, from_seq: u64) -> impl Iterator<Item = &StoredMsg> + '_ {
-        self.msgs.range(from_seq..).map(|(_, m)| m)
+        self.msgs.range(from_seq..)
     }
 
     /// First stored sequence whose timestamp is `>= ts_ns` (binary search on the time index);
@@ -929,7 +928,7 @@ impl Stream {
     pub fn first_seq_at_or_after(&self, ts_ns: u64) -> Option<u64> {
         let i = self.times.partition_point(|&(_, t)| t < ts_ns);
         let &(seq, _) = self.times.get(i)?;
-        self.msgs.range(seq..).next().map(|(&s, _)| s)
+        self.msgs.range(seq..).next().map(|m| m.seq)
     }
 
     /// Full STREAM.INFO state, including the list of deleted sequences (O(messages)).
@@ -938,7 +937,7 @@ impl Stream {
         if view.num_deleted > 0 {
             let mut deleted = Vec::with_capacity(view.num_deleted as usize);
             let mut expect = view.first_seq;
-            for &seq in self.msgs.keys() {
+            for seq in self.msgs.iter().map(|m| m.seq) {
                 deleted.extend(expect..seq);
                 expect = seq + 1;
             }
@@ -951,7 +950,7 @@ impl Stream {
 
     /// STREAM.INFO state without the `deleted` list (O(1)).
     pub fn state_summary(&self) -> StreamStateView {
-        let first = self.msgs.first_key_value().map(|(_, m)| m);
+        let first = self.msgs.first();
         let first_seq = self.first_seq();
         let num_deleted = if self.msgs.is_empty() {
             0
@@ -1061,7 +1060,8 @@ impl Stream {
         // A merge of two ascending sequences: the live messages in range and the entries.
         let mut entries = index.iter().peekable();
         let mut n = 0;
-        for (&seq, msg) in self.msgs.range_mut(lo..=hi) {
+        for msg in self.msgs.range_mut(lo..=hi) {
+            let seq = msg.seq;
             while entries.next_if(|&&(s, _)| s < seq).is_some() {}
             let Some(&&(_, off)) = entries.peek().filter(|&&&(s, _)| s == seq) else {
                 continue;
@@ -1083,20 +1083,11 @@ impl Stream {
         n
     }
 
-    /// Moves replayed messages into the message map: a bulk build when the batch is at least
-    /// as large as the map (so repeated batches cost O(n) overall), else one insert each.
+    /// Moves replayed messages into the message map (appends: O(1) each).
     fn load_pending(&mut self, pending: &mut Vec<(u64, StoredMsg)>) {
-        if pending.is_empty() {
-            return;
+        for (_, msg) in pending.drain(..) {
+            self.msgs.push(msg);
         }
-        if pending.len() == 1 || pending.len() < self.msgs.len() {
-            for (seq, msg) in pending.drain(..) {
-                self.msgs.insert(seq, msg);
-            }
-            return;
-        }
-        let mut batch: BTreeMap<u64, StoredMsg> = std::mem::take(pending).into_iter().collect();
-        self.msgs.append(&mut batch);
     }
 
     /// Replays a non-message record (the message map must be up to date).
@@ -1144,7 +1135,7 @@ impl Stream {
         // sequence is out of order and ignored.
         let newest = match pending.last() {
             Some(&(s, _)) => s,
-            None => self.msgs.last_key_value().map_or(0, |(&s, _)| s),
+            None => self.msgs.last().map_or(0, |m| m.seq),
         };
         if m.seq <= newest || m.seq == 0 {
             tracing::warn!(stream = %self.name, seq = m.seq, newest, "replay: ignoring out-of-order message record");
@@ -1196,9 +1187,9 @@ impl Stream {
 
     /// Adds a message newer than every stored one to every index.
     fn insert(&mut self, msg: StoredMsg) {
-        debug_assert!(self.msgs.last_key_value().is_none_or(|(&s, _)| s < msg.seq));
+        debug_assert!(self.msgs.last().is_none_or(|m| m.seq < msg.seq));
         self.index_new(&msg);
-        self.msgs.insert(msg.seq, msg);
+        self.msgs.push(msg);
     }
 
     /// [`Self::insert`] except the message map itself: bytes, subject and time indexes, last
@@ -1225,7 +1216,7 @@ impl Stream {
     /// Removes one message from the message map, byte count and subject index (call
     /// [`Self::settle`] after a batch).
     fn remove_one(&mut self, seq: u64) -> Option<StoredMsg> {
-        let msg = self.msgs.remove(&seq)?;
+        let msg = self.msgs.remove(seq)?;
         self.removals += 1;
         self.bytes -= msg_size(self.limits.memory_accounting, &msg);
         if let Some(list) = self.subjects.get_mut(&msg.subject[..]) {
@@ -1239,7 +1230,8 @@ impl Stream {
 
     /// Removes the oldest message (limit eviction).
     fn pop_first(&mut self) -> Option<u64> {
-        let (seq, msg) = self.msgs.pop_first()?;
+        let msg = self.msgs.pop_first()?;
+        let seq = msg.seq;
         self.removals += 1;
         self.bytes -= msg_size(self.limits.memory_accounting, &msg);
         if let Some(list) = self.subjects.get_mut(&msg.subject[..]) {
@@ -1254,14 +1246,14 @@ impl Stream {
 
     /// Removes every message below `below`; returns how many (settles when any).
     fn remove_prefix(&mut self, below: u64) -> u64 {
-        if self.msgs.first_key_value().is_none_or(|(&s, _)| s >= below) {
+        if self.msgs.first().is_none_or(|m| m.seq >= below) {
             return 0;
         }
-        let keep = self.msgs.split_off(&below);
-        let gone = std::mem::replace(&mut self.msgs, keep);
+        let gone = self.msgs.split_off_below(below);
         let n = gone.len() as u64;
         self.removals += 1;
-        for (seq, msg) in gone {
+        for msg in gone {
+            let seq = msg.seq;
             self.bytes -= msg_size(self.limits.memory_accounting, &msg);
             if let Some(list) = self.subjects.get_mut(&msg.subject[..]) {
                 debug_assert_eq!(list.front(), Some(&seq));
@@ -1286,7 +1278,7 @@ impl Stream {
                 break;
             }
             list.pop_front();
-            let msg = self.msgs.remove(&seq).expect("indexed message is stored");
+            let msg = self.msgs.remove(seq).expect("indexed message is stored");
             self.removals += 1;
             self.bytes -= msg_size(self.limits.memory_accounting, &msg);
             n += 1;
@@ -1300,12 +1292,12 @@ impl Stream {
     /// Restores invariants after removals: the empty-stream first sequence, and the time index
     /// (drops its stale front, compacts it when mostly stale).
     fn settle(&mut self) {
-        match self.msgs.first_key_value() {
+        match self.msgs.first().map(|m| m.seq) {
             None => {
                 self.empty_first_seq = self.last_seq + 1;
                 self.times.clear();
             }
-            Some((&first, _)) => {
+            Some(first) => {
                 while self.times.front().is_some_and(|&(s, _)| s < first) {
                     self.times.pop_front();
                 }
@@ -1313,7 +1305,7 @@ impl Stream {
                     let mut max_ts = 0;
                     self.times = self
                         .msgs
-                        .values()
+                        .iter()
                         .map(|m| {
                             max_ts = max_ts.max(m.ts_ns);
                             (m.seq, max_ts)
@@ -1324,7 +1316,7 @@ impl Stream {
         }
         debug_assert!(
             self.msgs.is_empty()
-                || self.times.front().map(|t| t.0) == self.msgs.first_key_value().map(|m| *m.0)
+                || self.times.front().map(|t| t.0) == self.msgs.first().map(|m| m.seq)
         );
     }
 
@@ -1428,7 +1420,7 @@ impl Stream {
             return None;
         }
         self.msgs
-            .values()
+            .iter()
             .rev()
             .filter(|m| subject_matches(filter, &m.subject))
             .nth((k - 1) as usize)
