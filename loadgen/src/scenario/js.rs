@@ -533,36 +533,83 @@ pub fn run_pub(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError> {
         );
     }
     v.finish();
-    let elapsed = (end_ns.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
-    let rate = acked as f64 / elapsed;
-    Ok(RunResult {
-        scenario: "js-pub".into(),
-        url: c.url.clone(),
-        server,
-        params: Params {
-            size: c.size,
-            pubs: c.pubs,
-            subs: 0,
-            subjects: subjects.len() as u32,
-            msgs: c.msgs,
-            duration_s: c.duration.as_secs_f64(),
-            rate: 0,
-            window: Some(o.window),
-            ..Default::default()
-        },
+    Ok(RoundTrips {
+        scenario: "js-pub",
+        headline: "acked",
+        latency_label: "publish→ack round trip",
+        params: window_params(c, o, subjects.len() as u32),
         sent,
-        expected: sent,
-        received: acked,
-        elapsed_s: elapsed,
-        pub_msgs_per_s: sent as f64 / elapsed,
-        recv_msgs_per_s: rate,
-        msgs_per_s: rate,
-        mb_per_s: rate * c.size as f64 / 1e6,
-        headline: "acked".into(),
-        latency: Latency::from_histogram(&hist, "publish→ack round trip"),
-        send_lag: None,
-        verification: v,
-    })
+        answered: acked,
+        start_ns,
+        end_ns,
+    }
+    .result(c, server, &hist, v))
+}
+
+/// The params of a run with `window` requests in flight per client.
+pub fn window_params(c: &Common, o: &JsOptions, subjects: u32) -> Params {
+    Params {
+        size: c.size,
+        pubs: c.pubs,
+        subs: 0,
+        subjects,
+        msgs: c.msgs,
+        duration_s: c.duration.as_secs_f64(),
+        window: Some(o.window),
+        ..Default::default()
+    }
+}
+
+/// A windowed request/reply run (publish→ack, get→reply), as its result reports it.
+pub struct RoundTrips<'a> {
+    /// Scenario name.
+    pub scenario: &'a str,
+    /// What `received` counts ("acked", "puts", …).
+    pub headline: &'a str,
+    /// What the latency histogram measured.
+    pub latency_label: &'a str,
+    /// Run parameters.
+    pub params: Params,
+    /// Requests sent.
+    pub sent: u64,
+    /// Requests answered as expected.
+    pub answered: u64,
+    /// First send, unix ns.
+    pub start_ns: u64,
+    /// Last answer, unix ns.
+    pub end_ns: u64,
+}
+
+impl RoundTrips<'_> {
+    /// The run's result: rates over the time from the first send to the last answer.
+    pub fn result(
+        self,
+        c: &Common,
+        server: String,
+        hist: &hdrhistogram::Histogram<u64>,
+        verification: Verification,
+    ) -> RunResult {
+        let elapsed = (self.end_ns.saturating_sub(self.start_ns) as f64 / 1e9).max(1e-9);
+        let rate = self.answered as f64 / elapsed;
+        RunResult {
+            scenario: self.scenario.into(),
+            url: c.url.clone(),
+            server,
+            params: self.params,
+            sent: self.sent,
+            expected: self.sent,
+            received: self.answered,
+            elapsed_s: elapsed,
+            pub_msgs_per_s: self.sent as f64 / elapsed,
+            recv_msgs_per_s: rate,
+            msgs_per_s: rate,
+            mb_per_s: rate * c.size as f64 / 1e6,
+            headline: self.headline.into(),
+            latency: Latency::from_histogram(hist, self.latency_label),
+            send_lag: None,
+            verification,
+        }
+    }
 }
 
 /// Fields of a `$JS.ACK…` reply subject the consumer checks.

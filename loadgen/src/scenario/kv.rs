@@ -12,15 +12,15 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::js::{
-    api, control, header_u64, header_value, prefill, publish_to, PublishJob, PREFILL_ACK_TIMEOUT,
-    PREFILL_LIMIT,
+    api, control, header_u64, header_value, prefill, publish_to, window_params, PublishJob,
+    RoundTrips, PREFILL_ACK_TIMEOUT, PREFILL_LIMIT,
 };
 use super::{Common, JsOptions, Progress, ScenarioError, CONNECT_TIMEOUT, WRITE_TIMEOUT};
 use crate::conn::{unique_token, Conn, ReqConn};
 use crate::payload::now_ns;
 use crate::proto::{self, ServerFrame};
 use crate::reader::Fill;
-use crate::result::{new_histogram, Latency, Params, RunResult, Verification};
+use crate::result::{new_histogram, Params, RunResult, Verification};
 
 /// The stream behind a bucket.
 pub fn kv_stream(bucket: &str) -> String {
@@ -153,36 +153,20 @@ pub fn run_put(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError> {
     }
     delete_stream(&mut ctl, o, &stream);
     v.finish();
-    let elapsed = (end_ns.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
-    let rate = acked as f64 / elapsed;
-    Ok(RunResult {
-        scenario: "kv-put".into(),
-        url: c.url.clone(),
-        server,
+    Ok(RoundTrips {
+        scenario: "kv-put",
+        headline: "puts",
+        latency_label: "put→ack round trip",
         params: Params {
-            size: c.size,
-            pubs: c.pubs,
-            subs: 0,
-            subjects: 1,
-            msgs: c.msgs,
-            duration_s: c.duration.as_secs_f64(),
-            window: Some(o.window),
             keys: Some(o.keys),
-            ..Default::default()
+            ..window_params(c, o, 1)
         },
         sent,
-        expected: sent,
-        received: acked,
-        elapsed_s: elapsed,
-        pub_msgs_per_s: sent as f64 / elapsed,
-        recv_msgs_per_s: rate,
-        msgs_per_s: rate,
-        mb_per_s: rate * c.size as f64 / 1e6,
-        headline: "puts".into(),
-        latency: Latency::from_histogram(&hist, "put→ack round trip"),
-        send_lag: None,
-        verification: v,
-    })
+        answered: acked,
+        start_ns,
+        end_ns,
+    }
+    .result(c, server, &hist, v))
 }
 
 struct GetPlan {
@@ -473,36 +457,20 @@ pub fn run_get(c: &Common, o: &JsOptions) -> Result<RunResult, ScenarioError> {
     ));
     delete_stream(&mut ctl, o, &stream);
     v.finish();
-    let elapsed = (end_ns.saturating_sub(start_ns) as f64 / 1e9).max(1e-9);
-    let rate = answered as f64 / elapsed;
-    Ok(RunResult {
-        scenario: "kv-get".into(),
-        url: c.url.clone(),
-        server,
+    Ok(RoundTrips {
+        scenario: "kv-get",
+        headline: "gets",
+        latency_label: "direct get round trip",
         params: Params {
-            size: c.size,
-            pubs: c.pubs,
-            subs: 0,
-            subjects: 1,
-            msgs: c.msgs,
-            duration_s: c.duration.as_secs_f64(),
-            window: Some(o.window),
             keys: Some(o.keys),
-            ..Default::default()
+            ..window_params(c, o, 1)
         },
         sent,
-        expected: sent,
-        received: answered,
-        elapsed_s: elapsed,
-        pub_msgs_per_s: sent as f64 / elapsed,
-        recv_msgs_per_s: rate,
-        msgs_per_s: rate,
-        mb_per_s: rate * c.size as f64 / 1e6,
-        headline: "gets".into(),
-        latency: Latency::from_histogram(&hist, "direct get round trip"),
-        send_lag: None,
-        verification: v,
-    })
+        answered,
+        start_ns,
+        end_ns,
+    }
+    .result(c, server, &hist, v))
 }
 
 #[cfg(test)]
