@@ -70,9 +70,9 @@ impl Block {
         match self {
             Block::Dense { slots, head, .. } => {
                 let first = key * BLOCK_SLOTS;
+                debug_assert!(hi >= first, "only blocks that meet the range are asked");
                 let from = (lo.saturating_sub(first).min(BLOCK_SLOTS) as usize).max(*head);
-                let to = (hi.saturating_sub(first).saturating_add(1)).min(slots.len() as u64);
-                let to = if hi < first { 0 } else { to as usize };
+                let to = (hi - first).saturating_add(1).min(slots.len() as u64) as usize;
                 (from.min(to), to)
             }
             Block::Sparse(v) => (
@@ -252,16 +252,7 @@ impl SeqMap {
         r: impl RangeBounds<u64>,
     ) -> impl DoubleEndedIterator<Item = &StoredMsg> + '_ {
         let (lo, hi) = bounds(r).unwrap_or((1, 0));
-        let keys = if lo <= hi {
-            (lo / BLOCK_SLOTS, hi / BLOCK_SLOTS)
-        } else {
-            (1, 0)
-        };
-        let blocks = if keys.0 <= keys.1 {
-            Some(self.blocks.range(keys.0..=keys.1))
-        } else {
-            None
-        };
+        let blocks = (lo <= hi).then(|| self.blocks.range(lo / BLOCK_SLOTS..=hi / BLOCK_SLOTS));
         blocks
             .into_iter()
             .flatten()
@@ -277,11 +268,7 @@ impl SeqMap {
     /// sequence must not change).
     pub fn range_mut(&mut self, r: impl RangeBounds<u64>) -> impl Iterator<Item = &mut StoredMsg> {
         let (lo, hi) = bounds(r).unwrap_or((1, 0));
-        let blocks = if lo <= hi {
-            Some(self.blocks.range_mut(lo / BLOCK_SLOTS..=hi / BLOCK_SLOTS))
-        } else {
-            None
-        };
+        let blocks = (lo <= hi).then(|| self.blocks.range_mut(lo / BLOCK_SLOTS..=hi / BLOCK_SLOTS));
         blocks
             .into_iter()
             .flatten()
