@@ -278,7 +278,6 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
     let segs = segment_paths(dir)?;
     let mut sealed = Vec::with_capacity(segs.len());
     let mut records = 0u64;
-    let mut message_records = 0u64;
     let (mut read_us, mut replay_us, mut index_us) = (0u64, 0u64, 0u64);
     for (first_seq, path) in &segs {
         let t0 = Instant::now();
@@ -296,11 +295,8 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
         let mut scanner = Scanner::new(&bytes);
         let scanned = scanner.by_ref().map(|(off, rec)| {
             records += 1;
-            if let RecordRef::Message(m) = rec {
-                message_records += 1;
-                if collect {
-                    entries.push((m.seq, off));
-                }
+            if let (true, RecordRef::Message(m)) = (collect, rec) {
+                entries.push((m.seq, off));
             }
             rec
         });
