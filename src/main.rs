@@ -1,4 +1,5 @@
 //! The `natrix` binary: resolve configuration, start the cores, stop on SIGINT/SIGTERM.
+//! SIGUSR2 (nats-server's lame duck mode) is logged and otherwise ignored.
 
 use std::process::ExitCode;
 
@@ -13,11 +14,15 @@ fn main() -> ExitCode {
     let (filter, reload_handle) = reload::Layer::new(EnvFilter::new("info"));
     {
         use tracing_subscriber::layer::SubscriberExt;
-        use tracing_subscriber::util::SubscriberInitExt;
-        tracing_subscriber::registry()
+        let subscriber = tracing_subscriber::registry()
             .with(filter)
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-            .init();
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+        // Instead of tracing-subscriber's `init()` (which installs a plain `LogTracer`).
+        if log::set_boxed_logger(Box::new(GlommioLogBridge(tracing_log::LogTracer::new()))).is_ok()
+        {
+            log::set_max_level(log::LevelFilter::Trace);
+        }
     }
     let cfg = match cli.resolve() {
         Ok(cfg) => cfg,
@@ -43,6 +48,10 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    if let Err(e) = warn_on_lame_duck_signal() {
+        tracing::error!(error = %e, "cannot install signal handler");
+        return ExitCode::from(1);
+    }
     let handle = match natrix::server::start_with_shutdown(cfg, flag) {
         Ok(h) => h,
         Err(e) => {
@@ -53,4 +62,70 @@ fn main() -> ExitCode {
     handle.wait();
     tracing::info!("natrix stopped");
     ExitCode::SUCCESS
+}
+
+/// nats-server enters lame duck mode on SIGUSR2; natrix has none yet. Without a handler the
+/// signal's default action would kill the process without a word, so a thread of its own (not
+/// a core) waits for it and logs that it was ignored.
+fn warn_on_lame_duck_signal() -> std::io::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR2])?;
+    std::thread::Builder::new()
+        .name("natrix-signals".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                tracing::warn!(
+                    "SIGUSR2 received: lame duck mode is not supported, ignoring it (SIGTERM stops the server)"
+                );
+            }
+        })?;
+    Ok(())
+}
+
+/// Forwards `log` records (glommio's) to tracing, with one of glommio's messages lowered from
+/// ERROR to DEBUG: when a core opens its first DMA file on a device, glommio 0.9
+/// (`Reactor::probe_iopoll_support`) probes the poll ring by *reading* from that file, and the
+/// segment files are created write-only (`DmaFile::create`), so the read fails with EBADF and
+/// glommio logs "got unexpected error when probing iopoll support … Bad file descriptor" at
+/// ERROR on a healthy server (once per core). Its outcome — no poll ring, interrupt-driven
+/// completions — is what natrix uses anyway. Opening the files read-write would make the probe
+/// succeed on an empty file (a read at end of file never reaches the device) and switch every
+/// file to the poll ring whether or not the device polls, so the message is quietened instead.
+struct GlommioLogBridge(tracing_log::LogTracer);
+
+impl GlommioLogBridge {
+    fn is_iopoll_probe(record: &log::Record<'_>) -> bool {
+        record.level() == log::Level::Error
+            && record.target() == "glommio::reactor"
+            && record
+                .args()
+                .to_string()
+                .starts_with("got unexpected error when probing iopoll support")
+    }
+}
+
+impl log::Log for GlommioLogBridge {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        self.0.enabled(metadata)
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if Self::is_iopoll_probe(record) {
+            self.0.log(
+                &log::Record::builder()
+                    .args(*record.args())
+                    .level(log::Level::Debug)
+                    .target(record.target())
+                    .module_path(record.module_path())
+                    .file(record.file())
+                    .line(record.line())
+                    .build(),
+            );
+        } else {
+            self.0.log(record);
+        }
+    }
+
+    fn flush(&self) {
+        self.0.flush();
+    }
 }
