@@ -1,5 +1,6 @@
 //! The `natrix` binary: resolve configuration, start the cores, stop on SIGINT/SIGTERM.
-//! SIGUSR2 (nats-server's lame duck mode) is logged and otherwise ignored.
+//! SIGUSR2 (nats-server's lame duck mode), SIGHUP (reload) and SIGUSR1 (log reopen) are logged
+//! and otherwise ignored.
 
 use std::process::ExitCode;
 
@@ -48,7 +49,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    if let Err(e) = warn_on_lame_duck_signal() {
+    if let Err(e) = warn_on_unsupported_signals() {
         tracing::error!(error = %e, "cannot install signal handler");
         return ExitCode::from(1);
     }
@@ -64,18 +65,23 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// nats-server enters lame duck mode on SIGUSR2; natrix has none yet. Without a handler the
-/// signal's default action would kill the process without a word, so a thread of its own (not
-/// a core) waits for it and logs that it was ignored.
-fn warn_on_lame_duck_signal() -> std::io::Result<()> {
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR2])?;
+/// nats-server acts on SIGUSR2 (lame duck mode), SIGHUP (configuration reload) and SIGUSR1
+/// (log file reopen); natrix does none of these yet. Without a handler their default action
+/// would kill the process without a word, so a thread of its own (not a core) waits for them
+/// and logs that the signal was ignored.
+fn warn_on_unsupported_signals() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGUSR1, SIGUSR2};
+    let mut signals = signal_hook::iterator::Signals::new([SIGUSR2, SIGHUP, SIGUSR1])?;
     std::thread::Builder::new()
         .name("natrix-signals".into())
         .spawn(move || {
-            for _ in signals.forever() {
-                tracing::warn!(
-                    "SIGUSR2 received: lame duck mode is not supported, ignoring it (SIGTERM stops the server)"
-                );
+            for sig in signals.forever() {
+                let what = match sig {
+                    SIGUSR2 => "SIGUSR2 received: lame duck mode is not supported",
+                    SIGHUP => "SIGHUP received: configuration reload is not supported",
+                    _ => "SIGUSR1 received: log file reopening is not supported",
+                };
+                tracing::warn!("{what}; signal ignored (SIGTERM stops the server)");
             }
         })?;
     Ok(())

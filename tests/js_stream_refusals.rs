@@ -25,7 +25,7 @@ async fn assert_sealed(c: &async_nats::Client, messages: u64) {
     assert_ok(&info, "info");
     assert_eq!(info["config"]["sealed"], true, "{info}");
     assert_eq!(info["state"]["messages"], messages, "{info}");
-    // Publishes, with or without a message id (de-duplication does not get around it).
+    // Publishes, plain and with an id already stored (sealing is checked before duplicates).
     for headers in [vec![], vec![("Nats-Msg-Id", "m1")]] {
         let ack = js_publish_raw(c, "seal.a", &headers, b"late").await;
         assert_js_error(&ack, 400, 10109, SEALED);
@@ -101,7 +101,13 @@ async fn sealed_stream_refuses_writes_stays_readable_and_survives_restart() {
     .await;
     assert_ok(&created, "create");
     for seq in 1..=3u64 {
-        let ack = js_publish_raw(&c, "seal.a", &[], b"before").await;
+        // The first carries the id that the sealed stream is later sent again.
+        let headers: &[(&str, &str)] = if seq == 1 {
+            &[("Nats-Msg-Id", "m1")]
+        } else {
+            &[]
+        };
+        let ack = js_publish_raw(&c, "seal.a", headers, b"before").await;
         assert_eq!(ack["seq"], seq, "{ack}");
     }
     let sealed = js_api(

@@ -178,32 +178,53 @@ fn wait_for_stderr(server: &TestServer, text: &str) {
     }
 }
 
-/// nats-server enters lame duck mode on SIGUSR2; natrix has none yet, and must neither die of
-/// the signal (its default action) nor ignore it silently.
+/// nats-server handles SIGHUP (reload), SIGUSR1 (log reopen) and SIGUSR2 (lame duck mode);
+/// natrix supports none of them yet, and must neither die of them (their default action) nor
+/// ignore them silently.
 #[tokio::test]
-async fn sigusr2_is_logged_and_the_server_keeps_serving() {
+async fn sighup_sigusr1_sigusr2_are_logged_and_the_server_keeps_serving() {
     let mut server = TestServer::start_default();
     let c = server.client().await;
     round_trip(&c).await;
-    // SAFETY: plain kill(2) on our own child.
-    unsafe {
-        libc::kill(server.pid() as i32, libc::SIGUSR2);
+    for (sig, natrix_says, nats_server_says) in [
+        (
+            libc::SIGHUP,
+            "configuration reload is not supported",
+            "Trapped \"hangup\" signal",
+        ),
+        (
+            libc::SIGUSR1,
+            "log file reopening is not supported",
+            "Trapped \"user defined signal 1\" signal",
+        ),
+        (
+            libc::SIGUSR2,
+            "lame duck mode is not supported",
+            // The reference then stops taking clients and later shuts down.
+            "Entering lame duck mode",
+        ),
+    ] {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe {
+            libc::kill(server.pid() as i32, sig);
+        }
+        if !server.is_natrix() {
+            wait_for_stderr(&server, nats_server_says);
+            continue;
+        }
+        wait_for_stderr(&server, natrix_says);
+        let line = server
+            .stderr()
+            .lines()
+            .find(|l| l.contains(natrix_says))
+            .map(str::to_owned)
+            .unwrap_or_default();
+        assert!(line.contains("WARN"), "logged as a warning: {line}");
+        server.assert_alive();
+        round_trip(&c).await;
+        let fresh = server.client().await;
+        round_trip(&fresh).await;
     }
-    if !server.is_natrix() {
-        // The reference goes lame duck: it stops taking new clients and later shuts down.
-        wait_for_stderr(&server, "Entering lame duck mode");
-        return;
-    }
-    wait_for_stderr(&server, "lame duck mode is not supported");
-    assert!(
-        server.stderr().contains("WARN"),
-        "logged as a warning:\n{}",
-        server.stderr()
-    );
-    server.assert_alive();
-    round_trip(&c).await;
-    let fresh = server.client().await;
-    round_trip(&fresh).await;
     server.assert_alive();
 }
 
