@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         // Instead of tracing-subscriber's `init()` (which installs a plain `LogTracer`).
         if log::set_boxed_logger(Box::new(GlommioLogBridge(tracing_log::LogTracer::new()))).is_ok()
         {
-            log::set_max_level(log::LevelFilter::Trace);
+            sync_log_max_level();
         }
     }
     let cfg = match cli.resolve() {
@@ -35,6 +35,7 @@ fn main() -> ExitCode {
     match EnvFilter::try_new(&cfg.logging.level) {
         Ok(f) => {
             let _ = reload_handle.reload(f);
+            sync_log_max_level();
         }
         Err(e) => {
             tracing::warn!(level = %cfg.logging.level, error = %e, "bad log level; keeping info")
@@ -87,15 +88,22 @@ fn warn_on_unsupported_signals() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Lets `log` macros (glommio's) skip records below the level tracing logs, as
+/// tracing-subscriber's `init()` does, and follow the configured level.
+fn sync_log_max_level() {
+    use tracing_log::AsLog;
+    log::set_max_level(tracing::level_filters::LevelFilter::current().as_log());
+}
+
 /// Forwards `log` records (glommio's) to tracing, with one of glommio's messages lowered from
 /// ERROR to DEBUG: when a core opens its first DMA file on a device, glommio 0.9
 /// (`Reactor::probe_iopoll_support`) probes the poll ring by *reading* from that file, and the
 /// segment files are created write-only (`DmaFile::create`), so the read fails with EBADF and
 /// glommio logs "got unexpected error when probing iopoll support … Bad file descriptor" at
 /// ERROR on a healthy server (once per core). Its outcome — no poll ring, interrupt-driven
-/// completions — is what natrix uses anyway. Opening the files read-write would make the probe
-/// succeed on an empty file (a read at end of file never reaches the device) and switch every
-/// file to the poll ring whether or not the device polls, so the message is quietened instead.
+/// completions — is what natrix uses anyway. Opening the files read-write instead would let the probe
+/// "succeed" on an empty file (a read at end of file need not reach the device) and so turn the
+/// poll ring on for every file on a guess; the message is quietened instead.
 struct GlommioLogBridge(tracing_log::LogTracer);
 
 impl GlommioLogBridge {
