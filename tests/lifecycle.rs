@@ -1,5 +1,6 @@
 //! The natrix process as an operator sees it: bad configuration refused with key and line,
-//! and SIGTERM/SIGINT flushing clients and exiting 0.
+//! SIGTERM/SIGINT flushing clients and exiting 0, SIGUSR2 (lame duck) not fatal, and no
+//! ERROR lines from a healthy server with file streams.
 
 mod common;
 
@@ -8,7 +9,9 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{free_port, natrix_bin, two_free_ports};
+use common::{
+    free_port, js_api, js_publish_raw, natrix_bin, round_trip, two_free_ports, TestServer,
+};
 
 fn run_with_config(toml: &str) -> (Option<i32>, String) {
     let dir = std::env::temp_dir().join(format!(
@@ -160,4 +163,103 @@ fn sigterm_flushes_queued_messages_and_exits_zero() {
         // since a server of a test running alongside may have been given the freed port.
         assert_eq!(status.code(), Some(0), "signal {sig}");
     }
+}
+
+/// Waits (bounded) until the server's stderr contains `text`.
+fn wait_for_stderr(server: &TestServer, text: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.stderr().contains(text) {
+        assert!(
+            Instant::now() < deadline,
+            "no {text:?} in stderr within 10 s:\n{}",
+            server.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// nats-server handles SIGHUP (reload), SIGUSR1 (log reopen) and SIGUSR2 (lame duck mode);
+/// natrix supports none of them yet, and must neither die of them (their default action) nor
+/// ignore them silently.
+#[tokio::test]
+async fn sighup_sigusr1_sigusr2_are_logged_and_the_server_keeps_serving() {
+    let mut server = TestServer::start_default();
+    let c = server.client().await;
+    round_trip(&c).await;
+    for (sig, natrix_says, nats_server_says) in [
+        (
+            libc::SIGHUP,
+            "configuration reload is not supported",
+            "Trapped \"hangup\" signal",
+        ),
+        (
+            libc::SIGUSR1,
+            "log file reopening is not supported",
+            "Trapped \"user defined signal 1\" signal",
+        ),
+        (
+            libc::SIGUSR2,
+            "lame duck mode is not supported",
+            // The reference then stops taking clients and later shuts down.
+            "Entering lame duck mode",
+        ),
+    ] {
+        // SAFETY: plain kill(2) on our own child.
+        unsafe {
+            libc::kill(server.pid() as i32, sig);
+        }
+        if !server.is_natrix() {
+            wait_for_stderr(&server, nats_server_says);
+            continue;
+        }
+        wait_for_stderr(&server, natrix_says);
+        let line = server
+            .stderr()
+            .lines()
+            .find(|l| l.contains(natrix_says))
+            .map(str::to_owned)
+            .unwrap_or_default();
+        assert!(line.contains("WARN"), "logged as a warning: {line}");
+        server.assert_alive();
+        round_trip(&c).await;
+        let fresh = server.client().await;
+        round_trip(&fresh).await;
+    }
+    server.assert_alive();
+}
+
+/// A healthy server with file streams (created, written, recovered) logs no ERROR line:
+/// glommio's poll-ring probe on each core's first DMA file used to log one per core.
+#[tokio::test]
+async fn file_streams_log_no_error_lines() {
+    let mut server = TestServer::start_default();
+    for round in 0..2 {
+        let c = server.client().await;
+        for i in 0..4 {
+            let name = format!("F{i}");
+            if round == 0 {
+                let r = js_api(
+                    &c,
+                    &format!("STREAM.CREATE.{name}"),
+                    &serde_json::json!({"name": name, "subjects": [format!("f{i}.>")]}),
+                )
+                .await;
+                assert!(r.get("error").is_none(), "{r}");
+            }
+            let ack = js_publish_raw(&c, &format!("f{i}.x"), &[], b"payload").await;
+            assert_eq!(ack["seq"], round + 1, "{ack}");
+        }
+        drop(c);
+        server.restart();
+    }
+    let log = server.stderr_all();
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("[ERR]"))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "ERROR lines on a healthy server:\n{}",
+        errors.join("\n")
+    );
 }

@@ -171,7 +171,9 @@ pub fn parse_stream_config(body: &[u8]) -> Result<StreamConfig, JsApiError> {
 
 /// STREAM.CREATE request handling up to the stateful checks, in nats-server's order: decoding
 /// (10025), name mismatch (10056), path separators (10128), the create-only refusal of
-/// `sealed`, then normalisation and validation (10052/10133/10074). The caller then checks
+/// `sealed`, `mirror_direct` without a mirror, then normalisation and validation
+/// (10052/10133/10074) and natrix's refusal of the features it lacks (10052,
+/// `StreamConfig::check_supported`). The caller then checks
 /// existing streams (identical ⇒ `did_create` again, different ⇒ 10058) and subject overlap
 /// (10065).
 pub fn prepare_create(stream: &str, body: &[u8]) -> Result<StreamConfig, JsApiError> {
@@ -185,14 +187,20 @@ pub fn prepare_create(stream: &str, body: &[u8]) -> Result<StreamConfig, JsApiEr
             "stream configuration for create can not be sealed",
         ));
     }
+    if cfg.mirror_direct && cfg.mirror.is_none() {
+        return Err(JsApiError::stream_invalid_config(
+            "stream has no mirror but does have mirror direct",
+        ));
+    }
     cfg.normalize();
     cfg.validate()?;
+    cfg.check_supported()?;
     Ok(cfg)
 }
 
 /// STREAM.UPDATE request handling up to the stateful checks. Unlike create, nats-server
 /// validates the config (10052, including a missing or path-like name) before comparing names
-/// (10056), and checks replicas (10074) after that. The caller then looks the stream up (10059), runs `StreamConfig::validate_update`
+/// (10056), and checks replicas (10074) and natrix's unsupported features (10052) after that. The caller then looks the stream up (10059), runs `StreamConfig::validate_update`
 /// and checks overlap (10065).
 pub fn prepare_update(stream: &str, body: &[u8]) -> Result<StreamConfig, JsApiError> {
     let mut cfg = parse_stream_config(body)?;
@@ -202,6 +210,7 @@ pub fn prepare_update(stream: &str, body: &[u8]) -> Result<StreamConfig, JsApiEr
         return Err(JsApiError::stream_name_mismatch());
     }
     cfg.check_replicas_supported()?;
+    cfg.check_supported()?;
     Ok(cfg)
 }
 

@@ -773,27 +773,26 @@ impl StreamConfig {
         Ok(())
     }
 
-    /// natrix-specific: refuses (10052) the features natrix does not implement, so that a client
-    /// is told instead of silently getting different semantics. Call after `validate`.
+    /// natrix-specific: refuses (10052, naming the field) the features natrix does not
+    /// implement, so that a client is told instead of silently getting different semantics.
+    /// nats-server accepts all of these. Call after `validate`.
     pub fn check_supported(&self) -> Result<(), JsApiError> {
         let unsupported = if self.mirror.is_some() {
-            "stream mirrors are not supported"
+            "stream mirrors are not supported (field mirror)"
         } else if !self.sources.is_empty() {
-            "stream sources are not supported"
+            "stream sources are not supported (field sources)"
         } else if self.subject_transform.is_some() {
-            "stream subject transforms are not supported"
+            "stream subject transforms are not supported (field subject_transform)"
         } else if self.republish.is_some() {
-            "stream republish is not supported"
-        } else if self.subject_delete_marker_ttl_ns != 0 {
-            "subject delete markers are not supported"
+            "stream republish is not supported (field republish)"
         } else if self.allow_msg_counter {
-            "message counters are not supported"
+            "message counters are not supported (field allow_msg_counter)"
         } else if self.allow_atomic {
-            "atomic batch publish is not supported"
+            "atomic batch publish is not supported (field allow_atomic)"
         } else if self.allow_msg_schedules {
-            "message schedules are not supported"
+            "message schedules are not supported (field allow_msg_schedules)"
         } else if self.allow_batched {
-            "batched publish is not supported"
+            "batched publish is not supported (field allow_batched)"
         } else {
             return Ok(());
         };
@@ -1294,45 +1293,43 @@ mod tests {
         for (json, want) in [
             (
                 r#"{"name":"M","mirror":{"name":"S1"}}"#,
-                "stream mirrors are not supported",
+                "stream mirrors are not supported (field mirror)",
             ),
             (
                 r#"{"name":"M","sources":[{"name":"S1"}]}"#,
-                "stream sources are not supported",
+                "stream sources are not supported (field sources)",
             ),
             (
                 r#"{"name":"M","subject_transform":{"src":"M","dest":"x"}}"#,
-                "stream subject transforms are not supported",
+                "stream subject transforms are not supported (field subject_transform)",
             ),
             (
                 r#"{"name":"M","republish":{"src":">","dest":"x.>"}}"#,
-                "stream republish is not supported",
-            ),
-            (
-                r#"{"name":"M","subject_delete_marker_ttl":1000000000}"#,
-                "subject delete markers are not supported",
+                "stream republish is not supported (field republish)",
             ),
             (
                 r#"{"name":"M","allow_msg_counter":true}"#,
-                "message counters are not supported",
+                "message counters are not supported (field allow_msg_counter)",
             ),
             (
                 r#"{"name":"M","allow_atomic":true}"#,
-                "atomic batch publish is not supported",
+                "atomic batch publish is not supported (field allow_atomic)",
             ),
             (
                 r#"{"name":"M","allow_msg_schedules":true}"#,
-                "message schedules are not supported",
+                "message schedules are not supported (field allow_msg_schedules)",
             ),
             (
                 r#"{"name":"M","allow_batched":true}"#,
-                "batched publish is not supported",
+                "batched publish is not supported (field allow_batched)",
             ),
         ] {
             let err = normalized(json).check_supported().unwrap_err();
             assert_eq!((err.err_code, err.description.as_str()), (10052, want));
         }
-        let json = r#"{"name":"K","allow_msg_ttl":true,"compression":"s2","placement":{"tags":["a"]},"persist_mode":"async","first_seq":5}"#;
+        // Implemented: TTLs, subject delete markers, compression (accepted, stored plain),
+        // placement, async persistence, first_seq.
+        let json = r#"{"name":"K","allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000,"compression":"s2","placement":{"tags":["a"]},"persist_mode":"async","first_seq":5}"#;
         normalized(json).check_supported().expect(json);
     }
 

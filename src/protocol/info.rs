@@ -8,7 +8,10 @@ use rand::rngs::SmallRng;
 use rand::{RngCore, SeedableRng};
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// The 2.x protocol version we advertise (clients gate features on it).
+/// The 2.x protocol version we advertise (clients gate features on it). Deliberately not the
+/// reference's 2.15.1: clients would then use 2.12+ features natrix refuses (atomic/batched
+/// publish, counters, schedules). Raise it only with the features (also `_nats.ver` in
+/// stream/consumer metadata follows it).
 pub const ADVERTISED_VERSION: &str = "2.11.0";
 
 /// What the server tells each client on accept (and again after CONNECT for `protocol:1`).

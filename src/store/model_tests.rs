@@ -260,11 +260,11 @@ impl Model {
     }
 
     fn purge(&mut self, filter: Option<&[u8]>, seq: u64, keep: u64) -> Result<u64, JsErrorInfo> {
-        if self.limits.deny_purge {
-            return Err(JsErrorInfo::purge_not_permitted());
-        }
         if seq > 0 && keep > 0 {
             return Err(JsErrorInfo::bad_request());
+        }
+        if self.limits.deny_purge {
+            return Err(JsErrorInfo::purge_not_permitted());
         }
         Ok(self.purge_inner(filter, seq, keep))
     }
@@ -526,6 +526,7 @@ fn limits_strategy() -> impl Strategy<Value = StreamLimits> {
                     memory_accounting: false,
                     allow_msg_ttl: false,
                     subject_delete_marker_ttl_ns: 0,
+                    sealed: false,
                 }
             },
         )

@@ -5,6 +5,7 @@
 //!
 //! Semantics follow nats-server 2.15 (`server/stream.go` processJetStreamMsg, `server/filestore.go`
 //! storeRawMsg / PurgeEx / Compact / expireMsgs), including its quirks:
+//! * a sealed stream refuses every publish, MSG.DELETE and PURGE first (10109);
 //! * publish checks run in nats-server's order: expected stream, msg-id duplicate, expected last
 //!   subject sequence, expected last sequence, expected last msg id, rollup, max message size,
 //!   header size, discard-new limits;
@@ -86,6 +87,8 @@ pub struct StreamLimits {
     pub allow_msg_ttl: bool,
     /// When age or a TTL removes a subject's last message, leave a marker with this TTL (0 = no).
     pub subject_delete_marker_ttl_ns: u64,
+    /// Sealed (`sealed` in the config): publishes, MSG.DELETE and PURGE are refused (10109).
+    pub sealed: bool,
 }
 
 impl Default for StreamLimits {
@@ -106,6 +109,7 @@ impl Default for StreamLimits {
             memory_accounting: false,
             allow_msg_ttl: false,
             subject_delete_marker_ttl_ns: 0,
+            sealed: false,
         }
     }
 }
@@ -194,6 +198,11 @@ impl JsErrorInfo {
     /// 10097 `header size exceeds maximum allowed of 64k`.
     pub fn header_too_large() -> Self {
         Self::new(400, 10097, "header size exceeds maximum allowed of 64k")
+    }
+
+    /// 10109 `invalid operation on sealed stream` (publish, MSG.DELETE, PURGE when sealed).
+    pub fn sealed() -> Self {
+        Self::new(400, 10109, "invalid operation on sealed stream")
     }
 
     /// 10110 `stream purge not permitted` (`deny_purge`).
@@ -529,6 +538,9 @@ impl Stream {
         payload: &[u8],
         now_ns: u64,
     ) -> Result<PublishOutcome, JsErrorInfo> {
+        if self.limits.sealed {
+            return Err(JsErrorInfo::sealed());
+        }
         self.prune_dedupe(now_ns);
         let mut msg_id: Option<&[u8]> = None;
         let mut rollup = None;
@@ -781,6 +793,9 @@ impl Stream {
 
     /// MSG.DELETE.
     pub fn delete_msg(&mut self, seq: u64) -> Result<Vec<Effect>, JsErrorInfo> {
+        if self.limits.sealed {
+            return Err(JsErrorInfo::sealed());
+        }
         if self.limits.deny_delete {
             return Err(JsErrorInfo::delete_not_permitted());
         }
@@ -799,13 +814,17 @@ impl Stream {
         seq: Option<u64>,
         keep: Option<u64>,
     ) -> Result<(u64, Vec<Effect>), JsErrorInfo> {
-        if self.limits.deny_purge {
-            return Err(JsErrorInfo::purge_not_permitted());
-        }
+        // nats-server's order: the malformed request, then sealed, then deny_purge.
         let seq = seq.unwrap_or(0);
         let keep = keep.unwrap_or(0);
         if seq > 0 && keep > 0 {
             return Err(JsErrorInfo::bad_request());
+        }
+        if self.limits.sealed {
+            return Err(JsErrorInfo::sealed());
+        }
+        if self.limits.deny_purge {
+            return Err(JsErrorInfo::purge_not_permitted());
         }
         Ok(self.purge_inner(filter, seq, keep))
     }

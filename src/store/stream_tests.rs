@@ -1180,3 +1180,34 @@ fn bulk_shared_replay_matches_record_by_record_replay() {
     }
     assert_eq!(s.rebase_bodies(&owner, &index), before.len() as u64);
 }
+
+#[test]
+fn sealed_refuses_every_write_first_and_still_reads() {
+    let mut s = stream(StreamLimits::default());
+    for now in 1..=3 {
+        pub_ok(&mut s, "a", b"x", now);
+    }
+    // Sealing as nats-server applies it: deny delete and purge too.
+    s.set_limits(StreamLimits {
+        sealed: true,
+        deny_delete: true,
+        deny_purge: true,
+        discard: Discard::New,
+        ..StreamLimits::default()
+    });
+    let sealed = err(400, 10109, "invalid operation on sealed stream");
+    assert_eq!(s.publish(b"a", &[], b"y", 4).unwrap_err(), sealed);
+    let id = hdrs(&[("Nats-Msg-Id", "m")]);
+    assert_eq!(s.publish(b"a", &id, b"y", 4).unwrap_err(), sealed);
+    assert_eq!(s.delete_msg(1).unwrap_err(), sealed);
+    assert_eq!(s.delete_msg(99).unwrap_err(), sealed);
+    assert_eq!(s.purge(None, None, None).unwrap_err(), sealed);
+    assert_eq!(s.purge(Some(b"a"), None, Some(1)).unwrap_err(), sealed);
+    // A malformed purge is a bad request before anything else.
+    assert_eq!(
+        s.purge(None, Some(2), Some(1)).unwrap_err(),
+        err(400, 10003, "bad request")
+    );
+    assert_eq!(seqs(&s), vec![1, 2, 3]);
+    assert_eq!(s.get(2).map(|m| m.seq), Some(2));
+}
