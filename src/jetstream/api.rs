@@ -6,8 +6,9 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::Deserialize;
 
 use super::errors::{invalid_json_error, JsApiError};
+use super::gocompat::serde::null_as_default;
+use super::gocompat::time::{clamp_unix_nanos, parse_rfc3339_nanos};
 use super::stream_config::{check_stream_name_token, StreamConfig};
-use super::time::{clamp_unix_nanos, parse_rfc3339_nanos};
 use super::ResponseType;
 
 /// Prefix of every JetStream API subject.
@@ -212,15 +213,6 @@ pub fn check_delete_body(body: &[u8]) -> Result<(), JsApiError> {
     } else {
         Err(JsApiError::not_empty_request())
     }
-}
-
-/// Accepts `null` for any request field (Go leaves the zero value).
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Decodes an optional RFC 3339 time into clamped Unix nanoseconds.

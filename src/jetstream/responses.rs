@@ -10,9 +10,9 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::errors::JsApiError;
+use super::gocompat::time::{format_rfc3339_nanos, format_state_time, write_rfc3339_nanos};
+use super::gocompat::{go_escape_html, write_json_str, write_u64};
 use super::stream_config::StreamConfig;
-use super::time::{format_rfc3339_nanos, format_state_time, write_rfc3339_nanos};
-use super::{go_escape_html, write_json_str, write_u64};
 
 /// Page size of STREAM.NAMES.
 pub const NAMES_PAGE_LIMIT: usize = 1024;

@@ -10,14 +10,16 @@
 //! The glommio shell owns files, group commit and segment rolling; it feeds this module bytes
 //! and a clock.
 
+pub mod error;
 mod headers;
 pub mod record;
 pub mod segment;
 pub mod seq_map;
 pub mod stream;
 
+pub use error::StoreError;
 pub use record::{decode, encode_into, MessageRef, Record, RecordError, RecordRef};
 pub use segment::{scan, IndexError, IndexView, ScanResult, Scanner};
 pub use stream::{
-    Discard, Effect, JsErrorInfo, PublishOutcome, StoredMsg, Stream, StreamLimits, StreamStateView,
+    Discard, Effect, PublishOutcome, StoredMsg, Stream, StreamLimits, StreamStateView,
 };

@@ -38,6 +38,7 @@ use std::collections::{HashMap, VecDeque};
 use ahash::RandomState;
 use bytes::Bytes;
 
+use super::error::StoreError;
 use super::headers;
 use super::record::{message_headers_offset, MessageRef, Record, RecordRef, RECORD_CRC_BYTES};
 use super::seq_map::SeqMap;
@@ -49,7 +50,7 @@ pub enum Discard {
     /// Evict the oldest messages (nats-server default).
     #[default]
     Old,
-    /// Refuse the publish with 10077.
+    /// Refuse the publish ([`StoreError::MaxMsgsExceeded`], ...).
     New,
 }
 
@@ -114,106 +115,6 @@ impl Default for StreamLimits {
 #[inline]
 fn limit(v: i64) -> Option<u64> {
     (v > 0).then_some(v as u64)
-}
-
-/// A JetStream API error exactly as nats-server reports it (`code`, `err_code`, `description`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{description} (code {code}, err_code {err_code})")]
-pub struct JsErrorInfo {
-    /// HTTP-like status.
-    pub code: u16,
-    /// Stable JetStream error code clients switch on.
-    pub err_code: u16,
-    /// Human text (some clients match it).
-    pub description: String,
-}
-
-impl JsErrorInfo {
-    fn new(code: u16, err_code: u16, description: impl Into<String>) -> Self {
-        JsErrorInfo {
-            code,
-            err_code,
-            description: description.into(),
-        }
-    }
-
-    /// 10003 `bad request` (PURGE with both `seq` and `keep`).
-    pub fn bad_request() -> Self {
-        Self::new(400, 10003, "bad request")
-    }
-
-    /// 10054 `message size exceeds maximum allowed`.
-    pub fn message_too_large() -> Self {
-        Self::new(400, 10054, "message size exceeds maximum allowed")
-    }
-
-    /// 10057 `no message found` (MSG.DELETE of a missing sequence).
-    pub fn delete_no_message() -> Self {
-        Self::new(500, 10057, "no message found")
-    }
-
-    /// 10057 `message delete not permitted` (`deny_delete`).
-    pub fn delete_not_permitted() -> Self {
-        Self::new(500, 10057, "message delete not permitted")
-    }
-
-    /// 10060 `expected stream does not match`.
-    pub fn stream_mismatch() -> Self {
-        Self::new(400, 10060, "expected stream does not match")
-    }
-
-    /// 10070 `wrong last msg ID: <last>`.
-    pub fn wrong_last_msg_id(last: &[u8]) -> Self {
-        Self::new(
-            400,
-            10070,
-            format!("wrong last msg ID: {}", String::from_utf8_lossy(last)),
-        )
-    }
-
-    /// 10071 `wrong last sequence: <actual>`.
-    pub fn wrong_last_sequence(actual: u64) -> Self {
-        Self::new(400, 10071, format!("wrong last sequence: {actual}"))
-    }
-
-    /// 10077 `maximum messages exceeded` (discard new).
-    pub fn max_msgs_exceeded() -> Self {
-        Self::new(503, 10077, "maximum messages exceeded")
-    }
-
-    /// 10077 `maximum bytes exceeded` (discard new).
-    pub fn max_bytes_exceeded() -> Self {
-        Self::new(503, 10077, "maximum bytes exceeded")
-    }
-
-    /// 10077 `maximum messages per subject exceeded` (discard new per subject).
-    pub fn max_msgs_per_subject_exceeded() -> Self {
-        Self::new(503, 10077, "maximum messages per subject exceeded")
-    }
-
-    /// 10097 `header size exceeds maximum allowed of 64k`.
-    pub fn header_too_large() -> Self {
-        Self::new(400, 10097, "header size exceeds maximum allowed of 64k")
-    }
-
-    /// 10110 `stream purge not permitted` (`deny_purge`).
-    pub fn purge_not_permitted() -> Self {
-        Self::new(500, 10110, "stream purge not permitted")
-    }
-
-    /// 10111 `rollup not permitted`.
-    pub fn rollup_not_permitted() -> Self {
-        Self::new(500, 10111, "rollup not permitted")
-    }
-
-    /// 10111 `rollup value invalid: "<v>"` (value lower-cased, Go-quoted, as nats-server).
-    pub fn rollup_invalid(value: &str) -> Self {
-        Self::new(
-            500,
-            10111,
-            format!("rollup value invalid: {}", headers::go_quote(value)),
-        )
-    }
 }
 
 /// Accounted size of a message, as nats-server's file store counts it (so `max_bytes` and
@@ -528,14 +429,14 @@ impl Stream {
         headers: &[u8],
         payload: &[u8],
         now_ns: u64,
-    ) -> Result<PublishOutcome, JsErrorInfo> {
+    ) -> Result<PublishOutcome, StoreError> {
         self.prune_dedupe(now_ns);
         let mut msg_id: Option<&[u8]> = None;
         let mut rollup = None;
         if !headers.is_empty() {
             if let Some(expected) = headers::get_non_empty(headers, headers::EXPECTED_STREAM) {
                 if expected != self.name.as_bytes() {
-                    return Err(JsErrorInfo::stream_mismatch());
+                    return Err(StoreError::ExpectedStreamMismatch);
                 }
             }
             if let Some(id) = headers::get_non_empty(headers, headers::MSG_ID) {
@@ -551,50 +452,57 @@ impl Stream {
                         .unwrap_or(subject);
                 let have = self.last_by_subject(on).map_or(0, |m| m.seq);
                 if have != want {
-                    return Err(JsErrorInfo::wrong_last_sequence(have));
+                    return Err(StoreError::WrongLastSequence { last_seq: have });
                 }
             }
             if let Some(v) = headers::get_non_empty(headers, headers::EXPECTED_LAST_SEQ) {
                 if headers::parse_seq(v) != self.last_seq {
-                    return Err(JsErrorInfo::wrong_last_sequence(self.last_seq));
+                    return Err(StoreError::WrongLastSequence {
+                        last_seq: self.last_seq,
+                    });
                 }
             }
             if let Some(v) = headers::get_non_empty(headers, headers::EXPECTED_LAST_MSG_ID) {
                 if v != &self.last_msg_id[..] {
-                    return Err(JsErrorInfo::wrong_last_msg_id(&self.last_msg_id));
+                    return Err(StoreError::WrongLastMsgId {
+                        last_id: String::from_utf8_lossy(&self.last_msg_id).into_owned(),
+                    });
                 }
             }
             if let Some(v) = headers::get_non_empty(headers, headers::ROLLUP) {
                 if !self.limits.allow_rollup_hdrs || self.limits.deny_purge {
-                    return Err(JsErrorInfo::rollup_not_permitted());
+                    return Err(StoreError::RollupNotPermitted);
                 }
                 let value = String::from_utf8_lossy(v).to_lowercase();
                 rollup = Some(match value.as_str() {
                     "sub" => Rollup::Subject,
                     "all" => Rollup::All,
-                    other => return Err(JsErrorInfo::rollup_invalid(other)),
+                    other => {
+                        return Err(StoreError::RollupInvalid {
+                            value: other.to_owned(),
+                        })
+                    }
                 });
             }
         }
         let mut ttl_ns = None;
         if let Some(v) = headers::get_non_empty(headers, headers::TTL) {
             if !self.limits.allow_msg_ttl {
-                return Err(JsErrorInfo::new(400, 10166, "per-message TTL is disabled"));
+                return Err(StoreError::MessageTtlDisabled);
             }
-            ttl_ns = headers::parse_ttl(v)
-                .map_err(|()| JsErrorInfo::new(400, 10165, "invalid per-message TTL"))?;
+            ttl_ns = headers::parse_ttl(v).map_err(|()| StoreError::MessageTtlInvalid)?;
         }
         if let Some(max) = limit(self.limits.max_msg_size) {
             if (headers.len() + payload.len()) as u64 > max {
-                return Err(JsErrorInfo::message_too_large());
+                return Err(StoreError::MessageTooLarge);
             }
         }
         if headers.len() > MAX_HEADERS_BYTES {
-            return Err(JsErrorInfo::header_too_large());
+            return Err(StoreError::HeadersTooLarge);
         }
         if subject.len() > MAX_SUBJECT_BYTES {
             // Cannot happen behind the protocol's control-line limit; refused rather than unstorable.
-            return Err(JsErrorInfo::message_too_large());
+            return Err(StoreError::MessageTooLarge);
         }
         let size = self.size_for(subject.len(), headers.len(), payload.len());
         let (interned, subject_count) = match self.subjects.get_key_value(subject) {
@@ -605,11 +513,11 @@ impl Stream {
         let at_subject_limit = per_subject.is_some_and(|per| subject_count >= per);
         if self.limits.discard == Discard::New {
             if at_subject_limit && self.limits.discard_new_per_subject {
-                return Err(JsErrorInfo::max_msgs_per_subject_exceeded());
+                return Err(StoreError::MaxMsgsPerSubjectExceeded);
             }
             if let Some(max) = limit(self.limits.max_msgs) {
                 if self.msgs.len() as u64 >= max && !at_subject_limit {
-                    return Err(JsErrorInfo::max_msgs_exceeded());
+                    return Err(StoreError::MaxMsgsExceeded);
                 }
             }
             if let Some(max) = limit(self.limits.max_bytes) {
@@ -621,7 +529,7 @@ impl Stream {
                         .and_then(|&s| self.msgs.get(s))
                         .map_or(0, StoredMsg::stored_bytes);
                     if !at_subject_limit || evicted_size <= size {
-                        return Err(JsErrorInfo::max_bytes_exceeded());
+                        return Err(StoreError::MaxBytesExceeded);
                     }
                 }
             }
@@ -747,7 +655,7 @@ impl Stream {
         let ts_ns = now_ns.max(self.last_ts_ns);
         let headers = format!(
             "NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: {}\r\nNats-Rollup: sub\r\n\r\n",
-            crate::jetstream::consumer_config::go_duration(ttl_ns as i64)
+            crate::jetstream::gocompat::go_duration(ttl_ns as i64)
         );
         let msg = StoredMsg {
             seq,
@@ -780,12 +688,15 @@ impl Stream {
     }
 
     /// MSG.DELETE.
-    pub fn delete_msg(&mut self, seq: u64) -> Result<Vec<Effect>, JsErrorInfo> {
+    pub fn delete_msg(&mut self, seq: u64) -> Result<Vec<Effect>, StoreError> {
         if self.limits.deny_delete {
-            return Err(JsErrorInfo::delete_not_permitted());
+            return Err(StoreError::DeleteNotPermitted);
         }
         if self.remove_one(seq).is_none() {
-            return Err(JsErrorInfo::delete_no_message());
+            return Err(StoreError::DeleteMissing {
+                seq,
+                last_seq: self.last_seq,
+            });
         }
         self.settle();
         Ok(vec![Effect::Append(Record::Tombstone { seq })])
@@ -798,14 +709,14 @@ impl Stream {
         filter: Option<&[u8]>,
         seq: Option<u64>,
         keep: Option<u64>,
-    ) -> Result<(u64, Vec<Effect>), JsErrorInfo> {
+    ) -> Result<(u64, Vec<Effect>), StoreError> {
         if self.limits.deny_purge {
-            return Err(JsErrorInfo::purge_not_permitted());
+            return Err(StoreError::PurgeNotPermitted);
         }
         let seq = seq.unwrap_or(0);
         let keep = keep.unwrap_or(0);
         if seq > 0 && keep > 0 {
-            return Err(JsErrorInfo::bad_request());
+            return Err(StoreError::PurgeSeqAndKeep);
         }
         Ok(self.purge_inner(filter, seq, keep))
     }

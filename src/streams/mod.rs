@@ -34,7 +34,7 @@ use crate::jetstream::{
 };
 use crate::session::SubKey;
 use crate::store::record::{encode_into, Record};
-use crate::store::stream::{Discard, Effect, JsErrorInfo, PublishOutcome, Stream, StreamLimits};
+use crate::store::stream::{Discard, Effect, PublishOutcome, Stream, StreamLimits};
 use crate::store::StoredMsg;
 use crate::subject;
 
@@ -305,10 +305,6 @@ pub fn limits_of(cfg: &StreamConfig) -> StreamLimits {
         allow_msg_ttl: cfg.allow_msg_ttl,
         subject_delete_marker_ttl_ns: cfg.subject_delete_marker_ttl_ns.max(0) as u64,
     }
-}
-
-fn api_error(e: JsErrorInfo) -> JsApiError {
-    JsApiError::new(e.code, e.err_code, e.description)
 }
 
 fn state_view(st: &OwnedStream, detailed: bool) -> jetstream::StreamStateView {
@@ -1184,7 +1180,7 @@ impl StreamHost {
                 jetstream::pub_ack(&name, seq, false)
             }
             Ok(PublishOutcome::Duplicate { seq }) => jetstream::pub_ack(&name, seq, true),
-            Err(e) => jetstream::pub_error(&name, &api_error(e)),
+            Err(e) => jetstream::pub_error(&name, &JsApiError::from(e)),
         };
         if !no_ack {
             self.reply_durable(engine, file, d.reply.as_ref(), ack);
@@ -1410,7 +1406,7 @@ impl StreamHost {
                 (req.seq > 0).then_some(req.seq),
                 (req.keep > 0).then_some(req.keep),
             )
-            .map_err(api_error)?;
+            .map_err(JsApiError::from)?;
         self.persist_and_reply(
             engine,
             slot,
@@ -1452,14 +1448,7 @@ impl StreamHost {
     ) -> Result<(), JsApiError> {
         let req = MsgDeleteRequest::parse(body)?;
         let st = self.streams[slot as usize].as_mut().expect("live");
-        let last_seq = st.store.last_seq();
-        let effects = st.store.delete_msg(req.seq).map_err(|e| {
-            if e.err_code == 10057 && e.description == "no message found" {
-                jetstream::msg_delete_miss(req.seq, last_seq)
-            } else {
-                api_error(e)
-            }
-        })?;
+        let effects = st.store.delete_msg(req.seq).map_err(JsApiError::from)?;
         let payload = Bytes::from(render_success(ResponseType::StreamMsgDelete));
         self.persist_and_reply(engine, slot, &effects, reply, payload);
         Ok(())
