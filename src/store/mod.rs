@@ -15,11 +15,11 @@ mod headers;
 pub mod record;
 pub mod segment;
 pub mod seq_map;
+pub mod state;
 pub mod stream;
 
 pub use error::StoreError;
 pub use record::{decode, encode_into, MessageRef, Record, RecordError, RecordRef};
 pub use segment::{scan, IndexError, IndexView, ScanResult, Scanner};
-pub use stream::{
-    Discard, Effect, PublishOutcome, StoredMsg, Stream, StreamLimits, StreamStateView,
-};
+pub use state::StreamStateView;
+pub use stream::{Discard, Effect, PublishOutcome, StoredMsg, Stream, StreamLimits};

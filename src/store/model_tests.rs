@@ -392,6 +392,7 @@ impl Model {
             num_subjects: subjects.len() as u64,
             num_deleted: deleted.len() as u64,
             deleted,
+            ..StreamStateView::default()
         }
     }
 }

@@ -42,6 +42,7 @@ use super::error::StoreError;
 use super::headers;
 use super::record::{message_headers_offset, MessageRef, Record, RecordRef, RECORD_CRC_BYTES};
 use super::seq_map::SeqMap;
+use super::state::StreamStateView;
 use crate::subject::{is_literal, subject_matches};
 
 /// What a full stream does with a new message: evict the oldest, or refuse the new one.
@@ -207,29 +208,6 @@ pub enum PublishOutcome {
         /// Sequence of the original message.
         seq: u64,
     },
-}
-
-/// The numbers of STREAM.INFO's `state`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StreamStateView {
-    /// Messages stored.
-    pub messages: u64,
-    /// Accounted bytes ([`stored_msg_bytes`]).
-    pub bytes: u64,
-    /// First sequence (0 for a pristine stream, `last_seq + 1` once emptied).
-    pub first_seq: u64,
-    /// Time of the first message (0 = none).
-    pub first_ts_ns: u64,
-    /// Last sequence ever assigned (kept when messages are removed).
-    pub last_seq: u64,
-    /// Time of the last message (kept when it is removed).
-    pub last_ts_ns: u64,
-    /// Distinct subjects stored.
-    pub num_subjects: u64,
-    /// Sequences between first and last that are gone.
-    pub num_deleted: u64,
-    /// Those sequences, ascending (empty from [`Stream::state_summary`]).
-    pub deleted: Vec<u64>,
 }
 
 /// Rollup requested by a publish.
@@ -877,7 +855,7 @@ impl Stream {
             last_ts_ns: self.last_ts_ns,
             num_subjects: self.subjects.len() as u64,
             num_deleted,
-            deleted: Vec::new(),
+            ..StreamStateView::default()
         }
     }
 

@@ -309,26 +309,17 @@ pub fn limits_of(cfg: &StreamConfig) -> StreamLimits {
 
 fn state_view(st: &OwnedStream, detailed: bool) -> jetstream::StreamStateView {
     let store = &st.store;
-    let s = if detailed {
+    let mut s = if detailed {
         store.state()
     } else {
         store.state_summary()
     };
     // A stream that never stored anything reports first_seq 0, as nats-server does.
-    let pristine = s.messages == 0 && s.last_seq == 0;
-    jetstream::StreamStateView {
-        messages: s.messages,
-        bytes: s.bytes,
-        first_seq: if pristine { 0 } else { s.first_seq },
-        first_ts_ns: s.first_ts_ns,
-        last_seq: s.last_seq,
-        last_ts_ns: s.last_ts_ns,
-        num_subjects: s.num_subjects,
-        num_deleted: s.num_deleted,
-        consumer_count: st.consumers.len() as u64,
-        deleted: (detailed && !s.deleted.is_empty()).then_some(s.deleted),
-        subjects: None,
+    if s.messages == 0 && s.last_seq == 0 {
+        s.first_seq = 0;
     }
+    s.consumer_count = st.consumers.len() as u64;
+    s
 }
 
 fn encode_effects(effects: &[Effect], records: &mut Vec<u8>, index: &mut Vec<(u64, u64)>) {
@@ -1345,7 +1336,7 @@ impl StreamHost {
                     .map(|(s, n)| (String::from_utf8_lossy(&s).into_owned(), n)),
                 req.offset,
             );
-            state.subjects = Some(page);
+            state.subjects = page;
             paging = p;
         }
         let view = StreamInfoView {
