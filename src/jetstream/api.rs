@@ -330,19 +330,6 @@ impl MsgDeleteRequest {
     }
 }
 
-/// The error nats-server gives when MSG.DELETE finds nothing at `seq` in a stream whose last
-/// sequence is `last_seq`: 10057 `no message found` for 0, 10057 `stream store EOF` past the
-/// end, 10043 `sequence N not found` for a gap.
-pub fn msg_delete_miss(seq: u64, last_seq: u64) -> JsApiError {
-    if seq == 0 {
-        JsApiError::msg_delete_no_message_found()
-    } else if seq > last_seq {
-        JsApiError::msg_delete_store_eof()
-    } else {
-        JsApiError::sequence_not_found(seq)
-    }
-}
-
 /// Fields shared by STREAM.MSG.GET and DIRECT.GET bodies (nats-server's `JSApiMsgGetRequest`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
 #[serde(default)]
@@ -986,9 +973,6 @@ mod tests {
                 .err_code,
             10025
         );
-        assert_eq!(msg_delete_miss(0, 9).description, "no message found");
-        assert_eq!(msg_delete_miss(99, 9).description, "stream store EOF");
-        assert_eq!(msg_delete_miss(2, 9), JsApiError::sequence_not_found(2));
         assert_eq!(check_delete_body(b""), Ok(()));
         assert_eq!(check_delete_body(b"{}"), Ok(()));
         for bad in [&b"null"[..], b" ", br#"{"a":1}"#] {

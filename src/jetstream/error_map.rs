@@ -1,7 +1,6 @@
 //! The one place where the store's domain errors become JetStream API errors (codes and texts
 //! as nats-server 2.15.1 sends them).
 
-use super::api::msg_delete_miss;
 use super::errors::JsApiError;
 use crate::store::StoreError;
 
@@ -27,6 +26,19 @@ impl From<StoreError> for JsApiError {
             StoreError::PurgeNotPermitted => JsApiError::purge_not_permitted(),
             StoreError::PurgeSeqAndKeep => JsApiError::bad_request(),
         }
+    }
+}
+
+/// The error nats-server gives when MSG.DELETE finds nothing at `seq` in a stream whose last
+/// sequence is `last_seq`: 10057 `no message found` for 0, 10057 `stream store EOF` past the
+/// end, 10043 `sequence N not found` for a gap.
+pub fn msg_delete_miss(seq: u64, last_seq: u64) -> JsApiError {
+    if seq == 0 {
+        JsApiError::msg_delete_no_message_found()
+    } else if seq > last_seq {
+        JsApiError::msg_delete_store_eof()
+    } else {
+        JsApiError::sequence_not_found(seq)
     }
 }
 

@@ -7,7 +7,7 @@
 //! `JsApiError::sequence_not_found(seq)`, ...) are generated from it. A template's `{name}`
 //! placeholders are the constructor's arguments, in order. `js_error_texts!` names the fixed
 //! texts nats-server sends under a generic `{err}` code (10057 `message delete not permitted`,
-//! ...). Domain errors of the store become API errors in [`super::error_map`].
+//! ...). Domain errors of the store become API errors in `jetstream::error_map` (`impl From<StoreError> for JsApiError`).
 
 use serde::{Deserialize, Serialize};
 

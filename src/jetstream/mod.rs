@@ -7,7 +7,12 @@
 //! 1. `ApiRequest::parse(subject)`; `None` ⇒ not a stream API subject.
 //! 2. Decode the body with the matching function (`prepare_create`, `StreamInfoRequest::parse`,
 //!    `parse_msg_get`, `parse_direct_get`, ...); on `Err(e)` reply `render_error(kind, &e)`.
-//! 3. Apply it to the store, then reply with the `render_*` function of the API.
+//! 3. Apply it to the store, then reply with the `render_*` function of the API; a refusal of
+//!    the store (`StoreError`) becomes its API error with `JsApiError::from`.
+//!
+//! Layers: `errors` (the one error table) and `error_map` (store errors → API errors);
+//! `gocompat` at the bottom (Go's JSON escaping, durations, RFC 3339 times, serde helpers)
+//! imports nothing from the rest of the crate.
 
 pub mod api;
 #[cfg(test)]
@@ -22,10 +27,9 @@ pub mod stream_config;
 pub use gocompat::time;
 
 pub use api::{
-    check_delete_body, is_empty_request, msg_delete_miss, parse_direct_get, parse_msg_get,
-    parse_stream_config, prepare_create, prepare_update, ApiRequest, DirectGetError,
-    DirectGetQuery, MsgDeleteRequest, MsgGetQuery, MsgQuery, StreamInfoRequest, StreamListRequest,
-    StreamPurgeRequest, API_PREFIX,
+    check_delete_body, is_empty_request, parse_direct_get, parse_msg_get, parse_stream_config,
+    prepare_create, prepare_update, ApiRequest, DirectGetError, DirectGetQuery, MsgDeleteRequest,
+    MsgGetQuery, MsgQuery, StreamInfoRequest, StreamListRequest, StreamPurgeRequest, API_PREFIX,
 };
 pub use consumer_api::{
     check_consumer_empty_body, consumer_advisory_subject, flow_control_headers,
@@ -40,7 +44,8 @@ pub use consumer_config::{
     check_workqueue_filters, go_duration, AckPolicy, ConsumerConfig, DeliverPolicy, PriorityPolicy,
     ReplayPolicy,
 };
-pub use errors::{invalid_json_error, JsApiError};
+pub use error_map::msg_delete_miss;
+pub use errors::{invalid_json_error, ErrorEntry, JsApiError, ERROR_TABLE};
 pub use responses::{
     direct_get_eob, page_subjects, pub_ack, pub_error, render_account_info, render_error,
     render_msg_get, render_purge, render_stream_create, render_stream_info, render_stream_list,

@@ -6,6 +6,9 @@
 //! * [`stream`]: the stream state machine: publish rules and limits, deletes, purges, lookups
 //!   by sequence/subject/time, and replay of records at recovery. Every change comes back as
 //!   [`stream::Effect`]s that the I/O shell appends to the active segment before acknowledging.
+//! * [`error`]: [`StoreError`], why the stream refused a request, as domain facts (the
+//!   JetStream layer maps them onto nats-server's API errors in one place).
+//! * [`state`]: [`StreamStateView`], the stream's numbers, shared with STREAM.INFO rendering.
 //!
 //! The glommio shell owns files, group commit and segment rolling; it feeds this module bytes
 //! and a clock.
