@@ -7,7 +7,8 @@
 //! `JsApiError::sequence_not_found(seq)`, ...) are generated from it. A template's `{name}`
 //! placeholders are the constructor's arguments, in order. `js_error_texts!` names the fixed
 //! texts nats-server sends under a generic `{err}` code (10057 `message delete not permitted`,
-//! ...). Domain errors of the store become API errors in `jetstream::error_map` (`impl From<StoreError> for JsApiError`).
+//! ...). Domain errors of the store become API errors in `jetstream::error_map`
+//! (`impl From<StoreError> for JsApiError`).
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,7 @@ macro_rules! js_errors {
         impl JsApiError {
             $(
                 $(#[$doc])*
+                #[doc = concat!("\n\n`", $code, "` / `", $err_code, "`: `", $desc, "`")]
                 pub fn $name($($arg: js_errors!(@arg $($kind)?)),*) -> Self {
                     Self::new($code, $err_code, js_errors!(@text $desc; $($arg $($kind)?),*))
                 }

@@ -82,3 +82,42 @@ pub fn parse_go_duration(s: &str) -> Option<u64> {
     }
     Some(total as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_like_go_duration_string() {
+        for (ns, want) in [
+            (0, "0s"),
+            (1, "1ns"),
+            (1_500, "1.5µs"),
+            (1_000_000, "1ms"),
+            (1_500_000, "1.5ms"),
+            (2_000_000_000, "2s"),
+            (10_000_000_000, "10s"),
+            (1_500_000_000, "1.5s"),
+            (60_000_000_000, "1m0s"),
+            (90_000_000_000, "1m30s"),
+            (3_600_000_000_000, "1h0m0s"),
+            (3_723_500_000_000, "1h2m3.5s"),
+            (-2_000_000_000, "-2s"),
+        ] {
+            assert_eq!(go_duration(ns), want, "{ns}");
+        }
+    }
+
+    #[test]
+    fn parses_like_go_parse_duration() {
+        assert_eq!(parse_go_duration("0"), Some(0));
+        assert_eq!(parse_go_duration("300ms"), Some(300_000_000));
+        assert_eq!(parse_go_duration("1.5s"), Some(1_500_000_000));
+        assert_eq!(parse_go_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(parse_go_duration("2h"), Some(7_200_000_000_000));
+        assert_eq!(parse_go_duration("10us"), Some(10_000));
+        assert_eq!(parse_go_duration(""), None);
+        assert_eq!(parse_go_duration("abc"), None);
+        assert_eq!(parse_go_duration("5"), None);
+    }
+}
