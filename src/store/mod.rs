@@ -15,6 +15,7 @@
 
 pub mod error;
 mod headers;
+pub mod limits;
 pub mod record;
 pub mod segment;
 pub mod seq_map;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::*;
-use crate::store::record::{decode, encode_into};
+use crate::store::record::{decode, encode_into, RecordRef};
 use crate::store::segment::{build_index, index_entries, scan, IndexView};
 use crate::subject::subject_matches;
 

@@ -2,7 +2,7 @@
 //! deletes, lookups, the time index and record replay.
 
 use super::*;
-use crate::store::record::encode_into;
+use crate::store::record::{encode_into, MessageRef, RecordRef};
 use crate::store::segment::scan;
 
 const T0: u64 = 1_700_000_000_000_000_000;
