@@ -6,7 +6,7 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::Deserialize;
 
 use super::errors::{invalid_json_error, JsApiError};
-use super::gocompat::serde::null_as_default;
+use super::gocompat::serde_go::null_as_default;
 use super::gocompat::time::{clamp_unix_nanos, parse_rfc3339_nanos};
 use super::stream_config::{check_stream_name_token, StreamConfig};
 use super::ResponseType;

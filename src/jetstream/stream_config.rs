@@ -34,7 +34,7 @@ pub const META_SERVER_VERSION: &str = "_nats.ver";
 /// nats-server's 10052 text for a missing or malformed stream name.
 const NAME_INVALID: &str = "stream name is required and can not contain '.', '*', '>', '\\', '/'";
 
-pub(crate) use super::gocompat::serde::{
+pub(crate) use super::gocompat::serde_go::{
     is_false, is_zero_i64, is_zero_u64, null_as_default, RawText, RawVisitor,
 };
 
