@@ -68,3 +68,44 @@ pub enum StoreError {
     #[error("purge with both seq and keep")]
     PurgeSeqAndKeep,
 }
+
+#[cfg(test)]
+mod tests {
+    /// The store speaks in domain errors only: no JetStream API error code (10000-10299) and no
+    /// API error type appears in its production code (comments and tests aside).
+    #[test]
+    fn store_knows_no_api_error_codes() {
+        let files = [
+            ("error.rs", include_str!("error.rs")),
+            ("headers.rs", include_str!("headers.rs")),
+            ("limits.rs", include_str!("limits.rs")),
+            ("mod.rs", include_str!("mod.rs")),
+            ("record.rs", include_str!("record.rs")),
+            ("segment.rs", include_str!("segment.rs")),
+            ("seq_map.rs", include_str!("seq_map.rs")),
+            ("state.rs", include_str!("state.rs")),
+            ("stream.rs", include_str!("stream.rs")),
+            ("stream_lookup.rs", include_str!("stream_lookup.rs")),
+            ("stream_replay.rs", include_str!("stream_replay.rs")),
+        ];
+        for (name, src) in files {
+            let production = src.split("#[cfg(test)]").next().unwrap_or(src);
+            for (n, line) in production.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                assert!(!code.contains("JsApiError"), "{name}:{}: {line}", n + 1);
+                let digits: Vec<&str> = code
+                    .split(|c: char| !c.is_ascii_digit() && c != '_')
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                for t in digits {
+                    let v: u64 = t.replace('_', "").parse().unwrap_or(0);
+                    assert!(
+                        !(10_000..10_300).contains(&v),
+                        "{name}:{}: API error code in the store: {line}",
+                        n + 1
+                    );
+                }
+            }
+        }
+    }
+}

@@ -9,6 +9,7 @@
 //! * [`error`]: [`StoreError`], why the stream refused a request, as domain facts (the
 //!   JetStream layer maps them onto nats-server's API errors in one place).
 //! * [`state`]: [`StreamStateView`], the stream's numbers, shared with STREAM.INFO rendering.
+//! * [`limits`]: [`StreamLimits`], the config fields the store enforces.
 //!
 //! The glommio shell owns files, group commit and segment rolling; it feeds this module bytes
 //! and a clock.
