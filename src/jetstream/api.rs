@@ -6,8 +6,9 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::Deserialize;
 
 use super::errors::{invalid_json_error, JsApiError};
+use super::gocompat::serde_go::null_as_default;
+use super::gocompat::time::{clamp_unix_nanos, parse_rfc3339_nanos};
 use super::stream_config::{check_stream_name_token, StreamConfig};
-use super::time::{clamp_unix_nanos, parse_rfc3339_nanos};
 use super::ResponseType;
 
 /// Prefix of every JetStream API subject.
@@ -223,15 +224,6 @@ pub fn check_delete_body(body: &[u8]) -> Result<(), JsApiError> {
     }
 }
 
-/// Accepts `null` for any request field (Go leaves the zero value).
-fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
 /// Decodes an optional RFC 3339 time into clamped Unix nanoseconds.
 fn optional_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
     match Option::<String>::deserialize(deserializer)? {
@@ -344,19 +336,6 @@ impl MsgDeleteRequest {
             return Err(JsApiError::bad_request());
         }
         decode(body)
-    }
-}
-
-/// The error nats-server gives when MSG.DELETE finds nothing at `seq` in a stream whose last
-/// sequence is `last_seq`: 10057 `no message found` for 0, 10057 `stream store EOF` past the
-/// end, 10043 `sequence N not found` for a gap.
-pub fn msg_delete_miss(seq: u64, last_seq: u64) -> JsApiError {
-    if seq == 0 {
-        JsApiError::msg_delete_no_message_found()
-    } else if seq > last_seq {
-        JsApiError::msg_delete_store_eof()
-    } else {
-        JsApiError::sequence_not_found(seq)
     }
 }
 
@@ -1003,9 +982,6 @@ mod tests {
                 .err_code,
             10025
         );
-        assert_eq!(msg_delete_miss(0, 9).description, "no message found");
-        assert_eq!(msg_delete_miss(99, 9).description, "stream store EOF");
-        assert_eq!(msg_delete_miss(2, 9), JsApiError::sequence_not_found(2));
         assert_eq!(check_delete_body(b""), Ok(()));
         assert_eq!(check_delete_body(b"{}"), Ok(()));
         for bad in [&b"null"[..], b" ", br#"{"a":1}"#] {

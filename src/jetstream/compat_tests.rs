@@ -192,8 +192,8 @@ fn sample_info_parts() -> (StreamConfig, StreamStateView) {
         num_subjects: 2,
         num_deleted: 1,
         consumer_count: 0,
-        deleted: Some(vec![2]),
-        subjects: Some(subjects),
+        deleted: vec![2],
+        subjects,
     };
     (config, state)
 }

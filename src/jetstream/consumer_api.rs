@@ -4,12 +4,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::consumer_config::{go_duration, ConsumerConfig};
+use super::consumer_config::ConsumerConfig;
 use super::errors::{invalid_json_error, JsApiError};
+use super::gocompat::go_duration;
+use super::gocompat::time::{format_rfc3339_nanos, ZERO_TIME};
+use super::gocompat::{go_escape_html, write_json_str, write_u64};
 use super::responses::{ResponseType, ServerMeta};
 use super::stream_config::{go_enum, null_as_default, RawText, RawVisitor};
-use super::time::{format_rfc3339_nanos, ZERO_TIME};
-use super::{go_escape_html, write_json_str, write_u64};
 use serde::de::{self, Deserializer};
 use serde::Serializer;
 
@@ -898,7 +899,7 @@ pub fn parse_pause_request(body: &[u8]) -> Option<u64> {
     let text = serde_json::from_slice::<PauseBody>(body)
         .ok()?
         .pause_until?;
-    let ns = super::time::parse_rfc3339_nanos(&text).ok()?;
+    let ns = super::gocompat::time::parse_rfc3339_nanos(&text).ok()?;
     (ns > 0).then(|| ns.min(u64::MAX as i128) as u64)
 }
 

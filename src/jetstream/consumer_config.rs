@@ -8,12 +8,13 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::errors::JsApiError;
+pub use super::gocompat::go_duration;
+use super::gocompat::time::{clamp_unix_nanos, format_rfc3339_nanos, parse_rfc3339_nanos};
 use super::stream_config::{
     go_enum, is_false, is_valid_stream_name, is_zero_i64, is_zero_u64, null_as_default, RawText,
     RawVisitor, RetentionPolicy, StreamConfig, META_API_LEVEL, META_REQUIRED_API_LEVEL,
     META_SERVER_VERSION,
 };
-use super::time::{clamp_unix_nanos, format_rfc3339_nanos, parse_rfc3339_nanos};
 use crate::subject::{is_literal, is_valid_publish_subject, is_valid_subscribe_subject};
 use crate::subject::{subject_matches, subjects_overlap};
 
@@ -391,54 +392,6 @@ fn sample_freq_error(freq: &str) -> Option<String> {
     }
 }
 
-/// Formats nanoseconds as Go's `time.Duration.String()` does (`2s`, `1.5ms`, `1m0s`, `1h0m0s`).
-pub fn go_duration(ns: i64) -> String {
-    if ns == 0 {
-        return "0s".to_owned();
-    }
-    let neg = ns < 0;
-    let u = ns.unsigned_abs();
-    let mut out = String::new();
-    if neg {
-        out.push('-');
-    }
-    /// Appends `v / 10^prec` with trailing fractional zeros trimmed.
-    fn frac(out: &mut String, v: u64, prec: u32) {
-        let scale = 10u64.pow(prec);
-        out.push_str(&(v / scale).to_string());
-        let rest = v % scale;
-        if rest != 0 {
-            let digits = format!("{rest:0width$}", width = prec as usize);
-            out.push('.');
-            out.push_str(digits.trim_end_matches('0'));
-        }
-    }
-    if u < 1_000_000_000 {
-        let (prec, unit) = if u < 1_000 {
-            (0, "ns")
-        } else if u < 1_000_000 {
-            (3, "µs")
-        } else {
-            (6, "ms")
-        };
-        frac(&mut out, u, prec);
-        out.push_str(unit);
-        return out;
-    }
-    let hours = u / 3_600_000_000_000;
-    let minutes = u / 60_000_000_000 % 60;
-    let secs_ns = u % 60_000_000_000;
-    if hours > 0 {
-        out.push_str(&format!("{hours}h"));
-    }
-    if hours > 0 || minutes > 0 {
-        out.push_str(&format!("{minutes}m"));
-    }
-    frac(&mut out, secs_ns, 9);
-    out.push('s');
-    out
-}
-
 fn invalid(detail: impl Into<String>) -> Result<(), JsApiError> {
     Err(JsApiError::consumer_invalid_config(detail))
 }
@@ -673,9 +626,9 @@ impl ConsumerConfig {
         if limits.inactive_threshold_ns > 0
             && self.inactive_threshold_ns > limits.inactive_threshold_ns
         {
-            return Err(JsApiError::consumer_inactive_threshold_excess(
-                &go_duration(limits.inactive_threshold_ns),
-            ));
+            return Err(JsApiError::consumer_inactive_threshold_excess(go_duration(
+                limits.inactive_threshold_ns,
+            )));
         }
         if self.direct {
             if !self.is_push() {
@@ -955,7 +908,7 @@ mod tests {
     }
 
     fn json(c: &ConsumerConfig) -> String {
-        String::from_utf8(crate::jetstream::go_escape_html(
+        String::from_utf8(crate::jetstream::gocompat::go_escape_html(
             serde_json::to_vec(c).unwrap(),
         ))
         .unwrap()
@@ -1396,22 +1349,5 @@ mod tests {
         let c = cfg(r#"{"name":"E"}"#);
         assert!(c.filters().is_empty() && c.matches_filter(b"anything"));
         assert!(!c.is_push() && !c.is_durable() && c.effective_name() == "E");
-        for (ns, want) in [
-            (0, "0s"),
-            (1, "1ns"),
-            (1_500, "1.5µs"),
-            (1_000_000, "1ms"),
-            (1_500_000, "1.5ms"),
-            (2_000_000_000, "2s"),
-            (10_000_000_000, "10s"),
-            (1_500_000_000, "1.5s"),
-            (60_000_000_000, "1m0s"),
-            (90_000_000_000, "1m30s"),
-            (3_600_000_000_000, "1h0m0s"),
-            (3_723_500_000_000, "1h2m3.5s"),
-            (-2_000_000_000, "-2s"),
-        ] {
-            assert_eq!(go_duration(ns), want, "{ns}");
-        }
     }
 }

@@ -10,9 +10,10 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use super::errors::JsApiError;
+use super::gocompat::time::{format_rfc3339_nanos, format_state_time, write_rfc3339_nanos};
+use super::gocompat::{go_escape_html, write_json_str, write_u64};
 use super::stream_config::StreamConfig;
-use super::time::{format_rfc3339_nanos, format_state_time, write_rfc3339_nanos};
-use super::{go_escape_html, write_json_str, write_u64};
+pub use crate::store::StreamStateView;
 
 /// Page size of STREAM.NAMES.
 pub const NAMES_PAGE_LIMIT: usize = 1024;
@@ -121,33 +122,6 @@ pub struct ServerMeta<'a> {
     pub api_level: u32,
 }
 
-/// A stream's state as the store reports it. Timestamps are Unix ns; 0 means "no time".
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StreamStateView {
-    /// Messages stored.
-    pub messages: u64,
-    /// Bytes stored (nats-server's per-record accounting).
-    pub bytes: u64,
-    /// First sequence still stored (last+1 when empty after removals; 0 for a new stream).
-    pub first_seq: u64,
-    /// Time of the first message (0 = none).
-    pub first_ts_ns: u64,
-    /// Last sequence ever assigned.
-    pub last_seq: u64,
-    /// Time of the last message (0 = none; kept after the stream empties).
-    pub last_ts_ns: u64,
-    /// Distinct subjects stored (omitted when 0).
-    pub num_subjects: u64,
-    /// Interior deleted sequences (omitted when 0).
-    pub num_deleted: u64,
-    /// Consumers on the stream.
-    pub consumer_count: u64,
-    /// Deleted sequences, only when `deleted_details` was asked for (omitted when empty).
-    pub deleted: Option<Vec<u64>>,
-    /// One page of subject counts, only when `subjects_filter` was given (omitted when empty).
-    pub subjects: Option<BTreeMap<String, u64>>,
-}
-
 /// Everything a StreamInfo body needs.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamInfoView<'a> {
@@ -228,9 +202,9 @@ impl<'a> StateJson<'a> {
             last_seq: state.last_seq,
             last_ts: format_state_time(state.last_ts_ns),
             num_subjects: state.num_subjects,
-            subjects: state.subjects.as_ref().filter(|s| !s.is_empty()),
+            subjects: (!state.subjects.is_empty()).then_some(&state.subjects),
             num_deleted: state.num_deleted,
-            deleted: state.deleted.as_deref().filter(|d| !d.is_empty()),
+            deleted: (!state.deleted.is_empty()).then_some(&state.deleted[..]),
             consumer_count: state.consumer_count,
         }
     }
@@ -724,8 +698,8 @@ mod tests {
             num_subjects: 3,
             num_deleted: 2,
             consumer_count: 0,
-            deleted: None,
-            subjects: Some(subjects),
+            deleted: Vec::new(),
+            subjects,
         };
         let info = StreamInfoView {
             config: &config,
@@ -736,8 +710,8 @@ mod tests {
         assert_eq!(text(&render_stream_info(&info, &SERVER, paging)), want);
         // Without details: zero paging, no subjects; deleted list only when asked for.
         let state = StreamStateView {
-            subjects: None,
-            deleted: Some(vec![2, 3]),
+            subjects: BTreeMap::new(),
+            deleted: vec![2, 3],
             ..state
         };
         let info = StreamInfoView {

@@ -3,9 +3,8 @@
 //! in the same order, as nats-server's responses.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
+use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::errors::JsApiError;
@@ -35,69 +34,9 @@ pub const META_SERVER_VERSION: &str = "_nats.ver";
 /// nats-server's 10052 text for a missing or malformed stream name.
 const NAME_INVALID: &str = "stream name is required and can not contain '.', '*', '>', '\\', '/'";
 
-/// Accepts JSON `null` for any field as Go does (the field keeps its zero value).
-pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
-pub(crate) fn is_false(v: &bool) -> bool {
-    !*v
-}
-
-pub(crate) fn is_zero_i64(v: &i64) -> bool {
-    *v == 0
-}
-
-pub(crate) fn is_zero_u64(v: &u64) -> bool {
-    *v == 0
-}
-
-/// The raw JSON of a value given for an enum, kept so a refusal can quote it like Go does.
-pub(crate) struct RawText(pub(crate) String);
-
-/// Reads any JSON value into `RawText` (strings re-quoted, containers abbreviated).
-pub(crate) struct RawVisitor;
-
-impl<'de> Visitor<'de> for RawVisitor {
-    type Value = RawText;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawText, E> {
-        Ok(RawText(format!("\"{v}\"")))
-    }
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<RawText, E> {
-        Ok(RawText(v.to_string()))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<RawText, E> {
-        Ok(RawText(v.to_string()))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<RawText, E> {
-        Ok(RawText(v.to_string()))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<RawText, E> {
-        Ok(RawText(v.to_string()))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<RawText, E> {
-        Ok(RawText("null".to_owned()))
-    }
-    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<RawText, A::Error> {
-        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-        Ok(RawText("[...]".to_owned()))
-    }
-    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<RawText, A::Error> {
-        while map
-            .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
-            .is_some()
-        {}
-        Ok(RawText("{...}".to_owned()))
-    }
-}
+pub(crate) use super::gocompat::serde_go::{
+    is_false, is_zero_i64, is_zero_u64, null_as_default, RawText, RawVisitor,
+};
 
 /// Defines a lowercase-string enum that decodes and fails like nats-server's Go enums.
 macro_rules! go_enum {

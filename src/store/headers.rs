@@ -33,7 +33,7 @@ pub(crate) fn parse_ttl(value: &[u8]) -> Result<Option<u64>, ()> {
     let ns = match v.parse::<i64>() {
         Ok(secs) if secs < 0 => return Err(()),
         Ok(secs) => (secs as u64).saturating_mul(1_000_000_000),
-        Err(_) => crate::consumer::ack::parse_go_duration(v).ok_or(())?,
+        Err(_) => crate::jetstream::gocompat::parse_go_duration(v).ok_or(())?,
     };
     Ok((ns > 0).then_some(ns))
 }
@@ -75,27 +75,6 @@ pub(crate) fn parse_seq(value: &[u8]) -> u64 {
     n as u64
 }
 
-/// Quotes like Go's `%q` for the ASCII range, which is what error texts embed (`rollup value invalid: "x"`).
-pub(crate) fn go_quote(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,12 +109,5 @@ mod tests {
         assert_eq!(parse_seq(b"12a"), u64::MAX);
         assert_eq!(parse_seq(b"-1"), u64::MAX);
         assert_eq!(parse_seq(b" 1"), u64::MAX);
-    }
-
-    #[test]
-    fn quotes_like_go() {
-        assert_eq!(go_quote("x"), "\"x\"");
-        assert_eq!(go_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
-        assert_eq!(go_quote("\u{1}"), "\"\\x01\"");
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use proptest::prelude::*;
 
 use super::*;
-use crate::store::record::{decode, encode_into};
+use crate::store::record::{decode, encode_into, RecordRef};
 use crate::store::segment::{build_index, index_entries, scan, IndexView};
 use crate::subject::subject_matches;
 
@@ -153,12 +153,12 @@ impl Model {
         pairs: &[(String, String)],
         payload: &[u8],
         now: u64,
-    ) -> Result<Outcome, JsErrorInfo> {
+    ) -> Result<Outcome, StoreError> {
         let headers = encode_headers(pairs);
         let subject = subject.as_bytes().to_vec();
         if let Some(s) = header(pairs, "Nats-Expected-Stream") {
             if s != self.name {
-                return Err(JsErrorInfo::stream_mismatch());
+                return Err(StoreError::ExpectedStreamMismatch);
             }
         }
         let id = header(pairs, "Nats-Msg-Id").map(|v| v.as_bytes().to_vec());
@@ -175,30 +175,34 @@ impl Model {
                 .map_or(subject.clone(), |s| s.as_bytes().to_vec());
             let have = self.last_matching(&on).unwrap_or(0);
             if have != want {
-                return Err(JsErrorInfo::wrong_last_sequence(have));
+                return Err(StoreError::WrongLastSequence { last_seq: have });
             }
         }
         if let Some(v) = header(pairs, "Nats-Expected-Last-Sequence") {
             if v.parse::<u64>().unwrap() != self.last_seq {
-                return Err(JsErrorInfo::wrong_last_sequence(self.last_seq));
+                return Err(StoreError::WrongLastSequence {
+                    last_seq: self.last_seq,
+                });
             }
         }
         if let Some(v) = header(pairs, "Nats-Expected-Last-Msg-Id") {
             if v.as_bytes() != self.last_id {
-                return Err(JsErrorInfo::wrong_last_msg_id(&self.last_id));
+                return Err(StoreError::WrongLastMsgId {
+                    last_id: String::from_utf8_lossy(&self.last_id).into_owned(),
+                });
             }
         }
         let rollup = header(pairs, "Nats-Rollup").map(str::to_string);
         if let Some(r) = &rollup {
             if !self.limits.allow_rollup_hdrs || self.limits.deny_purge {
-                return Err(JsErrorInfo::rollup_not_permitted());
+                return Err(StoreError::RollupNotPermitted);
             }
             assert!(r == "sub" || r == "all");
         }
         if self.limits.max_msg_size > 0
             && (headers.len() + payload.len()) as i64 > self.limits.max_msg_size
         {
-            return Err(JsErrorInfo::message_too_large());
+            return Err(StoreError::MessageTooLarge);
         }
         let msg = MMsg {
             subject: subject.clone(),
@@ -210,17 +214,17 @@ impl Model {
         let asl = per > 0 && self.count_of(&subject) >= per as u64;
         if self.limits.discard == Discard::New {
             if asl && self.limits.discard_new_per_subject {
-                return Err(JsErrorInfo::max_msgs_per_subject_exceeded());
+                return Err(StoreError::MaxMsgsPerSubjectExceeded);
             }
             if self.limits.max_msgs > 0 && self.msgs.len() as i64 >= self.limits.max_msgs && !asl {
-                return Err(JsErrorInfo::max_msgs_exceeded());
+                return Err(StoreError::MaxMsgsExceeded);
             }
             if self.limits.max_bytes > 0
                 && (self.bytes() + size(&msg)) as i64 >= self.limits.max_bytes
             {
                 let evicted = self.first_of(&subject).map_or(0, |s| size(&self.msgs[&s]));
                 if !asl || evicted <= size(&msg) {
-                    return Err(JsErrorInfo::max_bytes_exceeded());
+                    return Err(StoreError::MaxBytesExceeded);
                 }
             }
         }
@@ -259,12 +263,12 @@ impl Model {
         Ok(Outcome::Stored(seq))
     }
 
-    fn purge(&mut self, filter: Option<&[u8]>, seq: u64, keep: u64) -> Result<u64, JsErrorInfo> {
+    fn purge(&mut self, filter: Option<&[u8]>, seq: u64, keep: u64) -> Result<u64, StoreError> {
         if seq > 0 && keep > 0 {
-            return Err(JsErrorInfo::bad_request());
+            return Err(StoreError::PurgeSeqAndKeep);
         }
         if self.limits.deny_purge {
-            return Err(JsErrorInfo::purge_not_permitted());
+            return Err(StoreError::PurgeNotPermitted);
         }
         Ok(self.purge_inner(filter, seq, keep))
     }
@@ -318,13 +322,14 @@ impl Model {
         doomed.len() as u64
     }
 
-    fn delete(&mut self, seq: u64) -> Result<(), JsErrorInfo> {
+    fn delete(&mut self, seq: u64) -> Result<(), StoreError> {
         if self.limits.deny_delete {
-            return Err(JsErrorInfo::delete_not_permitted());
+            return Err(StoreError::DeleteNotPermitted);
         }
-        self.msgs
-            .remove(&seq)
-            .ok_or_else(JsErrorInfo::delete_no_message)?;
+        self.msgs.remove(&seq).ok_or(StoreError::DeleteMissing {
+            seq,
+            last_seq: self.last_seq,
+        })?;
         self.emptied();
         Ok(())
     }
@@ -387,6 +392,7 @@ impl Model {
             num_subjects: subjects.len() as u64,
             num_deleted: deleted.len() as u64,
             deleted,
+            ..StreamStateView::default()
         }
     }
 }

@@ -39,190 +39,18 @@ use std::collections::{HashMap, VecDeque};
 use ahash::RandomState;
 use bytes::Bytes;
 
+use super::error::StoreError;
 use super::headers;
-use super::record::{message_headers_offset, MessageRef, Record, RecordRef, RECORD_CRC_BYTES};
+pub use super::limits::{Discard, StreamLimits};
+use super::record::Record;
 use super::seq_map::SeqMap;
+pub use super::state::StreamStateView;
 use crate::subject::{is_literal, subject_matches};
-
-/// What a full stream does with a new message: evict the oldest, or refuse the new one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Discard {
-    /// Evict the oldest messages (nats-server default).
-    #[default]
-    Old,
-    /// Refuse the publish with 10077.
-    New,
-}
-
-/// The stream config fields the storage core enforces. For every `i64` limit, a value `<= 0`
-/// means unlimited (nats-server uses -1; the API layer normalises 0 to -1 as it does).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StreamLimits {
-    /// Maximum number of messages.
-    pub max_msgs: i64,
-    /// Maximum accounted bytes ([`stored_msg_bytes`]).
-    pub max_bytes: i64,
-    /// Maximum age in nanoseconds; 0 = forever.
-    pub max_age_ns: u64,
-    /// Maximum `headers + payload` bytes of one message.
-    pub max_msg_size: i64,
-    /// Maximum messages kept per subject (KV history).
-    pub max_msgs_per_subject: i64,
-    /// Policy when `max_msgs`/`max_bytes` are reached.
-    pub discard: Discard,
-    /// With `discard: new`, also refuse a publish to a subject at `max_msgs_per_subject`.
-    pub discard_new_per_subject: bool,
-    /// `Nats-Msg-Id` de-duplication window in nanoseconds; 0 disables de-duplication.
-    pub duplicate_window_ns: u64,
-    /// Honour `Nats-Rollup` headers.
-    pub allow_rollup_hdrs: bool,
-    /// Refuse MSG.DELETE.
-    pub deny_delete: bool,
-    /// Refuse PURGE (and rollups).
-    pub deny_purge: bool,
-    /// Account bytes as nats-server's memory store does (`subject + headers + payload + 16`)
-    /// instead of its file store.
-    pub memory_accounting: bool,
-    /// Honour `Nats-TTL` headers.
-    pub allow_msg_ttl: bool,
-    /// When age or a TTL removes a subject's last message, leave a marker with this TTL (0 = no).
-    pub subject_delete_marker_ttl_ns: u64,
-    /// Sealed (`sealed` in the config): publishes, MSG.DELETE and PURGE are refused (10109).
-    pub sealed: bool,
-}
-
-impl Default for StreamLimits {
-    /// nats-server's defaults: everything unlimited, discard old, a 2 minute duplicate window.
-    fn default() -> Self {
-        StreamLimits {
-            max_msgs: -1,
-            max_bytes: -1,
-            max_age_ns: 0,
-            max_msg_size: -1,
-            max_msgs_per_subject: -1,
-            discard: Discard::Old,
-            discard_new_per_subject: false,
-            duplicate_window_ns: 120_000_000_000,
-            allow_rollup_hdrs: false,
-            deny_delete: false,
-            deny_purge: false,
-            memory_accounting: false,
-            allow_msg_ttl: false,
-            subject_delete_marker_ttl_ns: 0,
-            sealed: false,
-        }
-    }
-}
 
 /// A limit `<= 0` is unlimited; otherwise its value.
 #[inline]
 fn limit(v: i64) -> Option<u64> {
     (v > 0).then_some(v as u64)
-}
-
-/// A JetStream API error exactly as nats-server reports it (`code`, `err_code`, `description`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{description} (code {code}, err_code {err_code})")]
-pub struct JsErrorInfo {
-    /// HTTP-like status.
-    pub code: u16,
-    /// Stable JetStream error code clients switch on.
-    pub err_code: u16,
-    /// Human text (some clients match it).
-    pub description: String,
-}
-
-impl JsErrorInfo {
-    fn new(code: u16, err_code: u16, description: impl Into<String>) -> Self {
-        JsErrorInfo {
-            code,
-            err_code,
-            description: description.into(),
-        }
-    }
-
-    /// 10003 `bad request` (PURGE with both `seq` and `keep`).
-    pub fn bad_request() -> Self {
-        Self::new(400, 10003, "bad request")
-    }
-
-    /// 10054 `message size exceeds maximum allowed`.
-    pub fn message_too_large() -> Self {
-        Self::new(400, 10054, "message size exceeds maximum allowed")
-    }
-
-    /// 10057 `no message found` (MSG.DELETE of a missing sequence).
-    pub fn delete_no_message() -> Self {
-        Self::new(500, 10057, "no message found")
-    }
-
-    /// 10057 `message delete not permitted` (`deny_delete`).
-    pub fn delete_not_permitted() -> Self {
-        Self::new(500, 10057, "message delete not permitted")
-    }
-
-    /// 10060 `expected stream does not match`.
-    pub fn stream_mismatch() -> Self {
-        Self::new(400, 10060, "expected stream does not match")
-    }
-
-    /// 10070 `wrong last msg ID: <last>`.
-    pub fn wrong_last_msg_id(last: &[u8]) -> Self {
-        Self::new(
-            400,
-            10070,
-            format!("wrong last msg ID: {}", String::from_utf8_lossy(last)),
-        )
-    }
-
-    /// 10071 `wrong last sequence: <actual>`.
-    pub fn wrong_last_sequence(actual: u64) -> Self {
-        Self::new(400, 10071, format!("wrong last sequence: {actual}"))
-    }
-
-    /// 10077 `maximum messages exceeded` (discard new).
-    pub fn max_msgs_exceeded() -> Self {
-        Self::new(503, 10077, "maximum messages exceeded")
-    }
-
-    /// 10077 `maximum bytes exceeded` (discard new).
-    pub fn max_bytes_exceeded() -> Self {
-        Self::new(503, 10077, "maximum bytes exceeded")
-    }
-
-    /// 10077 `maximum messages per subject exceeded` (discard new per subject).
-    pub fn max_msgs_per_subject_exceeded() -> Self {
-        Self::new(503, 10077, "maximum messages per subject exceeded")
-    }
-
-    /// 10097 `header size exceeds maximum allowed of 64k`.
-    pub fn header_too_large() -> Self {
-        Self::new(400, 10097, "header size exceeds maximum allowed of 64k")
-    }
-
-    /// 10109 `invalid operation on sealed stream` (publish, MSG.DELETE, PURGE when sealed).
-    pub fn sealed() -> Self {
-        Self::new(400, 10109, "invalid operation on sealed stream")
-    }
-
-    /// 10110 `stream purge not permitted` (`deny_purge`).
-    pub fn purge_not_permitted() -> Self {
-        Self::new(500, 10110, "stream purge not permitted")
-    }
-
-    /// 10111 `rollup not permitted`.
-    pub fn rollup_not_permitted() -> Self {
-        Self::new(500, 10111, "rollup not permitted")
-    }
-
-    /// 10111 `rollup value invalid: "<v>"` (value lower-cased, Go-quoted, as nats-server).
-    pub fn rollup_invalid(value: &str) -> Self {
-        Self::new(
-            500,
-            10111,
-            format!("rollup value invalid: {}", headers::go_quote(value)),
-        )
-    }
 }
 
 /// Accounted size of a message, as nats-server's file store counts it (so `max_bytes` and
@@ -315,29 +143,6 @@ pub enum PublishOutcome {
         /// Sequence of the original message.
         seq: u64,
     },
-}
-
-/// The numbers of STREAM.INFO's `state`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct StreamStateView {
-    /// Messages stored.
-    pub messages: u64,
-    /// Accounted bytes ([`stored_msg_bytes`]).
-    pub bytes: u64,
-    /// First sequence (0 for a pristine stream, `last_seq + 1` once emptied).
-    pub first_seq: u64,
-    /// Time of the first message (0 = none).
-    pub first_ts_ns: u64,
-    /// Last sequence ever assigned (kept when messages are removed).
-    pub last_seq: u64,
-    /// Time of the last message (kept when it is removed).
-    pub last_ts_ns: u64,
-    /// Distinct subjects stored.
-    pub num_subjects: u64,
-    /// Sequences between first and last that are gone.
-    pub num_deleted: u64,
-    /// Those sequences, ascending (empty from [`Stream::state_summary`]).
-    pub deleted: Vec<u64>,
 }
 
 /// Rollup requested by a publish.
@@ -537,9 +342,9 @@ impl Stream {
         headers: &[u8],
         payload: &[u8],
         now_ns: u64,
-    ) -> Result<PublishOutcome, JsErrorInfo> {
+    ) -> Result<PublishOutcome, StoreError> {
         if self.limits.sealed {
-            return Err(JsErrorInfo::sealed());
+            return Err(StoreError::Sealed);
         }
         self.prune_dedupe(now_ns);
         let mut msg_id: Option<&[u8]> = None;
@@ -547,7 +352,7 @@ impl Stream {
         if !headers.is_empty() {
             if let Some(expected) = headers::get_non_empty(headers, headers::EXPECTED_STREAM) {
                 if expected != self.name.as_bytes() {
-                    return Err(JsErrorInfo::stream_mismatch());
+                    return Err(StoreError::ExpectedStreamMismatch);
                 }
             }
             if let Some(id) = headers::get_non_empty(headers, headers::MSG_ID) {
@@ -563,50 +368,57 @@ impl Stream {
                         .unwrap_or(subject);
                 let have = self.last_by_subject(on).map_or(0, |m| m.seq);
                 if have != want {
-                    return Err(JsErrorInfo::wrong_last_sequence(have));
+                    return Err(StoreError::WrongLastSequence { last_seq: have });
                 }
             }
             if let Some(v) = headers::get_non_empty(headers, headers::EXPECTED_LAST_SEQ) {
                 if headers::parse_seq(v) != self.last_seq {
-                    return Err(JsErrorInfo::wrong_last_sequence(self.last_seq));
+                    return Err(StoreError::WrongLastSequence {
+                        last_seq: self.last_seq,
+                    });
                 }
             }
             if let Some(v) = headers::get_non_empty(headers, headers::EXPECTED_LAST_MSG_ID) {
                 if v != &self.last_msg_id[..] {
-                    return Err(JsErrorInfo::wrong_last_msg_id(&self.last_msg_id));
+                    return Err(StoreError::WrongLastMsgId {
+                        last_id: String::from_utf8_lossy(&self.last_msg_id).into_owned(),
+                    });
                 }
             }
             if let Some(v) = headers::get_non_empty(headers, headers::ROLLUP) {
                 if !self.limits.allow_rollup_hdrs || self.limits.deny_purge {
-                    return Err(JsErrorInfo::rollup_not_permitted());
+                    return Err(StoreError::RollupNotPermitted);
                 }
                 let value = String::from_utf8_lossy(v).to_lowercase();
                 rollup = Some(match value.as_str() {
                     "sub" => Rollup::Subject,
                     "all" => Rollup::All,
-                    other => return Err(JsErrorInfo::rollup_invalid(other)),
+                    other => {
+                        return Err(StoreError::RollupInvalid {
+                            value: other.to_owned(),
+                        })
+                    }
                 });
             }
         }
         let mut ttl_ns = None;
         if let Some(v) = headers::get_non_empty(headers, headers::TTL) {
             if !self.limits.allow_msg_ttl {
-                return Err(JsErrorInfo::new(400, 10166, "per-message TTL is disabled"));
+                return Err(StoreError::MessageTtlDisabled);
             }
-            ttl_ns = headers::parse_ttl(v)
-                .map_err(|()| JsErrorInfo::new(400, 10165, "invalid per-message TTL"))?;
+            ttl_ns = headers::parse_ttl(v).map_err(|()| StoreError::MessageTtlInvalid)?;
         }
         if let Some(max) = limit(self.limits.max_msg_size) {
             if (headers.len() + payload.len()) as u64 > max {
-                return Err(JsErrorInfo::message_too_large());
+                return Err(StoreError::MessageTooLarge);
             }
         }
         if headers.len() > MAX_HEADERS_BYTES {
-            return Err(JsErrorInfo::header_too_large());
+            return Err(StoreError::HeadersTooLarge);
         }
         if subject.len() > MAX_SUBJECT_BYTES {
             // Cannot happen behind the protocol's control-line limit; refused rather than unstorable.
-            return Err(JsErrorInfo::message_too_large());
+            return Err(StoreError::MessageTooLarge);
         }
         let size = self.size_for(subject.len(), headers.len(), payload.len());
         let (interned, subject_count) = match self.subjects.get_key_value(subject) {
@@ -617,11 +429,11 @@ impl Stream {
         let at_subject_limit = per_subject.is_some_and(|per| subject_count >= per);
         if self.limits.discard == Discard::New {
             if at_subject_limit && self.limits.discard_new_per_subject {
-                return Err(JsErrorInfo::max_msgs_per_subject_exceeded());
+                return Err(StoreError::MaxMsgsPerSubjectExceeded);
             }
             if let Some(max) = limit(self.limits.max_msgs) {
                 if self.msgs.len() as u64 >= max && !at_subject_limit {
-                    return Err(JsErrorInfo::max_msgs_exceeded());
+                    return Err(StoreError::MaxMsgsExceeded);
                 }
             }
             if let Some(max) = limit(self.limits.max_bytes) {
@@ -633,7 +445,7 @@ impl Stream {
                         .and_then(|&s| self.msgs.get(s))
                         .map_or(0, StoredMsg::stored_bytes);
                     if !at_subject_limit || evicted_size <= size {
-                        return Err(JsErrorInfo::max_bytes_exceeded());
+                        return Err(StoreError::MaxBytesExceeded);
                     }
                 }
             }
@@ -759,7 +571,7 @@ impl Stream {
         let ts_ns = now_ns.max(self.last_ts_ns);
         let headers = format!(
             "NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: {}\r\nNats-Rollup: sub\r\n\r\n",
-            crate::jetstream::consumer_config::go_duration(ttl_ns as i64)
+            crate::jetstream::gocompat::go_duration(ttl_ns as i64)
         );
         let msg = StoredMsg {
             seq,
@@ -792,15 +604,18 @@ impl Stream {
     }
 
     /// MSG.DELETE.
-    pub fn delete_msg(&mut self, seq: u64) -> Result<Vec<Effect>, JsErrorInfo> {
+    pub fn delete_msg(&mut self, seq: u64) -> Result<Vec<Effect>, StoreError> {
         if self.limits.sealed {
-            return Err(JsErrorInfo::sealed());
+            return Err(StoreError::Sealed);
         }
         if self.limits.deny_delete {
-            return Err(JsErrorInfo::delete_not_permitted());
+            return Err(StoreError::DeleteNotPermitted);
         }
         if self.remove_one(seq).is_none() {
-            return Err(JsErrorInfo::delete_no_message());
+            return Err(StoreError::DeleteMissing {
+                seq,
+                last_seq: self.last_seq,
+            });
         }
         self.settle();
         Ok(vec![Effect::Append(Record::Tombstone { seq })])
@@ -813,18 +628,18 @@ impl Stream {
         filter: Option<&[u8]>,
         seq: Option<u64>,
         keep: Option<u64>,
-    ) -> Result<(u64, Vec<Effect>), JsErrorInfo> {
+    ) -> Result<(u64, Vec<Effect>), StoreError> {
         // nats-server's order: the malformed request, then sealed, then deny_purge.
         let seq = seq.unwrap_or(0);
         let keep = keep.unwrap_or(0);
         if seq > 0 && keep > 0 {
-            return Err(JsErrorInfo::bad_request());
+            return Err(StoreError::PurgeSeqAndKeep);
         }
         if self.limits.sealed {
-            return Err(JsErrorInfo::sealed());
+            return Err(StoreError::Sealed);
         }
         if self.limits.deny_purge {
-            return Err(JsErrorInfo::purge_not_permitted());
+            return Err(StoreError::PurgeNotPermitted);
         }
         Ok(self.purge_inner(filter, seq, keep))
     }
@@ -842,364 +657,6 @@ impl Stream {
     /// How many removals the stream has seen (changes whenever a message disappears).
     pub fn removal_epoch(&self) -> u64 {
         self.removals
-    }
-
-    /// The first stored message at or after `from_seq` matching any of `filters` (none = all).
-    pub fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<&StoredMsg> {
-        if filters.is_empty() || filters.iter().any(|f| is_all(f)) {
-            return self.msgs.range(from_seq..).next();
-        }
-        // A short linear probe first (dense matches), then the per-subject index.
-        for m in self.msgs.range(from_seq..).take(32) {
-            if filters.iter().any(|f| subject_matches(f, &m.subject)) {
-                return Some(m);
-            }
-        }
-        filters
-            .iter()
-            .filter_map(|f| self.next_by_subject(f, from_seq))
-            .min_by_key(|m| m.seq)
-    }
-
-    /// Stored messages at or after `from_seq` matching any of `filters` (none = all).
-    pub fn count_matching_from(&self, from_seq: u64, filters: &[Bytes]) -> u64 {
-        let from_seq = from_seq.max(self.first_seq());
-        if from_seq > self.last_seq || self.msgs.is_empty() {
-            return 0;
-        }
-        if filters.is_empty() || filters.iter().any(|f| is_all(f)) {
-            let contiguous = (self.last_seq - self.first_seq() + 1) == self.msgs.len() as u64;
-            if contiguous {
-                return self.last_seq - from_seq + 1;
-            }
-            return self.msgs.range(from_seq..).count() as u64;
-        }
-        let after = |l: &VecDeque<u64>| (l.len() - l.partition_point(|&s| s < from_seq)) as u64;
-        if filters.len() == 1 && is_literal(&filters[0]) {
-            return self.subjects.get(&filters[0][..]).map_or(0, after);
-        }
-        self.subjects
-            .iter()
-            .filter(|(k, _)| filters.iter().any(|f| subject_matches(f, k)))
-            .map(|(_, l)| after(l))
-            .sum()
-    }
-
-    /// The last sequence of every subject matching `filters` (none = all), ascending.
-    pub fn last_per_subject(&self, filters: &[Bytes]) -> Vec<u64> {
-        let all = filters.is_empty() || filters.iter().any(|f| is_all(f));
-        let mut seqs: Vec<u64> = self
-            .subjects
-            .iter()
-            .filter(|(k, _)| all || filters.iter().any(|f| subject_matches(f, k)))
-            .filter_map(|(_, l)| l.back().copied())
-            .collect();
-        seqs.sort_unstable();
-        seqs
-    }
-
-    /// Message `seq`, if stored.
-    pub fn get(&self, seq: u64) -> Option<&StoredMsg> {
-        self.msgs.get(seq)
-    }
-
-    /// Newest message whose subject matches `subject_filter` (wildcards allowed; empty or `>` = any).
-    pub fn last_by_subject(&self, subject_filter: &[u8]) -> Option<&StoredMsg> {
-        let seq = if is_all(subject_filter) {
-            self.msgs.last()?.seq
-        } else if is_literal(subject_filter) {
-            *self.subjects.get(subject_filter)?.back()?
-        } else {
-            self.subjects
-                .iter()
-                .filter(|(k, _)| subject_matches(subject_filter, k))
-                .filter_map(|(_, l)| l.back().copied())
-                .max()?
-        };
-        self.msgs.get(seq)
-    }
-
-    /// Oldest message at or after `from_seq` whose subject matches `subject_filter`.
-    pub fn next_by_subject(&self, subject_filter: &[u8], from_seq: u64) -> Option<&StoredMsg> {
-        let first_at_or_after =
-            |l: &VecDeque<u64>| l.get(l.partition_point(|&s| s < from_seq)).copied();
-        let seq = if is_all(subject_filter) {
-            return self.msgs.range(from_seq..).next();
-        } else if is_literal(subject_filter) {
-            first_at_or_after(self.subjects.get(subject_filter)?)?
-        } else {
-            self.subjects
-                .iter()
-                .filter(|(k, _)| subject_matches(subject_filter, k))
-                .filter_map(|(_, l)| first_at_or_after(l))
-                .min()?
-        };
-        self.msgs.get(seq)
-    }
-
-    /// Stored messages from `from_seq` on, in order (for batched direct gets and consumers).
-    pub fn range_from(&self, from_seq: u64) -> impl Iterator<Item = &StoredMsg> + '_ {
-        self.msgs.range(from_seq..)
-    }
-
-    /// First stored sequence whose timestamp is `>= ts_ns` (binary search on the time index);
-    /// `None` when every stored message is older (nats-server then answers `last_seq + 1`).
-    pub fn first_seq_at_or_after(&self, ts_ns: u64) -> Option<u64> {
-        let i = self.times.partition_point(|&(_, t)| t < ts_ns);
-        let &(seq, _) = self.times.get(i)?;
-        self.msgs.range(seq..).next().map(|m| m.seq)
-    }
-
-    /// Full STREAM.INFO state, including the list of deleted sequences (O(messages)).
-    pub fn state(&self) -> StreamStateView {
-        let mut view = self.state_summary();
-        if view.num_deleted > 0 {
-            let mut deleted = Vec::with_capacity(view.num_deleted as usize);
-            let mut expect = view.first_seq;
-            for seq in self.msgs.iter().map(|m| m.seq) {
-                deleted.extend(expect..seq);
-                expect = seq + 1;
-            }
-            deleted.extend(expect..=self.last_seq);
-            debug_assert_eq!(deleted.len() as u64, view.num_deleted);
-            view.deleted = deleted;
-        }
-        view
-    }
-
-    /// STREAM.INFO state without the `deleted` list (O(1)).
-    pub fn state_summary(&self) -> StreamStateView {
-        let first = self.msgs.first();
-        let first_seq = self.first_seq();
-        let num_deleted = if self.msgs.is_empty() {
-            0
-        } else {
-            (self.last_seq - first_seq + 1) - self.msgs.len() as u64
-        };
-        StreamStateView {
-            messages: self.msgs.len() as u64,
-            bytes: self.bytes,
-            first_seq,
-            first_ts_ns: first.map_or(0, |m| m.ts_ns),
-            last_seq: self.last_seq,
-            last_ts_ns: self.last_ts_ns,
-            num_subjects: self.subjects.len() as u64,
-            num_deleted,
-            deleted: Vec::new(),
-        }
-    }
-
-    /// Message count per subject matching `filter` (empty or `>` = all), in no particular order.
-    pub fn subjects_count(&self, filter: &[u8]) -> Vec<(Bytes, u64)> {
-        if !is_all(filter) && is_literal(filter) {
-            return self
-                .subjects
-                .get_key_value(filter)
-                .map(|(k, l)| vec![(k.clone(), l.len() as u64)])
-                .unwrap_or_default();
-        }
-        self.subjects
-            .iter()
-            .filter(|(k, _)| is_all(filter) || subject_matches(filter, k))
-            .map(|(k, l)| (k.clone(), l.len() as u64))
-            .collect()
-    }
-
-    /// True if any message with a sequence in `lo..=hi` is stored (lets the shell tell whether a
-    /// segment still holds live messages).
-    pub fn has_live_in(&self, lo: u64, hi: u64) -> bool {
-        lo <= hi && self.msgs.range(lo..=hi).next().is_some()
-    }
-
-    /// The record to write first in every new segment (see the module docs).
-    pub fn checkpoint_record(&self) -> Record {
-        Record::Checkpoint {
-            first_seq: self.first_seq(),
-            last_seq: self.last_seq,
-            last_ts_ns: self.last_ts_ns,
-        }
-    }
-
-    /// Recovery: applies one record read back from the segments, in file order. Limits are not
-    /// evaluated; the records already say what was removed.
-    pub fn replay(&mut self, rec: RecordRef<'_>) {
-        self.replay_all([rec], None);
-    }
-
-    /// Recovery of many records (a whole segment) in file order: [`Self::replay`], or with
-    /// `owner` [`Self::replay_shared`], for each, except that consecutive message records are
-    /// gathered and loaded into the message map at once. Sequences only grow, so that is a
-    /// bulk build of the tree (no search or node split per message, nodes packed full).
-    ///
-    /// # Panics
-    /// With `owner`, if a record borrows bytes outside it.
-    pub fn replay_all<'a>(
-        &mut self,
-        recs: impl IntoIterator<Item = RecordRef<'a>>,
-        owner: Option<&Bytes>,
-    ) {
-        let mut pending: Vec<(u64, StoredMsg)> = Vec::new();
-        for rec in recs {
-            match rec {
-                RecordRef::Message(m) => self.replay_message(m, owner, &mut pending),
-                other => {
-                    self.load_pending(&mut pending);
-                    self.replay_removal(other);
-                }
-            }
-        }
-        self.load_pending(&mut pending);
-    }
-
-    /// Recovery without copying message bodies: like [`Self::replay`], but headers and payload
-    /// of a message become slices of `owner`, the segment's read-only mapping, which must
-    /// contain every byte `rec` borrows: recovered bodies stay in the page cache, not in RAM.
-    ///
-    /// # Panics
-    /// If `rec` borrows bytes outside `owner`.
-    pub fn replay_shared(&mut self, rec: RecordRef<'_>, owner: &Bytes) {
-        self.replay_all([rec], Some(owner));
-    }
-
-    /// Points the bodies of the live messages listed in `index` ((seq, record offset) pairs)
-    /// at `segment`, the read-only mapping of the sealed file holding their records, dropping
-    /// their in-memory copies: RAM then holds only the active segment's bodies and the page
-    /// cache the rest. Reads no byte of `segment` (faults nothing in); an entry whose record
-    /// would not fit in it is left as it is; `index` must be ascending by sequence, and may be
-    /// any part of a segment's entries (large segments are done in chunks). Returns how many
-    /// messages were re-pointed.
-    pub fn rebase_bodies(&mut self, segment: &Bytes, index: &[(u64, u64)]) -> u64 {
-        debug_assert!(
-            index.windows(2).all(|w| w[0].0 < w[1].0),
-            "index not ascending"
-        );
-        let (Some(&(lo, _)), Some(&(hi, _))) = (index.first(), index.last()) else {
-            return 0;
-        };
-        // A merge of two ascending sequences: the live messages in range and the entries.
-        let mut entries = index.iter().peekable();
-        let mut n = 0;
-        for msg in self.msgs.range_mut(lo..=hi) {
-            let seq = msg.seq;
-            while entries.next_if(|&&(s, _)| s < seq).is_some() {}
-            let Some(&&(_, off)) = entries.peek().filter(|&&&(s, _)| s == seq) else {
-                continue;
-            };
-            let at = off as usize + message_headers_offset(msg.subject.len());
-            let body_end = at + msg.headers.len() + msg.payload.len();
-            if body_end + RECORD_CRC_BYTES > segment.len() {
-                tracing::warn!(stream = %self.name, seq, offset = off, "segment index entry past the mapped file; body kept in memory");
-                continue;
-            }
-            let headers = shared_slice(segment, &segment[at..at + msg.headers.len()]);
-            let payload = shared_slice(segment, &segment[at + msg.headers.len()..body_end]);
-            debug_assert_eq!(headers, msg.headers, "seq {seq}: headers differ on disk");
-            debug_assert_eq!(payload, msg.payload, "seq {seq}: payload differs on disk");
-            msg.headers = headers;
-            msg.payload = payload;
-            n += 1;
-        }
-        n
-    }
-
-    /// Moves replayed messages into the message map (appends: O(1) each).
-    fn load_pending(&mut self, pending: &mut Vec<(u64, StoredMsg)>) {
-        for (_, msg) in pending.drain(..) {
-            self.msgs.push(msg);
-        }
-    }
-
-    /// Replays a non-message record (the message map must be up to date).
-    fn replay_removal(&mut self, rec: RecordRef<'_>) {
-        match rec {
-            RecordRef::Message(_) => unreachable!("messages are replayed by replay_message"),
-            // Every removal record removed something when it was written, so an empty stream
-            // after it reads `first_seq = last_seq + 1` even if the removed messages are already
-            // gone here (their segment was deleted).
-            RecordRef::Tombstone { seq } => {
-                self.remove_one(seq);
-                self.settle();
-            }
-            RecordRef::Purge { filter, below_seq } => {
-                self.apply_purge(filter, below_seq);
-                self.settle();
-            }
-            RecordRef::Checkpoint {
-                first_seq,
-                last_seq,
-                last_ts_ns,
-            } => {
-                if last_seq > self.last_seq {
-                    self.last_seq = last_seq;
-                    self.last_ts_ns = last_ts_ns;
-                }
-                self.remove_prefix(first_seq);
-                if self.msgs.is_empty() && first_seq > self.empty_first_seq {
-                    self.empty_first_seq = first_seq;
-                }
-            }
-        }
-    }
-
-    /// Replays one message record into every index but the message map: the message goes to
-    /// `pending` (see [`Self::load_pending`]).
-    fn replay_message(
-        &mut self,
-        m: MessageRef<'_>,
-        owner: Option<&Bytes>,
-        pending: &mut Vec<(u64, StoredMsg)>,
-    ) {
-        // A message at or below `last_seq` is legitimate right after a checkpoint taken once the
-        // operation was applied but written before its records; anything not above every stored
-        // sequence is out of order and ignored.
-        let newest = match pending.last() {
-            Some(&(s, _)) => s,
-            None => self.msgs.last().map_or(0, |m| m.seq),
-        };
-        if m.seq <= newest || m.seq == 0 {
-            tracing::warn!(stream = %self.name, seq = m.seq, newest, "replay: ignoring out-of-order message record");
-            return;
-        }
-        // Subjects are always interned copies: a shared slice would pin its whole segment for
-        // as long as the subject has any message, even in later segments. The previous message
-        // usually has the same subject, which saves the hash lookup.
-        let subject = match pending.last() {
-            Some((_, prev)) if prev.subject[..] == *m.subject => prev.subject.clone(),
-            _ => match self.subjects.get_key_value(m.subject) {
-                Some((k, _)) => k.clone(),
-                None => Bytes::copy_from_slice(m.subject),
-            },
-        };
-        let (headers, payload) = match owner {
-            Some(buf) => (shared_slice(buf, m.headers), shared_slice(buf, m.payload)),
-            None => compact_body(m.headers, m.payload),
-        };
-        let ttl_expiry_ns =
-            match headers::get_non_empty(&headers, headers::TTL).map(headers::parse_ttl) {
-                Some(Ok(Some(ttl))) => Some(m.ts_ns.saturating_add(ttl)),
-                _ => None,
-            };
-        let stored_id =
-            headers::get_non_empty(&headers, headers::MSG_ID).map(|id| headers.slice_ref(id));
-        let msg = StoredMsg {
-            seq: m.seq,
-            ts_ns: m.ts_ns,
-            subject,
-            headers,
-            payload,
-        };
-        self.index_new(&msg);
-        pending.push((m.seq, msg));
-        if let Some(expiry_ns) = ttl_expiry_ns {
-            self.ttls.insert((expiry_ns, m.seq));
-        }
-        self.last_msg_id = stored_id.clone().unwrap_or_default();
-        if let Some(id) = stored_id {
-            // Replayed time is a lower bound of the real clock: ids older than the window
-            // before this message are certainly expired.
-            self.prune_dedupe(m.ts_ns);
-            self.remember_msg_id(id, m.seq, m.ts_ns);
-        }
     }
 
     // ----- internals -------------------------------------------------------------------------
@@ -1512,6 +969,11 @@ impl Stream {
         }
     }
 }
+
+#[path = "stream_lookup.rs"]
+mod lookup;
+#[path = "stream_replay.rs"]
+mod replay;
 
 #[cfg(test)]
 #[path = "stream_tests.rs"]

@@ -2,7 +2,7 @@
 //! deletes, lookups, the time index and record replay.
 
 use super::*;
-use crate::store::record::encode_into;
+use crate::store::record::{encode_into, MessageRef, RecordRef};
 use crate::store::segment::scan;
 
 const T0: u64 = 1_700_000_000_000_000_000;
@@ -22,7 +22,7 @@ fn hdrs(pairs: &[(&str, &str)]) -> Vec<u8> {
 }
 
 #[track_caller]
-fn stored(r: Result<PublishOutcome, JsErrorInfo>) -> (u64, Vec<Effect>) {
+fn stored(r: Result<PublishOutcome, StoreError>) -> (u64, Vec<Effect>) {
     match r {
         Ok(PublishOutcome::Stored { seq, effects }) => (seq, effects),
         other => panic!("expected Stored, got {other:?}"),
@@ -40,20 +40,12 @@ fn pub_h(
     subject: &str,
     h: &[(&str, &str)],
     now: u64,
-) -> Result<PublishOutcome, JsErrorInfo> {
+) -> Result<PublishOutcome, StoreError> {
     s.publish(subject.as_bytes(), &hdrs(h), b"x", now)
 }
 
 fn seqs(s: &Stream) -> Vec<u64> {
     s.range_from(0).map(|m| m.seq).collect()
-}
-
-fn err(code: u16, err_code: u16, description: &str) -> JsErrorInfo {
-    JsErrorInfo {
-        code,
-        err_code,
-        description: description.to_string(),
-    }
 }
 
 /// Encodes effects into one segment buffer.
@@ -151,7 +143,7 @@ fn publish_errors_have_nats_server_codes_and_texts() {
         setup: &'static [(&'static str, &'static [(&'static str, &'static str)])],
         subject: &'static str,
         headers: &'static [(&'static str, &'static str)],
-        want: Result<u64, JsErrorInfo>,
+        want: Result<u64, StoreError>,
     }
     let rollups = StreamLimits {
         allow_rollup_hdrs: true,
@@ -164,7 +156,7 @@ fn publish_errors_have_nats_server_codes_and_texts() {
             setup: &[],
             subject: "a",
             headers: &[("Nats-Expected-Stream", "OTHER")],
-            want: Err(err(400, 10060, "expected stream does not match")),
+            want: Err(StoreError::ExpectedStreamMismatch),
         },
         Case {
             name: "expected stream match",
@@ -180,7 +172,7 @@ fn publish_errors_have_nats_server_codes_and_texts() {
             setup: &[("a", &[]), ("b", &[])],
             subject: "a",
             headers: &[("Nats-Expected-Last-Sequence", "1")],
-            want: Err(err(400, 10071, "wrong last sequence: 2")),
+            want: Err(StoreError::WrongLastSequence { last_seq: 2 }),
         },
         Case {
             name: "expected last sequence right",
@@ -204,7 +196,7 @@ fn publish_errors_have_nats_server_codes_and_texts() {
             setup: &[("a", &[])],
             subject: "a",
             headers: &[("Nats-Expected-Last-Sequence", "one")],
-            want: Err(err(400, 10071, "wrong last sequence: 1")),
+            want: Err(StoreError::WrongLastSequence { last_seq: 1 }),
         },
         Case {
             name: "expected last subject sequence 0 but subject has messages",
@@ -212,7 +204,7 @@ fn publish_errors_have_nats_server_codes_and_texts() {
             setup: &[("k", &[]), ("other", &[])],
             subject: "k",
             headers: &[("Nats-Expected-Last-Subject-Sequence", "0")],
-            want: Err(err(400, 10071, "wrong last sequence: 1")),
+            want: Err(StoreError::WrongLastSequence { last_seq: 1 }),
         },
         Case {
             name: "expected last subject sequence 0 on a new subject",
@@ -239,7 +231,7 @@ fn publish_errors_have_nats_server_codes_and_texts() {
                 ("Nats-Expected-Last-Subject-Sequence", "1"),
                 ("Nats-Expected-Last-Subject-Sequence-Subject", "k.*"),
             ],
-            want: Err(err(400, 10071, "wrong last sequence: 2")),
+            want: Err(StoreError::WrongLastSequence { last_seq: 2 }),
         },
         Case {
             name: "expected last msg id matches",
@@ -255,7 +247,9 @@ fn publish_errors_have_nats_server_codes_and_texts() {
             setup: &[("a", &[("Nats-Msg-Id", "m1")])],
             subject: "a",
             headers: &[("Nats-Expected-Last-Msg-Id", "m0")],
-            want: Err(err(400, 10070, "wrong last msg ID: m1")),
+            want: Err(StoreError::WrongLastMsgId {
+                last_id: "m1".into(),
+            }),
         },
         Case {
             name: "expected last msg id when last had none",
@@ -263,7 +257,7 @@ fn publish_errors_have_nats_server_codes_and_texts() {
             setup: &[("a", &[("Nats-Msg-Id", "m1")]), ("a", &[])],
             subject: "a",
             headers: &[("Nats-Expected-Last-Msg-Id", "m1")],
-            want: Err(err(400, 10070, "wrong last msg ID: ")),
+            want: Err(StoreError::WrongLastMsgId { last_id: "".into() }),
         },
         Case {
             name: "rollup without allow_rollup_hdrs",
@@ -271,7 +265,7 @@ fn publish_errors_have_nats_server_codes_and_texts() {
             setup: &[],
             subject: "a",
             headers: &[("Nats-Rollup", "sub")],
-            want: Err(err(500, 10111, "rollup not permitted")),
+            want: Err(StoreError::RollupNotPermitted),
         },
         Case {
             name: "rollup with deny_purge",
@@ -283,7 +277,7 @@ fn publish_errors_have_nats_server_codes_and_texts() {
             setup: &[],
             subject: "a",
             headers: &[("Nats-Rollup", "all")],
-            want: Err(err(500, 10111, "rollup not permitted")),
+            want: Err(StoreError::RollupNotPermitted),
         },
         Case {
             name: "rollup value invalid",
@@ -291,7 +285,9 @@ fn publish_errors_have_nats_server_codes_and_texts() {
             setup: &[],
             subject: "a",
             headers: &[("Nats-Rollup", "Some")],
-            want: Err(err(500, 10111, "rollup value invalid: \"some\"")),
+            want: Err(StoreError::RollupInvalid {
+                value: "some".into(),
+            }),
         },
         Case {
             name: "rollup value is case-insensitive",
@@ -307,7 +303,7 @@ fn publish_errors_have_nats_server_codes_and_texts() {
             setup: &[("a", &[("Nats-Msg-Id", "d")])],
             subject: "a",
             headers: &[("Nats-Msg-Id", "d"), ("Nats-Expected-Stream", "X")],
-            want: Err(err(400, 10060, "expected stream does not match")),
+            want: Err(StoreError::ExpectedStreamMismatch),
         },
         Case {
             name: "check order: last subject sequence before last sequence",
@@ -318,7 +314,7 @@ fn publish_errors_have_nats_server_codes_and_texts() {
                 ("Nats-Expected-Last-Sequence", "9"),
                 ("Nats-Expected-Last-Subject-Sequence", "7"),
             ],
-            want: Err(err(400, 10071, "wrong last sequence: 1")),
+            want: Err(StoreError::WrongLastSequence { last_seq: 1 }),
         },
         Case {
             name: "check order: rollup before message size",
@@ -329,7 +325,7 @@ fn publish_errors_have_nats_server_codes_and_texts() {
             setup: &[],
             subject: "a",
             headers: &[("Nats-Rollup", "sub")],
-            want: Err(err(500, 10111, "rollup not permitted")),
+            want: Err(StoreError::RollupNotPermitted),
         },
     ];
     for c in cases {
@@ -425,13 +421,13 @@ fn message_and_header_size_limits() {
     });
     assert_eq!(
         s.publish(b"a", b"", &[0; 11], T0),
-        Err(err(400, 10054, "message size exceeds maximum allowed"))
+        Err(StoreError::MessageTooLarge)
     );
     assert_eq!(stored(s.publish(b"a", b"", &[0; 10], T0)).0, 1);
     let h = hdrs(&[("A", "12345")]);
     assert_eq!(
         s.publish(b"a", &h, b"", T0),
-        Err(err(400, 10054, "message size exceeds maximum allowed"))
+        Err(StoreError::MessageTooLarge)
     );
 
     let mut s = stream(StreamLimits::default());
@@ -444,16 +440,12 @@ fn message_and_header_size_limits() {
     let long_subject = vec![b's'; MAX_SUBJECT_BYTES + 1];
     assert_eq!(
         s.publish(&long_subject, b"", b"", T0),
-        Err(err(400, 10054, "message size exceeds maximum allowed"))
+        Err(StoreError::MessageTooLarge)
     );
     stored(s.publish(&long_subject[1..], b"", b"", T0));
     assert_eq!(
         s.publish(b"a", &big, b"", T0),
-        Err(err(
-            400,
-            10097,
-            "header size exceeds maximum allowed of 64k"
-        ))
+        Err(StoreError::HeadersTooLarge)
     );
 }
 
@@ -516,7 +508,7 @@ fn discard_new_limits_refuse_with_10077() {
     pub_ok(&mut s, "b", b"", T0);
     assert_eq!(
         s.publish(b"c", b"", b"", T0),
-        Err(err(503, 10077, "maximum messages exceeded"))
+        Err(StoreError::MaxMsgsExceeded)
     );
     assert_eq!(seqs(&s), vec![1, 2]);
 
@@ -529,14 +521,14 @@ fn discard_new_limits_refuse_with_10077() {
     assert_eq!(s.state().bytes, 93);
     assert_eq!(
         s.publish(b"a", b"", b"", T0),
-        Err(err(503, 10077, "maximum bytes exceeded"))
+        Err(StoreError::MaxBytesExceeded)
     );
     let mut s = stream(new(-1, 93, -1, false));
     pub_ok(&mut s, "a", b"", T0);
     pub_ok(&mut s, "a", b"", T0);
     assert_eq!(
         s.publish(b"a", b"", b"", T0),
-        Err(err(503, 10077, "maximum bytes exceeded"))
+        Err(StoreError::MaxBytesExceeded)
     );
 
     // Per subject with discard_new_per_subject: refused.
@@ -544,7 +536,7 @@ fn discard_new_limits_refuse_with_10077() {
     pub_ok(&mut s, "k", b"", T0);
     assert_eq!(
         s.publish(b"k", b"", b"", T0),
-        Err(err(503, 10077, "maximum messages per subject exceeded"))
+        Err(StoreError::MaxMsgsPerSubjectExceeded)
     );
     pub_ok(&mut s, "j", b"", T0);
 
@@ -565,7 +557,7 @@ fn discard_new_limits_refuse_with_10077() {
     assert_eq!(seqs(&s), vec![2, 3]);
     assert_eq!(
         s.publish(b"z", b"", b"", T0),
-        Err(err(503, 10077, "maximum messages exceeded"))
+        Err(StoreError::MaxMsgsExceeded)
     );
 
     // At the subject limit and max_bytes: allowed only if the evicted message is bigger.
@@ -573,7 +565,7 @@ fn discard_new_limits_refuse_with_10077() {
     pub_ok(&mut s, "k", &[0; 60], T0); // 90 bytes
     assert_eq!(
         s.publish(b"k", b"", &[0; 60], T0),
-        Err(err(503, 10077, "maximum bytes exceeded"))
+        Err(StoreError::MaxBytesExceeded)
     );
     pub_ok(&mut s, "k", &[0; 59], T0);
     assert_eq!(seqs(&s), vec![2]);
@@ -785,7 +777,7 @@ fn purge_variants() {
     let mut s = fill(&subjects);
     assert_eq!(
         s.purge(None, Some(3), Some(1)),
-        Err(err(400, 10003, "bad request"))
+        Err(StoreError::PurgeSeqAndKeep)
     );
     let mut s = stream(StreamLimits {
         deny_purge: true,
@@ -793,7 +785,7 @@ fn purge_variants() {
     });
     assert_eq!(
         s.purge(None, None, None),
-        Err(err(500, 10110, "stream purge not permitted"))
+        Err(StoreError::PurgeNotPermitted)
     );
     // Some(0) means absent.
     let mut s = fill(&subjects);
@@ -810,8 +802,20 @@ fn delete_message() {
         s.delete_msg(3).unwrap(),
         vec![Effect::Append(Record::Tombstone { seq: 3 })]
     );
-    assert_eq!(s.delete_msg(3), Err(err(500, 10057, "no message found")));
-    assert_eq!(s.delete_msg(99), Err(err(500, 10057, "no message found")));
+    assert_eq!(
+        s.delete_msg(3),
+        Err(StoreError::DeleteMissing {
+            seq: 3,
+            last_seq: 5
+        })
+    );
+    assert_eq!(
+        s.delete_msg(99),
+        Err(StoreError::DeleteMissing {
+            seq: 99,
+            last_seq: 5
+        })
+    );
     s.delete_msg(5).unwrap();
     let st = s.state();
     assert_eq!(
@@ -841,14 +845,8 @@ fn delete_message() {
         ..StreamLimits::default()
     });
     pub_ok(&mut s, "a", b"", T0);
-    assert_eq!(
-        s.delete_msg(1),
-        Err(err(500, 10057, "message delete not permitted"))
-    );
-    assert_eq!(
-        s.delete_msg(2),
-        Err(err(500, 10057, "message delete not permitted"))
-    );
+    assert_eq!(s.delete_msg(1), Err(StoreError::DeleteNotPermitted));
+    assert_eq!(s.delete_msg(2), Err(StoreError::DeleteNotPermitted));
 }
 
 #[test]
@@ -1195,7 +1193,7 @@ fn sealed_refuses_every_write_first_and_still_reads() {
         discard: Discard::New,
         ..StreamLimits::default()
     });
-    let sealed = err(400, 10109, "invalid operation on sealed stream");
+    let sealed = StoreError::Sealed;
     assert_eq!(s.publish(b"a", &[], b"y", 4).unwrap_err(), sealed);
     let id = hdrs(&[("Nats-Msg-Id", "m")]);
     assert_eq!(s.publish(b"a", &id, b"y", 4).unwrap_err(), sealed);
@@ -1206,7 +1204,7 @@ fn sealed_refuses_every_write_first_and_still_reads() {
     // A malformed purge is a bad request before anything else.
     assert_eq!(
         s.purge(None, Some(2), Some(1)).unwrap_err(),
-        err(400, 10003, "bad request")
+        StoreError::PurgeSeqAndKeep
     );
     assert_eq!(seqs(&s), vec![1, 2, 3]);
     assert_eq!(s.get(2).map(|m| m.seq), Some(2));

@@ -390,11 +390,7 @@ impl StreamHost {
         }
         if create {
             if st.config.max_consumers > 0 && st.consumers.len() as i64 >= st.config.max_consumers {
-                return Err(JsApiError::new(
-                    400,
-                    10026,
-                    "maximum consumers limit reached",
-                ));
+                return Err(JsApiError::maximum_consumers_limit());
             }
             let params = params_of(&st.config, &cfg, &name);
             let start = start_of(&st.store, &cfg);

@@ -34,7 +34,7 @@ use crate::jetstream::{
 };
 use crate::session::SubKey;
 use crate::store::record::{encode_into, Record};
-use crate::store::stream::{Discard, Effect, JsErrorInfo, PublishOutcome, Stream, StreamLimits};
+use crate::store::stream::{Discard, Effect, PublishOutcome, Stream, StreamLimits};
 use crate::store::StoredMsg;
 use crate::subject;
 
@@ -308,32 +308,19 @@ pub fn limits_of(cfg: &StreamConfig) -> StreamLimits {
     }
 }
 
-fn api_error(e: JsErrorInfo) -> JsApiError {
-    JsApiError::new(e.code, e.err_code, e.description)
-}
-
 fn state_view(st: &OwnedStream, detailed: bool) -> jetstream::StreamStateView {
     let store = &st.store;
-    let s = if detailed {
+    let mut s = if detailed {
         store.state()
     } else {
         store.state_summary()
     };
     // A stream that never stored anything reports first_seq 0, as nats-server does.
-    let pristine = s.messages == 0 && s.last_seq == 0;
-    jetstream::StreamStateView {
-        messages: s.messages,
-        bytes: s.bytes,
-        first_seq: if pristine { 0 } else { s.first_seq },
-        first_ts_ns: s.first_ts_ns,
-        last_seq: s.last_seq,
-        last_ts_ns: s.last_ts_ns,
-        num_subjects: s.num_subjects,
-        num_deleted: s.num_deleted,
-        consumer_count: st.consumers.len() as u64,
-        deleted: (detailed && !s.deleted.is_empty()).then_some(s.deleted),
-        subjects: None,
+    if s.messages == 0 && s.last_seq == 0 {
+        s.first_seq = 0;
     }
+    s.consumer_count = st.consumers.len() as u64;
+    s
 }
 
 fn encode_effects(effects: &[Effect], records: &mut Vec<u8>, index: &mut Vec<(u64, u64)>) {
@@ -1185,7 +1172,7 @@ impl StreamHost {
                 jetstream::pub_ack(&name, seq, false)
             }
             Ok(PublishOutcome::Duplicate { seq }) => jetstream::pub_ack(&name, seq, true),
-            Err(e) => jetstream::pub_error(&name, &api_error(e)),
+            Err(e) => jetstream::pub_error(&name, &JsApiError::from(e)),
         };
         if !no_ack {
             self.reply_durable(engine, file, d.reply.as_ref(), ack);
@@ -1350,7 +1337,7 @@ impl StreamHost {
                     .map(|(s, n)| (String::from_utf8_lossy(&s).into_owned(), n)),
                 req.offset,
             );
-            state.subjects = Some(page);
+            state.subjects = page;
             paging = p;
         }
         let view = StreamInfoView {
@@ -1411,7 +1398,7 @@ impl StreamHost {
                 (req.seq > 0).then_some(req.seq),
                 (req.keep > 0).then_some(req.keep),
             )
-            .map_err(api_error)?;
+            .map_err(JsApiError::from)?;
         self.persist_and_reply(
             engine,
             slot,
@@ -1453,14 +1440,7 @@ impl StreamHost {
     ) -> Result<(), JsApiError> {
         let req = MsgDeleteRequest::parse(body)?;
         let st = self.streams[slot as usize].as_mut().expect("live");
-        let last_seq = st.store.last_seq();
-        let effects = st.store.delete_msg(req.seq).map_err(|e| {
-            if e.err_code == 10057 && e.description == "no message found" {
-                jetstream::msg_delete_miss(req.seq, last_seq)
-            } else {
-                api_error(e)
-            }
-        })?;
+        let effects = st.store.delete_msg(req.seq).map_err(JsApiError::from)?;
         let payload = Bytes::from(render_success(ResponseType::StreamMsgDelete));
         self.persist_and_reply(engine, slot, &effects, reply, payload);
         Ok(())

@@ -1,0 +1,123 @@
+//! Go's `time.Duration`: printing as `Duration.String()` does and parsing `time.ParseDuration` text.
+
+/// Formats nanoseconds as Go's `time.Duration.String()` does (`2s`, `1.5ms`, `1m0s`, `1h0m0s`).
+pub fn go_duration(ns: i64) -> String {
+    if ns == 0 {
+        return "0s".to_owned();
+    }
+    let neg = ns < 0;
+    let u = ns.unsigned_abs();
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    /// Appends `v / 10^prec` with trailing fractional zeros trimmed.
+    fn frac(out: &mut String, v: u64, prec: u32) {
+        let scale = 10u64.pow(prec);
+        out.push_str(&(v / scale).to_string());
+        let rest = v % scale;
+        if rest != 0 {
+            let digits = format!("{rest:0width$}", width = prec as usize);
+            out.push('.');
+            out.push_str(digits.trim_end_matches('0'));
+        }
+    }
+    if u < 1_000_000_000 {
+        let (prec, unit) = if u < 1_000 {
+            (0, "ns")
+        } else if u < 1_000_000 {
+            (3, "µs")
+        } else {
+            (6, "ms")
+        };
+        frac(&mut out, u, prec);
+        out.push_str(unit);
+        return out;
+    }
+    let hours = u / 3_600_000_000_000;
+    let minutes = u / 60_000_000_000 % 60;
+    let secs_ns = u % 60_000_000_000;
+    if hours > 0 {
+        out.push_str(&format!("{hours}h"));
+    }
+    if hours > 0 || minutes > 0 {
+        out.push_str(&format!("{minutes}m"));
+    }
+    frac(&mut out, secs_ns, 9);
+    out.push('s');
+    out
+}
+
+/// Parses a Go duration like `1.5s`, `300ms`, `2m`, `1h2m3s` into ns.
+pub fn parse_go_duration(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(0);
+    }
+    let mut total: f64 = 0.0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let n: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += n * mult;
+        rest = &rest[unit_end..];
+    }
+    Some(total as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prints_like_go_duration_string() {
+        for (ns, want) in [
+            (0, "0s"),
+            (1, "1ns"),
+            (1_500, "1.5µs"),
+            (1_000_000, "1ms"),
+            (1_500_000, "1.5ms"),
+            (2_000_000_000, "2s"),
+            (10_000_000_000, "10s"),
+            (1_500_000_000, "1.5s"),
+            (60_000_000_000, "1m0s"),
+            (90_000_000_000, "1m30s"),
+            (3_600_000_000_000, "1h0m0s"),
+            (3_723_500_000_000, "1h2m3.5s"),
+            (-2_000_000_000, "-2s"),
+        ] {
+            assert_eq!(go_duration(ns), want, "{ns}");
+        }
+    }
+
+    #[test]
+    fn parses_like_go_parse_duration() {
+        assert_eq!(parse_go_duration("0"), Some(0));
+        assert_eq!(parse_go_duration("300ms"), Some(300_000_000));
+        assert_eq!(parse_go_duration("1.5s"), Some(1_500_000_000));
+        assert_eq!(parse_go_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(parse_go_duration("2h"), Some(7_200_000_000_000));
+        assert_eq!(parse_go_duration("10us"), Some(10_000));
+        assert_eq!(parse_go_duration(""), None);
+        assert_eq!(parse_go_duration("abc"), None);
+        assert_eq!(parse_go_duration("5"), None);
+    }
+}
