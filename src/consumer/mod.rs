@@ -58,6 +58,24 @@ impl MessageSource for Stream {
     }
 }
 
+/// Who listens: the host's view of subscription interest (this core's subscriptions and the
+/// other cores' announced interest). The consumer asks it before handing a message to a pull
+/// request's reply subject or a push consumer's deliver subject; it never reads it itself.
+pub trait Interest {
+    /// Whether some subscription anywhere matches `subject`.
+    fn has_interest(&mut self, subject: &Bytes) -> bool;
+}
+
+/// Everyone listens (or no one does), whatever the subject: for tests and simple hosts.
+#[derive(Debug, Clone, Copy)]
+pub struct Everyone(pub bool);
+
+impl Interest for Everyone {
+    fn has_interest(&mut self, _subject: &Bytes) -> bool {
+        self.0
+    }
+}
+
 /// How deliveries are acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AckMode {
@@ -570,6 +588,17 @@ impl Consumer {
         }
     }
 
+    /// `sseq` used up its deliveries: the advisory (and dead letter), and retention may
+    /// release it.
+    fn give_up(&mut self, sseq: u64, deliveries: u64) {
+        self.forget(sseq);
+        self.outputs.push(Output::MaxDeliveries {
+            stream_seq: sseq,
+            deliveries,
+        });
+        self.outputs.push(Output::Done { stream_seq: sseq });
+    }
+
     fn forget(&mut self, sseq: u64) -> Option<PendingEntry> {
         let p = self.pending.remove(&sseq)?;
         if p.deadline_ns != u64::MAX {
@@ -584,8 +613,17 @@ impl Consumer {
     // ----- pull requests ----------------------------------------------------------------
 
     /// A pull request (already checked against the consumer's limits by the host).
-    pub fn on_pull(&mut self, reply: Bytes, spec: PullSpec, now_ns: u64, src: &dyn MessageSource) {
+    pub fn on_pull(
+        &mut self,
+        reply: Bytes,
+        spec: PullSpec,
+        now_ns: u64,
+        interest: &mut dyn Interest,
+        src: &dyn MessageSource,
+    ) {
         self.last_activity_ns = now_ns;
+        // Requests past their deadline or whose requester left no longer count.
+        self.expire_waiting(now_ns, interest);
         if self.waiting.len() >= self.params.max_waiting.max(1) {
             self.outputs.push(Output::Status {
                 to: reply,
@@ -593,6 +631,28 @@ impl Consumer {
                 reply: None,
             });
             return;
+        }
+        if spec.no_wait {
+            // nats-server: nothing available and no expiry ends the request at once; when
+            // earlier requests already claim everything available, 408 Requests Pending.
+            let available = self.num_pending(src) + self.redeliver.len() as u64;
+            if available == 0 && spec.expires_ns == 0 {
+                self.outputs.push(Output::Status {
+                    to: reply,
+                    headers: status_block(404, "No Messages", None),
+                    reply: None,
+                });
+                return;
+            }
+            let claimed: u64 = self.waiting.iter().map(|w| w.batch_left).sum();
+            if available > 0 && available < claimed {
+                self.outputs.push(Output::Status {
+                    to: reply,
+                    headers: status_block(408, "Requests Pending", None),
+                    reply: None,
+                });
+                return;
+            }
         }
         self.waiting.push_back(PullWait {
             reply,
@@ -604,13 +664,34 @@ impl Consumer {
             last_sent_ns: now_ns,
             delivered: 0,
         });
-        self.poll(now_ns, true, src);
+        self.poll(now_ns, interest, src);
     }
 
-    /// Drops waiting pull requests whose requester no longer listens (nats-server does the
-    /// same), so messages are not handed to an inbox nobody reads.
-    pub fn retain_listening(&mut self, mut listening: impl FnMut(&Bytes) -> bool) {
-        self.waiting.retain(|w| listening(&w.reply));
+    /// Ends waiting requests whose deadline has come (`408 Request Timeout`, exact: a
+    /// request at or past its deadline is never handed anything) and silently drops those
+    /// whose requester no longer listens on the reply subject (as nats-server does), so no
+    /// message is handed to an inbox nobody reads.
+    fn expire_waiting(&mut self, now_ns: u64, interest: &mut dyn Interest) {
+        let mut i = 0;
+        while i < self.waiting.len() {
+            let w = &self.waiting[i];
+            if w.expires_at_ns.is_some_and(|t| t <= now_ns) {
+                let w = self.waiting.remove(i).expect("index in range");
+                self.outputs.push(Output::Status {
+                    to: w.reply,
+                    headers: status_block(
+                        408,
+                        "Request Timeout",
+                        Some((w.batch_left, w.bytes_left.unwrap_or(0))),
+                    ),
+                    reply: None,
+                });
+            } else if !interest.has_interest(&w.reply) {
+                self.waiting.remove(i);
+            } else {
+                i += 1;
+            }
+        }
     }
 
     /// The consumer is going away: tell waiting pull requests.
@@ -619,6 +700,23 @@ impl Consumer {
             self.outputs.push(Output::Status {
                 to: w.reply,
                 headers: status_block(409, "Consumer Deleted", None),
+                reply: None,
+            });
+        }
+    }
+
+    /// The server is shutting down: every waiting pull request is told so (nats-server's
+    /// `409 Server Shutdown` with what it still wanted), so its client pulls again from the
+    /// restarted server instead of waiting out its expiry.
+    pub fn on_shutdown(&mut self) {
+        for w in self.waiting.drain(..) {
+            self.outputs.push(Output::Status {
+                to: w.reply,
+                headers: status_block(
+                    409,
+                    "Server Shutdown",
+                    Some((w.batch_left, w.bytes_left.unwrap_or(0))),
+                ),
                 reply: None,
             });
         }
@@ -633,6 +731,7 @@ impl Consumer {
         kind: &AckKind,
         reply: Option<&Bytes>,
         now_ns: u64,
+        interest: &mut dyn Interest,
         src: &dyn MessageSource,
     ) -> bool {
         self.last_activity_ns = now_ns;
@@ -646,7 +745,7 @@ impl Consumer {
                         batch: (*batch).max(1),
                         ..PullSpec::default()
                     };
-                    self.on_pull(r.clone(), spec, now_ns, src);
+                    self.on_pull(r.clone(), spec, now_ns, interest, src);
                 }
                 changed
             }
@@ -692,7 +791,7 @@ impl Consumer {
             },
         };
         if changed {
-            self.poll(now_ns, true, src);
+            self.poll(now_ns, interest, src);
         }
         changed
     }
@@ -743,18 +842,24 @@ impl Consumer {
     }
 
     /// A reply to our outstanding flow-control request.
-    pub fn on_flow_control_reply(&mut self, subject: &[u8], now_ns: u64, src: &dyn MessageSource) {
+    pub fn on_flow_control_reply(
+        &mut self,
+        subject: &[u8],
+        now_ns: u64,
+        interest: &mut dyn Interest,
+        src: &dyn MessageSource,
+    ) {
         if self.fc_pending.as_deref() == Some(subject) {
             self.fc_pending = None;
             self.fc_bytes = 0;
-            self.poll(now_ns, true, src);
+            self.poll(now_ns, interest, src);
         }
     }
 
     // ----- time -------------------------------------------------------------------------
 
     /// Timers: ack-wait expiry, pull expiry, heartbeats; then delivers what became possible.
-    pub fn tick(&mut self, now_ns: u64, push_interest: bool, src: &dyn MessageSource) {
+    pub fn tick(&mut self, now_ns: u64, interest: &mut dyn Interest, src: &dyn MessageSource) {
         while let Some(&(deadline, sseq)) = self.deadlines.iter().next() {
             if deadline > now_ns {
                 break;
@@ -766,33 +871,14 @@ impl Consumer {
             p.deadline_ns = u64::MAX;
             let deliveries = p.deliveries;
             if self.params.max_deliver.is_some_and(|m| deliveries >= m) {
-                self.forget(sseq);
-                self.outputs.push(Output::MaxDeliveries {
-                    stream_seq: sseq,
-                    deliveries,
-                });
-                self.outputs.push(Output::Done { stream_seq: sseq });
+                self.give_up(sseq, deliveries);
             } else {
                 self.redeliver.insert(sseq);
             }
         }
-        // Pull expiry and heartbeats.
-        let mut i = 0;
-        while i < self.waiting.len() {
-            let w = &mut self.waiting[i];
-            if w.expires_at_ns.is_some_and(|t| t <= now_ns) {
-                let w = self.waiting.remove(i).expect("index in range");
-                self.outputs.push(Output::Status {
-                    to: w.reply,
-                    headers: status_block(
-                        408,
-                        "Request Timeout",
-                        Some((w.batch_left, w.bytes_left.unwrap_or(0))),
-                    ),
-                    reply: None,
-                });
-                continue;
-            }
+        // Pull expiry, lost interest and heartbeats.
+        self.expire_waiting(now_ns, interest);
+        for w in &mut self.waiting {
             if w.heartbeat_ns > 0 && now_ns.saturating_sub(w.last_sent_ns) >= w.heartbeat_ns {
                 w.last_sent_ns = now_ns;
                 let to = w.reply.clone();
@@ -802,7 +888,6 @@ impl Consumer {
                     reply: None,
                 });
             }
-            i += 1;
         }
         if let Some(push) = &self.params.push {
             let hb = push.idle_heartbeat_ns;
@@ -820,7 +905,7 @@ impl Consumer {
                 });
             }
         }
-        self.poll(now_ns, push_interest, src);
+        self.poll(now_ns, interest, src);
     }
 
     /// Whether a first delivery or a redelivery could be made now (ignoring targets).
@@ -832,19 +917,20 @@ impl Consumer {
                 .is_some()
     }
 
-    /// Delivers whatever can be delivered now. `push_interest`: whether a push consumer's
-    /// deliver subject has a subscriber (ignored for pull consumers).
-    pub fn poll(&mut self, now_ns: u64, push_interest: bool, src: &dyn MessageSource) {
+    /// Delivers whatever can be delivered now: a push consumer while its deliver subject
+    /// has a subscriber, a pull consumer to waiting requests that are still live (before
+    /// their deadline, requester still listening).
+    pub fn poll(&mut self, now_ns: u64, interest: &mut dyn Interest, src: &dyn MessageSource) {
         if now_ns < self.params.paused_until_ns {
             return;
         }
-        if self.params.push.is_some() {
-            if push_interest {
+        if let Some(push) = &self.params.push {
+            if interest.has_interest(&push.deliver_subject) {
                 self.last_activity_ns = now_ns;
                 self.deliver_push(now_ns, src);
             }
         } else {
-            self.deliver_pull(now_ns, src);
+            self.deliver_pull(now_ns, interest, src);
         }
     }
 
@@ -901,7 +987,13 @@ impl Consumer {
         }
     }
 
-    fn deliver_pull(&mut self, now_ns: u64, src: &dyn MessageSource) {
+    fn deliver_pull(&mut self, now_ns: u64, interest: &mut dyn Interest, src: &dyn MessageSource) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        // Checked against this very clock, not only on the tick: a request past its deadline
+        // or without a listener gets nothing more.
+        self.expire_waiting(now_ns, interest);
         for _ in 0..65_536 {
             let Some(batch_left) = self.waiting.front().map(|w| w.batch_left) else {
                 return;
@@ -953,12 +1045,14 @@ impl Consumer {
         }
     }
 
-    /// Nothing more to deliver now: `no_wait` requests without an expiry end here.
+    /// Nothing more to deliver now: `no_wait` requests end here (`404 No Messages`) unless
+    /// they have an expiry and got nothing yet — those wait for the first message or their
+    /// expiry (nats-server's one-shot semantics).
     fn finish_no_wait(&mut self) {
         let mut i = 0;
         while i < self.waiting.len() {
             let w = &self.waiting[i];
-            if w.no_wait && w.expires_at_ns.is_none() {
+            if w.no_wait && (w.expires_at_ns.is_none() || w.delivered > 0) {
                 let w = self.waiting.remove(i).expect("index in range");
                 self.outputs.push(Output::Status {
                     to: w.reply,
@@ -974,6 +1068,13 @@ impl Consumer {
     /// The next message to hand out: a due redelivery first, then the next new one.
     fn next_candidate(&mut self, src: &dyn MessageSource) -> Option<(u64, bool)> {
         while let Some(&sseq) = self.redeliver.iter().next() {
+            // Every way back here (NAK, NAK with delay, ack_wait, backoff, restore) counts
+            // against max_deliver: a message out of deliveries is dropped, not redelivered.
+            let deliveries = self.pending.get(&sseq).map_or(0, |p| p.deliveries);
+            if self.params.max_deliver.is_some_and(|m| deliveries >= m) {
+                self.give_up(sseq, deliveries);
+                continue;
+            }
             if src.get(sseq).is_some() {
                 return Some((sseq, true));
             }

@@ -26,6 +26,13 @@ use crate::jetstream::{
 };
 use crate::store::Stream;
 
+/// The consumers ask the engine who listens (local subscriptions and other cores' interest).
+impl crate::consumer::Interest for Engine {
+    fn has_interest(&mut self, subject: &Bytes) -> bool {
+        Engine::has_interest(self, subject)
+    }
+}
+
 /// Internal subscription kind: a stream's `$JS.ACK.<stream>.>` (index = stream slot).
 pub const KIND_ACK: u32 = 4;
 /// Internal subscription kind: a stream's `$JS.FC.<stream>.>` (index = stream slot).
@@ -706,7 +713,7 @@ impl StreamHost {
                     no_wait: pr.no_wait,
                     heartbeat_ns: pr.idle_heartbeat_ns,
                 };
-                c.machine.on_pull(reply, spec, now, store);
+                c.machine.on_pull(reply, spec, now, engine, store);
             }
             Err(h) => {
                 engine.publish_internal(&reply, None, h.len(), &Bytes::from(h));
@@ -739,7 +746,8 @@ impl StreamHost {
             return;
         };
         let is_next = matches!(kind, AckKind::Next { .. });
-        c.machine.on_ack(&ack, &kind, d.reply.as_ref(), now, store);
+        c.machine
+            .on_ack(&ack, &kind, d.reply.as_ref(), now, engine, store);
         let durable = c.config.is_durable();
         // A double ack (ack with a reply) is confirmed once the state holding it is written.
         let confirm = (!is_next).then(|| d.reply.clone()).flatten();
@@ -764,7 +772,8 @@ impl StreamHost {
         };
         let store = &st.store;
         if let Some(c) = st.consumers.get_mut(&name) {
-            c.machine.on_flow_control_reply(&d.subject, now, store);
+            c.machine
+                .on_flow_control_reply(&d.subject, now, engine, store);
             self.flush_consumer(engine, slot, &name);
         }
     }
@@ -780,12 +789,7 @@ impl StreamHost {
         let Some(c) = st.consumers.get_mut(name) else {
             return;
         };
-        let interest = c.config.is_push()
-            && engine.has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
-        if !c.config.is_push() && c.machine.num_waiting() > 0 {
-            c.machine.retain_listening(|r| engine.has_interest(r));
-        }
-        c.machine.poll(now, interest, store);
+        c.machine.poll(now, engine, store);
         self.flush_consumer(engine, slot, name);
     }
 
@@ -817,10 +821,7 @@ impl StreamHost {
                 let interest = c.config.is_push()
                     && engine
                         .has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
-                if !c.config.is_push() && c.machine.num_waiting() > 0 {
-                    c.machine.retain_listening(|r| engine.has_interest(r));
-                }
-                c.machine.tick(now, interest, store);
+                c.machine.tick(now, engine, store);
                 let threshold = c.config.inactive_threshold_ns;
                 let idle = threshold > 0
                     && c.machine.num_waiting() == 0
