@@ -221,7 +221,8 @@ pub struct Engine {
     next_client_seq: u64,
     shutting_down: bool,
     input_stopped: bool,
-    quiesced_peers: usize,
+    /// Quiesce markers received from each peer (shutdown rounds).
+    quiesced: Vec<u32>,
     stats: CoreStats,
 }
 
@@ -255,7 +256,7 @@ impl Engine {
             next_client_seq: 1,
             shutting_down: false,
             input_stopped: false,
-            quiesced_peers: 0,
+            quiesced: vec![0; n],
             stats: CoreStats::default(),
             cfg,
         }
@@ -405,7 +406,24 @@ impl Engine {
 
     /// Whether every other core has sent its last forwarded message to us.
     pub fn all_peers_quiesced(&self) -> bool {
-        self.quiesced_peers + 1 >= self.cfg.n_cores
+        self.peers_quiesced(1)
+    }
+
+    /// Shutdown, a further round once every peer has quiesced: what this core produced since
+    /// (JetStream's last answers to waiting requests) is followed by one more marker on every
+    /// ring, so a peer that holds it has received all of it.
+    pub fn quiesce_again(&mut self) {
+        debug_assert!(self.input_stopped);
+        for peer in 0..self.cfg.n_cores {
+            if peer != self.cfg.core_id {
+                self.push_peer(peer, RingItem::Quiesce);
+            }
+        }
+    }
+
+    /// Whether every other core has sent `rounds` quiesce markers to us.
+    pub fn peers_quiesced(&self, rounds: u32) -> bool {
+        (0..self.cfg.n_cores).all(|p| p == self.cfg.core_id || self.quiesced[p] >= rounds)
     }
 
     /// Closes every connection (flushing what is queued) and refuses new ones.
@@ -1169,7 +1187,7 @@ impl Engine {
                     self.deliver_remote(&m);
                 }
                 RingItem::Js(item) => self.js_inbox.push((peer, item)),
-                RingItem::Quiesce => self.quiesced_peers += 1,
+                RingItem::Quiesce => self.quiesced[peer] += 1,
                 RingItem::Credit { bytes } => {
                     let inflight = &mut self.peer_inflight_bytes[peer];
                     debug_assert!(*inflight >= bytes);

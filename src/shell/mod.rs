@@ -324,6 +324,19 @@ pub async fn run_core(spec: CoreSpec) {
     while !shell.engine.borrow().all_peers_quiesced() && Instant::now() < quiesce_deadline {
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
+    // Phase 1b: no request can reach us any more, so answer every waiting pull request
+    // (`409 Server Shutdown`, as nats-server) and quiesce once more: the answers to clients
+    // of other cores travel ahead of the second marker, so they are queued there before
+    // those cores close their connections.
+    if js_enabled {
+        let mut engine = shell.engine.borrow_mut();
+        shell.host.borrow_mut().shutdown_consumers(&mut engine);
+    }
+    shell.engine.borrow_mut().quiesce_again();
+    shell.process_events();
+    while !shell.engine.borrow().peers_quiesced(2) && Instant::now() < quiesce_deadline {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
     // Phase 2: close every connection after flushing what is queued for it.
     shell.engine.borrow_mut().begin_shutdown();
     shell.process_events();

@@ -837,6 +837,29 @@ impl StreamHost {
         self.drive(engine);
     }
 
+    /// Shutdown: every waiting pull request of every consumer here is told (`409 Server
+    /// Shutdown`), so its client pulls again once the server is back.
+    pub fn shutdown_consumers(&mut self, engine: &mut Engine) {
+        for slot in 0..self.streams.len() as u32 {
+            let names: Vec<String> = match self.streams[slot as usize].as_mut() {
+                Some(st) => st
+                    .consumers
+                    .iter_mut()
+                    .filter(|(_, c)| c.machine.num_waiting() > 0)
+                    .map(|(n, c)| {
+                        c.machine.on_shutdown();
+                        n.clone()
+                    })
+                    .collect(),
+                None => continue,
+            };
+            for n in names {
+                self.flush_consumer(engine, slot, &n);
+            }
+        }
+        self.drive(engine);
+    }
+
     /// Carries out the outputs a consumer produced.
     fn flush_consumer(&mut self, engine: &mut Engine, slot: u32, name: &str) {
         let mut out = std::mem::take(&mut self.scratch_outputs);
