@@ -221,6 +221,8 @@ pub struct Engine {
     next_client_seq: u64,
     shutting_down: bool,
     input_stopped: bool,
+    /// Bumped whenever interest appears or changes on this core or is announced by a peer.
+    interest_epoch: u64,
     /// Quiesce markers received from each peer (shutdown rounds).
     quiesced: Vec<u32>,
     stats: CoreStats,
@@ -257,6 +259,7 @@ impl Engine {
             shutting_down: false,
             input_stopped: false,
             quiesced: vec![0; n],
+            interest_epoch: 0,
             stats: CoreStats::default(),
             cfg,
         }
@@ -402,6 +405,12 @@ impl Engine {
                 self.push_peer(peer, RingItem::Quiesce);
             }
         }
+    }
+
+    /// Changes whenever interest appeared or changed here or on a peer (so a push consumer
+    /// waiting for a subscriber can start at once rather than on its next timer tick).
+    pub fn interest_epoch(&self) -> u64 {
+        self.interest_epoch
     }
 
     /// Whether every other core has sent its last forwarded message to us.
@@ -747,6 +756,7 @@ impl Engine {
         let key = SubKey { slot, generation };
         self.local.insert(&subject, queue.as_deref(), key);
         if let Some(update) = self.local_interest.add(&subject, queue.as_ref()) {
+            self.interest_epoch += 1;
             self.broadcast_interest(update);
         }
         key
@@ -1195,6 +1205,7 @@ impl Engine {
                 }
                 RingItem::Interest(update) => {
                     self.remote.apply(peer, &update);
+                    self.interest_epoch += 1;
                     applied_interest = true;
                 }
                 RingItem::InterestAck { seq } => {

@@ -122,6 +122,8 @@ pub(crate) struct CoreShell {
     pub(crate) connections: Arc<ConnectionLimit>,
     pub(crate) host: RefCell<StreamHost>,
     js_enabled: bool,
+    /// The engine's interest epoch the stream host last saw.
+    interest_epoch_seen: Cell<u64>,
     pub(crate) storage_notify: Notify,
     pub(crate) storage_stop: Cell<bool>,
     pub(crate) storage_done: Notify,
@@ -156,6 +158,11 @@ impl CoreShell {
         if self.js_enabled {
             let mut engine = self.engine.borrow_mut();
             let mut host = self.host.borrow_mut();
+            let epoch = engine.interest_epoch();
+            if epoch != self.interest_epoch_seen.get() {
+                self.interest_epoch_seen.set(epoch);
+                host.on_interest_change(&mut engine);
+            }
             if engine.has_internal_work() || host.has_own_work() {
                 host.drive(&mut engine);
             }
@@ -252,6 +259,7 @@ pub async fn run_core(spec: CoreSpec) {
             dead_letter: Default::default(),
         }))),
         js_enabled,
+        interest_epoch_seen: Cell::new(0),
         storage_notify: Notify::default(),
         storage_stop: Cell::new(false),
         storage_done: Notify::default(),

@@ -837,6 +837,29 @@ impl StreamHost {
         self.drive(engine);
     }
 
+    /// Interest changed somewhere: push consumers whose deliver subject just got a subscriber
+    /// start delivering now (nats-server reacts to the subscription), not on the next tick.
+    pub fn on_interest_change(&mut self, engine: &mut Engine) {
+        let mut push: Vec<(u32, String)> = Vec::new();
+        for (slot, st) in self.streams.iter().enumerate() {
+            if let Some(st) = st {
+                push.extend(
+                    st.consumers
+                        .iter()
+                        .filter(|(_, c)| c.config.is_push())
+                        .map(|(n, _)| (slot as u32, n.clone())),
+                );
+            }
+        }
+        if push.is_empty() {
+            return;
+        }
+        let now = super::now_wall_ns();
+        for (slot, name) in push {
+            self.poll_consumer(engine, slot, &name, now);
+        }
+    }
+
     /// Shutdown: every waiting pull request of every consumer here is told (`409 Server
     /// Shutdown`), so its client pulls again once the server is back.
     pub fn shutdown_consumers(&mut self, engine: &mut Engine) {
