@@ -516,3 +516,73 @@ async fn push_consumer_starts_as_soon_as_its_subscriber_appears() {
         late.len()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// nats-py
+// ---------------------------------------------------------------------------------------------
+
+/// The venv python with nats-py importable, `None` to skip (a failure instead when
+/// `LOADGEN_REQUIRE_SERVER` is set, as `make test` and CI do).
+fn python_or_skip(test: &str) -> Option<std::path::PathBuf> {
+    use std::process::{Command, Stdio};
+    let py = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    let usable = py.exists()
+        && Command::new(&py)
+            .args(["-c", "import nats.js"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if usable {
+        return Some(py);
+    }
+    let why = format!(
+        "nats-py not usable at {} (run `make test-deps`)",
+        py.display()
+    );
+    if std::env::var_os("LOADGEN_REQUIRE_SERVER").is_some_and(|v| !v.is_empty()) {
+        panic!("{test}: {why}");
+    }
+    eprintln!("SKIP: {test}: {why}");
+    None
+}
+
+/// nats-py: max_deliver with NAKs (delivery counts 1, 2, then the next message and the
+/// advisory), fetch()'s no_wait + expires first request, expired and abandoned fetches.
+#[test]
+fn nats_py_pull_semantics() {
+    use std::process::{Command, Stdio};
+    let Some(py) = python_or_skip("nats_py_pull_semantics") else {
+        return;
+    };
+    let server = TestServer::start_default();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/pull_semantics_test.py");
+    let mut child = Command::new(&py)
+        .arg(&script)
+        .arg(server.url())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", script.display()));
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = child.wait_with_output().expect("collect output");
+    assert!(
+        status.success(),
+        "{} exited with {status}\nstdout:\n{}\nstderr:\n{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -320,6 +320,8 @@ pub struct Consumer {
     rate_allowance_bytes: i64,
     /// Time up to which `rate_allowance_bytes` has been refilled.
     rate_refilled_ns: u64,
+    /// Push: the last poll found no subscriber on the deliver subject.
+    awaiting_interest: bool,
     /// Ack-sampling accumulator (percent points; a sample each time it passes 100).
     ack_sample_acc: u32,
     dirty: bool,
@@ -373,6 +375,7 @@ impl Consumer {
             rate_allowance_bytes: 0,
             rate_refilled_ns: now_ns,
             ack_sample_acc: 0,
+            awaiting_interest: true,
             dirty: true,
             outputs: Vec::new(),
         }
@@ -925,7 +928,8 @@ impl Consumer {
             return;
         }
         if let Some(push) = &self.params.push {
-            if interest.has_interest(&push.deliver_subject) {
+            self.awaiting_interest = !interest.has_interest(&push.deliver_subject);
+            if !self.awaiting_interest {
                 self.last_activity_ns = now_ns;
                 self.deliver_push(now_ns, src);
             }
@@ -1217,6 +1221,12 @@ impl Consumer {
             payload,
         });
         Some(size)
+    }
+
+    /// A push consumer whose deliver subject had no subscriber when it last looked: the host
+    /// polls it again as soon as interest changes.
+    pub fn awaiting_interest(&self) -> bool {
+        self.params.push.is_some() && self.awaiting_interest
     }
 
     /// Whether the consumer has anything that needs a timer soon (used to skip idle ticks).

@@ -304,10 +304,13 @@ fn push_waits_for_interest_and_sends_heartbeats() {
         rate_burst_bytes: 0,
     });
     let mut c = Consumer::new(p, start_all(), 0);
+    assert!(c.awaiting_interest());
     c.poll(0, &mut Everyone(false), &s);
     assert!(drain(&mut c).0.is_empty());
+    assert!(c.awaiting_interest());
     c.poll(1, &mut Everyone(true), &s);
     assert_eq!(drain(&mut c).0.len(), 2);
+    assert!(!c.awaiting_interest());
     c.tick(SEC + 1, &mut Everyone(true), &s);
     let st = drain(&mut c).1;
     assert_eq!(st, vec!["NATS/1.0 100 Idle Heartbeat"]);

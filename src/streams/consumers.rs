@@ -846,7 +846,7 @@ impl StreamHost {
                 push.extend(
                     st.consumers
                         .iter()
-                        .filter(|(_, c)| c.config.is_push())
+                        .filter(|(_, c)| c.machine.awaiting_interest())
                         .map(|(n, _)| (slot as u32, n.clone())),
                 );
             }
