@@ -298,6 +298,55 @@ async fn a_request_past_its_deadline_takes_nothing() {
     );
 }
 
+/// The `408 Request Timeout` comes at the request's expiry, not up to a timer tick later.
+/// Statistical (a shared 2-core CI machine): at most 5 of 20 rounds may see it more than
+/// 4 ms after the expiry as measured by the client (which starts counting before the request
+/// leaves, so transit only makes the measure look earlier).
+#[tokio::test]
+async fn request_timeout_comes_on_time() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    let js = js(&c);
+    create_stream(&js, "TO", &["to.>"]).await;
+    create_pull(
+        &c,
+        "TO",
+        json!({"durable_name": "d", "ack_policy": "explicit"}),
+    )
+    .await;
+    const ROUNDS: usize = 20;
+    let mut late = Vec::new();
+    for _ in 0..ROUNDS {
+        let inbox = c.new_inbox();
+        let mut sub = c.subscribe(inbox.clone()).await.unwrap();
+        c.flush().await.unwrap();
+        let t0 = Instant::now();
+        c.publish_with_reply(
+            "$JS.API.CONSUMER.MSG.NEXT.TO.d",
+            inbox,
+            Bytes::from_static(br#"{"batch":1,"expires":50000000}"#),
+        )
+        .await
+        .unwrap();
+        c.flush().await.unwrap();
+        let m = next(&mut sub, "408").await;
+        let took = t0.elapsed();
+        assert_eq!(
+            status_of(&m),
+            Some((408, "Request Timeout".into())),
+            "{m:?}"
+        );
+        if took > Duration::from_millis(54) {
+            late.push(took);
+        }
+    }
+    assert!(
+        late.len() <= 5,
+        "{} of {ROUNDS} 408s came over 4 ms after the expiry: {late:?}",
+        late.len()
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Reply interest
 // ---------------------------------------------------------------------------------------------

@@ -1223,6 +1223,12 @@ impl Consumer {
         Some(size)
     }
 
+    /// The earliest deadline of a waiting pull request (unix ns), so the host can wake up
+    /// for it rather than answer `408` up to a tick late.
+    pub fn next_pull_expiry_ns(&self) -> Option<u64> {
+        self.waiting.iter().filter_map(|w| w.expires_at_ns).min()
+    }
+
     /// A push consumer whose deliver subject had no subscriber when it last looked: the host
     /// polls it again as soon as interest changes.
     pub fn awaiting_interest(&self) -> bool {

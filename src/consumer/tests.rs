@@ -703,7 +703,9 @@ fn a_request_past_its_deadline_gets_nothing_even_between_ticks() {
         expires_ns: SEC,
         ..PullSpec::default()
     };
+    assert_eq!(c.next_pull_expiry_ns(), None);
     c.on_pull(inbox(), spec, 0, &mut Everyone(true), &s);
+    assert_eq!(c.next_pull_expiry_ns(), Some(SEC));
     s.publish(b"s.1", b"", b"late", 5).unwrap();
     // The tick has not run since the deadline: the delivery must still see it.
     c.poll(SEC, &mut Everyone(true), &s);

@@ -428,7 +428,13 @@ const CONSUMER_TICK: Duration = Duration::from_millis(10);
 
 async fn consumer_ticker(shell: Rc<CoreShell>) {
     loop {
-        glommio::timer::sleep(CONSUMER_TICK).await;
+        // Every tick, or sooner when a pull request expires before it (exact 408s).
+        let wait = shell
+            .host
+            .borrow()
+            .next_pull_expiry_in()
+            .map_or(CONSUMER_TICK, |d| d.min(CONSUMER_TICK));
+        glommio::timer::sleep(wait).await;
         {
             let mut engine = shell.engine.borrow_mut();
             shell.host.borrow_mut().tick_consumers(&mut engine);

@@ -837,6 +837,22 @@ impl StreamHost {
         self.drive(engine);
     }
 
+    /// How long until the earliest waiting pull request of this core expires, if any
+    /// (the consumer ticker wakes for it, so `408 Request Timeout` is on time).
+    pub fn next_pull_expiry_in(&self) -> Option<std::time::Duration> {
+        let earliest = self
+            .streams
+            .iter()
+            .flatten()
+            .flat_map(|st| st.consumers.values())
+            .filter_map(|c| c.machine.next_pull_expiry_ns())
+            .min()?;
+        let now = super::now_wall_ns();
+        Some(std::time::Duration::from_nanos(
+            earliest.saturating_sub(now),
+        ))
+    }
+
     /// Interest changed somewhere: push consumers whose deliver subject just got a subscriber
     /// start delivering now (nats-server reacts to the subscription), not on the next tick.
     pub fn on_interest_change(&mut self, engine: &mut Engine) {
