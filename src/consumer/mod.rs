@@ -625,8 +625,11 @@ impl Consumer {
         src: &dyn MessageSource,
     ) {
         self.last_activity_ns = now_ns;
-        // Requests past their deadline or whose requester left no longer count.
-        self.expire_waiting(now_ns, interest);
+        // Requests past their deadline or whose requester left no longer count (for the
+        // limit and for what earlier requests claim).
+        if spec.no_wait || self.waiting.len() >= self.params.max_waiting.max(1) {
+            self.expire_waiting(now_ns, interest);
+        }
         if self.waiting.len() >= self.params.max_waiting.max(1) {
             self.outputs.push(Output::Status {
                 to: reply,
@@ -668,6 +671,12 @@ impl Consumer {
             delivered: 0,
         });
         self.poll(now_ns, interest, src);
+    }
+
+    /// Drops waiting requests that can take nothing more (past their deadline: `408`; nobody
+    /// listening: silently), as nats-server does before it reports `num_waiting`.
+    pub fn prune_waiting(&mut self, now_ns: u64, interest: &mut dyn Interest) {
+        self.expire_waiting(now_ns, interest);
     }
 
     /// Ends waiting requests whose deadline has come (`408 Request Timeout`, exact: a
@@ -992,17 +1001,26 @@ impl Consumer {
     }
 
     fn deliver_pull(&mut self, now_ns: u64, interest: &mut dyn Interest, src: &dyn MessageSource) {
-        if self.waiting.is_empty() {
-            return;
-        }
-        // Checked against this very clock, not only on the tick: a request past its deadline
-        // or without a listener gets nothing more.
-        self.expire_waiting(now_ns, interest);
         for _ in 0..65_536 {
-            let Some(batch_left) = self.waiting.front().map(|w| w.batch_left) else {
+            let Some(front) = self.waiting.front() else {
                 return;
             };
-            if batch_left == 0 {
+            // Checked against this very clock, not only on the tick: a request at or past
+            // its deadline gets nothing more.
+            if front.expires_at_ns.is_some_and(|t| t <= now_ns) {
+                let w = self.waiting.pop_front().expect("front exists");
+                self.outputs.push(Output::Status {
+                    to: w.reply,
+                    headers: status_block(
+                        408,
+                        "Request Timeout",
+                        Some((w.batch_left, w.bytes_left.unwrap_or(0))),
+                    ),
+                    reply: None,
+                });
+                continue;
+            }
+            if front.batch_left == 0 {
                 self.waiting.pop_front();
                 continue;
             }
@@ -1015,6 +1033,12 @@ impl Consumer {
                 return;
             }
             let front = self.waiting.front().expect("front exists");
+            // Someone must still listen on the reply subject (as nats-server checks before
+            // each delivery); an abandoned request is dropped without an answer.
+            if !interest.has_interest(&front.reply) {
+                self.waiting.pop_front();
+                continue;
+            }
             // max_bytes: the next message must fit what the request has left.
             if let Some(left) = front.bytes_left {
                 let size = src.get(msg_seq).map_or(0, |m| self.wire_size(m));

@@ -325,6 +325,7 @@ impl StreamHost {
         let st = self.streams[slot as usize].as_mut().expect("live stream");
         let store = &st.store;
         let c = st.consumers.get_mut(name).expect("live consumer");
+        c.machine.prune_waiting(now, engine);
         let push_bound = c.config.is_push()
             && engine.has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
         let num_pending = c.machine.num_pending(store);
@@ -490,6 +491,7 @@ impl StreamHost {
             return Err(JsApiError::consumer_not_found());
         }
         let payload = self.info_view_bytes(engine, slot, name, ResponseType::ConsumerInfo, now);
+        self.flush_consumer(engine, slot, name);
         self.reply_now(engine, reply, payload);
         Ok(())
     }
