@@ -221,7 +221,10 @@ pub struct Engine {
     next_client_seq: u64,
     shutting_down: bool,
     input_stopped: bool,
-    quiesced_peers: usize,
+    /// Bumped whenever interest appears or changes on this core or is announced by a peer.
+    interest_epoch: u64,
+    /// Quiesce markers received from each peer (shutdown rounds).
+    quiesced: Vec<u32>,
     stats: CoreStats,
 }
 
@@ -255,7 +258,8 @@ impl Engine {
             next_client_seq: 1,
             shutting_down: false,
             input_stopped: false,
-            quiesced_peers: 0,
+            quiesced: vec![0; n],
+            interest_epoch: 0,
             stats: CoreStats::default(),
             cfg,
         }
@@ -403,9 +407,32 @@ impl Engine {
         }
     }
 
+    /// Changes whenever interest appeared or changed here or on a peer (so a push consumer
+    /// waiting for a subscriber can start at once rather than on its next timer tick).
+    pub fn interest_epoch(&self) -> u64 {
+        self.interest_epoch
+    }
+
     /// Whether every other core has sent its last forwarded message to us.
     pub fn all_peers_quiesced(&self) -> bool {
-        self.quiesced_peers + 1 >= self.cfg.n_cores
+        self.peers_quiesced(1)
+    }
+
+    /// Shutdown, a further round once every peer has quiesced: what this core produced since
+    /// (JetStream's last answers to waiting requests) is followed by one more marker on every
+    /// ring, so a peer that holds it has received all of it.
+    pub fn quiesce_again(&mut self) {
+        debug_assert!(self.input_stopped);
+        for peer in 0..self.cfg.n_cores {
+            if peer != self.cfg.core_id {
+                self.push_peer(peer, RingItem::Quiesce);
+            }
+        }
+    }
+
+    /// Whether every other core has sent `rounds` quiesce markers to us.
+    pub fn peers_quiesced(&self, rounds: u32) -> bool {
+        (0..self.cfg.n_cores).all(|p| p == self.cfg.core_id || self.quiesced[p] >= rounds)
     }
 
     /// Closes every connection (flushing what is queued) and refuses new ones.
@@ -729,6 +756,7 @@ impl Engine {
         let key = SubKey { slot, generation };
         self.local.insert(&subject, queue.as_deref(), key);
         if let Some(update) = self.local_interest.add(&subject, queue.as_ref()) {
+            self.interest_epoch += 1;
             self.broadcast_interest(update);
         }
         key
@@ -1169,7 +1197,7 @@ impl Engine {
                     self.deliver_remote(&m);
                 }
                 RingItem::Js(item) => self.js_inbox.push((peer, item)),
-                RingItem::Quiesce => self.quiesced_peers += 1,
+                RingItem::Quiesce => self.quiesced[peer] += 1,
                 RingItem::Credit { bytes } => {
                     let inflight = &mut self.peer_inflight_bytes[peer];
                     debug_assert!(*inflight >= bytes);
@@ -1177,6 +1205,7 @@ impl Engine {
                 }
                 RingItem::Interest(update) => {
                     self.remote.apply(peer, &update);
+                    self.interest_epoch += 1;
                     applied_interest = true;
                 }
                 RingItem::InterestAck { seq } => {

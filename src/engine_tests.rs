@@ -654,3 +654,29 @@ fn shutdown_quiesce_delivers_everything_in_flight_before_closing() {
         "nothing in flight lost, nothing late taken"
     );
 }
+
+#[test]
+fn shutdown_second_quiesce_round_carries_later_deliveries() {
+    let mut c = Cluster::new(2, limits());
+    let s = c.connect(1);
+    c.subscribe(1, s, "SUB late 1");
+    c.cores[0].stop_input();
+    c.cores[1].stop_input();
+    c.pump();
+    assert!(c.cores[0].all_peers_quiesced() && c.cores[1].all_peers_quiesced());
+    assert!(!c.cores[1].peers_quiesced(2));
+    // Something core 0 produces after the first round (a JetStream answer) ...
+    c.cores[0].publish_internal(
+        &Bytes::from_static(b"late"),
+        None,
+        0,
+        &Bytes::from_static(b"x"),
+    );
+    c.cores[0].quiesce_again();
+    c.cores[1].quiesce_again();
+    c.pump();
+    // ... has reached core 1 once it holds the second marker.
+    assert!(c.cores[0].peers_quiesced(2) && c.cores[1].peers_quiesced(2));
+    c.cores[1].begin_shutdown();
+    assert_eq!(msg_count(&c.output(1, s)), 1);
+}

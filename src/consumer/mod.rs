@@ -13,6 +13,7 @@
 //! crash, never a skipped message.
 
 pub mod ack;
+mod pull;
 pub mod state;
 #[cfg(test)]
 mod tests;
@@ -55,6 +56,24 @@ impl MessageSource for Stream {
     }
     fn removal_epoch(&self) -> u64 {
         Stream::removal_epoch(self)
+    }
+}
+
+/// Who listens: the host's view of subscription interest (this core's subscriptions and the
+/// other cores' announced interest). The consumer asks it before handing a message to a pull
+/// request's reply subject or a push consumer's deliver subject; it never reads it itself.
+pub trait Interest {
+    /// Whether some subscription anywhere matches `subject`.
+    fn has_interest(&mut self, subject: &Bytes) -> bool;
+}
+
+/// Everyone listens (or no one does), whatever the subject: for tests and simple hosts.
+#[derive(Debug, Clone, Copy)]
+pub struct Everyone(pub bool);
+
+impl Interest for Everyone {
+    fn has_interest(&mut self, _subject: &Bytes) -> bool {
+        self.0
     }
 }
 
@@ -302,6 +321,8 @@ pub struct Consumer {
     rate_allowance_bytes: i64,
     /// Time up to which `rate_allowance_bytes` has been refilled.
     rate_refilled_ns: u64,
+    /// Push: the last poll found no subscriber on the deliver subject.
+    awaiting_interest: bool,
     /// Ack-sampling accumulator (percent points; a sample each time it passes 100).
     ack_sample_acc: u32,
     dirty: bool,
@@ -355,6 +376,7 @@ impl Consumer {
             rate_allowance_bytes: 0,
             rate_refilled_ns: now_ns,
             ack_sample_acc: 0,
+            awaiting_interest: true,
             dirty: true,
             outputs: Vec::new(),
         }
@@ -570,6 +592,17 @@ impl Consumer {
         }
     }
 
+    /// `sseq` used up its deliveries: the advisory (and dead letter), and retention may
+    /// release it.
+    fn give_up(&mut self, sseq: u64, deliveries: u64) {
+        self.forget(sseq);
+        self.outputs.push(Output::MaxDeliveries {
+            stream_seq: sseq,
+            deliveries,
+        });
+        self.outputs.push(Output::Done { stream_seq: sseq });
+    }
+
     fn forget(&mut self, sseq: u64) -> Option<PendingEntry> {
         let p = self.pending.remove(&sseq)?;
         if p.deadline_ns != u64::MAX {
@@ -581,48 +614,7 @@ impl Consumer {
         Some(p)
     }
 
-    // ----- pull requests ----------------------------------------------------------------
-
-    /// A pull request (already checked against the consumer's limits by the host).
-    pub fn on_pull(&mut self, reply: Bytes, spec: PullSpec, now_ns: u64, src: &dyn MessageSource) {
-        self.last_activity_ns = now_ns;
-        if self.waiting.len() >= self.params.max_waiting.max(1) {
-            self.outputs.push(Output::Status {
-                to: reply,
-                headers: status_block(409, "Exceeded MaxWaiting", None),
-                reply: None,
-            });
-            return;
-        }
-        self.waiting.push_back(PullWait {
-            reply,
-            batch_left: spec.batch.max(1),
-            bytes_left: (spec.max_bytes > 0).then_some(spec.max_bytes),
-            expires_at_ns: (spec.expires_ns > 0).then(|| now_ns.saturating_add(spec.expires_ns)),
-            no_wait: spec.no_wait,
-            heartbeat_ns: spec.heartbeat_ns,
-            last_sent_ns: now_ns,
-            delivered: 0,
-        });
-        self.poll(now_ns, true, src);
-    }
-
-    /// Drops waiting pull requests whose requester no longer listens (nats-server does the
-    /// same), so messages are not handed to an inbox nobody reads.
-    pub fn retain_listening(&mut self, mut listening: impl FnMut(&Bytes) -> bool) {
-        self.waiting.retain(|w| listening(&w.reply));
-    }
-
-    /// The consumer is going away: tell waiting pull requests.
-    pub fn on_delete(&mut self) {
-        for w in self.waiting.drain(..) {
-            self.outputs.push(Output::Status {
-                to: w.reply,
-                headers: status_block(409, "Consumer Deleted", None),
-                reply: None,
-            });
-        }
-    }
+    // ----- pull requests: see pull.rs -----------------------------------------------------
 
     // ----- acks -------------------------------------------------------------------------
 
@@ -633,6 +625,7 @@ impl Consumer {
         kind: &AckKind,
         reply: Option<&Bytes>,
         now_ns: u64,
+        interest: &mut dyn Interest,
         src: &dyn MessageSource,
     ) -> bool {
         self.last_activity_ns = now_ns;
@@ -646,7 +639,7 @@ impl Consumer {
                         batch: (*batch).max(1),
                         ..PullSpec::default()
                     };
-                    self.on_pull(r.clone(), spec, now_ns, src);
+                    self.on_pull(r.clone(), spec, now_ns, interest, src);
                 }
                 changed
             }
@@ -692,7 +685,7 @@ impl Consumer {
             },
         };
         if changed {
-            self.poll(now_ns, true, src);
+            self.poll(now_ns, interest, src);
         }
         changed
     }
@@ -743,18 +736,24 @@ impl Consumer {
     }
 
     /// A reply to our outstanding flow-control request.
-    pub fn on_flow_control_reply(&mut self, subject: &[u8], now_ns: u64, src: &dyn MessageSource) {
+    pub fn on_flow_control_reply(
+        &mut self,
+        subject: &[u8],
+        now_ns: u64,
+        interest: &mut dyn Interest,
+        src: &dyn MessageSource,
+    ) {
         if self.fc_pending.as_deref() == Some(subject) {
             self.fc_pending = None;
             self.fc_bytes = 0;
-            self.poll(now_ns, true, src);
+            self.poll(now_ns, interest, src);
         }
     }
 
     // ----- time -------------------------------------------------------------------------
 
     /// Timers: ack-wait expiry, pull expiry, heartbeats; then delivers what became possible.
-    pub fn tick(&mut self, now_ns: u64, push_interest: bool, src: &dyn MessageSource) {
+    pub fn tick(&mut self, now_ns: u64, interest: &mut dyn Interest, src: &dyn MessageSource) {
         while let Some(&(deadline, sseq)) = self.deadlines.iter().next() {
             if deadline > now_ns {
                 break;
@@ -766,33 +765,14 @@ impl Consumer {
             p.deadline_ns = u64::MAX;
             let deliveries = p.deliveries;
             if self.params.max_deliver.is_some_and(|m| deliveries >= m) {
-                self.forget(sseq);
-                self.outputs.push(Output::MaxDeliveries {
-                    stream_seq: sseq,
-                    deliveries,
-                });
-                self.outputs.push(Output::Done { stream_seq: sseq });
+                self.give_up(sseq, deliveries);
             } else {
                 self.redeliver.insert(sseq);
             }
         }
-        // Pull expiry and heartbeats.
-        let mut i = 0;
-        while i < self.waiting.len() {
-            let w = &mut self.waiting[i];
-            if w.expires_at_ns.is_some_and(|t| t <= now_ns) {
-                let w = self.waiting.remove(i).expect("index in range");
-                self.outputs.push(Output::Status {
-                    to: w.reply,
-                    headers: status_block(
-                        408,
-                        "Request Timeout",
-                        Some((w.batch_left, w.bytes_left.unwrap_or(0))),
-                    ),
-                    reply: None,
-                });
-                continue;
-            }
+        // Pull expiry, lost interest and heartbeats.
+        self.expire_waiting(now_ns, interest);
+        for w in &mut self.waiting {
             if w.heartbeat_ns > 0 && now_ns.saturating_sub(w.last_sent_ns) >= w.heartbeat_ns {
                 w.last_sent_ns = now_ns;
                 let to = w.reply.clone();
@@ -802,7 +782,6 @@ impl Consumer {
                     reply: None,
                 });
             }
-            i += 1;
         }
         if let Some(push) = &self.params.push {
             let hb = push.idle_heartbeat_ns;
@@ -820,7 +799,7 @@ impl Consumer {
                 });
             }
         }
-        self.poll(now_ns, push_interest, src);
+        self.poll(now_ns, interest, src);
     }
 
     /// Whether a first delivery or a redelivery could be made now (ignoring targets).
@@ -832,19 +811,21 @@ impl Consumer {
                 .is_some()
     }
 
-    /// Delivers whatever can be delivered now. `push_interest`: whether a push consumer's
-    /// deliver subject has a subscriber (ignored for pull consumers).
-    pub fn poll(&mut self, now_ns: u64, push_interest: bool, src: &dyn MessageSource) {
+    /// Delivers whatever can be delivered now: a push consumer while its deliver subject
+    /// has a subscriber, a pull consumer to waiting requests that are still live (before
+    /// their deadline, requester still listening).
+    pub fn poll(&mut self, now_ns: u64, interest: &mut dyn Interest, src: &dyn MessageSource) {
         if now_ns < self.params.paused_until_ns {
             return;
         }
-        if self.params.push.is_some() {
-            if push_interest {
+        if let Some(push) = &self.params.push {
+            self.awaiting_interest = !interest.has_interest(&push.deliver_subject);
+            if !self.awaiting_interest {
                 self.last_activity_ns = now_ns;
                 self.deliver_push(now_ns, src);
             }
         } else {
-            self.deliver_pull(now_ns, src);
+            self.deliver_pull(now_ns, interest, src);
         }
     }
 
@@ -901,79 +882,16 @@ impl Consumer {
         }
     }
 
-    fn deliver_pull(&mut self, now_ns: u64, src: &dyn MessageSource) {
-        for _ in 0..65_536 {
-            let Some(batch_left) = self.waiting.front().map(|w| w.batch_left) else {
-                return;
-            };
-            if batch_left == 0 {
-                self.waiting.pop_front();
-                continue;
-            }
-            let next = self.next_candidate(src);
-            let Some((msg_seq, redelivery)) = next else {
-                self.finish_no_wait();
-                return;
-            };
-            if !self.replay_due(msg_seq, now_ns, src) {
-                return;
-            }
-            let front = self.waiting.front().expect("front exists");
-            // max_bytes: the next message must fit what the request has left.
-            if let Some(left) = front.bytes_left {
-                let size = src.get(msg_seq).map_or(0, |m| self.wire_size(m));
-                if size > left {
-                    let w = self.waiting.pop_front().expect("front exists");
-                    self.outputs.push(Output::Status {
-                        to: w.reply,
-                        headers: status_block(
-                            409,
-                            "Message Size Exceeds MaxBytes",
-                            Some((w.batch_left, left)),
-                        ),
-                        reply: None,
-                    });
-                    continue;
-                }
-            }
-            let to = front.reply.clone();
-            let Some(size) = self.deliver_one(msg_seq, redelivery, &to, now_ns, src) else {
-                continue;
-            };
-            let w = self.waiting.front_mut().expect("front exists");
-            w.batch_left -= 1;
-            w.delivered += 1;
-            w.last_sent_ns = now_ns;
-            if let Some(b) = &mut w.bytes_left {
-                *b = b.saturating_sub(size);
-            }
-            if w.batch_left == 0 {
-                self.waiting.pop_front();
-            }
-        }
-    }
-
-    /// Nothing more to deliver now: `no_wait` requests without an expiry end here.
-    fn finish_no_wait(&mut self) {
-        let mut i = 0;
-        while i < self.waiting.len() {
-            let w = &self.waiting[i];
-            if w.no_wait && w.expires_at_ns.is_none() {
-                let w = self.waiting.remove(i).expect("index in range");
-                self.outputs.push(Output::Status {
-                    to: w.reply,
-                    headers: status_block(404, "No Messages", None),
-                    reply: None,
-                });
-            } else {
-                i += 1;
-            }
-        }
-    }
-
     /// The next message to hand out: a due redelivery first, then the next new one.
     fn next_candidate(&mut self, src: &dyn MessageSource) -> Option<(u64, bool)> {
         while let Some(&sseq) = self.redeliver.iter().next() {
+            // Every way back here (NAK, NAK with delay, ack_wait, backoff, restore) counts
+            // against max_deliver: a message out of deliveries is dropped, not redelivered.
+            let deliveries = self.pending.get(&sseq).map_or(0, |p| p.deliveries);
+            if self.params.max_deliver.is_some_and(|m| deliveries >= m) {
+                self.give_up(sseq, deliveries);
+                continue;
+            }
             if src.get(sseq).is_some() {
                 return Some((sseq, true));
             }
@@ -1116,6 +1034,12 @@ impl Consumer {
             payload,
         });
         Some(size)
+    }
+
+    /// A push consumer whose deliver subject had no subscriber when it last looked: the host
+    /// polls it again as soon as interest changes.
+    pub fn awaiting_interest(&self) -> bool {
+        self.params.push.is_some() && self.awaiting_interest
     }
 
     /// Whether the consumer has anything that needs a timer soon (used to skip idle ticks).

@@ -122,6 +122,8 @@ pub(crate) struct CoreShell {
     pub(crate) connections: Arc<ConnectionLimit>,
     pub(crate) host: RefCell<StreamHost>,
     js_enabled: bool,
+    /// The engine's interest epoch the stream host last saw.
+    interest_epoch_seen: Cell<u64>,
     pub(crate) storage_notify: Notify,
     pub(crate) storage_stop: Cell<bool>,
     pub(crate) storage_done: Notify,
@@ -156,6 +158,11 @@ impl CoreShell {
         if self.js_enabled {
             let mut engine = self.engine.borrow_mut();
             let mut host = self.host.borrow_mut();
+            let epoch = engine.interest_epoch();
+            if epoch != self.interest_epoch_seen.get() {
+                self.interest_epoch_seen.set(epoch);
+                host.on_interest_change(&mut engine);
+            }
             if engine.has_internal_work() || host.has_own_work() {
                 host.drive(&mut engine);
             }
@@ -252,6 +259,7 @@ pub async fn run_core(spec: CoreSpec) {
             dead_letter: Default::default(),
         }))),
         js_enabled,
+        interest_epoch_seen: Cell::new(0),
         storage_notify: Notify::default(),
         storage_stop: Cell::new(false),
         storage_done: Notify::default(),
@@ -322,6 +330,19 @@ pub async fn run_core(spec: CoreSpec) {
     shell.process_events();
     let quiesce_deadline = Instant::now() + Duration::from_millis(SHUTDOWN_GRACE_MS);
     while !shell.engine.borrow().all_peers_quiesced() && Instant::now() < quiesce_deadline {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    // Phase 1b: no request can reach us any more, so answer every waiting pull request
+    // (`409 Server Shutdown`, as nats-server) and quiesce once more: the answers to clients
+    // of other cores travel ahead of the second marker, so they are queued there before
+    // those cores close their connections.
+    if js_enabled {
+        let mut engine = shell.engine.borrow_mut();
+        shell.host.borrow_mut().shutdown_consumers(&mut engine);
+    }
+    shell.engine.borrow_mut().quiesce_again();
+    shell.process_events();
+    while !shell.engine.borrow().peers_quiesced(2) && Instant::now() < quiesce_deadline {
         glommio::timer::sleep(Duration::from_millis(1)).await;
     }
     // Phase 2: close every connection after flushing what is queued for it.
@@ -407,7 +428,13 @@ const CONSUMER_TICK: Duration = Duration::from_millis(10);
 
 async fn consumer_ticker(shell: Rc<CoreShell>) {
     loop {
-        glommio::timer::sleep(CONSUMER_TICK).await;
+        // Every tick, or sooner when a pull request expires before it (exact 408s).
+        let wait = shell
+            .host
+            .borrow()
+            .next_pull_expiry_in()
+            .map_or(CONSUMER_TICK, |d| d.min(CONSUMER_TICK));
+        glommio::timer::sleep(wait).await;
         {
             let mut engine = shell.engine.borrow_mut();
             shell.host.borrow_mut().tick_consumers(&mut engine);

@@ -26,6 +26,13 @@ use crate::jetstream::{
 };
 use crate::store::Stream;
 
+/// The consumers ask the engine who listens (local subscriptions and other cores' interest).
+impl crate::consumer::Interest for Engine {
+    fn has_interest(&mut self, subject: &Bytes) -> bool {
+        Engine::has_interest(self, subject)
+    }
+}
+
 /// Internal subscription kind: a stream's `$JS.ACK.<stream>.>` (index = stream slot).
 pub const KIND_ACK: u32 = 4;
 /// Internal subscription kind: a stream's `$JS.FC.<stream>.>` (index = stream slot).
@@ -318,6 +325,7 @@ impl StreamHost {
         let st = self.streams[slot as usize].as_mut().expect("live stream");
         let store = &st.store;
         let c = st.consumers.get_mut(name).expect("live consumer");
+        c.machine.prune_waiting(now, engine);
         let push_bound = c.config.is_push()
             && engine.has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
         let num_pending = c.machine.num_pending(store);
@@ -479,6 +487,7 @@ impl StreamHost {
             return Err(JsApiError::consumer_not_found());
         }
         let payload = self.info_view_bytes(engine, slot, name, ResponseType::ConsumerInfo, now);
+        self.flush_consumer(engine, slot, name);
         self.reply_now(engine, reply, payload);
         Ok(())
     }
@@ -702,7 +711,7 @@ impl StreamHost {
                     no_wait: pr.no_wait,
                     heartbeat_ns: pr.idle_heartbeat_ns,
                 };
-                c.machine.on_pull(reply, spec, now, store);
+                c.machine.on_pull(reply, spec, now, engine, store);
             }
             Err(h) => {
                 engine.publish_internal(&reply, None, h.len(), &Bytes::from(h));
@@ -735,7 +744,8 @@ impl StreamHost {
             return;
         };
         let is_next = matches!(kind, AckKind::Next { .. });
-        c.machine.on_ack(&ack, &kind, d.reply.as_ref(), now, store);
+        c.machine
+            .on_ack(&ack, &kind, d.reply.as_ref(), now, engine, store);
         let durable = c.config.is_durable();
         // A double ack (ack with a reply) is confirmed once the state holding it is written.
         let confirm = (!is_next).then(|| d.reply.clone()).flatten();
@@ -760,7 +770,8 @@ impl StreamHost {
         };
         let store = &st.store;
         if let Some(c) = st.consumers.get_mut(&name) {
-            c.machine.on_flow_control_reply(&d.subject, now, store);
+            c.machine
+                .on_flow_control_reply(&d.subject, now, engine, store);
             self.flush_consumer(engine, slot, &name);
         }
     }
@@ -776,12 +787,7 @@ impl StreamHost {
         let Some(c) = st.consumers.get_mut(name) else {
             return;
         };
-        let interest = c.config.is_push()
-            && engine.has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
-        if !c.config.is_push() && c.machine.num_waiting() > 0 {
-            c.machine.retain_listening(|r| engine.has_interest(r));
-        }
-        c.machine.poll(now, interest, store);
+        c.machine.poll(now, engine, store);
         self.flush_consumer(engine, slot, name);
     }
 
@@ -813,10 +819,7 @@ impl StreamHost {
                 let interest = c.config.is_push()
                     && engine
                         .has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
-                if !c.config.is_push() && c.machine.num_waiting() > 0 {
-                    c.machine.retain_listening(|r| engine.has_interest(r));
-                }
-                c.machine.tick(now, interest, store);
+                c.machine.tick(now, engine, store);
                 let threshold = c.config.inactive_threshold_ns;
                 let idle = threshold > 0
                     && c.machine.num_waiting() == 0
@@ -827,6 +830,68 @@ impl StreamHost {
                     tracing::debug!(stream = slot, consumer = %n, "consumer removed after inactivity");
                     self.remove_consumer(engine, slot, &n);
                 }
+            }
+        }
+        self.drive(engine);
+    }
+
+    /// How long until the earliest waiting pull request of this core expires, if any
+    /// (the consumer ticker wakes for it, so `408 Request Timeout` is on time).
+    pub fn next_pull_expiry_in(&self) -> Option<std::time::Duration> {
+        let earliest = self
+            .streams
+            .iter()
+            .flatten()
+            .flat_map(|st| st.consumers.values())
+            .filter_map(|c| c.machine.next_pull_expiry_ns())
+            .min()?;
+        let now = super::now_wall_ns();
+        Some(std::time::Duration::from_nanos(
+            earliest.saturating_sub(now),
+        ))
+    }
+
+    /// Interest changed somewhere: push consumers whose deliver subject just got a subscriber
+    /// start delivering now (nats-server reacts to the subscription), not on the next tick.
+    pub fn on_interest_change(&mut self, engine: &mut Engine) {
+        let mut push: Vec<(u32, String)> = Vec::new();
+        for (slot, st) in self.streams.iter().enumerate() {
+            if let Some(st) = st {
+                push.extend(
+                    st.consumers
+                        .iter()
+                        .filter(|(_, c)| c.machine.awaiting_interest())
+                        .map(|(n, _)| (slot as u32, n.clone())),
+                );
+            }
+        }
+        if push.is_empty() {
+            return;
+        }
+        let now = super::now_wall_ns();
+        for (slot, name) in push {
+            self.poll_consumer(engine, slot, &name, now);
+        }
+    }
+
+    /// Shutdown: every waiting pull request of every consumer here is told (`409 Server
+    /// Shutdown`), so its client pulls again once the server is back.
+    pub fn shutdown_consumers(&mut self, engine: &mut Engine) {
+        for slot in 0..self.streams.len() as u32 {
+            let names: Vec<String> = match self.streams[slot as usize].as_mut() {
+                Some(st) => st
+                    .consumers
+                    .iter_mut()
+                    .filter(|(_, c)| c.machine.num_waiting() > 0)
+                    .map(|(n, c)| {
+                        c.machine.on_shutdown();
+                        n.clone()
+                    })
+                    .collect(),
+                None => continue,
+            };
+            for n in names {
+                self.flush_consumer(engine, slot, &n);
             }
         }
         self.drive(engine);
