@@ -7,12 +7,13 @@
 
 use bytes::Bytes;
 
-use super::{OwnedStream, StorageOp, StreamHost};
+use super::outbox::{Outbox, SubHandle};
+use super::{Clock, EngineQueries, OwnedStream, StorageOp, StreamHost};
 use crate::consumer::{
     parse_ack_reply, state::Snapshot, AckKind, AckMode, Consumer, Output, Params, PullSpec,
     PushParams, Start,
 };
-use crate::engine::{Engine, InternalDelivery, InternalTarget};
+use crate::engine::{InternalDelivery, InternalTarget};
 use crate::jetstream::consumer_api::{
     parse_consumer_create, parse_pull_request, render_consumer_info, render_consumer_list,
     render_consumer_names, resolve_action, AdvisoryMeta, ConsumerApi, ConsumerInfoView,
@@ -45,8 +46,9 @@ pub(super) struct HostedConsumer {
     pub(super) config: ConsumerConfig,
     pub(super) created_ns: u64,
     pub(super) machine: Consumer,
-    next_sub: Option<crate::session::SubKey>,
-    last_persist_ns: u64,
+    next_sub: Option<SubHandle>,
+    /// When its state was last queued for writing (monotonic); `None` = never.
+    last_persist_ns: Option<u64>,
     /// A double-ack confirmation waits for this consumer's state to be written.
     force_persist: bool,
 }
@@ -99,7 +101,10 @@ pub struct RecoveredConsumer {
 const RATE_BURST_DEFAULT_BYTES: u64 = 1024 * 1024;
 
 /// The state-machine settings of a consumer config.
-pub fn params_of(stream: &StreamConfig, cfg: &ConsumerConfig, name: &str) -> Params {
+///
+/// The consumer runs on the monotonic clock: a `pause_until` (wall time) becomes the
+/// monotonic instant as far ahead of `now.mono_ns` as it is of `now.wall_ns`.
+pub fn params_of(stream: &StreamConfig, cfg: &ConsumerConfig, name: &str, now: Clock) -> Params {
     let pos = |v: i64| (v > 0).then_some(v as u64);
     Params {
         stream: stream.name.clone(),
@@ -133,7 +138,10 @@ pub fn params_of(stream: &StreamConfig, cfg: &ConsumerConfig, name: &str) -> Par
         headers_only: cfg.headers_only,
         replay_original: cfg.replay_policy == ReplayPolicy::Original,
         ack_sample_percent: jetstream::consumer_api::sample_percent(&cfg.sample_freq),
-        paused_until_ns: cfg.pause_until_ns.unwrap_or(0),
+        paused_until_ns: match cfg.pause_until_ns {
+            Some(until) if until > now.wall_ns => now.mono_ns.saturating_add(until - now.wall_ns),
+            _ => 0,
+        },
     }
 }
 
@@ -175,16 +183,16 @@ fn start_of(store: &Stream, cfg: &ConsumerConfig) -> Start {
     }
 }
 
+/// Whether a consumer last written at `last` (monotonic) may be written again.
+fn persist_due(last: Option<u64>, now: Clock) -> bool {
+    last.is_none_or(|t| now.mono_ns.saturating_sub(t) >= STATE_PERSIST_INTERVAL_NS)
+}
+
 /// Subscribes a consumer's `MSG.NEXT` subject (push consumers too: a pull request on one
 /// gets 409, not no responders).
-fn subscribe_next(
-    engine: &mut Engine,
-    stream: &str,
-    name: &str,
-    slot: u32,
-) -> crate::session::SubKey {
-    engine.add_internal_sub(
-        &Bytes::from(format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{name}")),
+fn subscribe_next(out: &mut Outbox, stream: &str, name: &str, slot: u32) -> SubHandle {
+    out.subscribe(
+        Bytes::from(format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{name}")),
         InternalTarget {
             kind: KIND_NEXT,
             index: slot,
@@ -259,25 +267,19 @@ impl OwnedStream {
 }
 
 impl StreamHost {
-    fn consumer_err(
-        &mut self,
-        engine: &mut Engine,
-        reply: Option<&Bytes>,
-        kind: ResponseType,
-        e: &JsApiError,
-    ) {
-        self.api_err(engine, reply, kind, e);
+    fn consumer_err(&mut self, reply: Option<&Bytes>, kind: ResponseType, e: &JsApiError) {
+        self.out.api_err(reply, kind, e);
     }
 
     /// A consumer API request for a stream this core owns.
     pub(super) fn on_consumer_api(
         &mut self,
-        engine: &mut Engine,
+        q: &mut dyn EngineQueries,
         slot: u32,
         rest: &str,
         reply: Option<&Bytes>,
         body: &Bytes,
-        now: u64,
+        now: Clock,
     ) {
         let Some(api) = ConsumerApi::parse(rest) else {
             return;
@@ -285,41 +287,37 @@ impl StreamHost {
         let kind = api.response_type().unwrap_or(ResponseType::ConsumerInfo);
         let result = match api {
             ConsumerApi::Create { .. } | ConsumerApi::DurableCreate { .. } => {
-                self.consumer_create(engine, slot, &api, reply, body, now)
+                self.consumer_create(q, slot, &api, reply, body, now)
             }
-            ConsumerApi::Info { consumer, .. } => {
-                self.consumer_info(engine, slot, consumer, reply, now)
-            }
-            ConsumerApi::Delete { consumer, .. } => {
-                self.consumer_delete(engine, slot, consumer, reply)
-            }
+            ConsumerApi::Info { consumer, .. } => self.consumer_info(q, slot, consumer, reply, now),
+            ConsumerApi::Delete { consumer, .. } => self.consumer_delete(q, slot, consumer, reply),
             ConsumerApi::Pause { consumer, .. } => {
-                self.consumer_pause(engine, slot, consumer, reply, body, now)
+                self.consumer_pause(q, slot, consumer, reply, body, now)
             }
             ConsumerApi::Names { .. } | ConsumerApi::List { .. } => {
-                self.consumer_listing(engine, slot, &api, reply, body, now)
+                self.consumer_listing(q, slot, &api, reply, body, now)
             }
             ConsumerApi::MsgNext { .. } => Ok(()),
         };
         if let Err(e) = result {
-            self.consumer_err(engine, reply, kind, &e);
+            self.consumer_err(reply, kind, &e);
         }
     }
 
     fn info_view_bytes(
         &mut self,
-        engine: &mut Engine,
+        q: &mut dyn EngineQueries,
         slot: u32,
         name: &str,
         kind: ResponseType,
-        now: u64,
+        now: Clock,
     ) -> Vec<u8> {
         let (server_name, version) = (self.cfg.server_name.clone(), self.cfg.version.clone());
         let st = self.streams[slot as usize].as_mut().expect("live stream");
         let store = &st.store;
         let c = st.consumers.get_mut(name).expect("live consumer");
         let push_bound = c.config.is_push()
-            && engine.has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
+            && q.has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
         let num_pending = c.machine.num_pending(store);
         let (dc, ds) = c.machine.delivered();
         let (fc, fs) = c.machine.ack_floor();
@@ -343,7 +341,7 @@ impl StreamHost {
             num_waiting: c.machine.num_waiting(),
             num_pending,
             push_bound,
-            now_ns: now,
+            now_ns: now.wall_ns,
         };
         let server = jetstream::ServerMeta {
             server_name: &server_name,
@@ -355,12 +353,12 @@ impl StreamHost {
 
     fn consumer_create(
         &mut self,
-        engine: &mut Engine,
+        q: &mut dyn EngineQueries,
         slot: u32,
         api: &ConsumerApi,
         reply: Option<&Bytes>,
         body: &Bytes,
-        now: u64,
+        now: Clock,
     ) -> Result<(), JsApiError> {
         let req = parse_consumer_create(api, body)?;
         let st = self.streams[slot as usize].as_mut().expect("live stream");
@@ -375,7 +373,8 @@ impl StreamHost {
         if name.is_empty() {
             self.name_counter += 1;
             // A generated name stays out of the config, as nats-server reports it.
-            name = ephemeral_name(now ^ self.name_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            name =
+                ephemeral_name(now.wall_ns ^ self.name_counter.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         }
         let existing = st.consumers.get(&name).map(|c| &c.config);
         let create = resolve_action(req.action, existing, &cfg)?;
@@ -396,18 +395,18 @@ impl StreamHost {
                     "maximum consumers limit reached",
                 ));
             }
-            let params = params_of(&st.config, &cfg, &name);
+            let params = params_of(&st.config, &cfg, &name, now);
             let start = start_of(&st.store, &cfg);
-            let machine = Consumer::new(params, start, now);
-            let next_sub = Some(subscribe_next(engine, &st.config.name, &name, slot));
+            let machine = Consumer::new(params, start, now.mono_ns);
+            let next_sub = Some(subscribe_next(&mut self.out, &st.config.name, &name, slot));
             st.consumers.insert(
                 name.clone(),
                 HostedConsumer {
                     config: cfg,
-                    created_ns: now,
+                    created_ns: now.wall_ns,
                     machine,
                     next_sub,
-                    last_persist_ns: 0,
+                    last_persist_ns: None,
                     force_persist: false,
                 },
             );
@@ -416,28 +415,29 @@ impl StreamHost {
             let c = st.consumers.get_mut(&name).expect("existing consumer");
             if c.config != cfg {
                 ConsumerConfig::validate_update(&c.config, &cfg)?;
-                c.machine.set_params(params_of(&st.config, &cfg, &name));
+                c.machine
+                    .set_params(params_of(&st.config, &cfg, &name, now));
                 c.config = cfg;
             }
         }
         self.persist_consumer_meta(slot, &name);
         if create {
-            self.advise(engine, slot, &name, Advice::Created);
+            self.advise(q, slot, &name, Advice::Created);
             let until_ns = self.streams[slot as usize]
                 .as_ref()
                 .and_then(|st| st.consumers.get(&name))
                 .and_then(|c| c.config.pause_until_ns);
             if until_ns.is_some() {
-                self.advise(engine, slot, &name, Advice::Pause { until_ns });
+                self.advise(q, slot, &name, Advice::Pause { until_ns });
             }
         }
-        let payload = self.info_view_bytes(engine, slot, &name, ResponseType::ConsumerCreate, now);
+        let payload = self.info_view_bytes(q, slot, &name, ResponseType::ConsumerCreate, now);
         let file = self.streams[slot as usize]
             .as_ref()
             .expect("live")
             .is_file();
-        self.reply_durable(engine, file, reply, Bytes::from(payload));
-        self.poll_consumer(engine, slot, &name, now);
+        self.out.reply_durable(file, reply, Bytes::from(payload));
+        self.poll_consumer(q, slot, &name, now);
         Ok(())
     }
 
@@ -452,13 +452,13 @@ impl StreamHost {
             created_ns: c.created_ns,
         })
         .unwrap_or_default();
-        self.ops.push(StorageOp::ConsumerMeta {
+        self.out.ops.push(StorageOp::ConsumerMeta {
             stream: slot,
             name: name.to_owned(),
             meta,
         });
         let state = c.machine.snapshot().encode();
-        self.ops.push(StorageOp::ConsumerState {
+        self.out.ops.push(StorageOp::ConsumerState {
             stream: slot,
             name: name.to_owned(),
             state,
@@ -468,11 +468,11 @@ impl StreamHost {
 
     fn consumer_info(
         &mut self,
-        engine: &mut Engine,
+        q: &mut dyn EngineQueries,
         slot: u32,
         name: &str,
         reply: Option<&Bytes>,
-        now: u64,
+        now: Clock,
     ) -> Result<(), JsApiError> {
         let exists = self.streams[slot as usize]
             .as_ref()
@@ -482,27 +482,26 @@ impl StreamHost {
         if !exists {
             return Err(JsApiError::consumer_not_found());
         }
-        let payload = self.info_view_bytes(engine, slot, name, ResponseType::ConsumerInfo, now);
-        self.reply_now(engine, reply, payload);
+        let payload = self.info_view_bytes(q, slot, name, ResponseType::ConsumerInfo, now);
+        self.out.reply_now(reply, payload);
         Ok(())
     }
 
     fn consumer_delete(
         &mut self,
-        engine: &mut Engine,
+        q: &mut dyn EngineQueries,
         slot: u32,
         name: &str,
         reply: Option<&Bytes>,
     ) -> Result<(), JsApiError> {
-        if !self.remove_consumer(engine, slot, name) {
+        if !self.remove_consumer(q, slot, name) {
             return Err(JsApiError::consumer_not_found());
         }
         let file = self.streams[slot as usize]
             .as_ref()
             .expect("live")
             .is_file();
-        self.reply_durable(
-            engine,
+        self.out.reply_durable(
             file,
             reply,
             Bytes::from(render_success(ResponseType::ConsumerDelete)),
@@ -511,27 +510,32 @@ impl StreamHost {
     }
 
     /// Removes a consumer (API delete, inactivity); false when there is none of that name.
-    pub(super) fn remove_consumer(&mut self, engine: &mut Engine, slot: u32, name: &str) -> bool {
+    pub(super) fn remove_consumer(
+        &mut self,
+        q: &mut dyn EngineQueries,
+        slot: u32,
+        name: &str,
+    ) -> bool {
         let st = self.streams[slot as usize].as_mut().expect("live stream");
         let Some(mut c) = st.consumers.remove(name) else {
             return false;
         };
         st.dirty_since_summary = true;
         if let Some(key) = c.next_sub.take() {
-            engine.remove_internal_sub(key);
+            self.out.unsubscribe(key);
         }
         c.machine.on_delete();
         let mut out = Vec::new();
         c.machine.take_outputs(&mut out);
         let durable_file = st.is_file() && c.config.is_durable();
         if durable_file {
-            self.ops.push(StorageOp::ConsumerDelete {
+            self.out.ops.push(StorageOp::ConsumerDelete {
                 stream: slot,
                 name: name.to_owned(),
             });
         }
-        self.dispatch(engine, slot, name, out);
-        self.advise(engine, slot, name, Advice::Deleted);
+        self.dispatch(q, slot, name, out);
+        self.advise(q, slot, name, Advice::Deleted);
         // Interest retention: what only this consumer held may go now.
         self.sweep_interest(slot);
         true
@@ -541,12 +545,12 @@ impl StreamHost {
     /// so it survives a restart) and answers with the pause state.
     fn consumer_pause(
         &mut self,
-        engine: &mut Engine,
+        q: &mut dyn EngineQueries,
         slot: u32,
         consumer: &str,
         reply: Option<&Bytes>,
         body: &Bytes,
-        now: u64,
+        now: Clock,
     ) -> Result<(), JsApiError> {
         let until_ns = jetstream::consumer_api::parse_pause_request(body);
         let st = self.streams[slot as usize].as_mut().expect("live");
@@ -555,22 +559,22 @@ impl StreamHost {
         };
         c.config.pause_until_ns = until_ns;
         c.machine
-            .set_params(params_of(&st.config, &c.config, consumer));
+            .set_params(params_of(&st.config, &c.config, consumer, now));
         self.persist_consumer_meta(slot, consumer);
-        self.advise(engine, slot, consumer, Advice::Pause { until_ns });
-        let payload = jetstream::consumer_api::render_pause_response(until_ns, now);
-        self.reply_now(engine, reply, payload);
+        self.advise(q, slot, consumer, Advice::Pause { until_ns });
+        let payload = jetstream::consumer_api::render_pause_response(until_ns, now.wall_ns);
+        self.out.reply_now(reply, payload);
         Ok(())
     }
 
     fn consumer_listing(
         &mut self,
-        engine: &mut Engine,
+        q: &mut dyn EngineQueries,
         slot: u32,
         api: &ConsumerApi,
         reply: Option<&Bytes>,
         body: &Bytes,
-        now: u64,
+        now: Clock,
     ) -> Result<(), JsApiError> {
         let req = ListRequest::parse(body)?;
         let names: Vec<String> = self.streams[slot as usize]
@@ -595,10 +599,10 @@ impl StreamHost {
             }
             _ => {
                 let page: Vec<String> = names[offset..].iter().take(LIST_PAGE).cloned().collect();
-                self.render_list_from(slot, &page, total, req_offset, now, engine)
+                self.render_list_from(slot, &page, total, req_offset, now, q)
             }
         };
-        self.reply_now(engine, reply, payload);
+        self.out.reply_now(reply, payload);
         Ok(())
     }
 
@@ -608,8 +612,8 @@ impl StreamHost {
         names: &[String],
         total: u64,
         offset: u64,
-        now: u64,
-        engine: &mut Engine,
+        now: Clock,
+        q: &mut dyn EngineQueries,
     ) -> Vec<u8> {
         let st = self.streams[slot as usize].as_mut().expect("live stream");
         let store = &st.store;
@@ -617,8 +621,7 @@ impl StreamHost {
         for n in names {
             let c = st.consumers.get_mut(n).expect("listed consumer");
             let push_bound = c.config.is_push()
-                && engine
-                    .has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
+                && q.has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
             let num_pending = c.machine.num_pending(store);
             let (dc, ds) = c.machine.delivered();
             let (fc, fs) = c.machine.ack_floor();
@@ -658,7 +661,7 @@ impl StreamHost {
                 num_waiting: r.8,
                 num_pending: r.9,
                 push_bound: r.10,
-                now_ns: now,
+                now_ns: now.wall_ns,
             })
             .collect();
         render_consumer_list(&views, total, offset)
@@ -669,10 +672,10 @@ impl StreamHost {
     /// `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`.
     pub(super) fn on_next(
         &mut self,
-        engine: &mut Engine,
+        q: &mut dyn EngineQueries,
         slot: u32,
         d: &InternalDelivery,
-        now: u64,
+        now: Clock,
     ) {
         let Some(reply) = d.reply.clone() else { return };
         let Some(name) = d
@@ -694,7 +697,7 @@ impl StreamHost {
         let body = &d.message[d.header_len..];
         if c.config.is_push() {
             let h = crate::consumer::status_block(409, "Consumer is push based", None);
-            engine.publish_internal(&reply, None, h.len(), &Bytes::from(h));
+            self.out.publish(&reply, None, h.len(), &Bytes::from(h));
             return;
         }
         match parse_pull_request(body, &c.config) {
@@ -706,23 +709,23 @@ impl StreamHost {
                     no_wait: pr.no_wait,
                     heartbeat_ns: pr.idle_heartbeat_ns,
                 };
-                c.machine.on_pull(reply, spec, now, store);
+                c.machine.on_pull(reply, spec, now.mono_ns, store);
             }
             Err(h) => {
-                engine.publish_internal(&reply, None, h.len(), &Bytes::from(h));
+                self.out.publish(&reply, None, h.len(), &Bytes::from(h));
                 return;
             }
         }
-        self.flush_consumer(engine, slot, &name);
+        self.flush_consumer(q, slot, &name);
     }
 
     /// A publish to `$JS.ACK.<stream>.…`.
     pub(super) fn on_ack(
         &mut self,
-        engine: &mut Engine,
+        q: &mut dyn EngineQueries,
         slot: u32,
         d: &InternalDelivery,
-        now: u64,
+        now: Clock,
     ) {
         let Some(ack) = parse_ack_reply(&d.subject) else {
             return;
@@ -739,21 +742,29 @@ impl StreamHost {
             return;
         };
         let is_next = matches!(kind, AckKind::Next { .. });
-        c.machine.on_ack(&ack, &kind, d.reply.as_ref(), now, store);
+        c.machine
+            .on_ack(&ack, &kind, d.reply.as_ref(), now.mono_ns, store);
         let durable = c.config.is_durable();
         // A double ack (ack with a reply) is confirmed once the state holding it is written.
         let confirm = (!is_next).then(|| d.reply.clone()).flatten();
         if confirm.is_some() && file && durable {
             c.force_persist = true;
         }
-        self.flush_consumer(engine, slot, ack.consumer);
+        self.flush_consumer(q, slot, ack.consumer);
         if let Some(r) = confirm {
-            self.reply_durable(engine, file && durable, Some(&r), Bytes::new());
+            self.out
+                .reply_durable(file && durable, Some(&r), Bytes::new());
         }
     }
 
     /// A publish to `$JS.FC.<stream>.<consumer>.<token>` (a flow-control reply).
-    pub(super) fn on_fc(&mut self, engine: &mut Engine, slot: u32, d: &InternalDelivery, now: u64) {
+    pub(super) fn on_fc(
+        &mut self,
+        q: &mut dyn EngineQueries,
+        slot: u32,
+        d: &InternalDelivery,
+        now: Clock,
+    ) {
         let mut tokens = d.subject.split(|&b| b == b'.').skip(3);
         let Some(name) = tokens.next().and_then(|n| std::str::from_utf8(n).ok()) else {
             return;
@@ -764,15 +775,22 @@ impl StreamHost {
         };
         let store = &st.store;
         if let Some(c) = st.consumers.get_mut(&name) {
-            c.machine.on_flow_control_reply(&d.subject, now, store);
-            self.flush_consumer(engine, slot, &name);
+            c.machine
+                .on_flow_control_reply(&d.subject, now.mono_ns, store);
+            self.flush_consumer(q, slot, &name);
         }
     }
 
     // ----- delivery ---------------------------------------------------------------------
 
     /// Lets one consumer deliver what it can now, then carries out its outputs.
-    pub(super) fn poll_consumer(&mut self, engine: &mut Engine, slot: u32, name: &str, now: u64) {
+    pub(super) fn poll_consumer(
+        &mut self,
+        q: &mut dyn EngineQueries,
+        slot: u32,
+        name: &str,
+        now: Clock,
+    ) {
         let Some(st) = self.streams.get_mut(slot as usize).and_then(|s| s.as_mut()) else {
             return;
         };
@@ -781,29 +799,34 @@ impl StreamHost {
             return;
         };
         let interest = c.config.is_push()
-            && engine.has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
+            && q.has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
         if !c.config.is_push() && c.machine.num_waiting() > 0 {
-            c.machine.retain_listening(|r| engine.has_interest(r));
+            c.machine.retain_listening(|r| q.has_interest(r));
         }
-        c.machine.poll(now, interest, store);
-        self.flush_consumer(engine, slot, name);
+        c.machine.poll(now.mono_ns, interest, store);
+        self.flush_consumer(q, slot, name);
     }
 
     /// Lets every consumer of a stream deliver (new messages arrived).
-    pub(super) fn poll_stream_consumers(&mut self, engine: &mut Engine, slot: u32, now: u64) {
+    pub(super) fn poll_stream_consumers(
+        &mut self,
+        q: &mut dyn EngineQueries,
+        slot: u32,
+        now: Clock,
+    ) {
         let names: Vec<String> = match self.streams.get(slot as usize).and_then(|s| s.as_ref()) {
             Some(st) if !st.consumers.is_empty() => st.consumers.keys().cloned().collect(),
             _ => return,
         };
         for n in names {
-            self.poll_consumer(engine, slot, &n, now);
+            self.poll_consumer(q, slot, &n, now);
         }
     }
 
     /// Timers of every consumer on this core: redeliveries, pull expiry, heartbeats,
     /// inactivity.
-    pub fn tick_consumers(&mut self, engine: &mut Engine) {
-        let now = super::now_wall_ns();
+    pub fn handle_tick(&mut self, now: Clock, q: &mut dyn EngineQueries) {
+        self.now = now;
         self.expire_due(now);
         for slot in 0..self.streams.len() as u32 {
             let names: Vec<String> = match self.streams[slot as usize].as_ref() {
@@ -815,29 +838,27 @@ impl StreamHost {
                 let store = &st.store;
                 let c = st.consumers.get_mut(&n).expect("listed consumer");
                 let interest = c.config.is_push()
-                    && engine
-                        .has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
+                    && q.has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
                 if !c.config.is_push() && c.machine.num_waiting() > 0 {
-                    c.machine.retain_listening(|r| engine.has_interest(r));
+                    c.machine.retain_listening(|r| q.has_interest(r));
                 }
-                c.machine.tick(now, interest, store);
+                c.machine.tick(now.mono_ns, interest, store);
                 let threshold = c.config.inactive_threshold_ns;
                 let idle = threshold > 0
                     && c.machine.num_waiting() == 0
                     && !interest
-                    && now.saturating_sub(c.machine.last_activity_ns()) >= threshold as u64;
-                self.flush_consumer(engine, slot, &n);
+                    && now.mono_ns.saturating_sub(c.machine.last_activity_ns()) >= threshold as u64;
+                self.flush_consumer(q, slot, &n);
                 if idle {
                     tracing::debug!(stream = slot, consumer = %n, "consumer removed after inactivity");
-                    self.remove_consumer(engine, slot, &n);
+                    self.remove_consumer(q, slot, &n);
                 }
             }
         }
-        self.drive(engine);
     }
 
     /// Carries out the outputs a consumer produced.
-    fn flush_consumer(&mut self, engine: &mut Engine, slot: u32, name: &str) {
+    fn flush_consumer(&mut self, q: &mut dyn EngineQueries, slot: u32, name: &str) {
         let mut out = std::mem::take(&mut self.scratch_outputs);
         if let Some(c) = self
             .streams
@@ -848,12 +869,12 @@ impl StreamHost {
             c.machine.take_outputs(&mut out);
         }
         if !out.is_empty() {
-            self.dispatch(engine, slot, name, std::mem::take(&mut out));
+            self.dispatch(q, slot, name, std::mem::take(&mut out));
         }
         self.scratch_outputs = out;
     }
 
-    fn dispatch(&mut self, engine: &mut Engine, slot: u32, name: &str, out: Vec<Output>) {
+    fn dispatch(&mut self, q: &mut dyn EngineQueries, slot: u32, name: &str, out: Vec<Output>) {
         for o in out {
             match o {
                 Output::Deliver {
@@ -864,13 +885,14 @@ impl StreamHost {
                     payload,
                 } => {
                     let (hdr_len, msg) = message_of(&headers, &payload);
-                    let n =
-                        engine.publish_internal_as(&to, &subject, Some(&ack_reply), hdr_len, &msg);
-                    tracing::trace!(core = engine.core_id(), to = ?to, ack = ?ack_reply, copies = n, "consumer delivery");
+                    tracing::trace!(to = ?to, ack = ?ack_reply, "consumer delivery");
+                    self.out
+                        .publish_as(&to, &subject, &ack_reply, hdr_len, &msg);
                 }
                 Output::Status { to, headers, reply } => {
                     let len = headers.len();
-                    engine.publish_internal(&to, reply.as_ref(), len, &Bytes::from(headers));
+                    self.out
+                        .publish(&to, reply.as_ref(), len, &Bytes::from(headers));
                 }
                 Output::MaxDeliveries {
                     stream_seq,
@@ -880,8 +902,8 @@ impl StreamHost {
                         sseq: stream_seq,
                         deliveries,
                     };
-                    self.advise(engine, slot, name, advice);
-                    self.dead_letter(engine, slot, name, stream_seq, deliveries, "max_deliveries");
+                    self.advise(q, slot, name, advice);
+                    self.dead_letter(slot, name, stream_seq, deliveries, "max_deliveries");
                 }
                 Output::Terminated {
                     consumer_seq,
@@ -895,8 +917,8 @@ impl StreamHost {
                         deliveries,
                         reason: &reason,
                     };
-                    self.advise(engine, slot, name, advice);
-                    self.dead_letter(engine, slot, name, stream_seq, deliveries, "terminated");
+                    self.advise(q, slot, name, advice);
+                    self.dead_letter(slot, name, stream_seq, deliveries, "terminated");
                 }
                 Output::Done { stream_seq } => self.release(slot, stream_seq),
                 Output::AckSampled {
@@ -905,7 +927,7 @@ impl StreamHost {
                     deliveries,
                     ack_time_ns,
                 } => self.ack_metric(
-                    engine,
+                    q,
                     slot,
                     name,
                     [consumer_seq, stream_seq, ack_time_ns, deliveries],
@@ -920,7 +942,7 @@ impl StreamHost {
                         sseq: stream_seq,
                         deliveries,
                     };
-                    self.advise(engine, slot, name, advice);
+                    self.advise(q, slot, name, advice);
                 }
             }
         }
@@ -928,7 +950,7 @@ impl StreamHost {
     }
 
     /// Publishes a consumer advisory (only rendered when someone listens).
-    fn advise(&mut self, engine: &mut Engine, slot: u32, consumer: &str, advice: Advice<'_>) {
+    fn advise(&mut self, q: &mut dyn EngineQueries, slot: u32, consumer: &str, advice: Advice<'_>) {
         use jetstream::consumer_api::{self as api, ConsumerAdvisory as K};
         let Some(st) = self.streams.get(slot as usize).and_then(|s| s.as_ref()) else {
             return;
@@ -943,13 +965,13 @@ impl StreamHost {
             Advice::Naked { .. } => K::MsgNaked,
         };
         let subject = Bytes::from(api::consumer_advisory_subject(kind, &stream, consumer));
-        if !engine.has_interest(&subject) {
+        if !q.has_interest(&subject) {
             return;
         }
         let id = api::new_advisory_id(&mut self.rng);
         let meta = AdvisoryMeta {
             id: &id,
-            timestamp_ns: super::now_wall_ns(),
+            timestamp_ns: self.now.wall_ns,
             domain: "",
         };
         let body = match advice {
@@ -977,25 +999,25 @@ impl StreamHost {
                 deliveries,
             } => api::render_nak_advisory(&meta, &stream, consumer, cseq, sseq, deliveries),
         };
-        engine.publish_internal(&subject, None, 0, &Bytes::from(body));
+        self.out.publish(&subject, None, 0, &Bytes::from(body));
     }
 
     /// Publishes a sampled ack metric, `[consumer_seq, stream_seq, ack_time_ns, deliveries]`
     /// (only rendered when someone listens).
-    fn ack_metric(&mut self, engine: &mut Engine, slot: u32, consumer: &str, v: [u64; 4]) {
+    fn ack_metric(&mut self, q: &mut dyn EngineQueries, slot: u32, consumer: &str, v: [u64; 4]) {
         use jetstream::consumer_api as api;
         let Some(st) = self.streams.get(slot as usize).and_then(|s| s.as_ref()) else {
             return;
         };
         let subject = Bytes::from(api::ack_metric_subject(&st.config.name, consumer));
-        if !engine.has_interest(&subject) {
+        if !q.has_interest(&subject) {
             return;
         }
         let stream = st.config.name.clone();
         let id = api::new_advisory_id(&mut self.rng);
         let meta = AdvisoryMeta {
             id: &id,
-            timestamp_ns: super::now_wall_ns(),
+            timestamp_ns: self.now.wall_ns,
             domain: "",
         };
         let [cseq, sseq, ack_time_ns, deliveries] = v;
@@ -1008,19 +1030,11 @@ impl StreamHost {
             ack_time_ns,
             deliveries,
         );
-        engine.publish_internal(&subject, None, 0, &Bytes::from(body));
+        self.out.publish(&subject, None, 0, &Bytes::from(body));
     }
 
     /// The dead-letter extension: republishes a message the consumer gave up on.
-    fn dead_letter(
-        &mut self,
-        engine: &mut Engine,
-        slot: u32,
-        consumer: &str,
-        seq: u64,
-        deliveries: u64,
-        reason: &str,
-    ) {
+    fn dead_letter(&mut self, slot: u32, consumer: &str, seq: u64, deliveries: u64, reason: &str) {
         let Some(st) = self.streams.get(slot as usize).and_then(|s| s.as_ref()) else {
             return;
         };
@@ -1048,7 +1062,7 @@ impl StreamHost {
             reason,
         );
         let (hdr_len, body) = message_of(&headers, &msg.payload);
-        engine.publish_internal(&Bytes::from(target), None, hdr_len, &body);
+        self.out.publish(&Bytes::from(target), None, hdr_len, &body);
     }
 
     // ----- retention --------------------------------------------------------------------
@@ -1123,28 +1137,25 @@ impl StreamHost {
     // ----- persistence ------------------------------------------------------------------
 
     /// Whether a consumer's state is due to be written.
-    pub(super) fn consumer_state_due(&self) -> bool {
+    pub(super) fn consumer_state_due(&self, now: Clock) -> bool {
         if !self.consumers_dirty {
             return false;
         }
-        let now = super::now_wall_ns();
         self.streams.iter().flatten().any(|st| {
             st.is_file()
                 && st.consumers.values().any(|c| {
                     c.config.is_durable()
-                        && (c.force_persist
-                            || now.saturating_sub(c.last_persist_ns) >= STATE_PERSIST_INTERVAL_NS)
+                        && (c.force_persist || persist_due(c.last_persist_ns, now))
                 })
         })
     }
 
     /// Queues a state write for every durable consumer whose state changed (rate limited,
     /// except where a double-ack confirmation waits for it).
-    pub(super) fn queue_consumer_states(&mut self) {
+    pub(super) fn queue_consumer_states(&mut self, now: Clock) {
         if !self.consumers_dirty {
             return;
         }
-        let now = super::now_wall_ns();
         let mut still_dirty = false;
         for (slot, st) in self.streams.iter_mut().enumerate() {
             let Some(st) = st.as_mut() else { continue };
@@ -1154,8 +1165,7 @@ impl StreamHost {
                     c.machine.take_dirty();
                     continue;
                 }
-                let due = c.force_persist
-                    || now.saturating_sub(c.last_persist_ns) >= STATE_PERSIST_INTERVAL_NS;
+                let due = c.force_persist || persist_due(c.last_persist_ns, now);
                 if !due {
                     still_dirty = true;
                     continue;
@@ -1163,14 +1173,14 @@ impl StreamHost {
                 if !c.machine.take_dirty() && !c.force_persist {
                     continue;
                 }
-                self.ops.push(StorageOp::ConsumerState {
+                self.out.ops.push(StorageOp::ConsumerState {
                     stream: slot as u32,
                     name: name.clone(),
                     state: c.machine.snapshot().encode(),
                     sync: c.force_persist,
                 });
                 c.force_persist = false;
-                c.last_persist_ns = now;
+                c.last_persist_ns = Some(now.mono_ns);
             }
         }
         self.consumers_dirty = still_dirty;
@@ -1179,11 +1189,10 @@ impl StreamHost {
     /// Registers the consumers recovered with a stream.
     pub(super) fn restore_consumers(
         &mut self,
-        engine: &mut Engine,
         slot: u32,
         consumers: Vec<RecoveredConsumer>,
+        now: Clock,
     ) {
-        let now = super::now_wall_ns();
         for rc in consumers {
             let st = self.streams[slot as usize].as_mut().expect("live stream");
             let cfg = rc.meta.config;
@@ -1192,12 +1201,12 @@ impl StreamHost {
             } else {
                 cfg.name.clone()
             };
-            let params = params_of(&st.config, &cfg, &name);
+            let params = params_of(&st.config, &cfg, &name, now);
             let machine = match &rc.state {
-                Some(snap) => Consumer::restore(params, snap, now),
-                None => Consumer::new(params, start_of(&st.store, &cfg), now),
+                Some(snap) => Consumer::restore(params, snap, now.mono_ns),
+                None => Consumer::new(params, start_of(&st.store, &cfg), now.mono_ns),
             };
-            let next_sub = Some(subscribe_next(engine, &st.config.name, &name, slot));
+            let next_sub = Some(subscribe_next(&mut self.out, &st.config.name, &name, slot));
             st.consumers.insert(
                 name,
                 HostedConsumer {
@@ -1205,7 +1214,7 @@ impl StreamHost {
                     created_ns: rc.meta.created_ns,
                     machine,
                     next_sub,
-                    last_persist_ns: now,
+                    last_persist_ns: Some(now.mono_ns),
                     force_persist: false,
                 },
             );
@@ -1213,31 +1222,23 @@ impl StreamHost {
     }
 
     /// Removes every consumer of a stream being deleted (waiting pulls get 409).
-    pub(super) fn drop_all_consumers(&mut self, engine: &mut Engine, slot: u32) {
+    pub(super) fn drop_all_consumers(&mut self, q: &mut dyn EngineQueries, slot: u32) {
         let names: Vec<String> = match self.streams.get(slot as usize).and_then(|s| s.as_ref()) {
             Some(st) => st.consumers.keys().cloned().collect(),
             None => return,
         };
         for n in names {
-            self.remove_consumer(engine, slot, &n);
+            self.remove_consumer(q, slot, &n);
         }
     }
 
     /// The error reply for a consumer API aimed at a stream that does not exist.
-    pub(super) fn consumer_stream_missing(
-        &mut self,
-        engine: &mut Engine,
-        rest: &str,
-        reply: Option<&Bytes>,
-    ) {
+    pub(super) fn consumer_stream_missing(&mut self, rest: &str, reply: Option<&Bytes>) {
         let kind = ConsumerApi::parse(rest)
             .and_then(|a| a.response_type())
             .unwrap_or(ResponseType::ConsumerInfo);
-        self.api_errors += 1;
-        self.reply_now(
-            engine,
-            reply,
-            render_error(kind, &JsApiError::stream_not_found()),
-        );
+        self.out.api_errors += 1;
+        self.out
+            .reply_now(reply, render_error(kind, &JsApiError::stream_not_found()));
     }
 }

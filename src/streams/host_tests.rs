@@ -5,19 +5,29 @@ use bytes::BytesMut;
 
 use super::*;
 use crate::engine::tests::{info, limits};
-use crate::engine::{EngineConfig, OutputState, ReadStatus};
+use crate::engine::{Engine, EngineConfig, OutputState, ReadStatus};
 use crate::protocol::info::ADVERTISED_VERSION;
 use crate::session::ConnId;
+use crate::shell::js_drive::JsDriver;
 
 const CONNECT: &str = "CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\n";
 
 struct Node {
     engine: Engine,
     host: StreamHost,
+    driver: JsDriver,
+}
+
+impl Node {
+    fn drive(&mut self, now: Clock) {
+        self.driver.drive(&mut self.host, &mut self.engine, now);
+    }
 }
 
 struct Cluster {
     nodes: Vec<Node>,
+    /// The time every host is given (tests move it by hand).
+    now: Clock,
     /// Storage ops seen, per core, in order.
     ops: Vec<Vec<StorageOp>>,
 }
@@ -36,23 +46,33 @@ impl Cluster {
         let mut nodes: Vec<Node> = (0..n)
             .map(|core_id| Node {
                 engine: Engine::new(engine_cfg(core_id, n)),
-                host: StreamHost::new(HostConfig {
-                    core_id,
-                    n_cores: n,
-                    store_dir: PathBuf::from("/nonexistent"),
-                    server_name: "t".into(),
-                    version: ADVERTISED_VERSION.into(),
-                    max_memory_bytes: -1,
-                    max_file_bytes: -1,
-                    dead_letter: Default::default(),
-                }),
+                host: StreamHost::new(
+                    HostConfig {
+                        core_id,
+                        n_cores: n,
+                        store_dir: PathBuf::from("/nonexistent"),
+                        server_name: "t".into(),
+                        version: ADVERTISED_VERSION.into(),
+                        max_memory_bytes: -1,
+                        max_file_bytes: -1,
+                        dead_letter: Default::default(),
+                    },
+                    7,
+                ),
+                driver: JsDriver::new(),
             })
             .collect();
+        let now = Clock {
+            mono_ns: 1_000_000_000,
+            wall_ns: 1_700_000_000_000_000_000,
+        };
         for node in &mut nodes {
-            node.host.start(&mut node.engine);
+            node.host.start();
+            node.drive(now);
         }
         let mut c = Cluster {
             nodes,
+            now,
             ops: (0..n).map(|_| Vec::new()).collect(),
         };
         c.settle();
@@ -66,9 +86,10 @@ impl Cluster {
         for _round in 0..200 {
             let mut moved = false;
             for core in 0..n {
+                let now = self.now;
                 let node = &mut self.nodes[core];
-                node.host.drive(&mut node.engine);
-                let (ops, replies) = node.host.take_storage_batch();
+                node.drive(now);
+                let (ops, replies) = node.host.take_storage_batch(now);
                 moved |= !ops.is_empty() || !replies.is_empty();
                 self.ops[core].extend(ops);
                 for r in replies {
@@ -209,7 +230,7 @@ fn file_stream_acks_wait_for_storage_and_ops_are_ordered() {
         let mut buf = BytesMut::from(bytes.as_bytes());
         let node = &mut c.nodes[0];
         node.engine.on_read(conn, &mut buf, 0);
-        node.host.drive(&mut node.engine);
+        node.drive(c.now);
     };
     let body = "{\"name\":\"F\",\"subjects\":[\"f\"]}";
     feed(
@@ -233,7 +254,7 @@ fn file_stream_acks_wait_for_storage_and_ops_are_ordered() {
         "",
         "nothing acknowledged before the storage batch is durable"
     );
-    let (ops, replies) = c.nodes[0].host.take_storage_batch();
+    let (ops, replies) = c.nodes[0].host.take_storage_batch(c.now);
     assert!(matches!(ops[0], StorageOp::Create { first_seq: 1, .. }));
     assert!(
         matches!(&ops[1], StorageOp::Append { index, checkpoint: (1, 1, _), .. } if index.len() == 1)

@@ -14,8 +14,10 @@
 mod consumers;
 #[cfg(test)]
 mod host_tests;
+mod outbox;
 
 pub use consumers::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
+pub use outbox::{HostAction, SubHandle};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,16 +25,16 @@ use std::path::PathBuf;
 use ahash::AHashMap;
 use bytes::Bytes;
 
-use crate::engine::{Engine, InternalDelivery, InternalTarget};
+use crate::engine::{InternalDelivery, InternalTarget};
 use crate::jetstream::{
     self, check_delete_body, parse_direct_get, parse_msg_get, prepare_create, prepare_update,
-    render_account_info, render_error, render_msg_get, render_purge, render_stream_create,
-    render_stream_info, render_stream_list, render_stream_names, render_stream_update,
-    render_success, AccountInfoView, ApiRequest, DirectGetError, JsApiError, MsgDeleteRequest,
-    MsgQuery, Paging, ResponseType, ServerMeta, StorageType, StoredMessageView, StreamConfig,
-    StreamInfoRequest, StreamInfoView, StreamListRequest, StreamPurgeRequest,
+    render_account_info, render_msg_get, render_purge, render_stream_create, render_stream_info,
+    render_stream_list, render_stream_names, render_stream_update, render_success, AccountInfoView,
+    ApiRequest, DirectGetError, JsApiError, MsgDeleteRequest, MsgQuery, Paging, ResponseType,
+    ServerMeta, StorageType, StoredMessageView, StreamConfig, StreamInfoRequest, StreamInfoView,
+    StreamListRequest, StreamPurgeRequest,
 };
-use crate::session::SubKey;
+pub use crate::js_ring::{JsItem, StreamSummary};
 use crate::store::record::{encode_into, Record};
 use crate::store::stream::{Discard, Effect, JsErrorInfo, PublishOutcome, Stream, StreamLimits};
 use crate::store::StoredMsg;
@@ -63,53 +65,6 @@ const API_SUBJECTS: [&str; 9] = [
 ];
 /// JetStream API level advertised.
 pub const API_LEVEL: u32 = 1;
-
-/// What JetStream items cross the rings.
-#[derive(Debug, Clone)]
-pub enum JsItem {
-    /// A per-stream API request, forwarded by the meta core to the stream's owner.
-    Request {
-        /// The `$JS.API…` subject.
-        subject: Bytes,
-        /// Where the answer goes.
-        reply: Option<Bytes>,
-        /// The request body.
-        body: Bytes,
-    },
-    /// Create this (validated, normalised) stream on the receiving core.
-    Create {
-        /// The stream's config.
-        config: Box<StreamConfig>,
-        /// Where the answer goes.
-        reply: Option<Bytes>,
-    },
-    /// An owner's view of one of its streams, for the catalog.
-    Summary(Box<StreamSummary>),
-    /// A stream is gone (deleted, or its creation failed).
-    Removed {
-        /// The stream's name.
-        name: String,
-    },
-    /// The meta core's view of stored bytes per core, (memory, file), so owners can enforce
-    /// the server-wide `max_memory_bytes` / `max_file_bytes`.
-    Usage {
-        /// Index = core.
-        by_core: Vec<(u64, u64)>,
-    },
-}
-
-/// What the catalog knows of a stream.
-#[derive(Debug, Clone)]
-pub struct StreamSummary {
-    /// The core that owns it.
-    pub owner: usize,
-    /// Its config.
-    pub config: StreamConfig,
-    /// Creation time, unix ns.
-    pub created_ns: u64,
-    /// Its state when last reported.
-    pub state: jetstream::StreamStateView,
-}
 
 /// What the storage task must do, in order, for file-backed streams.
 #[derive(Debug)]
@@ -232,10 +187,10 @@ struct OwnedStream {
     config: StreamConfig,
     created_ns: u64,
     store: Stream,
-    capture_subs: Vec<SubKey>,
-    direct_subs: Vec<SubKey>,
+    capture_subs: Vec<SubHandle>,
+    direct_subs: Vec<SubHandle>,
     /// `$JS.ACK.<stream>.>` and `$JS.FC.<stream>.>`.
-    ack_subs: Vec<SubKey>,
+    ack_subs: Vec<SubHandle>,
     consumers: BTreeMap<String, consumers::HostedConsumer>,
     dirty_since_summary: bool,
 }
@@ -246,20 +201,19 @@ impl OwnedStream {
     }
 }
 
-/// One core's JetStream state.
+/// One core's JetStream state: a sans-IO machine. Inputs are the engine's internal
+/// deliveries ([`StreamHost::handle_delivery`]), ring items ([`StreamHost::handle_ring_item`])
+/// and timer ticks ([`StreamHost::handle_tick`]), each with the [`Clock`] and read-only
+/// [`EngineQueries`]; outputs are [`HostAction`]s, storage ops and deferred replies, which
+/// the shell applies (`shell::js_drive`).
 pub struct StreamHost {
     cfg: HostConfig,
     streams: Vec<Option<OwnedStream>>,
     by_name: AHashMap<String, u32>,
     catalog: BTreeMap<String, StreamSummary>,
     next_owner: usize,
-    ops: Vec<StorageOp>,
-    deferred: Vec<DeferredReply>,
-    self_queue: Vec<JsItem>,
+    out: outbox::Outbox,
     api_total: u64,
-    api_errors: u64,
-    scratch_internal: Vec<InternalDelivery>,
-    scratch_js: Vec<(usize, JsItem)>,
     scratch_outputs: Vec<crate::consumer::Output>,
     /// Streams that stored messages since their consumers last looked.
     streams_with_new: Vec<u32>,
@@ -268,20 +222,33 @@ pub struct StreamHost {
     name_counter: u64,
     /// Advisory ids.
     rng: rand::rngs::SmallRng,
-    /// Replies held until the subscriptions made before them are visible on every core
-    /// (interest sequence, reply, file-backed), so a client acting on a create response
-    /// (publishing, pulling) from any core is never told "no responders".
-    after_sync: Vec<(u64, DeferredReply, bool)>,
     /// Stored bytes (memory, file) of every core's streams, as the meta core last reported.
     usage_by_core: Vec<(u64, u64)>,
     /// Meta core: the catalog's byte counts changed since the last usage broadcast.
     usage_dirty: bool,
+    /// The time of the latest input (advisory timestamps).
+    now: Clock,
 }
 
-fn now_wall_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+/// The time the shell passes with every input: the host reads no clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// Monotonic nanoseconds (any origin): consumer timers (ack wait, redelivery, pull
+    /// expiry, heartbeats, inactivity) and state-write pacing.
+    pub mono_ns: u64,
+    /// Unix nanoseconds: stored timestamps (messages, creation times), max-age expiry and
+    /// the times API responses and advisories show.
+    pub wall_ns: u64,
+}
+
+/// What the host asks of its core's engine; the shell implements it over the `Engine`.
+pub trait EngineQueries {
+    /// Whether any subscription on any core matches `subject`.
+    fn has_interest(&mut self, subject: &Bytes) -> bool;
+    /// The sequence of this core's latest interest change.
+    fn interest_seq(&self) -> u64;
+    /// Whether every other core has applied this core's interest changes up to `seq`.
+    fn interest_visible(&self, seq: u64) -> bool;
 }
 
 /// The storage-core limits a stream config asks for.
@@ -346,28 +313,29 @@ fn encode_effects(effects: &[Effect], records: &mut Vec<u8>, index: &mut Vec<(u6
 
 impl StreamHost {
     /// JetStream state for one core with no streams yet.
-    pub fn new(cfg: HostConfig) -> Self {
+    ///
+    /// `seed` seeds advisory ids (the shell passes the wall clock, tests a constant).
+    pub fn new(cfg: HostConfig, seed: u64) -> Self {
+        let core_id = cfg.core_id;
         StreamHost {
             cfg,
             streams: Vec::new(),
             by_name: AHashMap::new(),
             catalog: BTreeMap::new(),
             next_owner: 0,
-            ops: Vec::new(),
-            deferred: Vec::new(),
-            self_queue: Vec::new(),
+            out: outbox::Outbox::new(core_id),
             api_total: 0,
-            api_errors: 0,
-            scratch_internal: Vec::new(),
-            scratch_js: Vec::new(),
             scratch_outputs: Vec::new(),
             streams_with_new: Vec::new(),
             consumers_dirty: false,
             name_counter: 0,
-            rng: rand::SeedableRng::seed_from_u64(now_wall_ns()),
+            rng: rand::SeedableRng::seed_from_u64(seed),
             usage_by_core: Vec::new(),
             usage_dirty: false,
-            after_sync: Vec::new(),
+            now: Clock {
+                mono_ns: 0,
+                wall_ns: 0,
+            },
         }
     }
 
@@ -376,11 +344,11 @@ impl StreamHost {
     }
 
     /// Subscribes the meta core to the API subjects (call once at start).
-    pub fn start(&mut self, engine: &mut Engine) {
+    pub fn start(&mut self) {
         if self.is_meta() {
             for s in API_SUBJECTS {
-                engine.add_internal_sub(
-                    &Bytes::from_static(s.as_bytes()),
+                self.out.subscribe(
+                    Bytes::from_static(s.as_bytes()),
                     InternalTarget {
                         kind: KIND_API,
                         index: 0,
@@ -395,12 +363,18 @@ impl StreamHost {
         self.cfg.store_dir.join(name)
     }
 
+    /// Moves the actions produced so far to `into` (appended, in order), for the shell to
+    /// apply to the engine.
+    pub fn take_actions(&mut self, into: &mut Vec<HostAction>) {
+        self.out.take_actions(into);
+    }
+
     /// Takes the storage ops and the replies that wait for them, as one group commit.
-    pub fn take_storage_batch(&mut self) -> (Vec<StorageOp>, Vec<DeferredReply>) {
-        self.queue_consumer_states();
+    pub fn take_storage_batch(&mut self, now: Clock) -> (Vec<StorageOp>, Vec<DeferredReply>) {
+        self.queue_consumer_states(now);
         (
-            std::mem::take(&mut self.ops),
-            std::mem::take(&mut self.deferred),
+            std::mem::take(&mut self.out.ops),
+            std::mem::take(&mut self.out.deferred),
         )
     }
 
@@ -423,97 +397,75 @@ impl StreamHost {
     }
 
     /// Whether items this core sent itself, or replies waiting for interest to spread, wait
-    /// to be handled (see [`StreamHost::drive`]).
+    /// to be handled (the shell then drives the host even without engine work).
     pub fn has_own_work(&self) -> bool {
-        !self.self_queue.is_empty() || !self.after_sync.is_empty()
-    }
-
-    /// Answers once this core's subscriptions so far are visible everywhere and, for
-    /// file-backed changes, durable.
-    fn reply_after_sync(
-        &mut self,
-        engine: &mut Engine,
-        file: bool,
-        reply: Option<&Bytes>,
-        payload: Bytes,
-    ) {
-        let Some(r) = reply else { return };
-        let seq = engine.interest_seq();
-        if engine.interest_visible(seq) {
-            return self.reply_durable(engine, file, Some(r), payload);
-        }
-        self.after_sync.push((
-            seq,
-            DeferredReply {
-                subject: r.clone(),
-                payload,
-            },
-            file,
-        ));
-    }
-
-    fn release_after_sync(&mut self, engine: &mut Engine) {
-        if self.after_sync.is_empty() {
-            return;
-        }
-        let waiting = std::mem::take(&mut self.after_sync);
-        for (seq, r, file) in waiting {
-            if engine.interest_visible(seq) {
-                self.reply_durable(engine, file, Some(&r.subject), r.payload);
-            } else {
-                self.after_sync.push((seq, r, file));
-            }
-        }
+        !self.out.self_queue.is_empty() || self.out.has_after_sync()
     }
 
     /// Whether a group commit is waiting.
-    pub fn has_storage_work(&self) -> bool {
-        !self.ops.is_empty() || !self.deferred.is_empty() || self.consumer_state_due()
+    pub fn has_storage_work(&self, now: Clock) -> bool {
+        !self.out.ops.is_empty() || !self.out.deferred.is_empty() || self.consumer_state_due(now)
     }
 
-    /// Processes everything the engine matched for JetStream, repeatedly, since answering
-    /// can itself produce deliveries (bounded).
-    pub fn drive(&mut self, engine: &mut Engine) {
-        let now = now_wall_ns();
-        self.release_after_sync(engine);
-        for _round in 0..64 {
-            let mut internal = std::mem::take(&mut self.scratch_internal);
-            let mut js = std::mem::take(&mut self.scratch_js);
-            engine.take_internal(&mut internal);
-            engine.take_js(&mut js);
-            let own = std::mem::take(&mut self.self_queue);
-            if !self.streams_with_new.is_empty() {
-                let mut slots = std::mem::take(&mut self.streams_with_new);
-                slots.dedup();
-                for slot in slots {
-                    self.poll_stream_consumers(engine, slot, now);
-                }
-                // Deliveries may have fed internal subscribers: look again.
-                engine.take_internal(&mut internal);
-            }
-            if internal.is_empty() && js.is_empty() && own.is_empty() {
-                self.scratch_internal = internal;
-                self.scratch_js = js;
-                if self.flush_dirty_summaries(engine) {
-                    continue;
-                }
-                self.broadcast_usage(engine);
-                return;
-            }
-            for d in internal.drain(..) {
-                self.on_delivery(engine, d, now);
-            }
-            for (peer, item) in js.drain(..) {
-                self.on_item(engine, peer, item, now);
-            }
-            for item in own {
-                let me = self.cfg.core_id;
-                self.on_item(engine, me, item, now);
-            }
-            self.scratch_internal = internal;
-            self.scratch_js = js;
+    // ----- inputs (the shell's drive loop calls these; see `shell::js_drive`) -------------
+
+    /// Input: the actions queued so far were applied; replies waiting for the interest they
+    /// created now wait for the interest sequence as it stands.
+    pub fn handle_actions_applied(&mut self, q: &mut dyn EngineQueries) {
+        self.out.resolve_after_sync(q);
+    }
+
+    /// Input: releases the held replies whose subscriptions became visible everywhere.
+    pub fn handle_interest_progress(&mut self, q: &mut dyn EngineQueries) {
+        self.out.release_after_sync(q);
+    }
+
+    /// The items this core sent itself since the last call.
+    pub fn take_own_items(&mut self) -> Vec<JsItem> {
+        std::mem::take(&mut self.out.self_queue)
+    }
+
+    /// Whether some stream stored messages its consumers have not looked at yet.
+    pub fn has_new_messages(&self) -> bool {
+        !self.streams_with_new.is_empty()
+    }
+
+    /// Input: lets the consumers of streams that stored something deliver.
+    pub fn handle_new_messages(&mut self, now: Clock, q: &mut dyn EngineQueries) {
+        self.now = now;
+        let mut slots = std::mem::take(&mut self.streams_with_new);
+        slots.dedup();
+        for slot in slots {
+            self.poll_stream_consumers(q, slot, now);
         }
-        tracing::warn!("jetstream: internal message loop did not settle in 64 rounds");
+    }
+
+    /// Input: one message the engine matched for an internal subscription of this host.
+    pub fn handle_delivery(&mut self, d: InternalDelivery, now: Clock, q: &mut dyn EngineQueries) {
+        self.now = now;
+        self.on_delivery(q, d, now);
+    }
+
+    /// Input: a JetStream item from core `from` (this core for its own items).
+    pub fn handle_ring_item(
+        &mut self,
+        from: usize,
+        item: JsItem,
+        now: Clock,
+        q: &mut dyn EngineQueries,
+    ) {
+        self.now = now;
+        self.on_item(q, from, item, now);
+    }
+
+    /// Input, when nothing else moves: sends the catalog the state of every stream changed
+    /// since its last summary; returns whether anything was sent.
+    pub fn handle_idle(&mut self) -> bool {
+        if self.flush_dirty_summaries() {
+            return true;
+        }
+        self.broadcast_usage();
+        false
     }
 
     fn limits_enforced(&self) -> bool {
@@ -522,7 +474,7 @@ impl StreamHost {
 
     /// Meta core: tells every core the bytes stored per core, when they changed and a
     /// server-wide limit is configured.
-    fn broadcast_usage(&mut self, engine: &mut Engine) {
+    fn broadcast_usage(&mut self) {
         if !self.is_meta() || !self.usage_dirty || !self.limits_enforced() {
             return;
         }
@@ -539,7 +491,7 @@ impl StreamHost {
             if core == self.cfg.core_id {
                 self.usage_by_core = by_core.clone();
             } else {
-                engine.send_js(
+                self.out.send_to(
                     core,
                     JsItem::Usage {
                         by_core: by_core.clone(),
@@ -582,14 +534,14 @@ impl StreamHost {
 
     /// Sends the catalog the state of every stream changed since its last summary, so LIST
     /// and account info follow writes promptly; returns whether anything was sent.
-    fn flush_dirty_summaries(&mut self, engine: &mut Engine) -> bool {
+    fn flush_dirty_summaries(&mut self) -> bool {
         let mut sent = false;
         for slot in 0..self.streams.len() as u32 {
             if self.streams[slot as usize]
                 .as_ref()
                 .is_some_and(|s| s.dirty_since_summary)
             {
-                self.send_summary(engine, slot);
+                self.send_summary(slot);
                 sent = true;
             }
         }
@@ -597,20 +549,19 @@ impl StreamHost {
     }
 
     /// Periodic work: age-based expiry.
-    pub fn tick(&mut self, engine: &mut Engine) {
-        self.expire_due(now_wall_ns());
-        // drive() ends by sending the catalog the state of every changed stream.
-        self.drive(engine);
+    pub fn handle_expiry_tick(&mut self, now: Clock) {
+        self.now = now;
+        self.expire_due(now);
     }
 
     /// Removes what max_age and per-message TTLs expired (and writes subject delete markers).
-    fn expire_due(&mut self, now: u64) {
+    fn expire_due(&mut self, now: Clock) {
         for slot in 0..self.streams.len() as u32 {
             let Some(st) = self.streams[slot as usize].as_mut() else {
                 continue;
             };
-            if st.store.next_expiry_ns().is_some_and(|t| t <= now) {
-                let effects = st.store.expire(now);
+            if st.store.next_expiry_ns().is_some_and(|t| t <= now.wall_ns) {
+                let effects = st.store.expire(now.wall_ns);
                 // Markers are new messages: consumers (KV watchers) must see them.
                 if effects
                     .iter()
@@ -624,56 +575,6 @@ impl StreamHost {
         }
     }
 
-    fn send_to(&mut self, engine: &mut Engine, core: usize, item: JsItem) {
-        if core == self.cfg.core_id {
-            self.self_queue.push(item);
-        } else {
-            engine.send_js(core, item);
-        }
-    }
-
-    fn reply_now_bytes(&mut self, engine: &mut Engine, reply: Option<&Bytes>, payload: Bytes) {
-        if let Some(r) = reply {
-            engine.publish_internal(r, None, 0, &payload);
-        }
-    }
-
-    fn reply_now(&mut self, engine: &mut Engine, reply: Option<&Bytes>, payload: Vec<u8>) {
-        if let Some(r) = reply {
-            engine.publish_internal(r, None, 0, &Bytes::from(payload));
-        }
-    }
-
-    /// Replies after the storage ops queued so far are durable (memory streams: now).
-    fn reply_durable(
-        &mut self,
-        engine: &mut Engine,
-        file: bool,
-        reply: Option<&Bytes>,
-        payload: Bytes,
-    ) {
-        let Some(r) = reply else { return };
-        if file {
-            self.deferred.push(DeferredReply {
-                subject: r.clone(),
-                payload,
-            });
-        } else {
-            engine.publish_internal(r, None, 0, &payload);
-        }
-    }
-
-    fn api_err(
-        &mut self,
-        engine: &mut Engine,
-        reply: Option<&Bytes>,
-        kind: ResponseType,
-        e: &JsApiError,
-    ) {
-        self.api_errors += 1;
-        self.reply_now(engine, reply, render_error(kind, e));
-    }
-
     fn server_meta(&self) -> ServerMeta<'_> {
         ServerMeta {
             server_name: &self.cfg.server_name,
@@ -684,28 +585,26 @@ impl StreamHost {
 
     // ----- deliveries ---------------------------------------------------------------------
 
-    fn on_delivery(&mut self, engine: &mut Engine, d: InternalDelivery, now: u64) {
+    fn on_delivery(&mut self, q: &mut dyn EngineQueries, d: InternalDelivery, now: Clock) {
         match d.target.kind {
-            KIND_API => self.on_api(engine, &d, now),
-            KIND_CAPTURE => self.on_capture(engine, d.target.index, &d, now),
-            KIND_DIRECT => self.on_direct_get(engine, d.target.index, &d),
-            KIND_ACK => self.on_ack(engine, d.target.index, &d, now),
-            KIND_FC => self.on_fc(engine, d.target.index, &d, now),
-            KIND_NEXT => self.on_next(engine, d.target.index, &d, now),
+            KIND_API => self.on_api(&d, now),
+            KIND_CAPTURE => self.on_capture(d.target.index, &d, now),
+            KIND_DIRECT => self.on_direct_get(d.target.index, &d),
+            KIND_ACK => self.on_ack(q, d.target.index, &d, now),
+            KIND_FC => self.on_fc(q, d.target.index, &d, now),
+            KIND_NEXT => self.on_next(q, d.target.index, &d, now),
             other => debug_assert!(false, "unknown internal kind {other}"),
         }
     }
 
-    fn on_item(&mut self, engine: &mut Engine, from: usize, item: JsItem, now: u64) {
+    fn on_item(&mut self, q: &mut dyn EngineQueries, from: usize, item: JsItem, now: Clock) {
         match item {
             JsItem::Request {
                 subject,
                 reply,
                 body,
-            } => self.on_owner_request(engine, &subject, reply.as_ref(), &body, now),
-            JsItem::Create { config, reply } => {
-                self.create_owned(engine, *config, reply.as_ref(), now)
-            }
+            } => self.on_owner_request(q, &subject, reply.as_ref(), &body, now),
+            JsItem::Create { config, reply } => self.create_owned(q, *config, reply.as_ref(), now),
             JsItem::Summary(summary) => {
                 if self.is_meta() {
                     self.catalog.insert(summary.config.name.clone(), *summary);
@@ -723,7 +622,7 @@ impl StreamHost {
     }
 
     /// A `$JS.API` request on the meta core.
-    fn on_api(&mut self, engine: &mut Engine, d: &InternalDelivery, now: u64) {
+    fn on_api(&mut self, d: &InternalDelivery, now: Clock) {
         self.api_total += 1;
         let reply = d.reply.as_ref();
         let Some(req) = ApiRequest::parse(&d.subject) else {
@@ -733,25 +632,25 @@ impl StreamHost {
         match req {
             ApiRequest::AccountInfo => {
                 let view = self.account_info();
-                self.reply_now(engine, reply, render_account_info(&view));
+                self.out.reply_now(reply, render_account_info(&view));
             }
             ApiRequest::StreamNames | ApiRequest::StreamList => {
-                self.on_catalog_list(engine, req, reply, &body, now)
+                self.on_catalog_list(req, reply, &body, now)
             }
             ApiRequest::StreamCreate(name) => {
                 let cfg = match prepare_create(name, &body) {
                     Ok(c) => c,
-                    Err(e) => return self.api_err(engine, reply, ResponseType::StreamCreate, &e),
+                    Err(e) => return self.out.api_err(reply, ResponseType::StreamCreate, &e),
                 };
                 if let Some(existing) = self.catalog.get(name) {
                     let owner = existing.owner;
-                    return self.forward(engine, owner, d, body);
+                    return self.forward(owner, d, body);
                 }
                 if let Some(e) = self.overlap_error(&cfg, None) {
-                    return self.api_err(engine, reply, ResponseType::StreamCreate, &e);
+                    return self.out.api_err(reply, ResponseType::StreamCreate, &e);
                 }
                 if let Some(e) = self.reservation_error(&cfg) {
-                    return self.api_err(engine, reply, ResponseType::StreamCreate, &e);
+                    return self.out.api_err(reply, ResponseType::StreamCreate, &e);
                 }
                 let owner = self.next_owner % self.cfg.n_cores;
                 self.next_owner += 1;
@@ -760,12 +659,11 @@ impl StreamHost {
                     StreamSummary {
                         owner,
                         config: cfg.clone(),
-                        created_ns: now,
+                        created_ns: now.wall_ns,
                         state: jetstream::StreamStateView::default(),
                     },
                 );
-                self.send_to(
-                    engine,
+                self.out.send_to(
                     owner,
                     JsItem::Create {
                         config: Box::new(cfg),
@@ -775,8 +673,7 @@ impl StreamHost {
             }
             ApiRequest::StreamUpdate(name) => {
                 let Some(owner) = self.catalog.get(name).map(|s| s.owner) else {
-                    return self.api_err(
-                        engine,
+                    return self.out.api_err(
                         reply,
                         ResponseType::StreamUpdate,
                         &JsApiError::stream_not_found(),
@@ -784,10 +681,10 @@ impl StreamHost {
                 };
                 if let Ok(cfg) = prepare_update(name, &body) {
                     if let Some(e) = self.overlap_error(&cfg, Some(name)) {
-                        return self.api_err(engine, reply, ResponseType::StreamUpdate, &e);
+                        return self.out.api_err(reply, ResponseType::StreamUpdate, &e);
                     }
                 }
-                self.forward(engine, owner, d, body);
+                self.forward(owner, d, body);
             }
             ApiRequest::DirectGet { .. } => {}
             ApiRequest::Consumer(rest) => {
@@ -795,26 +692,26 @@ impl StreamHost {
                     .map(|a| a.stream().to_owned());
                 let Some(stream) = stream else { return };
                 match self.catalog.get(&stream).map(|s| s.owner) {
-                    Some(owner) => self.forward(engine, owner, d, body),
-                    None => self.consumer_stream_missing(engine, rest, reply),
+                    Some(owner) => self.forward(owner, d, body),
+                    None => self.consumer_stream_missing(rest, reply),
                 }
             }
             other => {
                 let name = other.stream().unwrap_or_default();
                 match self.catalog.get(name).map(|s| s.owner) {
-                    Some(owner) => self.forward(engine, owner, d, body),
+                    Some(owner) => self.forward(owner, d, body),
                     None => {
                         let kind = other.response_type().unwrap_or(ResponseType::StreamInfo);
-                        self.api_err(engine, reply, kind, &JsApiError::stream_not_found());
+                        self.out
+                            .api_err(reply, kind, &JsApiError::stream_not_found());
                     }
                 }
             }
         }
     }
 
-    fn forward(&mut self, engine: &mut Engine, owner: usize, d: &InternalDelivery, body: Bytes) {
-        self.send_to(
-            engine,
+    fn forward(&mut self, owner: usize, d: &InternalDelivery, body: Bytes) {
+        self.out.send_to(
             owner,
             JsItem::Request {
                 subject: d.subject.clone(),
@@ -876,7 +773,7 @@ impl StreamHost {
             domain: None,
             api_level: API_LEVEL,
             api_total: self.api_total,
-            api_errors: self.api_errors,
+            api_errors: self.out.api_errors,
             limits: jetstream::AccountLimits {
                 max_memory_bytes: self.cfg.max_memory_bytes,
                 max_storage_bytes: self.cfg.max_file_bytes,
@@ -900,16 +797,15 @@ impl StreamHost {
 
     fn on_catalog_list(
         &mut self,
-        engine: &mut Engine,
         req: ApiRequest<'_>,
         reply: Option<&Bytes>,
         body: &[u8],
-        now: u64,
+        now: Clock,
     ) {
         let kind = req.response_type().unwrap_or(ResponseType::StreamNames);
         let parsed = match StreamListRequest::parse(body) {
             Ok(p) => p,
-            Err(e) => return self.api_err(engine, reply, kind, &e),
+            Err(e) => return self.out.api_err(reply, kind, &e),
         };
         let filter = parsed.subject_filter().map(str::to_owned);
         let matching: Vec<&StreamSummary> = self
@@ -934,32 +830,32 @@ impl StreamHost {
                     config: &s.config,
                     created_ns: s.created_ns,
                     state: &s.state,
-                    now_ns: now,
+                    now_ns: now.wall_ns,
                 })
                 .collect();
             render_stream_list(&views, parsed.offset)
         };
-        self.reply_now(engine, reply, payload);
+        self.out.reply_now(reply, payload);
     }
 
     // ----- the owner side -----------------------------------------------------------------
 
     fn create_owned(
         &mut self,
-        engine: &mut Engine,
+        q: &mut dyn EngineQueries,
         config: StreamConfig,
         reply: Option<&Bytes>,
-        now: u64,
+        now: Clock,
     ) {
         let name = config.name.clone();
         if self.by_name.contains_key(&name) {
             // A concurrent duplicate create: answer as the idempotent path does.
             let body = Bytes::from(serde_json::to_vec(&config).unwrap_or_default());
             let subject = Bytes::from(format!("$JS.API.STREAM.CREATE.{name}"));
-            return self.on_owner_request(engine, &subject, reply, &body, now);
+            return self.on_owner_request(q, &subject, reply, &body, now);
         }
         let store = Stream::new(name.clone(), limits_of(&config), config.first_seq.max(1));
-        let slot = self.install(engine, config, now, store);
+        let slot = self.install(config, now.wall_ns, store);
         let st = self.streams[slot as usize]
             .as_ref()
             .expect("just installed");
@@ -969,7 +865,7 @@ impl StreamHost {
             let dir = self.stream_dir(&name);
             let first_seq = st.config.first_seq.max(1);
             let created_ns = st.created_ns;
-            self.ops.push(StorageOp::Create {
+            self.out.ops.push(StorageOp::Create {
                 stream: slot,
                 dir,
                 meta,
@@ -978,18 +874,12 @@ impl StreamHost {
             });
         }
         let payload = self.render_info(slot, ResponseType::StreamCreate, now);
-        self.reply_after_sync(engine, file, reply, Bytes::from(payload));
-        self.send_summary(engine, slot);
+        self.out.reply_after_sync(file, reply, Bytes::from(payload));
+        self.send_summary(slot);
     }
 
     /// Installs a stream on this core (created or recovered) and subscribes its subjects.
-    fn install(
-        &mut self,
-        engine: &mut Engine,
-        config: StreamConfig,
-        created_ns: u64,
-        store: Stream,
-    ) -> u32 {
+    fn install(&mut self, config: StreamConfig, created_ns: u64, store: Stream) -> u32 {
         let slot = match self.streams.iter().position(Option::is_none) {
             Some(i) => i as u32,
             None => {
@@ -1009,22 +899,23 @@ impl StreamHost {
             dirty_since_summary: false,
         };
         for (subject, kind) in st.consumer_subjects() {
-            let key = engine
-                .add_internal_sub(&Bytes::from(subject), InternalTarget { kind, index: slot });
+            let key = self
+                .out
+                .subscribe(Bytes::from(subject), InternalTarget { kind, index: slot });
             st.ack_subs.push(key);
         }
-        Self::subscribe(engine, slot, &mut st);
+        Self::subscribe(&mut self.out, slot, &mut st);
         self.streams[slot as usize] = Some(st);
         slot
     }
 
-    fn subscribe(engine: &mut Engine, slot: u32, st: &mut OwnedStream) {
+    fn subscribe(out: &mut outbox::Outbox, slot: u32, st: &mut OwnedStream) {
         for key in st.capture_subs.drain(..).chain(st.direct_subs.drain(..)) {
-            engine.remove_internal_sub(key);
+            out.unsubscribe(key);
         }
         for s in &st.config.subjects {
-            let key = engine.add_internal_sub(
-                &Bytes::copy_from_slice(s.as_bytes()),
+            let key = out.subscribe(
+                Bytes::copy_from_slice(s.as_bytes()),
                 InternalTarget {
                     kind: KIND_CAPTURE,
                     index: slot,
@@ -1035,8 +926,8 @@ impl StreamHost {
         if st.config.allow_direct {
             let base = format!("$JS.API.DIRECT.GET.{}", st.config.name);
             for s in [base.clone(), format!("{base}.>")] {
-                let key = engine.add_internal_sub(
-                    &Bytes::from(s),
+                let key = out.subscribe(
+                    Bytes::from(s),
                     InternalTarget {
                         kind: KIND_DIRECT,
                         index: slot,
@@ -1050,14 +941,15 @@ impl StreamHost {
     /// Registers a stream recovered from disk by the storage shell.
     pub fn restore(
         &mut self,
-        engine: &mut Engine,
         meta: StreamMeta,
         store: Stream,
         consumers: Vec<RecoveredConsumer>,
+        now: Clock,
     ) -> u32 {
-        let slot = self.install(engine, meta.config, meta.created_ns, store);
-        self.restore_consumers(engine, slot, consumers);
-        self.send_summary(engine, slot);
+        self.now = now;
+        let slot = self.install(meta.config, meta.created_ns, store);
+        self.restore_consumers(slot, consumers, now);
+        self.send_summary(slot);
         slot
     }
 
@@ -1071,7 +963,7 @@ impl StreamHost {
         .unwrap_or_default()
     }
 
-    fn send_summary(&mut self, engine: &mut Engine, slot: u32) {
+    fn send_summary(&mut self, slot: u32) {
         let st = self.streams[slot as usize].as_mut().expect("live stream");
         st.dirty_since_summary = false;
         let summary = StreamSummary {
@@ -1080,17 +972,18 @@ impl StreamHost {
             created_ns: st.created_ns,
             state: state_view(st, false),
         };
-        self.send_to(engine, META_CORE, JsItem::Summary(Box::new(summary)));
+        self.out
+            .send_to(META_CORE, JsItem::Summary(Box::new(summary)));
     }
 
-    fn render_info(&self, slot: u32, kind: ResponseType, now: u64) -> Vec<u8> {
+    fn render_info(&self, slot: u32, kind: ResponseType, now: Clock) -> Vec<u8> {
         let st = self.streams[slot as usize].as_ref().expect("live stream");
         let state = state_view(st, false);
         let view = StreamInfoView {
             config: &st.config,
             created_ns: st.created_ns,
             state: &state,
-            now_ns: now,
+            now_ns: now.wall_ns,
         };
         match kind {
             ResponseType::StreamCreate => render_stream_create(&view, &self.server_meta()),
@@ -1119,14 +1012,14 @@ impl StreamHost {
         let removes = effects
             .iter()
             .any(|Effect::Append(r)| !matches!(r, Record::Message { .. }));
-        self.ops.push(StorageOp::Append {
+        self.out.ops.push(StorageOp::Append {
             stream: slot,
             records,
             index,
             checkpoint: (s.first_seq, s.last_seq, s.last_ts_ns),
         });
         if removes {
-            self.ops.push(StorageOp::Compact {
+            self.out.ops.push(StorageOp::Compact {
                 stream: slot,
                 first_live_seq: first_live,
             });
@@ -1136,7 +1029,6 @@ impl StreamHost {
     /// Persists a change and answers once it is durable (memory streams: at once).
     fn persist_and_reply(
         &mut self,
-        engine: &mut Engine,
         slot: u32,
         effects: &[Effect],
         reply: Option<&Bytes>,
@@ -1147,10 +1039,10 @@ impl StreamHost {
             .as_ref()
             .expect("live stream")
             .is_file();
-        self.reply_durable(engine, file, reply, payload);
+        self.out.reply_durable(file, reply, payload);
     }
 
-    fn on_capture(&mut self, engine: &mut Engine, slot: u32, d: &InternalDelivery, now: u64) {
+    fn on_capture(&mut self, slot: u32, d: &InternalDelivery, now: Clock) {
         let Some(st) = self.streams.get_mut(slot as usize).and_then(|s| s.as_mut()) else {
             return;
         };
@@ -1167,13 +1059,14 @@ impl StreamHost {
             );
             if let Some(e) = self.over_account_limit(storage, size) {
                 if !no_ack {
-                    self.reply_now_bytes(engine, d.reply.as_ref(), jetstream::pub_error(&name, &e));
+                    self.out
+                        .reply_now_bytes(d.reply.as_ref(), jetstream::pub_error(&name, &e));
                 }
                 return;
             }
         }
         let st = self.streams[slot as usize].as_mut().expect("live stream");
-        let outcome = st.store.publish(&d.subject, headers, payload, now);
+        let outcome = st.store.publish(&d.subject, headers, payload, now.wall_ns);
         let ack = match outcome {
             Ok(PublishOutcome::Stored { seq, effects }) => {
                 self.persist(slot, &effects);
@@ -1187,11 +1080,11 @@ impl StreamHost {
             Err(e) => jetstream::pub_error(&name, &api_error(e)),
         };
         if !no_ack {
-            self.reply_durable(engine, file, d.reply.as_ref(), ack);
+            self.out.reply_durable(file, d.reply.as_ref(), ack);
         }
     }
 
-    fn on_direct_get(&mut self, engine: &mut Engine, slot: u32, d: &InternalDelivery) {
+    fn on_direct_get(&mut self, slot: u32, d: &InternalDelivery) {
         let Some(reply) = d.reply.clone() else { return };
         let Some(st) = self.streams.get(slot as usize).and_then(|s| s.as_ref()) else {
             return;
@@ -1223,16 +1116,17 @@ impl StreamHost {
         };
         let header_len = headers.len();
         headers.extend_from_slice(&payload);
-        engine.publish_internal(&reply, None, header_len, &Bytes::from(headers));
+        self.out
+            .publish(&reply, None, header_len, &Bytes::from(headers));
     }
 
     fn on_owner_request(
         &mut self,
-        engine: &mut Engine,
+        q: &mut dyn EngineQueries,
         subject: &Bytes,
         reply: Option<&Bytes>,
         body: &Bytes,
-        now: u64,
+        now: Clock,
     ) {
         let Some(req) = ApiRequest::parse(subject) else {
             return;
@@ -1242,39 +1136,40 @@ impl StreamHost {
                 .map(|a| a.stream().to_owned())
                 .unwrap_or_default();
             return match self.by_name.get(&stream).copied() {
-                Some(slot) => self.on_consumer_api(engine, slot, rest, reply, body, now),
-                None => self.consumer_stream_missing(engine, rest, reply),
+                Some(slot) => self.on_consumer_api(q, slot, rest, reply, body, now),
+                None => self.consumer_stream_missing(rest, reply),
             };
         }
         let kind = req.response_type().unwrap_or(ResponseType::StreamInfo);
         let name = req.stream().unwrap_or_default().to_string();
         let Some(&slot) = self.by_name.get(&name) else {
-            return self.api_err(engine, reply, kind, &JsApiError::stream_not_found());
+            return self
+                .out
+                .api_err(reply, kind, &JsApiError::stream_not_found());
         };
         let result: Result<(), JsApiError> = match req {
-            ApiRequest::StreamCreate(_) => self.owner_recreate(engine, slot, reply, body, now),
-            ApiRequest::StreamUpdate(_) => self.owner_update(engine, slot, reply, body, now),
-            ApiRequest::StreamInfo(_) => self.owner_info(engine, slot, reply, body, now),
+            ApiRequest::StreamCreate(_) => self.owner_recreate(slot, reply, body, now),
+            ApiRequest::StreamUpdate(_) => self.owner_update(slot, reply, body, now),
+            ApiRequest::StreamInfo(_) => self.owner_info(slot, reply, body, now),
             ApiRequest::StreamDelete(_) => {
-                check_delete_body(body).map(|()| self.owner_delete(engine, slot, reply))
+                check_delete_body(body).map(|()| self.owner_delete(q, slot, reply))
             }
-            ApiRequest::StreamPurge(_) => self.owner_purge(engine, slot, reply, body),
-            ApiRequest::StreamMsgGet(_) => self.owner_msg_get(engine, slot, reply, body),
-            ApiRequest::StreamMsgDelete(_) => self.owner_msg_delete(engine, slot, reply, body),
+            ApiRequest::StreamPurge(_) => self.owner_purge(slot, reply, body),
+            ApiRequest::StreamMsgGet(_) => self.owner_msg_get(slot, reply, body),
+            ApiRequest::StreamMsgDelete(_) => self.owner_msg_delete(slot, reply, body),
             _ => Ok(()),
         };
         if let Err(e) = result {
-            self.api_err(engine, reply, kind, &e);
+            self.out.api_err(reply, kind, &e);
         }
     }
 
     fn owner_recreate(
         &mut self,
-        engine: &mut Engine,
         slot: u32,
         reply: Option<&Bytes>,
         body: &Bytes,
-        now: u64,
+        now: Clock,
     ) -> Result<(), JsApiError> {
         let name = self.streams[slot as usize]
             .as_ref()
@@ -1287,17 +1182,16 @@ impl StreamHost {
             return Err(JsApiError::stream_name_exists());
         }
         let payload = self.render_info(slot, ResponseType::StreamCreate, now);
-        self.reply_now(engine, reply, payload);
+        self.out.reply_now(reply, payload);
         Ok(())
     }
 
     fn owner_update(
         &mut self,
-        engine: &mut Engine,
         slot: u32,
         reply: Option<&Bytes>,
         body: &Bytes,
-        now: u64,
+        now: Clock,
     ) -> Result<(), JsApiError> {
         let st = self.streams[slot as usize].as_mut().expect("live");
         let mut cfg = prepare_update(&st.config.name, body)?;
@@ -1307,11 +1201,13 @@ impl StreamHost {
         let effects = st.store.set_limits(limits_of(&cfg));
         st.config = cfg;
         if resubscribe {
-            Self::subscribe(engine, slot, st);
+            Self::subscribe(&mut self.out, slot, st);
         }
         if st.is_file() {
             let meta = self.meta_bytes(slot);
-            self.ops.push(StorageOp::WriteMeta { stream: slot, meta });
+            self.out
+                .ops
+                .push(StorageOp::WriteMeta { stream: slot, meta });
         }
         let payload = self.render_info(slot, ResponseType::StreamUpdate, now);
         if resubscribe {
@@ -1321,21 +1217,20 @@ impl StreamHost {
                 .as_ref()
                 .expect("live")
                 .is_file();
-            self.reply_after_sync(engine, file, reply, Bytes::from(payload));
+            self.out.reply_after_sync(file, reply, Bytes::from(payload));
         } else {
-            self.persist_and_reply(engine, slot, &effects, reply, Bytes::from(payload));
+            self.persist_and_reply(slot, &effects, reply, Bytes::from(payload));
         }
-        self.send_summary(engine, slot);
+        self.send_summary(slot);
         Ok(())
     }
 
     fn owner_info(
         &mut self,
-        engine: &mut Engine,
         slot: u32,
         reply: Option<&Bytes>,
         body: &Bytes,
-        now: u64,
+        now: Clock,
     ) -> Result<(), JsApiError> {
         let req = StreamInfoRequest::parse(body)?;
         let st = self.streams[slot as usize].as_ref().expect("live");
@@ -1356,15 +1251,15 @@ impl StreamHost {
             config: &st.config,
             created_ns: st.created_ns,
             state: &state,
-            now_ns: now,
+            now_ns: now.wall_ns,
         };
         let payload = render_stream_info(&view, &self.server_meta(), paging);
-        self.reply_now(engine, reply, payload);
+        self.out.reply_now(reply, payload);
         Ok(())
     }
 
-    fn owner_delete(&mut self, engine: &mut Engine, slot: u32, reply: Option<&Bytes>) {
-        self.drop_all_consumers(engine, slot);
+    fn owner_delete(&mut self, q: &mut dyn EngineQueries, slot: u32, reply: Option<&Bytes>) {
+        self.drop_all_consumers(q, slot);
         let mut st = self.streams[slot as usize].take().expect("live");
         for key in st
             .capture_subs
@@ -1372,22 +1267,20 @@ impl StreamHost {
             .chain(st.direct_subs.drain(..))
             .chain(st.ack_subs.drain(..))
         {
-            engine.remove_internal_sub(key);
+            self.out.unsubscribe(key);
         }
         self.by_name.remove(&st.config.name);
         let file = st.is_file();
         if file {
-            self.ops.push(StorageOp::Delete { stream: slot });
+            self.out.ops.push(StorageOp::Delete { stream: slot });
         }
-        self.send_to(
-            engine,
+        self.out.send_to(
             META_CORE,
             JsItem::Removed {
                 name: st.config.name.clone(),
             },
         );
-        self.reply_durable(
-            engine,
+        self.out.reply_durable(
             file,
             reply,
             Bytes::from(render_success(ResponseType::StreamDelete)),
@@ -1396,7 +1289,6 @@ impl StreamHost {
 
     fn owner_purge(
         &mut self,
-        engine: &mut Engine,
         slot: u32,
         reply: Option<&Bytes>,
         body: &Bytes,
@@ -1411,19 +1303,12 @@ impl StreamHost {
                 (req.keep > 0).then_some(req.keep),
             )
             .map_err(api_error)?;
-        self.persist_and_reply(
-            engine,
-            slot,
-            &effects,
-            reply,
-            Bytes::from(render_purge(purged)),
-        );
+        self.persist_and_reply(slot, &effects, reply, Bytes::from(render_purge(purged)));
         Ok(())
     }
 
     fn owner_msg_get(
         &mut self,
-        engine: &mut Engine,
         slot: u32,
         reply: Option<&Bytes>,
         body: &Bytes,
@@ -1439,13 +1324,12 @@ impl StreamHost {
             ts_ns: msg.ts_ns,
         };
         let payload = render_msg_get(&view, q.no_hdr);
-        self.reply_now(engine, reply, payload);
+        self.out.reply_now(reply, payload);
         Ok(())
     }
 
     fn owner_msg_delete(
         &mut self,
-        engine: &mut Engine,
         slot: u32,
         reply: Option<&Bytes>,
         body: &Bytes,
@@ -1461,7 +1345,7 @@ impl StreamHost {
             }
         })?;
         let payload = Bytes::from(render_success(ResponseType::StreamMsgDelete));
-        self.persist_and_reply(engine, slot, &effects, reply, payload);
+        self.persist_and_reply(slot, &effects, reply, payload);
         Ok(())
     }
 }
