@@ -337,3 +337,142 @@ fn direct_get_only_with_allow_direct() {
     c.send(0, conn, "PUB $JS.API.DIRECT.GET.N.n.k _INBOX.g 0\r\n\r\n");
     assert!(c.output(0, conn).contains("NATS/1.0 503"));
 }
+
+impl Cluster {
+    /// Moves both clocks on (the wall clock by `wall_delta`, which may be negative: a jump)
+    /// and runs every core's consumer timers, then settles.
+    fn advance(&mut self, mono_ns: u64, wall_delta: i64) {
+        self.now.mono_ns += mono_ns;
+        self.now.wall_ns = self.now.wall_ns.saturating_add_signed(wall_delta);
+        let now = self.now;
+        for node in &mut self.nodes {
+            node.driver
+                .tick_consumers(&mut node.host, &mut node.engine, now);
+        }
+        self.settle();
+    }
+}
+
+/// One memory stream `S` on `s.>` with a pull consumer `C` (explicit acks, 2 s ack wait)
+/// and one message delivered to a pull request and left unacked; returns the connection.
+fn one_unacked_delivery(c: &mut Cluster, consumer_extra: &str) -> ConnId {
+    let conn = c.connect(0);
+    let r = c.request(
+        0,
+        conn,
+        "$JS.API.STREAM.CREATE.S",
+        "{\"name\":\"S\",\"subjects\":[\"s.>\"],\"storage\":\"memory\"}",
+    );
+    assert!(r.contains("did_create"), "{r}");
+    let r = c.request(
+        0,
+        conn,
+        "$JS.API.CONSUMER.CREATE.S.C",
+        &format!(
+            "{{\"stream_name\":\"S\",\"config\":{{\"name\":\"C\",\"ack_policy\":\"explicit\",\"ack_wait\":{ACK_WAIT_NS}{consumer_extra}}}}}"
+        ),
+    );
+    assert!(r.contains("\"name\":\"C\""), "{r}");
+    c.request(0, conn, "s.x", "hi");
+    c.send(
+        0,
+        conn,
+        "PUB $JS.API.CONSUMER.MSG.NEXT.S.C _INBOX.n 11\r\n{\"batch\":1}\r\n",
+    );
+    conn
+}
+
+const ACK_WAIT_NS: u64 = 2_000_000_000;
+
+/// A waiting pull request (60 s), so a redelivery has somewhere to go.
+fn wait_for_more(c: &mut Cluster, conn: ConnId) {
+    let body = "{\"batch\":1,\"expires\":60000000000}";
+    c.send(
+        0,
+        conn,
+        &format!(
+            "PUB $JS.API.CONSUMER.MSG.NEXT.S.C _INBOX.w {}\r\n{body}\r\n",
+            body.len()
+        ),
+    );
+}
+
+#[test]
+fn redelivery_fires_at_exactly_ack_wait_on_the_injected_clock() {
+    let mut c = Cluster::new(1);
+    let conn = one_unacked_delivery(&mut c, "");
+    let first = c.output(0, conn);
+    assert!(
+        first.contains("$JS.ACK.S.C.1.1.1."),
+        "first delivery: {first}"
+    );
+    wait_for_more(&mut c, conn);
+    assert_eq!(c.output(0, conn), "", "nothing more to deliver yet");
+    c.advance(ACK_WAIT_NS - 1, 0);
+    assert_eq!(c.output(0, conn), "", "1 ns before ack_wait: not yet");
+    c.advance(1, 0);
+    let again = c.output(0, conn);
+    assert!(
+        again.contains("MSG s.x 1 $JS.ACK.S.C.2.1.2."),
+        "redelivered at ack_wait, second delivery: {again}"
+    );
+}
+
+#[test]
+fn redelivery_ignores_wall_clock_jumps() {
+    let mut c = Cluster::new(1);
+    let conn = one_unacked_delivery(&mut c, "");
+    c.output(0, conn);
+    wait_for_more(&mut c, conn);
+    // The wall clock jumps an hour ahead, then a day back: no effect on the timer.
+    c.advance(1_000_000, 3_600_000_000_000);
+    assert_eq!(c.output(0, conn), "", "a forward jump redelivers nothing");
+    c.advance(ACK_WAIT_NS - 2_000_000, -86_400_000_000_000);
+    assert_eq!(
+        c.output(0, conn),
+        "",
+        "still 1 ms to go on the monotonic clock"
+    );
+    c.advance(1_000_000, 0);
+    assert!(
+        c.output(0, conn).contains("$JS.ACK.S.C.2.1.2."),
+        "redelivered when the monotonic clock says so"
+    );
+}
+
+#[test]
+fn acked_message_is_not_redelivered() {
+    let mut c = Cluster::new(1);
+    let conn = one_unacked_delivery(&mut c, "");
+    let first = c.output(0, conn);
+    let ack = first
+        .split_whitespace()
+        .find(|t| t.starts_with("$JS.ACK."))
+        .expect("ack subject")
+        .to_string();
+    c.send(0, conn, &format!("PUB {ack} 0\r\n\r\n"));
+    wait_for_more(&mut c, conn);
+    c.advance(10 * ACK_WAIT_NS, 0);
+    assert_eq!(c.output(0, conn), "", "an acked message stays acked");
+}
+
+#[test]
+fn pause_until_is_kept_on_the_monotonic_clock() {
+    let mut c = Cluster::new(1);
+    // Paused until 5 s after the (wall) time of creation.
+    let until_ns = c.now.wall_ns + 5_000_000_000;
+    let until = crate::jetstream::time::format_rfc3339_nanos(until_ns);
+    let conn = one_unacked_delivery(&mut c, &format!(",\"pause_until\":\"{until}\""));
+    assert!(
+        !c.output(0, conn).contains("MSG s.x"),
+        "nothing delivered while paused"
+    );
+    // A wall clock jump past the pause does not end it.
+    c.advance(4_000_000_000, 3_600_000_000_000);
+    assert!(!c.output(0, conn).contains("MSG s.x"), "still paused");
+    c.advance(1_000_000_000, 0);
+    assert!(
+        c.output(0, conn).contains("MSG s.x 1 $JS.ACK.S.C.1.1.1."),
+        "delivered once the pause ended on the monotonic clock"
+    );
+}
