@@ -11,12 +11,14 @@
 //! answers the catalog-wide API calls (INFO, NAMES, LIST, CREATE placement); per-stream
 //! calls are forwarded to the owner over the ring.
 
-mod consumers;
+mod consumer_api;
+mod consumer_host;
 #[cfg(test)]
 mod host_tests;
 mod outbox;
+mod retention;
 
-pub use consumers::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
+pub use consumer_host::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
 pub use outbox::{HostAction, SubHandle};
 
 use std::collections::BTreeMap;
@@ -191,7 +193,7 @@ struct OwnedStream {
     direct_subs: Vec<SubHandle>,
     /// `$JS.ACK.<stream>.>` and `$JS.FC.<stream>.>`.
     ack_subs: Vec<SubHandle>,
-    consumers: BTreeMap<String, consumers::HostedConsumer>,
+    consumers: BTreeMap<String, consumer_host::HostedConsumer>,
     dirty_since_summary: bool,
 }
 
@@ -214,14 +216,10 @@ pub struct StreamHost {
     next_owner: usize,
     out: outbox::Outbox,
     api_total: u64,
-    scratch_outputs: Vec<crate::consumer::Output>,
     /// Streams that stored messages since their consumers last looked.
     streams_with_new: Vec<u32>,
-    /// Some consumer's state may need writing.
-    consumers_dirty: bool,
-    name_counter: u64,
-    /// Advisory ids.
-    rng: rand::rngs::SmallRng,
+    /// The consumers of the streams this core owns.
+    consumer_host: consumer_host::ConsumerHost,
     /// Stored bytes (memory, file) of every core's streams, as the meta core last reported.
     usage_by_core: Vec<(u64, u64)>,
     /// Meta core: the catalog's byte counts changed since the last usage broadcast.
@@ -231,7 +229,7 @@ pub struct StreamHost {
 }
 
 /// The time the shell passes with every input: the host reads no clock.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Clock {
     /// Monotonic nanoseconds (any origin): consumer timers (ack wait, redelivery, pull
     /// expiry, heartbeats, inactivity) and state-write pacing.
@@ -302,6 +300,39 @@ fn state_view(st: &OwnedStream, detailed: bool) -> jetstream::StreamStateView {
     }
 }
 
+/// Records a change for the catalog summary and queues its records for the storage task
+/// (file streams).
+fn persist(st: &mut OwnedStream, slot: u32, effects: &[Effect], ops: &mut Vec<StorageOp>) {
+    if effects.is_empty() {
+        return;
+    }
+    st.dirty_since_summary = true;
+    if !st.is_file() {
+        return;
+    }
+    let mut records = Vec::new();
+    let mut index = Vec::new();
+    encode_effects(effects, &mut records, &mut index);
+    let s = st.store.state_summary();
+    let first_live = st.store.first_seq();
+    // Only removals can free whole segments.
+    let removes = effects
+        .iter()
+        .any(|Effect::Append(r)| !matches!(r, Record::Message { .. }));
+    ops.push(StorageOp::Append {
+        stream: slot,
+        records,
+        index,
+        checkpoint: (s.first_seq, s.last_seq, s.last_ts_ns),
+    });
+    if removes {
+        ops.push(StorageOp::Compact {
+            stream: slot,
+            first_live_seq: first_live,
+        });
+    }
+}
+
 fn encode_effects(effects: &[Effect], records: &mut Vec<u8>, index: &mut Vec<(u64, u64)>) {
     for Effect::Append(rec) in effects {
         if let Record::Message { seq, .. } = rec {
@@ -317,6 +348,7 @@ impl StreamHost {
     /// `seed` seeds advisory ids (the shell passes the wall clock, tests a constant).
     pub fn new(cfg: HostConfig, seed: u64) -> Self {
         let core_id = cfg.core_id;
+        let consumer_host = consumer_host::ConsumerHost::new(&cfg, seed);
         StreamHost {
             cfg,
             streams: Vec::new(),
@@ -325,11 +357,8 @@ impl StreamHost {
             next_owner: 0,
             out: outbox::Outbox::new(core_id),
             api_total: 0,
-            scratch_outputs: Vec::new(),
             streams_with_new: Vec::new(),
-            consumers_dirty: false,
-            name_counter: 0,
-            rng: rand::SeedableRng::seed_from_u64(seed),
+            consumer_host,
             usage_by_core: Vec::new(),
             usage_dirty: false,
             now: Clock {
@@ -371,7 +400,8 @@ impl StreamHost {
 
     /// Takes the storage ops and the replies that wait for them, as one group commit.
     pub fn take_storage_batch(&mut self, now: Clock) -> (Vec<StorageOp>, Vec<DeferredReply>) {
-        self.queue_consumer_states(now);
+        self.consumer_host
+            .queue_consumer_states(&mut self.streams, &mut self.out.ops, now);
         (
             std::mem::take(&mut self.out.ops),
             std::mem::take(&mut self.out.deferred),
@@ -404,7 +434,26 @@ impl StreamHost {
 
     /// Whether a group commit is waiting.
     pub fn has_storage_work(&self, now: Clock) -> bool {
-        !self.out.ops.is_empty() || !self.out.deferred.is_empty() || self.consumer_state_due(now)
+        !self.out.ops.is_empty()
+            || !self.out.deferred.is_empty()
+            || self.consumer_host.consumer_state_due(&self.streams, now)
+    }
+
+    /// The consumer host and what it works on, for one input.
+    fn consumers_cx<'a>(
+        &'a mut self,
+        q: &'a mut dyn EngineQueries,
+        now: Clock,
+    ) -> (&'a mut consumer_host::ConsumerHost, consumer_host::Cx<'a>) {
+        (
+            &mut self.consumer_host,
+            consumer_host::Cx {
+                streams: &mut self.streams,
+                out: &mut self.out,
+                q,
+                now,
+            },
+        )
     }
 
     // ----- inputs (the shell's drive loop calls these; see `shell::js_drive`) -------------
@@ -436,7 +485,8 @@ impl StreamHost {
         let mut slots = std::mem::take(&mut self.streams_with_new);
         slots.dedup();
         for slot in slots {
-            self.poll_stream_consumers(q, slot, now);
+            let (ch, mut cx) = self.consumers_cx(q, now);
+            ch.poll_stream_consumers(&mut cx, slot, now);
         }
     }
 
@@ -548,6 +598,15 @@ impl StreamHost {
         sent
     }
 
+    /// Input: the consumer timers of every consumer on this core (redeliveries, pull
+    /// expiry, heartbeats, inactivity), after age-based expiry.
+    pub fn handle_tick(&mut self, now: Clock, q: &mut dyn EngineQueries) {
+        self.now = now;
+        self.expire_due(now);
+        let (ch, mut cx) = self.consumers_cx(q, now);
+        ch.tick_consumers(&mut cx, now);
+    }
+
     /// Periodic work: age-based expiry.
     pub fn handle_expiry_tick(&mut self, now: Clock) {
         self.now = now;
@@ -590,9 +649,18 @@ impl StreamHost {
             KIND_API => self.on_api(&d, now),
             KIND_CAPTURE => self.on_capture(d.target.index, &d, now),
             KIND_DIRECT => self.on_direct_get(d.target.index, &d),
-            KIND_ACK => self.on_ack(q, d.target.index, &d, now),
-            KIND_FC => self.on_fc(q, d.target.index, &d, now),
-            KIND_NEXT => self.on_next(q, d.target.index, &d, now),
+            KIND_ACK => {
+                let (ch, mut cx) = self.consumers_cx(q, now);
+                ch.on_ack(&mut cx, d.target.index, &d, now)
+            }
+            KIND_FC => {
+                let (ch, mut cx) = self.consumers_cx(q, now);
+                ch.on_fc(&mut cx, d.target.index, &d, now)
+            }
+            KIND_NEXT => {
+                let (ch, mut cx) = self.consumers_cx(q, now);
+                ch.on_next(&mut cx, d.target.index, &d, now)
+            }
             other => debug_assert!(false, "unknown internal kind {other}"),
         }
     }
@@ -693,7 +761,7 @@ impl StreamHost {
                 let Some(stream) = stream else { return };
                 match self.catalog.get(&stream).map(|s| s.owner) {
                     Some(owner) => self.forward(owner, d, body),
-                    None => self.consumer_stream_missing(rest, reply),
+                    None => consumer_api::consumer_stream_missing(&mut self.out, rest, reply),
                 }
             }
             other => {
@@ -948,7 +1016,11 @@ impl StreamHost {
     ) -> u32 {
         self.now = now;
         let slot = self.install(meta.config, meta.created_ns, store);
-        self.restore_consumers(slot, consumers, now);
+        let st = self.streams[slot as usize]
+            .as_mut()
+            .expect("just installed");
+        self.consumer_host
+            .restore_consumers(st, &mut self.out, slot, consumers, now);
         self.send_summary(slot);
         slot
     }
@@ -995,35 +1067,8 @@ impl StreamHost {
     /// Records a change for the catalog summary and queues its records for the storage
     /// task (file streams).
     fn persist(&mut self, slot: u32, effects: &[Effect]) {
-        if effects.is_empty() {
-            return;
-        }
         let st = self.streams[slot as usize].as_mut().expect("live stream");
-        st.dirty_since_summary = true;
-        if !st.is_file() {
-            return;
-        }
-        let mut records = Vec::new();
-        let mut index = Vec::new();
-        encode_effects(effects, &mut records, &mut index);
-        let s = st.store.state_summary();
-        let first_live = st.store.first_seq();
-        // Only removals can free whole segments.
-        let removes = effects
-            .iter()
-            .any(|Effect::Append(r)| !matches!(r, Record::Message { .. }));
-        self.out.ops.push(StorageOp::Append {
-            stream: slot,
-            records,
-            index,
-            checkpoint: (s.first_seq, s.last_seq, s.last_ts_ns),
-        });
-        if removes {
-            self.out.ops.push(StorageOp::Compact {
-                stream: slot,
-                first_live_seq: first_live,
-            });
-        }
+        persist(st, slot, effects, &mut self.out.ops);
     }
 
     /// Persists a change and answers once it is durable (memory streams: at once).
@@ -1073,7 +1118,8 @@ impl StreamHost {
                 if self.streams_with_new.last() != Some(&slot) {
                     self.streams_with_new.push(slot);
                 }
-                self.retain_for_interest(slot, seq, &d.subject);
+                let st = self.streams[slot as usize].as_mut().expect("live stream");
+                retention::retain_for_interest(st, slot, seq, &d.subject, &mut self.out.ops);
                 jetstream::pub_ack(&name, seq, false)
             }
             Ok(PublishOutcome::Duplicate { seq }) => jetstream::pub_ack(&name, seq, true),
@@ -1136,8 +1182,11 @@ impl StreamHost {
                 .map(|a| a.stream().to_owned())
                 .unwrap_or_default();
             return match self.by_name.get(&stream).copied() {
-                Some(slot) => self.on_consumer_api(q, slot, rest, reply, body, now),
-                None => self.consumer_stream_missing(rest, reply),
+                Some(slot) => {
+                    let (ch, mut cx) = self.consumers_cx(q, now);
+                    ch.on_consumer_api(&mut cx, slot, rest, reply, body, now)
+                }
+                None => consumer_api::consumer_stream_missing(&mut self.out, rest, reply),
             };
         }
         let kind = req.response_type().unwrap_or(ResponseType::StreamInfo);
@@ -1259,7 +1308,10 @@ impl StreamHost {
     }
 
     fn owner_delete(&mut self, q: &mut dyn EngineQueries, slot: u32, reply: Option<&Bytes>) {
-        self.drop_all_consumers(q, slot);
+        {
+            let (ch, mut cx) = self.consumers_cx(q, Clock::default());
+            ch.drop_all_consumers(&mut cx, slot);
+        }
         let mut st = self.streams[slot as usize].take().expect("live");
         for key in st
             .capture_subs
