@@ -14,6 +14,7 @@ use bytes::Bytes;
 use super::outbox::{Outbox, SubHandle};
 use ahash::AHashMap;
 
+use super::retention::{dead_letter, message_of, DeadLetterCx};
 use super::{Clock, EngineQueries, OwnedStream, StorageOp};
 use crate::consumer::{
     parse_ack_reply, state::Snapshot, AckKind, AckMode, Consumer, Output, Params, PullSpec,
@@ -247,17 +248,6 @@ pub(super) fn ephemeral_name(seed: u64) -> String {
     s
 }
 
-/// Joins a header block and payload into one message buffer.
-pub(super) fn message_of(headers: &[u8], payload: &Bytes) -> (usize, Bytes) {
-    if headers.is_empty() {
-        return (0, payload.clone());
-    }
-    let mut m = Vec::with_capacity(headers.len() + payload.len());
-    m.extend_from_slice(headers);
-    m.extend_from_slice(payload);
-    (headers.len(), Bytes::from(m))
-}
-
 impl OwnedStream {
     /// The consumer-related internal subscriptions of a stream.
     pub(super) fn consumer_subjects(&self) -> [(String, u32); 2] {
@@ -430,6 +420,27 @@ impl ConsumerHost {
                 }
             }
         }
+    }
+
+    /// The dead-letter extension (see `retention.rs`) for one consumer's message.
+    fn dead_letter(
+        &mut self,
+        cx: &mut Cx<'_>,
+        slot: u32,
+        consumer: &str,
+        seq: u64,
+        deliveries: u64,
+        reason: &str,
+    ) {
+        let Some(st) = cx.streams.get(slot as usize).and_then(|s| s.as_ref()) else {
+            return;
+        };
+        let dl = DeadLetterCx {
+            defaults: &self.dead_letter,
+            st,
+            out: cx.out,
+        };
+        dead_letter(dl, consumer, seq, deliveries, reason);
     }
 
     /// Carries out the outputs a consumer produced.

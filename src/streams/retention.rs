@@ -4,7 +4,9 @@
 
 use bytes::Bytes;
 
-use super::consumer_host::{message_of, ConsumerHost, Cx};
+use ahash::AHashMap;
+
+use super::outbox::Outbox;
 use super::{persist, OwnedStream, StorageOp};
 use crate::jetstream::RetentionPolicy;
 
@@ -102,25 +104,29 @@ fn dead_letter_headers(
     h
 }
 
-impl ConsumerHost {
-    /// The dead-letter extension: republishes a message the consumer gave up on.
-    pub(super) fn dead_letter(
-        &mut self,
-        cx: &mut Cx<'_>,
-        slot: u32,
-        consumer: &str,
-        seq: u64,
-        deliveries: u64,
-        reason: &str,
-    ) {
-        let Some(st) = cx.streams.get(slot as usize).and_then(|s| s.as_ref()) else {
-            return;
-        };
+/// Where dead letters go: the server's per-stream default subjects, the message's stream
+/// and the outbox to publish on.
+pub(super) struct DeadLetterCx<'a> {
+    pub(super) defaults: &'a AHashMap<String, String>,
+    pub(super) st: &'a OwnedStream,
+    pub(super) out: &'a mut Outbox,
+}
+
+/// The dead-letter extension: republishes a message the consumer gave up on.
+pub(super) fn dead_letter(
+    dl: DeadLetterCx<'_>,
+    consumer: &str,
+    seq: u64,
+    deliveries: u64,
+    reason: &str,
+) {
+    let st = dl.st;
+    {
         let Some(c) = st.consumers.get(consumer) else {
             return;
         };
         let target = if c.config.dead_letter_subject.is_empty() {
-            match self.dead_letter.get(&st.config.name) {
+            match dl.defaults.get(&st.config.name) {
                 Some(s) => s.clone(),
                 None => return,
             }
@@ -140,6 +146,17 @@ impl ConsumerHost {
             reason,
         );
         let (hdr_len, body) = message_of(&headers, &msg.payload);
-        cx.out.publish(&Bytes::from(target), None, hdr_len, &body);
+        dl.out.publish(&Bytes::from(target), None, hdr_len, &body);
     }
+}
+
+/// Joins a header block and payload into one message buffer.
+pub(super) fn message_of(headers: &[u8], payload: &Bytes) -> (usize, Bytes) {
+    if headers.is_empty() {
+        return (0, payload.clone());
+    }
+    let mut m = Vec::with_capacity(headers.len() + payload.len());
+    m.extend_from_slice(headers);
+    m.extend_from_slice(payload);
+    (headers.len(), Bytes::from(m))
 }
