@@ -228,9 +228,6 @@ pub struct StreamHost {
     consumer_host: consumer_host::ConsumerHost,
     /// Stored bytes (memory, file) of every core's streams, as the meta core last reported.
     usage_by_core: Vec<(u64, u64)>,
-    /// Meta core: the catalog's byte counts changed since the last usage broadcast.
-    /// The time of the latest input (advisory timestamps).
-    now: Clock,
 }
 
 /// The time the shell passes with every input: the host reads no clock.
@@ -363,10 +360,6 @@ impl StreamHost {
             streams_with_new: Vec::new(),
             consumer_host,
             usage_by_core: Vec::new(),
-            now: Clock {
-                mono_ns: 0,
-                wall_ns: 0,
-            },
         }
     }
 
@@ -483,7 +476,6 @@ impl StreamHost {
 
     /// Input: lets the consumers of streams that stored something deliver.
     pub fn handle_new_messages(&mut self, now: Clock, q: &mut dyn EngineQueries) {
-        self.now = now;
         let mut slots = std::mem::take(&mut self.streams_with_new);
         slots.dedup();
         for slot in slots {
@@ -494,7 +486,6 @@ impl StreamHost {
 
     /// Input: one message the engine matched for an internal subscription of this host.
     pub fn handle_delivery(&mut self, d: InternalDelivery, now: Clock, q: &mut dyn EngineQueries) {
-        self.now = now;
         self.on_delivery(q, d, now);
     }
 
@@ -506,7 +497,6 @@ impl StreamHost {
         now: Clock,
         q: &mut dyn EngineQueries,
     ) {
-        self.now = now;
         self.on_item(q, from, item, now);
     }
 
@@ -529,7 +519,6 @@ impl StreamHost {
     /// Input: the consumer timers of every consumer on this core (redeliveries, pull
     /// expiry, heartbeats, inactivity), after age-based expiry.
     pub fn handle_tick(&mut self, now: Clock, q: &mut dyn EngineQueries) {
-        self.now = now;
         self.expire_due(now);
         let (ch, mut cx) = self.consumers_cx(q, now);
         ch.tick_consumers(&mut cx, now);
@@ -537,7 +526,6 @@ impl StreamHost {
 
     /// Periodic work: age-based expiry.
     pub fn handle_expiry_tick(&mut self, now: Clock) {
-        self.now = now;
         self.expire_due(now);
     }
 

@@ -182,7 +182,6 @@ impl StreamHost {
         consumers: Vec<RecoveredConsumer>,
         now: Clock,
     ) -> u32 {
-        self.now = now;
         let slot = self.install(meta.config, meta.created_ns, store);
         let st = self.streams[slot as usize]
             .as_mut()

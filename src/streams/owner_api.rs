@@ -42,7 +42,7 @@ impl StreamHost {
             ApiRequest::StreamUpdate(_) => self.owner_update(slot, reply, body, now),
             ApiRequest::StreamInfo(_) => self.owner_info(slot, reply, body, now),
             ApiRequest::StreamDelete(_) => {
-                check_delete_body(body).map(|()| self.owner_delete(q, slot, reply))
+                check_delete_body(body).map(|()| self.owner_delete(q, slot, reply, now))
             }
             ApiRequest::StreamPurge(_) => self.owner_purge(slot, reply, body),
             ApiRequest::StreamMsgGet(_) => self.owner_msg_get(slot, reply, body),
@@ -153,9 +153,10 @@ impl StreamHost {
         q: &mut dyn EngineQueries,
         slot: u32,
         reply: Option<&Bytes>,
+        now: Clock,
     ) {
         {
-            let (ch, mut cx) = self.consumers_cx(q, Clock::default());
+            let (ch, mut cx) = self.consumers_cx(q, now);
             ch.drop_all_consumers(&mut cx, slot);
         }
         let mut st = self.streams[slot as usize].take().expect("live");
