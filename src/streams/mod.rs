@@ -10,6 +10,13 @@
 //! the catalog — name, owner, config and a recent state summary of every stream — and
 //! answers the catalog-wide API calls (INFO, NAMES, LIST, CREATE placement); per-stream
 //! calls are forwarded to the owner over the ring.
+//!
+//! The host is a sans-IO machine: it never touches the engine and reads no clock. The
+//! shell (`shell::js_drive`) hands it the engine's internal deliveries and ring items with
+//! a [`Clock`] and read-only [`EngineQueries`], and applies the [`HostAction`]s it returns.
+//! Files by role: `catalog.rs` (meta core), `owner.rs` and `owner_api.rs` (the streams this
+//! core owns), `consumer_host.rs` and `consumer_api.rs` (their consumers), `retention.rs`
+//! (retention and dead letters), `outbox.rs` (the outputs).
 
 mod catalog;
 mod consumer_api;
