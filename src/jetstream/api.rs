@@ -205,6 +205,48 @@ pub fn prepare_update(stream: &str, body: &[u8]) -> Result<StreamConfig, JsApiEr
     Ok(cfg)
 }
 
+/// A per-stream request with its body decoded ([`ApiRequest::decode_stream_body`]): what
+/// the owner's handlers take instead of raw bytes.
+#[derive(Debug)]
+pub enum StreamRequest {
+    /// STREAM.CREATE (on the owner: the idempotent repeat), after [`prepare_create`].
+    Create(Box<StreamConfig>),
+    /// STREAM.UPDATE, after [`prepare_update`].
+    Update(Box<StreamConfig>),
+    /// STREAM.INFO.
+    Info(StreamInfoRequest),
+    /// STREAM.DELETE (an empty body).
+    Delete,
+    /// STREAM.PURGE.
+    Purge(StreamPurgeRequest),
+    /// STREAM.MSG.GET.
+    MsgGet(MsgGetQuery),
+    /// STREAM.MSG.DELETE.
+    MsgDelete(MsgDeleteRequest),
+}
+
+impl ApiRequest<'_> {
+    /// Decodes the body of a per-stream request (create, update, info, delete, purge, msg
+    /// get/delete) with the checks nats-server makes before looking at the stream's state;
+    /// `None` for the other requests.
+    pub fn decode_stream_body(&self, body: &[u8]) -> Option<Result<StreamRequest, JsApiError>> {
+        Some(match *self {
+            Self::StreamCreate(name) => {
+                prepare_create(name, body).map(|c| StreamRequest::Create(Box::new(c)))
+            }
+            Self::StreamUpdate(name) => {
+                prepare_update(name, body).map(|c| StreamRequest::Update(Box::new(c)))
+            }
+            Self::StreamInfo(_) => StreamInfoRequest::parse(body).map(StreamRequest::Info),
+            Self::StreamDelete(_) => check_delete_body(body).map(|()| StreamRequest::Delete),
+            Self::StreamPurge(_) => StreamPurgeRequest::parse(body).map(StreamRequest::Purge),
+            Self::StreamMsgGet(_) => parse_msg_get(body).map(StreamRequest::MsgGet),
+            Self::StreamMsgDelete(_) => MsgDeleteRequest::parse(body).map(StreamRequest::MsgDelete),
+            _ => return None,
+        })
+    }
+}
+
 /// STREAM.DELETE takes no body: anything but an empty request is 10038.
 pub fn check_delete_body(body: &[u8]) -> Result<(), JsApiError> {
     if is_empty_request(body) {

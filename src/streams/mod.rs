@@ -39,11 +39,10 @@ use bytes::Bytes;
 
 use crate::engine::{InternalDelivery, InternalTarget};
 use crate::jetstream::{
-    self, check_delete_body, parse_direct_get, parse_msg_get, prepare_create, prepare_update,
-    render_msg_get, render_purge, render_stream_create, render_stream_info, render_stream_update,
-    render_success, ApiRequest, DirectGetError, JsApiError, MsgDeleteRequest, MsgQuery, Paging,
-    ResponseType, ServerMeta, StorageType, StoredMessageView, StreamConfig, StreamInfoRequest,
-    StreamInfoView, StreamPurgeRequest,
+    self, parse_direct_get, render_msg_get, render_purge, render_stream_create, render_stream_info,
+    render_stream_update, render_success, ApiRequest, DirectGetError, JsApiError, MsgDeleteRequest,
+    MsgQuery, Paging, ResponseType, ServerMeta, StorageType, StoredMessageView, StreamConfig,
+    StreamInfoRequest, StreamInfoView, StreamPurgeRequest,
 };
 pub use crate::js_ring::{JsItem, StreamSummary};
 use crate::store::record::{encode_into, Record};

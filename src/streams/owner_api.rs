@@ -5,6 +5,7 @@
 use bytes::Bytes;
 
 use super::*;
+use crate::jetstream::{MsgGetQuery, StreamRequest};
 
 impl StreamHost {
     pub(super) fn on_owner_request(
@@ -37,18 +38,21 @@ impl StreamHost {
                 .out
                 .api_err(reply, kind, &JsApiError::stream_not_found());
         };
-        let result: Result<(), JsApiError> = match req {
-            ApiRequest::StreamCreate(_) => self.owner_recreate(slot, reply, body, now),
-            ApiRequest::StreamUpdate(_) => self.owner_update(slot, reply, body, now),
-            ApiRequest::StreamInfo(_) => self.owner_info(slot, reply, body, now),
-            ApiRequest::StreamDelete(_) => {
-                check_delete_body(body).map(|()| self.owner_delete(q, slot, reply, now))
-            }
-            ApiRequest::StreamPurge(_) => self.owner_purge(slot, reply, body),
-            ApiRequest::StreamMsgGet(_) => self.owner_msg_get(slot, reply, body),
-            ApiRequest::StreamMsgDelete(_) => self.owner_msg_delete(slot, reply, body),
-            _ => Ok(()),
+        let Some(decoded) = req.decode_stream_body(body) else {
+            return;
         };
+        let result: Result<(), JsApiError> = decoded.and_then(|op| match op {
+            StreamRequest::Create(cfg) => self.owner_recreate(slot, reply, *cfg, now),
+            StreamRequest::Update(cfg) => self.owner_update(slot, reply, *cfg, now),
+            StreamRequest::Info(r) => self.owner_info(slot, reply, r, now),
+            StreamRequest::Delete => {
+                self.owner_delete(q, slot, reply, now);
+                Ok(())
+            }
+            StreamRequest::Purge(r) => self.owner_purge(slot, reply, r),
+            StreamRequest::MsgGet(r) => self.owner_msg_get(slot, reply, r),
+            StreamRequest::MsgDelete(r) => self.owner_msg_delete(slot, reply, r),
+        });
         if let Err(e) = result {
             self.out.api_err(reply, kind, &e);
         }
@@ -58,16 +62,9 @@ impl StreamHost {
         &mut self,
         slot: u32,
         reply: Option<&Bytes>,
-        body: &Bytes,
+        cfg: StreamConfig,
         now: Clock,
     ) -> Result<(), JsApiError> {
-        let name = self.streams[slot as usize]
-            .as_ref()
-            .expect("live")
-            .config
-            .name
-            .clone();
-        let cfg = prepare_create(&name, body)?;
         if cfg != self.streams[slot as usize].as_ref().expect("live").config {
             return Err(JsApiError::stream_name_exists());
         }
@@ -80,11 +77,11 @@ impl StreamHost {
         &mut self,
         slot: u32,
         reply: Option<&Bytes>,
-        body: &Bytes,
+        cfg: StreamConfig,
         now: Clock,
     ) -> Result<(), JsApiError> {
         let st = self.streams[slot as usize].as_mut().expect("live");
-        let mut cfg = prepare_update(&st.config.name, body)?;
+        let mut cfg = cfg;
         StreamConfig::validate_update(&st.config, &mut cfg)?;
         let resubscribe =
             cfg.subjects != st.config.subjects || cfg.allow_direct != st.config.allow_direct;
@@ -119,10 +116,9 @@ impl StreamHost {
         &mut self,
         slot: u32,
         reply: Option<&Bytes>,
-        body: &Bytes,
+        req: StreamInfoRequest,
         now: Clock,
     ) -> Result<(), JsApiError> {
-        let req = StreamInfoRequest::parse(body)?;
         let st = self.streams[slot as usize].as_ref().expect("live");
         let mut state = state_view(st, req.deleted_details);
         let mut paging = Paging::default();
@@ -190,9 +186,8 @@ impl StreamHost {
         &mut self,
         slot: u32,
         reply: Option<&Bytes>,
-        body: &Bytes,
+        req: StreamPurgeRequest,
     ) -> Result<(), JsApiError> {
-        let req = StreamPurgeRequest::parse(body)?;
         let st = self.streams[slot as usize].as_mut().expect("live");
         let (purged, effects) = st
             .store
@@ -210,9 +205,8 @@ impl StreamHost {
         &mut self,
         slot: u32,
         reply: Option<&Bytes>,
-        body: &Bytes,
+        q: MsgGetQuery,
     ) -> Result<(), JsApiError> {
-        let q = parse_msg_get(body)?;
         let st = self.streams[slot as usize].as_ref().expect("live");
         let msg = lookup(&st.store, &q.query).ok_or_else(JsApiError::no_message_found)?;
         let view = StoredMessageView {
@@ -231,9 +225,8 @@ impl StreamHost {
         &mut self,
         slot: u32,
         reply: Option<&Bytes>,
-        body: &Bytes,
+        req: MsgDeleteRequest,
     ) -> Result<(), JsApiError> {
-        let req = MsgDeleteRequest::parse(body)?;
         let st = self.streams[slot as usize].as_mut().expect("live");
         let last_seq = st.store.last_seq();
         let effects = st.store.delete_msg(req.seq).map_err(|e| {
