@@ -476,3 +476,34 @@ fn pause_until_is_kept_on_the_monotonic_clock() {
         "delivered once the pause ended on the monotonic clock"
     );
 }
+
+#[test]
+fn internal_publishes_of_a_round_survive_consumer_polling() {
+    // Round 1 stores a message (the NAMES reply captured by LOG) and produces another internal
+    // publish (the forwarded INFO's reply, also captured by LOG); round 2 polls LOG's
+    // consumers before handling that publish, which must not drop it.
+    let mut c = Cluster::new(1);
+    let conn = c.connect(0);
+    for (name, subject) in [("A", "a.>"), ("LOG", "log.>")] {
+        let r = c.request(
+            0,
+            conn,
+            &format!("$JS.API.STREAM.CREATE.{name}"),
+            &format!("{{\"name\":\"{name}\",\"subjects\":[\"{subject}\"],\"storage\":\"memory\"}}"),
+        );
+        assert!(r.contains("did_create"), "{r}");
+    }
+    c.send(
+        0,
+        conn,
+        "PUB $JS.API.STREAM.NAMES log.names 0\r\n\r\nPUB $JS.API.STREAM.INFO.A log.info 0\r\n\r\n",
+    );
+    let slot = c.nodes[0].host.by_name["LOG"];
+    let st = c.nodes[0].host.streams[slot as usize].as_ref().unwrap();
+    let subjects: Vec<String> = st
+        .store
+        .range_from(0)
+        .map(|m| String::from_utf8_lossy(&m.subject).into_owned())
+        .collect();
+    assert_eq!(subjects, ["log.names", "log.info"], "both replies stored");
+}
