@@ -38,16 +38,10 @@ use ahash::AHashMap;
 use bytes::Bytes;
 
 use crate::engine::{InternalDelivery, InternalTarget};
-use crate::jetstream::{
-    self, parse_direct_get, render_msg_get, render_purge, render_stream_create, render_stream_info,
-    render_stream_update, render_success, ApiRequest, DirectGetError, JsApiError, MsgDeleteRequest,
-    MsgQuery, Paging, ResponseType, ServerMeta, StorageType, StoredMessageView, StreamConfig,
-    StreamInfoRequest, StreamInfoView, StreamPurgeRequest,
-};
+use crate::jetstream::{self, JsApiError, ServerMeta, StorageType, StreamConfig};
 pub use crate::js_ring::{JsItem, StreamSummary};
 use crate::store::record::{encode_into, Record};
-use crate::store::stream::{Discard, Effect, JsErrorInfo, PublishOutcome, Stream, StreamLimits};
-use crate::store::StoredMsg;
+use crate::store::stream::{Discard, Effect, JsErrorInfo, Stream, StreamLimits};
 
 /// Internal subscription kind: the JetStream API (on the meta core).
 pub const KIND_API: u32 = 1;

@@ -2,10 +2,23 @@
 //! captured publishes, direct gets, persistence of changes as storage ops, age expiry and
 //! the summaries the catalog gets. The per-stream API is in `owner_api.rs`.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 
 use super::owner_api::lookup;
-use super::*;
+use super::{
+    api_error, limits_of, outbox, persist, retention, state_view, Clock, EngineQueries, JsItem,
+    OwnedStream, RecoveredConsumer, StorageOp, StreamHost, StreamMeta, StreamSummary, KIND_CAPTURE,
+    KIND_DIRECT, META_CORE,
+};
+use crate::engine::{InternalDelivery, InternalTarget};
+use crate::jetstream::{
+    self, parse_direct_get, render_stream_create, render_stream_info, render_stream_update,
+    DirectGetError, JsApiError, Paging, ResponseType, StorageType, StreamConfig, StreamInfoView,
+};
+use crate::store::record::Record;
+use crate::store::stream::{Effect, PublishOutcome, Stream};
 
 impl StreamHost {
     /// Whether storing `size` more bytes of `storage` would exceed the server-wide limit:

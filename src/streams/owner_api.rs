@@ -4,7 +4,17 @@
 
 use bytes::Bytes;
 
-use super::*;
+use super::{
+    api_error, consumer_api, limits_of, state_view, Clock, EngineQueries, JsItem, StorageOp,
+    StreamHost, META_CORE,
+};
+use crate::jetstream::{
+    self, render_msg_get, render_purge, render_stream_info, render_success, ApiRequest, JsApiError,
+    MsgDeleteRequest, MsgQuery, Paging, ResponseType, StoredMessageView, StreamConfig,
+    StreamInfoRequest, StreamInfoView, StreamPurgeRequest,
+};
+use crate::store::{StoredMsg, Stream};
+
 use crate::jetstream::{MsgGetQuery, StreamRequest};
 
 impl StreamHost {
