@@ -11,6 +11,7 @@
 //! and a clock.
 
 mod headers;
+pub mod msg;
 pub mod record;
 pub mod segment;
 pub mod seq_map;
