@@ -507,3 +507,54 @@ fn internal_publishes_of_a_round_survive_consumer_polling() {
         .collect();
     assert_eq!(subjects, ["log.names", "log.info"], "both replies stored");
 }
+
+#[test]
+fn create_reply_waits_until_the_new_subjects_are_visible_on_every_core() {
+    let mut c = Cluster::new(2);
+    let conn = c.connect(0);
+    // Stream A goes to core 0, so B (the one watched) is placed on core 1.
+    c.request(
+        0,
+        conn,
+        "$JS.API.STREAM.CREATE.A",
+        "{\"name\":\"A\",\"subjects\":[\"a\"],\"storage\":\"memory\"}",
+    );
+    let body = "{\"name\":\"B\",\"subjects\":[\"b.>\"],\"storage\":\"memory\"}";
+    let mut buf = BytesMut::from(
+        format!(
+            "PUB $JS.API.STREAM.CREATE.B _INBOX.c {}\r\n{body}\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let now = c.now;
+    c.nodes[0].engine.on_read(conn, &mut buf, 0);
+    c.nodes[0].drive(now);
+    // The meta core placed B on core 1: hand it the Create item only.
+    let batch = c.nodes[0].engine.take_outgoing(1);
+    assert!(!batch.is_empty(), "create forwarded to core 1");
+    c.nodes[1].engine.on_ring(0, batch);
+    c.nodes[1].drive(now);
+    assert!(
+        c.nodes[1].host.by_name.contains_key("B"),
+        "B installed on core 1"
+    );
+    assert!(
+        c.nodes[1].host.has_own_work(),
+        "the create reply is held until core 0 has applied B's subjects"
+    );
+    let early = c.nodes[1].engine.take_outgoing(0);
+    let held = early.iter().any(|item| {
+        matches!(item, crate::mesh::RingItem::Deliver(m) if m.subject.as_ref() == b"_INBOX.c")
+    });
+    assert!(!held, "no reply before the interest is visible");
+    // Core 0 applies the interest (and acks it); then the reply goes out.
+    c.nodes[0].engine.on_ring(1, early);
+    c.settle();
+    let out = c.output(0, conn);
+    assert!(
+        out.contains("did_create"),
+        "reply released once visible: {out}"
+    );
+    assert!(!c.nodes[1].host.has_own_work());
+}
