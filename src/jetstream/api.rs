@@ -247,6 +247,47 @@ impl ApiRequest<'_> {
     }
 }
 
+/// A consumer API request with its body decoded ([`decode_consumer_body`]): what the
+/// owner's consumer handlers take instead of raw bytes.
+#[derive(Debug)]
+pub enum ConsumerRequest {
+    /// CONSUMER.CREATE / DURABLE.CREATE.
+    Create(Box<crate::jetstream::consumer_api::ConsumerCreateRequest>),
+    /// CONSUMER.INFO (body ignored).
+    Info,
+    /// CONSUMER.DELETE (body ignored).
+    Delete,
+    /// CONSUMER.PAUSE: pause until this time (unix ns), or resume (`None`).
+    Pause(Option<u64>),
+    /// CONSUMER.NAMES / CONSUMER.LIST paging.
+    Listing(crate::jetstream::consumer_api::ListRequest),
+    /// MSG.NEXT reaching the API handler (answered by the consumer's own subscription).
+    MsgNext,
+}
+
+/// Decodes the body of a consumer API request, as nats-server does before it looks at the
+/// consumer.
+pub fn decode_consumer_body(
+    api: &crate::jetstream::consumer_api::ConsumerApi<'_>,
+    body: &[u8],
+) -> Result<ConsumerRequest, JsApiError> {
+    use crate::jetstream::consumer_api::{
+        parse_consumer_create, parse_pause_request, ConsumerApi, ListRequest,
+    };
+    Ok(match api {
+        ConsumerApi::Create { .. } | ConsumerApi::DurableCreate { .. } => {
+            ConsumerRequest::Create(Box::new(parse_consumer_create(api, body)?))
+        }
+        ConsumerApi::Info { .. } => ConsumerRequest::Info,
+        ConsumerApi::Delete { .. } => ConsumerRequest::Delete,
+        ConsumerApi::Pause { .. } => ConsumerRequest::Pause(parse_pause_request(body)),
+        ConsumerApi::Names { .. } | ConsumerApi::List { .. } => {
+            ConsumerRequest::Listing(ListRequest::parse(body)?)
+        }
+        ConsumerApi::MsgNext { .. } => ConsumerRequest::MsgNext,
+    })
+}
+
 /// STREAM.DELETE takes no body: anything but an empty request is 10038.
 pub fn check_delete_body(body: &[u8]) -> Result<(), JsApiError> {
     if is_empty_request(body) {

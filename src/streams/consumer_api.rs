@@ -8,13 +8,14 @@ use super::outbox::Outbox;
 use super::{Clock, StorageOp};
 use crate::consumer::Consumer;
 use crate::jetstream::consumer_api::{
-    parse_consumer_create, render_consumer_info, render_consumer_list, render_consumer_names,
-    resolve_action, ConsumerApi, ConsumerInfoView, ListRequest, SequenceInfo,
+    render_consumer_info, render_consumer_list, render_consumer_names, resolve_action, ConsumerApi,
+    ConsumerCreateRequest, ConsumerInfoView, ListRequest, SequenceInfo,
 };
 use crate::jetstream::consumer_config::{check_workqueue_filters, ConsumerConfig};
 use crate::jetstream::{
     self, render_error, render_success, JsApiError, ResponseType, RetentionPolicy,
 };
+use crate::jetstream::{decode_consumer_body, ConsumerRequest};
 
 use super::consumer_host::{
     ephemeral_name, params_of, start_of, subscribe_next, Advice, ConsumerHost, ConsumerMeta, Cx,
@@ -51,22 +52,22 @@ impl ConsumerHost {
             return;
         };
         let kind = api.response_type().unwrap_or(ResponseType::ConsumerInfo);
-        let result = match api {
-            ConsumerApi::Create { .. } | ConsumerApi::DurableCreate { .. } => {
-                self.consumer_create(cx, slot, &api, reply, body, now)
-            }
-            ConsumerApi::Info { consumer, .. } => {
-                self.consumer_info(cx, slot, consumer, reply, now)
-            }
-            ConsumerApi::Delete { consumer, .. } => self.consumer_delete(cx, slot, consumer, reply),
-            ConsumerApi::Pause { consumer, .. } => {
-                self.consumer_pause(cx, slot, consumer, reply, body, now)
-            }
-            ConsumerApi::Names { .. } | ConsumerApi::List { .. } => {
-                self.consumer_listing(cx, slot, &api, reply, body, now)
-            }
-            ConsumerApi::MsgNext { .. } => Ok(()),
+        let consumer = match api {
+            ConsumerApi::Info { consumer, .. }
+            | ConsumerApi::Delete { consumer, .. }
+            | ConsumerApi::Pause { consumer, .. } => consumer,
+            _ => "",
         };
+        let result = decode_consumer_body(&api, body).and_then(|req| match req {
+            ConsumerRequest::Create(req) => self.consumer_create(cx, slot, reply, *req, now),
+            ConsumerRequest::Info => self.consumer_info(cx, slot, consumer, reply, now),
+            ConsumerRequest::Delete => self.consumer_delete(cx, slot, consumer, reply),
+            ConsumerRequest::Pause(until_ns) => {
+                self.consumer_pause(cx, slot, consumer, reply, until_ns, now)
+            }
+            ConsumerRequest::Listing(req) => self.consumer_listing(cx, slot, &api, reply, req, now),
+            ConsumerRequest::MsgNext => Ok(()),
+        });
         if let Err(e) = result {
             self.consumer_err(cx, reply, kind, &e);
         }
@@ -125,12 +126,10 @@ impl ConsumerHost {
         &mut self,
         cx: &mut Cx<'_>,
         slot: u32,
-        api: &ConsumerApi,
         reply: Option<&Bytes>,
-        body: &Bytes,
+        req: ConsumerCreateRequest,
         now: Clock,
     ) -> Result<(), JsApiError> {
-        let req = parse_consumer_create(api, body)?;
         let st = cx.streams[slot as usize].as_mut().expect("live stream");
         let mut cfg = req.config;
         cfg.normalize(&st.config);
@@ -310,10 +309,9 @@ impl ConsumerHost {
         slot: u32,
         consumer: &str,
         reply: Option<&Bytes>,
-        body: &Bytes,
+        until_ns: Option<u64>,
         now: Clock,
     ) -> Result<(), JsApiError> {
-        let until_ns = jetstream::consumer_api::parse_pause_request(body);
         let st = cx.streams[slot as usize].as_mut().expect("live");
         let Some(c) = st.consumers.get_mut(consumer) else {
             return Err(JsApiError::consumer_not_found());
@@ -334,10 +332,9 @@ impl ConsumerHost {
         slot: u32,
         api: &ConsumerApi,
         reply: Option<&Bytes>,
-        body: &Bytes,
+        req: ListRequest,
         now: Clock,
     ) -> Result<(), JsApiError> {
-        let req = ListRequest::parse(body)?;
         let names: Vec<String> = cx.streams[slot as usize]
             .as_ref()
             .expect("live")
