@@ -211,7 +211,7 @@ pub struct Engine {
     peer_inflight_bytes: Vec<u64>,
     congested: Vec<ConnId>,
     internal_inbox: Vec<InternalDelivery>,
-    js_inbox: Vec<(usize, crate::streams::JsItem)>,
+    js_inbox: Vec<(usize, crate::js_ring::JsItem)>,
     outgoing: Vec<RingBatch>,
     outgoing_signalled: Vec<bool>,
     blocked: Vec<(ConnId, u64)>,
@@ -786,13 +786,13 @@ impl Engine {
     }
 
     /// JetStream items other cores sent since the last call, with their sender.
-    pub fn take_js(&mut self, into: &mut Vec<(usize, crate::streams::JsItem)>) {
+    pub fn take_js(&mut self, into: &mut Vec<(usize, crate::js_ring::JsItem)>) {
         into.clear();
         std::mem::swap(into, &mut self.js_inbox);
     }
 
     /// Sends a JetStream item to another core over our ring to it.
-    pub fn send_js(&mut self, peer: usize, item: crate::streams::JsItem) {
+    pub fn send_js(&mut self, peer: usize, item: crate::js_ring::JsItem) {
         self.push_peer(peer, RingItem::Js(item));
     }
 

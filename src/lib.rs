@@ -12,6 +12,7 @@ pub mod consumer;
 pub mod engine;
 pub mod interest;
 pub mod jetstream;
+pub mod js_ring;
 pub mod mesh;
 pub mod probe;
 pub mod protocol;

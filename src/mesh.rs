@@ -23,7 +23,7 @@ pub enum RingItem {
     /// (byte-based flow control: it is sent after any stall on a congested subscriber).
     Credit { bytes: u64 },
     /// JetStream traffic between the meta core and stream owners.
-    Js(crate::streams::JsItem),
+    Js(crate::js_ring::JsItem),
     /// Shutdown: the sender has stopped taking client input and this is its last item on
     /// this ring, so everything it forwarded to us has arrived.
     Quiesce,

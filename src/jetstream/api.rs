@@ -215,6 +215,89 @@ pub fn prepare_update(stream: &str, body: &[u8]) -> Result<StreamConfig, JsApiEr
     Ok(cfg)
 }
 
+/// A per-stream request with its body decoded ([`ApiRequest::decode_stream_body`]): what
+/// the owner's handlers take instead of raw bytes.
+#[derive(Debug)]
+pub enum StreamRequest {
+    /// STREAM.CREATE (on the owner: the idempotent repeat), after [`prepare_create`].
+    Create(Box<StreamConfig>),
+    /// STREAM.UPDATE, after [`prepare_update`].
+    Update(Box<StreamConfig>),
+    /// STREAM.INFO.
+    Info(StreamInfoRequest),
+    /// STREAM.DELETE (an empty body).
+    Delete,
+    /// STREAM.PURGE.
+    Purge(StreamPurgeRequest),
+    /// STREAM.MSG.GET.
+    MsgGet(MsgGetQuery),
+    /// STREAM.MSG.DELETE.
+    MsgDelete(MsgDeleteRequest),
+}
+
+impl ApiRequest<'_> {
+    /// Decodes the body of a per-stream request (create, update, info, delete, purge, msg
+    /// get/delete) with the checks nats-server makes before looking at the stream's state;
+    /// `None` for the other requests.
+    pub fn decode_stream_body(&self, body: &[u8]) -> Option<Result<StreamRequest, JsApiError>> {
+        Some(match *self {
+            Self::StreamCreate(name) => {
+                prepare_create(name, body).map(|c| StreamRequest::Create(Box::new(c)))
+            }
+            Self::StreamUpdate(name) => {
+                prepare_update(name, body).map(|c| StreamRequest::Update(Box::new(c)))
+            }
+            Self::StreamInfo(_) => StreamInfoRequest::parse(body).map(StreamRequest::Info),
+            Self::StreamDelete(_) => check_delete_body(body).map(|()| StreamRequest::Delete),
+            Self::StreamPurge(_) => StreamPurgeRequest::parse(body).map(StreamRequest::Purge),
+            Self::StreamMsgGet(_) => parse_msg_get(body).map(StreamRequest::MsgGet),
+            Self::StreamMsgDelete(_) => MsgDeleteRequest::parse(body).map(StreamRequest::MsgDelete),
+            _ => return None,
+        })
+    }
+}
+
+/// A consumer API request with its body decoded ([`decode_consumer_body`]): what the
+/// owner's consumer handlers take instead of raw bytes.
+#[derive(Debug)]
+pub enum ConsumerRequest {
+    /// CONSUMER.CREATE / DURABLE.CREATE.
+    Create(Box<crate::jetstream::consumer_api::ConsumerCreateRequest>),
+    /// CONSUMER.INFO (body ignored).
+    Info,
+    /// CONSUMER.DELETE (body ignored).
+    Delete,
+    /// CONSUMER.PAUSE: pause until this time (unix ns), or resume (`None`).
+    Pause(Option<u64>),
+    /// CONSUMER.NAMES / CONSUMER.LIST paging.
+    Listing(crate::jetstream::consumer_api::ListRequest),
+    /// MSG.NEXT reaching the API handler (answered by the consumer's own subscription).
+    MsgNext,
+}
+
+/// Decodes the body of a consumer API request, as nats-server does before it looks at the
+/// consumer.
+pub fn decode_consumer_body(
+    api: &crate::jetstream::consumer_api::ConsumerApi<'_>,
+    body: &[u8],
+) -> Result<ConsumerRequest, JsApiError> {
+    use crate::jetstream::consumer_api::{
+        parse_consumer_create, parse_pause_request, ConsumerApi, ListRequest,
+    };
+    Ok(match api {
+        ConsumerApi::Create { .. } | ConsumerApi::DurableCreate { .. } => {
+            ConsumerRequest::Create(Box::new(parse_consumer_create(api, body)?))
+        }
+        ConsumerApi::Info { .. } => ConsumerRequest::Info,
+        ConsumerApi::Delete { .. } => ConsumerRequest::Delete,
+        ConsumerApi::Pause { .. } => ConsumerRequest::Pause(parse_pause_request(body)),
+        ConsumerApi::Names { .. } | ConsumerApi::List { .. } => {
+            ConsumerRequest::Listing(ListRequest::parse(body)?)
+        }
+        ConsumerApi::MsgNext { .. } => ConsumerRequest::MsgNext,
+    })
+}
+
 /// STREAM.DELETE takes no body: anything but an empty request is 10038.
 pub fn check_delete_body(body: &[u8]) -> Result<(), JsApiError> {
     if is_empty_request(body) {

@@ -7,6 +7,7 @@
 //! the engine through a `RefCell` that is never borrowed across an `.await`.
 
 mod conn;
+pub(crate) mod js_drive;
 mod notify;
 mod segment_writer;
 mod storage;
@@ -25,7 +26,7 @@ use glommio::net::TcpListener;
 use crate::engine::{Engine, EngineConfig, EngineEvents};
 use crate::mesh::RingBatch;
 use crate::session::ConnId;
-use crate::streams::{HostConfig, StreamHost};
+use crate::streams::{Clock, HostConfig, StreamHost};
 
 pub use storage::SyncMode;
 
@@ -121,6 +122,7 @@ pub(crate) struct CoreShell {
     pub(crate) write_deadline: Duration,
     pub(crate) connections: Arc<ConnectionLimit>,
     pub(crate) host: RefCell<StreamHost>,
+    js: RefCell<js_drive::JsDriver>,
     js_enabled: bool,
     /// The engine's interest epoch the stream host last saw.
     interest_epoch_seen: Cell<u64>,
@@ -152,21 +154,32 @@ impl CoreShell {
         self.epoch.elapsed().as_nanos() as u64
     }
 
+    /// The time the stream host is given: this core's monotonic clock and the wall clock.
+    pub(crate) fn js_clock(&self) -> Clock {
+        Clock {
+            mono_ns: self.now_ns(),
+            wall_ns: wall_now_ns(),
+        }
+    }
+
     /// Carries out what the engine asked for in its last calls (first letting the stream
     /// host handle what the engine matched for JetStream).
     pub(crate) fn process_events(&self) {
         if self.js_enabled {
             let mut engine = self.engine.borrow_mut();
             let mut host = self.host.borrow_mut();
+            let now = self.js_clock();
             let epoch = engine.interest_epoch();
             if epoch != self.interest_epoch_seen.get() {
                 self.interest_epoch_seen.set(epoch);
-                host.on_interest_change(&mut engine);
+                self.js
+                    .borrow_mut()
+                    .interest_changed(&mut host, &mut engine, now);
             }
             if engine.has_internal_work() || host.has_own_work() {
-                host.drive(&mut engine);
+                self.js.borrow_mut().drive(&mut host, &mut engine, now);
             }
-            if host.has_storage_work() {
+            if host.has_storage_work(now) {
                 self.storage_notify.notify();
             }
         }
@@ -248,16 +261,20 @@ pub async fn run_core(spec: CoreSpec) {
     }
     let js_enabled = host_cfg.is_some();
     let shell = Rc::new(CoreShell {
-        host: RefCell::new(StreamHost::new(host_cfg.clone().unwrap_or(HostConfig {
-            core_id,
-            n_cores,
-            store_dir: Default::default(),
-            server_name: String::new(),
-            version: String::new(),
-            max_memory_bytes: -1,
-            max_file_bytes: -1,
-            dead_letter: Default::default(),
-        }))),
+        js: RefCell::new(js_drive::JsDriver::new()),
+        host: RefCell::new(StreamHost::new(
+            host_cfg.clone().unwrap_or(HostConfig {
+                core_id,
+                n_cores,
+                store_dir: Default::default(),
+                server_name: String::new(),
+                version: String::new(),
+                max_memory_bytes: -1,
+                max_file_bytes: -1,
+                dead_letter: Default::default(),
+            }),
+            wall_now_ns(),
+        )),
         js_enabled,
         interest_epoch_seen: Cell::new(0),
         storage_notify: Notify::default(),
@@ -282,11 +299,12 @@ pub async fn run_core(spec: CoreSpec) {
             {
                 let mut engine = shell.engine.borrow_mut();
                 let mut host = shell.host.borrow_mut();
-                host.start(&mut engine);
+                host.start();
                 for r in storage::recover(&h.store_dir, core_id, n_cores) {
-                    let slot = host.restore(&mut engine, r.meta, r.store, r.consumers);
+                    let slot = host.restore(r.meta, r.store, r.consumers, shell.js_clock());
                     storage.adopt(slot, r.files);
                 }
+                shell.js.borrow_mut().apply(&mut host, &mut engine);
             }
             shell.process_events();
             glommio::spawn_local(storage::storage_task(shell.clone(), storage)).detach();
@@ -337,8 +355,10 @@ pub async fn run_core(spec: CoreSpec) {
     // of other cores travel ahead of the second marker, so they are queued there before
     // those cores close their connections.
     if js_enabled {
+        let now = shell.js_clock();
         let mut engine = shell.engine.borrow_mut();
-        shell.host.borrow_mut().shutdown_consumers(&mut engine);
+        let mut host = shell.host.borrow_mut();
+        shell.js.borrow_mut().shutdown(&mut host, &mut engine, now);
     }
     shell.engine.borrow_mut().quiesce_again();
     shell.process_events();
@@ -432,12 +452,17 @@ async fn consumer_ticker(shell: Rc<CoreShell>) {
         let wait = shell
             .host
             .borrow()
-            .next_pull_expiry_in()
+            .next_pull_expiry_in(shell.js_clock())
             .map_or(CONSUMER_TICK, |d| d.min(CONSUMER_TICK));
         glommio::timer::sleep(wait).await;
         {
             let mut engine = shell.engine.borrow_mut();
-            shell.host.borrow_mut().tick_consumers(&mut engine);
+            let now = shell.js_clock();
+            let mut host = shell.host.borrow_mut();
+            shell
+                .js
+                .borrow_mut()
+                .tick_consumers(&mut host, &mut engine, now);
         }
         shell.process_events();
     }
@@ -450,8 +475,17 @@ async fn ticker(shell: Rc<CoreShell>, period: Duration) {
         shell.engine.borrow_mut().tick(now);
         if shell.js_enabled {
             let mut engine = shell.engine.borrow_mut();
-            shell.host.borrow_mut().tick(&mut engine);
+            let now = shell.js_clock();
+            let mut host = shell.host.borrow_mut();
+            shell.js.borrow_mut().tick(&mut host, &mut engine, now);
         }
         shell.process_events();
     }
+}
+
+/// Unix nanoseconds now (the stream host's wall clock: stored timestamps).
+fn wall_now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }

@@ -653,7 +653,7 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
     let seal_queue = Rc::new(SealQueue::default());
     glommio::spawn_local(sealer_task(shell.clone(), seal_queue.clone())).detach();
     loop {
-        if shell.storage_stop.get() && !shell.host.borrow().has_storage_work() {
+        if shell.storage_stop.get() && !shell.host.borrow().has_storage_work(shell.js_clock()) {
             close_all(&mut storage, &seal_queue).await;
             shell.storage_done.notify();
             return;
@@ -667,7 +667,7 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
             }
         }
         loop {
-            let (ops, replies) = shell.host.borrow_mut().take_storage_batch();
+            let (ops, replies) = shell.host.borrow_mut().take_storage_batch(shell.js_clock());
             if ops.is_empty() && replies.is_empty() {
                 break;
             }

@@ -17,6 +17,7 @@
 pub mod error;
 mod headers;
 pub mod limits;
+pub mod msg;
 pub mod record;
 pub mod segment;
 pub mod seq_map;

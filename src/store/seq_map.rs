@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::ops::{Bound, RangeBounds};
 
-use super::stream::StoredMsg;
+use super::msg::StoredMsg;
 
 /// Sequences per block.
 const BLOCK_SLOTS: u64 = 1024;

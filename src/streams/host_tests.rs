@@ -5,19 +5,29 @@ use bytes::BytesMut;
 
 use super::*;
 use crate::engine::tests::{info, limits};
-use crate::engine::{EngineConfig, OutputState, ReadStatus};
+use crate::engine::{Engine, EngineConfig, OutputState, ReadStatus};
 use crate::protocol::info::ADVERTISED_VERSION;
 use crate::session::ConnId;
+use crate::shell::js_drive::JsDriver;
 
 const CONNECT: &str = "CONNECT {\"verbose\":false,\"headers\":true,\"no_responders\":true}\r\n";
 
 struct Node {
     engine: Engine,
     host: StreamHost,
+    driver: JsDriver,
+}
+
+impl Node {
+    fn drive(&mut self, now: Clock) {
+        self.driver.drive(&mut self.host, &mut self.engine, now);
+    }
 }
 
 struct Cluster {
     nodes: Vec<Node>,
+    /// The time every host is given (tests move it by hand).
+    now: Clock,
     /// Storage ops seen, per core, in order.
     ops: Vec<Vec<StorageOp>>,
 }
@@ -36,23 +46,33 @@ impl Cluster {
         let mut nodes: Vec<Node> = (0..n)
             .map(|core_id| Node {
                 engine: Engine::new(engine_cfg(core_id, n)),
-                host: StreamHost::new(HostConfig {
-                    core_id,
-                    n_cores: n,
-                    store_dir: PathBuf::from("/nonexistent"),
-                    server_name: "t".into(),
-                    version: ADVERTISED_VERSION.into(),
-                    max_memory_bytes: -1,
-                    max_file_bytes: -1,
-                    dead_letter: Default::default(),
-                }),
+                host: StreamHost::new(
+                    HostConfig {
+                        core_id,
+                        n_cores: n,
+                        store_dir: PathBuf::from("/nonexistent"),
+                        server_name: "t".into(),
+                        version: ADVERTISED_VERSION.into(),
+                        max_memory_bytes: -1,
+                        max_file_bytes: -1,
+                        dead_letter: Default::default(),
+                    },
+                    7,
+                ),
+                driver: JsDriver::new(),
             })
             .collect();
+        let now = Clock {
+            mono_ns: 1_000_000_000,
+            wall_ns: 1_700_000_000_000_000_000,
+        };
         for node in &mut nodes {
-            node.host.start(&mut node.engine);
+            node.host.start();
+            node.drive(now);
         }
         let mut c = Cluster {
             nodes,
+            now,
             ops: (0..n).map(|_| Vec::new()).collect(),
         };
         c.settle();
@@ -66,9 +86,10 @@ impl Cluster {
         for _round in 0..200 {
             let mut moved = false;
             for core in 0..n {
+                let now = self.now;
                 let node = &mut self.nodes[core];
-                node.host.drive(&mut node.engine);
-                let (ops, replies) = node.host.take_storage_batch();
+                node.drive(now);
+                let (ops, replies) = node.host.take_storage_batch(now);
                 moved |= !ops.is_empty() || !replies.is_empty();
                 self.ops[core].extend(ops);
                 for r in replies {
@@ -209,7 +230,7 @@ fn file_stream_acks_wait_for_storage_and_ops_are_ordered() {
         let mut buf = BytesMut::from(bytes.as_bytes());
         let node = &mut c.nodes[0];
         node.engine.on_read(conn, &mut buf, 0);
-        node.host.drive(&mut node.engine);
+        node.drive(c.now);
     };
     let body = "{\"name\":\"F\",\"subjects\":[\"f\"]}";
     feed(
@@ -233,7 +254,7 @@ fn file_stream_acks_wait_for_storage_and_ops_are_ordered() {
         "",
         "nothing acknowledged before the storage batch is durable"
     );
-    let (ops, replies) = c.nodes[0].host.take_storage_batch();
+    let (ops, replies) = c.nodes[0].host.take_storage_batch(c.now);
     assert!(matches!(ops[0], StorageOp::Create { first_seq: 1, .. }));
     assert!(
         matches!(&ops[1], StorageOp::Append { index, checkpoint: (1, 1, _), .. } if index.len() == 1)
@@ -315,4 +336,225 @@ fn direct_get_only_with_allow_direct() {
     assert!(out.ends_with("v2\r\n"), "{out}");
     c.send(0, conn, "PUB $JS.API.DIRECT.GET.N.n.k _INBOX.g 0\r\n\r\n");
     assert!(c.output(0, conn).contains("NATS/1.0 503"));
+}
+
+impl Cluster {
+    /// Moves both clocks on (the wall clock by `wall_delta`, which may be negative: a jump)
+    /// and runs every core's consumer timers, then settles.
+    fn advance(&mut self, mono_ns: u64, wall_delta: i64) {
+        self.now.mono_ns += mono_ns;
+        self.now.wall_ns = self.now.wall_ns.saturating_add_signed(wall_delta);
+        let now = self.now;
+        for node in &mut self.nodes {
+            node.driver
+                .tick_consumers(&mut node.host, &mut node.engine, now);
+        }
+        self.settle();
+    }
+}
+
+/// One memory stream `S` on `s.>` with a pull consumer `C` (explicit acks, 2 s ack wait)
+/// and one message delivered to a pull request and left unacked; returns the connection.
+fn one_unacked_delivery(c: &mut Cluster, consumer_extra: &str) -> ConnId {
+    let conn = c.connect(0);
+    let r = c.request(
+        0,
+        conn,
+        "$JS.API.STREAM.CREATE.S",
+        "{\"name\":\"S\",\"subjects\":[\"s.>\"],\"storage\":\"memory\"}",
+    );
+    assert!(r.contains("did_create"), "{r}");
+    let r = c.request(
+        0,
+        conn,
+        "$JS.API.CONSUMER.CREATE.S.C",
+        &format!(
+            "{{\"stream_name\":\"S\",\"config\":{{\"name\":\"C\",\"ack_policy\":\"explicit\",\"ack_wait\":{ACK_WAIT_NS}{consumer_extra}}}}}"
+        ),
+    );
+    assert!(r.contains("\"name\":\"C\""), "{r}");
+    c.request(0, conn, "s.x", "hi");
+    c.send(
+        0,
+        conn,
+        "PUB $JS.API.CONSUMER.MSG.NEXT.S.C _INBOX.n 11\r\n{\"batch\":1}\r\n",
+    );
+    conn
+}
+
+const ACK_WAIT_NS: u64 = 2_000_000_000;
+
+/// A waiting pull request (60 s), so a redelivery has somewhere to go.
+fn wait_for_more(c: &mut Cluster, conn: ConnId) {
+    let body = "{\"batch\":1,\"expires\":60000000000}";
+    c.send(
+        0,
+        conn,
+        &format!(
+            "PUB $JS.API.CONSUMER.MSG.NEXT.S.C _INBOX.w {}\r\n{body}\r\n",
+            body.len()
+        ),
+    );
+}
+
+#[test]
+fn redelivery_fires_at_exactly_ack_wait_on_the_injected_clock() {
+    let mut c = Cluster::new(1);
+    let conn = one_unacked_delivery(&mut c, "");
+    let first = c.output(0, conn);
+    assert!(
+        first.contains("$JS.ACK.S.C.1.1.1."),
+        "first delivery: {first}"
+    );
+    wait_for_more(&mut c, conn);
+    assert_eq!(c.output(0, conn), "", "nothing more to deliver yet");
+    c.advance(ACK_WAIT_NS - 1, 0);
+    assert_eq!(c.output(0, conn), "", "1 ns before ack_wait: not yet");
+    c.advance(1, 0);
+    let again = c.output(0, conn);
+    assert!(
+        again.contains("MSG s.x 1 $JS.ACK.S.C.2.1.2."),
+        "redelivered at ack_wait, second delivery: {again}"
+    );
+}
+
+#[test]
+fn redelivery_ignores_wall_clock_jumps() {
+    let mut c = Cluster::new(1);
+    let conn = one_unacked_delivery(&mut c, "");
+    c.output(0, conn);
+    wait_for_more(&mut c, conn);
+    // The wall clock jumps an hour ahead, then a day back: no effect on the timer.
+    c.advance(1_000_000, 3_600_000_000_000);
+    assert_eq!(c.output(0, conn), "", "a forward jump redelivers nothing");
+    c.advance(ACK_WAIT_NS - 2_000_000, -86_400_000_000_000);
+    assert_eq!(
+        c.output(0, conn),
+        "",
+        "still 1 ms to go on the monotonic clock"
+    );
+    c.advance(1_000_000, 0);
+    assert!(
+        c.output(0, conn).contains("$JS.ACK.S.C.2.1.2."),
+        "redelivered when the monotonic clock says so"
+    );
+}
+
+#[test]
+fn acked_message_is_not_redelivered() {
+    let mut c = Cluster::new(1);
+    let conn = one_unacked_delivery(&mut c, "");
+    let first = c.output(0, conn);
+    let ack = first
+        .split_whitespace()
+        .find(|t| t.starts_with("$JS.ACK."))
+        .expect("ack subject")
+        .to_string();
+    c.send(0, conn, &format!("PUB {ack} 0\r\n\r\n"));
+    wait_for_more(&mut c, conn);
+    c.advance(10 * ACK_WAIT_NS, 0);
+    assert_eq!(c.output(0, conn), "", "an acked message stays acked");
+}
+
+#[test]
+fn pause_until_is_kept_on_the_monotonic_clock() {
+    let mut c = Cluster::new(1);
+    // Paused until 5 s after the (wall) time of creation.
+    let until_ns = c.now.wall_ns + 5_000_000_000;
+    let until = crate::jetstream::time::format_rfc3339_nanos(until_ns);
+    let conn = one_unacked_delivery(&mut c, &format!(",\"pause_until\":\"{until}\""));
+    assert!(
+        !c.output(0, conn).contains("MSG s.x"),
+        "nothing delivered while paused"
+    );
+    // A wall clock jump past the pause does not end it.
+    c.advance(4_000_000_000, 3_600_000_000_000);
+    assert!(!c.output(0, conn).contains("MSG s.x"), "still paused");
+    c.advance(1_000_000_000, 0);
+    assert!(
+        c.output(0, conn).contains("MSG s.x 1 $JS.ACK.S.C.1.1.1."),
+        "delivered once the pause ended on the monotonic clock"
+    );
+}
+
+#[test]
+fn internal_publishes_of_a_round_survive_consumer_polling() {
+    // Round 1 stores a message (the NAMES reply captured by LOG) and produces another internal
+    // publish (the forwarded INFO's reply, also captured by LOG); round 2 polls LOG's
+    // consumers before handling that publish, which must not drop it.
+    let mut c = Cluster::new(1);
+    let conn = c.connect(0);
+    for (name, subject) in [("A", "a.>"), ("LOG", "log.>")] {
+        let r = c.request(
+            0,
+            conn,
+            &format!("$JS.API.STREAM.CREATE.{name}"),
+            &format!("{{\"name\":\"{name}\",\"subjects\":[\"{subject}\"],\"storage\":\"memory\"}}"),
+        );
+        assert!(r.contains("did_create"), "{r}");
+    }
+    c.send(
+        0,
+        conn,
+        "PUB $JS.API.STREAM.NAMES log.names 0\r\n\r\nPUB $JS.API.STREAM.INFO.A log.info 0\r\n\r\n",
+    );
+    let slot = c.nodes[0].host.by_name["LOG"];
+    let st = c.nodes[0].host.streams[slot as usize].as_ref().unwrap();
+    let subjects: Vec<String> = st
+        .store
+        .range_from(0)
+        .map(|m| String::from_utf8_lossy(&m.subject).into_owned())
+        .collect();
+    assert_eq!(subjects, ["log.names", "log.info"], "both replies stored");
+}
+
+#[test]
+fn create_reply_waits_until_the_new_subjects_are_visible_on_every_core() {
+    let mut c = Cluster::new(2);
+    let conn = c.connect(0);
+    // Stream A goes to core 0, so B (the one watched) is placed on core 1.
+    c.request(
+        0,
+        conn,
+        "$JS.API.STREAM.CREATE.A",
+        "{\"name\":\"A\",\"subjects\":[\"a\"],\"storage\":\"memory\"}",
+    );
+    let body = "{\"name\":\"B\",\"subjects\":[\"b.>\"],\"storage\":\"memory\"}";
+    let mut buf = BytesMut::from(
+        format!(
+            "PUB $JS.API.STREAM.CREATE.B _INBOX.c {}\r\n{body}\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    let now = c.now;
+    c.nodes[0].engine.on_read(conn, &mut buf, 0);
+    c.nodes[0].drive(now);
+    // The meta core placed B on core 1: hand it the Create item only.
+    let batch = c.nodes[0].engine.take_outgoing(1);
+    assert!(!batch.is_empty(), "create forwarded to core 1");
+    c.nodes[1].engine.on_ring(0, batch);
+    c.nodes[1].drive(now);
+    assert!(
+        c.nodes[1].host.by_name.contains_key("B"),
+        "B installed on core 1"
+    );
+    assert!(
+        c.nodes[1].host.has_own_work(),
+        "the create reply is held until core 0 has applied B's subjects"
+    );
+    let early = c.nodes[1].engine.take_outgoing(0);
+    let held = early.iter().any(|item| {
+        matches!(item, crate::mesh::RingItem::Deliver(m) if m.subject.as_ref() == b"_INBOX.c")
+    });
+    assert!(!held, "no reply before the interest is visible");
+    // Core 0 applies the interest (and acks it); then the reply goes out.
+    c.nodes[0].engine.on_ring(1, early);
+    c.settle();
+    let out = c.output(0, conn);
+    assert!(
+        out.contains("did_create"),
+        "reply released once visible: {out}"
+    );
+    assert!(!c.nodes[1].host.has_own_work());
 }

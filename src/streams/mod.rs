@@ -10,12 +10,26 @@
 //! the catalog — name, owner, config and a recent state summary of every stream — and
 //! answers the catalog-wide API calls (INFO, NAMES, LIST, CREATE placement); per-stream
 //! calls are forwarded to the owner over the ring.
+//!
+//! The host is a sans-IO machine: it never touches the engine and reads no clock. The
+//! shell (`shell::js_drive`) hands it the engine's internal deliveries and ring items with
+//! a [`Clock`] and read-only [`EngineQueries`], and applies the [`HostAction`]s it returns.
+//! Files by role: `catalog.rs` (meta core), `owner.rs` and `owner_api.rs` (the streams this
+//! core owns), `consumer_host.rs` and `consumer_api.rs` (their consumers), `retention.rs`
+//! (retention and dead letters), `outbox.rs` (the outputs).
 
-mod consumers;
+mod catalog;
+mod consumer_api;
+mod consumer_host;
 #[cfg(test)]
 mod host_tests;
+mod outbox;
+mod owner;
+mod owner_api;
+mod retention;
 
-pub use consumers::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
+pub use consumer_host::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
+pub use outbox::{HostAction, SubHandle};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -23,20 +37,11 @@ use std::path::PathBuf;
 use ahash::AHashMap;
 use bytes::Bytes;
 
-use crate::engine::{Engine, InternalDelivery, InternalTarget};
-use crate::jetstream::{
-    self, check_delete_body, parse_direct_get, parse_msg_get, prepare_create, prepare_update,
-    render_account_info, render_error, render_msg_get, render_purge, render_stream_create,
-    render_stream_info, render_stream_list, render_stream_names, render_stream_update,
-    render_success, AccountInfoView, ApiRequest, DirectGetError, JsApiError, MsgDeleteRequest,
-    MsgQuery, Paging, ResponseType, ServerMeta, StorageType, StoredMessageView, StreamConfig,
-    StreamInfoRequest, StreamInfoView, StreamListRequest, StreamPurgeRequest,
-};
-use crate::session::SubKey;
+use crate::engine::{InternalDelivery, InternalTarget};
+use crate::jetstream::{self, ServerMeta, StorageType, StreamConfig};
+pub use crate::js_ring::{JsItem, StreamSummary};
 use crate::store::record::{encode_into, Record};
-use crate::store::stream::{Discard, Effect, PublishOutcome, Stream, StreamLimits};
-use crate::store::StoredMsg;
-use crate::subject;
+use crate::store::stream::{Discard, Effect, Stream, StreamLimits};
 
 /// Internal subscription kind: the JetStream API (on the meta core).
 pub const KIND_API: u32 = 1;
@@ -63,53 +68,6 @@ const API_SUBJECTS: [&str; 9] = [
 ];
 /// JetStream API level advertised.
 pub const API_LEVEL: u32 = 1;
-
-/// What JetStream items cross the rings.
-#[derive(Debug, Clone)]
-pub enum JsItem {
-    /// A per-stream API request, forwarded by the meta core to the stream's owner.
-    Request {
-        /// The `$JS.API…` subject.
-        subject: Bytes,
-        /// Where the answer goes.
-        reply: Option<Bytes>,
-        /// The request body.
-        body: Bytes,
-    },
-    /// Create this (validated, normalised) stream on the receiving core.
-    Create {
-        /// The stream's config.
-        config: Box<StreamConfig>,
-        /// Where the answer goes.
-        reply: Option<Bytes>,
-    },
-    /// An owner's view of one of its streams, for the catalog.
-    Summary(Box<StreamSummary>),
-    /// A stream is gone (deleted, or its creation failed).
-    Removed {
-        /// The stream's name.
-        name: String,
-    },
-    /// The meta core's view of stored bytes per core, (memory, file), so owners can enforce
-    /// the server-wide `max_memory_bytes` / `max_file_bytes`.
-    Usage {
-        /// Index = core.
-        by_core: Vec<(u64, u64)>,
-    },
-}
-
-/// What the catalog knows of a stream.
-#[derive(Debug, Clone)]
-pub struct StreamSummary {
-    /// The core that owns it.
-    pub owner: usize,
-    /// Its config.
-    pub config: StreamConfig,
-    /// Creation time, unix ns.
-    pub created_ns: u64,
-    /// Its state when last reported.
-    pub state: jetstream::StreamStateView,
-}
 
 /// What the storage task must do, in order, for file-backed streams.
 #[derive(Debug)]
@@ -217,6 +175,13 @@ pub struct HostConfig {
     pub dead_letter: AHashMap<String, String>,
 }
 
+impl HostConfig {
+    /// Whether a server-wide storage limit is configured.
+    fn limits_enforced(&self) -> bool {
+        self.max_memory_bytes > 0 || self.max_file_bytes > 0
+    }
+}
+
 /// The metadata file of a stream: everything needed to reopen it.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct StreamMeta {
@@ -232,11 +197,11 @@ struct OwnedStream {
     config: StreamConfig,
     created_ns: u64,
     store: Stream,
-    capture_subs: Vec<SubKey>,
-    direct_subs: Vec<SubKey>,
+    capture_subs: Vec<SubHandle>,
+    direct_subs: Vec<SubHandle>,
     /// `$JS.ACK.<stream>.>` and `$JS.FC.<stream>.>`.
-    ack_subs: Vec<SubKey>,
-    consumers: BTreeMap<String, consumers::HostedConsumer>,
+    ack_subs: Vec<SubHandle>,
+    consumers: BTreeMap<String, consumer_host::HostedConsumer>,
     dirty_since_summary: bool,
 }
 
@@ -246,42 +211,44 @@ impl OwnedStream {
     }
 }
 
-/// One core's JetStream state.
+/// One core's JetStream state: a sans-IO machine. Inputs are the engine's internal
+/// deliveries ([`StreamHost::handle_delivery`]), ring items ([`StreamHost::handle_ring_item`])
+/// and timer ticks ([`StreamHost::handle_tick`]), each with the [`Clock`] and read-only
+/// [`EngineQueries`]; outputs are [`HostAction`]s, storage ops and deferred replies, which
+/// the shell applies (`shell::js_drive`).
 pub struct StreamHost {
     cfg: HostConfig,
     streams: Vec<Option<OwnedStream>>,
     by_name: AHashMap<String, u32>,
-    catalog: BTreeMap<String, StreamSummary>,
-    next_owner: usize,
-    ops: Vec<StorageOp>,
-    deferred: Vec<DeferredReply>,
-    self_queue: Vec<JsItem>,
-    api_total: u64,
-    api_errors: u64,
-    scratch_internal: Vec<InternalDelivery>,
-    scratch_js: Vec<(usize, JsItem)>,
-    scratch_outputs: Vec<crate::consumer::Output>,
+    catalog: catalog::Catalog,
+    out: outbox::Outbox,
     /// Streams that stored messages since their consumers last looked.
     streams_with_new: Vec<u32>,
-    /// Some consumer's state may need writing.
-    consumers_dirty: bool,
-    name_counter: u64,
-    /// Advisory ids.
-    rng: rand::rngs::SmallRng,
-    /// Replies held until the subscriptions made before them are visible on every core
-    /// (interest sequence, reply, file-backed), so a client acting on a create response
-    /// (publishing, pulling) from any core is never told "no responders".
-    after_sync: Vec<(u64, DeferredReply, bool)>,
+    /// The consumers of the streams this core owns.
+    consumer_host: consumer_host::ConsumerHost,
     /// Stored bytes (memory, file) of every core's streams, as the meta core last reported.
     usage_by_core: Vec<(u64, u64)>,
-    /// Meta core: the catalog's byte counts changed since the last usage broadcast.
-    usage_dirty: bool,
 }
 
-fn now_wall_ns() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+/// The time the shell passes with every input: the host reads no clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clock {
+    /// Monotonic nanoseconds (any origin): consumer timers (ack wait, redelivery, pull
+    /// expiry, heartbeats, inactivity) and state-write pacing.
+    pub mono_ns: u64,
+    /// Unix nanoseconds: stored timestamps (messages, creation times), max-age expiry and
+    /// the times API responses and advisories show.
+    pub wall_ns: u64,
+}
+
+/// What the host asks of its core's engine; the shell implements it over the `Engine`.
+/// `has_interest` (any subscription on any core matches a subject) comes from the consumers'
+/// [`crate::consumer::Interest`].
+pub trait EngineQueries: crate::consumer::Interest {
+    /// The sequence of this core's latest interest change.
+    fn interest_seq(&self) -> u64;
+    /// Whether every other core has applied this core's interest changes up to `seq`.
+    fn interest_visible(&self, seq: u64) -> bool;
 }
 
 /// The storage-core limits a stream config asks for.
@@ -323,6 +290,39 @@ fn state_view(st: &OwnedStream, detailed: bool) -> jetstream::StreamStateView {
     s
 }
 
+/// Records a change for the catalog summary and queues its records for the storage task
+/// (file streams).
+fn persist(st: &mut OwnedStream, slot: u32, effects: &[Effect], ops: &mut Vec<StorageOp>) {
+    if effects.is_empty() {
+        return;
+    }
+    st.dirty_since_summary = true;
+    if !st.is_file() {
+        return;
+    }
+    let mut records = Vec::new();
+    let mut index = Vec::new();
+    encode_effects(effects, &mut records, &mut index);
+    let s = st.store.state_summary();
+    let first_live = st.store.first_seq();
+    // Only removals can free whole segments.
+    let removes = effects
+        .iter()
+        .any(|Effect::Append(r)| !matches!(r, Record::Message { .. }));
+    ops.push(StorageOp::Append {
+        stream: slot,
+        records,
+        index,
+        checkpoint: (s.first_seq, s.last_seq, s.last_ts_ns),
+    });
+    if removes {
+        ops.push(StorageOp::Compact {
+            stream: slot,
+            first_live_seq: first_live,
+        });
+    }
+}
+
 fn encode_effects(effects: &[Effect], records: &mut Vec<u8>, index: &mut Vec<(u64, u64)>) {
     for Effect::Append(rec) in effects {
         if let Record::Message { seq, .. } = rec {
@@ -334,28 +334,20 @@ fn encode_effects(effects: &[Effect], records: &mut Vec<u8>, index: &mut Vec<(u6
 
 impl StreamHost {
     /// JetStream state for one core with no streams yet.
-    pub fn new(cfg: HostConfig) -> Self {
+    ///
+    /// `seed` seeds advisory ids (the shell passes the wall clock, tests a constant).
+    pub fn new(cfg: HostConfig, seed: u64) -> Self {
+        let core_id = cfg.core_id;
+        let consumer_host = consumer_host::ConsumerHost::new(&cfg, seed);
         StreamHost {
             cfg,
             streams: Vec::new(),
             by_name: AHashMap::new(),
-            catalog: BTreeMap::new(),
-            next_owner: 0,
-            ops: Vec::new(),
-            deferred: Vec::new(),
-            self_queue: Vec::new(),
-            api_total: 0,
-            api_errors: 0,
-            scratch_internal: Vec::new(),
-            scratch_js: Vec::new(),
-            scratch_outputs: Vec::new(),
+            catalog: catalog::Catalog::default(),
+            out: outbox::Outbox::new(core_id),
             streams_with_new: Vec::new(),
-            consumers_dirty: false,
-            name_counter: 0,
-            rng: rand::SeedableRng::seed_from_u64(now_wall_ns()),
+            consumer_host,
             usage_by_core: Vec::new(),
-            usage_dirty: false,
-            after_sync: Vec::new(),
         }
     }
 
@@ -364,11 +356,11 @@ impl StreamHost {
     }
 
     /// Subscribes the meta core to the API subjects (call once at start).
-    pub fn start(&mut self, engine: &mut Engine) {
+    pub fn start(&mut self) {
         if self.is_meta() {
             for s in API_SUBJECTS {
-                engine.add_internal_sub(
-                    &Bytes::from_static(s.as_bytes()),
+                self.out.subscribe(
+                    Bytes::from_static(s.as_bytes()),
                     InternalTarget {
                         kind: KIND_API,
                         index: 0,
@@ -383,12 +375,19 @@ impl StreamHost {
         self.cfg.store_dir.join(name)
     }
 
+    /// Moves the actions produced so far to `into` (appended, in order), for the shell to
+    /// apply to the engine.
+    pub fn take_actions(&mut self, into: &mut Vec<HostAction>) {
+        self.out.take_actions(into);
+    }
+
     /// Takes the storage ops and the replies that wait for them, as one group commit.
-    pub fn take_storage_batch(&mut self) -> (Vec<StorageOp>, Vec<DeferredReply>) {
-        self.queue_consumer_states();
+    pub fn take_storage_batch(&mut self, now: Clock) -> (Vec<StorageOp>, Vec<DeferredReply>) {
+        self.consumer_host
+            .queue_consumer_states(&mut self.streams, &mut self.out.ops, now);
         (
-            std::mem::take(&mut self.ops),
-            std::mem::take(&mut self.deferred),
+            std::mem::take(&mut self.out.ops),
+            std::mem::take(&mut self.out.deferred),
         )
     }
 
@@ -411,255 +410,142 @@ impl StreamHost {
     }
 
     /// Whether items this core sent itself, or replies waiting for interest to spread, wait
-    /// to be handled (see [`StreamHost::drive`]).
+    /// to be handled (the shell then drives the host even without engine work).
     pub fn has_own_work(&self) -> bool {
-        !self.self_queue.is_empty() || !self.after_sync.is_empty()
-    }
-
-    /// Answers once this core's subscriptions so far are visible everywhere and, for
-    /// file-backed changes, durable.
-    fn reply_after_sync(
-        &mut self,
-        engine: &mut Engine,
-        file: bool,
-        reply: Option<&Bytes>,
-        payload: Bytes,
-    ) {
-        let Some(r) = reply else { return };
-        let seq = engine.interest_seq();
-        if engine.interest_visible(seq) {
-            return self.reply_durable(engine, file, Some(r), payload);
-        }
-        self.after_sync.push((
-            seq,
-            DeferredReply {
-                subject: r.clone(),
-                payload,
-            },
-            file,
-        ));
-    }
-
-    fn release_after_sync(&mut self, engine: &mut Engine) {
-        if self.after_sync.is_empty() {
-            return;
-        }
-        let waiting = std::mem::take(&mut self.after_sync);
-        for (seq, r, file) in waiting {
-            if engine.interest_visible(seq) {
-                self.reply_durable(engine, file, Some(&r.subject), r.payload);
-            } else {
-                self.after_sync.push((seq, r, file));
-            }
-        }
+        !self.out.self_queue.is_empty() || self.out.has_after_sync()
     }
 
     /// Whether a group commit is waiting.
-    pub fn has_storage_work(&self) -> bool {
-        !self.ops.is_empty() || !self.deferred.is_empty() || self.consumer_state_due()
+    pub fn has_storage_work(&self, now: Clock) -> bool {
+        !self.out.ops.is_empty()
+            || !self.out.deferred.is_empty()
+            || self.consumer_host.consumer_state_due(&self.streams, now)
     }
 
-    /// Processes everything the engine matched for JetStream, repeatedly, since answering
-    /// can itself produce deliveries (bounded).
-    pub fn drive(&mut self, engine: &mut Engine) {
-        let now = now_wall_ns();
-        self.release_after_sync(engine);
-        for _round in 0..64 {
-            let mut internal = std::mem::take(&mut self.scratch_internal);
-            let mut js = std::mem::take(&mut self.scratch_js);
-            engine.take_internal(&mut internal);
-            engine.take_js(&mut js);
-            let own = std::mem::take(&mut self.self_queue);
-            if !self.streams_with_new.is_empty() {
-                let mut slots = std::mem::take(&mut self.streams_with_new);
-                slots.dedup();
-                for slot in slots {
-                    self.poll_stream_consumers(engine, slot, now);
-                }
-                // Deliveries may have fed internal subscribers: look again.
-                engine.take_internal(&mut internal);
-            }
-            if internal.is_empty() && js.is_empty() && own.is_empty() {
-                self.scratch_internal = internal;
-                self.scratch_js = js;
-                if self.flush_dirty_summaries(engine) {
-                    continue;
-                }
-                self.broadcast_usage(engine);
-                return;
-            }
-            for d in internal.drain(..) {
-                self.on_delivery(engine, d, now);
-            }
-            for (peer, item) in js.drain(..) {
-                self.on_item(engine, peer, item, now);
-            }
-            for item in own {
-                let me = self.cfg.core_id;
-                self.on_item(engine, me, item, now);
-            }
-            self.scratch_internal = internal;
-            self.scratch_js = js;
+    /// The consumer host and what it works on, for one input.
+    fn consumers_cx<'a>(
+        &'a mut self,
+        q: &'a mut dyn EngineQueries,
+        now: Clock,
+    ) -> (&'a mut consumer_host::ConsumerHost, consumer_host::Cx<'a>) {
+        (
+            &mut self.consumer_host,
+            consumer_host::Cx {
+                streams: &mut self.streams,
+                out: &mut self.out,
+                q,
+                now,
+            },
+        )
+    }
+
+    // ----- inputs (the shell's drive loop calls these; see `shell::js_drive`) -------------
+
+    /// Input: the actions queued so far were applied; replies waiting for the interest they
+    /// created now wait for the interest sequence as it stands.
+    pub fn handle_actions_applied(&mut self, q: &mut dyn EngineQueries) {
+        self.out.resolve_after_sync(q);
+    }
+
+    /// Input: releases the held replies whose subscriptions became visible everywhere.
+    pub fn handle_interest_progress(&mut self, q: &mut dyn EngineQueries) {
+        self.out.release_after_sync(q);
+    }
+
+    /// The items this core sent itself since the last call.
+    pub fn take_own_items(&mut self) -> Vec<JsItem> {
+        std::mem::take(&mut self.out.self_queue)
+    }
+
+    /// Whether some stream stored messages its consumers have not looked at yet.
+    pub fn has_new_messages(&self) -> bool {
+        !self.streams_with_new.is_empty()
+    }
+
+    /// Input: lets the consumers of streams that stored something deliver.
+    pub fn handle_new_messages(&mut self, now: Clock, q: &mut dyn EngineQueries) {
+        let mut slots = std::mem::take(&mut self.streams_with_new);
+        slots.dedup();
+        for slot in slots {
+            let (ch, mut cx) = self.consumers_cx(q, now);
+            ch.poll_stream_consumers(&mut cx, slot, now);
         }
-        tracing::warn!("jetstream: internal message loop did not settle in 64 rounds");
+    }
+
+    /// Input: one message the engine matched for an internal subscription of this host.
+    pub fn handle_delivery(&mut self, d: InternalDelivery, now: Clock, q: &mut dyn EngineQueries) {
+        self.on_delivery(q, d, now);
+    }
+
+    /// Input: a JetStream item from core `from` (this core for its own items).
+    pub fn handle_ring_item(
+        &mut self,
+        from: usize,
+        item: JsItem,
+        now: Clock,
+        q: &mut dyn EngineQueries,
+    ) {
+        self.on_item(q, from, item, now);
+    }
+
+    /// Input, when nothing else moves: sends the catalog the state of every stream changed
+    /// since its last summary; returns whether anything was sent.
+    pub fn handle_idle(&mut self) -> bool {
+        if self.flush_dirty_summaries() {
+            return true;
+        }
+        if let Some(by_core) = self.catalog.broadcast_usage(&self.cfg, &mut self.out) {
+            self.usage_by_core = by_core;
+        }
+        false
     }
 
     fn limits_enforced(&self) -> bool {
-        self.cfg.max_memory_bytes > 0 || self.cfg.max_file_bytes > 0
+        self.cfg.limits_enforced()
     }
 
-    /// Meta core: tells every core the bytes stored per core, when they changed and a
-    /// server-wide limit is configured.
-    fn broadcast_usage(&mut self, engine: &mut Engine) {
-        if !self.is_meta() || !self.usage_dirty || !self.limits_enforced() {
-            return;
-        }
-        self.usage_dirty = false;
-        let mut by_core = vec![(0u64, 0u64); self.cfg.n_cores];
-        for s in self.catalog.values() {
-            let slot = &mut by_core[s.owner % self.cfg.n_cores];
-            match s.config.storage {
-                StorageType::Memory => slot.0 += s.state.bytes,
-                StorageType::File => slot.1 += s.state.bytes,
-            }
-        }
-        for core in 0..self.cfg.n_cores {
-            if core == self.cfg.core_id {
-                self.usage_by_core = by_core.clone();
-            } else {
-                engine.send_js(
-                    core,
-                    JsItem::Usage {
-                        by_core: by_core.clone(),
-                    },
-                );
-            }
-        }
+    /// Input: the consumer timers of every consumer on this core (redeliveries, pull
+    /// expiry, heartbeats, inactivity), after age-based expiry.
+    pub fn handle_tick(&mut self, now: Clock, q: &mut dyn EngineQueries) {
+        self.expire_due(now);
+        let (ch, mut cx) = self.consumers_cx(q, now);
+        ch.tick_consumers(&mut cx, now);
     }
 
-    /// Whether storing `size` more bytes of `storage` would exceed the server-wide limit:
-    /// this core's own streams counted exactly, the others as the meta core last reported.
-    fn over_account_limit(&self, storage: StorageType, size: u64) -> Option<JsApiError> {
-        let (limit, file) = match storage {
-            StorageType::Memory => (self.cfg.max_memory_bytes, false),
-            StorageType::File => (self.cfg.max_file_bytes, true),
-        };
-        let pick = |u: &(u64, u64)| if file { u.1 } else { u.0 };
-        if limit <= 0 {
-            return None;
-        }
-        let others: u64 = self
-            .usage_by_core
-            .iter()
-            .enumerate()
-            .filter(|(c, _)| *c != self.cfg.core_id)
-            .map(|(_, u)| pick(u))
-            .sum();
-        let mine: u64 = self
+    /// How long until the earliest waiting pull request of this core expires, if any, on
+    /// the monotonic clock (the consumer ticker wakes for it, so `408 Request Timeout` is on
+    /// time).
+    pub fn next_pull_expiry_in(&self, now: Clock) -> Option<std::time::Duration> {
+        let earliest = self
             .streams
             .iter()
             .flatten()
-            .filter(|st| st.config.storage == storage)
-            .map(|st| st.store.state_summary().bytes)
-            .sum();
-        (others + mine + size > limit as u64).then(|| match storage {
-            StorageType::Memory => JsApiError::memory_resources_exceeded(),
-            StorageType::File => JsApiError::storage_resources_exceeded(),
-        })
+            .flat_map(|st| st.consumers.values())
+            .filter_map(|c| c.machine.next_pull_expiry_ns())
+            .min()?;
+        Some(std::time::Duration::from_nanos(
+            earliest.saturating_sub(now.mono_ns),
+        ))
     }
 
-    /// Sends the catalog the state of every stream changed since its last summary, so LIST
-    /// and account info follow writes promptly; returns whether anything was sent.
-    fn flush_dirty_summaries(&mut self, engine: &mut Engine) -> bool {
-        let mut sent = false;
-        for slot in 0..self.streams.len() as u32 {
-            if self.streams[slot as usize]
-                .as_ref()
-                .is_some_and(|s| s.dirty_since_summary)
-            {
-                self.send_summary(engine, slot);
-                sent = true;
-            }
-        }
-        sent
+    /// Input: interest changed somewhere; push consumers whose deliver subject just got a
+    /// subscriber start delivering now (nats-server reacts to the subscription), not on the
+    /// next tick.
+    pub fn handle_interest_change(&mut self, now: Clock, q: &mut dyn EngineQueries) {
+        let (ch, mut cx) = self.consumers_cx(q, now);
+        ch.poll_awaiting_interest(&mut cx, now);
+    }
+
+    /// Input: shutdown; every waiting pull request of every consumer here is told (`409
+    /// Server Shutdown`), so its client pulls again once the server is back.
+    pub fn handle_shutdown(&mut self, now: Clock, q: &mut dyn EngineQueries) {
+        let (ch, mut cx) = self.consumers_cx(q, now);
+        ch.shutdown_consumers(&mut cx);
     }
 
     /// Periodic work: age-based expiry.
-    pub fn tick(&mut self, engine: &mut Engine) {
-        self.expire_due(now_wall_ns());
-        // drive() ends by sending the catalog the state of every changed stream.
-        self.drive(engine);
-    }
-
-    /// Removes what max_age and per-message TTLs expired (and writes subject delete markers).
-    fn expire_due(&mut self, now: u64) {
-        for slot in 0..self.streams.len() as u32 {
-            let Some(st) = self.streams[slot as usize].as_mut() else {
-                continue;
-            };
-            if st.store.next_expiry_ns().is_some_and(|t| t <= now) {
-                let effects = st.store.expire(now);
-                // Markers are new messages: consumers (KV watchers) must see them.
-                if effects
-                    .iter()
-                    .any(|Effect::Append(r)| matches!(r, Record::Message { .. }))
-                    && self.streams_with_new.last() != Some(&slot)
-                {
-                    self.streams_with_new.push(slot);
-                }
-                self.persist(slot, &effects);
-            }
-        }
-    }
-
-    fn send_to(&mut self, engine: &mut Engine, core: usize, item: JsItem) {
-        if core == self.cfg.core_id {
-            self.self_queue.push(item);
-        } else {
-            engine.send_js(core, item);
-        }
-    }
-
-    fn reply_now_bytes(&mut self, engine: &mut Engine, reply: Option<&Bytes>, payload: Bytes) {
-        if let Some(r) = reply {
-            engine.publish_internal(r, None, 0, &payload);
-        }
-    }
-
-    fn reply_now(&mut self, engine: &mut Engine, reply: Option<&Bytes>, payload: Vec<u8>) {
-        if let Some(r) = reply {
-            engine.publish_internal(r, None, 0, &Bytes::from(payload));
-        }
-    }
-
-    /// Replies after the storage ops queued so far are durable (memory streams: now).
-    fn reply_durable(
-        &mut self,
-        engine: &mut Engine,
-        file: bool,
-        reply: Option<&Bytes>,
-        payload: Bytes,
-    ) {
-        let Some(r) = reply else { return };
-        if file {
-            self.deferred.push(DeferredReply {
-                subject: r.clone(),
-                payload,
-            });
-        } else {
-            engine.publish_internal(r, None, 0, &payload);
-        }
-    }
-
-    fn api_err(
-        &mut self,
-        engine: &mut Engine,
-        reply: Option<&Bytes>,
-        kind: ResponseType,
-        e: &JsApiError,
-    ) {
-        self.api_errors += 1;
-        self.reply_now(engine, reply, render_error(kind, e));
+    pub fn handle_expiry_tick(&mut self, now: Clock) {
+        self.expire_due(now);
     }
 
     fn server_meta(&self) -> ServerMeta<'_> {
@@ -672,792 +558,46 @@ impl StreamHost {
 
     // ----- deliveries ---------------------------------------------------------------------
 
-    fn on_delivery(&mut self, engine: &mut Engine, d: InternalDelivery, now: u64) {
+    fn on_delivery(&mut self, q: &mut dyn EngineQueries, d: InternalDelivery, now: Clock) {
         match d.target.kind {
-            KIND_API => self.on_api(engine, &d, now),
-            KIND_CAPTURE => self.on_capture(engine, d.target.index, &d, now),
-            KIND_DIRECT => self.on_direct_get(engine, d.target.index, &d),
-            KIND_ACK => self.on_ack(engine, d.target.index, &d, now),
-            KIND_FC => self.on_fc(engine, d.target.index, &d, now),
-            KIND_NEXT => self.on_next(engine, d.target.index, &d, now),
+            KIND_API => self.catalog.on_api(&self.cfg, &mut self.out, &d, now),
+            KIND_CAPTURE => self.on_capture(d.target.index, &d, now),
+            KIND_DIRECT => self.on_direct_get(d.target.index, &d),
+            KIND_ACK => {
+                let (ch, mut cx) = self.consumers_cx(q, now);
+                ch.on_ack(&mut cx, d.target.index, &d, now)
+            }
+            KIND_FC => {
+                let (ch, mut cx) = self.consumers_cx(q, now);
+                ch.on_fc(&mut cx, d.target.index, &d, now)
+            }
+            KIND_NEXT => {
+                let (ch, mut cx) = self.consumers_cx(q, now);
+                ch.on_next(&mut cx, d.target.index, &d, now)
+            }
             other => debug_assert!(false, "unknown internal kind {other}"),
         }
     }
 
-    fn on_item(&mut self, engine: &mut Engine, from: usize, item: JsItem, now: u64) {
+    fn on_item(&mut self, q: &mut dyn EngineQueries, from: usize, item: JsItem, now: Clock) {
         match item {
             JsItem::Request {
                 subject,
                 reply,
                 body,
-            } => self.on_owner_request(engine, &subject, reply.as_ref(), &body, now),
-            JsItem::Create { config, reply } => {
-                self.create_owned(engine, *config, reply.as_ref(), now)
-            }
+            } => self.on_owner_request(q, &subject, reply.as_ref(), &body, now),
+            JsItem::Create { config, reply } => self.create_owned(q, *config, reply.as_ref(), now),
             JsItem::Summary(summary) => {
                 if self.is_meta() {
-                    self.catalog.insert(summary.config.name.clone(), *summary);
-                    self.usage_dirty = true;
+                    self.catalog.on_summary(*summary);
                 }
             }
             JsItem::Usage { by_core } => self.usage_by_core = by_core,
             JsItem::Removed { name } => {
-                if self.is_meta() && self.catalog.get(&name).is_some_and(|s| s.owner == from) {
-                    self.catalog.remove(&name);
-                    self.usage_dirty = true;
+                if self.is_meta() {
+                    self.catalog.on_removed(from, &name);
                 }
             }
         }
-    }
-
-    /// A `$JS.API` request on the meta core.
-    fn on_api(&mut self, engine: &mut Engine, d: &InternalDelivery, now: u64) {
-        self.api_total += 1;
-        let reply = d.reply.as_ref();
-        let Some(req) = ApiRequest::parse(&d.subject) else {
-            return;
-        };
-        let body = d.message.slice(d.header_len..);
-        match req {
-            ApiRequest::AccountInfo => {
-                let view = self.account_info();
-                self.reply_now(engine, reply, render_account_info(&view));
-            }
-            ApiRequest::StreamNames | ApiRequest::StreamList => {
-                self.on_catalog_list(engine, req, reply, &body, now)
-            }
-            ApiRequest::StreamCreate(name) => {
-                let cfg = match prepare_create(name, &body) {
-                    Ok(c) => c,
-                    Err(e) => return self.api_err(engine, reply, ResponseType::StreamCreate, &e),
-                };
-                if let Some(existing) = self.catalog.get(name) {
-                    let owner = existing.owner;
-                    return self.forward(engine, owner, d, body);
-                }
-                if let Some(e) = self.overlap_error(&cfg, None) {
-                    return self.api_err(engine, reply, ResponseType::StreamCreate, &e);
-                }
-                if let Some(e) = self.reservation_error(&cfg) {
-                    return self.api_err(engine, reply, ResponseType::StreamCreate, &e);
-                }
-                let owner = self.next_owner % self.cfg.n_cores;
-                self.next_owner += 1;
-                self.catalog.insert(
-                    name.to_string(),
-                    StreamSummary {
-                        owner,
-                        config: cfg.clone(),
-                        created_ns: now,
-                        state: jetstream::StreamStateView::default(),
-                    },
-                );
-                self.send_to(
-                    engine,
-                    owner,
-                    JsItem::Create {
-                        config: Box::new(cfg),
-                        reply: reply.cloned(),
-                    },
-                );
-            }
-            ApiRequest::StreamUpdate(name) => {
-                let Some(owner) = self.catalog.get(name).map(|s| s.owner) else {
-                    return self.api_err(
-                        engine,
-                        reply,
-                        ResponseType::StreamUpdate,
-                        &JsApiError::stream_not_found(),
-                    );
-                };
-                if let Ok(cfg) = prepare_update(name, &body) {
-                    if let Some(e) = self.overlap_error(&cfg, Some(name)) {
-                        return self.api_err(engine, reply, ResponseType::StreamUpdate, &e);
-                    }
-                }
-                self.forward(engine, owner, d, body);
-            }
-            ApiRequest::DirectGet { .. } => {}
-            ApiRequest::Consumer(rest) => {
-                let stream = jetstream::consumer_api::ConsumerApi::parse(rest)
-                    .map(|a| a.stream().to_owned());
-                let Some(stream) = stream else { return };
-                match self.catalog.get(&stream).map(|s| s.owner) {
-                    Some(owner) => self.forward(engine, owner, d, body),
-                    None => self.consumer_stream_missing(engine, rest, reply),
-                }
-            }
-            other => {
-                let name = other.stream().unwrap_or_default();
-                match self.catalog.get(name).map(|s| s.owner) {
-                    Some(owner) => self.forward(engine, owner, d, body),
-                    None => {
-                        let kind = other.response_type().unwrap_or(ResponseType::StreamInfo);
-                        self.api_err(engine, reply, kind, &JsApiError::stream_not_found());
-                    }
-                }
-            }
-        }
-    }
-
-    fn forward(&mut self, engine: &mut Engine, owner: usize, d: &InternalDelivery, body: Bytes) {
-        self.send_to(
-            engine,
-            owner,
-            JsItem::Request {
-                subject: d.subject.clone(),
-                reply: d.reply.clone(),
-                body,
-            },
-        );
-    }
-
-    /// Sum of `max_bytes` reservations of the catalog's streams of one storage type.
-    fn reserved_bytes(&self, storage: StorageType) -> u64 {
-        self.catalog
-            .values()
-            .filter(|s| s.config.storage == storage && s.config.max_bytes > 0)
-            .map(|s| s.config.max_bytes as u64)
-            .sum()
-    }
-
-    /// A stream whose `max_bytes` reservation does not fit the server-wide limit is refused.
-    fn reservation_error(&self, cfg: &StreamConfig) -> Option<JsApiError> {
-        let limit = match cfg.storage {
-            StorageType::Memory => self.cfg.max_memory_bytes,
-            StorageType::File => self.cfg.max_file_bytes,
-        };
-        if limit <= 0 || cfg.max_bytes <= 0 {
-            return None;
-        }
-        let wanted = self.reserved_bytes(cfg.storage) + cfg.max_bytes as u64;
-        (wanted > limit as u64).then(|| match cfg.storage {
-            StorageType::Memory => JsApiError::memory_resources_exceeded(),
-            StorageType::File => JsApiError::storage_resources_exceeded(),
-        })
-    }
-
-    fn overlap_error(&self, cfg: &StreamConfig, except: Option<&str>) -> Option<JsApiError> {
-        for (name, other) in &self.catalog {
-            if Some(name.as_str()) == except {
-                continue;
-            }
-            for a in &cfg.subjects {
-                for b in &other.config.subjects {
-                    if subject::subjects_overlap(a.as_bytes(), b.as_bytes()) {
-                        return Some(JsApiError::stream_subject_overlap());
-                    }
-                }
-            }
-        }
-        None
-    }
-
-    fn account_info(&self) -> AccountInfoView {
-        let mut view = AccountInfoView {
-            memory_bytes: 0,
-            storage_bytes: 0,
-            reserved_memory_bytes: self.reserved_bytes(StorageType::Memory),
-            reserved_storage_bytes: self.reserved_bytes(StorageType::File),
-            streams: self.catalog.len() as u64,
-            consumers: 0,
-            domain: None,
-            api_level: API_LEVEL,
-            api_total: self.api_total,
-            api_errors: self.api_errors,
-            limits: jetstream::AccountLimits {
-                max_memory_bytes: self.cfg.max_memory_bytes,
-                max_storage_bytes: self.cfg.max_file_bytes,
-                max_streams: -1,
-                max_consumers: -1,
-                max_ack_pending: -1,
-                memory_max_stream_bytes: -1,
-                storage_max_stream_bytes: -1,
-                max_bytes_required: false,
-            },
-        };
-        for s in self.catalog.values() {
-            view.consumers += s.state.consumer_count;
-            match s.config.storage {
-                StorageType::File => view.storage_bytes += s.state.bytes,
-                StorageType::Memory => view.memory_bytes += s.state.bytes,
-            }
-        }
-        view
-    }
-
-    fn on_catalog_list(
-        &mut self,
-        engine: &mut Engine,
-        req: ApiRequest<'_>,
-        reply: Option<&Bytes>,
-        body: &[u8],
-        now: u64,
-    ) {
-        let kind = req.response_type().unwrap_or(ResponseType::StreamNames);
-        let parsed = match StreamListRequest::parse(body) {
-            Ok(p) => p,
-            Err(e) => return self.api_err(engine, reply, kind, &e),
-        };
-        let filter = parsed.subject_filter().map(str::to_owned);
-        let matching: Vec<&StreamSummary> = self
-            .catalog
-            .values()
-            .filter(|s| {
-                filter.as_deref().is_none_or(|f| {
-                    s.config
-                        .subjects
-                        .iter()
-                        .any(|subj| subject::subjects_overlap(subj.as_bytes(), f.as_bytes()))
-                })
-            })
-            .collect();
-        let payload = if matches!(req, ApiRequest::StreamNames) {
-            let names: Vec<&str> = matching.iter().map(|s| s.config.name.as_str()).collect();
-            render_stream_names(&names, parsed.offset)
-        } else {
-            let views: Vec<StreamInfoView> = matching
-                .iter()
-                .map(|s| StreamInfoView {
-                    config: &s.config,
-                    created_ns: s.created_ns,
-                    state: &s.state,
-                    now_ns: now,
-                })
-                .collect();
-            render_stream_list(&views, parsed.offset)
-        };
-        self.reply_now(engine, reply, payload);
-    }
-
-    // ----- the owner side -----------------------------------------------------------------
-
-    fn create_owned(
-        &mut self,
-        engine: &mut Engine,
-        config: StreamConfig,
-        reply: Option<&Bytes>,
-        now: u64,
-    ) {
-        let name = config.name.clone();
-        if self.by_name.contains_key(&name) {
-            // A concurrent duplicate create: answer as the idempotent path does.
-            let body = Bytes::from(serde_json::to_vec(&config).unwrap_or_default());
-            let subject = Bytes::from(format!("$JS.API.STREAM.CREATE.{name}"));
-            return self.on_owner_request(engine, &subject, reply, &body, now);
-        }
-        let store = Stream::new(name.clone(), limits_of(&config), config.first_seq.max(1));
-        let slot = self.install(engine, config, now, store);
-        let st = self.streams[slot as usize]
-            .as_ref()
-            .expect("just installed");
-        let file = st.is_file();
-        if file {
-            let meta = self.meta_bytes(slot);
-            let dir = self.stream_dir(&name);
-            let first_seq = st.config.first_seq.max(1);
-            let created_ns = st.created_ns;
-            self.ops.push(StorageOp::Create {
-                stream: slot,
-                dir,
-                meta,
-                first_seq,
-                created_ns,
-            });
-        }
-        let payload = self.render_info(slot, ResponseType::StreamCreate, now);
-        self.reply_after_sync(engine, file, reply, Bytes::from(payload));
-        self.send_summary(engine, slot);
-    }
-
-    /// Installs a stream on this core (created or recovered) and subscribes its subjects.
-    fn install(
-        &mut self,
-        engine: &mut Engine,
-        config: StreamConfig,
-        created_ns: u64,
-        store: Stream,
-    ) -> u32 {
-        let slot = match self.streams.iter().position(Option::is_none) {
-            Some(i) => i as u32,
-            None => {
-                self.streams.push(None);
-                (self.streams.len() - 1) as u32
-            }
-        };
-        self.by_name.insert(config.name.clone(), slot);
-        let mut st = OwnedStream {
-            config,
-            created_ns,
-            store,
-            capture_subs: Vec::new(),
-            direct_subs: Vec::new(),
-            ack_subs: Vec::new(),
-            consumers: BTreeMap::new(),
-            dirty_since_summary: false,
-        };
-        for (subject, kind) in st.consumer_subjects() {
-            let key = engine
-                .add_internal_sub(&Bytes::from(subject), InternalTarget { kind, index: slot });
-            st.ack_subs.push(key);
-        }
-        Self::subscribe(engine, slot, &mut st);
-        self.streams[slot as usize] = Some(st);
-        slot
-    }
-
-    fn subscribe(engine: &mut Engine, slot: u32, st: &mut OwnedStream) {
-        for key in st.capture_subs.drain(..).chain(st.direct_subs.drain(..)) {
-            engine.remove_internal_sub(key);
-        }
-        for s in &st.config.subjects {
-            let key = engine.add_internal_sub(
-                &Bytes::copy_from_slice(s.as_bytes()),
-                InternalTarget {
-                    kind: KIND_CAPTURE,
-                    index: slot,
-                },
-            );
-            st.capture_subs.push(key);
-        }
-        if st.config.allow_direct {
-            let base = format!("$JS.API.DIRECT.GET.{}", st.config.name);
-            for s in [base.clone(), format!("{base}.>")] {
-                let key = engine.add_internal_sub(
-                    &Bytes::from(s),
-                    InternalTarget {
-                        kind: KIND_DIRECT,
-                        index: slot,
-                    },
-                );
-                st.direct_subs.push(key);
-            }
-        }
-    }
-
-    /// Registers a stream recovered from disk by the storage shell.
-    pub fn restore(
-        &mut self,
-        engine: &mut Engine,
-        meta: StreamMeta,
-        store: Stream,
-        consumers: Vec<RecoveredConsumer>,
-    ) -> u32 {
-        let slot = self.install(engine, meta.config, meta.created_ns, store);
-        self.restore_consumers(engine, slot, consumers);
-        self.send_summary(engine, slot);
-        slot
-    }
-
-    fn meta_bytes(&self, slot: u32) -> Vec<u8> {
-        let st = self.streams[slot as usize].as_ref().expect("live stream");
-        serde_json::to_vec_pretty(&StreamMeta {
-            config: st.config.clone(),
-            created_ns: st.created_ns,
-            owner_core: self.cfg.core_id,
-        })
-        .unwrap_or_default()
-    }
-
-    fn send_summary(&mut self, engine: &mut Engine, slot: u32) {
-        let st = self.streams[slot as usize].as_mut().expect("live stream");
-        st.dirty_since_summary = false;
-        let summary = StreamSummary {
-            owner: self.cfg.core_id,
-            config: st.config.clone(),
-            created_ns: st.created_ns,
-            state: state_view(st, false),
-        };
-        self.send_to(engine, META_CORE, JsItem::Summary(Box::new(summary)));
-    }
-
-    fn render_info(&self, slot: u32, kind: ResponseType, now: u64) -> Vec<u8> {
-        let st = self.streams[slot as usize].as_ref().expect("live stream");
-        let state = state_view(st, false);
-        let view = StreamInfoView {
-            config: &st.config,
-            created_ns: st.created_ns,
-            state: &state,
-            now_ns: now,
-        };
-        match kind {
-            ResponseType::StreamCreate => render_stream_create(&view, &self.server_meta()),
-            ResponseType::StreamUpdate => render_stream_update(&view, &self.server_meta()),
-            _ => render_stream_info(&view, &self.server_meta(), Paging::default()),
-        }
-    }
-
-    /// Records a change for the catalog summary and queues its records for the storage
-    /// task (file streams).
-    fn persist(&mut self, slot: u32, effects: &[Effect]) {
-        if effects.is_empty() {
-            return;
-        }
-        let st = self.streams[slot as usize].as_mut().expect("live stream");
-        st.dirty_since_summary = true;
-        if !st.is_file() {
-            return;
-        }
-        let mut records = Vec::new();
-        let mut index = Vec::new();
-        encode_effects(effects, &mut records, &mut index);
-        let s = st.store.state_summary();
-        let first_live = st.store.first_seq();
-        // Only removals can free whole segments.
-        let removes = effects
-            .iter()
-            .any(|Effect::Append(r)| !matches!(r, Record::Message { .. }));
-        self.ops.push(StorageOp::Append {
-            stream: slot,
-            records,
-            index,
-            checkpoint: (s.first_seq, s.last_seq, s.last_ts_ns),
-        });
-        if removes {
-            self.ops.push(StorageOp::Compact {
-                stream: slot,
-                first_live_seq: first_live,
-            });
-        }
-    }
-
-    /// Persists a change and answers once it is durable (memory streams: at once).
-    fn persist_and_reply(
-        &mut self,
-        engine: &mut Engine,
-        slot: u32,
-        effects: &[Effect],
-        reply: Option<&Bytes>,
-        payload: Bytes,
-    ) {
-        self.persist(slot, effects);
-        let file = self.streams[slot as usize]
-            .as_ref()
-            .expect("live stream")
-            .is_file();
-        self.reply_durable(engine, file, reply, payload);
-    }
-
-    fn on_capture(&mut self, engine: &mut Engine, slot: u32, d: &InternalDelivery, now: u64) {
-        let Some(st) = self.streams.get_mut(slot as usize).and_then(|s| s.as_mut()) else {
-            return;
-        };
-        let (headers, payload) = d.message.split_at(d.header_len);
-        let name = st.config.name.clone();
-        let no_ack = st.config.no_ack;
-        let file = st.is_file();
-        let storage = st.config.storage;
-        if self.limits_enforced() {
-            let size = crate::store::stream::stored_msg_bytes(
-                d.subject.len(),
-                headers.len(),
-                payload.len(),
-            );
-            if let Some(e) = self.over_account_limit(storage, size) {
-                if !no_ack {
-                    self.reply_now_bytes(engine, d.reply.as_ref(), jetstream::pub_error(&name, &e));
-                }
-                return;
-            }
-        }
-        let st = self.streams[slot as usize].as_mut().expect("live stream");
-        let outcome = st.store.publish(&d.subject, headers, payload, now);
-        let ack = match outcome {
-            Ok(PublishOutcome::Stored { seq, effects }) => {
-                self.persist(slot, &effects);
-                if self.streams_with_new.last() != Some(&slot) {
-                    self.streams_with_new.push(slot);
-                }
-                self.retain_for_interest(slot, seq, &d.subject);
-                jetstream::pub_ack(&name, seq, false)
-            }
-            Ok(PublishOutcome::Duplicate { seq }) => jetstream::pub_ack(&name, seq, true),
-            Err(e) => jetstream::pub_error(&name, &JsApiError::from(e)),
-        };
-        if !no_ack {
-            self.reply_durable(engine, file, d.reply.as_ref(), ack);
-        }
-    }
-
-    fn on_direct_get(&mut self, engine: &mut Engine, slot: u32, d: &InternalDelivery) {
-        let Some(reply) = d.reply.clone() else { return };
-        let Some(st) = self.streams.get(slot as usize).and_then(|s| s.as_ref()) else {
-            return;
-        };
-        let prefix_len = "$JS.API.DIRECT.GET.".len() + st.config.name.len();
-        let subject_part = (d.subject.len() > prefix_len + 1)
-            .then(|| String::from_utf8_lossy(&d.subject[prefix_len + 1..]).into_owned());
-        let body = &d.message[d.header_len..];
-        let result = parse_direct_get(subject_part.as_deref(), body)
-            .and_then(|q| lookup(&st.store, &q.query).ok_or(DirectGetError::NotFound));
-        let mut headers = Vec::with_capacity(128);
-        let payload: Bytes = match result {
-            Ok(msg) => {
-                jetstream::write_direct_get_headers(
-                    &mut headers,
-                    &msg.headers,
-                    &st.config.name,
-                    &msg.subject,
-                    msg.seq,
-                    msg.ts_ns,
-                    None,
-                );
-                msg.payload.clone()
-            }
-            Err(e) => {
-                headers.extend_from_slice(e.status_headers());
-                Bytes::new()
-            }
-        };
-        let header_len = headers.len();
-        headers.extend_from_slice(&payload);
-        engine.publish_internal(&reply, None, header_len, &Bytes::from(headers));
-    }
-
-    fn on_owner_request(
-        &mut self,
-        engine: &mut Engine,
-        subject: &Bytes,
-        reply: Option<&Bytes>,
-        body: &Bytes,
-        now: u64,
-    ) {
-        let Some(req) = ApiRequest::parse(subject) else {
-            return;
-        };
-        if let ApiRequest::Consumer(rest) = req {
-            let stream = jetstream::consumer_api::ConsumerApi::parse(rest)
-                .map(|a| a.stream().to_owned())
-                .unwrap_or_default();
-            return match self.by_name.get(&stream).copied() {
-                Some(slot) => self.on_consumer_api(engine, slot, rest, reply, body, now),
-                None => self.consumer_stream_missing(engine, rest, reply),
-            };
-        }
-        let kind = req.response_type().unwrap_or(ResponseType::StreamInfo);
-        let name = req.stream().unwrap_or_default().to_string();
-        let Some(&slot) = self.by_name.get(&name) else {
-            return self.api_err(engine, reply, kind, &JsApiError::stream_not_found());
-        };
-        let result: Result<(), JsApiError> = match req {
-            ApiRequest::StreamCreate(_) => self.owner_recreate(engine, slot, reply, body, now),
-            ApiRequest::StreamUpdate(_) => self.owner_update(engine, slot, reply, body, now),
-            ApiRequest::StreamInfo(_) => self.owner_info(engine, slot, reply, body, now),
-            ApiRequest::StreamDelete(_) => {
-                check_delete_body(body).map(|()| self.owner_delete(engine, slot, reply))
-            }
-            ApiRequest::StreamPurge(_) => self.owner_purge(engine, slot, reply, body),
-            ApiRequest::StreamMsgGet(_) => self.owner_msg_get(engine, slot, reply, body),
-            ApiRequest::StreamMsgDelete(_) => self.owner_msg_delete(engine, slot, reply, body),
-            _ => Ok(()),
-        };
-        if let Err(e) = result {
-            self.api_err(engine, reply, kind, &e);
-        }
-    }
-
-    fn owner_recreate(
-        &mut self,
-        engine: &mut Engine,
-        slot: u32,
-        reply: Option<&Bytes>,
-        body: &Bytes,
-        now: u64,
-    ) -> Result<(), JsApiError> {
-        let name = self.streams[slot as usize]
-            .as_ref()
-            .expect("live")
-            .config
-            .name
-            .clone();
-        let cfg = prepare_create(&name, body)?;
-        if cfg != self.streams[slot as usize].as_ref().expect("live").config {
-            return Err(JsApiError::stream_name_exists());
-        }
-        let payload = self.render_info(slot, ResponseType::StreamCreate, now);
-        self.reply_now(engine, reply, payload);
-        Ok(())
-    }
-
-    fn owner_update(
-        &mut self,
-        engine: &mut Engine,
-        slot: u32,
-        reply: Option<&Bytes>,
-        body: &Bytes,
-        now: u64,
-    ) -> Result<(), JsApiError> {
-        let st = self.streams[slot as usize].as_mut().expect("live");
-        let mut cfg = prepare_update(&st.config.name, body)?;
-        StreamConfig::validate_update(&st.config, &mut cfg)?;
-        let resubscribe =
-            cfg.subjects != st.config.subjects || cfg.allow_direct != st.config.allow_direct;
-        let effects = st.store.set_limits(limits_of(&cfg));
-        st.config = cfg;
-        if resubscribe {
-            Self::subscribe(engine, slot, st);
-        }
-        if st.is_file() {
-            let meta = self.meta_bytes(slot);
-            self.ops.push(StorageOp::WriteMeta { stream: slot, meta });
-        }
-        let payload = self.render_info(slot, ResponseType::StreamUpdate, now);
-        if resubscribe {
-            // New subjects: answer once every core routes them here.
-            self.persist(slot, &effects);
-            let file = self.streams[slot as usize]
-                .as_ref()
-                .expect("live")
-                .is_file();
-            self.reply_after_sync(engine, file, reply, Bytes::from(payload));
-        } else {
-            self.persist_and_reply(engine, slot, &effects, reply, Bytes::from(payload));
-        }
-        self.send_summary(engine, slot);
-        Ok(())
-    }
-
-    fn owner_info(
-        &mut self,
-        engine: &mut Engine,
-        slot: u32,
-        reply: Option<&Bytes>,
-        body: &Bytes,
-        now: u64,
-    ) -> Result<(), JsApiError> {
-        let req = StreamInfoRequest::parse(body)?;
-        let st = self.streams[slot as usize].as_ref().expect("live");
-        let mut state = state_view(st, req.deleted_details);
-        let mut paging = Paging::default();
-        if let Some(filter) = req.subjects_filter() {
-            let counts = st.store.subjects_count(filter.as_bytes());
-            let (page, p) = jetstream::page_subjects(
-                counts
-                    .into_iter()
-                    .map(|(s, n)| (String::from_utf8_lossy(&s).into_owned(), n)),
-                req.offset,
-            );
-            state.subjects = page;
-            paging = p;
-        }
-        let view = StreamInfoView {
-            config: &st.config,
-            created_ns: st.created_ns,
-            state: &state,
-            now_ns: now,
-        };
-        let payload = render_stream_info(&view, &self.server_meta(), paging);
-        self.reply_now(engine, reply, payload);
-        Ok(())
-    }
-
-    fn owner_delete(&mut self, engine: &mut Engine, slot: u32, reply: Option<&Bytes>) {
-        self.drop_all_consumers(engine, slot);
-        let mut st = self.streams[slot as usize].take().expect("live");
-        for key in st
-            .capture_subs
-            .drain(..)
-            .chain(st.direct_subs.drain(..))
-            .chain(st.ack_subs.drain(..))
-        {
-            engine.remove_internal_sub(key);
-        }
-        self.by_name.remove(&st.config.name);
-        let file = st.is_file();
-        if file {
-            self.ops.push(StorageOp::Delete { stream: slot });
-        }
-        self.send_to(
-            engine,
-            META_CORE,
-            JsItem::Removed {
-                name: st.config.name.clone(),
-            },
-        );
-        self.reply_durable(
-            engine,
-            file,
-            reply,
-            Bytes::from(render_success(ResponseType::StreamDelete)),
-        );
-    }
-
-    fn owner_purge(
-        &mut self,
-        engine: &mut Engine,
-        slot: u32,
-        reply: Option<&Bytes>,
-        body: &Bytes,
-    ) -> Result<(), JsApiError> {
-        let req = StreamPurgeRequest::parse(body)?;
-        let st = self.streams[slot as usize].as_mut().expect("live");
-        let (purged, effects) = st
-            .store
-            .purge(
-                req.filter().map(str::as_bytes),
-                (req.seq > 0).then_some(req.seq),
-                (req.keep > 0).then_some(req.keep),
-            )
-            .map_err(JsApiError::from)?;
-        self.persist_and_reply(
-            engine,
-            slot,
-            &effects,
-            reply,
-            Bytes::from(render_purge(purged)),
-        );
-        Ok(())
-    }
-
-    fn owner_msg_get(
-        &mut self,
-        engine: &mut Engine,
-        slot: u32,
-        reply: Option<&Bytes>,
-        body: &Bytes,
-    ) -> Result<(), JsApiError> {
-        let q = parse_msg_get(body)?;
-        let st = self.streams[slot as usize].as_ref().expect("live");
-        let msg = lookup(&st.store, &q.query).ok_or_else(JsApiError::no_message_found)?;
-        let view = StoredMessageView {
-            subject: &msg.subject,
-            seq: msg.seq,
-            headers: &msg.headers,
-            payload: &msg.payload,
-            ts_ns: msg.ts_ns,
-        };
-        let payload = render_msg_get(&view, q.no_hdr);
-        self.reply_now(engine, reply, payload);
-        Ok(())
-    }
-
-    fn owner_msg_delete(
-        &mut self,
-        engine: &mut Engine,
-        slot: u32,
-        reply: Option<&Bytes>,
-        body: &Bytes,
-    ) -> Result<(), JsApiError> {
-        let req = MsgDeleteRequest::parse(body)?;
-        let st = self.streams[slot as usize].as_mut().expect("live");
-        let effects = st.store.delete_msg(req.seq).map_err(JsApiError::from)?;
-        let payload = Bytes::from(render_success(ResponseType::StreamMsgDelete));
-        self.persist_and_reply(engine, slot, &effects, reply, payload);
-        Ok(())
-    }
-}
-
-/// The stored message a MSG.GET / DIRECT.GET query selects.
-fn lookup<'a>(store: &'a Stream, q: &MsgQuery) -> Option<&'a StoredMsg> {
-    match q {
-        MsgQuery::Seq(seq) => store.get(*seq),
-        MsgQuery::LastBySubject(s) => store.last_by_subject(s.as_bytes()),
-        MsgQuery::NextBySubject { subject, from_seq } => {
-            store.next_by_subject(subject.as_bytes(), *from_seq)
-        }
-        MsgQuery::FirstAtTime { start_ns, .. } => store
-            .first_seq_at_or_after(*start_ns)
-            .and_then(|seq| store.get(seq)),
-        _ => None,
     }
 }

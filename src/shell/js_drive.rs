@@ -1,0 +1,179 @@
+//! The shell side of the stream host: feeds the sans-IO [`StreamHost`] what the engine
+//! matched for JetStream, with the time, and applies the [`HostAction`]s it returns to the
+//! engine. No I/O here either (so host tests drive it too); the glommio tasks in
+//! `shell/mod.rs` call it.
+
+use ahash::AHashMap;
+use bytes::Bytes;
+
+use crate::engine::{Engine, InternalDelivery};
+use crate::js_ring::JsItem;
+use crate::session::SubKey;
+use crate::streams::{Clock, EngineQueries, HostAction, StreamHost, SubHandle};
+
+/// Rounds of take → handle → publish → take again before giving up on settling.
+const MAX_ROUNDS: usize = 64;
+
+/// The engine as the host may see it: queries only.
+struct Queries<'a>(&'a mut Engine);
+
+impl crate::consumer::Interest for Queries<'_> {
+    fn has_interest(&mut self, subject: &Bytes) -> bool {
+        self.0.has_interest(subject)
+    }
+}
+
+impl EngineQueries for Queries<'_> {
+    fn interest_seq(&self) -> u64 {
+        self.0.interest_seq()
+    }
+
+    fn interest_visible(&self, seq: u64) -> bool {
+        self.0.interest_visible(seq)
+    }
+}
+
+/// One core's link between its engine and its stream host.
+#[derive(Default)]
+pub struct JsDriver {
+    /// The engine's key of each internal subscription the host made.
+    subs: AHashMap<SubHandle, SubKey>,
+    actions: Vec<HostAction>,
+    internal: Vec<InternalDelivery>,
+    more_internal: Vec<InternalDelivery>,
+    js: Vec<(usize, JsItem)>,
+}
+
+impl JsDriver {
+    /// A driver with no subscriptions yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies what the host asked for since the last call, then tells it so (which may
+    /// release held replies: applied too).
+    pub fn apply(&mut self, host: &mut StreamHost, engine: &mut Engine) {
+        loop {
+            host.take_actions(&mut self.actions);
+            let any = !self.actions.is_empty();
+            for a in self.actions.drain(..) {
+                apply_one(&mut self.subs, engine, a);
+            }
+            // Replies held for the subscriptions just made wait for their interest sequence.
+            host.handle_actions_applied(&mut Queries(engine));
+            if !any {
+                return;
+            }
+        }
+    }
+
+    /// Processes everything the engine matched for JetStream, repeatedly, since answering
+    /// can itself produce deliveries (bounded).
+    pub fn drive(&mut self, host: &mut StreamHost, engine: &mut Engine, now: Clock) {
+        self.apply(host, engine);
+        host.handle_interest_progress(&mut Queries(engine));
+        self.apply(host, engine);
+        for _round in 0..MAX_ROUNDS {
+            engine.take_internal(&mut self.internal);
+            engine.take_js(&mut self.js);
+            let own = host.take_own_items();
+            if host.has_new_messages() {
+                host.handle_new_messages(now, &mut Queries(engine));
+                self.apply(host, engine);
+                // Deliveries may have fed internal subscribers: look again.
+                engine.take_internal(&mut self.more_internal);
+                self.internal.append(&mut self.more_internal);
+            }
+            if self.internal.is_empty() && self.js.is_empty() && own.is_empty() {
+                let sent = host.handle_idle();
+                self.apply(host, engine);
+                if sent {
+                    continue;
+                }
+                return;
+            }
+            let mut internal = std::mem::take(&mut self.internal);
+            for d in internal.drain(..) {
+                host.handle_delivery(d, now, &mut Queries(engine));
+                self.apply(host, engine);
+            }
+            self.internal = internal;
+            let mut js = std::mem::take(&mut self.js);
+            for (peer, item) in js.drain(..) {
+                host.handle_ring_item(peer, item, now, &mut Queries(engine));
+                self.apply(host, engine);
+            }
+            self.js = js;
+            let me = engine.core_id();
+            for item in own {
+                host.handle_ring_item(me, item, now, &mut Queries(engine));
+                self.apply(host, engine);
+            }
+        }
+        tracing::warn!("jetstream: internal message loop did not settle in {MAX_ROUNDS} rounds");
+    }
+
+    /// Interest changed (a subscription appeared here or on a peer): push consumers that
+    /// waited for a subscriber deliver now.
+    pub fn interest_changed(&mut self, host: &mut StreamHost, engine: &mut Engine, now: Clock) {
+        host.handle_interest_change(now, &mut Queries(engine));
+        self.apply(host, engine);
+    }
+
+    /// Shutdown: waiting pull requests are answered (`409 Server Shutdown`), and what that
+    /// produces is routed.
+    pub fn shutdown(&mut self, host: &mut StreamHost, engine: &mut Engine, now: Clock) {
+        host.handle_shutdown(now, &mut Queries(engine));
+        self.apply(host, engine);
+        self.drive(host, engine, now);
+    }
+
+    /// Periodic work: age-based expiry, then whatever follows from it.
+    pub fn tick(&mut self, host: &mut StreamHost, engine: &mut Engine, now: Clock) {
+        host.handle_expiry_tick(now);
+        self.drive(host, engine, now);
+    }
+
+    /// Consumer timers (redeliveries, pull expiry, heartbeats, inactivity) and expiry.
+    pub fn tick_consumers(&mut self, host: &mut StreamHost, engine: &mut Engine, now: Clock) {
+        host.handle_tick(now, &mut Queries(engine));
+        self.apply(host, engine);
+        self.drive(host, engine, now);
+    }
+}
+
+fn apply_one(subs: &mut AHashMap<SubHandle, SubKey>, engine: &mut Engine, a: HostAction) {
+    match a {
+        HostAction::Subscribe {
+            handle,
+            subject,
+            target,
+        } => {
+            let key = engine.add_internal_sub(&subject, target);
+            subs.insert(handle, key);
+        }
+        HostAction::Unsubscribe { handle } => {
+            if let Some(key) = subs.remove(&handle) {
+                engine.remove_internal_sub(key);
+            }
+        }
+        HostAction::Publish {
+            subject,
+            reply,
+            header_len,
+            message,
+        } => {
+            engine.publish_internal(&subject, reply.as_ref(), header_len, &message);
+        }
+        HostAction::PublishAs {
+            to,
+            shown,
+            reply,
+            header_len,
+            message,
+        } => {
+            engine.publish_internal_as(&to, &shown, Some(&reply), header_len, &message);
+        }
+        HostAction::Send { core, item } => engine.send_js(core, item),
+    }
+}
