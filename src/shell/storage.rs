@@ -18,9 +18,9 @@ use super::segment_writer::SegmentWriter;
 use super::CoreShell;
 
 use crate::store::record::{encode_into, Record, RecordRef};
+use crate::store::recovery;
 use crate::store::segment::{
-    self, build_index, index_file_name, parse_segment_file_name, segment_file_name, IndexView,
-    Scanner,
+    self, build_index, index_file_name, segment_file_name, IndexView, Scanner,
 };
 use crate::store::Stream;
 use crate::streams::{limits_of, StorageOp, StreamMeta};
@@ -169,16 +169,13 @@ fn write_durable(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-fn segment_paths(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
-    let mut segs: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
+/// The names of the files in a stream directory.
+fn list_names(dir: &Path) -> std::io::Result<Vec<String>> {
+    Ok(std::fs::read_dir(dir)?
         .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            parse_segment_file_name(&name).map(|seq| (seq, e.path()))
-        })
-        .collect();
-    segs.sort();
-    Ok(segs)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect())
 }
 
 /// A stream found on disk, ready to be registered with the host.
@@ -192,6 +189,9 @@ pub(crate) struct Recovered {
 /// Reopens every stream under `store_dir` that core `core_id` (of `n_cores`) owns: checks
 /// every record's CRC, truncates a torn or corrupt tail (and says so), rebuilds missing or
 /// stale segment indexes, and replays the records into a fresh stream state.
+///
+/// Synchronous `std::fs` on purpose: it runs while the core starts, before it accepts any
+/// client (the start-up barrier in `shell::run_core`), so it stalls no connection.
 pub(crate) fn recover(store_dir: &Path, core_id: usize, n_cores: usize) -> Vec<Recovered> {
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(store_dir) else {
@@ -275,15 +275,22 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
         limits_of(&meta.config),
         meta.config.first_seq.max(1),
     );
-    let segs = segment_paths(dir)?;
+    // The decisions are `store::recovery`'s; this only carries them out.
+    let (segs, leftovers) = recovery::plan_files(&list_names(dir)?);
+    for name in leftovers {
+        tracing::info!(file = %dir.join(&name).display(), "removing leftover file (orphan index or interrupted write)");
+        std::fs::remove_file(dir.join(&name))?;
+    }
     let mut sealed = Vec::with_capacity(segs.len());
     let mut records = 0u64;
     let (mut read_us, mut replay_us, mut index_us) = (0u64, 0u64, 0u64);
-    for (first_seq, path) in &segs {
+    let mut prev: Option<recovery::SegmentScan> = None;
+    for (i, &first_seq) in segs.iter().enumerate() {
+        let path = dir.join(segment_file_name(first_seq));
         let t0 = Instant::now();
         // Recovered message bodies are slices of the segment's mapping (page cache, not heap).
-        let bytes = map_segment(path)?;
-        let idx_path = dir.join(index_file_name(*first_seq));
+        let bytes = map_segment(&path)?;
+        let idx_path = dir.join(index_file_name(first_seq));
         let idx_bytes = std::fs::read(&idx_path).ok();
         let idx_covers = idx_bytes
             .as_deref()
@@ -292,52 +299,89 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
         // Index entries are gathered during the scan only when the index will need a rebuild.
         let collect = idx_covers != Some(bytes.len() as u64);
         let mut entries: Vec<(u64, u64)> = Vec::new();
+        let mut acc = recovery::ScanAcc::default();
         let mut scanner = Scanner::new(&bytes);
         let scanned = scanner.by_ref().map(|(off, rec)| {
             records += 1;
+            acc.see(&rec);
             if let (true, RecordRef::Message(m)) = (collect, rec) {
                 entries.push((m.seq, off));
             }
             rec
         });
+        // One pass: the records of the good prefix are replayed as they are checked.
         store.replay_all(scanned, Some(&bytes));
-        let valid_len = scanner.valid_len();
-        if let Some(problem) = scanner.problem() {
-            if scanner.zero_fill_tail() {
+        let scan = acc.finish(
+            first_seq,
+            bytes.len() as u64,
+            &scanner,
+            idx_bytes.as_deref(),
+        );
+        let plan = recovery::plan_segment(&scan, i + 1 == segs.len());
+        if let Some(hole) = prev
+            .as_ref()
+            .and_then(|p| recovery::hole_between(p, first_seq))
+        {
+            tracing::error!(
+                stream = %name,
+                from_seq = hole.from_seq,
+                to_seq = hole.to_seq,
+                "messages lost: a segment is missing or was cut"
+            );
+        }
+        if let Some(t) = &plan.truncate {
+            if t.preserve_copy {
+                let copy = dir.join(format!(
+                    "{}{}",
+                    segment_file_name(first_seq),
+                    recovery::DAMAGED_SUFFIX
+                ));
+                std::fs::copy(&path, &copy)?;
+                tracing::error!(
+                    file = %path.display(),
+                    offset = t.to_len,
+                    dropped_bytes = t.dropped,
+                    problem = ?t.problem,
+                    copy = %copy.display(),
+                    "corrupt record in a sealed segment: the rest of the segment is cut (original kept)"
+                );
+            } else if t.zero_fill {
                 // Zero padding of the last DMA block: what an unclean stop leaves behind.
                 tracing::info!(
                     file = %path.display(),
-                    offset = valid_len,
-                    dropped_bytes = scanner.dropped_bytes(),
+                    offset = t.to_len,
+                    dropped_bytes = t.dropped,
                     "truncating torn or corrupt segment tail (zero padding after an unclean stop)"
                 );
             } else {
                 tracing::warn!(
                     file = %path.display(),
-                    offset = valid_len,
-                    dropped_bytes = scanner.dropped_bytes(),
-                    problem = ?problem,
+                    offset = t.to_len,
+                    dropped_bytes = t.dropped,
+                    problem = ?t.problem,
                     "truncating torn or corrupt segment tail"
                 );
             }
-            let f = std::fs::OpenOptions::new().write(true).open(path)?;
-            f.set_len(valid_len as u64)?;
+            let f = std::fs::OpenOptions::new().write(true).open(&path)?;
+            f.set_len(t.to_len)?;
             f.sync_all()?;
         }
         let t2 = Instant::now();
-        if idx_covers != Some(valid_len as u64) {
+        if plan.rebuild_index {
+            let valid_len = scan.valid_len as usize;
             if !collect {
                 // The index covered the whole file but the tail was cut: index the good prefix.
                 entries = segment::index_entries(&segment::scan(&bytes[..valid_len]).records);
             }
             write_durable(
                 dir,
-                &index_file_name(*first_seq),
-                &build_index(*first_seq, &entries, valid_len as u64),
+                &index_file_name(first_seq),
+                &build_index(first_seq, &entries, valid_len as u64),
             )?;
             tracing::debug!(file = %idx_path.display(), "rebuilt segment index");
         }
-        sealed.push(*first_seq);
+        sealed.push(first_seq);
+        prev = Some(scan);
         read_us += (t1 - t0).as_micros() as u64;
         replay_us += (t2 - t1).as_micros() as u64;
         index_us += t2.elapsed().as_micros() as u64;

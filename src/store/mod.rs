@@ -12,6 +12,7 @@
 
 mod headers;
 pub mod record;
+pub mod recovery;
 pub mod segment;
 pub mod seq_map;
 pub mod stream;
