@@ -43,6 +43,8 @@ pub struct SegmentScan {
     /// Highest sequence the segment accounts for: its last message, or its leading
     /// checkpoint's last sequence when it holds no message.
     pub last_seq: Option<u64>,
+    /// Last sequence of the leading checkpoint (the stream state when the segment began).
+    pub checkpoint_last: Option<u64>,
     /// Segment length the index file says it covers: `None` when there is no usable index.
     pub index_covers: Option<u64>,
 }
@@ -64,11 +66,17 @@ impl SegmentScan {
 pub struct ScanAcc {
     msg_seqs: Option<(u64, u64)>,
     checkpoint_last: Option<u64>,
+    leading: Option<u64>,
+    seen: bool,
 }
 
 impl ScanAcc {
     /// Notes one good record.
     pub fn see(&mut self, rec: &RecordRef<'_>) {
+        if let (false, RecordRef::Checkpoint { last_seq, .. }) = (self.seen, rec) {
+            self.leading = Some(*last_seq);
+        }
+        self.seen = true;
         match rec {
             RecordRef::Message(m) => {
                 self.msg_seqs = Some(match self.msg_seqs {
@@ -104,6 +112,7 @@ impl ScanAcc {
             zero_fill_tail: scanner.zero_fill_tail(),
             msg_seqs: self.msg_seqs,
             last_seq,
+            checkpoint_last: self.leading,
             index_covers: index.and_then(|b| IndexView::open(b).ok().map(|v| v.covers_len())),
         }
     }
@@ -195,12 +204,16 @@ pub fn plan_segment(scan: &SegmentScan, is_last: bool) -> SegmentPlan {
 }
 
 /// A hole between consecutive segments: `prev` accounts for sequences up to its last one, and
-/// `next` was created for `next_first_seq`; what lies between was in a deleted segment.
-pub fn hole_between(prev: &SegmentScan, next_first_seq: u64) -> Option<Hole> {
+/// `next` began (its leading checkpoint, else its name) after a later one; what lies between
+/// was in a deleted segment or cut from a damaged one.
+pub fn hole_between(prev: &SegmentScan, next: &SegmentScan) -> Option<Hole> {
     let covered_to = prev.last_seq.unwrap_or(prev.first_seq.saturating_sub(1));
-    (next_first_seq > covered_to + 1).then_some(Hole {
+    let began_after = next
+        .checkpoint_last
+        .unwrap_or(next.first_seq.saturating_sub(1));
+    (began_after > covered_to).then_some(Hole {
         from_seq: covered_to + 1,
-        to_seq: next_first_seq - 1,
+        to_seq: began_after,
     })
 }
 
@@ -220,7 +233,7 @@ pub fn plan<S: AsRef<str>>(names: &[S], scans: &[SegmentScan]) -> RecoveryPlan {
         .collect();
     let holes = scans
         .windows(2)
-        .filter_map(|w| hole_between(&w[0], w[1].first_seq))
+        .filter_map(|w| hole_between(&w[0], &w[1]))
         .collect();
     RecoveryPlan {
         delete,
