@@ -64,9 +64,11 @@ impl<F: SegmentIo> SegmentWriter<F> {
             .write_at(start, [&self.tail, &self.pending], size)
             .await?;
         if n < data_len {
-            return Err(std::io::Error::other(format!(
-                "short segment write: {n} of {data_len} bytes at offset {start}"
-            )));
+            // A regular file is written short only when the disk (or quota) is full.
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!("short segment write: {n} of {data_len} bytes at offset {start}"),
+            ));
         }
         self.written += self.pending.len() as u64;
         let keep = if align == 1 {

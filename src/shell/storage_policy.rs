@@ -52,6 +52,7 @@ pub(crate) fn error_text(e: &std::io::Error) -> String {
         Some(28) => NO_SPACE_TEXT.into(),
         Some(30) => "read-only file system".into(),
         Some(122) => "disk quota exceeded".into(),
+        _ if e.kind() == std::io::ErrorKind::StorageFull => NO_SPACE_TEXT.into(),
         _ => e.to_string(),
     }
 }
