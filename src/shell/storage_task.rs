@@ -126,7 +126,12 @@ async fn sealer_task(shell: Rc<CoreShell>, queue: Rc<SealQueue>) {
 
 async fn rebase_sealed(shell: &CoreShell, seg: &SealedSegment) {
     let path = seg.path();
-    let map = match map_segment(&path) {
+    // open + mmap on the blocking pool: never a file syscall on the core.
+    let p = path.clone();
+    let map = match glommio::executor()
+        .spawn_blocking(move || map_segment(&p))
+        .await
+    {
         Ok(map) => map,
         Err(e) => {
             tracing::warn!(file = %path.display(), error = %e, "cannot map sealed segment; its messages stay in memory");
