@@ -20,9 +20,10 @@ pub(crate) struct SegmentWriter<F: SegmentIo> {
     tail: Vec<u8>,
     /// Bytes appended, not yet written.
     pending: Vec<u8>,
-    /// `written` and `tail` as of the last successful sync: where a failed write rolls back to.
-    synced: u64,
-    synced_tail: Vec<u8>,
+    /// `written` and `tail` at the last commit point (after a sync, or after a write the
+    /// interval policy acknowledged): where a failed write rolls back to.
+    committed: u64,
+    committed_tail: Vec<u8>,
 }
 
 impl<F: SegmentIo> SegmentWriter<F> {
@@ -33,8 +34,8 @@ impl<F: SegmentIo> SegmentWriter<F> {
             written: 0,
             tail: Vec::new(),
             pending: Vec::new(),
-            synced: 0,
-            synced_tail: Vec::new(),
+            committed: 0,
+            committed_tail: Vec::new(),
         }
     }
 
@@ -92,21 +93,24 @@ impl<F: SegmentIo> SegmentWriter<F> {
     /// Writes everything queued and makes it durable (`fdatasync`).
     pub(crate) async fn sync(&mut self) -> std::io::Result<()> {
         self.flush().await?;
-        self.file.fdatasync().await?;
-        self.synced = self.written;
-        self.synced_tail.clone_from(&self.tail);
-        Ok(())
+        self.file.fdatasync().await
+    }
+
+    /// Everything written so far is acknowledged: a later failed write rolls back to here.
+    pub(crate) fn mark_committed(&mut self) {
+        self.committed = self.written;
+        self.committed_tail.clone_from(&self.tail);
     }
 
     /// After a failed write (never after a failed sync: that is fail-stop): forgets every
-    /// byte since the last sync and cuts the file back to it, so the next write continues
-    /// from durable data. Returns the length rolled back to.
+    /// byte since the last commit point and cuts the file back to it, so the next write
+    /// continues from acknowledged data. Returns the length rolled back to.
     pub(crate) async fn roll_back(&mut self) -> std::io::Result<u64> {
         self.pending.clear();
-        self.written = self.synced;
-        self.tail.clone_from(&self.synced_tail);
-        self.file.truncate(self.synced).await?;
-        Ok(self.synced)
+        self.written = self.committed;
+        self.tail.clone_from(&self.committed_tail);
+        self.file.truncate(self.committed).await?;
+        Ok(self.committed)
     }
 
     /// Syncs, trims the padding of the last block and closes the file.

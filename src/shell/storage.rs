@@ -43,9 +43,10 @@ struct ActiveSegment<S: super::storage_fs::SegmentIo> {
     written_bytes: u64,
     index: Vec<(u64, u64)>,
     unsynced: bool,
-    /// `written_bytes` and `index.len()` at the last sync: what a failed write rolls back to.
-    synced_bytes: u64,
-    synced_entries: usize,
+    /// `written_bytes` and `index.len()` at the last commit point (sync; interval policy:
+    /// acknowledged write): what a failed write rolls back to.
+    committed_bytes: u64,
+    committed_entries: usize,
 }
 
 /// A stream's files as the storage task tracks them.
@@ -288,8 +289,8 @@ impl<F: StorageFs> Storage<F> {
             written_bytes: head.len() as u64,
             index: Vec::new(),
             unsynced: true,
-            synced_bytes: 0,
-            synced_entries: 0,
+            committed_bytes: 0,
+            committed_entries: 0,
         });
         Ok(())
     }
@@ -384,23 +385,32 @@ impl<F: StorageFs> Storage<F> {
                 continue;
             }
             if matches!(self.mode, SyncMode::Interval(_)) {
+                // Acknowledged after the write: a later failed write must not cut it.
+                Self::mark_committed(active);
                 continue;
             }
             out.synced += 1;
-            if let Err(e) = Self::sync_active(active).await {
-                let f = self.stop(slot, &format!("fdatasync: {}", error_text(&e)));
-                out.fail(self.stream_name(slot), f);
+            match Self::sync_active(active).await {
+                Ok(()) => Self::mark_committed(active),
+                Err(e) => {
+                    let f = self.stop(slot, &format!("fdatasync: {}", error_text(&e)));
+                    out.fail(self.stream_name(slot), f);
+                }
             }
         }
         out
+    }
+
+    fn mark_committed(active: &mut ActiveSegment<F::Segment>) {
+        active.writer.mark_committed();
+        active.committed_bytes = active.written_bytes;
+        active.committed_entries = active.index.len();
     }
 
     async fn sync_active(active: &mut ActiveSegment<F::Segment>) -> std::io::Result<()> {
         if active.unsynced {
             active.writer.sync().await?;
             active.unsynced = false;
-            active.synced_bytes = active.written_bytes;
-            active.synced_entries = active.index.len();
         }
         Ok(())
     }
@@ -451,7 +461,7 @@ impl<F: StorageFs> Storage<F> {
             tracing::warn!(stream = %name, "no space left on device (new segment)");
             return StoreFailure::NoSpace;
         };
-        if active.synced_bytes == 0 {
+        if active.committed_bytes == 0 {
             // Not even its leading checkpoint is durable: drop the new segment; the next
             // append starts another one.
             let active = files.active.take().expect("checked");
@@ -465,8 +475,8 @@ impl<F: StorageFs> Storage<F> {
         }
         match active.writer.roll_back().await {
             Ok(len) => {
-                active.written_bytes = active.synced_bytes;
-                active.index.truncate(active.synced_entries);
+                active.written_bytes = active.committed_bytes;
+                active.index.truncate(active.committed_entries);
                 active.unsynced = false;
                 tracing::warn!(
                     stream = %name,

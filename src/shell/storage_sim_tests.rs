@@ -131,8 +131,12 @@ struct Sim {
 
 impl Sim {
     fn new(seed: u64) -> Self {
+        Self::with_mode(seed, SyncMode::Always)
+    }
+
+    fn with_mode(seed: u64, mode: SyncMode) -> Self {
         let fs = FaultFs::default();
-        let mut storage = Storage::with_fs(fs.clone(), SEGMENT_BYTES, SyncMode::Always);
+        let mut storage = Storage::with_fs(fs.clone(), SEGMENT_BYTES, mode);
         let out = block_on(storage.commit(vec![StorageOp::Create {
             stream: SLOT,
             dir: dir(),
@@ -301,7 +305,7 @@ impl Sim {
         let (store, segs) = recover_from(&self.fs, &dir());
         self.check(&store);
         let s = store.state_summary();
-        let mut storage = Storage::with_fs(self.fs.clone(), SEGMENT_BYTES, SyncMode::Always);
+        let mut storage = Storage::with_fs(self.fs.clone(), SEGMENT_BYTES, self.storage.mode);
         storage.adopt(
             SLOT,
             StreamFiles::recovered(dir(), 1, segs, (s.first_seq, s.last_seq, s.last_ts_ns)),
@@ -429,4 +433,21 @@ fn a_failed_fdatasync_stops_the_stream_until_restart() {
     assert!(sim.acked.len() > acked.len(), "writes again after restart");
     let (w, s) = sim.fs.counts();
     assert!(w > 0 && s > 0);
+}
+
+#[test]
+fn interval_policy_enospc_never_cuts_acknowledged_writes() {
+    // Acked after the write, not the sync: a later ENOSPC rolls back to the last acked
+    // write, not to the last sync.
+    let mut sim = Sim::with_mode(11, SyncMode::Interval(std::time::Duration::from_secs(1)));
+    for round in 0..30 {
+        sim.publish();
+        if round % 3 == 0 {
+            sim.fs.arm(Fault::WriteNoSpace { keep: 100 });
+            sim.publish();
+            assert!(!sim.storage.is_stopped(SLOT));
+        }
+    }
+    assert!(sim.acked.len() >= 20);
+    sim.restart(false);
 }
