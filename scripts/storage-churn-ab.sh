@@ -3,19 +3,23 @@
 # created, filled, consumed (durable consumers acking: consumer state writes), and deleted
 # over and over — against the same run without the churn. natrix runs with --cores 1, so
 # both streams are owned by one core: any blocking file syscall on it shows up in the
-# publisher's p99. 127.0.0.1 only; release build; short bounded runs.
+# publisher's p99. Each run also measures core pub/sub latency (paced, 2000 msgs/s) on that
+# core first. 127.0.0.1 only; release build; short bounded runs.
 #
 #   scripts/storage-churn-ab.sh            # A B A B, 10 s each
 #   CHURN_SECS=5 CHURN_ROUNDS=3 scripts/storage-churn-ab.sh
 #
-# Environment: CHURN_SECS (10), CHURN_ROUNDS (2), CHURN_RATE (2000 msgs/s),
+# js-pub is closed-loop: one publisher, CHURN_WINDOW (1) acks outstanding, so each sample is
+# one publish -> fsync -> ack round trip and any stall of the core lands in the percentiles.
+#
+# Environment: CHURN_SECS (10), CHURN_ROUNDS (2), CHURN_WINDOW (1),
 # CHURN_NATRIX_BIN (default target/release/natrix).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 SECS=${CHURN_SECS:-10}
 ROUNDS=${CHURN_ROUNDS:-2}
-RATE=${CHURN_RATE:-2000}
+WINDOW=${CHURN_WINDOW:-1}
 NATRIX=${CHURN_NATRIX_BIN:-target/release/natrix}
 LOADGEN=target/release/natrix-loadgen
 PY=.venv/bin/python
@@ -31,22 +35,26 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 URL="nats://127.0.0.1:$PORT"
-run() { # $1 = label
-    local json
-    json=$("$LOADGEN" js-pub --url "$URL" --stream BENCH --storage file --rate "$RATE" \
-        --duration "$SECS" --size 128 --pubs 1 --window 16 --json --quiet)
-    echo "$json" | "$PY" -c '
+SHOW='
 import json, sys
 r = json.loads(sys.stdin.read().strip().splitlines()[-1])
 l = r.get("latency") or {}
-print("%-9s acked/s %8.0f  p50 %7.0f us  p99 %7.0f us  p99.9 %7.0f us  max %7.0f us" % (
+print("%-15s msgs/s %8.0f  p50 %7.0f us  p99 %7.0f us  p99.9 %7.0f us  max %7.0f us" % (
     sys.argv[1], r["msgs_per_s"], l.get("p50_us", 0), l.get("p99_us", 0),
     l.get("p999_us", 0), l.get("max_us", 0)))
-' "$1"
+'
+
+run() { # $1 = label
+    local json
+    json=$("$LOADGEN" latency --url "$URL" --rate 2000 --duration "$SECS" --size 128 --json --quiet)
+    echo "$json" | "$PY" -c "$SHOW" "$1 core"
+    json=$("$LOADGEN" js-pub --url "$URL" --stream BENCH --storage file \
+        --duration "$SECS" --size 128 --pubs 1 --window "$WINDOW" --json --quiet)
+    echo "$json" | "$PY" -c "$SHOW" "$1 js  "
 }
 for r in $(seq "$ROUNDS"); do
     run "A quiet"
-    "$PY" scripts/storage_churn.py --url "$URL" --seconds "$((SECS + 2))" >"$DATA.churn" &
+    "$PY" scripts/storage_churn.py --url "$URL" --seconds "$((2 * SECS + 2))" >"$DATA.churn" &
     CHURN=$!
     sleep 1
     run "B churn"

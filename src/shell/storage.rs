@@ -97,6 +97,10 @@ pub(crate) struct Storage<F: StorageFs = GlommioFs> {
     stopped: AHashMap<u32, String>,
     /// Segments sealed since the storage task last handed them to the host.
     pub(super) sealed_out: Vec<SealedSegment>,
+    /// Consumer state writes that nothing waits for (no double-ack confirmation): written
+    /// after the commit's replies are out ([`Storage::write_consumer_states`]), so publish
+    /// acks never wait for them.
+    after_replies: Vec<StorageOp>,
 }
 
 /// What one group commit achieved.
@@ -244,6 +248,7 @@ impl<F: StorageFs> Storage<F> {
             files: AHashMap::new(),
             stopped: AHashMap::new(),
             sealed_out: Vec::new(),
+            after_replies: Vec::new(),
         }
     }
 
@@ -336,6 +341,24 @@ impl<F: StorageFs> Storage<F> {
             } else if failed.contains(&slot) {
                 continue;
             }
+            match &op {
+                StorageOp::ConsumerState { sync: false, .. } => {
+                    self.after_replies.push(op);
+                    continue;
+                }
+                StorageOp::ConsumerState {
+                    stream,
+                    name,
+                    sync: true,
+                    ..
+                } => {
+                    // A newer state written now: an older one set aside must not follow it.
+                    self.after_replies.retain(|o| {
+                        !matches!(o, StorageOp::ConsumerState { stream: s, name: n, .. } if s == stream && n == name)
+                    });
+                }
+                _ => {}
+            }
             let is_append = matches!(op, StorageOp::Append { .. });
             let create_name = match &op {
                 StorageOp::Create { dir, .. } => {
@@ -413,6 +436,20 @@ impl<F: StorageFs> Storage<F> {
             active.unsynced = false;
         }
         Ok(())
+    }
+
+    /// Writes the consumer states a commit set aside (see `after_replies`), in order; a
+    /// failure is logged (a state file is only ever replaced whole: the consumer restarts
+    /// from its previous state, redelivering, never skipping).
+    pub(crate) async fn write_consumer_states(&mut self) {
+        for op in std::mem::take(&mut self.after_replies) {
+            let mut touched = Vec::new();
+            if let Err(ApplyError::Write(e) | ApplyError::Sync(e)) =
+                self.apply(op, &mut touched).await
+            {
+                tracing::warn!(error = %e, "consumer state write failed; the previous state stays");
+            }
+        }
     }
 
     /// The interval policy's periodic fdatasync of every stream; a failure stops the stream.
@@ -641,6 +678,7 @@ impl<F: StorageFs> Storage<F> {
     /// segments whose index is still to be written. A stopped stream's segment is abandoned:
     /// syncing it again could report success for pages already lost.
     pub(crate) async fn close_all(&mut self) -> Vec<SealedSegment> {
+        self.write_consumer_states().await;
         let mut sealed = std::mem::take(&mut self.sealed_out);
         for (&slot, files) in self.files.iter_mut() {
             if self.stopped.contains_key(&slot) {

@@ -89,6 +89,7 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
                 seal_queue.notify.notify();
             }
             publish_replies(&shell, replies, &outcome);
+            storage.write_consumer_states().await;
         }
         if let Some(d) = interval {
             if last_sync.elapsed() >= d {
