@@ -16,8 +16,8 @@ struct CommitStats {
     fsyncs: u64,
     ops: u64,
     replies: u64,
+    /// Time in commits (writes and syncs), microseconds.
     write_us: u64,
-    sync_us: u64,
     since: Option<Instant>,
 }
 
@@ -36,8 +36,7 @@ impl CommitStats {
             fsyncs_per_s = (self.fsyncs as f64 / secs) as u64,
             replies_per_commit = self.replies / self.commits,
             ops_per_commit = self.ops / self.commits,
-            avg_write_us = self.write_us / self.commits,
-            avg_sync_us = self.sync_us / self.fsyncs.max(1),
+            avg_commit_us = self.write_us / self.commits,
             "storage group commits"
         );
         *self = CommitStats::default();
