@@ -471,6 +471,44 @@ async fn duplicate_window_survives_restart() {
     assert_eq!(info(&common::js(&c), "DW").await.state.messages, 1);
 }
 
+/// A delete made right after a restart, followed by another restart and a publish, stays a
+/// delete. (natrix once named the segment holding only that tombstone after the last
+/// sequence, and the next segment created under the same name truncated it: the deleted
+/// message came back.)
+#[tokio::test]
+async fn a_delete_right_after_restart_survives_the_next_segments() {
+    let mut server = TestServer::start_default();
+    let c = server.client().await;
+    let js = js(&c);
+    create(&js, cfg("DEL", &["del"])).await;
+    for i in 1..=5u64 {
+        publish_h(&js, "del", &[], Bytes::from(format!("m{i}"))).await;
+    }
+    drop(c);
+    server.restart();
+    let c = server.client().await;
+    wait_until_served(&c, &["DEL"]).await;
+    let v = js_api(&c, "STREAM.MSG.DELETE.DEL", &json!({"seq": 3})).await;
+    assert_eq!(v["success"], true, "{v}");
+    drop(c);
+    server.restart();
+    let c = server.client().await;
+    wait_until_served(&c, &["DEL"]).await;
+    let a = publish_h(&common::js(&c), "del", &[], Bytes::from("m6")).await;
+    assert_eq!(a.sequence, 6);
+    drop(c);
+    server.restart();
+    let c = server.client().await;
+    wait_until_served(&c, &["DEL"]).await;
+    let got = all_messages(&common::js(&c), "DEL").await;
+    assert_eq!(
+        got.keys().copied().collect::<Vec<_>>(),
+        vec![1, 2, 4, 5, 6],
+        "message 3 was deleted"
+    );
+    assert_eq!(info(&common::js(&c), "DEL").await.state.messages, 5);
+}
+
 // ---------------------------------------------------------------------------------------------
 // kill -9 with publishers in flight (natrix, sync = "always")
 // ---------------------------------------------------------------------------------------------

@@ -7,10 +7,16 @@
 //! the engine through a `RefCell` that is never borrowed across an `.await`.
 
 mod conn;
+#[cfg(test)]
+mod fault_fs;
 pub(crate) mod js_drive;
 mod notify;
 mod segment_writer;
 mod storage;
+mod storage_fs;
+mod storage_policy;
+mod storage_recover;
+mod storage_task;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

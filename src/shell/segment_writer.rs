@@ -5,49 +5,37 @@
 //! one per buffer plus the tail. With the opt-in interval policy through the page cache
 //! (io_uring buffered writes), so an ack after the write costs a copy, not a device write.
 
-use glommio::io::{BufferedFile, DmaFile};
+use super::storage_fs::SegmentIo;
 
 /// Pending bytes past which an append writes them out at once, so a huge batch (or the
 /// interval sync policy) never holds more than this in memory.
 pub(crate) const FLUSH_AT_PENDING_BYTES: usize = 4 * 1024 * 1024;
 
-fn io_err(e: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::other(e.to_string())
-}
-
-enum SegmentFile {
-    Direct(DmaFile),
-    Buffered(BufferedFile),
-}
-
 /// The writer of the active segment of one stream (owned by its core's storage task).
-pub(crate) struct SegmentWriter {
-    file: SegmentFile,
+pub(crate) struct SegmentWriter<F: SegmentIo> {
+    file: F,
     /// Record bytes on disk (written; synced only after [`SegmentWriter::sync`]).
     written: u64,
     /// The bytes of the last, partial block already written (`written % alignment` of them).
     tail: Vec<u8>,
     /// Bytes appended, not yet written.
     pending: Vec<u8>,
+    /// `written` and `tail` at the last commit point (after a sync, or after a write the
+    /// interval policy acknowledged): where a failed write rolls back to.
+    committed: u64,
+    committed_tail: Vec<u8>,
 }
 
-impl SegmentWriter {
-    /// A writer at the start of an empty O_DIRECT file.
-    pub(crate) fn new(file: DmaFile) -> Self {
-        Self::with(SegmentFile::Direct(file))
-    }
-
-    /// A writer at the start of an empty file written through the page cache.
-    pub(crate) fn new_buffered(file: BufferedFile) -> Self {
-        Self::with(SegmentFile::Buffered(file))
-    }
-
-    fn with(file: SegmentFile) -> Self {
+impl<F: SegmentIo> SegmentWriter<F> {
+    /// A writer at the start of an empty file.
+    pub(crate) fn new(file: F) -> Self {
         SegmentWriter {
             file,
             written: 0,
             tail: Vec::new(),
             pending: Vec::new(),
+            committed: 0,
+            committed_tail: Vec::new(),
         }
     }
 
@@ -61,47 +49,35 @@ impl SegmentWriter {
         self.pending.len() >= FLUSH_AT_PENDING_BYTES
     }
 
-    /// Writes everything queued in one write (aligned for O_DIRECT).
+    /// Writes everything queued in one write (whole blocks for O_DIRECT: the partial last
+    /// block is rewritten with it, its padding zeroed).
     pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let file = match &self.file {
-            SegmentFile::Direct(f) => f,
-            SegmentFile::Buffered(f) => {
-                let data = std::mem::take(&mut self.pending);
-                let len = data.len();
-                let n = f.write_at(data, self.written).await.map_err(io_err)?;
-                if n < len {
-                    return Err(std::io::Error::other(format!(
-                        "short segment write: {n} of {len} bytes at offset {}",
-                        self.written
-                    )));
-                }
-                self.written += len as u64;
-                return Ok(());
-            }
-        };
-        let align = file.alignment() as usize;
+        let align = self.file.alignment().max(1) as usize;
         let start = self.written - self.tail.len() as u64;
         debug_assert_eq!(start % align as u64, 0, "writes start on a block boundary");
         let data_len = self.tail.len() + self.pending.len();
         let size = data_len.div_ceil(align) * align;
-        let mut buf = file.alloc_dma_buffer(size);
-        let b = buf.as_bytes_mut();
-        b[..self.tail.len()].copy_from_slice(&self.tail);
-        b[self.tail.len()..data_len].copy_from_slice(&self.pending);
-        // Zero padding: what recovery recognises as the end of the records.
-        b[data_len..].fill(0);
-        let n = file.write_at(buf, start).await.map_err(io_err)?;
+        let n = self
+            .file
+            .write_at(start, [&self.tail, &self.pending], size)
+            .await?;
         if n < data_len {
-            return Err(std::io::Error::other(format!(
-                "short segment write: {n} of {data_len} bytes at offset {start}"
-            )));
+            // A regular file is written short only when the disk (or quota) is full.
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                format!("short segment write: {n} of {data_len} bytes at offset {start}"),
+            ));
         }
         self.written += self.pending.len() as u64;
-        let keep = (self.written % align as u64) as usize;
-        let mut tail = Vec::with_capacity(align);
+        let keep = if align == 1 {
+            0
+        } else {
+            (self.written % align as u64) as usize
+        };
+        let mut tail = Vec::with_capacity(keep);
         if keep > self.pending.len() {
             let from_old = keep - self.pending.len();
             tail.extend_from_slice(&self.tail[self.tail.len() - from_old..]);
@@ -117,36 +93,43 @@ impl SegmentWriter {
     /// Writes everything queued and makes it durable (`fdatasync`).
     pub(crate) async fn sync(&mut self) -> std::io::Result<()> {
         self.flush().await?;
-        match &self.file {
-            SegmentFile::Direct(f) => f.fdatasync().await.map_err(io_err),
-            SegmentFile::Buffered(f) => f.fdatasync().await.map_err(io_err),
-        }
+        self.file.fdatasync().await
+    }
+
+    /// Everything written so far is acknowledged: a later failed write rolls back to here.
+    pub(crate) fn mark_committed(&mut self) {
+        self.committed = self.written;
+        self.committed_tail.clone_from(&self.tail);
+    }
+
+    /// After a failed write (never after a failed sync: that is fail-stop): forgets every
+    /// byte since the last commit point and cuts the file back to it, so the next write
+    /// continues from acknowledged data. Returns the length rolled back to.
+    pub(crate) async fn roll_back(&mut self) -> std::io::Result<u64> {
+        self.pending.clear();
+        self.written = self.committed;
+        self.tail.clone_from(&self.committed_tail);
+        self.file.truncate(self.committed).await?;
+        Ok(self.committed)
     }
 
     /// Syncs, trims the padding of the last block and closes the file.
     pub(crate) async fn close(mut self) -> std::io::Result<()> {
         self.sync().await?;
-        match self.file {
-            SegmentFile::Direct(f) => {
-                f.truncate(self.written).await.map_err(io_err)?;
-                f.close().await.map_err(io_err)
-            }
-            SegmentFile::Buffered(f) => f.close().await.map_err(io_err),
-        }
+        self.file.truncate(self.written).await?;
+        self.file.close().await
     }
 
     /// Closes without writing what is queued (the stream is being deleted).
     pub(crate) async fn abandon(self) {
-        let _ = match self.file {
-            SegmentFile::Direct(f) => f.close().await,
-            SegmentFile::Buffered(f) => f.close().await,
-        };
+        let _ = self.file.close().await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shell::storage_fs::{GlommioFs, StorageFs};
 
     /// Runs `f` on a small glommio executor (fits the default 8 MiB locked-memory limit).
     fn on_glommio<F, Fut>(f: F)
@@ -169,8 +152,7 @@ mod tests {
         let path = dir.join("w.seg");
         let p = path.clone();
         on_glommio(move || async move {
-            let file = DmaFile::create(&p).await.unwrap();
-            let mut w = SegmentWriter::new(file);
+            let mut w = SegmentWriter::new(GlommioFs.create_segment(&p, true).await.unwrap());
             let mut expected = Vec::new();
             // Sizes straddling block boundaries, flushes and syncs interleaved.
             for (i, size) in [1usize, 4095, 1, 4096, 7000, 3, 12_289, 0, 5]
@@ -206,8 +188,7 @@ mod tests {
         let path = dir.join("b.seg");
         let p = path.clone();
         on_glommio(move || async move {
-            let file = BufferedFile::create(&p).await.unwrap();
-            let mut w = SegmentWriter::new_buffered(file);
+            let mut w = SegmentWriter::new(GlommioFs.create_segment(&p, false).await.unwrap());
             let mut expected = Vec::new();
             for (i, size) in [5usize, 4096, 0, 9000, 1].iter().enumerate() {
                 let chunk: Vec<u8> = (0..*size).map(|j| (i + j) as u8).collect();

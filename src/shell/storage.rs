@@ -1,29 +1,27 @@
-//! Stream files on one core: recovery at start, and the storage task that carries out the
-//! stream host's [`StorageOp`]s through glommio's io_uring file API (DmaFile, O_DIRECT), with
-//! group commit: every op queued at that moment is written, each touched segment gets one
-//! aligned write and one `fdatasync` ([`SegmentWriter`]), and only then are the waiting
-//! publish acks and API replies released.
+//! Stream files on one core: the storage state that carries out the stream host's
+//! [`StorageOp`]s with group commit — every op queued at that moment is written, each touched
+//! segment gets one aligned write and one `fdatasync` ([`SegmentWriter`]), and only then are the
+//! waiting publish acks and API replies released (`storage_task`). Every file operation goes
+//! through the [`StorageFs`] seam (glommio in production, a fault-injecting in-memory file
+//! system in tests); what a failure means is `storage_policy`'s. Recovery at start-up is in
+//! `storage_recover`.
 
-use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ahash::AHashMap;
-use bytes::Bytes;
+use ahash::{AHashMap, AHashSet};
 use futures_lite::AsyncWriteExt;
 use glommio::io::{DmaFile, DmaStreamWriterBuilder};
 
 use super::segment_writer::SegmentWriter;
+use super::storage_fs::{io_err, GlommioFs, GlommioSegment, StorageFs};
+use super::storage_policy::{error_text, is_no_space, StoreFailure};
+pub(crate) use super::storage_recover::{consumer_dir, recover, CONSUMER_STATE_FILE};
+pub(crate) use super::storage_task::storage_task;
 
-use super::CoreShell;
-
-use crate::store::record::{encode_into, Record, RecordRef};
-use crate::store::segment::{
-    self, build_index, index_file_name, parse_segment_file_name, segment_file_name, IndexView,
-    Scanner,
-};
-use crate::store::Stream;
-use crate::streams::{limits_of, StorageOp, StreamMeta};
+use crate::store::record::{encode_into, Record};
+use crate::store::segment::{build_index, index_file_name, segment_file_name};
+use crate::streams::StorageOp;
 
 /// Name of a stream's metadata file.
 pub const META_FILE: &str = "meta.json";
@@ -39,58 +37,124 @@ pub enum SyncMode {
     Interval(Duration),
 }
 
-struct ActiveSegment {
-    writer: SegmentWriter,
+struct ActiveSegment<S: super::storage_fs::SegmentIo> {
+    writer: SegmentWriter<S>,
     first_seq: u64,
     written_bytes: u64,
     index: Vec<(u64, u64)>,
     unsynced: bool,
+    /// `written_bytes` and `index.len()` at the last commit point (sync; interval policy:
+    /// acknowledged write): what a failed write rolls back to.
+    committed_bytes: u64,
+    committed_entries: usize,
 }
 
 /// A stream's files as the storage task tracks them.
-pub(crate) struct StreamFiles {
-    dir: PathBuf,
+pub(crate) struct StreamFiles<S: super::storage_fs::SegmentIo = GlommioSegment> {
+    pub(super) dir: PathBuf,
     /// The stream's creation time (its identity, as the host knows it).
-    created_ns: u64,
-    active: Option<ActiveSegment>,
+    pub(super) created_ns: u64,
+    active: Option<ActiveSegment<S>>,
     /// First sequence of every sealed segment, ascending.
-    sealed: Vec<u64>,
+    pub(super) sealed: Vec<u64>,
     /// (first, last, last_ts) after everything written so far: a new segment starts with it.
-    state: (u64, u64, u64),
+    pub(super) state: (u64, u64, u64),
+}
+
+impl<S: super::storage_fs::SegmentIo> StreamFiles<S> {
+    /// Files of a stream recovered from `dir` (its segments are all sealed).
+    pub(super) fn recovered(
+        dir: PathBuf,
+        created_ns: u64,
+        sealed: Vec<u64>,
+        state: (u64, u64, u64),
+    ) -> Self {
+        StreamFiles {
+            dir,
+            created_ns,
+            active: None,
+            sealed,
+            state,
+        }
+    }
+
+    /// The stream's name (its directory's).
+    fn name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
 }
 
 /// Segment files of the streams this core owns; used only by this core's storage task.
-pub(crate) struct Storage {
+pub(crate) struct Storage<F: StorageFs = GlommioFs> {
+    fs: F,
     max_segment_bytes: u64,
-    mode: SyncMode,
-    files: AHashMap<u32, StreamFiles>,
+    pub(super) mode: SyncMode,
+    files: AHashMap<u32, StreamFiles<F::Segment>>,
+    /// Streams stopped after a failed fdatasync (fail-stop until restart), with the reason.
+    stopped: AHashMap<u32, String>,
     /// Segments sealed since the storage task last handed them to the host.
-    sealed_out: Vec<SealedSegment>,
+    pub(super) sealed_out: Vec<SealedSegment>,
+    /// Consumer state writes that nothing waits for (no double-ack confirmation): written
+    /// after the commit's replies are out ([`Storage::write_consumer_states`]), so publish
+    /// acks never wait for them.
+    after_replies: Vec<StorageOp>,
+}
+
+/// What one group commit achieved.
+#[derive(Debug, Default)]
+pub(crate) struct CommitOutcome {
+    /// Streams (by name) whose writes in this commit are not durable, and why.
+    pub(crate) failed_streams: AHashMap<String, StoreFailure>,
+    /// The first failure of any op: replies not tied to one stream (API responses) fail with it.
+    pub(crate) any_failure: Option<StoreFailure>,
+    /// Streams touched (for the stats).
+    pub(crate) synced: u64,
+}
+
+impl CommitOutcome {
+    fn fail(&mut self, name: String, f: StoreFailure) {
+        self.any_failure.get_or_insert_with(|| f.clone());
+        self.failed_streams.entry(name).or_insert(f);
+    }
+
+    /// The failure that withholds a reply, if any: a publish ack fails with its own stream,
+    /// any other reply with the commit's first failure.
+    pub(crate) fn failure_for(&self, payload: &[u8]) -> Option<&StoreFailure> {
+        match super::storage_policy::pub_ack_stream(payload) {
+            Some(stream) => self.failed_streams.get(&stream),
+            None => self.any_failure.as_ref(),
+        }
+    }
 }
 
 /// A segment that was just sealed: its messages' bodies can move from RAM to its mapping,
 /// and its index file is still to be written.
-struct SealedSegment {
-    stream: u32,
-    created_ns: u64,
+pub(super) struct SealedSegment {
+    pub(super) stream: u32,
+    pub(super) created_ns: u64,
     dir: PathBuf,
     first_seq: u64,
     /// Bytes of the closed file.
     len: u64,
     /// (sequence, record offset) of every message record in it.
-    index: Vec<(u64, u64)>,
+    pub(super) index: Vec<(u64, u64)>,
 }
 
 impl SealedSegment {
-    fn path(&self) -> PathBuf {
+    pub(super) fn path(&self) -> PathBuf {
         self.dir.join(segment_file_name(self.first_seq))
     }
 
     /// Writes the segment's rkyv index durably, unless the segment is gone meanwhile. The
     /// archive is built on glommio's blocking-thread pool (pure computation over the entries:
-    /// tens of ms for a segment of a million tiny messages) and written by this core.
-    async fn write_index(self) -> std::io::Result<()> {
-        if !self.path().exists() {
+    /// tens of ms for a segment of a million tiny messages) and written by this core through
+    /// io_uring; the rename and the directory sync go to the blocking pool.
+    pub(super) async fn write_index(self) -> std::io::Result<()> {
+        let fs = GlommioFs;
+        if !fs.exists(&self.path()).await {
             return Ok(());
         }
         let t0 = Instant::now();
@@ -100,10 +164,28 @@ impl SealedSegment {
             .spawn_blocking(move || build_index(first_seq, &entries, len))
             .await;
         let built_us = t0.elapsed().as_micros() as u64;
-        if !self.dir.join(segment_file_name(first_seq)).exists() {
+        if !fs
+            .exists(&self.dir.join(segment_file_name(first_seq)))
+            .await
+        {
             return Ok(());
         }
-        write_durable_async(&self.dir, &index_file_name(first_seq), &index).await?;
+        let name = index_file_name(first_seq);
+        let tmp = self.dir.join(format!("{name}.tmp"));
+        let file = DmaFile::create(&tmp).await.map_err(io_err)?;
+        let mut writer = DmaStreamWriterBuilder::new(file)
+            .with_buffer_size(WRITER_BUFFER_BYTES)
+            .build();
+        writer.write_all(&index).await?;
+        writer.sync().await.map_err(io_err)?;
+        writer.close().await?;
+        let (dir, to) = (self.dir.clone(), self.dir.join(&name));
+        glommio::executor()
+            .spawn_blocking(move || {
+                std::fs::rename(&tmp, to)?;
+                std::fs::File::open(dir)?.sync_all()
+            })
+            .await?;
         tracing::debug!(
             first_seq,
             entries = n,
@@ -115,290 +197,86 @@ impl SealedSegment {
     }
 }
 
-/// [`write_durable`] through glommio's io_uring file API, for files large enough that a
-/// blocking write would stall the core: temp file written and synced, renamed, directory synced.
-async fn write_durable_async(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let file = DmaFile::create(&tmp).await.map_err(io_err)?;
-    let mut writer = DmaStreamWriterBuilder::new(file)
-        .with_buffer_size(WRITER_BUFFER_BYTES)
-        .build();
-    writer.write_all(bytes).await?;
-    writer.sync().await.map_err(io_err)?;
-    writer.close().await?;
-    std::fs::rename(&tmp, dir.join(name))?;
-    std::fs::File::open(dir)?.sync_all()
-}
-
 /// Sealed segments handed from the storage task to the sealer task, so that neither moving
 /// bodies nor writing an index ever holds up a group commit.
 #[derive(Default)]
 pub(crate) struct SealQueue {
-    jobs: std::cell::RefCell<std::collections::VecDeque<SealedSegment>>,
-    notify: super::notify::Notify,
+    pub(super) jobs: std::cell::RefCell<std::collections::VecDeque<SealedSegment>>,
+    pub(super) notify: super::notify::Notify,
 }
 
-/// Maps a segment file read-only; message bodies become slices of it, so they live in the
-/// page cache (reclaimable, shared with the file) rather than in the process's heap.
-///
-/// Segment files are append-only and never truncated while mapped (recovery truncates a torn
-/// tail only past every byte a record borrows), so a mapped page is always backed by the file.
-fn map_segment(path: &Path) -> std::io::Result<Bytes> {
-    let file = std::fs::File::open(path)?;
-    if file.metadata()?.len() == 0 {
-        return Ok(Bytes::new());
+/// The stream slot an op is about.
+fn op_stream(op: &StorageOp) -> u32 {
+    match op {
+        StorageOp::Create { stream, .. }
+        | StorageOp::WriteMeta { stream, .. }
+        | StorageOp::Append { stream, .. }
+        | StorageOp::Compact { stream, .. }
+        | StorageOp::Delete { stream }
+        | StorageOp::ConsumerMeta { stream, .. }
+        | StorageOp::ConsumerState { stream, .. }
+        | StorageOp::ConsumerDelete { stream, .. } => *stream,
     }
-    // SAFETY: the file is only ever appended to, or truncated past the records in use (see
-    // above), and no other process is expected to modify a stream's files while it runs.
-    let map = unsafe { memmap2::Mmap::map(&file)? };
-    Ok(Bytes::from_owner(map))
 }
 
-fn io_err(e: impl std::fmt::Display) -> std::io::Error {
-    std::io::Error::other(e.to_string())
-}
-
-/// Writes a small file durably: temp file, fsync, rename, fsync of the directory.
-fn write_durable(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, dir.join(name))?;
-    std::fs::File::open(dir)?.sync_all()
-}
-
-fn segment_paths(dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
-    let mut segs: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            parse_segment_file_name(&name).map(|seq| (seq, e.path()))
-        })
-        .collect();
-    segs.sort();
-    Ok(segs)
-}
-
-/// A stream found on disk, ready to be registered with the host.
-pub(crate) struct Recovered {
-    pub(crate) meta: StreamMeta,
-    pub(crate) consumers: Vec<crate::streams::RecoveredConsumer>,
-    pub(crate) store: Stream,
-    pub(crate) files: StreamFiles,
-}
-
-/// Reopens every stream under `store_dir` that core `core_id` (of `n_cores`) owns: checks
-/// every record's CRC, truncates a torn or corrupt tail (and says so), rebuilds missing or
-/// stale segment indexes, and replays the records into a fresh stream state.
-pub(crate) fn recover(store_dir: &Path, core_id: usize, n_cores: usize) -> Vec<Recovered> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(store_dir) else {
-        return out;
-    };
-    for entry in entries.filter_map(|e| e.ok()) {
-        let dir = entry.path();
-        let meta_path = dir.join(META_FILE);
-        let Ok(meta_bytes) = std::fs::read(&meta_path) else {
-            continue;
-        };
-        let meta: StreamMeta = match serde_json::from_slice(&meta_bytes) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(file = %meta_path.display(), error = %e, "unreadable stream metadata; stream skipped");
-                continue;
-            }
-        };
-        if meta.owner_core % n_cores != core_id {
-            continue;
-        }
-        match recover_stream(&dir, meta) {
-            Ok(r) => out.push(r),
-            Err(e) => {
-                tracing::error!(dir = %dir.display(), error = %e, "stream recovery failed; stream skipped")
-            }
-        }
-    }
-    out
-}
-
-/// Where a stream keeps its consumers: `<stream dir>/consumers/<name>/{meta.json,state}`.
-fn consumer_dir(stream_dir: &Path, name: &str) -> PathBuf {
-    stream_dir.join(CONSUMERS_DIR).join(name)
-}
-
-const CONSUMERS_DIR: &str = "consumers";
-const CONSUMER_STATE_FILE: &str = "state";
-
-/// Reads every durable consumer of a stream; a missing or damaged state file restarts that
-/// consumer from its deliver policy (redelivery, never a skip) and says so.
-fn recover_consumers(stream_dir: &Path) -> Vec<crate::streams::RecoveredConsumer> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(stream_dir.join(CONSUMERS_DIR)) else {
-        return out;
-    };
-    for entry in entries.filter_map(|e| e.ok()) {
-        let dir = entry.path();
-        let meta_path = dir.join(META_FILE);
-        let meta: crate::streams::ConsumerMeta = match std::fs::read(&meta_path)
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice(&b).map_err(|e| e.to_string()))
-        {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(file = %meta_path.display(), error = %e, "unreadable consumer metadata; consumer skipped");
-                continue;
-            }
-        };
-        let state_path = dir.join(CONSUMER_STATE_FILE);
-        let state = match std::fs::read(&state_path) {
-            Ok(b) => match crate::consumer::state::Snapshot::decode(&b) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    tracing::warn!(file = %state_path.display(), error = %e, "consumer state unreadable; it restarts from its deliver policy");
-                    None
-                }
-            },
-            Err(_) => None,
-        };
-        out.push(crate::streams::RecoveredConsumer { meta, state });
-    }
-    out
-}
-
-fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
-    let started = Instant::now();
-    let name = meta.config.name.clone();
-    let mut store = Stream::new(
-        name.clone(),
-        limits_of(&meta.config),
-        meta.config.first_seq.max(1),
-    );
-    let segs = segment_paths(dir)?;
-    let mut sealed = Vec::with_capacity(segs.len());
-    let mut records = 0u64;
-    let (mut read_us, mut replay_us, mut index_us) = (0u64, 0u64, 0u64);
-    for (first_seq, path) in &segs {
-        let t0 = Instant::now();
-        // Recovered message bodies are slices of the segment's mapping (page cache, not heap).
-        let bytes = map_segment(path)?;
-        let idx_path = dir.join(index_file_name(*first_seq));
-        let idx_bytes = std::fs::read(&idx_path).ok();
-        let idx_covers = idx_bytes
-            .as_deref()
-            .and_then(|b| IndexView::open(b).ok().map(|v| v.covers_len()));
-        let t1 = Instant::now();
-        // Index entries are gathered during the scan only when the index will need a rebuild.
-        let collect = idx_covers != Some(bytes.len() as u64);
-        let mut entries: Vec<(u64, u64)> = Vec::new();
-        let mut scanner = Scanner::new(&bytes);
-        let scanned = scanner.by_ref().map(|(off, rec)| {
-            records += 1;
-            if let (true, RecordRef::Message(m)) = (collect, rec) {
-                entries.push((m.seq, off));
-            }
-            rec
-        });
-        store.replay_all(scanned, Some(&bytes));
-        let valid_len = scanner.valid_len();
-        if let Some(problem) = scanner.problem() {
-            if scanner.zero_fill_tail() {
-                // Zero padding of the last DMA block: what an unclean stop leaves behind.
-                tracing::info!(
-                    file = %path.display(),
-                    offset = valid_len,
-                    dropped_bytes = scanner.dropped_bytes(),
-                    "truncating torn or corrupt segment tail (zero padding after an unclean stop)"
-                );
-            } else {
-                tracing::warn!(
-                    file = %path.display(),
-                    offset = valid_len,
-                    dropped_bytes = scanner.dropped_bytes(),
-                    problem = ?problem,
-                    "truncating torn or corrupt segment tail"
-                );
-            }
-            let f = std::fs::OpenOptions::new().write(true).open(path)?;
-            f.set_len(valid_len as u64)?;
-            f.sync_all()?;
-        }
-        let t2 = Instant::now();
-        if idx_covers != Some(valid_len as u64) {
-            if !collect {
-                // The index covered the whole file but the tail was cut: index the good prefix.
-                entries = segment::index_entries(&segment::scan(&bytes[..valid_len]).records);
-            }
-            write_durable(
-                dir,
-                &index_file_name(*first_seq),
-                &build_index(*first_seq, &entries, valid_len as u64),
-            )?;
-            tracing::debug!(file = %idx_path.display(), "rebuilt segment index");
-        }
-        sealed.push(*first_seq);
-        read_us += (t1 - t0).as_micros() as u64;
-        replay_us += (t2 - t1).as_micros() as u64;
-        index_us += t2.elapsed().as_micros() as u64;
-    }
-    let s = store.state_summary();
-    tracing::info!(
-        stream = %name,
-        messages = s.messages,
-        records,
-        segments = segs.len(),
-        read_ms = read_us / 1000,
-        scan_replay_ms = replay_us / 1000,
-        index_ms = index_us / 1000,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "stream recovered"
-    );
-    let consumers = recover_consumers(dir);
-    let created_ns = meta.created_ns;
-    Ok(Recovered {
-        meta,
-        consumers,
-        store,
-        files: StreamFiles {
-            dir: dir.to_path_buf(),
-            created_ns,
-            active: None,
-            sealed,
-            state: (s.first_seq, s.last_seq, s.last_ts_ns),
-        },
-    })
-}
-
-impl Storage {
+impl Storage<GlommioFs> {
     /// Empty storage for one core.
     pub(crate) fn new(max_segment_bytes: u64, mode: SyncMode) -> Self {
+        Storage::with_fs(GlommioFs, max_segment_bytes, mode)
+    }
+}
+
+/// Why an op failed: a failed write can be rolled back (ENOSPC), a failed sync cannot.
+enum ApplyError {
+    Write(std::io::Error),
+    Sync(std::io::Error),
+}
+
+impl From<std::io::Error> for ApplyError {
+    fn from(e: std::io::Error) -> Self {
+        ApplyError::Write(e)
+    }
+}
+
+impl<F: StorageFs> Storage<F> {
+    /// Empty storage over a given file system (tests: a fault-injecting one).
+    pub(crate) fn with_fs(fs: F, max_segment_bytes: u64, mode: SyncMode) -> Self {
         Storage {
+            fs,
             max_segment_bytes,
             mode,
             files: AHashMap::new(),
+            stopped: AHashMap::new(),
             sealed_out: Vec::new(),
+            after_replies: Vec::new(),
         }
     }
 
     /// Takes over the files of a recovered stream registered under `slot`.
-    pub(crate) fn adopt(&mut self, slot: u32, files: StreamFiles) {
+    pub(crate) fn adopt(&mut self, slot: u32, files: StreamFiles<F::Segment>) {
         self.files.insert(slot, files);
+    }
+
+    /// Whether a stream was stopped by a failed fdatasync.
+    #[cfg(test)]
+    pub(crate) fn is_stopped(&self, slot: u32) -> bool {
+        self.stopped.contains_key(&slot)
     }
 
     /// Starts the next segment: O_DIRECT when every commit is synced, else through the page
     /// cache (the interval policy acks after the write).
-    async fn open_segment(files: &mut StreamFiles, mode: SyncMode) -> std::io::Result<()> {
-        let first_seq = files.state.1 + 1;
+    async fn open_segment(
+        fs: &F,
+        files: &mut StreamFiles<F::Segment>,
+        mode: SyncMode,
+    ) -> std::io::Result<()> {
+        // Named for the next sequence, but never the name of an existing segment: one that
+        // holds only removals (tombstones, purges) leaves the last sequence unchanged, and
+        // creating a file truncates it.
+        let first_seq = (files.state.1 + 1).max(files.sealed.last().map_or(0, |s| s + 1));
         let path = files.dir.join(segment_file_name(first_seq));
-        let mut writer = match mode {
-            SyncMode::Always => SegmentWriter::new(DmaFile::create(&path).await.map_err(io_err)?),
-            SyncMode::Interval(_) => SegmentWriter::new_buffered(
-                glommio::io::BufferedFile::create(&path)
-                    .await
-                    .map_err(io_err)?,
-            ),
-        };
+        let direct = matches!(mode, SyncMode::Always);
+        let mut writer = SegmentWriter::new(fs.create_segment(&path, direct).await?);
         let mut head = Vec::new();
         let (first, last, last_ts) = files.state;
         encode_into(
@@ -416,13 +294,18 @@ impl Storage {
             written_bytes: head.len() as u64,
             index: Vec::new(),
             unsynced: true,
+            committed_bytes: 0,
+            committed_entries: 0,
         });
         Ok(())
     }
 
     /// Closes the active segment (sync, trim the DMA padding); its index is still to be
     /// written ([`SealedSegment::write_index`]).
-    async fn seal(files: &mut StreamFiles, stream: u32) -> std::io::Result<Option<SealedSegment>> {
+    async fn seal(
+        files: &mut StreamFiles<F::Segment>,
+        stream: u32,
+    ) -> std::io::Result<Option<SealedSegment>> {
         let Some(active) = files.active.take() else {
             return Ok(None);
         };
@@ -438,7 +321,216 @@ impl Storage {
         }))
     }
 
-    async fn apply(&mut self, op: StorageOp, touched: &mut Vec<u32>) -> std::io::Result<()> {
+    /// Carries out one group commit: every op in order, then one write and one fdatasync per
+    /// touched segment (the interval policy: the write only). Never panics on an I/O error:
+    /// the outcome says which streams' writes are not durable and why (see `storage_policy`).
+    pub(crate) async fn commit(&mut self, ops: Vec<StorageOp>) -> CommitOutcome {
+        let mut out = CommitOutcome::default();
+        let mut touched: Vec<u32> = Vec::new();
+        // Streams whose append failed in this commit: their later ops in it are skipped.
+        let mut failed: AHashSet<u32> = AHashSet::new();
+        for op in ops {
+            let slot = op_stream(&op);
+            if let StorageOp::Delete { .. } = op {
+                self.stopped.remove(&slot);
+            } else if let Some(why) = self.stopped.get(&slot) {
+                let f = StoreFailure::Stopped(why.clone());
+                let name = self.files.get(&slot).map(|f| f.name()).unwrap_or_default();
+                out.fail(name, f);
+                continue;
+            } else if failed.contains(&slot) {
+                continue;
+            }
+            match &op {
+                StorageOp::ConsumerState { sync: false, .. } => {
+                    self.after_replies.push(op);
+                    continue;
+                }
+                StorageOp::ConsumerState {
+                    stream,
+                    name,
+                    sync: true,
+                    ..
+                } => {
+                    // A newer state written now: an older one set aside must not follow it.
+                    self.after_replies.retain(|o| {
+                        !matches!(o, StorageOp::ConsumerState { stream: s, name: n, .. } if s == stream && n == name)
+                    });
+                }
+                _ => {}
+            }
+            let is_append = matches!(op, StorageOp::Append { .. });
+            let create_name = match &op {
+                StorageOp::Create { dir, .. } => {
+                    dir.file_name().map(|n| n.to_string_lossy().into_owned())
+                }
+                _ => None,
+            };
+            match self.apply(op, &mut touched).await {
+                Ok(()) => {}
+                Err(ApplyError::Write(e)) if is_append => {
+                    failed.insert(slot);
+                    let f = self.write_failed(slot, &e).await;
+                    let name = self.stream_name(slot);
+                    out.fail(name, f);
+                }
+                Err(ApplyError::Sync(e)) => {
+                    failed.insert(slot);
+                    let f = self.stop(slot, &format!("fdatasync: {}", error_text(&e)));
+                    let name = self.stream_name(slot);
+                    out.fail(name, f);
+                }
+                Err(ApplyError::Write(e)) => {
+                    // Metadata and consumer files: nothing acknowledged depends on a partial
+                    // one (temp file + rename), so the stream goes on; the replies of this
+                    // commit that are not publish acks get the error.
+                    let name = create_name.unwrap_or_else(|| self.stream_name(slot));
+                    tracing::error!(stream = %name, error = %e, "stream metadata or consumer file write failed");
+                    let f = if is_no_space(&e) {
+                        StoreFailure::NoSpace
+                    } else {
+                        StoreFailure::Stopped(error_text(&e))
+                    };
+                    out.any_failure.get_or_insert(f);
+                }
+            }
+        }
+        for slot in touched {
+            if failed.contains(&slot) || self.stopped.contains_key(&slot) {
+                continue;
+            }
+            let Some(active) = self.files.get_mut(&slot).and_then(|f| f.active.as_mut()) else {
+                continue;
+            };
+            if let Err(e) = active.writer.flush().await {
+                let f = self.write_failed(slot, &e).await;
+                out.fail(self.stream_name(slot), f);
+                continue;
+            }
+            if matches!(self.mode, SyncMode::Interval(_)) {
+                // Acknowledged after the write: a later failed write must not cut it.
+                Self::mark_committed(active);
+                continue;
+            }
+            out.synced += 1;
+            match Self::sync_active(active).await {
+                Ok(()) => Self::mark_committed(active),
+                Err(e) => {
+                    let f = self.stop(slot, &format!("fdatasync: {}", error_text(&e)));
+                    out.fail(self.stream_name(slot), f);
+                }
+            }
+        }
+        out
+    }
+
+    fn mark_committed(active: &mut ActiveSegment<F::Segment>) {
+        active.writer.mark_committed();
+        active.committed_bytes = active.written_bytes;
+        active.committed_entries = active.index.len();
+    }
+
+    async fn sync_active(active: &mut ActiveSegment<F::Segment>) -> std::io::Result<()> {
+        if active.unsynced {
+            active.writer.sync().await?;
+            active.unsynced = false;
+        }
+        Ok(())
+    }
+
+    /// Writes the consumer states a commit set aside (see `after_replies`), in order; a
+    /// failure is logged (a state file is only ever replaced whole: the consumer restarts
+    /// from its previous state, redelivering, never skipping).
+    pub(crate) async fn write_consumer_states(&mut self) {
+        for op in std::mem::take(&mut self.after_replies) {
+            let mut touched = Vec::new();
+            if let Err(ApplyError::Write(e) | ApplyError::Sync(e)) =
+                self.apply(op, &mut touched).await
+            {
+                tracing::warn!(error = %e, "consumer state write failed; the previous state stays");
+            }
+        }
+    }
+
+    /// The interval policy's periodic fdatasync of every stream; a failure stops the stream.
+    pub(crate) async fn sync_all(&mut self) {
+        let slots: Vec<u32> = self.files.keys().copied().collect();
+        for slot in slots {
+            if self.stopped.contains_key(&slot) {
+                continue;
+            }
+            let Some(active) = self.files.get_mut(&slot).and_then(|f| f.active.as_mut()) else {
+                continue;
+            };
+            if let Err(e) = Self::sync_active(active).await {
+                self.stop(slot, &format!("fdatasync: {}", error_text(&e)));
+            }
+        }
+    }
+
+    fn stream_name(&self, slot: u32) -> String {
+        self.files.get(&slot).map(|f| f.name()).unwrap_or_default()
+    }
+
+    /// Fail-stop: the stream takes no more writes until the process restarts.
+    fn stop(&mut self, slot: u32, why: &str) -> StoreFailure {
+        tracing::error!(
+            stream = %self.stream_name(slot),
+            error = %why,
+            "stream storage failed: the stream takes no more writes until restart (fail-stop; a failed sync is never retried)"
+        );
+        self.stopped.insert(slot, why.to_owned());
+        StoreFailure::Stopped(why.to_owned())
+    }
+
+    /// A write of the stream's active segment failed: ENOSPC rolls the segment back to its
+    /// last synced length (nothing there was acknowledged) and the stream goes on; anything
+    /// else, or a failed roll-back, stops the stream.
+    async fn write_failed(&mut self, slot: u32, e: &std::io::Error) -> StoreFailure {
+        if !is_no_space(e) {
+            return self.stop(slot, &error_text(e));
+        }
+        let name = self.stream_name(slot);
+        let Some(files) = self.files.get_mut(&slot) else {
+            return StoreFailure::NoSpace;
+        };
+        let Some(active) = files.active.as_mut() else {
+            tracing::warn!(stream = %name, "no space left on device (new segment)");
+            return StoreFailure::NoSpace;
+        };
+        if active.committed_bytes == 0 {
+            // Not even its leading checkpoint is durable: drop the new segment; the next
+            // append starts another one.
+            let active = files.active.take().expect("checked");
+            let path = files.dir.join(segment_file_name(active.first_seq));
+            active.writer.abandon().await;
+            if let Err(e2) = self.fs.remove_file(&path).await {
+                tracing::warn!(file = %path.display(), error = %e2, "removing an unsynced new segment failed; recovery cuts it");
+            }
+            tracing::warn!(stream = %name, "no space left on device: the new segment is dropped and this commit's publishes refused; the stream goes on");
+            return StoreFailure::NoSpace;
+        }
+        match active.writer.roll_back().await {
+            Ok(len) => {
+                active.written_bytes = active.committed_bytes;
+                active.index.truncate(active.committed_entries);
+                active.unsynced = false;
+                tracing::warn!(
+                    stream = %name,
+                    segment_len = len,
+                    "no space left on device: this commit's writes are rolled back and its publishes refused; the stream goes on"
+                );
+                StoreFailure::NoSpace
+            }
+            Err(e2) => self.stop(
+                slot,
+                &format!("roll back after ENOSPC: {}", error_text(&e2)),
+            ),
+        }
+    }
+
+    async fn apply(&mut self, op: StorageOp, touched: &mut Vec<u32>) -> Result<(), ApplyError> {
+        let fs = &self.fs;
         match op {
             StorageOp::Create {
                 stream,
@@ -447,25 +539,24 @@ impl Storage {
                 first_seq,
                 created_ns,
             } => {
-                std::fs::create_dir_all(&dir)?;
-                write_durable(&dir, META_FILE, &meta)?;
+                fs.create_dir_all(&dir).await?;
+                fs.replace_file(&dir, META_FILE, meta, true).await?;
                 if let Some(parent) = dir.parent() {
-                    std::fs::File::open(parent)?.sync_all()?;
+                    fs.sync_dir(parent).await?;
                 }
                 self.files.insert(
                     stream,
-                    StreamFiles {
+                    StreamFiles::recovered(
                         dir,
                         created_ns,
-                        active: None,
-                        sealed: Vec::new(),
-                        state: (first_seq, first_seq - 1, 0),
-                    },
+                        Vec::new(),
+                        (first_seq, first_seq - 1, 0),
+                    ),
                 );
             }
             StorageOp::WriteMeta { stream, meta } => {
                 if let Some(f) = self.files.get(&stream) {
-                    write_durable(&f.dir, META_FILE, &meta)?;
+                    fs.replace_file(&f.dir, META_FILE, meta, true).await?;
                 }
             }
             StorageOp::Append {
@@ -483,19 +574,19 @@ impl Storage {
                     .as_ref()
                     .is_some_and(|a| a.written_bytes >= max)
                 {
-                    if let Some(sealed) = Self::seal(files, stream).await? {
-                        self.sealed_out.push(sealed);
-                    }
+                    // What this commit queued is written first (a failed write can still be
+                    // rolled back); closing syncs: a failure there is a failed fdatasync.
+                    let active = files.active.as_mut().expect("checked");
+                    active.writer.flush().await?;
+                    let sealed = Self::seal(files, stream).await.map_err(ApplyError::Sync)?;
+                    self.sealed_out.extend(sealed);
                 }
                 if files.active.is_none() {
-                    Self::open_segment(files, mode).await?;
+                    Self::open_segment(fs, files, mode).await?;
                 }
                 let active = files.active.as_mut().expect("just opened");
                 let base = active.written_bytes;
                 active.writer.append(&records);
-                if active.writer.should_flush() {
-                    active.writer.flush().await?;
-                }
                 active.written_bytes += records.len() as u64;
                 active
                     .index
@@ -504,6 +595,9 @@ impl Storage {
                 files.state = checkpoint;
                 if !touched.contains(&stream) {
                     touched.push(stream);
+                }
+                if active.writer.should_flush() {
+                    active.writer.flush().await?;
                 }
             }
             StorageOp::Compact {
@@ -528,17 +622,20 @@ impl Storage {
                         break;
                     }
                     let gone = files.sealed.remove(0);
-                    let _ = std::fs::remove_file(files.dir.join(segment_file_name(gone)));
-                    let _ = std::fs::remove_file(files.dir.join(index_file_name(gone)));
+                    // Oldest first: a crash between two removals leaves a shorter prefix.
+                    let _ = fs
+                        .remove_file(&files.dir.join(segment_file_name(gone)))
+                        .await;
+                    let _ = fs.remove_file(&files.dir.join(index_file_name(gone))).await;
                     tracing::debug!(stream, first_seq = gone, "removed fully deleted segment");
                 }
             }
             StorageOp::ConsumerMeta { stream, name, meta } => {
                 if let Some(f) = self.files.get(&stream) {
                     let dir = consumer_dir(&f.dir, &name);
-                    std::fs::create_dir_all(&dir)?;
-                    write_durable(&dir, META_FILE, &meta)?;
-                    std::fs::File::open(dir.parent().expect("consumers dir"))?.sync_all()?;
+                    fs.create_dir_all(&dir).await?;
+                    fs.replace_file(&dir, META_FILE, meta, true).await?;
+                    fs.sync_dir(dir.parent().expect("consumers dir")).await?;
                 }
             }
             StorageOp::ConsumerState {
@@ -548,26 +645,20 @@ impl Storage {
                 sync,
             } => {
                 if let Some(f) = self.files.get(&stream) {
-                    use std::io::Write;
                     let dir = consumer_dir(&f.dir, &name);
-                    if !dir.exists() {
-                        return Ok(());
+                    match fs
+                        .replace_file(&dir, CONSUMER_STATE_FILE, state, sync)
+                        .await
+                    {
+                        // The consumer was deleted meanwhile.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        r => r?,
                     }
-                    let tmp = dir.join("state.tmp");
-                    let mut file = std::fs::File::create(&tmp)?;
-                    file.write_all(&state)?;
-                    if sync {
-                        file.sync_data()?;
-                    }
-                    std::fs::rename(&tmp, dir.join(CONSUMER_STATE_FILE))?;
                 }
             }
             StorageOp::ConsumerDelete { stream, name } => {
                 if let Some(f) = self.files.get(&stream) {
-                    let dir = consumer_dir(&f.dir, &name);
-                    if dir.exists() {
-                        std::fs::remove_dir_all(&dir)?;
-                    }
+                    fs.remove_dir_all(&consumer_dir(&f.dir, &name)).await?;
                 }
             }
             StorageOp::Delete { stream } => {
@@ -576,242 +667,37 @@ impl Storage {
                     if let Some(active) = files.active.take() {
                         active.writer.abandon().await;
                     }
-                    std::fs::remove_dir_all(&files.dir)?;
+                    fs.remove_dir_all(&files.dir).await?;
                 }
             }
         }
         Ok(())
     }
 
-    /// Write and fdatasync of every stream touched since its last sync.
-    async fn sync(&mut self, streams: impl Iterator<Item = u32>) -> std::io::Result<()> {
-        for slot in streams {
-            if let Some(active) = self.files.get_mut(&slot).and_then(|f| f.active.as_mut()) {
-                if active.unsynced {
-                    active.writer.sync().await?;
-                    active.unsynced = false;
+    /// Closes every active segment cleanly (syncs, trims the DMA padding) and returns the
+    /// segments whose index is still to be written. A stopped stream's segment is abandoned:
+    /// syncing it again could report success for pages already lost.
+    pub(crate) async fn close_all(&mut self) -> Vec<SealedSegment> {
+        self.write_consumer_states().await;
+        let mut sealed = std::mem::take(&mut self.sealed_out);
+        for (&slot, files) in self.files.iter_mut() {
+            if self.stopped.contains_key(&slot) {
+                if let Some(active) = files.active.take() {
+                    active.writer.abandon().await;
                 }
-            }
-        }
-        Ok(())
-    }
-
-    /// Write (no sync) of what these streams queued: the interval policy acks after it.
-    async fn flush(&mut self, streams: impl Iterator<Item = u32>) -> std::io::Result<()> {
-        for slot in streams {
-            if let Some(active) = self.files.get_mut(&slot).and_then(|f| f.active.as_mut()) {
-                active.writer.flush().await?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Group-commit accounting, logged at debug level every few seconds of activity.
-#[derive(Default)]
-struct CommitStats {
-    commits: u64,
-    fsyncs: u64,
-    ops: u64,
-    replies: u64,
-    write_us: u64,
-    sync_us: u64,
-    since: Option<Instant>,
-}
-
-impl CommitStats {
-    const PERIOD: Duration = Duration::from_secs(5);
-
-    fn maybe_log(&mut self) {
-        let since = *self.since.get_or_insert_with(Instant::now);
-        let elapsed = since.elapsed();
-        if elapsed < Self::PERIOD || self.commits == 0 {
-            return;
-        }
-        let secs = elapsed.as_secs_f64();
-        tracing::debug!(
-            commits_per_s = (self.commits as f64 / secs) as u64,
-            fsyncs_per_s = (self.fsyncs as f64 / secs) as u64,
-            replies_per_commit = self.replies / self.commits,
-            ops_per_commit = self.ops / self.commits,
-            avg_write_us = self.write_us / self.commits,
-            avg_sync_us = self.sync_us / self.fsyncs.max(1),
-            "storage group commits"
-        );
-        *self = CommitStats::default();
-    }
-}
-
-/// The storage task of one core: group commits until the server stops.
-pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
-    let mut stats = CommitStats::default();
-    let interval = match storage.mode {
-        SyncMode::Always => None,
-        SyncMode::Interval(d) => Some(d),
-    };
-    let mut last_sync = Instant::now();
-    let seal_queue = Rc::new(SealQueue::default());
-    glommio::spawn_local(sealer_task(shell.clone(), seal_queue.clone())).detach();
-    loop {
-        if shell.storage_stop.get() && !shell.host.borrow().has_storage_work(shell.js_clock()) {
-            close_all(&mut storage, &seal_queue).await;
-            shell.storage_done.notify();
-            return;
-        }
-        match interval {
-            None => shell.storage_notify.wait().await,
-            Some(d) => {
-                let wait = d.saturating_sub(last_sync.elapsed());
-                futures_lite::future::or(shell.storage_notify.wait(), glommio::timer::sleep(wait))
-                    .await;
-            }
-        }
-        loop {
-            let (ops, replies) = shell.host.borrow_mut().take_storage_batch(shell.js_clock());
-            if ops.is_empty() && replies.is_empty() {
-                break;
-            }
-            let mut touched = Vec::new();
-            let mut failed = false;
-            stats.commits += 1;
-            stats.ops += ops.len() as u64;
-            stats.replies += replies.len() as u64;
-            let t0 = Instant::now();
-            for op in ops {
-                if let Err(e) = storage.apply(op, &mut touched).await {
-                    tracing::error!(error = %e, "stream storage write failed");
-                    failed = true;
-                }
-            }
-            let t1 = Instant::now();
-            stats.write_us += (t1 - t0).as_micros() as u64;
-            if interval.is_none() {
-                stats.fsyncs += touched.len() as u64;
-                if let Err(e) = storage.sync(touched.into_iter()).await {
-                    tracing::error!(error = %e, "stream write or fdatasync failed");
-                    failed = true;
-                }
-                stats.sync_us += t1.elapsed().as_micros() as u64;
-            } else if let Err(e) = storage.flush(touched.into_iter()).await {
-                tracing::error!(error = %e, "stream write failed");
-                failed = true;
-            }
-            stats.maybe_log();
-            if !storage.sealed_out.is_empty() {
-                seal_queue
-                    .jobs
-                    .borrow_mut()
-                    .extend(storage.sealed_out.drain(..));
-                seal_queue.notify.notify();
-            }
-            if failed {
-                // Never acknowledge what may not be on disk: the publishers time out instead.
-                tracing::error!(
-                    replies = replies.len(),
-                    "withholding replies after a storage failure"
-                );
                 continue;
             }
-            publish_replies(&shell, replies);
-        }
-        if let Some(d) = interval {
-            if last_sync.elapsed() >= d {
-                let all: Vec<u32> = storage.files.keys().copied().collect();
-                if let Err(e) = storage.sync(all.into_iter()).await {
-                    tracing::error!(error = %e, "periodic stream fdatasync failed");
+            match Self::seal(files, slot).await {
+                Ok(s) => sealed.extend(s),
+                Err(e) => {
+                    tracing::warn!(dir = %files.dir.display(), error = %e, "closing the active segment failed; its index is rebuilt at the next start")
                 }
-                last_sync = Instant::now();
             }
         }
+        sealed
     }
 }
 
-/// Index entries re-pointed per host borrow: bounds how long the core is kept from other
-/// tasks (a 64 MiB segment of tiny messages holds over a million).
-const REBASE_CHUNK_ENTRIES: usize = 4096;
-/// Pause between two rebase chunks.
-const REBASE_PAUSE: Duration = Duration::from_micros(500);
-
-/// The sealer task of one core: for each segment the storage task sealed, moves its messages'
-/// bodies from RAM to the file's mapping, a chunk at a time with a yield in between so that
-/// connections keep being served, then writes the segment's index.
-async fn sealer_task(shell: Rc<CoreShell>, queue: Rc<SealQueue>) {
-    loop {
-        queue.notify.wait().await;
-        loop {
-            let Some(seg) = queue.jobs.borrow_mut().pop_front() else {
-                break;
-            };
-            rebase_sealed(&shell, &seg).await;
-            let path = seg.path();
-            if let Err(e) = seg.write_index().await {
-                tracing::warn!(file = %path.display(), error = %e, "writing the segment index failed; it is rebuilt at the next start");
-            }
-        }
-    }
-}
-
-async fn rebase_sealed(shell: &CoreShell, seg: &SealedSegment) {
-    let path = seg.path();
-    let map = match map_segment(&path) {
-        Ok(map) => map,
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e, "cannot map sealed segment; its messages stay in memory");
-            return;
-        }
-    };
-    let (mut n, mut busy_us, t0) = (0, 0u64, Instant::now());
-    for chunk in seg.index.chunks(REBASE_CHUNK_ENTRIES) {
-        let t = Instant::now();
-        n += shell
-            .host
-            .borrow_mut()
-            .rebase_sealed(seg.stream, seg.created_ns, &map, chunk);
-        busy_us += t.elapsed().as_micros() as u64;
-        // A timer, not a plain yield: the reactor must get to poll io_uring (group commits
-        // wait on it), which it does only when no task is ready to run.
-        glommio::timer::sleep(REBASE_PAUSE).await;
-    }
-    tracing::debug!(
-        file = %path.display(),
-        messages = n,
-        busy_us,
-        elapsed_us = t0.elapsed().as_micros() as u64,
-        "sealed segment mapped; bodies left the heap"
-    );
-}
-
-fn publish_replies(shell: &CoreShell, replies: Vec<crate::streams::DeferredReply>) {
-    if replies.is_empty() {
-        return;
-    }
-    {
-        let mut engine = shell.engine.borrow_mut();
-        for r in &replies {
-            engine.publish_internal(&r.subject, None, 0, &r.payload);
-        }
-    }
-    shell.process_events();
-}
-
-/// Closes every active segment cleanly (syncs, trims the DMA padding) and writes its index
-/// and those the sealer has not written yet, so the next start finds fresh indexes instead of
-/// rebuilding them.
-async fn close_all(storage: &mut Storage, queue: &SealQueue) {
-    let mut sealed: Vec<SealedSegment> = queue.jobs.borrow_mut().drain(..).collect();
-    sealed.append(&mut storage.sealed_out);
-    for (&slot, files) in storage.files.iter_mut() {
-        match Storage::seal(files, slot).await {
-            Ok(s) => sealed.extend(s),
-            Err(e) => {
-                tracing::warn!(dir = %files.dir.display(), error = %e, "closing the active segment failed; its index is rebuilt at the next start")
-            }
-        }
-    }
-    for seg in sealed {
-        let path = seg.path();
-        if let Err(e) = seg.write_index().await {
-            tracing::warn!(file = %path.display(), error = %e, "writing the segment index failed; it is rebuilt at the next start");
-        }
-    }
-}
+#[cfg(test)]
+#[path = "storage_sim_tests.rs"]
+mod sim_tests;

@@ -19,6 +19,7 @@ mod headers;
 pub mod limits;
 pub mod msg;
 pub mod record;
+pub mod recovery;
 pub mod segment;
 pub mod seq_map;
 pub mod state;

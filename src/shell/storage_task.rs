@@ -1,0 +1,211 @@
+//! The storage task of one core (group commits, replies released or refused after them) and
+//! its sealer task (bodies of sealed segments to the file mapping, index files).
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::storage::{CommitOutcome, SealQueue, SealedSegment, Storage, SyncMode};
+use super::storage_policy::failure_reply;
+use super::storage_recover::map_segment;
+use super::CoreShell;
+
+/// Group-commit accounting, logged at debug level every few seconds of activity.
+#[derive(Default)]
+struct CommitStats {
+    commits: u64,
+    fsyncs: u64,
+    ops: u64,
+    replies: u64,
+    /// Time in commits (writes and syncs), microseconds.
+    write_us: u64,
+    since: Option<Instant>,
+}
+
+impl CommitStats {
+    const PERIOD: Duration = Duration::from_secs(5);
+
+    fn maybe_log(&mut self) {
+        let since = *self.since.get_or_insert_with(Instant::now);
+        let elapsed = since.elapsed();
+        if elapsed < Self::PERIOD || self.commits == 0 {
+            return;
+        }
+        let secs = elapsed.as_secs_f64();
+        tracing::debug!(
+            commits_per_s = (self.commits as f64 / secs) as u64,
+            fsyncs_per_s = (self.fsyncs as f64 / secs) as u64,
+            replies_per_commit = self.replies / self.commits,
+            ops_per_commit = self.ops / self.commits,
+            avg_commit_us = self.write_us / self.commits,
+            "storage group commits"
+        );
+        *self = CommitStats::default();
+    }
+}
+
+/// The storage task of one core: group commits until the server stops.
+pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
+    let mut stats = CommitStats::default();
+    let interval = match storage.mode {
+        SyncMode::Always => None,
+        SyncMode::Interval(d) => Some(d),
+    };
+    let mut last_sync = Instant::now();
+    let seal_queue = Rc::new(SealQueue::default());
+    glommio::spawn_local(sealer_task(shell.clone(), seal_queue.clone())).detach();
+    loop {
+        if shell.storage_stop.get() && !shell.host.borrow().has_storage_work(shell.js_clock()) {
+            close_all(&mut storage, &seal_queue).await;
+            shell.storage_done.notify();
+            return;
+        }
+        match interval {
+            None => shell.storage_notify.wait().await,
+            Some(d) => {
+                let wait = d.saturating_sub(last_sync.elapsed());
+                futures_lite::future::or(shell.storage_notify.wait(), glommio::timer::sleep(wait))
+                    .await;
+            }
+        }
+        loop {
+            let (ops, replies) = shell.host.borrow_mut().take_storage_batch(shell.js_clock());
+            if ops.is_empty() && replies.is_empty() {
+                break;
+            }
+            stats.commits += 1;
+            stats.ops += ops.len() as u64;
+            stats.replies += replies.len() as u64;
+            let t0 = Instant::now();
+            let outcome = storage.commit(ops).await;
+            stats.fsyncs += outcome.synced;
+            stats.write_us += t0.elapsed().as_micros() as u64;
+            stats.maybe_log();
+            if !storage.sealed_out.is_empty() {
+                seal_queue
+                    .jobs
+                    .borrow_mut()
+                    .extend(storage.sealed_out.drain(..));
+                seal_queue.notify.notify();
+            }
+            publish_replies(&shell, replies, &outcome);
+            storage.write_consumer_states().await;
+        }
+        if let Some(d) = interval {
+            if last_sync.elapsed() >= d {
+                storage.sync_all().await;
+                last_sync = Instant::now();
+            }
+        }
+    }
+}
+
+/// Index entries re-pointed per host borrow: bounds how long the core is kept from other
+/// tasks (a 64 MiB segment of tiny messages holds over a million).
+const REBASE_CHUNK_ENTRIES: usize = 4096;
+/// Pause between two rebase chunks.
+const REBASE_PAUSE: Duration = Duration::from_micros(500);
+
+/// The sealer task of one core: for each segment the storage task sealed, moves its messages'
+/// bodies from RAM to the file's mapping, a chunk at a time with a yield in between so that
+/// connections keep being served, then writes the segment's index.
+async fn sealer_task(shell: Rc<CoreShell>, queue: Rc<SealQueue>) {
+    loop {
+        queue.notify.wait().await;
+        loop {
+            let Some(seg) = queue.jobs.borrow_mut().pop_front() else {
+                break;
+            };
+            rebase_sealed(&shell, &seg).await;
+            let path = seg.path();
+            if let Err(e) = seg.write_index().await {
+                tracing::warn!(file = %path.display(), error = %e, "writing the segment index failed; it is rebuilt at the next start");
+            }
+        }
+    }
+}
+
+async fn rebase_sealed(shell: &CoreShell, seg: &SealedSegment) {
+    let path = seg.path();
+    // open + mmap on the blocking pool: never a file syscall on the core.
+    let p = path.clone();
+    let map = match glommio::executor()
+        .spawn_blocking(move || map_segment(&p))
+        .await
+    {
+        Ok(map) => map,
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "cannot map sealed segment; its messages stay in memory");
+            return;
+        }
+    };
+    let (mut n, mut busy_us, t0) = (0, 0u64, Instant::now());
+    for chunk in seg.index.chunks(REBASE_CHUNK_ENTRIES) {
+        let t = Instant::now();
+        n += shell
+            .host
+            .borrow_mut()
+            .rebase_sealed(seg.stream, seg.created_ns, &map, chunk);
+        busy_us += t.elapsed().as_micros() as u64;
+        // A timer, not a plain yield: the reactor must get to poll io_uring (group commits
+        // wait on it), which it does only when no task is ready to run.
+        glommio::timer::sleep(REBASE_PAUSE).await;
+    }
+    tracing::debug!(
+        file = %path.display(),
+        messages = n,
+        busy_us,
+        elapsed_us = t0.elapsed().as_micros() as u64,
+        "sealed segment mapped; bodies left the heap"
+    );
+}
+
+/// Releases the replies of a group commit: a reply whose writes are durable as it is, one
+/// whose writes failed as the JetStream error nats-server sends (never a false ack, and an
+/// answer rather than a timeout); a reply with no error form is withheld.
+fn publish_replies(
+    shell: &CoreShell,
+    replies: Vec<crate::streams::DeferredReply>,
+    outcome: &CommitOutcome,
+) {
+    if replies.is_empty() {
+        return;
+    }
+    let mut refused = 0usize;
+    {
+        let mut engine = shell.engine.borrow_mut();
+        for r in &replies {
+            match outcome.failure_for(&r.payload) {
+                None => {
+                    engine.publish_internal(&r.subject, None, 0, &r.payload);
+                }
+                Some(f) => {
+                    refused += 1;
+                    if let Some(err) = failure_reply(&r.payload, &f.api_error()) {
+                        engine.publish_internal(&r.subject, None, 0, &err);
+                    }
+                }
+            }
+        }
+    }
+    if refused > 0 {
+        tracing::warn!(
+            refused,
+            "replies refused with a storage error (their writes are not durable)"
+        );
+    }
+    shell.process_events();
+}
+
+/// Closes every active segment cleanly (syncs, trims the DMA padding) and writes its index
+/// and those the sealer has not written yet, so the next start finds fresh indexes instead of
+/// rebuilding them.
+async fn close_all(storage: &mut Storage, queue: &SealQueue) {
+    let mut sealed: Vec<SealedSegment> = queue.jobs.borrow_mut().drain(..).collect();
+    sealed.extend(storage.close_all().await);
+    for seg in sealed {
+        let path = seg.path();
+        if let Err(e) = seg.write_index().await {
+            tracing::warn!(file = %path.display(), error = %e, "writing the segment index failed; it is rebuilt at the next start");
+        }
+    }
+}
