@@ -21,6 +21,7 @@ pub mod consumer_api;
 pub mod consumer_config;
 mod error_map;
 pub mod errors;
+pub mod failure_reply;
 pub mod gocompat;
 pub mod responses;
 pub mod stream_config;

@@ -123,7 +123,7 @@ impl CommitOutcome {
     /// The failure that withholds a reply, if any: a publish ack fails with its own stream,
     /// any other reply with the commit's first failure.
     pub(crate) fn failure_for(&self, payload: &[u8]) -> Option<&StoreFailure> {
-        match super::storage_policy::pub_ack_stream(payload) {
+        match crate::jetstream::failure_reply::pub_ack_stream(payload) {
             Some(stream) => self.failed_streams.get(&stream),
             None => self.any_failure.as_ref(),
         }

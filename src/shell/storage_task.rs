@@ -5,9 +5,9 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::storage::{CommitOutcome, SealQueue, SealedSegment, Storage, SyncMode};
-use super::storage_policy::failure_reply;
 use super::storage_recover::map_segment;
 use super::CoreShell;
+use crate::jetstream::failure_reply::failure_reply;
 
 /// Group-commit accounting, logged at debug level every few seconds of activity.
 #[derive(Default)]
