@@ -24,6 +24,8 @@ use glommio::net::TcpListener;
 
 use crate::engine::{Engine, EngineConfig, EngineEvents};
 use crate::mesh::RingBatch;
+use crate::monitor::slot::SNAPSHOT_POLL;
+use crate::monitor::MonitorShared;
 use crate::session::ConnId;
 use crate::streams::{HostConfig, StreamHost};
 
@@ -107,6 +109,8 @@ pub struct CoreSpec {
     pub started_cores: Arc<AtomicUsize>,
     /// Tells the starter that this core is listening (or why it could not).
     pub ready: Sender<Result<usize, String>>,
+    /// Monitoring's slots (one per core, by index), when `server.http_port` is on.
+    pub monitor: Option<Arc<MonitorShared>>,
 }
 
 /// One core's shared state, owned by the tasks of that core only.
@@ -217,6 +221,7 @@ pub async fn run_core(spec: CoreSpec) {
         jetstream,
         started_cores,
         ready,
+        monitor,
     } = spec;
     let (senders, receivers) = match mesh {
         Some(m) => match m.join().await {
@@ -295,6 +300,9 @@ pub async fn run_core(spec: CoreSpec) {
         _ => false,
     };
     glommio::spawn_local(ticker(shell.clone(), tick)).detach();
+    if let Some(m) = monitor {
+        glommio::spawn_local(monitor_publisher(shell.clone(), m, core_id)).detach();
+    }
     if storage_running {
         glommio::spawn_local(consumer_ticker(shell.clone())).detach();
     }
@@ -440,6 +448,30 @@ async fn consumer_ticker(shell: Rc<CoreShell>) {
             shell.host.borrow_mut().tick_consumers(&mut engine);
         }
         shell.process_events();
+    }
+}
+
+/// Answers the monitor's snapshot requests (checked every `SNAPSHOT_POLL`): copies this
+/// core's counters (and, when asked, its connections) into its slot. Never per message.
+async fn monitor_publisher(shell: Rc<CoreShell>, shared: Arc<MonitorShared>, core: usize) {
+    // Unix time of the core clock's zero, so snapshots carry wall-clock times.
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let epoch_unix_ns = wall.saturating_sub(shell.now_ns());
+    let Some(slot) = shared.slots.get(core) else {
+        return;
+    };
+    loop {
+        glommio::timer::sleep(SNAPSHOT_POLL).await;
+        if let Some((req, detail)) = slot.pending_request() {
+            let mut snap = shell
+                .engine
+                .borrow()
+                .monitor_snapshot(shell.now_ns(), detail);
+            snap.epoch_unix_ns = epoch_unix_ns;
+            slot.publish(req, snap);
+        }
     }
 }
 
