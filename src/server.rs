@@ -262,9 +262,6 @@ pub fn start_with_shutdown(
             }
         }
     }
-    if let Some(m) = &monitor_shared {
-        m.started.store(true, Ordering::Release);
-    }
     tracing::info!(
         cores = n_cores,
         addr = %listen_addr,

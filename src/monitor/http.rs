@@ -200,7 +200,7 @@ impl Monitor {
                         parse_bool(v)?;
                     }
                 }
-                let (code, body) = render::healthz(self.shared.started.load(Ordering::Acquire));
+                let (code, body) = render::healthz(self.shared.is_started());
                 Ok(Reply {
                     code,
                     content_type: "application/json",

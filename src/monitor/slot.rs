@@ -7,7 +7,7 @@
 //! so its values are at most one poll period ([`SNAPSHOT_POLL`]) older than the request; a
 //! core that does not answer in time (stalled) is shown from its previous snapshot.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,8 +69,8 @@ impl CoreSlot {
 pub struct MonitorShared {
     /// One slot per core, by core index.
     pub slots: Vec<CoreSlot>,
-    /// Set once every core has recovered its streams and listens (`/healthz` is 503 before).
-    pub started: AtomicBool,
+    /// Cores that recovered their streams and accept clients (`/healthz` is 503 until all have).
+    started_cores: AtomicUsize,
 }
 
 impl MonitorShared {
@@ -78,8 +78,18 @@ impl MonitorShared {
     pub fn new(n_cores: usize) -> Arc<Self> {
         Arc::new(MonitorShared {
             slots: (0..n_cores).map(|_| CoreSlot::default()).collect(),
-            started: AtomicBool::new(false),
+            started_cores: AtomicUsize::new(0),
         })
+    }
+
+    /// A core's side: it has recovered its streams and is about to accept clients.
+    pub fn core_started(&self) {
+        self.started_cores.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether every core has started.
+    pub fn is_started(&self) -> bool {
+        self.started_cores.load(Ordering::Acquire) >= self.slots.len()
     }
 
     /// Asks every core for a snapshot and waits (bounded) for their answers.
@@ -118,5 +128,15 @@ mod tests {
         assert_eq!(slot.latest().connections, 3);
         assert_eq!(slot.request(false), r + 1);
         assert_eq!(slot.pending_request(), Some((r + 1, false)));
+    }
+
+    #[test]
+    fn started_once_every_core_is() {
+        let m = MonitorShared::new(2);
+        assert!(!m.is_started());
+        m.core_started();
+        assert!(!m.is_started());
+        m.core_started();
+        assert!(m.is_started());
     }
 }

@@ -300,8 +300,8 @@ pub async fn run_core(spec: CoreSpec) {
         _ => false,
     };
     glommio::spawn_local(ticker(shell.clone(), tick)).detach();
-    if let Some(m) = monitor {
-        glommio::spawn_local(monitor_publisher(shell.clone(), m, core_id)).detach();
+    if let Some(m) = &monitor {
+        glommio::spawn_local(monitor_publisher(shell.clone(), m.clone(), core_id)).detach();
     }
     if storage_running {
         glommio::spawn_local(consumer_ticker(shell.clone())).detach();
@@ -311,6 +311,10 @@ pub async fn run_core(spec: CoreSpec) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !shell.engine.borrow().interest_synced() && Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    // Recovered: counted for /healthz before any core can accept a client.
+    if let Some(m) = &monitor {
+        m.core_started();
     }
     started_cores.fetch_add(1, Ordering::AcqRel);
     while started_cores.load(Ordering::Acquire) < n_cores && Instant::now() < deadline {
