@@ -360,6 +360,54 @@ async fn subsz_counts_subscriptions() {
     assert_eq!(v["limit"], 1024);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn routez_gatewayz_leafz_answer_empty_forms() {
+    let server = TestServer::start_default();
+    let port = server.http_port;
+    let (routez, gatewayz, leafz) = tokio::task::spawn_blocking(move || {
+        (
+            get_json(port, "/routez"),
+            get_json(port, "/gatewayz"),
+            get_json(port, "/leafz"),
+        )
+    })
+    .await
+    .unwrap();
+    check_types(
+        &routez,
+        "/routez",
+        &[
+            ("server_id", Ty::Str),
+            ("server_name", Ty::Str),
+            ("now", Ty::Str),
+            ("num_routes", Ty::Uint),
+            ("routes", Ty::Arr),
+        ],
+    );
+    assert_eq!(routez["num_routes"], 0);
+    check_types(
+        &gatewayz,
+        "/gatewayz",
+        &[
+            ("server_id", Ty::Str),
+            ("now", Ty::Str),
+            ("outbound_gateways", Ty::Obj),
+            ("inbound_gateways", Ty::Obj),
+        ],
+    );
+    check_types(
+        &leafz,
+        "/leafz",
+        &[
+            ("server_id", Ty::Str),
+            ("now", Ty::Str),
+            ("leafnodes", Ty::Uint),
+            ("leafs", Ty::Arr),
+        ],
+    );
+    assert_eq!(leafz["leafnodes"], 0);
+}
+
 /// Parses the Prometheus text format strictly: `# HELP`/`# TYPE` lines and samples
 /// `name{label="v",...} number`; returns (name, labels) → value.
 fn parse_prometheus(text: &str) -> BTreeMap<(String, String), f64> {

@@ -175,6 +175,9 @@ impl Monitor {
             "/subscriptionsz",
             "/healthz",
             "/metrics",
+            "/routez",
+            "/gatewayz",
+            "/leafz",
         ];
         if !known.contains(&path) {
             return Reply::text(404, "404 page not found".into());
@@ -263,7 +266,9 @@ impl Monitor {
                     body: super::metrics::metrics(&varz, &cores).into_bytes(),
                 })
             }
-            _ => Err("404 page not found".into()),
+            _ => render::topology(path, &self.facts, now_unix_ns())
+                .map(Reply::json)
+                .ok_or_else(|| "404 page not found".into()),
         }
     }
 

@@ -575,12 +575,67 @@ pub fn subsz(
     })
 }
 
+/// `/routez`, `/gatewayz`, `/leafz`: nats-server's empty forms for a single server (natrix
+/// has no routes, gateways or leaf nodes), so tools that poll them get valid answers.
+/// `None` for any other path.
+pub fn topology(path: &str, facts: &ServerFacts, now_unix_ns: u64) -> Option<Vec<u8>> {
+    #[derive(Serialize)]
+    struct Routez<'a> {
+        server_id: &'a str,
+        server_name: &'a str,
+        now: String,
+        num_routes: u32,
+        routes: [u8; 0],
+    }
+    #[derive(Serialize)]
+    struct Gatewayz<'a> {
+        server_id: &'a str,
+        now: String,
+        outbound_gateways: Empty,
+        inbound_gateways: Empty,
+    }
+    #[derive(Serialize)]
+    struct Leafz<'a> {
+        server_id: &'a str,
+        now: String,
+        leafnodes: u32,
+        leafs: [u8; 0],
+    }
+    let now = format_rfc3339_nanos(now_unix_ns);
+    let id = facts.server_id.as_str();
+    Some(match path {
+        "/routez" => pretty(&Routez {
+            server_id: id,
+            server_name: &facts.server_name,
+            now,
+            num_routes: 0,
+            routes: [],
+        }),
+        "/gatewayz" => pretty(&Gatewayz {
+            server_id: id,
+            now,
+            outbound_gateways: Empty {},
+            inbound_gateways: Empty {},
+        }),
+        "/leafz" => pretty(&Leafz {
+            server_id: id,
+            now,
+            leafnodes: 0,
+            leafs: [],
+        }),
+        _ => return None,
+    })
+}
+
 /// `/`: an HTML page linking the endpoints natrix serves.
 pub fn index(version: &str) -> Vec<u8> {
     let links = [
         ("varz", "General"),
         ("connz", "Connections"),
         ("subsz", "Subscriptions"),
+        ("routez", "Routes"),
+        ("leafz", "LeafNodes"),
+        ("gatewayz", "Gateways"),
         ("healthz", "Health Probe"),
         ("metrics", "Prometheus Metrics"),
     ];

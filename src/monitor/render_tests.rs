@@ -265,3 +265,19 @@ fn index_links_the_endpoints() {
         assert!(html.contains(&format!("href=./{p}>")), "{p}");
     }
 }
+
+#[test]
+fn topology_endpoints_are_empty_forms() {
+    let v = json(&topology("/routez", &facts(), NOW).unwrap());
+    assert_eq!(v["num_routes"], 0);
+    assert_eq!(v["routes"], serde_json::json!([]));
+    assert_eq!(v["server_name"], "n1");
+    let v = json(&topology("/gatewayz", &facts(), NOW).unwrap());
+    assert!(v["outbound_gateways"].as_object().unwrap().is_empty());
+    assert!(v["inbound_gateways"].as_object().unwrap().is_empty());
+    let v = json(&topology("/leafz", &facts(), NOW).unwrap());
+    assert_eq!(v["leafnodes"], 0);
+    assert_eq!(v["leafs"], serde_json::json!([]));
+    assert_eq!(v["server_id"], "NSERVER");
+    assert!(topology("/jsz", &facts(), NOW).is_none());
+}
