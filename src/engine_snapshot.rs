@@ -25,6 +25,7 @@ impl Engine {
             connections: self.live_sessions as u64,
             subscriptions: self.local.len() as u64,
             conns: Vec::new(),
+            sublist: self.local.stats(),
         };
         if !detail {
             return snap;
@@ -107,6 +108,7 @@ mod tests {
         assert_eq!(light.stats.out_msgs, 2);
         // Message bytes, headers included (the subscriber takes headers), not MSG framing.
         assert_eq!(light.stats.out_bytes, 5 + 14);
+        assert_eq!((light.sublist.inserts, light.sublist.matches), (1, 2));
 
         let full = e.monitor_snapshot(60, true);
         assert_eq!(full.taken_ns, 60);

@@ -357,6 +357,10 @@ async fn subsz_counts_subscriptions() {
         .unwrap();
     check_types(&v, "/subsz", SUBSZ_FIELDS);
     assert!(v["num_subscriptions"].as_u64().unwrap() >= 1, "{v:#}");
+    assert!(v["num_inserts"].as_u64().unwrap() >= 1, "{v:#}");
+    assert!(v["num_matches"].as_u64().unwrap() >= 1, "{v:#}");
+    let rate = v["cache_hit_rate"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&rate), "{v:#}");
     assert_eq!(v["limit"], 1024);
 }
 

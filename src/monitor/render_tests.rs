@@ -79,6 +79,12 @@ fn cores() -> Vec<Arc<CoreSnapshot>> {
     a.stats.in_msgs = 10;
     a.stats.in_bytes = 50;
     a.stats.total_connections = 1;
+    a.sublist.inserts = 4;
+    a.sublist.matches = 10;
+    a.sublist.cache_hits = 5;
+    a.sublist.cache_entries = 2;
+    a.sublist.total_fanout = 3;
+    a.sublist.max_fanout = 2;
     let mut b = CoreSnapshot {
         core: 1,
         epoch_unix_ns: NOW - 10_000_000_000,
@@ -90,6 +96,13 @@ fn cores() -> Vec<Arc<CoreSnapshot>> {
     b.stats.out_msgs = 10;
     b.stats.out_bytes = 50;
     b.stats.total_connections = 2;
+    b.sublist.inserts = 1;
+    b.sublist.removes = 1;
+    b.sublist.matches = 10;
+    b.sublist.cache_hits = 10;
+    b.sublist.cache_entries = 1;
+    b.sublist.total_fanout = 3;
+    b.sublist.max_fanout = 3;
     vec![Arc::new(a), Arc::new(b)]
 }
 
@@ -250,7 +263,13 @@ fn subsz_counts_and_lists() {
     let v = json(&subsz(&facts(), &cores(), false, 0, 0, NOW));
     assert_eq!(v["num_subscriptions"], 6);
     assert_eq!(v["total"], 0);
-    assert!(v["cache_hit_rate"].is_f64());
+    assert_eq!(v["num_inserts"], 5);
+    assert_eq!(v["num_removes"], 1);
+    assert_eq!(v["num_matches"], 20);
+    assert_eq!(v["num_cache"], 3);
+    assert_eq!(v["cache_hit_rate"], 0.75);
+    assert_eq!(v["max_fanout"], 3);
+    assert_eq!(v["avg_fanout"], 2.0);
     assert!(v.get("subscriptions_list").is_none());
     let v = json(&subsz(&facts(), &cores(), true, 0, 0, NOW));
     assert_eq!(v["total"], 2);

@@ -3,6 +3,7 @@
 //! on the owning core and only read afterwards.
 
 use crate::engine::CoreStats;
+use crate::sublist::SublistStats;
 
 /// One subscription of a connection, as `/connz?subs=detail` shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -69,6 +70,8 @@ pub struct CoreSnapshot {
     pub subscriptions: u64,
     /// Its client connections (only in snapshots taken with detail).
     pub conns: Vec<ConnSnapshot>,
+    /// Its subscription index's counters.
+    pub sublist: SublistStats,
 }
 
 impl CoreSnapshot {
