@@ -4,8 +4,10 @@
 //! The message path never touches any of this: a core builds a snapshot only when asked
 //! (its monitor task polls `requested`), and the mutex is held only to swap an `Arc`.
 //! Staleness: a scrape waits (up to [`SNAPSHOT_WAIT`]) for every core to answer its request,
-//! so its values are at most one poll period ([`SNAPSHOT_POLL`]) older than the request; a
-//! core that does not answer in time (stalled) is shown from its previous snapshot.
+//! so its values are never older than the request; the wait is at most one poll period
+//! ([`SNAPSHOT_POLL`] while scrapes keep coming, [`SNAPSHOT_POLL_IDLE`] for the first one
+//! after [`ACTIVE_FOR`] without any). A core that does not answer in time (stalled) is shown
+//! from its previous snapshot.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,8 +15,12 @@ use std::time::{Duration, Instant};
 
 use super::snapshot::CoreSnapshot;
 
-/// How often a core looks for a snapshot request.
-pub const SNAPSHOT_POLL: Duration = Duration::from_millis(5);
+/// How often a core looks for a snapshot request while scrapes keep coming.
+pub const SNAPSHOT_POLL: Duration = Duration::from_millis(10);
+/// How often it looks when nobody asked for [`ACTIVE_FOR`] (keeps an idle core quiet).
+pub const SNAPSHOT_POLL_IDLE: Duration = Duration::from_millis(200);
+/// How long after a request a core keeps polling at [`SNAPSHOT_POLL`].
+pub const ACTIVE_FOR: Duration = Duration::from_secs(5);
 /// How long a scrape waits for the cores' fresh snapshots.
 pub const SNAPSHOT_WAIT: Duration = Duration::from_millis(500);
 

@@ -24,7 +24,7 @@ use glommio::net::TcpListener;
 
 use crate::engine::{Engine, EngineConfig, EngineEvents};
 use crate::mesh::RingBatch;
-use crate::monitor::slot::SNAPSHOT_POLL;
+use crate::monitor::slot::{ACTIVE_FOR, SNAPSHOT_POLL, SNAPSHOT_POLL_IDLE};
 use crate::monitor::MonitorShared;
 use crate::session::ConnId;
 use crate::streams::{HostConfig, StreamHost};
@@ -455,8 +455,9 @@ async fn consumer_ticker(shell: Rc<CoreShell>) {
     }
 }
 
-/// Answers the monitor's snapshot requests (checked every `SNAPSHOT_POLL`): copies this
-/// core's counters (and, when asked, its connections) into its slot. Never per message.
+/// Answers the monitor's snapshot requests (checked every `SNAPSHOT_POLL` while scrapes come,
+/// every `SNAPSHOT_POLL_IDLE` otherwise): copies this core's counters (and, when asked, its
+/// connections) into its slot. Never per message.
 async fn monitor_publisher(shell: Rc<CoreShell>, shared: Arc<MonitorShared>, core: usize) {
     // Unix time of the core clock's zero, so snapshots carry wall-clock times.
     let wall = std::time::SystemTime::now()
@@ -466,9 +467,17 @@ async fn monitor_publisher(shell: Rc<CoreShell>, shared: Arc<MonitorShared>, cor
     let Some(slot) = shared.slots.get(core) else {
         return;
     };
+    let mut last_request: Option<Instant> = None;
     loop {
-        glommio::timer::sleep(SNAPSHOT_POLL).await;
+        let active = last_request.is_some_and(|t| t.elapsed() < ACTIVE_FOR);
+        glommio::timer::sleep(if active {
+            SNAPSHOT_POLL
+        } else {
+            SNAPSHOT_POLL_IDLE
+        })
+        .await;
         if let Some((req, detail)) = slot.pending_request() {
+            last_request = Some(Instant::now());
             let mut snap = shell
                 .engine
                 .borrow()
