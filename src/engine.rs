@@ -117,7 +117,7 @@ pub enum OutputState {
 }
 
 /// Counters a core keeps (monitoring reads them later).
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CoreStats {
     /// Messages published by this core's clients.
     pub in_msgs: u64,
@@ -133,6 +133,10 @@ pub struct CoreStats {
     pub stale_connections: u64,
     /// Connections accepted since start.
     pub total_connections: u64,
+    /// Items this core pushed toward other cores' rings.
+    pub ring_items_sent: u64,
+    /// Items this core took off other cores' rings.
+    pub ring_items_received: u64,
 }
 
 /// Who receives a subscription's messages.
@@ -524,7 +528,9 @@ impl Engine {
     /// Takes the ring items queued for `peer`, to push as one batch.
     pub fn take_outgoing(&mut self, peer: usize) -> RingBatch {
         self.outgoing_signalled[peer] = false;
-        std::mem::take(&mut self.outgoing[peer])
+        let batch = std::mem::take(&mut self.outgoing[peer]);
+        self.stats.ring_items_sent += batch.len() as u64;
+        batch
     }
 
     fn signal_writable(&mut self, conn: ConnId) {
@@ -921,6 +927,9 @@ impl Engine {
         }
         self.stats.in_msgs += 1;
         self.stats.in_bytes += message.len() as u64;
+        let s = self.session_mut(conn);
+        s.in_msgs += 1;
+        s.in_bytes += message.len() as u64;
         let msg = Routed {
             subject: &subject,
             shown: None,
@@ -1140,8 +1149,17 @@ impl Engine {
         } else {
             encode::write_msg(&mut s.out, shown, &entry.sid, reply, msg.message);
         }
+        // As nats-server counts: the message bytes delivered (headers only when sent).
+        let delivered_bytes = if msg.header_len > 0 && !s.opts.headers {
+            msg.message.len() - msg.header_len
+        } else {
+            msg.message.len()
+        } as u64;
+        debug_assert!(s.out.len() > before);
+        s.out_msgs += 1;
+        s.out_bytes += delivered_bytes;
         self.stats.out_msgs += 1;
-        self.stats.out_bytes += (s.out.len() - before) as u64;
+        self.stats.out_bytes += delivered_bytes;
         let pending = s.pending_bytes();
         let over = pending > self.cfg.limits.max_pending_bytes;
         if !over && pending > self.stall_threshold_bytes() && !self.congested.contains(&conn) {
@@ -1190,6 +1208,7 @@ impl Engine {
     pub fn on_ring(&mut self, peer: usize, batch: RingBatch) -> u64 {
         let mut applied_interest = false;
         let mut delivered_bytes = 0;
+        self.stats.ring_items_received += batch.len() as u64;
         for item in batch {
             match item {
                 RingItem::Deliver(m) => {
@@ -1294,6 +1313,9 @@ impl Engine {
         }
     }
 }
+
+#[path = "engine_snapshot.rs"]
+mod snapshot;
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]

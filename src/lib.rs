@@ -3,7 +3,7 @@
 //! Sans-IO core (no runtime inside): [`protocol`] (wire parsing and framing), [`subject`]
 //! and [`sublist`] (subject matching), [`interest`] and [`mesh`] (what cores tell each
 //! other), [`session`] and [`engine`] (one core's decisions). Runtime shell: [`shell`]
-//! (glommio tasks per core) and [`server`] (start/stop). Plus [`config`], [`cli`], [`probe`].
+//! (glommio tasks per core), [`server`] (start/stop) and [`monitor`] (HTTP monitoring thread). Plus [`config`], [`cli`], [`probe`].
 #![deny(clippy::await_holding_refcell_ref)]
 
 pub mod cli;
@@ -14,6 +14,7 @@ pub mod interest;
 pub mod jetstream;
 pub mod js_ring;
 pub mod mesh;
+pub mod monitor;
 pub mod probe;
 pub mod protocol;
 pub mod server;

@@ -12,6 +12,7 @@ use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 use crate::config::Config;
 use crate::engine::{EngineConfig, EngineLimits};
 use crate::mesh::RingBatch;
+use crate::monitor::{self, JsFacts, MonitorHandle, MonitorShared, ServerFacts};
 use crate::probe::{self, ProbeError};
 use crate::protocol::info::{new_server_id, ServerInfo, ADVERTISED_VERSION};
 use crate::shell::{self, ConnectionLimit, CoreSpec, JetStreamSpec, SyncMode};
@@ -47,6 +48,9 @@ pub enum StartError {
     /// A core could not bind its listener or join the mesh.
     #[error("{0}")]
     Core(String),
+    /// The monitoring port could not be served.
+    #[error(transparent)]
+    Monitor(#[from] monitor::MonitorError),
     /// A core did not report in time.
     #[error("cores did not start within {0:?}")]
     Timeout(Duration),
@@ -56,6 +60,7 @@ pub enum StartError {
 pub struct ServerHandle {
     handles: Vec<ExecutorJoinHandle<()>>,
     shutdown: Arc<AtomicBool>,
+    monitor: Option<MonitorHandle>,
 }
 
 impl ServerHandle {
@@ -76,6 +81,9 @@ impl ServerHandle {
             if let Err(e) = h.join() {
                 tracing::error!(error = %e, "core exited with an error");
             }
+        }
+        if let Some(m) = self.monitor {
+            m.join();
         }
     }
 }
@@ -190,6 +198,24 @@ pub fn start_with_shutdown(
         .listen_addr()
         .map_err(|e| StartError::Core(e.to_string()))?
         .to_string();
+    // Monitoring starts first, so `/healthz` answers 503 while the cores recover streams.
+    let monitor_shared = (cfg.server.http_port != 0).then(|| MonitorShared::new(n_cores));
+    let monitor = match &monitor_shared {
+        Some(shared) => {
+            let mut http_addr = cfg
+                .listen_addr()
+                .map_err(|e| StartError::Core(e.to_string()))?;
+            http_addr.set_port(cfg.server.http_port);
+            let facts = server_facts(&cfg, &engine.info, n_cores);
+            Some(monitor::spawn(
+                &http_addr.to_string(),
+                facts,
+                shared.clone(),
+                shutdown.clone(),
+            )?)
+        }
+        None => None,
+    };
     let (ready_tx, ready_rx) = mpsc::channel();
     let started_cores = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut handles = Vec::with_capacity(n_cores);
@@ -205,6 +231,7 @@ pub fn start_with_shutdown(
             jetstream: jetstream.clone(),
             started_cores: started_cores.clone(),
             ready: ready_tx.clone(),
+            monitor: monitor_shared.clone(),
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
             .name(&format!("natrix-core-{i}"))
@@ -217,7 +244,11 @@ pub fn start_with_shutdown(
         handles.push(handle);
     }
     drop(ready_tx);
-    let handle = ServerHandle { handles, shutdown };
+    let handle = ServerHandle {
+        handles,
+        shutdown,
+        monitor,
+    };
     for _ in 0..n_cores {
         match ready_rx.recv_timeout(START_TIMEOUT) {
             Ok(Ok(core)) => tracing::debug!(core, "core ready"),
@@ -238,4 +269,39 @@ pub fn start_with_shutdown(
         "natrix ready"
     );
     Ok(handle)
+}
+
+/// What `/varz` shows of the configuration.
+fn server_facts(cfg: &Config, info: &ServerInfo, n_cores: usize) -> ServerFacts {
+    let limits = &cfg.limits;
+    let js = &cfg.jetstream;
+    ServerFacts {
+        server_id: info.server_id.clone(),
+        server_name: info.server_name.clone(),
+        version: info.version.clone(),
+        go: info.go.clone(),
+        host: cfg.server.addr.clone(),
+        port: cfg.server.port,
+        max_connections: limits.max_connections as u64,
+        ping_interval_ns: limits.ping_interval_ms * 1_000_000,
+        ping_max: limits.max_pings_outstanding,
+        http_host: cfg.server.addr.clone(),
+        http_port: cfg.server.http_port,
+        max_control_line: limits.max_control_line_bytes as u64,
+        max_payload: limits.max_payload_bytes as u64,
+        max_pending: limits.max_pending_bytes as u64,
+        write_deadline_ns: limits.write_deadline_ms * 1_000_000,
+        cores: n_cores,
+        start_unix_ns: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+        jetstream: js.enabled.then(|| JsFacts {
+            max_memory: js.max_memory_bytes,
+            max_storage: js.max_file_bytes,
+            store_dir: js.store_dir.display().to_string(),
+            sync_interval: js.sync.interval_ms().unwrap_or(0) * 1_000_000,
+            sync_always: js.sync.interval_ms().is_none(),
+            strict: true,
+        }),
+    }
 }

@@ -89,6 +89,18 @@ pub struct Session {
     pub barrier_seq: Option<u64>,
     /// The post-CONNECT INFO (`connect_info`) has been sent.
     pub sent_connect_info: bool,
+    /// Peer TCP port (monitoring).
+    pub client_port: u16,
+    /// When the connection was accepted (engine clock).
+    pub start_ns: u64,
+    /// Messages this client published.
+    pub in_msgs: u64,
+    /// Message bytes this client published.
+    pub in_bytes: u64,
+    /// Messages delivered to this client.
+    pub out_msgs: u64,
+    /// Message bytes delivered to this client.
+    pub out_bytes: u64,
 }
 
 impl Session {
@@ -117,6 +129,12 @@ impl Session {
             write_signalled: false,
             barrier_seq: None,
             sent_connect_info: false,
+            client_port: 0,
+            start_ns: now_ns,
+            in_msgs: 0,
+            in_bytes: 0,
+            out_msgs: 0,
+            out_bytes: 0,
         }
     }
 

@@ -440,6 +440,26 @@ fn remove_below<T: Clone + Eq + Hash>(
     removed
 }
 
+/// Counters of one sublist, as nats-server's `/subsz` reports them. The counts are plain
+/// integers bumped by the owning core; the cache figures are computed when asked.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SublistStats {
+    /// Subscriptions inserted since start.
+    pub inserts: u64,
+    /// Subscriptions removed since start.
+    pub removes: u64,
+    /// Match lookups since start.
+    pub matches: u64,
+    /// Lookups answered from the cache.
+    pub cache_hits: u64,
+    /// Subjects in the match cache now.
+    pub cache_entries: u64,
+    /// Largest fanout (plain subscribers + queue groups) among cached results.
+    pub max_fanout: u64,
+    /// Sum of the fanouts of cached results (average = this / `cache_entries`).
+    pub total_fanout: u64,
+}
+
 /// The subscription index of one executor: which subscribers get a published message.
 pub struct Sublist<T> {
     /// Trie root (the empty prefix).
@@ -454,6 +474,8 @@ pub struct Sublist<T> {
     empty: Rc<MatchResult<T>>,
     /// Picks which cache entries to evict.
     rng: SmallRng,
+    /// Insert/remove/match counters (monitoring).
+    counters: SublistStats,
 }
 
 impl<T> fmt::Debug for Sublist<T> {
@@ -478,6 +500,7 @@ impl<T: Clone + Eq + Hash> Sublist<T> {
             cache_capacity,
             empty: Rc::new(MatchResult::new()),
             rng: SmallRng::seed_from_u64(seed),
+            counters: SublistStats::default(),
         }
     }
 
@@ -516,6 +539,7 @@ impl<T: Clone + Eq + Hash> Sublist<T> {
             None => node.subs.insert(queue, value),
         }
         self.len += 1;
+        self.counters.inserts += 1;
         self.invalidate(subject);
     }
 
@@ -526,6 +550,7 @@ impl<T: Clone + Eq + Hash> Sublist<T> {
         }
         debug_assert!(self.len > 0);
         self.len -= 1;
+        self.counters.removes += 1;
         self.invalidate(subject);
         true
     }
@@ -533,7 +558,9 @@ impl<T: Clone + Eq + Hash> Sublist<T> {
     /// All subscriptions matching a published subject (a subject with an empty token matches nothing). Cached: repeated lookups of the same subject return the same Rc without walking the trie.
     pub fn matches(&mut self, subject: &[u8]) -> Rc<MatchResult<T>> {
         const UNCACHED_PREFIX: &[u8] = b"$JS.ACK.";
+        self.counters.matches += 1;
         if let Some(hit) = self.cache.get(subject) {
+            self.counters.cache_hits += 1;
             return Rc::clone(hit);
         }
         if has_empty_token(subject) {
@@ -555,6 +582,18 @@ impl<T: Clone + Eq + Hash> Sublist<T> {
             debug_assert!(self.cache.len() <= self.cache_capacity);
         }
         result
+    }
+
+    /// The counters, with the cache figures computed now (walks the cache: monitoring only).
+    pub fn stats(&self) -> SublistStats {
+        let mut s = self.counters;
+        s.cache_entries = self.cache.len() as u64;
+        for r in self.cache.values() {
+            let fanout = (r.plain.len() + r.queues.len()) as u64;
+            s.max_fanout = s.max_fanout.max(fanout);
+            s.total_fanout += fanout;
+        }
+        s
     }
 
     /// Number of stored subscriptions (duplicates counted), for stats and leak checks.
@@ -864,6 +903,24 @@ mod tests {
         sl.insert(b"s", Some(b"g"), 5);
         assert!(!sl.remove(b"s", Some(b"g"), &6));
         assert_eq!(canon(&sl.matches(b"s")), canon_of(&[], &[("g", &[5])]));
+    }
+
+    #[test]
+    fn stats_count_inserts_removes_matches_and_fanout() {
+        let mut sl = Sublist::new(16);
+        sl.insert(b"a.*", None, 1u32);
+        sl.insert(b"a.b", None, 2);
+        sl.insert(b"a.b", Some(&b"q"[..]), 3);
+        assert!(sl.remove(b"a.*", None, &1));
+        sl.matches(b"a.b");
+        sl.matches(b"a.b");
+        sl.matches(b"x");
+        let s = sl.stats();
+        assert_eq!(
+            (s.inserts, s.removes, s.matches, s.cache_hits),
+            (3, 1, 3, 1)
+        );
+        assert_eq!((s.cache_entries, s.max_fanout, s.total_fanout), (2, 2, 2));
     }
 
     #[test]

@@ -100,10 +100,8 @@ pub(crate) async fn accept_loop(shell: Rc<CoreShell>, listener: TcpListener) {
             }
         };
         let _ = stream.set_nodelay(true);
-        let ip = stream
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default();
+        let peer = stream.peer_addr().ok();
+        let ip = peer.map(|a| a.ip().to_string()).unwrap_or_default();
         let fd = stream.as_raw_fd();
         // SAFETY: dups of a valid socket fd, each then owned by exactly one holder.
         let (write_fd, ctl_fd) = unsafe { (libc::dup(fd), libc::dup(fd)) };
@@ -132,7 +130,12 @@ pub(crate) async fn accept_loop(shell: Rc<CoreShell>, listener: TcpListener) {
             admitted,
         });
         let now = shell.now_ns();
-        let id = shell.engine.borrow_mut().open_conn(&ip, now, admitted);
+        let id = {
+            let mut engine = shell.engine.borrow_mut();
+            let id = engine.open_conn(&ip, now, admitted);
+            engine.set_client_port(id, peer.map_or(0, |a| a.port()));
+            id
+        };
         shell.conns.borrow_mut().insert(id, io.clone());
         shell.process_events();
         glommio::spawn_local(reader(shell.clone(), id, io.clone(), stream)).detach();

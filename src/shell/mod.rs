@@ -31,6 +31,8 @@ use glommio::net::TcpListener;
 
 use crate::engine::{Engine, EngineConfig, EngineEvents};
 use crate::mesh::RingBatch;
+use crate::monitor::slot::{ACTIVE_FOR, SNAPSHOT_POLL, SNAPSHOT_POLL_IDLE};
+use crate::monitor::MonitorShared;
 use crate::session::ConnId;
 use crate::streams::{Clock, HostConfig, StreamHost};
 
@@ -114,6 +116,8 @@ pub struct CoreSpec {
     pub started_cores: Arc<AtomicUsize>,
     /// Tells the starter that this core is listening (or why it could not).
     pub ready: Sender<Result<usize, String>>,
+    /// Monitoring's slots (one per core, by index), when `server.http_port` is on.
+    pub monitor: Option<Arc<MonitorShared>>,
 }
 
 /// One core's shared state, owned by the tasks of that core only.
@@ -236,6 +240,7 @@ pub async fn run_core(spec: CoreSpec) {
         jetstream,
         started_cores,
         ready,
+        monitor,
     } = spec;
     let (senders, receivers) = match mesh {
         Some(m) => match m.join().await {
@@ -319,6 +324,9 @@ pub async fn run_core(spec: CoreSpec) {
         _ => false,
     };
     glommio::spawn_local(ticker(shell.clone(), tick)).detach();
+    if let Some(m) = &monitor {
+        glommio::spawn_local(monitor_publisher(shell.clone(), m.clone(), core_id)).detach();
+    }
     if storage_running {
         glommio::spawn_local(consumer_ticker(shell.clone())).detach();
     }
@@ -327,6 +335,10 @@ pub async fn run_core(spec: CoreSpec) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !shell.engine.borrow().interest_synced() && Instant::now() < deadline {
         glommio::timer::sleep(Duration::from_millis(1)).await;
+    }
+    // Recovered: counted for /healthz before any core can accept a client.
+    if let Some(m) = &monitor {
+        m.core_started();
     }
     started_cores.fetch_add(1, Ordering::AcqRel);
     while started_cores.load(Ordering::Acquire) < n_cores && Instant::now() < deadline {
@@ -471,6 +483,39 @@ async fn consumer_ticker(shell: Rc<CoreShell>) {
                 .tick_consumers(&mut host, &mut engine, now);
         }
         shell.process_events();
+    }
+}
+
+/// Answers the monitor's snapshot requests (checked every `SNAPSHOT_POLL` while scrapes come,
+/// every `SNAPSHOT_POLL_IDLE` otherwise): copies this core's counters (and, when asked, its
+/// connections) into its slot. Never per message.
+async fn monitor_publisher(shell: Rc<CoreShell>, shared: Arc<MonitorShared>, core: usize) {
+    // Unix time of the core clock's zero, so snapshots carry wall-clock times.
+    let wall = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let epoch_unix_ns = wall.saturating_sub(shell.now_ns());
+    let Some(slot) = shared.slots.get(core) else {
+        return;
+    };
+    let mut last_request: Option<Instant> = None;
+    loop {
+        let active = last_request.is_some_and(|t| t.elapsed() < ACTIVE_FOR);
+        glommio::timer::sleep(if active {
+            SNAPSHOT_POLL
+        } else {
+            SNAPSHOT_POLL_IDLE
+        })
+        .await;
+        if let Some((req, detail)) = slot.pending_request() {
+            last_request = Some(Instant::now());
+            let mut snap = shell
+                .engine
+                .borrow()
+                .monitor_snapshot(shell.now_ns(), detail);
+            snap.epoch_unix_ns = epoch_unix_ns;
+            slot.publish(req, snap);
+        }
     }
 }
 

@@ -79,6 +79,8 @@ impl ServerOpts {
 pub struct TestServer {
     /// Client port on 127.0.0.1.
     pub port: u16,
+    /// HTTP monitoring port on 127.0.0.1 (natrix `server.http_port`, nats-server `-m`).
+    pub http_port: u16,
     /// Which implementation is running.
     pub kind: ServerKind,
     /// Number of cores natrix was started with (1 for nats-server, whose client ids carry no core).
@@ -314,6 +316,8 @@ impl TestServer {
                 args.push("127.0.0.1".into());
                 args.push("-p".into());
                 args.push(port.to_string().into());
+                args.push("-m".into());
+                args.push(http_port.to_string().into());
                 args.push("-js".into());
                 args.push("-sd".into());
                 args.push(store_dir.clone().into());
@@ -322,6 +326,7 @@ impl TestServer {
         let child = spawn_server(&bin, &args, &stderr_path);
         let mut server = TestServer {
             port,
+            http_port,
             kind,
             cores,
             child: Some(child),

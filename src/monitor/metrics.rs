@@ -1,0 +1,152 @@
+//! `/metrics` in the Prometheus text format (sans-IO): every top-level number of `/varz`
+//! under prometheus-nats-exporter's names (`gnatsd_varz_<field>`, labelled `server_id`),
+//! `/connz`'s counts as `gnatsd_connz_*`, and natrix's own per-core series
+//! (`natrix_core_*{core="i"}`).
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use super::snapshot::CoreSnapshot;
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Renders the metrics from `/varz`'s JSON (already rendered) and the cores' snapshots.
+pub fn metrics(varz_json: &[u8], cores: &[Arc<CoreSnapshot>]) -> String {
+    let mut out = String::new();
+    let varz: serde_json::Value = serde_json::from_slice(varz_json).unwrap_or_default();
+    let server_id = escape_label(varz["server_id"].as_str().unwrap_or_default());
+    if let Some(fields) = varz.as_object() {
+        for (k, v) in fields {
+            let Some(n) = v.as_f64() else { continue };
+            let name = format!("gnatsd_varz_{k}");
+            let _ = writeln!(out, "# HELP {name} {k}");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            let _ = writeln!(out, "{name}{{server_id=\"{server_id}\"}} {n}");
+        }
+    }
+    let conns: usize = cores.iter().map(|c| c.connections as usize).sum();
+    for (k, v) in [("num_connections", conns), ("total", conns)] {
+        let name = format!("gnatsd_connz_{k}");
+        let _ = writeln!(out, "# HELP {name} {k}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let _ = writeln!(out, "{name}{{server_id=\"{server_id}\"}} {v}");
+    }
+    type Field = fn(&CoreSnapshot) -> u64;
+    let series: [(&str, &str, &str, Field); 10] = [
+        (
+            "in_msgs",
+            "counter",
+            "Messages published by this core's clients",
+            |c| c.stats.in_msgs,
+        ),
+        (
+            "in_bytes",
+            "counter",
+            "Message bytes published by this core's clients",
+            |c| c.stats.in_bytes,
+        ),
+        (
+            "out_msgs",
+            "counter",
+            "Messages delivered to this core's clients",
+            |c| c.stats.out_msgs,
+        ),
+        (
+            "out_bytes",
+            "counter",
+            "Message bytes delivered to this core's clients",
+            |c| c.stats.out_bytes,
+        ),
+        (
+            "connections",
+            "gauge",
+            "Open connections on this core",
+            |c| c.connections,
+        ),
+        (
+            "subscriptions",
+            "gauge",
+            "Subscriptions on this core",
+            |c| c.subscriptions,
+        ),
+        (
+            "ring_items_sent",
+            "counter",
+            "Items pushed toward other cores' rings",
+            |c| c.stats.ring_items_sent,
+        ),
+        (
+            "ring_items_received",
+            "counter",
+            "Items taken off other cores' rings",
+            |c| c.stats.ring_items_received,
+        ),
+        (
+            "slow_consumers",
+            "counter",
+            "Connections dropped as slow consumers",
+            |c| c.stats.slow_consumers,
+        ),
+        (
+            "total_connections",
+            "counter",
+            "Connections accepted since start",
+            |c| c.stats.total_connections,
+        ),
+    ];
+    for (field, kind, help, get) in series {
+        let name = format!("natrix_core_{field}");
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for c in cores {
+            let _ = writeln!(
+                out,
+                "{name}{{server_id=\"{server_id}\",core=\"{}\"}} {}",
+                c.core,
+                get(c)
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varz_numbers_and_core_series() {
+        let varz = br#"{"server_id":"NX","version":"2.15.1","in_msgs":7,"cpu":1.5,"cluster":{}}"#;
+        let mut a = CoreSnapshot {
+            core: 0,
+            connections: 2,
+            ..Default::default()
+        };
+        a.stats.in_msgs = 3;
+        a.stats.ring_items_sent = 9;
+        let b = CoreSnapshot {
+            core: 1,
+            ..Default::default()
+        };
+        let text = metrics(varz, &[Arc::new(a), Arc::new(b)]);
+        assert!(text.contains("# TYPE gnatsd_varz_in_msgs gauge\n"));
+        assert!(text.contains("gnatsd_varz_in_msgs{server_id=\"NX\"} 7\n"));
+        assert!(text.contains("gnatsd_varz_cpu{server_id=\"NX\"} 1.5\n"));
+        assert!(!text.contains("gnatsd_varz_version"));
+        assert!(!text.contains("gnatsd_varz_cluster"));
+        assert!(text.contains("gnatsd_connz_num_connections{server_id=\"NX\"} 2\n"));
+        assert!(text.contains("natrix_core_in_msgs{server_id=\"NX\",core=\"0\"} 3\n"));
+        assert!(text.contains("natrix_core_in_msgs{server_id=\"NX\",core=\"1\"} 0\n"));
+        assert!(text.contains("# TYPE natrix_core_ring_items_sent counter\n"));
+        assert!(text.contains("natrix_core_ring_items_sent{server_id=\"NX\",core=\"0\"} 9\n"));
+        // Every sample line is `name{labels} number`.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, value) = line.rsplit_once(' ').expect("sample has a value");
+            value.parse::<f64>().expect("numeric value");
+        }
+    }
+}

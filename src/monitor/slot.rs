@@ -1,0 +1,148 @@
+//! The hand-off between a core and the monitor thread: a request counter the monitor bumps
+//! and the core checks every few milliseconds, and the last snapshot the core published.
+//!
+//! The message path never touches any of this: a core builds a snapshot only when asked
+//! (its monitor task polls `requested`), and the mutex is held only to swap an `Arc`.
+//! Staleness: a scrape waits (up to [`SNAPSHOT_WAIT`]) for every core to answer its request,
+//! so its values are never older than the request; the wait is at most one poll period
+//! ([`SNAPSHOT_POLL`] while scrapes keep coming, [`SNAPSHOT_POLL_IDLE`] for the first one
+//! after [`ACTIVE_FOR`] without any). A core that does not answer in time (stalled) is shown
+//! from its previous snapshot.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::snapshot::CoreSnapshot;
+
+/// How often a core looks for a snapshot request while scrapes keep coming.
+pub const SNAPSHOT_POLL: Duration = Duration::from_millis(10);
+/// How often it looks when nobody asked for [`ACTIVE_FOR`] (keeps an idle core quiet).
+pub const SNAPSHOT_POLL_IDLE: Duration = Duration::from_millis(200);
+/// How long after a request a core keeps polling at [`SNAPSHOT_POLL`].
+pub const ACTIVE_FOR: Duration = Duration::from_secs(5);
+/// How long a scrape waits for the cores' fresh snapshots.
+pub const SNAPSHOT_WAIT: Duration = Duration::from_millis(500);
+
+/// One core's snapshot slot.
+#[derive(Default)]
+pub struct CoreSlot {
+    requested: AtomicU64,
+    want_detail: AtomicBool,
+    published: AtomicU64,
+    snapshot: Mutex<Arc<CoreSnapshot>>,
+}
+
+impl CoreSlot {
+    /// The core's side: `Some((request, detail))` when a snapshot is wanted.
+    pub fn pending_request(&self) -> Option<(u64, bool)> {
+        let req = self.requested.load(Ordering::Acquire);
+        (req > self.published.load(Ordering::Relaxed))
+            .then(|| (req, self.want_detail.load(Ordering::Relaxed)))
+    }
+
+    /// The core's side: publishes the snapshot answering request `req`.
+    pub fn publish(&self, req: u64, snap: CoreSnapshot) {
+        let snap = Arc::new(snap);
+        *self.snapshot.lock().unwrap_or_else(|e| e.into_inner()) = snap;
+        self.published.store(req, Ordering::Release);
+    }
+
+    /// The monitor's side: asks for a fresh snapshot; returns the request number.
+    pub fn request(&self, detail: bool) -> u64 {
+        if detail {
+            self.want_detail.store(true, Ordering::Relaxed);
+        }
+        self.requested.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// The monitor's side: whether request `req` has been answered.
+    pub fn answered(&self, req: u64) -> bool {
+        self.published.load(Ordering::Acquire) >= req
+    }
+
+    /// The monitor's side: the last published snapshot; clears the detail wish.
+    pub fn latest(&self) -> Arc<CoreSnapshot> {
+        self.want_detail.store(false, Ordering::Relaxed);
+        self.snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+/// State shared between the cores and the monitor thread.
+pub struct MonitorShared {
+    /// One slot per core, by core index.
+    pub slots: Vec<CoreSlot>,
+    /// Cores that recovered their streams and accept clients (`/healthz` is 503 until all have).
+    started_cores: AtomicUsize,
+}
+
+impl MonitorShared {
+    /// Slots for `n_cores` cores, not started.
+    pub fn new(n_cores: usize) -> Arc<Self> {
+        Arc::new(MonitorShared {
+            slots: (0..n_cores).map(|_| CoreSlot::default()).collect(),
+            started_cores: AtomicUsize::new(0),
+        })
+    }
+
+    /// A core's side: it has recovered its streams and is about to accept clients.
+    pub fn core_started(&self) {
+        self.started_cores.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Whether every core has started.
+    pub fn is_started(&self) -> bool {
+        self.started_cores.load(Ordering::Acquire) >= self.slots.len()
+    }
+
+    /// Asks every core for a snapshot and waits (bounded) for their answers.
+    pub fn gather(&self, detail: bool) -> Vec<Arc<CoreSnapshot>> {
+        let reqs: Vec<u64> = self.slots.iter().map(|s| s.request(detail)).collect();
+        let deadline = Instant::now() + SNAPSHOT_WAIT;
+        while Instant::now() < deadline
+            && !self.slots.iter().zip(&reqs).all(|(s, r)| s.answered(*r))
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.slots.iter().map(CoreSlot::latest).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_publish_round_trip() {
+        let slot = CoreSlot::default();
+        assert_eq!(slot.pending_request(), None);
+        let r = slot.request(true);
+        assert_eq!(slot.pending_request(), Some((r, true)));
+        assert!(!slot.answered(r));
+        slot.publish(
+            r,
+            CoreSnapshot {
+                connections: 3,
+                ..Default::default()
+            },
+        );
+        assert!(slot.answered(r));
+        assert_eq!(slot.pending_request(), None);
+        assert_eq!(slot.latest().connections, 3);
+        assert_eq!(slot.request(false), r + 1);
+        assert_eq!(slot.pending_request(), Some((r + 1, false)));
+    }
+
+    #[test]
+    fn started_once_every_core_is() {
+        let m = MonitorShared::new(2);
+        assert!(!m.is_started());
+        m.core_started();
+        assert!(!m.is_started());
+        m.core_started();
+        assert!(m.is_started());
+    }
+}
