@@ -25,6 +25,10 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use serde_json::{json, Value};
 
+use common::consumer::{
+    ack_tokens, cinfo, dcount, header, next, next_within, pull_raw, seqs, sseq, status_of,
+    wait_info,
+};
 use common::{assert_js_error, bounded, js, js_api, TestServer};
 
 // ---------------------------------------------------------------------------------------------
@@ -106,80 +110,6 @@ async fn fetch(c: &consumer::PullConsumer, n: usize, expires: Duration) -> Vec<j
         .unwrap_or_else(|e| panic!("fetch batch: {e}"))
 }
 
-/// Consumer info as raw JSON (`$JS.API.CONSUMER.INFO`).
-async fn cinfo(c: &Client, stream: &str, consumer: &str) -> Value {
-    let v = js_api(
-        c,
-        &format!("CONSUMER.INFO.{stream}.{consumer}"),
-        &Value::Null,
-    )
-    .await;
-    assert!(v.get("error").is_none(), "consumer info: {v}");
-    v
-}
-
-/// Polls consumer info (<= 5 s) until `field` is `want` (nats-server updates counters such as
-/// `num_pending` and `num_waiting` asynchronously after a publish or a pull request); returns
-/// the last info.
-async fn wait_info(c: &Client, stream: &str, consumer: &str, field: &str, want: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let v = cinfo(c, stream, consumer).await;
-        if v[field].as_u64() == Some(want) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{stream}/{consumer}: {field} never became {want}: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// `(consumer_seq, stream_seq)` of a `delivered` / `ack_floor` object.
-fn seqs(v: &Value) -> (u64, u64) {
-    (
-        v["consumer_seq"].as_u64().unwrap(),
-        v["stream_seq"].as_u64().unwrap(),
-    )
-}
-
-/// Sends a raw pull request with `body` and returns the subscription on its reply inbox.
-async fn pull_raw(c: &Client, stream: &str, consumer: &str, body: &str) -> Subscriber {
-    let inbox = c.new_inbox();
-    let sub = c.subscribe(inbox.clone()).await.unwrap();
-    c.publish_with_reply(
-        format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
-        inbox,
-        Bytes::from(body.to_string()),
-    )
-    .await
-    .unwrap();
-    c.flush().await.unwrap();
-    sub
-}
-
-/// Next message on `sub` within `limit`, or `None`.
-async fn next_within(sub: &mut Subscriber, limit: Duration) -> Option<async_nats::Message> {
-    tokio::time::timeout(limit, sub.next()).await.ok().flatten()
-}
-
-/// Next message on `sub` (bounded by 10 s), panicking with `what` on timeout.
-async fn next(sub: &mut Subscriber, what: &str) -> async_nats::Message {
-    bounded(what, sub.next())
-        .await
-        .unwrap_or_else(|| panic!("{what}: subscription closed"))
-}
-
-fn status_of(m: &async_nats::Message) -> Option<(u16, String)> {
-    m.status
-        .map(|s| (s.as_u16(), m.description.clone().unwrap_or_default()))
-}
-
-fn header<'a>(m: &'a async_nats::Message, name: &str) -> Option<&'a str> {
-    m.headers.as_ref()?.get(name).map(|v| v.as_str())
-}
-
 /// Reads data messages until a status message; returns (data messages, status message).
 async fn until_status(
     sub: &mut Subscriber,
@@ -203,26 +133,6 @@ fn assert_status(m: &async_nats::Message, code: u16, description: &str) {
         "unexpected status message: {m:?}"
     );
     assert!(m.payload.is_empty(), "status with a body: {m:?}");
-}
-
-/// Tokens of a `$JS.ACK` reply subject.
-fn ack_tokens(m: &async_nats::Message) -> Vec<String> {
-    m.reply
-        .as_ref()
-        .unwrap_or_else(|| panic!("delivery without reply: {m:?}"))
-        .split('.')
-        .map(str::to_string)
-        .collect()
-}
-
-/// Stream sequence of a delivery (from its `$JS.ACK` reply).
-fn sseq(m: &async_nats::Message) -> u64 {
-    ack_tokens(m)[5].parse().unwrap()
-}
-
-/// Delivery count of a delivery (from its `$JS.ACK` reply).
-fn dcount(m: &async_nats::Message) -> u64 {
-    ack_tokens(m)[4].parse().unwrap()
 }
 
 fn payloads(msgs: &[jetstream::Message]) -> Vec<String> {

@@ -15,11 +15,14 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::consumer::{push, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::stream::Config;
 use async_nats::jetstream::Context;
-use async_nats::{Client, Subscriber};
+use async_nats::Client;
 use bytes::Bytes;
-use futures::StreamExt;
 use serde_json::{json, Value};
 
+use common::consumer::{
+    cinfo, dcount, header, next, next_within, pull_raw, sseq, status_of, wait_info,
+};
+use common::py::{python_or_skip, run_script};
 use common::{bounded, js, js_api, TestServer};
 
 // ---------------------------------------------------------------------------------------------
@@ -60,85 +63,6 @@ async fn create_pull(c: &Client, stream: &str, config: Value) {
     )
     .await;
     assert!(v.get("error").is_none(), "create consumer {name}: {v}");
-}
-
-async fn cinfo(c: &Client, stream: &str, consumer: &str) -> Value {
-    let v = js_api(
-        c,
-        &format!("CONSUMER.INFO.{stream}.{consumer}"),
-        &Value::Null,
-    )
-    .await;
-    assert!(v.get("error").is_none(), "consumer info: {v}");
-    v
-}
-
-/// Polls consumer info (<= 5 s) until `field` is `want`; returns the last info.
-async fn wait_info(c: &Client, stream: &str, consumer: &str, field: &str, want: u64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let v = cinfo(c, stream, consumer).await;
-        if v[field].as_u64() == Some(want) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{stream}/{consumer}: {field} never became {want}: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Sends a raw pull request with `body` and returns the subscription on its reply inbox.
-async fn pull_raw(c: &Client, stream: &str, consumer: &str, body: &str) -> Subscriber {
-    let inbox = c.new_inbox();
-    let sub = c.subscribe(inbox.clone()).await.unwrap();
-    c.publish_with_reply(
-        format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
-        inbox,
-        Bytes::from(body.to_string()),
-    )
-    .await
-    .unwrap();
-    c.flush().await.unwrap();
-    sub
-}
-
-async fn next_within(sub: &mut Subscriber, limit: Duration) -> Option<async_nats::Message> {
-    tokio::time::timeout(limit, sub.next()).await.ok().flatten()
-}
-
-async fn next(sub: &mut Subscriber, what: &str) -> async_nats::Message {
-    bounded(what, sub.next())
-        .await
-        .unwrap_or_else(|| panic!("{what}: subscription closed"))
-}
-
-fn status_of(m: &async_nats::Message) -> Option<(u16, String)> {
-    m.status
-        .map(|s| (s.as_u16(), m.description.clone().unwrap_or_default()))
-}
-
-fn header<'a>(m: &'a async_nats::Message, name: &str) -> Option<&'a str> {
-    m.headers.as_ref()?.get(name).map(|v| v.as_str())
-}
-
-/// `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.…` tokens of a delivery.
-fn ack_tokens(m: &async_nats::Message) -> Vec<String> {
-    m.reply
-        .as_ref()
-        .unwrap_or_else(|| panic!("delivery without reply: {m:?}"))
-        .split('.')
-        .map(str::to_string)
-        .collect()
-}
-
-fn sseq(m: &async_nats::Message) -> u64 {
-    ack_tokens(m)[5].parse().unwrap()
-}
-
-fn dcount(m: &async_nats::Message) -> u64 {
-    ack_tokens(m)[4].parse().unwrap()
 }
 
 /// Publishes an ack payload to a delivery's reply and waits for the server to have it.
@@ -534,68 +458,18 @@ async fn push_consumer_starts_as_soon_as_its_subscriber_appears() {
 // nats-py
 // ---------------------------------------------------------------------------------------------
 
-/// The venv python with nats-py importable, `None` to skip (a failure instead when
-/// `LOADGEN_REQUIRE_SERVER` is set, as `make test` and CI do).
-fn python_or_skip(test: &str) -> Option<std::path::PathBuf> {
-    use std::process::{Command, Stdio};
-    let py = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    let usable = py.exists()
-        && Command::new(&py)
-            .args(["-c", "import nats.js"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-    if usable {
-        return Some(py);
-    }
-    let why = format!(
-        "nats-py not usable at {} (run `make test-deps`)",
-        py.display()
-    );
-    if std::env::var_os("LOADGEN_REQUIRE_SERVER").is_some_and(|v| !v.is_empty()) {
-        panic!("{test}: {why}");
-    }
-    eprintln!("SKIP: {test}: {why}");
-    None
-}
-
 /// nats-py: max_deliver with NAKs (delivery counts 1, 2, then the next message and the
 /// advisory), fetch()'s no_wait + expires first request, expired and abandoned fetches.
 #[test]
 fn nats_py_pull_semantics() {
-    use std::process::{Command, Stdio};
     let Some(py) = python_or_skip("nats_py_pull_semantics") else {
         return;
     };
     let server = TestServer::start_default();
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/pull_semantics_test.py");
-    let mut child = Command::new(&py)
-        .arg(&script)
-        .arg(server.url())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn {}: {e}", script.display()));
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break child.wait().expect("wait");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let out = child.wait_with_output().expect("collect output");
-    assert!(
-        status.success(),
-        "{} exited with {status}\nstdout:\n{}\nstderr:\n{}",
-        script.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    run_script(
+        &py,
+        "tests/py/pull_semantics_test.py",
+        &server,
+        Duration::from_secs(120),
     );
 }

