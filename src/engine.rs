@@ -226,6 +226,10 @@ pub struct Engine {
     /// Quiesce markers received from each peer (shutdown rounds).
     quiesced: Vec<u32>,
     stats: CoreStats,
+    /// Authentication rules; None = every client is welcome (see `engine_auth.rs`).
+    auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
+    /// The latest time the shell told us (reads and ticks), for reply permissions.
+    clock_ns: u64,
 }
 
 impl Engine {
@@ -261,6 +265,8 @@ impl Engine {
             quiesced: vec![0; n],
             interest_epoch: 0,
             stats: CoreStats::default(),
+            auth: None,
+            clock_ns: 0,
             cfg,
         }
     }
@@ -311,6 +317,7 @@ impl Engine {
         let mut info = self.cfg.info.clone();
         info.client_id = client_id;
         info.client_ip = client_ip.to_string();
+        self.prepare_auth(&mut session, &mut info, now_ns);
         encode::write_info(&mut session.out, &info);
         let id = match self.free_sessions.pop() {
             Some(id) => {
@@ -553,12 +560,13 @@ impl Engine {
             return ReadStatus::Closed;
         }
         self.session_mut(conn).last_inbound_ns = now_ns;
+        self.clock_ns = self.clock_ns.max(now_ns);
         loop {
             let s = self.session_mut(conn);
             if s.close.is_some() {
                 return ReadStatus::Closed;
             }
-            if s.barrier_seq.is_some() {
+            if s.barrier_seq.is_some() || s.auth_pending.is_some() {
                 return ReadStatus::Blocked;
             }
             match s.parser.next_op(buf) {
@@ -591,6 +599,14 @@ impl Engine {
     }
 
     fn handle_op(&mut self, conn: ConnId, op: ClientOp) {
+        if self.auth.is_some()
+            && !self.session(conn).connected
+            && !matches!(op, ClientOp::Connect(_))
+        {
+            // nats-server: with auth required, anything before CONNECT is a violation.
+            self.auth_violation(conn);
+            return;
+        }
         match op {
             ClientOp::Pub {
                 subject,
@@ -650,10 +666,17 @@ impl Engine {
             self.close(conn, CloseReason::ProtocolViolation, true);
             return;
         }
+        if self.auth.is_some() && self.session(conn).connected {
+            // A second CONNECT does not re-authenticate (nats-server ignores its credentials).
+            self.send_ok(conn);
+            return;
+        }
         let s = self.session_mut(conn);
         s.opts = opts;
-        s.connected = true;
-        self.send_ok(conn);
+        if self.authenticate(conn) {
+            self.session_mut(conn).connected = true;
+            self.send_ok(conn);
+        }
     }
 
     fn on_ping(&mut self, conn: ConnId) {
@@ -705,6 +728,9 @@ impl Engine {
         tracing::trace!(core = self.cfg.core_id, conn, subject = ?subject, "SUB");
         if !subject::is_valid_subscribe_subject(&subject) {
             self.send_err(conn, "Invalid Subject");
+            return;
+        }
+        if self.sub_denied(conn, &subject, queue.as_deref()) {
             return;
         }
         let max_subs = self.cfg.limits.max_subscriptions;
@@ -904,6 +930,9 @@ impl Engine {
         header_len: usize,
         message: Bytes,
     ) {
+        if self.pub_denied(conn, &subject) {
+            return;
+        }
         self.send_ok(conn);
         if let Some(r) = &reply {
             if RESERVED_REPLY_PREFIXES.iter().any(|p| r.starts_with(p)) {
@@ -1115,6 +1144,11 @@ impl Engine {
         let s = self.sessions[conn as usize]
             .as_mut()
             .expect("eligible sub has a live session");
+        if let (Some(p), Some(reply)) = (s.perms.as_mut(), msg.reply) {
+            if p.tracks_replies() {
+                p.on_request_delivered(reply, self.clock_ns);
+            }
+        }
         let before = s.out.len();
         let shown = msg.shown.unwrap_or(msg.subject);
         let reply = msg.reply.map(|r| &r[..]);
@@ -1268,6 +1302,8 @@ impl Engine {
 
     /// Sends keepalive PINGs to idle clients and closes the ones that stopped answering.
     pub fn tick(&mut self, now_ns: u64) {
+        self.clock_ns = self.clock_ns.max(now_ns);
+        self.check_auth_timeouts(now_ns);
         let interval = self.cfg.limits.ping_interval_ns;
         let max_out = self.cfg.limits.max_pings_outstanding;
         for id in 0..self.sessions.len() as ConnId {
@@ -1294,6 +1330,9 @@ impl Engine {
         }
     }
 }
+
+#[path = "engine_auth.rs"]
+mod engine_auth;
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]

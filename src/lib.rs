@@ -6,6 +6,7 @@
 //! (glommio tasks per core) and [`server`] (start/stop). Plus [`config`], [`cli`], [`probe`].
 #![deny(clippy::await_holding_refcell_ref)]
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod consumer;

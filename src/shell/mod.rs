@@ -107,6 +107,8 @@ pub struct CoreSpec {
     pub started_cores: Arc<AtomicUsize>,
     /// Tells the starter that this core is listening (or why it could not).
     pub ready: Sender<Result<usize, String>>,
+    /// Authentication rules (`[authorization]`); None = no authentication.
+    pub auth: Option<Arc<crate::auth::Authenticator>>,
 }
 
 /// One core's shared state, owned by the tasks of that core only.
@@ -217,6 +219,7 @@ pub async fn run_core(spec: CoreSpec) {
         jetstream,
         started_cores,
         ready,
+        auth,
     } = spec;
     let (senders, receivers) = match mesh {
         Some(m) => match m.join().await {
@@ -263,7 +266,11 @@ pub async fn run_core(spec: CoreSpec) {
         storage_notify: Notify::default(),
         storage_stop: Cell::new(false),
         storage_done: Notify::default(),
-        engine: RefCell::new(Engine::new(engine)),
+        engine: RefCell::new({
+            let mut e = Engine::new(engine);
+            e.set_auth(auth);
+            e
+        }),
         conns: RefCell::new(AHashMap::new()),
         events: RefCell::new(EngineEvents::default()),
         flush_notify: (0..n_cores).map(|_| Notify::default()).collect(),
