@@ -666,14 +666,10 @@ impl Engine {
             self.close(conn, CloseReason::ProtocolViolation, true);
             return;
         }
-        if self.auth.is_some() && self.session(conn).connected {
-            // A second CONNECT does not re-authenticate (nats-server ignores its credentials).
-            self.send_ok(conn);
-            return;
-        }
         let s = self.session_mut(conn);
         s.opts = opts;
-        if self.authenticate(conn) {
+        // A repeated CONNECT keeps the identity the first one authenticated.
+        if s.connected || self.authenticate(conn) {
             self.session_mut(conn).connected = true;
             self.send_ok(conn);
         }
