@@ -1140,8 +1140,12 @@ impl Engine {
         let s = self.sessions[conn as usize]
             .as_mut()
             .expect("eligible sub has a live session");
-        if let (Some(p), Some(reply)) = (s.perms.as_mut(), msg.reply) {
-            if p.tracks_replies() {
+        if let Some(p) = s.perms.as_mut() {
+            if p.delivery_denied(msg.subject, entry.queue.as_deref()) {
+                entry.delivered -= 1;
+                return false;
+            }
+            if let (true, Some(reply)) = (p.tracks_replies(), msg.reply) {
                 p.on_request_delivered(reply, self.clock_ns);
             }
         }
@@ -1307,6 +1311,7 @@ impl Engine {
                 continue;
             };
             if !s.is_open()
+                || s.auth_deadline_ns.is_some() // not authenticated yet: the auth timeout rules
                 || now_ns.saturating_sub(s.last_inbound_ns) < interval
                 || now_ns.saturating_sub(s.last_ping_ns) < interval
             {

@@ -178,8 +178,8 @@ impl Engine {
         subject: &[u8],
         queue: Option<&[u8]>,
     ) -> bool {
-        let s = self.session(conn);
-        let Some(p) = s.perms.as_ref() else {
+        let s = self.session_mut(conn);
+        let Some(p) = s.perms.as_mut() else {
             return false;
         };
         if p.can_subscribe(subject, queue) {
@@ -202,6 +202,111 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::go_quote;
+    use crate::auth::config::AuthorizationConfig;
+    use crate::auth::Authenticator;
+    use crate::engine::tests::{info, limits};
+    use crate::engine::{Engine, EngineConfig, EngineEvents, ReadStatus};
+    use crate::session::ConnId;
+    use bytes::BytesMut;
+    use std::sync::Arc;
+
+    fn engine(auth_toml: &str) -> Engine {
+        let cfg: AuthorizationConfig = toml::from_str(auth_toml).unwrap();
+        let mut e = Engine::new(EngineConfig {
+            core_id: 0,
+            n_cores: 1,
+            limits: limits(),
+            info: info(),
+        });
+        e.set_auth(Authenticator::from_config(&cfg).map(Arc::new));
+        e
+    }
+
+    fn out(e: &mut Engine, c: ConnId) -> String {
+        let mut buf = BytesMut::new();
+        let _ = e.take_output(c, &mut buf);
+        e.write_done(c);
+        String::from_utf8(buf.to_vec()).unwrap()
+    }
+
+    fn read(e: &mut Engine, c: ConnId, buf: &mut BytesMut, now: u64) -> ReadStatus {
+        e.on_read(c, buf, now)
+    }
+
+    #[test]
+    fn info_carries_auth_required_and_a_fresh_nonce() {
+        let kp = nkeys::KeyPair::new_user();
+        let mut e = engine(&format!("users = [ {{ nkey = \"{}\" }} ]", kp.public_key()));
+        let a = e.open_conn("127.0.0.1", 0, true);
+        let b = e.open_conn("127.0.0.1", 0, true);
+        let (ia, ib) = (out(&mut e, a), out(&mut e, b));
+        assert!(ia.contains("\"auth_required\":true"), "{ia}");
+        let nonce = |s: &str| s.split("\"nonce\":\"").nth(1).unwrap()[..15].to_string();
+        assert_ne!(nonce(&ia), nonce(&ib));
+        let n = nonce(&ia);
+        let sig = kp.sign(n.as_bytes()).unwrap();
+        use base64::Engine as _;
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig);
+        let connect = format!(
+            "CONNECT {{\"verbose\":false,\"nkey\":\"{}\",\"sig\":\"{sig}\"}}\r\nPING\r\n",
+            kp.public_key()
+        );
+        let mut buf = BytesMut::from(connect.as_bytes());
+        assert_eq!(read(&mut e, a, &mut buf, 1), ReadStatus::Continue);
+        assert_eq!(out(&mut e, a), "PONG\r\n");
+        // The same signature does not fit the other connection's nonce.
+        let mut buf = BytesMut::from(connect.as_bytes());
+        assert_eq!(read(&mut e, b, &mut buf, 1), ReadStatus::Closed);
+        assert_eq!(out(&mut e, b), "-ERR 'Authorization Violation'\r\n");
+    }
+
+    #[test]
+    fn silent_client_times_out_on_tick() {
+        let mut e = engine("token = \"t\"\ntimeout = 2");
+        let c = e.open_conn("127.0.0.1", 0, true);
+        let ok = e.open_conn("127.0.0.1", 0, true);
+        out(&mut e, c);
+        out(&mut e, ok);
+        let mut buf = BytesMut::from(&b"CONNECT {\"verbose\":false,\"auth_token\":\"t\"}\r\n"[..]);
+        read(&mut e, ok, &mut buf, 10);
+        e.tick(1_999_999_999);
+        assert!(e.session(c).is_open());
+        e.tick(2_000_000_000);
+        assert!(!e.session(c).is_open());
+        assert_eq!(out(&mut e, c), "-ERR 'Authentication Timeout'\r\n");
+        assert!(e.session(ok).is_open());
+    }
+
+    #[test]
+    fn bcrypt_check_blocks_input_until_finished() {
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let mut e = engine(&format!(
+            "users = [ {{ user = \"h\", password = \"{hash}\" }} ]"
+        ));
+        for (password_ok, expect) in [
+            (true, "PONG\r\n"),
+            (false, "-ERR 'Authorization Violation'\r\n"),
+        ] {
+            let c = e.open_conn("127.0.0.1", 0, true);
+            out(&mut e, c);
+            let mut buf = BytesMut::from(
+                &b"CONNECT {\"verbose\":false,\"user\":\"h\",\"pass\":\"pw\"}\r\nPING\r\n"[..],
+            );
+            assert_eq!(read(&mut e, c, &mut buf, 1), ReadStatus::Blocked);
+            assert_eq!(&buf[..], b"PING\r\n", "input after CONNECT waits");
+            let (password, hash) = e.take_auth_job(c).expect("a bcrypt job");
+            assert!(e.take_auth_job(c).is_none(), "taken once");
+            assert!(crate::auth::bcrypt_matches(&password, &hash));
+            e.tick(10_000_000_000); // no auth timeout while the check runs
+            assert!(e.session(c).is_open());
+            e.finish_auth(c, password_ok);
+            let mut ev = EngineEvents::default();
+            e.take_events(&mut ev);
+            assert!(ev.unblocked.contains(&c));
+            read(&mut e, c, &mut buf, 2);
+            assert_eq!(out(&mut e, c), expect);
+        }
+    }
 
     #[test]
     fn quotes_like_go() {

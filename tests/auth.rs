@@ -253,3 +253,25 @@ async fn auth_timeout_closes_a_silent_client() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     ok.ping_pong().await;
 }
+
+#[tokio::test]
+async fn subscribe_deny_filters_deliveries_to_wildcard_subscriptions() {
+    let s = start(concat!(
+        "[authorization]\n",
+        "users = [ { user = \"alice\", password = \"alice-pw\" }, ",
+        "{ user = \"guard\", password = \"guard-pw\", permissions = { subscribe = { deny = [\"a.secret\"] } } } ]\n",
+    ));
+    let mut g = raw_as(&s, "guard", "guard-pw").await;
+    g.send(b"SUB a.secret 1\r\n").await;
+    g.expect_err("Permissions Violation for Subscription to \"a.secret\"")
+        .await;
+    g.send(b"SUB a.* 2\r\n").await;
+    g.ping_pong().await;
+    let alice = s.client_with(user("alice", "alice-pw")).await;
+    alice.publish("a.secret", "s".into()).await.unwrap();
+    alice.publish("a.public", "p".into()).await.unwrap();
+    alice.flush().await.unwrap();
+    // The secret is not delivered through the wildcard; the public message is.
+    g.expect(b"MSG a.public 2 1\r\np\r\n").await;
+    g.ping_pong().await;
+}

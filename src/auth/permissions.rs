@@ -159,6 +159,11 @@ pub struct ConnPermissions {
     perms: std::sync::Arc<Permissions>,
     pub_cache: AHashMap<Bytes, bool>,
     replies: AHashMap<Bytes, TrackedReply>,
+    /// Set once a wildcard or queue subscription may overlap a subscribe deny entry: from
+    /// then on every delivery is checked against the deny list (nats-server's deny filter).
+    deny_filter: bool,
+    /// Delivery decisions of the deny filter for plain subscriptions (true = denied).
+    deny_cache: AHashMap<Bytes, bool>,
 }
 
 impl ConnPermissions {
@@ -168,6 +173,8 @@ impl ConnPermissions {
             perms,
             pub_cache: AHashMap::new(),
             replies: AHashMap::new(),
+            deny_filter: false,
+            deny_cache: AHashMap::new(),
         }
     }
 
@@ -191,9 +198,51 @@ impl ConnPermissions {
         allowed || self.response_allowed(subject, now_ns)
     }
 
-    /// Whether the connection may subscribe to `subject` (in `queue`).
-    pub fn can_subscribe(&self, subject: &[u8], queue: Option<&[u8]>) -> bool {
-        self.perms.subscribe_allowed(subject, queue)
+    /// Whether the connection may subscribe to `subject` (in `queue`). An allowed wildcard
+    /// or queue subscription that may overlap a deny entry turns the delivery filter on.
+    pub fn can_subscribe(&mut self, subject: &[u8], queue: Option<&[u8]>) -> bool {
+        if !self.perms.subscribe_allowed(subject, queue) {
+            return false;
+        }
+        if !self.deny_filter && (queue.is_some() || !crate::subject::is_literal(subject)) {
+            if let Some(rules) = &self.perms.subscribe {
+                self.deny_filter = rules
+                    .deny
+                    .iter()
+                    .any(|r| crate::subject::subjects_overlap(&r.subject, subject));
+            }
+        }
+        true
+    }
+
+    /// Whether a message on `subject` for a subscription in `queue` must not be delivered
+    /// (the subscribe deny list, once the filter is on). Cached for plain subscriptions.
+    pub fn delivery_denied(&mut self, subject: &[u8], queue: Option<&[u8]>) -> bool {
+        if !self.deny_filter {
+            return false;
+        }
+        let Some(rules) = &self.perms.subscribe else {
+            return false;
+        };
+        if let Some(q) = queue {
+            return rules.deny.iter().any(|r| {
+                subject_matches(&r.subject, subject)
+                    && r.queue.as_deref().is_none_or(|rq| subject_matches(rq, q))
+            });
+        }
+        if let Some(&d) = self.deny_cache.get(subject) {
+            return d;
+        }
+        let denied = rules
+            .deny
+            .iter()
+            .any(|r| r.queue.is_none() && subject_matches(&r.subject, subject));
+        if self.deny_cache.len() >= PUB_CACHE_ENTRIES {
+            self.deny_cache.clear();
+        }
+        self.deny_cache
+            .insert(Bytes::copy_from_slice(subject), denied);
+        denied
     }
 
     /// Whether the connection tracks replies (`allow_responses`), i.e. wants
@@ -303,6 +352,26 @@ mod tests {
         assert!(p.subscribe_allowed(b"other.x", Some(b"good")));
         assert!(!p.subscribe_allowed(b"other.x", Some(b"bad")));
         assert!(p.subscribe_allowed(b"other.x", None));
+    }
+
+    #[test]
+    fn deny_filter_only_after_an_overlapping_wildcard_sub() {
+        let p = Permissions {
+            subscribe: Some(SubjectRules::new(None, &s(&["a.secret"]))),
+            ..Permissions::default()
+        };
+        let mut c = ConnPermissions::new(Arc::new(p));
+        assert!(!c.can_subscribe(b"a.secret", None));
+        assert!(c.can_subscribe(b"b.*", None));
+        assert!(
+            !c.delivery_denied(b"a.secret", None),
+            "no overlapping sub yet"
+        );
+        assert!(c.can_subscribe(b"a.*", None));
+        assert!(c.delivery_denied(b"a.secret", None));
+        assert!(c.delivery_denied(b"a.secret", None), "cached");
+        assert!(!c.delivery_denied(b"a.public", None));
+        assert!(c.delivery_denied(b"a.secret", Some(b"q")));
     }
 
     #[test]
