@@ -55,10 +55,15 @@ fn python_or_skip(test: &str) -> Option<PathBuf> {
 
 /// Runs `script` with the server URL, bounded by `limit`; panics with its output on failure.
 fn run_script(py: &Path, script: &str, server: &TestServer, limit: Duration) {
+    run_script_with_args(py, script, &[server.url()], limit)
+}
+
+/// Runs `script` with `args` (e.g. several server URLs), bounded by `limit`.
+fn run_script_with_args(py: &Path, script: &str, args: &[String], limit: Duration) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
     let mut child = Command::new(py)
         .arg(&script)
-        .arg(server.url())
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -98,4 +103,28 @@ fn nats_py_key_value() {
     };
     let server = TestServer::start_default();
     run_script(&py, "tests/py/kv_test.py", &server, Duration::from_secs(90));
+}
+
+/// nats-py against `[authorization]`: user/password, token, and the permission-violation
+/// error callback (`tests/py/auth_test.py`).
+#[test]
+fn nats_py_auth() {
+    let Some(py) = python_or_skip("nats_py_auth") else {
+        return;
+    };
+    let users = TestServer::start(common::ServerOpts::with_toml(concat!(
+        "[authorization]\n",
+        "users = [ { user = \"alice\", password = \"alice-pw\" }, ",
+        "{ user = \"reader\", password = \"reader-pw\", permissions = { publish = { deny = [\">\"] }, ",
+        "subscribe = { allow = [\"a.>\", \"_INBOX.>\"] } } } ]\n",
+    )));
+    let token = TestServer::start(common::ServerOpts::with_toml(
+        "[authorization]\ntoken = \"s3cr3t\"\n",
+    ));
+    run_script_with_args(
+        &py,
+        "tests/py/auth_test.py",
+        &[users.url(), token.url()],
+        Duration::from_secs(60),
+    );
 }
