@@ -97,14 +97,19 @@ fn allowed_cpus() -> Vec<usize> {
 /// Shortest ticker period when it enforces an auth timeout.
 const MIN_AUTH_TICK: Duration = Duration::from_millis(20);
 
-/// Warns when clients beyond this host can connect and no authentication is configured.
-fn warn_if_open(cfg: &Config) {
+/// Whether clients beyond this host can connect and no authentication is configured.
+pub(crate) fn open_without_auth(cfg: &Config) -> bool {
     let loopback = cfg
         .server
         .addr
         .parse::<std::net::IpAddr>()
         .is_ok_and(|ip| ip.is_loopback());
-    if !loopback {
+    !loopback && !cfg.authorization.as_ref().is_some_and(|a| a.is_enabled())
+}
+
+/// Warns when clients beyond this host can connect and no authentication is configured.
+fn warn_if_open(cfg: &Config) {
+    if open_without_auth(cfg) {
         tracing::warn!(
             addr = %cfg.server.addr,
             "listening beyond loopback with no authentication: any client that reaches this \

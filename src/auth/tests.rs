@@ -238,3 +238,24 @@ fn config_errors_name_file_line_and_key() {
         "the example's comment tells the truth"
     );
 }
+
+#[test]
+fn open_listener_without_auth_is_detected() {
+    use crate::config::Config;
+    use crate::server::open_without_auth;
+    let mut c = Config::default();
+    c.server.addr = "0.0.0.0".into();
+    assert!(open_without_auth(&c));
+    c.server.addr = "127.0.0.1".into();
+    assert!(!open_without_auth(&c));
+    c.server.addr = "::1".into();
+    assert!(!open_without_auth(&c));
+    c.server.addr = "::".into();
+    c.authorization = Some(cfg("token = \"t\""));
+    assert!(!open_without_auth(&c));
+    c.authorization = Some(cfg("timeout = 1"));
+    assert!(
+        open_without_auth(&c),
+        "a timeout alone authenticates nobody"
+    );
+}
