@@ -275,3 +275,25 @@ async fn subscribe_deny_filters_deliveries_to_wildcard_subscriptions() {
     g.expect(b"MSG a.public 2 1\r\np\r\n").await;
     g.ping_pong().await;
 }
+
+#[tokio::test]
+async fn jetstream_api_is_an_ordinary_subject_to_permissions() {
+    let s = start(concat!(
+        "[authorization]\n",
+        "users = [ { user = \"ro\", password = \"ro-pw\", permissions = { publish = { allow = [\"$JS.API.>\"], ",
+        "deny = [\"$JS.API.STREAM.CREATE.>\", \"$JS.API.STREAM.DELETE.>\"] }, subscribe = [\"_INBOX.>\"] } } ]\n",
+    ));
+    let mut c = raw_as(&s, "ro", "ro-pw").await;
+    c.send(b"SUB _INBOX.js 1\r\nPUB $JS.API.STREAM.CREATE.ORDERS _INBOX.js 2\r\n{}\r\n")
+        .await;
+    c.expect_err("Permissions Violation for Publish to \"$JS.API.STREAM.CREATE.ORDERS\"")
+        .await;
+    // An allowed API request is answered as usual.
+    c.send(b"PUB $JS.API.INFO _INBOX.js 0\r\n\r\n").await;
+    let line = c.read_line().await;
+    assert!(
+        line.starts_with(b"MSG _INBOX.js 1 "),
+        "{}",
+        common::show(&line)
+    );
+}
