@@ -46,6 +46,10 @@ pub struct Config {
     pub logging: LoggingConfig,
     /// Persistence settings, reserved for the JetStream work (`[jetstream]`).
     pub jetstream: JetStreamConfig,
+    /// Users of the default account and their permissions (`[authorization]`); absent = no
+    /// authentication. Schema and checks: `crate::auth::config`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<crate::auth::config::AuthorizationConfig>,
 }
 
 /// `[server]`: where natrix listens and how many thread-per-core executors it runs.
@@ -295,13 +299,36 @@ fn collect_sites(table: &toml::de::DeTable<'_>, prefix: &str, out: &mut Vec<KeyS
         } else {
             format!("{prefix}.{}", key.get_ref())
         };
-        if let toml::de::DeValue::Table(inner) = value.get_ref() {
-            collect_sites(inner, &path, out);
+        match value.get_ref() {
+            toml::de::DeValue::Table(inner) => collect_sites(inner, &path, out),
+            toml::de::DeValue::Array(items) => collect_array_sites(items, &path, out),
+            _ => {}
         }
         out.push(KeySite {
             path,
             key_span: key.span(),
             value_span: value.span(),
+        });
+    }
+}
+
+/// Array items get `key[i]` paths, so errors inside e.g. `users = [ {...} ]` name their line.
+fn collect_array_sites(
+    items: &[toml::Spanned<toml::de::DeValue<'_>>],
+    prefix: &str,
+    out: &mut Vec<KeySite>,
+) {
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("{prefix}[{i}]");
+        match item.get_ref() {
+            toml::de::DeValue::Table(inner) => collect_sites(inner, &path, out),
+            toml::de::DeValue::Array(inner) => collect_array_sites(inner, &path, out),
+            _ => {}
+        }
+        out.push(KeySite {
+            path,
+            key_span: item.span(),
+            value_span: item.span(),
         });
     }
 }
@@ -608,6 +635,11 @@ impl Config {
         if self.jetstream.store_dir.as_os_str().is_empty() {
             return bad("jetstream.store_dir", "must not be empty".to_owned());
         }
+        if let Some(auth) = &self.authorization {
+            if let Err(e) = auth.validate() {
+                return bad(&e.key, e.reason);
+            }
+        }
         Ok(())
     }
 }
@@ -714,6 +746,7 @@ mod tests {
                 max_file_bytes: 1 << 40,
                 dead_letter: [("ORDERS".to_owned(), "dlq.orders".to_owned())].into(),
             },
+            authorization: None,
         };
         // Every leaf differs from the default, so the round trip below proves each key is read.
         let defaults: HashMap<_, _> = leaves(&Config::default()).into_iter().collect();
@@ -1092,6 +1125,7 @@ mod tests {
                 store_dir: dir.into(),
                 ..JetStreamConfig::default()
             },
+            authorization: None,
         })
     }
 

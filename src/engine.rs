@@ -230,6 +230,10 @@ pub struct Engine {
     /// Quiesce markers received from each peer (shutdown rounds).
     quiesced: Vec<u32>,
     stats: CoreStats,
+    /// Authentication rules; None = every client is welcome (see `engine_auth.rs`).
+    auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
+    /// The latest time the shell told us (reads and ticks), for reply permissions.
+    clock_ns: u64,
 }
 
 impl Engine {
@@ -265,6 +269,8 @@ impl Engine {
             quiesced: vec![0; n],
             interest_epoch: 0,
             stats: CoreStats::default(),
+            auth: None,
+            clock_ns: 0,
             cfg,
         }
     }
@@ -315,6 +321,7 @@ impl Engine {
         let mut info = self.cfg.info.clone();
         info.client_id = client_id;
         info.client_ip = client_ip.to_string();
+        self.prepare_auth(&mut session, &mut info, now_ns);
         encode::write_info(&mut session.out, &info);
         let id = match self.free_sessions.pop() {
             Some(id) => {
@@ -559,12 +566,13 @@ impl Engine {
             return ReadStatus::Closed;
         }
         self.session_mut(conn).last_inbound_ns = now_ns;
+        self.clock_ns = self.clock_ns.max(now_ns);
         loop {
             let s = self.session_mut(conn);
             if s.close.is_some() {
                 return ReadStatus::Closed;
             }
-            if s.barrier_seq.is_some() {
+            if s.barrier_seq.is_some() || s.auth_pending.is_some() {
                 return ReadStatus::Blocked;
             }
             match s.parser.next_op(buf) {
@@ -597,6 +605,14 @@ impl Engine {
     }
 
     fn handle_op(&mut self, conn: ConnId, op: ClientOp) {
+        if self.auth.is_some()
+            && !self.session(conn).connected
+            && !matches!(op, ClientOp::Connect(_))
+        {
+            // nats-server: with auth required, anything before CONNECT is a violation.
+            self.auth_violation(conn);
+            return;
+        }
         match op {
             ClientOp::Pub {
                 subject,
@@ -658,8 +674,11 @@ impl Engine {
         }
         let s = self.session_mut(conn);
         s.opts = opts;
-        s.connected = true;
-        self.send_ok(conn);
+        // A repeated CONNECT keeps the identity the first one authenticated.
+        if s.connected || self.authenticate(conn) {
+            self.session_mut(conn).connected = true;
+            self.send_ok(conn);
+        }
     }
 
     fn on_ping(&mut self, conn: ConnId) {
@@ -711,6 +730,9 @@ impl Engine {
         tracing::trace!(core = self.cfg.core_id, conn, subject = ?subject, "SUB");
         if !subject::is_valid_subscribe_subject(&subject) {
             self.send_err(conn, "Invalid Subject");
+            return;
+        }
+        if self.sub_denied(conn, &subject, queue.as_deref()) {
             return;
         }
         let max_subs = self.cfg.limits.max_subscriptions;
@@ -910,6 +932,9 @@ impl Engine {
         header_len: usize,
         message: Bytes,
     ) {
+        if self.pub_denied(conn, &subject) {
+            return;
+        }
         self.send_ok(conn);
         if let Some(r) = &reply {
             if RESERVED_REPLY_PREFIXES.iter().any(|p| r.starts_with(p)) {
@@ -1124,6 +1149,15 @@ impl Engine {
         let s = self.sessions[conn as usize]
             .as_mut()
             .expect("eligible sub has a live session");
+        if let Some(p) = s.perms.as_mut() {
+            if p.delivery_denied(msg.subject, entry.queue.as_deref()) {
+                entry.delivered -= 1;
+                return false;
+            }
+            if let (true, Some(reply)) = (p.tracks_replies(), msg.reply) {
+                p.on_request_delivered(reply, self.clock_ns);
+            }
+        }
         let before = s.out.len();
         let shown = msg.shown.unwrap_or(msg.subject);
         let reply = msg.reply.map(|r| &r[..]);
@@ -1287,6 +1321,8 @@ impl Engine {
 
     /// Sends keepalive PINGs to idle clients and closes the ones that stopped answering.
     pub fn tick(&mut self, now_ns: u64) {
+        self.clock_ns = self.clock_ns.max(now_ns);
+        self.check_auth_timeouts(now_ns);
         let interval = self.cfg.limits.ping_interval_ns;
         let max_out = self.cfg.limits.max_pings_outstanding;
         for id in 0..self.sessions.len() as ConnId {
@@ -1294,6 +1330,7 @@ impl Engine {
                 continue;
             };
             if !s.is_open()
+                || s.auth_deadline_ns.is_some() // not authenticated yet: the auth timeout rules
                 || now_ns.saturating_sub(s.last_inbound_ns) < interval
                 || now_ns.saturating_sub(s.last_ping_ns) < interval
             {
@@ -1314,6 +1351,8 @@ impl Engine {
     }
 }
 
+#[path = "engine_auth.rs"]
+mod engine_auth;
 #[path = "engine_snapshot.rs"]
 mod snapshot;
 

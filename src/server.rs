@@ -102,6 +102,30 @@ fn allowed_cpus() -> Vec<usize> {
     }
 }
 
+/// Shortest ticker period when it enforces an auth timeout.
+const MIN_AUTH_TICK: Duration = Duration::from_millis(20);
+
+/// Whether clients beyond this host can connect and no authentication is configured.
+pub(crate) fn open_without_auth(cfg: &Config) -> bool {
+    let loopback = cfg
+        .server
+        .addr
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback());
+    !loopback && !cfg.authorization.as_ref().is_some_and(|a| a.is_enabled())
+}
+
+/// Warns when clients beyond this host can connect and no authentication is configured.
+fn warn_if_open(cfg: &Config) {
+    if open_without_auth(cfg) {
+        tracing::warn!(
+            addr = %cfg.server.addr,
+            "listening beyond loopback with no authentication: any client that reaches this \
+             port can publish and subscribe to everything (configure [authorization])"
+        );
+    }
+}
+
 /// Starts a server on `cfg` and returns once every core listens.
 pub fn start(cfg: Config) -> Result<ServerHandle, StartError> {
     start_with_shutdown(cfg, Arc::new(AtomicBool::new(false)))
@@ -140,10 +164,12 @@ pub fn start_with_shutdown(
         host: cfg.server.addr.clone(),
         port: cfg.server.port,
         headers: true,
+        auth_required: false,
         max_payload: limits.max_payload_bytes,
         jetstream: cfg.jetstream.enabled,
         client_id: 0,
         client_ip: String::new(),
+        nonce: None,
         api_lvl: None,
         connect_info: None,
         remote_account: None,
@@ -161,7 +187,17 @@ pub fn start_with_shutdown(
         },
         info,
     };
-    let tick = Duration::from_millis((limits.ping_interval_ms / 10).clamp(50, 1000));
+    let auth = cfg
+        .authorization
+        .as_ref()
+        .and_then(crate::auth::Authenticator::from_config)
+        .map(Arc::new);
+    let mut tick = Duration::from_millis((limits.ping_interval_ms / 10).clamp(50, 1000));
+    match &auth {
+        // The ticker also enforces the auth timeout: a tenth of it is precise enough.
+        Some(a) => tick = tick.min(Duration::from_nanos(a.timeout_ns() / 10).max(MIN_AUTH_TICK)),
+        None => warn_if_open(&cfg),
+    }
     let write_deadline = Duration::from_millis(limits.write_deadline_ms);
     let connections = Arc::new(ConnectionLimit::new(limits.max_connections));
     let js = &cfg.jetstream;
@@ -232,6 +268,7 @@ pub fn start_with_shutdown(
             started_cores: started_cores.clone(),
             ready: ready_tx.clone(),
             monitor: monitor_shared.clone(),
+            auth: auth.clone(),
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
             .name(&format!("natrix-core-{i}"))

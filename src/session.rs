@@ -38,6 +38,10 @@ pub enum CloseReason {
     MaxConnectionsExceeded,
     /// The server is shutting down.
     ServerShutdown,
+    /// No CONNECT within the auth timeout.
+    AuthenticationTimeout,
+    /// Bad or missing credentials.
+    AuthenticationViolation,
 }
 
 impl CloseReason {
@@ -51,6 +55,8 @@ impl CloseReason {
             CloseReason::StaleConnection => "Stale Connection",
             CloseReason::MaxConnectionsExceeded => "Maximum Connections Exceeded",
             CloseReason::ServerShutdown => "Server Shutdown",
+            CloseReason::AuthenticationTimeout => "Authentication Timeout",
+            CloseReason::AuthenticationViolation => "Authentication Failure",
         }
     }
 }
@@ -101,6 +107,16 @@ pub struct Session {
     pub out_msgs: u64,
     /// Message bytes delivered to this client.
     pub out_bytes: u64,
+    /// The nonce its INFO carried (nkey users sign it).
+    pub nonce: Option<String>,
+    /// With authentication on: when the client must have sent CONNECT by.
+    pub auth_deadline_ns: Option<u64>,
+    /// A bcrypt check of its CONNECT is running off the core; input waits for it.
+    pub auth_pending: Option<crate::auth::PendingAuth>,
+    /// Who it authenticated as (empty without authentication or for a token).
+    pub user: String,
+    /// Its user's permissions, with the connection's decision cache; None = everything.
+    pub perms: Option<crate::auth::ConnPermissions>,
 }
 
 impl Session {
@@ -135,6 +151,11 @@ impl Session {
             in_bytes: 0,
             out_msgs: 0,
             out_bytes: 0,
+            nonce: None,
+            auth_deadline_ns: None,
+            auth_pending: None,
+            user: String::new(),
+            perms: None,
         }
     }
 

@@ -14,7 +14,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::py::{python_or_skip, run_script};
+use common::py::{python_or_skip, run_script, run_script_with_args};
 use common::TestServer;
 
 #[test]
@@ -24,4 +24,28 @@ fn nats_py_key_value() {
     };
     let server = TestServer::start_default();
     run_script(&py, "tests/py/kv_test.py", &server, Duration::from_secs(90));
+}
+
+/// nats-py against `[authorization]`: user/password, token, and the permission-violation
+/// error callback (`tests/py/auth_test.py`).
+#[test]
+fn nats_py_auth() {
+    let Some(py) = python_or_skip("nats_py_auth") else {
+        return;
+    };
+    let users = TestServer::start(common::ServerOpts::with_toml(concat!(
+        "[authorization]\n",
+        "users = [ { user = \"alice\", password = \"alice-pw\" }, ",
+        "{ user = \"reader\", password = \"reader-pw\", permissions = { publish = { deny = [\">\"] }, ",
+        "subscribe = { allow = [\"a.>\", \"_INBOX.>\"] } } } ]\n",
+    )));
+    let token = TestServer::start(common::ServerOpts::with_toml(
+        "[authorization]\ntoken = \"s3cr3t\"\n",
+    ));
+    run_script_with_args(
+        &py,
+        "tests/py/auth_test.py",
+        &[users.url(), token.url()],
+        Duration::from_secs(60),
+    );
 }

@@ -36,6 +36,9 @@ pub struct ServerInfo {
     pub port: u16,
     /// Must be true: clients refuse headers (and no-responders) otherwise.
     pub headers: bool,
+    /// Clients must authenticate in CONNECT; omitted when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auth_required: bool,
     /// Largest payload (headers included) a client may publish.
     pub max_payload: usize,
     /// JetStream enabled; omitted when false.
@@ -45,6 +48,9 @@ pub struct ServerInfo {
     pub client_id: u64,
     /// Peer IP as seen by the server.
     pub client_ip: String,
+    /// Per-connection challenge an nkey user signs; only when nkey users exist.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
     /// JetStream API level, when JetStream is enabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_lvl: Option<u32>,
@@ -91,6 +97,10 @@ pub struct ConnectOptions {
     pub pass: Option<String>,
     /// Token auth.
     pub auth_token: Option<String>,
+    /// nkey public key for nkey auth.
+    pub nkey: Option<String>,
+    /// Signature of the INFO nonce by the nkey (base64url raw or standard base64).
+    pub sig: Option<String>,
     /// Client requires TLS.
     #[serde(deserialize_with = "null_as_false")]
     pub tls_required: bool,
@@ -111,6 +121,8 @@ impl Default for ConnectOptions {
             user: None,
             pass: None,
             auth_token: None,
+            nkey: None,
+            sig: None,
             tls_required: false,
         }
     }

@@ -161,6 +161,15 @@ async fn reader(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>, stream: TcpStr
         match status {
             ReadStatus::Closed => break,
             ReadStatus::Blocked => {
+                let job = shell.engine.borrow_mut().take_auth_job(id);
+                if let Some((password, hash)) = job {
+                    // bcrypt is slow on purpose: check it on the blocking pool, not the core.
+                    let matched = glommio::executor()
+                        .spawn_blocking(move || crate::auth::bcrypt_matches(&password, &hash))
+                        .await;
+                    shell.engine.borrow_mut().finish_auth(id, matched);
+                    shell.process_events();
+                }
                 io.unblocked.wait().await;
                 status = feed(&shell, id, &mut buf);
                 shell.stall_if_congested().await;

@@ -118,6 +118,8 @@ pub struct CoreSpec {
     pub ready: Sender<Result<usize, String>>,
     /// Monitoring's slots (one per core, by index), when `server.http_port` is on.
     pub monitor: Option<Arc<MonitorShared>>,
+    /// Authentication rules (`[authorization]`); None = no authentication.
+    pub auth: Option<Arc<crate::auth::Authenticator>>,
 }
 
 /// One core's shared state, owned by the tasks of that core only.
@@ -241,6 +243,7 @@ pub async fn run_core(spec: CoreSpec) {
         started_cores,
         ready,
         monitor,
+        auth,
     } = spec;
     let (senders, receivers) = match mesh {
         Some(m) => match m.join().await {
@@ -291,7 +294,11 @@ pub async fn run_core(spec: CoreSpec) {
         storage_notify: Notify::default(),
         storage_stop: Cell::new(false),
         storage_done: Notify::default(),
-        engine: RefCell::new(Engine::new(engine)),
+        engine: RefCell::new({
+            let mut e = Engine::new(engine);
+            e.set_auth(auth);
+            e
+        }),
         conns: RefCell::new(AHashMap::new()),
         events: RefCell::new(EngineEvents::default()),
         flush_notify: (0..n_cores).map(|_| Notify::default()).collect(),

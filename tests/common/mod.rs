@@ -210,9 +210,13 @@ fn natrix_config(extra: &str, http_port: u16) -> String {
 /// Translates the natrix limit keys used by tests into nats-server's config format.
 fn nats_server_config(extra: &str) -> String {
     let mut s = String::new();
+    let mut authorization = String::new();
     for (sec, kv) in parse_toml_subset(extra) {
         for (k, v) in kv {
             match (sec.as_str(), k.as_str()) {
+                // `[authorization]` keys mirror nats-server's block, and one-line TOML inline
+                // tables/arrays (`{ user = "a", password = "b" }`) are valid nats-server syntax.
+                ("authorization", _) => authorization.push_str(&format!("  {k} = {v}\n")),
                 ("server", _) => {} // addr/port/cores/http_port are natrix-only or set on the command line
                 ("limits", "max_payload_bytes") => s.push_str(&format!("max_payload: {v}\n")),
                 ("limits", "max_control_line_bytes") => {
@@ -238,6 +242,9 @@ fn nats_server_config(extra: &str) -> String {
                 _ => panic!("harness: no nats-server translation for [{sec}] {k}"),
             }
         }
+    }
+    if !authorization.is_empty() {
+        s.push_str(&format!("authorization {{\n{authorization}}}\n"));
     }
     s
 }

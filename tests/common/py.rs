@@ -45,10 +45,16 @@ pub fn python_or_skip(test: &str) -> Option<PathBuf> {
 
 /// Runs `script` with the server URL, bounded by `limit`; panics with its output on failure.
 pub fn run_script(py: &Path, script: &str, server: &TestServer, limit: Duration) {
+    run_script_with_args(py, script, &[server.url()], limit)
+}
+
+/// Runs `script` with `args` (e.g. several server URLs), bounded by `limit`; panics with its
+/// output on failure.
+pub fn run_script_with_args(py: &Path, script: &str, args: &[String], limit: Duration) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
     let mut child = Command::new(py)
         .arg(&script)
-        .arg(server.url())
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,0 +1,271 @@
+//! Authentication and permissions (sans-IO). From the `[authorization]` config an
+//! [`Authenticator`] decides, for one CONNECT and the nonce its INFO carried, who the user is
+//! and what it may do. No clock, no sockets; bcrypt hashes (slow on purpose) are not checked
+//! here but handed back as a [`Decision::VerifyBcrypt`] job the shell runs off the core.
+//!
+//! Only the default account exists for now; accounts, JWT and TLS identities will become
+//! more [`Authenticator`] sources returning the same [`Authenticated`].
+
+pub mod config;
+pub mod permissions;
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+
+use self::config::{AllowResponsesConfig, AuthorizationConfig};
+pub use self::permissions::{ConnPermissions, Permissions, ResponsePermission, SubjectRules};
+use crate::protocol::info::ConnectOptions;
+
+/// Bytes of randomness in a nonce (nats-server: 11, i.e. 15 base64url characters).
+pub const NONCE_RAW_BYTES: usize = 11;
+
+/// Who a connection authenticated as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authenticated {
+    /// User name or nkey (logs, monitoring).
+    pub user: String,
+    /// The user's permissions; `None` = may do anything.
+    pub permissions: Option<Arc<Permissions>>,
+}
+
+/// The outcome of one CONNECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Authenticated.
+    Accept(Authenticated),
+    /// `-ERR 'Authorization Violation'` and close.
+    Reject,
+    /// Accept as `then` if `bcrypt::verify(password, hash)` holds (to run off the core).
+    VerifyBcrypt {
+        /// What the client sent.
+        password: String,
+        /// The configured hash.
+        hash: String,
+        /// The user, if it matches.
+        then: Authenticated,
+    },
+}
+
+/// A CONNECT waiting for its bcrypt check: the job (taken by the shell) and who it will be.
+#[derive(Debug, Clone)]
+pub struct PendingAuth {
+    /// `(password, hash)` until the shell takes it to run [`bcrypt_matches`].
+    pub job: Option<(String, String)>,
+    /// The user if the password matches.
+    pub then: Authenticated,
+}
+
+/// How one configured user proves itself.
+#[derive(Debug, Clone)]
+enum Credential {
+    Password(String),
+    Bcrypt(String),
+}
+
+#[derive(Debug, Clone)]
+struct PasswordUser {
+    name: String,
+    credential: Credential,
+    permissions: Option<Arc<Permissions>>,
+}
+
+#[derive(Debug, Clone)]
+struct NkeyUser {
+    public_key: String,
+    permissions: Option<Arc<Permissions>>,
+}
+
+/// The server's authentication rules (immutable; shared by every core).
+#[derive(Debug, Clone, Default)]
+pub struct Authenticator {
+    token: Option<Credential>,
+    users: Vec<PasswordUser>,
+    nkeys: Vec<NkeyUser>,
+    timeout_ns: u64,
+}
+
+fn is_bcrypt(s: &str) -> bool {
+    s.starts_with("$2a$") || s.starts_with("$2b$") || s.starts_with("$2y$")
+}
+
+fn credential(secret: &str) -> Credential {
+    if is_bcrypt(secret) {
+        Credential::Bcrypt(secret.to_owned())
+    } else {
+        Credential::Password(secret.to_owned())
+    }
+}
+
+/// Compiles a user's `permissions` config.
+fn compile_permissions(p: &config::PermissionsConfig) -> Permissions {
+    let rules = |c: &Option<config::SubjectPermissionConfig>| {
+        c.as_ref().map(|c| {
+            let (allow, deny) = c.allow_deny();
+            SubjectRules::new(allow.as_deref(), &deny)
+        })
+    };
+    let responses = match &p.allow_responses {
+        None | Some(AllowResponsesConfig::Flag(false)) => None,
+        Some(AllowResponsesConfig::Flag(true)) => Some(ResponsePermission {
+            max_msgs: permissions::DEFAULT_RESPONSE_MAX_MSGS,
+            expires_ns: permissions::DEFAULT_RESPONSE_EXPIRES_NS,
+        }),
+        Some(AllowResponsesConfig::Limits(l)) => Some(ResponsePermission {
+            max_msgs: match l.max {
+                None | Some(0) => permissions::DEFAULT_RESPONSE_MAX_MSGS,
+                Some(m) => m,
+            },
+            expires_ns: match l
+                .expires
+                .as_deref()
+                .and_then(crate::jetstream::gocompat::duration::parse_go_duration)
+            {
+                None | Some(0) => permissions::DEFAULT_RESPONSE_EXPIRES_NS,
+                Some(ns) => ns,
+            },
+        }),
+    };
+    let mut publish = rules(&p.publish);
+    if responses.is_some() {
+        // As nats-server: allow_responses turns off the blanket publish allow.
+        let p = publish.get_or_insert_with(|| SubjectRules::new(None, &[]));
+        p.ensure_allow_list();
+    }
+    Permissions {
+        publish,
+        subscribe: rules(&p.subscribe),
+        responses,
+    }
+}
+
+impl Authenticator {
+    /// The rules of a validated `[authorization]` section; `None` when it configures nothing.
+    pub fn from_config(cfg: &AuthorizationConfig) -> Option<Authenticator> {
+        if !cfg.is_enabled() {
+            return None;
+        }
+        let mut auth = Authenticator {
+            token: cfg.token.as_deref().map(credential),
+            timeout_ns: (cfg.timeout_secs() * 1e9) as u64,
+            ..Authenticator::default()
+        };
+        for u in &cfg.users {
+            let permissions = u
+                .permissions
+                .as_ref()
+                .map(|p| Arc::new(compile_permissions(p)));
+            match (&u.user, &u.password, &u.nkey) {
+                (Some(name), Some(pw), _) => auth.users.push(PasswordUser {
+                    name: name.clone(),
+                    credential: credential(pw),
+                    permissions,
+                }),
+                (_, _, Some(nk)) => auth.nkeys.push(NkeyUser {
+                    public_key: nk.clone(),
+                    permissions,
+                }),
+                _ => {}
+            }
+        }
+        Some(auth)
+    }
+
+    /// Whether INFO must carry a nonce (some user signs in with an nkey).
+    pub fn wants_nonce(&self) -> bool {
+        !self.nkeys.is_empty()
+    }
+
+    /// Time a client has to send CONNECT.
+    pub fn timeout_ns(&self) -> u64 {
+        self.timeout_ns
+    }
+
+    /// Decides one CONNECT; `nonce` is what this connection's INFO carried.
+    pub fn check(&self, opts: &ConnectOptions, nonce: Option<&str>) -> Decision {
+        if let Some(nk) = opts.nkey.as_deref().filter(|k| !k.is_empty()) {
+            return self.check_nkey(nk, opts.sig.as_deref(), nonce);
+        }
+        if let Some(token) = &self.token {
+            let sent = opts.auth_token.as_deref().unwrap_or_default();
+            return verify(token, sent, || Authenticated {
+                user: String::new(),
+                permissions: None,
+            });
+        }
+        let Some(name) = opts.user.as_deref() else {
+            return Decision::Reject;
+        };
+        let Some(u) = self.users.iter().find(|u| u.name == name) else {
+            return Decision::Reject;
+        };
+        verify(
+            &u.credential,
+            opts.pass.as_deref().unwrap_or_default(),
+            || Authenticated {
+                user: u.name.clone(),
+                permissions: u.permissions.clone(),
+            },
+        )
+    }
+
+    fn check_nkey(&self, nkey: &str, sig: Option<&str>, nonce: Option<&str>) -> Decision {
+        let (Some(user), Some(sig), Some(nonce)) =
+            (self.nkeys.iter().find(|u| u.public_key == nkey), sig, nonce)
+        else {
+            return Decision::Reject;
+        };
+        // nats.go sends base64url without padding, nats-py standard base64: accept both.
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sig)
+            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(sig));
+        let Ok(raw) = raw else {
+            return Decision::Reject;
+        };
+        let Ok(kp) = nkeys::KeyPair::from_public_key(nkey) else {
+            return Decision::Reject;
+        };
+        if kp.verify(nonce.as_bytes(), &raw).is_err() {
+            return Decision::Reject;
+        }
+        Decision::Accept(Authenticated {
+            user: user.public_key.clone(),
+            permissions: user.permissions.clone(),
+        })
+    }
+}
+
+fn verify(cred: &Credential, sent: &str, who: impl FnOnce() -> Authenticated) -> Decision {
+    match cred {
+        Credential::Password(pw) if constant_time_eq(pw.as_bytes(), sent.as_bytes()) => {
+            Decision::Accept(who())
+        }
+        Credential::Password(_) => Decision::Reject,
+        Credential::Bcrypt(hash) => Decision::VerifyBcrypt {
+            password: sent.to_owned(),
+            hash: hash.clone(),
+            then: who(),
+        },
+    }
+}
+
+/// Compares secrets without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Runs a [`Decision::VerifyBcrypt`] check (CPU-heavy: call it off the core).
+pub fn bcrypt_matches(password: &str, hash: &str) -> bool {
+    bcrypt::verify(password, hash).unwrap_or(false)
+}
+
+/// A nonce for INFO from raw random bytes (base64url without padding, as nats-server).
+pub fn encode_nonce(raw: &[u8; NONCE_RAW_BYTES]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw)
+}
+
+#[cfg(test)]
+mod tests;

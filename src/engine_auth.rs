@@ -1,0 +1,317 @@
+//! The engine's side of authentication and permissions: nonce and deadline on accept, the
+//! CONNECT decision (through the sans-IO [`crate::auth::Authenticator`]), the auth timeout,
+//! and the per-publish / per-subscribe permission checks with nats-server's exact -ERRs.
+
+use std::sync::Arc;
+
+use rand::RngCore;
+
+use super::Engine;
+use crate::auth::{self, Authenticator, ConnPermissions, Decision, PendingAuth};
+use crate::protocol::info::ServerInfo;
+use crate::session::{CloseReason, ConnId, Session};
+
+/// nats-server's text for every authentication failure.
+const AUTH_VIOLATION: &str = "Authorization Violation";
+/// nats-server's text when CONNECT did not come within the auth timeout.
+const AUTH_TIMEOUT: &str = "Authentication Timeout";
+
+/// Go's `%q` of a subject (printable ASCII as is, `"` and `\` escaped, the rest as `\xNN`).
+fn go_quote(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 2);
+    out.push('"');
+    for ch in String::from_utf8_lossy(bytes).chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl Engine {
+    /// Turns authentication on for this core (before the first connection).
+    pub fn set_auth(&mut self, auth: Option<Arc<Authenticator>>) {
+        self.cfg.info.auth_required = auth.is_some();
+        self.auth = auth;
+    }
+
+    /// On accept: the nonce for INFO and the CONNECT deadline, when auth is on.
+    pub(super) fn prepare_auth(&mut self, session: &mut Session, info: &mut ServerInfo, now: u64) {
+        let Some(auth) = &self.auth else {
+            return;
+        };
+        session.auth_deadline_ns = Some(now.saturating_add(auth.timeout_ns()));
+        if auth.wants_nonce() {
+            let mut raw = [0u8; auth::NONCE_RAW_BYTES];
+            self.rng.fill_bytes(&mut raw);
+            let nonce = auth::encode_nonce(&raw);
+            info.nonce = Some(nonce.clone());
+            session.nonce = Some(nonce);
+        }
+    }
+
+    /// `-ERR 'Authorization Violation'` and close.
+    pub(super) fn auth_violation(&mut self, conn: ConnId) {
+        let s = self.session(conn);
+        tracing::debug!(cid = s.client_id, ip = %s.client_ip, "authorization violation");
+        self.send_err(conn, AUTH_VIOLATION);
+        self.close(conn, CloseReason::AuthenticationViolation, true);
+    }
+
+    /// Decides the CONNECT just stored in the session's options: true = connected now;
+    /// false = refused (already closing) or waiting for a bcrypt check.
+    pub(super) fn authenticate(&mut self, conn: ConnId) -> bool {
+        let Some(auth) = self.auth.clone() else {
+            return true;
+        };
+        let s = self.session(conn);
+        match auth.check(&s.opts, s.nonce.as_deref()) {
+            Decision::Accept(who) => {
+                self.bind_user(conn, who);
+                true
+            }
+            Decision::Reject => {
+                self.auth_violation(conn);
+                false
+            }
+            Decision::VerifyBcrypt {
+                password,
+                hash,
+                then,
+            } => {
+                self.session_mut(conn).auth_pending = Some(PendingAuth {
+                    job: Some((password, hash)),
+                    then,
+                });
+                false
+            }
+        }
+    }
+
+    fn bind_user(&mut self, conn: ConnId, who: auth::Authenticated) {
+        let s = self.session_mut(conn);
+        s.auth_deadline_ns = None;
+        s.user = who.user;
+        s.perms = who.permissions.map(ConnPermissions::new);
+    }
+
+    /// The `(password, hash)` bcrypt check a connection waits for, for the shell to run off
+    /// the core and answer with [`Engine::finish_auth`].
+    pub fn take_auth_job(&mut self, conn: ConnId) -> Option<(String, String)> {
+        self.sessions
+            .get_mut(conn as usize)?
+            .as_mut()?
+            .auth_pending
+            .as_mut()?
+            .job
+            .take()
+    }
+
+    /// The result of a bcrypt check: connect or refuse, and let the reader go on.
+    pub fn finish_auth(&mut self, conn: ConnId, matched: bool) {
+        let Some(s) = self
+            .sessions
+            .get_mut(conn as usize)
+            .and_then(|s| s.as_mut())
+        else {
+            return;
+        };
+        let Some(pending) = s.auth_pending.take() else {
+            return;
+        };
+        self.events.unblocked.push(conn);
+        if !s.is_open() {
+            return;
+        }
+        if matched {
+            self.bind_user(conn, pending.then);
+            self.session_mut(conn).connected = true;
+            self.send_ok(conn);
+        } else {
+            self.auth_violation(conn);
+        }
+    }
+
+    /// Closes connections that did not authenticate within the auth timeout.
+    pub(super) fn check_auth_timeouts(&mut self, now_ns: u64) {
+        if self.auth.is_none() {
+            return;
+        }
+        for id in 0..self.sessions.len() as ConnId {
+            let Some(s) = self.sessions[id as usize].as_ref() else {
+                continue;
+            };
+            let late = s.auth_deadline_ns.is_some_and(|d| now_ns >= d);
+            if late && s.is_open() && !s.connected && s.auth_pending.is_none() {
+                self.send_err(id, AUTH_TIMEOUT);
+                self.close(id, CloseReason::AuthenticationTimeout, true);
+            }
+        }
+    }
+
+    /// True (and the -ERR sent) when the connection may not publish to `subject`.
+    pub(super) fn pub_denied(&mut self, conn: ConnId, subject: &[u8]) -> bool {
+        let now = self.clock_ns;
+        let s = self.session_mut(conn);
+        let Some(p) = s.perms.as_mut() else {
+            return false;
+        };
+        if p.can_publish(subject, now) {
+            return false;
+        }
+        let text = format!("Permissions Violation for Publish to {}", go_quote(subject));
+        tracing::debug!(cid = s.client_id, user = %s.user, "{text}");
+        self.send_err(conn, &text);
+        true
+    }
+
+    /// True (and the -ERR sent) when the connection may not subscribe to `subject`.
+    pub(super) fn sub_denied(
+        &mut self,
+        conn: ConnId,
+        subject: &[u8],
+        queue: Option<&[u8]>,
+    ) -> bool {
+        let s = self.session_mut(conn);
+        let Some(p) = s.perms.as_mut() else {
+            return false;
+        };
+        if p.can_subscribe(subject, queue) {
+            return false;
+        }
+        let mut text = format!(
+            "Permissions Violation for Subscription to {}",
+            go_quote(subject)
+        );
+        if let Some(q) = queue {
+            text.push_str(" using queue ");
+            text.push_str(&go_quote(q));
+        }
+        tracing::debug!(cid = s.client_id, user = %s.user, "{text}");
+        self.send_err(conn, &text);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::go_quote;
+    use crate::auth::config::AuthorizationConfig;
+    use crate::auth::Authenticator;
+    use crate::engine::tests::{info, limits};
+    use crate::engine::{Engine, EngineConfig, EngineEvents, ReadStatus};
+    use crate::session::ConnId;
+    use bytes::BytesMut;
+    use std::sync::Arc;
+
+    fn engine(auth_toml: &str) -> Engine {
+        let cfg: AuthorizationConfig = toml::from_str(auth_toml).unwrap();
+        let mut e = Engine::new(EngineConfig {
+            core_id: 0,
+            n_cores: 1,
+            limits: limits(),
+            info: info(),
+        });
+        e.set_auth(Authenticator::from_config(&cfg).map(Arc::new));
+        e
+    }
+
+    fn out(e: &mut Engine, c: ConnId) -> String {
+        let mut buf = BytesMut::new();
+        let _ = e.take_output(c, &mut buf);
+        e.write_done(c);
+        String::from_utf8(buf.to_vec()).unwrap()
+    }
+
+    fn read(e: &mut Engine, c: ConnId, buf: &mut BytesMut, now: u64) -> ReadStatus {
+        e.on_read(c, buf, now)
+    }
+
+    #[test]
+    fn info_carries_auth_required_and_a_fresh_nonce() {
+        let kp = nkeys::KeyPair::new_user();
+        let mut e = engine(&format!("users = [ {{ nkey = \"{}\" }} ]", kp.public_key()));
+        let a = e.open_conn("127.0.0.1", 0, true);
+        let b = e.open_conn("127.0.0.1", 0, true);
+        let (ia, ib) = (out(&mut e, a), out(&mut e, b));
+        assert!(ia.contains("\"auth_required\":true"), "{ia}");
+        let nonce = |s: &str| s.split("\"nonce\":\"").nth(1).unwrap()[..15].to_string();
+        assert_ne!(nonce(&ia), nonce(&ib));
+        let n = nonce(&ia);
+        let sig = kp.sign(n.as_bytes()).unwrap();
+        use base64::Engine as _;
+        let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig);
+        let connect = format!(
+            "CONNECT {{\"verbose\":false,\"nkey\":\"{}\",\"sig\":\"{sig}\"}}\r\nPING\r\n",
+            kp.public_key()
+        );
+        let mut buf = BytesMut::from(connect.as_bytes());
+        assert_eq!(read(&mut e, a, &mut buf, 1), ReadStatus::Continue);
+        assert_eq!(out(&mut e, a), "PONG\r\n");
+        // The same signature does not fit the other connection's nonce.
+        let mut buf = BytesMut::from(connect.as_bytes());
+        assert_eq!(read(&mut e, b, &mut buf, 1), ReadStatus::Closed);
+        assert_eq!(out(&mut e, b), "-ERR 'Authorization Violation'\r\n");
+    }
+
+    #[test]
+    fn silent_client_times_out_on_tick() {
+        let mut e = engine("token = \"t\"\ntimeout = 2");
+        let c = e.open_conn("127.0.0.1", 0, true);
+        let ok = e.open_conn("127.0.0.1", 0, true);
+        out(&mut e, c);
+        out(&mut e, ok);
+        let mut buf = BytesMut::from(&b"CONNECT {\"verbose\":false,\"auth_token\":\"t\"}\r\n"[..]);
+        read(&mut e, ok, &mut buf, 10);
+        e.tick(1_999_999_999);
+        assert!(e.session(c).is_open());
+        e.tick(2_000_000_000);
+        assert!(!e.session(c).is_open());
+        assert_eq!(out(&mut e, c), "-ERR 'Authentication Timeout'\r\n");
+        assert!(e.session(ok).is_open());
+    }
+
+    #[test]
+    fn bcrypt_check_blocks_input_until_finished() {
+        let hash = bcrypt::hash("pw", 4).unwrap();
+        let mut e = engine(&format!(
+            "users = [ {{ user = \"h\", password = \"{hash}\" }} ]"
+        ));
+        for (password_ok, expect) in [
+            (true, "PONG\r\n"),
+            (false, "-ERR 'Authorization Violation'\r\n"),
+        ] {
+            let c = e.open_conn("127.0.0.1", 0, true);
+            out(&mut e, c);
+            let mut buf = BytesMut::from(
+                &b"CONNECT {\"verbose\":false,\"user\":\"h\",\"pass\":\"pw\"}\r\nPING\r\n"[..],
+            );
+            assert_eq!(read(&mut e, c, &mut buf, 1), ReadStatus::Blocked);
+            assert_eq!(&buf[..], b"PING\r\n", "input after CONNECT waits");
+            let (password, hash) = e.take_auth_job(c).expect("a bcrypt job");
+            assert!(e.take_auth_job(c).is_none(), "taken once");
+            assert!(crate::auth::bcrypt_matches(&password, &hash));
+            e.tick(10_000_000_000); // no auth timeout while the check runs
+            assert!(e.session(c).is_open());
+            e.finish_auth(c, password_ok);
+            let mut ev = EngineEvents::default();
+            e.take_events(&mut ev);
+            assert!(ev.unblocked.contains(&c));
+            read(&mut e, c, &mut buf, 2);
+            assert_eq!(out(&mut e, c), expect);
+        }
+    }
+
+    #[test]
+    fn quotes_like_go() {
+        assert_eq!(go_quote(b"a.b"), "\"a.b\"");
+        assert_eq!(go_quote(b"a\"b"), "\"a\\\"b\"");
+        assert_eq!(go_quote(b"a\x01"), "\"a\\x01\"");
+    }
+}
