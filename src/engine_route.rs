@@ -1,0 +1,326 @@
+//! The engine's publishing and routing: a PUB (or an internal publish) is matched against
+//! local subscriptions and the other cores' interest, queue groups pick one member across all
+//! cores, local subscribers get the message in their outbound buffer and each interested core
+//! one `Deliver` item; no-responders. Split from `engine.rs` (same `Engine`, one job here).
+
+use super::*;
+
+impl Engine {
+    // ----- publishing and routing --------------------------------------------------------
+
+    pub(super) fn on_pub(
+        &mut self,
+        conn: ConnId,
+        subject: Bytes,
+        reply: Option<Bytes>,
+        header_len: usize,
+        message: Bytes,
+    ) {
+        if self.pub_denied(conn, &subject) {
+            return;
+        }
+        self.send_ok(conn);
+        if let Some(r) = &reply {
+            if RESERVED_REPLY_PREFIXES.iter().any(|p| r.starts_with(p)) {
+                let text = format!(
+                    "Permissions Violation for Publish with Reply of {:?}",
+                    String::from_utf8_lossy(r)
+                );
+                self.send_err(conn, &text);
+                return;
+            }
+        }
+        if self.session(conn).opts.pedantic && !subject::is_valid_publish_subject(&subject) {
+            // Pedantic clients are told, but the publish still goes through (nats-server).
+            self.send_err(conn, "Invalid Publish Subject");
+        }
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += message.len() as u64;
+        let s = self.session_mut(conn);
+        s.in_msgs += 1;
+        s.in_bytes += message.len() as u64;
+        let msg = Routed {
+            subject: &subject,
+            shown: None,
+            reply: reply.as_ref(),
+            header_len,
+            message: &message,
+        };
+        let delivered = self.route(Some(conn), &msg);
+        if delivered == 0 {
+            if let Some(reply) = &reply {
+                self.no_responders(conn, &subject, reply);
+            }
+        }
+    }
+
+    /// Delivers a publish from this core: to local subscribers directly, to other cores
+    /// over their rings. Returns how many deliveries (local copies plus forwards) it made.
+    pub(super) fn route(&mut self, publisher: Option<ConnId>, msg: &Routed<'_>) -> usize {
+        if subject::has_empty_token(msg.subject) {
+            return 0;
+        }
+        let local = self.local.matches(msg.subject);
+        let remote = if self.cfg.n_cores > 1 && !self.remote.is_empty() {
+            Some(self.remote.matches(msg.subject))
+        } else {
+            None
+        };
+        if local.is_empty() && remote.as_ref().is_none_or(|r| r.is_empty()) {
+            return 0;
+        }
+        let mut delivered = 0;
+        for key in &local.plain {
+            delivered += self.deliver_local(*key, publisher, msg) as usize;
+        }
+        let Some(remote) = remote else {
+            for (_, members) in &local.queues {
+                if let Some(key) = self.pick_local_member(members, publisher) {
+                    delivered += self.deliver_local(key, publisher, msg) as usize;
+                }
+            }
+            return delivered;
+        };
+        let mut routes = std::mem::take(&mut self.route_scratch);
+        for p in &remote.plain {
+            routes[p.peer].plain = true;
+        }
+        // Queue groups: one delivery per group name across all cores, weighted by members.
+        for (name, members) in &local.queues {
+            let remote_members = remote
+                .queues
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, m)| m.as_slice())
+                .unwrap_or(&[]);
+            delivered +=
+                self.pick_queue_member(name, members, remote_members, publisher, msg, &mut routes);
+        }
+        for (name, remote_members) in &remote.queues {
+            if local.queues.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            delivered +=
+                self.pick_queue_member(name, &[], remote_members, publisher, msg, &mut routes);
+        }
+        for (peer, route) in routes.iter_mut().enumerate() {
+            if !route.plain && route.queues.is_empty() {
+                continue;
+            }
+            let item = RingItem::Deliver(RemoteMsg {
+                subject: msg.subject.clone(),
+                shown_subject: msg.shown.cloned(),
+                reply: msg.reply.cloned(),
+                header_len: msg.header_len,
+                message: msg.message.clone(),
+                deliver_plain: route.plain,
+                queue_groups: std::mem::take(&mut route.queues),
+            });
+            route.plain = false;
+            self.peer_inflight_bytes[peer] += msg.message.len() as u64;
+            self.push_peer(peer, item);
+            delivered += 1;
+        }
+        self.route_scratch = routes;
+        delivered
+    }
+
+    /// Picks the one member of a queue group that gets a message, among this core's
+    /// members and the other cores' (weighted by their member counts).
+    pub(super) fn pick_queue_member(
+        &mut self,
+        name: &Bytes,
+        local_members: &[SubKey],
+        remote_members: &[PeerInterest],
+        publisher: Option<ConnId>,
+        msg: &Routed<'_>,
+        routes: &mut [PeerRoute],
+    ) -> usize {
+        let local_weight = local_members
+            .iter()
+            .filter(|k| self.eligible(**k, publisher))
+            .count() as u64;
+        let total: u64 = local_weight
+            + remote_members
+                .iter()
+                .map(|m| m.member_count as u64)
+                .sum::<u64>();
+        if total == 0 {
+            return 0;
+        }
+        let mut pick = self.rng.random_range(0..total);
+        if pick < local_weight {
+            let key = local_members
+                .iter()
+                .copied()
+                .filter(|k| self.eligible(*k, publisher))
+                .nth(pick as usize)
+                .expect("pick is below the eligible count");
+            return self.deliver_local(key, publisher, msg) as usize;
+        }
+        pick -= local_weight;
+        for m in remote_members {
+            if pick < m.member_count as u64 {
+                routes[m.peer].queues.push(name.clone());
+                // The forward itself is counted once per peer by the caller.
+                return 0;
+            }
+            pick -= m.member_count as u64;
+        }
+        unreachable!("pick is below the total weight")
+    }
+
+    pub(super) fn pick_local_member(
+        &mut self,
+        members: &[SubKey],
+        publisher: Option<ConnId>,
+    ) -> Option<SubKey> {
+        let eligible = members
+            .iter()
+            .filter(|k| self.eligible(**k, publisher))
+            .count();
+        if eligible == 0 {
+            return None;
+        }
+        let pick = self.rng.random_range(0..eligible);
+        members
+            .iter()
+            .copied()
+            .filter(|k| self.eligible(*k, publisher))
+            .nth(pick)
+    }
+
+    /// Whether a subscription may receive a message from `publisher` (echo, liveness).
+    pub(super) fn eligible(&self, key: SubKey, publisher: Option<ConnId>) -> bool {
+        let Some(entry) = self.subs[key.slot as usize].as_ref() else {
+            return false;
+        };
+        if entry.generation != key.generation {
+            return false;
+        }
+        let SubTarget::Conn(conn) = entry.target else {
+            return true;
+        };
+        let Some(s) = self.sessions[conn as usize].as_ref() else {
+            return false;
+        };
+        s.is_open() && (s.opts.echo || publisher != Some(conn))
+    }
+
+    /// Writes one MSG/HMSG for a local subscription; false when it was not eligible.
+    pub(super) fn deliver_local(
+        &mut self,
+        key: SubKey,
+        publisher: Option<ConnId>,
+        msg: &Routed<'_>,
+    ) -> bool {
+        if !self.eligible(key, publisher) {
+            return false;
+        }
+        let entry = self.subs[key.slot as usize]
+            .as_mut()
+            .expect("eligible sub is live");
+        entry.delivered += 1;
+        let finished = entry.max_msgs.is_some_and(|max| entry.delivered >= max);
+        let conn = match entry.target {
+            SubTarget::Conn(conn) => conn,
+            SubTarget::Internal(target) => {
+                self.internal_inbox.push(InternalDelivery {
+                    target,
+                    subject: msg.subject.clone(),
+                    reply: msg.reply.cloned(),
+                    header_len: msg.header_len,
+                    message: msg.message.clone(),
+                });
+                return true;
+            }
+        };
+        let s = self.sessions[conn as usize]
+            .as_mut()
+            .expect("eligible sub has a live session");
+        if let Some(p) = s.perms.as_mut() {
+            if p.delivery_denied(msg.subject, entry.queue.as_deref()) {
+                entry.delivered -= 1;
+                return false;
+            }
+            if let (true, Some(reply)) = (p.tracks_replies(), msg.reply) {
+                p.on_request_delivered(reply, self.clock_ns);
+            }
+        }
+        let before = s.out.len();
+        let shown = msg.shown.unwrap_or(msg.subject);
+        let reply = msg.reply.map(|r| &r[..]);
+        if msg.header_len > 0 {
+            if s.opts.headers {
+                encode::write_hmsg(
+                    &mut s.out,
+                    shown,
+                    &entry.sid,
+                    reply,
+                    msg.header_len,
+                    msg.message,
+                );
+            } else {
+                encode::write_msg(
+                    &mut s.out,
+                    shown,
+                    &entry.sid,
+                    reply,
+                    &msg.message[msg.header_len..],
+                );
+            }
+        } else {
+            encode::write_msg(&mut s.out, shown, &entry.sid, reply, msg.message);
+        }
+        // As nats-server counts: the message bytes delivered (headers only when sent).
+        let delivered_bytes = if msg.header_len > 0 && !s.opts.headers {
+            msg.message.len() - msg.header_len
+        } else {
+            msg.message.len()
+        } as u64;
+        debug_assert!(s.out.len() > before);
+        s.out_msgs += 1;
+        s.out_bytes += delivered_bytes;
+        self.stats.out_msgs += 1;
+        self.stats.out_bytes += delivered_bytes;
+        let pending = s.pending_bytes();
+        let over = pending > self.cfg.limits.max_pending_bytes;
+        if !over && pending > self.stall_threshold_bytes() && !self.congested.contains(&conn) {
+            self.congested.push(conn);
+        }
+        self.signal_writable(conn);
+        if finished {
+            self.remove_sub(key);
+        }
+        if over {
+            let s = self.session(conn);
+            tracing::warn!(
+                cid = s.client_id,
+                pending_bytes = s.pending_bytes(),
+                max_pending_bytes = self.cfg.limits.max_pending_bytes,
+                "slow consumer detected: max pending exceeded"
+            );
+            self.stats.slow_consumers += 1;
+            self.close(conn, CloseReason::SlowConsumerPendingBytes, false);
+        }
+        true
+    }
+
+    /// Answers a request nobody received with the 503 status, on a plain subscription of
+    /// the requester that matches the reply subject (nats-server's rule).
+    pub(super) fn no_responders(&mut self, conn: ConnId, subject: &Bytes, reply: &Bytes) {
+        let s = self.session(conn);
+        if !(s.opts.headers && s.opts.no_responders && s.is_open()) {
+            return;
+        }
+        let sid = s.subs.iter().find_map(|(sid, key)| {
+            let e = self.subs[key.slot as usize].as_ref()?;
+            (e.queue.is_none() && subject::subject_matches(&e.subject, reply)).then(|| sid.clone())
+        });
+        if let Some(sid) = sid {
+            let s = self.session_mut(conn);
+            encode::write_no_responders(&mut s.out, reply, &sid, subject);
+            self.signal_writable(conn);
+        }
+    }
+}
