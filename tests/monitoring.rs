@@ -614,7 +614,9 @@ async fn with_js_activity(server: &TestServer) -> async_nats::Client {
         )
         .await
         .expect("publish");
-        bounded("publish ack", std::future::IntoFuture::into_future(ack)).await.expect("publish ack");
+        bounded("publish ack", std::future::IntoFuture::into_future(ack))
+            .await
+            .expect("publish ack");
     }
     let cons = bounded(
         "create consumer",
@@ -656,8 +658,7 @@ async fn jsz_reports_streams_and_consumers() {
             port,
             "/jsz?accounts=true&streams=true&consumers=true&config=true",
             |v| {
-                v["account_details"][0]["stream_detail"][0]["consumer_detail"][0]
-                    ["num_ack_pending"]
+                v["account_details"][0]["stream_detail"][0]["consumer_detail"][0]["num_ack_pending"]
                     == 2
             },
         );
@@ -670,13 +671,20 @@ async fn jsz_reports_streams_and_consumers() {
 
     check_types(&plain, "/jsz", JSZ_FIELDS);
     check_types(&plain["config"], "/jsz config", JSZ_CONFIG_FIELDS);
-    check_types(&plain["api"], "/jsz api", &[("total", Ty::Uint), ("errors", Ty::Uint)]);
+    check_types(
+        &plain["api"],
+        "/jsz api",
+        &[("total", Ty::Uint), ("errors", Ty::Uint)],
+    );
     assert_eq!(plain["streams"], 1, "{plain:#}");
     assert_eq!(plain["consumers"], 1);
     assert_eq!(plain["messages"], JSZ_MSGS);
     let bytes = plain["bytes"].as_u64().unwrap();
     assert!(bytes >= JSZ_MSGS * PAYLOAD.len() as u64, "{plain:#}");
-    assert_eq!(plain["storage"], bytes, "file stream bytes count as storage");
+    assert_eq!(
+        plain["storage"], bytes,
+        "file stream bytes count as storage"
+    );
     assert_eq!(plain["memory"], 0);
     assert_eq!(plain["accounts"], 1);
     assert!(plain["api"]["total"].as_u64().unwrap() >= 2, "{plain:#}");
@@ -699,12 +707,18 @@ async fn jsz_reports_streams_and_consumers() {
     check_types(st, "stream_detail state", STREAM_STATE_FIELDS);
     assert_eq!(st["messages"], JSZ_MSGS);
     assert_eq!(st["bytes"], bytes);
-    assert_eq!((st["first_seq"].as_u64(), st["last_seq"].as_u64()), (Some(1), Some(JSZ_MSGS)));
+    assert_eq!(
+        (st["first_seq"].as_u64(), st["last_seq"].as_u64()),
+        (Some(1), Some(JSZ_MSGS))
+    );
     assert_eq!(st["num_subjects"], 3);
     assert_eq!(st["consumer_count"], 1);
     let cd = &sd["consumer_detail"][0];
     check_types(cd, "consumer_detail", CONSUMER_DETAIL_FIELDS);
-    assert_eq!((cd["stream_name"].as_str(), cd["name"].as_str()), (Some("JSZ"), Some("C1")));
+    assert_eq!(
+        (cd["stream_name"].as_str(), cd["name"].as_str()),
+        (Some("JSZ"), Some("C1"))
+    );
     assert_eq!(cd["config"]["durable_name"], "C1");
     assert_eq!(cd["delivered"]["stream_seq"], 4, "{cd:#}");
     assert_eq!(cd["delivered"]["consumer_seq"], 4);

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::jsz::JszOpts;
 use super::process::{rss_bytes, CpuMeter};
 use super::render::{self, ConnzOpts, ProcessStats, ServerFacts, SubsDetail};
-use super::jsz::JszOpts;
 use super::slot::{JsDetail, MonitorShared};
 
 /// How often the thread looks at the shutdown flag while idle.

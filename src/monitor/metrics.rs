@@ -135,8 +135,12 @@ pub fn metrics(varz_json: &[u8], cores: &[Arc<CoreSnapshot>]) -> String {
     type JsField = fn(&crate::streams::JsCoreView) -> u64;
     let js_series: [(&str, &str, JsField); 4] = [
         ("streams", "Streams this core owns", |v| v.streams),
-        ("consumers", "Consumers of this core's streams", |v| v.consumers),
-        ("messages", "Messages stored in this core's streams", |v| v.messages),
+        ("consumers", "Consumers of this core's streams", |v| {
+            v.consumers
+        }),
+        ("messages", "Messages stored in this core's streams", |v| {
+            v.messages
+        }),
         ("bytes", "Bytes stored in this core's streams", |v| v.bytes),
     ];
     if cores.iter().any(|c| c.js.is_some()) {

@@ -399,7 +399,10 @@ fn jsz_sums_cores_in_nats_server_shape() {
     ] {
         assert_eq!(v[k], n, "{k}: {v:#}");
     }
-    assert_eq!(v["api"], serde_json::json!({"level": 1, "total": 7, "errors": 3}));
+    assert_eq!(
+        v["api"],
+        serde_json::json!({"level": 1, "total": 7, "errors": 3})
+    );
     assert_eq!(v["server_id"], "NSERVER");
     assert_eq!(v["config"]["store_dir"], "/tmp/js");
     assert_eq!(v["config"]["max_memory"], -1);
@@ -412,7 +415,10 @@ fn jsz_sums_cores_in_nats_server_shape() {
     };
     let v = json(&jsz(&facts(), &js_cores(), opts, NOW));
     let acc = &v["account_details"][0];
-    assert_eq!((acc["name"].as_str(), acc["id"].as_str()), (Some("$G"), Some("$G")));
+    assert_eq!(
+        (acc["name"].as_str(), acc["id"].as_str()),
+        (Some("$G"), Some("$G"))
+    );
     assert_eq!(acc["storage"], 390);
     assert_eq!(acc["reserved_memory"], u64::MAX);
     assert_eq!(acc["api"]["level"], 0);
@@ -435,12 +441,18 @@ fn jsz_sums_cores_in_nats_server_shape() {
     assert_eq!(st["consumer_count"], 1);
     assert!(st["first_ts"].as_str().unwrap().ends_with('Z'));
     assert!(st.get("num_deleted").is_none());
-    assert!(sd[1].get("consumer_detail").is_none(), "no consumers: omitted");
+    assert!(
+        sd[1].get("consumer_detail").is_none(),
+        "no consumers: omitted"
+    );
     let cd = &sd[0]["consumer_detail"][0];
     assert_eq!(cd["stream_name"], "AFILE");
     assert_eq!(cd["name"], "C1");
     assert!(cd.get("config").is_none());
-    assert_eq!(cd["delivered"], serde_json::json!({"consumer_seq": 4, "stream_seq": 4}));
+    assert_eq!(
+        cd["delivered"],
+        serde_json::json!({"consumer_seq": 4, "stream_seq": 4})
+    );
     assert_eq!(cd["ack_floor"]["stream_seq"], 2);
     for (k, n) in [
         ("num_ack_pending", 2),

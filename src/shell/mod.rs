@@ -516,10 +516,12 @@ async fn monitor_publisher(shell: Rc<CoreShell>, shared: Arc<MonitorShared>, cor
             snap.epoch_unix_ns = epoch_unix_ns;
             let js = slot.js_detail();
             if shell.js_enabled && js != JsDetail::None {
-                snap.js = Some(shell.host.borrow_mut().monitor_view(
-                    js >= JsDetail::Streams,
-                    js >= JsDetail::Consumers,
-                ));
+                snap.js = Some(
+                    shell
+                        .host
+                        .borrow_mut()
+                        .monitor_view(js >= JsDetail::Streams, js >= JsDetail::Consumers),
+                );
             }
             slot.publish(req, snap);
         }

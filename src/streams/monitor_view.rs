@@ -2,8 +2,8 @@
 //! the monitor renders it). Built on the owning core only when the monitor asks.
 
 use super::{state_view, StreamHost, META_CORE};
-use crate::jetstream::{ConsumerConfig, SequenceInfo, StorageType, StreamConfig};
 use crate::jetstream::StreamStateView;
+use crate::jetstream::{ConsumerConfig, SequenceInfo, StorageType, StreamConfig};
 
 /// One consumer as `/jsz?consumers=true` shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
