@@ -733,6 +733,29 @@ async fn jsz_reports_streams_and_consumers() {
     assert_eq!(stats["storage"], bytes, "{varz:#}");
     assert_eq!(stats["accounts"], 1);
     assert!(stats["api"]["total"].as_u64().unwrap() >= 2);
+
+    if server.is_natrix() {
+        // natrix's /metrics: the same usage, and per-core stream series summing to it.
+        let (status, text) = tokio::task::spawn_blocking(move || http_get(port, "/metrics"))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{text}");
+        let m = parse_prometheus(&text);
+        let sum = |name: &str| -> f64 {
+            m.iter()
+                .filter(|((n, _), _)| n == name)
+                .map(|(_, v)| *v)
+                .sum()
+        };
+        assert_eq!(
+            sum("gnatsd_varz_jetstream_stats_storage"),
+            bytes as f64,
+            "{text}"
+        );
+        assert_eq!(sum("natrix_core_jetstream_streams"), 1.0, "{text}");
+        assert_eq!(sum("natrix_core_jetstream_consumers"), 1.0);
+        assert_eq!(sum("natrix_core_jetstream_messages"), JSZ_MSGS as f64);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
