@@ -26,6 +26,7 @@ impl Engine {
             subscriptions: self.local.len() as u64,
             conns: Vec::new(),
             sublist: self.local.stats(),
+            js: None,
         };
         if !detail {
             return snap;

@@ -508,3 +508,275 @@ async fn metrics_in_prometheus_format() {
         per_core("natrix_core_ring_items_received")
     );
 }
+
+const JSZ_FIELDS: &[(&str, Ty)] = &[
+    ("server_id", Ty::Str),
+    ("now", Ty::Str),
+    ("config", Ty::Obj),
+    ("memory", Ty::Uint),
+    ("storage", Ty::Uint),
+    ("reserved_memory", Ty::Uint),
+    ("reserved_storage", Ty::Uint),
+    ("accounts", Ty::Uint),
+    ("ha_assets", Ty::Uint),
+    ("api", Ty::Obj),
+    ("streams", Ty::Uint),
+    ("consumers", Ty::Uint),
+    ("messages", Ty::Uint),
+    ("bytes", Ty::Uint),
+    ("total", Ty::Uint),
+];
+
+const JSZ_CONFIG_FIELDS: &[(&str, Ty)] = &[
+    ("max_memory", Ty::Num),
+    ("max_storage", Ty::Num),
+    ("store_dir", Ty::Str),
+    ("sync_interval", Ty::Uint),
+];
+
+const JS_STATS_FIELDS: &[(&str, Ty)] = &[
+    ("memory", Ty::Uint),
+    ("storage", Ty::Uint),
+    ("reserved_memory", Ty::Uint),
+    ("reserved_storage", Ty::Uint),
+    ("accounts", Ty::Uint),
+    ("ha_assets", Ty::Uint),
+    ("api", Ty::Obj),
+];
+
+const ACCOUNT_DETAIL_FIELDS: &[(&str, Ty)] = &[
+    ("name", Ty::Str),
+    ("id", Ty::Str),
+    ("memory", Ty::Uint),
+    ("storage", Ty::Uint),
+    ("reserved_memory", Ty::Uint),
+    ("reserved_storage", Ty::Uint),
+    ("api", Ty::Obj),
+    ("stream_detail", Ty::Arr),
+];
+
+const STREAM_DETAIL_FIELDS: &[(&str, Ty)] = &[
+    ("name", Ty::Str),
+    ("created", Ty::Str),
+    ("cluster", Ty::Obj),
+    ("config", Ty::Obj),
+    ("state", Ty::Obj),
+    ("consumer_detail", Ty::Arr),
+];
+
+const STREAM_STATE_FIELDS: &[(&str, Ty)] = &[
+    ("messages", Ty::Uint),
+    ("bytes", Ty::Uint),
+    ("first_seq", Ty::Uint),
+    ("first_ts", Ty::Str),
+    ("last_seq", Ty::Uint),
+    ("last_ts", Ty::Str),
+    ("num_subjects", Ty::Uint),
+    ("consumer_count", Ty::Uint),
+];
+
+const CONSUMER_DETAIL_FIELDS: &[(&str, Ty)] = &[
+    ("stream_name", Ty::Str),
+    ("name", Ty::Str),
+    ("created", Ty::Str),
+    ("config", Ty::Obj),
+    ("delivered", Ty::Obj),
+    ("ack_floor", Ty::Obj),
+    ("num_ack_pending", Ty::Uint),
+    ("num_redelivered", Ty::Uint),
+    ("num_waiting", Ty::Uint),
+    ("num_pending", Ty::Uint),
+    ("ts", Ty::Str),
+];
+
+const JSZ_MSGS: u64 = 10;
+
+/// Stream `JSZ` (10 messages on 3 subjects), pull consumer `C1` with 4 fetched and 2 acked.
+async fn with_js_activity(server: &TestServer) -> async_nats::Client {
+    use async_nats::jetstream::{self, consumer::pull, consumer::AckPolicy};
+    use futures::TryStreamExt;
+    let client = server.client().await;
+    let js = common::js(&client);
+    let stream = bounded(
+        "create stream",
+        js.create_stream(jetstream::stream::Config {
+            name: "JSZ".into(),
+            subjects: vec!["jsz.>".into()],
+            ..Default::default()
+        }),
+    )
+    .await
+    .expect("create stream");
+    for i in 0..JSZ_MSGS {
+        let ack = bounded(
+            "publish",
+            js.publish(format!("jsz.{}", i % 3), PAYLOAD.into()),
+        )
+        .await
+        .expect("publish");
+        bounded("publish ack", std::future::IntoFuture::into_future(ack))
+            .await
+            .expect("publish ack");
+    }
+    let cons = bounded(
+        "create consumer",
+        stream.create_consumer(pull::Config {
+            durable_name: Some("C1".into()),
+            ack_policy: AckPolicy::Explicit,
+            ..Default::default()
+        }),
+    )
+    .await
+    .expect("create consumer");
+    let batch = bounded(
+        "fetch",
+        cons.fetch()
+            .max_messages(4)
+            .expires(Duration::from_secs(2))
+            .messages(),
+    )
+    .await
+    .expect("fetch");
+    let msgs: Vec<jetstream::Message> = bounded("collect", batch.try_collect())
+        .await
+        .expect("collect");
+    assert_eq!(msgs.len(), 4);
+    for m in &msgs[..2] {
+        bounded("ack", m.double_ack()).await.expect("ack");
+    }
+    client
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jsz_reports_streams_and_consumers() {
+    let server = TestServer::start_default();
+    let _client = with_js_activity(&server).await;
+    let port = server.http_port;
+    let (plain, full, accounts, varz) = tokio::task::spawn_blocking(move || {
+        let plain = wait_json(port, "/jsz", |v| v["messages"] == JSZ_MSGS);
+        let full = wait_json(
+            port,
+            "/jsz?accounts=true&streams=true&consumers=true&config=true",
+            |v| {
+                v["account_details"][0]["stream_detail"][0]["consumer_detail"][0]["num_ack_pending"]
+                    == 2
+            },
+        );
+        let accounts = get_json(port, "/jsz?accounts=true");
+        let varz = get_json(port, "/varz");
+        (plain, full, accounts, varz)
+    })
+    .await
+    .unwrap();
+
+    check_types(&plain, "/jsz", JSZ_FIELDS);
+    check_types(&plain["config"], "/jsz config", JSZ_CONFIG_FIELDS);
+    check_types(
+        &plain["api"],
+        "/jsz api",
+        &[("total", Ty::Uint), ("errors", Ty::Uint)],
+    );
+    assert_eq!(plain["streams"], 1, "{plain:#}");
+    assert_eq!(plain["consumers"], 1);
+    assert_eq!(plain["messages"], JSZ_MSGS);
+    let bytes = plain["bytes"].as_u64().unwrap();
+    assert!(bytes >= JSZ_MSGS * PAYLOAD.len() as u64, "{plain:#}");
+    assert_eq!(
+        plain["storage"], bytes,
+        "file stream bytes count as storage"
+    );
+    assert_eq!(plain["memory"], 0);
+    assert_eq!(plain["accounts"], 1);
+    assert!(plain["api"]["total"].as_u64().unwrap() >= 2, "{plain:#}");
+    assert!(plain.get("account_details").is_none(), "{plain:#}");
+
+    let acc = &accounts["account_details"][0];
+    check_types(acc, "/jsz?accounts account", &ACCOUNT_DETAIL_FIELDS[..7]);
+    assert_eq!(acc["name"], "$G");
+    assert!(acc.get("stream_detail").is_none(), "{accounts:#}");
+
+    let acc = &full["account_details"][0];
+    check_types(acc, "/jsz account_details", ACCOUNT_DETAIL_FIELDS);
+    assert_eq!(acc["storage"], bytes);
+    let sd = &acc["stream_detail"][0];
+    check_types(sd, "stream_detail", STREAM_DETAIL_FIELDS);
+    assert_eq!(sd["name"], "JSZ");
+    assert_eq!(sd["config"]["name"], "JSZ");
+    assert!(sd["cluster"]["leader"].is_string(), "{sd:#}");
+    let st = &sd["state"];
+    check_types(st, "stream_detail state", STREAM_STATE_FIELDS);
+    assert_eq!(st["messages"], JSZ_MSGS);
+    assert_eq!(st["bytes"], bytes);
+    assert_eq!(
+        (st["first_seq"].as_u64(), st["last_seq"].as_u64()),
+        (Some(1), Some(JSZ_MSGS))
+    );
+    assert_eq!(st["num_subjects"], 3);
+    assert_eq!(st["consumer_count"], 1);
+    let cd = &sd["consumer_detail"][0];
+    check_types(cd, "consumer_detail", CONSUMER_DETAIL_FIELDS);
+    assert_eq!(
+        (cd["stream_name"].as_str(), cd["name"].as_str()),
+        (Some("JSZ"), Some("C1"))
+    );
+    assert_eq!(cd["config"]["durable_name"], "C1");
+    assert_eq!(cd["delivered"]["stream_seq"], 4, "{cd:#}");
+    assert_eq!(cd["delivered"]["consumer_seq"], 4);
+    assert_eq!(cd["ack_floor"]["stream_seq"], 2);
+    assert_eq!(cd["num_ack_pending"], 2);
+    assert_eq!(cd["num_pending"], JSZ_MSGS - 4);
+    assert_eq!(cd["num_redelivered"], 0);
+
+    // /varz carries the same usage under jetstream.stats.
+    let stats = &varz["jetstream"]["stats"];
+    check_types(stats, "/varz jetstream.stats", JS_STATS_FIELDS);
+    assert_eq!(stats["storage"], bytes, "{varz:#}");
+    assert_eq!(stats["accounts"], 1);
+    assert!(stats["api"]["total"].as_u64().unwrap() >= 2);
+
+    if server.is_natrix() {
+        // natrix's /metrics: the same usage, and per-core stream series summing to it.
+        let (status, text) = tokio::task::spawn_blocking(move || http_get(port, "/metrics"))
+            .await
+            .unwrap();
+        assert_eq!(status, 200, "{text}");
+        let m = parse_prometheus(&text);
+        let sum = |name: &str| -> f64 {
+            m.iter()
+                .filter(|((n, _), _)| n == name)
+                .map(|(_, v)| *v)
+                .sum()
+        };
+        assert_eq!(
+            sum("gnatsd_varz_jetstream_stats_storage"),
+            bytes as f64,
+            "{text}"
+        );
+        assert_eq!(sum("natrix_core_jetstream_streams"), 1.0, "{text}");
+        assert_eq!(sum("natrix_core_jetstream_consumers"), 1.0);
+        assert_eq!(sum("natrix_core_jetstream_messages"), JSZ_MSGS as f64);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn jsz_without_details_omits_config_and_consumers() {
+    let server = TestServer::start_default();
+    let _client = with_js_activity(&server).await;
+    let port = server.http_port;
+    let v = tokio::task::spawn_blocking(move || {
+        wait_json(port, "/jsz?streams=true", |v| v["messages"] == JSZ_MSGS)
+    })
+    .await
+    .unwrap();
+    let sd = &v["account_details"][0]["stream_detail"][0];
+    assert_eq!(sd["name"], "JSZ", "{v:#}");
+    assert!(sd.get("config").is_none(), "{sd:#}");
+    assert!(sd.get("consumer_detail").is_none(), "{sd:#}");
+    assert_eq!(sd["state"]["consumer_count"], 1);
+    let v = tokio::task::spawn_blocking(move || get_json(port, "/jsz?consumers=true"))
+        .await
+        .unwrap();
+    let cd = &v["account_details"][0]["stream_detail"][0]["consumer_detail"][0];
+    assert_eq!(cd["name"], "C1", "{v:#}");
+    assert!(cd.get("config").is_none(), "{cd:#}");
+}

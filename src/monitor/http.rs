@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::jsz::JszOpts;
 use super::process::{rss_bytes, CpuMeter};
 use super::render::{self, ConnzOpts, ProcessStats, ServerFacts, SubsDetail};
-use super::slot::MonitorShared;
+use super::slot::{JsDetail, MonitorShared};
 
 /// How often the thread looks at the shutdown flag while idle.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(100);
@@ -174,6 +175,7 @@ impl Monitor {
             "/subsz",
             "/subscriptionsz",
             "/healthz",
+            "/jsz",
             "/metrics",
             "/routez",
             "/gatewayz",
@@ -211,7 +213,7 @@ impl Monitor {
                 })
             }
             "/varz" => {
-                let cores = self.shared.gather(false);
+                let cores = self.shared.gather_js(false, JsDetail::Totals);
                 Ok(Reply::json(self.varz(&cores)))
             }
             "/connz" => {
@@ -257,8 +259,35 @@ impl Monitor {
                     now_unix_ns(),
                 )))
             }
+            "/jsz" => {
+                let mut opts = JszOpts::default();
+                for (k, v) in &q {
+                    match *k {
+                        "accounts" => opts.accounts = parse_bool(v)?,
+                        "streams" => opts.streams = parse_bool(v)?,
+                        "consumers" => opts.consumers = parse_bool(v)?,
+                        "config" => opts.config = parse_bool(v)?,
+                        _ => {}
+                    }
+                }
+                let opts = opts.normalized();
+                let js = if opts.consumers {
+                    JsDetail::Consumers
+                } else if opts.streams {
+                    JsDetail::Streams
+                } else {
+                    JsDetail::Totals
+                };
+                let cores = self.shared.gather_js(false, js);
+                Ok(Reply::json(super::jsz::jsz(
+                    &self.facts,
+                    &cores,
+                    opts,
+                    now_unix_ns(),
+                )))
+            }
             "/metrics" => {
-                let cores = self.shared.gather(false);
+                let cores = self.shared.gather_js(false, JsDetail::Totals);
                 let varz = self.varz(&cores);
                 Ok(Reply {
                     code: 200,

@@ -28,6 +28,27 @@ pub fn metrics(varz_json: &[u8], cores: &[Arc<CoreSnapshot>]) -> String {
             let _ = writeln!(out, "{name}{{server_id=\"{server_id}\"}} {n}");
         }
     }
+    // JetStream usage (`/varz` `jetstream.stats`), when JetStream is on.
+    let js = &varz["jetstream"]["stats"];
+    let mut js_fields: Vec<(String, f64)> = Vec::new();
+    if let Some(stats) = js.as_object() {
+        for (k, v) in stats {
+            if let Some(n) = v.as_f64() {
+                js_fields.push((k.clone(), n));
+            }
+        }
+        for k in ["total", "errors"] {
+            if let Some(n) = js["api"][k].as_f64() {
+                js_fields.push((format!("api_{k}"), n));
+            }
+        }
+    }
+    for (k, n) in js_fields {
+        let name = format!("gnatsd_varz_jetstream_stats_{k}");
+        let _ = writeln!(out, "# HELP {name} jetstream.stats.{k}");
+        let _ = writeln!(out, "# TYPE {name} gauge");
+        let _ = writeln!(out, "{name}{{server_id=\"{server_id}\"}} {n}");
+    }
     let conns: usize = cores.iter().map(|c| c.connections as usize).sum();
     for (k, v) in [("num_connections", conns), ("total", conns)] {
         let name = format!("gnatsd_connz_{k}");
@@ -111,6 +132,32 @@ pub fn metrics(varz_json: &[u8], cores: &[Arc<CoreSnapshot>]) -> String {
             );
         }
     }
+    type JsField = fn(&crate::streams::JsCoreView) -> u64;
+    let js_series: [(&str, &str, JsField); 4] = [
+        ("streams", "Streams this core owns", |v| v.streams),
+        ("consumers", "Consumers of this core's streams", |v| {
+            v.consumers
+        }),
+        ("messages", "Messages stored in this core's streams", |v| {
+            v.messages
+        }),
+        ("bytes", "Bytes stored in this core's streams", |v| v.bytes),
+    ];
+    if cores.iter().any(|c| c.js.is_some()) {
+        for (field, help, get) in js_series {
+            let name = format!("natrix_core_jetstream_{field}");
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            for c in cores {
+                let v = c.js.as_ref().map_or(0, get);
+                let _ = writeln!(
+                    out,
+                    "{name}{{server_id=\"{server_id}\",core=\"{}\"}} {v}",
+                    c.core
+                );
+            }
+        }
+    }
     out
 }
 
@@ -120,7 +167,8 @@ mod tests {
 
     #[test]
     fn varz_numbers_and_core_series() {
-        let varz = br#"{"server_id":"NX","version":"2.15.1","in_msgs":7,"cpu":1.5,"cluster":{}}"#;
+        let varz = br#"{"server_id":"NX","version":"2.15.1","in_msgs":7,"cpu":1.5,"cluster":{},
+            "jetstream":{"stats":{"memory":0,"storage":390,"api":{"level":1,"total":4,"errors":1}}}}"#;
         let mut a = CoreSnapshot {
             core: 0,
             connections: 2,
@@ -130,6 +178,10 @@ mod tests {
         a.stats.ring_items_sent = 9;
         let b = CoreSnapshot {
             core: 1,
+            js: Some(crate::streams::JsCoreView {
+                streams: 2,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let text = metrics(varz, &[Arc::new(a), Arc::new(b)]);
@@ -143,6 +195,10 @@ mod tests {
         assert!(text.contains("natrix_core_in_msgs{server_id=\"NX\",core=\"1\"} 0\n"));
         assert!(text.contains("# TYPE natrix_core_ring_items_sent counter\n"));
         assert!(text.contains("natrix_core_ring_items_sent{server_id=\"NX\",core=\"0\"} 9\n"));
+        assert!(text.contains("gnatsd_varz_jetstream_stats_storage{server_id=\"NX\"} 390\n"));
+        assert!(text.contains("gnatsd_varz_jetstream_stats_api_errors{server_id=\"NX\"} 1\n"));
+        assert!(text.contains("natrix_core_jetstream_streams{server_id=\"NX\",core=\"1\"} 2\n"));
+        assert!(text.contains("natrix_core_jetstream_streams{server_id=\"NX\",core=\"0\"} 0\n"));
         // Every sample line is `name{labels} number`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, value) = line.rsplit_once(' ').expect("sample has a value");

@@ -145,6 +145,8 @@ struct KindCounts {
 struct VarzJs<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     config: Option<&'a JsFacts>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stats: Option<super::jsz::JsStats>,
 }
 
 #[derive(Serialize)]
@@ -243,6 +245,10 @@ pub fn varz(
         websocket: Empty {},
         jetstream: VarzJs {
             config: facts.jetstream.as_ref(),
+            stats: facts
+                .jetstream
+                .as_ref()
+                .map(|_| super::jsz::stats(&super::jsz::sum_views(cores))),
         },
         write_deadline: facts.write_deadline_ns,
         start: start.clone(),
@@ -649,6 +655,7 @@ pub fn index(version: &str) -> Vec<u8> {
         ("routez", "Routes"),
         ("leafz", "LeafNodes"),
         ("gatewayz", "Gateways"),
+        ("jsz", "JetStream"),
         ("healthz", "Health Probe"),
         ("metrics", "Prometheus Metrics"),
     ];

@@ -280,7 +280,7 @@ fn subsz_counts_and_lists() {
 #[test]
 fn index_links_the_endpoints() {
     let html = String::from_utf8(index("2.11.0")).unwrap();
-    for p in ["varz", "connz", "subsz", "healthz", "metrics"] {
+    for p in ["varz", "connz", "subsz", "jsz", "healthz", "metrics"] {
         assert!(html.contains(&format!("href=./{p}>")), "{p}");
     }
 }
@@ -299,4 +299,200 @@ fn topology_endpoints_are_empty_forms() {
     assert_eq!(v["leafs"], serde_json::json!([]));
     assert_eq!(v["server_id"], "NSERVER");
     assert!(topology("/jsz", &facts(), NOW).is_none());
+}
+
+fn js_cores() -> Vec<Arc<CoreSnapshot>> {
+    use crate::jetstream::{ConsumerConfig, SequenceInfo, StorageType, StreamConfig};
+    use crate::streams::{ConsumerView, JsCoreView, StreamView};
+    let stream = |name: &str, storage, messages, bytes, consumers: Vec<ConsumerView>| StreamView {
+        config: StreamConfig {
+            name: name.into(),
+            subjects: vec![format!("{name}.>")],
+            storage,
+            ..Default::default()
+        },
+        created_ns: NOW - 5_000_000_000,
+        state: crate::jetstream::StreamStateView {
+            messages,
+            bytes,
+            first_seq: 1,
+            first_ts_ns: NOW - 4_000_000_000,
+            last_seq: messages,
+            last_ts_ns: NOW - 3_000_000_000,
+            num_subjects: 3,
+            consumer_count: consumers.len() as u64,
+            ..Default::default()
+        },
+        consumers,
+    };
+    let c1 = ConsumerView {
+        name: "C1".into(),
+        created_ns: NOW - 2_000_000_000,
+        config: ConsumerConfig {
+            durable_name: "C1".into(),
+            ..Default::default()
+        },
+        delivered: SequenceInfo {
+            consumer_seq: 4,
+            stream_seq: 4,
+            last_active_ns: None,
+        },
+        ack_floor: SequenceInfo {
+            consumer_seq: 2,
+            stream_seq: 2,
+            last_active_ns: None,
+        },
+        num_ack_pending: 2,
+        num_redelivered: 1,
+        num_waiting: 0,
+        num_pending: 6,
+    };
+    let a = CoreSnapshot {
+        core: 0,
+        js: Some(JsCoreView {
+            streams: 1,
+            consumers: 0,
+            messages: 5,
+            bytes: 100,
+            memory: 100,
+            reserved_memory: 1000,
+            api_total: 7,
+            api_errors: 1,
+            stream_detail: vec![stream("ZMEM", StorageType::Memory, 5, 100, vec![])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let b = CoreSnapshot {
+        core: 1,
+        js: Some(JsCoreView {
+            streams: 1,
+            consumers: 1,
+            messages: 10,
+            bytes: 390,
+            storage: 390,
+            api_errors: 2,
+            stream_detail: vec![stream("AFILE", StorageType::File, 10, 390, vec![c1])],
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    vec![Arc::new(a), Arc::new(b)]
+}
+
+#[test]
+fn jsz_sums_cores_in_nats_server_shape() {
+    use super::super::jsz::{jsz, JszOpts};
+    let v = json(&jsz(&facts(), &js_cores(), JszOpts::default(), NOW));
+    for (k, n) in [
+        ("streams", 2),
+        ("consumers", 1),
+        ("messages", 15),
+        ("bytes", 490),
+        ("memory", 100),
+        ("storage", 390),
+        ("reserved_memory", 1000),
+        ("reserved_storage", 0),
+        ("accounts", 1),
+        ("ha_assets", 0),
+        ("total", 1),
+    ] {
+        assert_eq!(v[k], n, "{k}: {v:#}");
+    }
+    assert_eq!(
+        v["api"],
+        serde_json::json!({"level": 1, "total": 7, "errors": 3})
+    );
+    assert_eq!(v["server_id"], "NSERVER");
+    assert_eq!(v["config"]["store_dir"], "/tmp/js");
+    assert_eq!(v["config"]["max_memory"], -1);
+    assert!(v.get("account_details").is_none());
+
+    // accounts only: the $G account without streams; its reserved bytes are its limits.
+    let opts = JszOpts {
+        accounts: true,
+        ..Default::default()
+    };
+    let v = json(&jsz(&facts(), &js_cores(), opts, NOW));
+    let acc = &v["account_details"][0];
+    assert_eq!(
+        (acc["name"].as_str(), acc["id"].as_str()),
+        (Some("$G"), Some("$G"))
+    );
+    assert_eq!(acc["storage"], 390);
+    assert_eq!(acc["reserved_memory"], u64::MAX);
+    assert_eq!(acc["api"]["level"], 0);
+    assert!(acc.get("stream_detail").is_none());
+
+    // consumers imply streams; without config no configs; streams sorted by name.
+    let opts = JszOpts {
+        consumers: true,
+        ..Default::default()
+    };
+    let v = json(&jsz(&facts(), &js_cores(), opts, NOW));
+    let sd = &v["account_details"][0]["stream_detail"];
+    assert_eq!(sd[0]["name"], "AFILE");
+    assert_eq!(sd[1]["name"], "ZMEM");
+    assert!(sd[0].get("config").is_none());
+    assert_eq!(sd[0]["cluster"]["leader"], "n1");
+    let st = &sd[0]["state"];
+    assert_eq!(st["messages"], 10);
+    assert_eq!(st["num_subjects"], 3);
+    assert_eq!(st["consumer_count"], 1);
+    assert!(st["first_ts"].as_str().unwrap().ends_with('Z'));
+    assert!(st.get("num_deleted").is_none());
+    assert!(
+        sd[1].get("consumer_detail").is_none(),
+        "no consumers: omitted"
+    );
+    let cd = &sd[0]["consumer_detail"][0];
+    assert_eq!(cd["stream_name"], "AFILE");
+    assert_eq!(cd["name"], "C1");
+    assert!(cd.get("config").is_none());
+    assert_eq!(
+        cd["delivered"],
+        serde_json::json!({"consumer_seq": 4, "stream_seq": 4})
+    );
+    assert_eq!(cd["ack_floor"]["stream_seq"], 2);
+    for (k, n) in [
+        ("num_ack_pending", 2),
+        ("num_redelivered", 1),
+        ("num_waiting", 0),
+        ("num_pending", 6),
+    ] {
+        assert_eq!(cd[k], n, "{k}");
+    }
+    assert!(cd["ts"].is_string());
+
+    // config adds the stored configs (Go's HTML-safe escapes, as nats-server).
+    let opts = JszOpts {
+        consumers: true,
+        config: true,
+        ..Default::default()
+    };
+    let raw = jsz(&facts(), &js_cores(), opts, NOW);
+    assert!(String::from_utf8_lossy(&raw).contains("AFILE.\\u003e"));
+    let v = json(&raw);
+    let sd = &v["account_details"][0]["stream_detail"][0];
+    assert_eq!(sd["config"]["subjects"][0], "AFILE.>");
+    assert_eq!(sd["config"]["storage"], "file");
+    assert_eq!(sd["consumer_detail"][0]["config"]["durable_name"], "C1");
+}
+
+#[test]
+fn varz_has_jetstream_stats() {
+    let v = json(&varz(
+        &facts(),
+        &js_cores(),
+        ProcessStats::default(),
+        &BTreeMap::new(),
+        NOW,
+    ));
+    let s = &v["jetstream"]["stats"];
+    assert_eq!(s["memory"], 100);
+    assert_eq!(s["storage"], 390);
+    assert_eq!(s["accounts"], 1);
+    assert_eq!(s["api"]["total"], 7);
+    assert_eq!(s["api"]["errors"], 3);
+    assert_eq!(v["jetstream"]["config"]["store_dir"], "/tmp/js");
 }

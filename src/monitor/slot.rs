@@ -9,7 +9,7 @@
 //! after [`ACTIVE_FOR`] without any). A core that does not answer in time (stalled) is shown
 //! from its previous snapshot.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,11 +24,38 @@ pub const ACTIVE_FOR: Duration = Duration::from_secs(5);
 /// How long a scrape waits for the cores' fresh snapshots.
 pub const SNAPSHOT_WAIT: Duration = Duration::from_millis(500);
 
+/// How much of its JetStream state a core adds to its snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum JsDetail {
+    /// None (`/connz`, `/subsz`).
+    #[default]
+    None,
+    /// Totals only (`/varz`, `/metrics`, `/jsz`): one summary per stream, O(streams).
+    Totals,
+    /// Totals and each stream (`/jsz?streams=true`).
+    Streams,
+    /// Streams and their consumers (`/jsz?consumers=true`).
+    Consumers,
+}
+
+impl JsDetail {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            0 => JsDetail::None,
+            1 => JsDetail::Totals,
+            2 => JsDetail::Streams,
+            _ => JsDetail::Consumers,
+        }
+    }
+}
+
 /// One core's snapshot slot.
 #[derive(Default)]
 pub struct CoreSlot {
     requested: AtomicU64,
     want_detail: AtomicBool,
+    /// The [`JsDetail`] wished for, as a number.
+    want_js: AtomicU8,
     published: AtomicU64,
     snapshot: Mutex<Arc<CoreSnapshot>>,
 }
@@ -41,6 +68,11 @@ impl CoreSlot {
             .then(|| (req, self.want_detail.load(Ordering::Relaxed)))
     }
 
+    /// The core's side: how much JetStream state the pending request wants.
+    pub fn js_detail(&self) -> JsDetail {
+        JsDetail::from_u8(self.want_js.load(Ordering::Relaxed))
+    }
+
     /// The core's side: publishes the snapshot answering request `req`.
     pub fn publish(&self, req: u64, snap: CoreSnapshot) {
         let snap = Arc::new(snap);
@@ -50,9 +82,16 @@ impl CoreSlot {
 
     /// The monitor's side: asks for a fresh snapshot; returns the request number.
     pub fn request(&self, detail: bool) -> u64 {
+        self.request_js(detail, JsDetail::None)
+    }
+
+    /// The monitor's side: asks for a fresh snapshot with JetStream state; returns the
+    /// request number.
+    pub fn request_js(&self, detail: bool, js: JsDetail) -> u64 {
         if detail {
             self.want_detail.store(true, Ordering::Relaxed);
         }
+        self.want_js.fetch_max(js as u8, Ordering::Relaxed);
         self.requested.fetch_add(1, Ordering::AcqRel) + 1
     }
 
@@ -64,6 +103,7 @@ impl CoreSlot {
     /// The monitor's side: the last published snapshot; clears the detail wish.
     pub fn latest(&self) -> Arc<CoreSnapshot> {
         self.want_detail.store(false, Ordering::Relaxed);
+        self.want_js.store(0, Ordering::Relaxed);
         self.snapshot
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -100,7 +140,16 @@ impl MonitorShared {
 
     /// Asks every core for a snapshot and waits (bounded) for their answers.
     pub fn gather(&self, detail: bool) -> Vec<Arc<CoreSnapshot>> {
-        let reqs: Vec<u64> = self.slots.iter().map(|s| s.request(detail)).collect();
+        self.gather_js(detail, JsDetail::None)
+    }
+
+    /// [`Self::gather`], with each core's JetStream state at `js` detail.
+    pub fn gather_js(&self, detail: bool, js: JsDetail) -> Vec<Arc<CoreSnapshot>> {
+        let reqs: Vec<u64> = self
+            .slots
+            .iter()
+            .map(|s| s.request_js(detail, js))
+            .collect();
         let deadline = Instant::now() + SNAPSHOT_WAIT;
         while Instant::now() < deadline
             && !self.slots.iter().zip(&reqs).all(|(s, r)| s.answered(*r))
@@ -134,6 +183,12 @@ mod tests {
         assert_eq!(slot.latest().connections, 3);
         assert_eq!(slot.request(false), r + 1);
         assert_eq!(slot.pending_request(), Some((r + 1, false)));
+        assert_eq!(slot.js_detail(), JsDetail::None);
+        slot.request_js(false, JsDetail::Consumers);
+        slot.request_js(false, JsDetail::Totals);
+        assert_eq!(slot.js_detail(), JsDetail::Consumers);
+        slot.latest();
+        assert_eq!(slot.js_detail(), JsDetail::None);
     }
 
     #[test]

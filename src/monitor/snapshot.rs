@@ -3,6 +3,7 @@
 //! on the owning core and only read afterwards.
 
 use crate::engine::CoreStats;
+use crate::streams::JsCoreView;
 use crate::sublist::SublistStats;
 
 /// One subscription of a connection, as `/connz?subs=detail` shows it.
@@ -72,6 +73,8 @@ pub struct CoreSnapshot {
     pub conns: Vec<ConnSnapshot>,
     /// Its subscription index's counters.
     pub sublist: SublistStats,
+    /// Its JetStream streams (only in snapshots asked for JetStream state, JetStream on).
+    pub js: Option<JsCoreView>,
 }
 
 impl CoreSnapshot {

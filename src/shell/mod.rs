@@ -31,7 +31,7 @@ use glommio::net::TcpListener;
 
 use crate::engine::{Engine, EngineConfig, EngineEvents};
 use crate::mesh::RingBatch;
-use crate::monitor::slot::{ACTIVE_FOR, SNAPSHOT_POLL, SNAPSHOT_POLL_IDLE};
+use crate::monitor::slot::{JsDetail, ACTIVE_FOR, SNAPSHOT_POLL, SNAPSHOT_POLL_IDLE};
 use crate::monitor::MonitorShared;
 use crate::session::ConnId;
 use crate::streams::{Clock, HostConfig, StreamHost};
@@ -521,6 +521,15 @@ async fn monitor_publisher(shell: Rc<CoreShell>, shared: Arc<MonitorShared>, cor
                 .borrow()
                 .monitor_snapshot(shell.now_ns(), detail);
             snap.epoch_unix_ns = epoch_unix_ns;
+            let js = slot.js_detail();
+            if shell.js_enabled && js != JsDetail::None {
+                snap.js = Some(
+                    shell
+                        .host
+                        .borrow_mut()
+                        .monitor_view(js >= JsDetail::Streams, js >= JsDetail::Consumers),
+                );
+            }
             slot.publish(req, snap);
         }
     }

@@ -25,7 +25,7 @@ pub(super) struct Catalog {
     /// Round-robin placement of new streams.
     next_owner: usize,
     /// API requests seen (account info).
-    api_total: u64,
+    pub(super) api_total: u64,
     /// The byte counts changed since the last usage broadcast.
     usage_dirty: bool,
 }

@@ -382,6 +382,41 @@ fn one_unacked_delivery(c: &mut Cluster, consumer_extra: &str) -> ConnId {
     conn
 }
 
+#[test]
+fn monitor_view_reports_owned_streams_and_consumers() {
+    let mut c = Cluster::new(2);
+    one_unacked_delivery(&mut c, "");
+    let views: Vec<JsCoreView> = c
+        .nodes
+        .iter_mut()
+        .map(|n| n.host.monitor_view(false, false))
+        .collect();
+    assert_eq!(views.iter().map(|v| v.streams).sum::<u64>(), 1);
+    assert_eq!(views.iter().map(|v| v.consumers).sum::<u64>(), 1);
+    assert_eq!(views.iter().map(|v| v.messages).sum::<u64>(), 1);
+    assert!(views.iter().map(|v| v.memory).sum::<u64>() > 0);
+    assert_eq!(views.iter().map(|v| v.storage).sum::<u64>(), 0);
+    assert!(views.iter().all(|v| v.stream_detail.is_empty()));
+    assert!(views[0].api_total >= 2, "the meta core counts API requests");
+    assert_eq!(views[1].api_total, 0);
+
+    let owner = (0..2)
+        .find(|&i| c.nodes[i].host.by_name.contains_key("S"))
+        .unwrap();
+    let v = c.nodes[owner].host.monitor_view(true, false);
+    assert_eq!(v.stream_detail.len(), 1);
+    assert!(v.stream_detail[0].consumers.is_empty());
+    let v = c.nodes[owner].host.monitor_view(true, true);
+    let s = &v.stream_detail[0];
+    assert_eq!(s.config.name, "S");
+    assert_eq!((s.state.messages, s.state.consumer_count), (1, 1));
+    let cv = &s.consumers[0];
+    assert_eq!(cv.name, "C");
+    assert_eq!(cv.delivered.stream_seq, 1);
+    assert_eq!(cv.ack_floor.stream_seq, 0);
+    assert_eq!((cv.num_ack_pending, cv.num_pending), (1, 0));
+}
+
 const ACK_WAIT_NS: u64 = 2_000_000_000;
 
 /// A waiting pull request (60 s), so a redelivery has somewhere to go.

@@ -23,12 +23,14 @@ mod consumer_api;
 mod consumer_host;
 #[cfg(test)]
 mod host_tests;
+mod monitor_view;
 mod outbox;
 mod owner;
 mod owner_api;
 mod retention;
 
 pub use consumer_host::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
+pub use monitor_view::{ConsumerView, JsCoreView, StreamView};
 pub use outbox::{HostAction, SubHandle};
 
 use std::collections::BTreeMap;
