@@ -10,6 +10,7 @@ mod conn;
 #[cfg(test)]
 mod fault_fs;
 pub(crate) mod js_drive;
+mod lame_duck;
 mod notify;
 mod segment_writer;
 mod storage;
@@ -38,6 +39,7 @@ use crate::streams::{Clock, HostConfig, StreamHost};
 
 pub use storage::SyncMode;
 
+pub use lame_duck::LameDuckSpec;
 pub use notify::Notify;
 
 /// How often the shutdown flag is looked at.
@@ -118,6 +120,8 @@ pub struct CoreSpec {
     pub ready: Sender<Result<usize, String>>,
     /// Monitoring's slots (one per core, by index), when `server.http_port` is on.
     pub monitor: Option<Arc<MonitorShared>>,
+    /// Lame duck mode (SIGUSR2).
+    pub lame_duck: LameDuckSpec,
 }
 
 /// One core's shared state, owned by the tasks of that core only.
@@ -127,6 +131,8 @@ pub(crate) struct CoreShell {
     events: RefCell<EngineEvents>,
     flush_notify: Vec<Notify>,
     stop_accepting: Notify,
+    /// The accept loop has ended and dropped the listener.
+    listener_closed: Cell<bool>,
     all_closed: Notify,
     epoch: Instant,
     pub(crate) write_deadline: Duration,
@@ -241,6 +247,7 @@ pub async fn run_core(spec: CoreSpec) {
         started_cores,
         ready,
         monitor,
+        lame_duck,
     } = spec;
     let (senders, receivers) = match mesh {
         Some(m) => match m.join().await {
@@ -296,6 +303,7 @@ pub async fn run_core(spec: CoreSpec) {
         events: RefCell::new(EngineEvents::default()),
         flush_notify: (0..n_cores).map(|_| Notify::default()).collect(),
         stop_accepting: Notify::default(),
+        listener_closed: Cell::new(false),
         all_closed: Notify::default(),
         epoch: Instant::now(),
         write_deadline,
@@ -355,6 +363,10 @@ pub async fn run_core(spec: CoreSpec) {
     let _ = ready.send(Ok(core_id));
 
     while !shutdown.load(Ordering::Relaxed) {
+        if lame_duck.flag.load(Ordering::Relaxed) {
+            lame_duck::run(&shell, &lame_duck, &shutdown, core_id, n_cores).await;
+            break;
+        }
         glommio::timer::sleep(Duration::from_millis(SHUTDOWN_POLL_MS)).await;
     }
     tracing::info!(core = core_id, "shutting down: flushing connections");
