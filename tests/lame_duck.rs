@@ -140,6 +140,9 @@ async fn sigusr2_tells_clients_refuses_new_ones_closes_them_and_exits_0() {
 #[tokio::test]
 async fn sigusr2_without_clients_exits_0_at_once() {
     let mut server = TestServer::start(ServerOpts::with_toml(SLOW_LDM));
+    // Let the server forget the harness's readiness probe connection (nats-server would
+    // otherwise count it as a client and wait the grace period).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let signalled = Instant::now();
     server.signal(libc::SIGUSR2);
     let took = wait_exit(&mut server, signalled, Duration::from_millis(1400));
@@ -253,4 +256,27 @@ async fn client_moves_to_the_other_server_and_loses_no_request() {
         "moved to the second server"
     );
     drop(responders);
+}
+
+/// SIGTERM during lame duck mode: natrix cuts it short and shuts down at once (within the
+/// grace period, with a client still connected); nats-server handles signals one at a time,
+/// so it finishes lame duck mode first (here: the grace period and one close). Both exit 0.
+#[tokio::test]
+async fn sigterm_during_lame_duck_mode_shuts_down_at_once() {
+    let mut server = TestServer::start(ServerOpts::with_toml(SLOW_LDM));
+    let mut c = RawConn::connect_with(server.port, r#"{"protocol":1,"verbose":false}"#).await;
+    c.read_line().await;
+    server.signal(libc::SIGUSR2);
+    read_ldm_info(&mut c).await;
+    let t = Instant::now();
+    let status = server.stop();
+    assert!(status.success(), "exit status {status}");
+    let took = t.elapsed();
+    let bound = if server.is_natrix() {
+        Duration::from_millis(1200)
+    } else {
+        Duration::from_millis(1500) + EXIT_SLACK
+    };
+    assert!(took < bound, "SIGTERM took {took:?}");
+    c.read_to_eof(WAIT).await;
 }
