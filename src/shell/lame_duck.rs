@@ -95,7 +95,10 @@ pub(super) async fn run(
             spread
         };
         let (batch, pause) = pacing(clients.len(), spread);
-        let mut rng = SmallRng::seed_from_u64(started.elapsed().as_nanos() as u64 ^ core_id as u64);
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let mut rng = SmallRng::seed_from_u64(seed ^ core_id as u64);
         let chunks: Vec<&[_]> = clients.chunks(batch).collect();
         for (i, chunk) in chunks.iter().enumerate() {
             for &id in *chunk {
