@@ -52,6 +52,9 @@ pub struct Config {
     pub authorization: Option<crate::auth::config::AuthorizationConfig>,
 }
 
+/// Shortest `server.lame_duck_duration_ms` (nats-server refuses less than 30 s).
+pub const MIN_LAME_DUCK_DURATION_MS: u64 = 30_000;
+
 /// `[server]`: where natrix listens and how many thread-per-core executors it runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -69,6 +72,12 @@ pub struct ServerConfig {
     pub server_name: Option<String>,
     /// Memory each executor registers with io_uring for its I/O buffers.
     pub io_memory_bytes: usize,
+    /// Lame duck mode (SIGUSR2): time from the signal to the last client closed
+    /// (nats-server's `lame_duck_duration`, default 2 min).
+    pub lame_duck_duration_ms: u64,
+    /// Lame duck mode: wait after the signal before the first client is closed
+    /// (nats-server's `lame_duck_grace_period`, default 10 s); below the duration.
+    pub lame_duck_grace_period_ms: u64,
 }
 
 /// `[limits]`: the protocol limits that protect the server from clients.
@@ -153,6 +162,8 @@ impl Default for ServerConfig {
             cores: 0,
             server_name: None,
             io_memory_bytes: MIB,
+            lame_duck_duration_ms: 120_000,
+            lame_duck_grace_period_ms: 10_000,
         }
     }
 }
@@ -496,6 +507,26 @@ impl Config {
                     .to_owned(),
             );
         }
+        if s.lame_duck_duration_ms < MIN_LAME_DUCK_DURATION_MS {
+            // nats-server: "invalid lame_duck_duration of …, minimum is 30 seconds".
+            return bad(
+                "server.lame_duck_duration_ms",
+                format!(
+                    "must be at least {MIN_LAME_DUCK_DURATION_MS} (30 s, as nats-server), got {}",
+                    s.lame_duck_duration_ms
+                ),
+            );
+        }
+        if s.lame_duck_grace_period_ms >= s.lame_duck_duration_ms {
+            // nats-server: "lame duck grace period should be strictly lower than lame duck duration".
+            return bad(
+                "server.lame_duck_grace_period_ms",
+                format!(
+                    "must be below server.lame_duck_duration_ms ({}), got {}",
+                    s.lame_duck_duration_ms, s.lame_duck_grace_period_ms
+                ),
+            );
+        }
         if s.http_port != 0 && s.http_port == s.port {
             return bad(
                 "server.http_port",
@@ -723,6 +754,8 @@ mod tests {
                 cores: 1,
                 server_name: Some("natrix-test".into()),
                 io_memory_bytes: 4 * MIB,
+                lame_duck_duration_ms: 30_000,
+                lame_duck_grace_period_ms: 5_000,
             },
             limits: LimitsConfig {
                 max_payload_bytes: 2 * MIB,
@@ -827,6 +860,14 @@ mod tests {
             (
                 "[server]\nserver_name = \"my server\"\n".into(),
                 "test.toml:2: server.server_name: must be non-empty and contain no whitespace",
+            ),
+            (
+                "[server]\nlame_duck_duration_ms = 29999\n".into(),
+                "test.toml:2: server.lame_duck_duration_ms: must be at least 30000 (30 s, as nats-server), got 29999",
+            ),
+            (
+                "[server]\nlame_duck_duration_ms = 30000\nlame_duck_grace_period_ms = 30000\n".into(),
+                "test.toml:3: server.lame_duck_grace_period_ms: must be below server.lame_duck_duration_ms (30000), got 30000",
             ),
             (
                 "[server]\nio_memory_bytes = 262143\n".into(),
@@ -1089,6 +1130,7 @@ mod tests {
                     cores,
                     server_name,
                     io_memory_bytes: io,
+                    ..ServerConfig::default()
                 },
             );
         let limits = (

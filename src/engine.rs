@@ -1045,6 +1045,9 @@ mod route;
 #[path = "engine_snapshot.rs"]
 mod snapshot;
 
+#[path = "engine_lame_duck.rs"]
+mod lame_duck;
+
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 pub(crate) mod tests;

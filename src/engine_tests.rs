@@ -39,6 +39,7 @@ pub(crate) fn info() -> ServerInfo {
         api_lvl: None,
         connect_info: None,
         remote_account: None,
+        lame_duck_mode: false,
     }
 }
 

@@ -1,6 +1,6 @@
-//! The `natrix` binary: resolve configuration, start the cores, stop on SIGINT/SIGTERM.
-//! SIGUSR2 (nats-server's lame duck mode), SIGHUP (reload) and SIGUSR1 (log reopen) are logged
-//! and otherwise ignored.
+//! The `natrix` binary: resolve configuration, start the cores, stop on SIGINT/SIGTERM,
+//! enter lame duck mode on SIGUSR2 (as nats-server). SIGHUP (reload) and SIGUSR1 (log reopen)
+//! are logged and otherwise ignored.
 
 use std::process::ExitCode;
 
@@ -50,11 +50,17 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     }
+    // SIGUSR2: lame duck mode. The handler only sets a flag; each core acts on it.
+    let lame_duck = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Err(e) = signal_hook::flag::register(signal_hook::consts::SIGUSR2, lame_duck.clone()) {
+        tracing::error!(error = %e, "cannot install signal handler");
+        return ExitCode::from(1);
+    }
     if let Err(e) = warn_on_unsupported_signals() {
         tracing::error!(error = %e, "cannot install signal handler");
         return ExitCode::from(1);
     }
-    let handle = match natrix::server::start_with_shutdown(cfg, flag) {
+    let handle = match natrix::server::start_with_signals(cfg, flag, lame_duck) {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("cannot start: {e}");
@@ -66,19 +72,18 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// nats-server acts on SIGUSR2 (lame duck mode), SIGHUP (configuration reload) and SIGUSR1
-/// (log file reopen); natrix does none of these yet. Without a handler their default action
+/// nats-server acts on SIGHUP (configuration reload) and SIGUSR1 (log file reopen); natrix
+/// does neither yet. Without a handler their default action
 /// would kill the process without a word, so a thread of its own (not a core) waits for them
 /// and logs that the signal was ignored.
 fn warn_on_unsupported_signals() -> std::io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGUSR1, SIGUSR2};
-    let mut signals = signal_hook::iterator::Signals::new([SIGUSR2, SIGHUP, SIGUSR1])?;
+    use signal_hook::consts::{SIGHUP, SIGUSR1};
+    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGUSR1])?;
     std::thread::Builder::new()
         .name("natrix-signals".into())
         .spawn(move || {
             for sig in signals.forever() {
                 let what = match sig {
-                    SIGUSR2 => "SIGUSR2 received: lame duck mode is not supported",
                     SIGHUP => "SIGHUP received: configuration reload is not supported",
                     _ => "SIGUSR1 received: log file reopening is not supported",
                 };

@@ -15,7 +15,7 @@ use crate::mesh::RingBatch;
 use crate::monitor::{self, JsFacts, MonitorHandle, MonitorShared, ServerFacts};
 use crate::probe::{self, ProbeError};
 use crate::protocol::info::{new_server_id, ServerInfo, ADVERTISED_VERSION};
-use crate::shell::{self, ConnectionLimit, CoreSpec, JetStreamSpec, SyncMode};
+use crate::shell::{self, ConnectionLimit, CoreSpec, JetStreamSpec, LameDuckSpec, SyncMode};
 use crate::streams::HostConfig;
 
 /// Batches each ring holds; generous, since small mesh capacities have deadlocked (glommio #555).
@@ -137,6 +137,15 @@ pub fn start_with_shutdown(
     cfg: Config,
     shutdown: Arc<AtomicBool>,
 ) -> Result<ServerHandle, StartError> {
+    start_with_signals(cfg, shutdown, Arc::new(AtomicBool::new(false)))
+}
+
+/// Like [`start_with_shutdown`], with lame duck mode (SIGUSR2) entered when `lame_duck` is set.
+pub fn start_with_signals(
+    cfg: Config,
+    shutdown: Arc<AtomicBool>,
+    lame_duck: Arc<AtomicBool>,
+) -> Result<ServerHandle, StartError> {
     let n_cores = cfg.effective_cores().max(1);
     probe::check_host(n_cores, cfg.server.io_memory_bytes)?;
     let cpus = allowed_cpus();
@@ -173,6 +182,7 @@ pub fn start_with_shutdown(
         api_lvl: None,
         connect_info: None,
         remote_account: None,
+        lame_duck_mode: false,
     };
     let engine = EngineConfig {
         core_id: 0,
@@ -252,6 +262,12 @@ pub fn start_with_shutdown(
         }
         None => None,
     };
+    let lame_duck = LameDuckSpec {
+        flag: lame_duck,
+        duration: Duration::from_millis(cfg.server.lame_duck_duration_ms),
+        grace: Duration::from_millis(cfg.server.lame_duck_grace_period_ms),
+        cores_done: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+    };
     let (ready_tx, ready_rx) = mpsc::channel();
     let started_cores = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut handles = Vec::with_capacity(n_cores);
@@ -269,6 +285,7 @@ pub fn start_with_shutdown(
             ready: ready_tx.clone(),
             monitor: monitor_shared.clone(),
             auth: auth.clone(),
+            lame_duck: lame_duck.clone(),
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
             .name(&format!("natrix-core-{i}"))

@@ -234,6 +234,7 @@ mod tests {
             api_lvl: None,
             connect_info: None,
             remote_account: None,
+            lame_duck_mode: false,
         };
         let out = encoded(|o| write_info(o, &info));
         assert_eq!(

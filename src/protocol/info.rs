@@ -60,6 +60,9 @@ pub struct ServerInfo {
     /// Account the connection is bound to; post-CONNECT INFO only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_account: Option<String>,
+    /// Lame duck mode: the server is about to close this connection (reconnect elsewhere).
+    #[serde(rename = "ldm", skip_serializing_if = "std::ops::Not::not")]
+    pub lame_duck_mode: bool,
 }
 
 /// The client's `CONNECT` options; unknown fields are ignored and absent (or `null`) fields

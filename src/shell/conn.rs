@@ -91,7 +91,11 @@ pub(crate) async fn accept_loop(shell: Rc<CoreShell>, listener: TcpListener) {
         })
         .await;
         let stream = match accepted {
-            None => return,
+            None => {
+                drop(listener);
+                shell.listener_closed.set(true);
+                return;
+            }
             Some(Ok(s)) => s,
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "accept failed");

@@ -10,6 +10,7 @@ mod conn;
 #[cfg(test)]
 mod fault_fs;
 pub(crate) mod js_drive;
+mod lame_duck;
 mod notify;
 mod segment_writer;
 mod storage;
@@ -38,6 +39,7 @@ use crate::streams::{Clock, HostConfig, StreamHost};
 
 pub use storage::SyncMode;
 
+pub use lame_duck::LameDuckSpec;
 pub use notify::Notify;
 
 /// How often the shutdown flag is looked at.
@@ -120,6 +122,8 @@ pub struct CoreSpec {
     pub monitor: Option<Arc<MonitorShared>>,
     /// Authentication rules (`[authorization]`); None = no authentication.
     pub auth: Option<Arc<crate::auth::Authenticator>>,
+    /// Lame duck mode (SIGUSR2).
+    pub lame_duck: LameDuckSpec,
 }
 
 /// One core's shared state, owned by the tasks of that core only.
@@ -129,6 +133,8 @@ pub(crate) struct CoreShell {
     events: RefCell<EngineEvents>,
     flush_notify: Vec<Notify>,
     stop_accepting: Notify,
+    /// The accept loop has ended and dropped the listener.
+    listener_closed: Cell<bool>,
     all_closed: Notify,
     epoch: Instant,
     pub(crate) write_deadline: Duration,
@@ -244,6 +250,7 @@ pub async fn run_core(spec: CoreSpec) {
         ready,
         monitor,
         auth,
+        lame_duck,
     } = spec;
     let (senders, receivers) = match mesh {
         Some(m) => match m.join().await {
@@ -303,6 +310,7 @@ pub async fn run_core(spec: CoreSpec) {
         events: RefCell::new(EngineEvents::default()),
         flush_notify: (0..n_cores).map(|_| Notify::default()).collect(),
         stop_accepting: Notify::default(),
+        listener_closed: Cell::new(false),
         all_closed: Notify::default(),
         epoch: Instant::now(),
         write_deadline,
@@ -362,6 +370,10 @@ pub async fn run_core(spec: CoreSpec) {
     let _ = ready.send(Ok(core_id));
 
     while !shutdown.load(Ordering::Relaxed) {
+        if lame_duck.flag.load(Ordering::Relaxed) {
+            lame_duck::run(&shell, &lame_duck, &shutdown, core_id, n_cores).await;
+            break;
+        }
         glommio::timer::sleep(Duration::from_millis(SHUTDOWN_POLL_MS)).await;
     }
     tracing::info!(core = core_id, "shutting down: flushing connections");

@@ -217,6 +217,12 @@ fn nats_server_config(extra: &str) -> String {
                 // `[authorization]` keys mirror nats-server's block, and one-line TOML inline
                 // tables/arrays (`{ user = "a", password = "b" }`) are valid nats-server syntax.
                 ("authorization", _) => authorization.push_str(&format!("  {k} = {v}\n")),
+                ("server", "lame_duck_duration_ms") => {
+                    s.push_str(&format!("lame_duck_duration: \"{v}ms\"\n"))
+                }
+                ("server", "lame_duck_grace_period_ms") => {
+                    s.push_str(&format!("lame_duck_grace_period: \"{v}ms\"\n"))
+                }
                 ("server", _) => {} // addr/port/cores/http_port are natrix-only or set on the command line
                 ("limits", "max_payload_bytes") => s.push_str(&format!("max_payload: {v}\n")),
                 ("limits", "max_control_line_bytes") => {
@@ -438,6 +444,21 @@ impl TestServer {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Sends `sig` to the running process and returns at once.
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: plain kill(2) on our own child's pid; the child is not reaped yet.
+        unsafe {
+            libc::kill(self.pid() as i32, sig);
+        }
+    }
+
+    /// The exit status once the process has exited by itself (it is then reaped), else None.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        let status = self.child.as_mut()?.try_wait().expect("try_wait")?;
+        self.child = None;
+        Some(status)
     }
 
     /// Graceful stop: SIGTERM, then waits for the exit (bounded); returns the exit status.
