@@ -276,7 +276,7 @@ impl ConsumerHost {
         let Some(st) = cx.streams.get_mut(slot as usize).and_then(|s| s.as_mut()) else {
             return;
         };
-        let store = &st.store;
+        let store = &super::Visible::new(&st.store, st.visible_upto);
         let Some(c) = st.consumers.get_mut(&name) else {
             return;
         };
@@ -317,7 +317,7 @@ impl ConsumerHost {
             return;
         };
         let file = st.is_file();
-        let store = &st.store;
+        let store = &super::Visible::new(&st.store, st.visible_upto);
         let Some(c) = st.consumers.get_mut(ack.consumer) else {
             return;
         };
@@ -347,7 +347,7 @@ impl ConsumerHost {
         let Some(st) = cx.streams.get_mut(slot as usize).and_then(|s| s.as_mut()) else {
             return;
         };
-        let store = &st.store;
+        let store = &super::Visible::new(&st.store, st.visible_upto);
         if let Some(c) = st.consumers.get_mut(&name) {
             c.machine
                 .on_flow_control_reply(&d.subject, now.mono_ns, cx.q, store);
@@ -362,7 +362,7 @@ impl ConsumerHost {
         let Some(st) = cx.streams.get_mut(slot as usize).and_then(|s| s.as_mut()) else {
             return;
         };
-        let store = &st.store;
+        let store = &super::Visible::new(&st.store, st.visible_upto);
         let Some(c) = st.consumers.get_mut(name) else {
             return;
         };
@@ -391,7 +391,7 @@ impl ConsumerHost {
             };
             for n in names {
                 let st = cx.streams[slot as usize].as_mut().expect("live stream");
-                let store = &st.store;
+                let store = &super::Visible::new(&st.store, st.visible_upto);
                 let c = st.consumers.get_mut(&n).expect("listed consumer");
                 let interest = c.config.is_push()
                     && cx
