@@ -166,7 +166,7 @@ impl ConsumerHost {
                 ));
             }
             let params = params_of(&st.config, &cfg, &name, now);
-            let start = start_of(&st.store, &cfg);
+            let start = start_of(&st.store, st.visible_upto, &cfg);
             let machine = Consumer::new(params, start, now.mono_ns);
             let next_sub = Some(subscribe_next(cx.out, &st.config.name, &name, slot));
             st.consumers.insert(

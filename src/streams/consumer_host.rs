@@ -179,14 +179,16 @@ pub fn params_of(stream: &StreamConfig, cfg: &ConsumerConfig, name: &str, now: C
     }
 }
 
-/// Where a new consumer starts, from its deliver policy.
-pub(super) fn start_of(store: &Stream, cfg: &ConsumerConfig) -> Start {
+/// Where a new consumer starts, from its deliver policy; messages above `visible_upto`
+/// (their commit is under way) count as not there yet, so a consumer created meanwhile
+/// cannot start past a sequence a refused commit gives back.
+pub(super) fn start_of(store: &Stream, visible_upto: u64, cfg: &ConsumerConfig) -> Start {
     let filters: Vec<Bytes> = cfg
         .filters()
         .into_iter()
         .map(|f| Bytes::copy_from_slice(f.as_bytes()))
         .collect();
-    let after_last = store.last_seq() + 1;
+    let after_last = store.last_seq().min(visible_upto) + 1;
     let from = |from_seq: u64| Start {
         from_seq,
         initial: Vec::new(),
@@ -733,7 +735,11 @@ impl ConsumerHost {
             let params = params_of(&st.config, &cfg, &name, now);
             let machine = match &rc.state {
                 Some(snap) => Consumer::restore(params, snap, now.mono_ns),
-                None => Consumer::new(params, start_of(&st.store, &cfg), now.mono_ns),
+                None => Consumer::new(
+                    params,
+                    start_of(&st.store, st.visible_upto, &cfg),
+                    now.mono_ns,
+                ),
             };
             let next_sub = Some(subscribe_next(out, &st.config.name, &name, slot));
             st.consumers.insert(
