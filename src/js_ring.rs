@@ -53,4 +53,6 @@ pub struct StreamSummary {
     pub created_ns: u64,
     /// Its state when last reported.
     pub state: StreamStateView,
+    /// Why its storage stopped (fail-stop until restart), if it did: for monitoring.
+    pub failed: Option<String>,
 }

@@ -59,7 +59,24 @@ async fn publish(
     subject: &str,
     payload: Bytes,
 ) -> Option<serde_json::Value> {
-    match c.request(subject.to_string(), payload).await {
+    publish_id(c, subject, None, payload).await
+}
+
+/// [`publish`] with an optional `Nats-Msg-Id`.
+async fn publish_id(
+    c: &async_nats::Client,
+    subject: &str,
+    msg_id: Option<&str>,
+    payload: Bytes,
+) -> Option<serde_json::Value> {
+    let mut h = async_nats::HeaderMap::new();
+    if let Some(id) = msg_id {
+        h.insert("Nats-Msg-Id", id);
+    }
+    match c
+        .request_with_headers(subject.to_string(), h, payload)
+        .await
+    {
         Ok(m) => Some(serde_json::from_slice(&m.payload).expect("JSON reply")),
         Err(e) => {
             assert_eq!(
@@ -106,8 +123,14 @@ async fn a_full_disk_answers_every_publish_and_the_stream_resumes_when_space_is_
 
     let filler = fill(&store);
     let mut refused = 0;
+    let mut refused_ids: Vec<u64> = Vec::new();
     for i in 100..120 {
-        let r = tokio::time::timeout(Duration::from_secs(3), publish(&c, "data.x", body(i))).await;
+        let id = format!("id-{i}");
+        let r = tokio::time::timeout(
+            Duration::from_secs(3),
+            publish_id(&c, "data.x", Some(&id), body(i)),
+        )
+        .await;
         let Ok(r) = r else {
             // nats-server 2.15.1 logs "critical write error ... no space left on device" and
             // sends no reply (verified): the timeout natrix must not have.
@@ -125,6 +148,7 @@ async fn a_full_disk_answers_every_publish_and_the_stream_resumes_when_space_is_
             None => refused += 1,
             Some(v) if v.get("error").is_some() => {
                 refused += 1;
+                refused_ids.push(i);
                 if server.is_natrix() {
                     assert_js_error(&v, 503, 10077, "no space left on device");
                     assert_eq!(v["stream"], "DATA", "{v}");
@@ -153,6 +177,67 @@ async fn a_full_disk_answers_every_publish_and_the_stream_resumes_when_space_is_
 
     // Space comes back: the stream resumes by itself.
     std::fs::remove_file(&filler).unwrap();
+
+    // The refused messages are not in the stream (they were forgotten when their write was
+    // rolled back): its state counts the acknowledged ones only, and the next sequence is
+    // the one after the last acknowledged message.
+    let last_acked = acked.iter().map(|(s, _)| *s).max().unwrap();
+    let v = js_api(&c, "STREAM.INFO.DATA", &json!({})).await;
+    assert_eq!(v["state"]["messages"], acked.len() as u64, "{v}");
+    assert_eq!(v["state"]["last_seq"], last_acked, "{v}");
+    // A retry of a refused publish with the same Nats-Msg-Id is stored, not a duplicate.
+    let retry = *refused_ids.first().expect("a refused publish had a reply");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let v = publish_id(&c, "data.x", Some(&format!("id-{retry}")), body(retry))
+            .await
+            .expect("stream answers");
+        if v.get("error").is_none() {
+            assert!(
+                v.get("duplicate").is_none(),
+                "retry called a duplicate: {v}"
+            );
+            assert_eq!(v["seq"], last_acked + 1, "{v}");
+            acked.push((last_acked + 1, body(retry)));
+            break;
+        }
+        assert!(Instant::now() < deadline, "the stream did not resume: {v}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A consumer reading the whole stream gets exactly the acknowledged messages.
+    let js = async_nats::jetstream::new(c.clone());
+    let stream = bounded("get stream", js.get_stream("DATA")).await.unwrap();
+    let consumer = bounded(
+        "create consumer",
+        stream.create_consumer(async_nats::jetstream::consumer::pull::Config {
+            durable_name: Some("ALL".into()),
+            ..Default::default()
+        }),
+    )
+    .await
+    .unwrap();
+    let batch = bounded(
+        "fetch",
+        consumer
+            .fetch()
+            .max_messages(acked.len() + 10)
+            .expires(Duration::from_millis(500))
+            .messages(),
+    )
+    .await
+    .unwrap();
+    let got: Vec<_> = bounded("fetch all", batch.collect::<Vec<_>>()).await;
+    let got: Vec<(u64, Bytes)> = got
+        .into_iter()
+        .map(|m| {
+            let m = m.unwrap();
+            (m.info().unwrap().stream_sequence, m.payload.clone())
+        })
+        .collect();
+    assert_eq!(got.len(), acked.len(), "the consumer saw a refused message");
+    for ((seq, payload), (want_seq, want)) in got.iter().zip(&acked) {
+        assert_eq!((seq, payload), (want_seq, want), "consumer delivery");
+    }
     let deadline = Instant::now() + WAIT;
     loop {
         let v = publish(&c, "data.x", body(999))

@@ -44,6 +44,8 @@ struct Inner {
     files: BTreeMap<PathBuf, File>,
     dirs: BTreeSet<PathBuf>,
     armed: Option<Fault>,
+    /// Segment writes an armed write fault lets through before it fires.
+    armed_skip: u64,
     /// Every write that would grow the disk fails with ENOSPC.
     disk_full: bool,
     writes: u64,
@@ -70,6 +72,13 @@ impl FaultFs {
     /// Arms a fault for the next matching operation.
     pub(crate) fn arm(&self, fault: Fault) {
         self.0.borrow_mut().armed = Some(fault);
+    }
+
+    /// Arms a write fault for the segment write after the next `skip` ones.
+    pub(crate) fn arm_after(&self, skip: u64, fault: Fault) {
+        let mut inner = self.0.borrow_mut();
+        inner.armed = Some(fault);
+        inner.armed_skip = skip;
     }
 
     /// Clears an armed fault that has not fired.
@@ -163,7 +172,16 @@ impl SegmentIo for FaultSegment {
         inner.writes += 1;
         let mut data: Vec<u8> = parts.concat();
         data.resize(padded_len, 0);
+        let skip = inner.armed_skip > 0
+            && matches!(
+                inner.armed,
+                Some(Fault::WriteNoSpace { .. } | Fault::WriteEio { .. })
+            );
+        if skip {
+            inner.armed_skip -= 1;
+        }
         let (keep, err) = match inner.armed {
+            _ if skip => (data.len(), None),
             Some(Fault::WriteNoSpace { keep }) => (keep.min(data.len()), Some(enospc())),
             Some(Fault::WriteEio { keep }) => (keep.min(data.len()), Some(eio())),
             _ => (data.len(), None),

@@ -21,7 +21,7 @@ pub(crate) use super::storage_task::storage_task;
 
 use crate::store::record::{encode_into, Record};
 use crate::store::segment::{build_index, index_file_name, segment_file_name};
-use crate::streams::StorageOp;
+use crate::streams::{StorageOp, StorageRefusal};
 
 /// Name of a stream's metadata file.
 pub const META_FILE: &str = "meta.json";
@@ -101,6 +101,17 @@ pub(crate) struct Storage<F: StorageFs = GlommioFs> {
     /// after the commit's replies are out ([`Storage::write_consumer_states`]), so publish
     /// acks never wait for them.
     after_replies: Vec<StorageOp>,
+    /// Per stream, what the commit under way appended: what a refusal gives back.
+    marks: AHashMap<u32, CommitMark>,
+}
+
+/// What one commit appended to one stream.
+struct CommitMark {
+    /// The stream files' state before the first append not yet durable: a refused commit
+    /// puts it back, so the next segment's leading checkpoint does not claim refused records.
+    state_before: (u64, u64, u64),
+    /// First message sequence appended that is not durable yet.
+    first_seq: Option<u64>,
 }
 
 /// What one group commit achieved.
@@ -112,10 +123,25 @@ pub(crate) struct CommitOutcome {
     pub(crate) any_failure: Option<StoreFailure>,
     /// Streams touched (for the stats).
     pub(crate) synced: u64,
+    /// The streams whose appends in this commit are not durable, from which sequence, and
+    /// the reason when the stream is stopped (fail-stop): the host forgets those messages
+    /// and shows the stream as failed ([`crate::streams::StreamHost::handle_storage_done`]).
+    pub(crate) refused: Vec<StorageRefusal>,
 }
 
 impl CommitOutcome {
-    fn fail(&mut self, name: String, f: StoreFailure) {
+    fn fail(&mut self, slot: u32, name: String, f: StoreFailure) {
+        if !self.refused.iter().any(|r| r.slot == slot) {
+            let stopped = match &f {
+                StoreFailure::Stopped(why) => Some(why.clone()),
+                StoreFailure::NoSpace => None,
+            };
+            self.refused.push(StorageRefusal {
+                slot,
+                from_seq: u64::MAX,
+                stopped,
+            });
+        }
         self.any_failure.get_or_insert_with(|| f.clone());
         self.failed_streams.entry(name).or_insert(f);
     }
@@ -249,6 +275,7 @@ impl<F: StorageFs> Storage<F> {
             stopped: AHashMap::new(),
             sealed_out: Vec::new(),
             after_replies: Vec::new(),
+            marks: AHashMap::new(),
         }
     }
 
@@ -329,14 +356,25 @@ impl<F: StorageFs> Storage<F> {
         let mut touched: Vec<u32> = Vec::new();
         // Streams whose append failed in this commit: their later ops in it are skipped.
         let mut failed: AHashSet<u32> = AHashSet::new();
+        self.marks.clear();
         for op in ops {
             let slot = op_stream(&op);
+            if let (StorageOp::Append { index, .. }, Some(files)) = (&op, self.files.get(&slot)) {
+                let mark = self.marks.entry(slot).or_insert(CommitMark {
+                    state_before: files.state,
+                    first_seq: None,
+                });
+                if mark.first_seq.is_none() {
+                    mark.first_seq = index.first().map(|e| e.0);
+                }
+            }
             if let StorageOp::Delete { .. } = op {
                 self.stopped.remove(&slot);
+                self.marks.remove(&slot);
             } else if let Some(why) = self.stopped.get(&slot) {
                 let f = StoreFailure::Stopped(why.clone());
                 let name = self.files.get(&slot).map(|f| f.name()).unwrap_or_default();
-                out.fail(name, f);
+                out.fail(slot, name, f);
                 continue;
             } else if failed.contains(&slot) {
                 continue;
@@ -372,13 +410,13 @@ impl<F: StorageFs> Storage<F> {
                     failed.insert(slot);
                     let f = self.write_failed(slot, &e).await;
                     let name = self.stream_name(slot);
-                    out.fail(name, f);
+                    out.fail(slot, name, f);
                 }
                 Err(ApplyError::Sync(e)) => {
                     failed.insert(slot);
                     let f = self.stop(slot, &format!("fdatasync: {}", error_text(&e)));
                     let name = self.stream_name(slot);
-                    out.fail(name, f);
+                    out.fail(slot, name, f);
                 }
                 Err(ApplyError::Write(e)) => {
                     // Metadata and consumer files: nothing acknowledged depends on a partial
@@ -404,7 +442,7 @@ impl<F: StorageFs> Storage<F> {
             };
             if let Err(e) = active.writer.flush().await {
                 let f = self.write_failed(slot, &e).await;
-                out.fail(self.stream_name(slot), f);
+                out.fail(slot, self.stream_name(slot), f);
                 continue;
             }
             if matches!(self.mode, SyncMode::Interval(_)) {
@@ -417,10 +455,21 @@ impl<F: StorageFs> Storage<F> {
                 Ok(()) => Self::mark_committed(active),
                 Err(e) => {
                     let f = self.stop(slot, &format!("fdatasync: {}", error_text(&e)));
-                    out.fail(self.stream_name(slot), f);
+                    out.fail(slot, self.stream_name(slot), f);
                 }
             }
         }
+        // What the host forgets: the refused appends not made durable (a segment sealed
+        // within the commit is), and the files' state goes back to before them.
+        for r in &mut out.refused {
+            if let Some(mark) = self.marks.remove(&r.slot) {
+                r.from_seq = mark.first_seq.unwrap_or(u64::MAX);
+                if let Some(files) = self.files.get_mut(&r.slot) {
+                    files.state = mark.state_before;
+                }
+            }
+        }
+        self.marks.clear();
         out
     }
 
@@ -579,6 +628,11 @@ impl<F: StorageFs> Storage<F> {
                     let active = files.active.as_mut().expect("checked");
                     active.writer.flush().await?;
                     let sealed = Self::seal(files, stream).await.map_err(ApplyError::Sync)?;
+                    // Synced: what this commit put in it is durable, whatever follows.
+                    if let Some(mark) = self.marks.get_mut(&stream) {
+                        mark.state_before = files.state;
+                        mark.first_seq = index.first().map(|e| e.0);
+                    }
                     self.sealed_out.extend(sealed);
                 }
                 if files.active.is_none() {

@@ -87,6 +87,18 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
                     .extend(storage.sealed_out.drain(..));
                 seal_queue.notify.notify();
             }
+            // Before the replies: what was refused is gone before anyone hears of it, and
+            // what is durable becomes visible to consumers.
+            let forgotten = shell
+                .host
+                .borrow_mut()
+                .handle_storage_done(&outcome.refused);
+            if forgotten > 0 {
+                tracing::debug!(
+                    forgotten,
+                    "refused messages removed from their streams (never acknowledged, not on disk)"
+                );
+            }
             publish_replies(&shell, replies, &outcome);
             storage.write_consumer_states().await;
         }
@@ -168,6 +180,8 @@ fn publish_replies(
     outcome: &CommitOutcome,
 ) {
     if replies.is_empty() {
+        // Messages that just became visible: let their consumers deliver.
+        shell.process_events();
         return;
     }
     let mut refused = 0usize;

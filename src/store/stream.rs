@@ -611,6 +611,51 @@ impl Stream {
         vec![Effect::Append(Record::Tombstone { seq })]
     }
 
+    /// Forgets the messages `first..=last` whose write was refused (storage failure: their
+    /// publishers were told so, and they are not on disk): they are removed, their
+    /// `Nats-Msg-Id`s forgotten (a retry is stored, not called a duplicate), and when nothing
+    /// was assigned after them the last sequence goes back to `first - 1`, so the next publish
+    /// reuses their sequences as if they had never been assigned. Only safe while nothing
+    /// outside the store has seen them (the host shows consumers durable messages only).
+    /// Returns how many messages were removed.
+    pub fn forget_refused(&mut self, first: u64, last: u64) -> u64 {
+        if first == 0 || first > last {
+            return 0;
+        }
+        let mut n = 0;
+        for seq in first..=last.min(self.last_seq) {
+            if self.remove_one(seq).is_some() {
+                n += 1;
+            }
+        }
+        let refused = |s: &u64| (first..=last).contains(s);
+        self.dedupe.retain(|_, s| !refused(s));
+        self.dedupe_order.retain(|(_, s, _)| !refused(s));
+        self.ttls.retain(|(_, s)| !refused(s));
+        if last >= self.last_seq && self.msgs.last().is_none_or(|m| m.seq < first) {
+            self.last_seq = first - 1;
+            while self.times.back().is_some_and(|&(s, _)| s >= first) {
+                self.times.pop_back();
+            }
+            if let Some(m) = self.msgs.last() {
+                self.last_ts_ns = m.ts_ns;
+            }
+            self.last_msg_id = self
+                .msgs
+                .get(self.last_seq)
+                .and_then(|m| headers::get_non_empty(&m.headers, headers::MSG_ID))
+                .map(Bytes::copy_from_slice)
+                .unwrap_or_default();
+            if self.msgs.is_empty() {
+                self.empty_first_seq = self.empty_first_seq.min(first);
+            }
+        }
+        if n > 0 {
+            self.settle();
+        }
+        n
+    }
+
     /// How many removals the stream has seen (changes whenever a message disappears).
     pub fn removal_epoch(&self) -> u64 {
         self.removals

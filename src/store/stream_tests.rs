@@ -1209,3 +1209,47 @@ fn sealed_refuses_every_write_first_and_still_reads() {
     assert_eq!(seqs(&s), vec![1, 2, 3]);
     assert_eq!(s.get(2).map(|m| m.seq), Some(2));
 }
+
+#[test]
+fn forgotten_refused_messages_free_their_ids_and_sequences() {
+    let mut s = stream(StreamLimits {
+        duplicate_window_ns: 60 * SEC,
+        ..StreamLimits::default()
+    });
+    stored(pub_h(&mut s, "a", &[("Nats-Msg-Id", "one")], SEC));
+    stored(pub_h(&mut s, "a", &[("Nats-Msg-Id", "two")], 2 * SEC));
+    stored(pub_h(&mut s, "b", &[("Nats-Msg-Id", "three")], 3 * SEC));
+    // The tail is refused: gone, ids forgotten, sequences reused.
+    assert_eq!(s.forget_refused(2, 3), 2);
+    assert_eq!((seqs(&s), s.last_seq()), (vec![1], 1));
+    assert_eq!(s.state_summary().messages, 1);
+    assert!(s.last_by_subject(b"b").is_none());
+    let (seq, _) = stored(pub_h(&mut s, "a", &[("Nats-Msg-Id", "two")], 4 * SEC));
+    assert_eq!(seq, 2, "a retry is stored under the freed sequence");
+    assert!(matches!(
+        pub_h(&mut s, "a", &[("Nats-Msg-Id", "one")], 5 * SEC),
+        Ok(PublishOutcome::Duplicate { seq: 1 })
+    ));
+    // The expected last message id goes back with the last sequence.
+    pub_ok(&mut s, "c", b"p", 6 * SEC);
+    assert_eq!(s.forget_refused(3, 3), 1);
+    assert!(pub_h(
+        &mut s,
+        "a",
+        &[("Nats-Expected-Last-Msg-Id", "two")],
+        7 * SEC
+    )
+    .is_ok());
+    // Messages assigned after the refused ones keep theirs: a gap, no reuse.
+    pub_ok(&mut s, "d", b"p", 8 * SEC);
+    pub_ok(&mut s, "e", b"p", 9 * SEC);
+    assert_eq!(s.forget_refused(4, 4), 1);
+    assert_eq!((seqs(&s), s.last_seq()), (vec![1, 2, 3, 5], 5));
+    // Everything refused: empty, and the next message is the first again.
+    let mut e = stream(StreamLimits::default());
+    pub_ok(&mut e, "a", b"p", SEC);
+    assert_eq!(e.forget_refused(1, 1), 1);
+    let st = e.state_summary();
+    assert_eq!((st.messages, st.last_seq), (0, 0));
+    assert_eq!(pub_ok(&mut e, "a", b"q", 2 * SEC), 1);
+}

@@ -123,6 +123,7 @@ impl Catalog {
                         config: cfg.clone(),
                         created_ns: now.wall_ns,
                         state: jetstream::StreamStateView::default(),
+                        failed: None,
                     },
                 );
                 out.send_to(

@@ -83,7 +83,7 @@ impl ConsumerHost {
     ) -> Vec<u8> {
         let (server_name, version) = (self.server_name.clone(), self.version.clone());
         let st = cx.streams[slot as usize].as_mut().expect("live stream");
-        let store = &st.store;
+        let store = &super::Visible::new(&st.store, st.visible_upto);
         let c = st.consumers.get_mut(name).expect("live consumer");
         c.machine.prune_waiting(now.mono_ns, cx.q);
         let push_bound = c.config.is_push()
@@ -166,7 +166,7 @@ impl ConsumerHost {
                 ));
             }
             let params = params_of(&st.config, &cfg, &name, now);
-            let start = start_of(&st.store, &cfg);
+            let start = start_of(&st.store, st.visible_upto, &cfg);
             let machine = Consumer::new(params, start, now.mono_ns);
             let next_sub = Some(subscribe_next(cx.out, &st.config.name, &name, slot));
             st.consumers.insert(
@@ -376,7 +376,7 @@ impl ConsumerHost {
         cx: &mut Cx<'_>,
     ) -> Vec<u8> {
         let st = cx.streams[slot as usize].as_mut().expect("live stream");
-        let store = &st.store;
+        let store = &super::Visible::new(&st.store, st.visible_upto);
         let mut rows = Vec::with_capacity(names.len());
         for n in names {
             let c = st.consumers.get_mut(n).expect("listed consumer");

@@ -179,14 +179,16 @@ pub fn params_of(stream: &StreamConfig, cfg: &ConsumerConfig, name: &str, now: C
     }
 }
 
-/// Where a new consumer starts, from its deliver policy.
-pub(super) fn start_of(store: &Stream, cfg: &ConsumerConfig) -> Start {
+/// Where a new consumer starts, from its deliver policy; messages above `visible_upto`
+/// (their commit is under way) count as not there yet, so a consumer created meanwhile
+/// cannot start past a sequence a refused commit gives back.
+pub(super) fn start_of(store: &Stream, visible_upto: u64, cfg: &ConsumerConfig) -> Start {
     let filters: Vec<Bytes> = cfg
         .filters()
         .into_iter()
         .map(|f| Bytes::copy_from_slice(f.as_bytes()))
         .collect();
-    let after_last = store.last_seq() + 1;
+    let after_last = store.last_seq().min(visible_upto) + 1;
     let from = |from_seq: u64| Start {
         from_seq,
         initial: Vec::new(),
@@ -276,7 +278,7 @@ impl ConsumerHost {
         let Some(st) = cx.streams.get_mut(slot as usize).and_then(|s| s.as_mut()) else {
             return;
         };
-        let store = &st.store;
+        let store = &super::Visible::new(&st.store, st.visible_upto);
         let Some(c) = st.consumers.get_mut(&name) else {
             return;
         };
@@ -317,7 +319,7 @@ impl ConsumerHost {
             return;
         };
         let file = st.is_file();
-        let store = &st.store;
+        let store = &super::Visible::new(&st.store, st.visible_upto);
         let Some(c) = st.consumers.get_mut(ack.consumer) else {
             return;
         };
@@ -347,7 +349,7 @@ impl ConsumerHost {
         let Some(st) = cx.streams.get_mut(slot as usize).and_then(|s| s.as_mut()) else {
             return;
         };
-        let store = &st.store;
+        let store = &super::Visible::new(&st.store, st.visible_upto);
         if let Some(c) = st.consumers.get_mut(&name) {
             c.machine
                 .on_flow_control_reply(&d.subject, now.mono_ns, cx.q, store);
@@ -362,7 +364,7 @@ impl ConsumerHost {
         let Some(st) = cx.streams.get_mut(slot as usize).and_then(|s| s.as_mut()) else {
             return;
         };
-        let store = &st.store;
+        let store = &super::Visible::new(&st.store, st.visible_upto);
         let Some(c) = st.consumers.get_mut(name) else {
             return;
         };
@@ -391,7 +393,7 @@ impl ConsumerHost {
             };
             for n in names {
                 let st = cx.streams[slot as usize].as_mut().expect("live stream");
-                let store = &st.store;
+                let store = &super::Visible::new(&st.store, st.visible_upto);
                 let c = st.consumers.get_mut(&n).expect("listed consumer");
                 let interest = c.config.is_push()
                     && cx
@@ -733,7 +735,11 @@ impl ConsumerHost {
             let params = params_of(&st.config, &cfg, &name, now);
             let machine = match &rc.state {
                 Some(snap) => Consumer::restore(params, snap, now.mono_ns),
-                None => Consumer::new(params, start_of(&st.store, &cfg), now.mono_ns),
+                None => Consumer::new(
+                    params,
+                    start_of(&st.store, st.visible_upto, &cfg),
+                    now.mono_ns,
+                ),
             };
             let next_sub = Some(subscribe_next(out, &st.config.name, &name, slot));
             st.consumers.insert(

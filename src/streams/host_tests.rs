@@ -90,6 +90,7 @@ impl Cluster {
                 let node = &mut self.nodes[core];
                 node.drive(now);
                 let (ops, replies) = node.host.take_storage_batch(now);
+                node.host.handle_storage_done(&[]);
                 moved |= !ops.is_empty() || !replies.is_empty();
                 self.ops[core].extend(ops);
                 for r in replies {
@@ -592,4 +593,125 @@ fn create_reply_waits_until_the_new_subjects_are_visible_on_every_core() {
         "reply released once visible: {out}"
     );
     assert!(!c.nodes[1].host.has_own_work());
+}
+
+#[test]
+fn a_refused_commit_is_forgotten_before_consumers_see_it() {
+    let mut c = Cluster::new(1);
+    let conn = c.connect(0);
+    let r = c.request(
+        0,
+        conn,
+        "$JS.API.STREAM.CREATE.F",
+        "{\"name\":\"F\",\"subjects\":[\"f\"]}",
+    );
+    assert!(r.contains("\"did_create\":true"), "{r}");
+    let r = c.request(
+        0,
+        conn,
+        "$JS.API.CONSUMER.DURABLE.CREATE.F.C",
+        "{\"stream_name\":\"F\",\"config\":{\"durable_name\":\"C\",\"ack_policy\":\"explicit\"}}",
+    );
+    assert!(r.contains("\"num_pending\":0"), "{r}");
+    let slot = c.nodes[0].host.by_name["F"];
+    let pending = |c: &mut Cluster| {
+        let st = c.nodes[0].host.streams[slot as usize].as_mut().unwrap();
+        let view = Visible::new(&st.store, st.visible_upto);
+        st.consumers
+            .get_mut("C")
+            .unwrap()
+            .machine
+            .num_pending(&view)
+    };
+    // Two publishes with message ids, held in one group commit by driving by hand.
+    let hpub = |id: &str| {
+        let h = format!("NATS/1.0\r\nNats-Msg-Id: {id}\r\n\r\n");
+        format!("HPUB f _INBOX.p {} {}\r\n{h}hi\r\n", h.len(), h.len() + 2)
+    };
+    let mut buf = BytesMut::from(format!("{}{}", hpub("a"), hpub("b")).as_bytes());
+    c.nodes[0].engine.on_read(conn, &mut buf, 0);
+    c.nodes[0].drive(c.now);
+    {
+        let st = c.nodes[0].host.streams[slot as usize].as_ref().unwrap();
+        assert_eq!(st.store.last_seq(), 2, "applied in memory");
+    }
+    assert_eq!(
+        pending(&mut c),
+        0,
+        "consumers see nothing before it is durable"
+    );
+    let (ops, replies) = c.nodes[0].host.take_storage_batch(c.now);
+    assert_eq!(ops.len(), 2);
+    assert_eq!(replies.len(), 2);
+    // The commit failed: the storage task reports it before the error replies go out.
+    assert_eq!(
+        c.nodes[0].host.handle_storage_done(&[StorageRefusal {
+            slot,
+            from_seq: 1,
+            stopped: None,
+        }]),
+        2
+    );
+    {
+        let st = c.nodes[0].host.streams[slot as usize].as_ref().unwrap();
+        let s = state_view(st, false);
+        assert_eq!(
+            (s.messages, s.last_seq),
+            (0, 0),
+            "refused messages forgotten"
+        );
+    }
+    c.settle();
+    assert_eq!(pending(&mut c), 0);
+    // A retry with the same message id is stored (not a duplicate of nothing), reusing seq 1.
+    let mut buf = BytesMut::from(hpub("a").as_bytes());
+    c.nodes[0].engine.on_read(conn, &mut buf, 0);
+    c.settle();
+    let out = c.output(0, conn);
+    assert!(out.contains("{\"stream\":\"F\",\"seq\":1}"), "{out}");
+    assert!(!out.contains("duplicate"), "{out}");
+    assert_eq!(pending(&mut c), 1, "visible once durable");
+}
+
+#[test]
+fn a_stopped_stream_refuses_publishes_at_once_and_still_answers_info() {
+    let mut c = Cluster::new(1);
+    let conn = c.connect(0);
+    c.request(
+        0,
+        conn,
+        "$JS.API.STREAM.CREATE.F",
+        "{\"name\":\"F\",\"subjects\":[\"f\"]}",
+    );
+    let r = c.request(0, conn, "f", "one");
+    assert_eq!(r, "{\"stream\":\"F\",\"seq\":1}");
+    let slot = c.nodes[0].host.by_name["F"];
+    // A publish whose commit fails its fdatasync: refused, and the stream stops.
+    let mut buf = BytesMut::from("PUB f _INBOX.p 3\r\ntwo\r\n".as_bytes());
+    c.nodes[0].engine.on_read(conn, &mut buf, 0);
+    c.nodes[0].drive(c.now);
+    let _ = c.nodes[0].host.take_storage_batch(c.now);
+    let why = "fdatasync: input/output error".to_string();
+    c.nodes[0].host.handle_storage_done(&[StorageRefusal {
+        slot,
+        from_seq: 2,
+        stopped: Some(why.clone()),
+    }]);
+    c.settle();
+    // Later publishes are refused by the host itself, with the reason; nothing is applied.
+    let r = c.request(0, conn, "f", "three");
+    assert_eq!(
+        r,
+        "{\"error\":{\"code\":503,\"err_code\":10077,\"description\":\"fdatasync: input/output error\"},\"stream\":\"F\",\"seq\":0}"
+    );
+    let r = c.request(0, conn, "$JS.API.STREAM.INFO.F", "");
+    assert!(r.contains("\"messages\":1,"), "{r}");
+    assert!(r.contains("\"last_seq\":1,"), "{r}");
+    let summary = c.nodes[0]
+        .host
+        .catalog
+        .entries
+        .get("F")
+        .expect("in catalog");
+    assert_eq!(summary.failed.as_deref(), Some(why.as_str()));
 }

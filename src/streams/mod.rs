@@ -147,6 +147,20 @@ pub enum StorageOp {
     },
 }
 
+/// A stream whose writes in a group commit were not made durable (the storage task tells
+/// the host, [`StreamHost::handle_storage_done`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageRefusal {
+    /// Stream slot.
+    pub slot: u32,
+    /// The commit's messages from this sequence on are not on disk (`u64::MAX`: none of
+    /// them was written); those before it were made durable (in a segment sealed within
+    /// the commit) although their publishers were refused.
+    pub from_seq: u64,
+    /// Why the stream is stopped (fail-stop), if it is.
+    pub stopped: Option<String>,
+}
+
 /// A message to publish once the storage ops queued before it are durable.
 #[derive(Debug, Clone)]
 pub struct DeferredReply {
@@ -205,6 +219,58 @@ struct OwnedStream {
     ack_subs: Vec<SubHandle>,
     consumers: BTreeMap<String, consumer_host::HostedConsumer>,
     dirty_since_summary: bool,
+    /// Consumers see messages up to this sequence: a file stream's messages become visible
+    /// once their group commit succeeded (a refused write is forgotten before anyone saw
+    /// it); `u64::MAX` for memory streams.
+    visible_upto: u64,
+    /// Last sequence handed to the storage task.
+    sent_upto: u64,
+    /// Sequences of the group commit under way, if it holds messages of this stream.
+    in_flight: Option<(u64, u64)>,
+    /// Why the stream's storage stopped (fail-stop until restart): it takes no writes.
+    failed: Option<String>,
+}
+
+/// What consumers read: the stream's messages up to the last durable one.
+pub(crate) struct Visible<'a> {
+    store: &'a Stream,
+    upto: u64,
+}
+
+impl<'a> Visible<'a> {
+    pub(crate) fn new(store: &'a Stream, upto: u64) -> Self {
+        Visible { store, upto }
+    }
+
+    fn all(&self) -> bool {
+        self.upto >= self.store.last_seq()
+    }
+}
+
+impl crate::consumer::MessageSource for Visible<'_> {
+    fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<&crate::store::StoredMsg> {
+        self.store
+            .next_matching(from_seq, filters)
+            .filter(|m| m.seq <= self.upto)
+    }
+    fn count_matching_from(&self, from_seq: u64, filters: &[Bytes]) -> u64 {
+        let n = self.store.count_matching_from(from_seq, filters);
+        if self.all() {
+            return n;
+        }
+        n - self
+            .store
+            .count_matching_from(from_seq.max(self.upto + 1), filters)
+    }
+    fn get(&self, seq: u64) -> Option<&crate::store::StoredMsg> {
+        (seq <= self.upto).then(|| self.store.get(seq)).flatten()
+    }
+    fn last_seq(&self) -> u64 {
+        self.store.last_seq().min(self.upto)
+    }
+    fn removal_epoch(&self) -> u64 {
+        self.store.removal_epoch()
+    }
 }
 
 impl OwnedStream {
@@ -384,13 +450,63 @@ impl StreamHost {
     }
 
     /// Takes the storage ops and the replies that wait for them, as one group commit.
+    ///
+    /// The messages of file streams in it stay hidden from consumers until the storage task
+    /// reports the commit ([`StreamHost::handle_storage_done`]).
     pub fn take_storage_batch(&mut self, now: Clock) -> (Vec<StorageOp>, Vec<DeferredReply>) {
         self.consumer_host
             .queue_consumer_states(&mut self.streams, &mut self.out.ops, now);
+        for st in self.streams.iter_mut().flatten() {
+            let last = st.store.last_seq();
+            if st.is_file() && last > st.sent_upto {
+                let from = st.in_flight.map_or(st.sent_upto + 1, |(a, _)| a);
+                st.in_flight = Some((from, last));
+                st.sent_upto = last;
+            }
+        }
         (
             std::mem::take(&mut self.out.ops),
             std::mem::take(&mut self.out.deferred),
         )
+    }
+
+    /// Input from the storage task once the group commit of the last
+    /// [`StreamHost::take_storage_batch`] is done, before its replies go out: `refused` are the
+    /// slots whose writes in it were not made durable (rolled back, or the stream is
+    /// stopped, with the reason then). Their messages of that commit are forgotten —
+    /// removed, their `Nats-Msg-Id`s with them, and the last sequence goes back when nothing
+    /// came after them — and the other streams' messages become visible to consumers. A
+    /// stopped stream is shown as failed in its catalog summary. Returns how many messages
+    /// were forgotten.
+    pub fn handle_storage_done(&mut self, refused: &[StorageRefusal]) -> u64 {
+        let mut forgotten = 0;
+        for (slot, st) in self.streams.iter_mut().enumerate() {
+            let Some(st) = st.as_mut() else { continue };
+            let refusal = refused.iter().find(|r| r.slot as usize == slot);
+            if let Some(why) = refusal.and_then(|r| r.stopped.as_ref()) {
+                if st.failed.is_none() {
+                    st.failed = Some(why.clone());
+                    st.dirty_since_summary = true;
+                }
+            }
+            let Some((first, last)) = st.in_flight.take() else {
+                continue;
+            };
+            let lost_from = refusal.map_or(u64::MAX, |r| r.from_seq.max(first));
+            if lost_from <= last {
+                forgotten += st.store.forget_refused(lost_from, last);
+                st.sent_upto = st.sent_upto.min(st.store.last_seq());
+                st.dirty_since_summary = true;
+            }
+            let durable = last.min(lost_from.saturating_sub(1));
+            if durable >= first {
+                st.visible_upto = st.visible_upto.max(durable);
+                if self.streams_with_new.last() != Some(&(slot as u32)) {
+                    self.streams_with_new.push(slot as u32);
+                }
+            }
+        }
+        forgotten
     }
 
     /// Backs the messages of a just-sealed segment by its file's mapping, so a file stream's
@@ -414,7 +530,9 @@ impl StreamHost {
     /// Whether items this core sent itself, or replies waiting for interest to spread, wait
     /// to be handled (the shell then drives the host even without engine work).
     pub fn has_own_work(&self) -> bool {
-        !self.out.self_queue.is_empty() || self.out.has_after_sync()
+        !self.out.self_queue.is_empty()
+            || self.out.has_after_sync()
+            || !self.streams_with_new.is_empty()
     }
 
     /// Whether a group commit is waiting.

@@ -146,7 +146,15 @@ impl StreamHost {
             ack_subs: Vec::new(),
             consumers: BTreeMap::new(),
             dirty_since_summary: false,
+            visible_upto: u64::MAX,
+            sent_upto: 0,
+            in_flight: None,
+            failed: None,
         };
+        if st.is_file() {
+            st.visible_upto = st.store.last_seq();
+            st.sent_upto = st.store.last_seq();
+        }
         for (subject, kind) in st.consumer_subjects() {
             let key = self
                 .out
@@ -223,6 +231,7 @@ impl StreamHost {
             config: st.config.clone(),
             created_ns: st.created_ns,
             state: state_view(st, false),
+            failed: st.failed.clone(),
         };
         self.out
             .send_to(META_CORE, JsItem::Summary(Box::new(summary)));
@@ -276,6 +285,15 @@ impl StreamHost {
         let no_ack = st.config.no_ack;
         let file = st.is_file();
         let storage = st.config.storage;
+        if let Some(why) = &st.failed {
+            // Stopped (fail-stop): refused at once, as the storage task would.
+            if !no_ack {
+                let e = JsApiError::stream_store_failed(why.clone());
+                self.out
+                    .reply_now_bytes(d.reply.as_ref(), jetstream::pub_error(&name, &e));
+            }
+            return;
+        }
         if self.limits_enforced() {
             let size = crate::store::stream::stored_msg_bytes(
                 d.subject.len(),
