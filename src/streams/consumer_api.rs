@@ -91,23 +91,14 @@ impl ConsumerHost {
                 .q
                 .has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
         let num_pending = c.machine.num_pending(store);
-        let (dc, ds) = c.machine.delivered();
-        let (fc, fs) = c.machine.ack_floor();
+        let (delivered, ack_floor) = c.sequence_infos();
         let view = ConsumerInfoView {
             stream_name: &st.config.name,
             name,
             created_ns: c.created_ns,
             config: &c.config,
-            delivered: SequenceInfo {
-                consumer_seq: dc,
-                stream_seq: ds,
-                last_active_ns: None,
-            },
-            ack_floor: SequenceInfo {
-                consumer_seq: fc,
-                stream_seq: fs,
-                last_active_ns: None,
-            },
+            delivered,
+            ack_floor,
             num_ack_pending: c.machine.num_ack_pending(),
             num_redelivered: c.machine.num_redelivered(),
             num_waiting: c.machine.num_waiting(),

@@ -23,7 +23,7 @@ use crate::consumer::{
 use crate::engine::{InternalDelivery, InternalTarget};
 use crate::jetstream::consumer_api::{parse_pull_request, AdvisoryMeta};
 use crate::jetstream::consumer_config::{AckPolicy, ConsumerConfig, DeliverPolicy, ReplayPolicy};
-use crate::jetstream::{self, StreamConfig};
+use crate::jetstream::{self, SequenceInfo, StreamConfig};
 use crate::store::Stream;
 
 /// Internal subscription kind: a stream's `$JS.ACK.<stream>.>` (index = stream slot).
@@ -85,6 +85,22 @@ pub(super) struct HostedConsumer {
     pub(super) last_persist_ns: Option<u64>,
     /// A double-ack confirmation waits for this consumer's state to be written.
     pub(super) force_persist: bool,
+}
+
+impl HostedConsumer {
+    /// `delivered` and `ack_floor` as CONSUMER.INFO and `/jsz` show them (natrix keeps no
+    /// last-active times).
+    pub(super) fn sequence_infos(&self) -> (SequenceInfo, SequenceInfo) {
+        let info = |(consumer_seq, stream_seq): (u64, u64)| SequenceInfo {
+            consumer_seq,
+            stream_seq,
+            last_active_ns: None,
+        };
+        (
+            info(self.machine.delivered()),
+            info(self.machine.ack_floor()),
+        )
+    }
 }
 
 /// A consumer advisory to publish.

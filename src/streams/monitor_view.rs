@@ -109,24 +109,16 @@ impl StreamHost {
                 consumers: Vec::new(),
             };
             if consumers {
-                let store = &st.store;
+                // Consumers see the stream up to its last durable message, and so does /jsz.
+                let store = &super::Visible::new(&st.store, st.visible_upto);
                 for (name, c) in st.consumers.iter_mut() {
-                    let (dc, ds) = c.machine.delivered();
-                    let (fc, fs) = c.machine.ack_floor();
+                    let (delivered, ack_floor) = c.sequence_infos();
                     detail.consumers.push(ConsumerView {
                         name: name.clone(),
                         created_ns: c.created_ns,
                         config: c.config.clone(),
-                        delivered: SequenceInfo {
-                            consumer_seq: dc,
-                            stream_seq: ds,
-                            last_active_ns: None,
-                        },
-                        ack_floor: SequenceInfo {
-                            consumer_seq: fc,
-                            stream_seq: fs,
-                            last_active_ns: None,
-                        },
+                        delivered,
+                        ack_floor,
                         num_ack_pending: c.machine.num_ack_pending(),
                         num_redelivered: c.machine.num_redelivered(),
                         num_waiting: c.machine.num_waiting(),
