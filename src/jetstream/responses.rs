@@ -481,14 +481,19 @@ pub struct AccountInfoView {
     pub api_errors: u64,
 }
 
+/// nats-server's `ApiStats` (`$JS.API.INFO` `api`, `/jsz` and `/varz` `api`).
+#[derive(Serialize)]
+pub struct ApiStats {
+    /// The JetStream API level served.
+    pub level: u32,
+    /// API requests answered.
+    pub total: u64,
+    /// API requests answered with an error.
+    pub errors: u64,
+}
+
 /// `$JS.API.INFO` success, keys in nats-server's order.
 pub fn render_account_info(info: &AccountInfoView) -> Vec<u8> {
-    #[derive(Serialize)]
-    struct ApiStats {
-        level: u32,
-        total: u64,
-        errors: u64,
-    }
     #[derive(Serialize)]
     struct AccountJson<'a> {
         #[serde(rename = "type")]

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::render::{JsFacts, ServerFacts};
 use super::snapshot::CoreSnapshot;
 use crate::jetstream::gocompat::go_escape_html;
+use crate::jetstream::responses::ApiStats;
 use crate::jetstream::time::{format_rfc3339_nanos, format_state_time};
 use crate::jetstream::{ConsumerConfig, SequenceInfo, StreamConfig};
 use crate::streams::{ConsumerView, JsCoreView, StreamView, API_LEVEL};
@@ -34,13 +35,6 @@ impl JszOpts {
         self.accounts |= self.streams;
         self
     }
-}
-
-#[derive(Serialize)]
-struct ApiStats {
-    level: u32,
-    total: u64,
-    errors: u64,
 }
 
 /// nats-server's `JetStreamStats` (`/varz` `jetstream.stats`, `/jsz` top level and accounts).

@@ -14,6 +14,19 @@ fn escape_label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// One gauge with its HELP and TYPE lines, labelled with the server id.
+fn server_gauge(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    server_id: &str,
+    v: impl std::fmt::Display,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} gauge");
+    let _ = writeln!(out, "{name}{{server_id=\"{server_id}\"}} {v}");
+}
+
 /// Renders the metrics from `/varz`'s JSON (already rendered) and the cores' snapshots.
 pub fn metrics(varz_json: &[u8], cores: &[Arc<CoreSnapshot>]) -> String {
     let mut out = String::new();
@@ -22,10 +35,7 @@ pub fn metrics(varz_json: &[u8], cores: &[Arc<CoreSnapshot>]) -> String {
     if let Some(fields) = varz.as_object() {
         for (k, v) in fields {
             let Some(n) = v.as_f64() else { continue };
-            let name = format!("gnatsd_varz_{k}");
-            let _ = writeln!(out, "# HELP {name} {k}");
-            let _ = writeln!(out, "# TYPE {name} gauge");
-            let _ = writeln!(out, "{name}{{server_id=\"{server_id}\"}} {n}");
+            server_gauge(&mut out, &format!("gnatsd_varz_{k}"), k, &server_id, n);
         }
     }
     // JetStream usage (`/varz` `jetstream.stats`), when JetStream is on.
@@ -45,16 +55,17 @@ pub fn metrics(varz_json: &[u8], cores: &[Arc<CoreSnapshot>]) -> String {
     }
     for (k, n) in js_fields {
         let name = format!("gnatsd_varz_jetstream_stats_{k}");
-        let _ = writeln!(out, "# HELP {name} jetstream.stats.{k}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        let _ = writeln!(out, "{name}{{server_id=\"{server_id}\"}} {n}");
+        server_gauge(
+            &mut out,
+            &name,
+            &format!("jetstream.stats.{k}"),
+            &server_id,
+            n,
+        );
     }
     let conns: usize = cores.iter().map(|c| c.connections as usize).sum();
     for (k, v) in [("num_connections", conns), ("total", conns)] {
-        let name = format!("gnatsd_connz_{k}");
-        let _ = writeln!(out, "# HELP {name} {k}");
-        let _ = writeln!(out, "# TYPE {name} gauge");
-        let _ = writeln!(out, "{name}{{server_id=\"{server_id}\"}} {v}");
+        server_gauge(&mut out, &format!("gnatsd_connz_{k}"), k, &server_id, v);
     }
     type Field = fn(&CoreSnapshot) -> u64;
     let series: [(&str, &str, &str, Field); 10] = [
