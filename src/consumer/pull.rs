@@ -116,6 +116,10 @@ impl Consumer {
         interest: &mut dyn Interest,
         src: &dyn MessageSource,
     ) {
+        // Whether the request at the head was seen to have a listener in this pass: nothing
+        // changes interest while one poll runs (its deliveries are applied afterwards), so
+        // each request is asked once, not once per message.
+        let mut front_listening = false;
         for _ in 0..65_536 {
             let Some(front) = self.waiting.front() else {
                 return;
@@ -125,10 +129,12 @@ impl Consumer {
             if front.expires_at_ns.is_some_and(|t| t <= now_ns) {
                 let w = self.waiting.pop_front().expect("front exists");
                 self.outputs.push(ended(w, 408, "Request Timeout"));
+                front_listening = false;
                 continue;
             }
             if front.batch_left == 0 {
                 self.waiting.pop_front();
+                front_listening = false;
                 continue;
             }
             let next = self.next_candidate(src);
@@ -142,9 +148,12 @@ impl Consumer {
             let front = self.waiting.front().expect("front exists");
             // Someone must still listen on the reply subject (as nats-server checks before
             // each delivery); an abandoned request is dropped without an answer.
-            if !interest.has_interest(&front.reply) {
-                self.waiting.pop_front();
-                continue;
+            if !front_listening {
+                if !interest.has_interest(&front.reply) {
+                    self.waiting.pop_front();
+                    continue;
+                }
+                front_listening = true;
             }
             // max_bytes: the next message must fit what the request has left.
             if let Some(left) = front.bytes_left {
@@ -160,6 +169,7 @@ impl Consumer {
                         ),
                         reply: None,
                     });
+                    front_listening = false;
                     continue;
                 }
             }
@@ -176,6 +186,7 @@ impl Consumer {
             }
             if w.batch_left == 0 {
                 self.waiting.pop_front();
+                front_listening = false;
             }
         }
     }
