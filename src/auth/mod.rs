@@ -27,6 +27,16 @@ pub struct Authenticated {
     pub user: String,
     /// The user's permissions; `None` = may do anything.
     pub permissions: Option<Arc<Permissions>>,
+    /// The account the user belongs to ([`GLOBAL_ACCOUNT`] unless accounts are configured).
+    pub account: Arc<str>,
+}
+
+/// nats-server's name for the account of users not bound to a configured account.
+pub const GLOBAL_ACCOUNT: &str = "$G";
+
+/// The global account's name, shared.
+pub fn global_account() -> Arc<str> {
+    Arc::from(GLOBAL_ACCOUNT)
 }
 
 /// The outcome of one CONNECT.
@@ -191,6 +201,7 @@ impl Authenticator {
             return verify(token, sent, || Authenticated {
                 user: String::new(),
                 permissions: None,
+                account: global_account(),
             });
         }
         let Some(name) = opts.user.as_deref() else {
@@ -205,6 +216,7 @@ impl Authenticator {
             || Authenticated {
                 user: u.name.clone(),
                 permissions: u.permissions.clone(),
+                account: global_account(),
             },
         )
     }
@@ -231,6 +243,7 @@ impl Authenticator {
         Decision::Accept(Authenticated {
             user: user.public_key.clone(),
             permissions: user.permissions.clone(),
+            account: global_account(),
         })
     }
 }
