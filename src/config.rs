@@ -50,6 +50,10 @@ pub struct Config {
     /// authentication. Schema and checks: `crate::auth::config`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization: Option<crate::auth::config::AuthorizationConfig>,
+    /// Leaf node links (`[leafnodes]`): hub port and remotes; absent = none.
+    /// Schema and checks: `crate::leaf::config`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leafnodes: Option<crate::leaf::config::LeafNodesConfig>,
 }
 
 /// Shortest `server.lame_duck_duration_ms` (nats-server refuses less than 30 s).
@@ -671,6 +675,11 @@ impl Config {
                 return bad(&e.key, e.reason);
             }
         }
+        if let Some(leaf) = &self.leafnodes {
+            if let Err(e) = leaf.validate() {
+                return bad(&e.key, e.reason);
+            }
+        }
         Ok(())
     }
 }
@@ -780,6 +789,7 @@ mod tests {
                 dead_letter: [("ORDERS".to_owned(), "dlq.orders".to_owned())].into(),
             },
             authorization: None,
+            leafnodes: None,
         };
         // Every leaf differs from the default, so the round trip below proves each key is read.
         let defaults: HashMap<_, _> = leaves(&Config::default()).into_iter().collect();
@@ -1168,6 +1178,7 @@ mod tests {
                 ..JetStreamConfig::default()
             },
             authorization: None,
+            leafnodes: None,
         })
     }
 

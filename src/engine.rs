@@ -190,6 +190,8 @@ struct Routed<'a> {
     reply: Option<&'a Bytes>,
     header_len: usize,
     message: &'a Bytes,
+    /// From a leaf link: only these queue groups may get it (LMSG's queue names).
+    leaf_queues: Option<&'a [Bytes]>,
 }
 
 /// Per-peer routing decision for one publish, reused between publishes.
@@ -234,6 +236,8 @@ pub struct Engine {
     auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
     /// The latest time the shell told us (reads and ticks), for reply permissions.
     clock_ns: u64,
+    /// Leaf node links on this core (see `engine_leaf.rs`).
+    leaf: leaf_link::LeafState,
 }
 
 impl Engine {
@@ -271,6 +275,7 @@ impl Engine {
             stats: CoreStats::default(),
             auth: None,
             clock_ns: 0,
+            leaf: Default::default(),
             cfg,
         }
     }
@@ -390,6 +395,7 @@ impl Engine {
         for key in keys {
             self.remove_sub(key);
         }
+        self.leaf_closed(conn);
         match reason {
             CloseReason::ClientClosed | CloseReason::ServerShutdown => {
                 tracing::debug!(
@@ -567,6 +573,9 @@ impl Engine {
         }
         self.session_mut(conn).last_inbound_ns = now_ns;
         self.clock_ns = self.clock_ns.max(now_ns);
+        if self.session(conn).leaf.is_some() {
+            return self.on_leaf_read(conn, buf);
+        }
         loop {
             let s = self.session_mut(conn);
             if s.close.is_some() {
@@ -746,8 +755,7 @@ impl Engine {
             self.send_err(conn, "maximum subscriptions exceeded");
             return;
         }
-        let key = self.insert_sub(SubTarget::Conn(conn), sid.clone(), subject, queue);
-        self.session_mut(conn).subs.insert(sid, key);
+        self.insert_sub(SubTarget::Conn(conn), sid, subject, queue);
         self.send_ok(conn);
     }
 
@@ -783,10 +791,19 @@ impl Engine {
         };
         let key = SubKey { slot, generation };
         self.local.insert(&subject, queue.as_deref(), key);
+        if let SubTarget::Conn(conn) = target {
+            let sid = self.subs[slot as usize]
+                .as_ref()
+                .expect("just stored")
+                .sid
+                .clone();
+            self.session_mut(conn).subs.insert(sid, key);
+        }
         if let Some(update) = self.local_interest.add(&subject, queue.as_ref()) {
             self.interest_epoch += 1;
             self.broadcast_interest(update);
         }
+        self.leaf_interest_changed(&subject, queue.as_ref());
         key
     }
 
@@ -845,6 +862,7 @@ impl Engine {
             reply,
             header_len,
             message,
+            leaf_queues: None,
         };
         self.route(None, &msg)
     }
@@ -865,6 +883,7 @@ impl Engine {
             reply,
             header_len,
             message,
+            leaf_queues: None,
         };
         self.route(None, &msg)
     }
@@ -912,6 +931,7 @@ impl Engine {
         {
             self.broadcast_interest(update);
         }
+        self.leaf_interest_changed(&entry.subject, entry.queue.as_ref());
     }
 
     fn broadcast_interest(&mut self, update: InterestUpdate) {
@@ -964,6 +984,9 @@ mod ring;
 mod route;
 #[path = "engine_snapshot.rs"]
 mod snapshot;
+
+#[path = "engine_leaf.rs"]
+mod leaf_link;
 
 #[path = "engine_lame_duck.rs"]
 mod lame_duck;

@@ -30,6 +30,7 @@ impl Engine {
                 RingItem::Interest(update) => {
                     self.remote.apply(peer, &update);
                     self.interest_epoch += 1;
+                    self.leaf_interest_changed(&update.subject, update.queue.as_ref());
                     applied_interest = true;
                 }
                 RingItem::InterestAck { seq } => {
@@ -54,6 +55,7 @@ impl Engine {
             reply: m.reply.as_ref(),
             header_len: m.header_len,
             message: &m.message,
+            leaf_queues: None,
         };
         if m.deliver_plain {
             for key in &local.plain {
@@ -68,6 +70,7 @@ impl Engine {
                 }
             }
         }
+        self.flush_leaf(&msg);
     }
 
     pub(super) fn release_barriers(&mut self) {

@@ -45,6 +45,7 @@ impl Engine {
             reply: reply.as_ref(),
             header_len,
             message: &message,
+            leaf_queues: None,
         };
         let delivered = self.route(Some(conn), &msg);
         if delivered == 0 {
@@ -57,6 +58,12 @@ impl Engine {
     /// Delivers a publish from this core: to local subscribers directly, to other cores
     /// over their rings. Returns how many deliveries (local copies plus forwards) it made.
     pub(super) fn route(&mut self, publisher: Option<ConnId>, msg: &Routed<'_>) -> usize {
+        let delivered = self.route_inner(publisher, msg);
+        self.flush_leaf(msg);
+        delivered
+    }
+
+    fn route_inner(&mut self, publisher: Option<ConnId>, msg: &Routed<'_>) -> usize {
         if subject::has_empty_token(msg.subject) {
             return 0;
         }
@@ -74,7 +81,10 @@ impl Engine {
             delivered += self.deliver_local(*key, publisher, msg) as usize;
         }
         let Some(remote) = remote else {
-            for (_, members) in &local.queues {
+            for (name, members) in &local.queues {
+                if !queue_allowed(msg, name) {
+                    continue;
+                }
                 if let Some(key) = self.pick_local_member(members, publisher) {
                     delivered += self.deliver_local(key, publisher, msg) as usize;
                 }
@@ -87,6 +97,9 @@ impl Engine {
         }
         // Queue groups: one delivery per group name across all cores, weighted by members.
         for (name, members) in &local.queues {
+            if !queue_allowed(msg, name) {
+                continue;
+            }
             let remote_members = remote
                 .queues
                 .iter()
@@ -97,7 +110,7 @@ impl Engine {
                 self.pick_queue_member(name, members, remote_members, publisher, msg, &mut routes);
         }
         for (name, remote_members) in &remote.queues {
-            if local.queues.iter().any(|(n, _)| n == name) {
+            if local.queues.iter().any(|(n, _)| n == name) || !queue_allowed(msg, name) {
                 continue;
             }
             delivered +=
@@ -223,6 +236,15 @@ impl Engine {
         entry.delivered += 1;
         let finished = entry.max_msgs.is_some_and(|max| entry.delivered >= max);
         let conn = match entry.target {
+            SubTarget::Conn(conn)
+                if self.sessions[conn as usize]
+                    .as_ref()
+                    .is_some_and(|s| s.leaf.is_some()) =>
+            {
+                let queue = entry.queue.clone();
+                self.leaf_deliver(conn, queue);
+                return true;
+            }
             SubTarget::Conn(conn) => conn,
             SubTarget::Internal(target) => {
                 self.internal_inbox.push(InternalDelivery {
@@ -323,4 +345,10 @@ impl Engine {
             self.signal_writable(conn);
         }
     }
+}
+
+/// Whether a message may go to queue group `name`: all groups, except for a message from a
+/// leaf link, which names the groups whose one delivery falls to this side.
+fn queue_allowed(msg: &Routed<'_>, name: &Bytes) -> bool {
+    msg.leaf_queues.is_none_or(|qs| qs.contains(name))
 }

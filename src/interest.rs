@@ -60,6 +60,19 @@ impl LocalInterest {
         Some(self.update(subject, queue, count))
     }
 
+    /// This core's subscriptions with this (subject, queue).
+    pub fn count(&self, subject: &Bytes, queue: Option<&Bytes>) -> u32 {
+        self.counts
+            .get(&(subject.clone(), queue.cloned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every (subject, queue) with subscriptions on this core.
+    pub fn keys(&self) -> impl Iterator<Item = &InterestKey> {
+        self.counts.keys()
+    }
+
     /// The sequence number of the last update handed out (0 = none yet).
     pub fn last_seq(&self) -> u64 {
         self.next_seq
@@ -143,6 +156,25 @@ impl RemoteInterest {
     /// Which cores want a message published on `subject`.
     pub fn matches(&mut self, subject: &[u8]) -> Rc<MatchResult<PeerInterest>> {
         self.index.matches(subject)
+    }
+
+    /// Subscriptions with this (subject, queue) on all other cores together.
+    pub fn total(&self, subject: &Bytes, queue: Option<&Bytes>) -> u32 {
+        if self.stored.is_empty() {
+            return 0;
+        }
+        (0..self.applied_seq.len())
+            .filter_map(|peer| {
+                self.stored
+                    .get(&(peer, subject.clone(), queue.cloned()))
+                    .copied()
+            })
+            .sum()
+    }
+
+    /// Every (subject, queue) some other core announced.
+    pub fn keys(&self) -> impl Iterator<Item = InterestKey> + '_ {
+        self.stored.keys().map(|(_, s, q)| (s.clone(), q.clone()))
     }
 
     /// Whether no other core has announced any interest.

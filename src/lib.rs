@@ -14,6 +14,7 @@ pub mod engine;
 pub mod interest;
 pub mod jetstream;
 pub mod js_ring;
+pub mod leaf;
 pub mod mesh;
 pub mod monitor;
 pub mod probe;

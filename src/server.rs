@@ -268,6 +268,7 @@ pub fn start_with_signals(
         grace: Duration::from_millis(cfg.server.lame_duck_grace_period_ms),
         cores_done: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
     };
+    let leaf = leaf_spec(&cfg, &engine.info)?;
     let (ready_tx, ready_rx) = mpsc::channel();
     let started_cores = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut handles = Vec::with_capacity(n_cores);
@@ -286,6 +287,7 @@ pub fn start_with_signals(
             monitor: monitor_shared.clone(),
             auth: auth.clone(),
             lame_duck: lame_duck.clone(),
+            leaf: leaf.clone(),
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
             .name(&format!("natrix-core-{i}"))
@@ -358,4 +360,73 @@ fn server_facts(cfg: &Config, info: &ServerInfo, n_cores: usize) -> ServerFacts 
             strict: true,
         }),
     }
+}
+
+/// `[leafnodes]` → what every core needs: this server's identity on links, the leaf listener
+/// and the remotes (their `.creds` files read now, before any core runs).
+fn leaf_spec(
+    cfg: &Config,
+    info: &ServerInfo,
+) -> Result<Option<Arc<crate::shell::LeafSpec>>, StartError> {
+    use crate::leaf::remote::RemoteSpec;
+    use crate::leaf::{Creds, LeafSettings, LeafUrl};
+    let Some(lc) = &cfg.leafnodes else {
+        return Ok(None);
+    };
+    if lc.port == 0 && lc.remotes.is_empty() {
+        return Ok(None);
+    }
+    let host = lc.host.clone().unwrap_or_else(|| cfg.server.addr.clone());
+    let mut remotes = Vec::new();
+    for (i, r) in lc.remotes.iter().enumerate() {
+        let urls = r
+            .urls
+            .iter()
+            .map(|u| LeafUrl::parse(u))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| StartError::Core(format!("leafnodes.remotes[{i}].urls: {e}")))?;
+        let creds = match &r.credentials {
+            None => None,
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    StartError::Core(format!(
+                        "leafnodes.remotes[{i}].credentials {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                let c = Creds::parse(&text).map_err(|e| {
+                    StartError::Core(format!(
+                        "leafnodes.remotes[{i}].credentials {}: {e}",
+                        path.display()
+                    ))
+                })?;
+                Some(Arc::new(c))
+            }
+        };
+        remotes.push(Arc::new(RemoteSpec {
+            urls,
+            account: r
+                .account
+                .clone()
+                .unwrap_or_else(|| crate::leaf::GLOBAL_ACCOUNT.to_string()),
+            creds,
+        }));
+    }
+    let loop_id: String = new_server_id().chars().skip(1).take(22).collect();
+    Ok(Some(Arc::new(crate::shell::LeafSpec {
+        settings: Arc::new(LeafSettings {
+            server_id: info.server_id.clone(),
+            server_name: info.server_name.clone(),
+            version: info.version.clone(),
+            loop_subject: bytes::Bytes::from(format!("$LDS.{loop_id}")),
+            listen_host: host.clone(),
+            listen_port: lc.port,
+            max_payload: cfg.limits.max_payload_bytes,
+            max_control_line: cfg.limits.max_control_line_bytes,
+            domain: None,
+            jetstream: cfg.jetstream.enabled,
+        }),
+        listen_addr: (lc.port != 0).then(|| format!("{host}:{}", lc.port)),
+        remotes,
+    })))
 }

@@ -42,6 +42,8 @@ pub enum CloseReason {
     AuthenticationTimeout,
     /// Bad or missing credentials.
     AuthenticationViolation,
+    /// A leaf link would close a loop (its own `$LDS` subject came back, or its own name).
+    LeafLoopDetected,
 }
 
 impl CloseReason {
@@ -57,6 +59,7 @@ impl CloseReason {
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::LeafLoopDetected => "Leafnode Loop Detected",
         }
     }
 }
@@ -117,6 +120,8 @@ pub struct Session {
     pub user: String,
     /// Its user's permissions, with the connection's decision cache; None = everything.
     pub perms: Option<crate::auth::ConnPermissions>,
+    /// Set when this connection is a leaf node link (its input is the leaf protocol).
+    pub leaf: Option<Box<crate::leaf::LeafLink>>,
 }
 
 impl Session {
@@ -156,6 +161,7 @@ impl Session {
             auth_pending: None,
             user: String::new(),
             perms: None,
+            leaf: None,
         }
     }
 

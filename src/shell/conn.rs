@@ -36,6 +36,10 @@ pub(crate) struct ConnIo {
     pub(crate) unblocked: Notify,
     tasks_alive: Cell<u8>,
     admitted: bool,
+    /// Notified when both tasks ended and the engine forgot the connection.
+    pub(crate) done: Notify,
+    /// Why the engine closed it (read once `done` fired).
+    pub(crate) close_reason: Cell<Option<CloseReason>>,
 }
 
 impl ConnIo {
@@ -82,6 +86,63 @@ async fn write_all(stream: &mut TcpStream, mut data: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
+/// Registers a connected socket with the engine (`open` makes its session, given the peer
+/// IP, port and the time) and spawns its reader and writer; None when the socket could not
+/// be duplicated (it is dropped). `admitted` says whether a `max_connections` slot was claimed.
+pub(crate) fn start_conn(
+    shell: &Rc<CoreShell>,
+    stream: TcpStream,
+    admitted: bool,
+    open: impl FnOnce(&mut crate::engine::Engine, &str, u16, u64) -> ConnId,
+) -> Option<(ConnId, Rc<ConnIo>)> {
+    let _ = stream.set_nodelay(true);
+    let peer = stream.peer_addr().ok();
+    let ip = peer.map(|a| a.ip().to_string()).unwrap_or_default();
+    let fd = stream.as_raw_fd();
+    // SAFETY: dups of a valid socket fd, each then owned by exactly one holder.
+    let (write_fd, ctl_fd) = unsafe { (libc::dup(fd), libc::dup(fd)) };
+    if write_fd < 0 || ctl_fd < 0 {
+        tracing::warn!(error = %io::Error::last_os_error(), "dup of accepted socket failed");
+        // SAFETY: closing only the descriptors this call created.
+        unsafe {
+            if write_fd >= 0 {
+                libc::close(write_fd);
+            }
+            if ctl_fd >= 0 {
+                libc::close(ctl_fd);
+            }
+        }
+        if admitted {
+            shell.connections.release();
+        }
+        return None;
+    }
+    // SAFETY: fresh, owned socket descriptors.
+    let write_stream = unsafe { TcpStream::from_raw_fd(write_fd) };
+    let ctl_fd = unsafe { OwnedFd::from_raw_fd(ctl_fd) };
+    let io = Rc::new(ConnIo {
+        ctl_fd,
+        writable: Notify::default(),
+        unblocked: Notify::default(),
+        tasks_alive: Cell::new(2),
+        admitted,
+        done: Notify::default(),
+        close_reason: Cell::new(None),
+    });
+    let now = shell.now_ns();
+    let id = open(
+        &mut shell.engine.borrow_mut(),
+        &ip,
+        peer.map_or(0, |a| a.port()),
+        now,
+    );
+    shell.conns.borrow_mut().insert(id, io.clone());
+    shell.process_events();
+    glommio::spawn_local(reader(shell.clone(), id, io.clone(), stream)).detach();
+    glommio::spawn_local(writer(shell.clone(), id, io.clone(), write_stream)).detach();
+    Some((id, io))
+}
+
 /// Accepts connections on this core's listener until shutdown.
 pub(crate) async fn accept_loop(shell: Rc<CoreShell>, listener: TcpListener) {
     loop {
@@ -103,47 +164,12 @@ pub(crate) async fn accept_loop(shell: Rc<CoreShell>, listener: TcpListener) {
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
-        let peer = stream.peer_addr().ok();
-        let ip = peer.map(|a| a.ip().to_string()).unwrap_or_default();
-        let fd = stream.as_raw_fd();
-        // SAFETY: dups of a valid socket fd, each then owned by exactly one holder.
-        let (write_fd, ctl_fd) = unsafe { (libc::dup(fd), libc::dup(fd)) };
-        if write_fd < 0 || ctl_fd < 0 {
-            tracing::warn!(error = %io::Error::last_os_error(), "dup of accepted socket failed");
-            // SAFETY: closing only the descriptors this call created.
-            unsafe {
-                if write_fd >= 0 {
-                    libc::close(write_fd);
-                }
-                if ctl_fd >= 0 {
-                    libc::close(ctl_fd);
-                }
-            }
-            continue;
-        }
-        // SAFETY: fresh, owned socket descriptors.
-        let write_stream = unsafe { TcpStream::from_raw_fd(write_fd) };
-        let ctl_fd = unsafe { OwnedFd::from_raw_fd(ctl_fd) };
         let admitted = shell.connections.try_admit();
-        let io = Rc::new(ConnIo {
-            ctl_fd,
-            writable: Notify::default(),
-            unblocked: Notify::default(),
-            tasks_alive: Cell::new(2),
-            admitted,
-        });
-        let now = shell.now_ns();
-        let id = {
-            let mut engine = shell.engine.borrow_mut();
-            let id = engine.open_conn(&ip, now, admitted);
-            engine.set_client_port(id, peer.map_or(0, |a| a.port()));
+        start_conn(&shell, stream, admitted, |engine, ip, port, now| {
+            let id = engine.open_conn(ip, now, admitted);
+            engine.set_client_port(id, port);
             id
-        };
-        shell.conns.borrow_mut().insert(id, io.clone());
-        shell.process_events();
-        glommio::spawn_local(reader(shell.clone(), id, io.clone(), stream)).detach();
-        glommio::spawn_local(writer(shell.clone(), id, io, write_stream)).detach();
+        });
     }
 }
 
@@ -276,7 +302,9 @@ fn finish(shell: &CoreShell, id: ConnId, io: &ConnIo) {
     if left > 0 {
         return;
     }
+    io.close_reason.set(shell.engine.borrow().session(id).close);
     shell.engine.borrow_mut().remove_conn(id);
+    io.done.notify();
     if io.admitted {
         shell.connections.release();
     }

@@ -76,6 +76,7 @@ pub(super) async fn run(
         tracing::info!("Entering lame duck mode, stop accepting new clients");
     }
     shell.stop_accepting.notify();
+    shell.stop_leaf_accepting.notify();
     let listener_deadline = started + Duration::from_secs(1);
     while !shell.listener_closed.get() && Instant::now() < listener_deadline {
         glommio::timer::sleep(MIN_PAUSE).await;

@@ -11,6 +11,7 @@ mod conn;
 mod fault_fs;
 pub(crate) mod js_drive;
 mod lame_duck;
+mod leaf;
 mod notify;
 mod segment_writer;
 mod storage;
@@ -124,6 +125,19 @@ pub struct CoreSpec {
     pub auth: Option<Arc<crate::auth::Authenticator>>,
     /// Lame duck mode (SIGUSR2).
     pub lame_duck: LameDuckSpec,
+    /// Leaf node links (`[leafnodes]`); None = off.
+    pub leaf: Option<Arc<LeafSpec>>,
+}
+
+/// Leaf node settings of every core.
+#[derive(Debug, Clone)]
+pub struct LeafSpec {
+    /// This server's identity on links.
+    pub settings: Arc<crate::leaf::LeafSettings>,
+    /// `host:port` of the leaf listener (hub role), if any.
+    pub listen_addr: Option<String>,
+    /// Hubs to solicit; remote `i` lives on core `i % n_cores`.
+    pub remotes: Vec<Arc<crate::leaf::remote::RemoteSpec>>,
 }
 
 /// One core's shared state, owned by the tasks of that core only.
@@ -133,6 +147,8 @@ pub(crate) struct CoreShell {
     events: RefCell<EngineEvents>,
     flush_notify: Vec<Notify>,
     stop_accepting: Notify,
+    /// Ends the leaf port's accept loop.
+    stop_leaf_accepting: Notify,
     /// The accept loop has ended and dropped the listener.
     listener_closed: Cell<bool>,
     all_closed: Notify,
@@ -251,6 +267,7 @@ pub async fn run_core(spec: CoreSpec) {
         monitor,
         auth,
         lame_duck,
+        leaf,
     } = spec;
     let (senders, receivers) = match mesh {
         Some(m) => match m.join().await {
@@ -304,12 +321,14 @@ pub async fn run_core(spec: CoreSpec) {
         engine: RefCell::new({
             let mut e = Engine::new(engine);
             e.set_auth(auth);
+            e.set_leaf(leaf.as_ref().map(|l| l.settings.clone()));
             e
         }),
         conns: RefCell::new(AHashMap::new()),
         events: RefCell::new(EngineEvents::default()),
         flush_notify: (0..n_cores).map(|_| Notify::default()).collect(),
         stop_accepting: Notify::default(),
+        stop_leaf_accepting: Notify::default(),
         listener_closed: Cell::new(false),
         all_closed: Notify::default(),
         epoch: Instant::now(),
@@ -366,6 +385,9 @@ pub async fn run_core(spec: CoreSpec) {
         );
     }
     glommio::spawn_local(conn::accept_loop(shell.clone(), listener)).detach();
+    if let Some(l) = &leaf {
+        start_leaf(&shell, l, core_id, n_cores, &shutdown);
+    }
     tracing::info!(core = core_id, addr = %listen_addr, "core listening");
     let _ = ready.send(Ok(core_id));
 
@@ -378,6 +400,7 @@ pub async fn run_core(spec: CoreSpec) {
     }
     tracing::info!(core = core_id, "shutting down: flushing connections");
     shell.stop_accepting.notify();
+    shell.stop_leaf_accepting.notify();
     // Phase 1: stop client input everywhere and wait until every peer's last forwarded
     // message has reached us (the Quiesce marker follows it on the ring), so nothing the
     // server accepted is dropped in flight between cores.
@@ -432,6 +455,40 @@ pub async fn run_core(spec: CoreSpec) {
             glommio::timer::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await
         })
         .await;
+    }
+}
+
+/// Listens on the leaf port (every core, like the client port) and solicits this core's
+/// share of the remotes.
+fn start_leaf(
+    shell: &Rc<CoreShell>,
+    spec: &LeafSpec,
+    core_id: usize,
+    n_cores: usize,
+    shutdown: &Arc<AtomicBool>,
+) {
+    if let Some(addr) = &spec.listen_addr {
+        match TcpListener::bind(addr.as_str()) {
+            Ok(l) => {
+                glommio::spawn_local(leaf::accept_loop(shell.clone(), l)).detach();
+                if core_id == 0 {
+                    tracing::info!(%addr, "listening for leafnode connections");
+                }
+            }
+            Err(e) => {
+                tracing::error!(core = core_id, %addr, error = %e, "cannot listen for leafnode connections")
+            }
+        }
+    }
+    for (i, remote) in spec.remotes.iter().enumerate() {
+        if i % n_cores == core_id {
+            glommio::spawn_local(leaf::solicit(
+                shell.clone(),
+                remote.clone(),
+                shutdown.clone(),
+            ))
+            .detach();
+        }
     }
 }
 

@@ -1,0 +1,444 @@
+//! The engine's side of leaf node links (hub and leaf roles alike once the handshake is
+//! done): a link is a session whose input is the leaf protocol. The other side's interest
+//! (`LS+`) becomes ordinary subscriptions owned by the link's connection, so routing, queue
+//! picks and cross-core forwarding treat it like any subscriber; a message for a link is
+//! written as one `LMSG` per message per link (all of its matching subscriptions and the
+//! queue groups picked on it in one line). This server's interest (local plus what other
+//! cores announced, minus the link's own) is announced on every link as `LS+`/`LS-`.
+//! Split from `engine.rs` (same `Engine`, one job here).
+
+use std::sync::Arc;
+
+use ahash::AHashSet;
+
+use super::*;
+use crate::leaf::wire::{self, LeafConnect, LeafInfo};
+use crate::leaf::{self, LeafLink, LeafOp, LeafRole, LeafSettings, LinkState};
+
+/// What nats-server sends when a link would close a loop.
+fn loop_err(account: &str) -> String {
+    format!("Loop detected for leafnode account={account:?}. Delaying attempt to reconnect for 30s")
+}
+
+/// The engine's leaf state on one core.
+#[derive(Default)]
+pub(crate) struct LeafState {
+    settings: Option<Arc<LeafSettings>>,
+    /// Leaf links on this core.
+    links: Vec<ConnId>,
+    /// Deliveries to links during one routing pass: (link, queue group picked on it).
+    scratch: Vec<(ConnId, Option<Bytes>)>,
+}
+
+impl Engine {
+    /// Turns leaf links on (the same settings on every core).
+    pub fn set_leaf(&mut self, settings: Option<Arc<LeafSettings>>) {
+        self.leaf.settings = settings;
+    }
+
+    /// Registers a leaf link's socket: `Accept` (hub) queues the leaf INFO, `Solicit`
+    /// waits for the hub's. `account` is the local account bound to the link.
+    pub fn open_leaf(
+        &mut self,
+        ip: &str,
+        port: u16,
+        now_ns: u64,
+        role: LeafRole,
+        account: &str,
+    ) -> ConnId {
+        let settings = self
+            .leaf
+            .settings
+            .clone()
+            .expect("leaf links need Engine::set_leaf");
+        let client_id = self.next_client_seq * self.cfg.n_cores as u64 + self.cfg.core_id as u64;
+        self.next_client_seq += 1;
+        self.stats.total_connections += 1;
+        let limits = &self.cfg.limits;
+        let mut s = Session::new(
+            client_id,
+            ip.to_string(),
+            limits.max_control_line_bytes,
+            limits.max_payload_bytes,
+            now_ns,
+        );
+        s.client_port = port;
+        s.opts.echo = false;
+        s.opts.headers = true;
+        s.opts.verbose = false;
+        s.opts.pedantic = false;
+        s.connected = true;
+        if matches!(role, LeafRole::Accept) {
+            let info = LeafInfo {
+                server_id: settings.server_id.clone(),
+                server_name: settings.server_name.clone(),
+                version: settings.version.clone(),
+                proto: 1,
+                host: settings.listen_host.clone(),
+                port: settings.listen_port,
+                headers: true,
+                auth_required: false,
+                max_payload: settings.max_payload,
+                client_id,
+                nonce: None,
+                jetstream: settings.jetstream,
+                domain: settings.domain.clone(),
+                cluster: None,
+                leafnode_urls: vec![format!("{}:{}", settings.listen_host, settings.listen_port)],
+            };
+            wire::write_json_line(&mut s.out, "INFO", &info);
+        }
+        s.leaf = Some(Box::new(LeafLink::new(
+            role,
+            account.to_string(),
+            &settings,
+        )));
+        let id = match self.free_sessions.pop() {
+            Some(id) => {
+                self.sessions[id as usize] = Some(s);
+                id
+            }
+            None => {
+                self.sessions.push(Some(s));
+                (self.sessions.len() - 1) as ConnId
+            }
+        };
+        self.live_sessions += 1;
+        self.leaf.links.push(id);
+        self.signal_writable(id);
+        tracing::info!(cid = client_id, ip, "leafnode connection created");
+        id
+    }
+
+    /// Whether `conn` is a leaf link whose handshake is done.
+    pub fn leaf_link_up(&self, conn: ConnId) -> bool {
+        self.sessions[conn as usize]
+            .as_ref()
+            .and_then(|s| s.leaf.as_ref())
+            .is_some_and(|l| l.is_up())
+    }
+
+    /// Forgets a closing link (called from `close`).
+    pub(super) fn leaf_closed(&mut self, conn: ConnId) {
+        if let Some(i) = self.leaf.links.iter().position(|c| *c == conn) {
+            self.leaf.links.swap_remove(i);
+            let s = self.session(conn);
+            tracing::info!(
+                cid = s.client_id,
+                remote = s.leaf.as_ref().map_or("", |l| l.remote_name.as_str()),
+                "leafnode connection closed"
+            );
+        }
+    }
+
+    pub(super) fn on_leaf_read(&mut self, conn: ConnId, buf: &mut BytesMut) -> ReadStatus {
+        loop {
+            let s = self.session_mut(conn);
+            if s.close.is_some() {
+                return ReadStatus::Closed;
+            }
+            let link = s.leaf.as_mut().expect("a leaf session");
+            match link.parser.next_op(buf) {
+                Ok(Some(op)) => self.on_leaf_op(conn, op),
+                Ok(None) => return ReadStatus::Continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "leafnode parser error");
+                    self.send_err(conn, "Unknown Protocol Operation");
+                    self.close(conn, CloseReason::ProtocolViolation, true);
+                    return ReadStatus::Closed;
+                }
+            }
+        }
+    }
+
+    fn on_leaf_op(&mut self, conn: ConnId, op: LeafOp) {
+        let state = self.link(conn).state;
+        match op {
+            LeafOp::Info(json) => {
+                if state == LinkState::AwaitInfo {
+                    self.on_hub_info(conn, &json);
+                }
+            }
+            LeafOp::Connect(json) => {
+                if state == LinkState::AwaitConnect {
+                    self.on_leaf_connect(conn, &json);
+                }
+            }
+            LeafOp::Ping => {
+                self.session_mut(conn).out.extend_from_slice(encode::PONG);
+                self.signal_writable(conn);
+            }
+            LeafOp::Pong => self.session_mut(conn).pings_outstanding = 0,
+            LeafOp::Ok => {}
+            LeafOp::Err(text) => {
+                let text = String::from_utf8_lossy(&text).into_owned();
+                tracing::warn!(error = %text, "leafnode link got -ERR");
+                let reason = if text.contains("Loop detected") {
+                    CloseReason::LeafLoopDetected
+                } else {
+                    CloseReason::ProtocolViolation
+                };
+                self.close(conn, reason, false);
+            }
+            _ if state != LinkState::Up => {
+                self.close(conn, CloseReason::ProtocolViolation, false);
+            }
+            LeafOp::Sub { subject, queue } => self.on_leaf_sub(conn, subject, queue.map(|q| q.0)),
+            LeafOp::Unsub { subject, queue } => {
+                let sid = leaf::link_sid(&subject, queue.as_deref());
+                if let Some(&key) = self.session(conn).subs.get(&sid) {
+                    self.remove_sub(key);
+                }
+            }
+            LeafOp::Msg {
+                subject,
+                reply,
+                queues,
+                header_len,
+                message,
+            } => self.on_leaf_msg(conn, subject, reply, queues, header_len, message),
+        }
+    }
+
+    fn link(&self, conn: ConnId) -> &LeafLink {
+        self.session(conn).leaf.as_deref().expect("a leaf session")
+    }
+
+    fn on_hub_info(&mut self, conn: ConnId, json: &[u8]) {
+        let info: LeafInfo = match serde_json::from_slice(json) {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!(error = %e, "invalid leafnode INFO");
+                self.close(conn, CloseReason::ProtocolViolation, false);
+                return;
+            }
+        };
+        let settings = self.leaf.settings.clone().expect("leaf settings");
+        let s = self.session_mut(conn);
+        let link = s.leaf.as_mut().expect("a leaf session");
+        let LeafRole::Solicit(auth) = &link.role else {
+            return;
+        };
+        let mut connect = LeafConnect {
+            version: settings.version.clone(),
+            user: auth.user.clone(),
+            pass: auth.pass.clone(),
+            server_id: settings.server_id.clone(),
+            name: settings.server_name.clone(),
+            cluster: settings.server_name.clone(),
+            headers: true,
+            jetstream: settings.jetstream,
+            domain: settings.domain.clone(),
+            compress_mode: Some("not supported".into()),
+            remote_account: Some(link.account.clone()),
+            protocol: 3,
+            ..Default::default()
+        };
+        if let Some(creds) = &auth.creds {
+            connect.jwt = Some(creds.jwt.clone());
+            connect.sig = Some(creds.sign(info.nonce.as_deref().unwrap_or("")));
+        }
+        link.remote_name = info.server_name;
+        link.remote_id = info.server_id;
+        wire::write_json_line(&mut s.out, "CONNECT", &connect);
+        self.link_up(conn);
+    }
+
+    fn on_leaf_connect(&mut self, conn: ConnId, json: &[u8]) {
+        let connect: LeafConnect = match serde_json::from_slice(json) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "invalid leafnode CONNECT");
+                self.close(conn, CloseReason::ProtocolViolation, false);
+                return;
+            }
+        };
+        let settings = self.leaf.settings.clone().expect("leaf settings");
+        if connect.lang.is_some() || connect.gateway.is_some() {
+            // A client or a gateway on the leaf port.
+            self.close(conn, CloseReason::ProtocolViolation, false);
+            return;
+        }
+        if connect.cluster == settings.server_name || connect.name == settings.server_name {
+            let account = self.link(conn).account.clone();
+            self.send_err(conn, &loop_err(&account));
+            self.close(conn, CloseReason::LeafLoopDetected, true);
+            return;
+        }
+        let link = self
+            .session_mut(conn)
+            .leaf
+            .as_mut()
+            .expect("a leaf session");
+        link.remote_name = connect.name;
+        link.remote_id = connect.server_id;
+        self.link_up(conn);
+    }
+
+    /// The handshake is done: announce our loop-detection subject and all current interest.
+    fn link_up(&mut self, conn: ConnId) {
+        let settings = self.leaf.settings.clone().expect("leaf settings");
+        let s = self.session_mut(conn);
+        let link = s.leaf.as_mut().expect("a leaf session");
+        link.state = LinkState::Up;
+        tracing::info!(remote = %link.remote_name, "leafnode link up");
+        wire::write_ls_plus(&mut s.out, &settings.loop_subject, None);
+        let mut keys: AHashSet<leaf::InterestKey> = self.local_interest.keys().cloned().collect();
+        keys.extend(self.remote.keys());
+        for (subject, queue) in keys {
+            self.announce_to(conn, &subject, queue.as_ref());
+        }
+        self.signal_writable(conn);
+    }
+
+    /// Brings link `conn`'s announcement of `(subject, queue)` up to date.
+    fn announce_to(&mut self, conn: ConnId, subject: &Bytes, queue: Option<&Bytes>) {
+        let local = self.local_interest.count(subject, queue);
+        let remote = self.remote.total(subject, queue);
+        let Some(s) = self.sessions[conn as usize].as_mut() else {
+            return;
+        };
+        if !s.is_open() {
+            return;
+        }
+        let sid = leaf::link_sid(subject, queue.map(|q| &q[..]));
+        let own = s.subs.contains_key(&sid) as u32;
+        let members = (local + remote).saturating_sub(own);
+        let Session { leaf, out, .. } = s;
+        if let Some(link) = leaf.as_mut() {
+            if link.announce(subject, queue, members, out) {
+                self.signal_writable(conn);
+            }
+        }
+    }
+
+    /// Interest in `(subject, queue)` changed on this core or on a peer: tell every link.
+    pub(super) fn leaf_interest_changed(&mut self, subject: &Bytes, queue: Option<&Bytes>) {
+        for i in 0..self.leaf.links.len() {
+            let conn = self.leaf.links[i];
+            self.announce_to(conn, subject, queue);
+        }
+    }
+
+    fn on_leaf_sub(&mut self, conn: ConnId, subject: Bytes, queue: Option<Bytes>) {
+        let settings = self.leaf.settings.clone().expect("leaf settings");
+        if subject == settings.loop_subject {
+            let account = self.link(conn).account.clone();
+            tracing::error!(account, "leafnode loop detected");
+            self.send_err(conn, &loop_err(&account));
+            self.close(conn, CloseReason::LeafLoopDetected, true);
+            return;
+        }
+        if leaf::is_local_only(&subject) || !subject::is_valid_subscribe_subject(&subject) {
+            return;
+        }
+        let sid = leaf::link_sid(&subject, queue.as_deref());
+        if self.session(conn).subs.contains_key(&sid) {
+            // A queue weight update: one subscription stands for the group on that side.
+            return;
+        }
+        self.insert_sub(SubTarget::Conn(conn), sid, subject, queue);
+    }
+
+    fn on_leaf_msg(
+        &mut self,
+        conn: ConnId,
+        subject: Bytes,
+        reply: Option<Bytes>,
+        queues: Vec<Bytes>,
+        header_len: usize,
+        message: Bytes,
+    ) {
+        if leaf::is_local_only(&subject) {
+            return;
+        }
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += message.len() as u64;
+        let s = self.session_mut(conn);
+        s.in_msgs += 1;
+        s.in_bytes += message.len() as u64;
+        let msg = Routed {
+            subject: &subject,
+            shown: None,
+            reply: reply.as_ref(),
+            header_len,
+            message: &message,
+            leaf_queues: Some(&queues),
+        };
+        self.route(Some(conn), &msg);
+    }
+
+    /// Queues a delivery to a leaf link (written once per link by [`Engine::flush_leaf`]).
+    pub(super) fn leaf_deliver(&mut self, conn: ConnId, queue: Option<Bytes>) {
+        self.leaf.scratch.push((conn, queue));
+    }
+
+    /// Writes the routing pass's deliveries to links: one LMSG per link, naming the queue
+    /// groups whose member was picked on it.
+    pub(super) fn flush_leaf(&mut self, msg: &Routed<'_>) {
+        if self.leaf.scratch.is_empty() {
+            return;
+        }
+        let mut scratch = std::mem::take(&mut self.leaf.scratch);
+        scratch.sort_by_key(|(c, _)| *c);
+        let mut queues: Vec<Bytes> = Vec::new();
+        let mut i = 0;
+        while i < scratch.len() {
+            let conn = scratch[i].0;
+            queues.clear();
+            while i < scratch.len() && scratch[i].0 == conn {
+                if let Some(q) = &scratch[i].1 {
+                    if !queues.contains(q) {
+                        queues.push(q.clone());
+                    }
+                }
+                i += 1;
+            }
+            let s = self.sessions[conn as usize]
+                .as_mut()
+                .expect("a link with deliveries is live");
+            wire::write_lmsg(
+                &mut s.out,
+                msg.subject,
+                msg.reply.map(|r| &r[..]),
+                &queues,
+                msg.header_len,
+                msg.message,
+            );
+            let n = msg.message.len() as u64;
+            s.out_msgs += 1;
+            s.out_bytes += n;
+            self.stats.out_msgs += 1;
+            self.stats.out_bytes += n;
+            let pending = s.pending_bytes();
+            let over = pending > self.cfg.limits.max_pending_bytes;
+            if !over && pending > self.stall_threshold_bytes() && !self.congested.contains(&conn) {
+                self.congested.push(conn);
+            }
+            self.signal_writable(conn);
+            if over {
+                tracing::warn!(
+                    cid = self.session(conn).client_id,
+                    "slow consumer detected on leafnode link"
+                );
+                self.stats.slow_consumers += 1;
+                self.close(conn, CloseReason::SlowConsumerPendingBytes, false);
+            }
+        }
+        scratch.clear();
+        self.leaf.scratch = scratch;
+    }
+
+    /// The leaf links of this core with their remote name and interest counts (`/leafz`).
+    pub fn leaf_links(&self) -> Vec<(ConnId, String, usize)> {
+        self.leaf
+            .links
+            .iter()
+            .filter_map(|c| {
+                let s = self.sessions[*c as usize].as_ref()?;
+                let l = s.leaf.as_ref()?;
+                Some((*c, l.remote_name.clone(), s.subs.len()))
+            })
+            .collect()
+    }
+}

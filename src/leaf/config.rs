@@ -1,0 +1,105 @@
+//! `[leafnodes]`: the schema (nats-server's names) and its checks.
+//!
+//! ```toml
+//! [leafnodes]
+//! port = 7422                        # accept leaf links (hub role); absent or 0 = off
+//! [[leafnodes.remotes]]
+//! urls = ["nats-leaf://127.0.0.1:7422"]
+//! account = "TEAM_A"                 # optional local account bound to this remote
+//! credentials = "/path/user.creds"   # optional
+//! ```
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::LeafUrl;
+
+/// `[leafnodes]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeafNodesConfig {
+    /// Leaf listener port (hub role); 0 = off.
+    pub port: u16,
+    /// Leaf listener address; the server's `addr` when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Hubs to solicit (leaf role).
+    pub remotes: Vec<RemoteConfig>,
+}
+
+/// One `[[leafnodes.remotes]]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RemoteConfig {
+    /// Hub URLs (`nats-leaf://[user:pass@]host[:port]`).
+    pub urls: Vec<String>,
+    /// Local account bound to the link (`$G` when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// A `.creds` file (user JWT + seed) presented to the hub.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<PathBuf>,
+}
+
+/// A bad `[leafnodes]` value: the dotted key and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeafConfigError {
+    /// Dotted key, e.g. `leafnodes.remotes[0].urls`.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl LeafNodesConfig {
+    /// Checks every remote has at least one parseable URL.
+    pub fn validate(&self) -> Result<(), LeafConfigError> {
+        for (i, r) in self.remotes.iter().enumerate() {
+            let key = format!("leafnodes.remotes[{i}].urls");
+            if r.urls.is_empty() {
+                return Err(LeafConfigError {
+                    key,
+                    reason: "needs at least one URL".into(),
+                });
+            }
+            for u in &r.urls {
+                LeafUrl::parse(u).map_err(|e| LeafConfigError {
+                    key: key.clone(),
+                    reason: e.to_string(),
+                })?;
+            }
+            if r.account.as_deref() == Some("") {
+                return Err(LeafConfigError {
+                    key: format!("leafnodes.remotes[{i}].account"),
+                    reason: "must not be empty".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_nats_server_names() {
+        let c: LeafNodesConfig = toml::from_str(
+            "port = 7422\n[[remotes]]\nurls = [\"nats-leaf://127.0.0.1:7422\"]\naccount = \"TEAM_A\"\ncredentials = \"/x/u.creds\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.port, 7422);
+        assert_eq!(c.remotes[0].account.as_deref(), Some("TEAM_A"));
+        assert!(c.validate().is_ok());
+        let bad = LeafNodesConfig {
+            remotes: vec![RemoteConfig {
+                urls: vec!["tls://h:1".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        assert_eq!(bad.validate().unwrap_err().key, "leafnodes.remotes[0].urls");
+        assert!(toml::from_str::<LeafNodesConfig>("prot = 1").is_err());
+    }
+}
