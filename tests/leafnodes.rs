@@ -1,0 +1,485 @@
+//! Leaf node links against the real nats-server 2.15.1, in both roles:
+//! natrix leaf → nats-server hub, and nats-server leaf → natrix hub.
+//!
+//! The server under test is natrix (default) or nats-server (`NATRIX_TEST_SERVER=nats-server`,
+//! which proves the tests right: nats-server on both ends); the peer is always nats-server.
+//! Pub/sub both ways, queue groups spanning the link (each message once overall),
+//! request/reply both ways, headers, 10,000 messages in order, hub killed and restarted.
+
+mod common;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_nats::{Client, HeaderMap, Subscriber};
+use bytes::Bytes;
+use futures::StreamExt;
+
+use common::{bounded, free_port, natrix_bin, nats_server_bin, ServerKind, WAIT};
+
+static SEQ: AtomicUsize = AtomicUsize::new(0);
+
+/// Which side of the link is the server under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Topology {
+    /// The server under test is the leaf; nats-server is the hub.
+    TestedLeaf,
+    /// The server under test is the hub; nats-server is the leaf.
+    TestedHub,
+}
+
+/// One broker process with its config, restartable on the same ports.
+struct Node {
+    kind: ServerKind,
+    name: String,
+    port: u16,
+    http_port: u16,
+    leaf_port: u16,
+    hub_leaf_port: Option<u16>,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    /// A hub (leaf port open) or a leaf (soliciting `hub_leaf_port`).
+    fn start(kind: ServerKind, name: &str, hub_leaf_port: Option<u16>) -> Node {
+        let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "natrix-leaftest-{}-{}-{}",
+            std::process::id(),
+            seq,
+            name
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut node = Node {
+            kind,
+            name: format!("{name}{seq}"),
+            port: free_port(),
+            http_port: free_port(),
+            leaf_port: if hub_leaf_port.is_none() {
+                free_port()
+            } else {
+                0
+            },
+            hub_leaf_port,
+            dir,
+            child: None,
+        };
+        node.spawn();
+        node
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.join("stderr.log")).expect("log file");
+        let mut cmd = match self.kind {
+            ServerKind::Natrix => {
+                let mut toml = format!(
+                    "[server]\nserver_name = \"{}\"\nhttp_port = {}\n",
+                    self.name, self.http_port
+                );
+                match self.hub_leaf_port {
+                    None => toml.push_str(&format!("[leafnodes]\nport = {}\n", self.leaf_port)),
+                    Some(p) => toml.push_str(&format!(
+                        "[[leafnodes.remotes]]\nurls = [\"nats-leaf://127.0.0.1:{p}\"]\n"
+                    )),
+                }
+                let conf = self.dir.join("natrix.toml");
+                std::fs::write(&conf, toml).expect("config");
+                let mut c = Command::new(natrix_bin());
+                c.arg("--config")
+                    .arg(&conf)
+                    .args(["--addr", "127.0.0.1", "--cores", "2", "--log-level"])
+                    .arg(std::env::var("NATRIX_TEST_LOG_LEVEL").unwrap_or_else(|_| "warn".into()))
+                    .arg("--port")
+                    .arg(self.port.to_string())
+                    .arg("--store-dir")
+                    .arg(self.dir.join("store"));
+                c
+            }
+            ServerKind::NatsServer => {
+                let mut conf_text = format!(
+                    "server_name: {}\nlisten: 127.0.0.1:{}\n",
+                    self.name, self.port
+                );
+                match self.hub_leaf_port {
+                    None => conf_text.push_str(&format!(
+                        "leafnodes {{ listen: 127.0.0.1:{} }}\n",
+                        self.leaf_port
+                    )),
+                    Some(p) => conf_text.push_str(&format!(
+                        "leafnodes {{ reconnect: 1, remotes: [ {{ urls: [\"nats-leaf://127.0.0.1:{p}\"] }} ] }}\n"
+                    )),
+                }
+                let conf = self.dir.join("nats-server.conf");
+                std::fs::write(&conf, conf_text).expect("config");
+                let mut c = Command::new(nats_server_bin());
+                c.arg("-c").arg(&conf);
+                c
+            }
+        };
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log));
+        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        self.child = Some(cmd.spawn().expect("spawn server"));
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "{} not listening", self.name);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    async fn client(&self) -> Client {
+        let url = format!("nats://127.0.0.1:{}", self.port);
+        bounded("connect", async_nats::connect(url))
+            .await
+            .expect("client connects")
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("--- {} log ---\n{}", self.name, self.log());
+        }
+    }
+}
+
+/// A hub and a leaf linked to it, one of them the server under test.
+struct Pair {
+    hub: Node,
+    leaf: Node,
+}
+
+impl Pair {
+    fn start(t: Topology) -> Pair {
+        let tested = ServerKind::from_env();
+        let (hub_kind, leaf_kind) = match t {
+            Topology::TestedLeaf => (ServerKind::NatsServer, tested),
+            Topology::TestedHub => (tested, ServerKind::NatsServer),
+        };
+        let hub = Node::start(hub_kind, "hub", None);
+        let leaf = Node::start(leaf_kind, "leaf", Some(hub.leaf_port));
+        Pair { hub, leaf }
+    }
+}
+
+/// Publishes `probe` messages on `subject` from `from` until `sub` receives one (the
+/// subscription's interest crossed the link), bounded by 15 s; drains probes seen later.
+async fn wait_interest(from: &Client, subject: &str, sub: &mut Subscriber) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        from.publish(subject.to_string(), Bytes::from_static(b"probe"))
+            .await
+            .unwrap();
+        from.flush().await.unwrap();
+        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), sub.next()).await {
+            assert_eq!(&m.payload[..], b"probe");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "interest in {subject} never crossed the link"
+        );
+    }
+    // Late probes still in flight.
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), sub.next()).await {}
+}
+
+async fn next(sub: &mut Subscriber) -> async_nats::Message {
+    bounded("message across the link", sub.next())
+        .await
+        .expect("subscription open")
+}
+
+async fn pubsub_both_ways(t: Topology) {
+    let p = Pair::start(t);
+    let hub = p.hub.client().await;
+    let leaf = p.leaf.client().await;
+    let mut on_hub = hub.subscribe("to.hub.>").await.unwrap();
+    let mut on_leaf = leaf.subscribe("to.leaf.>").await.unwrap();
+    wait_interest(&leaf, "to.hub.probe", &mut on_hub).await;
+    wait_interest(&hub, "to.leaf.probe", &mut on_leaf).await;
+    leaf.publish("to.hub.a", "from leaf".into()).await.unwrap();
+    hub.publish("to.leaf.b", "from hub".into()).await.unwrap();
+    let m = next(&mut on_hub).await;
+    assert_eq!(
+        (m.subject.as_str(), &m.payload[..]),
+        ("to.hub.a", &b"from leaf"[..])
+    );
+    let m = next(&mut on_leaf).await;
+    assert_eq!(
+        (m.subject.as_str(), &m.payload[..]),
+        ("to.leaf.b", &b"from hub"[..])
+    );
+    // Unsubscribing removes the interest across the link: nothing more arrives.
+    on_hub.unsubscribe().await.unwrap();
+    let mut local = leaf.subscribe("to.hub.>").await.unwrap();
+    leaf.flush().await.unwrap();
+    leaf.publish("to.hub.c", "local only".into()).await.unwrap();
+    let m = next(&mut local).await;
+    assert_eq!(&m.payload[..], b"local only");
+}
+
+#[tokio::test]
+async fn pubsub_both_ways_tested_leaf() {
+    pubsub_both_ways(Topology::TestedLeaf).await;
+}
+
+#[tokio::test]
+async fn pubsub_both_ways_tested_hub() {
+    pubsub_both_ways(Topology::TestedHub).await;
+}
+
+/// Queue members on both sides: every message goes to exactly one member overall; with
+/// members only on the far side they all cross.
+async fn queue_group_spans_link(t: Topology) {
+    let p = Pair::start(t);
+    let hub = p.hub.client().await;
+    let leaf = p.leaf.client().await;
+    let mut hub_members = Vec::new();
+    let mut leaf_members = Vec::new();
+    for _ in 0..2 {
+        hub_members.push(hub.queue_subscribe("work", "g".into()).await.unwrap());
+        leaf_members.push(leaf.queue_subscribe("work", "g".into()).await.unwrap());
+    }
+    // A plain subscription made after the queue members: once it is visible across the
+    // link, the queue interest before it is too.
+    let mut hub_ready = hub.subscribe("ready.hub").await.unwrap();
+    let mut leaf_ready = leaf.subscribe("ready.leaf").await.unwrap();
+    wait_interest(&leaf, "ready.hub", &mut hub_ready).await;
+    wait_interest(&hub, "ready.leaf", &mut leaf_ready).await;
+    const N: usize = 200;
+    for i in 0..N {
+        hub.publish("work", format!("h{i}").into()).await.unwrap();
+        leaf.publish("work", format!("l{i}").into()).await.unwrap();
+    }
+    hub.flush().await.unwrap();
+    leaf.flush().await.unwrap();
+    let mut seen = HashSet::new();
+    let mut members: Vec<Subscriber> = hub_members.into_iter().chain(leaf_members).collect();
+    let deadline = Instant::now() + WAIT;
+    while seen.len() < 2 * N && Instant::now() < deadline {
+        for m in members.iter_mut() {
+            while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(5), m.next()).await
+            {
+                let p = String::from_utf8(msg.payload.to_vec()).unwrap();
+                assert!(seen.insert(p.clone()), "{p} delivered twice");
+            }
+        }
+    }
+    assert_eq!(seen.len(), 2 * N, "every message once overall");
+    // Nothing more (no duplicate arriving late).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for m in members.iter_mut() {
+        if let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(10), m.next()).await {
+            panic!("extra delivery {:?}", msg.payload);
+        }
+    }
+    // Members only on the hub side: the leaf's publishes all cross to them.
+    let (hub_side, leaf_side) = members.split_at_mut(2);
+    for m in leaf_side.iter_mut() {
+        m.unsubscribe().await.unwrap();
+    }
+    let mut leaf_gone = leaf.subscribe("ready.gone").await.unwrap();
+    leaf.flush().await.unwrap();
+    drop(leaf_gone.unsubscribe().await);
+    // Give the LS- of the leaf members time to reach the hub.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..N {
+        leaf.publish("work", format!("x{i}").into()).await.unwrap();
+    }
+    leaf.flush().await.unwrap();
+    let mut got = HashSet::new();
+    let deadline = Instant::now() + WAIT;
+    while got.len() < N && Instant::now() < deadline {
+        for m in hub_side.iter_mut() {
+            while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(5), m.next()).await
+            {
+                let p = String::from_utf8(msg.payload.to_vec()).unwrap();
+                assert!(got.insert(p.clone()), "{p} delivered twice");
+            }
+        }
+    }
+    assert_eq!(got.len(), N, "all crossed to the hub's members");
+}
+
+#[tokio::test]
+async fn queue_group_spans_link_tested_leaf() {
+    queue_group_spans_link(Topology::TestedLeaf).await;
+}
+
+#[tokio::test]
+async fn queue_group_spans_link_tested_hub() {
+    queue_group_spans_link(Topology::TestedHub).await;
+}
+
+async fn request_reply_and_headers(t: Topology) {
+    let p = Pair::start(t);
+    let hub = p.hub.client().await;
+    let leaf = p.leaf.client().await;
+    for (server, client, name) in [(&hub, &leaf, "on.hub"), (&leaf, &hub, "on.leaf")] {
+        let mut svc = server.subscribe(format!("{name}.>")).await.unwrap();
+        wait_interest(client, &format!("{name}.probe"), &mut svc).await;
+        let responder = server.clone();
+        let task = tokio::spawn(async move {
+            while let Some(m) = svc.next().await {
+                let mut h = HeaderMap::new();
+                let got = m
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("X-Req"))
+                    .map(|v| v.to_string())
+                    .unwrap_or_default();
+                h.insert("X-Echo", got.as_str());
+                if let Some(r) = m.reply {
+                    responder
+                        .publish_with_headers(r, h, m.payload.clone())
+                        .await
+                        .unwrap();
+                }
+            }
+        });
+        let mut h = HeaderMap::new();
+        h.insert("X-Req", "v1");
+        let resp = bounded(
+            "request across the link",
+            client.request_with_headers(format!("{name}.svc"), h, "ping".into()),
+        )
+        .await
+        .expect("a reply across the link");
+        assert_eq!(&resp.payload[..], b"ping");
+        assert_eq!(
+            resp.headers
+                .as_ref()
+                .and_then(|h| h.get("X-Echo"))
+                .map(|v| v.to_string()),
+            Some("v1".to_string()),
+            "headers cross both ways"
+        );
+        task.abort();
+    }
+}
+
+#[tokio::test]
+async fn request_reply_and_headers_tested_leaf() {
+    request_reply_and_headers(Topology::TestedLeaf).await;
+}
+
+#[tokio::test]
+async fn request_reply_and_headers_tested_hub() {
+    request_reply_and_headers(Topology::TestedHub).await;
+}
+
+async fn ten_thousand_in_order(t: Topology) {
+    let p = Pair::start(t);
+    let hub = p.hub.client().await;
+    let leaf = p.leaf.client().await;
+    for (from, to, subj) in [(&leaf, &hub, "seq.up"), (&hub, &leaf, "seq.down")] {
+        let mut sub = to.subscribe(format!("{subj}.>")).await.unwrap();
+        wait_interest(from, &format!("{subj}.probe"), &mut sub).await;
+        const N: usize = 10_000;
+        let publisher = from.clone();
+        let subject = format!("{subj}.data");
+        let send = tokio::spawn(async move {
+            for i in 0..N {
+                publisher
+                    .publish(subject.clone(), i.to_string().into())
+                    .await
+                    .unwrap();
+            }
+            publisher.flush().await.unwrap();
+        });
+        for i in 0..N {
+            let m = next(&mut sub).await;
+            assert_eq!(
+                std::str::from_utf8(&m.payload).unwrap(),
+                i.to_string(),
+                "{subj}: message {i} out of order"
+            );
+        }
+        bounded("publisher", send).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn ten_thousand_in_order_tested_leaf() {
+    ten_thousand_in_order(Topology::TestedLeaf).await;
+}
+
+#[tokio::test]
+async fn ten_thousand_in_order_tested_hub() {
+    ten_thousand_in_order(Topology::TestedHub).await;
+}
+
+/// The hub dies: local traffic on the leaf goes on; the hub comes back on the same ports;
+/// the link and the interest made before the outage are restored by themselves.
+async fn hub_restart(t: Topology) {
+    let mut p = Pair::start(t);
+    let hub = p.hub.client().await;
+    let leaf = p.leaf.client().await;
+    let mut on_leaf = leaf.subscribe("down.>").await.unwrap();
+    wait_interest(&hub, "down.probe", &mut on_leaf).await;
+    drop(hub);
+    p.hub.kill();
+    // Local traffic on the leaf while the hub is away.
+    let mut local = leaf.subscribe("local.x").await.unwrap();
+    leaf.flush().await.unwrap();
+    for i in 0..100 {
+        leaf.publish("local.x", i.to_string().into()).await.unwrap();
+    }
+    for i in 0..100 {
+        let m = next(&mut local).await;
+        assert_eq!(std::str::from_utf8(&m.payload).unwrap(), i.to_string());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    p.hub.restart();
+    let hub = p.hub.client().await;
+    // The leaf's subscription from before the outage is announced again...
+    wait_interest(&hub, "down.probe", &mut on_leaf).await;
+    hub.publish("down.after", "back".into()).await.unwrap();
+    let m = next(&mut on_leaf).await;
+    assert_eq!(&m.payload[..], b"back");
+    // ...and new interest on the hub reaches the leaf.
+    let mut on_hub = hub.subscribe("up.>").await.unwrap();
+    wait_interest(&leaf, "up.probe", &mut on_hub).await;
+}
+
+#[tokio::test]
+async fn hub_restart_tested_leaf() {
+    hub_restart(Topology::TestedLeaf).await;
+}
+
+#[tokio::test]
+async fn hub_restart_tested_hub() {
+    hub_restart(Topology::TestedHub).await;
+}
