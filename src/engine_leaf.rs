@@ -20,6 +20,9 @@ fn loop_err(account: &str) -> String {
     format!("Loop detected for leafnode account={account:?}. Delaying attempt to reconnect for 30s")
 }
 
+/// nats-server's -ERR to a leaf whose cluster (or standalone server) name is its own.
+const SAME_CLUSTER_ERR: &str = "remote leafnode has same cluster name";
+
 /// The engine's leaf state on one core.
 #[derive(Default)]
 pub(crate) struct LeafState {
@@ -173,7 +176,7 @@ impl Engine {
             LeafOp::Err(text) => {
                 let text = String::from_utf8_lossy(&text).into_owned();
                 tracing::warn!(error = %text, "leafnode link got -ERR");
-                let reason = if text.contains("Loop detected") {
+                let reason = if text.contains("Loop detected") || text == SAME_CLUSTER_ERR {
                     CloseReason::LeafLoopDetected
                 } else {
                     CloseReason::ProtocolViolation
@@ -260,8 +263,9 @@ impl Engine {
             return;
         }
         if connect.cluster == settings.server_name || connect.name == settings.server_name {
-            let account = self.link(conn).account.clone();
-            self.send_err(conn, &loop_err(&account));
+            // nats-server's answer; the soliciting side then waits 30 s.
+            tracing::error!("remote leafnode has same cluster name");
+            self.send_err(conn, SAME_CLUSTER_ERR);
             self.close(conn, CloseReason::LeafLoopDetected, true);
             return;
         }
@@ -442,3 +446,7 @@ impl Engine {
             .collect()
     }
 }
+
+#[cfg(test)]
+#[path = "engine_leaf_tests.rs"]
+mod tests;

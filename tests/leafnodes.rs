@@ -41,11 +41,17 @@ struct Node {
     hub_leaf_port: Option<u16>,
     dir: PathBuf,
     child: Option<Child>,
+    to_self: bool,
 }
 
 impl Node {
     /// A hub (leaf port open) or a leaf (soliciting `hub_leaf_port`).
     fn start(kind: ServerKind, name: &str, hub_leaf_port: Option<u16>) -> Node {
+        Node::start_with(kind, name, hub_leaf_port, false)
+    }
+
+    /// `to_self`: a hub whose remote is its own leaf port (a loop).
+    fn start_with(kind: ServerKind, name: &str, hub_leaf_port: Option<u16>, to_self: bool) -> Node {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!(
             "natrix-leaftest-{}-{}-{}",
@@ -67,6 +73,7 @@ impl Node {
             hub_leaf_port,
             dir,
             child: None,
+            to_self,
         };
         node.spawn();
         node
@@ -85,6 +92,12 @@ impl Node {
                     Some(p) => toml.push_str(&format!(
                         "[[leafnodes.remotes]]\nurls = [\"nats-leaf://127.0.0.1:{p}\"]\n"
                     )),
+                }
+                if self.to_self {
+                    toml.push_str(&format!(
+                        "[[leafnodes.remotes]]\nurls = [\"nats-leaf://127.0.0.1:{}\"]\n",
+                        self.leaf_port
+                    ));
                 }
                 let conf = self.dir.join("natrix.toml");
                 std::fs::write(&conf, toml).expect("config");
@@ -105,6 +118,10 @@ impl Node {
                     self.name, self.port
                 );
                 match self.hub_leaf_port {
+                    None if self.to_self => conf_text.push_str(&format!(
+                        "leafnodes {{ listen: 127.0.0.1:{0}, remotes: [ {{ urls: [\"nats-leaf://127.0.0.1:{0}\"] }} ] }}\n",
+                        self.leaf_port
+                    )),
                     None => conf_text.push_str(&format!(
                         "leafnodes {{ listen: 127.0.0.1:{} }}\n",
                         self.leaf_port
@@ -482,4 +499,32 @@ async fn hub_restart_tested_leaf() {
 #[tokio::test]
 async fn hub_restart_tested_hub() {
     hub_restart(Topology::TestedHub).await;
+}
+
+/// A server whose remote is its own leaf port: the link is refused as a loop (same cluster
+/// name), the soliciting side backs off, and every message is still delivered exactly once.
+#[tokio::test]
+async fn link_to_itself_is_refused_and_delivers_once() {
+    let node = Node::start_with(ServerKind::from_env(), "selfy", None, true);
+    let c = node.client().await;
+    let mut sub = c.subscribe("once").await.unwrap();
+    c.flush().await.unwrap();
+    // Let the link attempt happen (and be refused).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.publish("once", "x".into()).await.unwrap();
+    c.flush().await.unwrap();
+    let m = next(&mut sub).await;
+    assert_eq!(&m.payload[..], b"x");
+    if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(500), sub.next()).await {
+        panic!("delivered twice: {:?}", m.payload);
+    }
+    let deadline = Instant::now() + WAIT;
+    while !node.log().contains("same cluster name") {
+        assert!(
+            Instant::now() < deadline,
+            "no loop refusal logged:\n{}",
+            node.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -1,0 +1,230 @@
+//! Engine tests of leaf links: two cores pumped by hand, a link on core 1.
+
+use std::sync::Arc;
+
+use super::super::tests::{info, limits};
+use super::*;
+use crate::leaf::{LeafRole, LeafSettings};
+
+const CONNECT: &str =
+    "CONNECT {\"verbose\":false,\"pedantic\":false,\"headers\":true,\"protocol\":1}\r\n";
+const LEAF_CONNECT: &str = "CONNECT {\"version\":\"2.15.1\",\"server_id\":\"NL\",\"name\":\"other\",\"cluster\":\"other\",\"headers\":true,\"compress_mode\":\"not supported\",\"remote_account\":\"$G\",\"protocol\":3}\r\n";
+
+fn settings() -> Arc<LeafSettings> {
+    Arc::new(LeafSettings {
+        server_id: "NTEST".into(),
+        server_name: "test".into(),
+        version: "2.11.0".into(),
+        loop_subject: Bytes::from_static(b"$LDS.mine"),
+        listen_host: "127.0.0.1".into(),
+        listen_port: 7422,
+        max_payload: 1 << 20,
+        max_control_line: 4096,
+        domain: None,
+        jetstream: false,
+    })
+}
+
+struct Two {
+    cores: Vec<Engine>,
+}
+
+impl Two {
+    fn new() -> Self {
+        let cores = (0..2)
+            .map(|core_id| {
+                let mut e = Engine::new(EngineConfig {
+                    core_id,
+                    n_cores: 2,
+                    limits: limits(),
+                    info: info(),
+                });
+                e.set_leaf(Some(settings()));
+                e
+            })
+            .collect();
+        Two { cores }
+    }
+
+    fn pump(&mut self) {
+        for _ in 0..10 {
+            for (from, to) in [(0, 1), (1, 0)] {
+                let batch = self.cores[from].take_outgoing(to);
+                if !batch.is_empty() {
+                    let bytes = self.cores[to].on_ring(from, batch);
+                    self.cores[to].credit_peer(from, bytes);
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, core: usize, conn: ConnId, bytes: &str) -> ReadStatus {
+        let mut buf = BytesMut::from(bytes.as_bytes());
+        let st = self.cores[core].on_read(conn, &mut buf, 1);
+        self.pump();
+        st
+    }
+
+    fn out(&mut self, core: usize, conn: ConnId) -> String {
+        let mut buf = BytesMut::new();
+        let _ = self.cores[core].take_output(conn, &mut buf);
+        self.cores[core].write_done(conn);
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    fn client(&mut self, core: usize) -> ConnId {
+        let id = self.cores[core].open_conn("127.0.0.1", 1, true);
+        self.send(core, id, CONNECT);
+        self.out(core, id);
+        id
+    }
+
+    /// An accepted link on core 1, handshake done; returns it and what it was sent.
+    fn hub_link(&mut self) -> (ConnId, String) {
+        let l = self.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Accept, "$G");
+        let info = self.out(1, l);
+        assert!(info.starts_with("INFO {"), "{info}");
+        assert!(
+            info.contains("\"leafnode_urls\":[\"127.0.0.1:7422\"]"),
+            "{info}"
+        );
+        assert!(!info.contains("compression"), "{info}");
+        self.send(1, l, LEAF_CONNECT);
+        let out = self.out(1, l);
+        (l, out)
+    }
+}
+
+#[test]
+fn link_up_announces_loop_subject_and_all_interest_of_every_core() {
+    let mut t = Two::new();
+    let c0 = t.client(0);
+    t.send(0, c0, "SUB a.> 1\r\nSUB w g 2\r\nSUB w g 3\r\n");
+    let (_, out) = t.hub_link();
+    assert!(out.starts_with("LS+ $LDS.mine\r\n"), "{out}");
+    assert!(out.contains("LS+ a.>\r\n"), "{out}");
+    assert!(out.contains("LS+ w g 2\r\n"), "{out}");
+}
+
+#[test]
+fn interest_changes_on_any_core_reach_the_link() {
+    let mut t = Two::new();
+    let (l, _) = t.hub_link();
+    let c0 = t.client(0);
+    t.send(0, c0, "SUB x 1\r\nSUB x 2\r\nSUB q g 3\r\n");
+    assert_eq!(t.out(1, l), "LS+ x\r\nLS+ q g 1\r\n");
+    t.send(0, c0, "UNSUB 1\r\n");
+    assert_eq!(t.out(1, l), "", "plain interest still there");
+    t.send(0, c0, "UNSUB 2\r\nUNSUB 3\r\n");
+    assert_eq!(t.out(1, l), "LS- x\r\nLS- q g\r\n");
+}
+
+#[test]
+fn remote_interest_is_a_subscription_and_messages_cross_once() {
+    let mut t = Two::new();
+    let (l, _) = t.hub_link();
+    t.send(1, l, "LS+ foo.*\r\nLS+ foo.>\r\n");
+    let c0 = t.client(0);
+    t.send(0, c0, "PUB foo.bar r.1 2\r\nhi\r\n");
+    // Two matching subscriptions of the link, one LMSG.
+    assert_eq!(t.out(1, l), "LMSG foo.bar r.1 2\r\nhi\r\n");
+    t.send(0, c0, "HPUB foo.h 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
+    assert_eq!(t.out(1, l), "HMSG foo.h 12 14\r\nNATS/1.0\r\n\r\nhi\r\n");
+    t.send(1, l, "LS- foo.*\r\nLS- foo.>\r\n");
+    t.send(0, c0, "PUB foo.bar 2\r\nhi\r\n");
+    assert_eq!(t.out(1, l), "");
+}
+
+#[test]
+fn the_links_own_interest_is_not_announced_back_and_its_messages_not_echoed() {
+    let mut t = Two::new();
+    let (l, _) = t.hub_link();
+    t.send(1, l, "LS+ e\r\n");
+    assert_eq!(t.out(1, l), "", "its own LS+ is not echoed");
+    let c0 = t.client(0);
+    t.send(0, c0, "SUB e 1\r\n");
+    t.out(1, l);
+    t.send(1, l, "LMSG e 2\r\nhi\r\n");
+    assert_eq!(t.out(1, l), "", "no echo back over the link");
+    assert_eq!(t.out(0, c0), "MSG e 1 2\r\nhi\r\n");
+}
+
+#[test]
+fn queue_names_in_lmsg_decide_queue_delivery() {
+    let mut t = Two::new();
+    let (l, _) = t.hub_link();
+    let c0 = t.client(0);
+    t.send(0, c0, "SUB w g 1\r\n");
+    t.out(1, l);
+    t.send(1, l, "LMSG w 1\r\na\r\n");
+    assert_eq!(t.out(0, c0), "", "no queue names: plain subscribers only");
+    t.send(1, l, "LMSG w | g 1\r\nb\r\nLMSG w + r g 1\r\nc\r\n");
+    assert_eq!(t.out(0, c0), "MSG w 1 1\r\nb\r\nMSG w 1 r 1\r\nc\r\n");
+    // A queue member across the link is picked as one member: LMSG names the group.
+    t.send(0, c0, "UNSUB 1\r\n");
+    assert_eq!(t.out(1, l), "LS- w g\r\n");
+    t.send(1, l, "LS+ w g 2\r\n");
+    t.send(0, c0, "PUB w 1\r\nd\r\n");
+    assert_eq!(t.out(1, l), "LMSG w | g 1\r\nd\r\n");
+}
+
+#[test]
+fn our_loop_subject_coming_back_closes_the_link() {
+    let mut t = Two::new();
+    let (l, _) = t.hub_link();
+    assert_eq!(t.send(1, l, "LS+ $LDS.mine\r\n"), ReadStatus::Closed);
+    assert!(t
+        .out(1, l)
+        .contains("Loop detected for leafnode account=\"$G\""));
+    assert_eq!(
+        t.cores[1].session(l).close,
+        Some(CloseReason::LeafLoopDetected)
+    );
+}
+
+#[test]
+fn same_cluster_name_is_refused() {
+    let mut t = Two::new();
+    let l = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Accept, "$G");
+    t.out(1, l);
+    t.send(
+        1,
+        l,
+        "CONNECT {\"name\":\"test\",\"cluster\":\"test\",\"headers\":true,\"protocol\":3}\r\n",
+    );
+    assert_eq!(
+        t.out(1, l),
+        "-ERR 'remote leafnode has same cluster name'\r\n"
+    );
+}
+
+#[test]
+fn soliciting_side_connects_after_info_then_announces() {
+    let mut t = Two::new();
+    let c0 = t.client(0);
+    t.send(0, c0, "SUB s 1\r\n");
+    let auth = crate::leaf::SolicitAuth {
+        user: Some("u".into()),
+        pass: Some("p".into()),
+        creds: None,
+    };
+    let l = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Solicit(auth), "$G");
+    assert_eq!(t.out(1, l), "", "waits for the hub's INFO");
+    t.send(
+        1,
+        l,
+        "INFO {\"server_id\":\"NH\",\"server_name\":\"hub\",\"client_id\":5,\"nonce\":\"abc\",\"leafnode_urls\":[]}\r\n",
+    );
+    let out = t.out(1, l);
+    assert!(out.starts_with("CONNECT {"), "{out}");
+    assert!(out.contains("\"user\":\"u\",\"pass\":\"p\""), "{out}");
+    assert!(
+        out.contains("\"name\":\"test\",\"cluster\":\"test\""),
+        "{out}"
+    );
+    assert!(out.contains("\"remote_account\":\"$G\""), "{out}");
+    assert!(out.ends_with("LS+ $LDS.mine\r\nLS+ s\r\n"), "{out}");
+    assert!(t.cores[1].leaf_link_up(l));
+    assert_eq!(t.send(1, l, "PING\r\n"), ReadStatus::Continue);
+    assert_eq!(t.out(1, l), "PONG\r\n");
+}
