@@ -234,6 +234,8 @@ pub struct Engine {
     auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
     /// The latest time the shell told us (reads and ticks), for reply permissions.
     clock_ns: u64,
+    /// `$SYS.REQ.SERVER` responder: its gate and admitted requests (`engine_sys.rs`).
+    sys: sys::SysService,
 }
 
 impl Engine {
@@ -271,6 +273,7 @@ impl Engine {
             stats: CoreStats::default(),
             auth: None,
             clock_ns: 0,
+            sys: Default::default(),
             cfg,
         }
     }
@@ -760,6 +763,22 @@ impl Engine {
         subject: Bytes,
         queue: Option<Bytes>,
     ) -> SubKey {
+        let key = self.insert_sub_unannounced(target, sid, subject.clone(), queue.clone());
+        if let Some(update) = self.local_interest.add(&subject, queue.as_ref()) {
+            self.interest_epoch += 1;
+            self.broadcast_interest(update);
+        }
+        key
+    }
+
+    /// Stores and indexes a subscription on this core only: no other core hears of it.
+    fn insert_sub_unannounced(
+        &mut self,
+        target: SubTarget,
+        sid: Bytes,
+        subject: Bytes,
+        queue: Option<Bytes>,
+    ) -> SubKey {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = SubEntry {
@@ -783,10 +802,6 @@ impl Engine {
         };
         let key = SubKey { slot, generation };
         self.local.insert(&subject, queue.as_deref(), key);
-        if let Some(update) = self.local_interest.add(&subject, queue.as_ref()) {
-            self.interest_epoch += 1;
-            self.broadcast_interest(update);
-        }
         key
     }
 
@@ -967,6 +982,10 @@ mod snapshot;
 
 #[path = "engine_lame_duck.rs"]
 mod lame_duck;
+
+#[path = "engine_sys.rs"]
+mod sys;
+pub use sys::{SysRequest, SYS_TARGET};
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]

@@ -224,6 +224,9 @@ impl Engine {
         let finished = entry.max_msgs.is_some_and(|max| entry.delivered >= max);
         let conn = match entry.target {
             SubTarget::Conn(conn) => conn,
+            SubTarget::Internal(sys::SYS_TARGET) => {
+                return self.accept_sys_request(publisher, msg);
+            }
             SubTarget::Internal(target) => {
                 self.internal_inbox.push(InternalDelivery {
                     target,
