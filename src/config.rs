@@ -54,6 +54,26 @@ pub struct Config {
     /// Schema and checks: `crate::leaf::config`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub leafnodes: Option<crate::leaf::config::LeafNodesConfig>,
+    /// Who may use the `$SYS.REQ.SERVER` requests (`[system]`), until accounts name a
+    /// system account.
+    #[serde(skip_serializing_if = "SystemConfig::is_empty")]
+    pub system: SystemConfig,
+}
+
+/// `[system]`: the users (names or nkeys of `[authorization] users`) whose connections may ask the server
+/// requests (`$SYS.REQ.SERVER.PING`, `...PING.VARZ`, ...) that nats-server answers on its
+/// system account. Empty = nobody.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SystemConfig {
+    /// User names from `[authorization] users`.
+    pub users: Vec<String>,
+}
+
+impl SystemConfig {
+    fn is_empty(&self) -> bool {
+        self.users.is_empty()
+    }
 }
 
 /// Shortest `server.lame_duck_duration_ms` (nats-server refuses less than 30 s).
@@ -112,6 +132,20 @@ pub struct LimitsConfig {
 pub struct LoggingConfig {
     /// A level (`trace`..`error`, `off`) or a tracing `EnvFilter` directive like `natrix=debug,info`.
     pub level: String,
+    /// `"text"` (human-readable; colours only when stderr is a terminal) or `"json"` (one JSON
+    /// object per line, for log shippers). Read at start-up only.
+    pub format: LogFormat,
+}
+
+/// `logging.format`: how each log line is written to stderr.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// tracing-subscriber's human-readable format.
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, `target`).
+    Json,
 }
 
 /// `[jetstream]`: persistence, reserved until streams are implemented.
@@ -191,6 +225,7 @@ impl Default for LoggingConfig {
     fn default() -> Self {
         LoggingConfig {
             level: "info".to_owned(),
+            format: LogFormat::Text,
         }
     }
 }
@@ -623,6 +658,19 @@ impl Config {
         if let Err(reason) = check_log_level(&self.logging.level) {
             return bad("logging.level", reason);
         }
+        for name in &self.system.users {
+            let known = self.authorization.as_ref().is_some_and(|a| {
+                a.users
+                    .iter()
+                    .any(|u| u.user.as_deref() == Some(name) || u.nkey.as_deref() == Some(name))
+            });
+            if !known {
+                return bad(
+                    "system.users",
+                    format!("`{name}` is not a user of [authorization] users"),
+                );
+            }
+        }
         match &self.jetstream.sync {
             SyncPolicy::Named(name) if name != "always" => {
                 return bad(
@@ -778,6 +826,7 @@ mod tests {
             },
             logging: LoggingConfig {
                 level: "natrix=debug,warn".into(),
+                format: LogFormat::Json,
             },
             jetstream: JetStreamConfig {
                 enabled: false,
@@ -790,6 +839,7 @@ mod tests {
             },
             authorization: None,
             leafnodes: None,
+            system: SystemConfig::default(),
         };
         // Every leaf differs from the default, so the round trip below proves each key is read.
         let defaults: HashMap<_, _> = leaves(&Config::default()).into_iter().collect();
@@ -930,6 +980,14 @@ mod tests {
             (
                 "[logging]\nlevel = \"\"\n".into(),
                 "test.toml:2: logging.level: must not be empty",
+            ),
+            (
+                "[logging]\nformat = \"xml\"\n".into(),
+                "test.toml:2:10: logging.format: unknown variant `xml`",
+            ),
+            (
+                "[authorization]\nusers = [ { user = \"a\", password = \"b\" } ]\n[system]\nusers = [\"root\"]\n".into(),
+                "test.toml:4: system.users: `root` is not a user of [authorization] users",
             ),
             (
                 "[jetstream]\nsync = \"sometimes\"\n".into(),
@@ -1172,6 +1230,7 @@ mod tests {
             limits,
             logging: LoggingConfig {
                 level: level.into(),
+                ..LoggingConfig::default()
             },
             jetstream: JetStreamConfig {
                 store_dir: dir.into(),
@@ -1179,6 +1238,7 @@ mod tests {
             },
             authorization: None,
             leafnodes: None,
+            system: SystemConfig::default(),
         })
     }
 

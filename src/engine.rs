@@ -238,6 +238,8 @@ pub struct Engine {
     clock_ns: u64,
     /// Leaf node links on this core (see `engine_leaf.rs`).
     leaf: leaf_link::LeafState,
+    /// `$SYS.REQ.SERVER` responder: its gate and admitted requests (`engine_sys.rs`).
+    sys: sys::SysService,
 }
 
 impl Engine {
@@ -276,6 +278,7 @@ impl Engine {
             auth: None,
             clock_ns: 0,
             leaf: Default::default(),
+            sys: Default::default(),
             cfg,
         }
     }
@@ -768,6 +771,23 @@ impl Engine {
         subject: Bytes,
         queue: Option<Bytes>,
     ) -> SubKey {
+        let key = self.insert_sub_unannounced(target, sid, subject.clone(), queue.clone());
+        if let Some(update) = self.local_interest.add(&subject, queue.as_ref()) {
+            self.interest_epoch += 1;
+            self.broadcast_interest(update);
+        }
+        self.leaf_interest_changed(&subject, queue.as_ref());
+        key
+    }
+
+    /// Stores and indexes a subscription on this core only: no other core hears of it.
+    fn insert_sub_unannounced(
+        &mut self,
+        target: SubTarget,
+        sid: Bytes,
+        subject: Bytes,
+        queue: Option<Bytes>,
+    ) -> SubKey {
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = SubEntry {
@@ -799,11 +819,6 @@ impl Engine {
                 .clone();
             self.session_mut(conn).subs.insert(sid, key);
         }
-        if let Some(update) = self.local_interest.add(&subject, queue.as_ref()) {
-            self.interest_epoch += 1;
-            self.broadcast_interest(update);
-        }
-        self.leaf_interest_changed(&subject, queue.as_ref());
         key
     }
 
@@ -990,6 +1005,10 @@ mod leaf_link;
 
 #[path = "engine_lame_duck.rs"]
 mod lame_duck;
+
+#[path = "engine_sys.rs"]
+mod sys;
+pub use sys::{SysRequest, SYS_TARGET};
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]

@@ -41,6 +41,56 @@ impl Engine {
         self.auth = auth;
     }
 
+    /// A configuration reload: new connections get these limits and authenticate against
+    /// this `[authorization]`; open connections are checked again (see
+    /// [`Engine::reauthorize_open`]). The pending limit and keepalive apply to open
+    /// connections too (read on use); payload and control-line limits to new ones.
+    pub fn reload(&mut self, live: &crate::reload::LiveSettings) {
+        self.cfg.limits = live.limits.clone();
+        self.cfg.info.max_payload = live.limits.max_payload_bytes;
+        let old = self.auth.take();
+        self.set_auth(live.auth.clone());
+        self.set_system_users(live.system_users.clone());
+        self.reauthorize_open(old.as_deref());
+    }
+
+    /// As nats-server on reload: every connected client is authenticated again with the
+    /// CONNECT it sent; one the new rules refuse gets `-ERR 'Authorization Violation'` and
+    /// is closed, the others get their user's new permissions. A bcrypt user is not
+    /// re-verified on the core: it stays when its configured hash is unchanged (the old
+    /// verification holds) and is closed when the hash changed.
+    fn reauthorize_open(&mut self, old: Option<&auth::Authenticator>) {
+        let Some(new) = self.auth.clone() else {
+            for s in self.sessions.iter_mut().flatten() {
+                s.perms = None;
+            }
+            return;
+        };
+        let open: Vec<ConnId> = (0..self.sessions.len() as ConnId)
+            .filter(|c| {
+                self.sessions[*c as usize]
+                    .as_ref()
+                    .is_some_and(|s| s.connected && s.auth_pending.is_none() && s.is_open())
+            })
+            .collect();
+        for conn in open {
+            let s = self.session(conn);
+            match new.check(&s.opts, s.nonce.as_deref()) {
+                Decision::Accept(who) => self.bind_user(conn, who),
+                Decision::Reject => self.auth_violation(conn),
+                Decision::VerifyBcrypt { hash, then, .. } => {
+                    let was = old.map(|a| a.check(&s.opts, s.nonce.as_deref()));
+                    match was {
+                        Some(Decision::VerifyBcrypt { hash: h, .. }) if h == hash => {
+                            self.bind_user(conn, then)
+                        }
+                        _ => self.auth_violation(conn),
+                    }
+                }
+            }
+        }
+    }
+
     /// On accept: the nonce for INFO and the CONNECT deadline, when auth is on.
     pub(super) fn prepare_auth(&mut self, session: &mut Session, info: &mut ServerInfo, now: u64) {
         let Some(auth) = &self.auth else {

@@ -246,6 +246,9 @@ impl Engine {
                 return true;
             }
             SubTarget::Conn(conn) => conn,
+            SubTarget::Internal(sys::SYS_TARGET) => {
+                return self.accept_sys_request(publisher, msg);
+            }
             SubTarget::Internal(target) => {
                 self.internal_inbox.push(InternalDelivery {
                     target,

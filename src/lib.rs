@@ -19,6 +19,7 @@ pub mod mesh;
 pub mod monitor;
 pub mod probe;
 pub mod protocol;
+pub mod reload;
 pub mod server;
 pub mod session;
 pub mod shell;

@@ -1,6 +1,6 @@
 //! The `natrix` binary: resolve configuration, start the cores, stop on SIGINT/SIGTERM,
-//! enter lame duck mode on SIGUSR2 (as nats-server). SIGHUP (reload) and SIGUSR1 (log reopen)
-//! are logged and otherwise ignored.
+//! enter lame duck mode on SIGUSR2 and reload the configuration on SIGHUP (as nats-server);
+//! SIGUSR1 (log reopen) is logged and otherwise ignored.
 
 use std::process::ExitCode;
 
@@ -8,24 +8,21 @@ use clap::Parser;
 use tracing_subscriber::{reload, EnvFilter};
 
 use natrix::cli::Cli;
+use natrix::config::LogFormat;
+use signal_hook::consts::{SIGHUP, SIGUSR1};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Log at info until the configuration (which names the level) is known.
-    let (filter, reload_handle) = reload::Layer::new(EnvFilter::new("info"));
-    {
-        use tracing_subscriber::layer::SubscriberExt;
-        let subscriber = tracing_subscriber::registry()
-            .with(filter)
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
-        tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
-        // Instead of tracing-subscriber's `init()` (which installs a plain `LogTracer`).
-        if log::set_boxed_logger(Box::new(GlommioLogBridge(tracing_log::LogTracer::new()))).is_ok()
-        {
-            sync_log_max_level();
-        }
-    }
-    let cfg = match cli.resolve() {
+    // The configuration names the log format, so it is read before the subscriber exists;
+    // its error (if any) is logged right after, in the default format.
+    let resolved = cli.resolve();
+    let format = resolved
+        .as_ref()
+        .map(|c| c.logging.format)
+        .unwrap_or_default();
+    // Log at info until the configuration (which names the level) is applied.
+    let reload_handle = install_logging(format);
+    let cfg = match resolved {
         Ok(cfg) => cfg,
         Err(e) => {
             tracing::error!("configuration refused: {e}");
@@ -56,10 +53,15 @@ fn main() -> ExitCode {
         tracing::error!(error = %e, "cannot install signal handler");
         return ExitCode::from(1);
     }
-    if let Err(e) = warn_on_unsupported_signals() {
-        tracing::error!(error = %e, "cannot install signal handler");
-        return ExitCode::from(1);
-    }
+    // SIGHUP (reload) and SIGUSR1 are caught from here on; they are acted on once the
+    // server runs (a SIGHUP during start-up is queued, not lost).
+    let signals = match signal_hook::iterator::Signals::new([SIGHUP, SIGUSR1]) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot install signal handler");
+            return ExitCode::from(1);
+        }
+    };
     let handle = match natrix::server::start_with_signals(cfg, flag, lame_duck) {
         Ok(h) => h,
         Err(e) => {
@@ -67,30 +69,104 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let reloader = handle.reloader();
+    if let Err(e) = std::thread::Builder::new()
+        .name("natrix-signals".into())
+        .spawn(move || on_signals(signals, cli, reload_handle, reloader))
+    {
+        tracing::error!(error = %e, "cannot start the signal thread");
+        handle.shutdown();
+        return ExitCode::from(1);
+    }
     handle.wait();
     tracing::info!("natrix stopped");
     ExitCode::SUCCESS
 }
 
-/// nats-server acts on SIGHUP (configuration reload) and SIGUSR1 (log file reopen); natrix
-/// does neither yet. Without a handler their default action
-/// would kill the process without a word, so a thread of its own (not a core) waits for them
-/// and logs that the signal was ignored.
-fn warn_on_unsupported_signals() -> std::io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGUSR1};
-    let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGUSR1])?;
-    std::thread::Builder::new()
-        .name("natrix-signals".into())
-        .spawn(move || {
-            for sig in signals.forever() {
-                let what = match sig {
-                    SIGHUP => "SIGHUP received: configuration reload is not supported",
-                    _ => "SIGUSR1 received: log file reopening is not supported",
-                };
-                tracing::warn!("{what}; signal ignored (SIGTERM stops the server)");
+/// The level filter's reload handle (SIGHUP and the configuration change it).
+type LevelHandle = reload::Handle<EnvFilter, tracing_subscriber::Registry>;
+
+/// Installs the global subscriber writing to stderr in `format`, at level info; colour codes
+/// only when stderr is a terminal (a pipe, a file or journald gets plain text).
+fn install_logging(format: LogFormat) -> LevelHandle {
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    let (filter, handle) = reload::Layer::new(EnvFilter::new("info"));
+    let text = (format == LogFormat::Text).then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+    });
+    let json = (format == LogFormat::Json).then(|| {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+    });
+    let subscriber = tracing_subscriber::registry()
+        .with(filter)
+        .with(text)
+        .with(json);
+    tracing::subscriber::set_global_default(subscriber).expect("the only global subscriber");
+    // Instead of tracing-subscriber's `init()` (which installs a plain `LogTracer`).
+    if log::set_boxed_logger(Box::new(GlommioLogBridge(tracing_log::LogTracer::new()))).is_ok() {
+        sync_log_max_level();
+    }
+    handle
+}
+
+/// The signal thread (never a core): SIGHUP re-reads the configuration (the same file and
+/// flags as at start) and applies what may change while running, as nats-server's
+/// `--signal reload`; a file that does not load, or that changes a restart-only setting, is
+/// refused with the reason and the running configuration stays. SIGUSR1 (nats-server: reopen
+/// the log file) is logged and ignored: natrix logs to stderr only.
+fn on_signals(
+    mut signals: signal_hook::iterator::Signals,
+    cli: Cli,
+    level: LevelHandle,
+    reloader: natrix::server::Reloader,
+) {
+    for sig in signals.forever() {
+        if sig != SIGHUP {
+            tracing::warn!("SIGUSR1 received: natrix logs to stderr only, nothing to reopen");
+            continue;
+        }
+        let file = cli
+            .config_path()
+            .map_or("the embedded default".to_owned(), |p| {
+                p.display().to_string()
+            });
+        tracing::info!(config = %file, "SIGHUP received: reloading the configuration");
+        let cfg = match cli.resolve() {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                tracing::error!(
+                    "configuration reload refused: {e}; the running configuration stays"
+                );
+                continue;
             }
-        })?;
-    Ok(())
+        };
+        let filter = match EnvFilter::try_new(&cfg.logging.level) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(level = %cfg.logging.level, error = %e,
+                    "configuration reload refused: bad log level; the running configuration stays");
+                continue;
+            }
+        };
+        match reloader.reload(cfg) {
+            Ok(changed) if changed.is_empty() => {
+                tracing::info!("configuration reloaded: nothing changed")
+            }
+            Ok(changed) => {
+                if changed.iter().any(|k| k == "logging.level") {
+                    let _ = level.reload(filter);
+                    sync_log_max_level();
+                }
+                tracing::info!(changed = %changed.join(", "), "configuration reloaded");
+            }
+            Err(e) => tracing::error!("configuration reload refused: {e}"),
+        }
+    }
 }
 
 /// Lets `log` macros (glommio's) skip records below the level tracing logs, as

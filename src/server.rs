@@ -10,7 +10,7 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{ExecutorJoinHandle, LocalExecutorBuilder, Placement};
 
 use crate::config::Config;
-use crate::engine::{EngineConfig, EngineLimits};
+use crate::engine::EngineConfig;
 use crate::mesh::RingBatch;
 use crate::monitor::{self, JsFacts, MonitorHandle, MonitorShared, ServerFacts};
 use crate::probe::{self, ProbeError};
@@ -61,9 +61,34 @@ pub struct ServerHandle {
     handles: Vec<ExecutorJoinHandle<()>>,
     shutdown: Arc<AtomicBool>,
     monitor: Option<MonitorHandle>,
+    reloader: Reloader,
+}
+
+/// Applies a reloaded configuration to a running server (SIGHUP); see [`crate::reload`].
+#[derive(Clone)]
+pub struct Reloader {
+    reload: Arc<crate::reload::Reloadable>,
+    connections: Arc<ConnectionLimit>,
+}
+
+impl Reloader {
+    /// Checks `cfg` against the running configuration and hands what changed to the cores
+    /// (they apply it within their poll period). Returns the changed keys; on error nothing
+    /// changed.
+    pub fn reload(&self, cfg: Config) -> Result<Vec<String>, crate::reload::ReloadError> {
+        let max_connections = cfg.limits.max_connections;
+        let changed = self.reload.reload(cfg)?;
+        self.connections.set_max(max_connections);
+        Ok(changed)
+    }
 }
 
 impl ServerHandle {
+    /// The handle a signal thread reloads the configuration through.
+    pub fn reloader(&self) -> Reloader {
+        self.reloader.clone()
+    }
+
     /// The flag that stops the server when set (signal handlers set it).
     pub fn shutdown_flag(&self) -> Arc<AtomicBool> {
         self.shutdown.clone()
@@ -187,21 +212,11 @@ pub fn start_with_signals(
     let engine = EngineConfig {
         core_id: 0,
         n_cores,
-        limits: EngineLimits {
-            max_payload_bytes: limits.max_payload_bytes,
-            max_control_line_bytes: limits.max_control_line_bytes,
-            max_pending_bytes: limits.max_pending_bytes,
-            max_subscriptions: limits.max_subscriptions,
-            ping_interval_ns: limits.ping_interval_ms * 1_000_000,
-            max_pings_outstanding: limits.max_pings_outstanding,
-        },
+        limits: crate::reload::engine_limits(limits),
         info,
     };
-    let auth = cfg
-        .authorization
-        .as_ref()
-        .and_then(crate::auth::Authenticator::from_config)
-        .map(Arc::new);
+    let reload = crate::reload::Reloadable::new(&cfg);
+    let auth = crate::reload::authenticator(&cfg);
     let mut tick = Duration::from_millis((limits.ping_interval_ms / 10).clamp(50, 1000));
     match &auth {
         // The ticker also enforces the auth timeout: a tenth of it is precise enough.
@@ -245,23 +260,29 @@ pub fn start_with_signals(
         .map_err(|e| StartError::Core(e.to_string()))?
         .to_string();
     // Monitoring starts first, so `/healthz` answers 503 while the cores recover streams.
-    let monitor_shared = (cfg.server.http_port != 0).then(|| MonitorShared::new(n_cores));
-    let monitor = match &monitor_shared {
-        Some(shared) => {
+    // The cores' snapshot slots and the `$SYS.REQ.SERVER` responder exist even with the
+    // HTTP port off.
+    let monitor_shared = Some(MonitorShared::new(n_cores));
+    let facts = server_facts(&cfg, &engine.info, n_cores);
+    let monitor = match (&monitor_shared, cfg.server.http_port) {
+        (Some(shared), port) if port != 0 => {
             let mut http_addr = cfg
                 .listen_addr()
                 .map_err(|e| StartError::Core(e.to_string()))?;
-            http_addr.set_port(cfg.server.http_port);
-            let facts = server_facts(&cfg, &engine.info, n_cores);
+            http_addr.set_port(port);
             Some(monitor::spawn(
                 &http_addr.to_string(),
-                facts,
+                facts.clone(),
                 shared.clone(),
                 shutdown.clone(),
             )?)
         }
-        None => None,
+        _ => None,
     };
+    if let Some(shared) = &monitor_shared {
+        monitor::sys::spawn(facts, shared.clone(), shutdown.clone())
+            .map_err(monitor::MonitorError::Thread)?;
+    }
     let lame_duck = LameDuckSpec {
         flag: lame_duck,
         duration: Duration::from_millis(cfg.server.lame_duck_duration_ms),
@@ -288,6 +309,7 @@ pub fn start_with_signals(
             auth: auth.clone(),
             lame_duck: lame_duck.clone(),
             leaf: leaf.clone(),
+            reload: reload.clone(),
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
             .name(&format!("natrix-core-{i}"))
@@ -304,6 +326,10 @@ pub fn start_with_signals(
         handles,
         shutdown,
         monitor,
+        reloader: Reloader {
+            reload,
+            connections,
+        },
     };
     for _ in 0..n_cores {
         match ready_rx.recv_timeout(START_TIMEOUT) {

@@ -67,12 +67,7 @@ pub fn spawn(
     let thread = std::thread::Builder::new()
         .name("natrix-monitor".into())
         .spawn(move || {
-            let mut m = Monitor {
-                facts,
-                shared,
-                req_stats: BTreeMap::new(),
-                cpu: CpuMeter::new(Instant::now()),
-            };
+            let mut m = Monitor::new(facts, shared);
             while !shutdown.load(Ordering::Relaxed) {
                 match server.recv_timeout(SHUTDOWN_POLL) {
                     Ok(Some(req)) => m.handle(req),
@@ -87,8 +82,9 @@ pub fn spawn(
     Ok(MonitorHandle { thread })
 }
 
-struct Monitor {
-    facts: ServerFacts,
+/// The endpoints' renderer: the HTTP thread has one, the `$SYS` responder another.
+pub(super) struct Monitor {
+    pub(super) facts: ServerFacts,
     shared: Arc<MonitorShared>,
     req_stats: BTreeMap<String, u64>,
     cpu: CpuMeter,
@@ -120,10 +116,10 @@ fn parse_num(key: &str, v: &str) -> Result<usize, String> {
 }
 
 /// What a request is answered with.
-struct Reply {
-    code: u16,
+pub(super) struct Reply {
+    pub(super) code: u16,
     content_type: &'static str,
-    body: Vec<u8>,
+    pub(super) body: Vec<u8>,
 }
 
 impl Reply {
@@ -145,6 +141,15 @@ impl Reply {
 }
 
 impl Monitor {
+    pub(super) fn new(facts: ServerFacts, shared: Arc<MonitorShared>) -> Monitor {
+        Monitor {
+            facts,
+            shared,
+            req_stats: BTreeMap::new(),
+            cpu: CpuMeter::new(Instant::now()),
+        }
+    }
+
     fn handle(&mut self, req: tiny_http::Request) {
         let url = req.url().to_string();
         let (path, query) = url.split_once('?').unwrap_or((&url, ""));
@@ -191,7 +196,8 @@ impl Monitor {
         }
     }
 
-    fn answer(&mut self, path: &str, query: &str) -> Result<Reply, String> {
+    /// The answer to `path?query` (an endpoint path such as `/varz`); Err = a 400 text.
+    pub(super) fn answer(&mut self, path: &str, query: &str) -> Result<Reply, String> {
         let q = query_pairs(query);
         match path {
             "/" => Ok(Reply {

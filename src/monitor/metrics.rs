@@ -216,4 +216,40 @@ mod tests {
             value.parse::<f64>().expect("numeric value");
         }
     }
+
+    /// The shipped Grafana dashboard asks only for series `/metrics` exposes.
+    #[test]
+    fn grafana_dashboard_uses_exposed_series() {
+        let dash: serde_json::Value =
+            serde_json::from_str(include_str!("../../config/grafana-natrix-cores.json"))
+                .expect("dashboard is JSON");
+        let varz = br#"{"server_id":"NX","cpu":1.5,"mem":10}"#;
+        let core = CoreSnapshot {
+            js: Some(Default::default()),
+            ..Default::default()
+        };
+        let text = metrics(varz, &[Arc::new(core)]);
+        let mut seen = 0;
+        for panel in dash["panels"].as_array().unwrap() {
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let expr = target["expr"].as_str().unwrap();
+                for (at, _) in expr
+                    .match_indices("natrix_core_")
+                    .chain(expr.match_indices("gnatsd_"))
+                {
+                    let name: String = expr[at..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    assert!(
+                        text.contains(&format!("\n{name}{{")),
+                        "panel {:?} uses {name}, which /metrics does not expose",
+                        panel["title"]
+                    );
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen >= 15, "only {seen} series found in the dashboard");
+    }
 }

@@ -14,6 +14,7 @@ pub mod process;
 pub mod render;
 pub mod slot;
 pub mod snapshot;
+pub mod sys;
 
 pub use http::{spawn, MonitorError, MonitorHandle};
 pub use render::{JsFacts, ServerFacts};

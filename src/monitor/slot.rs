@@ -9,11 +9,13 @@
 //! after [`ACTIVE_FOR`] without any). A core that does not answer in time (stalled) is shown
 //! from its previous snapshot.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::snapshot::CoreSnapshot;
+use super::sys::{SysAnswer, SysJob};
 
 /// How often a core looks for a snapshot request while scrapes keep coming.
 pub const SNAPSHOT_POLL: Duration = Duration::from_millis(10);
@@ -117,6 +119,12 @@ pub struct MonitorShared {
     pub slots: Vec<CoreSlot>,
     /// Cores that recovered their streams and accept clients (`/healthz` is 503 until all have).
     started_cores: AtomicUsize,
+    /// `$SYS.REQ.SERVER` requests the cores admitted, for the responder thread.
+    sys_jobs: Mutex<VecDeque<SysJob>>,
+    sys_ready: Condvar,
+    /// Rendered answers, per requesting core, and how many wait in all.
+    sys_answers: Vec<Mutex<Vec<SysAnswer>>>,
+    sys_answers_waiting: Vec<AtomicUsize>,
 }
 
 impl MonitorShared {
@@ -125,7 +133,57 @@ impl MonitorShared {
         Arc::new(MonitorShared {
             slots: (0..n_cores).map(|_| CoreSlot::default()).collect(),
             started_cores: AtomicUsize::new(0),
+            sys_jobs: Mutex::new(VecDeque::new()),
+            sys_ready: Condvar::new(),
+            sys_answers: (0..n_cores).map(|_| Mutex::new(Vec::new())).collect(),
+            sys_answers_waiting: (0..n_cores).map(|_| AtomicUsize::new(0)).collect(),
         })
+    }
+
+    /// A core's side: queues an admitted `$SYS` request for the responder thread.
+    pub fn submit_sys(&self, job: SysJob) {
+        self.sys_jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(job);
+        self.sys_ready.notify_one();
+    }
+
+    /// The responder's side: the next request, waiting at most `timeout`.
+    pub fn next_sys_job(&self, timeout: Duration) -> Option<SysJob> {
+        let jobs = self.sys_jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let (mut jobs, _) = self
+            .sys_ready
+            .wait_timeout_while(jobs, timeout, |j| j.is_empty())
+            .unwrap_or_else(|e| e.into_inner());
+        jobs.pop_front()
+    }
+
+    /// The responder's side: an answer for `core` to publish.
+    pub fn push_sys_answer(&self, core: usize, answer: SysAnswer) {
+        let (Some(slot), Some(count)) = (
+            self.sys_answers.get(core),
+            self.sys_answers_waiting.get(core),
+        ) else {
+            return;
+        };
+        slot.lock().unwrap_or_else(|e| e.into_inner()).push(answer);
+        count.fetch_add(1, Ordering::Release);
+    }
+
+    /// A core's side: the answers waiting for it (no lock when there are none).
+    pub fn take_sys_answers(&self, core: usize) -> Vec<SysAnswer> {
+        match (
+            self.sys_answers.get(core),
+            self.sys_answers_waiting.get(core),
+        ) {
+            (Some(slot), Some(count)) if count.load(Ordering::Acquire) > 0 => {
+                let taken = std::mem::take(&mut *slot.lock().unwrap_or_else(|e| e.into_inner()));
+                count.fetch_sub(taken.len(), Ordering::AcqRel);
+                taken
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// A core's side: it has recovered its streams and is about to accept clients.

@@ -57,7 +57,8 @@ const STALL_POLL: Duration = Duration::from_micros(100);
 /// touched only when a connection is accepted or closed, never on the message path.
 pub struct ConnectionLimit {
     open: AtomicUsize,
-    max: usize,
+    /// Changed by a configuration reload (`limits.max_connections`).
+    max: AtomicUsize,
 }
 
 impl ConnectionLimit {
@@ -65,15 +66,21 @@ impl ConnectionLimit {
     pub fn new(max: usize) -> Self {
         ConnectionLimit {
             open: AtomicUsize::new(0),
-            max,
+            max: AtomicUsize::new(max),
         }
+    }
+
+    /// A new cap for new connections (reload); open connections above it stay open, as
+    /// nats-server.
+    pub fn set_max(&self, max: usize) {
+        self.max.store(max, Ordering::Relaxed);
     }
 
     /// Claims a slot for a new connection; false (and nothing claimed) when full.
     pub fn try_admit(&self) -> bool {
         self.open
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max).then_some(n + 1)
+                (n < self.max.load(Ordering::Relaxed)).then_some(n + 1)
             })
             .is_ok()
     }
@@ -127,6 +134,8 @@ pub struct CoreSpec {
     pub lame_duck: LameDuckSpec,
     /// Leaf node links (`[leafnodes]`); None = off.
     pub leaf: Option<Arc<LeafSpec>>,
+    /// Settings a configuration reload (SIGHUP) changes; polled with the shutdown flag.
+    pub reload: Arc<crate::reload::Reloadable>,
 }
 
 /// Leaf node settings of every core.
@@ -163,6 +172,8 @@ pub(crate) struct CoreShell {
     pub(crate) storage_notify: Notify,
     pub(crate) storage_stop: Cell<bool>,
     pub(crate) storage_done: Notify,
+    /// Where admitted `$SYS.REQ.SERVER` requests go (the monitor's responder thread).
+    sys_monitor: Option<Arc<MonitorShared>>,
 }
 
 impl CoreShell {
@@ -199,6 +210,9 @@ impl CoreShell {
     /// Carries out what the engine asked for in its last calls (first letting the stream
     /// host handle what the engine matched for JetStream).
     pub(crate) fn process_events(&self) {
+        if let Some(m) = &self.sys_monitor {
+            sys_requests(&mut self.engine.borrow_mut(), m);
+        }
         if self.js_enabled {
             let mut engine = self.engine.borrow_mut();
             let mut host = self.host.borrow_mut();
@@ -268,6 +282,7 @@ pub async fn run_core(spec: CoreSpec) {
         auth,
         lame_duck,
         leaf,
+        reload,
     } = spec;
     let (senders, receivers) = match mesh {
         Some(m) => match m.join().await {
@@ -318,10 +333,18 @@ pub async fn run_core(spec: CoreSpec) {
         storage_notify: Notify::default(),
         storage_stop: Cell::new(false),
         storage_done: Notify::default(),
+        sys_monitor: monitor.clone(),
         engine: RefCell::new({
+            let server_id = engine.info.server_id.clone();
             let mut e = Engine::new(engine);
             e.set_auth(auth);
             e.set_leaf(leaf.as_ref().map(|l| l.settings.clone()));
+            e.set_system_users(reload.current().1.system_users.clone());
+            if monitor.is_some() {
+                for subject in crate::monitor::sys::subjects(&server_id) {
+                    e.add_sys_service(&bytes::Bytes::from(subject));
+                }
+            }
             e
         }),
         conns: RefCell::new(AHashMap::new()),
@@ -391,7 +414,15 @@ pub async fn run_core(spec: CoreSpec) {
     tracing::info!(core = core_id, addr = %listen_addr, "core listening");
     let _ = ready.send(Ok(core_id));
 
+    let mut reload_seen = 0;
     while !shutdown.load(Ordering::Relaxed) {
+        if reload.generation() != reload_seen {
+            let (generation, live) = reload.current();
+            reload_seen = generation;
+            shell.engine.borrow_mut().reload(&live);
+            shell.process_events();
+            tracing::debug!(core = core_id, generation, "reloaded settings applied");
+        }
         if lame_duck.flag.load(Ordering::Relaxed) {
             lame_duck::run(&shell, &lame_duck, &shutdown, core_id, n_cores).await;
             break;
@@ -601,6 +632,28 @@ async fn monitor_publisher(shell: Rc<CoreShell>, shared: Arc<MonitorShared>, cor
             }
             slot.publish(req, snap);
         }
+        let answers = shared.take_sys_answers(core);
+        if !answers.is_empty() {
+            let mut engine = shell.engine.borrow_mut();
+            for a in answers {
+                engine.publish_internal(&a.reply, None, 0, &a.body);
+            }
+            drop(engine);
+            shell.process_events();
+        }
+    }
+}
+
+/// Hands the `$SYS.REQ.SERVER` requests the engine admitted to the responder thread.
+fn sys_requests(engine: &mut Engine, monitor: &MonitorShared) {
+    if !engine.has_sys_requests() {
+        return;
+    }
+    let mut requests = Vec::new();
+    engine.take_sys_requests(&mut requests);
+    let core = engine.core_id();
+    for request in requests {
+        monitor.submit_sys(crate::monitor::sys::SysJob { core, request });
     }
 }
 

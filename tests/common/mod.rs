@@ -279,6 +279,12 @@ fn spawn_server(bin: &Path, args: &[std::ffi::OsString], stderr_path: &Path) -> 
 impl TestServer {
     /// Starts a server with the given options and waits (<= 10 s) until it greets with INFO.
     pub fn start(opts: ServerOpts) -> TestServer {
+        TestServer::start_with_nats_conf(opts, None)
+    }
+
+    /// [`TestServer::start`], with nats-server given `nats_conf` as its config file instead of
+    /// the translation of `opts.extra_toml` (for what the translation cannot say, e.g. accounts).
+    pub fn start_with_nats_conf(opts: ServerOpts, nats_conf: Option<&str>) -> TestServer {
         let kind = ServerKind::from_env();
         let (port, http_port) = two_free_ports();
         // Resolve everything that can panic before creating files.
@@ -292,7 +298,9 @@ impl TestServer {
             ServerKind::NatsServer => (
                 nats_server_bin(),
                 "nats-server.conf",
-                nats_server_config(&opts.extra_toml),
+                nats_conf
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| nats_server_config(&opts.extra_toml)),
                 1,
             ),
         };
@@ -592,6 +600,25 @@ impl TestServer {
             }
         }
         panic!("could not get a connection on core {core} in 64 tries");
+    }
+
+    /// Rewrites the config file from natrix TOML (translated for nats-server as at start),
+    /// e.g. before a SIGHUP reload.
+    pub fn rewrite_config(&self, extra_toml: &str) {
+        let text = match self.kind {
+            ServerKind::Natrix => natrix_config(extra_toml, self.http_port),
+            ServerKind::NatsServer => nats_server_config(extra_toml),
+        };
+        self.write_config_raw(&text);
+    }
+
+    /// Replaces the config file with `text` as is (in the running server's own syntax).
+    pub fn write_config_raw(&self, text: &str) {
+        let name = match self.kind {
+            ServerKind::Natrix => "natrix.toml",
+            ServerKind::NatsServer => "nats-server.conf",
+        };
+        std::fs::write(self.dir.join(name), text).expect("rewrite config");
     }
 
     /// Opens a raw TCP connection and reads the INFO line.

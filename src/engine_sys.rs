@@ -1,0 +1,101 @@
+//! The engine's side of the `$SYS.REQ.SERVER.*` responder (nats-server's server requests,
+//! answered on the system account): the service subscribes on every core *without
+//! announcing it* to the other cores, so a request is matched only on its publisher's core,
+//! and it is taken only from a client that [`Engine::is_system`] admits; anyone else gets
+//! what nobody-listening gives (no responders), and each request is answered once. What the answer says is the monitor's job
+//! (`monitor::sys`); the shell carries requests there and answers back.
+//!
+//! **The gate.** [`Engine::is_system`] is the single predicate deciding who may ask: today a
+//! user named in `[system] users`; once accounts exist, "the connection is in the system
+//! account" (bind it there, or subscribe the service in `$SYS`'s sublist instead).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::{ConnId, Engine, InternalTarget, Routed, SubKey};
+
+/// The internal target of the responder's subscriptions (kinds 1.. are the stream host's).
+pub const SYS_TARGET: InternalTarget = InternalTarget {
+    kind: 0x5359_5300, // "SYS\0"
+    index: 0,
+};
+
+/// One admitted request, for the monitor to answer.
+#[derive(Debug, Clone)]
+pub struct SysRequest {
+    /// The subject asked on (`$SYS.REQ.SERVER.PING.VARZ`, ...).
+    pub subject: Bytes,
+    /// Where the answer goes.
+    pub reply: Bytes,
+    /// The request body (filter and endpoint options as JSON), headers stripped.
+    pub body: Bytes,
+}
+
+/// The responder's per-core state: who may ask, what was asked.
+#[derive(Debug, Default)]
+pub(super) struct SysService {
+    /// Users allowed to ask (`[system] users`).
+    users: Arc<[String]>,
+    inbox: Vec<SysRequest>,
+}
+
+impl Engine {
+    /// Subscribes the responder to `subject` on this core only (see the module docs). The
+    /// subscription is never removed (no interest was announced to withdraw).
+    pub fn add_sys_service(&mut self, subject: &Bytes) -> SubKey {
+        debug_assert!(crate::subject::is_valid_subscribe_subject(subject));
+        self.insert_sub_unannounced(
+            super::SubTarget::Internal(SYS_TARGET),
+            Bytes::new(),
+            subject.clone(),
+            None,
+        )
+    }
+
+    /// Who may use the `$SYS.REQ.SERVER` requests (reload replaces the list).
+    pub fn set_system_users(&mut self, users: Arc<[String]>) {
+        self.sys.users = users;
+    }
+
+    /// THE gate: whether the client `conn` of this core may use the system requests.
+    pub fn is_system(&self, conn: ConnId) -> bool {
+        let Some(Some(s)) = self.sessions.get(conn as usize) else {
+            return false;
+        };
+        !s.user.is_empty() && self.sys.users.contains(&s.user)
+    }
+
+    /// A delivery to the responder: kept (true) when its publisher (a client of this core;
+    /// a message forwarded by another core has none) passes the gate and it has a reply
+    /// subject; else dropped as if nobody listened.
+    pub(super) fn accept_sys_request(
+        &mut self,
+        publisher: Option<ConnId>,
+        msg: &Routed<'_>,
+    ) -> bool {
+        let (Some(conn), Some(reply)) = (publisher, msg.reply) else {
+            return false;
+        };
+        if !self.is_system(conn) {
+            return false;
+        }
+        self.sys.inbox.push(SysRequest {
+            subject: msg.subject.clone(),
+            reply: reply.clone(),
+            body: msg.message.slice(msg.header_len..),
+        });
+        true
+    }
+
+    /// Requests admitted since the last call.
+    pub fn take_sys_requests(&mut self, into: &mut Vec<SysRequest>) {
+        into.clear();
+        std::mem::swap(into, &mut self.sys.inbox);
+    }
+
+    /// Whether requests wait.
+    pub fn has_sys_requests(&self) -> bool {
+        !self.sys.inbox.is_empty()
+    }
+}
