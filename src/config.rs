@@ -50,6 +50,9 @@ pub struct Config {
     /// authentication. Schema and checks: `crate::auth::config`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization: Option<crate::auth::config::AuthorizationConfig>,
+    /// TLS on client connections (`[tls]`); absent = plaintext. Schema and loading: `crate::tls`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 /// Shortest `server.lame_duck_duration_ms` (nats-server refuses less than 30 s).
@@ -671,6 +674,13 @@ impl Config {
                 return bad(&e.key, e.reason);
             }
         }
+        if let Some(tls) = &self.tls {
+            // Loads the files: an unreadable cert or a key that does not match fails here,
+            // with the line of the key in the config file.
+            if let Err(e) = tls.load() {
+                return bad(e.key, e.reason);
+            }
+        }
         Ok(())
     }
 }
@@ -780,6 +790,7 @@ mod tests {
                 dead_letter: [("ORDERS".to_owned(), "dlq.orders".to_owned())].into(),
             },
             authorization: None,
+            tls: None,
         };
         // Every leaf differs from the default, so the round trip below proves each key is read.
         let defaults: HashMap<_, _> = leaves(&Config::default()).into_iter().collect();
@@ -1168,6 +1179,7 @@ mod tests {
                 ..JetStreamConfig::default()
             },
             authorization: None,
+            tls: None,
         })
     }
 

@@ -42,6 +42,8 @@ pub enum CloseReason {
     AuthenticationTimeout,
     /// Bad or missing credentials.
     AuthenticationViolation,
+    /// The TLS handshake failed or timed out.
+    TlsHandshakeError,
 }
 
 impl CloseReason {
@@ -57,6 +59,7 @@ impl CloseReason {
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::TlsHandshakeError => "TLS Handshake Error",
         }
     }
 }

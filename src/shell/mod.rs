@@ -18,6 +18,7 @@ mod storage_fs;
 mod storage_policy;
 mod storage_recover;
 mod storage_task;
+mod tls_io;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -124,6 +125,8 @@ pub struct CoreSpec {
     pub auth: Option<Arc<crate::auth::Authenticator>>,
     /// Lame duck mode (SIGUSR2).
     pub lame_duck: LameDuckSpec,
+    /// TLS on client connections (`[tls]`), loaded before the cores start; None = plaintext.
+    pub tls: Option<Arc<crate::tls::TlsSetup>>,
 }
 
 /// One core's shared state, owned by the tasks of that core only.
@@ -147,6 +150,8 @@ pub(crate) struct CoreShell {
     pub(crate) storage_notify: Notify,
     pub(crate) storage_stop: Cell<bool>,
     pub(crate) storage_done: Notify,
+    /// TLS on client connections; None = plaintext.
+    pub(crate) tls: Option<Arc<crate::tls::TlsSetup>>,
 }
 
 impl CoreShell {
@@ -251,6 +256,7 @@ pub async fn run_core(spec: CoreSpec) {
         monitor,
         auth,
         lame_duck,
+        tls,
     } = spec;
     let (senders, receivers) = match mesh {
         Some(m) => match m.join().await {
@@ -315,6 +321,7 @@ pub async fn run_core(spec: CoreSpec) {
         epoch: Instant::now(),
         write_deadline,
         connections,
+        tls,
     });
     if let (Some(senders), Some(receivers)) = (senders, receivers) {
         spawn_ring_tasks(&shell, senders, receivers);
