@@ -58,6 +58,9 @@ pub struct Config {
     /// system account.
     #[serde(skip_serializing_if = "SystemConfig::is_empty")]
     pub system: SystemConfig,
+    /// TLS on client connections (`[tls]`); absent = plaintext. Schema and loading: `crate::tls`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 /// `[system]`: the users (names or nkeys of `[authorization] users`) whose connections may ask the server
@@ -728,6 +731,13 @@ impl Config {
                 return bad(&e.key, e.reason);
             }
         }
+        if let Some(tls) = &self.tls {
+            // Loads the files: an unreadable cert or a key that does not match fails here,
+            // with the line of the key in the config file.
+            if let Err(e) = tls.load() {
+                return bad(e.key, e.reason);
+            }
+        }
         Ok(())
     }
 }
@@ -840,6 +850,7 @@ mod tests {
             authorization: None,
             leafnodes: None,
             system: SystemConfig::default(),
+            tls: None,
         };
         // Every leaf differs from the default, so the round trip below proves each key is read.
         let defaults: HashMap<_, _> = leaves(&Config::default()).into_iter().collect();
@@ -1239,6 +1250,7 @@ mod tests {
             authorization: None,
             leafnodes: None,
             system: SystemConfig::default(),
+            tls: None,
         })
     }
 

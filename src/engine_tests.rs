@@ -40,6 +40,8 @@ pub(crate) fn info() -> ServerInfo {
         connect_info: None,
         remote_account: None,
         lame_duck_mode: false,
+        tls_required: false,
+        tls_verify: false,
     }
 }
 

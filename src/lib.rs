@@ -27,3 +27,4 @@ pub mod store;
 pub mod streams;
 pub mod subject;
 pub mod sublist;
+pub mod tls;

@@ -51,6 +51,9 @@ pub enum StartError {
     /// The monitoring port could not be served.
     #[error(transparent)]
     Monitor(#[from] monitor::MonitorError),
+    /// `[tls]` could not be loaded (checked again here: files may change after validation).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsConfigError),
     /// A core did not report in time.
     #[error("cores did not start within {0:?}")]
     Timeout(Duration),
@@ -208,6 +211,11 @@ pub fn start_with_signals(
         connect_info: None,
         remote_account: None,
         lame_duck_mode: false,
+        tls_required: cfg.tls.is_some(),
+        tls_verify: cfg
+            .tls
+            .as_ref()
+            .is_some_and(|t| t.verify || t.verify_and_map),
     };
     let engine = EngineConfig {
         core_id: 0,
@@ -223,6 +231,11 @@ pub fn start_with_signals(
         Some(a) => tick = tick.min(Duration::from_nanos(a.timeout_ns() / 10).max(MIN_AUTH_TICK)),
         None => warn_if_open(&cfg),
     }
+    // Certificates and keys are read here, before any core starts.
+    let tls = match &cfg.tls {
+        Some(t) => Some(Arc::new(t.load()?)),
+        None => None,
+    };
     let write_deadline = Duration::from_millis(limits.write_deadline_ms);
     let connections = Arc::new(ConnectionLimit::new(limits.max_connections));
     let js = &cfg.jetstream;
@@ -310,6 +323,7 @@ pub fn start_with_signals(
             lame_duck: lame_duck.clone(),
             leaf: leaf.clone(),
             reload: reload.clone(),
+            tls: tls.clone(),
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))
             .name(&format!("natrix-core-{i}"))

@@ -44,6 +44,8 @@ pub enum CloseReason {
     AuthenticationViolation,
     /// A leaf link would close a loop (its own `$LDS` subject came back, or its own name).
     LeafLoopDetected,
+    /// The TLS handshake failed or timed out.
+    TlsHandshakeError,
 }
 
 impl CloseReason {
@@ -60,6 +62,7 @@ impl CloseReason {
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationViolation => "Authentication Failure",
             CloseReason::LeafLoopDetected => "Leafnode Loop Detected",
+            CloseReason::TlsHandshakeError => "TLS Handshake Error",
         }
     }
 }

@@ -235,6 +235,8 @@ mod tests {
             connect_info: None,
             remote_account: None,
             lame_duck_mode: false,
+            tls_required: false,
+            tls_verify: false,
         };
         let out = encoded(|o| write_info(o, &info));
         assert_eq!(

@@ -39,6 +39,12 @@ pub struct ServerInfo {
     /// Clients must authenticate in CONNECT; omitted when false.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub auth_required: bool,
+    /// Clients must speak TLS (`[tls]` configured); omitted when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_required: bool,
+    /// Clients must present a certificate (`tls.verify`); omitted when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub tls_verify: bool,
     /// Largest payload (headers included) a client may publish.
     pub max_payload: usize,
     /// JetStream enabled; omitted when false.

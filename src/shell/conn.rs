@@ -1,6 +1,7 @@
 //! Connection I/O on one core: the accept loop and, per connection, a reader task (socket
 //! bytes into the engine) and a writer task (the engine's queued output onto the socket,
-//! coalesced: everything queued since the last write goes out in one write).
+//! coalesced: everything queued since the last write goes out in one write). With `[tls]`,
+//! `tls_io` runs the handshake first and both tasks then move bytes through rustls.
 
 use std::cell::Cell;
 use std::future::poll_fn;
@@ -14,6 +15,7 @@ use bytes::BytesMut;
 use futures_lite::io::AsyncWrite;
 use glommio::net::{TcpListener, TcpStream};
 
+use super::tls_io::{self, TlsIo};
 use super::{CoreShell, Notify};
 use crate::engine::{OutputState, ReadStatus};
 use crate::session::{CloseReason, ConnId};
@@ -23,6 +25,8 @@ use crate::session::{CloseReason, ConnId};
 const READ_CHUNK_BYTES: usize = 64 * 1024;
 /// Writer buffers grown past this are dropped after use instead of kept.
 const MAX_IDLE_WRITE_BUF_BYTES: usize = 4 * 1024 * 1024;
+/// Plaintext sealed into TLS records per socket write: bounds the writer's ciphertext buffer.
+const SEAL_CHUNK_BYTES: usize = 256 * 1024;
 /// Pause of a reader while a peer ring is over its high-water mark.
 const BACKLOG_PAUSE: Duration = Duration::from_micros(200);
 
@@ -54,7 +58,7 @@ impl ConnIo {
 
 /// Reads what the socket has into `buf`'s spare capacity (up to `max` bytes) without
 /// waiting and without zeroing it first; `Ok(None)` = nothing there yet.
-fn recv_now(fd: RawFd, buf: &mut BytesMut, max: usize) -> io::Result<Option<usize>> {
+pub(super) fn recv_now(fd: RawFd, buf: &mut BytesMut, max: usize) -> io::Result<Option<usize>> {
     let spare = buf.spare_capacity_mut();
     let want = spare.len().min(max);
     // SAFETY: the kernel writes at most `want` bytes into memory we own, through a raw
@@ -75,7 +79,7 @@ fn recv_now(fd: RawFd, buf: &mut BytesMut, max: usize) -> io::Result<Option<usiz
 }
 
 /// Writes all of `data`, trying the socket first and waiting for writability only when full.
-async fn write_all(stream: &mut TcpStream, mut data: &[u8]) -> io::Result<()> {
+pub(super) async fn write_all(stream: &mut TcpStream, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         let n = poll_fn(|cx| Pin::new(&mut *stream).poll_write(cx, data)).await?;
         if n == 0 {
@@ -93,6 +97,7 @@ pub(crate) fn start_conn(
     shell: &Rc<CoreShell>,
     stream: TcpStream,
     admitted: bool,
+    tls: Option<std::sync::Arc<crate::tls::TlsSetup>>,
     open: impl FnOnce(&mut crate::engine::Engine, &str, u16, u64) -> ConnId,
 ) -> Option<(ConnId, Rc<ConnIo>)> {
     let _ = stream.set_nodelay(true);
@@ -138,8 +143,30 @@ pub(crate) fn start_conn(
     );
     shell.conns.borrow_mut().insert(id, io.clone());
     shell.process_events();
-    glommio::spawn_local(reader(shell.clone(), id, io.clone(), stream)).detach();
-    glommio::spawn_local(writer(shell.clone(), id, io.clone(), write_stream)).detach();
+    // A refused connection (its -ERR queued) gets the plaintext close nats-server gives.
+    let refused = !shell.engine.borrow().session(id).is_open();
+    match tls {
+        Some(setup) if !refused => {
+            glommio::spawn_local(tls_io::serve(
+                shell.clone(),
+                id,
+                io.clone(),
+                stream,
+                write_stream,
+                setup,
+            ))
+            .detach();
+        }
+        _ => spawn_tasks(
+            shell,
+            id,
+            io.clone(),
+            stream,
+            write_stream,
+            None,
+            BytesMut::new(),
+        ),
+    }
     Some((id, io))
 }
 
@@ -165,12 +192,91 @@ pub(crate) async fn accept_loop(shell: Rc<CoreShell>, listener: TcpListener) {
             }
         };
         let admitted = shell.connections.try_admit();
-        start_conn(&shell, stream, admitted, |engine, ip, port, now| {
-            let id = engine.open_conn(ip, now, admitted);
-            engine.set_client_port(id, port);
-            id
-        });
+        start_conn(
+            &shell,
+            stream,
+            admitted,
+            shell.tls.clone(),
+            |engine, ip, port, now| {
+                let id = engine.open_conn(ip, now, admitted);
+                engine.set_client_port(id, port);
+                id
+            },
+        );
     }
+}
+
+/// Starts the reader and writer of a connection; `plain` holds plaintext already read.
+pub(super) fn spawn_tasks(
+    shell: &Rc<CoreShell>,
+    id: ConnId,
+    io: Rc<ConnIo>,
+    stream: TcpStream,
+    write_stream: TcpStream,
+    tls: Option<Rc<TlsIo>>,
+    plain: BytesMut,
+) {
+    glommio::spawn_local(reader(
+        shell.clone(),
+        id,
+        io.clone(),
+        stream,
+        tls.clone(),
+        plain,
+    ))
+    .detach();
+    glommio::spawn_local(writer(shell.clone(), id, io, write_stream, tls)).detach();
+}
+
+/// Reads ciphertext from the socket until rustls yields plaintext (appended to `plain`):
+/// `Ok(None)` = the socket has nothing now, `Ok(Some(0))` = the peer closed.
+fn recv_tls(
+    fd: RawFd,
+    tls: &TlsIo,
+    raw: &mut BytesMut,
+    plain: &mut BytesMut,
+    io: &ConnIo,
+) -> io::Result<Option<usize>> {
+    loop {
+        raw.clear();
+        match recv_now(fd, raw, READ_CHUNK_BYTES)? {
+            None => return Ok(None),
+            Some(0) => return Ok(Some(0)),
+            Some(_) => {}
+        }
+        let before = plain.len();
+        let state = tls
+            .absorb(raw, plain)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        if tls.wants_write() {
+            // An alert or a key update to answer: the writer sends it.
+            io.writable.notify();
+        }
+        let got = plain.len() - before;
+        if got > 0 {
+            return Ok(Some(got));
+        }
+        if state == tls_io::Absorbed::PeerClosed {
+            return Ok(Some(0));
+        }
+        // Only part of a record so far: read on.
+    }
+}
+
+/// Seals `plain` into TLS records and writes them, a bounded chunk at a time.
+async fn write_sealed(
+    stream: &mut TcpStream,
+    tls: &TlsIo,
+    plain: &[u8],
+    sealed: &mut Vec<u8>,
+) -> io::Result<()> {
+    for chunk in plain.chunks(SEAL_CHUNK_BYTES) {
+        sealed.clear();
+        tls.seal(chunk, sealed)?;
+        write_all(stream, sealed).await?;
+    }
+    sealed.clear();
+    Ok(())
 }
 
 fn feed(shell: &CoreShell, id: ConnId, buf: &mut BytesMut) -> ReadStatus {
@@ -180,12 +286,24 @@ fn feed(shell: &CoreShell, id: ConnId, buf: &mut BytesMut) -> ReadStatus {
     status
 }
 
-async fn reader(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>, stream: TcpStream) {
-    let mut buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
-    let mut status = if shell.engine.borrow().session(id).is_open() {
-        ReadStatus::Continue
-    } else {
+async fn reader(
+    shell: Rc<CoreShell>,
+    id: ConnId,
+    io: Rc<ConnIo>,
+    stream: TcpStream,
+    tls: Option<Rc<TlsIo>>,
+    mut buf: BytesMut,
+) {
+    buf.reserve(READ_CHUNK_BYTES);
+    // Ciphertext straight from the socket (TLS only), reused for every read.
+    let mut raw = BytesMut::with_capacity(if tls.is_some() { READ_CHUNK_BYTES } else { 0 });
+    let mut status = if !shell.engine.borrow().session(id).is_open() {
         ReadStatus::Closed
+    } else if !buf.is_empty() {
+        // Plaintext that came with the client's last handshake flight.
+        feed(&shell, id, &mut buf)
+    } else {
+        ReadStatus::Continue
     };
     loop {
         match status {
@@ -213,7 +331,12 @@ async fn reader(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>, stream: TcpStr
         if buf.capacity() - buf.len() < READ_CHUNK_BYTES / 4 {
             buf.reserve(READ_CHUNK_BYTES);
         }
-        let read = match recv_now(stream.as_raw_fd(), &mut buf, READ_CHUNK_BYTES) {
+        let fd = stream.as_raw_fd();
+        let now = match &tls {
+            None => recv_now(fd, &mut buf, READ_CHUNK_BYTES),
+            Some(tls) => recv_tls(fd, tls, &mut raw, &mut buf, &io),
+        };
+        let read = match now {
             Ok(Some(n)) => Ok(n),
             Ok(None) => {
                 // Nothing buffered: wait for data through io_uring (a 1-byte peek consumes
@@ -250,15 +373,29 @@ async fn reader(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>, stream: TcpStr
     finish(&shell, id, &io);
 }
 
-async fn writer(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>, mut stream: TcpStream) {
+async fn writer(
+    shell: Rc<CoreShell>,
+    id: ConnId,
+    io: Rc<ConnIo>,
+    mut stream: TcpStream,
+    tls: Option<Rc<TlsIo>>,
+) {
     let mut wbuf = BytesMut::new();
+    // TLS records of one chunk of `wbuf` (TLS only), reused for every write.
+    let mut sealed = Vec::new();
     loop {
         let state = shell.engine.borrow_mut().take_output(id, &mut wbuf);
         match state {
             OutputState::Data => {
                 let deadline = shell.write_deadline;
                 let result = futures_lite::future::or(
-                    async { write_all(&mut stream, &wbuf).await.map_err(Some) },
+                    async {
+                        match &tls {
+                            None => write_all(&mut stream, &wbuf).await,
+                            Some(tls) => write_sealed(&mut stream, tls, &wbuf, &mut sealed).await,
+                        }
+                        .map_err(Some)
+                    },
                     async {
                         glommio::timer::sleep(deadline).await;
                         Err(None)
@@ -268,6 +405,9 @@ async fn writer(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>, mut stream: Tc
                 wbuf.clear();
                 if wbuf.capacity() > MAX_IDLE_WRITE_BUF_BYTES {
                     wbuf = BytesMut::new();
+                }
+                if sealed.capacity() > MAX_IDLE_WRITE_BUF_BYTES {
+                    sealed = Vec::new();
                 }
                 shell.engine.borrow_mut().write_done(id);
                 if let Err(e) = result {
@@ -286,7 +426,18 @@ async fn writer(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>, mut stream: Tc
                     break;
                 }
             }
-            OutputState::Idle => io.writable.wait().await,
+            OutputState::Idle => match &tls {
+                Some(tls) if tls.wants_write() => {
+                    // What rustls sends on its own (alert, key update); failures show on
+                    // the next read or write.
+                    sealed.clear();
+                    if tls.take_pending(&mut sealed).is_ok() {
+                        let _ = write_all(&mut stream, &sealed).await;
+                    }
+                    sealed.clear();
+                }
+                _ => io.writable.wait().await,
+            },
             OutputState::Close => break,
         }
     }
@@ -296,7 +447,7 @@ async fn writer(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>, mut stream: Tc
 
 /// Called by each of the connection's two tasks as it ends; the last one forgets the
 /// connection in the engine and the shell.
-fn finish(shell: &CoreShell, id: ConnId, io: &ConnIo) {
+pub(super) fn finish(shell: &CoreShell, id: ConnId, io: &ConnIo) {
     let left = io.tasks_alive.get() - 1;
     io.tasks_alive.set(left);
     if left > 0 {

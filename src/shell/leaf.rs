@@ -33,7 +33,7 @@ pub(crate) async fn accept_loop(shell: Rc<CoreShell>, listener: TcpListener) {
         match accepted {
             None => return,
             Some(Ok(stream)) => {
-                start_conn(&shell, stream, false, |engine, ip, port, now| {
+                start_conn(&shell, stream, false, None, |engine, ip, port, now| {
                     engine.open_leaf(ip, port, now, LeafRole::Accept, crate::leaf::GLOBAL_ACCOUNT)
                 });
             }
@@ -88,7 +88,7 @@ pub(crate) async fn solicit(shell: Rc<CoreShell>, remote: Arc<RemoteSpec>, stop:
                 };
                 let started = Instant::now();
                 let account = remote.account.clone();
-                let link = start_conn(&shell, stream, false, |engine, ip, port, now| {
+                let link = start_conn(&shell, stream, false, None, |engine, ip, port, now| {
                     engine.open_leaf(ip, port, now, LeafRole::Solicit(auth), &account)
                 });
                 if let Some((_, io)) = link {

@@ -19,6 +19,7 @@ mod storage_fs;
 mod storage_policy;
 mod storage_recover;
 mod storage_task;
+mod tls_io;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -136,6 +137,8 @@ pub struct CoreSpec {
     pub leaf: Option<Arc<LeafSpec>>,
     /// Settings a configuration reload (SIGHUP) changes; polled with the shutdown flag.
     pub reload: Arc<crate::reload::Reloadable>,
+    /// TLS on client connections (`[tls]`), loaded before the cores start; None = plaintext.
+    pub tls: Option<Arc<crate::tls::TlsSetup>>,
 }
 
 /// Leaf node settings of every core.
@@ -174,6 +177,8 @@ pub(crate) struct CoreShell {
     pub(crate) storage_done: Notify,
     /// Where admitted `$SYS.REQ.SERVER` requests go (the monitor's responder thread).
     sys_monitor: Option<Arc<MonitorShared>>,
+    /// TLS on client connections; None = plaintext.
+    pub(crate) tls: Option<Arc<crate::tls::TlsSetup>>,
 }
 
 impl CoreShell {
@@ -283,6 +288,7 @@ pub async fn run_core(spec: CoreSpec) {
         lame_duck,
         leaf,
         reload,
+        tls,
     } = spec;
     let (senders, receivers) = match mesh {
         Some(m) => match m.join().await {
@@ -357,6 +363,7 @@ pub async fn run_core(spec: CoreSpec) {
         epoch: Instant::now(),
         write_deadline,
         connections,
+        tls,
     });
     if let (Some(senders), Some(receivers)) = (senders, receivers) {
         spawn_ring_tasks(&shell, senders, receivers);

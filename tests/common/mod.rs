@@ -98,6 +98,8 @@ pub struct TestServer {
     args: Vec<std::ffi::OsString>,
     /// How many processes have been started for this server (1 after `start`).
     starts: usize,
+    /// TLS before INFO (`tls.handshake_first`): ready = accepting, no plaintext greeting.
+    tls_first: bool,
 }
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
@@ -211,12 +213,15 @@ fn natrix_config(extra: &str, http_port: u16) -> String {
 fn nats_server_config(extra: &str) -> String {
     let mut s = String::new();
     let mut authorization = String::new();
+    let mut tls = String::new();
     for (sec, kv) in parse_toml_subset(extra) {
         for (k, v) in kv {
             match (sec.as_str(), k.as_str()) {
                 // `[authorization]` keys mirror nats-server's block, and one-line TOML inline
                 // tables/arrays (`{ user = "a", password = "b" }`) are valid nats-server syntax.
                 ("authorization", _) => authorization.push_str(&format!("  {k} = {v}\n")),
+                // `[tls]` keys are nats-server's `tls { ... }` keys.
+                ("tls", _) => tls.push_str(&format!("  {k} = {v}\n")),
                 ("server", "lame_duck_duration_ms") => {
                     s.push_str(&format!("lame_duck_duration: \"{v}ms\"\n"))
                 }
@@ -251,6 +256,9 @@ fn nats_server_config(extra: &str) -> String {
     }
     if !authorization.is_empty() {
         s.push_str(&format!("authorization {{\n{authorization}}}\n"));
+    }
+    if !tls.is_empty() {
+        s.push_str(&format!("tls {{\n{tls}}}\n"));
     }
     s
 }
@@ -360,6 +368,7 @@ impl TestServer {
             bin,
             args,
             starts: 1,
+            tls_first: opts.extra_toml.contains("handshake_first = true"),
         };
         server.wait_ready();
         server
@@ -377,6 +386,9 @@ impl TestServer {
                 panic!("server exited early ({status}); stderr:\n{}", self.stderr());
             }
             if let Ok(s) = StdTcpStream::connect(("127.0.0.1", self.port)) {
+                if self.tls_first {
+                    return;
+                }
                 s.set_read_timeout(Some(Duration::from_secs(2))).ok();
                 let mut line = String::new();
                 if BufReader::new(&s).read_line(&mut line).is_ok() && line.starts_with("INFO ") {
@@ -402,6 +414,9 @@ impl TestServer {
                 return Err(status);
             }
             if let Ok(s) = StdTcpStream::connect(("127.0.0.1", self.port)) {
+                if self.tls_first {
+                    return Ok(());
+                }
                 s.set_read_timeout(Some(Duration::from_secs(2))).ok();
                 let mut line = String::new();
                 if BufReader::new(&s).read_line(&mut line).is_ok() && line.starts_with("INFO ") {

@@ -1,0 +1,253 @@
+//! TLS on one client connection: the shell moves ciphertext between the socket and a rustls
+//! `ServerConnection`, which turns it into the plaintext protocol bytes the engine sees (and
+//! back). The connection state is shared by the connection's reader and writer tasks through
+//! a `RefCell` borrowed only inside the synchronous calls below, never across an `.await`.
+//!
+//! Buffers are the tasks' own and reused: the reader's socket buffer and the writer's
+//! ciphertext buffer stay warm for the connection's life. rustls itself keeps one buffer per
+//! TLS record (16 KiB of payload), so encryption allocates per record, never per message.
+
+use std::cell::RefCell;
+use std::io::{self, BufRead, Write};
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use glommio::net::TcpStream;
+
+use super::conn::{finish, recv_now, spawn_tasks, write_all, ConnIo};
+use super::CoreShell;
+use crate::engine::OutputState;
+use crate::session::{CloseReason, ConnId};
+use crate::tls::TlsSetup;
+
+/// Ciphertext read from the socket per call while handshaking (a client flight is small).
+const HANDSHAKE_READ_BYTES: usize = 16 * 1024;
+
+/// Why a connection's TLS failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TlsIoError {
+    /// The socket failed or closed.
+    #[error("socket: {0}")]
+    Io(#[from] io::Error),
+    /// The peer broke TLS (bad certificate, bad record, not TLS at all).
+    #[error("{0}")]
+    Tls(#[from] rustls::Error),
+    /// The handshake did not complete in time.
+    #[error("handshake timed out")]
+    Timeout,
+}
+
+/// What [`TlsIo::absorb`] found besides plaintext.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Absorbed {
+    /// The connection goes on.
+    Open,
+    /// The peer sent close_notify: no more plaintext will come.
+    PeerClosed,
+}
+
+/// One connection's rustls state.
+pub(crate) struct TlsIo {
+    conn: RefCell<rustls::ServerConnection>,
+}
+
+impl TlsIo {
+    /// A fresh server-side TLS connection.
+    pub(crate) fn new(config: &Arc<rustls::ServerConfig>) -> Result<TlsIo, rustls::Error> {
+        let mut conn = rustls::ServerConnection::new(config.clone())?;
+        // The writer drains rustls after every record it seals, so the outgoing buffer never
+        // holds more than one chunk: no limit needed (and none to trip over).
+        conn.set_buffer_limit(None);
+        Ok(TlsIo {
+            conn: RefCell::new(conn),
+        })
+    }
+
+    /// Whether the handshake is still going on.
+    pub(crate) fn is_handshaking(&self) -> bool {
+        self.conn.borrow().is_handshaking()
+    }
+
+    /// Whether rustls has bytes to send (handshake messages, alerts, key updates).
+    pub(crate) fn wants_write(&self) -> bool {
+        self.conn.borrow().wants_write()
+    }
+
+    /// Feeds ciphertext to rustls and appends the plaintext it yields to `plain`.
+    pub(crate) fn absorb(
+        &self,
+        mut ciphertext: &[u8],
+        plain: &mut BytesMut,
+    ) -> Result<Absorbed, TlsIoError> {
+        let mut conn = self.conn.borrow_mut();
+        loop {
+            if drain_plaintext(&mut conn, plain)? == Absorbed::PeerClosed {
+                return Ok(Absorbed::PeerClosed);
+            }
+            if ciphertext.is_empty() {
+                return Ok(Absorbed::Open);
+            }
+            if conn.read_tls(&mut ciphertext)? == 0 {
+                return Ok(Absorbed::PeerClosed);
+            }
+            conn.process_new_packets()?;
+        }
+    }
+
+    /// Encrypts `plain` and appends the TLS records to `out`.
+    pub(crate) fn seal(&self, mut plain: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
+        let mut conn = self.conn.borrow_mut();
+        while !plain.is_empty() {
+            let n = conn.writer().write(plain)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            plain = &plain[n..];
+        }
+        while conn.wants_write() {
+            conn.write_tls(out)?;
+        }
+        Ok(())
+    }
+
+    /// Appends what rustls wants to send on its own (handshake, alerts) to `out`.
+    pub(crate) fn take_pending(&self, out: &mut Vec<u8>) -> io::Result<()> {
+        let mut conn = self.conn.borrow_mut();
+        while conn.wants_write() {
+            conn.write_tls(out)?;
+        }
+        Ok(())
+    }
+}
+
+/// Moves all decrypted plaintext rustls holds into `plain`.
+fn drain_plaintext(
+    conn: &mut rustls::ServerConnection,
+    plain: &mut BytesMut,
+) -> io::Result<Absorbed> {
+    let mut reader = conn.reader();
+    loop {
+        match reader.fill_buf() {
+            Ok([]) => return Ok(Absorbed::PeerClosed),
+            Ok(bytes) => {
+                let n = bytes.len();
+                plain.extend_from_slice(bytes);
+                reader.consume(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(Absorbed::Open),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Writes what rustls wants to send, through the reused `out` buffer.
+async fn flush_pending(
+    tls: &TlsIo,
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+) -> Result<(), TlsIoError> {
+    out.clear();
+    tls.take_pending(out)?;
+    if !out.is_empty() {
+        write_all(stream, out).await?;
+        out.clear();
+    }
+    Ok(())
+}
+
+/// Runs the server side of the handshake to completion: reads the client's flights from
+/// `read`, writes ours on `write`. Plaintext the client sent right behind its last flight
+/// lands in `plain` (the reader's buffer). On a TLS error the alert is sent, except for bytes
+/// that are not TLS at all (a plaintext client), which get a bare close as from nats-server.
+pub(crate) async fn handshake(
+    tls: &TlsIo,
+    read: &TcpStream,
+    write: &mut TcpStream,
+    plain: &mut BytesMut,
+) -> Result<(), TlsIoError> {
+    let mut raw = BytesMut::with_capacity(HANDSHAKE_READ_BYTES);
+    let mut out = Vec::new();
+    loop {
+        flush_pending(tls, write, &mut out).await?;
+        if !tls.is_handshaking() {
+            return Ok(());
+        }
+        raw.clear();
+        match recv_now(read.as_raw_fd(), &mut raw, HANDSHAKE_READ_BYTES)? {
+            Some(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+            Some(_) => match tls.absorb(&raw, plain) {
+                Ok(Absorbed::Open) => {}
+                Ok(Absorbed::PeerClosed) => {
+                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into())
+                }
+                Err(e) => {
+                    if !matches!(e, TlsIoError::Tls(rustls::Error::InvalidMessage(_))) {
+                        let _ = flush_pending(tls, write, &mut out).await;
+                    }
+                    return Err(e);
+                }
+            },
+            None => {
+                let mut probe = [0u8; 1];
+                if read.peek(&mut probe).await.map_err(io::Error::from)? == 0 {
+                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+                }
+            }
+        }
+    }
+}
+
+/// A new connection on a TLS listener: INFO in plaintext (unless `handshake_first`), the
+/// handshake within the configured timeout, then the ordinary reader and writer tasks with
+/// rustls in between. A failed handshake closes the connection (`TLS Handshake Error`).
+pub(super) async fn serve(
+    shell: Rc<CoreShell>,
+    id: ConnId,
+    io: Rc<ConnIo>,
+    stream: TcpStream,
+    mut write_stream: TcpStream,
+    setup: Arc<TlsSetup>,
+) {
+    let mut plain = BytesMut::new();
+    let handshake = async {
+        let tls = TlsIo::new(&setup.config)?;
+        if !setup.handshake_first {
+            // The INFO queued on accept goes out in plaintext; all after it is encrypted.
+            let mut info = BytesMut::new();
+            let state = shell.engine.borrow_mut().take_output(id, &mut info);
+            if matches!(state, OutputState::Data) {
+                let written = write_all(&mut write_stream, &info).await;
+                shell.engine.borrow_mut().write_done(id);
+                written?;
+            }
+        }
+        handshake(&tls, &stream, &mut write_stream, &mut plain).await?;
+        Ok::<_, TlsIoError>(tls)
+    };
+    let result = futures_lite::future::or(handshake, async {
+        glommio::timer::sleep(setup.timeout).await;
+        Err(TlsIoError::Timeout)
+    })
+    .await;
+    match result {
+        Ok(tls) => {
+            let tls = Rc::new(tls);
+            spawn_tasks(&shell, id, io, stream, write_stream, Some(tls), plain);
+        }
+        Err(e) => {
+            tracing::warn!(conn = id, error = %e, "TLS handshake error");
+            shell
+                .engine
+                .borrow_mut()
+                .close(id, CloseReason::TlsHandshakeError, false);
+            shell.process_events();
+            io.shutdown_socket();
+            drop((stream, write_stream));
+            // Neither task runs: end both shares of the connection.
+            finish(&shell, id, &io);
+            finish(&shell, id, &io);
+        }
+    }
+}
