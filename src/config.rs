@@ -50,6 +50,10 @@ pub struct Config {
     /// authentication. Schema and checks: `crate::auth::config`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization: Option<crate::auth::config::AuthorizationConfig>,
+    /// Decentralized JWT auth (`[operator]`): the trusted operator, the system account and
+    /// the memory resolver's accounts. Schema and checks: `crate::auth::jwt::config`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<crate::auth::jwt::config::OperatorConfig>,
 }
 
 /// Shortest `server.lame_duck_duration_ms` (nats-server refuses less than 30 s).
@@ -671,6 +675,19 @@ impl Config {
                 return bad(&e.key, e.reason);
             }
         }
+        if let Some(op) = &self.operator {
+            if self.authorization.as_ref().is_some_and(|a| a.is_enabled()) {
+                return bad(
+                    "operator",
+                    "cannot be combined with [authorization] users or token \
+                     (in operator mode users come from JWTs)"
+                        .to_owned(),
+                );
+            }
+            if let Err(e) = op.load() {
+                return bad(&e.key, e.reason);
+            }
+        }
         Ok(())
     }
 }
@@ -780,6 +797,7 @@ mod tests {
                 dead_letter: [("ORDERS".to_owned(), "dlq.orders".to_owned())].into(),
             },
             authorization: None,
+            operator: None,
         };
         // Every leaf differs from the default, so the round trip below proves each key is read.
         let defaults: HashMap<_, _> = leaves(&Config::default()).into_iter().collect();
@@ -1168,6 +1186,7 @@ mod tests {
                 ..JetStreamConfig::default()
             },
             authorization: None,
+            operator: None,
         })
     }
 

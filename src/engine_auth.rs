@@ -15,6 +15,8 @@ use crate::session::{CloseReason, ConnId, Session};
 const AUTH_VIOLATION: &str = "Authorization Violation";
 /// nats-server's text when CONNECT did not come within the auth timeout.
 const AUTH_TIMEOUT: &str = "Authentication Timeout";
+/// nats-server's text when a JWT user's JWT expires while it is connected.
+const AUTH_EXPIRED: &str = "User Authentication Expired";
 
 /// Go's `%q` of a subject (printable ASCII as is, `"` and `\` escaped, the rest as `\xNN`).
 fn go_quote(bytes: &[u8]) -> String {
@@ -39,6 +41,11 @@ impl Engine {
     pub fn set_auth(&mut self, auth: Option<Arc<Authenticator>>) {
         self.cfg.info.auth_required = auth.is_some();
         self.auth = auth;
+    }
+
+    /// Unix nanoseconds at this core's clock zero: JWT users' expiry is wall-clock time.
+    pub fn set_wall_epoch_ns(&mut self, unix_ns: u64) {
+        self.wall_epoch_ns = unix_ns;
     }
 
     /// On accept: the nonce for INFO and the CONNECT deadline, when auth is on.
@@ -71,7 +78,9 @@ impl Engine {
             return true;
         };
         let s = self.session(conn);
-        match auth.check(&s.opts, s.nonce.as_deref()) {
+        let now_unix = ((self.wall_epoch_ns + self.clock_ns) / 1_000_000_000) as i64;
+        let ip = s.client_ip.parse().ok();
+        match auth.check_at(&s.opts, s.nonce.as_deref(), ip, Some(now_unix)) {
             Decision::Accept(who) => {
                 self.bind_user(conn, who);
                 true
@@ -95,8 +104,14 @@ impl Engine {
     }
 
     fn bind_user(&mut self, conn: ConnId, who: auth::Authenticated) {
+        let expires = who.jwt.as_ref().and_then(|g| g.expires_unix).map(|exp| {
+            (exp.max(0) as u64)
+                .saturating_mul(1_000_000_000)
+                .saturating_sub(self.wall_epoch_ns)
+        });
         let s = self.session_mut(conn);
         s.auth_deadline_ns = None;
+        s.auth_expires_ns = expires;
         s.user = who.user;
         s.perms = who.permissions.map(ConnPermissions::new);
     }
@@ -138,7 +153,8 @@ impl Engine {
         }
     }
 
-    /// Closes connections that did not authenticate within the auth timeout.
+    /// Closes connections that did not authenticate within the auth timeout, and JWT users
+    /// whose JWT expired.
     pub(super) fn check_auth_timeouts(&mut self, now_ns: u64) {
         if self.auth.is_none() {
             return;
@@ -147,6 +163,11 @@ impl Engine {
             let Some(s) = self.sessions[id as usize].as_ref() else {
                 continue;
             };
+            if s.is_open() && s.auth_expires_ns.is_some_and(|e| now_ns >= e) {
+                self.send_err(id, AUTH_EXPIRED);
+                self.close(id, CloseReason::AuthenticationExpired, true);
+                continue;
+            }
             let late = s.auth_deadline_ns.is_some_and(|d| now_ns >= d);
             if late && s.is_open() && !s.connected && s.auth_pending.is_none() {
                 self.send_err(id, AUTH_TIMEOUT);

@@ -112,7 +112,9 @@ pub(crate) fn open_without_auth(cfg: &Config) -> bool {
         .addr
         .parse::<std::net::IpAddr>()
         .is_ok_and(|ip| ip.is_loopback());
-    !loopback && !cfg.authorization.as_ref().is_some_and(|a| a.is_enabled())
+    !loopback
+        && !cfg.authorization.as_ref().is_some_and(|a| a.is_enabled())
+        && cfg.operator.is_none()
 }
 
 /// Warns when clients beyond this host can connect and no authentication is configured.
@@ -197,11 +199,19 @@ pub fn start_with_signals(
         },
         info,
     };
-    let auth = cfg
-        .authorization
-        .as_ref()
-        .and_then(crate::auth::Authenticator::from_config)
-        .map(Arc::new);
+    let auth = match &cfg.operator {
+        Some(op) => {
+            let trust = op
+                .load()
+                .map_err(|e| StartError::Core(format!("{}: {}", e.key, e.reason)))?;
+            Some(crate::auth::Authenticator::from_operator(trust))
+        }
+        None => cfg
+            .authorization
+            .as_ref()
+            .and_then(crate::auth::Authenticator::from_config),
+    }
+    .map(Arc::new);
     let mut tick = Duration::from_millis((limits.ping_interval_ms / 10).clamp(50, 1000));
     match &auth {
         // The ticker also enforces the auth timeout: a tenth of it is precise enough.

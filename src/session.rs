@@ -42,6 +42,8 @@ pub enum CloseReason {
     AuthenticationTimeout,
     /// Bad or missing credentials.
     AuthenticationViolation,
+    /// The user JWT expired while connected.
+    AuthenticationExpired,
 }
 
 impl CloseReason {
@@ -57,6 +59,7 @@ impl CloseReason {
             CloseReason::ServerShutdown => "Server Shutdown",
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationViolation => "Authentication Failure",
+            CloseReason::AuthenticationExpired => "Authentication Expired",
         }
     }
 }
@@ -111,6 +114,8 @@ pub struct Session {
     pub nonce: Option<String>,
     /// With authentication on: when the client must have sent CONNECT by.
     pub auth_deadline_ns: Option<u64>,
+    /// A JWT user: when its JWT expires (the connection is then closed).
+    pub auth_expires_ns: Option<u64>,
     /// A bcrypt check of its CONNECT is running off the core; input waits for it.
     pub auth_pending: Option<crate::auth::PendingAuth>,
     /// Who it authenticated as (empty without authentication or for a token).
@@ -153,6 +158,7 @@ impl Session {
             out_bytes: 0,
             nonce: None,
             auth_deadline_ns: None,
+            auth_expires_ns: None,
             auth_pending: None,
             user: String::new(),
             perms: None,

@@ -304,6 +304,7 @@ pub async fn run_core(spec: CoreSpec) {
         engine: RefCell::new({
             let mut e = Engine::new(engine);
             e.set_auth(auth);
+            e.set_wall_epoch_ns(wall_now_ns());
             e
         }),
         conns: RefCell::new(AHashMap::new()),

@@ -211,12 +211,19 @@ fn natrix_config(extra: &str, http_port: u16) -> String {
 fn nats_server_config(extra: &str) -> String {
     let mut s = String::new();
     let mut authorization = String::new();
+    let mut preload = String::new();
     for (sec, kv) in parse_toml_subset(extra) {
         for (k, v) in kv {
             match (sec.as_str(), k.as_str()) {
                 // `[authorization]` keys mirror nats-server's block, and one-line TOML inline
                 // tables/arrays (`{ user = "a", password = "b" }`) are valid nats-server syntax.
                 ("authorization", _) => authorization.push_str(&format!("  {k} = {v}\n")),
+                // `[operator]`: nats-server's `operator`, `system_account`, `resolver: MEMORY`
+                // and `resolver_preload { … }`.
+                ("operator", "jwt_file") => s.push_str(&format!("operator: {v}\n")),
+                ("operator", "system_account") => s.push_str(&format!("system_account: {v}\n")),
+                ("operator", "resolver") => s.push_str("resolver: MEMORY\n"),
+                ("operator.resolver_preload", _) => preload.push_str(&format!("  {k}: {v}\n")),
                 ("server", "lame_duck_duration_ms") => {
                     s.push_str(&format!("lame_duck_duration: \"{v}ms\"\n"))
                 }
@@ -251,6 +258,9 @@ fn nats_server_config(extra: &str) -> String {
     }
     if !authorization.is_empty() {
         s.push_str(&format!("authorization {{\n{authorization}}}\n"));
+    }
+    if !preload.is_empty() {
+        s.push_str(&format!("resolver_preload {{\n{preload}}}\n"));
     }
     s
 }
