@@ -96,3 +96,7 @@ fn operator_jwt_of(text: &str) -> &str {
     }
     text.trim()
 }
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;
