@@ -275,3 +275,31 @@ fn nats_py_creds() {
         Duration::from_secs(60),
     );
 }
+
+/// `resolver = { type = "full", dir = ... }`: account JWTs from `<key>.jwt` files (natrix reads
+/// them at startup; nats-server's full resolver serves the same directory).
+#[tokio::test]
+async fn directory_resolver_serves_account_jwts() {
+    let ids = ids();
+    let dir = std::env::temp_dir().join(format!("natrix-jwt-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, file) in [("sys", "sys.jwt"), ("team_a", "team_a.jwt")] {
+        std::fs::write(dir.join(format!("{}.jwt", ids[name])), fixture(file)).unwrap();
+    }
+    let s = TestServer::start(ServerOpts::with_toml(&format!(
+        "[operator]\njwt_file = \"{}\"\nsystem_account = \"{}\"\n\
+         resolver = {{ type = \"full\", dir = \"{}\" }}\n",
+        fixtures().join("op.jwt").display(),
+        ids["sys"],
+        dir.display()
+    )));
+    let alice = s.client_with(creds("alice").await).await;
+    alice.flush().await.unwrap();
+    // TEAM_B is not in the directory.
+    let err = refused(&s, creds("bob").await).await;
+    assert!(err.contains("authorization violation"), "{err}");
+    let err = refused(&s, creds("revoked").await).await;
+    assert!(err.contains("authorization violation"), "{err}");
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}

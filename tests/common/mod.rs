@@ -222,6 +222,9 @@ fn nats_server_config(extra: &str) -> String {
                 // and `resolver_preload { … }`.
                 ("operator", "jwt_file") => s.push_str(&format!("operator: {v}\n")),
                 ("operator", "system_account") => s.push_str(&format!("system_account: {v}\n")),
+                ("operator", "resolver") if v.starts_with('{') => {
+                    s.push_str(&format!("resolver: {v}\n"))
+                }
                 ("operator", "resolver") => s.push_str("resolver: MEMORY\n"),
                 ("operator.resolver_preload", _) => preload.push_str(&format!("  {k}: {v}\n")),
                 ("server", "lame_duck_duration_ms") => {

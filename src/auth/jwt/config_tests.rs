@@ -105,3 +105,31 @@ fn errors_name_file_line_and_key() {
     let e = err(&both);
     assert!(e.starts_with("op.toml:3: operator: "), "{e}");
 }
+
+#[test]
+fn a_directory_resolver_reads_key_named_files() {
+    let dir = std::env::temp_dir().join(format!("natrix-jwt-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{}.jwt", id("team_a"))), jwt("team_a.jwt")).unwrap();
+    std::fs::write(dir.join("README"), "not a jwt").unwrap();
+    let text = format!(
+        "[operator]\njwt_file = \"{}\"\nsystem_account = \"{}\"\n\
+         resolver = {{ type = \"full\", dir = \"{}\" }}\n",
+        fixture("op.jwt"),
+        id("sys"),
+        dir.display()
+    );
+    let cfg = Config::from_toml_str(&text, "op.toml").unwrap();
+    let trust = cfg.operator.unwrap().load().unwrap();
+    assert!(trust.account(&id("team_a")).is_some());
+    // A file whose name is not its JWT's subject.
+    std::fs::write(dir.join(format!("{}.jwt", id("team_b"))), jwt("team_a.jwt")).unwrap();
+    let e = err(&text);
+    assert!(e.starts_with("op.toml:4: operator.resolver.dir: "), "{e}");
+    assert!(e.contains(&id("team_b")), "{e}");
+    let e = err(&text.replace("\"full\"", "\"url\""));
+    assert!(e.contains("operator.resolver"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let e = err(&text);
+    assert!(e.contains("operator.resolver.dir: cannot read"), "{e}");
+}
