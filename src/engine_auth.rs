@@ -329,6 +329,62 @@ mod tests {
         }
     }
 
+    /// Operator mode on the engine alone: the wall clock is the injected epoch plus the core
+    /// clock. The fixture `expired` user's JWT expired an hour before it was made; ten seconds
+    /// before that moment it connects, and the tick that passes `exp` closes it.
+    #[test]
+    fn jwt_user_is_checked_at_wall_time_and_closed_when_its_jwt_expires() {
+        use crate::auth::jwt::{claims::UserClaims, token, Trust};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt/");
+        let fixture = |f: &str| std::fs::read_to_string(format!("{dir}{f}")).unwrap();
+        let ids: std::collections::HashMap<String, String> =
+            serde_json::from_str(&fixture("ids.json")).unwrap();
+        let trust = Trust::new(
+            &fixture("op.jwt"),
+            &ids["sys"],
+            &[(ids["team_a"].clone(), fixture("team_a.jwt"))],
+        )
+        .unwrap();
+        let creds = fixture("expired.creds");
+        let jwt = token::creds_jwt(&creds).unwrap().to_owned();
+        let seed = creds.lines().find(|l| l.starts_with("SU")).unwrap();
+        let kp = nkeys::KeyPair::from_seed(seed).unwrap();
+        let exp = token::decode::<UserClaims>(&jwt).unwrap().data.exp;
+
+        let mut e = engine("");
+        e.set_auth(Some(Arc::new(Authenticator::from_operator(trust))));
+        let connect = |e: &mut Engine, wall_s: i64| {
+            e.set_wall_epoch_ns(wall_s as u64 * 1_000_000_000);
+            let c = e.open_conn("127.0.0.1", 0, true);
+            let info = out(e, c);
+            let nonce = info.split("\"nonce\":\"").nth(1).unwrap()[..15].to_string();
+            use base64::Engine as _;
+            let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(kp.sign(nonce.as_bytes()).unwrap());
+            let line = format!(
+                "CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\",\"sig\":\"{sig}\"}}\r\nPING\r\n"
+            );
+            let mut buf = BytesMut::from(line.as_bytes());
+            read(e, c, &mut buf, 0);
+            (c, out(e, c))
+        };
+        let (late, said) = connect(&mut e, exp + 1);
+        assert_eq!(said, "-ERR 'Authorization Violation'\r\n");
+        assert!(!e.session(late).is_open());
+
+        let (c, said) = connect(&mut e, exp - 10);
+        assert_eq!(said, "PONG\r\n");
+        e.tick(9_000_000_000);
+        assert!(e.session(c).is_open());
+        e.tick(10_000_000_000);
+        assert!(!e.session(c).is_open());
+        let said = out(&mut e, c); // a keepalive PING may come first
+        assert!(
+            said.ends_with("-ERR 'User Authentication Expired'\r\n"),
+            "{said}"
+        );
+    }
+
     #[test]
     fn quotes_like_go() {
         assert_eq!(go_quote(b"a.b"), "\"a.b\"");
