@@ -265,17 +265,7 @@ impl Authenticator {
         else {
             return Decision::Reject;
         };
-        // nats.go sends base64url without padding, nats-py standard base64: accept both.
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(sig)
-            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(sig));
-        let Ok(raw) = raw else {
-            return Decision::Reject;
-        };
-        let Ok(kp) = nkeys::KeyPair::from_public_key(nkey) else {
-            return Decision::Reject;
-        };
-        if kp.verify(nonce.as_bytes(), &raw).is_err() {
+        if !nonce_signed_by(nkey, sig, nonce) {
             return Decision::Reject;
         }
         Decision::Accept(Authenticated {
@@ -285,6 +275,18 @@ impl Authenticator {
             jwt: None,
         })
     }
+}
+
+/// Whether `sig` (base64) is `public_key`'s signature of `nonce`.
+pub(crate) fn nonce_signed_by(public_key: &str, sig: &str, nonce: &str) -> bool {
+    // nats.go sends base64url without padding, nats-py standard base64: accept both.
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig)
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(sig));
+    let (Ok(raw), Ok(kp)) = (raw, nkeys::KeyPair::from_public_key(public_key)) else {
+        return false;
+    };
+    kp.verify(nonce.as_bytes(), &raw).is_ok()
 }
 
 /// Operator mode: the CONNECT's user JWT and nonce signature against the chain of trust.

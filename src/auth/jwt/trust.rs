@@ -8,8 +8,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use base64::Engine as _;
-
 use super::claims::{AccountClaims, AccountLimits, JwtPermissions, OperatorClaims, TimeCheck};
 use super::claims::{User, UserClaims};
 use super::token::{self, JwtError};
@@ -267,14 +265,9 @@ impl Trust {
             let (Some(sig), Some(nonce)) = (sig.filter(|s| !s.is_empty()), nonce) else {
                 return Err(Denied::SignatureMissing);
             };
-            let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(sig)
-                .or_else(|_| base64::engine::general_purpose::STANDARD.decode(sig))
-                .map_err(|_| Denied::BadSignature)?;
-            let key =
-                nkeys::KeyPair::from_public_key(&uc.data.sub).map_err(|_| Denied::BadSignature)?;
-            key.verify(nonce.as_bytes(), &raw)
-                .map_err(|_| Denied::BadSignature)?;
+            if !crate::auth::nonce_signed_by(&uc.data.sub, sig, nonce) {
+                return Err(Denied::BadSignature);
+            }
         }
         if is_revoked(&ac.nats.revocations, &uc.data.sub, uc.data.iat) {
             return Err(Denied::Revoked);
