@@ -107,8 +107,9 @@ async fn creds_users_connect_through_the_chain() {
     let alice = s.client_with(creds("alice").await).await;
     let mut sub = alice.subscribe("greet").await.unwrap();
     alice.flush().await.unwrap();
-    // A user signed by TEAM_A's signing key, a scoped one and a bearer token are in TEAM_A.
-    for name in ["signer", "scoped", "bearer", "limited"] {
+    // A user signed by TEAM_A's signing key, a scoped one, a bearer token and one limited to
+    // loopback source addresses are in TEAM_A.
+    for name in ["signer", "scoped", "bearer", "limited", "local_src"] {
         let c = s.client_with(creds(name).await).await;
         let subject = if name == "scoped" {
             "scoped.x"
@@ -117,7 +118,7 @@ async fn creds_users_connect_through_the_chain() {
         };
         c.publish(subject, name.into()).await.unwrap();
         c.flush().await.unwrap();
-        if name != "scoped" && name != "limited" {
+        if !["scoped", "limited"].contains(&name) {
             let m = bounded(name, sub.next()).await.unwrap();
             assert_eq!(&m.payload[..], name.as_bytes());
         }
@@ -141,6 +142,9 @@ async fn each_broken_link_is_an_authorization_violation() {
         "untrusted",
         "no_issuer_account",
         "wrong_issuer_account",
+        "wrong_src",
+        "websocket_only",
+        "bearer_disallowed",
     ] {
         let err = refused(&s, creds(name).await).await;
         assert!(err.contains("authorization violation"), "{name}: {err}");

@@ -94,6 +94,15 @@ func main() {
 		uc.Sub.Allow.Add("ok.>", "_INBOX.>")
 	})
 	ids["untrusted"] = user("untrusted", untrustedAcc, "", nil)
+	ids["local_src"] = user("local_src", teamA, "", func(uc *jwt.UserClaims) {
+		uc.Src.Set("127.0.0.0/8,::1/128")
+	})
+	ids["wrong_src"] = user("wrong_src", teamA, "", func(uc *jwt.UserClaims) {
+		uc.Src.Set("10.0.0.0/8")
+	})
+	ids["websocket_only"] = user("websocket_only", teamA, "", func(uc *jwt.UserClaims) {
+		uc.AllowedConnectionTypes.Add(jwt.ConnectionTypeWebsocket)
+	})
 
 	ac := jwt.NewAccountClaims(pub(teamA))
 	ac.Name = "TEAM_A"
@@ -129,6 +138,17 @@ func main() {
 	teamBJWT := must(bc.Encode(opSK)) // signed by the operator's signing key
 	ids["bob"] = user("bob", teamB, "", nil)
 
+	// TEAM_C refuses bearer tokens.
+	teamC := must(nkeys.CreateAccount())
+	cc := jwt.NewAccountClaims(pub(teamC))
+	cc.Name = "TEAM_C"
+	cc.Limits.DisallowBearer = true
+	teamCJWT := must(cc.Encode(op))
+	ids["bearer_disallowed"] = user("bearer_disallowed", teamC, "", func(uc *jwt.UserClaims) {
+		uc.BearerToken = true
+	})
+	ids["team_c"] = pub(teamC)
+
 	sc := jwt.NewAccountClaims(pub(sys))
 	sc.Name = "SYS"
 	sysJWT := must(sc.Encode(op))
@@ -153,7 +173,7 @@ func main() {
 	ids["untrusted_account"] = pub(untrustedAcc)
 	write("ids.json", append(must(json.MarshalIndent(ids, "", "  ")), '\n'))
 
-	preload := fmt.Sprintf("%q = %q\n%q = %q\n%q = %q\n",
-		pub(sys), sysJWT, pub(teamA), teamAJWT, pub(teamB), teamBJWT)
+	preload := fmt.Sprintf("%q = %q\n%q = %q\n%q = %q\n%q = %q\n",
+		pub(sys), sysJWT, pub(teamA), teamAJWT, pub(teamB), teamBJWT, pub(teamC), teamCJWT)
 	write("preload.toml", []byte(preload))
 }

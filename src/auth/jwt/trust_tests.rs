@@ -23,6 +23,7 @@ const OP: &str = fixture!("op.jwt");
 const SYS: &str = fixture!("sys.jwt");
 const TEAM_A: &str = fixture!("team_a.jwt");
 const TEAM_B: &str = fixture!("team_b.jwt");
+const PRELOAD: &str = fixture!("preload.toml");
 const UNTRUSTED_ACCOUNT: &str = fixture!("untrusted_account.jwt");
 
 fn ids() -> HashMap<String, String> {
@@ -33,17 +34,12 @@ fn id(name: &str) -> String {
     ids()[name].clone()
 }
 
+/// The operator with every account of `preload.toml` (SYS, TEAM_A, TEAM_B, TEAM_C).
 fn trust() -> Trust {
-    Trust::new(
-        OP,
-        &id("sys"),
-        &[
-            (id("sys"), SYS.into()),
-            (id("team_a"), TEAM_A.into()),
-            (id("team_b"), TEAM_B.into()),
-        ],
-    )
-    .unwrap()
+    let preload: HashMap<String, String> = toml::from_str(PRELOAD).unwrap();
+    let preload: Vec<_> = preload.into_iter().collect();
+    assert_eq!(preload.len(), 4);
+    Trust::new(OP, &id("sys"), &preload).unwrap()
 }
 
 /// The user JWT and key pair of a fixture `.creds` file.
@@ -65,11 +61,12 @@ fn iat(jwt: &str) -> i64 {
     decode::<UserClaims>(jwt).unwrap().data.iat
 }
 
-/// Authenticates a `.creds` fixture a few seconds after it was issued.
+/// Authenticates a `.creds` fixture from 127.0.0.1 a few seconds after it was issued.
 fn connect(text: &str) -> Result<JwtUser, Denied> {
     let (jwt, kp) = creds(text);
     let now = iat(&jwt) + 5;
-    trust().authenticate(&jwt, Some(&sign(&kp, NONCE)), Some(NONCE), None, now)
+    let ip = Some(std::net::IpAddr::from([127, 0, 0, 1]));
+    trust().authenticate(&jwt, Some(&sign(&kp, NONCE)), Some(NONCE), ip, now)
 }
 
 /// Re-signs `payload` (JSON) with `kp` under the standard header.
@@ -267,6 +264,11 @@ fn valid_users_get_their_account_limits_and_permissions() {
     assert!(p.static_publish_allowed(b"scoped.x"));
     assert!(!p.static_publish_allowed(b"ok.1"));
 
+    assert_eq!(
+        connect(fixture!("local_src.creds")).unwrap().user,
+        id("local_src")
+    );
+
     // Bearer: no signature needed.
     let (jwt, _) = creds(fixture!("bearer.creds"));
     let u = trust().authenticate(&jwt, None, Some(NONCE), None, iat(&jwt) + 1);
@@ -276,7 +278,16 @@ fn valid_users_get_their_account_limits_and_permissions() {
 #[test]
 fn each_broken_link_is_refused() {
     type Want = fn(&Denied) -> bool;
-    let cases: [(&str, Want); 6] = [
+    let cases: [(&str, Want); 9] = [
+        (fixture!("wrong_src.creds"), |d| {
+            matches!(d, Denied::Source(_))
+        }),
+        (fixture!("websocket_only.creds"), |d| {
+            *d == Denied::ConnectionType
+        }),
+        (fixture!("bearer_disallowed.creds"), |d| {
+            *d == Denied::BearerDisallowed
+        }),
         (fixture!("expired.creds"), |d| {
             *d == Denied::UserTime(TimeCheck::Expired)
         }),
