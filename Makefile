@@ -14,6 +14,9 @@ NATS_SERVER := $(VENV)/bin/nats-server
 # The Python client the KV interop test drives (tests/py/kv_test.py via tests/py_clients.rs).
 NATS_PY_VERSION := 2.16.0
 NATS_PY := $(VENV)/.nats-py-$(NATS_PY_VERSION)
+# nats-py reads .creds files (tests/py/jwt_test.py) with the nkeys package.
+NKEYS_PY_VERSION := 0.2.1
+NKEYS_PY := $(VENV)/.nkeys-py-$(NKEYS_PY_VERSION)
 
 .DEFAULT_GOAL := help
 .PHONY: help run build test test-deps bench lint fmt compare clean
@@ -31,7 +34,7 @@ test: test-deps ## the whole test suite: unit, integration, bench smoke runs, th
 	LOADGEN_REQUIRE_SERVER=1 $(CARGO) test --workspace --all-targets
 	$(CARGO) test --workspace --doc
 
-test-deps: $(NATS_SERVER) $(NATS_PY) ## install what the tests need besides Rust
+test-deps: $(NATS_SERVER) $(NATS_PY) $(NKEYS_PY) ## install what the tests need besides Rust
 
 $(NATS_SERVER):
 	python3 -m venv $(VENV)
@@ -41,6 +44,11 @@ $(NATS_SERVER):
 $(NATS_PY): $(NATS_SERVER)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check nats-py==$(NATS_PY_VERSION)
 	$(VENV)/bin/python -c 'import nats.js.kv'
+	touch $@
+
+$(NKEYS_PY): $(NATS_PY)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check nkeys==$(NKEYS_PY_VERSION)
+	$(VENV)/bin/python -c 'import nkeys'
 	touch $@
 
 bench: ## criterion benchmarks

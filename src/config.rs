@@ -61,6 +61,10 @@ pub struct Config {
     /// TLS on client connections (`[tls]`); absent = plaintext. Schema and loading: `crate::tls`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::TlsConfig>,
+    /// Decentralized JWT auth (`[operator]`): the trusted operator, the system account and
+    /// the memory resolver's accounts. Schema and checks: `crate::auth::jwt::config`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<crate::auth::jwt::config::OperatorConfig>,
 }
 
 /// `[system]`: the users (names or nkeys of `[authorization] users`) whose connections may ask the server
@@ -738,6 +742,19 @@ impl Config {
                 return bad(e.key, e.reason);
             }
         }
+        if let Some(op) = &self.operator {
+            if self.authorization.as_ref().is_some_and(|a| a.is_enabled()) {
+                return bad(
+                    "operator",
+                    "cannot be combined with [authorization] users or token \
+                     (in operator mode users come from JWTs)"
+                        .to_owned(),
+                );
+            }
+            if let Err(e) = op.load() {
+                return bad(&e.key, e.reason);
+            }
+        }
         Ok(())
     }
 }
@@ -851,6 +868,7 @@ mod tests {
             leafnodes: None,
             system: SystemConfig::default(),
             tls: None,
+            operator: None,
         };
         // Every leaf differs from the default, so the round trip below proves each key is read.
         let defaults: HashMap<_, _> = leaves(&Config::default()).into_iter().collect();
@@ -1251,6 +1269,7 @@ mod tests {
             leafnodes: None,
             system: SystemConfig::default(),
             tls: None,
+            operator: None,
         })
     }
 

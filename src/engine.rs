@@ -234,6 +234,8 @@ pub struct Engine {
     stats: CoreStats,
     /// Authentication rules; None = every client is welcome (see `engine_auth.rs`).
     auth: Option<std::sync::Arc<crate::auth::Authenticator>>,
+    /// Unix nanoseconds at clock zero (JWT expiry is wall-clock time; see `engine_auth.rs`).
+    wall_epoch_ns: u64,
     /// The latest time the shell told us (reads and ticks), for reply permissions.
     clock_ns: u64,
     /// Leaf node links on this core (see `engine_leaf.rs`).
@@ -276,6 +278,7 @@ impl Engine {
             interest_epoch: 0,
             stats: CoreStats::default(),
             auth: None,
+            wall_epoch_ns: 0,
             clock_ns: 0,
             leaf: Default::default(),
             sys: Default::default(),

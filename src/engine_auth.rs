@@ -15,6 +15,8 @@ use crate::session::{CloseReason, ConnId, Session};
 const AUTH_VIOLATION: &str = "Authorization Violation";
 /// nats-server's text when CONNECT did not come within the auth timeout.
 const AUTH_TIMEOUT: &str = "Authentication Timeout";
+/// nats-server's text when a JWT user's JWT expires while it is connected.
+const AUTH_EXPIRED: &str = "User Authentication Expired";
 
 /// Go's `%q` of a subject (printable ASCII as is, `"` and `\` escaped, the rest as `\xNN`).
 fn go_quote(bytes: &[u8]) -> String {
@@ -91,6 +93,11 @@ impl Engine {
         }
     }
 
+    /// Unix nanoseconds at this core's clock zero: JWT users' expiry is wall-clock time.
+    pub fn set_wall_epoch_ns(&mut self, unix_ns: u64) {
+        self.wall_epoch_ns = unix_ns;
+    }
+
     /// On accept: the nonce for INFO and the CONNECT deadline, when auth is on.
     pub(super) fn prepare_auth(&mut self, session: &mut Session, info: &mut ServerInfo, now: u64) {
         let Some(auth) = &self.auth else {
@@ -121,7 +128,9 @@ impl Engine {
             return true;
         };
         let s = self.session(conn);
-        match auth.check(&s.opts, s.nonce.as_deref()) {
+        let now_unix = ((self.wall_epoch_ns + self.clock_ns) / 1_000_000_000) as i64;
+        let ip = s.client_ip.parse().ok();
+        match auth.check_at(&s.opts, s.nonce.as_deref(), ip, Some(now_unix)) {
             Decision::Accept(who) => {
                 self.bind_user(conn, who);
                 true
@@ -145,8 +154,14 @@ impl Engine {
     }
 
     fn bind_user(&mut self, conn: ConnId, who: auth::Authenticated) {
+        let expires = who.jwt.as_ref().and_then(|g| g.expires_unix).map(|exp| {
+            (exp.max(0) as u64)
+                .saturating_mul(1_000_000_000)
+                .saturating_sub(self.wall_epoch_ns)
+        });
         let s = self.session_mut(conn);
         s.auth_deadline_ns = None;
+        s.auth_expires_ns = expires;
         s.user = who.user;
         s.perms = who.permissions.map(ConnPermissions::new);
     }
@@ -188,7 +203,8 @@ impl Engine {
         }
     }
 
-    /// Closes connections that did not authenticate within the auth timeout.
+    /// Closes connections that did not authenticate within the auth timeout, and JWT users
+    /// whose JWT expired.
     pub(super) fn check_auth_timeouts(&mut self, now_ns: u64) {
         if self.auth.is_none() {
             return;
@@ -197,6 +213,11 @@ impl Engine {
             let Some(s) = self.sessions[id as usize].as_ref() else {
                 continue;
             };
+            if s.is_open() && s.auth_expires_ns.is_some_and(|e| now_ns >= e) {
+                self.send_err(id, AUTH_EXPIRED);
+                self.close(id, CloseReason::AuthenticationExpired, true);
+                continue;
+            }
             let late = s.auth_deadline_ns.is_some_and(|d| now_ns >= d);
             if late && s.is_open() && !s.connected && s.auth_pending.is_none() {
                 self.send_err(id, AUTH_TIMEOUT);
@@ -356,6 +377,62 @@ mod tests {
             read(&mut e, c, &mut buf, 2);
             assert_eq!(out(&mut e, c), expect);
         }
+    }
+
+    /// Operator mode on the engine alone: the wall clock is the injected epoch plus the core
+    /// clock. The fixture `expired` user's JWT expired an hour before it was made; ten seconds
+    /// before that moment it connects, and the tick that passes `exp` closes it.
+    #[test]
+    fn jwt_user_is_checked_at_wall_time_and_closed_when_its_jwt_expires() {
+        use crate::auth::jwt::{claims::UserClaims, token, Trust};
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt/");
+        let fixture = |f: &str| std::fs::read_to_string(format!("{dir}{f}")).unwrap();
+        let ids: std::collections::HashMap<String, String> =
+            serde_json::from_str(&fixture("ids.json")).unwrap();
+        let trust = Trust::new(
+            &fixture("op.jwt"),
+            &ids["sys"],
+            &[(ids["team_a"].clone(), fixture("team_a.jwt"))],
+        )
+        .unwrap();
+        let creds = fixture("expired.creds");
+        let jwt = token::creds_jwt(&creds).unwrap().to_owned();
+        let seed = creds.lines().find(|l| l.starts_with("SU")).unwrap();
+        let kp = nkeys::KeyPair::from_seed(seed).unwrap();
+        let exp = token::decode::<UserClaims>(&jwt).unwrap().data.exp;
+
+        let mut e = engine("");
+        e.set_auth(Some(Arc::new(Authenticator::from_operator(trust))));
+        let connect = |e: &mut Engine, wall_s: i64| {
+            e.set_wall_epoch_ns(wall_s as u64 * 1_000_000_000);
+            let c = e.open_conn("127.0.0.1", 0, true);
+            let info = out(e, c);
+            let nonce = info.split("\"nonce\":\"").nth(1).unwrap()[..15].to_string();
+            use base64::Engine as _;
+            let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(kp.sign(nonce.as_bytes()).unwrap());
+            let line = format!(
+                "CONNECT {{\"verbose\":false,\"jwt\":\"{jwt}\",\"sig\":\"{sig}\"}}\r\nPING\r\n"
+            );
+            let mut buf = BytesMut::from(line.as_bytes());
+            read(e, c, &mut buf, 0);
+            (c, out(e, c))
+        };
+        let (late, said) = connect(&mut e, exp + 1);
+        assert_eq!(said, "-ERR 'Authorization Violation'\r\n");
+        assert!(!e.session(late).is_open());
+
+        let (c, said) = connect(&mut e, exp - 10);
+        assert_eq!(said, "PONG\r\n");
+        e.tick(9_000_000_000);
+        assert!(e.session(c).is_open());
+        e.tick(10_000_000_000);
+        assert!(!e.session(c).is_open());
+        let said = out(&mut e, c); // a keepalive PING may come first
+        assert!(
+            said.ends_with("-ERR 'User Authentication Expired'\r\n"),
+            "{said}"
+        );
     }
 
     #[test]

@@ -102,10 +102,14 @@ pub struct Reloadable {
 
 impl Reloadable {
     /// Generation 0: the configuration the server started with.
-    pub fn new(cfg: &Config) -> Arc<Reloadable> {
+    /// `auth` is the authenticator the server started with (from `[authorization]` or, in
+    /// operator mode, from `[operator]`, which a reload keeps: it is not reloadable).
+    pub fn new(cfg: &Config, auth: Option<Arc<Authenticator>>) -> Arc<Reloadable> {
+        let mut live = LiveSettings::of(cfg);
+        live.auth = auth;
         Arc::new(Reloadable {
             generation: AtomicU64::new(0),
-            current: Mutex::new((cfg.clone(), Arc::new(LiveSettings::of(cfg)))),
+            current: Mutex::new((cfg.clone(), Arc::new(live))),
         })
     }
 
@@ -136,7 +140,12 @@ impl Reloadable {
         if changed.is_empty() {
             return Ok(changed);
         }
-        let live = Arc::new(LiveSettings::of(&new));
+        let mut live = LiveSettings::of(&new);
+        if new.operator.is_some() {
+            // Operator mode: users come from JWTs; the trust loaded at start stays.
+            live.auth = guard.1.auth.clone();
+        }
+        let live = Arc::new(live);
         *guard = (new, live);
         self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(changed)
@@ -207,7 +216,7 @@ mod tests {
 
     #[test]
     fn reloadable_changes_make_a_new_generation() {
-        let r = Reloadable::new(&cfg(""));
+        let r = Reloadable::new(&cfg(""), authenticator(&cfg("")));
         assert_eq!(r.generation(), 0);
         let new = cfg("[limits]\nmax_payload_bytes = 4096\nmax_connections = 7\n[logging]\nlevel = \"debug\"\n");
         let keys = r.reload(new).unwrap();
@@ -225,7 +234,10 @@ mod tests {
 
     #[test]
     fn authorization_changes_reload() {
-        let r = Reloadable::new(&cfg("[authorization]\ntoken = \"a\"\n"));
+        let r = Reloadable::new(
+            &cfg("[authorization]\ntoken = \"a\"\n"),
+            authenticator(&cfg("[authorization]\ntoken = \"a\"\n")),
+        );
         assert!(r.current().1.auth.is_some());
         r.reload(cfg("")).unwrap();
         assert!(r.current().1.auth.is_none(), "auth removed");
@@ -239,7 +251,7 @@ mod tests {
 
     #[test]
     fn restart_only_changes_are_refused_whole() {
-        let r = Reloadable::new(&cfg(""));
+        let r = Reloadable::new(&cfg(""), authenticator(&cfg("")));
         let err = r
             .reload(cfg("[server]\nport = 4333\n[logging]\nlevel = \"debug\"\n"))
             .unwrap_err()
@@ -258,7 +270,7 @@ mod tests {
 
     #[test]
     fn unchanged_file_is_no_new_generation() {
-        let r = Reloadable::new(&cfg(""));
+        let r = Reloadable::new(&cfg(""), authenticator(&cfg("")));
         assert!(r.reload(cfg("")).unwrap().is_empty());
         assert_eq!(r.generation(), 0);
     }

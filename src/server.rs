@@ -140,7 +140,9 @@ pub(crate) fn open_without_auth(cfg: &Config) -> bool {
         .addr
         .parse::<std::net::IpAddr>()
         .is_ok_and(|ip| ip.is_loopback());
-    !loopback && !cfg.authorization.as_ref().is_some_and(|a| a.is_enabled())
+    !loopback
+        && !cfg.authorization.as_ref().is_some_and(|a| a.is_enabled())
+        && cfg.operator.is_none()
 }
 
 /// Warns when clients beyond this host can connect and no authentication is configured.
@@ -223,8 +225,16 @@ pub fn start_with_signals(
         limits: crate::reload::engine_limits(limits),
         info,
     };
-    let reload = crate::reload::Reloadable::new(&cfg);
-    let auth = crate::reload::authenticator(&cfg);
+    let auth = match &cfg.operator {
+        Some(op) => {
+            let trust = op
+                .load()
+                .map_err(|e| StartError::Core(format!("{}: {}", e.key, e.reason)))?;
+            Some(Arc::new(crate::auth::Authenticator::from_operator(trust)))
+        }
+        None => crate::reload::authenticator(&cfg),
+    };
+    let reload = crate::reload::Reloadable::new(&cfg, auth.clone());
     let mut tick = Duration::from_millis((limits.ping_interval_ms / 10).clamp(50, 1000));
     match &auth {
         // The ticker also enforces the auth timeout: a tenth of it is precise enough.

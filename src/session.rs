@@ -46,6 +46,8 @@ pub enum CloseReason {
     LeafLoopDetected,
     /// The TLS handshake failed or timed out.
     TlsHandshakeError,
+    /// The user JWT expired while connected.
+    AuthenticationExpired,
 }
 
 impl CloseReason {
@@ -63,6 +65,7 @@ impl CloseReason {
             CloseReason::AuthenticationViolation => "Authentication Failure",
             CloseReason::LeafLoopDetected => "Leafnode Loop Detected",
             CloseReason::TlsHandshakeError => "TLS Handshake Error",
+            CloseReason::AuthenticationExpired => "Authentication Expired",
         }
     }
 }
@@ -117,6 +120,8 @@ pub struct Session {
     pub nonce: Option<String>,
     /// With authentication on: when the client must have sent CONNECT by.
     pub auth_deadline_ns: Option<u64>,
+    /// A JWT user: when its JWT expires (the connection is then closed).
+    pub auth_expires_ns: Option<u64>,
     /// A bcrypt check of its CONNECT is running off the core; input waits for it.
     pub auth_pending: Option<crate::auth::PendingAuth>,
     /// Who it authenticated as (empty without authentication or for a token).
@@ -161,6 +166,7 @@ impl Session {
             out_bytes: 0,
             nonce: None,
             auth_deadline_ns: None,
+            auth_expires_ns: None,
             auth_pending: None,
             user: String::new(),
             perms: None,

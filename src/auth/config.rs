@@ -248,7 +248,7 @@ impl UserConfig {
 }
 
 /// A subject (with wildcards), or for subscribe permissions `"subject queue"`.
-fn is_valid_permission_subject(s: &str, allow_queue: bool) -> bool {
+pub(crate) fn is_valid_permission_subject(s: &str, allow_queue: bool) -> bool {
     let mut parts = s.split_whitespace();
     let (Some(subj), queue) = (parts.next(), parts.next()) else {
         return false;

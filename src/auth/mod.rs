@@ -7,6 +7,7 @@
 //! more [`Authenticator`] sources returning the same [`Authenticated`].
 
 pub mod config;
+pub mod jwt;
 pub mod permissions;
 
 use std::sync::Arc;
@@ -27,8 +28,11 @@ pub struct Authenticated {
     pub user: String,
     /// The user's permissions; `None` = may do anything.
     pub permissions: Option<Arc<Permissions>>,
-    /// The account the user belongs to ([`GLOBAL_ACCOUNT`] unless accounts are configured).
+    /// The account the user belongs to ([`GLOBAL_ACCOUNT`] unless accounts are configured;
+    /// for a JWT user, the account's public key).
     pub account: Arc<str>,
+    /// For a JWT user: the account's limits, the user's own, and when its JWT expires.
+    pub jwt: Option<Arc<jwt::JwtGrant>>,
 }
 
 /// nats-server's name for the account of users not bound to a configured account.
@@ -93,6 +97,8 @@ pub struct Authenticator {
     users: Vec<PasswordUser>,
     nkeys: Vec<NkeyUser>,
     timeout_ns: u64,
+    /// Operator mode: the chain of trust JWT users are checked against (then the only way in).
+    operator: Option<Arc<jwt::Trust>>,
 }
 
 fn is_bcrypt(s: &str) -> bool {
@@ -181,9 +187,23 @@ impl Authenticator {
         Some(auth)
     }
 
-    /// Whether INFO must carry a nonce (some user signs in with an nkey).
+    /// Operator mode (`[operator]`): only JWT users get in, checked against `trust`.
+    pub fn from_operator(trust: jwt::Trust) -> Authenticator {
+        Authenticator {
+            timeout_ns: (config::DEFAULT_AUTH_TIMEOUT_SECS * 1e9) as u64,
+            operator: Some(Arc::new(trust)),
+            ..Authenticator::default()
+        }
+    }
+
+    /// The operator's chain of trust, in operator mode.
+    pub fn operator(&self) -> Option<&Arc<jwt::Trust>> {
+        self.operator.as_ref()
+    }
+
+    /// Whether INFO must carry a nonce (some user signs in with an nkey, or operator mode).
     pub fn wants_nonce(&self) -> bool {
-        !self.nkeys.is_empty()
+        !self.nkeys.is_empty() || self.operator.is_some()
     }
 
     /// Time a client has to send CONNECT.
@@ -191,8 +211,24 @@ impl Authenticator {
         self.timeout_ns
     }
 
-    /// Decides one CONNECT; `nonce` is what this connection's INFO carried.
+    /// Decides one CONNECT; `nonce` is what this connection's INFO carried. Without a wall
+    /// clock JWT users are refused: use [`Authenticator::check_at`].
     pub fn check(&self, opts: &ConnectOptions, nonce: Option<&str>) -> Decision {
+        self.check_at(opts, nonce, None, None)
+    }
+
+    /// [`Authenticator::check`] with the client's address and the wall clock (unix seconds),
+    /// which JWT users need (`src` CIDRs, expiry).
+    pub fn check_at(
+        &self,
+        opts: &ConnectOptions,
+        nonce: Option<&str>,
+        client_ip: Option<std::net::IpAddr>,
+        now_unix: Option<i64>,
+    ) -> Decision {
+        if let Some(trust) = &self.operator {
+            return check_jwt(trust, opts, nonce, client_ip, now_unix);
+        }
         if let Some(nk) = opts.nkey.as_deref().filter(|k| !k.is_empty()) {
             return self.check_nkey(nk, opts.sig.as_deref(), nonce);
         }
@@ -202,6 +238,7 @@ impl Authenticator {
                 user: String::new(),
                 permissions: None,
                 account: global_account(),
+                jwt: None,
             });
         }
         let Some(name) = opts.user.as_deref() else {
@@ -217,6 +254,7 @@ impl Authenticator {
                 user: u.name.clone(),
                 permissions: u.permissions.clone(),
                 account: global_account(),
+                jwt: None,
             },
         )
     }
@@ -227,24 +265,53 @@ impl Authenticator {
         else {
             return Decision::Reject;
         };
-        // nats.go sends base64url without padding, nats-py standard base64: accept both.
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(sig)
-            .or_else(|_| base64::engine::general_purpose::STANDARD.decode(sig));
-        let Ok(raw) = raw else {
-            return Decision::Reject;
-        };
-        let Ok(kp) = nkeys::KeyPair::from_public_key(nkey) else {
-            return Decision::Reject;
-        };
-        if kp.verify(nonce.as_bytes(), &raw).is_err() {
+        if !nonce_signed_by(nkey, sig, nonce) {
             return Decision::Reject;
         }
         Decision::Accept(Authenticated {
             user: user.public_key.clone(),
             permissions: user.permissions.clone(),
             account: global_account(),
+            jwt: None,
         })
+    }
+}
+
+/// Whether `sig` (base64) is `public_key`'s signature of `nonce`.
+pub(crate) fn nonce_signed_by(public_key: &str, sig: &str, nonce: &str) -> bool {
+    // nats.go sends base64url without padding, nats-py standard base64: accept both.
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig)
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(sig));
+    let (Ok(raw), Ok(kp)) = (raw, nkeys::KeyPair::from_public_key(public_key)) else {
+        return false;
+    };
+    kp.verify(nonce.as_bytes(), &raw).is_ok()
+}
+
+/// Operator mode: the CONNECT's user JWT and nonce signature against the chain of trust.
+fn check_jwt(
+    trust: &jwt::Trust,
+    opts: &ConnectOptions,
+    nonce: Option<&str>,
+    client_ip: Option<std::net::IpAddr>,
+    now_unix: Option<i64>,
+) -> Decision {
+    let (Some(token), Some(now)) = (opts.jwt.as_deref().filter(|j| !j.is_empty()), now_unix) else {
+        tracing::debug!("authentication requires a user JWT");
+        return Decision::Reject;
+    };
+    match trust.authenticate(token, opts.sig.as_deref(), nonce, client_ip, now) {
+        Ok(u) => Decision::Accept(Authenticated {
+            user: u.user,
+            permissions: u.permissions,
+            account: u.account,
+            jwt: Some(u.grant),
+        }),
+        Err(why) => {
+            tracing::debug!(%why, "JWT authentication refused");
+            Decision::Reject
+        }
     }
 }
 

@@ -110,6 +110,8 @@ pub struct ConnectOptions {
     pub nkey: Option<String>,
     /// Signature of the INFO nonce by the nkey (base64url raw or standard base64).
     pub sig: Option<String>,
+    /// User JWT (operator mode); `sig` then signs the nonce with the JWT subject's key.
+    pub jwt: Option<String>,
     /// Client requires TLS.
     #[serde(deserialize_with = "null_as_false")]
     pub tls_required: bool,
@@ -132,6 +134,7 @@ impl Default for ConnectOptions {
             auth_token: None,
             nkey: None,
             sig: None,
+            jwt: None,
             tls_required: false,
         }
     }

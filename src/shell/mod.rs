@@ -351,6 +351,7 @@ pub async fn run_core(spec: CoreSpec) {
                     e.add_sys_service(&bytes::Bytes::from(subject));
                 }
             }
+            e.set_wall_epoch_ns(wall_now_ns());
             e
         }),
         conns: RefCell::new(AHashMap::new()),

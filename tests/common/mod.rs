@@ -214,6 +214,7 @@ fn nats_server_config(extra: &str) -> String {
     let mut s = String::new();
     let mut authorization = String::new();
     let mut tls = String::new();
+    let mut preload = String::new();
     for (sec, kv) in parse_toml_subset(extra) {
         for (k, v) in kv {
             match (sec.as_str(), k.as_str()) {
@@ -222,6 +223,15 @@ fn nats_server_config(extra: &str) -> String {
                 ("authorization", _) => authorization.push_str(&format!("  {k} = {v}\n")),
                 // `[tls]` keys are nats-server's `tls { ... }` keys.
                 ("tls", _) => tls.push_str(&format!("  {k} = {v}\n")),
+                // `[operator]`: nats-server's `operator`, `system_account`, `resolver: MEMORY`
+                // and `resolver_preload { … }`.
+                ("operator", "jwt_file") => s.push_str(&format!("operator: {v}\n")),
+                ("operator", "system_account") => s.push_str(&format!("system_account: {v}\n")),
+                ("operator", "resolver") if v.starts_with('{') => {
+                    s.push_str(&format!("resolver: {v}\n"))
+                }
+                ("operator", "resolver") => s.push_str("resolver: MEMORY\n"),
+                ("operator.resolver_preload", _) => preload.push_str(&format!("  {k}: {v}\n")),
                 ("server", "lame_duck_duration_ms") => {
                     s.push_str(&format!("lame_duck_duration: \"{v}ms\"\n"))
                 }
@@ -259,6 +269,9 @@ fn nats_server_config(extra: &str) -> String {
     }
     if !tls.is_empty() {
         s.push_str(&format!("tls {{\n{tls}}}\n"));
+    }
+    if !preload.is_empty() {
+        s.push_str(&format!("resolver_preload {{\n{preload}}}\n"));
     }
     s
 }
