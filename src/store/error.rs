@@ -90,6 +90,7 @@ mod tests {
             ("stream.rs", include_str!("stream.rs")),
             ("stream_lookup.rs", include_str!("stream_lookup.rs")),
             ("stream_replay.rs", include_str!("stream_replay.rs")),
+            ("stream_expiry.rs", include_str!("stream_expiry.rs")),
         ];
         for (name, src) in files {
             let production = src.split("#[cfg(test)]").next().unwrap_or(src);

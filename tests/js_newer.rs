@@ -1,0 +1,240 @@
+//! The newer JetStream features (nats-server 2.11–2.15) with raw requests and headers, as a
+//! client migrating from a current nats-server uses them: per-message TTL (`Nats-TTL`, its
+//! accepted forms and refusals, expiry, `never`, a restart), subject delete markers and the
+//! raise of a shorter TTL to `subject_delete_marker_ttl`; the API level (`api_lvl`,
+//! `Nats-Required-Api-Level`, `_nats.*` metadata); `$JS.API.CONSUMER.RESET` (and natrix's
+//! reset to a time); distributed counters (`Nats-Incr`).
+//!
+//! Every test also passes against nats-server 2.15.1 (natrix-only extensions are skipped
+//! there): `NATRIX_TEST_SERVER=nats-server cargo test --test js_newer`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use common::{assert_js_error, js_api, js_publish_raw, TestServer, WAIT};
+
+fn assert_ok(v: &Value, what: &str) {
+    assert!(v.get("error").is_none(), "{what}: {v}");
+}
+
+async fn create_stream(c: &async_nats::Client, cfg: Value) -> Value {
+    let name = cfg["name"].as_str().expect("name").to_string();
+    let r = js_api(c, &format!("STREAM.CREATE.{name}"), &cfg).await;
+    assert_ok(&r, "stream create");
+    r
+}
+
+/// STREAM.MSG.GET of `seq`: `Some((subject, headers text))`, `None` when it is gone.
+async fn msg_get(c: &async_nats::Client, stream: &str, seq: u64) -> Option<(String, String)> {
+    let r = js_api(
+        c,
+        &format!("STREAM.MSG.GET.{stream}"),
+        &json!({ "seq": seq }),
+    )
+    .await;
+    if r.get("error").is_some() {
+        assert_js_error(&r, 404, 10037, "no message found");
+        return None;
+    }
+    let m = &r["message"];
+    let hdrs = m["hdrs"].as_str().map_or_else(String::new, |h| {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(h)
+            .expect("base64 headers");
+        String::from_utf8(raw).expect("utf-8 headers")
+    });
+    Some((m["subject"].as_str().expect("subject").to_string(), hdrs))
+}
+
+/// Polls STREAM.INFO until `done(state)` holds (bounded by `limit`); returns the state.
+async fn wait_state(
+    c: &async_nats::Client,
+    stream: &str,
+    limit: Duration,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let until = Instant::now() + limit;
+    loop {
+        let info = js_api(c, &format!("STREAM.INFO.{stream}"), &Value::Null).await;
+        assert_ok(&info, "stream info");
+        if done(&info["state"]) {
+            return info["state"].clone();
+        }
+        assert!(
+            Instant::now() < until,
+            "{what}: state stays {}",
+            info["state"]
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-message TTL
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn ttl_forms_accepted_and_refused_as_nats_server() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    create_stream(
+        &c,
+        json!({"name": "T", "subjects": ["t.>"], "allow_msg_ttl": true}),
+    )
+    .await;
+    create_stream(&c, json!({"name": "P", "subjects": ["p.>"]})).await;
+    let mut seq = 0;
+    for ok in [
+        "1s", "1m", "5", "never", "NEVER", "1.5s", "1500ms", "1h1s", "00", "10",
+    ] {
+        seq += 1;
+        let ack = js_publish_raw(&c, "t.a", &[("Nats-TTL", ok)], b"x").await;
+        assert_eq!(ack, json!({"stream": "T", "seq": seq}), "Nats-TTL: {ok}");
+    }
+    for bad in ["500ms", "0", "0s", "-1", "-5s", "+5", "1e3", "abc"] {
+        let ack = js_publish_raw(&c, "t.a", &[("Nats-TTL", bad)], b"x").await;
+        assert_js_error(&ack, 400, 10165, "invalid per-message TTL");
+        assert_eq!(
+            (&ack["stream"], &ack["seq"]),
+            (&json!("T"), &json!(0)),
+            "{bad}"
+        );
+    }
+    // Without allow_msg_ttl a TTL is refused as disabled, an unparsable one as invalid, and
+    // `00` (no TTL at all) is stored.
+    for (v, err_code, text) in [
+        ("5", 10166, "per-message TTL is disabled"),
+        ("never", 10166, "per-message TTL is disabled"),
+        ("0", 10165, "invalid per-message TTL"),
+        ("abc", 10165, "invalid per-message TTL"),
+    ] {
+        let ack = js_publish_raw(&c, "p.a", &[("Nats-TTL", v)], b"x").await;
+        assert_js_error(&ack, 400, err_code, text);
+    }
+    let ack = js_publish_raw(&c, "p.a", &[("Nats-TTL", "00")], b"x").await;
+    assert_eq!(ack, json!({"stream": "P", "seq": 1}));
+    // The refusal comes before the duplicate check, as in nats-server.
+    let ack = js_publish_raw(&c, "p.b", &[("Nats-Msg-Id", "m1")], b"x").await;
+    assert_ok(&ack, "plain publish with id");
+    let ack = js_publish_raw(&c, "p.b", &[("Nats-Msg-Id", "m1"), ("Nats-TTL", "5")], b"x").await;
+    assert_js_error(&ack, 400, 10166, "per-message TTL is disabled");
+}
+
+#[tokio::test]
+async fn ttl_expires_messages_and_never_outlives_max_age() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    create_stream(
+        &c,
+        json!({"name": "E", "subjects": ["e.>"], "allow_msg_ttl": true, "max_age": 3_000_000_000u64}),
+    )
+    .await;
+    let t0 = Instant::now();
+    assert_ok(
+        &js_publish_raw(&c, "e.short", &[("Nats-TTL", "1")], b"x").await,
+        "ttl 1",
+    );
+    assert_ok(
+        &js_publish_raw(&c, "e.never", &[("Nats-TTL", "never")], b"x").await,
+        "never",
+    );
+    assert_ok(&js_publish_raw(&c, "e.plain", &[], b"x").await, "plain");
+    assert_ok(
+        &js_publish_raw(&c, "e.long", &[("Nats-TTL", "1m")], b"x").await,
+        "ttl 1m",
+    );
+    let state = wait_state(&c, "E", WAIT, "ttl 1s expiry", |s| s["messages"] == 3).await;
+    assert!(
+        t0.elapsed() >= Duration::from_millis(900),
+        "expired early: {state}"
+    );
+    assert!(msg_get(&c, "E", 1).await.is_none());
+    // max_age removes the plain and the 1m message, never the `never` one.
+    wait_state(&c, "E", WAIT, "max_age expiry", |s| s["messages"] == 1).await;
+    let (subject, hdrs) = msg_get(&c, "E", 2).await.expect("never message stays");
+    assert_eq!(subject, "e.never");
+    assert!(hdrs.contains("Nats-TTL: never"), "{hdrs}");
+}
+
+#[tokio::test]
+async fn ttl_expiry_survives_a_restart() {
+    let mut server = TestServer::start_default();
+    let c = server.client().await;
+    create_stream(
+        &c,
+        json!({"name": "R", "subjects": ["r.>"], "allow_msg_ttl": true}),
+    )
+    .await;
+    assert_ok(
+        &js_publish_raw(&c, "r.a", &[("Nats-TTL", "2s")], b"x").await,
+        "ttl",
+    );
+    assert_ok(&js_publish_raw(&c, "r.b", &[], b"x").await, "plain");
+    drop(c);
+    server.restart();
+    let c = server.client().await;
+    let state = wait_state(&c, "R", WAIT, "expiry after restart", |s| {
+        s["messages"] == 1
+    })
+    .await;
+    assert_eq!(
+        (&state["first_seq"], &state["last_seq"]),
+        (&json!(2), &json!(2)),
+        "{state}"
+    );
+    server.restart();
+    let c = server.client().await;
+    let info = js_api(&c, "STREAM.INFO.R", &Value::Null).await;
+    assert_eq!(info["state"]["messages"], 1, "{info}");
+}
+
+#[tokio::test]
+async fn short_ttl_is_raised_to_the_marker_ttl_and_markers_are_left() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    let info = create_stream(
+        &c,
+        json!({"name": "M", "subjects": ["m.>"], "subject_delete_marker_ttl": 3_000_000_000u64,
+               "max_age": 1_000_000_000u64}),
+    )
+    .await;
+    assert_eq!(info["config"]["allow_msg_ttl"], true, "{info}");
+    assert_eq!(info["config"]["allow_rollup_hdrs"], true, "{info}");
+    let ack = js_publish_raw(&c, "m.a", &[("Nats-TTL", "1"), ("X-A", "b")], b"x").await;
+    assert_ok(&ack, "short ttl");
+    assert_ok(
+        &js_publish_raw(&c, "m.b", &[("Nats-TTL", "1m")], b"x").await,
+        "long ttl",
+    );
+    assert_ok(
+        &js_publish_raw(&c, "m.c", &[("Nats-TTL", "never")], b"x").await,
+        "never",
+    );
+    // Stored with the header rewritten: the TTL in seconds, moved to the end.
+    let (_, hdrs) = msg_get(&c, "M", 1).await.expect("stored");
+    assert_eq!(hdrs, "NATS/1.0\r\nX-A: b\r\nNats-TTL: 3\r\n\r\n");
+    let (_, hdrs) = msg_get(&c, "M", 2).await.expect("stored");
+    assert_eq!(hdrs, "NATS/1.0\r\nNats-TTL: 1m\r\n\r\n");
+    // max_age (1s) removes m.a and m.b; each leaves a marker, m.c stays.
+    wait_state(&c, "M", WAIT, "markers", |s| s["last_seq"] == 5).await;
+    let mut markers = Vec::new();
+    for seq in [4, 5] {
+        let (subject, hdrs) = msg_get(&c, "M", seq).await.expect("marker");
+        assert_eq!(
+            hdrs,
+            "NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: 3s\r\nNats-Rollup: sub\r\n\r\n"
+        );
+        markers.push(subject);
+    }
+    markers.sort();
+    assert_eq!(markers, ["m.a", "m.b"]);
+    assert!(msg_get(&c, "M", 3).await.is_some(), "never message stays");
+    // The markers expire themselves (by max_age here) and leave no new marker.
+    let state = wait_state(&c, "M", WAIT, "marker expiry", |s| s["messages"] == 1).await;
+    assert_eq!(state["last_seq"], 5, "{state}");
+}
