@@ -238,3 +238,227 @@ async fn short_ttl_is_raised_to_the_marker_ttl_and_markers_are_left() {
     let state = wait_state(&c, "M", WAIT, "marker expiry", |s| s["messages"] == 1).await;
     assert_eq!(state["last_seq"], 5, "{state}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// API level
+// ---------------------------------------------------------------------------------------------
+
+/// INFO's `api_lvl` (the greeting of a raw connection).
+async fn info_api_level(server: &TestServer) -> u64 {
+    let raw = server.raw().await;
+    raw.info["api_lvl"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("INFO without api_lvl: {}", raw.info))
+}
+
+/// A raw API request with headers; the reply message.
+async fn api_with_headers(
+    c: &async_nats::Client,
+    subject: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> async_nats::Message {
+    let mut h = async_nats::HeaderMap::new();
+    for (k, v) in headers {
+        h.insert(*k, *v);
+    }
+    common::bounded(
+        subject,
+        c.request_with_headers(subject.to_string(), h, body.to_string().into()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("request {subject}: {e}"))
+}
+
+#[tokio::test]
+async fn api_level_is_one_number_everywhere_and_metadata_says_what_is_required() {
+    let server = TestServer::start_default();
+    let level = info_api_level(&server).await;
+    assert!(level >= 1, "api_lvl {level}");
+    let c = server.client().await;
+    let info = js_api(&c, "INFO", &Value::Null).await;
+    assert_eq!(info["api"]["level"], level, "{info}");
+    let plain = create_stream(&c, json!({"name": "PL", "subjects": ["pl.>"]})).await;
+    let ttl = create_stream(
+        &c,
+        json!({"name": "TL", "subjects": ["tl.>"], "allow_msg_ttl": true}),
+    )
+    .await;
+    let version = server.raw().await.info["version"].clone();
+    for (r, req) in [(&plain, "0"), (&ttl, "1")] {
+        let md = &r["config"]["metadata"];
+        assert_eq!(md["_nats.req.level"], req, "{r}");
+        assert_eq!(md["_nats.level"], level.to_string(), "{r}");
+        assert_eq!(md["_nats.ver"], version, "{r}");
+    }
+    // A consumer: plain (0), and paused (a level 1 feature).
+    for (name, extra, req) in [
+        ("C0", json!({}), "0"),
+        ("C1", json!({"pause_until": "2100-01-01T00:00:00Z"}), "1"),
+    ] {
+        let mut cfg = json!({"durable_name": name, "ack_policy": "explicit"});
+        cfg.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let r = js_api(
+            &c,
+            &format!("CONSUMER.CREATE.PL.{name}"),
+            &json!({"stream_name": "PL", "config": cfg}),
+        )
+        .await;
+        assert_ok(&r, "consumer create");
+        let md = &r["config"]["metadata"];
+        assert_eq!(md["_nats.req.level"], req, "{r}");
+        assert_eq!(md["_nats.level"], level.to_string(), "{r}");
+    }
+}
+
+#[tokio::test]
+async fn required_api_level_header_is_honoured() {
+    let server = TestServer::start_default();
+    let level = info_api_level(&server).await;
+    let c = server.client().await;
+    create_stream(
+        &c,
+        json!({"name": "L", "subjects": ["l.>"], "allow_direct": true}),
+    )
+    .await;
+    assert_ok(&js_publish_raw(&c, "l.a", &[], b"x").await, "publish");
+    let r = js_api(
+        &c,
+        "CONSUMER.CREATE.L.C",
+        &json!({"stream_name": "L", "config": {"durable_name": "C", "ack_policy": "explicit"}}),
+    )
+    .await;
+    assert_ok(&r, "consumer");
+    let too_high = (level + 1).to_string();
+    let at = level.to_string();
+    let cases = [
+        ("$JS.API.INFO", "", "account_info_response", None),
+        (
+            "$JS.API.STREAM.CREATE.L2",
+            r#"{"name":"L2"}"#,
+            "stream_create_response",
+            None,
+        ),
+        (
+            "$JS.API.STREAM.INFO.L",
+            "",
+            "stream_info_response",
+            Some(r#","total":0,"offset":0,"limit":0}"#),
+        ),
+        (
+            "$JS.API.STREAM.NAMES",
+            "",
+            "stream_names_response",
+            Some(r#","streams":null}"#),
+        ),
+        (
+            "$JS.API.STREAM.PURGE.L",
+            "",
+            "stream_purge_response",
+            Some(r#","purged":0}"#),
+        ),
+        (
+            "$JS.API.STREAM.MSG.GET.L",
+            r#"{"seq":1}"#,
+            "stream_msg_get_response",
+            None,
+        ),
+        (
+            "$JS.API.CONSUMER.INFO.L.C",
+            "",
+            "consumer_info_response",
+            None,
+        ),
+        (
+            "$JS.API.CONSUMER.NAMES.L",
+            "",
+            "consumer_names_response",
+            Some(r#","consumers":[]}"#),
+        ),
+        (
+            "$JS.API.CONSUMER.DELETE.L.C",
+            "",
+            "consumer_delete_response",
+            None,
+        ),
+    ];
+    for (subject, body, kind, tail) in cases {
+        for value in [too_high.as_str(), "abc"] {
+            let m =
+                api_with_headers(&c, subject, &[("Nats-Required-Api-Level", value)], body).await;
+            let v: Value = serde_json::from_slice(&m.payload).expect("json");
+            assert_eq!(
+                v["type"],
+                format!("io.nats.jetstream.api.v1.{kind}"),
+                "{subject}: {v}"
+            );
+            assert_js_error(&v, 412, 10185, "JetStream minimum api level required");
+            if let Some(tail) = tail {
+                let text = std::str::from_utf8(&m.payload).unwrap();
+                assert!(text.ends_with(tail), "{subject}: {text}");
+            }
+        }
+    }
+    // Nothing was done: the stream still has its message and the consumer exists.
+    let r = js_api(&c, "CONSUMER.INFO.L.C", &Value::Null).await;
+    assert_ok(&r, "consumer still there");
+    assert_eq!(
+        js_api(&c, "STREAM.INFO.L", &Value::Null).await["state"]["messages"],
+        1
+    );
+    // At the server's level (or an empty header) requests go through.
+    for value in [at.as_str(), "0", ""] {
+        let m = api_with_headers(
+            &c,
+            "$JS.API.INFO",
+            &[("Nats-Required-Api-Level", value)],
+            "",
+        )
+        .await;
+        let v: Value = serde_json::from_slice(&m.payload).expect("json");
+        assert_ok(&v, "info at the supported level");
+    }
+    // Direct get and pull requests answer with a status.
+    let m = api_with_headers(
+        &c,
+        "$JS.API.DIRECT.GET.L",
+        &[("Nats-Required-Api-Level", &too_high)],
+        r#"{"seq":1}"#,
+    )
+    .await;
+    assert_eq!(m.status.map(|s| s.as_u16()), Some(412), "{m:?}");
+    assert_eq!(
+        m.description.as_deref(),
+        Some("Required Api Level"),
+        "{m:?}"
+    );
+    for (value, want) in [(too_high.as_str(), Some(412)), (at.as_str(), None)] {
+        let inbox = c.new_inbox();
+        let mut sub = c.subscribe(inbox.clone()).await.expect("subscribe");
+        let mut h = async_nats::HeaderMap::new();
+        h.insert("Nats-Required-Api-Level", value);
+        c.publish_with_reply_and_headers(
+            "$JS.API.CONSUMER.MSG.NEXT.L.C",
+            inbox,
+            h,
+            r#"{"batch":1,"expires":1000000000}"#.into(),
+        )
+        .await
+        .expect("pull");
+        let m = common::bounded("pull reply", futures::StreamExt::next(&mut sub))
+            .await
+            .expect("reply");
+        assert_eq!(m.status.map(|s| s.as_u16()), want, "{m:?}");
+        if want.is_some() {
+            assert_eq!(
+                m.description.as_deref(),
+                Some("Required Api Level"),
+                "{m:?}"
+            );
+        } else {
+            assert_eq!(&m.payload[..], b"x");
+        }
+    }
+}

@@ -15,6 +15,7 @@
 //! imports nothing from the rest of the crate.
 
 pub mod api;
+pub mod api_level;
 #[cfg(test)]
 mod compat_tests;
 pub mod consumer_api;
