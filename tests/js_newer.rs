@@ -462,3 +462,300 @@ async fn required_api_level_header_is_honoured() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Consumer reset
+// ---------------------------------------------------------------------------------------------
+
+async fn reset(c: &async_nats::Client, stream: &str, consumer: &str, body: &str) -> Value {
+    let subject = format!("$JS.API.CONSUMER.RESET.{stream}.{consumer}");
+    let m = common::bounded(
+        &subject,
+        c.request(subject.clone(), body.to_string().into()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{subject}: {e}"));
+    let v: Value = serde_json::from_slice(&m.payload).expect("reset reply is JSON");
+    assert_eq!(
+        v["type"], "io.nats.jetstream.api.v1.consumer_reset_response",
+        "{v}"
+    );
+    v
+}
+
+/// Pulls `n` messages (bounded); their stream sequences and messages.
+async fn pull_n(
+    c: &async_nats::Client,
+    stream: &str,
+    consumer: &str,
+    n: usize,
+) -> Vec<(u64, async_nats::Message)> {
+    let body = format!(r#"{{"batch":{n},"expires":2000000000}}"#);
+    let mut sub = common::consumer::pull_raw(c, stream, consumer, &body).await;
+    let mut out = Vec::new();
+    while out.len() < n {
+        let m = common::consumer::next(&mut sub, "pulled message").await;
+        assert!(m.status.is_none(), "status instead of a message: {m:?}");
+        let reply = m.reply.as_ref().expect("ack subject").to_string();
+        let seq = reply.split('.').nth(5).unwrap().parse().unwrap();
+        out.push((seq, m));
+    }
+    out
+}
+
+async fn double_ack(c: &async_nats::Client, m: &async_nats::Message) {
+    let ack = m.reply.clone().expect("ack subject");
+    common::bounded("double ack", c.request(ack, "+ACK".into()))
+        .await
+        .expect("ack confirmed");
+}
+
+async fn consumer(c: &async_nats::Client, stream: &str, cfg: Value) {
+    let name = cfg["durable_name"].as_str().unwrap().to_string();
+    let r = js_api(
+        c,
+        &format!("CONSUMER.CREATE.{stream}.{name}"),
+        &json!({"stream_name": stream, "config": cfg}),
+    )
+    .await;
+    assert_ok(&r, "consumer create");
+}
+
+fn seq_pair(v: &Value) -> (u64, u64) {
+    (
+        v["consumer_seq"].as_u64().unwrap(),
+        v["stream_seq"].as_u64().unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn consumer_reset_to_the_ack_floor_and_to_a_sequence() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    create_stream(&c, json!({"name": "R", "subjects": ["r.>"]})).await;
+    for i in 0..5 {
+        assert_ok(
+            &js_publish_raw(&c, "r.a", &[], format!("m{i}").as_bytes()).await,
+            "pub",
+        );
+    }
+    consumer(
+        &c,
+        "R",
+        json!({"durable_name": "C", "ack_policy": "explicit"}),
+    )
+    .await;
+    let got = pull_n(&c, "R", "C", 3).await;
+    assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), [1, 2, 3]);
+    double_ack(&c, &got[0].1).await;
+    double_ack(&c, &got[1].1).await;
+
+    // No body: back to the ack floor; the pending delivery of 3 is forgotten.
+    let r = reset(&c, "R", "C", "").await;
+    assert_ok(&r, "reset to the ack floor");
+    assert_eq!(r["reset_seq"], 3, "{r}");
+    assert_eq!(
+        (r["stream_name"].clone(), r["name"].clone()),
+        (json!("R"), json!("C"))
+    );
+    assert_eq!(seq_pair(&r["delivered"]), (0, 2), "{r}");
+    assert_eq!(seq_pair(&r["ack_floor"]), (0, 2), "{r}");
+    assert_eq!(
+        (&r["num_ack_pending"], &r["num_pending"]),
+        (&json!(0), &json!(3)),
+        "{r}"
+    );
+    assert_eq!(r["config"]["durable_name"], "C", "{r}");
+    let got = pull_n(&c, "R", "C", 1).await;
+    assert_eq!(got[0].0, 3);
+    assert_eq!(&got[0].1.payload[..], b"m2");
+    let ack = got[0].1.reply.as_ref().unwrap().to_string();
+    let tokens: Vec<&str> = ack.split('.').collect();
+    assert_eq!(
+        (tokens[4], tokens[6]),
+        ("1", "1"),
+        "first delivery, consumer seq 1: {ack}"
+    );
+
+    // To a sequence, backwards and forwards; `null` and `{"seq":0}` mean the ack floor.
+    let r = reset(&c, "R", "C", r#"{"seq":2}"#).await;
+    assert_eq!(
+        (r["reset_seq"].clone(), r["num_pending"].clone()),
+        (json!(2), json!(4)),
+        "{r}"
+    );
+    assert_eq!(pull_n(&c, "R", "C", 1).await[0].0, 2);
+    let r = reset(&c, "R", "C", r#"{"seq":100}"#).await;
+    assert_eq!(r["reset_seq"], 100, "{r}");
+    assert_eq!(seq_pair(&r["delivered"]), (0, 99), "{r}");
+    assert_eq!(r["num_pending"], 0, "{r}");
+    let r = reset(&c, "R", "C", r#"{"seq":0}"#).await;
+    assert_eq!(r["reset_seq"], 100, "{r}");
+    let r = reset(&c, "R", "C", "null").await;
+    assert_eq!(r["reset_seq"], 100, "{r}");
+
+    // Bad bodies: 10025, with the error form of the response.
+    for body in [r#"{"seq":-1}"#, r#"{"seq":"3"}"#, "[]", "{bad"] {
+        let r = reset(&c, "R", "C", body).await;
+        assert_eq!(r["error"]["err_code"], 10025, "{body}: {r}");
+        assert_eq!(r["error"]["code"], 400, "{body}: {r}");
+        assert_eq!(r["reset_seq"], 0, "{r}");
+    }
+    let r = reset(&c, "R", "C", "[]").await;
+    assert_js_error(
+        &r,
+        400,
+        10025,
+        "invalid JSON: json: cannot unmarshal array into Go value of type server.JSApiConsumerResetRequest",
+    );
+}
+
+#[tokio::test]
+async fn consumer_reset_follows_the_deliver_policy() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    create_stream(&c, json!({"name": "P", "subjects": ["p.>"]})).await;
+    for _ in 0..5 {
+        assert_ok(&js_publish_raw(&c, "p.a", &[], b"x").await, "pub");
+    }
+    consumer(
+        &c,
+        "P",
+        json!({"durable_name": "N", "deliver_policy": "new"}),
+    )
+    .await;
+    consumer(
+        &c,
+        "P",
+        json!({"durable_name": "S", "deliver_policy": "by_start_sequence", "opt_start_seq": 3}),
+    )
+    .await;
+    consumer(
+        &c,
+        "P",
+        json!({"durable_name": "T", "deliver_policy": "by_start_time",
+               "opt_start_time": "2100-01-01T00:00:00Z"}),
+    )
+    .await;
+    consumer(
+        &c,
+        "P",
+        json!({"durable_name": "L", "deliver_policy": "last"}),
+    )
+    .await;
+    for (name, body, why) in [
+        ("N", r#"{"seq":2}"#, "not allowed"),
+        ("L", r#"{"seq":5}"#, "not allowed"),
+        ("S", r#"{"seq":2}"#, "below start seq"),
+        ("T", r#"{"seq":2}"#, "below start time"),
+    ] {
+        let r = reset(&c, "P", name, body).await;
+        assert_js_error(&r, 400, 10204, &format!("invalid reset: {why}"));
+        assert_eq!(r["reset_seq"], 0, "{r}");
+    }
+    let r = reset(&c, "P", "N", "").await;
+    assert_eq!(r["reset_seq"], 6, "{r}");
+    let r = reset(&c, "P", "S", r#"{"seq":3}"#).await;
+    assert_eq!(
+        (r["reset_seq"].clone(), r["num_pending"].clone()),
+        (json!(3), json!(3)),
+        "{r}"
+    );
+    let r = reset(&c, "P", "T", r#"{"seq":6}"#).await;
+    assert_eq!(r["reset_seq"], 6, "{r}");
+}
+
+#[tokio::test]
+async fn consumer_reset_survives_a_restart() {
+    let mut server = TestServer::start_default();
+    let c = server.client().await;
+    create_stream(&c, json!({"name": "D", "subjects": ["d.>"]})).await;
+    for _ in 0..5 {
+        assert_ok(&js_publish_raw(&c, "d.a", &[], b"x").await, "pub");
+    }
+    consumer(
+        &c,
+        "D",
+        json!({"durable_name": "C", "ack_policy": "explicit"}),
+    )
+    .await;
+    assert_eq!(pull_n(&c, "D", "C", 2).await.len(), 2);
+    let r = reset(&c, "D", "C", r#"{"seq":4}"#).await;
+    assert_eq!(r["reset_seq"], 4, "{r}");
+    drop(c);
+    server.restart();
+    let c = server.client().await;
+    let info = js_api(&c, "CONSUMER.INFO.D.C", &Value::Null).await;
+    assert_eq!(seq_pair(&info["delivered"]), (0, 3), "{info}");
+    assert_eq!(
+        (&info["num_ack_pending"], &info["num_pending"]),
+        (&json!(0), &json!(2)),
+        "{info}"
+    );
+    assert_eq!(pull_n(&c, "D", "C", 1).await[0].0, 4);
+}
+
+/// natrix extension: `{"opt_start_time": ...}` moves the consumer to the first message at or
+/// after that time (nats-server ignores the field, so this runs against natrix only).
+#[tokio::test]
+async fn consumer_reset_to_a_time_natrix_extension() {
+    let server = TestServer::start_default();
+    if !server.is_natrix() {
+        return;
+    }
+    let c = server.client().await;
+    create_stream(&c, json!({"name": "W", "subjects": ["w.>"]})).await;
+    for i in 1..=6 {
+        assert_ok(&js_publish_raw(&c, "w.a", &[], b"x").await, "pub");
+        if i == 3 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let m4 = js_api(&c, "STREAM.MSG.GET.W", &json!({"seq": 4})).await;
+    let t4 = m4["message"]["time"].as_str().expect("time").to_string();
+    consumer(
+        &c,
+        "W",
+        json!({"durable_name": "C", "ack_policy": "explicit"}),
+    )
+    .await;
+    assert_eq!(pull_n(&c, "W", "C", 6).await.len(), 6);
+    let r = reset(&c, "W", "C", &json!({"opt_start_time": t4}).to_string()).await;
+    assert_ok(&r, "reset to a time");
+    assert_eq!(r["reset_seq"], 4, "{r}");
+    assert_eq!(
+        (&r["num_ack_pending"], &r["num_pending"]),
+        (&json!(0), &json!(3)),
+        "{r}"
+    );
+    assert_eq!(pull_n(&c, "W", "C", 1).await[0].0, 4);
+    // Before every message: the start; after every message: past the end.
+    let r = reset(&c, "W", "C", r#"{"opt_start_time":"2000-01-01T00:00:00Z"}"#).await;
+    assert_eq!(r["reset_seq"], 1, "{r}");
+    let r = reset(&c, "W", "C", r#"{"opt_start_time":"2100-01-01T00:00:00Z"}"#).await;
+    assert_eq!(r["reset_seq"], 7, "{r}");
+    // The deliver policy rules apply, and seq and time together are refused.
+    consumer(
+        &c,
+        "W",
+        json!({"durable_name": "N", "deliver_policy": "new"}),
+    )
+    .await;
+    let r = reset(&c, "W", "N", &json!({"opt_start_time": t4}).to_string()).await;
+    assert_js_error(&r, 400, 10204, "invalid reset: not allowed");
+    let r = reset(
+        &c,
+        "W",
+        "C",
+        &json!({"seq": 2, "opt_start_time": t4}).to_string(),
+    )
+    .await;
+    assert_js_error(
+        &r,
+        400,
+        10204,
+        "invalid reset: seq and opt_start_time are exclusive",
+    );
+    let r = reset(&c, "W", "C", r#"{"opt_start_time":"yesterday"}"#).await;
+    assert_eq!(r["error"]["err_code"], 10025, "{r}");
+}

@@ -224,6 +224,9 @@ js_errors! {
     consumer_create(err: text) => 500, 10012, "{err}";
     /// No consumer by that name on the stream.
     consumer_not_found() => 404, 10014, "consumer not found";
+    /// CONSUMER.RESET to a sequence the consumer's deliver policy does not allow
+    /// (`not allowed`, `below start seq`, `below start time`).
+    consumer_invalid_reset(err) => 400, 10204, "invalid reset: {err}";
     /// `CONSUMER.CREATE.<s>.<n>` / `DURABLE.CREATE.<s>.<d>` with another `durable_name`.
     consumer_durable_name_not_match_subject() => 400, 10017, "consumer name in subject does not match durable name in request";
     /// `DURABLE.CREATE` without a durable name in the body.

@@ -453,6 +453,7 @@ const NATS_SERVER_ERRORS_JSON: &[(&str, u16, u16, &str)] = &[
     ("JSStreamExpectedLastSeqPerSubjectInvalid", 400, 10193, "missing sequence for expected last sequence per subject"),
     ("JSConsumerPriorityGroupWithPolicyNone", 400, 10196, "consumer can not have priority groups when policy is none"),
     ("JSConsumerPinnedTTLWithoutPriorityPolicyNone", 400, 10197, "PinnedTTL cannot be set when PriorityPolicy is none"),
+    ("JSConsumerInvalidResetErr", 400, 10204, "invalid reset: {err}"),
 ];
 
 /// Rows whose text natrix fills in where nats-server's template has a placeholder (the value

@@ -20,6 +20,7 @@ pub mod api_level;
 mod compat_tests;
 pub mod consumer_api;
 pub mod consumer_config;
+pub mod consumer_reset;
 mod error_map;
 pub mod errors;
 pub mod failure_reply;
