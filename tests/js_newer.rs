@@ -759,3 +759,216 @@ async fn consumer_reset_to_a_time_natrix_extension() {
     let r = reset(&c, "W", "C", r#"{"opt_start_time":"yesterday"}"#).await;
     assert_eq!(r["error"]["err_code"], 10025, "{r}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Distributed counters
+// ---------------------------------------------------------------------------------------------
+
+async fn incr(c: &async_nats::Client, subject: &str, by: &str) -> Value {
+    js_publish_raw(c, subject, &[("Nats-Incr", by)], b"").await
+}
+
+#[tokio::test]
+async fn counters_add_up_with_any_precision_and_ack_the_total() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    let info = create_stream(
+        &c,
+        json!({"name": "K", "subjects": ["k.>"], "allow_msg_counter": true}),
+    )
+    .await;
+    assert_eq!(info["config"]["allow_msg_counter"], true, "{info}");
+    assert_eq!(info["config"]["metadata"]["_nats.req.level"], "2", "{info}");
+    let big = "123456789012345678901234567890";
+    for (by, seq, val) in [
+        ("1", 1, "1"),
+        ("+5", 2, "6"),
+        ("-3", 3, "3"),
+        (big, 4, "123456789012345678901234567893"),
+        ("0", 5, "123456789012345678901234567893"),
+        ("-0", 6, "123456789012345678901234567893"),
+        (&format!("-{big}"), 7, "3"),
+    ] {
+        let ack = incr(&c, "k.a", by).await;
+        assert_eq!(
+            ack,
+            json!({"stream": "K", "seq": seq, "val": val}),
+            "Nats-Incr: {by}"
+        );
+    }
+    // Per subject.
+    assert_eq!(incr(&c, "k.b", "2").await["val"], "2");
+    // The stored body is the total; the headers are as sent.
+    let (_, hdrs) = msg_get(&c, "K", 7).await.expect("stored");
+    assert_eq!(hdrs, format!("NATS/1.0\r\nNats-Incr: -{big}\r\n\r\n"));
+    let r = js_api(&c, "STREAM.MSG.GET.K", &json!({"last_by_subj": "k.a"})).await;
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(r["message"]["data"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(data, br#"{"val":"3"}"#);
+    // De-duplication answers with the original sequence, no total.
+    let ack = js_publish_raw(&c, "k.a", &[("Nats-Incr", "1"), ("Nats-Msg-Id", "i1")], b"").await;
+    assert_eq!(ack, json!({"stream": "K", "seq": 9, "val": "4"}));
+    let ack = js_publish_raw(&c, "k.a", &[("Nats-Incr", "1"), ("Nats-Msg-Id", "i1")], b"").await;
+    assert_eq!(ack, json!({"stream": "K", "seq": 9, "duplicate": true}));
+}
+
+/// (subject, headers, payload, (err_code, description)) of a publish that must be refused.
+type RefusedPublish = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    &'static [u8],
+    (u64, &'static str),
+);
+
+#[tokio::test]
+async fn counter_refusals_as_nats_server() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    create_stream(
+        &c,
+        json!({"name": "K", "subjects": ["k.>"], "allow_msg_counter": true}),
+    )
+    .await;
+    create_stream(&c, json!({"name": "NC", "subjects": ["nc.>"]})).await;
+    let invalid = (10171, "message counter increment is invalid");
+    let cases: Vec<RefusedPublish> = vec![
+        ("k.a", vec![("Nats-Incr", "1.5")], b"", invalid),
+        ("k.a", vec![("Nats-Incr", "abc")], b"", invalid),
+        ("k.a", vec![("Nats-Incr", "0x10")], b"", invalid),
+        ("k.a", vec![("Nats-Incr", "1_000")], b"", invalid),
+        (
+            "k.a",
+            vec![("Nats-Incr", "1")],
+            b"x",
+            (10170, "message counter has payload"),
+        ),
+        (
+            "k.a",
+            vec![],
+            b"x",
+            (10169, "message counter increment is missing"),
+        ),
+        (
+            "k.a",
+            vec![],
+            b"",
+            (10169, "message counter increment is missing"),
+        ),
+        (
+            "k.a",
+            vec![("X", "y")],
+            b"",
+            (10169, "message counter increment is missing"),
+        ),
+        (
+            "k.a",
+            vec![("Nats-Incr", "1"), ("Nats-Rollup", "sub")],
+            b"",
+            invalid,
+        ),
+        (
+            "k.a",
+            vec![("Nats-Incr", "1"), ("Nats-Expected-Stream", "K")],
+            b"",
+            invalid,
+        ),
+        (
+            "k.a",
+            vec![("Nats-Incr", "1"), ("Nats-Expected-Last-Sequence", "0")],
+            b"",
+            invalid,
+        ),
+        (
+            "k.a",
+            vec![
+                ("Nats-Incr", "1"),
+                ("Nats-Expected-Last-Subject-Sequence", "0"),
+            ],
+            b"",
+            invalid,
+        ),
+        (
+            "k.a",
+            vec![("Nats-Incr", "1"), ("Nats-TTL", "5")],
+            b"",
+            (10166, "per-message TTL is disabled"),
+        ),
+        (
+            "nc.a",
+            vec![("Nats-Incr", "2")],
+            b"",
+            (10168, "message counters is disabled"),
+        ),
+        ("nc.a", vec![("Nats-Incr", "abc")], b"x", invalid),
+    ];
+    for (subject, headers, payload, (err_code, text)) in cases {
+        let ack = js_publish_raw(&c, subject, &headers, payload).await;
+        assert_js_error(&ack, 400, err_code, text);
+        assert_eq!(ack["seq"], 0, "{headers:?}: {ack}");
+    }
+    let info = js_api(&c, "STREAM.INFO.K", &Value::Null).await;
+    assert_eq!(info["state"]["messages"], 0, "{info}");
+    // Configurations a counter stream cannot have; and the setting cannot change.
+    for (extra, text) in [
+        (
+            json!({"discard": "new"}),
+            "counter stream cannot use discard new",
+        ),
+        (
+            json!({"allow_msg_ttl": true}),
+            "counter stream cannot use message TTLs",
+        ),
+        (
+            json!({"retention": "workqueue"}),
+            "counter stream can only use limits retention",
+        ),
+        (
+            json!({"retention": "interest"}),
+            "counter stream can only use limits retention",
+        ),
+    ] {
+        let mut cfg = json!({"name": "KX", "subjects": ["kx.>"], "allow_msg_counter": true});
+        cfg.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let r = js_api(&c, "STREAM.CREATE.KX", &cfg).await;
+        assert_js_error(&r, 500, 10052, text);
+    }
+    let change = "stream configuration update can not change message counter setting";
+    let r = js_api(
+        &c,
+        "STREAM.UPDATE.K",
+        &json!({"name": "K", "subjects": ["k.>"], "allow_msg_counter": false}),
+    )
+    .await;
+    assert_js_error(&r, 500, 10052, change);
+    let r = js_api(
+        &c,
+        "STREAM.UPDATE.NC",
+        &json!({"name": "NC", "subjects": ["nc.>"], "allow_msg_counter": true}),
+    )
+    .await;
+    assert_js_error(&r, 500, 10052, change);
+}
+
+#[tokio::test]
+async fn counters_survive_a_restart() {
+    let mut server = TestServer::start_default();
+    let c = server.client().await;
+    create_stream(
+        &c,
+        json!({"name": "KR", "subjects": ["kr.>"], "allow_msg_counter": true}),
+    )
+    .await;
+    assert_eq!(incr(&c, "kr.a", "40").await["val"], "40");
+    assert_eq!(incr(&c, "kr.b", "7").await["val"], "7");
+    drop(c);
+    server.restart();
+    let c = server.client().await;
+    assert_eq!(
+        incr(&c, "kr.a", "2").await,
+        json!({"stream": "KR", "seq": 3, "val": "42"})
+    );
+    assert_eq!(incr(&c, "kr.b", "-8").await["val"], "-1");
+}

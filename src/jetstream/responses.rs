@@ -551,6 +551,17 @@ pub fn pub_ack(stream: &str, seq: u64, duplicate: bool) -> Bytes {
     Bytes::from(out)
 }
 
+/// The publish ack of a counter increment: `{"stream":"S","seq":N,"val":"<total>"}`.
+pub fn pub_ack_counter(stream: &str, seq: u64, val: &str) -> Bytes {
+    let mut out = Vec::with_capacity(48 + stream.len() + val.len());
+    write_pub_ack(&mut out, stream, seq, false);
+    out.pop();
+    out.extend_from_slice(b",\"val\":");
+    write_json_str(&mut out, val);
+    out.push(b'}');
+    Bytes::from(out)
+}
+
 /// A refused publish: `{"error":{..},"stream":"S","seq":0}` (no `type`, as nats-server sends it).
 pub fn pub_error(stream: &str, err: &JsApiError) -> Bytes {
     let mut out = Vec::with_capacity(96 + stream.len() + err.description.len());

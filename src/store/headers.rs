@@ -20,6 +20,8 @@ pub(crate) const ROLLUP: &[u8] = b"Nats-Rollup";
 pub(crate) const TTL: &[u8] = b"Nats-TTL";
 /// `Nats-Marker-Reason`: set on server-written subject delete markers.
 pub(crate) const MARKER_REASON: &[u8] = b"Nats-Marker-Reason";
+/// `Nats-Incr`: a counter increment (a decimal integer of any size).
+pub(crate) const INCR: &[u8] = b"Nats-Incr";
 /// `KV-Operation`: a KV delete or purge marker written by a client.
 pub(crate) const KV_OPERATION: &[u8] = b"KV-Operation";
 

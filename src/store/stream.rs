@@ -302,7 +302,9 @@ impl Stream {
         let mut msg_id: Option<&[u8]> = None;
         let mut rollup = None;
         let mut parsed_ttl = None;
+        let mut incr = None;
         if !headers.is_empty() {
+            incr = self.publish_incr(headers, payload)?;
             if let Some(expected) = headers::get_non_empty(headers, headers::EXPECTED_STREAM) {
                 if expected != self.name.as_bytes() {
                     return Err(StoreError::ExpectedStreamMismatch);
@@ -355,6 +357,8 @@ impl Stream {
                 });
             }
         }
+        let counter_body = self.counter_body(subject, incr.as_ref())?;
+        let payload = counter_body.as_deref().unwrap_or(payload);
         if let Some(max) = limit(self.limits.max_msg_size) {
             if (headers.len() + payload.len()) as u64 > max {
                 return Err(StoreError::MessageTooLarge);
@@ -878,6 +882,8 @@ impl Stream {
     }
 }
 
+#[path = "stream_counter.rs"]
+mod counter;
 #[path = "stream_expiry.rs"]
 mod expiry;
 #[path = "stream_lookup.rs"]

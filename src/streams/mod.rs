@@ -343,6 +343,7 @@ pub fn limits_of(cfg: &StreamConfig) -> StreamLimits {
         memory_accounting: cfg.storage == StorageType::Memory,
         allow_msg_ttl: cfg.allow_msg_ttl,
         subject_delete_marker_ttl_ns: cfg.subject_delete_marker_ttl_ns.max(0) as u64,
+        allow_msg_counter: cfg.allow_msg_counter,
         sealed: cfg.sealed,
     }
 }

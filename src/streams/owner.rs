@@ -318,7 +318,10 @@ impl StreamHost {
                 }
                 let st = self.streams[slot as usize].as_mut().expect("live stream");
                 retention::retain_for_interest(st, slot, seq, &d.subject, &mut self.out.ops);
-                jetstream::pub_ack(&name, seq, false)
+                match st.store.counter_value(seq) {
+                    Some(val) => jetstream::pub_ack_counter(&name, seq, &val),
+                    None => jetstream::pub_ack(&name, seq, false),
+                }
             }
             Ok(PublishOutcome::Duplicate { seq }) => jetstream::pub_ack(&name, seq, true),
             Err(e) => jetstream::pub_error(&name, &JsApiError::from(e)),
