@@ -209,7 +209,7 @@ pub fn start_with_signals(
         client_id: 0,
         client_ip: String::new(),
         nonce: None,
-        api_lvl: None,
+        api_lvl: Some(crate::streams::API_LEVEL),
         connect_info: None,
         remote_account: None,
         lame_duck_mode: false,

@@ -236,18 +236,6 @@ fn unsupported() -> Vec<Unsupported> {
             "stream republish is not supported (field republish)",
             json!({"src": "u.>", "dest": "rp.>"}),
         ),
-        Unsupported {
-            nats_server_update_refusal: Some((
-                500,
-                10052,
-                "stream configuration update can not change message counter setting",
-            )),
-            ..case(
-                "allow_msg_counter",
-                "message counters are not supported (field allow_msg_counter)",
-                json!(true),
-            )
-        },
         case(
             "allow_atomic",
             "atomic batch publish is not supported (field allow_atomic)",

@@ -15,6 +15,7 @@
 pub mod ack;
 mod acks;
 mod pull;
+mod reset;
 pub mod state;
 #[cfg(test)]
 mod tests;

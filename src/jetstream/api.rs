@@ -269,6 +269,8 @@ pub enum ConsumerRequest {
     Delete,
     /// CONSUMER.PAUSE: pause until this time (unix ns), or resume (`None`).
     Pause(Option<u64>),
+    /// CONSUMER.RESET: to the ack floor, a sequence or (natrix) a time.
+    Reset(crate::jetstream::consumer_reset::ResetRequest),
     /// CONSUMER.NAMES / CONSUMER.LIST paging.
     Listing(crate::jetstream::consumer_api::ListRequest),
     /// MSG.NEXT reaching the API handler (answered by the consumer's own subscription).
@@ -291,6 +293,9 @@ pub fn decode_consumer_body(
         ConsumerApi::Info { .. } => ConsumerRequest::Info,
         ConsumerApi::Delete { .. } => ConsumerRequest::Delete,
         ConsumerApi::Pause { .. } => ConsumerRequest::Pause(parse_pause_request(body)),
+        ConsumerApi::Reset { .. } => {
+            ConsumerRequest::Reset(crate::jetstream::consumer_reset::ResetRequest::parse(body)?)
+        }
         ConsumerApi::Names { .. } | ConsumerApi::List { .. } => {
             ConsumerRequest::Listing(ListRequest::parse(body)?)
         }

@@ -69,6 +69,13 @@ pub enum ConsumerApi<'a> {
         /// Consumer token.
         consumer: &'a str,
     },
+    /// `RESET.<stream>.<consumer>` (2.15): move the consumer to a sequence (or a time).
+    Reset {
+        /// Stream token.
+        stream: &'a str,
+        /// Consumer token.
+        consumer: &'a str,
+    },
     /// `MSG.NEXT.<stream>.<consumer>` (pull request; replies are deliveries and status headers).
     MsgNext {
         /// Stream token.
@@ -110,6 +117,7 @@ impl<'a> ConsumerApi<'a> {
             "INFO" => two(args).map(|(stream, consumer)| Self::Info { stream, consumer }),
             "DELETE" => two(args).map(|(stream, consumer)| Self::Delete { stream, consumer }),
             "PAUSE" => two(args).map(|(stream, consumer)| Self::Pause { stream, consumer }),
+            "RESET" => two(args).map(|(stream, consumer)| Self::Reset { stream, consumer }),
             "MSG" => two(args.strip_prefix("NEXT.")?)
                 .map(|(stream, consumer)| Self::MsgNext { stream, consumer }),
             "NAMES" if !args.contains('.') => Some(Self::Names { stream: args }),
@@ -126,6 +134,7 @@ impl<'a> ConsumerApi<'a> {
             | Self::Info { stream, .. }
             | Self::Delete { stream, .. }
             | Self::Pause { stream, .. }
+            | Self::Reset { stream, .. }
             | Self::Names { stream }
             | Self::List { stream }
             | Self::MsgNext { stream, .. } => stream,
@@ -139,6 +148,7 @@ impl<'a> ConsumerApi<'a> {
             Self::Info { .. } => ResponseType::ConsumerInfo,
             Self::Delete { .. } => ResponseType::ConsumerDelete,
             Self::Pause { .. } => ResponseType::ConsumerPause,
+            Self::Reset { .. } => ResponseType::ConsumerReset,
             Self::Names { .. } => ResponseType::ConsumerNames,
             Self::List { .. } => ResponseType::ConsumerList,
             Self::MsgNext { .. } => return None,

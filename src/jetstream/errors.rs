@@ -215,6 +215,16 @@ js_errors! {
     message_ttl_disabled() => 400, 10166, "per-message TTL is disabled";
     /// Too many concurrent requests.
     too_many_requests() => 429, 10167, "too many requests";
+    /// `Nats-Incr` on a stream without `allow_msg_counter`.
+    message_incr_disabled() => 400, 10168, "message counters is disabled";
+    /// A publish to a counter stream without `Nats-Incr`.
+    message_incr_missing() => 400, 10169, "message counter increment is missing";
+    /// `Nats-Incr` with a payload.
+    message_incr_payload() => 400, 10170, "message counter has payload";
+    /// `Nats-Incr` not an integer, or with headers a counter cannot honour.
+    message_incr_invalid() => 400, 10171, "message counter increment is invalid";
+    /// The subject's last message is not a counter value.
+    message_counter_broken() => 400, 10172, "message counter is broken";
     /// `Nats-Required-Api-Level` above what this server supports.
     required_api_level() => 412, 10185, "JetStream minimum api level required";
     /// `Nats-Expected-Last-Subject-Sequence-Subject` without the sequence header.
@@ -224,6 +234,9 @@ js_errors! {
     consumer_create(err: text) => 500, 10012, "{err}";
     /// No consumer by that name on the stream.
     consumer_not_found() => 404, 10014, "consumer not found";
+    /// CONSUMER.RESET to a sequence the consumer's deliver policy does not allow
+    /// (`not allowed`, `below start seq`, `below start time`).
+    consumer_invalid_reset(err) => 400, 10204, "invalid reset: {err}";
     /// `CONSUMER.CREATE.<s>.<n>` / `DURABLE.CREATE.<s>.<d>` with another `durable_name`.
     consumer_durable_name_not_match_subject() => 400, 10017, "consumer name in subject does not match durable name in request";
     /// `DURABLE.CREATE` without a durable name in the body.

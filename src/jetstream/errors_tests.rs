@@ -446,6 +446,11 @@ const NATS_SERVER_ERRORS_JSON: &[(&str, u16, u16, &str)] = &[
     ("JSMessageTTLInvalidErr", 400, 10165, "invalid per-message TTL"),
     ("JSMessageTTLDisabledErr", 400, 10166, "per-message TTL is disabled"),
     ("JSStreamTooManyRequests", 429, 10167, "too many requests"),
+    ("JSMessageIncrDisabledErr", 400, 10168, "message counters is disabled"),
+    ("JSMessageIncrMissingErr", 400, 10169, "message counter increment is missing"),
+    ("JSMessageIncrPayloadErr", 400, 10170, "message counter has payload"),
+    ("JSMessageIncrInvalidErr", 400, 10171, "message counter increment is invalid"),
+    ("JSMessageCounterBrokenErr", 400, 10172, "message counter is broken"),
     ("JSConsumerPushWithPriorityGroupErr", 400, 10178, "priority groups can not be used with push consumers"),
     ("JSConsumerAckWaitNegativeErr", 400, 10183, "consumer ack wait needs to be positive"),
     ("JSConsumerBackOffNegativeErr", 400, 10184, "consumer backoff needs to be positive"),
@@ -453,6 +458,7 @@ const NATS_SERVER_ERRORS_JSON: &[(&str, u16, u16, &str)] = &[
     ("JSStreamExpectedLastSeqPerSubjectInvalid", 400, 10193, "missing sequence for expected last sequence per subject"),
     ("JSConsumerPriorityGroupWithPolicyNone", 400, 10196, "consumer can not have priority groups when policy is none"),
     ("JSConsumerPinnedTTLWithoutPriorityPolicyNone", 400, 10197, "PinnedTTL cannot be set when PriorityPolicy is none"),
+    ("JSConsumerInvalidResetErr", 400, 10204, "invalid reset: {err}"),
 ];
 
 /// Rows whose text natrix fills in where nats-server's template has a placeholder (the value

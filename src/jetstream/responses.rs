@@ -57,6 +57,8 @@ pub enum ResponseType {
     ConsumerDelete,
     /// CONSUMER.PAUSE.
     ConsumerPause,
+    /// CONSUMER.RESET.
+    ConsumerReset,
 }
 
 impl ResponseType {
@@ -79,6 +81,7 @@ impl ResponseType {
             Self::ConsumerList => "io.nats.jetstream.api.v1.consumer_list_response",
             Self::ConsumerDelete => "io.nats.jetstream.api.v1.consumer_delete_response",
             Self::ConsumerPause => "io.nats.jetstream.api.v1.consumer_pause_response",
+            Self::ConsumerReset => "io.nats.jetstream.api.v1.consumer_reset_response",
         }
     }
 }
@@ -86,7 +89,7 @@ impl ResponseType {
 /// Error envelope `{"type":..,"error":{..}}` plus the zero-valued keys nats-server adds for
 /// INFO (`total/offset/limit`), NAMES (`..,"streams":null`), LIST (`..,"streams":[]`) and
 /// PURGE (`"purged":0`); consumer NAMES and LIST add `..,"consumers":[]`, consumer PAUSE
-/// `"paused":false,"pause_until":<zero time>`.
+/// `"paused":false,"pause_until":<zero time>`, consumer RESET `"reset_seq":0`.
 pub fn render_error(response: ResponseType, err: &JsApiError) -> Vec<u8> {
     let mut out = Vec::with_capacity(128 + err.description.len());
     out.extend_from_slice(b"{\"type\":\"");
@@ -104,6 +107,7 @@ pub fn render_error(response: ResponseType, err: &JsApiError) -> Vec<u8> {
         ResponseType::ConsumerPause => {
             b",\"paused\":false,\"pause_until\":\"0001-01-01T00:00:00Z\""
         }
+        ResponseType::ConsumerReset => b",\"reset_seq\":0",
         _ => b"",
     });
     out.push(b'}');
@@ -544,6 +548,17 @@ pub fn write_pub_ack(out: &mut Vec<u8>, stream: &str, seq: u64, duplicate: bool)
 pub fn pub_ack(stream: &str, seq: u64, duplicate: bool) -> Bytes {
     let mut out = Vec::with_capacity(32 + stream.len());
     write_pub_ack(&mut out, stream, seq, duplicate);
+    Bytes::from(out)
+}
+
+/// The publish ack of a counter increment: `{"stream":"S","seq":N,"val":"<total>"}`.
+pub fn pub_ack_counter(stream: &str, seq: u64, val: &str) -> Bytes {
+    let mut out = Vec::with_capacity(48 + stream.len() + val.len());
+    write_pub_ack(&mut out, stream, seq, false);
+    out.pop();
+    out.extend_from_slice(b",\"val\":");
+    write_json_str(&mut out, val);
+    out.push(b'}');
     Bytes::from(out)
 }
 

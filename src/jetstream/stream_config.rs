@@ -624,6 +624,22 @@ impl StreamConfig {
         if self.deny_purge && self.allow_rollup_hdrs {
             return invalid("roll-ups require the purge permission");
         }
+        if self.allow_msg_counter {
+            if self.discard == DiscardPolicy::New {
+                return invalid("counter stream cannot use discard new");
+            }
+            // nats-server checks the flag as sent: one implied by subject delete markers
+            // (set by `normalize`) passes.
+            if self.allow_msg_ttl && self.subject_delete_marker_ttl_ns <= 0 {
+                return invalid("counter stream cannot use message TTLs");
+            }
+            if self.allow_msg_schedules {
+                return invalid("counter stream cannot use message schedules");
+            }
+            if self.retention != RetentionPolicy::Limits {
+                return invalid("counter stream can only use limits retention");
+            }
+        }
         if self.discard_new_per_subject {
             if self.discard != DiscardPolicy::New {
                 return invalid("discard new per subject requires discard new policy to be set");
@@ -702,6 +718,9 @@ impl StreamConfig {
         if old.allow_msg_ttl && !new.allow_msg_ttl {
             return invalid("message TTL status can not be disabled");
         }
+        if old.allow_msg_counter != new.allow_msg_counter {
+            return invalid("stream configuration update can not change message counter setting");
+        }
         if new.sealed {
             new.max_age_ns = 0;
             new.discard = DiscardPolicy::New;
@@ -724,8 +743,6 @@ impl StreamConfig {
             "stream subject transforms are not supported (field subject_transform)"
         } else if self.republish.is_some() {
             "stream republish is not supported (field republish)"
-        } else if self.allow_msg_counter {
-            "message counters are not supported (field allow_msg_counter)"
         } else if self.allow_atomic {
             "atomic batch publish is not supported (field allow_atomic)"
         } else if self.allow_msg_schedules {
@@ -1247,10 +1264,6 @@ mod tests {
                 "stream republish is not supported (field republish)",
             ),
             (
-                r#"{"name":"M","allow_msg_counter":true}"#,
-                "message counters are not supported (field allow_msg_counter)",
-            ),
-            (
                 r#"{"name":"M","allow_atomic":true}"#,
                 "atomic batch publish is not supported (field allow_atomic)",
             ),
@@ -1266,8 +1279,11 @@ mod tests {
             let err = normalized(json).check_supported().unwrap_err();
             assert_eq!((err.err_code, err.description.as_str()), (10052, want));
         }
-        // Implemented: TTLs, subject delete markers, compression (accepted, stored plain),
-        // placement, async persistence, first_seq.
+        // Implemented: TTLs, subject delete markers, counters, compression (accepted, stored
+        // plain), placement, async persistence, first_seq.
+        normalized(r#"{"name":"C","allow_msg_counter":true}"#)
+            .check_supported()
+            .expect("counters");
         let json = r#"{"name":"K","allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000,"compression":"s2","placement":{"tags":["a"]},"persist_mode":"async","first_seq":5}"#;
         normalized(json).check_supported().expect(json);
     }

@@ -35,6 +35,22 @@ pub enum StoreError {
     /// An unparsable `Nats-TTL` value.
     #[error("invalid per-message TTL")]
     MessageTtlInvalid,
+    /// `Nats-Incr` that is not a decimal integer, or with headers a counter cannot honour
+    /// (rollup, expected stream/sequence/msg id).
+    #[error("message counter increment is invalid")]
+    CounterIncrInvalid,
+    /// `Nats-Incr` on a stream without `allow_msg_counter`.
+    #[error("message counters is disabled")]
+    CounterDisabled,
+    /// `Nats-Incr` with a payload.
+    #[error("message counter has payload")]
+    CounterHasPayload,
+    /// A publish without `Nats-Incr` to a counter stream.
+    #[error("message counter increment is missing")]
+    CounterIncrMissing,
+    /// The subject's last message is not a counter value (`{"val":"…"}`).
+    #[error("message counter is broken")]
+    CounterBroken,
     /// Headers + payload above `max_msg_size` (or a subject too long to store).
     #[error("message size exceeds maximum allowed")]
     MessageTooLarge,
@@ -90,6 +106,8 @@ mod tests {
             ("stream.rs", include_str!("stream.rs")),
             ("stream_lookup.rs", include_str!("stream_lookup.rs")),
             ("stream_replay.rs", include_str!("stream_replay.rs")),
+            ("stream_expiry.rs", include_str!("stream_expiry.rs")),
+            ("stream_counter.rs", include_str!("stream_counter.rs")),
         ];
         for (name, src) in files {
             let production = src.split("#[cfg(test)]").next().unwrap_or(src);

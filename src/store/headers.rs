@@ -20,22 +20,68 @@ pub(crate) const ROLLUP: &[u8] = b"Nats-Rollup";
 pub(crate) const TTL: &[u8] = b"Nats-TTL";
 /// `Nats-Marker-Reason`: set on server-written subject delete markers.
 pub(crate) const MARKER_REASON: &[u8] = b"Nats-Marker-Reason";
+/// `Nats-Incr`: a counter increment (a decimal integer of any size).
+pub(crate) const INCR: &[u8] = b"Nats-Incr";
 /// `KV-Operation`: a KV delete or purge marker written by a client.
 pub(crate) const KV_OPERATION: &[u8] = b"KV-Operation";
 
-/// Parses a `Nats-TTL` value: `Ok(None)` for `never` or 0, `Ok(Some(ns))`, or `Err` when
-/// unparsable (ADR-43: plain seconds or a Go duration).
-pub(crate) fn parse_ttl(value: &[u8]) -> Result<Option<u64>, ()> {
-    let v = std::str::from_utf8(value).map_err(|_| ())?.trim();
+/// A per-message time to live (`Nats-TTL`), as nats-server keeps it: whole seconds, or never.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MsgTtl {
+    /// `never`: the message does not expire, not even by the stream's `max_age`.
+    Never,
+    /// Expires this many seconds after it was stored (at least 1).
+    Secs(u64),
+}
+
+/// Parses a `Nats-TTL` value as nats-server's `parseMessageTTL`: `never` (any case); a Go
+/// duration of at least one second, truncated to whole seconds (`1.5s` is 1 s; `500ms`, `0`,
+/// `0s` and negative ones are refused); otherwise plain decimal seconds (`5`; `00` means no
+/// TTL, `Ok(None)`). Anything else (`-1`, `+5`, `abc`) is `Err`, nats-server's 10165.
+pub(crate) fn parse_ttl(value: &[u8]) -> Result<Option<MsgTtl>, ()> {
+    let v = std::str::from_utf8(value).map_err(|_| ())?;
     if v.eq_ignore_ascii_case("never") {
-        return Ok(None);
+        return Ok(Some(MsgTtl::Never));
     }
-    let ns = match v.parse::<i64>() {
-        Ok(secs) if secs < 0 => return Err(()),
-        Ok(secs) => (secs as u64).saturating_mul(1_000_000_000),
-        Err(_) => crate::jetstream::gocompat::parse_go_duration(v).ok_or(())?,
-    };
-    Ok((ns > 0).then_some(ns))
+    if let Some(ns) = crate::jetstream::gocompat::parse_go_duration_exact(v) {
+        if ns < 1_000_000_000 {
+            return Err(());
+        }
+        return Ok(Some(MsgTtl::Secs(ns as u64 / 1_000_000_000)));
+    }
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(());
+    }
+    let secs: u64 = v.parse().map_err(|_| ())?;
+    if secs > i64::MAX as u64 {
+        return Err(());
+    }
+    Ok((secs > 0).then_some(MsgTtl::Secs(secs)))
+}
+
+/// `block` with every `name:` line removed and `name: value` appended as its last header, as
+/// nats-server's `removeHeaderIfPresent` + `genHeader` rewrite a header.
+pub(crate) fn replace(block: &[u8], name: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(block.len() + name.len() + value.len() + 4);
+    let body = block.strip_suffix(b"\r\n\r\n").unwrap_or(block);
+    let mut lines = body.split(|&b| b == b'\n');
+    if let Some(status) = lines.next() {
+        out.extend_from_slice(status.strip_suffix(b"\r").unwrap_or(status));
+        out.extend_from_slice(b"\r\n");
+    }
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.len() > name.len() && line.starts_with(name) && line[name.len()] == b':' {
+            continue;
+        }
+        out.extend_from_slice(line);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n\r\n");
+    out
 }
 
 /// Value of the first header line named exactly `name` (case-sensitive, as nats-server), with
@@ -99,6 +145,45 @@ mod tests {
             get(b"Nats-Msg-Id: a\r\n\r\n", MSG_ID),
             None,
             "first line is the status line"
+        );
+    }
+
+    #[test]
+    fn parses_ttls_like_nats_server() {
+        use MsgTtl::*;
+        for (v, want) in [
+            ("never", Ok(Some(Never))),
+            ("NEVER", Ok(Some(Never))),
+            ("1s", Ok(Some(Secs(1)))),
+            ("1m", Ok(Some(Secs(60)))),
+            ("1.5s", Ok(Some(Secs(1)))),
+            ("1500ms", Ok(Some(Secs(1)))),
+            ("1h1s", Ok(Some(Secs(3601)))),
+            ("5", Ok(Some(Secs(5)))),
+            ("00", Ok(None)),
+            ("500ms", Err(())),
+            ("0", Err(())),
+            ("0s", Err(())),
+            ("-5s", Err(())),
+            ("-1", Err(())),
+            ("+5", Err(())),
+            ("1e3", Err(())),
+            ("abc", Err(())),
+            ("", Err(())),
+        ] {
+            assert_eq!(parse_ttl(v.as_bytes()), want, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn replaces_a_header_at_the_end() {
+        assert_eq!(
+            replace(b"NATS/1.0\r\nNats-TTL: 1\r\nX-A: b\r\n\r\n", TTL, b"5"),
+            b"NATS/1.0\r\nX-A: b\r\nNats-TTL: 5\r\n\r\n"
+        );
+        assert_eq!(
+            replace(b"NATS/1.0\r\nNats-TTL: 1\r\n\r\n", TTL, b"5"),
+            b"NATS/1.0\r\nNats-TTL: 5\r\n\r\n"
         );
     }
 

@@ -43,6 +43,8 @@ pub struct StreamLimits {
     pub allow_msg_ttl: bool,
     /// When age or a TTL removes a subject's last message, leave a marker with this TTL (0 = no).
     pub subject_delete_marker_ttl_ns: u64,
+    /// A counter stream: publishes carry `Nats-Incr`, bodies are `{"val":"…"}` totals.
+    pub allow_msg_counter: bool,
     /// Sealed (`sealed` in the config): publishes, MSG.DELETE and PURGE are refused.
     pub sealed: bool,
 }
@@ -65,6 +67,7 @@ impl Default for StreamLimits {
             memory_accounting: false,
             allow_msg_ttl: false,
             subject_delete_marker_ttl_ns: 0,
+            allow_msg_counter: false,
             sealed: false,
         }
     }

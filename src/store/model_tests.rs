@@ -532,6 +532,7 @@ fn limits_strategy() -> impl Strategy<Value = StreamLimits> {
                     memory_accounting: false,
                     allow_msg_ttl: false,
                     subject_delete_marker_ttl_ns: 0,
+                    allow_msg_counter: false,
                     sealed: false,
                 }
             },

@@ -137,6 +137,8 @@ pub struct Stream {
     removals: u64,
     /// (expiry time, seq) of messages with a `Nats-TTL`; entries of removed ones linger.
     ttls: std::collections::BTreeSet<(u64, u64)>,
+    /// Sequences of messages with `Nats-TTL: never` (max_age skips them); removed ones linger.
+    nevers: std::collections::BTreeSet<u64>,
 }
 
 /// Removes `seq` from a subject's ascending sequence list.
@@ -173,14 +175,6 @@ fn shared_slice(buf: &Bytes, part: &[u8]) -> Bytes {
     }
 }
 
-/// Whether removing this message by age/TTL may leave a subject delete marker: not for
-/// markers themselves (server markers, KV delete/purge markers).
-fn markable(headers: &[u8]) -> bool {
-    headers.is_empty()
-        || (headers::get(headers, headers::MARKER_REASON).is_none()
-            && headers::get(headers, headers::KV_OPERATION).is_none())
-}
-
 /// Is `filter` "every subject"?
 #[inline]
 fn is_all(filter: &[u8]) -> bool {
@@ -206,6 +200,7 @@ impl Stream {
             last_msg_id: Bytes::new(),
             removals: 0,
             ttls: Default::default(),
+            nevers: Default::default(),
         }
     }
 
@@ -306,12 +301,16 @@ impl Stream {
         self.prune_dedupe(now_ns);
         let mut msg_id: Option<&[u8]> = None;
         let mut rollup = None;
+        let mut parsed_ttl = None;
+        let mut incr = None;
         if !headers.is_empty() {
+            incr = self.publish_incr(headers, payload)?;
             if let Some(expected) = headers::get_non_empty(headers, headers::EXPECTED_STREAM) {
                 if expected != self.name.as_bytes() {
                     return Err(StoreError::ExpectedStreamMismatch);
                 }
             }
+            parsed_ttl = self.parse_publish_ttl(headers)?;
             if let Some(id) = headers::get_non_empty(headers, headers::MSG_ID) {
                 if let Some(&seq) = self.dedupe.get(id) {
                     return Ok(PublishOutcome::Duplicate { seq });
@@ -358,13 +357,8 @@ impl Stream {
                 });
             }
         }
-        let mut ttl_ns = None;
-        if let Some(v) = headers::get_non_empty(headers, headers::TTL) {
-            if !self.limits.allow_msg_ttl {
-                return Err(StoreError::MessageTtlDisabled);
-            }
-            ttl_ns = headers::parse_ttl(v).map_err(|()| StoreError::MessageTtlInvalid)?;
-        }
+        let counter_body = self.counter_body(subject, incr.as_ref())?;
+        let payload = counter_body.as_deref().unwrap_or(payload);
         if let Some(max) = limit(self.limits.max_msg_size) {
             if (headers.len() + payload.len()) as u64 > max {
                 return Err(StoreError::MessageTooLarge);
@@ -377,6 +371,14 @@ impl Stream {
             // Cannot happen behind the protocol's control-line limit; refused rather than unstorable.
             return Err(StoreError::MessageTooLarge);
         }
+        let (ttl, rewritten) = self.publish_ttl(parsed_ttl, headers)?;
+        let headers = match &rewritten {
+            Some(block) => {
+                msg_id = msg_id.and_then(|_| headers::get_non_empty(block, headers::MSG_ID));
+                &block[..]
+            }
+            None => headers,
+        };
         let size = self.size_for(subject.len(), headers.len(), payload.len());
         let (interned, subject_count) = match self.subjects.get_key_value(subject) {
             Some((k, list)) => (Some(k.clone()), list.len() as u64),
@@ -427,9 +429,7 @@ impl Stream {
         let mut effects = Vec::with_capacity(1);
         effects.push(Effect::Append(msg.to_record()));
         self.insert(msg);
-        if let Some(ttl) = ttl_ns {
-            self.ttls.insert((ts_ns.saturating_add(ttl), seq));
-        }
+        self.track_ttl(seq, ts_ns, ttl);
 
         let mut removed = Vec::new();
         if let Some(per) = per_subject {
@@ -467,97 +467,6 @@ impl Stream {
             None => {}
         }
         Ok(PublishOutcome::Stored { seq, effects })
-    }
-
-    /// Removes messages older than `max_age` (those with `ts <= now - max_age`) and forgets
-    /// expired msg ids. Call it from a timer ([`Stream::next_expiry_ns`] says when).
-    pub fn expire(&mut self, now_ns: u64) -> Vec<Effect> {
-        self.prune_dedupe(now_ns);
-        let mut effects = Vec::new();
-        // Subjects whose message went by age or TTL, and whether it may leave a marker.
-        let mut gone: Vec<(Bytes, bool)> = Vec::new();
-        let max_age = self.limits.max_age_ns;
-        if max_age > 0 && now_ns >= max_age && !self.msgs.is_empty() {
-            let cutoff = now_ns - max_age;
-            let i = self.times.partition_point(|&(_, ts)| ts <= cutoff);
-            let below = self.times.get(i).map_or(self.last_seq + 1, |&(s, _)| s);
-            if self.limits.subject_delete_marker_ttl_ns > 0 {
-                for m in self.msgs.range(..below) {
-                    gone.push((m.subject.clone(), markable(&m.headers)));
-                }
-            }
-            if self.remove_prefix(below) > 0 {
-                effects.push(Effect::Append(Record::Purge {
-                    filter: Bytes::new(),
-                    below_seq: below,
-                }));
-            }
-        }
-        let mut tombstoned = false;
-        while let Some(&(at, seq)) = self.ttls.iter().next() {
-            if at > now_ns {
-                break;
-            }
-            self.ttls.remove(&(at, seq));
-            if let Some(m) = self.remove_one(seq) {
-                gone.push((m.subject.clone(), markable(&m.headers)));
-                effects.push(Effect::Append(Record::Tombstone { seq }));
-                tombstoned = true;
-            }
-        }
-        if tombstoned {
-            self.settle();
-        }
-        let marker_ttl = self.limits.subject_delete_marker_ttl_ns;
-        if marker_ttl > 0 {
-            gone.sort();
-            gone.dedup();
-            for (subject, markable) in gone {
-                if markable && !self.subjects.contains_key(&subject[..]) {
-                    effects.push(self.store_marker(subject, marker_ttl, now_ns));
-                }
-            }
-        }
-        effects
-    }
-
-    /// Writes a subject delete marker (ADR-43): an empty message whose headers say why the
-    /// subject is empty now; it expires itself after `ttl_ns`.
-    fn store_marker(&mut self, subject: Bytes, ttl_ns: u64, now_ns: u64) -> Effect {
-        let seq = self.last_seq + 1;
-        let ts_ns = now_ns.max(self.last_ts_ns);
-        let headers = format!(
-            "NATS/1.0\r\nNats-Marker-Reason: MaxAge\r\nNats-TTL: {}\r\nNats-Rollup: sub\r\n\r\n",
-            crate::jetstream::gocompat::go_duration(ttl_ns as i64)
-        );
-        let msg = StoredMsg {
-            seq,
-            ts_ns,
-            subject,
-            headers: Bytes::from(headers),
-            payload: Bytes::new(),
-        };
-        let effect = Effect::Append(msg.to_record());
-        self.insert(msg);
-        self.ttls.insert((ts_ns.saturating_add(ttl_ns), seq));
-        self.last_msg_id = Bytes::new();
-        effect
-    }
-
-    /// When the oldest message will reach `max_age` (unix ns), if there is one and an age limit.
-    pub fn next_expiry_ns(&self) -> Option<u64> {
-        let ttl = self.ttls.iter().next().map(|&(at, _)| at);
-        let age = if self.limits.max_age_ns == 0 {
-            None
-        } else {
-            self.msgs
-                .first()
-                .map(|m| m.ts_ns.saturating_add(self.limits.max_age_ns))
-        };
-        match (ttl, age) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
     }
 
     /// MSG.DELETE.
@@ -632,6 +541,7 @@ impl Stream {
         self.dedupe.retain(|_, s| !refused(s));
         self.dedupe_order.retain(|(_, s, _)| !refused(s));
         self.ttls.retain(|(_, s)| !refused(s));
+        self.nevers.retain(|s| !refused(s));
         if last >= self.last_seq && self.msgs.last().is_none_or(|m| m.seq < first) {
             self.last_seq = first - 1;
             while self.times.back().is_some_and(|&(s, _)| s >= first) {
@@ -972,6 +882,10 @@ impl Stream {
     }
 }
 
+#[path = "stream_counter.rs"]
+mod counter;
+#[path = "stream_expiry.rs"]
+mod expiry;
 #[path = "stream_lookup.rs"]
 mod lookup;
 #[path = "stream_replay.rs"]

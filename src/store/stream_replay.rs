@@ -172,11 +172,8 @@ impl Stream {
             Some(buf) => (shared_slice(buf, m.headers), shared_slice(buf, m.payload)),
             None => compact_body(m.headers, m.payload),
         };
-        let ttl_expiry_ns =
-            match headers::get_non_empty(&headers, headers::TTL).map(headers::parse_ttl) {
-                Some(Ok(Some(ttl))) => Some(m.ts_ns.saturating_add(ttl)),
-                _ => None,
-            };
+        let ttl = headers::get_non_empty(&headers, headers::TTL)
+            .and_then(|v| headers::parse_ttl(v).ok().flatten());
         let stored_id =
             headers::get_non_empty(&headers, headers::MSG_ID).map(|id| headers.slice_ref(id));
         let msg = StoredMsg {
@@ -188,9 +185,7 @@ impl Stream {
         };
         self.index_new(&msg);
         pending.push((m.seq, msg));
-        if let Some(expiry_ns) = ttl_expiry_ns {
-            self.ttls.insert((expiry_ns, m.seq));
-        }
+        self.track_ttl(m.seq, m.ts_ns, ttl);
         self.last_msg_id = stored_id.clone().unwrap_or_default();
         if let Some(id) = stored_id {
             // Replayed time is a lower bound of the real clock: ids older than the window

@@ -90,6 +90,12 @@ impl Catalog {
         let Some(req) = ApiRequest::parse(&d.subject) else {
             return;
         };
+        if jetstream::api_level::refuses_required_level(&d.message[..d.header_len], API_LEVEL) {
+            if let Some(kind) = jetstream::api_level::error_response_type(&req) {
+                out.api_err(reply, kind, &JsApiError::required_api_level());
+            }
+            return;
+        }
         let body = d.message.slice(d.header_len..);
         match req {
             ApiRequest::AccountInfo => {

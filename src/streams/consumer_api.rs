@@ -12,10 +12,11 @@ use crate::jetstream::consumer_api::{
     ConsumerCreateRequest, ConsumerInfoView, ListRequest, SequenceInfo,
 };
 use crate::jetstream::consumer_config::{check_workqueue_filters, ConsumerConfig};
+use crate::jetstream::consumer_reset::ResetRequest;
 use crate::jetstream::{
     self, render_error, render_success, JsApiError, ResponseType, RetentionPolicy,
 };
-use crate::jetstream::{decode_consumer_body, ConsumerRequest};
+use crate::jetstream::{decode_consumer_body, ConsumerRequest, DeliverPolicy};
 
 use super::consumer_host::{
     ephemeral_name, params_of, start_of, subscribe_next, Advice, ConsumerHost, ConsumerMeta, Cx,
@@ -55,7 +56,8 @@ impl ConsumerHost {
         let consumer = match api {
             ConsumerApi::Info { consumer, .. }
             | ConsumerApi::Delete { consumer, .. }
-            | ConsumerApi::Pause { consumer, .. } => consumer,
+            | ConsumerApi::Pause { consumer, .. }
+            | ConsumerApi::Reset { consumer, .. } => consumer,
             _ => "",
         };
         let result = decode_consumer_body(&api, body).and_then(|req| match req {
@@ -65,6 +67,7 @@ impl ConsumerHost {
             ConsumerRequest::Pause(until_ns) => {
                 self.consumer_pause(cx, slot, consumer, reply, until_ns, now)
             }
+            ConsumerRequest::Reset(req) => self.consumer_reset(cx, slot, consumer, reply, req, now),
             ConsumerRequest::Listing(req) => self.consumer_listing(cx, slot, &api, reply, req, now),
             ConsumerRequest::MsgNext => Ok(()),
         });
@@ -316,6 +319,73 @@ impl ConsumerHost {
         self.advise(cx, slot, consumer, Advice::Pause { until_ns });
         let payload = jetstream::consumer_api::render_pause_response(until_ns, now.wall_ns);
         cx.out.reply_now(reply, payload);
+        Ok(())
+    }
+
+    /// `$JS.API.CONSUMER.RESET`: moves the consumer to the ack floor, a sequence or (natrix)
+    /// the first message at or after a time, if its deliver policy allows it (nats-server's
+    /// rules: any sequence for `all`, not below the start for `by_start_sequence` and
+    /// `by_start_time`, only the ack floor otherwise), persists the new state and answers with
+    /// the consumer's info and `reset_seq`.
+    pub(super) fn consumer_reset(
+        &mut self,
+        cx: &mut Cx<'_>,
+        slot: u32,
+        consumer: &str,
+        reply: Option<&Bytes>,
+        req: ResetRequest,
+        now: Clock,
+    ) -> Result<(), JsApiError> {
+        let st = cx.streams[slot as usize].as_mut().expect("live");
+        let file = st.is_file();
+        let Some(c) = st.consumers.get_mut(consumer) else {
+            return Err(JsApiError::consumer_not_found());
+        };
+        let after_last = st.store.last_seq() + 1;
+        let seq_at = |t: u64| st.store.first_seq_at_or_after(t).unwrap_or(after_last);
+        let asked = match req.start_time_ns {
+            Some(t) => Some(seq_at(t)),
+            None => (req.seq > 0).then_some(req.seq),
+        };
+        let seq = match asked {
+            None => c.machine.ack_floor().1 + 1,
+            Some(seq) => {
+                let refuse = |why: &str| Err(JsApiError::consumer_invalid_reset(why));
+                match c.config.deliver_policy {
+                    DeliverPolicy::All => seq,
+                    DeliverPolicy::ByStartSequence if seq < c.config.opt_start_seq => {
+                        return refuse("below start seq")
+                    }
+                    DeliverPolicy::ByStartSequence => seq,
+                    DeliverPolicy::ByStartTime
+                        if seq < seq_at(c.config.opt_start_time_ns.unwrap_or(0)) =>
+                    {
+                        return refuse("below start time")
+                    }
+                    DeliverPolicy::ByStartTime => seq,
+                    _ => return refuse("not allowed"),
+                }
+            }
+        };
+        let seq = seq.max(1);
+        c.machine.reset(seq);
+        if file && c.config.is_durable() {
+            c.machine.take_dirty();
+            c.last_persist_ns = Some(now.mono_ns);
+            cx.out.ops.push(StorageOp::ConsumerState {
+                stream: slot,
+                name: consumer.to_owned(),
+                state: c.machine.snapshot().encode(),
+                sync: true,
+            });
+        }
+        // Interest retention: what no consumer needs after the move may go, as nats-server.
+        super::retention::sweep_interest(st, slot, &mut cx.out.ops);
+        self.flush_consumer(cx, slot, consumer);
+        let info = self.info_view_bytes(cx, slot, consumer, ResponseType::ConsumerReset, now);
+        let payload = jetstream::consumer_reset::render_reset_response(info, seq);
+        cx.out.reply_durable(file, reply, Bytes::from(payload));
+        self.poll_consumer(cx, slot, consumer, now);
         Ok(())
     }
 

@@ -304,6 +304,12 @@ impl ConsumerHost {
             cx.out.publish(&reply, None, h.len(), &Bytes::from(h));
             return;
         }
+        let headers = &d.message[..d.header_len];
+        if crate::jetstream::api_level::refuses_required_level(headers, super::API_LEVEL) {
+            let h = Bytes::from_static(crate::jetstream::api_level::REQUIRED_API_LEVEL_STATUS);
+            cx.out.publish(&reply, None, h.len(), &h);
+            return;
+        }
         match parse_pull_request(body, &c.config) {
             Ok(pr) => {
                 let spec = PullSpec {

@@ -57,7 +57,7 @@ pub const META_CORE: usize = 0;
 /// `allow_direct` must yield no responders.
 /// Consumer API subjects are listed one by one: `MSG.NEXT` must reach only an existing
 /// consumer's own subscription (no responders otherwise).
-const API_SUBJECTS: [&str; 9] = [
+const API_SUBJECTS: [&str; 10] = [
     "$JS.API.INFO",
     "$JS.API.STREAM.>",
     "$JS.API.CONSUMER.CREATE.>",
@@ -65,10 +65,14 @@ const API_SUBJECTS: [&str; 9] = [
     "$JS.API.CONSUMER.INFO.>",
     "$JS.API.CONSUMER.DELETE.>",
     "$JS.API.CONSUMER.PAUSE.>",
+    "$JS.API.CONSUMER.RESET.>",
     "$JS.API.CONSUMER.NAMES.>",
     "$JS.API.CONSUMER.LIST.>",
 ];
-/// JetStream API level advertised.
+/// JetStream API level advertised (INFO `api_lvl`, `$JS.API.INFO` `api.level`, `_nats.level`)
+/// and checked against `Nats-Required-Api-Level`. Level 1 is nats-server 2.11's (per-message
+/// TTL, subject delete markers, consumer pause); level 2 needs atomic batches and schedules,
+/// which natrix refuses, so it stays 1 until they work.
 pub const API_LEVEL: u32 = 1;
 
 /// What the storage task must do, in order, for file-backed streams.
@@ -339,6 +343,7 @@ pub fn limits_of(cfg: &StreamConfig) -> StreamLimits {
         memory_accounting: cfg.storage == StorageType::Memory,
         allow_msg_ttl: cfg.allow_msg_ttl,
         subject_delete_marker_ttl_ns: cfg.subject_delete_marker_ttl_ns.max(0) as u64,
+        allow_msg_counter: cfg.allow_msg_counter,
         sealed: cfg.sealed,
     }
 }

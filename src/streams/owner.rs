@@ -9,8 +9,8 @@ use bytes::Bytes;
 use super::owner_api::lookup;
 use super::{
     limits_of, outbox, persist, retention, state_view, Clock, EngineQueries, JsItem, OwnedStream,
-    RecoveredConsumer, StorageOp, StreamHost, StreamMeta, StreamSummary, KIND_CAPTURE, KIND_DIRECT,
-    META_CORE,
+    RecoveredConsumer, StorageOp, StreamHost, StreamMeta, StreamSummary, API_LEVEL, KIND_CAPTURE,
+    KIND_DIRECT, META_CORE,
 };
 use crate::engine::{InternalDelivery, InternalTarget};
 use crate::jetstream::{
@@ -318,7 +318,10 @@ impl StreamHost {
                 }
                 let st = self.streams[slot as usize].as_mut().expect("live stream");
                 retention::retain_for_interest(st, slot, seq, &d.subject, &mut self.out.ops);
-                jetstream::pub_ack(&name, seq, false)
+                match st.store.counter_value(seq) {
+                    Some(val) => jetstream::pub_ack_counter(&name, seq, &val),
+                    None => jetstream::pub_ack(&name, seq, false),
+                }
             }
             Ok(PublishOutcome::Duplicate { seq }) => jetstream::pub_ack(&name, seq, true),
             Err(e) => jetstream::pub_error(&name, &JsApiError::from(e)),
@@ -336,6 +339,10 @@ impl StreamHost {
         let prefix_len = "$JS.API.DIRECT.GET.".len() + st.config.name.len();
         let subject_part = (d.subject.len() > prefix_len + 1)
             .then(|| String::from_utf8_lossy(&d.subject[prefix_len + 1..]).into_owned());
+        if jetstream::api_level::refuses_required_level(&d.message[..d.header_len], API_LEVEL) {
+            let status = Bytes::from_static(jetstream::api_level::REQUIRED_API_LEVEL_STATUS);
+            return self.out.publish(&reply, None, status.len(), &status);
+        }
         let body = &d.message[d.header_len..];
         let result = parse_direct_get(subject_part.as_deref(), body)
             .and_then(|q| lookup(&st.store, &q.query).ok_or(DirectGetError::NotFound));

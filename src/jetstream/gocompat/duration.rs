@@ -83,9 +83,129 @@ pub fn parse_go_duration(s: &str) -> Option<u64> {
     Some(total as u64)
 }
 
+/// Go's `time.ParseDuration`, exactly: an optional sign, then one or more `<number><unit>`
+/// (`1.5h`, `.5s`, `2h45m`; units ns, us, µs, μs, ms, s, m, h), or a bare `0`; no spaces;
+/// `None` where Go returns an error (missing unit, overflow, empty).
+pub fn parse_go_duration_exact(s: &str) -> Option<i64> {
+    const LIMIT: u64 = 1 << 63;
+    let (neg, mut s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if s == "0" {
+        return Some(0);
+    }
+    if s.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    while !s.is_empty() {
+        let b = s.as_bytes();
+        if !(b[0] == b'.' || b[0].is_ascii_digit()) {
+            return None;
+        }
+        // Integer part (an overflow is an error, as Go's leadingInt).
+        let int_len = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        let mut v: u64 = 0;
+        for &d in &b[..int_len] {
+            v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+            if v > LIMIT {
+                return None;
+            }
+        }
+        s = &s[int_len..];
+        // Fraction: digits past what fits are consumed and ignored (Go's leadingFraction).
+        let (mut frac, mut scale, mut post) = (0u64, 1f64, false);
+        if s.starts_with('.') {
+            s = &s[1..];
+            let n = s.bytes().take_while(u8::is_ascii_digit).count();
+            let mut overflow = false;
+            for d in s[..n].bytes() {
+                if overflow {
+                    continue;
+                }
+                match frac
+                    .checked_mul(10)
+                    .and_then(|x| x.checked_add(u64::from(d - b'0')))
+                    .filter(|&x| x <= LIMIT)
+                {
+                    Some(x) => {
+                        frac = x;
+                        scale *= 10.0;
+                    }
+                    None => overflow = true,
+                }
+            }
+            post = n > 0;
+            s = &s[n..];
+        }
+        if int_len == 0 && !post {
+            return None;
+        }
+        let unit_len = s
+            .find(|c: char| c == '.' || c.is_ascii_digit())
+            .unwrap_or(s.len());
+        let unit: u64 = match &s[..unit_len] {
+            "ns" => 1,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return None,
+        };
+        s = &s[unit_len..];
+        if v > LIMIT / unit {
+            return None;
+        }
+        v *= unit;
+        if frac > 0 {
+            v += (frac as f64 * (unit as f64 / scale)) as u64;
+            if v > LIMIT {
+                return None;
+            }
+        }
+        total = total.checked_add(v).filter(|&t| t <= LIMIT)?;
+    }
+    if neg {
+        return Some((total as i64).wrapping_neg());
+    }
+    i64::try_from(total).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_exactly_like_go_parse_duration() {
+        for (text, want) in [
+            ("0", Some(0)),
+            ("-0", Some(0)),
+            ("+5s", Some(5_000_000_000)),
+            ("-5s", Some(-5_000_000_000)),
+            ("1.5s", Some(1_500_000_000)),
+            (".5s", Some(500_000_000)),
+            ("1.s", Some(1_000_000_000)),
+            ("1h1s", Some(3_601_000_000_000)),
+            ("1500ms", Some(1_500_000_000)),
+            ("3\u{b5}s", Some(3_000)),
+            ("2562047h47m16.854775807s", Some(i64::MAX)),
+            ("2562047h47m16.854775808s", None),
+            ("5", None),
+            ("00", None),
+            ("", None),
+            ("s", None),
+            (".s", None),
+            ("1e3s", None),
+            (" 1s", None),
+            ("1s ", None),
+            ("1d", None),
+        ] {
+            assert_eq!(parse_go_duration_exact(text), want, "{text:?}");
+        }
+    }
 
     #[test]
     fn prints_like_go_duration_string() {

@@ -8,7 +8,7 @@ pub mod json;
 pub mod serde_go;
 pub mod time;
 
-pub use duration::{go_duration, parse_go_duration};
+pub use duration::{go_duration, parse_go_duration, parse_go_duration_exact};
 pub use json::{go_escape_html, go_quote, write_json_str, write_u64};
 
 #[cfg(test)]
