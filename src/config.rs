@@ -50,6 +50,14 @@ pub struct Config {
     /// authentication. Schema and checks: `crate::auth::config`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization: Option<crate::auth::config::AuthorizationConfig>,
+    /// The system account's name (nats-server's top-level `system_account`; default `$SYS`,
+    /// which always exists). Schema and checks: `crate::accounts::config`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_account: Option<String>,
+    /// Accounts (`[accounts.NAME]`): isolated subject spaces with their users, exports,
+    /// imports, JetStream and limits. Schema and checks: `crate::accounts::config`.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub accounts: std::collections::BTreeMap<String, crate::accounts::config::AccountConfig>,
 }
 
 /// Shortest `server.lame_duck_duration_ms` (nats-server refuses less than 30 s).
@@ -671,6 +679,13 @@ impl Config {
                 return bad(&e.key, e.reason);
             }
         }
+        if let Err(e) = crate::accounts::config::validate(
+            &self.accounts,
+            self.system_account.as_deref(),
+            self.authorization.as_ref(),
+        ) {
+            return bad(&e.key, e.reason);
+        }
         Ok(())
     }
 }
@@ -780,6 +795,8 @@ mod tests {
                 dead_letter: [("ORDERS".to_owned(), "dlq.orders".to_owned())].into(),
             },
             authorization: None,
+            system_account: None,
+            accounts: Default::default(),
         };
         // Every leaf differs from the default, so the round trip below proves each key is read.
         let defaults: HashMap<_, _> = leaves(&Config::default()).into_iter().collect();
@@ -1168,6 +1185,8 @@ mod tests {
                 ..JetStreamConfig::default()
             },
             authorization: None,
+            system_account: None,
+            accounts: Default::default(),
         })
     }
 

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::accounts::{AccountId, Accounts, GLOBAL};
 use crate::interest::{LocalInterest, PeerInterest, RemoteInterest};
 use crate::mesh::{InterestUpdate, RemoteMsg, RingBatch, RingItem};
 use crate::protocol::encode;
@@ -162,6 +163,8 @@ pub struct InternalTarget {
 pub struct InternalDelivery {
     /// Which internal subscriber matched.
     pub target: InternalTarget,
+    /// The account it was published in (the subscription's account).
+    pub account: AccountId,
     /// The subject it was published to.
     pub subject: Bytes,
     /// The publisher's reply subject.
@@ -174,6 +177,7 @@ pub struct InternalDelivery {
 
 struct SubEntry {
     target: SubTarget,
+    account: AccountId,
     sid: Bytes,
     subject: Bytes,
     queue: Option<Bytes>,
@@ -208,7 +212,11 @@ pub struct Engine {
     subs: Vec<Option<SubEntry>>,
     free_subs: Vec<u32>,
     next_generation: u32,
-    local: Sublist<SubKey>,
+    /// Subscriptions on this core, one sublist per account (by id): a publish looks only
+    /// at its own account's.
+    local: Vec<Sublist<SubKey>>,
+    /// The server's accounts (one `$G` unless `[accounts]` configures more).
+    accounts: std::sync::Arc<Accounts>,
     local_interest: LocalInterest,
     remote: RemoteInterest,
     peer_acked_seq: Vec<u64>,
@@ -249,7 +257,8 @@ impl Engine {
             subs: Vec::new(),
             free_subs: Vec::new(),
             next_generation: 0,
-            local: Sublist::new(MATCH_CACHE_ENTRIES),
+            local: vec![Sublist::new(MATCH_CACHE_ENTRIES)],
+            accounts: std::sync::Arc::new(Accounts::default()),
             local_interest: LocalInterest::default(),
             remote: RemoteInterest::new(n, MATCH_CACHE_ENTRIES),
             peer_acked_seq: vec![0; n],
@@ -292,7 +301,23 @@ impl Engine {
 
     /// Subscriptions held on this core.
     pub fn subscription_count(&self) -> usize {
-        self.local.len()
+        self.local.iter().map(Sublist::len).sum()
+    }
+
+    /// Sets the server's accounts (before the first connection): one sublist and one remote
+    /// interest index per account.
+    pub fn set_accounts(&mut self, accounts: std::sync::Arc<Accounts>) {
+        let n = accounts.len();
+        // The other accounts' match caches are smaller: most servers have few busy ones.
+        self.local
+            .resize_with(n, || Sublist::new(MATCH_CACHE_ENTRIES / 4));
+        self.remote.set_accounts(n);
+        self.accounts = accounts;
+    }
+
+    /// The server's accounts.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
     }
 
     /// Hands the shell everything it must act on since the last call.
@@ -702,7 +727,7 @@ impl Engine {
             info.client_id = s.client_id;
             info.client_ip = s.client_ip.clone();
             info.connect_info = Some(true);
-            info.remote_account = Some("$G".to_string());
+            info.remote_account = Some(self.accounts.get(s.account).name.to_string());
             encode::write_info(&mut s.out, &info);
         }
         self.signal_writable(conn);
@@ -735,8 +760,13 @@ impl Engine {
         if self.sub_denied(conn, &subject, queue.as_deref()) {
             return;
         }
-        let max_subs = self.cfg.limits.max_subscriptions;
         let s = self.session(conn);
+        let account = s.account;
+        let max_subs = match self.accounts.get(account).max_subscriptions {
+            Some(m) if self.cfg.limits.max_subscriptions == 0 => m,
+            Some(m) => m.min(self.cfg.limits.max_subscriptions),
+            None => self.cfg.limits.max_subscriptions,
+        };
         if s.subs.contains_key(&sid) {
             // nats-server keeps the first subscription of a reused sid.
             self.send_ok(conn);
@@ -746,7 +776,7 @@ impl Engine {
             self.send_err(conn, "maximum subscriptions exceeded");
             return;
         }
-        let key = self.insert_sub(SubTarget::Conn(conn), sid.clone(), subject, queue);
+        let key = self.insert_sub(SubTarget::Conn(conn), account, sid.clone(), subject, queue);
         self.session_mut(conn).subs.insert(sid, key);
         self.send_ok(conn);
     }
@@ -756,6 +786,7 @@ impl Engine {
     fn insert_sub(
         &mut self,
         target: SubTarget,
+        account: AccountId,
         sid: Bytes,
         subject: Bytes,
         queue: Option<Bytes>,
@@ -764,6 +795,7 @@ impl Engine {
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = SubEntry {
             target,
+            account,
             sid,
             subject: subject.clone(),
             queue: queue.clone(),
@@ -782,8 +814,8 @@ impl Engine {
             }
         };
         let key = SubKey { slot, generation };
-        self.local.insert(&subject, queue.as_deref(), key);
-        if let Some(update) = self.local_interest.add(&subject, queue.as_ref()) {
+        self.local[account as usize].insert(&subject, queue.as_deref(), key);
+        if let Some(update) = self.local_interest.add(account, &subject, queue.as_ref()) {
             self.interest_epoch += 1;
             self.broadcast_interest(update);
         }
@@ -794,9 +826,20 @@ impl Engine {
     /// core; its messages come out of [`Engine::take_internal`]. Announced to every core
     /// like a client's interest, so publishes anywhere are forwarded here.
     pub fn add_internal_sub(&mut self, subject: &Bytes, target: InternalTarget) -> SubKey {
+        self.add_internal_sub_in(GLOBAL, subject, target)
+    }
+
+    /// [`Engine::add_internal_sub`] in another account.
+    pub fn add_internal_sub_in(
+        &mut self,
+        account: AccountId,
+        subject: &Bytes,
+        target: InternalTarget,
+    ) -> SubKey {
         debug_assert!(subject::is_valid_subscribe_subject(subject));
         self.insert_sub(
             SubTarget::Internal(target),
+            account,
             Bytes::new(),
             subject.clone(),
             None,
@@ -839,6 +882,18 @@ impl Engine {
         header_len: usize,
         message: &Bytes,
     ) -> usize {
+        self.publish_internal_in(GLOBAL, subject, reply, header_len, message)
+    }
+
+    /// [`Engine::publish_internal`] in another account.
+    pub fn publish_internal_in(
+        &mut self,
+        account: AccountId,
+        subject: &Bytes,
+        reply: Option<&Bytes>,
+        header_len: usize,
+        message: &Bytes,
+    ) -> usize {
         let msg = Routed {
             subject,
             shown: None,
@@ -846,13 +901,26 @@ impl Engine {
             header_len,
             message,
         };
-        self.route(None, &msg)
+        self.route(None, account, &msg)
     }
 
     /// Publishes a message routed by `to` but shown to subscribers as `shown` (JetStream
     /// consumer deliveries keep the stored subject while going to an inbox or deliver subject).
     pub fn publish_internal_as(
         &mut self,
+        to: &Bytes,
+        shown: &Bytes,
+        reply: Option<&Bytes>,
+        header_len: usize,
+        message: &Bytes,
+    ) -> usize {
+        self.publish_internal_as_in(GLOBAL, to, shown, reply, header_len, message)
+    }
+
+    /// [`Engine::publish_internal_as`] in another account.
+    pub fn publish_internal_as_in(
+        &mut self,
+        account: AccountId,
         to: &Bytes,
         shown: &Bytes,
         reply: Option<&Bytes>,
@@ -866,15 +934,22 @@ impl Engine {
             header_len,
             message,
         };
-        self.route(None, &msg)
+        self.route(None, account, &msg)
     }
 
-    /// Whether any subscription on any core (client or internal) matches `subject`.
+    /// Whether any subscription on any core (client or internal) of `$G` matches `subject`.
     pub fn has_interest(&mut self, subject: &Bytes) -> bool {
-        if !self.local.matches(subject).is_empty() {
+        self.has_interest_in(GLOBAL, subject)
+    }
+
+    /// Whether any subscription on any core in `account` matches `subject`.
+    pub fn has_interest_in(&mut self, account: AccountId, subject: &Bytes) -> bool {
+        if !self.local[account as usize].matches(subject).is_empty() {
             return true;
         }
-        self.cfg.n_cores > 1 && !self.remote.is_empty() && !self.remote.matches(subject).is_empty()
+        self.cfg.n_cores > 1
+            && !self.remote.is_empty(account)
+            && !self.remote.matches(account, subject).is_empty()
     }
 
     fn on_unsub(&mut self, conn: ConnId, sid: Bytes, max_msgs: Option<u64>) {
@@ -897,18 +972,17 @@ impl Engine {
         };
         debug_assert_eq!(entry.generation, key.generation);
         self.free_subs.push(key.slot);
-        let removed = self
-            .local
-            .remove(&entry.subject, entry.queue.as_deref(), &key);
+        let removed =
+            self.local[entry.account as usize].remove(&entry.subject, entry.queue.as_deref(), &key);
         debug_assert!(removed);
         if let SubTarget::Conn(conn) = entry.target {
             if let Some(s) = self.sessions[conn as usize].as_mut() {
                 s.subs.remove(&entry.sid);
             }
         }
-        if let Some(update) = self
-            .local_interest
-            .remove(&entry.subject, entry.queue.as_ref())
+        if let Some(update) =
+            self.local_interest
+                .remove(entry.account, &entry.subject, entry.queue.as_ref())
         {
             self.broadcast_interest(update);
         }
@@ -956,6 +1030,8 @@ impl Engine {
     }
 }
 
+#[path = "engine_accounts.rs"]
+mod engine_accounts;
 #[path = "engine_auth.rs"]
 mod engine_auth;
 #[path = "engine_ring.rs"]

@@ -72,10 +72,7 @@ impl Engine {
         };
         let s = self.session(conn);
         match auth.check(&s.opts, s.nonce.as_deref()) {
-            Decision::Accept(who) => {
-                self.bind_user(conn, who);
-                true
-            }
+            Decision::Accept(who) => self.bind_user(conn, who),
             Decision::Reject => {
                 self.auth_violation(conn);
                 false
@@ -94,11 +91,17 @@ impl Engine {
         }
     }
 
-    fn bind_user(&mut self, conn: ConnId, who: auth::Authenticated) {
+    /// Binds the user and its account; false (and refused) when the account is unknown.
+    fn bind_user(&mut self, conn: ConnId, who: auth::Authenticated) -> bool {
+        if !self.bind_account(conn, &who.account) {
+            self.auth_violation(conn);
+            return false;
+        }
         let s = self.session_mut(conn);
         s.auth_deadline_ns = None;
         s.user = who.user;
         s.perms = who.permissions.map(ConnPermissions::new);
+        true
     }
 
     /// The `(password, hash)` bcrypt check a connection waits for, for the shell to run off
@@ -130,7 +133,9 @@ impl Engine {
             return;
         }
         if matched {
-            self.bind_user(conn, pending.then);
+            if !self.bind_user(conn, pending.then) {
+                return;
+            }
             self.session_mut(conn).connected = true;
             self.send_ok(conn);
         } else {

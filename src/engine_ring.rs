@@ -47,7 +47,7 @@ impl Engine {
     }
 
     pub(super) fn deliver_remote(&mut self, m: &RemoteMsg) {
-        let local = self.local.matches(&m.subject);
+        let local = self.local[m.account as usize].matches(&m.subject);
         let msg = Routed {
             subject: &m.subject,
             shown: m.shown_subject.as_ref(),

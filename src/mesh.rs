@@ -32,6 +32,8 @@ pub enum RingItem {
 /// A publish forwarded to a core that has matching subscriptions.
 #[derive(Debug, Clone)]
 pub struct RemoteMsg {
+    /// The account it is routed in (the receiver matches only that account's subscriptions).
+    pub account: crate::accounts::AccountId,
     /// The subject it was published to (what subscriptions match).
     pub subject: Bytes,
     /// What MSG shows instead, when set (consumer deliveries show the stored subject).
@@ -48,7 +50,7 @@ pub struct RemoteMsg {
     pub queue_groups: Vec<Bytes>,
 }
 
-/// Absolute interest of the sending core in one (subject, queue) pair.
+/// Absolute interest of the sending core in one (account, subject, queue).
 ///
 /// `member_count` is the number of local subscriptions behind it (queue groups use it to
 /// weigh the pick across cores; plain interest only ever says 1 or 0). Zero removes it.
@@ -56,6 +58,8 @@ pub struct RemoteMsg {
 pub struct InterestUpdate {
     /// Per-sender sequence number, increasing by one per update; acknowledged by the receiver.
     pub seq: u64,
+    /// The account the subscriptions belong to.
+    pub account: crate::accounts::AccountId,
     /// The subscription subject (may hold wildcards).
     pub subject: Bytes,
     /// The queue group, if any.

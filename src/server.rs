@@ -112,7 +112,9 @@ pub(crate) fn open_without_auth(cfg: &Config) -> bool {
         .addr
         .parse::<std::net::IpAddr>()
         .is_ok_and(|ip| ip.is_loopback());
-    !loopback && !cfg.authorization.as_ref().is_some_and(|a| a.is_enabled())
+    !loopback
+        && !cfg.authorization.as_ref().is_some_and(|a| a.is_enabled())
+        && cfg.accounts.values().all(|a| a.users.is_empty())
 }
 
 /// Warns when clients beyond this host can connect and no authentication is configured.
@@ -197,11 +199,22 @@ pub fn start_with_signals(
         },
         info,
     };
-    let auth = cfg
-        .authorization
-        .as_ref()
-        .and_then(crate::auth::Authenticator::from_config)
+    let auth = crate::auth::Authenticator::from_configs(cfg.authorization.as_ref(), &cfg.accounts)
         .map(Arc::new);
+    let accounts = {
+        // Keys the service-reply tags: std's per-process random hash keys are enough.
+        use std::hash::BuildHasher;
+        let r = std::collections::hash_map::RandomState::new();
+        let seeds = [0u64, 1, 2, 3].map(|i| r.hash_one(i));
+        let a = crate::accounts::Accounts::build(
+            &cfg.accounts,
+            cfg.system_account.as_deref(),
+            cfg.jetstream.enabled,
+            seeds,
+        )
+        .expect("validated accounts");
+        Arc::new(a)
+    };
     let mut tick = Duration::from_millis((limits.ping_interval_ms / 10).clamp(50, 1000));
     match &auth {
         // The ticker also enforces the auth timeout: a tenth of it is precise enough.
@@ -285,6 +298,7 @@ pub fn start_with_signals(
             ready: ready_tx.clone(),
             monitor: monitor_shared.clone(),
             auth: auth.clone(),
+            accounts: accounts.clone(),
             lame_duck: lame_duck.clone(),
         };
         let handle = LocalExecutorBuilder::new(Placement::Fixed(*cpu))

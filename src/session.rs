@@ -117,6 +117,9 @@ pub struct Session {
     pub user: String,
     /// Its user's permissions, with the connection's decision cache; None = everything.
     pub perms: Option<crate::auth::ConnPermissions>,
+    /// The account it belongs to (`$G` = 0 until a user of another account authenticates);
+    /// it publishes and subscribes only in this account's subject space.
+    pub account: crate::accounts::AccountId,
 }
 
 impl Session {
@@ -156,6 +159,7 @@ impl Session {
             auth_pending: None,
             user: String::new(),
             perms: None,
+            account: crate::accounts::GLOBAL,
         }
     }
 

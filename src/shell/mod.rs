@@ -122,6 +122,8 @@ pub struct CoreSpec {
     pub monitor: Option<Arc<MonitorShared>>,
     /// Authentication rules (`[authorization]`); None = no authentication.
     pub auth: Option<Arc<crate::auth::Authenticator>>,
+    /// The server's accounts (`$G` alone unless `[accounts]` configures more).
+    pub accounts: Arc<crate::accounts::Accounts>,
     /// Lame duck mode (SIGUSR2).
     pub lame_duck: LameDuckSpec,
 }
@@ -250,6 +252,7 @@ pub async fn run_core(spec: CoreSpec) {
         ready,
         monitor,
         auth,
+        accounts,
         lame_duck,
     } = spec;
     let (senders, receivers) = match mesh {
@@ -304,6 +307,7 @@ pub async fn run_core(spec: CoreSpec) {
         engine: RefCell::new({
             let mut e = Engine::new(engine);
             e.set_auth(auth);
+            e.set_accounts(accounts);
             e
         }),
         conns: RefCell::new(AHashMap::new()),
