@@ -71,6 +71,27 @@ impl Engine {
         delivered
     }
 
+    /// A `$JS.API` request nobody took in an account without JetStream gets nats-server's
+    /// `10039` answer (instead of no responders); true when it was answered. Only `$G` has
+    /// a stream host so far, so every other account is answered so, even with
+    /// `jetstream = true` (the server warns about that at start).
+    pub(super) fn refuse_jetstream(
+        &mut self,
+        account: AccountId,
+        subject: &Bytes,
+        reply: &Bytes,
+    ) -> bool {
+        if account == GLOBAL {
+            return false;
+        }
+        let Some(answer) = crate::jetstream::account_refusal::not_enabled_for_account(subject)
+        else {
+            return false;
+        };
+        self.publish_internal_in(account, reply, None, 0, &answer);
+        true
+    }
+
     /// Binds a connection to the account its user belongs to (after CONNECT): false when
     /// the server has no such account (the caller refuses the connection).
     pub(super) fn bind_account(&mut self, conn: ConnId, name: &str) -> bool {

@@ -50,6 +50,9 @@ impl Engine {
         let delivered = self.route(Some(conn), account, &msg);
         if delivered == 0 {
             if let Some(reply) = &reply {
+                if self.refuse_jetstream(account, &subject, reply) {
+                    return;
+                }
                 self.no_responders(conn, &subject, reply);
             }
         }
