@@ -223,7 +223,7 @@ pub struct Engine {
     peer_inflight_bytes: Vec<u64>,
     congested: Vec<ConnId>,
     internal_inbox: Vec<InternalDelivery>,
-    js_inbox: Vec<(usize, crate::js_ring::JsItem)>,
+    js_inbox: Vec<(usize, AccountId, crate::js_ring::JsItem)>,
     outgoing: Vec<RingBatch>,
     outgoing_signalled: Vec<bool>,
     blocked: Vec<(ConnId, u64)>,
@@ -856,21 +856,62 @@ impl Engine {
         !self.internal_inbox.is_empty() || !self.js_inbox.is_empty()
     }
 
-    /// JetStream items other cores sent since the last call, with their sender.
+    /// JetStream items of `$G` other cores sent since the last call, with their sender.
     pub fn take_js(&mut self, into: &mut Vec<(usize, crate::js_ring::JsItem)>) {
-        into.clear();
-        std::mem::swap(into, &mut self.js_inbox);
+        self.take_js_in(GLOBAL, into)
     }
 
-    /// Sends a JetStream item to another core over our ring to it.
+    /// JetStream items of `account` other cores sent since the last call, with their sender.
+    pub fn take_js_in(
+        &mut self,
+        account: AccountId,
+        into: &mut Vec<(usize, crate::js_ring::JsItem)>,
+    ) {
+        into.clear();
+        if self.js_inbox.is_empty() {
+            return;
+        }
+        for (peer, acc, item) in std::mem::take(&mut self.js_inbox) {
+            if acc == account {
+                into.push((peer, item));
+            } else {
+                self.js_inbox.push((peer, acc, item));
+            }
+        }
+    }
+
+    /// Sends a JetStream item of `$G` to another core over our ring to it.
     pub fn send_js(&mut self, peer: usize, item: crate::js_ring::JsItem) {
-        self.push_peer(peer, RingItem::Js(item));
+        self.send_js_in(peer, GLOBAL, item)
     }
 
-    /// Messages for internal subscribers matched since the last call.
+    /// Sends a JetStream item of `account` to another core over our ring to it.
+    pub fn send_js_in(&mut self, peer: usize, account: AccountId, item: crate::js_ring::JsItem) {
+        self.push_peer(peer, RingItem::Js(account, item));
+    }
+
+    /// Messages for internal subscribers of `$G` matched since the last call.
     pub fn take_internal(&mut self, into: &mut Vec<InternalDelivery>) {
+        self.take_internal_in(GLOBAL, into)
+    }
+
+    /// Messages for internal subscribers of `account` matched since the last call (those
+    /// of other accounts stay for their own stream host).
+    pub fn take_internal_in(&mut self, account: AccountId, into: &mut Vec<InternalDelivery>) {
         into.clear();
-        std::mem::swap(into, &mut self.internal_inbox);
+        if self.internal_inbox.iter().all(|d| d.account == account) {
+            std::mem::swap(into, &mut self.internal_inbox);
+            return;
+        }
+        let mut rest = Vec::with_capacity(self.internal_inbox.len());
+        for d in self.internal_inbox.drain(..) {
+            if d.account == account {
+                into.push(d);
+            } else {
+                rest.push(d);
+            }
+        }
+        self.internal_inbox = rest;
     }
 
     /// Publishes a message from the server itself (API replies, publish acks) through the

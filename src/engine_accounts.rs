@@ -72,16 +72,15 @@ impl Engine {
     }
 
     /// A `$JS.API` request nobody took in an account without JetStream gets nats-server's
-    /// `10039` answer (instead of no responders); true when it was answered. Only `$G` has
-    /// a stream host so far, so every other account is answered so, even with
-    /// `jetstream = true` (the server warns about that at start).
+    /// `10039` answer (instead of no responders); true when it was answered. `$G` keeps
+    /// its old answer when the server runs without JetStream (no responders).
     pub(super) fn refuse_jetstream(
         &mut self,
         account: AccountId,
         subject: &Bytes,
         reply: &Bytes,
     ) -> bool {
-        if account == GLOBAL {
+        if account == GLOBAL || self.accounts.get(account).jetstream {
             return false;
         }
         let Some(answer) = crate::jetstream::account_refusal::not_enabled_for_account(subject)

@@ -20,7 +20,7 @@ impl Engine {
                     delivered_bytes += m.message.len() as u64;
                     self.deliver_remote(&m);
                 }
-                RingItem::Js(item) => self.js_inbox.push((peer, item)),
+                RingItem::Js(account, item) => self.js_inbox.push((peer, account, item)),
                 RingItem::Quiesce => self.quiesced[peer] += 1,
                 RingItem::Credit { bytes } => {
                     let inflight = &mut self.peer_inflight_bytes[peer];

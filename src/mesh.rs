@@ -22,8 +22,9 @@ pub enum RingItem {
     /// The sender has delivered `bytes` of our forwarded messages and is ready for more
     /// (byte-based flow control: it is sent after any stall on a congested subscriber).
     Credit { bytes: u64 },
-    /// JetStream traffic between the meta core and stream owners.
-    Js(crate::js_ring::JsItem),
+    /// JetStream traffic between the meta core and stream owners of one account (each
+    /// account with JetStream has its own stream host on every core).
+    Js(crate::accounts::AccountId, crate::js_ring::JsItem),
     /// Shutdown: the sender has stopped taking client input and this is its last item on
     /// this ring, so everything it forwarded to us has arrived.
     Quiesce,

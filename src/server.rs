@@ -213,15 +213,6 @@ pub fn start_with_signals(
             seeds,
         )
         .expect("validated accounts");
-        for (name, acc) in &cfg.accounts {
-            if acc.jetstream_enabled() {
-                tracing::warn!(
-                    account = %name,
-                    "JetStream per account is not supported yet: only the global account ($G) \
-                     has JetStream; this account's $JS.API requests are answered with 10039"
-                );
-            }
-        }
         Arc::new(a)
     };
     let mut tick = Duration::from_millis((limits.ping_interval_ms / 10).clamp(50, 1000));

@@ -314,8 +314,6 @@ async fn js_api(client: &async_nats::Client, subject: &str, body: &str) -> serde
 }
 
 #[tokio::test]
-#[ignore = "natrix: JetStream per account is not implemented yet (only $G has a stream host); \
-            passes against nats-server"]
 async fn jetstream_streams_are_named_per_account() {
     let s = start();
     let alice = client(&s, "alice", 0).await;
@@ -407,4 +405,39 @@ async fn unknown_users_are_refused() {
     };
     let err = e.to_string();
     assert!(err.contains("authorization violation"), "{err}");
+}
+
+#[tokio::test]
+async fn each_accounts_streams_survive_a_restart() {
+    let mut s = start();
+    for (name, n) in [("alice", 2), ("bob", 1)] {
+        let c = client(&s, name, 0).await;
+        let r = js_api(
+            &c,
+            "$JS.API.STREAM.CREATE.ORDERS",
+            r#"{"name":"ORDERS","subjects":["orders.>"]}"#,
+        )
+        .await;
+        assert!(r.get("error").is_none(), "{r}");
+        for _ in 0..n {
+            bounded("publish", c.request("orders.x", name.to_string().into()))
+                .await
+                .unwrap();
+        }
+    }
+    if s.is_natrix() {
+        // Each account's streams live under its own directory; $G's stay at the top.
+        let dir = s
+            .store_dir()
+            .join(".accounts")
+            .join("TEAM_A")
+            .join("ORDERS");
+        assert!(dir.join("meta.json").exists(), "{}", dir.display());
+    }
+    s.restart();
+    for (name, n) in [("alice", 2), ("bob", 1)] {
+        let c = client(&s, name, 1).await;
+        let info = js_api(&c, "$JS.API.STREAM.INFO.ORDERS", "").await;
+        assert_eq!(info["state"]["messages"], n, "{name}: {info}");
+    }
 }

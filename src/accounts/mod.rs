@@ -130,7 +130,7 @@ impl Accounts {
     ) -> Option<Accounts> {
         let mut accounts = vec![Account::new(GLOBAL_ACCOUNT, global_jetstream)];
         for (name, c) in cfgs {
-            let mut a = Account::new(name, c.jetstream_enabled());
+            let mut a = Account::new(name, global_jetstream && c.jetstream_enabled());
             let l = c.limits.clone().unwrap_or_default();
             a.max_subscriptions = limit(l.max_subscriptions);
             a.max_payload = limit(l.max_payload);
