@@ -13,6 +13,7 @@ const BATCH_ITEMS: usize = 64;
 
 fn item(payload: &Bytes) -> RingItem {
     RingItem::Deliver(RemoteMsg {
+        account: 0,
         shown_subject: None,
         subject: Bytes::from_static(b"bench.subject"),
         reply: None,

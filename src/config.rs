@@ -65,6 +65,14 @@ pub struct Config {
     /// the memory resolver's accounts. Schema and checks: `crate::auth::jwt::config`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub operator: Option<crate::auth::jwt::config::OperatorConfig>,
+    /// The system account's name (nats-server's top-level `system_account`; default `$SYS`,
+    /// which always exists). Schema and checks: `crate::accounts::config`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_account: Option<String>,
+    /// Accounts (`[accounts.NAME]`): isolated subject spaces with their users, exports,
+    /// imports, JetStream and limits. Schema and checks: `crate::accounts::config`.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub accounts: std::collections::BTreeMap<String, crate::accounts::config::AccountConfig>,
 }
 
 /// `[system]`: the users (names or nkeys of `[authorization] users`) whose connections may ask the server
@@ -755,6 +763,13 @@ impl Config {
                 return bad(&e.key, e.reason);
             }
         }
+        if let Err(e) = crate::accounts::config::validate(
+            &self.accounts,
+            self.system_account.as_deref(),
+            self.authorization.as_ref(),
+        ) {
+            return bad(&e.key, e.reason);
+        }
         Ok(())
     }
 }
@@ -869,6 +884,8 @@ mod tests {
             system: SystemConfig::default(),
             tls: None,
             operator: None,
+            system_account: None,
+            accounts: Default::default(),
         };
         // Every leaf differs from the default, so the round trip below proves each key is read.
         let defaults: HashMap<_, _> = leaves(&Config::default()).into_iter().collect();
@@ -1270,6 +1287,8 @@ mod tests {
             system: SystemConfig::default(),
             tls: None,
             operator: None,
+            system_account: None,
+            accounts: Default::default(),
         })
     }
 

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
+use crate::accounts::{AccountId, Accounts, GLOBAL};
 use crate::interest::{LocalInterest, PeerInterest, RemoteInterest};
 use crate::mesh::{InterestUpdate, RemoteMsg, RingBatch, RingItem};
 use crate::protocol::encode;
@@ -162,6 +163,8 @@ pub struct InternalTarget {
 pub struct InternalDelivery {
     /// Which internal subscriber matched.
     pub target: InternalTarget,
+    /// The account it was published in (the subscription's account).
+    pub account: AccountId,
     /// The subject it was published to.
     pub subject: Bytes,
     /// The publisher's reply subject.
@@ -174,6 +177,7 @@ pub struct InternalDelivery {
 
 struct SubEntry {
     target: SubTarget,
+    account: AccountId,
     sid: Bytes,
     subject: Bytes,
     queue: Option<Bytes>,
@@ -210,14 +214,18 @@ pub struct Engine {
     subs: Vec<Option<SubEntry>>,
     free_subs: Vec<u32>,
     next_generation: u32,
-    local: Sublist<SubKey>,
+    /// Subscriptions on this core, one sublist per account (by id): a publish looks only
+    /// at its own account's.
+    local: Vec<Sublist<SubKey>>,
+    /// The server's accounts (one `$G` unless `[accounts]` configures more).
+    accounts: std::sync::Arc<Accounts>,
     local_interest: LocalInterest,
     remote: RemoteInterest,
     peer_acked_seq: Vec<u64>,
     peer_inflight_bytes: Vec<u64>,
     congested: Vec<ConnId>,
     internal_inbox: Vec<InternalDelivery>,
-    js_inbox: Vec<(usize, crate::js_ring::JsItem)>,
+    js_inbox: Vec<(usize, AccountId, crate::js_ring::JsItem)>,
     outgoing: Vec<RingBatch>,
     outgoing_signalled: Vec<bool>,
     blocked: Vec<(ConnId, u64)>,
@@ -257,7 +265,8 @@ impl Engine {
             subs: Vec::new(),
             free_subs: Vec::new(),
             next_generation: 0,
-            local: Sublist::new(MATCH_CACHE_ENTRIES),
+            local: vec![Sublist::new(MATCH_CACHE_ENTRIES)],
+            accounts: std::sync::Arc::new(Accounts::default()),
             local_interest: LocalInterest::default(),
             remote: RemoteInterest::new(n, MATCH_CACHE_ENTRIES),
             peer_acked_seq: vec![0; n],
@@ -303,7 +312,23 @@ impl Engine {
 
     /// Subscriptions held on this core.
     pub fn subscription_count(&self) -> usize {
-        self.local.len()
+        self.local.iter().map(Sublist::len).sum()
+    }
+
+    /// Sets the server's accounts (before the first connection): one sublist and one remote
+    /// interest index per account.
+    pub fn set_accounts(&mut self, accounts: std::sync::Arc<Accounts>) {
+        let n = accounts.len();
+        // The other accounts' match caches are smaller: most servers have few busy ones.
+        self.local
+            .resize_with(n, || Sublist::new(MATCH_CACHE_ENTRIES / 4));
+        self.remote.set_accounts(n);
+        self.accounts = accounts;
+    }
+
+    /// The server's accounts.
+    pub fn accounts(&self) -> &Accounts {
+        &self.accounts
     }
 
     /// Hands the shell everything it must act on since the last call.
@@ -717,7 +742,7 @@ impl Engine {
             info.client_id = s.client_id;
             info.client_ip = s.client_ip.clone();
             info.connect_info = Some(true);
-            info.remote_account = Some("$G".to_string());
+            info.remote_account = Some(self.accounts.get(s.account).name.to_string());
             encode::write_info(&mut s.out, &info);
         }
         self.signal_writable(conn);
@@ -750,8 +775,13 @@ impl Engine {
         if self.sub_denied(conn, &subject, queue.as_deref()) {
             return;
         }
-        let max_subs = self.cfg.limits.max_subscriptions;
         let s = self.session(conn);
+        let account = s.account;
+        let max_subs = match self.accounts.get(account).max_subscriptions {
+            Some(m) if self.cfg.limits.max_subscriptions == 0 => m,
+            Some(m) => m.min(self.cfg.limits.max_subscriptions),
+            None => self.cfg.limits.max_subscriptions,
+        };
         if s.subs.contains_key(&sid) {
             // nats-server keeps the first subscription of a reused sid.
             self.send_ok(conn);
@@ -761,7 +791,7 @@ impl Engine {
             self.send_err(conn, "maximum subscriptions exceeded");
             return;
         }
-        self.insert_sub(SubTarget::Conn(conn), sid, subject, queue);
+        self.insert_sub(SubTarget::Conn(conn), account, sid, subject, queue);
         self.send_ok(conn);
     }
 
@@ -770,16 +800,17 @@ impl Engine {
     fn insert_sub(
         &mut self,
         target: SubTarget,
+        account: AccountId,
         sid: Bytes,
         subject: Bytes,
         queue: Option<Bytes>,
     ) -> SubKey {
-        let key = self.insert_sub_unannounced(target, sid, subject.clone(), queue.clone());
-        if let Some(update) = self.local_interest.add(&subject, queue.as_ref()) {
+        let key = self.insert_sub_unannounced(target, account, sid, subject.clone(), queue.clone());
+        if let Some(update) = self.local_interest.add(account, &subject, queue.as_ref()) {
             self.interest_epoch += 1;
             self.broadcast_interest(update);
         }
-        self.leaf_interest_changed(&subject, queue.as_ref());
+        self.leaf_interest_changed(account, &subject, queue.as_ref());
         key
     }
 
@@ -787,6 +818,7 @@ impl Engine {
     fn insert_sub_unannounced(
         &mut self,
         target: SubTarget,
+        account: AccountId,
         sid: Bytes,
         subject: Bytes,
         queue: Option<Bytes>,
@@ -795,6 +827,7 @@ impl Engine {
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = SubEntry {
             target,
+            account,
             sid,
             subject: subject.clone(),
             queue: queue.clone(),
@@ -813,7 +846,7 @@ impl Engine {
             }
         };
         let key = SubKey { slot, generation };
-        self.local.insert(&subject, queue.as_deref(), key);
+        self.local[account as usize].insert(&subject, queue.as_deref(), key);
         if let SubTarget::Conn(conn) = target {
             let sid = self.subs[slot as usize]
                 .as_ref()
@@ -829,9 +862,20 @@ impl Engine {
     /// core; its messages come out of [`Engine::take_internal`]. Announced to every core
     /// like a client's interest, so publishes anywhere are forwarded here.
     pub fn add_internal_sub(&mut self, subject: &Bytes, target: InternalTarget) -> SubKey {
+        self.add_internal_sub_in(GLOBAL, subject, target)
+    }
+
+    /// [`Engine::add_internal_sub`] in another account.
+    pub fn add_internal_sub_in(
+        &mut self,
+        account: AccountId,
+        subject: &Bytes,
+        target: InternalTarget,
+    ) -> SubKey {
         debug_assert!(subject::is_valid_subscribe_subject(subject));
         self.insert_sub(
             SubTarget::Internal(target),
+            account,
             Bytes::new(),
             subject.clone(),
             None,
@@ -848,27 +892,80 @@ impl Engine {
         !self.internal_inbox.is_empty() || !self.js_inbox.is_empty()
     }
 
-    /// JetStream items other cores sent since the last call, with their sender.
+    /// JetStream items of `$G` other cores sent since the last call, with their sender.
     pub fn take_js(&mut self, into: &mut Vec<(usize, crate::js_ring::JsItem)>) {
-        into.clear();
-        std::mem::swap(into, &mut self.js_inbox);
+        self.take_js_in(GLOBAL, into)
     }
 
-    /// Sends a JetStream item to another core over our ring to it.
+    /// JetStream items of `account` other cores sent since the last call, with their sender.
+    pub fn take_js_in(
+        &mut self,
+        account: AccountId,
+        into: &mut Vec<(usize, crate::js_ring::JsItem)>,
+    ) {
+        into.clear();
+        if self.js_inbox.is_empty() {
+            return;
+        }
+        for (peer, acc, item) in std::mem::take(&mut self.js_inbox) {
+            if acc == account {
+                into.push((peer, item));
+            } else {
+                self.js_inbox.push((peer, acc, item));
+            }
+        }
+    }
+
+    /// Sends a JetStream item of `$G` to another core over our ring to it.
     pub fn send_js(&mut self, peer: usize, item: crate::js_ring::JsItem) {
-        self.push_peer(peer, RingItem::Js(item));
+        self.send_js_in(peer, GLOBAL, item)
     }
 
-    /// Messages for internal subscribers matched since the last call.
+    /// Sends a JetStream item of `account` to another core over our ring to it.
+    pub fn send_js_in(&mut self, peer: usize, account: AccountId, item: crate::js_ring::JsItem) {
+        self.push_peer(peer, RingItem::Js(account, item));
+    }
+
+    /// Messages for internal subscribers of `$G` matched since the last call.
     pub fn take_internal(&mut self, into: &mut Vec<InternalDelivery>) {
+        self.take_internal_in(GLOBAL, into)
+    }
+
+    /// Messages for internal subscribers of `account` matched since the last call (those
+    /// of other accounts stay for their own stream host).
+    pub fn take_internal_in(&mut self, account: AccountId, into: &mut Vec<InternalDelivery>) {
         into.clear();
-        std::mem::swap(into, &mut self.internal_inbox);
+        if self.internal_inbox.iter().all(|d| d.account == account) {
+            std::mem::swap(into, &mut self.internal_inbox);
+            return;
+        }
+        let mut rest = Vec::with_capacity(self.internal_inbox.len());
+        for d in self.internal_inbox.drain(..) {
+            if d.account == account {
+                into.push(d);
+            } else {
+                rest.push(d);
+            }
+        }
+        self.internal_inbox = rest;
     }
 
     /// Publishes a message from the server itself (API replies, publish acks) through the
     /// normal routing; returns the number of deliveries.
     pub fn publish_internal(
         &mut self,
+        subject: &Bytes,
+        reply: Option<&Bytes>,
+        header_len: usize,
+        message: &Bytes,
+    ) -> usize {
+        self.publish_internal_in(GLOBAL, subject, reply, header_len, message)
+    }
+
+    /// [`Engine::publish_internal`] in another account.
+    pub fn publish_internal_in(
+        &mut self,
+        account: AccountId,
         subject: &Bytes,
         reply: Option<&Bytes>,
         header_len: usize,
@@ -882,13 +979,26 @@ impl Engine {
             message,
             leaf_queues: None,
         };
-        self.route(None, &msg)
+        self.route(None, account, &msg)
     }
 
     /// Publishes a message routed by `to` but shown to subscribers as `shown` (JetStream
     /// consumer deliveries keep the stored subject while going to an inbox or deliver subject).
     pub fn publish_internal_as(
         &mut self,
+        to: &Bytes,
+        shown: &Bytes,
+        reply: Option<&Bytes>,
+        header_len: usize,
+        message: &Bytes,
+    ) -> usize {
+        self.publish_internal_as_in(GLOBAL, to, shown, reply, header_len, message)
+    }
+
+    /// [`Engine::publish_internal_as`] in another account.
+    pub fn publish_internal_as_in(
+        &mut self,
+        account: AccountId,
         to: &Bytes,
         shown: &Bytes,
         reply: Option<&Bytes>,
@@ -903,15 +1013,22 @@ impl Engine {
             message,
             leaf_queues: None,
         };
-        self.route(None, &msg)
+        self.route(None, account, &msg)
     }
 
-    /// Whether any subscription on any core (client or internal) matches `subject`.
+    /// Whether any subscription on any core (client or internal) of `$G` matches `subject`.
     pub fn has_interest(&mut self, subject: &Bytes) -> bool {
-        if !self.local.matches(subject).is_empty() {
+        self.has_interest_in(GLOBAL, subject)
+    }
+
+    /// Whether any subscription on any core in `account` matches `subject`.
+    pub fn has_interest_in(&mut self, account: AccountId, subject: &Bytes) -> bool {
+        if !self.local[account as usize].matches(subject).is_empty() {
             return true;
         }
-        self.cfg.n_cores > 1 && !self.remote.is_empty() && !self.remote.matches(subject).is_empty()
+        self.cfg.n_cores > 1
+            && !self.remote.is_empty(account)
+            && !self.remote.matches(account, subject).is_empty()
     }
 
     fn on_unsub(&mut self, conn: ConnId, sid: Bytes, max_msgs: Option<u64>) {
@@ -934,22 +1051,21 @@ impl Engine {
         };
         debug_assert_eq!(entry.generation, key.generation);
         self.free_subs.push(key.slot);
-        let removed = self
-            .local
-            .remove(&entry.subject, entry.queue.as_deref(), &key);
+        let removed =
+            self.local[entry.account as usize].remove(&entry.subject, entry.queue.as_deref(), &key);
         debug_assert!(removed);
         if let SubTarget::Conn(conn) = entry.target {
             if let Some(s) = self.sessions[conn as usize].as_mut() {
                 s.subs.remove(&entry.sid);
             }
         }
-        if let Some(update) = self
-            .local_interest
-            .remove(&entry.subject, entry.queue.as_ref())
+        if let Some(update) =
+            self.local_interest
+                .remove(entry.account, &entry.subject, entry.queue.as_ref())
         {
             self.broadcast_interest(update);
         }
-        self.leaf_interest_changed(&entry.subject, entry.queue.as_ref());
+        self.leaf_interest_changed(entry.account, &entry.subject, entry.queue.as_ref());
     }
 
     fn broadcast_interest(&mut self, update: InterestUpdate) {
@@ -994,6 +1110,8 @@ impl Engine {
     }
 }
 
+#[path = "engine_accounts.rs"]
+mod engine_accounts;
 #[path = "engine_auth.rs"]
 mod engine_auth;
 #[path = "engine_ring.rs"]

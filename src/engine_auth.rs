@@ -78,13 +78,15 @@ impl Engine {
         for conn in open {
             let s = self.session(conn);
             match new.check(&s.opts, s.nonce.as_deref()) {
-                Decision::Accept(who) => self.bind_user(conn, who),
+                Decision::Accept(who) => {
+                    self.bind_user(conn, who);
+                }
                 Decision::Reject => self.auth_violation(conn),
                 Decision::VerifyBcrypt { hash, then, .. } => {
                     let was = old.map(|a| a.check(&s.opts, s.nonce.as_deref()));
                     match was {
                         Some(Decision::VerifyBcrypt { hash: h, .. }) if h == hash => {
-                            self.bind_user(conn, then)
+                            self.bind_user(conn, then);
                         }
                         _ => self.auth_violation(conn),
                     }
@@ -131,10 +133,7 @@ impl Engine {
         let now_unix = ((self.wall_epoch_ns + self.clock_ns) / 1_000_000_000) as i64;
         let ip = s.client_ip.parse().ok();
         match auth.check_at(&s.opts, s.nonce.as_deref(), ip, Some(now_unix)) {
-            Decision::Accept(who) => {
-                self.bind_user(conn, who);
-                true
-            }
+            Decision::Accept(who) => self.bind_user(conn, who),
             Decision::Reject => {
                 self.auth_violation(conn);
                 false
@@ -153,7 +152,12 @@ impl Engine {
         }
     }
 
-    fn bind_user(&mut self, conn: ConnId, who: auth::Authenticated) {
+    /// Binds the user and its account; false (and refused) when the account is unknown.
+    fn bind_user(&mut self, conn: ConnId, who: auth::Authenticated) -> bool {
+        if !self.bind_account(conn, &who.account) {
+            self.auth_violation(conn);
+            return false;
+        }
         let expires = who.jwt.as_ref().and_then(|g| g.expires_unix).map(|exp| {
             (exp.max(0) as u64)
                 .saturating_mul(1_000_000_000)
@@ -164,6 +168,7 @@ impl Engine {
         s.auth_expires_ns = expires;
         s.user = who.user;
         s.perms = who.permissions.map(ConnPermissions::new);
+        true
     }
 
     /// The `(password, hash)` bcrypt check a connection waits for, for the shell to run off
@@ -195,7 +200,9 @@ impl Engine {
             return;
         }
         if matched {
-            self.bind_user(conn, pending.then);
+            if !self.bind_user(conn, pending.then) {
+                return;
+            }
             self.session_mut(conn).connected = true;
             self.send_ok(conn);
         } else {

@@ -287,8 +287,13 @@ impl Engine {
         link.state = LinkState::Up;
         tracing::info!(remote = %link.remote_name, "leafnode link up");
         wire::write_ls_plus(&mut s.out, &settings.loop_subject, None);
-        let mut keys: AHashSet<leaf::InterestKey> = self.local_interest.keys().cloned().collect();
-        keys.extend(self.remote.keys());
+        let account = self.session(conn).account;
+        let mut keys: AHashSet<leaf::InterestKey> = self
+            .local_interest
+            .keys(account)
+            .map(|(s, q)| (s.clone(), q.clone()))
+            .collect();
+        keys.extend(self.remote.keys(account));
         for (subject, queue) in keys {
             self.announce_to(conn, &subject, queue.as_ref());
         }
@@ -297,8 +302,11 @@ impl Engine {
 
     /// Brings link `conn`'s announcement of `(subject, queue)` up to date.
     fn announce_to(&mut self, conn: ConnId, subject: &Bytes, queue: Option<&Bytes>) {
-        let local = self.local_interest.count(subject, queue);
-        let remote = self.remote.total(subject, queue);
+        let Some(account) = self.sessions[conn as usize].as_ref().map(|s| s.account) else {
+            return;
+        };
+        let local = self.local_interest.count(account, subject, queue);
+        let remote = self.remote.total(account, subject, queue);
         let Some(s) = self.sessions[conn as usize].as_mut() else {
             return;
         };
@@ -316,11 +324,22 @@ impl Engine {
         }
     }
 
-    /// Interest in `(subject, queue)` changed on this core or on a peer: tell every link.
-    pub(super) fn leaf_interest_changed(&mut self, subject: &Bytes, queue: Option<&Bytes>) {
+    /// Interest in `(subject, queue)` of `account` changed on this core or on a peer: tell
+    /// every link bound to that account.
+    pub(super) fn leaf_interest_changed(
+        &mut self,
+        account: AccountId,
+        subject: &Bytes,
+        queue: Option<&Bytes>,
+    ) {
         for i in 0..self.leaf.links.len() {
             let conn = self.leaf.links[i];
-            self.announce_to(conn, subject, queue);
+            if self.sessions[conn as usize]
+                .as_ref()
+                .is_some_and(|s| s.account == account)
+            {
+                self.announce_to(conn, subject, queue);
+            }
         }
     }
 
@@ -341,7 +360,8 @@ impl Engine {
             // A queue weight update: one subscription stands for the group on that side.
             return;
         }
-        self.insert_sub(SubTarget::Conn(conn), sid, subject, queue);
+        let account = self.session(conn).account;
+        self.insert_sub(SubTarget::Conn(conn), account, sid, subject, queue);
     }
 
     fn on_leaf_msg(
@@ -369,7 +389,8 @@ impl Engine {
             message: &message,
             leaf_queues: Some(&queues),
         };
-        self.route(Some(conn), &msg);
+        let account = self.session(conn).account;
+        self.route(Some(conn), account, &msg);
     }
 
     /// Queues a delivery to a leaf link (written once per link by [`Engine::flush_leaf`]).

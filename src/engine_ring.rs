@@ -20,7 +20,7 @@ impl Engine {
                     delivered_bytes += m.message.len() as u64;
                     self.deliver_remote(&m);
                 }
-                RingItem::Js(item) => self.js_inbox.push((peer, item)),
+                RingItem::Js(account, item) => self.js_inbox.push((peer, account, item)),
                 RingItem::Quiesce => self.quiesced[peer] += 1,
                 RingItem::Credit { bytes } => {
                     let inflight = &mut self.peer_inflight_bytes[peer];
@@ -30,7 +30,11 @@ impl Engine {
                 RingItem::Interest(update) => {
                     self.remote.apply(peer, &update);
                     self.interest_epoch += 1;
-                    self.leaf_interest_changed(&update.subject, update.queue.as_ref());
+                    self.leaf_interest_changed(
+                        update.account,
+                        &update.subject,
+                        update.queue.as_ref(),
+                    );
                     applied_interest = true;
                 }
                 RingItem::InterestAck { seq } => {
@@ -48,7 +52,7 @@ impl Engine {
     }
 
     pub(super) fn deliver_remote(&mut self, m: &RemoteMsg) {
-        let local = self.local.matches(&m.subject);
+        let local = self.local[m.account as usize].matches(&m.subject);
         let msg = Routed {
             subject: &m.subject,
             shown: m.shown_subject.as_ref(),

@@ -47,29 +47,59 @@ impl Engine {
             message: &message,
             leaf_queues: None,
         };
-        let delivered = self.route(Some(conn), &msg);
+        let account = self.session(conn).account;
+        let delivered = self.route(Some(conn), account, &msg);
         if delivered == 0 {
             if let Some(reply) = &reply {
+                if self.refuse_jetstream(account, &subject, reply) {
+                    return;
+                }
                 self.no_responders(conn, &subject, reply);
             }
         }
     }
 
-    /// Delivers a publish from this core: to local subscribers directly, to other cores
-    /// over their rings. Returns how many deliveries (local copies plus forwards) it made.
-    pub(super) fn route(&mut self, publisher: Option<ConnId>, msg: &Routed<'_>) -> usize {
-        let delivered = self.route_inner(publisher, msg);
+    /// Delivers a publish from this core in `account`: to local subscribers directly, to
+    /// other cores over their rings, and into the accounts that import it. Returns how many
+    /// deliveries (local copies plus forwards) it made.
+    #[inline]
+    pub(super) fn route(
+        &mut self,
+        publisher: Option<ConnId>,
+        account: AccountId,
+        msg: &Routed<'_>,
+    ) -> usize {
+        let delivered = self.route_in(publisher, account, msg);
+        if self.accounts.get(account).crosses() {
+            return delivered + self.route_imports(account, msg);
+        }
+        delivered
+    }
+
+    /// [`Engine::route`] within one account only (leaf links included: one LMSG per link).
+    pub(super) fn route_in(
+        &mut self,
+        publisher: Option<ConnId>,
+        account: AccountId,
+        msg: &Routed<'_>,
+    ) -> usize {
+        let delivered = self.route_in_pass(publisher, account, msg);
         self.flush_leaf(msg);
         delivered
     }
 
-    fn route_inner(&mut self, publisher: Option<ConnId>, msg: &Routed<'_>) -> usize {
+    fn route_in_pass(
+        &mut self,
+        publisher: Option<ConnId>,
+        account: AccountId,
+        msg: &Routed<'_>,
+    ) -> usize {
         if subject::has_empty_token(msg.subject) {
             return 0;
         }
-        let local = self.local.matches(msg.subject);
-        let remote = if self.cfg.n_cores > 1 && !self.remote.is_empty() {
-            Some(self.remote.matches(msg.subject))
+        let local = self.local[account as usize].matches(msg.subject);
+        let remote = if self.cfg.n_cores > 1 && !self.remote.is_empty(account) {
+            Some(self.remote.matches(account, msg.subject))
         } else {
             None
         };
@@ -121,6 +151,7 @@ impl Engine {
                 continue;
             }
             let item = RingItem::Deliver(RemoteMsg {
+                account,
                 subject: msg.subject.clone(),
                 shown_subject: msg.shown.cloned(),
                 reply: msg.reply.cloned(),
@@ -252,6 +283,7 @@ impl Engine {
             SubTarget::Internal(target) => {
                 self.internal_inbox.push(InternalDelivery {
                     target,
+                    account: entry.account,
                     subject: msg.subject.clone(),
                     reply: msg.reply.cloned(),
                     header_len: msg.header_len,

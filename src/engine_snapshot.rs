@@ -23,9 +23,9 @@ impl Engine {
             taken_ns: now_ns,
             stats: self.stats,
             connections: self.live_sessions as u64,
-            subscriptions: self.local.len() as u64,
+            subscriptions: self.subscription_count() as u64,
             conns: Vec::new(),
-            sublist: self.local.stats(),
+            sublist: self.local[crate::accounts::GLOBAL as usize].stats(),
             js: None,
         };
         if !detail {

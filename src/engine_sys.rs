@@ -5,9 +5,10 @@
 //! what nobody-listening gives (no responders), and each request is answered once. What the answer says is the monitor's job
 //! (`monitor::sys`); the shell carries requests there and answers back.
 //!
-//! **The gate.** [`Engine::is_system`] is the single predicate deciding who may ask: today a
-//! user named in `[system] users`; once accounts exist, "the connection is in the system
-//! account" (bind it there, or subscribe the service in `$SYS`'s sublist instead).
+//! **The gate.** [`Engine::is_system`] is the single predicate deciding who may ask: a
+//! connection in the system account (`system_account`, default `$SYS`, as nats-server), or a
+//! `$G` user named in `[system] users` (natrix's shortcut for servers without accounts). The
+//! service subscribes in both accounts' sublists.
 
 use std::sync::Arc;
 
@@ -41,16 +42,25 @@ pub(super) struct SysService {
 }
 
 impl Engine {
-    /// Subscribes the responder to `subject` on this core only (see the module docs). The
-    /// subscription is never removed (no interest was announced to withdraw).
-    pub fn add_sys_service(&mut self, subject: &Bytes) -> SubKey {
+    /// Subscribes the responder to `subject` on this core only (see the module docs), in the
+    /// system account and in `$G`. The subscriptions are never removed (no interest was
+    /// announced to withdraw). Call after [`Engine::set_accounts`].
+    pub fn add_sys_service(&mut self, subject: &Bytes) -> Vec<SubKey> {
         debug_assert!(crate::subject::is_valid_subscribe_subject(subject));
-        self.insert_sub_unannounced(
-            super::SubTarget::Internal(SYS_TARGET),
-            Bytes::new(),
-            subject.clone(),
-            None,
-        )
+        let mut accounts = vec![crate::accounts::GLOBAL, self.accounts.system()];
+        accounts.dedup();
+        accounts
+            .into_iter()
+            .map(|account| {
+                self.insert_sub_unannounced(
+                    super::SubTarget::Internal(SYS_TARGET),
+                    account,
+                    Bytes::new(),
+                    subject.clone(),
+                    None,
+                )
+            })
+            .collect()
     }
 
     /// Who may use the `$SYS.REQ.SERVER` requests (reload replaces the list).
@@ -63,7 +73,12 @@ impl Engine {
         let Some(Some(s)) = self.sessions.get(conn as usize) else {
             return false;
         };
-        !s.user.is_empty() && self.sys.users.contains(&s.user)
+        if s.account == self.accounts.system() {
+            return true;
+        }
+        s.account == crate::accounts::GLOBAL
+            && !s.user.is_empty()
+            && self.sys.users.contains(&s.user)
     }
 
     /// A delivery to the responder: kept (true) when its publisher (a client of this core;

@@ -685,3 +685,83 @@ fn shutdown_second_quiesce_round_carries_later_deliveries() {
     c.cores[1].begin_shutdown();
     assert_eq!(msg_count(&c.output(1, s)), 1);
 }
+
+/// Two cores with `[accounts]` A (exports) and B (imports); users a/b.
+fn accounts_cluster() -> Cluster {
+    #[derive(serde::Deserialize)]
+    struct W {
+        accounts: std::collections::BTreeMap<String, crate::accounts::config::AccountConfig>,
+    }
+    let w: W = toml::from_str(
+        r#"
+[accounts.A]
+users = [ { user = "a", password = "a" } ]
+exports = [ { service = "svc" }, { stream = "public.>" } ]
+[accounts.B]
+users = [ { user = "b", password = "b" } ]
+imports = [ { service = { account = "A", subject = "svc" } }, { stream = { account = "A", subject = "public.>" }, prefix = "x" } ]
+"#,
+    )
+    .unwrap();
+    let accounts = std::sync::Arc::new(Accounts::build(&w.accounts, None, true, [7; 4]).unwrap());
+    let auth = crate::auth::Authenticator::from_configs(None, &w.accounts).map(std::sync::Arc::new);
+    let mut c = Cluster::new(2, limits());
+    for e in &mut c.cores {
+        e.set_auth(auth.clone());
+        e.set_accounts(accounts.clone());
+    }
+    c
+}
+
+fn login(c: &mut Cluster, core: usize, user: &str) -> ConnId {
+    let id = c.cores[core].open_conn("127.0.0.1", c.now_ns, true);
+    let connect = format!(
+        "CONNECT {{\"verbose\":false,\"headers\":true,\"no_responders\":true,\"protocol\":1,\"user\":\"{user}\",\"pass\":\"{user}\"}}\r\n"
+    );
+    assert_eq!(c.send(core, id, &connect), ReadStatus::Continue);
+    c.output(core, id);
+    id
+}
+
+#[test]
+fn accounts_isolate_subjects_across_cores() {
+    let mut c = accounts_cluster();
+    let a = login(&mut c, 0, "a");
+    let b = login(&mut c, 1, "b");
+    c.subscribe(0, a, "SUB > 1");
+    c.subscribe(1, b, "SUB > 1");
+    c.send(1, b, "PUB orders 1\r\nb\r\n");
+    c.send(0, a, "PUB orders 1\r\na\r\n");
+    c.pump();
+    let out_a = c.output(0, a);
+    let out_b = c.output(1, b);
+    assert_eq!(out_a, "MSG orders 1 1\r\na\r\n");
+    assert_eq!(out_b, "MSG orders 1 1\r\nb\r\n");
+    assert_eq!(c.cores[1].session(b).account, 2, "ids: $G 0, A 1, B 2");
+}
+
+#[test]
+fn stream_import_under_prefix_and_service_reply_back_across_cores() {
+    let mut c = accounts_cluster();
+    let a = login(&mut c, 0, "a");
+    let b = login(&mut c, 1, "b");
+    c.subscribe(1, b, "SUB x.public.> 1");
+    c.subscribe(1, b, "SUB _INBOX.r 2");
+    c.subscribe(0, a, "SUB svc 9");
+    c.send(0, a, "PUB public.news 2\r\nhi\r\nPUB private 1\r\nz\r\n");
+    c.pump();
+    assert_eq!(c.output(1, b), "MSG x.public.news 1 2\r\nhi\r\n");
+    // The request reaches A with its reply mapped; the answer comes back to B's inbox.
+    c.send(1, b, "PUB svc _INBOX.r 1\r\nq\r\n");
+    c.pump();
+    let req = c.output(0, a);
+    let reply = req.split(' ').nth(3).unwrap().to_string();
+    assert!(reply.starts_with("_R_.2."), "{req:?}");
+    c.send(0, a, &format!("PUB {reply} 3\r\nans\r\n"));
+    c.pump();
+    assert_eq!(c.output(1, b), "MSG _INBOX.r 2 3\r\nans\r\n");
+    // A forged mapped reply goes nowhere.
+    c.send(0, a, "PUB _R_.2.0000000000000000._INBOX.r 1\r\nf\r\n");
+    c.pump();
+    assert_eq!(c.output(1, b), "");
+}

@@ -6,6 +6,7 @@
 //! (glommio tasks per core), [`server`] (start/stop) and [`monitor`] (HTTP monitoring thread). Plus [`config`], [`cli`], [`probe`].
 #![deny(clippy::await_holding_refcell_ref)]
 
+pub mod accounts;
 pub mod auth;
 pub mod cli;
 pub mod config;

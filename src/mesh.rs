@@ -22,8 +22,9 @@ pub enum RingItem {
     /// The sender has delivered `bytes` of our forwarded messages and is ready for more
     /// (byte-based flow control: it is sent after any stall on a congested subscriber).
     Credit { bytes: u64 },
-    /// JetStream traffic between the meta core and stream owners.
-    Js(crate::js_ring::JsItem),
+    /// JetStream traffic between the meta core and stream owners of one account (each
+    /// account with JetStream has its own stream host on every core).
+    Js(crate::accounts::AccountId, crate::js_ring::JsItem),
     /// Shutdown: the sender has stopped taking client input and this is its last item on
     /// this ring, so everything it forwarded to us has arrived.
     Quiesce,
@@ -32,6 +33,8 @@ pub enum RingItem {
 /// A publish forwarded to a core that has matching subscriptions.
 #[derive(Debug, Clone)]
 pub struct RemoteMsg {
+    /// The account it is routed in (the receiver matches only that account's subscriptions).
+    pub account: crate::accounts::AccountId,
     /// The subject it was published to (what subscriptions match).
     pub subject: Bytes,
     /// What MSG shows instead, when set (consumer deliveries show the stored subject).
@@ -48,7 +51,7 @@ pub struct RemoteMsg {
     pub queue_groups: Vec<Bytes>,
 }
 
-/// Absolute interest of the sending core in one (subject, queue) pair.
+/// Absolute interest of the sending core in one (account, subject, queue).
 ///
 /// `member_count` is the number of local subscriptions behind it (queue groups use it to
 /// weigh the pick across cores; plain interest only ever says 1 or 0). Zero removes it.
@@ -56,6 +59,8 @@ pub struct RemoteMsg {
 pub struct InterestUpdate {
     /// Per-sender sequence number, increasing by one per update; acknowledged by the receiver.
     pub seq: u64,
+    /// The account the subscriptions belong to.
+    pub account: crate::accounts::AccountId,
     /// The subscription subject (may hold wildcards).
     pub subject: Bytes,
     /// The queue group, if any.

@@ -69,10 +69,7 @@ pub fn engine_limits(limits: &LimitsConfig) -> EngineLimits {
 
 /// The authenticator for `[authorization]`, None when it is absent or empty.
 pub fn authenticator(cfg: &Config) -> Option<Arc<Authenticator>> {
-    cfg.authorization
-        .as_ref()
-        .and_then(Authenticator::from_config)
-        .map(Arc::new)
+    Authenticator::from_configs(cfg.authorization.as_ref(), &cfg.accounts).map(Arc::new)
 }
 
 /// Why a reload was refused (the running configuration stays).

@@ -143,6 +143,7 @@ pub(crate) fn open_without_auth(cfg: &Config) -> bool {
     !loopback
         && !cfg.authorization.as_ref().is_some_and(|a| a.is_enabled())
         && cfg.operator.is_none()
+        && cfg.accounts.values().all(|a| a.users.is_empty())
 }
 
 /// Warns when clients beyond this host can connect and no authentication is configured.
@@ -225,13 +226,37 @@ pub fn start_with_signals(
         limits: crate::reload::engine_limits(limits),
         info,
     };
-    let auth = match &cfg.operator {
-        Some(op) => {
-            let trust = op
-                .load()
-                .map_err(|e| StartError::Core(format!("{}: {}", e.key, e.reason)))?;
-            Some(Arc::new(crate::auth::Authenticator::from_operator(trust)))
-        }
+    // Operator mode: users come from JWTs and the accounts from the resolver's account JWTs.
+    let trust = match &cfg.operator {
+        Some(op) => Some(
+            op.load()
+                .map_err(|e| StartError::Core(format!("{}: {}", e.key, e.reason)))?,
+        ),
+        None => None,
+    };
+    let (account_cfgs, system_account) = match &trust {
+        Some(t) => (
+            crate::accounts::from_operator::accounts_of(t),
+            Some(t.system_account().to_owned()),
+        ),
+        None => (cfg.accounts.clone(), cfg.system_account.clone()),
+    };
+    let accounts = {
+        // Keys the service-reply tags: std's per-process random hash keys are enough.
+        use std::hash::BuildHasher;
+        let r = std::collections::hash_map::RandomState::new();
+        let seeds = [0u64, 1, 2, 3].map(|i| r.hash_one(i));
+        let a = crate::accounts::Accounts::build(
+            &account_cfgs,
+            system_account.as_deref(),
+            cfg.jetstream.enabled,
+            seeds,
+        )
+        .ok_or_else(|| StartError::Core("accounts do not form a valid set".to_owned()))?;
+        Arc::new(a)
+    };
+    let auth = match trust {
+        Some(t) => Some(Arc::new(crate::auth::Authenticator::from_operator(t))),
         None => crate::reload::authenticator(&cfg),
     };
     let reload = crate::reload::Reloadable::new(&cfg, auth.clone());
@@ -330,6 +355,7 @@ pub fn start_with_signals(
             ready: ready_tx.clone(),
             monitor: monitor_shared.clone(),
             auth: auth.clone(),
+            accounts: accounts.clone(),
             lame_duck: lame_duck.clone(),
             leaf: leaf.clone(),
             reload: reload.clone(),

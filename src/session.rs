@@ -130,6 +130,9 @@ pub struct Session {
     pub perms: Option<crate::auth::ConnPermissions>,
     /// Set when this connection is a leaf node link (its input is the leaf protocol).
     pub leaf: Option<Box<crate::leaf::LeafLink>>,
+    /// The account it belongs to (`$G` = 0 until a user of another account authenticates);
+    /// it publishes and subscribes only in this account's subject space.
+    pub account: crate::accounts::AccountId,
 }
 
 impl Session {
@@ -171,6 +174,7 @@ impl Session {
             user: String::new(),
             perms: None,
             leaf: None,
+            account: crate::accounts::GLOBAL,
         }
     }
 

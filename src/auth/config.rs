@@ -190,7 +190,7 @@ impl AuthorizationConfig {
 }
 
 impl UserConfig {
-    fn validate(&self, key: &str) -> Result<(), AuthConfigError> {
+    pub(crate) fn validate(&self, key: &str) -> Result<(), AuthConfigError> {
         match (&self.user, &self.password, &self.nkey) {
             (Some(_), _, Some(_)) => {
                 return refuse(format!("{key}.nkey"), "cannot be combined with `user`")

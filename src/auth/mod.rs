@@ -3,8 +3,8 @@
 //! and what it may do. No clock, no sockets; bcrypt hashes (slow on purpose) are not checked
 //! here but handed back as a [`Decision::VerifyBcrypt`] job the shell runs off the core.
 //!
-//! Only the default account exists for now; accounts, JWT and TLS identities will become
-//! more [`Authenticator`] sources returning the same [`Authenticated`].
+//! Users come from `[authorization]` (account `$G`) and from each `[accounts.NAME]`; the
+//! [`Authenticated`] names the user's account, which the engine binds the session to.
 
 pub mod config;
 pub mod jwt;
@@ -82,12 +82,14 @@ struct PasswordUser {
     name: String,
     credential: Credential,
     permissions: Option<Arc<Permissions>>,
+    account: Arc<str>,
 }
 
 #[derive(Debug, Clone)]
 struct NkeyUser {
     public_key: String,
     permissions: Option<Arc<Permissions>>,
+    account: Arc<str>,
 }
 
 /// The server's authentication rules (immutable; shared by every core).
@@ -166,7 +168,34 @@ impl Authenticator {
             timeout_ns: (cfg.timeout_secs() * 1e9) as u64,
             ..Authenticator::default()
         };
-        for u in &cfg.users {
+        auth.add_users(&cfg.users, &global_account());
+        Some(auth)
+    }
+
+    /// The rules of `[authorization]` (users of `$G`) and every `[accounts.NAME]`'s users;
+    /// `None` when neither configures any.
+    pub fn from_configs(
+        authorization: Option<&AuthorizationConfig>,
+        accounts: &std::collections::BTreeMap<String, crate::accounts::config::AccountConfig>,
+    ) -> Option<Authenticator> {
+        let mut auth = authorization
+            .and_then(Authenticator::from_config)
+            .unwrap_or_else(|| Authenticator {
+                timeout_ns: (authorization
+                    .map_or(config::DEFAULT_AUTH_TIMEOUT_SECS, |a| a.timeout_secs())
+                    * 1e9) as u64,
+                ..Authenticator::default()
+            });
+        for (name, acc) in accounts {
+            auth.add_users(&acc.users, &Arc::from(name.as_str()));
+        }
+        let enabled = auth.token.is_some() || !auth.users.is_empty() || !auth.nkeys.is_empty();
+        enabled.then_some(auth)
+    }
+
+    fn add_users(&mut self, users: &[config::UserConfig], account: &Arc<str>) {
+        let auth = self;
+        for u in users {
             let permissions = u
                 .permissions
                 .as_ref()
@@ -176,15 +205,16 @@ impl Authenticator {
                     name: name.clone(),
                     credential: credential(pw),
                     permissions,
+                    account: account.clone(),
                 }),
                 (_, _, Some(nk)) => auth.nkeys.push(NkeyUser {
                     public_key: nk.clone(),
                     permissions,
+                    account: account.clone(),
                 }),
                 _ => {}
             }
         }
-        Some(auth)
     }
 
     /// Operator mode (`[operator]`): only JWT users get in, checked against `trust`.
@@ -253,7 +283,7 @@ impl Authenticator {
             || Authenticated {
                 user: u.name.clone(),
                 permissions: u.permissions.clone(),
-                account: global_account(),
+                account: u.account.clone(),
                 jwt: None,
             },
         )
@@ -271,7 +301,7 @@ impl Authenticator {
         Decision::Accept(Authenticated {
             user: user.public_key.clone(),
             permissions: user.permissions.clone(),
-            account: global_account(),
+            account: user.account.clone(),
             jwt: None,
         })
     }

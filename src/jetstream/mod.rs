@@ -14,6 +14,7 @@
 //! `gocompat` at the bottom (Go's JSON escaping, durations, RFC 3339 times, serde helpers)
 //! imports nothing from the rest of the crate.
 
+pub mod account_refusal;
 pub mod api;
 pub mod api_level;
 #[cfg(test)]

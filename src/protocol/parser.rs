@@ -415,6 +415,11 @@ impl Parser {
         }
     }
 
+    /// Lowers the payload limit (an account's `max_payload`, applied once the user is known).
+    pub fn limit_payload(&mut self, max_payload_bytes: usize) {
+        self.max_payload_bytes = self.max_payload_bytes.min(max_payload_bytes);
+    }
+
     /// Takes the next complete op off the front of `buf` (advancing it); `Ok(None)` = need
     /// more bytes (partial input stays in buf, except the ignored tail of an over-long
     /// `PING`/`PONG`/`+OK` line, which is dropped). Between calls the caller may only append

@@ -354,7 +354,7 @@ async fn reader(
             Ok(n) if n > 0 => {
                 status = feed(&shell, id, &mut buf);
                 shell.stall_if_congested().await;
-                if shell.storage_notify.is_pending() {
+                if shell.storage_pending() {
                     // Let the storage task start a group commit with what is queued, so the
                     // disk works while the rest of the socket's data is parsed.
                     futures_lite::future::yield_now().await;

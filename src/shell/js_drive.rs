@@ -6,6 +6,7 @@
 use ahash::AHashMap;
 use bytes::Bytes;
 
+use crate::accounts::AccountId;
 use crate::engine::{Engine, InternalDelivery};
 use crate::js_ring::JsItem;
 use crate::session::SubKey;
@@ -14,12 +15,12 @@ use crate::streams::{Clock, EngineQueries, HostAction, StreamHost, SubHandle};
 /// Rounds of take → handle → publish → take again before giving up on settling.
 const MAX_ROUNDS: usize = 64;
 
-/// The engine as the host may see it: queries only.
-struct Queries<'a>(&'a mut Engine);
+/// The engine as the host may see it: queries only, in the host's account.
+struct Queries<'a>(&'a mut Engine, AccountId);
 
 impl crate::consumer::Interest for Queries<'_> {
     fn has_interest(&mut self, subject: &Bytes) -> bool {
-        self.0.has_interest(subject)
+        self.0.has_interest_in(self.1, subject)
     }
 }
 
@@ -33,9 +34,11 @@ impl EngineQueries for Queries<'_> {
     }
 }
 
-/// One core's link between its engine and its stream host.
+/// One core's link between its engine and the stream host of one account.
 #[derive(Default)]
 pub struct JsDriver {
+    /// The account the host serves: its subscriptions, publishes and ring items are there.
+    account: AccountId,
     /// The engine's key of each internal subscription the host made.
     subs: AHashMap<SubHandle, SubKey>,
     actions: Vec<HostAction>,
@@ -45,9 +48,18 @@ pub struct JsDriver {
 }
 
 impl JsDriver {
-    /// A driver with no subscriptions yet.
+    /// A driver of `$G`'s host with no subscriptions yet (host tests).
+    #[cfg(test)]
     pub fn new() -> Self {
-        Self::default()
+        Self::for_account(crate::accounts::GLOBAL)
+    }
+
+    /// A driver of `account`'s host with no subscriptions yet.
+    pub fn for_account(account: AccountId) -> Self {
+        JsDriver {
+            account,
+            ..Self::default()
+        }
     }
 
     /// Applies what the host asked for since the last call, then tells it so (which may
@@ -57,10 +69,10 @@ impl JsDriver {
             host.take_actions(&mut self.actions);
             let any = !self.actions.is_empty();
             for a in self.actions.drain(..) {
-                apply_one(&mut self.subs, engine, a);
+                apply_one(&mut self.subs, engine, self.account, a);
             }
             // Replies held for the subscriptions just made wait for their interest sequence.
-            host.handle_actions_applied(&mut Queries(engine));
+            host.handle_actions_applied(&mut Queries(engine, self.account));
             if !any {
                 return;
             }
@@ -71,17 +83,17 @@ impl JsDriver {
     /// can itself produce deliveries (bounded).
     pub fn drive(&mut self, host: &mut StreamHost, engine: &mut Engine, now: Clock) {
         self.apply(host, engine);
-        host.handle_interest_progress(&mut Queries(engine));
+        host.handle_interest_progress(&mut Queries(engine, self.account));
         self.apply(host, engine);
         for _round in 0..MAX_ROUNDS {
-            engine.take_internal(&mut self.internal);
-            engine.take_js(&mut self.js);
+            engine.take_internal_in(self.account, &mut self.internal);
+            engine.take_js_in(self.account, &mut self.js);
             let own = host.take_own_items();
             if host.has_new_messages() {
-                host.handle_new_messages(now, &mut Queries(engine));
+                host.handle_new_messages(now, &mut Queries(engine, self.account));
                 self.apply(host, engine);
                 // Deliveries may have fed internal subscribers: look again.
-                engine.take_internal(&mut self.more_internal);
+                engine.take_internal_in(self.account, &mut self.more_internal);
                 self.internal.append(&mut self.more_internal);
             }
             if self.internal.is_empty() && self.js.is_empty() && own.is_empty() {
@@ -94,19 +106,19 @@ impl JsDriver {
             }
             let mut internal = std::mem::take(&mut self.internal);
             for d in internal.drain(..) {
-                host.handle_delivery(d, now, &mut Queries(engine));
+                host.handle_delivery(d, now, &mut Queries(engine, self.account));
                 self.apply(host, engine);
             }
             self.internal = internal;
             let mut js = std::mem::take(&mut self.js);
             for (peer, item) in js.drain(..) {
-                host.handle_ring_item(peer, item, now, &mut Queries(engine));
+                host.handle_ring_item(peer, item, now, &mut Queries(engine, self.account));
                 self.apply(host, engine);
             }
             self.js = js;
             let me = engine.core_id();
             for item in own {
-                host.handle_ring_item(me, item, now, &mut Queries(engine));
+                host.handle_ring_item(me, item, now, &mut Queries(engine, self.account));
                 self.apply(host, engine);
             }
         }
@@ -116,14 +128,14 @@ impl JsDriver {
     /// Interest changed (a subscription appeared here or on a peer): push consumers that
     /// waited for a subscriber deliver now.
     pub fn interest_changed(&mut self, host: &mut StreamHost, engine: &mut Engine, now: Clock) {
-        host.handle_interest_change(now, &mut Queries(engine));
+        host.handle_interest_change(now, &mut Queries(engine, self.account));
         self.apply(host, engine);
     }
 
     /// Shutdown: waiting pull requests are answered (`409 Server Shutdown`), and what that
     /// produces is routed.
     pub fn shutdown(&mut self, host: &mut StreamHost, engine: &mut Engine, now: Clock) {
-        host.handle_shutdown(now, &mut Queries(engine));
+        host.handle_shutdown(now, &mut Queries(engine, self.account));
         self.apply(host, engine);
         self.drive(host, engine, now);
     }
@@ -136,20 +148,25 @@ impl JsDriver {
 
     /// Consumer timers (redeliveries, pull expiry, heartbeats, inactivity) and expiry.
     pub fn tick_consumers(&mut self, host: &mut StreamHost, engine: &mut Engine, now: Clock) {
-        host.handle_tick(now, &mut Queries(engine));
+        host.handle_tick(now, &mut Queries(engine, self.account));
         self.apply(host, engine);
         self.drive(host, engine, now);
     }
 }
 
-fn apply_one(subs: &mut AHashMap<SubHandle, SubKey>, engine: &mut Engine, a: HostAction) {
+fn apply_one(
+    subs: &mut AHashMap<SubHandle, SubKey>,
+    engine: &mut Engine,
+    account: AccountId,
+    a: HostAction,
+) {
     match a {
         HostAction::Subscribe {
             handle,
             subject,
             target,
         } => {
-            let key = engine.add_internal_sub(&subject, target);
+            let key = engine.add_internal_sub_in(account, &subject, target);
             subs.insert(handle, key);
         }
         HostAction::Unsubscribe { handle } => {
@@ -163,7 +180,7 @@ fn apply_one(subs: &mut AHashMap<SubHandle, SubKey>, engine: &mut Engine, a: Hos
             header_len,
             message,
         } => {
-            engine.publish_internal(&subject, reply.as_ref(), header_len, &message);
+            engine.publish_internal_in(account, &subject, reply.as_ref(), header_len, &message);
         }
         HostAction::PublishAs {
             to,
@@ -172,8 +189,8 @@ fn apply_one(subs: &mut AHashMap<SubHandle, SubKey>, engine: &mut Engine, a: Hos
             header_len,
             message,
         } => {
-            engine.publish_internal_as(&to, &shown, Some(&reply), header_len, &message);
+            engine.publish_internal_as_in(account, &to, &shown, Some(&reply), header_len, &message);
         }
-        HostAction::Send { core, item } => engine.send_js(core, item),
+        HostAction::Send { core, item } => engine.send_js_in(core, account, item),
     }
 }

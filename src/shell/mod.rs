@@ -131,6 +131,8 @@ pub struct CoreSpec {
     pub monitor: Option<Arc<MonitorShared>>,
     /// Authentication rules (`[authorization]`); None = no authentication.
     pub auth: Option<Arc<crate::auth::Authenticator>>,
+    /// The server's accounts (`$G` alone unless `[accounts]` configures more).
+    pub accounts: Arc<crate::accounts::Accounts>,
     /// Lame duck mode (SIGUSR2).
     pub lame_duck: LameDuckSpec,
     /// Leaf node links (`[leafnodes]`); None = off.
@@ -167,18 +169,34 @@ pub(crate) struct CoreShell {
     epoch: Instant,
     pub(crate) write_deadline: Duration,
     pub(crate) connections: Arc<ConnectionLimit>,
-    pub(crate) host: RefCell<StreamHost>,
-    js: RefCell<js_drive::JsDriver>,
+    /// One stream host per account with JetStream (`$G` first); empty without JetStream.
+    pub(crate) hosts: Vec<HostSlot>,
     js_enabled: bool,
-    /// The engine's interest epoch the stream host last saw.
+    /// The engine's interest epoch the stream hosts last saw.
     interest_epoch_seen: Cell<u64>,
-    pub(crate) storage_notify: Notify,
     pub(crate) storage_stop: Cell<bool>,
-    pub(crate) storage_done: Notify,
     /// Where admitted `$SYS.REQ.SERVER` requests go (the monitor's responder thread).
     sys_monitor: Option<Arc<MonitorShared>>,
     /// TLS on client connections; None = plaintext.
     pub(crate) tls: Option<Arc<crate::tls::TlsSetup>>,
+}
+
+/// The stream host of one account on this core: its streams, consumers and files
+/// (`<store_dir>` for `$G`, `<store_dir>/.accounts/<name>` for the others), its driver
+/// and its storage task's signals.
+pub(crate) struct HostSlot {
+    pub(crate) account: crate::accounts::AccountId,
+    pub(crate) host: RefCell<StreamHost>,
+    js: RefCell<js_drive::JsDriver>,
+    pub(crate) storage_notify: Notify,
+    pub(crate) storage_done: Notify,
+}
+
+impl CoreShell {
+    /// Whether some storage task was woken and has not run yet.
+    pub(crate) fn storage_pending(&self) -> bool {
+        self.hosts.iter().any(|h| h.storage_notify.is_pending())
+    }
 }
 
 impl CoreShell {
@@ -220,20 +238,31 @@ impl CoreShell {
         }
         if self.js_enabled {
             let mut engine = self.engine.borrow_mut();
-            let mut host = self.host.borrow_mut();
             let now = self.js_clock();
             let epoch = engine.interest_epoch();
-            if epoch != self.interest_epoch_seen.get() {
-                self.interest_epoch_seen.set(epoch);
-                self.js
-                    .borrow_mut()
-                    .interest_changed(&mut host, &mut engine, now);
+            let changed = epoch != self.interest_epoch_seen.get();
+            self.interest_epoch_seen.set(epoch);
+            // A host's work may feed another account's host (a stream import): a few passes.
+            for _pass in 0..4 {
+                for slot in &self.hosts {
+                    let mut host = slot.host.borrow_mut();
+                    if changed && _pass == 0 {
+                        slot.js
+                            .borrow_mut()
+                            .interest_changed(&mut host, &mut engine, now);
+                    }
+                    if engine.has_internal_work() || host.has_own_work() {
+                        slot.js.borrow_mut().drive(&mut host, &mut engine, now);
+                    }
+                }
+                if self.hosts.len() == 1 || !engine.has_internal_work() {
+                    break;
+                }
             }
-            if engine.has_internal_work() || host.has_own_work() {
-                self.js.borrow_mut().drive(&mut host, &mut engine, now);
-            }
-            if host.has_storage_work(now) {
-                self.storage_notify.notify();
+            for slot in &self.hosts {
+                if slot.host.borrow().has_storage_work(now) {
+                    slot.storage_notify.notify();
+                }
             }
         }
         let mut ev = self.events.borrow_mut();
@@ -285,6 +314,7 @@ pub async fn run_core(spec: CoreSpec) {
         ready,
         monitor,
         auth,
+        accounts,
         lame_duck,
         leaf,
         reload,
@@ -319,31 +349,41 @@ pub async fn run_core(spec: CoreSpec) {
         h.core_id = core_id;
     }
     let js_enabled = host_cfg.is_some();
+    // One stream host per account with JetStream, each with its own store directory.
+    let host_cfgs: Vec<(crate::accounts::AccountId, HostConfig)> = match &host_cfg {
+        None => Vec::new(),
+        Some(h) => accounts
+            .iter()
+            .filter(|(_, a)| a.jetstream)
+            .map(|(id, a)| {
+                let mut c = h.clone();
+                if id != crate::accounts::GLOBAL {
+                    c.store_dir = h.store_dir.join(".accounts").join(&*a.name);
+                }
+                (id, c)
+            })
+            .collect(),
+    };
     let shell = Rc::new(CoreShell {
-        js: RefCell::new(js_drive::JsDriver::new()),
-        host: RefCell::new(StreamHost::new(
-            host_cfg.clone().unwrap_or(HostConfig {
-                core_id,
-                n_cores,
-                store_dir: Default::default(),
-                server_name: String::new(),
-                version: String::new(),
-                max_memory_bytes: -1,
-                max_file_bytes: -1,
-                dead_letter: Default::default(),
-            }),
-            wall_now_ns(),
-        )),
+        hosts: host_cfgs
+            .iter()
+            .map(|(account, c)| HostSlot {
+                account: *account,
+                host: RefCell::new(StreamHost::new(c.clone(), wall_now_ns())),
+                js: RefCell::new(js_drive::JsDriver::for_account(*account)),
+                storage_notify: Notify::default(),
+                storage_done: Notify::default(),
+            })
+            .collect(),
         js_enabled,
         interest_epoch_seen: Cell::new(0),
-        storage_notify: Notify::default(),
         storage_stop: Cell::new(false),
-        storage_done: Notify::default(),
         sys_monitor: monitor.clone(),
         engine: RefCell::new({
             let server_id = engine.info.server_id.clone();
             let mut e = Engine::new(engine);
             e.set_auth(auth);
+            e.set_accounts(accounts.clone());
             e.set_leaf(leaf.as_ref().map(|l| l.settings.clone()));
             e.set_system_users(reload.current().1.system_users.clone());
             if monitor.is_some() {
@@ -369,24 +409,31 @@ pub async fn run_core(spec: CoreSpec) {
     if let (Some(senders), Some(receivers)) = (senders, receivers) {
         spawn_ring_tasks(&shell, senders, receivers);
     }
-    let storage_running = match (&jetstream, &host_cfg) {
-        (Some(js), Some(h)) => {
-            let mut storage = storage::Storage::new(js.max_segment_bytes, js.sync);
-            {
-                let mut engine = shell.engine.borrow_mut();
-                let mut host = shell.host.borrow_mut();
-                host.start();
-                for r in storage::recover(&h.store_dir, core_id, n_cores) {
-                    let slot = host.restore(r.meta, r.store, r.consumers, shell.js_clock());
-                    storage.adopt(slot, r.files);
+    let storage_running = match &jetstream {
+        Some(js) => {
+            for (idx, (_, h)) in host_cfgs.iter().enumerate() {
+                if let Err(e) = std::fs::create_dir_all(&h.store_dir) {
+                    // Start-up, before any client: std::fs is allowed here (as recovery).
+                    tracing::error!(dir = %h.store_dir.display(), error = %e, "cannot create an account's JetStream directory");
                 }
-                shell.js.borrow_mut().apply(&mut host, &mut engine);
+                let mut storage = storage::Storage::new(js.max_segment_bytes, js.sync);
+                {
+                    let slot = &shell.hosts[idx];
+                    let mut engine = shell.engine.borrow_mut();
+                    let mut host = slot.host.borrow_mut();
+                    host.start();
+                    for r in storage::recover(&h.store_dir, core_id, n_cores) {
+                        let s = host.restore(r.meta, r.store, r.consumers, shell.js_clock());
+                        storage.adopt(s, r.files);
+                    }
+                    slot.js.borrow_mut().apply(&mut host, &mut engine);
+                }
+                shell.process_events();
+                glommio::spawn_local(storage::storage_task(shell.clone(), storage, idx)).detach();
             }
-            shell.process_events();
-            glommio::spawn_local(storage::storage_task(shell.clone(), storage)).detach();
             true
         }
-        _ => false,
+        None => false,
     };
     glommio::spawn_local(ticker(shell.clone(), tick)).detach();
     if let Some(m) = &monitor {
@@ -456,8 +503,10 @@ pub async fn run_core(spec: CoreSpec) {
     if js_enabled {
         let now = shell.js_clock();
         let mut engine = shell.engine.borrow_mut();
-        let mut host = shell.host.borrow_mut();
-        shell.js.borrow_mut().shutdown(&mut host, &mut engine, now);
+        for slot in &shell.hosts {
+            let mut host = slot.host.borrow_mut();
+            slot.js.borrow_mut().shutdown(&mut host, &mut engine, now);
+        }
     }
     shell.engine.borrow_mut().quiesce_again();
     shell.process_events();
@@ -489,10 +538,17 @@ pub async fn run_core(spec: CoreSpec) {
     if storage_running {
         // Let the storage task finish its last group commit and close segments cleanly.
         shell.storage_stop.set(true);
-        shell.storage_notify.notify();
-        futures_lite::future::or(shell.storage_done.wait(), async {
-            glommio::timer::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await
-        })
+        for slot in &shell.hosts {
+            slot.storage_notify.notify();
+        }
+        futures_lite::future::or(
+            async {
+                for slot in &shell.hosts {
+                    slot.storage_done.wait().await;
+                }
+            },
+            async { glommio::timer::sleep(Duration::from_millis(SHUTDOWN_GRACE_MS)).await },
+        )
         .await;
     }
 }
@@ -582,20 +638,22 @@ const CONSUMER_TICK: Duration = Duration::from_millis(10);
 async fn consumer_ticker(shell: Rc<CoreShell>) {
     loop {
         // Every tick, or sooner when a pull request expires before it (exact 408s).
+        let now = shell.js_clock();
         let wait = shell
-            .host
-            .borrow()
-            .next_pull_expiry_in(shell.js_clock())
-            .map_or(CONSUMER_TICK, |d| d.min(CONSUMER_TICK));
+            .hosts
+            .iter()
+            .filter_map(|s| s.host.borrow().next_pull_expiry_in(now))
+            .fold(CONSUMER_TICK, |a, d| a.min(d));
         glommio::timer::sleep(wait).await;
         {
             let mut engine = shell.engine.borrow_mut();
             let now = shell.js_clock();
-            let mut host = shell.host.borrow_mut();
-            shell
-                .js
-                .borrow_mut()
-                .tick_consumers(&mut host, &mut engine, now);
+            for slot in &shell.hosts {
+                let mut host = slot.host.borrow_mut();
+                slot.js
+                    .borrow_mut()
+                    .tick_consumers(&mut host, &mut engine, now);
+            }
         }
         shell.process_events();
     }
@@ -630,10 +688,10 @@ async fn monitor_publisher(shell: Rc<CoreShell>, shared: Arc<MonitorShared>, cor
                 .monitor_snapshot(shell.now_ns(), detail);
             snap.epoch_unix_ns = epoch_unix_ns;
             let js = slot.js_detail();
-            if shell.js_enabled && js != JsDetail::None {
+            // Monitoring shows the global account's JetStream (the others: not yet).
+            if let (true, Some(slot)) = (js != JsDetail::None, shell.hosts.first()) {
                 snap.js = Some(
-                    shell
-                        .host
+                    slot.host
                         .borrow_mut()
                         .monitor_view(js >= JsDetail::Streams, js >= JsDetail::Consumers),
                 );
@@ -673,8 +731,10 @@ async fn ticker(shell: Rc<CoreShell>, period: Duration) {
         if shell.js_enabled {
             let mut engine = shell.engine.borrow_mut();
             let now = shell.js_clock();
-            let mut host = shell.host.borrow_mut();
-            shell.js.borrow_mut().tick(&mut host, &mut engine, now);
+            for slot in &shell.hosts {
+                let mut host = slot.host.borrow_mut();
+                slot.js.borrow_mut().tick(&mut host, &mut engine, now);
+            }
         }
         shell.process_events();
     }

@@ -44,7 +44,9 @@ impl CommitStats {
 }
 
 /// The storage task of one core: group commits until the server stops.
-pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
+/// `idx` is the stream host's place in `CoreShell::hosts` (one per account with JetStream).
+pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage, idx: usize) {
+    let slot = &shell.hosts[idx];
     let mut stats = CommitStats::default();
     let interval = match storage.mode {
         SyncMode::Always => None,
@@ -52,23 +54,23 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
     };
     let mut last_sync = Instant::now();
     let seal_queue = Rc::new(SealQueue::default());
-    glommio::spawn_local(sealer_task(shell.clone(), seal_queue.clone())).detach();
+    glommio::spawn_local(sealer_task(shell.clone(), seal_queue.clone(), idx)).detach();
     loop {
-        if shell.storage_stop.get() && !shell.host.borrow().has_storage_work(shell.js_clock()) {
+        if shell.storage_stop.get() && !slot.host.borrow().has_storage_work(shell.js_clock()) {
             close_all(&mut storage, &seal_queue).await;
-            shell.storage_done.notify();
+            slot.storage_done.notify();
             return;
         }
         match interval {
-            None => shell.storage_notify.wait().await,
+            None => slot.storage_notify.wait().await,
             Some(d) => {
                 let wait = d.saturating_sub(last_sync.elapsed());
-                futures_lite::future::or(shell.storage_notify.wait(), glommio::timer::sleep(wait))
+                futures_lite::future::or(slot.storage_notify.wait(), glommio::timer::sleep(wait))
                     .await;
             }
         }
         loop {
-            let (ops, replies) = shell.host.borrow_mut().take_storage_batch(shell.js_clock());
+            let (ops, replies) = slot.host.borrow_mut().take_storage_batch(shell.js_clock());
             if ops.is_empty() && replies.is_empty() {
                 break;
             }
@@ -89,17 +91,14 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage) {
             }
             // Before the replies: what was refused is gone before anyone hears of it, and
             // what is durable becomes visible to consumers.
-            let forgotten = shell
-                .host
-                .borrow_mut()
-                .handle_storage_done(&outcome.refused);
+            let forgotten = slot.host.borrow_mut().handle_storage_done(&outcome.refused);
             if forgotten > 0 {
                 tracing::debug!(
                     forgotten,
                     "refused messages removed from their streams (never acknowledged, not on disk)"
                 );
             }
-            publish_replies(&shell, replies, &outcome);
+            publish_replies(&shell, replies, &outcome, slot.account);
             storage.write_consumer_states().await;
         }
         if let Some(d) = interval {
@@ -120,14 +119,14 @@ const REBASE_PAUSE: Duration = Duration::from_micros(500);
 /// The sealer task of one core: for each segment the storage task sealed, moves its messages'
 /// bodies from RAM to the file's mapping, a chunk at a time with a yield in between so that
 /// connections keep being served, then writes the segment's index.
-async fn sealer_task(shell: Rc<CoreShell>, queue: Rc<SealQueue>) {
+async fn sealer_task(shell: Rc<CoreShell>, queue: Rc<SealQueue>, idx: usize) {
     loop {
         queue.notify.wait().await;
         loop {
             let Some(seg) = queue.jobs.borrow_mut().pop_front() else {
                 break;
             };
-            rebase_sealed(&shell, &seg).await;
+            rebase_sealed(&shell, &seg, idx).await;
             let path = seg.path();
             if let Err(e) = seg.write_index().await {
                 tracing::warn!(file = %path.display(), error = %e, "writing the segment index failed; it is rebuilt at the next start");
@@ -136,7 +135,7 @@ async fn sealer_task(shell: Rc<CoreShell>, queue: Rc<SealQueue>) {
     }
 }
 
-async fn rebase_sealed(shell: &CoreShell, seg: &SealedSegment) {
+async fn rebase_sealed(shell: &CoreShell, seg: &SealedSegment, idx: usize) {
     let path = seg.path();
     // open + mmap on the blocking pool: never a file syscall on the core.
     let p = path.clone();
@@ -153,10 +152,12 @@ async fn rebase_sealed(shell: &CoreShell, seg: &SealedSegment) {
     let (mut n, mut busy_us, t0) = (0, 0u64, Instant::now());
     for chunk in seg.index.chunks(REBASE_CHUNK_ENTRIES) {
         let t = Instant::now();
-        n += shell
-            .host
-            .borrow_mut()
-            .rebase_sealed(seg.stream, seg.created_ns, &map, chunk);
+        n += shell.hosts[idx].host.borrow_mut().rebase_sealed(
+            seg.stream,
+            seg.created_ns,
+            &map,
+            chunk,
+        );
         busy_us += t.elapsed().as_micros() as u64;
         // A timer, not a plain yield: the reactor must get to poll io_uring (group commits
         // wait on it), which it does only when no task is ready to run.
@@ -178,6 +179,7 @@ fn publish_replies(
     shell: &CoreShell,
     replies: Vec<crate::streams::DeferredReply>,
     outcome: &CommitOutcome,
+    account: crate::accounts::AccountId,
 ) {
     if replies.is_empty() {
         // Messages that just became visible: let their consumers deliver.
@@ -190,12 +192,12 @@ fn publish_replies(
         for r in &replies {
             match outcome.failure_for(&r.payload) {
                 None => {
-                    engine.publish_internal(&r.subject, None, 0, &r.payload);
+                    engine.publish_internal_in(account, &r.subject, None, 0, &r.payload);
                 }
                 Some(f) => {
                     refused += 1;
                     if let Some(err) = failure_reply(&r.payload, &f.api_error()) {
-                        engine.publish_internal(&r.subject, None, 0, &err);
+                        engine.publish_internal_in(account, &r.subject, None, 0, &err);
                     }
                 }
             }

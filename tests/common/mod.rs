@@ -197,6 +197,8 @@ fn natrix_config(extra: &str, http_port: u16) -> String {
             ),
         ),
     }
+    // Top-level keys (e.g. `system_account`) must come before the first table.
+    secs.sort_by_key(|(sec, _)| !sec.is_empty());
     let mut s = String::new();
     for (sec, kv) in secs {
         if !sec.is_empty() {
@@ -215,9 +217,27 @@ fn nats_server_config(extra: &str) -> String {
     let mut authorization = String::new();
     let mut tls = String::new();
     let mut preload = String::new();
+    // `[accounts.NAME]` and `[accounts.NAME.limits]`: nats-server's `accounts { NAME { } }`.
+    let mut accounts: Vec<(String, String, String)> = Vec::new();
     for (sec, kv) in parse_toml_subset(extra) {
+        if let Some(rest) = sec.strip_prefix("accounts.") {
+            let (name, limits) = match rest.strip_suffix(".limits") {
+                Some(n) => (n.to_string(), true),
+                None => (rest.to_string(), false),
+            };
+            if !accounts.iter().any(|(n, _, _)| *n == name) {
+                accounts.push((name.clone(), String::new(), String::new()));
+            }
+            let acc = accounts.iter_mut().find(|(n, _, _)| *n == name).unwrap();
+            for (k, v) in kv {
+                let body = if limits { &mut acc.2 } else { &mut acc.1 };
+                body.push_str(&format!("    {k} = {v}\n"));
+            }
+            continue;
+        }
         for (k, v) in kv {
             match (sec.as_str(), k.as_str()) {
+                ("", "system_account") => s.push_str(&format!("system_account: {v}\n")),
                 // `[authorization]` keys mirror nats-server's block, and one-line TOML inline
                 // tables/arrays (`{ user = "a", password = "b" }`) are valid nats-server syntax.
                 ("authorization", _) => authorization.push_str(&format!("  {k} = {v}\n")),
@@ -272,6 +292,17 @@ fn nats_server_config(extra: &str) -> String {
     }
     if !preload.is_empty() {
         s.push_str(&format!("resolver_preload {{\n{preload}}}\n"));
+    }
+    if !accounts.is_empty() {
+        s.push_str("accounts {\n");
+        for (name, body, limits) in accounts {
+            s.push_str(&format!("  {name} {{\n{body}"));
+            if !limits.is_empty() {
+                s.push_str(&format!("    limits {{\n{limits}    }}\n"));
+            }
+            s.push_str("  }\n");
+        }
+        s.push_str("}\n");
     }
     s
 }

@@ -1,0 +1,346 @@
+//! Accounts (sans-IO): isolated subject spaces on one server, as nats-server has them.
+//!
+//! [`Accounts`] is the server's immutable account table, built once from the config and
+//! shared by every core: each account gets a small [`AccountId`] (an index; `$G` is 0),
+//! which is what sessions, subscriptions, interest updates and forwarded messages carry on
+//! the hot path. A message never crosses accounts except through an export/import, and
+//! the table precomputes those crossings per account so an account without any costs one
+//! flag test per publish:
+//! - **stream imports** are kept on the *exporting* account: a publish there on a matching
+//!   subject is routed again in the importing account (under its prefix);
+//! - **service imports** are kept on the *importing* account: a request there on the
+//!   imported subject is routed again in the exporting account, its reply subject mapped to
+//!   `_R_.<importer>.<tag>.<reply>`; a publish on such a subject in the exporter goes back
+//!   to the importer's `<reply>` only when `tag` (a keyed hash of exporter, importer and
+//!   reply) is right, so responses flow only back to the requester.
+
+pub mod config;
+pub mod from_operator;
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use self::config::{AccountConfig, ImportKind, DEFAULT_SYSTEM_ACCOUNT};
+use crate::auth::GLOBAL_ACCOUNT;
+use crate::subject;
+
+/// An account's index in the server's [`Accounts`] table (the same on every core).
+pub type AccountId = u32;
+
+/// `$G`, the account of users not bound to a configured account.
+pub const GLOBAL: AccountId = 0;
+
+/// Prefix of service-import reply subjects (nats-server's, reserved for clients).
+pub const SERVICE_REPLY_PREFIX: &[u8] = b"_R_.";
+
+/// A service this account imports: requests on `local` go to `remote` in `exporter`.
+#[derive(Debug, Clone)]
+pub struct ServiceImport {
+    /// Subject (pattern) in the importing account.
+    pub local: Bytes,
+    /// The exporting account.
+    pub exporter: AccountId,
+    /// The exporter's subject (pattern); equal to `local` unless `to` renamed it.
+    pub remote: Bytes,
+}
+
+/// Where this account's publishes on `subject` also go: a stream import of another account.
+#[derive(Debug, Clone)]
+pub struct StreamExportRoute {
+    /// The imported subject (pattern) in this (exporting) account.
+    pub subject: Bytes,
+    /// The importing account.
+    pub importer: AccountId,
+    /// `prefix.` put in front of the subject in the importer (empty = none).
+    pub prefix: Bytes,
+}
+
+/// One account, compiled.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Its name (`$G`, `$SYS`, or the config's).
+    pub name: Arc<str>,
+    /// Whether JetStream is enabled for it.
+    pub jetstream: bool,
+    /// Subscriptions per connection (None = the server's limit).
+    pub max_subscriptions: Option<usize>,
+    /// Largest payload its users may publish (None = the server's limit).
+    pub max_payload: Option<usize>,
+    /// Services it imports.
+    pub service_imports: Vec<ServiceImport>,
+    /// Other accounts' stream imports of its subjects.
+    pub stream_routes: Vec<StreamExportRoute>,
+    /// Whether it exports a service (its publishes may be service replies).
+    pub exports_services: bool,
+    /// Any of the above: a publish in it may have to be routed into another account.
+    crosses: bool,
+}
+
+impl Account {
+    fn new(name: &str, jetstream: bool) -> Account {
+        Account {
+            name: Arc::from(name),
+            jetstream,
+            max_subscriptions: None,
+            max_payload: None,
+            service_imports: Vec::new(),
+            stream_routes: Vec::new(),
+            exports_services: false,
+            crosses: false,
+        }
+    }
+
+    /// Whether a publish in this account may have to be routed into another one.
+    #[inline]
+    pub fn crosses(&self) -> bool {
+        self.crosses
+    }
+}
+
+/// The server's accounts (immutable; shared by every core).
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    accounts: Vec<Account>,
+    by_name: HashMap<Arc<str>, AccountId>,
+    system: AccountId,
+    reply_key: ahash::RandomState,
+}
+
+impl Default for Accounts {
+    fn default() -> Self {
+        Accounts::build(&BTreeMap::new(), None, true, [0; 4]).expect("no accounts")
+    }
+}
+
+fn limit(v: Option<i64>) -> Option<usize> {
+    v.filter(|v| *v > 0).map(|v| v as usize)
+}
+
+impl Accounts {
+    /// The table of a validated config: `$G` (id 0, JetStream as the server), each
+    /// `[accounts.NAME]`, and `$SYS` unless `system_account` names a configured account.
+    /// `seeds` key the service-reply tags (random per process; fixed in tests).
+    pub fn build(
+        cfgs: &BTreeMap<String, AccountConfig>,
+        system_account: Option<&str>,
+        global_jetstream: bool,
+        seeds: [u64; 4],
+    ) -> Option<Accounts> {
+        let mut accounts = vec![Account::new(GLOBAL_ACCOUNT, global_jetstream)];
+        for (name, c) in cfgs {
+            let mut a = Account::new(name, global_jetstream && c.jetstream_enabled());
+            let l = c.limits.clone().unwrap_or_default();
+            a.max_subscriptions = limit(l.max_subscriptions);
+            a.max_payload = limit(l.max_payload);
+            a.exports_services = c.exports.iter().any(|e| e.service.is_some());
+            accounts.push(a);
+        }
+        let sys_name = system_account.unwrap_or(DEFAULT_SYSTEM_ACCOUNT);
+        if !cfgs.contains_key(sys_name) {
+            accounts.push(Account::new(sys_name, false));
+        }
+        let by_name: HashMap<Arc<str>, AccountId> = accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.name.clone(), i as AccountId))
+            .collect();
+        let system = by_name[sys_name];
+        for (name, c) in cfgs {
+            let importer = by_name[name.as_str()];
+            for im in &c.imports {
+                match im.kind()? {
+                    ImportKind::Service {
+                        account,
+                        subject,
+                        local,
+                    } => {
+                        let exporter = *by_name.get(account.as_str())?;
+                        accounts[importer as usize]
+                            .service_imports
+                            .push(ServiceImport {
+                                local: Bytes::from(local),
+                                exporter,
+                                remote: Bytes::from(subject),
+                            });
+                    }
+                    ImportKind::Stream {
+                        account,
+                        subject,
+                        prefix,
+                    } => {
+                        let exporter = *by_name.get(account.as_str())?;
+                        let prefix = prefix.map(|p| format!("{p}.")).unwrap_or_default();
+                        accounts[exporter as usize]
+                            .stream_routes
+                            .push(StreamExportRoute {
+                                subject: Bytes::from(subject),
+                                importer,
+                                prefix: Bytes::from(prefix),
+                            });
+                    }
+                }
+            }
+        }
+        for a in &mut accounts {
+            a.crosses =
+                !a.service_imports.is_empty() || !a.stream_routes.is_empty() || a.exports_services;
+        }
+        Some(Accounts {
+            accounts,
+            by_name,
+            system,
+            reply_key: ahash::RandomState::with_seeds(seeds[0], seeds[1], seeds[2], seeds[3]),
+        })
+    }
+
+    /// Number of accounts (ids are `0..len`).
+    pub fn len(&self) -> usize {
+        self.accounts.len()
+    }
+
+    /// Always false: `$G` exists.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The account with this id.
+    #[inline]
+    pub fn get(&self, id: AccountId) -> &Account {
+        &self.accounts[id as usize]
+    }
+
+    /// The id of the account named `name`.
+    pub fn id(&self, name: &str) -> Option<AccountId> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The system account.
+    pub fn system(&self) -> AccountId {
+        self.system
+    }
+
+    /// All accounts, by id.
+    pub fn iter(&self) -> impl Iterator<Item = (AccountId, &Account)> {
+        self.accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (i as AccountId, a))
+    }
+
+    fn reply_tag(&self, exporter: AccountId, importer: AccountId, reply: &[u8]) -> u64 {
+        let mut h = self.reply_key.build_hasher();
+        h.write_u32(exporter);
+        h.write_u32(importer);
+        h.write(reply);
+        h.finish()
+    }
+
+    /// The reply subject a service request from `importer` carries into `exporter`.
+    pub fn map_service_reply(
+        &self,
+        exporter: AccountId,
+        importer: AccountId,
+        reply: &[u8],
+    ) -> Bytes {
+        let tag = self.reply_tag(exporter, importer, reply);
+        let mut out = BytesMut::with_capacity(SERVICE_REPLY_PREFIX.len() + 28 + reply.len());
+        out.put_slice(SERVICE_REPLY_PREFIX);
+        out.put_slice(format!("{importer}.{tag:016x}.").as_bytes());
+        out.put_slice(reply);
+        out.freeze()
+    }
+
+    /// Where a publish in `exporter` on a mapped reply subject goes: the importing account
+    /// and the requester's own reply subject; None when it is not a genuine mapped reply.
+    pub fn unmap_service_reply(
+        &self,
+        exporter: AccountId,
+        subject: &Bytes,
+    ) -> Option<(AccountId, Bytes)> {
+        let rest = subject.strip_prefix(SERVICE_REPLY_PREFIX)?;
+        let dot = rest.iter().position(|b| *b == b'.')?;
+        let importer: AccountId = std::str::from_utf8(&rest[..dot]).ok()?.parse().ok()?;
+        let rest = &rest[dot + 1..];
+        let dot = rest.iter().position(|b| *b == b'.')?;
+        let tag = u64::from_str_radix(std::str::from_utf8(&rest[..dot]).ok()?, 16).ok()?;
+        let reply = &rest[dot + 1..];
+        if (importer as usize) >= self.accounts.len()
+            || reply.is_empty()
+            || self.reply_tag(exporter, importer, reply) != tag
+        {
+            return None;
+        }
+        let start = subject.len() - reply.len();
+        Some((importer, subject.slice(start..)))
+    }
+}
+
+/// The exporter's subject for a request on `subject` matching a service import `imp`
+/// (the same subject unless the import renamed it with `to`).
+pub fn service_subject(imp: &ServiceImport, subject: &Bytes) -> Bytes {
+    if imp.local == imp.remote || !subject::is_literal(&imp.remote) {
+        return subject.clone();
+    }
+    imp.remote.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> BTreeMap<String, AccountConfig> {
+        #[derive(serde::Deserialize)]
+        struct W {
+            accounts: BTreeMap<String, AccountConfig>,
+        }
+        toml::from_str::<W>(text).unwrap().accounts
+    }
+
+    const TWO: &str = r#"
+[accounts.A]
+exports = [ { service = "svc.time" }, { stream = "public.>" } ]
+[accounts.B]
+imports = [ { service = { account = "A", subject = "svc.time" } }, { stream = { account = "A", subject = "public.>" }, prefix = "a" } ]
+"#;
+
+    #[test]
+    fn ids_and_crossings() {
+        let a = Accounts::build(&cfg(TWO), None, true, [1, 2, 3, 4]).unwrap();
+        assert_eq!(a.id("$G"), Some(GLOBAL));
+        assert_eq!(a.len(), 4);
+        let (ia, ib) = (a.id("A").unwrap(), a.id("B").unwrap());
+        assert_eq!(a.system(), a.id("$SYS").unwrap());
+        assert!(!a.get(GLOBAL).crosses());
+        assert!(a.get(ia).crosses() && a.get(ib).crosses());
+        assert_eq!(&a.get(ia).stream_routes[0].prefix[..], b"a.");
+        assert_eq!(a.get(ib).service_imports[0].exporter, ia);
+    }
+
+    #[test]
+    fn service_replies_round_trip_and_refuse_forgeries() {
+        let a = Accounts::build(&cfg(TWO), None, true, [1, 2, 3, 4]).unwrap();
+        let (ia, ib) = (a.id("A").unwrap(), a.id("B").unwrap());
+        let mapped = a.map_service_reply(ia, ib, b"_INBOX.abc.1");
+        assert!(mapped.starts_with(b"_R_."));
+        let (to, reply) = a.unmap_service_reply(ia, &mapped).unwrap();
+        assert_eq!((to, &reply[..]), (ib, &b"_INBOX.abc.1"[..]));
+        // Only the exporter may answer, and the requester's subject cannot be changed.
+        assert!(a.unmap_service_reply(ib, &mapped).is_none());
+        let forged = Bytes::from(
+            String::from_utf8(mapped.to_vec())
+                .unwrap()
+                .replace("_INBOX.abc.1", "orders.new"),
+        );
+        assert!(a.unmap_service_reply(ia, &forged).is_none());
+        assert!(a
+            .unmap_service_reply(ia, &Bytes::from_static(b"_R_.x"))
+            .is_none());
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod config_tests;

@@ -1,0 +1,115 @@
+//! The engine's side of accounts: a publish that crosses into another account through an
+//! export/import (stream imports under their prefix, service requests with their reply
+//! mapped, service replies back to the requester), and binding a session to its account.
+//! A message never crosses accounts any other way. Split from `engine.rs` (same `Engine`).
+
+use super::*;
+use crate::accounts::{service_subject, SERVICE_REPLY_PREFIX};
+
+impl Engine {
+    /// Routes a publish made in `account` into the accounts it crosses into; returns the
+    /// deliveries made there. Called only for accounts with exports or imports.
+    pub(super) fn route_imports(&mut self, account: AccountId, msg: &Routed<'_>) -> usize {
+        let accounts = self.accounts.clone();
+        let acc = accounts.get(account);
+        if acc.exports_services && msg.subject.starts_with(SERVICE_REPLY_PREFIX) {
+            // A responder answering a request that came through a service import.
+            let Some((importer, reply)) = accounts.unmap_service_reply(account, msg.subject) else {
+                return 0;
+            };
+            let back = Routed {
+                subject: &reply,
+                shown: None,
+                reply: msg.reply,
+                header_len: msg.header_len,
+                message: msg.message,
+                leaf_queues: None,
+            };
+            return self.route_in(None, importer, &back);
+        }
+        let mut delivered = 0;
+        for r in &acc.stream_routes {
+            if !subject::subject_matches(&r.subject, msg.subject) {
+                continue;
+            }
+            let subject = if r.prefix.is_empty() {
+                msg.subject.clone()
+            } else {
+                let mut s = BytesMut::with_capacity(r.prefix.len() + msg.subject.len());
+                s.extend_from_slice(&r.prefix);
+                s.extend_from_slice(msg.subject);
+                s.freeze()
+            };
+            let imported = Routed {
+                subject: &subject,
+                shown: None,
+                reply: msg.reply,
+                header_len: msg.header_len,
+                message: msg.message,
+                leaf_queues: None,
+            };
+            delivered += self.route_in(None, r.importer, &imported);
+        }
+        // A request in the importing account goes to the exporter's responders (the first
+        // matching import only), its reply subject mapped so the answer comes back here.
+        if let Some(imp) = acc
+            .service_imports
+            .iter()
+            .find(|i| subject::subject_matches(&i.local, msg.subject))
+        {
+            let subject = service_subject(imp, msg.subject);
+            let reply = msg
+                .reply
+                .map(|r| accounts.map_service_reply(imp.exporter, account, r));
+            let request = Routed {
+                subject: &subject,
+                shown: None,
+                reply: reply.as_ref(),
+                header_len: msg.header_len,
+                message: msg.message,
+                leaf_queues: None,
+            };
+            delivered += self.route_in(None, imp.exporter, &request);
+        }
+        delivered
+    }
+
+    /// A `$JS.API` request nobody took in an account without JetStream gets nats-server's
+    /// `10039` answer (instead of no responders); true when it was answered. `$G` keeps
+    /// its old answer when the server runs without JetStream (no responders).
+    pub(super) fn refuse_jetstream(
+        &mut self,
+        account: AccountId,
+        subject: &Bytes,
+        reply: &Bytes,
+    ) -> bool {
+        if account == GLOBAL || self.accounts.get(account).jetstream {
+            return false;
+        }
+        let Some(answer) = crate::jetstream::account_refusal::not_enabled_for_account(subject)
+        else {
+            return false;
+        };
+        self.publish_internal_in(account, reply, None, 0, &answer);
+        true
+    }
+
+    /// Binds a connection to the account its user belongs to (after CONNECT): false when
+    /// the server has no such account (the caller refuses the connection).
+    pub(super) fn bind_account(&mut self, conn: ConnId, name: &str) -> bool {
+        let Some(id) = self.accounts.id(name) else {
+            tracing::error!(
+                account = name,
+                "user of an account this server does not know"
+            );
+            return false;
+        };
+        let max_payload = self.accounts.get(id).max_payload;
+        let s = self.session_mut(conn);
+        s.account = id;
+        if let Some(m) = max_payload {
+            s.parser.limit_payload(m);
+        }
+        true
+    }
+}
