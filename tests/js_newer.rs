@@ -972,3 +972,39 @@ async fn counters_survive_a_restart() {
     );
     assert_eq!(incr(&c, "kr.b", "-8").await["val"], "-1");
 }
+
+#[tokio::test]
+async fn consumer_reset_forward_releases_interest_messages_and_works_for_push() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    create_stream(
+        &c,
+        json!({"name": "I", "subjects": ["i.>"], "retention": "interest"}),
+    )
+    .await;
+    consumer(
+        &c,
+        "I",
+        json!({"durable_name": "C", "ack_policy": "explicit"}),
+    )
+    .await;
+    for _ in 0..5 {
+        assert_ok(&js_publish_raw(&c, "i.a", &[], b"x").await, "pub");
+    }
+    let r = reset(&c, "I", "C", r#"{"seq":4}"#).await;
+    assert_eq!(r["reset_seq"], 4, "{r}");
+    // No consumer needs 1..3 any more.
+    let state = wait_state(&c, "I", WAIT, "interest release", |s| s["messages"] == 2).await;
+    assert_eq!(state["first_seq"], 4, "{state}");
+    // A push consumer is reset the same way.
+    consumer(
+        &c,
+        "I",
+        json!({"durable_name": "P", "deliver_subject": "dp.x", "ack_policy": "explicit"}),
+    )
+    .await;
+    let r = reset(&c, "I", "P", r#"{"seq":2}"#).await;
+    assert_eq!(r["reset_seq"], 2, "{r}");
+    assert_eq!(seq_pair(&r["delivered"]), (0, 1), "{r}");
+    assert_eq!(r["num_pending"], 2, "{r}");
+}

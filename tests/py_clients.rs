@@ -1,7 +1,8 @@
 //! Official non-Rust clients against the server under test: nats-py's Key-Value API
 //! (`tests/py/kv_test.py`: put/get/create/update/delete/purge/keys/history/watch). nats-py
 //! exercises paths async-nats does not: STREAM.MSG.GET instead of direct get, legacy ephemeral
-//! consumer creation, `deny_delete` buckets.
+//! consumer creation, `deny_delete` buckets. Also nats-py with the newer JetStream headers
+//! (`tests/py/newer_test.py`: `Nats-TTL`, `Nats-Incr`, `Nats-Required-Api-Level`).
 //!
 //! Needs `.venv/bin/python` with nats-py (`make test-deps`). When that is missing the test
 //! prints `SKIP:` and passes, unless `LOADGEN_REQUIRE_SERVER` is set (as `make test` and CI do),
@@ -46,6 +47,22 @@ fn nats_py_auth() {
         &py,
         "tests/py/auth_test.py",
         &[users.url(), token.url()],
+        Duration::from_secs(60),
+    );
+}
+
+/// nats-py with the newer JetStream headers: `Nats-TTL`, `Nats-Incr` counters and
+/// `Nats-Required-Api-Level` (`tests/py/newer_test.py`).
+#[test]
+fn nats_py_newer_jetstream_headers() {
+    let Some(py) = python_or_skip("nats_py_newer_jetstream_headers") else {
+        return;
+    };
+    let server = TestServer::start_default();
+    run_script(
+        &py,
+        "tests/py/newer_test.py",
+        &server,
         Duration::from_secs(60),
     );
 }

@@ -29,14 +29,16 @@ fn parse_integer(text: &[u8]) -> Option<BigInt> {
     BigInt::parse_bytes(text, 10)
 }
 
+/// The stored body of a counter message, nats-server's `CounterValue` (`{"val":"…"}`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CounterValue {
+    #[serde(default)]
+    val: Option<String>,
+}
+
 /// The total a stored counter message holds: its `{"val":"…"}` body (`null`, a missing or
 /// unparsable `val` read as 0, as nats-server); `None` when the body is not such JSON.
 fn stored_total(payload: &[u8]) -> Option<BigInt> {
-    #[derive(serde::Deserialize)]
-    struct CounterValue {
-        #[serde(default)]
-        val: Option<String>,
-    }
     if payload.trim_ascii() == b"null" {
         return Some(BigInt::default());
     }
@@ -93,7 +95,12 @@ impl Stream {
             Some(m) => stored_total(&m.payload).ok_or(StoreError::CounterBroken)? + incr,
             None => incr.clone(),
         };
-        Ok(Some(format!("{{\"val\":\"{total}\"}}").into_bytes()))
+        let body = CounterValue {
+            val: Some(total.to_string()),
+        };
+        Ok(Some(
+            serde_json::to_vec(&body).expect("a string field serialises"),
+        ))
     }
 
     /// The total a counter stream's message `seq` holds (the publish ack's `val`).

@@ -335,6 +335,16 @@ mod tests {
         // The marker expires without leaving another one.
         s.expire(T0 + 10 * SEC);
         assert_eq!(seqs(&s), vec![2]);
+        // A rewritten header keeps its msg id for de-duplication.
+        let h = b"NATS/1.0\r\nNats-Msg-Id: d1\r\nNats-TTL: 2\r\n\r\n";
+        assert!(matches!(
+            s.publish(b"d", h, b"x", T0),
+            Ok(PublishOutcome::Stored { .. })
+        ));
+        assert!(matches!(
+            s.publish(b"d", h, b"x", T0),
+            Ok(PublishOutcome::Duplicate { .. })
+        ));
         // With max_msgs_per_subject 1 a short TTL is kept as is.
         let mut one = ttl_stream(0, 5 * SEC);
         one.limits.max_msgs_per_subject = 1;
