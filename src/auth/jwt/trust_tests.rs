@@ -380,3 +380,43 @@ fn revocations_cidrs_and_connection_types() {
     assert!(cidr_contains("0.0.0.0/0", ip("8.8.8.8")));
     assert!(!cidr_contains("garbage", ip("8.8.8.8")));
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn shared_trust() -> &'static Trust {
+        static TRUST: std::sync::OnceLock<Trust> = std::sync::OnceLock::new();
+        TRUST.get_or_init(trust)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Arbitrary text, and arbitrary base64url parts, never panic the decoder.
+        #[test]
+        fn decode_never_panics(s in "\\PC{0,300}", parts in proptest::collection::vec(
+            proptest::collection::vec(any::<u8>(), 0..200), 3)) {
+            let _ = decode::<UserClaims>(&s);
+            let b = |p: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(p);
+            let token = format!("{}.{}.{}", b(&parts[0]), b(&parts[1]), b(&parts[2]));
+            prop_assert!(decode::<UserClaims>(&token).is_err());
+            let _ = shared_trust().authenticate(&token, Some("x"), Some(NONCE), None, 0);
+        }
+
+        /// Any change to a valid user JWT's payload is refused.
+        #[test]
+        fn a_changed_payload_is_refused(pos in 0usize..10_000, byte in any::<u8>()) {
+            let (jwt, _) = creds(fixture!("alice.creds"));
+            let (h, rest) = jwt.split_once('.').unwrap();
+            let (p, sig) = rest.split_once('.').unwrap();
+            let mut payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap();
+            let i = pos % payload.len();
+            prop_assume!(payload[i] != byte);
+            payload[i] = byte;
+            let p2 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&payload);
+            let changed = format!("{h}.{p2}.{sig}");
+            prop_assert!(decode::<UserClaims>(&changed).is_err());
+        }
+    }
+}
