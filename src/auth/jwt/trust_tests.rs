@@ -229,7 +229,50 @@ fn trust_refuses_untrusted_or_misfiled_accounts() {
         "{e:?}"
     );
     let e = Trust::new(OP, "nope", &[]).unwrap_err();
-    assert!(matches!(e, (None, TrustError::SystemAccount(_))), "{e:?}");
+    assert!(
+        matches!(e, (None, TrustError::SystemAccountMismatch(_))),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn system_account_defaults_to_the_operators_and_must_match_it() {
+    let t = Trust::new(OP, "", &[]).unwrap();
+    assert_eq!(t.system_account(), id("sys"));
+    let e = Trust::new(OP, &id("team_a"), &[]).unwrap_err();
+    assert!(
+        matches!(e, (None, TrustError::SystemAccountMismatch(_))),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn strict_signing_key_usage_leaves_the_operator_key_out() {
+    let op = nkeys::KeyPair::new_operator();
+    let sk = nkeys::KeyPair::new_operator();
+    let operator = forge(
+        &format!(
+            r#"{{"iss":"{0}","sub":"{0}","nats":{{"signing_keys":["{1}"],"strict_signing_key_usage":true,"type":"operator","version":2}}}}"#,
+            op.public_key(),
+            sk.public_key()
+        ),
+        &op,
+    );
+    let account = |signer: &nkeys::KeyPair, acc: &nkeys::KeyPair| {
+        let jwt = forge(
+            &format!(
+                r#"{{"iss":"{}","sub":"{}","nats":{{"type":"account","version":2}}}}"#,
+                signer.public_key(),
+                acc.public_key()
+            ),
+            signer,
+        );
+        (acc.public_key(), jwt)
+    };
+    let (a, b) = (nkeys::KeyPair::new_account(), nkeys::KeyPair::new_account());
+    assert!(Trust::new(&operator, "", &[account(&sk, &a)]).is_ok());
+    let e = Trust::new(&operator, "", &[account(&sk, &a), account(&op, &b)]).unwrap_err();
+    assert!(matches!(e, (Some(1), TrustError::Untrusted(_))), "{e:?}");
 }
 
 #[test]
