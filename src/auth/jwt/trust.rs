@@ -167,10 +167,9 @@ impl Trust {
         } else {
             system_account
         };
-        if !system_account.is_empty()
-            && !(system_account.starts_with('A')
-                && nkeys::KeyPair::from_public_key(system_account).is_ok())
-        {
+        let is_account_key =
+            |k: &str| k.starts_with('A') && nkeys::KeyPair::from_public_key(k).is_ok();
+        if !system_account.is_empty() && !is_account_key(system_account) {
             return Err((None, TrustError::SystemAccount(system_account.to_owned())));
         }
         let system_account = system_account.to_owned();
