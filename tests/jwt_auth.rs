@@ -200,6 +200,37 @@ async fn user_jwt_permissions_are_enforced() {
     sc.expect(b"MSG scoped.a 1 1\r\nz\r\nPONG\r\n").await;
 }
 
+/// `resp` in the user JWT: one reply per request received, nothing else publishable.
+#[tokio::test]
+async fn user_jwt_response_permission() {
+    let s = start();
+    let mut svc = raw_creds(&s, "responder").await;
+    svc.send(b"SUB svc.> 1\r\nPING\r\n").await;
+    svc.expect(b"PONG\r\n").await;
+    let alice = s.client_with(creds("alice").await).await;
+    let mut inbox = alice.subscribe("_INBOX.t.1").await.unwrap();
+    alice.flush().await.unwrap();
+    svc.send(b"PUB _INBOX.t.1 1\r\nx\r\n").await;
+    svc.expect_err("Permissions Violation for Publish to \"_INBOX.t.1\"")
+        .await;
+    alice
+        .publish_with_reply("svc.echo", "_INBOX.t.1", "q".into())
+        .await
+        .unwrap();
+    alice.flush().await.unwrap();
+    svc.expect(b"MSG svc.echo 1 _INBOX.t.1 1\r\nq\r\n").await;
+    svc.send(b"PUB _INBOX.t.1 1\r\na\r\nPING\r\n").await;
+    svc.expect(b"PONG\r\n").await;
+    let m = bounded("response", inbox.next()).await.unwrap();
+    assert_eq!(&m.payload[..], b"a");
+    svc.send(b"PUB _INBOX.t.1 1\r\nb\r\n").await;
+    svc.expect_err("Permissions Violation for Publish to \"_INBOX.t.1\"")
+        .await;
+    svc.send(b"PUB other 0\r\n\r\n").await;
+    svc.expect_err("Permissions Violation for Publish to \"other\"")
+        .await;
+}
+
 #[tokio::test]
 async fn accounts_do_not_share_subjects() {
     // TEAM_A and TEAM_B are separate subject spaces on both servers (natrix: once the

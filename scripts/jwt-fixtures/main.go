@@ -94,6 +94,10 @@ func main() {
 		uc.Sub.Allow.Add("ok.>", "_INBOX.>")
 	})
 	ids["untrusted"] = user("untrusted", untrustedAcc, "", nil)
+	ids["responder"] = user("responder", teamA, "", func(uc *jwt.UserClaims) {
+		uc.Sub.Allow.Add("svc.>")
+		uc.Resp = &jwt.ResponsePermission{MaxMsgs: 1, Expires: time.Minute}
+	})
 	ids["local_src"] = user("local_src", teamA, "", func(uc *jwt.UserClaims) {
 		uc.Src.Set("127.0.0.0/8,::1/128")
 	})

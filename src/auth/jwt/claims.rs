@@ -85,6 +85,8 @@ pub struct Operator {
     pub system_account: String,
     /// Account server URL (unused: natrix resolves from memory).
     pub account_server_url: String,
+    /// Only the signing keys may sign accounts, not the operator's own key.
+    pub strict_signing_key_usage: bool,
     /// Type and version.
     #[serde(flatten)]
     pub generic: Generic,

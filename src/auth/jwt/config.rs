@@ -18,7 +18,8 @@ pub struct OperatorConfig {
     /// File holding the trusted operator JWT (relative paths: from the working directory,
     /// as nats-server).
     pub jwt_file: PathBuf,
-    /// Public key of the system account.
+    /// Public key of the system account (default: the one the operator JWT names).
+    #[serde(default)]
     pub system_account: String,
     /// Where account JWTs come from: `"memory"` (nats-server's `MEMORY`), or a directory of
     /// `<account public key>.jwt` files, `{ type = "full" | "cache", dir = "..." }`, read at
@@ -109,9 +110,10 @@ impl OperatorConfig {
                 "operator.resolver.dir".into(),
                 format!("{}: {e}", dir_accounts[i - preloaded].2.display()),
             ),
-            Err((None, e @ TrustError::SystemAccount(_))) => {
-                refuse("operator.system_account".into(), e.to_string())
-            }
+            Err((
+                None,
+                e @ (TrustError::SystemAccount(_) | TrustError::SystemAccountMismatch(_)),
+            )) => refuse("operator.system_account".into(), e.to_string()),
             Err((None, e)) => refuse(
                 "operator.jwt_file".into(),
                 format!("{}: {e}", self.jwt_file.display()),

@@ -58,6 +58,9 @@ pub enum TrustError {
     /// The system account is not an account public key.
     #[error("{0:?} is not an account public key")]
     SystemAccount(String),
+    /// The config and the operator JWT name different system accounts.
+    #[error("system_account in config and operator JWT must be identical (operator JWT: {0})")]
+    SystemAccountMismatch(String),
 }
 
 /// The identity a valid user JWT proves.
@@ -153,17 +156,32 @@ impl Trust {
                 TrustError::NotSelfSigned(operator.data.iss.clone(), operator.data.sub.clone()),
             ));
         }
-        if !(system_account.starts_with('A')
-            && nkeys::KeyPair::from_public_key(system_account).is_ok())
-        {
+        // As nats-server: the config's system account, else the operator JWT's; both named
+        // must agree.
+        let named = &operator.nats.system_account;
+        if !system_account.is_empty() && !named.is_empty() && named != system_account {
+            return Err((None, TrustError::SystemAccountMismatch(named.clone())));
+        }
+        let system_account = if system_account.is_empty() {
+            named.as_str()
+        } else {
+            system_account
+        };
+        let is_account_key =
+            |k: &str| k.starts_with('A') && nkeys::KeyPair::from_public_key(k).is_ok();
+        if !system_account.is_empty() && !is_account_key(system_account) {
             return Err((None, TrustError::SystemAccount(system_account.to_owned())));
         }
-        let mut trusted_keys = vec![operator.data.sub.clone()];
+        let system_account = system_account.to_owned();
+        let mut trusted_keys = Vec::new();
+        if !operator.nats.strict_signing_key_usage {
+            trusted_keys.push(operator.data.sub.clone());
+        }
         trusted_keys.extend(operator.nats.signing_keys.iter().cloned());
         let mut trust = Trust {
             operator,
             trusted_keys,
-            system_account: system_account.to_owned(),
+            system_account,
             accounts: HashMap::new(),
         };
         for (i, (key, jwt)) in preload.iter().enumerate() {
@@ -195,7 +213,8 @@ impl Trust {
         &self.operator.data.sub
     }
 
-    /// The system account's public key.
+    /// The system account's public key (empty when neither the config nor the operator
+    /// names one).
     pub fn system_account(&self) -> &str {
         &self.system_account
     }

@@ -229,7 +229,50 @@ fn trust_refuses_untrusted_or_misfiled_accounts() {
         "{e:?}"
     );
     let e = Trust::new(OP, "nope", &[]).unwrap_err();
-    assert!(matches!(e, (None, TrustError::SystemAccount(_))), "{e:?}");
+    assert!(
+        matches!(e, (None, TrustError::SystemAccountMismatch(_))),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn system_account_defaults_to_the_operators_and_must_match_it() {
+    let t = Trust::new(OP, "", &[]).unwrap();
+    assert_eq!(t.system_account(), id("sys"));
+    let e = Trust::new(OP, &id("team_a"), &[]).unwrap_err();
+    assert!(
+        matches!(e, (None, TrustError::SystemAccountMismatch(_))),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn strict_signing_key_usage_leaves_the_operator_key_out() {
+    let op = nkeys::KeyPair::new_operator();
+    let sk = nkeys::KeyPair::new_operator();
+    let operator = forge(
+        &format!(
+            r#"{{"iss":"{0}","sub":"{0}","nats":{{"signing_keys":["{1}"],"strict_signing_key_usage":true,"type":"operator","version":2}}}}"#,
+            op.public_key(),
+            sk.public_key()
+        ),
+        &op,
+    );
+    let account = |signer: &nkeys::KeyPair, acc: &nkeys::KeyPair| {
+        let jwt = forge(
+            &format!(
+                r#"{{"iss":"{}","sub":"{}","nats":{{"type":"account","version":2}}}}"#,
+                signer.public_key(),
+                acc.public_key()
+            ),
+            signer,
+        );
+        (acc.public_key(), jwt)
+    };
+    let (a, b) = (nkeys::KeyPair::new_account(), nkeys::KeyPair::new_account());
+    assert!(Trust::new(&operator, "", &[account(&sk, &a)]).is_ok());
+    let e = Trust::new(&operator, "", &[account(&sk, &a), account(&op, &b)]).unwrap_err();
+    assert!(matches!(e, (Some(1), TrustError::Untrusted(_))), "{e:?}");
 }
 
 #[test]
@@ -379,4 +422,44 @@ fn revocations_cidrs_and_connection_types() {
     assert!(cidr_contains("::1/128", ip("::1")));
     assert!(cidr_contains("0.0.0.0/0", ip("8.8.8.8")));
     assert!(!cidr_contains("garbage", ip("8.8.8.8")));
+}
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn shared_trust() -> &'static Trust {
+        static TRUST: std::sync::OnceLock<Trust> = std::sync::OnceLock::new();
+        TRUST.get_or_init(trust)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Arbitrary text, and arbitrary base64url parts, never panic the decoder.
+        #[test]
+        fn decode_never_panics(s in "\\PC{0,300}", parts in proptest::collection::vec(
+            proptest::collection::vec(any::<u8>(), 0..200), 3)) {
+            let _ = decode::<UserClaims>(&s);
+            let b = |p: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(p);
+            let token = format!("{}.{}.{}", b(&parts[0]), b(&parts[1]), b(&parts[2]));
+            prop_assert!(decode::<UserClaims>(&token).is_err());
+            let _ = shared_trust().authenticate(&token, Some("x"), Some(NONCE), None, 0);
+        }
+
+        /// Any change to a valid user JWT's payload is refused.
+        #[test]
+        fn a_changed_payload_is_refused(pos in 0usize..10_000, byte in any::<u8>()) {
+            let (jwt, _) = creds(fixture!("alice.creds"));
+            let (h, rest) = jwt.split_once('.').unwrap();
+            let (p, sig) = rest.split_once('.').unwrap();
+            let mut payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(p).unwrap();
+            let i = pos % payload.len();
+            prop_assume!(payload[i] != byte);
+            payload[i] = byte;
+            let p2 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&payload);
+            let changed = format!("{h}.{p2}.{sig}");
+            prop_assert!(decode::<UserClaims>(&changed).is_err());
+        }
+    }
 }
