@@ -233,13 +233,9 @@ async fn user_jwt_response_permission() {
 
 #[tokio::test]
 async fn accounts_do_not_share_subjects() {
-    // TEAM_A and TEAM_B are separate subject spaces on both servers (natrix: once the
-    // accounts layer binds Authenticated::account; until then this documents the goal).
+    // TEAM_A and TEAM_B are separate subject spaces on both servers (natrix: the account
+    // of the user JWT is the account the session is bound to).
     let s = start();
-    if s.is_natrix() {
-        eprintln!("SKIP: natrix accounts are wired at merge (the JWT side names the account)");
-        return;
-    }
     let alice = s.client_with(creds("alice").await).await;
     let bob = s.client_with(creds("bob").await).await;
     let mut asub = alice.subscribe("x").await.unwrap();
