@@ -71,7 +71,11 @@ impl Engine {
             return true;
         };
         let s = self.session(conn);
-        match auth.check(&s.opts, s.nonce.as_deref()) {
+        let decision = match &s.tls_names {
+            Some(names) => auth.check_mapped(names),
+            None => auth.check(&s.opts, s.nonce.as_deref()),
+        };
+        match decision {
             Decision::Accept(who) => {
                 self.bind_user(conn, who);
                 true
@@ -91,6 +95,18 @@ impl Engine {
                 });
                 false
             }
+        }
+    }
+
+    /// `tls.verify_and_map`: the user names the connection's verified certificate offers;
+    /// its CONNECT then authenticates as the first configured user among them.
+    pub fn set_tls_names(&mut self, conn: ConnId, names: Vec<String>) {
+        if let Some(s) = self
+            .sessions
+            .get_mut(conn as usize)
+            .and_then(Option::as_mut)
+        {
+            s.tls_names = Some(names);
         }
     }
 

@@ -26,3 +26,4 @@ pub mod streams;
 pub mod subject;
 pub mod sublist;
 pub mod tls;
+pub mod tls_map;

@@ -75,6 +75,15 @@ impl TlsIo {
         self.conn.borrow().wants_write()
     }
 
+    /// The user names the verified client certificate offers (`tls.verify_and_map`).
+    pub(crate) fn peer_names(&self) -> Vec<String> {
+        let conn = self.conn.borrow();
+        conn.peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| crate::tls_map::certificate_names(c.as_ref()))
+            .unwrap_or_default()
+    }
+
     /// Feeds ciphertext to rustls and appends the plaintext it yields to `plain`.
     pub(crate) fn absorb(
         &self,
@@ -234,6 +243,10 @@ pub(super) async fn serve(
     match result {
         Ok(tls) => {
             let tls = Rc::new(tls);
+            if setup.map_user {
+                let names = tls.peer_names();
+                shell.engine.borrow_mut().set_tls_names(id, names);
+            }
             spawn_tasks(&shell, id, io, stream, write_stream, Some(tls), plain);
         }
         Err(e) => {
