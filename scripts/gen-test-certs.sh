@@ -2,7 +2,8 @@
 # Makes the TLS fixtures of tests/tls.rs (and config/tls.toml's example) with openssl:
 # a CA, a server certificate for localhost/127.0.0.1, a client certificate signed by the CA
 # (alice; email and DNS SANs for verify_and_map), and a client certificate from another CA
-# (which a `verify = true` server must refuse). Valid for 100 years: committed fixtures.
+# (which a `verify = true` server must refuse), and bob's certificate from the CA, whom no
+# test configures as a user (verify_and_map refuses him). Valid for 100 years: committed fixtures.
 #
 #   scripts/gen-test-certs.sh [out_dir]      (default tests/fixtures/tls)
 set -euo pipefail
@@ -34,6 +35,11 @@ keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth"
 leaf client "/O=natrix tests/CN=alice" ca \
   "subjectAltName=email:alice@example.com,DNS:alice.example.com
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth"
+leaf nobody "/O=natrix tests/CN=bob" ca \
+  "subjectAltName=email:bob@example.com
 basicConstraints=CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth"

@@ -734,7 +734,8 @@ impl Config {
             return bad("jetstream.store_dir", "must not be empty".to_owned());
         }
         if let Some(auth) = &self.authorization {
-            if let Err(e) = auth.validate() {
+            let cert_users = self.tls.as_ref().is_some_and(|t| t.verify_and_map);
+            if let Err(e) = auth.validate_for(cert_users) {
                 return bad(&e.key, e.reason);
             }
         }

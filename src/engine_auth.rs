@@ -130,9 +130,15 @@ impl Engine {
             return true;
         };
         let s = self.session(conn);
-        let now_unix = ((self.wall_epoch_ns + self.clock_ns) / 1_000_000_000) as i64;
-        let ip = s.client_ip.parse().ok();
-        match auth.check_at(&s.opts, s.nonce.as_deref(), ip, Some(now_unix)) {
+        let decision = match &s.tls_names {
+            Some(names) => auth.check_mapped(names),
+            None => {
+                let now_unix = ((self.wall_epoch_ns + self.clock_ns) / 1_000_000_000) as i64;
+                let ip = s.client_ip.parse().ok();
+                auth.check_at(&s.opts, s.nonce.as_deref(), ip, Some(now_unix))
+            }
+        };
+        match decision {
             Decision::Accept(who) => self.bind_user(conn, who),
             Decision::Reject => {
                 self.auth_violation(conn);
@@ -149,6 +155,18 @@ impl Engine {
                 });
                 false
             }
+        }
+    }
+
+    /// `tls.verify_and_map`: the user names the connection's verified certificate offers;
+    /// its CONNECT then authenticates as the first configured user among them.
+    pub fn set_tls_names(&mut self, conn: ConnId, names: Vec<String>) {
+        if let Some(s) = self
+            .sessions
+            .get_mut(conn as usize)
+            .and_then(Option::as_mut)
+        {
+            s.tls_names = Some(names);
         }
     }
 

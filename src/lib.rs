@@ -29,3 +29,4 @@ pub mod streams;
 pub mod subject;
 pub mod sublist;
 pub mod tls;
+pub mod tls_map;

@@ -124,6 +124,8 @@ pub struct Session {
     pub auth_expires_ns: Option<u64>,
     /// A bcrypt check of its CONNECT is running off the core; input waits for it.
     pub auth_pending: Option<crate::auth::PendingAuth>,
+    /// `tls.verify_and_map`: the names the verified client certificate offers as its user.
+    pub tls_names: Option<Vec<String>>,
     /// Who it authenticated as (empty without authentication or for a token).
     pub user: String,
     /// Its user's permissions, with the connection's decision cache; None = everything.
@@ -171,6 +173,7 @@ impl Session {
             auth_deadline_ns: None,
             auth_expires_ns: None,
             auth_pending: None,
+            tls_names: None,
             user: String::new(),
             perms: None,
             leaf: None,

@@ -95,13 +95,6 @@ impl TlsConfig {
                 ));
             }
         }
-        if self.verify_and_map {
-            return Err(err(
-                "tls.verify_and_map",
-                "is not supported yet (use verify = true and [authorization] credentials)"
-                    .to_owned(),
-            ));
-        }
         let verify = self.verify || self.verify_and_map;
         let certs = read_certs("tls.cert_file", &self.cert_file)?;
         let key = read_key(&self.key_file)?;

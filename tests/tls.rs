@@ -228,6 +228,35 @@ async fn a_client_that_never_starts_tls_is_closed_after_the_timeout() {
     assert!(rest.is_empty(), "got {}", common::show(&rest));
 }
 
+#[tokio::test]
+async fn verify_and_map_names_the_user_by_certificate() {
+    let toml = format!(
+        "{}[authorization]\nusers = [ {{ user = \"alice@example.com\", permissions = {{ publish = [\"ok.>\"] }} }} ]\n",
+        tls_toml("verify_and_map = true\n")
+    );
+    let s = TestServer::start(ServerOpts::with_toml(&toml));
+    // alice's certificate names her (email SAN first); she sends no password.
+    let c = s.client_with(with_cert(tls_client(), "client")).await;
+    let mut allowed = c.subscribe("ok.1").await.unwrap();
+    let mut denied = c.subscribe("nope").await.unwrap();
+    c.flush().await.unwrap();
+    // Her permissions apply: the publish to `nope` is dropped, the one to `ok.1` goes through.
+    c.publish("nope", "x".into()).await.unwrap();
+    c.publish("ok.1", "y".into()).await.unwrap();
+    let m = bounded("allowed message", allowed.next()).await.unwrap();
+    assert_eq!(&m.payload[..], b"y");
+    let leaked = tokio::time::timeout(Duration::from_millis(300), denied.next()).await;
+    assert!(leaked.is_err(), "denied publish delivered: {leaked:?}");
+    // bob's certificate is from the CA but names no configured user.
+    let err = refused(&s, with_cert(tls_client(), "nobody")).await;
+    assert!(
+        err.to_lowercase().contains("authorization violation"),
+        "{err}"
+    );
+    // No certificate at all: refused by the handshake.
+    refused(&s, tls_client()).await;
+}
+
 #[test]
 fn nats_py_tls_mtls_and_handshake_first() {
     let Some(py) = common::py::python_or_skip("nats_py_tls_mtls_and_handshake_first") else {

@@ -241,7 +241,7 @@ pub fn validate(
         }
         for (i, u) in acc.users.iter().enumerate() {
             let key = format!("{base}.users[{i}]");
-            u.validate(&key)?;
+            u.validate(&key, false)?;
             let id = u.user.as_deref().or(u.nkey.as_deref()).unwrap_or_default();
             if let Some(other) = users.insert(id.to_owned(), key.clone()) {
                 return refuse(key, format!("duplicate user {id:?} (also {other})"));

@@ -156,6 +156,12 @@ impl AuthorizationConfig {
 
     /// Semantic checks; `Err` names the offending key.
     pub fn validate(&self) -> Result<(), AuthConfigError> {
+        self.validate_for(false)
+    }
+
+    /// [`validate`](Self::validate); `cert_users`: a `user` without password is one a TLS
+    /// client certificate names (`tls.verify_and_map`).
+    pub fn validate_for(&self, cert_users: bool) -> Result<(), AuthConfigError> {
         let base = "authorization";
         if self.token.is_some() && !self.users.is_empty() {
             return refuse(
@@ -179,7 +185,7 @@ impl AuthorizationConfig {
         let mut names = std::collections::HashSet::new();
         for (i, u) in self.users.iter().enumerate() {
             let key = format!("{base}.users[{i}]");
-            u.validate(&key)?;
+            u.validate(&key, cert_users)?;
             let id = u.user.as_deref().or(u.nkey.as_deref()).unwrap_or_default();
             if !names.insert(id.to_owned()) {
                 return refuse(key, format!("duplicate user {id:?}"));
@@ -190,7 +196,7 @@ impl AuthorizationConfig {
 }
 
 impl UserConfig {
-    pub(crate) fn validate(&self, key: &str) -> Result<(), AuthConfigError> {
+    pub(crate) fn validate(&self, key: &str, cert_users: bool) -> Result<(), AuthConfigError> {
         match (&self.user, &self.password, &self.nkey) {
             (Some(_), _, Some(_)) => {
                 return refuse(format!("{key}.nkey"), "cannot be combined with `user`")
@@ -198,9 +204,10 @@ impl UserConfig {
             (Some(u), _, None) if u.is_empty() => {
                 return refuse(format!("{key}.user"), "must not be empty")
             }
-            (Some(_), None, None) => {
+            (Some(_), None, None) if !cert_users => {
                 return refuse(format!("{key}.password"), "is required with `user`")
             }
+            (Some(_), None, None) => {}
             (None, Some(_), _) => {
                 return refuse(format!("{key}.user"), "is required with `password`")
             }

@@ -75,6 +75,8 @@ pub struct PendingAuth {
 enum Credential {
     Password(String),
     Bcrypt(String),
+    /// A user only a TLS client certificate can name (`tls.verify_and_map`).
+    CertOnly,
 }
 
 #[derive(Debug, Clone)]
@@ -212,6 +214,12 @@ impl Authenticator {
                     permissions,
                     account: account.clone(),
                 }),
+                (Some(name), None, None) => auth.users.push(PasswordUser {
+                    name: name.clone(),
+                    credential: Credential::CertOnly,
+                    permissions,
+                    account: account.clone(),
+                }),
                 _ => {}
             }
         }
@@ -289,6 +297,22 @@ impl Authenticator {
         )
     }
 
+    /// `tls.verify_and_map`: the first configured user the verified client certificate names
+    /// (`names` in nats-server's order, see `crate::tls_map`); CONNECT credentials are ignored.
+    pub fn check_mapped(&self, names: &[String]) -> Decision {
+        for name in names {
+            if let Some(u) = self.users.iter().find(|u| &u.name == name) {
+                return Decision::Accept(Authenticated {
+                    user: u.name.clone(),
+                    permissions: u.permissions.clone(),
+                    account: u.account.clone(),
+                    jwt: None,
+                });
+            }
+        }
+        Decision::Reject
+    }
+
     fn check_nkey(&self, nkey: &str, sig: Option<&str>, nonce: Option<&str>) -> Decision {
         let (Some(user), Some(sig), Some(nonce)) =
             (self.nkeys.iter().find(|u| u.public_key == nkey), sig, nonce)
@@ -350,7 +374,7 @@ fn verify(cred: &Credential, sent: &str, who: impl FnOnce() -> Authenticated) ->
         Credential::Password(pw) if constant_time_eq(pw.as_bytes(), sent.as_bytes()) => {
             Decision::Accept(who())
         }
-        Credential::Password(_) => Decision::Reject,
+        Credential::Password(_) | Credential::CertOnly => Decision::Reject,
         Credential::Bcrypt(hash) => Decision::VerifyBcrypt {
             password: sent.to_owned(),
             hash: hash.clone(),

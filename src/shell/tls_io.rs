@@ -75,6 +75,15 @@ impl TlsIo {
         self.conn.borrow().wants_write()
     }
 
+    /// The user names the verified client certificate offers (`tls.verify_and_map`).
+    pub(crate) fn peer_names(&self) -> Vec<String> {
+        let conn = self.conn.borrow();
+        conn.peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| crate::tls_map::certificate_names(c.as_ref()))
+            .unwrap_or_default()
+    }
+
     /// Feeds ciphertext to rustls and appends the plaintext it yields to `plain`.
     pub(crate) fn absorb(
         &self,
@@ -234,6 +243,10 @@ pub(super) async fn serve(
     match result {
         Ok(tls) => {
             let tls = Rc::new(tls);
+            if setup.map_user {
+                let names = tls.peer_names();
+                shell.engine.borrow_mut().set_tls_names(id, names);
+            }
             spawn_tasks(&shell, id, io, stream, write_stream, Some(tls), plain);
         }
         Err(e) => {
@@ -249,5 +262,137 @@ pub(super) async fn serve(
             finish(&shell, id, &io);
             finish(&shell, id, &io);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+
+    use super::*;
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/tls")
+            .join(name)
+    }
+
+    fn pair() -> (TlsIo, rustls::ClientConnection) {
+        let setup = crate::tls::TlsConfig {
+            cert_file: fixture("server-cert.pem"),
+            key_file: fixture("server-key.pem"),
+            ca_file: None,
+            verify: false,
+            verify_and_map: false,
+            handshake_first: false,
+            timeout: None,
+        }
+        .load()
+        .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_file(fixture("ca.pem")).unwrap())
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client_cfg = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let client = rustls::ClientConnection::new(
+            Arc::new(client_cfg),
+            ServerName::try_from("localhost").unwrap(),
+        )
+        .unwrap();
+        (TlsIo::new(&setup.config).unwrap(), client)
+    }
+
+    /// Moves the client's pending ciphertext into the server `step` bytes at a time.
+    fn client_to_server(
+        client: &mut rustls::ClientConnection,
+        server: &TlsIo,
+        step: usize,
+    ) -> Vec<u8> {
+        let mut wire = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut wire).unwrap();
+        }
+        let mut plain = BytesMut::new();
+        for piece in wire.chunks(step) {
+            assert_eq!(server.absorb(piece, &mut plain).unwrap(), Absorbed::Open);
+        }
+        plain.to_vec()
+    }
+
+    fn server_to_client(server: &TlsIo, client: &mut rustls::ClientConnection) {
+        let mut wire = Vec::new();
+        server.take_pending(&mut wire).unwrap();
+        let mut rd = &wire[..];
+        while !rd.is_empty() {
+            client.read_tls(&mut rd).unwrap();
+            client.process_new_packets().unwrap();
+        }
+    }
+
+    #[test]
+    fn handshake_then_plaintext_both_ways_even_byte_by_byte() {
+        let (server, mut client) = pair();
+        while server.is_handshaking() || client.is_handshaking() {
+            client_to_server(&mut client, &server, 7);
+            server_to_client(&server, &mut client);
+        }
+        // Client -> server, fed one byte at a time: partial records yield nothing until whole.
+        client
+            .writer()
+            .write_all(b"CONNECT {}\r\nPING\r\n")
+            .unwrap();
+        let got = client_to_server(&mut client, &server, 1);
+        assert_eq!(got, b"CONNECT {}\r\nPING\r\n");
+        // Server -> client: more than one TLS record (16 KiB each).
+        let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut wire = Vec::new();
+        server.seal(&big, &mut wire).unwrap();
+        assert!(wire.len() > big.len());
+        let mut rd = &wire[..];
+        let mut received = Vec::new();
+        while !rd.is_empty() {
+            client.read_tls(&mut rd).unwrap();
+            client.process_new_packets().unwrap();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = client.reader().read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                received.extend_from_slice(&chunk[..n]);
+            }
+        }
+        assert_eq!(received, big);
+        // close_notify ends the stream.
+        client.send_close_notify();
+        let mut wire = Vec::new();
+        while client.wants_write() {
+            client.write_tls(&mut wire).unwrap();
+        }
+        let mut plain = BytesMut::new();
+        assert_eq!(
+            server.absorb(&wire, &mut plain).unwrap(),
+            Absorbed::PeerClosed
+        );
+    }
+
+    #[test]
+    fn plaintext_bytes_are_not_tls() {
+        let (server, _) = pair();
+        let mut plain = BytesMut::new();
+        let err = server
+            .absorb(b"CONNECT {\"verbose\":false}\r\n", &mut plain)
+            .unwrap_err();
+        assert!(
+            matches!(err, TlsIoError::Tls(rustls::Error::InvalidMessage(_))),
+            "{err:?}"
+        );
     }
 }
