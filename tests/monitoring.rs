@@ -780,3 +780,44 @@ async fn jsz_without_details_omits_config_and_consumers() {
     assert_eq!(cd["name"], "C1", "{v:#}");
     assert!(cd.get("config").is_none(), "{cd:#}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accountz_lists_global_and_system_accounts() {
+    let server = TestServer::start_default();
+    let port = server.http_port;
+    let _client = RawConn::connect_with(server.port, r#"{"verbose":false}"#).await;
+    let list = tokio::task::spawn_blocking(move || get_json(port, "/accountz"))
+        .await
+        .unwrap();
+    assert_eq!(list["system_account"], "$SYS", "{list:#}");
+    let names: Vec<&str> = list["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(names.contains(&"$G") && names.contains(&"$SYS"), "{list:#}");
+    assert!(list["server_id"].is_string() && list["now"].is_string());
+    let g = tokio::task::spawn_blocking(move || get_json(port, "/accountz?acc=$G"))
+        .await
+        .unwrap();
+    let d = &g["account_detail"];
+    assert_eq!(d["account_name"], "$G", "{g:#}");
+    assert!(d["client_connections"].as_u64().unwrap() >= 1, "{g:#}");
+    assert!(
+        d["subscriptions"].is_u64() && d["update_time"].is_string(),
+        "{g:#}"
+    );
+    assert_eq!(d["expired"], false);
+    assert!(g.get("accounts").is_none(), "{g:#}");
+    let sys = tokio::task::spawn_blocking(move || get_json(port, "/accountz?acc=$SYS"))
+        .await
+        .unwrap();
+    assert_eq!(sys["account_detail"]["is_system"], true, "{sys:#}");
+    assert_eq!(sys["account_detail"]["client_connections"], 0, "{sys:#}");
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(port, "/accountz?acc=NOPE"))
+        .await
+        .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body.trim(), "Account NOPE does not exist");
+}
