@@ -428,7 +428,10 @@ fn parse_prometheus(text: &str) -> BTreeMap<(String, String), f64> {
             assert!(matches!(kind, "HELP" | "TYPE"), "bad comment {line:?}");
             if kind == "TYPE" {
                 let t = parts.next().expect("type");
-                assert!(matches!(t, "gauge" | "counter"), "bad type {line:?}");
+                assert!(
+                    matches!(t, "gauge" | "counter" | "histogram"),
+                    "bad type {line:?}"
+                );
                 typed.insert(name.to_string());
             }
             continue;
@@ -445,7 +448,12 @@ fn parse_prometheus(text: &str) -> BTreeMap<(String, String), f64> {
             name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
             "bad name {line:?}"
         );
-        assert!(typed.contains(name), "sample before its # TYPE: {line:?}");
+        // A histogram's samples are <name>_bucket, <name>_sum and <name>_count.
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|sfx| name.strip_suffix(sfx).filter(|f| typed.contains(*f)))
+            .unwrap_or(name);
+        assert!(typed.contains(family), "sample before its # TYPE: {line:?}");
         for l in labels.split(',').filter(|l| !l.is_empty()) {
             let (k, v) = l.split_once('=').expect("label k=v");
             assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
@@ -755,6 +763,25 @@ async fn jsz_reports_streams_and_consumers() {
         assert_eq!(sum("natrix_core_jetstream_streams"), 1.0, "{text}");
         assert_eq!(sum("natrix_core_jetstream_consumers"), 1.0);
         assert_eq!(sum("natrix_core_jetstream_messages"), JSZ_MSGS as f64);
+        // Every publish was acked after a group commit: the histograms counted them.
+        let commits = sum("natrix_core_jetstream_commit_size_count");
+        assert!(commits >= 1.0, "no group commit counted:\n{text}");
+        assert!(
+            sum("natrix_core_jetstream_commit_size_sum") >= JSZ_MSGS as f64,
+            "{text}"
+        );
+        assert!(
+            sum("natrix_core_jetstream_commit_seconds_sum") > 0.0,
+            "{text}"
+        );
+        let inf: f64 = m
+            .iter()
+            .filter(|((n, l), _)| {
+                n == "natrix_core_jetstream_commit_seconds_bucket" && l.contains("le=\"+Inf\"")
+            })
+            .map(|(_, v)| *v)
+            .sum();
+        assert_eq!(inf, commits, "+Inf bucket counts every commit");
     }
 }
 

@@ -8,6 +8,7 @@
 //! Rendering is sans-IO ([`render`], [`metrics`]).
 
 pub mod accountz;
+pub mod hist;
 pub mod http;
 pub mod jsz;
 pub mod metrics;

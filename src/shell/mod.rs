@@ -158,6 +158,8 @@ pub(crate) struct CoreShell {
     pub(crate) storage_done: Notify,
     /// Where admitted `$SYS.REQ.SERVER` requests go (the monitor's responder thread).
     sys_monitor: Option<Arc<MonitorShared>>,
+    /// Group-commit size and duration, recorded by the storage task for `/metrics`.
+    pub(crate) commit_hist: RefCell<crate::monitor::hist::CommitHistograms>,
 }
 
 impl CoreShell {
@@ -317,6 +319,7 @@ pub async fn run_core(spec: CoreSpec) {
         storage_stop: Cell::new(false),
         storage_done: Notify::default(),
         sys_monitor: monitor.clone(),
+        commit_hist: RefCell::default(),
         engine: RefCell::new({
             let server_id = engine.info.server_id.clone();
             let mut e = Engine::new(engine);
@@ -572,6 +575,7 @@ async fn monitor_publisher(shell: Rc<CoreShell>, shared: Arc<MonitorShared>, cor
                         .borrow_mut()
                         .monitor_view(js >= JsDetail::Streams, js >= JsDetail::Consumers),
                 );
+                snap.commits = Some(shell.commit_hist.borrow().clone());
             }
             slot.publish(req, snap);
         }
