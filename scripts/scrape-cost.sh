@@ -21,7 +21,8 @@ read -r -a LOAD <<<"${SCRAPE_LOAD:-pubsub --size 16 --pubs 1 --subs 1}"
 NATRIX=${SCRAPE_NATRIX_BIN:-target/release/natrix}
 LOADGEN=target/release/natrix-loadgen
 command -v curl >/dev/null || { echo "scrape-cost.sh: curl is needed" >&2; exit 1; }
-[[ -x $NATRIX && -x $LOADGEN ]] || cargo build --release -p natrix --bin natrix -p natrix-loadgen
+[[ -x $NATRIX ]] || cargo build --release -p natrix --bin natrix
+[[ -x $LOADGEN ]] || cargo build --release -p natrix-loadgen
 DATA=$(mktemp -d)
 SERVER=
 SCRAPER=

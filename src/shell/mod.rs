@@ -125,7 +125,7 @@ pub struct CoreSpec {
     pub started_cores: Arc<AtomicUsize>,
     /// Tells the starter that this core is listening (or why it could not).
     pub ready: Sender<Result<usize, String>>,
-    /// Monitoring's slots (one per core, by index), when `server.http_port` is on.
+    /// Monitoring's slots (one per core, by index): HTTP monitoring and the `$SYS` responder.
     pub monitor: Option<Arc<MonitorShared>>,
     /// Authentication rules (`[authorization]`); None = no authentication.
     pub auth: Option<Arc<crate::auth::Authenticator>>,
