@@ -8,7 +8,7 @@
 #   SCRAPE_SECS=3 SCRAPE_ROUNDS=3 scripts/scrape-cost.sh
 #
 # Environment: SCRAPE_SECS (5), SCRAPE_ROUNDS (4), SCRAPE_PERIOD_MS (100), SCRAPE_CORES (2),
-# SCRAPE_LOAD ("pubsub --size 16 --pubs 1 --subs 1"),
+# SCRAPE_LOAD ("pubsub --size 16 --pubs 1 --subs 1 --msgs 1000000000": --duration caps it),
 # SCRAPE_NATRIX_BIN (default target/release/natrix).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,11 +17,12 @@ SECS=${SCRAPE_SECS:-5}
 ROUNDS=${SCRAPE_ROUNDS:-4}
 PERIOD_MS=${SCRAPE_PERIOD_MS:-100}
 CORES=${SCRAPE_CORES:-2}
-read -r -a LOAD <<<"${SCRAPE_LOAD:-pubsub --size 16 --pubs 1 --subs 1}"
+read -r -a LOAD <<<"${SCRAPE_LOAD:-pubsub --size 16 --pubs 1 --subs 1 --msgs 1000000000}"
 NATRIX=${SCRAPE_NATRIX_BIN:-target/release/natrix}
 LOADGEN=target/release/natrix-loadgen
 command -v curl >/dev/null || { echo "scrape-cost.sh: curl is needed" >&2; exit 1; }
-[[ -x $NATRIX && -x $LOADGEN ]] || cargo build --release -p natrix --bin natrix -p natrix-loadgen
+[[ -x $NATRIX ]] || cargo build --release -p natrix --bin natrix
+[[ -x $LOADGEN ]] || cargo build --release -p natrix-loadgen
 DATA=$(mktemp -d)
 SERVER=
 SCRAPER=
@@ -54,21 +55,37 @@ stop_server() {
     SERVER=
 }
 
-# Scrapes /metrics and /varz every PERIOD_MS until killed; counts scrapes in $DATA/scrapes.
+# Scrapes /metrics and /varz every PERIOD_MS (one kept-alive HTTP connection, as Prometheus)
+# until killed; writes the number of scrape pairs to $DATA/scrapes.
 scraper() {
-    local n=0 period
-    period=$(awk "BEGIN { print $PERIOD_MS / 1000 }")
-    while true; do
-        curl -fs "http://127.0.0.1:$HTTP/metrics" >/dev/null && curl -fs "http://127.0.0.1:$HTTP/varz" >/dev/null && n=$((n + 1))
-        echo "$n" >"$DATA/scrapes"
-        sleep "$period"
-    done
+    exec python3 - "$HTTP" "$PERIOD_MS" "$DATA/scrapes" <<'PY'
+import http.client, signal, sys, time
+port, period, out = int(sys.argv[1]), int(sys.argv[2]) / 1000, sys.argv[3]
+n = 0
+def done(*_):
+    open(out, "w").write(str(n))
+    sys.exit(0)
+signal.signal(signal.SIGTERM, done)
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+tick = time.monotonic()
+while True:
+    for path in ("/metrics", "/varz"):
+        try:
+            conn.request("GET", path)
+            conn.getresponse().read()
+        except Exception:
+            conn.close()
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    n += 1
+    tick += period
+    time.sleep(max(0.0, tick - time.monotonic()))
+PY
 }
 
 run() { # $1 = A|B ; prints msgs/s
     start_server
     if [[ $1 == B ]]; then
-        echo 0 >"$DATA/scrapes"
+        rm -f "$DATA/scrapes"
         scraper &
         SCRAPER=$!
     fi
@@ -78,7 +95,7 @@ run() { # $1 = A|B ; prints msgs/s
         kill "$SCRAPER" 2>/dev/null || true
         wait "$SCRAPER" 2>/dev/null || true
         SCRAPER=
-        echo "scrape-cost.sh: B run made $(cat "$DATA/scrapes") scrape pairs" >&2
+        echo "scrape-cost.sh: B run made $(cat "$DATA/scrapes" 2>/dev/null || echo '?') scrape pairs in ${SECS} s" >&2
     fi
     stop_server
     echo "$json" | python3 -c 'import json,sys; print(json.loads(sys.stdin.read().strip().splitlines()[-1])["msgs_per_s"])'

@@ -27,6 +27,7 @@ impl Engine {
             conns: Vec::new(),
             sublist: self.local[crate::accounts::GLOBAL as usize].stats(),
             js: None,
+            commits: None,
         };
         if !detail {
             return snap;

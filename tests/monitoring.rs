@@ -428,7 +428,10 @@ fn parse_prometheus(text: &str) -> BTreeMap<(String, String), f64> {
             assert!(matches!(kind, "HELP" | "TYPE"), "bad comment {line:?}");
             if kind == "TYPE" {
                 let t = parts.next().expect("type");
-                assert!(matches!(t, "gauge" | "counter"), "bad type {line:?}");
+                assert!(
+                    matches!(t, "gauge" | "counter" | "histogram"),
+                    "bad type {line:?}"
+                );
                 typed.insert(name.to_string());
             }
             continue;
@@ -445,7 +448,12 @@ fn parse_prometheus(text: &str) -> BTreeMap<(String, String), f64> {
             name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
             "bad name {line:?}"
         );
-        assert!(typed.contains(name), "sample before its # TYPE: {line:?}");
+        // A histogram's samples are <name>_bucket, <name>_sum and <name>_count.
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|sfx| name.strip_suffix(sfx).filter(|f| typed.contains(*f)))
+            .unwrap_or(name);
+        assert!(typed.contains(family), "sample before its # TYPE: {line:?}");
         for l in labels.split(',').filter(|l| !l.is_empty()) {
             let (k, v) = l.split_once('=').expect("label k=v");
             assert!(k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
@@ -755,6 +763,25 @@ async fn jsz_reports_streams_and_consumers() {
         assert_eq!(sum("natrix_core_jetstream_streams"), 1.0, "{text}");
         assert_eq!(sum("natrix_core_jetstream_consumers"), 1.0);
         assert_eq!(sum("natrix_core_jetstream_messages"), JSZ_MSGS as f64);
+        // Every publish was acked after a group commit: the histograms counted them.
+        let commits = sum("natrix_core_jetstream_commit_size_count");
+        assert!(commits >= 1.0, "no group commit counted:\n{text}");
+        assert!(
+            sum("natrix_core_jetstream_commit_size_sum") >= JSZ_MSGS as f64,
+            "{text}"
+        );
+        assert!(
+            sum("natrix_core_jetstream_commit_seconds_sum") > 0.0,
+            "{text}"
+        );
+        let inf: f64 = m
+            .iter()
+            .filter(|((n, l), _)| {
+                n == "natrix_core_jetstream_commit_seconds_bucket" && l.contains("le=\"+Inf\"")
+            })
+            .map(|(_, v)| *v)
+            .sum();
+        assert_eq!(inf, commits, "+Inf bucket counts every commit");
     }
 }
 
@@ -779,4 +806,45 @@ async fn jsz_without_details_omits_config_and_consumers() {
     let cd = &v["account_details"][0]["stream_detail"][0]["consumer_detail"][0];
     assert_eq!(cd["name"], "C1", "{v:#}");
     assert!(cd.get("config").is_none(), "{cd:#}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn accountz_lists_global_and_system_accounts() {
+    let server = TestServer::start_default();
+    let port = server.http_port;
+    let _client = RawConn::connect_with(server.port, r#"{"verbose":false}"#).await;
+    let list = tokio::task::spawn_blocking(move || get_json(port, "/accountz"))
+        .await
+        .unwrap();
+    assert_eq!(list["system_account"], "$SYS", "{list:#}");
+    let names: Vec<&str> = list["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(names.contains(&"$G") && names.contains(&"$SYS"), "{list:#}");
+    assert!(list["server_id"].is_string() && list["now"].is_string());
+    let g = tokio::task::spawn_blocking(move || get_json(port, "/accountz?acc=$G"))
+        .await
+        .unwrap();
+    let d = &g["account_detail"];
+    assert_eq!(d["account_name"], "$G", "{g:#}");
+    assert!(d["client_connections"].as_u64().unwrap() >= 1, "{g:#}");
+    assert!(
+        d["subscriptions"].is_u64() && d["update_time"].is_string(),
+        "{g:#}"
+    );
+    assert_eq!(d["expired"], false);
+    assert!(g.get("accounts").is_none(), "{g:#}");
+    let sys = tokio::task::spawn_blocking(move || get_json(port, "/accountz?acc=$SYS"))
+        .await
+        .unwrap();
+    assert_eq!(sys["account_detail"]["is_system"], true, "{sys:#}");
+    assert_eq!(sys["account_detail"]["client_connections"], 0, "{sys:#}");
+    let (status, body) = tokio::task::spawn_blocking(move || http_get(port, "/accountz?acc=NOPE"))
+        .await
+        .unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body.trim(), "Account NOPE does not exist");
 }

@@ -185,6 +185,7 @@ impl Monitor {
             "/routez",
             "/gatewayz",
             "/leafz",
+            "/accountz",
         ];
         if !known.contains(&path) {
             return Reply::text(404, "404 page not found".into());
@@ -291,6 +292,11 @@ impl Monitor {
                     opts,
                     now_unix_ns(),
                 )))
+            }
+            "/accountz" => {
+                let acc = q.iter().find(|(k, _)| *k == "acc").map(|(_, v)| *v);
+                let cores = self.shared.gather(false);
+                super::accountz::accountz(&self.facts, &cores, acc, now_unix_ns()).map(Reply::json)
             }
             "/metrics" => {
                 let cores = self.shared.gather_js(false, JsDetail::Totals);

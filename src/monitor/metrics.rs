@@ -169,7 +169,46 @@ pub fn metrics(varz_json: &[u8], cores: &[Arc<CoreSnapshot>]) -> String {
             }
         }
     }
+    if cores.iter().any(|c| c.commits.is_some()) {
+        commit_histograms(&mut out, &server_id, cores);
+    }
     out
+}
+
+/// `natrix_core_jetstream_commit_size` (ops per group commit) and
+/// `natrix_core_jetstream_commit_seconds` (write + fdatasync per group commit), per core.
+fn commit_histograms(out: &mut String, server_id: &str, cores: &[Arc<CoreSnapshot>]) {
+    type Pick = fn(&super::hist::CommitHistograms) -> &super::hist::Histogram;
+    let hists: [(&str, &str, f64, Pick); 2] = [
+        (
+            "natrix_core_jetstream_commit_size",
+            "Storage ops per JetStream group commit",
+            1.0,
+            |c| &c.size,
+        ),
+        (
+            "natrix_core_jetstream_commit_seconds",
+            "Duration of a JetStream group commit (segment writes and fdatasyncs)",
+            1e-6,
+            |c| &c.micros,
+        ),
+    ];
+    for (name, help, scale, pick) in hists {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for c in cores {
+            let Some(h) = c.commits.as_ref().map(pick) else {
+                continue;
+            };
+            let labels = format!("server_id=\"{server_id}\",core=\"{}\"", c.core);
+            for (bound, n) in h.cumulative() {
+                let le = bound.map_or("+Inf".to_owned(), |b| (b as f64 * scale).to_string());
+                let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{le}\"}} {n}");
+            }
+            let _ = writeln!(out, "{name}_sum{{{labels}}} {}", h.sum as f64 * scale);
+            let _ = writeln!(out, "{name}_count{{{labels}}} {}", h.count);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -193,6 +232,11 @@ mod tests {
                 streams: 2,
                 ..Default::default()
             }),
+            commits: Some({
+                let mut h = crate::monitor::hist::CommitHistograms::default();
+                h.record(3, 420);
+                h
+            }),
             ..Default::default()
         };
         let text = metrics(varz, &[Arc::new(a), Arc::new(b)]);
@@ -210,6 +254,16 @@ mod tests {
         assert!(text.contains("gnatsd_varz_jetstream_stats_api_errors{server_id=\"NX\"} 1\n"));
         assert!(text.contains("natrix_core_jetstream_streams{server_id=\"NX\",core=\"1\"} 2\n"));
         assert!(text.contains("natrix_core_jetstream_streams{server_id=\"NX\",core=\"0\"} 0\n"));
+        assert!(text.contains("# TYPE natrix_core_jetstream_commit_seconds histogram\n"));
+        assert!(text.contains(
+            "natrix_core_jetstream_commit_seconds_bucket{server_id=\"NX\",core=\"1\",le=\"0.0005\"} 1\n"
+        ));
+        assert!(text.contains(
+            "natrix_core_jetstream_commit_size_bucket{server_id=\"NX\",core=\"1\",le=\"+Inf\"} 1\n"
+        ));
+        assert!(
+            text.contains("natrix_core_jetstream_commit_size_sum{server_id=\"NX\",core=\"1\"} 3\n")
+        );
         // Every sample line is `name{labels} number`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let (_, value) = line.rsplit_once(' ').expect("sample has a value");
@@ -226,6 +280,7 @@ mod tests {
         let varz = br#"{"server_id":"NX","cpu":1.5,"mem":10}"#;
         let core = CoreSnapshot {
             js: Some(Default::default()),
+            commits: Some(Default::default()),
             ..Default::default()
         };
         let text = metrics(varz, &[Arc::new(core)]);

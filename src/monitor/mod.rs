@@ -1,5 +1,5 @@
 //! HTTP monitoring on `server.http_port` (nats-server's `/varz`, `/connz`, `/subsz`,
-//! `/healthz`, plus `/metrics` for Prometheus).
+//! `/healthz`, `/jsz`, `/accountz`, plus `/metrics` for Prometheus).
 //!
 //! A dedicated thread (never a core) serves HTTP with `tiny_http`. It reads what the cores
 //! publish into their [`CoreSlot`]s: each core keeps plain counters in its engine (no atomics
@@ -7,6 +7,8 @@
 //! its slot when the monitor requests a snapshot (see [`slot`] for the staleness bound).
 //! Rendering is sans-IO ([`render`], [`metrics`]).
 
+pub mod accountz;
+pub mod hist;
 pub mod http;
 pub mod jsz;
 pub mod metrics;

@@ -656,6 +656,7 @@ pub fn index(version: &str) -> Vec<u8> {
         ("leafz", "LeafNodes"),
         ("gatewayz", "Gateways"),
         ("jsz", "JetStream"),
+        ("accountz", "Accounts"),
         ("healthz", "Health Probe"),
         ("metrics", "Prometheus Metrics"),
     ];

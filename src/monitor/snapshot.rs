@@ -75,6 +75,8 @@ pub struct CoreSnapshot {
     pub sublist: SublistStats,
     /// Its JetStream streams (only in snapshots asked for JetStream state, JetStream on).
     pub js: Option<JsCoreView>,
+    /// Its group-commit histograms (with `js`).
+    pub commits: Option<super::hist::CommitHistograms>,
 }
 
 impl CoreSnapshot {

@@ -1,7 +1,7 @@
 //! The `$SYS.REQ.SERVER` responder (nats-server's `events.go` server requests, which
 //! `nats server ping`, `nats server check` and nats-surveyor use): `$SYS.REQ.SERVER.PING`
 //! (statsz), `$SYS.REQ.SERVER.PING.<KIND>` and `$SYS.REQ.SERVER.<server id>.<KIND>` for
-//! STATSZ, VARZ, CONNZ, SUBSZ, JSZ, HEALTHZ, IDZ, ROUTEZ, GATEWAYZ, LEAFZ.
+//! STATSZ, VARZ, CONNZ, SUBSZ, JSZ, HEALTHZ, IDZ, ACCOUNTZ, ROUTEZ, GATEWAYZ, LEAFZ.
 //!
 //! A core admits a request (the engine's gate, `engine_sys.rs`) and queues it here with
 //! [`MonitorShared::submit_sys`]; this thread (never a core) renders it with the same code
@@ -49,6 +49,8 @@ pub enum SysKind {
     Healthz,
     /// `{name, host, id}`.
     Idz,
+    /// `/accountz` (option `account`).
+    Accountz,
     /// `/routez`, `/gatewayz`, `/leafz` (no clustering: empty).
     Topology(&'static str),
 }
@@ -71,6 +73,7 @@ pub fn parse_subject(subject: &str, server_id: &str) -> Option<SysKind> {
         "JSZ" => SysKind::Jsz,
         "HEALTHZ" => SysKind::Healthz,
         "IDZ" => SysKind::Idz,
+        "ACCOUNTZ" => SysKind::Accountz,
         "ROUTEZ" => SysKind::Topology("/routez"),
         "GATEWAYZ" => SysKind::Topology("/gatewayz"),
         "LEAFZ" => SysKind::Topology("/leafz"),
@@ -153,6 +156,11 @@ fn query_for(kind: SysKind, opts: &Map<String, Value>) -> String {
                 if let Some(v) = num(k) {
                     q.push(format!("{k}={v}"));
                 }
+            }
+        }
+        SysKind::Accountz => {
+            if let Some(a) = opts.get("account").and_then(Value::as_str) {
+                q.push(format!("acc={a}"));
             }
         }
         SysKind::Jsz => {
@@ -239,6 +247,7 @@ pub(super) fn answer(m: &mut Monitor, req: &SysRequest, seq: u64, now_ns: u64) -
         SysKind::Subsz => "/subsz",
         SysKind::Jsz => "/jsz",
         SysKind::Healthz => "/healthz",
+        SysKind::Accountz => "/accountz",
         SysKind::Topology(p) => p,
         SysKind::Idz => unreachable!("answered above"),
     };

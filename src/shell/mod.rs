@@ -127,7 +127,7 @@ pub struct CoreSpec {
     pub started_cores: Arc<AtomicUsize>,
     /// Tells the starter that this core is listening (or why it could not).
     pub ready: Sender<Result<usize, String>>,
-    /// Monitoring's slots (one per core, by index), when `server.http_port` is on.
+    /// Monitoring's slots (one per core, by index): HTTP monitoring and the `$SYS` responder.
     pub monitor: Option<Arc<MonitorShared>>,
     /// Authentication rules (`[authorization]`); None = no authentication.
     pub auth: Option<Arc<crate::auth::Authenticator>>,
@@ -179,6 +179,8 @@ pub(crate) struct CoreShell {
     sys_monitor: Option<Arc<MonitorShared>>,
     /// TLS on client connections; None = plaintext.
     pub(crate) tls: Option<Arc<crate::tls::TlsSetup>>,
+    /// Group-commit size and duration, recorded by the storage tasks for `/metrics`.
+    pub(crate) commit_hist: RefCell<crate::monitor::hist::CommitHistograms>,
 }
 
 /// The stream host of one account on this core: its streams, consumers and files
@@ -379,6 +381,7 @@ pub async fn run_core(spec: CoreSpec) {
         interest_epoch_seen: Cell::new(0),
         storage_stop: Cell::new(false),
         sys_monitor: monitor.clone(),
+        commit_hist: RefCell::default(),
         engine: RefCell::new({
             let server_id = engine.info.server_id.clone();
             let mut e = Engine::new(engine);
@@ -695,6 +698,7 @@ async fn monitor_publisher(shell: Rc<CoreShell>, shared: Arc<MonitorShared>, cor
                         .borrow_mut()
                         .monitor_view(js >= JsDetail::Streams, js >= JsDetail::Consumers),
                 );
+                snap.commits = Some(shell.commit_hist.borrow().clone());
             }
             slot.publish(req, snap);
         }

@@ -74,13 +74,16 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage, idx
             if ops.is_empty() && replies.is_empty() {
                 break;
             }
+            let n_ops = ops.len();
             stats.commits += 1;
-            stats.ops += ops.len() as u64;
+            stats.ops += n_ops as u64;
             stats.replies += replies.len() as u64;
             let t0 = Instant::now();
             let outcome = storage.commit(ops).await;
             stats.fsyncs += outcome.synced;
-            stats.write_us += t0.elapsed().as_micros() as u64;
+            let took_us = t0.elapsed().as_micros() as u64;
+            stats.write_us += took_us;
+            shell.commit_hist.borrow_mut().record(n_ops, took_us);
             stats.maybe_log();
             if !storage.sealed_out.is_empty() {
                 seal_queue
