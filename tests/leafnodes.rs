@@ -114,8 +114,8 @@ impl Node {
             }
             ServerKind::NatsServer => {
                 let mut conf_text = format!(
-                    "server_name: {}\nlisten: 127.0.0.1:{}\n",
-                    self.name, self.port
+                    "server_name: {}\nlisten: 127.0.0.1:{}\nhttp: 127.0.0.1:{}\n",
+                    self.name, self.port, self.http_port
                 );
                 match self.hub_leaf_port {
                     None if self.to_self => conf_text.push_str(&format!(
@@ -173,6 +173,19 @@ impl Node {
         bounded("connect", async_nats::connect(url))
             .await
             .expect("client connects")
+    }
+
+    /// `GET /leafz` as JSON.
+    fn leafz(&self) -> serde_json::Value {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http_port)).expect("http");
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        s.write_all(b"GET /leafz HTTP/1.0\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut body = String::new();
+        s.read_to_string(&mut body).unwrap();
+        let json = body.split_once("\r\n\r\n").expect("http body").1;
+        serde_json::from_str(json).expect("leafz json")
     }
 
     fn log(&self) -> String {
@@ -258,6 +271,15 @@ async fn pubsub_both_ways(t: Topology) {
         (m.subject.as_str(), &m.payload[..]),
         ("to.leaf.b", &b"from hub"[..])
     );
+    // Both ends show the link in /leafz.
+    for (node, peer, spoke) in [(&p.hub, &p.leaf, false), (&p.leaf, &p.hub, true)] {
+        let v = node.leafz();
+        assert_eq!(v["leafnodes"], 1, "{v}");
+        assert_eq!(v["leafs"][0]["name"], peer.name.as_str(), "{v}");
+        assert_eq!(v["leafs"][0]["is_spoke"], spoke, "{v}");
+        assert_eq!(v["leafs"][0]["account"], "$G", "{v}");
+        assert!(v["leafs"][0]["in_msgs"].as_u64().unwrap() >= 1, "{v}");
+    }
     // Unsubscribing removes the interest across the link: nothing more arrives.
     on_hub.unsubscribe().await.unwrap();
     let mut local = leaf.subscribe("to.hub.>").await.unwrap();

@@ -9,6 +9,7 @@
 
 pub mod http;
 pub mod jsz;
+pub mod leafz;
 pub mod metrics;
 pub mod process;
 pub mod render;
