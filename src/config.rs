@@ -135,6 +135,10 @@ pub struct JetStreamConfig {
     /// messages that exhausted `max_deliver` or were terminated (unless a consumer names its
     /// own `dead_letter_subject`).
     pub dead_letter: std::collections::BTreeMap<String, String>,
+    /// This server's JetStream domain: `$JS.<domain>.API.>` reaches its `$JS.API.>` (also
+    /// from across a leaf link); absent = none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
 }
 
 /// `jetstream.sync`: "always", or a sync interval in milliseconds.
@@ -205,6 +209,7 @@ impl Default for JetStreamConfig {
             max_memory_bytes: -1,
             max_file_bytes: -1,
             dead_letter: Default::default(),
+            domain: None,
         }
     }
 }
@@ -667,6 +672,17 @@ impl Config {
                 );
             }
         }
+        if let Some(d) = &self.jetstream.domain {
+            if d.is_empty()
+                || d.bytes()
+                    .any(|b| b <= b' ' || matches!(b, b'.' | b'*' | b'>'))
+            {
+                return bad(
+                    "jetstream.domain",
+                    format!("must be one subject token (no dots, wildcards or spaces), got {d:?}"),
+                );
+            }
+        }
         if self.jetstream.store_dir.as_os_str().is_empty() {
             return bad("jetstream.store_dir", "must not be empty".to_owned());
         }
@@ -787,6 +803,7 @@ mod tests {
                 max_memory_bytes: 1 << 30,
                 max_file_bytes: 1 << 40,
                 dead_letter: [("ORDERS".to_owned(), "dlq.orders".to_owned())].into(),
+                domain: None,
             },
             authorization: None,
             leafnodes: None,

@@ -183,6 +183,7 @@ struct SubEntry {
 }
 
 /// A message being routed, borrowed from the publish that carries it.
+#[derive(Clone, Copy)]
 struct Routed<'a> {
     subject: &'a Bytes,
     /// The subject MSG shows when it differs from the routing subject (consumer deliveries).

@@ -31,12 +31,30 @@ pub(crate) struct LeafState {
     links: Vec<ConnId>,
     /// Deliveries to links during one routing pass: (link, queue group picked on it).
     scratch: Vec<(ConnId, Option<Bytes>)>,
+    /// `$JS.<domain>.API.` when JetStream has a domain (mapped to `$JS.API.`).
+    js_domain_prefix: Option<Bytes>,
 }
 
 impl Engine {
     /// Turns leaf links on (the same settings on every core).
     pub fn set_leaf(&mut self, settings: Option<Arc<LeafSettings>>) {
         self.leaf.settings = settings;
+    }
+
+    /// Sets the JetStream domain: publishes to `$JS.<domain>.API.<rest>` are routed as
+    /// `$JS.API.<rest>` (nats-server's domain mapping), from clients and links alike.
+    pub fn set_js_domain(&mut self, domain: Option<&str>) {
+        self.leaf.js_domain_prefix = domain.map(|d| Bytes::from(format!("$JS.{d}.API.")));
+    }
+
+    /// The `$JS.API.` subject a domain API subject stands for, if it is one.
+    pub(super) fn map_js_domain(&self, subject: &Bytes) -> Option<Bytes> {
+        let prefix = self.leaf.js_domain_prefix.as_ref()?;
+        let rest = subject.strip_prefix(&prefix[..])?;
+        let mut mapped = Vec::with_capacity(8 + rest.len());
+        mapped.extend_from_slice(b"$JS.API.");
+        mapped.extend_from_slice(rest);
+        Some(Bytes::from(mapped))
     }
 
     /// Registers a leaf link's socket: `Accept` (hub) queues the leaf INFO, `Solicit`
@@ -287,6 +305,10 @@ impl Engine {
         link.state = LinkState::Up;
         tracing::info!(remote = %link.remote_name, "leafnode link up");
         wire::write_ls_plus(&mut s.out, &settings.loop_subject, None);
+        if let (true, Some(d)) = (settings.jetstream, &settings.domain) {
+            // This server's JetStream, reachable from across the link by its domain.
+            wire::write_ls_plus(&mut s.out, format!("$JS.{d}.API.>").as_bytes(), None);
+        }
         let mut keys: AHashSet<leaf::InterestKey> = self.local_interest.keys().cloned().collect();
         keys.extend(self.remote.keys());
         for (subject, queue) in keys {

@@ -58,6 +58,15 @@ impl Engine {
     /// Delivers a publish from this core: to local subscribers directly, to other cores
     /// over their rings. Returns how many deliveries (local copies plus forwards) it made.
     pub(super) fn route(&mut self, publisher: Option<ConnId>, msg: &Routed<'_>) -> usize {
+        if let Some(mapped) = self.map_js_domain(msg.subject) {
+            let msg = Routed {
+                subject: &mapped,
+                ..*msg
+            };
+            let delivered = self.route_inner(publisher, &msg);
+            self.flush_leaf(&msg);
+            return delivered;
+        }
         let delivered = self.route_inner(publisher, msg);
         self.flush_leaf(msg);
         delivered

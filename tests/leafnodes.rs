@@ -9,6 +9,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::future::IntoFuture;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,16 +43,24 @@ struct Node {
     dir: PathBuf,
     child: Option<Child>,
     to_self: bool,
+    domain: Option<String>,
 }
 
 impl Node {
     /// A hub (leaf port open) or a leaf (soliciting `hub_leaf_port`).
     fn start(kind: ServerKind, name: &str, hub_leaf_port: Option<u16>) -> Node {
-        Node::start_with(kind, name, hub_leaf_port, false)
+        Node::start_with(kind, name, hub_leaf_port, false, None)
     }
 
     /// `to_self`: a hub whose remote is its own leaf port (a loop).
-    fn start_with(kind: ServerKind, name: &str, hub_leaf_port: Option<u16>, to_self: bool) -> Node {
+    /// `domain`: JetStream on with this domain.
+    fn start_with(
+        kind: ServerKind,
+        name: &str,
+        hub_leaf_port: Option<u16>,
+        to_self: bool,
+        domain: Option<&str>,
+    ) -> Node {
         let seq = SEQ.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!(
             "natrix-leaftest-{}-{}-{}",
@@ -74,6 +83,7 @@ impl Node {
             dir,
             child: None,
             to_self,
+            domain: domain.map(str::to_string),
         };
         node.spawn();
         node
@@ -98,6 +108,9 @@ impl Node {
                         "[[leafnodes.remotes]]\nurls = [\"nats-leaf://127.0.0.1:{}\"]\n",
                         self.leaf_port
                     ));
+                }
+                if let Some(d) = &self.domain {
+                    toml.push_str(&format!("[jetstream]\ndomain = \"{d}\"\n"));
                 }
                 let conf = self.dir.join("natrix.toml");
                 std::fs::write(&conf, toml).expect("config");
@@ -129,6 +142,12 @@ impl Node {
                     Some(p) => conf_text.push_str(&format!(
                         "leafnodes {{ reconnect: 1, remotes: [ {{ urls: [\"nats-leaf://127.0.0.1:{p}\"] }} ] }}\n"
                     )),
+                }
+                if let Some(d) = &self.domain {
+                    conf_text.push_str(&format!(
+                        "jetstream {{ domain: {d}, store_dir: \"{}\" }}\n",
+                        self.dir.join("store").display()
+                    ));
                 }
                 let conf = self.dir.join("nats-server.conf");
                 std::fs::write(&conf, conf_text).expect("config");
@@ -527,7 +546,7 @@ async fn hub_restart_tested_hub() {
 /// name), the soliciting side backs off, and every message is still delivered exactly once.
 #[tokio::test]
 async fn link_to_itself_is_refused_and_delivers_once() {
-    let node = Node::start_with(ServerKind::from_env(), "selfy", None, true);
+    let node = Node::start_with(ServerKind::from_env(), "selfy", None, true, None);
     let c = node.client().await;
     let mut sub = c.subscribe("once").await.unwrap();
     c.flush().await.unwrap();
@@ -549,4 +568,75 @@ async fn link_to_itself_is_refused_and_delivers_once() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// `[jetstream] domain = "edge"` on the leaf: a hub client reaches the leaf's JetStream as
+/// `$JS.edge.API` across the link (create a stream, publish with acks, read its info), while
+/// the leaf's own clients use it through `$JS.API` as usual.
+#[tokio::test]
+async fn jetstream_domain_across_the_link() {
+    let hub = Node::start(ServerKind::NatsServer, "hub", None);
+    let leaf = Node::start_with(
+        ServerKind::from_env(),
+        "leaf",
+        Some(hub.leaf_port),
+        false,
+        Some("edge"),
+    );
+    let hc = hub.client().await;
+    let lc = leaf.client().await;
+    // The link is up once interest crosses.
+    let mut probe = lc.subscribe("edge.ready").await.unwrap();
+    wait_interest(&hc, "edge.ready", &mut probe).await;
+    let js = async_nats::jetstream::with_domain(hc.clone(), "edge");
+    let deadline = Instant::now() + WAIT;
+    let created = loop {
+        match js
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "EDGE".into(),
+                subjects: vec!["edge.data.>".into()],
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "stream create via domain: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    assert_eq!(created.cached_info().config.name, "EDGE");
+    // The stream's subjects are interest across the link: the hub client publishes with acks.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        match bounded("publish", js.publish("edge.data.1", "one".into()))
+            .await
+            .unwrap()
+            .await
+        {
+            Ok(ack) => {
+                assert_eq!(ack.stream, "EDGE");
+                break;
+            }
+            Err(e) => {
+                assert!(Instant::now() < deadline, "publish ack via the link: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    for i in 2..=10u64 {
+        let fut = js
+            .publish(format!("edge.data.{i}"), "x".into())
+            .await
+            .unwrap();
+        let ack = bounded("ack", fut.into_future()).await.unwrap();
+        assert_eq!(ack.sequence, i);
+    }
+    let mut stream = js.get_stream("EDGE").await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, 10);
+    // Locally, the same stream through the plain API.
+    let local = async_nats::jetstream::new(lc);
+    let mut s = local.get_stream("EDGE").await.unwrap();
+    assert_eq!(s.info().await.unwrap().state.messages, 10);
 }
