@@ -228,3 +228,27 @@ fn soliciting_side_connects_after_info_then_announces() {
     assert_eq!(t.send(1, l, "PING\r\n"), ReadStatus::Continue);
     assert_eq!(t.out(1, l), "PONG\r\n");
 }
+
+#[test]
+fn queue_members_across_a_link_only_when_no_other_member_is_known() {
+    let mut t = Two::new();
+    let (l, _) = t.hub_link();
+    t.send(1, l, "LS+ w g 5\r\n");
+    let c1 = t.client(1);
+    t.send(1, c1, "SUB w g 1\r\n");
+    t.out(1, l);
+    let c0 = t.client(0);
+    for _ in 0..50 {
+        t.send(0, c0, "PUB w 1\r\nx\r\n");
+    }
+    assert_eq!(
+        t.out(1, l),
+        "",
+        "the local member is preferred (nats-server)"
+    );
+    assert_eq!(t.out(1, c1).matches("MSG w 1 1").count(), 50);
+    t.send(1, c1, "UNSUB 1\r\n");
+    t.out(1, l);
+    t.send(0, c0, "PUB w 1\r\ny\r\n");
+    assert_eq!(t.out(1, l), "LMSG w | g 1\r\ny\r\n");
+}

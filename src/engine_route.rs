@@ -158,15 +158,22 @@ impl Engine {
         msg: &Routed<'_>,
         routes: &mut [PeerRoute],
     ) -> usize {
+        let remote_weight = remote_members
+            .iter()
+            .map(|m| m.member_count as u64)
+            .sum::<u64>();
+        // As nats-server: a member across a leaf link only when no other member is known.
+        let skip_links = remote_weight > 0
+            || local_members
+                .iter()
+                .any(|k| self.eligible(*k, publisher) && !self.is_link_sub(*k));
+        let candidate =
+            |e: &Engine, k: SubKey| e.eligible(k, publisher) && !(skip_links && e.is_link_sub(k));
         let local_weight = local_members
             .iter()
-            .filter(|k| self.eligible(**k, publisher))
+            .filter(|k| candidate(self, **k))
             .count() as u64;
-        let total: u64 = local_weight
-            + remote_members
-                .iter()
-                .map(|m| m.member_count as u64)
-                .sum::<u64>();
+        let total: u64 = local_weight + remote_weight;
         if total == 0 {
             return 0;
         }
@@ -175,7 +182,7 @@ impl Engine {
             let key = local_members
                 .iter()
                 .copied()
-                .filter(|k| self.eligible(*k, publisher))
+                .filter(|k| candidate(self, *k))
                 .nth(pick as usize)
                 .expect("pick is below the eligible count");
             return self.deliver_local(key, publisher, msg) as usize;
@@ -197,10 +204,12 @@ impl Engine {
         members: &[SubKey],
         publisher: Option<ConnId>,
     ) -> Option<SubKey> {
-        let eligible = members
+        let skip_links = members
             .iter()
-            .filter(|k| self.eligible(**k, publisher))
-            .count();
+            .any(|k| self.eligible(*k, publisher) && !self.is_link_sub(*k));
+        let candidate =
+            |e: &Engine, k: SubKey| e.eligible(k, publisher) && !(skip_links && e.is_link_sub(k));
+        let eligible = members.iter().filter(|k| candidate(self, **k)).count();
         if eligible == 0 {
             return None;
         }
@@ -208,8 +217,18 @@ impl Engine {
         members
             .iter()
             .copied()
-            .filter(|k| self.eligible(*k, publisher))
+            .filter(|k| candidate(self, *k))
             .nth(pick)
+    }
+
+    /// Whether a subscription is a leaf link's (interest from across the link).
+    pub(super) fn is_link_sub(&self, key: SubKey) -> bool {
+        match self.subs[key.slot as usize].as_ref().map(|e| e.target) {
+            Some(SubTarget::Conn(c)) => self.sessions[c as usize]
+                .as_ref()
+                .is_some_and(|s| s.leaf.is_some()),
+            _ => false,
+        }
     }
 
     /// Whether a subscription may receive a message from `publisher` (echo, liveness).
