@@ -19,7 +19,7 @@ use async_nats::{Client, HeaderMap, Subscriber};
 use bytes::Bytes;
 use futures::StreamExt;
 
-use common::{bounded, free_port, natrix_bin, nats_server_bin, ServerKind, WAIT};
+use common::{bounded, natrix_bin, nats_server_bin, ServerKind, WAIT};
 
 static SEQ: AtomicUsize = AtomicUsize::new(0);
 
@@ -44,6 +44,8 @@ struct Node {
     child: Option<Child>,
     to_self: bool,
     domain: Option<String>,
+    /// Hub: leaf links must log in with this user/password; leaf: the URL carries it.
+    login: Option<(String, String)>,
 }
 
 impl Node {
@@ -69,21 +71,27 @@ impl Node {
             name
         ));
         std::fs::create_dir_all(&dir).expect("temp dir");
+        // Held together so the kernel cannot hand out one port twice.
+        let held: Vec<std::net::TcpListener> = (0..3)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
+            .collect();
+        let ports: Vec<u16> = held
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
+        drop(held);
         let mut node = Node {
             kind,
             name: format!("{name}{seq}"),
-            port: free_port(),
-            http_port: free_port(),
-            leaf_port: if hub_leaf_port.is_none() {
-                free_port()
-            } else {
-                0
-            },
+            port: ports[0],
+            http_port: ports[1],
+            leaf_port: if hub_leaf_port.is_none() { ports[2] } else { 0 },
             hub_leaf_port,
             dir,
             child: None,
             to_self,
             domain: domain.map(str::to_string),
+            login: None,
         };
         node.spawn();
         node
@@ -100,7 +108,8 @@ impl Node {
                 match self.hub_leaf_port {
                     None => toml.push_str(&format!("[leafnodes]\nport = {}\n", self.leaf_port)),
                     Some(p) => toml.push_str(&format!(
-                        "[[leafnodes.remotes]]\nurls = [\"nats-leaf://127.0.0.1:{p}\"]\n"
+                        "[[leafnodes.remotes]]\nurls = [\"nats-leaf://{}127.0.0.1:{p}\"]\n",
+                        self.url_login()
                     )),
                 }
                 if self.to_self {
@@ -136,11 +145,15 @@ impl Node {
                         self.leaf_port
                     )),
                     None => conf_text.push_str(&format!(
-                        "leafnodes {{ listen: 127.0.0.1:{} }}\n",
-                        self.leaf_port
+                        "leafnodes {{ listen: 127.0.0.1:{}{} }}\n",
+                        self.leaf_port,
+                        self.login.as_ref().map_or(String::new(), |(u, p)| format!(
+                            ", authorization {{ user: {u}, password: {p} }}"
+                        ))
                     )),
                     Some(p) => conf_text.push_str(&format!(
-                        "leafnodes {{ reconnect: 1, remotes: [ {{ urls: [\"nats-leaf://127.0.0.1:{p}\"] }} ] }}\n"
+                        "leafnodes {{ reconnect: 1, remotes: [ {{ urls: [\"nats-leaf://{}127.0.0.1:{p}\"] }} ] }}\n",
+                        self.url_login()
                     )),
                 }
                 if let Some(d) = &self.domain {
@@ -169,10 +182,29 @@ impl Node {
         }
         self.child = Some(cmd.spawn().expect("spawn server"));
         let deadline = Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("{} exited ({status}):\n{}", self.name, self.log());
+            }
+            if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::BufRead;
+                s.set_read_timeout(Some(Duration::from_secs(2))).ok();
+                let mut line = String::new();
+                if std::io::BufReader::new(&s).read_line(&mut line).is_ok()
+                    && line.starts_with("INFO ")
+                {
+                    break;
+                }
+            }
             assert!(Instant::now() < deadline, "{} not listening", self.name);
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn url_login(&self) -> String {
+        self.login
+            .as_ref()
+            .map_or(String::new(), |(u, p)| format!("{u}:{p}@"))
     }
 
     fn kill(&mut self) {
@@ -639,4 +671,37 @@ async fn jetstream_domain_across_the_link() {
     let local = async_nats::jetstream::new(lc);
     let mut s = local.get_stream("EDGE").await.unwrap();
     assert_eq!(s.info().await.unwrap().state.messages, 10);
+}
+
+/// User and password from the remote's URL: the right ones bring the link up against a
+/// nats-server hub that requires them; wrong ones never do (and local traffic goes on).
+#[tokio::test]
+async fn url_login_to_a_hub_that_requires_it() {
+    let mut hub = Node::start(ServerKind::NatsServer, "hub", None);
+    hub.login = Some(("leafy".into(), "s3cret".into()));
+    hub.restart();
+    for (password, works) in [("wrong", false), ("s3cret", true)] {
+        let mut leaf = Node::start(ServerKind::from_env(), "leaf", Some(hub.leaf_port));
+        leaf.login = Some(("leafy".into(), password.into()));
+        leaf.restart();
+        let hc = hub.client().await;
+        let lc = leaf.client().await;
+        let mut sub = lc.subscribe("login.>").await.unwrap();
+        lc.flush().await.unwrap();
+        if works {
+            wait_interest(&hc, "login.probe", &mut sub).await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            hc.publish("login.probe", "x".into()).await.unwrap();
+            hc.flush().await.unwrap();
+            let got = tokio::time::timeout(Duration::from_millis(500), sub.next()).await;
+            assert!(
+                got.is_err(),
+                "a link with a wrong password must not come up"
+            );
+            lc.publish("login.local", "y".into()).await.unwrap();
+            let m = next(&mut sub).await;
+            assert_eq!(&m.payload[..], b"y", "local traffic goes on");
+        }
+    }
 }
