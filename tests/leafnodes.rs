@@ -46,6 +46,9 @@ struct Node {
     domain: Option<String>,
     /// Hub: leaf links must log in with this user/password; leaf: the URL carries it.
     login: Option<(String, String)>,
+    /// Hub: operator-mode config lines; leaf: the `.creds` file of its remote.
+    operator: Option<String>,
+    creds: Option<PathBuf>,
 }
 
 impl Node {
@@ -92,6 +95,8 @@ impl Node {
             to_self,
             domain: domain.map(str::to_string),
             login: None,
+            operator: None,
+            creds: None,
         };
         node.spawn();
         node
@@ -108,8 +113,12 @@ impl Node {
                 match self.hub_leaf_port {
                     None => toml.push_str(&format!("[leafnodes]\nport = {}\n", self.leaf_port)),
                     Some(p) => toml.push_str(&format!(
-                        "[[leafnodes.remotes]]\nurls = [\"nats-leaf://{}127.0.0.1:{p}\"]\n",
-                        self.url_login()
+                        "[[leafnodes.remotes]]\nurls = [\"nats-leaf://{}127.0.0.1:{p}\"]\n{}",
+                        self.url_login(),
+                        self.creds.as_ref().map_or(String::new(), |c| format!(
+                            "credentials = \"{}\"\n",
+                            c.display()
+                        ))
                     )),
                 }
                 if self.to_self {
@@ -152,9 +161,16 @@ impl Node {
                         ))
                     )),
                     Some(p) => conf_text.push_str(&format!(
-                        "leafnodes {{ reconnect: 1, remotes: [ {{ urls: [\"nats-leaf://{}127.0.0.1:{p}\"] }} ] }}\n",
-                        self.url_login()
+                        "leafnodes {{ reconnect: 1, remotes: [ {{ urls: [\"nats-leaf://{}127.0.0.1:{p}\"]{} }} ] }}\n",
+                        self.url_login(),
+                        self.creds.as_ref().map_or(String::new(), |c| format!(
+                            ", credentials: \"{}\"",
+                            c.display()
+                        ))
                     )),
+                }
+                if let Some(op) = &self.operator {
+                    conf_text.push_str(op);
                 }
                 if let Some(d) = &self.domain {
                     conf_text.push_str(&format!(
@@ -704,4 +720,87 @@ async fn url_login_to_a_hub_that_requires_it() {
             assert_eq!(&m.payload[..], b"y", "local traffic goes on");
         }
     }
+}
+
+/// A signed NATS JWT: `claims` (without iss/sub/iat/jti) issued by `issuer` about `subject`.
+fn jwt(issuer: &nkeys::KeyPair, subject: &str, name: &str, nats: serde_json::Value) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = b64.encode(r#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let claims = serde_json::json!({
+        "jti": format!("J{}", SEQ.fetch_add(1, Ordering::Relaxed)),
+        "iat": 1_700_000_000u64,
+        "iss": issuer.public_key(),
+        "name": name,
+        "sub": subject,
+        "nats": nats,
+    });
+    let body = format!("{header}.{}", b64.encode(claims.to_string()));
+    let sig = issuer.sign(body.as_bytes()).unwrap();
+    format!("{body}.{}", b64.encode(sig))
+}
+
+/// `.creds` of a user in an operator-mode nats-server hub: the leaf presents the user JWT
+/// and signs the hub's nonce with the seed; the link binds to the user's account, where a
+/// hub client with the same credentials exchanges messages with the leaf.
+#[tokio::test]
+async fn creds_file_to_an_operator_mode_hub() {
+    let op = nkeys::KeyPair::new_operator();
+    let acc = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let op_jwt = jwt(
+        &op,
+        &op.public_key(),
+        "op",
+        serde_json::json!({"type": "operator", "version": 2}),
+    );
+    let acc_jwt = jwt(
+        &op,
+        &acc.public_key(),
+        "team",
+        serde_json::json!({
+            "limits": {"subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+                       "wildcards": true, "conn": -1, "leaf": -1},
+            "default_permissions": {"pub": {}, "sub": {}},
+            "type": "account", "version": 2
+        }),
+    );
+    let user_jwt = jwt(
+        &acc,
+        &user.public_key(),
+        "leafuser",
+        serde_json::json!({"pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1,
+                           "type": "user", "version": 2}),
+    );
+    let creds = format!(
+        "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n\
+         ************************* IMPORTANT *************************\n\
+         NKEY Seed printed below can be used to sign and prove identity.\n\n\
+         -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+        user.seed().unwrap()
+    );
+    let mut hub = Node::start(ServerKind::NatsServer, "hub", None);
+    hub.operator = Some(format!(
+        "operator: {op_jwt}\nresolver: MEMORY\nresolver_preload: {{ {}: {acc_jwt} }}\n",
+        acc.public_key()
+    ));
+    hub.restart();
+    let creds_path = hub.dir.join("user.creds");
+    std::fs::write(&creds_path, &creds).unwrap();
+    let mut leaf = Node::start(ServerKind::from_env(), "leaf", Some(hub.leaf_port));
+    leaf.creds = Some(creds_path.clone());
+    leaf.restart();
+    let hc = bounded(
+        "hub client with creds",
+        async_nats::ConnectOptions::with_credentials(&creds)
+            .unwrap()
+            .connect(format!("nats://127.0.0.1:{}", hub.port)),
+    )
+    .await
+    .expect("hub client connects with the user's creds");
+    let lc = leaf.client().await;
+    let mut on_leaf = lc.subscribe("creds.>").await.unwrap();
+    wait_interest(&hc, "creds.probe", &mut on_leaf).await;
+    let mut on_hub = hc.subscribe("back.>").await.unwrap();
+    wait_interest(&lc, "back.probe", &mut on_hub).await;
 }
