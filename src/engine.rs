@@ -329,6 +329,17 @@ impl Engine {
         info.client_ip = client_ip.to_string();
         self.prepare_auth(&mut session, &mut info, now_ns);
         encode::write_info(&mut session.out, &info);
+        let id = self.store_session(session);
+        if !admitted || self.shutting_down {
+            let s = self.session_mut(id);
+            encode::write_err(&mut s.out, "maximum connections exceeded");
+            self.close(id, CloseReason::MaxConnectionsExceeded, true);
+        }
+        id
+    }
+
+    /// Gives a new session a connection id (a freed one first) and wakes its writer.
+    fn store_session(&mut self, session: Session) -> ConnId {
         let id = match self.free_sessions.pop() {
             Some(id) => {
                 self.sessions[id as usize] = Some(session);
@@ -341,11 +352,6 @@ impl Engine {
         };
         self.live_sessions += 1;
         self.signal_writable(id);
-        if !admitted || self.shutting_down {
-            let s = self.session_mut(id);
-            encode::write_err(&mut s.out, "maximum connections exceeded");
-            self.close(id, CloseReason::MaxConnectionsExceeded, true);
-        }
         id
     }
 

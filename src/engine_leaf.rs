@@ -114,19 +114,8 @@ impl Engine {
             account.to_string(),
             &settings,
         )));
-        let id = match self.free_sessions.pop() {
-            Some(id) => {
-                self.sessions[id as usize] = Some(s);
-                id
-            }
-            None => {
-                self.sessions.push(Some(s));
-                (self.sessions.len() - 1) as ConnId
-            }
-        };
-        self.live_sessions += 1;
+        let id = self.store_session(s);
         self.leaf.links.push(id);
-        self.signal_writable(id);
         tracing::info!(cid = client_id, ip, "leafnode connection created");
         id
     }
@@ -378,11 +367,7 @@ impl Engine {
         if leaf::is_local_only(&subject) {
             return;
         }
-        self.stats.in_msgs += 1;
-        self.stats.in_bytes += message.len() as u64;
-        let s = self.session_mut(conn);
-        s.in_msgs += 1;
-        s.in_bytes += message.len() as u64;
+        self.count_inbound(conn, message.len());
         let msg = Routed {
             subject: &subject,
             shown: None,

@@ -34,11 +34,7 @@ impl Engine {
             // Pedantic clients are told, but the publish still goes through (nats-server).
             self.send_err(conn, "Invalid Publish Subject");
         }
-        self.stats.in_msgs += 1;
-        self.stats.in_bytes += message.len() as u64;
-        let s = self.session_mut(conn);
-        s.in_msgs += 1;
-        s.in_bytes += message.len() as u64;
+        self.count_inbound(conn, message.len());
         let msg = Routed {
             subject: &subject,
             shown: None,
@@ -53,6 +49,15 @@ impl Engine {
                 self.no_responders(conn, &subject, reply);
             }
         }
+    }
+
+    /// Counts a message a connection published (core and connection counters).
+    pub(super) fn count_inbound(&mut self, conn: ConnId, bytes: usize) {
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += bytes as u64;
+        let s = self.session_mut(conn);
+        s.in_msgs += 1;
+        s.in_bytes += bytes as u64;
     }
 
     /// Delivers a publish from this core: to local subscribers directly, to other cores
