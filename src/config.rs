@@ -695,6 +695,14 @@ impl Config {
             if let Err(e) = leaf.validate() {
                 return bad(&e.key, e.reason);
             }
+            if leaf.port != 0
+                && (leaf.port == self.server.port || leaf.port == self.server.http_port)
+            {
+                return bad(
+                    "leafnodes.port",
+                    format!("{} is already the client or monitoring port", leaf.port),
+                );
+            }
         }
         Ok(())
     }
