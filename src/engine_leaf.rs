@@ -116,8 +116,16 @@ impl Engine {
         )));
         let id = self.store_session(s);
         self.leaf.links.push(id);
+        if self.shutting_down {
+            self.close(id, CloseReason::ServerShutdown, false);
+        }
         tracing::info!(cid = client_id, ip, "leafnode connection created");
         id
+    }
+
+    /// Leaf links on this core.
+    pub fn leaf_link_count(&self) -> usize {
+        self.leaf.links.len()
     }
 
     /// Whether `conn` is a leaf link whose handshake is done.

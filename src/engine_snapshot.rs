@@ -22,7 +22,8 @@ impl Engine {
             epoch_unix_ns: 0,
             taken_ns: now_ns,
             stats: self.stats,
-            connections: self.live_sessions as u64,
+            // As nats-server: leaf links are not client connections (`/leafz` lists them).
+            connections: (self.live_sessions - self.leaf_link_count()) as u64,
             subscriptions: self.local.len() as u64,
             conns: Vec::new(),
             sublist: self.local.stats(),
