@@ -42,7 +42,6 @@ struct Node {
     hub_leaf_port: Option<u16>,
     dir: PathBuf,
     child: Option<Child>,
-    to_self: bool,
     domain: Option<String>,
     /// Hub: leaf links must log in with this user/password; leaf: the URL carries it.
     login: Option<(String, String)>,
@@ -88,11 +87,18 @@ impl Node {
             name: format!("{name}{seq}"),
             port: ports[0],
             http_port: ports[1],
-            leaf_port: if hub_leaf_port.is_none() { ports[2] } else { 0 },
-            hub_leaf_port,
+            leaf_port: if hub_leaf_port.is_none() || to_self {
+                ports[2]
+            } else {
+                0
+            },
+            hub_leaf_port: if to_self {
+                Some(ports[2])
+            } else {
+                hub_leaf_port
+            },
             dir,
             child: None,
-            to_self,
             domain: domain.map(str::to_string),
             login: None,
             operator: None,
@@ -110,21 +116,17 @@ impl Node {
                     "[server]\nserver_name = \"{}\"\nhttp_port = {}\n",
                     self.name, self.http_port
                 );
-                match self.hub_leaf_port {
-                    None => toml.push_str(&format!("[leafnodes]\nport = {}\n", self.leaf_port)),
-                    Some(p) => toml.push_str(&format!(
+                if self.leaf_port != 0 {
+                    toml.push_str(&format!("[leafnodes]\nport = {}\n", self.leaf_port));
+                }
+                if let Some(p) = self.hub_leaf_port {
+                    toml.push_str(&format!(
                         "[[leafnodes.remotes]]\nurls = [\"nats-leaf://{}127.0.0.1:{p}\"]\n{}",
                         self.url_login(),
                         self.creds.as_ref().map_or(String::new(), |c| format!(
                             "credentials = \"{}\"\n",
                             c.display()
                         ))
-                    )),
-                }
-                if self.to_self {
-                    toml.push_str(&format!(
-                        "[[leafnodes.remotes]]\nurls = [\"nats-leaf://127.0.0.1:{}\"]\n",
-                        self.leaf_port
                     ));
                 }
                 if let Some(d) = &self.domain {
@@ -148,27 +150,25 @@ impl Node {
                     "server_name: {}\nlisten: 127.0.0.1:{}\nhttp: 127.0.0.1:{}\n",
                     self.name, self.port, self.http_port
                 );
-                match self.hub_leaf_port {
-                    None if self.to_self => conf_text.push_str(&format!(
-                        "leafnodes {{ listen: 127.0.0.1:{0}, remotes: [ {{ urls: [\"nats-leaf://127.0.0.1:{0}\"] }} ] }}\n",
-                        self.leaf_port
-                    )),
-                    None => conf_text.push_str(&format!(
-                        "leafnodes {{ listen: 127.0.0.1:{}{} }}\n",
-                        self.leaf_port,
-                        self.login.as_ref().map_or(String::new(), |(u, p)| format!(
-                            ", authorization {{ user: {u}, password: {p} }}"
-                        ))
-                    )),
-                    Some(p) => conf_text.push_str(&format!(
-                        "leafnodes {{ reconnect: 1, remotes: [ {{ urls: [\"nats-leaf://{}127.0.0.1:{p}\"]{} }} ] }}\n",
+                let mut leaf = Vec::new();
+                if self.leaf_port != 0 {
+                    leaf.push(format!("listen: 127.0.0.1:{}", self.leaf_port));
+                    if let Some((u, p)) = &self.login {
+                        leaf.push(format!("authorization {{ user: {u}, password: {p} }}"));
+                    }
+                }
+                if let Some(p) = self.hub_leaf_port {
+                    leaf.push("reconnect: 1".into());
+                    leaf.push(format!(
+                        "remotes: [ {{ urls: [\"nats-leaf://{}127.0.0.1:{p}\"]{} }} ]",
                         self.url_login(),
                         self.creds.as_ref().map_or(String::new(), |c| format!(
                             ", credentials: \"{}\"",
                             c.display()
                         ))
-                    )),
+                    ));
                 }
+                conf_text.push_str(&format!("leafnodes {{ {} }}\n", leaf.join(", ")));
                 if let Some(op) = &self.operator {
                     conf_text.push_str(op);
                 }
@@ -803,4 +803,61 @@ async fn creds_file_to_an_operator_mode_hub() {
     wait_interest(&hc, "creds.probe", &mut on_leaf).await;
     let mut on_hub = hc.subscribe("back.>").await.unwrap();
     wait_interest(&lc, "back.probe", &mut on_hub).await;
+}
+
+/// Three servers in a ring (X solicits Y, Y solicits Z, Z solicits X; X is the server under
+/// test, Y and Z nats-server): the `$LDS` subject X announces comes back to it around the
+/// ring, X reports the loop and refuses the links it came back on, and no message circulates.
+#[tokio::test]
+async fn a_ring_of_links_is_detected_and_nothing_circulates() {
+    let mk = |kind, name: &str| {
+        let mut n = Node::start(kind, name, None);
+        n.kill();
+        n
+    };
+    let mut x = mk(ServerKind::from_env(), "ringx");
+    let mut y = mk(ServerKind::NatsServer, "ringy");
+    let mut z = mk(ServerKind::NatsServer, "ringz");
+    x.hub_leaf_port = Some(y.leaf_port);
+    y.hub_leaf_port = Some(z.leaf_port);
+    z.hub_leaf_port = Some(x.leaf_port);
+    x.spawn();
+    y.spawn();
+    z.spawn();
+    let xc = x.client().await;
+    let yc = y.client().await;
+    let mut on_y = yc.subscribe("ring.>").await.unwrap();
+    wait_interest(&xc, "ring.probe", &mut on_y).await;
+    // Let the loop be found and broken.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    // X itself finds its own subject coming back.
+    while !x.log().to_lowercase().contains("loop detected") {
+        assert!(
+            Instant::now() < deadline,
+            "no loop detected:\nX:\n{}\nY:\n{}\nZ:\n{}",
+            x.log(),
+            y.log(),
+            z.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(200), on_y.next()).await {}
+    // The links that closed the ring are refused (nats-server refuses both links of the
+    // server that sees its own subject come back, for 30 s): no message circulates.
+    xc.publish("ring.once", "x".into()).await.unwrap();
+    xc.flush().await.unwrap();
+    let mut copies = 0;
+    while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(700), on_y.next()).await {
+        copies += 1;
+    }
+    assert!(
+        copies <= 1,
+        "a message went round the ring: {copies} copies"
+    );
+    let mut local = xc.subscribe("ring.local").await.unwrap();
+    xc.flush().await.unwrap();
+    xc.publish("ring.local", "l".into()).await.unwrap();
+    let m = next(&mut local).await;
+    assert_eq!(&m.payload[..], b"l", "local traffic goes on");
 }
