@@ -27,9 +27,11 @@ static SEQ: AtomicUsize = AtomicUsize::new(0);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Topology {
     /// The server under test is the leaf; nats-server is the hub.
-    TestedLeaf,
+    Leaf,
     /// The server under test is the hub; nats-server is the leaf.
-    TestedHub,
+    Hub,
+    /// The server under test at both ends.
+    Both,
 }
 
 /// One broker process with its config, restartable on the same ports.
@@ -281,8 +283,9 @@ impl Pair {
     fn start(t: Topology) -> Pair {
         let tested = ServerKind::from_env();
         let (hub_kind, leaf_kind) = match t {
-            Topology::TestedLeaf => (ServerKind::NatsServer, tested),
-            Topology::TestedHub => (tested, ServerKind::NatsServer),
+            Topology::Leaf => (ServerKind::NatsServer, tested),
+            Topology::Hub => (tested, ServerKind::NatsServer),
+            Topology::Both => (tested, tested),
         };
         let hub = Node::start(hub_kind, "hub", None);
         let leaf = Node::start(leaf_kind, "leaf", Some(hub.leaf_port));
@@ -358,12 +361,17 @@ async fn pubsub_both_ways(t: Topology) {
 
 #[tokio::test]
 async fn pubsub_both_ways_tested_leaf() {
-    pubsub_both_ways(Topology::TestedLeaf).await;
+    pubsub_both_ways(Topology::Leaf).await;
 }
 
 #[tokio::test]
 async fn pubsub_both_ways_tested_hub() {
-    pubsub_both_ways(Topology::TestedHub).await;
+    pubsub_both_ways(Topology::Hub).await;
+}
+
+#[tokio::test]
+async fn pubsub_both_ways_tested_both_ends() {
+    pubsub_both_ways(Topology::Both).await;
 }
 
 /// Queue members on both sides: every message goes to exactly one member overall; with
@@ -441,12 +449,22 @@ async fn queue_group_spans_link(t: Topology) {
 
 #[tokio::test]
 async fn queue_group_spans_link_tested_leaf() {
-    queue_group_spans_link(Topology::TestedLeaf).await;
+    queue_group_spans_link(Topology::Leaf).await;
 }
 
 #[tokio::test]
 async fn queue_group_spans_link_tested_hub() {
-    queue_group_spans_link(Topology::TestedHub).await;
+    queue_group_spans_link(Topology::Hub).await;
+}
+
+#[tokio::test]
+async fn queue_group_spans_link_tested_both_ends() {
+    queue_group_spans_link(Topology::Both).await;
+}
+
+#[tokio::test]
+async fn request_reply_and_headers_tested_both_ends() {
+    request_reply_and_headers(Topology::Both).await;
 }
 
 async fn request_reply_and_headers(t: Topology) {
@@ -498,12 +516,12 @@ async fn request_reply_and_headers(t: Topology) {
 
 #[tokio::test]
 async fn request_reply_and_headers_tested_leaf() {
-    request_reply_and_headers(Topology::TestedLeaf).await;
+    request_reply_and_headers(Topology::Leaf).await;
 }
 
 #[tokio::test]
 async fn request_reply_and_headers_tested_hub() {
-    request_reply_and_headers(Topology::TestedHub).await;
+    request_reply_and_headers(Topology::Hub).await;
 }
 
 async fn ten_thousand_in_order(t: Topology) {
@@ -539,12 +557,12 @@ async fn ten_thousand_in_order(t: Topology) {
 
 #[tokio::test]
 async fn ten_thousand_in_order_tested_leaf() {
-    ten_thousand_in_order(Topology::TestedLeaf).await;
+    ten_thousand_in_order(Topology::Leaf).await;
 }
 
 #[tokio::test]
 async fn ten_thousand_in_order_tested_hub() {
-    ten_thousand_in_order(Topology::TestedHub).await;
+    ten_thousand_in_order(Topology::Hub).await;
 }
 
 /// The hub dies: local traffic on the leaf goes on; the hub comes back on the same ports;
@@ -582,12 +600,12 @@ async fn hub_restart(t: Topology) {
 
 #[tokio::test]
 async fn hub_restart_tested_leaf() {
-    hub_restart(Topology::TestedLeaf).await;
+    hub_restart(Topology::Leaf).await;
 }
 
 #[tokio::test]
 async fn hub_restart_tested_hub() {
-    hub_restart(Topology::TestedHub).await;
+    hub_restart(Topology::Hub).await;
 }
 
 /// A server whose remote is its own leaf port: the link is refused as a loop (same cluster
