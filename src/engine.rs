@@ -313,17 +313,8 @@ impl Engine {
     /// limit refused it (`admitted` false, decided by the shell) the session is created
     /// already closing, with the -ERR queued.
     pub fn open_conn(&mut self, client_ip: &str, now_ns: u64, admitted: bool) -> ConnId {
-        let client_id = self.next_client_seq * self.cfg.n_cores as u64 + self.cfg.core_id as u64;
-        self.next_client_seq += 1;
-        self.stats.total_connections += 1;
-        let limits = &self.cfg.limits;
-        let mut session = Session::new(
-            client_id,
-            client_ip.to_string(),
-            limits.max_control_line_bytes,
-            limits.max_payload_bytes,
-            now_ns,
-        );
+        let mut session = self.new_session(client_ip, now_ns);
+        let client_id = session.client_id;
         let mut info = self.cfg.info.clone();
         info.client_id = client_id;
         info.client_ip = client_ip.to_string();
@@ -335,23 +326,6 @@ impl Engine {
             encode::write_err(&mut s.out, "maximum connections exceeded");
             self.close(id, CloseReason::MaxConnectionsExceeded, true);
         }
-        id
-    }
-
-    /// Gives a new session a connection id (a freed one first) and wakes its writer.
-    fn store_session(&mut self, session: Session) -> ConnId {
-        let id = match self.free_sessions.pop() {
-            Some(id) => {
-                self.sessions[id as usize] = Some(session);
-                id
-            }
-            None => {
-                self.sessions.push(Some(session));
-                (self.sessions.len() - 1) as ConnId
-            }
-        };
-        self.live_sessions += 1;
-        self.signal_writable(id);
         id
     }
 
@@ -775,6 +749,7 @@ impl Engine {
         subject: Bytes,
         queue: Option<Bytes>,
     ) -> SubKey {
+        let session_sid = sid.clone();
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = SubEntry {
@@ -799,12 +774,7 @@ impl Engine {
         let key = SubKey { slot, generation };
         self.local.insert(&subject, queue.as_deref(), key);
         if let SubTarget::Conn(conn) = target {
-            let sid = self.subs[slot as usize]
-                .as_ref()
-                .expect("just stored")
-                .sid
-                .clone();
-            self.session_mut(conn).subs.insert(sid, key);
+            self.session_mut(conn).subs.insert(session_sid, key);
         }
         if let Some(update) = self.local_interest.add(&subject, queue.as_ref()) {
             self.interest_epoch += 1;

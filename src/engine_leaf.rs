@@ -57,6 +57,40 @@ impl Engine {
         Some(Bytes::from(mapped))
     }
 
+    // Sessions of clients (`open_conn`) and links alike:
+
+    /// A session for a new socket, with the next client id of this core.
+    pub(super) fn new_session(&mut self, client_ip: &str, now_ns: u64) -> Session {
+        let client_id = self.next_client_seq * self.cfg.n_cores as u64 + self.cfg.core_id as u64;
+        self.next_client_seq += 1;
+        self.stats.total_connections += 1;
+        let limits = &self.cfg.limits;
+        Session::new(
+            client_id,
+            client_ip.to_string(),
+            limits.max_control_line_bytes,
+            limits.max_payload_bytes,
+            now_ns,
+        )
+    }
+
+    /// Gives a new session a connection id (a freed one first) and wakes its writer.
+    pub(super) fn store_session(&mut self, session: Session) -> ConnId {
+        let id = match self.free_sessions.pop() {
+            Some(id) => {
+                self.sessions[id as usize] = Some(session);
+                id
+            }
+            None => {
+                self.sessions.push(Some(session));
+                (self.sessions.len() - 1) as ConnId
+            }
+        };
+        self.live_sessions += 1;
+        self.signal_writable(id);
+        id
+    }
+
     /// Registers a leaf link's socket: `Accept` (hub) queues the leaf INFO, `Solicit`
     /// waits for the hub's. `account` is the local account bound to the link.
     pub fn open_leaf(
@@ -72,17 +106,8 @@ impl Engine {
             .settings
             .clone()
             .expect("leaf links need Engine::set_leaf");
-        let client_id = self.next_client_seq * self.cfg.n_cores as u64 + self.cfg.core_id as u64;
-        self.next_client_seq += 1;
-        self.stats.total_connections += 1;
-        let limits = &self.cfg.limits;
-        let mut s = Session::new(
-            client_id,
-            ip.to_string(),
-            limits.max_control_line_bytes,
-            limits.max_payload_bytes,
-            now_ns,
-        );
+        let mut s = self.new_session(ip, now_ns);
+        let client_id = s.client_id;
         s.client_port = port;
         s.opts.echo = false;
         s.opts.headers = true;
@@ -424,18 +449,7 @@ impl Engine {
                 msg.header_len,
                 msg.message,
             );
-            let n = msg.message.len() as u64;
-            s.out_msgs += 1;
-            s.out_bytes += n;
-            self.stats.out_msgs += 1;
-            self.stats.out_bytes += n;
-            let pending = s.pending_bytes();
-            let over = pending > self.cfg.limits.max_pending_bytes;
-            if !over && pending > self.stall_threshold_bytes() && !self.congested.contains(&conn) {
-                self.congested.push(conn);
-            }
-            self.signal_writable(conn);
-            if over {
+            if self.count_outbound(conn, msg.message.len() as u64) {
                 tracing::warn!(
                     cid = self.session(conn).client_id,
                     "slow consumer detected on leafnode link"

@@ -334,16 +334,7 @@ impl Engine {
             msg.message.len()
         } as u64;
         debug_assert!(s.out.len() > before);
-        s.out_msgs += 1;
-        s.out_bytes += delivered_bytes;
-        self.stats.out_msgs += 1;
-        self.stats.out_bytes += delivered_bytes;
-        let pending = s.pending_bytes();
-        let over = pending > self.cfg.limits.max_pending_bytes;
-        if !over && pending > self.stall_threshold_bytes() && !self.congested.contains(&conn) {
-            self.congested.push(conn);
-        }
-        self.signal_writable(conn);
+        let over = self.count_outbound(conn, delivered_bytes);
         if finished {
             self.remove_sub(key);
         }
@@ -359,6 +350,26 @@ impl Engine {
             self.close(conn, CloseReason::SlowConsumerPendingBytes, false);
         }
         true
+    }
+
+    /// Counts a delivery of `bytes` queued for `conn` and checks its pending bytes: past 3/4
+    /// of `max_pending_bytes` it is congested (the producer stalls); true when past the limit
+    /// (the caller drops it as a slow consumer).
+    pub(super) fn count_outbound(&mut self, conn: ConnId, bytes: u64) -> bool {
+        let s = self.sessions[conn as usize]
+            .as_mut()
+            .expect("a delivery to a live session");
+        s.out_msgs += 1;
+        s.out_bytes += bytes;
+        self.stats.out_msgs += 1;
+        self.stats.out_bytes += bytes;
+        let pending = s.pending_bytes();
+        let over = pending > self.cfg.limits.max_pending_bytes;
+        if !over && pending > self.stall_threshold_bytes() && !self.congested.contains(&conn) {
+            self.congested.push(conn);
+        }
+        self.signal_writable(conn);
+        over
     }
 
     /// Answers a request nobody received with the 503 status, on a plain subscription of
