@@ -23,6 +23,9 @@ fn loop_err(account: &str) -> String {
 /// nats-server's -ERR to a leaf whose cluster (or standalone server) name is its own.
 const SAME_CLUSTER_ERR: &str = "remote leafnode has same cluster name";
 
+/// nats-server's -ERR to a link replaced by a newer one from the same server.
+const DUPLICATE_ERR: &str = "Duplicate Remote LeafNode Connection";
+
 /// The engine's leaf state on one core.
 #[derive(Default)]
 pub(crate) struct LeafState {
@@ -314,9 +317,60 @@ impl Engine {
             .leaf
             .as_mut()
             .expect("a leaf session");
-        link.remote_name = connect.name;
+        link.remote_name = connect.name.clone();
         link.remote_id = connect.server_id;
+        link.remote_cluster = connect.cluster.clone();
+        let account = link.account.clone();
+        // A new link from a server replaces its older ones, here and on the other cores.
+        self.evict_duplicate_links(&connect.name, &connect.cluster, &account, Some(conn));
+        for peer in 0..self.cfg.n_cores {
+            if peer != self.cfg.core_id {
+                self.push_peer(
+                    peer,
+                    RingItem::LeafUp {
+                        name: connect.name.clone(),
+                        cluster: connect.cluster.clone(),
+                        account: account.clone(),
+                    },
+                );
+            }
+        }
         self.link_up(conn);
+    }
+
+    /// Closes this core's accepted links from server `name` in `cluster` bound to `account`
+    /// (but `keep`): a newer link from it came up, so they are stale.
+    pub(super) fn evict_duplicate_links(
+        &mut self,
+        name: &str,
+        cluster: &str,
+        account: &str,
+        keep: Option<ConnId>,
+    ) {
+        let stale: Vec<ConnId> = self
+            .leaf
+            .links
+            .iter()
+            .copied()
+            .filter(|c| Some(*c) != keep)
+            .filter(|c| {
+                self.session(*c).leaf.as_ref().is_some_and(|l| {
+                    matches!(l.role, LeafRole::Accept)
+                        && l.is_up()
+                        && l.remote_name == name
+                        && l.remote_cluster == cluster
+                        && l.account == account
+                })
+            })
+            .collect();
+        for c in stale {
+            tracing::warn!(
+                remote = name,
+                "replacing leafnode connection from same server"
+            );
+            self.send_err(c, DUPLICATE_ERR);
+            self.close(c, CloseReason::DuplicateRemoteLeafnode, true);
+        }
     }
 
     /// The handshake is done: announce our loop-detection subject and all current interest.

@@ -44,6 +44,8 @@ pub enum CloseReason {
     AuthenticationViolation,
     /// A leaf link would close a loop (its own `$LDS` subject came back, or its own name).
     LeafLoopDetected,
+    /// A newer link from the same remote server replaced this one.
+    DuplicateRemoteLeafnode,
 }
 
 impl CloseReason {
@@ -60,6 +62,7 @@ impl CloseReason {
             CloseReason::AuthenticationTimeout => "Authentication Timeout",
             CloseReason::AuthenticationViolation => "Authentication Failure",
             CloseReason::LeafLoopDetected => "Leafnode Loop Detected",
+            CloseReason::DuplicateRemoteLeafnode => "Duplicate Remote LeafNode Connection",
         }
     }
 }

@@ -160,7 +160,7 @@ impl Node {
                     }
                 }
                 if let Some(p) = self.hub_leaf_port {
-                    leaf.push("reconnect: 1".into());
+                    leaf.push("reconnect: \"1s\"".into());
                     leaf.push(format!(
                         "remotes: [ {{ urls: [\"nats-leaf://{}127.0.0.1:{p}\"]{} }} ]",
                         self.url_login(),
@@ -825,7 +825,8 @@ async fn creds_file_to_an_operator_mode_hub() {
 
 /// Three servers in a ring (X solicits Y, Y solicits Z, Z solicits X; X is the server under
 /// test, Y and Z nats-server): the `$LDS` subject X announces comes back to it around the
-/// ring, X reports the loop and refuses the links it came back on, and no message circulates.
+/// ring, a server reports the loop and refuses the links it came back on, and no message
+/// circulates.
 #[tokio::test]
 async fn a_ring_of_links_is_detected_and_nothing_circulates() {
     let mk = |kind, name: &str| {
@@ -848,8 +849,12 @@ async fn a_ring_of_links_is_detected_and_nothing_circulates() {
     wait_interest(&xc, "ring.probe", &mut on_y).await;
     // Let the loop be found and broken.
     let deadline = Instant::now() + Duration::from_secs(15);
-    // X itself finds its own subject coming back.
-    while !x.log().to_lowercase().contains("loop detected") {
+    // Which server sees its own subject first depends on timing (nats-server too); the
+    // engine tests check natrix's own detection.
+    while !(x.log() + &y.log() + &z.log())
+        .to_lowercase()
+        .contains("loop detected")
+    {
         assert!(
             Instant::now() < deadline,
             "no loop detected:\nX:\n{}\nY:\n{}\nZ:\n{}",
