@@ -184,6 +184,10 @@ pub struct JetStreamConfig {
     /// messages that exhausted `max_deliver` or were terminated (unless a consumer names its
     /// own `dead_letter_subject`).
     pub dead_letter: std::collections::BTreeMap<String, String>,
+    /// This server's JetStream domain: `$JS.<domain>.API.>` reaches its `$JS.API.>` (also
+    /// from across a leaf link); absent = none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
 }
 
 /// `jetstream.sync`: "always", or a sync interval in milliseconds.
@@ -255,6 +259,7 @@ impl Default for JetStreamConfig {
             max_memory_bytes: -1,
             max_file_bytes: -1,
             dead_letter: Default::default(),
+            domain: None,
         }
     }
 }
@@ -730,6 +735,17 @@ impl Config {
                 );
             }
         }
+        if let Some(d) = &self.jetstream.domain {
+            if d.is_empty()
+                || d.bytes()
+                    .any(|b| b <= b' ' || matches!(b, b'.' | b'*' | b'>'))
+            {
+                return bad(
+                    "jetstream.domain",
+                    format!("must be one subject token (no dots, wildcards or spaces), got {d:?}"),
+                );
+            }
+        }
         if self.jetstream.store_dir.as_os_str().is_empty() {
             return bad("jetstream.store_dir", "must not be empty".to_owned());
         }
@@ -742,6 +758,14 @@ impl Config {
         if let Some(leaf) = &self.leafnodes {
             if let Err(e) = leaf.validate() {
                 return bad(&e.key, e.reason);
+            }
+            if leaf.port != 0
+                && (leaf.port == self.server.port || leaf.port == self.server.http_port)
+            {
+                return bad(
+                    "leafnodes.port",
+                    format!("{} is already the client or monitoring port", leaf.port),
+                );
             }
         }
         if let Some(tls) = &self.tls {
@@ -879,6 +903,7 @@ mod tests {
                 max_memory_bytes: 1 << 30,
                 max_file_bytes: 1 << 40,
                 dead_letter: [("ORDERS".to_owned(), "dlq.orders".to_owned())].into(),
+                domain: None,
             },
             authorization: None,
             leafnodes: None,

@@ -187,6 +187,7 @@ struct SubEntry {
 }
 
 /// A message being routed, borrowed from the publish that carries it.
+#[derive(Clone, Copy)]
 struct Routed<'a> {
     subject: &'a Bytes,
     /// The subject MSG shows when it differs from the routing subject (consumer deliveries).
@@ -343,34 +344,14 @@ impl Engine {
     /// limit refused it (`admitted` false, decided by the shell) the session is created
     /// already closing, with the -ERR queued.
     pub fn open_conn(&mut self, client_ip: &str, now_ns: u64, admitted: bool) -> ConnId {
-        let client_id = self.next_client_seq * self.cfg.n_cores as u64 + self.cfg.core_id as u64;
-        self.next_client_seq += 1;
-        self.stats.total_connections += 1;
-        let limits = &self.cfg.limits;
-        let mut session = Session::new(
-            client_id,
-            client_ip.to_string(),
-            limits.max_control_line_bytes,
-            limits.max_payload_bytes,
-            now_ns,
-        );
+        let mut session = self.new_session(client_ip, now_ns);
+        let client_id = session.client_id;
         let mut info = self.cfg.info.clone();
         info.client_id = client_id;
         info.client_ip = client_ip.to_string();
         self.prepare_auth(&mut session, &mut info, now_ns);
         encode::write_info(&mut session.out, &info);
-        let id = match self.free_sessions.pop() {
-            Some(id) => {
-                self.sessions[id as usize] = Some(session);
-                id
-            }
-            None => {
-                self.sessions.push(Some(session));
-                (self.sessions.len() - 1) as ConnId
-            }
-        };
-        self.live_sessions += 1;
-        self.signal_writable(id);
+        let id = self.store_session(session);
         if !admitted || self.shutting_down {
             let s = self.session_mut(id);
             encode::write_err(&mut s.out, "maximum connections exceeded");
@@ -823,6 +804,7 @@ impl Engine {
         subject: Bytes,
         queue: Option<Bytes>,
     ) -> SubKey {
+        let session_sid = sid.clone();
         let generation = self.next_generation;
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = SubEntry {
@@ -848,12 +830,7 @@ impl Engine {
         let key = SubKey { slot, generation };
         self.local[account as usize].insert(&subject, queue.as_deref(), key);
         if let SubTarget::Conn(conn) = target {
-            let sid = self.subs[slot as usize]
-                .as_ref()
-                .expect("just stored")
-                .sid
-                .clone();
-            self.session_mut(conn).subs.insert(sid, key);
+            self.session_mut(conn).subs.insert(session_sid, key);
         }
         key
     }

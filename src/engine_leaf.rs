@@ -23,6 +23,9 @@ fn loop_err(account: &str) -> String {
 /// nats-server's -ERR to a leaf whose cluster (or standalone server) name is its own.
 const SAME_CLUSTER_ERR: &str = "remote leafnode has same cluster name";
 
+/// nats-server's -ERR to a link replaced by a newer one from the same server.
+const DUPLICATE_ERR: &str = "Duplicate Remote LeafNode Connection";
+
 /// The engine's leaf state on one core.
 #[derive(Default)]
 pub(crate) struct LeafState {
@@ -31,12 +34,64 @@ pub(crate) struct LeafState {
     links: Vec<ConnId>,
     /// Deliveries to links during one routing pass: (link, queue group picked on it).
     scratch: Vec<(ConnId, Option<Bytes>)>,
+    /// `$JS.<domain>.API.` when JetStream has a domain (mapped to `$JS.API.`).
+    js_domain_prefix: Option<Bytes>,
 }
 
 impl Engine {
     /// Turns leaf links on (the same settings on every core).
     pub fn set_leaf(&mut self, settings: Option<Arc<LeafSettings>>) {
         self.leaf.settings = settings;
+    }
+
+    /// Sets the JetStream domain: publishes to `$JS.<domain>.API.<rest>` are routed as
+    /// `$JS.API.<rest>` (nats-server's domain mapping), from clients and links alike.
+    pub fn set_js_domain(&mut self, domain: Option<&str>) {
+        self.leaf.js_domain_prefix = domain.map(|d| Bytes::from(format!("$JS.{d}.API.")));
+    }
+
+    /// The `$JS.API.` subject a domain API subject stands for, if it is one.
+    pub(super) fn map_js_domain(&self, subject: &Bytes) -> Option<Bytes> {
+        let prefix = self.leaf.js_domain_prefix.as_ref()?;
+        let rest = subject.strip_prefix(&prefix[..])?;
+        let mut mapped = Vec::with_capacity(8 + rest.len());
+        mapped.extend_from_slice(b"$JS.API.");
+        mapped.extend_from_slice(rest);
+        Some(Bytes::from(mapped))
+    }
+
+    // Sessions of clients (`open_conn`) and links alike:
+
+    /// A session for a new socket, with the next client id of this core.
+    pub(super) fn new_session(&mut self, client_ip: &str, now_ns: u64) -> Session {
+        let client_id = self.next_client_seq * self.cfg.n_cores as u64 + self.cfg.core_id as u64;
+        self.next_client_seq += 1;
+        self.stats.total_connections += 1;
+        let limits = &self.cfg.limits;
+        Session::new(
+            client_id,
+            client_ip.to_string(),
+            limits.max_control_line_bytes,
+            limits.max_payload_bytes,
+            now_ns,
+        )
+    }
+
+    /// Gives a new session a connection id (a freed one first) and wakes its writer.
+    pub(super) fn store_session(&mut self, session: Session) -> ConnId {
+        let id = match self.free_sessions.pop() {
+            Some(id) => {
+                self.sessions[id as usize] = Some(session);
+                id
+            }
+            None => {
+                self.sessions.push(Some(session));
+                (self.sessions.len() - 1) as ConnId
+            }
+        };
+        self.live_sessions += 1;
+        self.signal_writable(id);
+        id
     }
 
     /// Registers a leaf link's socket: `Accept` (hub) queues the leaf INFO, `Solicit`
@@ -54,17 +109,8 @@ impl Engine {
             .settings
             .clone()
             .expect("leaf links need Engine::set_leaf");
-        let client_id = self.next_client_seq * self.cfg.n_cores as u64 + self.cfg.core_id as u64;
-        self.next_client_seq += 1;
-        self.stats.total_connections += 1;
-        let limits = &self.cfg.limits;
-        let mut s = Session::new(
-            client_id,
-            ip.to_string(),
-            limits.max_control_line_bytes,
-            limits.max_payload_bytes,
-            now_ns,
-        );
+        let mut s = self.new_session(ip, now_ns);
+        let client_id = s.client_id;
         s.client_port = port;
         s.opts.echo = false;
         s.opts.headers = true;
@@ -96,21 +142,18 @@ impl Engine {
             account.to_string(),
             &settings,
         )));
-        let id = match self.free_sessions.pop() {
-            Some(id) => {
-                self.sessions[id as usize] = Some(s);
-                id
-            }
-            None => {
-                self.sessions.push(Some(s));
-                (self.sessions.len() - 1) as ConnId
-            }
-        };
-        self.live_sessions += 1;
+        let id = self.store_session(s);
         self.leaf.links.push(id);
-        self.signal_writable(id);
+        if self.shutting_down {
+            self.close(id, CloseReason::ServerShutdown, false);
+        }
         tracing::info!(cid = client_id, ip, "leafnode connection created");
         id
+    }
+
+    /// Leaf links on this core.
+    pub fn leaf_link_count(&self) -> usize {
+        self.leaf.links.len()
     }
 
     /// Whether `conn` is a leaf link whose handshake is done.
@@ -274,9 +317,60 @@ impl Engine {
             .leaf
             .as_mut()
             .expect("a leaf session");
-        link.remote_name = connect.name;
+        link.remote_name = connect.name.clone();
         link.remote_id = connect.server_id;
+        link.remote_cluster = connect.cluster.clone();
+        let account = link.account.clone();
+        // A new link from a server replaces its older ones, here and on the other cores.
+        self.evict_duplicate_links(&connect.name, &connect.cluster, &account, Some(conn));
+        for peer in 0..self.cfg.n_cores {
+            if peer != self.cfg.core_id {
+                self.push_peer(
+                    peer,
+                    RingItem::LeafUp {
+                        name: connect.name.clone(),
+                        cluster: connect.cluster.clone(),
+                        account: account.clone(),
+                    },
+                );
+            }
+        }
         self.link_up(conn);
+    }
+
+    /// Closes this core's accepted links from server `name` in `cluster` bound to `account`
+    /// (but `keep`): a newer link from it came up, so they are stale.
+    pub(super) fn evict_duplicate_links(
+        &mut self,
+        name: &str,
+        cluster: &str,
+        account: &str,
+        keep: Option<ConnId>,
+    ) {
+        let stale: Vec<ConnId> = self
+            .leaf
+            .links
+            .iter()
+            .copied()
+            .filter(|c| Some(*c) != keep)
+            .filter(|c| {
+                self.session(*c).leaf.as_ref().is_some_and(|l| {
+                    matches!(l.role, LeafRole::Accept)
+                        && l.is_up()
+                        && l.remote_name == name
+                        && l.remote_cluster == cluster
+                        && l.account == account
+                })
+            })
+            .collect();
+        for c in stale {
+            tracing::warn!(
+                remote = name,
+                "replacing leafnode connection from same server"
+            );
+            self.send_err(c, DUPLICATE_ERR);
+            self.close(c, CloseReason::DuplicateRemoteLeafnode, true);
+        }
     }
 
     /// The handshake is done: announce our loop-detection subject and all current interest.
@@ -287,6 +381,10 @@ impl Engine {
         link.state = LinkState::Up;
         tracing::info!(remote = %link.remote_name, "leafnode link up");
         wire::write_ls_plus(&mut s.out, &settings.loop_subject, None);
+        if let (true, Some(d)) = (settings.jetstream, &settings.domain) {
+            // This server's JetStream, reachable from across the link by its domain.
+            wire::write_ls_plus(&mut s.out, format!("$JS.{d}.API.>").as_bytes(), None);
+        }
         let account = self.session(conn).account;
         let mut keys: AHashSet<leaf::InterestKey> = self
             .local_interest
@@ -376,11 +474,7 @@ impl Engine {
         if leaf::is_local_only(&subject) {
             return;
         }
-        self.stats.in_msgs += 1;
-        self.stats.in_bytes += message.len() as u64;
-        let s = self.session_mut(conn);
-        s.in_msgs += 1;
-        s.in_bytes += message.len() as u64;
+        self.count_inbound(conn, message.len());
         let msg = Routed {
             subject: &subject,
             shown: None,
@@ -430,18 +524,7 @@ impl Engine {
                 msg.header_len,
                 msg.message,
             );
-            let n = msg.message.len() as u64;
-            s.out_msgs += 1;
-            s.out_bytes += n;
-            self.stats.out_msgs += 1;
-            self.stats.out_bytes += n;
-            let pending = s.pending_bytes();
-            let over = pending > self.cfg.limits.max_pending_bytes;
-            if !over && pending > self.stall_threshold_bytes() && !self.congested.contains(&conn) {
-                self.congested.push(conn);
-            }
-            self.signal_writable(conn);
-            if over {
+            if self.count_outbound(conn, msg.message.len() as u64) {
                 tracing::warn!(
                     cid = self.session(conn).client_id,
                     "slow consumer detected on leafnode link"

@@ -228,3 +228,51 @@ fn soliciting_side_connects_after_info_then_announces() {
     assert_eq!(t.send(1, l, "PING\r\n"), ReadStatus::Continue);
     assert_eq!(t.out(1, l), "PONG\r\n");
 }
+
+#[test]
+fn queue_members_across_a_link_only_when_no_other_member_is_known() {
+    let mut t = Two::new();
+    let (l, _) = t.hub_link();
+    t.send(1, l, "LS+ w g 5\r\n");
+    let c1 = t.client(1);
+    t.send(1, c1, "SUB w g 1\r\n");
+    t.out(1, l);
+    let c0 = t.client(0);
+    for _ in 0..50 {
+        t.send(0, c0, "PUB w 1\r\nx\r\n");
+    }
+    assert_eq!(
+        t.out(1, l),
+        "",
+        "the local member is preferred (nats-server)"
+    );
+    assert_eq!(t.out(1, c1).matches("MSG w 1 1").count(), 50);
+    t.send(1, c1, "UNSUB 1\r\n");
+    t.out(1, l);
+    t.send(0, c0, "PUB w 1\r\ny\r\n");
+    assert_eq!(t.out(1, l), "LMSG w | g 1\r\ny\r\n");
+}
+
+#[test]
+fn a_newer_link_from_the_same_server_replaces_the_old_one_on_any_core() {
+    let mut t = Two::new();
+    let (old, _) = t.hub_link();
+    t.send(1, old, "LS+ stale\r\n");
+    // The same server links again, this time to core 0.
+    let new = t.cores[0].open_leaf("127.0.0.1", 2, 1, LeafRole::Accept, "$G");
+    t.out(0, new);
+    t.send(0, new, LEAF_CONNECT);
+    assert_eq!(
+        t.out(1, old),
+        "-ERR 'Duplicate Remote LeafNode Connection'\r\n"
+    );
+    assert_eq!(
+        t.cores[1].session(old).close,
+        Some(CloseReason::DuplicateRemoteLeafnode)
+    );
+    assert!(t.cores[0].leaf_link_up(new));
+    // The old link's interest went with it.
+    let c = t.client(0);
+    t.send(0, c, "PUB stale 1\r\nx\r\n");
+    assert_eq!(t.out(1, old), "");
+}

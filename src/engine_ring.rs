@@ -22,6 +22,11 @@ impl Engine {
                 }
                 RingItem::Js(account, item) => self.js_inbox.push((peer, account, item)),
                 RingItem::Quiesce => self.quiesced[peer] += 1,
+                RingItem::LeafUp {
+                    name,
+                    cluster,
+                    account,
+                } => self.evict_duplicate_links(&name, &cluster, &account, None),
                 RingItem::Credit { bytes } => {
                     let inflight = &mut self.peer_inflight_bytes[peer];
                     debug_assert!(*inflight >= bytes);

@@ -34,11 +34,7 @@ impl Engine {
             // Pedantic clients are told, but the publish still goes through (nats-server).
             self.send_err(conn, "Invalid Publish Subject");
         }
-        self.stats.in_msgs += 1;
-        self.stats.in_bytes += message.len() as u64;
-        let s = self.session_mut(conn);
-        s.in_msgs += 1;
-        s.in_bytes += message.len() as u64;
+        self.count_inbound(conn, message.len());
         let msg = Routed {
             subject: &subject,
             shown: None,
@@ -59,11 +55,37 @@ impl Engine {
         }
     }
 
+    /// Counts a message a connection published (core and connection counters).
+    pub(super) fn count_inbound(&mut self, conn: ConnId, bytes: usize) {
+        self.stats.in_msgs += 1;
+        self.stats.in_bytes += bytes as u64;
+        let s = self.session_mut(conn);
+        s.in_msgs += 1;
+        s.in_bytes += bytes as u64;
+    }
+
     /// Delivers a publish from this core in `account`: to local subscribers directly, to
-    /// other cores over their rings, and into the accounts that import it. Returns how many
-    /// deliveries (local copies plus forwards) it made.
+    /// other cores over their rings, and into the accounts that import it (a subject in this
+    /// server's JetStream domain, `$JS.<domain>.API.>`, first becomes `$JS.API.>`). Returns
+    /// how many deliveries (local copies plus forwards) it made.
     #[inline]
     pub(super) fn route(
+        &mut self,
+        publisher: Option<ConnId>,
+        account: AccountId,
+        msg: &Routed<'_>,
+    ) -> usize {
+        if let Some(mapped) = self.map_js_domain(msg.subject) {
+            let msg = Routed {
+                subject: &mapped,
+                ..*msg
+            };
+            return self.route_accounts(publisher, account, &msg);
+        }
+        self.route_accounts(publisher, account, msg)
+    }
+
+    fn route_accounts(
         &mut self,
         publisher: Option<ConnId>,
         account: AccountId,
@@ -180,15 +202,22 @@ impl Engine {
         msg: &Routed<'_>,
         routes: &mut [PeerRoute],
     ) -> usize {
+        let remote_weight = remote_members
+            .iter()
+            .map(|m| m.member_count as u64)
+            .sum::<u64>();
+        // As nats-server: a member across a leaf link only when no other member is known.
+        let skip_links = remote_weight > 0
+            || local_members
+                .iter()
+                .any(|k| self.eligible(*k, publisher) && !self.is_link_sub(*k));
+        let candidate =
+            |e: &Engine, k: SubKey| e.eligible(k, publisher) && !(skip_links && e.is_link_sub(k));
         let local_weight = local_members
             .iter()
-            .filter(|k| self.eligible(**k, publisher))
+            .filter(|k| candidate(self, **k))
             .count() as u64;
-        let total: u64 = local_weight
-            + remote_members
-                .iter()
-                .map(|m| m.member_count as u64)
-                .sum::<u64>();
+        let total: u64 = local_weight + remote_weight;
         if total == 0 {
             return 0;
         }
@@ -197,7 +226,7 @@ impl Engine {
             let key = local_members
                 .iter()
                 .copied()
-                .filter(|k| self.eligible(*k, publisher))
+                .filter(|k| candidate(self, *k))
                 .nth(pick as usize)
                 .expect("pick is below the eligible count");
             return self.deliver_local(key, publisher, msg) as usize;
@@ -219,10 +248,12 @@ impl Engine {
         members: &[SubKey],
         publisher: Option<ConnId>,
     ) -> Option<SubKey> {
-        let eligible = members
+        let skip_links = members
             .iter()
-            .filter(|k| self.eligible(**k, publisher))
-            .count();
+            .any(|k| self.eligible(*k, publisher) && !self.is_link_sub(*k));
+        let candidate =
+            |e: &Engine, k: SubKey| e.eligible(k, publisher) && !(skip_links && e.is_link_sub(k));
+        let eligible = members.iter().filter(|k| candidate(self, **k)).count();
         if eligible == 0 {
             return None;
         }
@@ -230,8 +261,18 @@ impl Engine {
         members
             .iter()
             .copied()
-            .filter(|k| self.eligible(*k, publisher))
+            .filter(|k| candidate(self, *k))
             .nth(pick)
+    }
+
+    /// Whether a subscription is a leaf link's (interest from across the link).
+    pub(super) fn is_link_sub(&self, key: SubKey) -> bool {
+        match self.subs[key.slot as usize].as_ref().map(|e| e.target) {
+            Some(SubTarget::Conn(c)) => self.sessions[c as usize]
+                .as_ref()
+                .is_some_and(|s| s.leaf.is_some()),
+            _ => false,
+        }
     }
 
     /// Whether a subscription may receive a message from `publisher` (echo, liveness).
@@ -336,16 +377,7 @@ impl Engine {
             msg.message.len()
         } as u64;
         debug_assert!(s.out.len() > before);
-        s.out_msgs += 1;
-        s.out_bytes += delivered_bytes;
-        self.stats.out_msgs += 1;
-        self.stats.out_bytes += delivered_bytes;
-        let pending = s.pending_bytes();
-        let over = pending > self.cfg.limits.max_pending_bytes;
-        if !over && pending > self.stall_threshold_bytes() && !self.congested.contains(&conn) {
-            self.congested.push(conn);
-        }
-        self.signal_writable(conn);
+        let over = self.count_outbound(conn, delivered_bytes);
         if finished {
             self.remove_sub(key);
         }
@@ -361,6 +393,26 @@ impl Engine {
             self.close(conn, CloseReason::SlowConsumerPendingBytes, false);
         }
         true
+    }
+
+    /// Counts a delivery of `bytes` queued for `conn` and checks its pending bytes: past 3/4
+    /// of `max_pending_bytes` it is congested (the producer stalls); true when past the limit
+    /// (the caller drops it as a slow consumer).
+    pub(super) fn count_outbound(&mut self, conn: ConnId, bytes: u64) -> bool {
+        let s = self.sessions[conn as usize]
+            .as_mut()
+            .expect("a delivery to a live session");
+        s.out_msgs += 1;
+        s.out_bytes += bytes;
+        self.stats.out_msgs += 1;
+        self.stats.out_bytes += bytes;
+        let pending = s.pending_bytes();
+        let over = pending > self.cfg.limits.max_pending_bytes;
+        if !over && pending > self.stall_threshold_bytes() && !self.congested.contains(&conn) {
+            self.congested.push(conn);
+        }
+        self.signal_writable(conn);
+        over
     }
 
     /// Answers a request nobody received with the 503 status, on a plain subscription of

@@ -2,7 +2,7 @@
 //! owning core when the monitor asks (never on the message path).
 
 use super::{Engine, SubTarget};
-use crate::monitor::snapshot::{ConnSnapshot, CoreSnapshot, SubSnapshot};
+use crate::monitor::snapshot::{ConnSnapshot, CoreSnapshot, LeafConnSnapshot, SubSnapshot};
 use crate::session::ConnId;
 
 fn text(b: &[u8]) -> String {
@@ -22,7 +22,8 @@ impl Engine {
             epoch_unix_ns: 0,
             taken_ns: now_ns,
             stats: self.stats,
-            connections: self.live_sessions as u64,
+            // As nats-server: leaf links are not client connections (`/leafz` lists them).
+            connections: (self.live_sessions - self.leaf_link_count()) as u64,
             subscriptions: self.subscription_count() as u64,
             conns: Vec::new(),
             sublist: self.local[crate::accounts::GLOBAL as usize].stats(),
@@ -63,6 +64,11 @@ impl Engine {
                 name: s.opts.name.clone().filter(|n| !n.is_empty()),
                 lang: s.opts.lang.clone().filter(|n| !n.is_empty()),
                 version: s.opts.version.clone().filter(|n| !n.is_empty()),
+                leaf: s.leaf.as_ref().map(|l| LeafConnSnapshot {
+                    name: l.remote_name.clone(),
+                    account: l.account.clone(),
+                    solicited: matches!(l.role, crate::leaf::LeafRole::Solicit(_)),
+                }),
             });
         }
         snap

@@ -25,6 +25,16 @@ pub enum RingItem {
     /// JetStream traffic between the meta core and stream owners of one account (each
     /// account with JetStream has its own stream host on every core).
     Js(crate::accounts::AccountId, crate::js_ring::JsItem),
+    /// A leaf link from server `name` (cluster, local account) came up on the sender: links
+    /// from that same server elsewhere are stale and are replaced (as nats-server does).
+    LeafUp {
+        /// The remote server's name.
+        name: String,
+        /// Its cluster name.
+        cluster: String,
+        /// The local account the link is bound to.
+        account: String,
+    },
     /// Shutdown: the sender has stopped taking client input and this is its last item on
     /// this ring, so everything it forwarded to us has arrived.
     Quiesce,

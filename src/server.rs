@@ -290,6 +290,7 @@ pub fn start_with_signals(
                 .collect(),
         },
         max_segment_bytes: js.max_segment_bytes,
+        domain: js.domain.clone(),
         sync: match js.sync.interval_ms() {
             None => SyncMode::Always,
             Some(ms) => SyncMode::Interval(Duration::from_millis(ms)),
@@ -499,7 +500,11 @@ fn leaf_spec(
             listen_port: lc.port,
             max_payload: cfg.limits.max_payload_bytes,
             max_control_line: cfg.limits.max_control_line_bytes,
-            domain: None,
+            domain: cfg
+                .jetstream
+                .enabled
+                .then(|| cfg.jetstream.domain.clone())
+                .flatten(),
             jetstream: cfg.jetstream.enabled,
         }),
         listen_addr: (lc.port != 0).then(|| format!("{host}:{}", lc.port)),

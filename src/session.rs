@@ -48,6 +48,8 @@ pub enum CloseReason {
     TlsHandshakeError,
     /// The user JWT expired while connected.
     AuthenticationExpired,
+    /// A newer link from the same remote server replaced this one.
+    DuplicateRemoteLeafnode,
 }
 
 impl CloseReason {
@@ -66,6 +68,7 @@ impl CloseReason {
             CloseReason::LeafLoopDetected => "Leafnode Loop Detected",
             CloseReason::TlsHandshakeError => "TLS Handshake Error",
             CloseReason::AuthenticationExpired => "Authentication Expired",
+            CloseReason::DuplicateRemoteLeafnode => "Duplicate Remote LeafNode Connection",
         }
     }
 }

@@ -101,5 +101,10 @@ mod tests {
         };
         assert_eq!(bad.validate().unwrap_err().key, "leafnodes.remotes[0].urls");
         assert!(toml::from_str::<LeafNodesConfig>("prot = 1").is_err());
+        let whole = crate::config::Config::from_toml_str(
+            "[server]\nport = 4222\n[leafnodes]\nport = 4222\n",
+            "t.toml",
+        );
+        assert!(whole.unwrap_err().to_string().contains("leafnodes.port"));
     }
 }

@@ -111,6 +111,8 @@ pub struct LeafLink {
     pub remote_name: String,
     /// The other server's id.
     pub remote_id: String,
+    /// The other server's cluster name (from CONNECT).
+    pub remote_cluster: String,
     announced: AHashMap<InterestKey, u32>,
 }
 
@@ -128,6 +130,7 @@ impl LeafLink {
             account,
             remote_name: String::new(),
             remote_id: String::new(),
+            remote_cluster: String::new(),
             announced: AHashMap::new(),
         }
     }

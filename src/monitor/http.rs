@@ -307,6 +307,14 @@ impl Monitor {
                     body: super::metrics::metrics(&varz, &cores).into_bytes(),
                 })
             }
+            "/leafz" => {
+                let cores = self.shared.gather(true);
+                Ok(Reply::json(super::leafz::leafz(
+                    &self.facts,
+                    &cores,
+                    now_unix_ns(),
+                )))
+            }
             _ => render::topology(path, &self.facts, now_unix_ns())
                 .map(Reply::json)
                 .ok_or_else(|| "404 page not found".into()),

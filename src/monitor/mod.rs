@@ -11,6 +11,7 @@ pub mod accountz;
 pub mod hist;
 pub mod http;
 pub mod jsz;
+pub mod leafz;
 pub mod metrics;
 pub mod process;
 pub mod render;

@@ -426,7 +426,7 @@ pub fn connz(
     let mut all: Vec<(&ConnSnapshot, &CoreSnapshot)> = cores
         .iter()
         .flat_map(|c| c.conns.iter().map(move |conn| (conn, &**c)))
-        .filter(|(c, _)| opts.cid.is_none_or(|cid| c.cid == cid))
+        .filter(|(c, _)| c.leaf.is_none() && opts.cid.is_none_or(|cid| c.cid == cid))
         .collect();
     let start = |(c, core): &(&ConnSnapshot, &CoreSnapshot)| core.unix_ns(c.start_ns);
     let last = |(c, core): &(&ConnSnapshot, &CoreSnapshot)| core.unix_ns(c.last_activity_ns);

@@ -63,6 +63,7 @@ fn conn(cid: u64, out_msgs: u64, subs: &[&str]) -> ConnSnapshot {
         name: (cid == 1).then(|| "pub".to_string()),
         lang: Some("rust".into()),
         version: Some("0.51.0".into()),
+        leaf: None,
         ..Default::default()
     }
 }

@@ -52,6 +52,19 @@ pub struct ConnSnapshot {
     pub lang: Option<String>,
     /// CONNECT `version`.
     pub version: Option<String>,
+    /// Set for a leaf node link (shown by `/leafz`, not `/connz`).
+    pub leaf: Option<LeafConnSnapshot>,
+}
+
+/// A leaf node link's own facts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LeafConnSnapshot {
+    /// The other server's name.
+    pub name: String,
+    /// Local account bound to the link.
+    pub account: String,
+    /// We dialled it (we are the spoke).
+    pub solicited: bool,
 }
 
 /// One core's state as of one moment.

@@ -102,6 +102,8 @@ pub struct JetStreamSpec {
     pub max_segment_bytes: u64,
     /// When appends reach the disk.
     pub sync: SyncMode,
+    /// JetStream domain (`$JS.<domain>.API.>` maps to `$JS.API.>`).
+    pub domain: Option<String>,
 }
 
 /// What a core needs to start, built by the server before the executors spawn.
@@ -395,6 +397,7 @@ pub async fn run_core(spec: CoreSpec) {
                 }
             }
             e.set_wall_epoch_ns(wall_now_ns());
+            e.set_js_domain(jetstream.as_ref().and_then(|j| j.domain.as_deref()));
             e
         }),
         conns: RefCell::new(AHashMap::new()),
