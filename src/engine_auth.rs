@@ -427,6 +427,15 @@ mod tests {
         let exp = token::decode::<UserClaims>(&jwt).unwrap().data.exp;
 
         let mut e = engine("");
+        // Operator mode's accounts are the resolver's: the user's account must exist.
+        let accounts = crate::accounts::Accounts::build(
+            &crate::accounts::from_operator::accounts_of(&trust),
+            Some(trust.system_account()),
+            false,
+            [0; 4],
+        )
+        .expect("accounts of the fixtures");
+        e.set_accounts(Arc::new(accounts));
         e.set_auth(Some(Arc::new(Authenticator::from_operator(trust))));
         let connect = |e: &mut Engine, wall_s: i64| {
             e.set_wall_epoch_ns(wall_s as u64 * 1_000_000_000);
