@@ -186,15 +186,13 @@ async fn sighup_sigusr1_are_logged_and_the_server_keeps_serving() {
     let mut server = TestServer::start_default();
     let c = server.client().await;
     round_trip(&c).await;
+    // SIGHUP reloads the configuration (unchanged here; logged at INFO, which tests do not
+    // show: tests/reload.rs checks reloads); SIGUSR1 has no log file to reopen (a WARN).
     for (sig, natrix_says, nats_server_says) in [
-        (
-            libc::SIGHUP,
-            "configuration reload is not supported",
-            "Trapped \"hangup\" signal",
-        ),
+        (libc::SIGHUP, None, "Trapped \"hangup\" signal"),
         (
             libc::SIGUSR1,
-            "log file reopening is not supported",
+            Some("nothing to reopen"),
             "Trapped \"user defined signal 1\" signal",
         ),
     ] {
@@ -206,14 +204,16 @@ async fn sighup_sigusr1_are_logged_and_the_server_keeps_serving() {
             wait_for_stderr(&server, nats_server_says);
             continue;
         }
-        wait_for_stderr(&server, natrix_says);
-        let line = server
-            .stderr()
-            .lines()
-            .find(|l| l.contains(natrix_says))
-            .map(str::to_owned)
-            .unwrap_or_default();
-        assert!(line.contains("WARN"), "logged as a warning: {line}");
+        if let Some(natrix_says) = natrix_says {
+            wait_for_stderr(&server, natrix_says);
+            let line = server
+                .stderr()
+                .lines()
+                .find(|l| l.contains(natrix_says))
+                .map(str::to_owned)
+                .unwrap_or_default();
+            assert!(line.contains("WARN"), "logged as a warning: {line}");
+        }
         server.assert_alive();
         round_trip(&c).await;
         let fresh = server.client().await;
