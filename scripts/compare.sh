@@ -31,6 +31,9 @@
 #   COMPARE_SEEK_MSGS=1000000     stream size of the js-seek row (10000000 for the 10 M figure)
 #   COMPARE_SEEK_REPEATS=10       consumers created (and timed) per js-seek run
 #   COMPARE_NATRIX_BIN=path       use this natrix binary instead of building target/release/natrix
+#   COMPARE_BASE_NATRIX_BIN=path  A/B of two natrix builds: the server "natrix-base" in
+#                                 COMPARE_SERVERS runs this binary (e.g. COMPARE_SERVERS="natrix-base natrix",
+#                                 alternating per run); its runs are recorded as server "natrix-base"
 #   COMPARE_OUT=results       output directory
 #   COMPARE_UPDATE_BENCHMARKS=1   splice the table into BENCHMARKS.md (0 = leave it)
 set -euo pipefail
@@ -54,6 +57,7 @@ VENV=$ROOT/.venv
 NATS_BIN=$VENV/bin/nats-server
 LOADGEN=$ROOT/target/release/natrix-loadgen
 NATRIX=${COMPARE_NATRIX_BIN:-$ROOT/target/release/natrix}
+NATRIX_BASE=${COMPARE_BASE_NATRIX_BIN:-}
 
 die() {
     echo "compare.sh: error: $*" >&2
@@ -67,8 +71,11 @@ for v in CONSUME_MSGS SEEK_MSGS SEEK_REPEATS; do
     [[ ${!v} =~ ^[0-9]+$ ]] && ((${!v} >= 2)) || die "COMPARE_${v} must be a whole number of at least 2"
 done
 for s in $SERVERS; do
-    [[ $s == natrix || $s == nats-server ]] || die "unknown server '$s' in COMPARE_SERVERS"
+    [[ $s == natrix || $s == nats-server || $s == natrix-base ]] || die "unknown server '$s' in COMPARE_SERVERS"
 done
+if [[ " $SERVERS " == *" natrix-base "* ]]; then
+    [[ -x $NATRIX_BASE ]] || die "COMPARE_SERVERS names natrix-base: set COMPARE_BASE_NATRIX_BIN to an executable"
+fi
 for b in $BUDGETS; do
     [[ $b == one-core || $b == all-cores ]] || die "unknown budget '$b' in COMPARE_BUDGETS"
 done
@@ -178,8 +185,10 @@ start_server() {
         cores=1
     fi
     case $server in
-    natrix)
-        "${pin[@]}" "$NATRIX" "${nargs[@]}" --port "$port" --addr 127.0.0.1 --cores "$cores" --log-level warn \
+    natrix | natrix-base)
+        local bin=$NATRIX
+        [[ $server == natrix-base ]] && bin=$NATRIX_BASE
+        "${pin[@]}" "$bin" "${nargs[@]}" --port "$port" --addr 127.0.0.1 --cores "$cores" --log-level warn \
             --http-port "$mport" --store-dir "$STORE_ROOT/data" >"$SERVER_LOG" 2>&1 &
         MON="http://127.0.0.1:$mport"
         ;;

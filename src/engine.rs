@@ -436,8 +436,10 @@ impl Engine {
         }
     }
 
-    /// Changes whenever interest appeared or changed here or on a peer (so a push consumer
-    /// waiting for a subscriber can start at once rather than on its next timer tick).
+    /// Changes whenever interest appeared, went away or changed here or on a peer (so a
+    /// push consumer waiting for a subscriber can start at once rather than on its next
+    /// timer tick). While it stands, [`Engine::has_interest`] answers the same for every
+    /// subject: the JetStream driver remembers answers by it (`shell::js_drive`).
     pub fn interest_epoch(&self) -> u64 {
         self.interest_epoch
     }
@@ -1040,6 +1042,8 @@ impl Engine {
             self.local_interest
                 .remove(entry.account, &entry.subject, entry.queue.as_ref())
         {
+            // Interest went away: answers remembered for the old epoch are stale too.
+            self.interest_epoch += 1;
             self.broadcast_interest(update);
         }
         self.leaf_interest_changed(entry.account, &entry.subject, entry.queue.as_ref());

@@ -52,16 +52,29 @@ pub fn ack_subject(
     ts_ns: u64,
     pending: u64,
 ) -> Bytes {
-    let mut s = Vec::with_capacity(16 + stream.len() + consumer.len() + 64);
+    // Sized exactly: a `Vec` whose length is its capacity becomes `Bytes` without a
+    // second allocation (one per delivery).
+    let mut bufs = [(); 5].map(|_| itoa::Buffer::new());
+    let nums = [delivered, stream_seq, consumer_seq, ts_ns, pending];
+    let mut digits: [&str; 5] = [""; 5];
+    for ((buf, n), d) in bufs.iter_mut().zip(nums).zip(digits.iter_mut()) {
+        *d = buf.format(n);
+    }
+    let len = b"$JS.ACK.".len()
+        + stream.len()
+        + 1
+        + consumer.len()
+        + digits.iter().map(|d| d.len() + 1).sum::<usize>();
+    let mut s = Vec::with_capacity(len);
     s.extend_from_slice(b"$JS.ACK.");
     s.extend_from_slice(stream.as_bytes());
     s.push(b'.');
     s.extend_from_slice(consumer.as_bytes());
-    let mut buf = itoa::Buffer::new();
-    for n in [delivered, stream_seq, consumer_seq, ts_ns, pending] {
+    for d in digits {
         s.push(b'.');
-        s.extend_from_slice(buf.format(n).as_bytes());
+        s.extend_from_slice(d.as_bytes());
     }
+    debug_assert_eq!(s.len(), len);
     Bytes::from(s)
 }
 

@@ -9,7 +9,7 @@
 mod conn;
 #[cfg(test)]
 mod fault_fs;
-pub(crate) mod js_drive;
+pub mod js_drive;
 mod lame_duck;
 mod leaf;
 mod notify;

@@ -149,6 +149,11 @@ impl CommitOutcome {
     /// The failure that withholds a reply, if any: a publish ack fails with its own stream,
     /// any other reply with the commit's first failure.
     pub(crate) fn failure_for(&self, payload: &[u8]) -> Option<&StoreFailure> {
+        // A commit without failures (nearly all) withholds nothing: no need to read the
+        // stream name out of every publish ack's JSON.
+        if self.any_failure.is_none() && self.failed_streams.is_empty() {
+            return None;
+        }
         match crate::jetstream::failure_reply::pub_ack_stream(payload) {
             Some(stream) => self.failed_streams.get(&stream),
             None => self.any_failure.as_ref(),

@@ -288,7 +288,7 @@ impl ConsumerHost {
                 name: name.to_owned(),
             });
         }
-        self.dispatch(cx, slot, name, out);
+        self.dispatch(cx, slot, name, &mut out);
         self.advise(cx, slot, name, Advice::Deleted);
         // Interest retention: what only this consumer held may go now.
         if let Some(st) = cx.streams[slot as usize].as_mut() {

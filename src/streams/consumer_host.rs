@@ -508,13 +508,21 @@ impl ConsumerHost {
             c.machine.take_outputs(&mut out);
         }
         if !out.is_empty() {
-            self.dispatch(cx, slot, name, std::mem::take(&mut out));
+            self.dispatch(cx, slot, name, &mut out);
         }
+        // Kept with its capacity: one flush per ack and per poll, no allocation each.
         self.scratch_outputs = out;
     }
 
-    pub(super) fn dispatch(&mut self, cx: &mut Cx<'_>, slot: u32, name: &str, out: Vec<Output>) {
-        for o in out {
+    /// Carries out `out` (drained; its capacity stays with the caller).
+    pub(super) fn dispatch(
+        &mut self,
+        cx: &mut Cx<'_>,
+        slot: u32,
+        name: &str,
+        out: &mut Vec<Output>,
+    ) {
+        for o in out.drain(..) {
             match o {
                 Output::Deliver {
                     to,
@@ -523,9 +531,9 @@ impl ConsumerHost {
                     headers,
                     payload,
                 } => {
-                    let (hdr_len, msg) = message_of(&headers, &payload);
+                    let (hdr_len, msg) = message_of(&headers, payload);
                     tracing::trace!(to = ?to, ack = ?ack_reply, "consumer delivery");
-                    cx.out.publish_as(&to, &subject, &ack_reply, hdr_len, &msg);
+                    cx.out.publish_as(to, subject, ack_reply, hdr_len, msg);
                 }
                 Output::Status { to, headers, reply } => {
                     let len = headers.len();

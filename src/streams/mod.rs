@@ -454,6 +454,13 @@ impl StreamHost {
         self.out.take_actions(into);
     }
 
+    /// Whether there is nothing to apply: no action queued and no held reply waiting for
+    /// [`StreamHost::handle_actions_applied`] (the shell skips the apply pass then; most
+    /// acks produce no action).
+    pub fn actions_settled(&self) -> bool {
+        self.out.settled()
+    }
+
     /// Takes the storage ops and the replies that wait for them, as one group commit.
     ///
     /// The messages of file streams in it stay hidden from consumers until the storage task

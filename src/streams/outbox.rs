@@ -98,9 +98,20 @@ impl Outbox {
         }
     }
 
-    /// Moves the queued actions to `into` (appended, in order).
+    /// Moves the queued actions to `into` (appended, in order). An empty `into` swaps
+    /// buffers instead of copying: a pull batch queues hundreds of deliveries at once.
     pub(crate) fn take_actions(&mut self, into: &mut Vec<HostAction>) {
-        into.append(&mut self.actions);
+        if into.is_empty() {
+            std::mem::swap(into, &mut self.actions);
+        } else {
+            into.append(&mut self.actions);
+        }
+    }
+
+    /// Whether the shell has nothing to apply and no held reply waits to learn the
+    /// interest sequence of the actions it applied (then applying is a no-op).
+    pub(crate) fn settled(&self) -> bool {
+        self.actions.is_empty() && self.after_sync.iter().all(|(s, _, _)| s.is_some())
     }
 
     pub(crate) fn has_after_sync(&self) -> bool {
@@ -138,20 +149,22 @@ impl Outbox {
         });
     }
 
+    /// A consumer delivery. Takes its parts by value: they move into the action (a clone
+    /// of a freshly built `Bytes`, such as the ack reply, would allocate).
     pub(crate) fn publish_as(
         &mut self,
-        to: &Bytes,
-        shown: &Bytes,
-        reply: &Bytes,
+        to: Bytes,
+        shown: Bytes,
+        reply: Bytes,
         header_len: usize,
-        message: &Bytes,
+        message: Bytes,
     ) {
         self.actions.push(HostAction::PublishAs {
-            to: to.clone(),
-            shown: shown.clone(),
-            reply: reply.clone(),
+            to,
+            shown,
+            reply,
             header_len,
-            message: message.clone(),
+            message,
         });
     }
 

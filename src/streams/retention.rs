@@ -145,18 +145,19 @@ pub(super) fn dead_letter(
             deliveries,
             reason,
         );
-        let (hdr_len, body) = message_of(&headers, &msg.payload);
+        let (hdr_len, body) = message_of(&headers, msg.payload.clone());
         dl.out.publish(&Bytes::from(target), None, hdr_len, &body);
     }
 }
 
-/// Joins a header block and payload into one message buffer.
-pub(super) fn message_of(headers: &[u8], payload: &Bytes) -> (usize, Bytes) {
+/// Joins a header block and payload into one message buffer (the payload itself when
+/// there are no headers).
+pub(super) fn message_of(headers: &[u8], payload: Bytes) -> (usize, Bytes) {
     if headers.is_empty() {
-        return (0, payload.clone());
+        return (0, payload);
     }
     let mut m = Vec::with_capacity(headers.len() + payload.len());
     m.extend_from_slice(headers);
-    m.extend_from_slice(payload);
+    m.extend_from_slice(&payload);
     (headers.len(), Bytes::from(m))
 }
