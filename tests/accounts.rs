@@ -29,6 +29,9 @@ const ACCOUNTS: &str = concat!(
     "{ stream = { account = \"TEAM_A\", subject = \"public.>\" }, prefix = \"a\" } ]\n",
     "[accounts.TEAM_C]\n",
     "users = [ { user = \"carol\", password = \"carol-pw\" } ]\n",
+    "[accounts.TEAM_C.limits]\n",
+    "max_subscriptions = 2\n",
+    "max_payload = 8\n",
 );
 
 fn start() -> TestServer {
@@ -440,4 +443,28 @@ async fn each_accounts_streams_survive_a_restart() {
         let info = js_api(&c, "$JS.API.STREAM.INFO.ORDERS", "").await;
         assert_eq!(info["state"]["messages"], n, "{name}: {info}");
     }
+}
+
+#[tokio::test]
+async fn account_limits_apply_to_its_users_only() {
+    let s = start();
+    let mut carol = s.raw().await;
+    carol
+        .handshake(r#"{"verbose":false,"pedantic":false,"user":"carol","pass":"carol-pw"}"#)
+        .await;
+    carol.send(b"SUB a 1\r\nSUB b 2\r\nSUB c 3\r\n").await;
+    carol.expect_err("maximum subscriptions exceeded").await;
+    // Alice's account has no limits: the server's apply.
+    let mut alice = s.raw().await;
+    alice
+        .handshake(r#"{"verbose":false,"pedantic":false,"user":"alice","pass":"alice-pw"}"#)
+        .await;
+    alice
+        .send(b"SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nPUB z 9\r\n123456789\r\n")
+        .await;
+    alice.ping_pong().await;
+    carol.send(b"PUB a 9\r\n123456789\r\n").await;
+    carol
+        .expect_err_and_close("Maximum Payload Violation")
+        .await;
 }
