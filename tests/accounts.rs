@@ -32,6 +32,11 @@ const ACCOUNTS: &str = concat!(
     "[accounts.TEAM_C.limits]\n",
     "max_subscriptions = 2\n",
     "max_payload = 8\n",
+    "[accounts.TEAM_D]\n",
+    "users = [ { user = \"dave\", password = \"dave-pw\" } ]\n",
+    "[accounts.TEAM_D.jetstream]\n",
+    "max_file = 4096\n",
+    "max_mem = 4096\n",
 );
 
 fn start() -> TestServer {
@@ -467,4 +472,33 @@ async fn account_limits_apply_to_its_users_only() {
     carol
         .expect_err_and_close("Maximum Payload Violation")
         .await;
+}
+
+#[tokio::test]
+async fn an_accounts_jetstream_limits_bound_its_reservations() {
+    let s = start();
+    let dave = client(&s, "dave", 0).await;
+    let ok = js_api(
+        &dave,
+        "$JS.API.STREAM.CREATE.SMALL",
+        r#"{"name":"SMALL","subjects":["small"],"max_bytes":4096}"#,
+    )
+    .await;
+    assert!(ok.get("error").is_none(), "{ok}");
+    let refused = js_api(
+        &dave,
+        "$JS.API.STREAM.CREATE.MORE",
+        r#"{"name":"MORE","subjects":["more"],"max_bytes":1024}"#,
+    )
+    .await;
+    assert_eq!(refused["error"]["err_code"], 10047, "{refused}");
+    // Another account's reservations are its own.
+    let alice = client(&s, "alice", 1).await;
+    let ok = js_api(
+        &alice,
+        "$JS.API.STREAM.CREATE.MORE",
+        r#"{"name":"MORE","subjects":["more"],"max_bytes":1024}"#,
+    )
+    .await;
+    assert!(ok.get("error").is_none(), "{ok}");
 }
