@@ -220,8 +220,12 @@ pub fn is_subset(pattern: &[u8], sub: &[u8]) -> bool {
     }
 }
 
+/// A name usable as a subject-free identifier and as a directory name (JetStream files).
 fn is_account_name(name: &str) -> bool {
-    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '.')
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '.' | '/' | '\\'))
 }
 
 /// Checks `[accounts]`, `system_account` and users across `[authorization]` and accounts.
