@@ -316,22 +316,6 @@ impl Engine {
         self.local.iter().map(Sublist::len).sum()
     }
 
-    /// Sets the server's accounts (before the first connection): one sublist and one remote
-    /// interest index per account.
-    pub fn set_accounts(&mut self, accounts: std::sync::Arc<Accounts>) {
-        let n = accounts.len();
-        // The other accounts' match caches are smaller: most servers have few busy ones.
-        self.local
-            .resize_with(n, || Sublist::new(MATCH_CACHE_ENTRIES / 4));
-        self.remote.set_accounts(n);
-        self.accounts = accounts;
-    }
-
-    /// The server's accounts.
-    pub fn accounts(&self) -> &Accounts {
-        &self.accounts
-    }
-
     /// Hands the shell everything it must act on since the last call.
     pub fn take_events(&mut self, into: &mut EngineEvents) {
         into.clear();
@@ -876,57 +860,14 @@ impl Engine {
         self.take_js_in(GLOBAL, into)
     }
 
-    /// JetStream items of `account` other cores sent since the last call, with their sender.
-    pub fn take_js_in(
-        &mut self,
-        account: AccountId,
-        into: &mut Vec<(usize, crate::js_ring::JsItem)>,
-    ) {
-        into.clear();
-        if self.js_inbox.is_empty() {
-            return;
-        }
-        for (peer, acc, item) in std::mem::take(&mut self.js_inbox) {
-            if acc == account {
-                into.push((peer, item));
-            } else {
-                self.js_inbox.push((peer, acc, item));
-            }
-        }
-    }
-
     /// Sends a JetStream item of `$G` to another core over our ring to it.
     pub fn send_js(&mut self, peer: usize, item: crate::js_ring::JsItem) {
         self.send_js_in(peer, GLOBAL, item)
     }
 
-    /// Sends a JetStream item of `account` to another core over our ring to it.
-    pub fn send_js_in(&mut self, peer: usize, account: AccountId, item: crate::js_ring::JsItem) {
-        self.push_peer(peer, RingItem::Js(account, item));
-    }
-
     /// Messages for internal subscribers of `$G` matched since the last call.
     pub fn take_internal(&mut self, into: &mut Vec<InternalDelivery>) {
         self.take_internal_in(GLOBAL, into)
-    }
-
-    /// Messages for internal subscribers of `account` matched since the last call (those
-    /// of other accounts stay for their own stream host).
-    pub fn take_internal_in(&mut self, account: AccountId, into: &mut Vec<InternalDelivery>) {
-        into.clear();
-        if self.internal_inbox.iter().all(|d| d.account == account) {
-            std::mem::swap(into, &mut self.internal_inbox);
-            return;
-        }
-        let mut rest = Vec::with_capacity(self.internal_inbox.len());
-        for d in self.internal_inbox.drain(..) {
-            if d.account == account {
-                into.push(d);
-            } else {
-                rest.push(d);
-            }
-        }
-        self.internal_inbox = rest;
     }
 
     /// Publishes a message from the server itself (API replies, publish acks) through the
@@ -939,26 +880,6 @@ impl Engine {
         message: &Bytes,
     ) -> usize {
         self.publish_internal_in(GLOBAL, subject, reply, header_len, message)
-    }
-
-    /// [`Engine::publish_internal`] in another account.
-    pub fn publish_internal_in(
-        &mut self,
-        account: AccountId,
-        subject: &Bytes,
-        reply: Option<&Bytes>,
-        header_len: usize,
-        message: &Bytes,
-    ) -> usize {
-        let msg = Routed {
-            subject,
-            shown: None,
-            reply,
-            header_len,
-            message,
-            leaf_queues: None,
-        };
-        self.route(None, account, &msg)
     }
 
     /// Publishes a message routed by `to` but shown to subscribers as `shown` (JetStream
@@ -974,40 +895,9 @@ impl Engine {
         self.publish_internal_as_in(GLOBAL, to, shown, reply, header_len, message)
     }
 
-    /// [`Engine::publish_internal_as`] in another account.
-    pub fn publish_internal_as_in(
-        &mut self,
-        account: AccountId,
-        to: &Bytes,
-        shown: &Bytes,
-        reply: Option<&Bytes>,
-        header_len: usize,
-        message: &Bytes,
-    ) -> usize {
-        let msg = Routed {
-            subject: to,
-            shown: Some(shown),
-            reply,
-            header_len,
-            message,
-            leaf_queues: None,
-        };
-        self.route(None, account, &msg)
-    }
-
     /// Whether any subscription on any core (client or internal) of `$G` matches `subject`.
     pub fn has_interest(&mut self, subject: &Bytes) -> bool {
         self.has_interest_in(GLOBAL, subject)
-    }
-
-    /// Whether any subscription on any core in `account` matches `subject`.
-    pub fn has_interest_in(&mut self, account: AccountId, subject: &Bytes) -> bool {
-        if !self.local[account as usize].matches(subject).is_empty() {
-            return true;
-        }
-        self.cfg.n_cores > 1
-            && !self.remote.is_empty(account)
-            && !self.remote.matches(account, subject).is_empty()
     }
 
     fn on_unsub(&mut self, conn: ConnId, sid: Bytes, max_msgs: Option<u64>) {

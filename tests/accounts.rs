@@ -29,6 +29,14 @@ const ACCOUNTS: &str = concat!(
     "{ stream = { account = \"TEAM_A\", subject = \"public.>\" }, prefix = \"a\" } ]\n",
     "[accounts.TEAM_C]\n",
     "users = [ { user = \"carol\", password = \"carol-pw\" } ]\n",
+    "[accounts.TEAM_C.limits]\n",
+    "max_subscriptions = 2\n",
+    "max_payload = 8\n",
+    "[accounts.TEAM_D]\n",
+    "users = [ { user = \"dave\", password = \"dave-pw\" } ]\n",
+    "[accounts.TEAM_D.jetstream]\n",
+    "max_file = 4096\n",
+    "max_mem = 4096\n",
 );
 
 fn start() -> TestServer {
@@ -440,4 +448,57 @@ async fn each_accounts_streams_survive_a_restart() {
         let info = js_api(&c, "$JS.API.STREAM.INFO.ORDERS", "").await;
         assert_eq!(info["state"]["messages"], n, "{name}: {info}");
     }
+}
+
+#[tokio::test]
+async fn account_limits_apply_to_its_users_only() {
+    let s = start();
+    let mut carol = s.raw().await;
+    carol
+        .handshake(r#"{"verbose":false,"pedantic":false,"user":"carol","pass":"carol-pw"}"#)
+        .await;
+    carol.send(b"SUB a 1\r\nSUB b 2\r\nSUB c 3\r\n").await;
+    carol.expect_err("maximum subscriptions exceeded").await;
+    // Alice's account has no limits: the server's apply.
+    let mut alice = s.raw().await;
+    alice
+        .handshake(r#"{"verbose":false,"pedantic":false,"user":"alice","pass":"alice-pw"}"#)
+        .await;
+    alice
+        .send(b"SUB a 1\r\nSUB b 2\r\nSUB c 3\r\nPUB z 9\r\n123456789\r\n")
+        .await;
+    alice.ping_pong().await;
+    carol.send(b"PUB a 9\r\n123456789\r\n").await;
+    carol
+        .expect_err_and_close("Maximum Payload Violation")
+        .await;
+}
+
+#[tokio::test]
+async fn an_accounts_jetstream_limits_bound_its_reservations() {
+    let s = start();
+    let dave = client(&s, "dave", 0).await;
+    let ok = js_api(
+        &dave,
+        "$JS.API.STREAM.CREATE.SMALL",
+        r#"{"name":"SMALL","subjects":["small"],"max_bytes":4096}"#,
+    )
+    .await;
+    assert!(ok.get("error").is_none(), "{ok}");
+    let refused = js_api(
+        &dave,
+        "$JS.API.STREAM.CREATE.MORE",
+        r#"{"name":"MORE","subjects":["more"],"max_bytes":1024}"#,
+    )
+    .await;
+    assert_eq!(refused["error"]["err_code"], 10047, "{refused}");
+    // Another account's reservations are its own.
+    let alice = client(&s, "alice", 1).await;
+    let ok = js_api(
+        &alice,
+        "$JS.API.STREAM.CREATE.MORE",
+        r#"{"name":"MORE","subjects":["more"],"max_bytes":1024}"#,
+    )
+    .await;
+    assert!(ok.get("error").is_none(), "{ok}");
 }

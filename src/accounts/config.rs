@@ -47,7 +47,8 @@ pub struct AccountLimits {
     pub max_payload: Option<i64>,
 }
 
-/// `jetstream = true | false | "enabled" | "disabled"`.
+/// `jetstream = true | false | "enabled" | "disabled"`, or the table
+/// `[accounts.NAME.jetstream]` with the account's storage limits (enabled).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum JetStreamFlag {
@@ -55,6 +56,22 @@ pub enum JetStreamFlag {
     Flag(bool),
     /// `"enabled"` / `"disabled"` (nats-server's spelling).
     Word(String),
+    /// Enabled, with limits.
+    Limits(AccountJetStreamLimits),
+}
+
+/// `[accounts.NAME.jetstream]`: bytes the account's streams may reserve (`max_bytes`), as
+/// nats-server's `max_mem` / `max_file` (aliases `max_memory` / `max_store`); -1 = the
+/// server's limit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountJetStreamLimits {
+    /// Memory storage.
+    #[serde(default, alias = "max_memory", skip_serializing_if = "Option::is_none")]
+    pub max_mem: Option<i64>,
+    /// File storage.
+    #[serde(default, alias = "max_store", skip_serializing_if = "Option::is_none")]
+    pub max_file: Option<i64>,
 }
 
 impl JetStreamFlag {
@@ -66,6 +83,7 @@ impl JetStreamFlag {
                 "disabled" | "disable" | "false" => Some(false),
                 _ => None,
             },
+            JetStreamFlag::Limits(_) => Some(true),
         }
     }
 }
@@ -163,6 +181,14 @@ impl ImportConfig {
 }
 
 impl AccountConfig {
+    /// The account's JetStream storage limits (memory, file), when given.
+    pub fn jetstream_limits(&self) -> (Option<i64>, Option<i64>) {
+        match &self.jetstream {
+            Some(JetStreamFlag::Limits(l)) => (l.max_mem, l.max_file),
+            _ => (None, None),
+        }
+    }
+
     /// Whether JetStream is enabled for the account.
     pub fn jetstream_enabled(&self) -> bool {
         self.jetstream
@@ -194,8 +220,12 @@ pub fn is_subset(pattern: &[u8], sub: &[u8]) -> bool {
     }
 }
 
+/// A name usable as a subject-free identifier and as a directory name (JetStream files).
 fn is_account_name(name: &str) -> bool {
-    !name.is_empty() && !name.chars().any(|c| c.is_whitespace() || c == '.')
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '.' | '/' | '\\'))
 }
 
 /// Checks `[accounts]`, `system_account` and users across `[authorization]` and accounts.
@@ -216,6 +246,17 @@ pub fn validate(
         let base = format!("accounts.{name}");
         if !is_account_name(name) || name == crate::auth::GLOBAL_ACCOUNT {
             return refuse(base, format!("{name:?} is not a valid account name"));
+        }
+        let (mem, file) = acc.jetstream_limits();
+        for (key, v) in [("max_mem", mem), ("max_file", file)] {
+            if let Some(v) = v {
+                if v == 0 || v < -1 {
+                    return refuse(
+                        format!("{base}.jetstream.{key}"),
+                        format!("must be -1 (unlimited) or positive, got {v}"),
+                    );
+                }
+            }
         }
         if let Some(js) = &acc.jetstream {
             if js.enabled().is_none() {

@@ -73,6 +73,11 @@ fn refusals_name_file_line_and_key() {
         let got = err(&format!("{A}{tail}"));
         assert_eq!(got, want, "every tail's key is on line 5");
     }
+    let got = err("[accounts.\"a/b\"]\n");
+    assert_eq!(
+        got,
+        "mt.toml:1: accounts.a/b: \"a/b\" is not a valid account name"
+    );
     let got = err(&format!("system_account = \"X\"\n{A}[accounts.B]\n"));
     assert_eq!(
         got,

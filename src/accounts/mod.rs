@@ -65,6 +65,8 @@ pub struct Account {
     pub name: Arc<str>,
     /// Whether JetStream is enabled for it.
     pub jetstream: bool,
+    /// Its JetStream memory / file reservation limits (None = the server's).
+    pub jetstream_limits: (Option<i64>, Option<i64>),
     /// Subscriptions per connection (None = the server's limit).
     pub max_subscriptions: Option<usize>,
     /// Largest payload its users may publish (None = the server's limit).
@@ -84,6 +86,7 @@ impl Account {
         Account {
             name: Arc::from(name),
             jetstream,
+            jetstream_limits: (None, None),
             max_subscriptions: None,
             max_payload: None,
             service_imports: Vec::new(),
@@ -135,6 +138,7 @@ impl Accounts {
             let l = c.limits.clone().unwrap_or_default();
             a.max_subscriptions = limit(l.max_subscriptions);
             a.max_payload = limit(l.max_payload);
+            a.jetstream_limits = c.jetstream_limits();
             a.exports_services = c.exports.iter().any(|e| e.service.is_some());
             accounts.push(a);
         }

@@ -364,6 +364,9 @@ pub async fn run_core(spec: CoreSpec) {
                 if id != crate::accounts::GLOBAL {
                     c.store_dir = h.store_dir.join(".accounts").join(&*a.name);
                 }
+                let (mem, file) = a.jetstream_limits;
+                c.max_memory_bytes = mem.unwrap_or(c.max_memory_bytes);
+                c.max_file_bytes = file.unwrap_or(c.max_file_bytes);
                 (id, c)
             })
             .collect(),

@@ -217,21 +217,27 @@ fn nats_server_config(extra: &str) -> String {
     let mut authorization = String::new();
     let mut tls = String::new();
     let mut preload = String::new();
-    // `[accounts.NAME]` and `[accounts.NAME.limits]`: nats-server's `accounts { NAME { } }`.
-    let mut accounts: Vec<(String, String, String)> = Vec::new();
+    // `[accounts.NAME]` and its sub-tables (`[accounts.NAME.limits]`, `.jetstream`):
+    // nats-server's `accounts { NAME { ... limits { } } }`.
+    let mut accounts: Vec<(String, String)> = Vec::new();
     for (sec, kv) in parse_toml_subset(extra) {
         if let Some(rest) = sec.strip_prefix("accounts.") {
-            let (name, limits) = match rest.strip_suffix(".limits") {
-                Some(n) => (n.to_string(), true),
-                None => (rest.to_string(), false),
+            let (name, sub) = match rest.split_once('.') {
+                Some((n, sub)) => (n.to_string(), Some(sub.to_string())),
+                None => (rest.to_string(), None),
             };
-            if !accounts.iter().any(|(n, _, _)| *n == name) {
-                accounts.push((name.clone(), String::new(), String::new()));
+            if !accounts.iter().any(|(n, _)| *n == name) {
+                accounts.push((name.clone(), String::new()));
             }
-            let acc = accounts.iter_mut().find(|(n, _, _)| *n == name).unwrap();
+            let body = &mut accounts.iter_mut().find(|(n, _)| *n == name).unwrap().1;
+            if let Some(sub) = &sub {
+                body.push_str(&format!("    {sub} {{\n"));
+            }
             for (k, v) in kv {
-                let body = if limits { &mut acc.2 } else { &mut acc.1 };
-                body.push_str(&format!("    {k} = {v}\n"));
+                body.push_str(&format!("      {k} = {v}\n"));
+            }
+            if sub.is_some() {
+                body.push_str("    }\n");
             }
             continue;
         }
@@ -295,12 +301,8 @@ fn nats_server_config(extra: &str) -> String {
     }
     if !accounts.is_empty() {
         s.push_str("accounts {\n");
-        for (name, body, limits) in accounts {
-            s.push_str(&format!("  {name} {{\n{body}"));
-            if !limits.is_empty() {
-                s.push_str(&format!("    limits {{\n{limits}    }}\n"));
-            }
-            s.push_str("  }\n");
+        for (name, body) in accounts {
+            s.push_str(&format!("  {name} {{\n{body}  }}\n"));
         }
         s.push_str("}\n");
     }
