@@ -15,7 +15,7 @@
 //! and a clock.
 
 pub mod error;
-mod headers;
+pub(crate) mod headers;
 pub mod limits;
 pub mod msg;
 pub mod record;
