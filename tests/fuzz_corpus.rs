@@ -152,3 +152,29 @@ fn write_hand_seeds() {
         }
     }
 }
+
+/// The connect_json corpus reaches the accepting nkey path (a valid signature of the nonce),
+/// so its "only the right key is accepted" property is exercised, not vacuous.
+#[test]
+fn the_signed_nkey_seed_is_accepted() {
+    use natrix::auth::config::{AuthorizationConfig, UserConfig};
+    use natrix::auth::{Authenticator, Decision};
+    use natrix::fuzz_checks::connect::{nkey_public, NONCE};
+    let cfg = AuthorizationConfig {
+        users: vec![UserConfig {
+            nkey: Some(nkey_public().to_owned()),
+            ..UserConfig::default()
+        }],
+        ..AuthorizationConfig::default()
+    };
+    let auth = Authenticator::from_config(&cfg).expect("enabled");
+    for seed in ["nkey_url", "nkey_std"] {
+        let json = std::fs::read(corpus_dir("connect_json").join(seed)).expect("seed");
+        let opts: natrix::protocol::info::ConnectOptions =
+            serde_json::from_slice(&json).expect("CONNECT JSON");
+        assert!(
+            matches!(auth.check(&opts, Some(NONCE)), Decision::Accept(_)),
+            "{seed} is not accepted"
+        );
+    }
+}
