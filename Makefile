@@ -19,7 +19,7 @@ NKEYS_PY_VERSION := 0.2.1
 NKEYS_PY := $(VENV)/.nkeys-py-$(NKEYS_PY_VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help run build test test-deps bench lint fmt compare clean
+.PHONY: help run build test test-deps bench lint fmt compare clean fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-10s %s\n", $$1, $$2 }'
@@ -60,6 +60,19 @@ lint: ## formatting check and clippy with warnings as errors
 
 fmt: ## format the workspace in place
 	$(CARGO) fmt --all
+
+# Seconds each fuzz target runs (`make fuzz FUZZ_SECS=600`), one target after the other in a
+# single process. New inputs go to fuzz/corpus-new/<target> (not committed); the committed
+# corpora are read. Crashes land in fuzz/artifacts/<target>/.
+FUZZ_SECS ?= 60
+FUZZ_TARGETS := protocol_parser connect_json js_api_request headers record_decoder config_toml
+
+fuzz: ## run every cargo-fuzz target FUZZ_SECS seconds (nightly; corpora in fuzz/corpus/)
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+		mkdir -p corpus-new/$$t && \
+		$(CARGO) +nightly fuzz run -a $$t corpus-new/$$t corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECS) -timeout=10 -rss_limit_mb=2048 || exit 1; \
+	done
 
 compare: ## natrix vs nats-server side by side (scripts/compare.sh)
 	bash scripts/compare.sh $(ARGS)

@@ -12,6 +12,8 @@ pub mod cli;
 pub mod config;
 pub mod consumer;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod interest;
 pub mod jetstream;
 pub mod js_ring;

@@ -673,11 +673,13 @@ impl Parser {
             at += 1;
         }
         self.pending_args_at = Some(at);
+        // A separator run past the limit fails the complete line (`general_op`), so it fails
+        // here too, whether or not an argument byte follows yet (else the outcome would depend
+        // on where a read ended); an endless run must not grow the buffer forever either.
+        if at > self.max_control_line_bytes {
+            return Err(ParseError::ControlLineTooLong);
+        }
         if at == buf.len() {
-            // Only separator so far; an endless run of it must not grow the buffer forever.
-            if at > self.max_control_line_bytes {
-                return Err(ParseError::ControlLineTooLong);
-            }
             return Ok(None);
         }
         // The final line loses at most one byte (the CR before LF): a pending line only
@@ -1199,8 +1201,13 @@ mod tests {
         buf.extend_from_slice(b"\n");
         assert_eq!(p.next_op(&mut buf), Err(ParseError::BadArgs));
 
+        // A separator already past the limit fails at once (its complete line must fail).
         let mut p = Parser::new(8, MAX_PAYLOAD);
-        let mut buf = BytesMut::from(&b"SUB    \t  1234567"[..]);
+        let mut buf = BytesMut::from(&b"SUB    \t  1"[..]);
+        assert_eq!(p.next_op(&mut buf), Err(ParseError::ControlLineTooLong));
+
+        let mut p = Parser::new(8, MAX_PAYLOAD);
+        let mut buf = BytesMut::from(&b"SUB  \t 1234567"[..]);
         assert_eq!(p.next_op(&mut buf), Ok(None));
         buf.extend_from_slice(b"89");
         assert_eq!(p.next_op(&mut buf), Ok(None));
@@ -1387,6 +1394,22 @@ mod tests {
             hay[i] = 0x0b; // '\n' + 1: borrow patterns must not fool the scan
             assert_eq!(find_nl(&hay), None);
             hay[i] = b'a';
+        }
+    }
+
+    /// Found by the `protocol_parser` fuzz target: a separator run past the limit followed by
+    /// an argument byte, without its line end yet, failed when read byte by byte but not when
+    /// read at once.
+    #[test]
+    fn long_separator_fails_whatever_the_reads() {
+        let wire = b"CONNECT\t\t\t\t\t\t\t\t\t\t`\t\t\t\t";
+        for sizes in [&[][..], &[1][..], &[3][..]] {
+            let (ops, err, _) = feed_with(Parser::new(16, 0), wire, sizes);
+            assert_eq!(
+                (ops, err),
+                (vec![], Some(ParseError::ControlLineTooLong)),
+                "{sizes:?}"
+            );
         }
     }
 

@@ -48,13 +48,16 @@ pub fn go_duration(ns: i64) -> String {
     out
 }
 
-/// Parses a Go duration like `1.5s`, `300ms`, `2m`, `1h2m3s` into ns.
+/// Parses a Go duration like `1.5s`, `300ms`, `2m`, `1h2m3s` into ns, exactly as Go's
+/// `time.ParseDuration` does: whole units in integers, a fraction as `f * (unit / 10^digits)`
+/// in float (so `2.000000007s` is 2000000007 ns; an f64 of the whole number lost the last
+/// nanosecond). Values past `u64::MAX` saturate.
 pub fn parse_go_duration(s: &str) -> Option<u64> {
     let s = s.trim();
     if s == "0" {
         return Some(0);
     }
-    let mut total: f64 = 0.0;
+    let mut total: u64 = 0;
     let mut rest = s;
     if rest.is_empty() {
         return None;
@@ -63,24 +66,55 @@ pub fn parse_go_duration(s: &str) -> Option<u64> {
         let num_end = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
-        let n: f64 = rest[..num_end].parse().ok()?;
+        let (whole, fraction) = rest[..num_end]
+            .split_once('.')
+            .unwrap_or((&rest[..num_end], ""));
+        if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+            return None;
+        }
         rest = &rest[num_end..];
         let unit_end = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(rest.len());
-        let mult = match &rest[..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
+        let unit: u64 = match &rest[..unit_end] {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return None,
         };
-        total += n * mult;
+        let whole = whole.bytes().fold(0u64, |n, d| {
+            n.saturating_mul(10).saturating_add(u64::from(d - b'0'))
+        });
+        let (f, scale) = leading_fraction(fraction);
+        let part = (f as f64 * (unit as f64 / scale)) as u64;
+        total = total
+            .saturating_add(whole.saturating_mul(unit))
+            .saturating_add(part);
         rest = &rest[unit_end..];
     }
-    Some(total as u64)
+    Some(total)
+}
+
+/// Go's `leadingFraction`: the fraction digits as an integer and their scale (10^digits),
+/// ignoring digits that would overflow.
+fn leading_fraction(digits: &str) -> (u64, f64) {
+    let (mut f, mut scale) = (0u64, 1.0f64);
+    for d in digits.bytes() {
+        match f
+            .checked_mul(10)
+            .and_then(|x| x.checked_add(u64::from(d - b'0')))
+        {
+            Some(x) if x <= 1 << 63 => {
+                f = x;
+                scale *= 10.0;
+            }
+            _ => break,
+        }
+    }
+    (f, scale)
 }
 
 /// Go's `time.ParseDuration`, exactly: an optional sign, then one or more `<number><unit>`
@@ -239,5 +273,25 @@ mod tests {
         assert_eq!(parse_go_duration(""), None);
         assert_eq!(parse_go_duration("abc"), None);
         assert_eq!(parse_go_duration("5"), None);
+        assert_eq!(parse_go_duration("."), None);
+        assert_eq!(parse_go_duration(".5s"), Some(500_000_000));
+        assert_eq!(parse_go_duration("1.s"), Some(1_000_000_000));
+        assert_eq!(parse_go_duration("1.2.3s"), None);
+    }
+
+    /// Found by the `headers` fuzz target: an f64 of `2.000000007` times 1e9 is 2000000006.99…,
+    /// so the duration Go's `Duration.String()` printed read back one nanosecond short.
+    #[test]
+    fn printed_durations_parse_back_exactly() {
+        for ns in [
+            2_000_000_007i64,
+            1_500_000_001,
+            59_999_999_999,
+            3_723_000_000_009,
+            1,
+            999,
+        ] {
+            assert_eq!(parse_go_duration(&go_duration(ns)), Some(ns as u64), "{ns}");
+        }
     }
 }
