@@ -65,7 +65,7 @@ fmt: ## format the workspace in place
 # single process. New inputs go to fuzz/corpus-new/<target> (not committed); the committed
 # corpora are read. Crashes land in fuzz/artifacts/<target>/.
 FUZZ_SECS ?= 60
-FUZZ_TARGETS := protocol_parser connect_json js_api_request headers record_decoder config_toml
+FUZZ_TARGETS := protocol_parser connect_json js_api_request headers record_decoder config_toml jwt
 
 fuzz: ## run every cargo-fuzz target FUZZ_SECS seconds (nightly; corpora in fuzz/corpus/)
 	cd fuzz && for t in $(FUZZ_TARGETS); do \

@@ -46,6 +46,11 @@ fn every_target_has_a_corpus() {
 }
 
 #[test]
+fn jwt_corpus() {
+    replay("jwt");
+}
+
+#[test]
 fn protocol_parser_corpus() {
     replay("protocol_parser");
 }

@@ -11,6 +11,7 @@ mod config;
 pub mod connect;
 mod headers;
 mod js_api;
+mod jwt;
 mod protocol;
 mod record;
 
@@ -18,6 +19,7 @@ pub use config::check_config_toml;
 pub use connect::check_connect_json;
 pub use headers::check_headers;
 pub use js_api::check_js_api_request;
+pub use jwt::check_jwt;
 pub use protocol::check_protocol_parser;
 pub use record::check_record_decoder;
 
@@ -32,6 +34,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("headers", check_headers),
     ("record_decoder", check_record_decoder),
     ("config_toml", check_config_toml),
+    ("jwt", check_jwt),
 ];
 
 /// A cursor over fuzz input: takes small control values off the front, the rest is data.
