@@ -142,6 +142,31 @@ print(s)
 EOF
 }
 
+# per_msg_counts <perf -x, output> <result JSON>: {"faults_per_msg":…,"syscalls_per_msg":…} over
+# the messages the run handled (published + delivered).
+per_msg_counts() {
+    "$PY" - "$1" "$2" <<'EOF'
+import json, sys
+r = json.loads(sys.argv[2])
+msgs = max(1, r["sent"] + r["received"])
+out = {}
+try:
+    for line in open(sys.argv[1]):
+        f = line.strip().split(",")
+        if len(f) > 2 and f[0].isdigit():
+            key = {"page-faults": "faults_per_msg", "raw_syscalls:sys_enter": "syscalls_per_msg"}.get(f[2])
+            if key:
+                out[key] = round(int(f[0]) / msgs, 5)
+except OSError:
+    pass
+print(json.dumps(out))
+EOF
+}
+
+counts_line() { # ", 0.0012 faults/msg, 0.0034 syscalls/msg" (empty without counts)
+    "$PY" -c 'import json,sys; c=json.loads(sys.argv[1]); print("".join(", {} {}/msg".format(c[k], n) for k, n in (("faults_per_msg","faults"),("syscalls_per_msg","syscalls")) if k in c))' "$1"
+}
+
 SERVER_PID=""
 SERVER_LOG=$(mktemp -t compare-server.XXXXXX)
 
@@ -221,6 +246,7 @@ MATRIX=(
     "pub-16|pub 16 B|pub --size 16"
     "pub-1k|pub 1 KiB|pub --size 1024"
     "pubsub-16|pubsub 16 B|pubsub --size 16 --pubs 1 --subs 1"
+    "pubsub-1k|pubsub 1 KiB|pubsub --size 1024 --pubs 1 --subs 1"
     "fanout-1|fanout 1→1 16 B|fanout --size 16 --subs 1"
     "fanout-4|fanout 1→4 16 B|fanout --size 16 --subs 4"
     "fanout-16|fanout 1→16 16 B|fanout --size 16 --subs 16"
@@ -274,18 +300,31 @@ run_one() {
         return
     fi
     [[ $1 == pub && -n $MON ]] && extra+=(--monitor "$MON")
+    # Core rows: the server's page faults and syscalls per message (perf stat on its pid),
+    # nearly independent of machine load; a buffer that is freed and faulted in again shows here.
+    local perf_pid="" counts="{}"
+    if [[ $server != ceiling && " pub pubsub fanout queue reqrep " == *" $1 "* ]] && command -v perf >/dev/null; then
+        perf stat -x, -e page-faults,raw_syscalls:sys_enter -p "$SERVER_PID" -o "$SERVER_LOG.perf" 2>/dev/null &
+        perf_pid=$!
+    fi
     set +e
     out=$(timeout "$tmo" "${lgpin[@]}" "$LOADGEN" "$@" --url "$URL" --json --quiet "${extra[@]}" 2>"$SERVER_LOG.lg")
     rc=$?
     set -e
+    if [[ -n $perf_pid ]]; then
+        kill -INT "$perf_pid" 2>/dev/null || true
+        wait "$perf_pid" 2>/dev/null || true
+        [[ -n $out ]] && counts=$(per_msg_counts "$SERVER_LOG.perf" "$out")
+        rm -f "$SERVER_LOG.perf"
+    fi
     stop_server
     if [[ -n $out ]]; then
-        printf '{"budget":"%s","row":"%s","label":%s,"server":"%s","run":%d,"result":%s}\n' \
-            "$budget" "$row" "$(json_str "$label")" "$server" "$run" "$out" >>"$RAW"
+        printf '{"budget":"%s","row":"%s","label":%s,"server":"%s","run":%d,"result":%s,"server_counts":%s}\n' \
+            "$budget" "$row" "$(json_str "$label")" "$server" "$run" "$out" "$counts" >>"$RAW"
         if ((rc != 0)); then
             log "  $server run $run: VERIFICATION FAILED (exit $rc): $(tail -n 3 "$SERVER_LOG.lg" | tr '\n' ' ')"
         else
-            log "  $server run $run: $(summary "$out")"
+            log "  $server run $run: $(summary "$out")$(counts_line "$counts")"
         fi
     else
         err="FAIL (loadgen exit $rc): $(tail -n 3 "$SERVER_LOG.lg" | tr '\n' ' ')"

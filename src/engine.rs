@@ -23,6 +23,8 @@ use crate::sublist::Sublist;
 
 /// Entries kept in each match cache (local subscriptions, remote interest).
 const MATCH_CACHE_ENTRIES: usize = 4096;
+/// Most queued output bytes one [`Engine::take_output`] hands the writer (one socket write).
+pub const WRITE_CHUNK_BYTES: usize = 256 * 1024;
 /// Items queued for one peer beyond which readers on this core pause (ring overflow policy).
 pub const PEER_BACKLOG_HIGH_WATER_ITEMS: usize = 64 * 1024;
 /// Message bytes forwarded to one peer and not yet credited back, beyond which readers on
@@ -465,13 +467,25 @@ impl Engine {
 
     // ----- the writer side -------------------------------------------------------------
 
-    /// Swaps the connection's queued output into `buf` (which must be empty) for writing.
+    /// Hands the connection's queued output to the writer in `buf` (which must be empty)
+    /// without letting a buffer be freed and faulted in again page by page: a small queue
+    /// (at most [`WRITE_CHUNK_BYTES`] in a buffer not much larger) by swapping the buffers
+    /// (the writer's emptied one, pages still mapped, becomes the queue); a backlog one
+    /// bounded, copied chunk at a time, the queue keeping its grown buffer (reused from
+    /// its start once drained) instead of handing it to the writer to drop.
     pub fn take_output(&mut self, conn: ConnId, buf: &mut BytesMut) -> OutputState {
         debug_assert!(buf.is_empty());
         let s = self.session_mut(conn);
         s.write_signalled = false;
         if !s.out.is_empty() {
-            std::mem::swap(&mut s.out, buf);
+            if s.out.len() <= WRITE_CHUNK_BYTES && s.out.capacity() <= 2 * WRITE_CHUNK_BYTES {
+                std::mem::swap(&mut s.out, buf);
+            } else {
+                let n = s.out.len().min(WRITE_CHUNK_BYTES);
+                buf.extend_from_slice(&s.out[..n]);
+                // The writer comes back for the rest as soon as this chunk is written.
+                bytes::Buf::advance(&mut s.out, n);
+            }
             s.inflight_bytes = buf.len();
             return OutputState::Data;
         }

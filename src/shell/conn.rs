@@ -1,6 +1,7 @@
 //! Connection I/O on one core: the accept loop and, per connection, a reader task (socket
 //! bytes into the engine) and a writer task (the engine's queued output onto the socket,
-//! coalesced: everything queued since the last write goes out in one write). With `[tls]`,
+//! coalesced: what was queued since the last write, up to `engine::WRITE_CHUNK_BYTES`, goes
+//! out in one write, through buffers that are reused, not freed). With `[tls]`,
 //! `tls_io` runs the handshake first and both tasks then move bytes through rustls.
 
 use std::cell::Cell;
@@ -23,6 +24,10 @@ use crate::session::{CloseReason, ConnId};
 /// Most bytes taken from the socket per read: bounds what one read can push into
 /// subscribers between two fast-producer stall checks (nats-server reads 64 KiB at most too).
 const READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Bytes a reader feeds the engine before it yields, so the writers of the subscribers it
+/// filled get a turn: their queued output stays around this size (a warm, reused buffer)
+/// instead of growing to megabytes while one busy publisher's socket keeps having data.
+const READ_YIELD_BYTES: usize = 256 * 1024;
 /// Writer buffers grown past this are dropped after use instead of kept.
 const MAX_IDLE_WRITE_BUF_BYTES: usize = 4 * 1024 * 1024;
 /// Plaintext sealed into TLS records per socket write: bounds the writer's ciphertext buffer.
@@ -305,6 +310,7 @@ async fn reader(
     } else {
         ReadStatus::Continue
     };
+    let mut fed_since_yield = 0;
     loop {
         match status {
             ReadStatus::Closed => break,
@@ -344,7 +350,10 @@ async fn reader(
                 let mut probe = [0u8; 1];
                 match stream.peek(&mut probe).await {
                     Ok(0) => Ok(0),
-                    Ok(_) => continue,
+                    Ok(_) => {
+                        fed_since_yield = 0;
+                        continue;
+                    }
                     Err(e) => Err(io::Error::from(e)),
                 }
             }
@@ -354,9 +363,12 @@ async fn reader(
             Ok(n) if n > 0 => {
                 status = feed(&shell, id, &mut buf);
                 shell.stall_if_congested().await;
-                if shell.storage_pending() {
+                fed_since_yield += n;
+                if shell.storage_pending() || fed_since_yield >= READ_YIELD_BYTES {
                     // Let the storage task start a group commit with what is queued, so the
-                    // disk works while the rest of the socket's data is parsed.
+                    // disk works while the rest of the socket's data is parsed; let the
+                    // writers drain what this reader queued (see READ_YIELD_BYTES).
+                    fed_since_yield = 0;
                     futures_lite::future::yield_now().await;
                 }
             }
