@@ -795,6 +795,20 @@ impl Config {
         ) {
             return bad(&e.key, e.reason);
         }
+        // A remote's local account must exist (operator mode: accounts are JWT keys).
+        if let (Some(leaf), None) = (&self.leafnodes, &self.operator) {
+            for (i, r) in leaf.remotes.iter().enumerate() {
+                let Some(a) = r.account.as_deref() else {
+                    continue;
+                };
+                if a != crate::auth::GLOBAL_ACCOUNT && !self.accounts.contains_key(a) {
+                    return bad(
+                        &format!("leafnodes.remotes[{i}].account"),
+                        format!("no account {a:?} in [accounts]"),
+                    );
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -1179,6 +1193,19 @@ mod tests {
             msg.starts_with("test.toml:2:11: jetstream.enabled: invalid type"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn a_leaf_remote_names_a_configured_account() {
+        let msg = err_text(
+            "[leafnodes]\n[[leafnodes.remotes]]\nurls = [\"nats-leaf://127.0.0.1:7422\"]\naccount = \"NOPE\"\n",
+        );
+        assert!(
+            msg.contains("leafnodes.remotes[0].account: no account \"NOPE\" in [accounts]"),
+            "{msg}"
+        );
+        let ok = "[accounts.TEAM_A]\n[leafnodes]\n[[leafnodes.remotes]]\nurls = [\"nats-leaf://127.0.0.1:7422\"]\naccount = \"TEAM_A\"\n";
+        assert!(Config::from_toml_str(ok, "test.toml").is_ok());
     }
 
     #[test]

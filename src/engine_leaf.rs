@@ -144,6 +144,11 @@ impl Engine {
         )));
         let id = self.store_session(s);
         self.leaf.links.push(id);
+        // The link announces and routes in its local account (config checks it exists).
+        if account != crate::leaf::GLOBAL_ACCOUNT && !self.bind_account(id, account) {
+            self.close(id, CloseReason::ServerShutdown, false);
+            return id;
+        }
         if self.shutting_down {
             self.close(id, CloseReason::ServerShutdown, false);
         }

@@ -276,3 +276,24 @@ fn a_newer_link_from_the_same_server_replaces_the_old_one_on_any_core() {
     t.send(0, c, "PUB stale 1\r\nx\r\n");
     assert_eq!(t.out(1, old), "");
 }
+
+#[test]
+fn a_link_bound_to_an_account_lives_in_it() {
+    let cfgs: std::collections::BTreeMap<String, crate::accounts::config::AccountConfig> =
+        toml::from_str("[TEAM_A]\n").expect("accounts");
+    let accounts =
+        Arc::new(crate::accounts::Accounts::build(&cfgs, None, false, [0; 4]).expect("accounts"));
+    let team_a = accounts.id("TEAM_A").expect("TEAM_A");
+    let mut t = Two::new();
+    for core in &mut t.cores {
+        core.set_accounts(accounts.clone());
+    }
+    let bound = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Accept, "TEAM_A");
+    assert_eq!(t.cores[1].session(bound).account, team_a);
+    assert!(t.cores[1].session(bound).is_open());
+    let global = t.cores[1].open_leaf("127.0.0.1", 2, 1, LeafRole::Accept, "$G");
+    assert_eq!(t.cores[1].session(global).account, crate::accounts::GLOBAL);
+    // An account the server does not know: the link is refused, not put in `$G`.
+    let unknown = t.cores[1].open_leaf("127.0.0.1", 3, 1, LeafRole::Accept, "NOPE");
+    assert!(!t.cores[1].session(unknown).is_open());
+}
