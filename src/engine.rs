@@ -394,6 +394,7 @@ impl Engine {
             self.remove_sub(key);
         }
         self.leaf_closed(conn);
+        self.release_account_slot(conn);
         match reason {
             CloseReason::ClientClosed | CloseReason::ServerShutdown => {
                 tracing::debug!(

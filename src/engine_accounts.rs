@@ -96,21 +96,44 @@ impl Engine {
 
     /// Binds a connection to the account its user belongs to (after CONNECT): false when
     /// the server has no such account (the caller refuses the connection).
-    pub(super) fn bind_account(&mut self, conn: ConnId, name: &str) -> bool {
+    pub(super) fn bind_account(&mut self, conn: ConnId, name: &str) -> Result<(), BindError> {
         let Some(id) = self.accounts.id(name) else {
             tracing::error!(
                 account = name,
                 "user of an account this server does not know"
             );
-            return false;
+            return Err(BindError::UnknownAccount);
         };
+        let (bound, had_slot) = {
+            let s = self.session(conn);
+            (s.account, s.account_slot)
+        };
+        // A reload re-binds open connections: the slot they hold stays theirs.
+        if !(had_slot && bound == id) {
+            if !self.accounts.get(id).try_admit() {
+                return Err(BindError::MaxConnections);
+            }
+            if had_slot {
+                self.accounts.get(bound).release();
+            }
+        }
         let max_payload = self.accounts.get(id).max_payload;
         let s = self.session_mut(conn);
         s.account = id;
+        s.account_slot = true;
         if let Some(m) = max_payload {
             s.parser.limit_payload(m);
         }
-        true
+        Ok(())
+    }
+
+    /// Gives back the account slot of a closing connection.
+    pub(super) fn release_account_slot(&mut self, conn: ConnId) {
+        let s = self.session_mut(conn);
+        if std::mem::take(&mut s.account_slot) {
+            let account = s.account;
+            self.accounts.get(account).release();
+        }
     }
 
     // ----- per-account variants of the engine's API -----------------------------------
@@ -224,4 +247,13 @@ impl Engine {
             && !self.remote.is_empty(account)
             && !self.remote.matches(account, subject).is_empty()
     }
+}
+
+/// Why a connection could not join an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BindError {
+    /// No such account on this server.
+    UnknownAccount,
+    /// The account's `max_connections` are all in use.
+    MaxConnections,
 }

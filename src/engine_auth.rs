@@ -172,9 +172,18 @@ impl Engine {
 
     /// Binds the user and its account; false (and refused) when the account is unknown.
     fn bind_user(&mut self, conn: ConnId, who: auth::Authenticated) -> bool {
-        if !self.bind_account(conn, &who.account) {
-            self.auth_violation(conn);
-            return false;
+        match self.bind_account(conn, &who.account) {
+            Ok(()) => {}
+            Err(super::engine_accounts::BindError::UnknownAccount) => {
+                self.auth_violation(conn);
+                return false;
+            }
+            Err(super::engine_accounts::BindError::MaxConnections) => {
+                // nats-server's text; the connection is closed.
+                self.send_err(conn, "maximum account active connections exceeded");
+                self.close(conn, CloseReason::MaxAccountConnectionsExceeded, true);
+                return false;
+            }
         }
         let expires = who.jwt.as_ref().and_then(|g| g.expires_unix).map(|exp| {
             (exp.max(0) as u64)

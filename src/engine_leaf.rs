@@ -145,7 +145,7 @@ impl Engine {
         let id = self.store_session(s);
         self.leaf.links.push(id);
         // The link announces and routes in its local account (config checks it exists).
-        if account != crate::leaf::GLOBAL_ACCOUNT && !self.bind_account(id, account) {
+        if account != crate::leaf::GLOBAL_ACCOUNT && self.bind_account(id, account).is_err() {
             self.close(id, CloseReason::ServerShutdown, false);
             return id;
         }

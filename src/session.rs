@@ -50,6 +50,8 @@ pub enum CloseReason {
     AuthenticationExpired,
     /// A newer link from the same remote server replaced this one.
     DuplicateRemoteLeafnode,
+    /// Its account's `max_connections` were all in use.
+    MaxAccountConnectionsExceeded,
 }
 
 impl CloseReason {
@@ -69,6 +71,7 @@ impl CloseReason {
             CloseReason::TlsHandshakeError => "TLS Handshake Error",
             CloseReason::AuthenticationExpired => "Authentication Expired",
             CloseReason::DuplicateRemoteLeafnode => "Duplicate Remote LeafNode Connection",
+            CloseReason::MaxAccountConnectionsExceeded => "Maximum Account Connections Exceeded",
         }
     }
 }
@@ -138,6 +141,8 @@ pub struct Session {
     /// The account it belongs to (`$G` = 0 until a user of another account authenticates);
     /// it publishes and subscribes only in this account's subject space.
     pub account: crate::accounts::AccountId,
+    /// Whether it holds one of its account's `max_connections` slots (released on close).
+    pub account_slot: bool,
 }
 
 impl Session {
@@ -181,6 +186,7 @@ impl Session {
             perms: None,
             leaf: None,
             account: crate::accounts::GLOBAL,
+            account_slot: false,
         }
     }
 

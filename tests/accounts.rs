@@ -37,6 +37,10 @@ const ACCOUNTS: &str = concat!(
     "[accounts.TEAM_D.jetstream]\n",
     "max_file = 4096\n",
     "max_mem = 4096\n",
+    "[accounts.TEAM_E]\n",
+    "users = [ { user = \"erin\", password = \"erin-pw\" } ]\n",
+    "[accounts.TEAM_E.limits]\n",
+    "max_connections = 1\n",
 );
 
 fn start() -> TestServer {
@@ -472,6 +476,42 @@ async fn account_limits_apply_to_its_users_only() {
     carol
         .expect_err_and_close("Maximum Payload Violation")
         .await;
+}
+
+#[tokio::test]
+async fn an_accounts_max_connections_are_counted_across_the_server() {
+    let s = start();
+    const ERIN: &str = r#"{"verbose":false,"pedantic":false,"user":"erin","pass":"erin-pw"}"#;
+    let mut first = s.raw().await;
+    first.handshake(ERIN).await;
+    // The second of the account's users is refused whichever core takes it.
+    let mut second = s.raw().await;
+    second
+        .send(format!("CONNECT {ERIN}\r\nPING\r\n").as_bytes())
+        .await;
+    second
+        .expect_err_and_close("maximum account active connections exceeded")
+        .await;
+    // Other accounts are not limited by it.
+    let mut alice = s.raw().await;
+    alice
+        .handshake(r#"{"verbose":false,"pedantic":false,"user":"alice","pass":"alice-pw"}"#)
+        .await;
+    // The slot comes back when the first connection closes.
+    drop(first);
+    let mut admitted = false;
+    for _ in 0..50 {
+        let mut again = s.raw().await;
+        again
+            .send(format!("CONNECT {ERIN}\r\nPING\r\n").as_bytes())
+            .await;
+        if again.read_line().await.starts_with(b"PONG") {
+            admitted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(admitted, "the closed connection's slot was not given back");
 }
 
 #[tokio::test]

@@ -35,10 +35,14 @@ pub struct AccountConfig {
     pub limits: Option<AccountLimits>,
 }
 
-/// `limits = { max_subscriptions = N, max_payload = N }`; -1 or absent = the server's.
+/// `limits = { max_connections = N, max_subscriptions = N, max_payload = N }`; -1 or
+/// absent = the server's.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountLimits {
+    /// Connections of the account's users on the whole server, all cores together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<i64>,
     /// Subscriptions per connection of the account's users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_subscriptions: Option<i64>,
@@ -268,6 +272,7 @@ pub fn validate(
         }
         let limits = acc.limits.clone().unwrap_or_default();
         for (key, v) in [
+            ("max_connections", limits.max_connections),
             ("max_subscriptions", limits.max_subscriptions),
             ("max_payload", limits.max_payload),
         ] {

@@ -1,6 +1,6 @@
 //! Operator mode's accounts: each account JWT of the resolver becomes an account of the
 //! server, named by its public key (as nats-server names them), with JetStream when the JWT
-//! grants storage and its subscription/payload limits. Users come from JWTs, not from here.
+//! grants storage and its connection/subscription/payload limits. Users come from JWTs, not from here.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +17,7 @@ pub fn accounts_of(trust: &Trust) -> BTreeMap<String, AccountConfig> {
             let cfg = AccountConfig {
                 jetstream: Some(JetStreamFlag::Flag(l.jetstream_enabled())),
                 limits: Some(AccountLimits {
+                    max_connections: limit(l.conn),
                     max_subscriptions: limit(l.subs),
                     max_payload: limit(l.payload),
                 }),

@@ -67,6 +67,11 @@ pub struct Account {
     pub jetstream: bool,
     /// Its JetStream memory / file reservation limits (None = the server's).
     pub jetstream_limits: (Option<i64>, Option<i64>),
+    /// Connections of its users on the whole server (None = only the server's limit).
+    pub max_connections: Option<usize>,
+    /// Its connections now, all cores together: claimed on CONNECT, released on close
+    /// ([`Account::try_admit`]); touched only then, never on the message path.
+    connections: Arc<std::sync::atomic::AtomicUsize>,
     /// Subscriptions per connection (None = the server's limit).
     pub max_subscriptions: Option<usize>,
     /// Largest payload its users may publish (None = the server's limit).
@@ -87,12 +92,37 @@ impl Account {
             name: Arc::from(name),
             jetstream,
             jetstream_limits: (None, None),
+            max_connections: None,
+            connections: Arc::default(),
             max_subscriptions: None,
             max_payload: None,
             service_imports: Vec::new(),
             stream_routes: Vec::new(),
             exports_services: false,
             crosses: false,
+        }
+    }
+
+    /// Claims a connection slot: false (nothing claimed) when `max_connections` are in use.
+    pub fn try_admit(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        let Some(max) = self.max_connections else {
+            return true;
+        };
+        let prior = self.connections.fetch_add(1, Ordering::AcqRel);
+        if prior >= max {
+            self.connections.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back a slot [`Account::try_admit`] claimed.
+    pub fn release(&self) {
+        use std::sync::atomic::Ordering;
+        if self.max_connections.is_some() {
+            let prior = self.connections.fetch_sub(1, Ordering::AcqRel);
+            assert!(prior > 0, "account connection count below zero");
         }
     }
 
@@ -136,6 +166,7 @@ impl Accounts {
         for (name, c) in cfgs {
             let mut a = Account::new(name, global_jetstream && c.jetstream_enabled());
             let l = c.limits.clone().unwrap_or_default();
+            a.max_connections = limit(l.max_connections);
             a.max_subscriptions = limit(l.max_subscriptions);
             a.max_payload = limit(l.max_payload);
             a.jetstream_limits = c.jetstream_limits();
