@@ -25,23 +25,12 @@ pub(crate) fn info() -> ServerInfo {
         server_name: "test".into(),
         version: ADVERTISED_VERSION.into(),
         proto: 1,
-        git_commit: String::new(),
-        go: String::new(),
         host: "127.0.0.1".into(),
         port: 4222,
         headers: true,
-        auth_required: false,
         max_payload: 1024 * 1024,
         jetstream: false,
-        client_id: 0,
-        client_ip: String::new(),
-        nonce: None,
-        api_lvl: None,
-        connect_info: None,
-        remote_account: None,
-        lame_duck_mode: false,
-        tls_required: false,
-        tls_verify: false,
+        ..ServerInfo::default()
     }
 }
 

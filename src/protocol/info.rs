@@ -16,7 +16,7 @@ pub const ADVERTISED_VERSION: &str = "2.11.0";
 
 /// What the server tells each client on accept (and again after CONNECT for `protocol:1`).
 /// Field names and omission rules match nats-server 2.15.1.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ServerInfo {
     /// nkey-style server id (see [`new_server_id`]).
     pub server_id: String,
