@@ -15,6 +15,7 @@ mod leaf;
 mod notify;
 mod segment_writer;
 mod storage;
+mod storage_chain;
 mod storage_fs;
 mod storage_policy;
 mod storage_recover;

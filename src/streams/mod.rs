@@ -165,6 +165,20 @@ pub struct StorageRefusal {
     pub stopped: Option<String>,
 }
 
+/// What one stream's storage work came to (the storage task tells the host,
+/// [`StreamHost::handle_stream_storage_done`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStorageDone {
+    /// Stream slot.
+    pub slot: u32,
+    /// Creation time of the stream the files belong to (a later stream in the slot ignores it).
+    pub created_ns: u64,
+    /// The highest message sequence written by the work (durable unless refused from below it).
+    pub last_seq: Option<u64>,
+    /// The stream's writes were refused.
+    pub refusal: Option<StorageRefusal>,
+}
+
 /// A message to publish once the storage ops queued before it are durable.
 #[derive(Debug, Clone)]
 pub struct DeferredReply {
@@ -172,6 +186,9 @@ pub struct DeferredReply {
     pub subject: Bytes,
     /// Reply payload (JSON).
     pub payload: Bytes,
+    /// A publish ack: the stream slot whose ops alone it waits for (None: every op queued
+    /// before it).
+    pub stream: Option<u32>,
 }
 
 /// Settings of the JetStream part of one core.
@@ -484,38 +501,75 @@ impl StreamHost {
 
     /// Input from the storage task once the group commit of the last
     /// [`StreamHost::take_storage_batch`] is done, before its replies go out: `refused` are the
-    /// slots whose writes in it were not made durable (rolled back, or the stream is
-    /// stopped, with the reason then). Their messages of that commit are forgotten —
-    /// removed, their `Nats-Msg-Id`s with them, and the last sequence goes back when nothing
-    /// came after them — and the other streams' messages become visible to consumers. A
-    /// stopped stream is shown as failed in its catalog summary. Returns how many messages
-    /// were forgotten.
+    /// slots whose writes in it were not made durable. Every stream's messages sent so far
+    /// are settled (see [`StreamHost::handle_stream_storage_done`]). Returns how many
+    /// messages were forgotten.
     pub fn handle_storage_done(&mut self, refused: &[StorageRefusal]) -> u64 {
         let mut forgotten = 0;
-        for (slot, st) in self.streams.iter_mut().enumerate() {
-            let Some(st) = st.as_mut() else { continue };
-            let refusal = refused.iter().find(|r| r.slot as usize == slot);
-            if let Some(why) = refusal.and_then(|r| r.stopped.as_ref()) {
-                if st.failed.is_none() {
-                    st.failed = Some(why.clone());
-                    st.dirty_since_summary = true;
-                }
-            }
-            let Some((first, last)) = st.in_flight.take() else {
+        for slot in 0..self.streams.len() {
+            let Some(st) = self.streams[slot].as_ref() else {
                 continue;
             };
-            let lost_from = refusal.map_or(u64::MAX, |r| r.from_seq.max(first));
-            if lost_from <= last {
-                forgotten += st.store.forget_refused(lost_from, last);
-                st.sent_upto = st.sent_upto.min(st.store.last_seq());
+            let refusal = refused.iter().find(|r| r.slot as usize == slot).cloned();
+            let done = StreamStorageDone {
+                slot: slot as u32,
+                created_ns: st.created_ns,
+                last_seq: st.in_flight.map(|(_, last)| last),
+                refusal,
+            };
+            forgotten += self.handle_stream_storage_done(&done);
+        }
+        forgotten
+    }
+
+    /// Input from the storage task once one stream's storage work is done, before the
+    /// replies waiting for it go out. Its messages up to `last_seq` are durable and become
+    /// visible to consumers; on a refusal its messages from `from_seq` to the last one sent
+    /// to storage are forgotten — removed, their `Nats-Msg-Id`s with them, and the last
+    /// sequence goes back when nothing came after them (the storage task drops the appends
+    /// still queued) — and a stopped stream is shown as failed in its catalog summary.
+    /// Ignored when the slot holds another stream by now. Returns how many messages were
+    /// forgotten.
+    pub fn handle_stream_storage_done(&mut self, done: &StreamStorageDone) -> u64 {
+        let slot = done.slot as usize;
+        let Some(st) = self.streams.get_mut(slot).and_then(Option::as_mut) else {
+            return 0;
+        };
+        if st.created_ns != done.created_ns {
+            return 0;
+        }
+        let refusal = done.refusal.as_ref();
+        if let Some(why) = refusal.and_then(|r| r.stopped.as_ref()) {
+            if st.failed.is_none() {
+                st.failed = Some(why.clone());
                 st.dirty_since_summary = true;
             }
-            let durable = last.min(lost_from.saturating_sub(1));
-            if durable >= first {
-                st.visible_upto = st.visible_upto.max(durable);
-                if self.streams_with_new.last() != Some(&(slot as u32)) {
-                    self.streams_with_new.push(slot as u32);
+        }
+        let Some((first, last)) = st.in_flight else {
+            return 0;
+        };
+        let mut forgotten = 0;
+        let upto = done.last_seq.unwrap_or(0).min(last);
+        let durable = match refusal {
+            Some(r) => {
+                st.in_flight = None;
+                let lost_from = r.from_seq.max(first);
+                if lost_from <= last {
+                    forgotten = st.store.forget_refused(lost_from, last);
+                    st.sent_upto = st.sent_upto.min(st.store.last_seq());
+                    st.dirty_since_summary = true;
                 }
+                upto.min(lost_from.saturating_sub(1))
+            }
+            None => {
+                st.in_flight = (upto < last).then(|| (first.max(upto + 1), last));
+                upto
+            }
+        };
+        if durable >= first {
+            st.visible_upto = st.visible_upto.max(durable);
+            if self.streams_with_new.last() != Some(&(slot as u32)) {
+                self.streams_with_new.push(slot as u32);
             }
         }
         forgotten

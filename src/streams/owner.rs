@@ -327,7 +327,8 @@ impl StreamHost {
             Err(e) => jetstream::pub_error(&name, &JsApiError::from(e)),
         };
         if !no_ack {
-            self.out.reply_durable(file, d.reply.as_ref(), ack);
+            self.out
+                .reply_durable_in(Some(slot), file, d.reply.as_ref(), ack);
         }
     }
 
