@@ -367,6 +367,7 @@ pub async fn run_core(spec: CoreSpec) {
                 let (mem, file) = a.jetstream_limits;
                 c.max_memory_bytes = mem.unwrap_or(c.max_memory_bytes);
                 c.max_file_bytes = file.unwrap_or(c.max_file_bytes);
+                c.counts = a.jetstream_counts;
                 (id, c)
             })
             .collect(),
