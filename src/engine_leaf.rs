@@ -118,6 +118,8 @@ impl Engine {
         s.opts.pedantic = false;
         s.connected = true;
         if matches!(role, LeafRole::Accept) {
+            let nonce = self.leaf_nonce();
+            s.nonce = Some(nonce.clone());
             let info = LeafInfo {
                 server_id: settings.server_id.clone(),
                 server_name: settings.server_name.clone(),
@@ -126,10 +128,10 @@ impl Engine {
                 host: settings.listen_host.clone(),
                 port: settings.listen_port,
                 headers: true,
-                auth_required: false,
+                auth_required: true,
                 max_payload: settings.max_payload,
                 client_id,
-                nonce: None,
+                nonce: Some(nonce),
                 jetstream: settings.jetstream,
                 domain: settings.domain.clone(),
                 cluster: None,
@@ -187,6 +189,10 @@ impl Engine {
             let s = self.session_mut(conn);
             if s.close.is_some() {
                 return ReadStatus::Closed;
+            }
+            if s.auth_pending.is_some() {
+                // The CONNECT's bcrypt password is being checked off the core.
+                return ReadStatus::Blocked;
             }
             let link = s.leaf.as_mut().expect("a leaf session");
             match link.parser.next_op(buf) {
@@ -274,6 +280,8 @@ impl Engine {
             version: settings.version.clone(),
             user: auth.user.clone(),
             pass: auth.pass.clone(),
+            // A user name alone is also sent as the token (nats-server does the same).
+            auth_token: auth.pass.is_none().then(|| auth.user.clone()).flatten(),
             server_id: settings.server_id.clone(),
             name: settings.server_name.clone(),
             cluster: settings.server_name.clone(),
@@ -304,7 +312,22 @@ impl Engine {
                 return;
             }
         };
-        let settings = self.leaf.settings.clone().expect("leaf settings");
+        match self.leaf_authenticate(conn, &connect, json) {
+            super::leaf_auth::LeafAuthOutcome::Bound => self.finish_leaf_connect(conn, connect),
+            super::leaf_auth::LeafAuthOutcome::Refused
+            | super::leaf_auth::LeafAuthOutcome::Pending => {}
+        }
+    }
+
+    /// This server's leaf settings (set whenever a link exists).
+    pub(super) fn leaf_settings(&self) -> Arc<LeafSettings> {
+        self.leaf.settings.clone().expect("leaf settings")
+    }
+
+    /// An authenticated leaf's CONNECT: refuse clients, gateways and our own name, replace
+    /// older links from the same server, and bring the link up.
+    pub(super) fn finish_leaf_connect(&mut self, conn: ConnId, connect: LeafConnect) {
+        let settings = self.leaf_settings();
         if connect.lang.is_some() || connect.gateway.is_some() {
             // A client or a gateway on the leaf port.
             self.close(conn, CloseReason::ProtocolViolation, false);

@@ -22,6 +22,7 @@ fn settings() -> Arc<LeafSettings> {
         max_control_line: 4096,
         domain: None,
         jetstream: false,
+        auth: None,
     })
 }
 
@@ -31,6 +32,10 @@ struct Two {
 
 impl Two {
     fn new() -> Self {
+        Two::with(settings())
+    }
+
+    fn with(settings: Arc<LeafSettings>) -> Self {
         let cores = (0..2)
             .map(|core_id| {
                 let mut e = Engine::new(EngineConfig {
@@ -39,7 +44,7 @@ impl Two {
                     limits: limits(),
                     info: info(),
                 });
-                e.set_leaf(Some(settings()));
+                e.set_leaf(Some(settings.clone()));
                 e
             })
             .collect();
@@ -296,4 +301,52 @@ fn a_link_bound_to_an_account_lives_in_it() {
     // An account the server does not know: the link is refused, not put in `$G`.
     let unknown = t.cores[1].open_leaf("127.0.0.1", 3, 1, LeafRole::Accept, "NOPE");
     assert!(!t.cores[1].session(unknown).is_open());
+}
+
+#[test]
+fn hub_leaf_authorization_bcrypt_is_checked_off_the_core() {
+    use crate::leaf::auth::{LeafAuthorization, LeafAuthorizationConfig};
+    let mut s = (*settings()).clone();
+    s.auth = Some(Arc::new(LeafAuthorization::new(LeafAuthorizationConfig {
+        user: Some("l".into()),
+        password: Some(bcrypt::hash("pw", 4).unwrap()),
+        ..Default::default()
+    })));
+    let mut t = Two::with(Arc::new(s));
+    for (pass, ok) in [("bad", false), ("pw", true)] {
+        let l = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Accept, "$G");
+        let info = t.out(1, l);
+        assert!(info.contains("\"nonce\":\""), "{info}");
+        let connect = LEAF_CONNECT.replace(
+            "\"version\"",
+            &format!("\"user\":\"l\",\"pass\":\"{pass}\",\"version\""),
+        );
+        assert_eq!(t.send(1, l, &connect), ReadStatus::Blocked);
+        assert!(!t.cores[1].leaf_link_up(l));
+        let (p, h) = t.cores[1].take_auth_job(l).expect("a bcrypt job");
+        t.cores[1].finish_auth(l, crate::auth::bcrypt_matches(&p, &h));
+        let out = t.out(1, l);
+        if ok {
+            assert!(out.starts_with("LS+ $LDS.mine\r\n"), "{out}");
+            assert!(t.cores[1].leaf_link_up(l));
+        } else {
+            assert_eq!(out, "-ERR 'Authorization Violation'\r\n");
+        }
+    }
+}
+
+#[test]
+fn hub_leaf_authorization_wrong_user_is_refused_before_anything_else() {
+    use crate::leaf::auth::{LeafAuthorization, LeafAuthorizationConfig};
+    let mut s = (*settings()).clone();
+    s.auth = Some(Arc::new(LeafAuthorization::new(LeafAuthorizationConfig {
+        user: Some("l".into()),
+        password: Some("pw".into()),
+        ..Default::default()
+    })));
+    let mut t = Two::with(Arc::new(s));
+    let l = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Accept, "$G");
+    t.out(1, l);
+    assert_eq!(t.send(1, l, LEAF_CONNECT), ReadStatus::Closed);
+    assert_eq!(t.out(1, l), "-ERR 'Authorization Violation'\r\n");
 }

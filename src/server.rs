@@ -506,6 +506,10 @@ fn leaf_spec(
                 .then(|| cfg.jetstream.domain.clone())
                 .flatten(),
             jetstream: cfg.jetstream.enabled,
+            auth: lc
+                .authorization
+                .clone()
+                .map(|a| Arc::new(crate::leaf::auth::LeafAuthorization::new(a))),
         }),
         listen_addr: (lc.port != 0).then(|| format!("{host}:{}", lc.port)),
         remotes,

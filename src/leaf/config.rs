@@ -7,6 +7,10 @@
 //! urls = ["nats-leaf://127.0.0.1:7422"]
 //! account = "TEAM_A"                 # optional local account bound to this remote
 //! credentials = "/path/user.creds"   # optional
+//! [leafnodes.authorization]          # hub role: what leafs log in with (see `auth`)
+//! user = "leaf"
+//! password = "s3cret"
+//! account = "TEAM_A"
 //! ```
 
 use std::path::PathBuf;
@@ -26,6 +30,10 @@ pub struct LeafNodesConfig {
     pub host: Option<String>,
     /// Hubs to solicit (leaf role).
     pub remotes: Vec<RemoteConfig>,
+    /// Credentials accepted leafs must present (hub role), as nats-server's
+    /// `leafnodes { authorization { ... } }`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<super::auth::LeafAuthorizationConfig>,
 }
 
 /// One `[[leafnodes.remotes]]`.
@@ -54,6 +62,9 @@ pub struct LeafConfigError {
 impl LeafNodesConfig {
     /// Checks every remote has at least one parseable URL.
     pub fn validate(&self) -> Result<(), LeafConfigError> {
+        if let Some(a) = &self.authorization {
+            a.validate()?;
+        }
         for (i, r) in self.remotes.iter().enumerate() {
             let key = format!("leafnodes.remotes[{i}].urls");
             if r.urls.is_empty() {
@@ -106,5 +117,19 @@ mod tests {
             "t.toml",
         );
         assert!(whole.unwrap_err().to_string().contains("leafnodes.port"));
+        let unknown = crate::config::Config::from_toml_str(
+            "[leafnodes]\nport = 7422\n[leafnodes.authorization]\nusers = [ { user = \"a\", password = \"b\", account = \"NOPE\" } ]\n",
+            "t.toml",
+        );
+        let msg = unknown.unwrap_err().to_string();
+        assert!(
+            msg.contains("leafnodes.authorization.users[0].account"),
+            "{msg}"
+        );
+        let ok = crate::config::Config::from_toml_str(
+            "[accounts.TA]\n[leafnodes]\nport = 7422\n[leafnodes.authorization]\nuser = \"a\"\npassword = \"b\"\naccount = \"TA\"\n",
+            "t.toml",
+        );
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }

@@ -11,6 +11,7 @@
 //! The engine (`engine_leaf.rs`) owns a `LeafLink` per leaf connection; the shell
 //! (`shell/leaf.rs`) accepts and solicits the sockets.
 
+pub mod auth;
 pub mod config;
 pub mod parser;
 pub mod remote;
@@ -61,6 +62,8 @@ pub struct LeafSettings {
     pub domain: Option<String>,
     /// JetStream enabled here.
     pub jetstream: bool,
+    /// `[leafnodes.authorization]` (hub role); None = leafs authenticate as clients do.
+    pub auth: Option<Arc<auth::LeafAuthorization>>,
 }
 
 /// What a soliciting link presents to its hub.
@@ -113,6 +116,8 @@ pub struct LeafLink {
     pub remote_id: String,
     /// The other server's cluster name (from CONNECT).
     pub remote_cluster: String,
+    /// Hub role: the leaf's CONNECT while its bcrypt password is checked off the core.
+    pub pending_connect: Option<Box<wire::LeafConnect>>,
     announced: AHashMap<InterestKey, u32>,
 }
 
@@ -131,6 +136,7 @@ impl LeafLink {
             remote_name: String::new(),
             remote_id: String::new(),
             remote_cluster: String::new(),
+            pending_connect: None,
             announced: AHashMap::new(),
         }
     }
@@ -206,6 +212,7 @@ mod tests {
             max_control_line: 4096,
             domain: None,
             jetstream: false,
+            auth: None,
         }
     }
 

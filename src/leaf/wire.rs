@@ -144,6 +144,12 @@ pub struct LeafConnect {
     /// User JWT (from `.creds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<String>,
+    /// Token (a URL with a user name only sends it as the token too, as nats-server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_token: Option<String>,
+    /// User nkey (public key) whose seed signed the nonce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nkey: Option<String>,
     /// Signature of the hub's nonce, base64url.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sig: Option<String>,
