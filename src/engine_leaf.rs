@@ -289,6 +289,7 @@ impl Engine {
             jetstream: settings.jetstream,
             domain: settings.domain.clone(),
             compress_mode: Some("not supported".into()),
+            deny_pub: link.perms.deny_imports(),
             remote_account: Some(link.account.clone()),
             protocol: 3,
             ..Default::default()
@@ -348,6 +349,8 @@ impl Engine {
         link.remote_name = connect.name.clone();
         link.remote_id = connect.server_id;
         link.remote_cluster = connect.cluster.clone();
+        // What the leaf will not take is not sent to it (nats-server merges `deny_pub`).
+        link.perms.add_deny_exports(&connect.deny_pub);
         let account = link.account.clone();
         // A new link from a server replaces its older ones, here and on the other cores.
         self.evict_duplicate_links(&connect.name, &connect.cluster, &account, Some(conn));
@@ -481,6 +484,21 @@ impl Engine {
         if leaf::is_local_only(&subject) || !subject::is_valid_subscribe_subject(&subject) {
             return;
         }
+        let link = self.link(conn);
+        if !link.perms.accepts_interest(&subject) {
+            // Interest in a subject this side may not send: a soliciting side ignores it
+            // (its hub told it nothing), a hub refuses it, as nats-server.
+            if matches!(link.role, LeafRole::Accept) {
+                let text = format!(
+                    "Permissions Violation for Subscription to {:?}",
+                    String::from_utf8_lossy(&subject)
+                );
+                tracing::error!(%text, "leafnode subscription violation");
+                self.send_err(conn, &text);
+                self.close(conn, CloseReason::ProtocolViolation, true);
+            }
+            return;
+        }
         let sid = leaf::link_sid(&subject, queue.as_deref());
         if self.session(conn).subs.contains_key(&sid) {
             // A queue weight update: one subscription stands for the group on that side.
@@ -503,6 +521,10 @@ impl Engine {
             return;
         }
         self.count_inbound(conn, message.len());
+        if !self.link(conn).perms.may_receive(&subject) {
+            // deny_imports: dropped (nats-server's soliciting side does the same).
+            return;
+        }
         let msg = Routed {
             subject: &subject,
             shown: None,
@@ -544,6 +566,13 @@ impl Engine {
             let s = self.sessions[conn as usize]
                 .as_mut()
                 .expect("a link with deliveries is live");
+            if s.leaf
+                .as_ref()
+                .is_some_and(|l| !l.perms.is_open() && !l.perms.may_send(msg.subject))
+            {
+                // deny_exports (or the leaf's deny_pub): not sent over this link.
+                continue;
+            }
             wire::write_lmsg(
                 &mut s.out,
                 msg.subject,

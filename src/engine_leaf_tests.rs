@@ -212,6 +212,7 @@ fn soliciting_side_connects_after_info_then_announces() {
         user: Some("u".into()),
         pass: Some("p".into()),
         creds: None,
+        ..Default::default()
     };
     let l = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Solicit(auth), "$G");
     assert_eq!(t.out(1, l), "", "waits for the hub's INFO");
@@ -349,4 +350,62 @@ fn hub_leaf_authorization_wrong_user_is_refused_before_anything_else() {
     t.out(1, l);
     assert_eq!(t.send(1, l, LEAF_CONNECT), ReadStatus::Closed);
     assert_eq!(t.out(1, l), "-ERR 'Authorization Violation'\r\n");
+}
+
+#[test]
+fn deny_imports_and_exports_on_a_soliciting_link() {
+    let mut t = Two::new();
+    let c0 = t.client(0);
+    t.send(0, c0, "SUB in.> 1\r\nSUB in.private.* 2\r\n");
+    let auth = crate::leaf::SolicitAuth {
+        perms: crate::leaf::perms::LinkPerms::new(
+            &["secret.>".to_string()],
+            &["in.private.>".to_string()],
+        ),
+        ..Default::default()
+    };
+    let l = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Solicit(auth), "$G");
+    t.send(
+        1,
+        l,
+        "INFO {\"server_id\":\"NH\",\"server_name\":\"hub\",\"client_id\":5,\"leafnode_urls\":[]}\r\n",
+    );
+    let out = t.out(1, l);
+    // The hub is told what not to send; the covered subscription is not announced.
+    assert!(out.contains("\"deny_pub\":[\"in.private.>\"]"), "{out}");
+    assert!(out.contains("LS+ in.>\r\n"), "{out}");
+    assert!(!out.contains("LS+ in.private"), "{out}");
+    // Received messages on denied subjects are dropped.
+    let mut m = t.client(0);
+    t.send(0, m, "SUB in.private.x 9\r\n");
+    t.out(1, l);
+    t.send(1, l, "LMSG in.private.x 1\r\na\r\nLMSG in.open 1\r\nb\r\n");
+    let got = t.out(0, c0);
+    assert_eq!(got, "MSG in.open 1 1\r\nb\r\n", "{got}");
+    assert_eq!(t.out(0, m), "");
+    // Interest in a literal denied export is ignored; a wildcard one is filtered per message.
+    t.send(1, l, "LS+ secret.a\r\nLS+ secret.*\r\nLS+ open\r\n");
+    m = t.client(0);
+    t.send(0, m, "PUB secret.a 1\r\nx\r\nPUB open 1\r\ny\r\n");
+    assert_eq!(t.out(1, l), "LMSG open 1\r\ny\r\n");
+    assert!(t.cores[1].leaf_link_up(l), "a soliciting side ignores it");
+}
+
+#[test]
+fn a_hub_honours_the_leafs_deny_pub_and_refuses_denied_interest() {
+    let mut t = Two::new();
+    let l = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Accept, "$G");
+    t.out(1, l);
+    let connect = LEAF_CONNECT.replace("\"version\"", "\"deny_pub\":[\"priv.>\"],\"version\"");
+    t.send(1, l, &connect);
+    t.out(1, l);
+    t.send(1, l, "LS+ >\r\n");
+    let c0 = t.client(0);
+    t.send(0, c0, "PUB priv.a 1\r\nx\r\nPUB pub.a 1\r\ny\r\n");
+    assert_eq!(t.out(1, l), "LMSG pub.a 1\r\ny\r\n");
+    assert_eq!(t.send(1, l, "LS+ priv.q\r\n"), ReadStatus::Closed);
+    assert_eq!(
+        t.out(1, l),
+        "-ERR 'Permissions Violation for Subscription to \"priv.q\"'\r\n"
+    );
 }

@@ -487,6 +487,7 @@ fn leaf_spec(
                 .clone()
                 .unwrap_or_else(|| crate::leaf::GLOBAL_ACCOUNT.to_string()),
             creds,
+            perms: crate::leaf::perms::LinkPerms::new(&r.deny_exports, &r.deny_imports),
         }));
     }
     let loop_id: String = new_server_id().chars().skip(1).take(22).collect();

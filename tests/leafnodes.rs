@@ -1081,3 +1081,65 @@ async fn remote_bound_to_a_local_account() {
     assert!(got.is_err(), "TB must not get the hub's messages");
     assert_eq!(leaf.leafz()["leafs"][0]["account"], "TA");
 }
+
+/// A remote's `deny_exports` and `deny_imports` on the leaf (`Topology::Leaf`: the server
+/// under test; `Hub`: nats-server's leaf, so the hub under test gets its `deny_pub`):
+/// subjects denied either way never cross, the rest does.
+async fn deny_imports_and_exports(t: Topology) {
+    let tested = ServerKind::from_env();
+    let (hub_kind, leaf_kind) = match t {
+        Topology::Leaf => (ServerKind::NatsServer, tested),
+        _ => (tested, ServerKind::NatsServer),
+    };
+    let hub = Node::start(hub_kind, "hub", None);
+    let mut leaf = Node::start(leaf_kind, "leaf", Some(hub.leaf_port));
+    leaf.remote = (
+        "deny_exports = [\"secret.>\"]\ndeny_imports = [\"in.private.>\"]\n".into(),
+        ", deny_exports: [\"secret.>\"], deny_imports: [\"in.private.>\"]".into(),
+    );
+    leaf.restart();
+    let hc = hub.client().await;
+    let lc = leaf.client().await;
+    // Leaf -> hub: secret.> stays on the leaf.
+    let mut secret = hc.subscribe("secret.>").await.unwrap();
+    let mut open = hc.subscribe("open.>").await.unwrap();
+    hc.flush().await.unwrap();
+    wait_interest(&lc, "open.probe", &mut open).await;
+    lc.publish("secret.a", "no".into()).await.unwrap();
+    lc.publish("open.b", "yes".into()).await.unwrap();
+    let m = next(&mut open).await;
+    assert_eq!(m.subject.as_str(), "open.b");
+    // Same hub connection, in order: secret.a would have come first.
+    let got = tokio::time::timeout(Duration::from_millis(300), secret.next()).await;
+    assert!(
+        got.is_err(),
+        "deny_exports must keep secret.a on the leaf: {got:?}"
+    );
+    // Hub -> leaf: in.private.> is not taken, even under a wider subscription.
+    let mut inbound = lc.subscribe("in.>").await.unwrap();
+    lc.flush().await.unwrap();
+    wait_interest(&hc, "in.probe", &mut inbound).await;
+    hc.publish("in.private.x", "no".into()).await.unwrap();
+    hc.publish("in.open", "yes".into()).await.unwrap();
+    let m = next(&mut inbound).await;
+    assert_eq!(
+        m.subject.as_str(),
+        "in.open",
+        "deny_imports drops in.private.x"
+    );
+    // Local delivery of denied subjects is untouched.
+    let mut local = lc.subscribe("secret.>").await.unwrap();
+    lc.flush().await.unwrap();
+    lc.publish("secret.local", "l".into()).await.unwrap();
+    assert_eq!(&next(&mut local).await.payload[..], b"l");
+}
+
+#[tokio::test]
+async fn deny_imports_and_exports_tested_leaf() {
+    deny_imports_and_exports(Topology::Leaf).await;
+}
+
+#[tokio::test]
+async fn deny_imports_and_exports_tested_hub() {
+    deny_imports_and_exports(Topology::Hub).await;
+}

@@ -48,6 +48,12 @@ pub struct RemoteConfig {
     /// A `.creds` file (user JWT + seed) presented to the hub.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<PathBuf>,
+    /// Subjects never taken from the hub (messages dropped, interest not announced).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny_imports: Vec<String>,
+    /// Subjects never sent to the hub.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny_exports: Vec<String>,
 }
 
 /// A bad `[leafnodes]` value: the dotted key and why.
@@ -78,6 +84,20 @@ impl LeafNodesConfig {
                     key: key.clone(),
                     reason: e.to_string(),
                 })?;
+            }
+            for (what, list) in [
+                ("deny_imports", &r.deny_imports),
+                ("deny_exports", &r.deny_exports),
+            ] {
+                if let Some(bad) = list
+                    .iter()
+                    .find(|s| !crate::subject::is_valid_subscribe_subject(s.as_bytes()))
+                {
+                    return Err(LeafConfigError {
+                        key: format!("leafnodes.remotes[{i}].{what}"),
+                        reason: format!("invalid subject {bad:?}"),
+                    });
+                }
             }
             if r.account.as_deref() == Some("") {
                 return Err(LeafConfigError {
@@ -112,6 +132,15 @@ mod tests {
         };
         assert_eq!(bad.validate().unwrap_err().key, "leafnodes.remotes[0].urls");
         assert!(toml::from_str::<LeafNodesConfig>("prot = 1").is_err());
+        let denies: LeafNodesConfig = toml::from_str(
+            "[[remotes]]\nurls = [\"nats-leaf://h:1\"]\ndeny_imports = [\"a.>\"]\ndeny_exports = [\"b..c\"]\n",
+        )
+        .unwrap();
+        assert_eq!(denies.remotes[0].deny_imports, vec!["a.>".to_string()]);
+        assert_eq!(
+            denies.validate().unwrap_err().key,
+            "leafnodes.remotes[0].deny_exports"
+        );
         let whole = crate::config::Config::from_toml_str(
             "[server]\nport = 4222\n[leafnodes]\nport = 4222\n",
             "t.toml",

@@ -14,6 +14,7 @@
 pub mod auth;
 pub mod config;
 pub mod parser;
+pub mod perms;
 pub mod remote;
 pub mod wire;
 
@@ -75,6 +76,8 @@ pub struct SolicitAuth {
     pub pass: Option<String>,
     /// `.creds` (JWT + seed).
     pub creds: Option<Arc<Creds>>,
+    /// The remote's `deny_exports` / `deny_imports`.
+    pub perms: perms::LinkPerms,
 }
 
 /// Which side of the link we are.
@@ -118,15 +121,17 @@ pub struct LeafLink {
     pub remote_cluster: String,
     /// Hub role: the leaf's CONNECT while its bcrypt password is checked off the core.
     pub pending_connect: Option<Box<wire::LeafConnect>>,
+    /// What may cross the link (a remote's deny lists; a hub adds the leaf's `deny_pub`).
+    pub perms: perms::LinkPerms,
     announced: AHashMap<InterestKey, u32>,
 }
 
 impl LeafLink {
     /// A fresh link; `Accept` starts waiting for CONNECT, `Solicit` for INFO.
     pub fn new(role: LeafRole, account: String, settings: &LeafSettings) -> Self {
-        let state = match role {
-            LeafRole::Accept => LinkState::AwaitConnect,
-            LeafRole::Solicit(_) => LinkState::AwaitInfo,
+        let (state, perms) = match &role {
+            LeafRole::Accept => (LinkState::AwaitConnect, perms::LinkPerms::default()),
+            LeafRole::Solicit(a) => (LinkState::AwaitInfo, a.perms.clone()),
         };
         LeafLink {
             role,
@@ -137,6 +142,7 @@ impl LeafLink {
             remote_id: String::new(),
             remote_cluster: String::new(),
             pending_connect: None,
+            perms,
             announced: AHashMap::new(),
         }
     }
@@ -157,7 +163,7 @@ impl LeafLink {
         members: u32,
         out: &mut BytesMut,
     ) -> bool {
-        if !self.is_up() || is_local_only(subject) {
+        if !self.is_up() || is_local_only(subject) || !self.perms.may_announce(subject) {
             return false;
         }
         let key = (subject.clone(), queue.cloned());

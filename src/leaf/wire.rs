@@ -174,6 +174,9 @@ pub struct LeafConnect {
     /// Always "not supported" from natrix (no S2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compress_mode: Option<String>,
+    /// Subjects the leaf will not take (its `deny_imports`): the hub does not send them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_pub: Vec<String>,
     /// The hub account the leaf asks to be bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_account: Option<String>,
