@@ -143,6 +143,21 @@ impl StreamHost {
         }
     }
 
+    /// How long until the earliest schedule of this core is due, on the wall clock (the
+    /// consumer ticker wakes for it, so a schedule fires on time, not on the next 10 ms tick).
+    pub fn next_schedule_in(&self, now: Clock) -> Option<std::time::Duration> {
+        let due = self
+            .streams
+            .iter()
+            .flatten()
+            .filter(|st| st.failed.is_none())
+            .filter_map(|st| st.schedules.next_due_ns())
+            .min()?;
+        Some(std::time::Duration::from_nanos(
+            due.saturating_sub(now.wall_ns),
+        ))
+    }
+
     /// Input (the consumer tick): stores the produced message of every due schedule.
     pub(super) fn fire_schedules(&mut self, now: Clock) {
         for slot in 0..self.streams.len() as u32 {
