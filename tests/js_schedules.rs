@@ -312,6 +312,55 @@ async fn schedule_ttl_expires_the_produced_message() {
 }
 
 #[tokio::test]
+async fn source_supplies_the_last_message_of_its_subject() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    create_stream(&c, sched_stream("SX")).await;
+    publish_ok(&c, "sx.src", &[("X-Gen", "1")], b"old").await;
+    publish_ok(
+        &c,
+        "sx.src",
+        &[("X-Gen", "2"), ("Nats-Msg-Id", "g2")],
+        b"newest",
+    )
+    .await;
+    let (at, _) = at_in(1);
+    publish_ok(
+        &c,
+        "sx.sched",
+        &[
+            ("Nats-Schedule", &at),
+            ("Nats-Schedule-Target", "sx.out"),
+            ("Nats-Schedule-Source", "sx.src"),
+            ("Nats-Schedule-Rollup", "sub"),
+        ],
+        b"own",
+    )
+    .await;
+    let got = wait_count(&c, "SX", "sx.out", 1, WAIT).await;
+    assert_eq!(got[0].data, b"newest");
+    assert_eq!(got[0].header("X-Gen"), Some("2"));
+    assert_eq!(got[0].header("Nats-Msg-Id"), None);
+    assert_eq!(got[0].header("Nats-Rollup"), Some("sub"));
+    assert_eq!(got[0].header("Nats-Scheduler"), Some("sx.sched"));
+    // A source with no message falls back to the schedule's own content.
+    let (at, _) = at_in(1);
+    publish_ok(
+        &c,
+        "sx.sched2",
+        &[
+            ("Nats-Schedule", &at),
+            ("Nats-Schedule-Target", "sx.out2"),
+            ("Nats-Schedule-Source", "sx.nothing"),
+        ],
+        b"own",
+    )
+    .await;
+    let got = wait_count(&c, "SX", "sx.out2", 1, WAIT).await;
+    assert_eq!(got[0].data, b"own");
+}
+
+#[tokio::test]
 async fn one_schedule_per_subject_the_last_one_wins() {
     let server = TestServer::start_default();
     let c = server.client().await;
