@@ -51,6 +51,8 @@ pub struct ServerFacts {
     pub start_unix_ns: u64,
     /// JetStream settings, when enabled.
     pub jetstream: Option<JsFacts>,
+    /// The accounts (names, system account, JetStream, imports).
+    pub accounts: Arc<crate::accounts::Accounts>,
 }
 
 /// JetStream settings shown in `/varz`.
@@ -248,7 +250,7 @@ pub fn varz(
             stats: facts
                 .jetstream
                 .as_ref()
-                .map(|_| super::jsz::stats(&super::jsz::sum_views(cores))),
+                .map(|_| super::jsz::stats(facts, &super::jsz::sum_views(cores))),
         },
         write_deadline: facts.write_deadline_ns,
         start: start.clone(),
@@ -336,6 +338,8 @@ pub struct ConnzOpts {
     pub subs: SubsDetail,
     /// Only this connection.
     pub cid: Option<u64>,
+    /// Only this account's connections (`acc`).
+    pub acc: Option<String>,
 }
 
 /// nats-server's `/connz` default page size.
@@ -404,7 +408,8 @@ struct Connz<'a> {
     total: usize,
     offset: usize,
     limit: usize,
-    connections: Vec<ConnInfo<'a>>,
+    /// null for an unknown `acc` (nats-server's empty answer).
+    connections: Option<Vec<ConnInfo<'a>>>,
 }
 
 /// `/connz`; `Err(text)` (a 400) for an unknown sort key.
@@ -422,11 +427,37 @@ pub fn connz(
     if !SORT_KEYS.contains(&sort) {
         return Err(format!("Invalid sorting option: {sort}"));
     }
+    let account = match opts.acc.as_deref() {
+        None | Some("") => None,
+        Some(name) => match facts.accounts.id(name) {
+            Some(id) => Some(id),
+            // nats-server: an empty answer without even its id.
+            None => {
+                return Ok(pretty(&Connz {
+                    server_id: "",
+                    now: format_rfc3339_nanos(now_unix_ns),
+                    num_connections: 0,
+                    total: 0,
+                    offset: opts.offset,
+                    limit: if opts.limit == 0 {
+                        DEFAULT_LIMIT
+                    } else {
+                        opts.limit
+                    },
+                    connections: None,
+                }))
+            }
+        },
+    };
     // (connection, its core's snapshot) so clock values convert to wall time.
     let mut all: Vec<(&ConnSnapshot, &CoreSnapshot)> = cores
         .iter()
         .flat_map(|c| c.conns.iter().map(move |conn| (conn, &**c)))
-        .filter(|(c, _)| c.leaf.is_none() && opts.cid.is_none_or(|cid| c.cid == cid))
+        .filter(|(c, _)| {
+            c.leaf.is_none()
+                && opts.cid.is_none_or(|cid| c.cid == cid)
+                && account.is_none_or(|a| c.account == a)
+        })
         .collect();
     let start = |(c, core): &(&ConnSnapshot, &CoreSnapshot)| core.unix_ns(c.start_ns);
     let last = |(c, core): &(&ConnSnapshot, &CoreSnapshot)| core.unix_ns(c.last_activity_ns);
@@ -500,7 +531,7 @@ pub fn connz(
         total,
         offset: opts.offset,
         limit,
-        connections,
+        connections: Some(connections),
     }))
 }
 
@@ -535,38 +566,75 @@ struct Subsz<'a> {
     subscriptions_list: Option<Vec<SubszEntry<'a>>>,
 }
 
+/// `/subsz` query options.
+#[derive(Debug, Clone, Default)]
+pub struct SubszOpts {
+    /// List the client subscriptions (`subs=1`).
+    pub list: bool,
+    /// Skip this many.
+    pub offset: usize,
+    /// Show at most this many (0 = nats-server's default 1024).
+    pub limit: usize,
+    /// Only this account's subscription index and subscriptions (`acc`).
+    pub acc: Option<String>,
+}
+
 /// `/subsz`; with `list`, the client subscriptions (`subs=1`, paged by offset/limit).
 /// Each core's local subscription index counts; the figures are summed over the cores
-/// (hit rate and average fanout weighted accordingly).
+/// (hit rate and average fanout weighted accordingly); with `acc`, only that account's
+/// index (an unknown account: all zero, as nats-server).
 pub fn subsz(
     facts: &ServerFacts,
     cores: &[Arc<CoreSnapshot>],
-    list: bool,
-    offset: usize,
-    limit: usize,
+    opts: &SubszOpts,
     now_unix_ns: u64,
 ) -> Vec<u8> {
-    let (_, _, subscriptions) = totals(cores);
-    let limit = if limit == 0 { DEFAULT_LIMIT } else { limit };
+    let (list, offset) = (opts.list, opts.offset);
+    let account = opts
+        .acc
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .map(|a| facts.accounts.id(a).ok_or(()));
+    let (_, _, all_subscriptions) = totals(cores);
+    let limit = if opts.limit == 0 {
+        DEFAULT_LIMIT
+    } else {
+        opts.limit
+    };
     let mut sl = crate::sublist::SublistStats::default();
+    let mut subscriptions = 0;
     for c in cores {
-        let s = &c.sublist;
-        sl.inserts += s.inserts;
-        sl.removes += s.removes;
-        sl.matches += s.matches;
-        sl.cache_hits += s.cache_hits;
-        sl.cache_entries += s.cache_entries;
-        sl.max_fanout = sl.max_fanout.max(s.max_fanout);
-        sl.total_fanout += s.total_fanout;
+        let s = match account {
+            None => {
+                subscriptions = all_subscriptions;
+                &c.sublist
+            }
+            Some(Ok(id)) => match c.accounts.get(id as usize) {
+                Some(a) => {
+                    subscriptions += a.subscriptions;
+                    &a.sublist
+                }
+                None => continue,
+            },
+            Some(Err(())) => continue,
+        };
+        super::snapshot::add_sublist(&mut sl, s);
     }
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let names = &facts.accounts;
     let entries: Vec<SubszEntry<'_>> = cores
         .iter()
         .flat_map(|c| c.conns.iter())
+        .filter(|c| match account {
+            None => true,
+            Some(Ok(id)) => c.account == id,
+            Some(Err(())) => false,
+        })
         .flat_map(|c| {
+            let name = &*names.get(c.account).name;
             c.subs.iter().map(move |s| SubszEntry {
-                account: "$G",
-                account_tag: "$G",
+                account: name,
+                account_tag: name,
                 subject: &s.subject,
                 qgroup: s.queue.as_deref(),
                 sid: &s.sid,
