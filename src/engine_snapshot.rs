@@ -118,6 +118,7 @@ impl Engine {
                     solicited: matches!(l.role, crate::leaf::LeafRole::Solicit(_)),
                 }),
                 account: s.account,
+                user: s.user.clone(),
                 tls: s.tls_info.as_deref().cloned(),
             });
         }

@@ -314,6 +314,7 @@ pub fn start_with_signals(
     let monitor_shared = Some(MonitorShared::new(n_cores));
     let mut facts = server_facts(&cfg, &engine.info, n_cores);
     facts.accounts = accounts.clone();
+    facts.reload = Some(reload.clone());
     let monitor = match (&monitor_shared, cfg.server.http_port) {
         (Some(shared), port) if port != 0 => {
             let mut http_addr = cfg
@@ -438,6 +439,9 @@ fn server_facts(cfg: &Config, info: &ServerInfo, n_cores: usize) -> ServerFacts 
             strict: true,
         }),
         accounts: Default::default(),
+        reload: None,
+        config_generation: 0,
+        config_load_unix_ns: 0,
     }
 }
 

@@ -232,6 +232,7 @@ impl Monitor {
                         "sort" => opts.sort = v.to_string(),
                         "cid" => opts.cid = Some(parse_num("cid", v)? as u64),
                         "acc" => opts.acc = Some(v.to_string()),
+                        "auth" => opts.auth = parse_bool(v)?,
                         "subs" => {
                             opts.subs = if *v == "detail" {
                                 SubsDetail::Detail
@@ -335,6 +336,7 @@ impl Monitor {
     }
 
     fn varz(&mut self, cores: &[Arc<super::snapshot::CoreSnapshot>]) -> Vec<u8> {
+        self.facts.refresh(now_unix_ns());
         let proc_stats = ProcessStats {
             mem: rss_bytes(),
             cpu: self.cpu.sample(),

@@ -53,6 +53,35 @@ pub struct ServerFacts {
     pub jetstream: Option<JsFacts>,
     /// The accounts (names, system account, JetStream, imports).
     pub accounts: Arc<crate::accounts::Accounts>,
+    /// The reloadable configuration (SIGHUP): `/varz` shows its limits once reloaded.
+    pub reload: Option<Arc<crate::reload::Reloadable>>,
+    /// The generation of the configuration the limits above come from.
+    pub config_generation: u64,
+    /// When that configuration was loaded (unix ns; 0 = at start).
+    pub config_load_unix_ns: u64,
+}
+
+impl ServerFacts {
+    /// Takes the limits of a configuration reloaded since the last call (a lock and a
+    /// clone only when the generation moved).
+    pub fn refresh(&mut self, now_unix_ns: u64) {
+        let Some(r) = &self.reload else {
+            return;
+        };
+        if r.generation() == self.config_generation {
+            return;
+        }
+        let (generation, cfg) = r.config();
+        let l = &cfg.limits;
+        self.max_connections = l.max_connections as u64;
+        self.ping_interval_ns = l.ping_interval_ms * 1_000_000;
+        self.ping_max = l.max_pings_outstanding;
+        self.max_control_line = l.max_control_line_bytes as u64;
+        self.max_payload = l.max_payload_bytes as u64;
+        self.max_pending = l.max_pending_bytes as u64;
+        self.config_generation = generation;
+        self.config_load_unix_ns = now_unix_ns;
+    }
 }
 
 /// JetStream settings shown in `/varz`.
@@ -277,7 +306,11 @@ pub fn varz(
         stale_connections: t.stale_connections,
         subscriptions,
         http_req_stats,
-        config_load_time: start,
+        config_load_time: if facts.config_load_unix_ns == 0 {
+            start
+        } else {
+            format_rfc3339_nanos(facts.config_load_unix_ns)
+        },
         slow_consumer_stats: counts(t.slow_consumers),
         stale_connection_stats: counts(t.stale_connections),
     })
@@ -340,6 +373,8 @@ pub struct ConnzOpts {
     pub cid: Option<u64>,
     /// Only this account's connections (`acc`).
     pub acc: Option<String>,
+    /// `auth=true`: user, account and client certificates too.
+    pub auth: bool,
 }
 
 /// nats-server's `/connz` default page size.
@@ -395,9 +430,31 @@ struct ConnInfo<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    tls_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_cipher_suite: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_peer_certs: Option<Vec<PeerCert<'a>>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_first: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorized_user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     subscriptions_list: Option<Vec<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     subscriptions_list_detail: Option<Vec<SubDetail<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name_tag: Option<&'a str>,
+}
+
+/// nats-server's `TLSPeerCert`.
+#[derive(Serialize)]
+struct PeerCert<'a> {
+    subject: &'a str,
+    spki_sha256: &'a str,
+    cert_sha256: &'a str,
 }
 
 #[derive(Serialize)]
@@ -506,6 +563,27 @@ pub fn connz(
                 name: c.name.as_deref(),
                 lang: c.lang.as_deref(),
                 version: c.version.as_deref(),
+                tls_version: c.tls.as_ref().map(|t| t.version.as_str()),
+                tls_cipher_suite: c.tls.as_ref().map(|t| t.cipher_suite.as_str()),
+                tls_peer_certs: c
+                    .tls
+                    .as_ref()
+                    .filter(|t| opts.auth && !t.peer_certs.is_empty())
+                    .map(|t| {
+                        t.peer_certs
+                            .iter()
+                            .map(|p| PeerCert {
+                                subject: &p.subject,
+                                spki_sha256: &p.subject_pk_sha256,
+                                cert_sha256: &p.cert_sha256,
+                            })
+                            .collect()
+                    }),
+                tls_first: c.tls.as_ref().is_some_and(|t| t.first),
+                authorized_user: (opts.auth && !c.user.is_empty()).then_some(c.user.as_str()),
+                account: (opts.auth && c.account != crate::accounts::GLOBAL)
+                    .then(|| &*facts.accounts.get(c.account).name),
+                name_tag: opts.auth.then(|| &*facts.accounts.get(c.account).name),
                 subscriptions_list: (opts.subs == SubsDetail::List && !c.subs.is_empty())
                     .then(|| c.subs.iter().map(|s| s.subject.as_str()).collect()),
                 subscriptions_list_detail: (opts.subs == SubsDetail::Detail && !c.subs.is_empty())

@@ -37,7 +37,7 @@ fn facts() -> ServerFacts {
             sync_always: true,
             strict: true,
         }),
-        accounts: Default::default(),
+        ..Default::default()
     }
 }
 

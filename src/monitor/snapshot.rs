@@ -57,6 +57,8 @@ pub struct ConnSnapshot {
     pub leaf: Option<LeafConnSnapshot>,
     /// Its account.
     pub account: AccountId,
+    /// Who it authenticated as (empty: nobody, or a token).
+    pub user: String,
     /// TLS session facts, on a TLS connection.
     pub tls: Option<TlsSnapshot>,
 }

@@ -180,6 +180,9 @@ pub(super) fn query_for(kind: SysKind, opts: &Map<String, Value>) -> String {
     let num = |k: &str| opts.get(k).and_then(Value::as_u64);
     match kind {
         SysKind::Connz => {
+            if flag("auth") {
+                q.push("auth=1".to_owned());
+            }
             if flag("subscriptions_detail") {
                 q.push("subs=detail".to_owned());
             } else if flag("subscriptions") {
