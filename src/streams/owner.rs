@@ -308,6 +308,9 @@ impl StreamHost {
                 return;
             }
         }
+        if let Some(id) = super::batch::batch_id(headers) {
+            return self.on_batch_capture(slot, d, id, now);
+        }
         let st = self.streams[slot as usize].as_mut().expect("live stream");
         let outcome = st.store.publish(&d.subject, headers, payload, now.wall_ns);
         let ack = match outcome {
