@@ -715,3 +715,77 @@ async fn kill9_while_committing_leaves_each_batch_whole_or_absent() {
         acked.len()
     );
 }
+
+/// The newest `<20 digits>.seg` segment file of a natrix stream.
+fn last_segment(store_dir: &std::path::Path, stream: &str) -> std::path::PathBuf {
+    let dir = store_dir.join(stream);
+    let mut segs: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            name.len() == 24
+                && name.ends_with(".seg")
+                && name[..20].bytes().all(|b| b.is_ascii_digit())
+        })
+        .collect();
+    segs.sort();
+    segs.pop()
+        .unwrap_or_else(|| panic!("no segment in {}", dir.display()))
+}
+
+/// natrix only (its segment format): a batch whose record on disk is torn anywhere — here
+/// its last byte is missing, so all its messages but one are intact — is dropped whole at
+/// recovery; the batch before it stays.
+#[tokio::test]
+async fn natrix_a_torn_batch_record_is_dropped_whole_at_recovery() {
+    let mut server = TestServer::start_default();
+    if !server.is_natrix() {
+        eprintln!(
+            "natrix-specific (segment format), skipped against {:?}",
+            server.kind
+        );
+        return;
+    }
+    let c = server.client().await;
+    create(
+        &c,
+        json!({"name": "W", "subjects": ["w.>"], "allow_atomic": true}),
+    )
+    .await;
+    for (id, subject) in [("first", "w.a"), ("second", "w.b")] {
+        for seq in 1..=4 {
+            stage(&c, subject, id, seq).await;
+        }
+        let ack = send(&c, subject, id, 5, Some("1"), &[], b"x").await;
+        assert_eq!(ack.as_ref().map(|a| &a["count"]), Some(&json!(5)));
+    }
+    drop(c);
+    assert!(server.stop().success());
+    let seg = last_segment(server.store_dir(), "W");
+    let bytes = std::fs::read(&seg).expect("read segment");
+    // Drop the trailing zero padding (if any), then the batch record's last byte.
+    let end = bytes.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    std::fs::write(&seg, &bytes[..end - 1]).expect("tear the segment");
+    for e in std::fs::read_dir(server.store_dir().join("W"))
+        .expect("dir")
+        .flatten()
+    {
+        if e.path().extension().is_some_and(|x| x == "idx") {
+            std::fs::remove_file(e.path()).expect("remove index");
+        }
+    }
+    server.start_again();
+    let c = server.client().await;
+    wait_until_served(&c, "W").await;
+    let r = js_api(&c, "STREAM.INFO.W", &json!({"subjects_filter": ">"})).await;
+    assert_eq!(r["state"]["messages"], 5, "{r}");
+    assert_eq!(r["state"]["subjects"], json!({"w.a": 5}), "{r}");
+    assert_eq!(r["state"]["last_seq"], 5, "{r}");
+    // The sequences of the lost batch are taken again.
+    let ack = send(&c, "w.c", "third", 1, Some("1"), &[], b"x").await;
+    assert_eq!(
+        ack,
+        Some(json!({"stream": "W", "seq": 6, "batch": "third", "count": 1}))
+    );
+}
