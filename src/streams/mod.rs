@@ -74,8 +74,8 @@ const API_SUBJECTS: [&str; 10] = [
 ];
 /// JetStream API level advertised (INFO `api_lvl`, `$JS.API.INFO` `api.level`, `_nats.level`)
 /// and checked against `Nats-Required-Api-Level`. Level 1 is nats-server 2.11's (per-message
-/// TTL, subject delete markers, consumer pause); level 2 needs atomic batches and schedules,
-/// which natrix refuses, so it stays 1 until they work.
+/// TTL, subject delete markers, consumer pause); level 2 also needs schedules (atomic batches
+/// and counters work), which natrix refuses, so it stays 1 until they work.
 pub const API_LEVEL: u32 = 1;
 
 /// What the storage task must do, in order, for file-backed streams.
