@@ -383,3 +383,7 @@ impl Consumer {
         self.pin.as_ref()
     }
 }
+
+#[cfg(test)]
+#[path = "priority_tests.rs"]
+mod tests;
