@@ -351,6 +351,8 @@ js_errors! {
     consumer_inactive_threshold_excess(limit) => 400, 10153, "consumer inactive threshold exceeds system limit of {limit}";
     /// `priority_policy` without `priority_groups`.
     consumer_priority_policy_without_group() => 400, 10159, "Setting PriorityPolicy requires at least one PriorityGroup to be set";
+    /// A pull or unpin request naming a group the consumer does not have.
+    consumer_invalid_priority_group() => 400, 10160, "Provided priority group does not exist for this consumer";
     /// An empty priority group name.
     consumer_empty_group_name() => 400, 10161, "Group name cannot be an empty string";
     /// A priority group name outside `[A-Za-z0-9/_=-]{1,16}`.

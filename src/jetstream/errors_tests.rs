@@ -439,6 +439,7 @@ const NATS_SERVER_ERRORS_JSON: &[(&str, u16, u16, &str)] = &[
     ("JSConsumerInactiveThresholdExcess", 400, 10153, "consumer inactive threshold exceeds system limit of {limit}"),
     ("JSStreamDuplicateMessageConflict", 409, 10158, "duplicate message id is in process"),
     ("JSConsumerPriorityPolicyWithoutGroup", 400, 10159, "Setting PriorityPolicy requires at least one PriorityGroup to be set"),
+    ("JSConsumerInvalidPriorityGroupErr", 400, 10160, "Provided priority group does not exist for this consumer"),
     ("JSConsumerEmptyGroupName", 400, 10161, "Group name cannot be an empty string"),
     ("JSConsumerInvalidGroupNameErr", 400, 10162, "Valid priority group name must match A-Z, a-z, 0-9, -_/=)+ and may not exceed 16 characters"),
     ("JSStreamExpectedLastSeqPerSubjectNotReady", 503, 10163, "expected last sequence per subject temporarily unavailable"),

@@ -63,7 +63,7 @@ pub const META_CORE: usize = 0;
 /// `allow_direct` must yield no responders.
 /// Consumer API subjects are listed one by one: `MSG.NEXT` must reach only an existing
 /// consumer's own subscription (no responders otherwise).
-const API_SUBJECTS: [&str; 10] = [
+const API_SUBJECTS: [&str; 11] = [
     "$JS.API.INFO",
     "$JS.API.STREAM.>",
     "$JS.API.CONSUMER.CREATE.>",
@@ -72,6 +72,7 @@ const API_SUBJECTS: [&str; 10] = [
     "$JS.API.CONSUMER.DELETE.>",
     "$JS.API.CONSUMER.PAUSE.>",
     "$JS.API.CONSUMER.RESET.>",
+    "$JS.API.CONSUMER.UNPIN.>",
     "$JS.API.CONSUMER.NAMES.>",
     "$JS.API.CONSUMER.LIST.>",
 ];
