@@ -328,6 +328,9 @@ async fn unpin_api_and_stale_pins() {
     assert_js_error(&e, 404, 10014, "consumer not found");
     let e = js_api(&c, "CONSUMER.UNPIN.T.P", &json!({"group": "g"})).await;
     assert_js_error(&e, 404, 10059, "stream not found");
+    // The body is checked before the stream.
+    let e = js_api(&c, "CONSUMER.UNPIN.T.P", &json!({})).await;
+    assert_js_error(&e, 400, 10025, "invalid JSON: consumer group not specified");
 
     // Pin, unpin, and the next request without an id gets a new pin.
     let m = answer(&c, "P", r#"{"batch":1,"group":"g"}"#).await;
