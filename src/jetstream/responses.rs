@@ -565,6 +565,18 @@ pub fn pub_ack_counter(stream: &str, seq: u64, val: &str) -> Bytes {
     Bytes::from(out)
 }
 
+/// The publish ack of an atomic batch's commit:
+/// `{"stream":"S","seq":<last>,"batch":"<id>","count":N}`.
+pub fn pub_ack_batch(stream: &str, seq: u64, batch: &str, count: u64) -> Bytes {
+    let mut out = Vec::with_capacity(64 + stream.len() + batch.len());
+    write_pub_ack(&mut out, stream, seq, false);
+    out.pop();
+    out.extend_from_slice(b",\"batch\":");
+    write_json_str(&mut out, batch);
+    out.extend_from_slice(format!(",\"count\":{count}}}").as_bytes());
+    Bytes::from(out)
+}
+
 /// A refused publish: `{"error":{..},"stream":"S","seq":0}` (no `type`, as nats-server sends it).
 pub fn pub_error(stream: &str, err: &JsApiError) -> Bytes {
     let mut out = Vec::with_capacity(96 + stream.len() + err.description.len());
