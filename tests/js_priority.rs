@@ -328,6 +328,9 @@ async fn unpin_api_and_stale_pins() {
     assert_js_error(&e, 404, 10014, "consumer not found");
     let e = js_api(&c, "CONSUMER.UNPIN.T.P", &json!({"group": "g"})).await;
     assert_js_error(&e, 404, 10059, "stream not found");
+    // The body is checked before the stream.
+    let e = js_api(&c, "CONSUMER.UNPIN.T.P", &json!({})).await;
+    assert_js_error(&e, 400, 10025, "invalid JSON: consumer group not specified");
 
     // Pin, unpin, and the next request without an id gets a new pin.
     let m = answer(&c, "P", r#"{"batch":1,"group":"g"}"#).await;
@@ -446,4 +449,79 @@ async fn pin_advisories() {
     let a = next(&mut adv, "unpinned advisory (admin)").await;
     let v: Value = serde_json::from_slice(&a.payload).unwrap();
     assert_eq!(v["reason"], "admin", "{v}");
+}
+
+/// async-nats's own pinned-client consumer: two workers consume the same group; only the
+/// pinned one gets messages, and when it goes away the other takes over after the timeout.
+#[tokio::test]
+async fn async_nats_workers_fail_over_on_a_pinned_consumer() {
+    use async_nats::jetstream::consumer::{pull, PriorityPolicy};
+    use futures::StreamExt;
+
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    let js = async_nats::jetstream::new(c.clone());
+    stream_with(&c, 0).await;
+    let stream = js.get_stream("S").await.expect("stream");
+    let consumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("W".into()),
+            priority_policy: PriorityPolicy::PinnedClient,
+            priority_groups: vec!["g".into()],
+            priority_timeout: Duration::from_secs(1),
+            ..Default::default()
+        })
+        .await
+        .expect("consumer");
+    let worker = |name: &'static str| {
+        let consumer = consumer.clone();
+        async move {
+            let msgs = consumer
+                .stream()
+                .group("g")
+                .expires(Duration::from_secs(2))
+                .messages()
+                .await
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            msgs
+        }
+    };
+    let mut first = worker("first").await;
+    let mut second = worker("second").await;
+    publish(&c, 4).await;
+    // All four go to one worker (whichever got the pin).
+    let mut got = [0usize; 2];
+    for _ in 0..4 {
+        let m = tokio::select! {
+            m = first.next() => { got[0] += 1; m }
+            m = second.next() => { got[1] += 1; m }
+            _ = tokio::time::sleep(common::WAIT) => panic!("no delivery; got {got:?}"),
+        };
+        let m = m.expect("open").expect("message");
+        m.ack().await.expect("ack");
+    }
+    assert!(
+        got == [4, 0] || got == [0, 4],
+        "split between workers: {got:?}"
+    );
+    // The pinned worker stops; the other takes over after priority_timeout.
+    let mut other = if got[0] == 4 {
+        drop(first);
+        second
+    } else {
+        drop(second);
+        first
+    };
+    publish(&c, 1).await;
+    let m = tokio::time::timeout(Duration::from_secs(8), other.next())
+        .await
+        .expect("failover within 8 s")
+        .expect("open")
+        .expect("message");
+    assert_eq!(m.info().expect("js message").stream_sequence, 5);
+    assert!(m
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Pin-Id"))
+        .is_some());
 }

@@ -168,7 +168,7 @@ impl Catalog {
                 let Some(stream) = stream else { return };
                 match self.entries.get(&stream).map(|s| s.owner) {
                     Some(owner) => Self::forward(out, owner, d, body),
-                    None => super::consumer_api::consumer_stream_missing(out, rest, reply),
+                    None => super::consumer_api::consumer_stream_missing(out, rest, reply, &body),
                 }
             }
             other => {

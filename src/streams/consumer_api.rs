@@ -559,10 +559,25 @@ fn pinned_wall_ns(pin: &crate::consumer::Pin, now: Clock) -> u64 {
         .saturating_sub(now.mono_ns.saturating_sub(pin.since_ns))
 }
 
-pub(super) fn consumer_stream_missing(out: &mut Outbox, rest: &str, reply: Option<&Bytes>) {
-    let kind = ConsumerApi::parse(rest)
+pub(super) fn consumer_stream_missing(
+    out: &mut Outbox,
+    rest: &str,
+    reply: Option<&Bytes>,
+    body: &[u8],
+) {
+    let api = ConsumerApi::parse(rest);
+    let kind = api
+        .as_ref()
         .and_then(|a| a.response_type())
         .unwrap_or(ResponseType::ConsumerInfo);
+    // nats-server decodes an UNPIN body before it looks for the stream.
+    let e = match api {
+        Some(ConsumerApi::Unpin { .. }) => {
+            jetstream::consumer_unpin::parse_unpin_request(body).err()
+        }
+        _ => None,
+    };
     out.api_errors += 1;
-    out.reply_now(reply, render_error(kind, &JsApiError::stream_not_found()));
+    let e = e.unwrap_or_else(JsApiError::stream_not_found);
+    out.reply_now(reply, render_error(kind, &e));
 }

@@ -38,7 +38,7 @@ impl StreamHost {
                     let (ch, mut cx) = self.consumers_cx(q, now);
                     ch.on_consumer_api(&mut cx, slot, rest, reply, body, now)
                 }
-                None => consumer_api::consumer_stream_missing(&mut self.out, rest, reply),
+                None => consumer_api::consumer_stream_missing(&mut self.out, rest, reply, body),
             };
         }
         let kind = req.response_type().unwrap_or(ResponseType::StreamInfo);
