@@ -194,6 +194,8 @@ pub struct HostConfig {
     pub max_memory_bytes: i64,
     /// Account-wide file storage limit (-1 = unlimited).
     pub max_file_bytes: i64,
+    /// The account's stream / consumer-per-stream / ack-pending limits (None = unlimited).
+    pub counts: crate::accounts::config::JetStreamCounts,
     /// Per stream: the dead-letter subject its consumers use unless they name their own.
     pub dead_letter: AHashMap<String, String>,
 }
