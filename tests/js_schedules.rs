@@ -809,3 +809,85 @@ async fn kill9_around_firing_never_fires_twice() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Park, then re-drive later (README; dead letters are a natrix extension)
+// ---------------------------------------------------------------------------------------------
+
+/// One pull of one message from `stream`/`consumer` (raw MSG.NEXT).
+async fn pull_one(c: &async_nats::Client, stream: &str, consumer: &str) -> async_nats::Message {
+    use futures::StreamExt;
+    let inbox = c.new_inbox();
+    let mut sub = c.subscribe(inbox.clone()).await.expect("subscribe");
+    c.publish_with_reply(
+        format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"),
+        inbox,
+        r#"{"batch":1,"expires":5000000000}"#.into(),
+    )
+    .await
+    .expect("pull");
+    common::bounded("pulled message", sub.next())
+        .await
+        .expect("a message")
+}
+
+#[tokio::test]
+async fn parked_dead_letter_is_redriven_by_a_schedule() {
+    let server = TestServer::start_default();
+    if !server.is_natrix() {
+        eprintln!("skipped on nats-server: dead-letter subjects are a natrix extension");
+        return;
+    }
+    let c = server.client().await;
+    create_stream(
+        &c,
+        json!({"name": "ORD", "subjects": ["ord.>"], "allow_msg_schedules": true}),
+    )
+    .await;
+    let r = js_api(
+        &c,
+        "CONSUMER.CREATE.ORD.worker",
+        &json!({"stream_name": "ORD", "config": {"durable_name": "worker",
+            "ack_policy": "explicit", "filter_subject": "ord.work.>",
+            "dead_letter_subject": "ord.parked"}}),
+    )
+    .await;
+    assert_ok(&r, "worker");
+    publish_ok(&c, "ord.work.1234", &[("X-Order", "1234")], b"order 1234").await;
+    // The worker gives up on it: parked.
+    let m = pull_one(&c, "ORD", "worker").await;
+    c.publish(m.reply.expect("ack subject").to_string(), "+TERM".into())
+        .await
+        .unwrap();
+    let parked = wait_count(&c, "ORD", "ord.parked", 1, WAIT).await;
+    assert_eq!(
+        parked[0].header("Nats-Dead-Letter-Reason"),
+        Some("terminated")
+    );
+    // Later: re-drive it with a one-shot schedule.
+    let (at, at_ns) = at_in(1);
+    publish_ok(
+        &c,
+        "ord.redrive.1234",
+        &[
+            ("Nats-Schedule", &at),
+            ("Nats-Schedule-Target", "ord.work.1234"),
+            ("X-Order", "1234"),
+        ],
+        &parked[0].data,
+    )
+    .await;
+    let m = pull_one(&c, "ORD", "worker").await;
+    assert_eq!(&m.payload[..], b"order 1234");
+    let h = m.headers.expect("headers");
+    assert_eq!(
+        h.get("Nats-Scheduler").map(|v| v.as_str()),
+        Some("ord.redrive.1234")
+    );
+    assert_eq!(h.get("X-Order").map(|v| v.as_str()), Some("1234"));
+    let info = m.reply.expect("ack subject").to_string();
+    // A new message: first delivery again.
+    assert_eq!(info.split('.').nth(4), Some("1"), "{info}");
+    assert!(now_ns() >= at_ns);
+    assert!(last_on(&c, "ORD", "ord.redrive.1234").await.is_none());
+}

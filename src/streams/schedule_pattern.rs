@@ -423,6 +423,55 @@ mod tests {
         assert_eq!(next("0 0 0 30 feb *", from), None);
     }
 
+    /// The walk agrees with a second-by-second search (over 12 hours from several starts).
+    #[test]
+    fn cron_walk_matches_brute_force() {
+        let matches = |c: &Cron, t: i64| {
+            let v = Civil::of(t);
+            bit(c.month, v.month)
+                && c.day_matches(t)
+                && bit(c.hour, v.hour)
+                && bit(c.minute, v.minute)
+                && bit(c.second, v.second)
+        };
+        let seconds = ["*", "0", "*/15", "5-10", "59", "0,30"];
+        let minutes = ["*", "0", "*/7", "59", "1-3"];
+        let hours = ["*", "0", "23", "*/5", "9-17"];
+        let doms = ["*", "?", "1", "31", "15-16"];
+        let dows = ["*", "?", "sun", "mon-fri", "sat"];
+        let starts = [
+            "2026-12-31T23:59:58.5Z",
+            "2028-02-28T23:00:00Z",
+            "2026-12-07T21:18:21Z",
+            "2027-06-30T12:34:56.7Z",
+        ];
+        let mut n = 0;
+        for (i, s) in seconds.iter().enumerate() {
+            for (j, m) in minutes.iter().enumerate() {
+                let h = hours[(i + j) % hours.len()];
+                let d = doms[(i * 3 + j) % doms.len()];
+                let w = dows[(i + j * 2) % dows.len()];
+                let c = Cron::parse(&format!("{s} {m} {h} {d} * {w}")).unwrap();
+                for start in starts {
+                    let from = at(start);
+                    let mut t = (from / SEC) as i64 + 1;
+                    let limit = t + 12 * 3600;
+                    while t < limit && !matches(&c, t) {
+                        t += 1;
+                    }
+                    let got = c.next_after(from).map(|ns| (ns / SEC) as i64);
+                    if t < limit {
+                        assert_eq!(got, Some(t), "{s} {m} {h} {d} * {w} from {start}");
+                    } else {
+                        assert!(got.is_none_or(|g| g >= limit), "{s} {m} {h} {d} * {w}");
+                    }
+                    n += 1;
+                }
+            }
+        }
+        assert_eq!(n, 120);
+    }
+
     #[test]
     fn cron_refusals() {
         for bad in [
