@@ -61,7 +61,9 @@ impl StreamHost {
             headers,
             payload,
         };
-        match self.batches.on_message(incoming, API_LEVEL, now.mono_ns) {
+        let step = self.batches.on_message(incoming, API_LEVEL, now.mono_ns);
+        self.advise_abandoned(now);
+        match step {
             Step::Staged => self.out.reply_now_bytes(reply, Bytes::new()),
             Step::Refused(e) => {
                 self.out
@@ -114,9 +116,36 @@ impl StreamHost {
     /// of it is stored (a later message of it is refused as incomplete).
     pub(super) fn expire_batches(&mut self, now: Clock) {
         if self.batches.open_count() > 0 {
-            for (slot, id) in self.batches.handle_tick(now.mono_ns) {
-                tracing::debug!(slot, batch = %String::from_utf8_lossy(&id), "atomic batch abandoned (timeout)");
-            }
+            self.batches.handle_tick(now.mono_ns);
+            self.advise_abandoned(now);
+        }
+    }
+
+    /// Publishes `$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.<stream>` for every batch the
+    /// machine dropped, as nats-server does (rare: rendered without asking for interest).
+    fn advise_abandoned(&mut self, now: Clock) {
+        use crate::jetstream::batch_advisory::{
+            render_batch_abandoned_advisory, BATCH_ABANDONED_PREFIX,
+        };
+        use crate::jetstream::consumer_api::{new_advisory_id, AdvisoryMeta};
+        for (slot, id, why) in self.batches.take_abandoned() {
+            let Some(st) = self.streams.get(slot as usize).and_then(Option::as_ref) else {
+                continue;
+            };
+            let batch = String::from_utf8_lossy(&id);
+            tracing::debug!(stream = %st.config.name, %batch, ?why, "atomic batch abandoned");
+            let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(
+                now.mono_ns ^ now.wall_ns.rotate_left(17) ^ id.len() as u64,
+            );
+            let adv_id = new_advisory_id(&mut rng);
+            let meta = AdvisoryMeta {
+                id: &adv_id,
+                timestamp_ns: now.wall_ns,
+                domain: "",
+            };
+            let body = render_batch_abandoned_advisory(&meta, &st.config.name, &batch, why);
+            let subject = Bytes::from(format!("{BATCH_ABANDONED_PREFIX}{}", st.config.name));
+            self.out.publish(&subject, None, 0, &Bytes::from(body));
         }
     }
 }
