@@ -283,6 +283,7 @@ pub fn start_with_signals(
             version: ADVERTISED_VERSION.to_string(),
             max_memory_bytes: js.max_memory_bytes,
             max_file_bytes: js.max_file_bytes,
+            counts: Default::default(),
             dead_letter: js
                 .dead_letter
                 .iter()
@@ -312,7 +313,9 @@ pub fn start_with_signals(
     // The cores' snapshot slots and the `$SYS.REQ.SERVER` responder exist even with the
     // HTTP port off.
     let monitor_shared = Some(MonitorShared::new(n_cores));
-    let facts = server_facts(&cfg, &engine.info, n_cores);
+    let mut facts = server_facts(&cfg, &engine.info, n_cores);
+    facts.accounts = accounts.clone();
+    facts.reload = Some(reload.clone());
     let monitor = match (&monitor_shared, cfg.server.http_port) {
         (Some(shared), port) if port != 0 => {
             let mut http_addr = cfg
@@ -436,6 +439,10 @@ fn server_facts(cfg: &Config, info: &ServerInfo, n_cores: usize) -> ServerFacts 
             sync_always: js.sync.interval_ms().is_none(),
             strict: true,
         }),
+        accounts: Default::default(),
+        reload: None,
+        config_generation: 0,
+        config_load_unix_ns: 0,
     }
 }
 
@@ -487,6 +494,7 @@ fn leaf_spec(
                 .clone()
                 .unwrap_or_else(|| crate::leaf::GLOBAL_ACCOUNT.to_string()),
             creds,
+            perms: crate::leaf::perms::LinkPerms::new(&r.deny_exports, &r.deny_imports),
         }));
     }
     let loop_id: String = new_server_id().chars().skip(1).take(22).collect();
@@ -506,6 +514,10 @@ fn leaf_spec(
                 .then(|| cfg.jetstream.domain.clone())
                 .flatten(),
             jetstream: cfg.jetstream.enabled,
+            auth: lc
+                .authorization
+                .clone()
+                .map(|a| Arc::new(crate::leaf::auth::LeafAuthorization::new(a))),
         }),
         listen_addr: (lc.port != 0).then(|| format!("{host}:{}", lc.port)),
         remotes,

@@ -439,6 +439,7 @@ const NATS_SERVER_ERRORS_JSON: &[(&str, u16, u16, &str)] = &[
     ("JSConsumerInactiveThresholdExcess", 400, 10153, "consumer inactive threshold exceeds system limit of {limit}"),
     ("JSStreamDuplicateMessageConflict", 409, 10158, "duplicate message id is in process"),
     ("JSConsumerPriorityPolicyWithoutGroup", 400, 10159, "Setting PriorityPolicy requires at least one PriorityGroup to be set"),
+    ("JSConsumerInvalidPriorityGroupErr", 400, 10160, "Provided priority group does not exist for this consumer"),
     ("JSConsumerEmptyGroupName", 400, 10161, "Group name cannot be an empty string"),
     ("JSConsumerInvalidGroupNameErr", 400, 10162, "Valid priority group name must match A-Z, a-z, 0-9, -_/=)+ and may not exceed 16 characters"),
     ("JSStreamExpectedLastSeqPerSubjectNotReady", 503, 10163, "expected last sequence per subject temporarily unavailable"),
@@ -455,6 +456,11 @@ const NATS_SERVER_ERRORS_JSON: &[(&str, u16, u16, &str)] = &[
     ("JSConsumerAckWaitNegativeErr", 400, 10183, "consumer ack wait needs to be positive"),
     ("JSConsumerBackOffNegativeErr", 400, 10184, "consumer backoff needs to be positive"),
     ("JSRequiredApiLevelErr", 412, 10185, "JetStream minimum api level required"),
+    ("JSMessageSchedulesDisabledErr", 400, 10188, "message schedules is disabled"),
+    ("JSMessageSchedulesPatternInvalidErr", 400, 10189, "message schedules pattern is invalid"),
+    ("JSMessageSchedulesTargetInvalidErr", 400, 10190, "message schedules target is invalid"),
+    ("JSMessageSchedulesTTLInvalidErr", 400, 10191, "message schedules invalid per-message TTL"),
+    ("JSMessageSchedulesRollupInvalidErr", 400, 10192, "message schedules invalid rollup"),
     ("JSStreamExpectedLastSeqPerSubjectInvalid", 400, 10193, "missing sequence for expected last sequence per subject"),
     ("JSAtomicPublishDisabledErr", 400, 10174, "atomic publish is disabled"),
     ("JSAtomicPublishMissingSeqErr", 400, 10175, "atomic publish sequence is missing"),
@@ -467,7 +473,10 @@ const NATS_SERVER_ERRORS_JSON: &[(&str, u16, u16, &str)] = &[
     ("JSAtomicPublishTooManyInflight", 429, 10210, "atomic publish too many inflight"),
     ("JSConsumerPriorityGroupWithPolicyNone", 400, 10196, "consumer can not have priority groups when policy is none"),
     ("JSConsumerPinnedTTLWithoutPriorityPolicyNone", 400, 10197, "PinnedTTL cannot be set when PriorityPolicy is none"),
+    ("JSMessageSchedulesSourceInvalidErr", 400, 10203, "message schedules source is invalid"),
     ("JSConsumerInvalidResetErr", 400, 10204, "invalid reset: {err}"),
+    ("JSMessageSchedulesSchedulerInvalidErr", 400, 10212, "message schedules invalid scheduler"),
+    ("JSMessageSchedulesTimeZoneInvalidErr", 400, 10223, "message schedules time zone is invalid"),
 ];
 
 /// Rows whose text natrix fills in where nats-server's template has a placeholder (the value

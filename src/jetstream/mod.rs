@@ -23,6 +23,7 @@ mod compat_tests;
 pub mod consumer_api;
 pub mod consumer_config;
 pub mod consumer_reset;
+pub mod consumer_unpin;
 mod error_map;
 pub mod errors;
 pub mod failure_reply;

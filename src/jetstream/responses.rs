@@ -59,6 +59,8 @@ pub enum ResponseType {
     ConsumerPause,
     /// CONSUMER.RESET.
     ConsumerReset,
+    /// CONSUMER.UNPIN.
+    ConsumerUnpin,
 }
 
 impl ResponseType {
@@ -82,6 +84,7 @@ impl ResponseType {
             Self::ConsumerDelete => "io.nats.jetstream.api.v1.consumer_delete_response",
             Self::ConsumerPause => "io.nats.jetstream.api.v1.consumer_pause_response",
             Self::ConsumerReset => "io.nats.jetstream.api.v1.consumer_reset_response",
+            Self::ConsumerUnpin => "io.nats.jetstream.api.v1.consumer_unpin_response",
         }
     }
 }

@@ -537,8 +537,11 @@ impl StreamConfig {
             self.allow_rollup_hdrs = true;
             self.deny_purge = false;
         }
-        if self.allow_msg_schedules {
+        // As nats-server: schedules need rollups (a schedule replaces its subject's last one);
+        // a config that sets deny_purge and rollups explicitly is left for `validate`.
+        if self.allow_msg_schedules && !(self.deny_purge && self.allow_rollup_hdrs) {
             self.allow_rollup_hdrs = true;
+            self.deny_purge = false;
         }
         self.metadata.remove(META_API_LEVEL);
         self.metadata.remove(META_SERVER_VERSION);
@@ -656,6 +659,9 @@ impl StreamConfig {
         {
             return invalid("subject delete marker TTL must be at least 1 second");
         }
+        if self.allow_msg_schedules && self.discard == DiscardPolicy::New {
+            return invalid("message scheduling cannot use discard new");
+        }
         if self.persist_mode == PersistMode::Async {
             if self.storage != StorageType::File {
                 return invalid("async persist mode is only supported on file storage");
@@ -732,6 +738,9 @@ impl StreamConfig {
         if old.allow_msg_counter != new.allow_msg_counter {
             return invalid("stream configuration update can not change message counter setting");
         }
+        if old.allow_msg_schedules && !new.allow_msg_schedules {
+            return invalid("message schedules can not be disabled");
+        }
         if new.sealed {
             new.max_age_ns = 0;
             new.discard = DiscardPolicy::New;
@@ -754,8 +763,6 @@ impl StreamConfig {
             "stream subject transforms are not supported (field subject_transform)"
         } else if self.republish.is_some() {
             "stream republish is not supported (field republish)"
-        } else if self.allow_msg_schedules {
-            "message schedules are not supported (field allow_msg_schedules)"
         } else if self.allow_batched {
             "batched publish is not supported (field allow_batched)"
         } else {
@@ -884,8 +891,14 @@ mod tests {
             check(both).unwrap_err().description,
             "roll-ups require the purge permission"
         );
-        let cfg = normalized(r#"{"name":"T","allow_msg_schedules":true}"#);
-        assert!(cfg.allow_rollup_hdrs);
+        let cfg = normalized(r#"{"name":"T","allow_msg_schedules":true,"deny_purge":true}"#);
+        assert!(cfg.allow_rollup_hdrs && !cfg.deny_purge);
+        assert_eq!(
+            check(r#"{"name":"T","allow_msg_schedules":true,"discard":"new"}"#)
+                .unwrap_err()
+                .description,
+            "message scheduling cannot use discard new"
+        );
     }
 
     #[test]
@@ -1273,10 +1286,6 @@ mod tests {
                 "stream republish is not supported (field republish)",
             ),
             (
-                r#"{"name":"M","allow_msg_schedules":true}"#,
-                "message schedules are not supported (field allow_msg_schedules)",
-            ),
-            (
                 r#"{"name":"M","allow_batched":true}"#,
                 "batched publish is not supported (field allow_batched)",
             ),
@@ -1289,6 +1298,9 @@ mod tests {
         normalized(r#"{"name":"C","allow_msg_counter":true}"#)
             .check_supported()
             .expect("counters");
+        normalized(r#"{"name":"S","allow_msg_schedules":true}"#)
+            .check_supported()
+            .expect("schedules");
         normalized(r#"{"name":"A","allow_atomic":true}"#)
             .check_supported()
             .expect("atomic batches");

@@ -16,7 +16,7 @@ use crate::jetstream::consumer_reset::ResetRequest;
 use crate::jetstream::{
     self, render_error, render_success, JsApiError, ResponseType, RetentionPolicy,
 };
-use crate::jetstream::{decode_consumer_body, ConsumerRequest, DeliverPolicy};
+use crate::jetstream::{decode_consumer_body, AckPolicy, ConsumerRequest, DeliverPolicy};
 
 use super::consumer_host::{
     ephemeral_name, params_of, start_of, subscribe_next, Advice, ConsumerHost, ConsumerMeta, Cx,
@@ -57,7 +57,8 @@ impl ConsumerHost {
             ConsumerApi::Info { consumer, .. }
             | ConsumerApi::Delete { consumer, .. }
             | ConsumerApi::Pause { consumer, .. }
-            | ConsumerApi::Reset { consumer, .. } => consumer,
+            | ConsumerApi::Reset { consumer, .. }
+            | ConsumerApi::Unpin { consumer, .. } => consumer,
             _ => "",
         };
         let result = decode_consumer_body(&api, body).and_then(|req| match req {
@@ -68,6 +69,9 @@ impl ConsumerHost {
                 self.consumer_pause(cx, slot, consumer, reply, until_ns, now)
             }
             ConsumerRequest::Reset(req) => self.consumer_reset(cx, slot, consumer, reply, req, now),
+            ConsumerRequest::Unpin(group) => {
+                self.consumer_unpin(cx, slot, consumer, reply, &group, now)
+            }
             ConsumerRequest::Listing(req) => self.consumer_listing(cx, slot, &api, reply, req, now),
             ConsumerRequest::MsgNext => Ok(()),
         });
@@ -95,6 +99,10 @@ impl ConsumerHost {
                 .has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
         let num_pending = c.machine.num_pending(store);
         let (delivered, ack_floor) = c.sequence_infos();
+        let pinned = c
+            .machine
+            .pin()
+            .map(|p| (p.id.as_str(), pinned_wall_ns(p, now)));
         let view = ConsumerInfoView {
             stream_name: &st.config.name,
             name,
@@ -108,6 +116,7 @@ impl ConsumerHost {
             num_pending,
             push_bound,
             now_ns: now.wall_ns,
+            pinned,
         };
         let server = jetstream::ServerMeta {
             server_name: &server_name,
@@ -115,6 +124,25 @@ impl ConsumerHost {
             api_level: super::API_LEVEL,
         };
         render_consumer_info(&view, &server, kind)
+    }
+
+    /// The account's `max_ack_pending`: the default of an acking consumer that set none when
+    /// lower than the stream's, and a bound on any it sets (nats-server's 10121).
+    fn apply_account_ack_pending(
+        &self,
+        cfg: &mut ConsumerConfig,
+        unset: bool,
+    ) -> Result<(), JsApiError> {
+        let Some(limit) = self.counts.max_ack_pending else {
+            return Ok(());
+        };
+        if unset && cfg.ack_policy != AckPolicy::None && cfg.max_ack_pending > limit {
+            cfg.max_ack_pending = limit;
+        }
+        if cfg.max_ack_pending > limit {
+            return Err(JsApiError::consumer_max_pending_ack_excess(limit));
+        }
+        Ok(())
     }
 
     pub(super) fn consumer_create(
@@ -127,8 +155,10 @@ impl ConsumerHost {
     ) -> Result<(), JsApiError> {
         let st = cx.streams[slot as usize].as_mut().expect("live stream");
         let mut cfg = req.config;
+        let ack_pending_unset = cfg.max_ack_pending == 0;
         cfg.normalize(&st.config);
         cfg.validate(&st.config)?;
+        self.apply_account_ack_pending(&mut cfg, ack_pending_unset)?;
         let mut name = if !cfg.name.is_empty() {
             cfg.name.clone()
         } else {
@@ -152,12 +182,13 @@ impl ConsumerHost {
             check_workqueue_filters(&cfg, &others)?;
         }
         if create {
-            if st.config.max_consumers > 0 && st.consumers.len() as i64 >= st.config.max_consumers {
-                return Err(JsApiError::new(
-                    400,
-                    10026,
-                    "maximum consumers limit reached",
-                ));
+            // The stream's limit, or the account's when that is lower (nats-server).
+            let max = match (st.config.max_consumers, self.counts.max_consumers) {
+                (s, Some(a)) if s <= 0 || a < s => a,
+                (s, _) => s,
+            };
+            if max > 0 && st.consumers.len() as i64 >= max {
+                return Err(JsApiError::maximum_consumers_limit());
             }
             let params = params_of(&st.config, &cfg, &name, now);
             let start = start_of(&st.store, st.visible_upto, &cfg);
@@ -389,6 +420,32 @@ impl ConsumerHost {
         Ok(())
     }
 
+    /// `$JS.API.CONSUMER.UNPIN`: the group's pin goes (the unpinned advisory with reason
+    /// `admin`), the next pull without an id gets a new one.
+    pub(super) fn consumer_unpin(
+        &mut self,
+        cx: &mut Cx<'_>,
+        slot: u32,
+        consumer: &str,
+        reply: Option<&Bytes>,
+        group: &str,
+        now: Clock,
+    ) -> Result<(), JsApiError> {
+        let st = cx.streams[slot as usize].as_mut().expect("live");
+        let store = &super::Visible::new(&st.store, st.visible_upto);
+        let Some(c) = st.consumers.get_mut(consumer) else {
+            return Err(JsApiError::consumer_not_found());
+        };
+        if !c.config.priority_groups.iter().any(|g| g == group) {
+            return Err(JsApiError::consumer_invalid_priority_group());
+        }
+        c.machine.unpin(group, now.mono_ns, cx.q, store);
+        cx.out
+            .reply_now(reply, jetstream::consumer_unpin::render_unpin_response());
+        self.flush_consumer(cx, slot, consumer);
+        Ok(())
+    }
+
     pub(super) fn consumer_listing(
         &mut self,
         cx: &mut Cx<'_>,
@@ -460,6 +517,9 @@ impl ConsumerHost {
                 c.machine.num_waiting(),
                 num_pending,
                 push_bound,
+                c.machine
+                    .pin()
+                    .map(|p| (p.id.clone(), pinned_wall_ns(p, now))),
             ));
         }
         let views: Vec<ConsumerInfoView> = rows
@@ -485,6 +545,7 @@ impl ConsumerHost {
                 num_pending: r.9,
                 push_bound: r.10,
                 now_ns: now.wall_ns,
+                pinned: r.11.as_ref().map(|(id, ts)| (id.as_str(), *ts)),
             })
             .collect();
         render_consumer_list(&views, total, offset)
@@ -492,6 +553,12 @@ impl ConsumerHost {
 }
 
 /// The error reply for a consumer API aimed at a stream that does not exist.
+/// When a pin was given, on the wall clock (the consumer keeps monotonic time).
+fn pinned_wall_ns(pin: &crate::consumer::Pin, now: Clock) -> u64 {
+    now.wall_ns
+        .saturating_sub(now.mono_ns.saturating_sub(pin.since_ns))
+}
+
 pub(super) fn consumer_stream_missing(out: &mut Outbox, rest: &str, reply: Option<&Bytes>) {
     let kind = ConsumerApi::parse(rest)
         .and_then(|a| a.response_type())

@@ -30,6 +30,9 @@ mod outbox;
 mod owner;
 mod owner_api;
 mod retention;
+mod schedule;
+mod schedule_host;
+mod schedule_pattern;
 
 pub use batch::BatchLimits;
 pub use consumer_host::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
@@ -60,7 +63,7 @@ pub const META_CORE: usize = 0;
 /// `allow_direct` must yield no responders.
 /// Consumer API subjects are listed one by one: `MSG.NEXT` must reach only an existing
 /// consumer's own subscription (no responders otherwise).
-const API_SUBJECTS: [&str; 10] = [
+const API_SUBJECTS: [&str; 11] = [
     "$JS.API.INFO",
     "$JS.API.STREAM.>",
     "$JS.API.CONSUMER.CREATE.>",
@@ -69,6 +72,7 @@ const API_SUBJECTS: [&str; 10] = [
     "$JS.API.CONSUMER.DELETE.>",
     "$JS.API.CONSUMER.PAUSE.>",
     "$JS.API.CONSUMER.RESET.>",
+    "$JS.API.CONSUMER.UNPIN.>",
     "$JS.API.CONSUMER.NAMES.>",
     "$JS.API.CONSUMER.LIST.>",
 ];
@@ -194,6 +198,8 @@ pub struct HostConfig {
     pub max_memory_bytes: i64,
     /// Account-wide file storage limit (-1 = unlimited).
     pub max_file_bytes: i64,
+    /// The account's stream / consumer-per-stream / ack-pending limits (None = unlimited).
+    pub counts: crate::accounts::config::JetStreamCounts,
     /// Per stream: the dead-letter subject its consumers use unless they name their own.
     pub dead_letter: AHashMap<String, String>,
 }
@@ -236,6 +242,8 @@ struct OwnedStream {
     in_flight: Option<(u64, u64)>,
     /// Why the stream's storage stopped (fail-stop until restart): it takes no writes.
     failed: Option<String>,
+    /// Its message schedules (`allow_msg_schedules`), rebuilt from its messages.
+    schedules: schedule::Schedules,
 }
 
 /// What consumers read: the stream's messages up to the last durable one.
@@ -672,6 +680,7 @@ impl StreamHost {
     /// expiry, heartbeats, inactivity), after age-based expiry.
     pub fn handle_tick(&mut self, now: Clock, q: &mut dyn EngineQueries) {
         self.expire_due(now);
+        self.fire_schedules(now);
         self.expire_batches(now);
         let (ch, mut cx) = self.consumers_cx(q, now);
         ch.tick_consumers(&mut cx, now);

@@ -96,11 +96,16 @@ impl StreamHost {
         let resubscribe =
             cfg.subjects != st.config.subjects || cfg.allow_direct != st.config.allow_direct;
         let effects = st.store.set_limits(limits_of(&cfg));
+        let schedules_enabled = cfg.allow_msg_schedules && !st.config.allow_msg_schedules;
         if !cfg.allow_atomic {
             // nats-server drops the open batches when atomic publish is turned off.
             self.batches.drop_stream(slot);
         }
         st.config = cfg;
+        if schedules_enabled {
+            self.rebuild_schedules(slot, now);
+        }
+        let st = self.streams[slot as usize].as_mut().expect("live");
         if resubscribe {
             Self::subscribe(&mut self.out, slot, st);
         }
