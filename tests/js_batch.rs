@@ -848,3 +848,70 @@ async fn natrix_a_torn_batch_record_is_dropped_whole_at_recovery() {
         Some(json!({"stream": "W", "seq": 6, "batch": "third", "count": 1}))
     );
 }
+
+/// A schedule inside an atomic batch is checked and armed as for one publish.
+#[tokio::test]
+async fn a_batch_can_carry_a_message_schedule() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    create(
+        &c,
+        json!({"name": "SB", "subjects": ["sb.>"], "allow_atomic": true, "allow_msg_schedules": true}),
+    )
+    .await;
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let at = format!(
+        "@at {}",
+        natrix::jetstream::time::format_rfc3339_nanos((now_s + 2) * 1_000_000_000)
+    );
+    stage(&c, "sb.plain", "s", 1).await;
+    let ack = send(
+        &c,
+        "sb.sched.a",
+        "s",
+        2,
+        Some("1"),
+        &[("Nats-Schedule", &at), ("Nats-Schedule-Target", "sb.out.a")],
+        b"fire",
+    )
+    .await;
+    assert_eq!(
+        ack,
+        Some(json!({"stream": "SB", "seq": 2, "batch": "s", "count": 2}))
+    );
+    // A schedule without a target refuses the whole batch.
+    stage(&c, "sb.plain", "bad", 1).await;
+    let r = send(
+        &c,
+        "sb.sched.b",
+        "bad",
+        2,
+        Some("1"),
+        &[("Nats-Schedule", &at)],
+        b"x",
+    )
+    .await;
+    assert_js_error(
+        &r.expect("refused"),
+        400,
+        10190,
+        "message schedules target is invalid",
+    );
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let r = js_api(
+            &c,
+            "STREAM.INFO.SB",
+            &json!({"subjects_filter": "sb.out.>"}),
+        )
+        .await;
+        if r["state"]["subjects"]["sb.out.a"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the schedule did not fire: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

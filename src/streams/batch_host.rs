@@ -69,9 +69,9 @@ impl StreamHost {
                 self.out
                     .reply_now_bytes(reply, jetstream::pub_error(&name, &batch_error(e)));
             }
-            Step::Commit(msgs) => {
+            Step::Commit(mut msgs) => {
                 let id = String::from_utf8_lossy(id);
-                let ack = self.commit_batch(slot, &msgs, now);
+                let ack = self.commit_batch(slot, &mut msgs, now);
                 let ack = match ack {
                     Ok(last) => jetstream::pub_ack_batch(&name, last, &id, msgs.len() as u64),
                     Err(e) => jetstream::pub_error(&name, &e),
@@ -89,17 +89,34 @@ impl StreamHost {
     fn commit_batch(
         &mut self,
         slot: u32,
-        msgs: &[crate::store::stream::BatchMsg],
+        msgs: &mut [crate::store::stream::BatchMsg],
         now: Clock,
     ) -> Result<u64, JsApiError> {
         let st = self.streams[slot as usize].as_mut().expect("live stream");
+        // Message schedules are checked (and their headers completed) as for one publish.
+        for m in msgs.iter_mut() {
+            let checked = super::schedule_host::check_publish(
+                &st.config,
+                &st.store,
+                &m.subject,
+                &m.headers,
+                now.wall_ns,
+            )?;
+            if let Some(headers) = checked {
+                m.headers = Bytes::from(headers);
+            }
+        }
         match st.store.publish_batch(msgs, now.wall_ns) {
             Ok(done) => {
                 persist_atomic(st, slot, &done.effects, &mut self.out.ops);
                 if self.streams_with_new.last() != Some(&slot) {
                     self.streams_with_new.push(slot);
                 }
-                for (seq, m) in (done.first_seq..=done.last_seq).zip(msgs) {
+                for seq in done.first_seq..=done.last_seq {
+                    self.schedule_stored(slot, seq, now);
+                }
+                let st = self.streams[slot as usize].as_mut().expect("live stream");
+                for (seq, m) in (done.first_seq..=done.last_seq).zip(msgs.iter()) {
                     retention::retain_for_interest(st, slot, seq, &m.subject, &mut self.out.ops);
                 }
                 Ok(done.last_seq)
