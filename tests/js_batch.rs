@@ -581,6 +581,65 @@ async fn wait_until_served(c: &async_nats::Client, name: &str) {
     }
 }
 
+/// The next `BATCH_ABANDONED` advisory: (batch, reason).
+async fn abandoned(sub: &mut async_nats::Subscriber) -> (String, String) {
+    // A timeout comes 10 s after the batch's last message.
+    let m = tokio::time::timeout(Duration::from_secs(15), futures::StreamExt::next(sub))
+        .await
+        .expect("timed out: advisory")
+        .expect("advisory");
+    let v: Value = serde_json::from_slice(&m.payload).expect("advisory JSON");
+    assert_eq!(
+        v["type"], "io.nats.jetstream.advisory.v1.stream_batch_abandoned",
+        "{v}"
+    );
+    assert_eq!(
+        m.subject.as_str(),
+        format!(
+            "$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.{}",
+            v["stream"].as_str().unwrap_or("")
+        )
+    );
+    (
+        v["batch"].as_str().unwrap_or_default().to_owned(),
+        v["reason"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn abandoned_batches_are_advised_with_their_reason() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    create(
+        &c,
+        json!({"name": "V", "subjects": ["v.>"], "allow_atomic": true}),
+    )
+    .await;
+    let mut sub = c
+        .subscribe("$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.>")
+        .await
+        .expect("subscribe");
+    c.flush().await.expect("flush");
+    // Never opened, a bad commit value, a commit: no advisory.
+    send(&c, "v.x", "n", 2, None, &[], b"x").await;
+    stage(&c, "v.x", "c", 1).await;
+    send(&c, "v.x", "c", 2, Some("x"), &[], b"x").await;
+    send(&c, "v.x", "k", 1, Some("1"), &[], b"x").await;
+    stage(&c, "v.x", "g", 1).await;
+    send(&c, "v.x", "g", 3, None, &[], b"x").await;
+    assert_eq!(abandoned(&mut sub).await, ("g".into(), "incomplete".into()));
+    send(&c, "v.x", "e", 1, Some("eob"), &[], b"x").await;
+    assert_eq!(abandoned(&mut sub).await, ("e".into(), "incomplete".into()));
+    stage(&c, "v.x", "t", 1).await;
+    let started = Instant::now();
+    assert_eq!(abandoned(&mut sub).await, ("t".into(), "timeout".into()));
+    assert!(
+        started.elapsed() > Duration::from_secs(9),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn a_committed_batch_survives_a_restart_and_an_open_one_does_not() {
     let mut server = TestServer::start_default();
@@ -788,4 +847,71 @@ async fn natrix_a_torn_batch_record_is_dropped_whole_at_recovery() {
         ack,
         Some(json!({"stream": "W", "seq": 6, "batch": "third", "count": 1}))
     );
+}
+
+/// A schedule inside an atomic batch is checked and armed as for one publish.
+#[tokio::test]
+async fn a_batch_can_carry_a_message_schedule() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    create(
+        &c,
+        json!({"name": "SB", "subjects": ["sb.>"], "allow_atomic": true, "allow_msg_schedules": true}),
+    )
+    .await;
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let at = format!(
+        "@at {}",
+        natrix::jetstream::time::format_rfc3339_nanos((now_s + 2) * 1_000_000_000)
+    );
+    stage(&c, "sb.plain", "s", 1).await;
+    let ack = send(
+        &c,
+        "sb.sched.a",
+        "s",
+        2,
+        Some("1"),
+        &[("Nats-Schedule", &at), ("Nats-Schedule-Target", "sb.out.a")],
+        b"fire",
+    )
+    .await;
+    assert_eq!(
+        ack,
+        Some(json!({"stream": "SB", "seq": 2, "batch": "s", "count": 2}))
+    );
+    // A schedule without a target refuses the whole batch.
+    stage(&c, "sb.plain", "bad", 1).await;
+    let r = send(
+        &c,
+        "sb.sched.b",
+        "bad",
+        2,
+        Some("1"),
+        &[("Nats-Schedule", &at)],
+        b"x",
+    )
+    .await;
+    assert_js_error(
+        &r.expect("refused"),
+        400,
+        10190,
+        "message schedules target is invalid",
+    );
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let r = js_api(
+            &c,
+            "STREAM.INFO.SB",
+            &json!({"subjects_filter": "sb.out.>"}),
+        )
+        .await;
+        if r["state"]["subjects"]["sb.out.a"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the schedule did not fire: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

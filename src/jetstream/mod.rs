@@ -17,6 +17,7 @@
 pub mod account_refusal;
 pub mod api;
 pub mod api_level;
+pub mod batch_advisory;
 #[cfg(test)]
 mod compat_tests;
 pub mod consumer_api;

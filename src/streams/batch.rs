@@ -19,6 +19,7 @@ use ahash::AHashMap;
 use bytes::Bytes;
 
 use crate::jetstream::api_level::{refuses_required_level, REQUIRED_API_LEVEL_HEADER};
+pub use crate::jetstream::batch_advisory::AbandonReason;
 use crate::store::headers;
 use crate::store::stream::BatchMsg;
 
@@ -122,6 +123,9 @@ pub struct Batches {
     limits: BatchLimits,
     open: AHashMap<(u32, Bytes), Open>,
     per_stream: AHashMap<u32, usize>,
+    /// Batches dropped since [`Batches::take_abandoned`] for which nats-server sends the
+    /// `BATCH_ABANDONED` advisory: (stream slot, batch id, why).
+    abandoned: Vec<(u32, Bytes, AbandonReason)>,
 }
 
 /// The `Nats-Batch-Id` of a publish, if it has a non-empty one (an empty id is an ordinary
@@ -199,6 +203,22 @@ impl Batches {
         }
     }
 
+    /// Sets new limits; open batches stay.
+    pub fn set_limits(&mut self, limits: BatchLimits) {
+        self.limits = limits;
+    }
+
+    /// The batches abandoned since the last call (see `abandoned`), oldest first.
+    pub fn take_abandoned(&mut self) -> Vec<(u32, Bytes, AbandonReason)> {
+        std::mem::take(&mut self.abandoned)
+    }
+
+    fn abandon(&mut self, key: (u32, Bytes), why: AbandonReason) {
+        if self.remove(&key).is_some() {
+            self.abandoned.push((key.0, key.1, why));
+        }
+    }
+
     /// How many batches are open.
     pub fn open_count(&self) -> usize {
         self.open.len()
@@ -227,13 +247,18 @@ impl Batches {
         let commit = headers::get(m.headers, BATCH_COMMIT);
         let eob = commit == Some(b"eob");
         let key = (m.slot, Bytes::copy_from_slice(m.id));
-        let live = self
-            .open
-            .get(&key)
-            .is_some_and(|o| o.created_ns == m.created_ns && o.deadline_ns > now_ns);
+        let (live, due) = match self.open.get(&key) {
+            Some(o) if o.created_ns == m.created_ns => (o.deadline_ns > now_ns, true),
+            _ => (false, false),
+        };
         if !live {
-            // Abandoned (its timer is due) or left by a deleted stream: gone either way.
-            self.remove(&key);
+            // Abandoned (its timer is due, as `handle_tick` would find) or left by a deleted
+            // stream: gone either way.
+            if due {
+                self.abandon(key.clone(), AbandonReason::Timeout);
+            } else {
+                self.remove(&key);
+            }
             if seq != 1 {
                 let size = seq - u64::from(eob);
                 return Step::Refused(if size > self.limits.max_size {
@@ -266,7 +291,7 @@ impl Batches {
         let stripped;
         if headers::get(m.headers, REQUIRED_API_LEVEL_HEADER).is_some_and(|v| !v.is_empty()) {
             if refuses_required_level(m.headers, api_level) {
-                self.remove(&key);
+                self.abandon(key, AbandonReason::Unsupported);
                 return Step::Refused(BatchError::RequiredApiLevel);
             }
             stripped = remove_header(m.headers, REQUIRED_API_LEVEL_HEADER);
@@ -274,11 +299,11 @@ impl Batches {
         }
         let open = self.open.get_mut(&key).expect("opened above");
         if open.msgs.len() as u64 + 1 != seq || (seq == 1 && eob) {
-            self.remove(&key);
+            self.abandon(key, AbandonReason::Incomplete);
             return Step::Refused(BatchError::Incomplete);
         }
         if seq - u64::from(eob) > self.limits.max_size {
-            self.remove(&key);
+            self.abandon(key, AbandonReason::Large);
             return Step::Refused(BatchError::TooLarge(self.limits.max_size));
         }
         open.deadline_ns = now_ns.saturating_add(self.limits.timeout_ns);
@@ -297,19 +322,18 @@ impl Batches {
         Step::Commit(msgs)
     }
 
-    /// Drops every batch whose last message is older than the timeout; returns them as
-    /// (stream slot, batch id) — abandoned, nothing of them is stored.
-    pub fn handle_tick(&mut self, now_ns: u64) -> Vec<(u32, Bytes)> {
+    /// Drops every batch whose last message is older than the timeout (abandoned: nothing
+    /// of it is stored; [`Batches::take_abandoned`] lists it).
+    pub fn handle_tick(&mut self, now_ns: u64) {
         let due: Vec<(u32, Bytes)> = self
             .open
             .iter()
             .filter(|(_, o)| o.deadline_ns <= now_ns)
             .map(|(k, _)| k.clone())
             .collect();
-        for key in &due {
-            self.remove(key);
+        for key in due {
+            self.abandon(key, AbandonReason::Timeout);
         }
-        due
     }
 
     /// Drops every open batch of a stream (deleted, or `allow_atomic` turned off).

@@ -61,15 +61,17 @@ impl StreamHost {
             headers,
             payload,
         };
-        match self.batches.on_message(incoming, API_LEVEL, now.mono_ns) {
+        let step = self.batches.on_message(incoming, API_LEVEL, now.mono_ns);
+        self.advise_abandoned(now);
+        match step {
             Step::Staged => self.out.reply_now_bytes(reply, Bytes::new()),
             Step::Refused(e) => {
                 self.out
                     .reply_now_bytes(reply, jetstream::pub_error(&name, &batch_error(e)));
             }
-            Step::Commit(msgs) => {
+            Step::Commit(mut msgs) => {
                 let id = String::from_utf8_lossy(id);
-                let ack = self.commit_batch(slot, &msgs, now);
+                let ack = self.commit_batch(slot, &mut msgs, now);
                 let ack = match ack {
                     Ok(last) => jetstream::pub_ack_batch(&name, last, &id, msgs.len() as u64),
                     Err(e) => jetstream::pub_error(&name, &e),
@@ -87,17 +89,34 @@ impl StreamHost {
     fn commit_batch(
         &mut self,
         slot: u32,
-        msgs: &[crate::store::stream::BatchMsg],
+        msgs: &mut [crate::store::stream::BatchMsg],
         now: Clock,
     ) -> Result<u64, JsApiError> {
         let st = self.streams[slot as usize].as_mut().expect("live stream");
+        // Message schedules are checked (and their headers completed) as for one publish.
+        for m in msgs.iter_mut() {
+            let checked = super::schedule_host::check_publish(
+                &st.config,
+                &st.store,
+                &m.subject,
+                &m.headers,
+                now.wall_ns,
+            )?;
+            if let Some(headers) = checked {
+                m.headers = Bytes::from(headers);
+            }
+        }
         match st.store.publish_batch(msgs, now.wall_ns) {
             Ok(done) => {
                 persist_atomic(st, slot, &done.effects, &mut self.out.ops);
                 if self.streams_with_new.last() != Some(&slot) {
                     self.streams_with_new.push(slot);
                 }
-                for (seq, m) in (done.first_seq..=done.last_seq).zip(msgs) {
+                for seq in done.first_seq..=done.last_seq {
+                    self.schedule_stored(slot, seq, now);
+                }
+                let st = self.streams[slot as usize].as_mut().expect("live stream");
+                for (seq, m) in (done.first_seq..=done.last_seq).zip(msgs.iter()) {
                     retention::retain_for_interest(st, slot, seq, &m.subject, &mut self.out.ops);
                 }
                 Ok(done.last_seq)
@@ -114,9 +133,36 @@ impl StreamHost {
     /// of it is stored (a later message of it is refused as incomplete).
     pub(super) fn expire_batches(&mut self, now: Clock) {
         if self.batches.open_count() > 0 {
-            for (slot, id) in self.batches.handle_tick(now.mono_ns) {
-                tracing::debug!(slot, batch = %String::from_utf8_lossy(&id), "atomic batch abandoned (timeout)");
-            }
+            self.batches.handle_tick(now.mono_ns);
+            self.advise_abandoned(now);
+        }
+    }
+
+    /// Publishes `$JS.EVENT.ADVISORY.STREAM.BATCH_ABANDONED.<stream>` for every batch the
+    /// machine dropped, as nats-server does (rare: rendered without asking for interest).
+    fn advise_abandoned(&mut self, now: Clock) {
+        use crate::jetstream::batch_advisory::{
+            render_batch_abandoned_advisory, BATCH_ABANDONED_PREFIX,
+        };
+        use crate::jetstream::consumer_api::{new_advisory_id, AdvisoryMeta};
+        for (slot, id, why) in self.batches.take_abandoned() {
+            let Some(st) = self.streams.get(slot as usize).and_then(Option::as_ref) else {
+                continue;
+            };
+            let batch = String::from_utf8_lossy(&id);
+            tracing::debug!(stream = %st.config.name, %batch, ?why, "atomic batch abandoned");
+            let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(
+                now.mono_ns ^ now.wall_ns.rotate_left(17) ^ id.len() as u64,
+            );
+            let adv_id = new_advisory_id(&mut rng);
+            let meta = AdvisoryMeta {
+                id: &adv_id,
+                timestamp_ns: now.wall_ns,
+                domain: "",
+            };
+            let body = render_batch_abandoned_advisory(&meta, &st.config.name, &batch, why);
+            let subject = Bytes::from(format!("{BATCH_ABANDONED_PREFIX}{}", st.config.name));
+            self.out.publish(&subject, None, 0, &Bytes::from(body));
         }
     }
 }

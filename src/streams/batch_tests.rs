@@ -215,8 +215,13 @@ fn a_batch_without_a_message_for_the_timeout_is_abandoned() {
     send(&mut b, "t", 1, None, 0);
     send(&mut b, "t", 2, None, 9 * SEC);
     // The timer restarts with every message.
-    assert!(b.handle_tick(18 * SEC).is_empty());
-    assert_eq!(b.handle_tick(19 * SEC), vec![(0, Bytes::from_static(b"t"))]);
+    b.handle_tick(18 * SEC);
+    assert!(b.take_abandoned().is_empty());
+    b.handle_tick(19 * SEC);
+    assert_eq!(
+        b.take_abandoned(),
+        vec![(0, Bytes::from_static(b"t"), AbandonReason::Timeout)]
+    );
     assert_eq!(
         send(&mut b, "t", 3, Some("1"), 19 * SEC),
         Step::Refused(BatchError::Incomplete)
@@ -228,6 +233,10 @@ fn a_batch_without_a_message_for_the_timeout_is_abandoned() {
         Step::Refused(BatchError::Incomplete)
     );
     assert_eq!(b.open_count(), 0);
+    assert_eq!(
+        b.take_abandoned(),
+        vec![(0, Bytes::from_static(b"u"), AbandonReason::Timeout)]
+    );
 }
 
 #[test]
@@ -277,5 +286,41 @@ fn header_edits_match_nats_server() {
     assert_eq!(
         batch_id(b"NATS/1.0\r\nNats-Batch-Id: x\r\n\r\n"),
         Some(&b"x"[..])
+    );
+}
+
+#[test]
+fn abandoned_batches_are_reported_with_nats_server_reasons() {
+    let mut b = Batches::new(BatchLimits {
+        max_size: 2,
+        ..BatchLimits::default()
+    });
+    // No advisory for what never opened, a bad commit value, or a commit.
+    send(&mut b, "n", 2, None, 0);
+    send(&mut b, "c", 1, None, 0);
+    send(&mut b, "c", 2, Some("x"), 0);
+    send(&mut b, "k", 1, Some("1"), 0);
+    assert!(b.take_abandoned().is_empty());
+    send(&mut b, "g", 1, None, 0);
+    send(&mut b, "g", 3, None, 0);
+    send(&mut b, "l", 1, None, 0);
+    send(&mut b, "l", 2, None, 0);
+    send(&mut b, "l", 3, None, 0);
+    send(&mut b, "e", 1, Some("eob"), 0);
+    let h = b"NATS/1.0\r\nNats-Batch-Id: q\r\nNats-Batch-Sequence: 1\r\nNats-Required-Api-Level: 9\r\n\r\n";
+    b.on_message(msg(0, "q", h, b""), 1, 0);
+    let got: Vec<(String, AbandonReason)> = b
+        .take_abandoned()
+        .into_iter()
+        .map(|(_, id, why)| (String::from_utf8_lossy(&id).into_owned(), why))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("g".to_owned(), AbandonReason::Incomplete),
+            ("l".to_owned(), AbandonReason::Large),
+            ("e".to_owned(), AbandonReason::Incomplete),
+            ("q".to_owned(), AbandonReason::Unsupported),
+        ]
     );
 }

@@ -472,13 +472,13 @@ impl StreamHost {
             streams_with_new: Vec::new(),
             consumer_host,
             usage_by_core: Vec::new(),
-            batches: batch::Batches::default(),
+            batches: batch::Batches::new(BatchLimits::default()),
         }
     }
 
     /// Sets the limits of atomic batches (nats-server's defaults until called).
     pub fn set_batch_limits(&mut self, limits: BatchLimits) {
-        self.batches = batch::Batches::new(limits);
+        self.batches.set_limits(limits);
     }
 
     fn is_meta(&self) -> bool {
