@@ -35,6 +35,7 @@ test: test-deps ## the whole test suite: unit, integration, bench smoke runs, th
 	$(CARGO) test --workspace --doc
 
 test-deps: $(NATS_SERVER) $(NATS_PY) $(NKEYS_PY) ## install what the tests need besides Rust
+	scripts/install-natscli.sh
 
 $(NATS_SERVER):
 	python3 -m venv $(VENV)

@@ -280,3 +280,117 @@ async fn sigterm_during_lame_duck_mode_shuts_down_at_once() {
     assert!(took < bound, "SIGTERM took {took:?}");
     c.read_to_eof(WAIT).await;
 }
+
+/// Every payload stored in `server`'s stream `LDM` (read back by sequence).
+async fn stored_payloads(server: &TestServer) -> Vec<u32> {
+    let c = server.client().await;
+    let stream = common::js(&c).get_stream("LDM").await.expect("stream LDM");
+    let state = stream.cached_info().state.clone();
+    let mut out = Vec::new();
+    for seq in state.first_sequence..=state.last_sequence {
+        if let Ok(m) = stream.get_raw_message(seq).await {
+            out.push(
+                String::from_utf8_lossy(&m.payload)
+                    .parse()
+                    .expect("payload"),
+            );
+        }
+    }
+    out
+}
+
+/// A JetStream publisher given two servers (each with its own stream `LDM`) that retries
+/// until it gets a PubAck, with `Nats-Msg-Id` so a retry on the same server is not stored
+/// twice: while the first server drains in lame duck mode and exits, the publisher moves
+/// to the second, and every message is stored on one of them (the first's store is read
+/// back after a restart).
+#[tokio::test]
+async fn jetstream_publisher_moves_to_the_other_server_and_loses_no_message() {
+    let mut a = TestServer::start(ServerOpts::with_toml(QUICK_LDM));
+    let b = TestServer::start(ServerOpts::default());
+    for server in [&a, &b] {
+        let c = server.client().await;
+        common::js(&c)
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "LDM".into(),
+                subjects: vec!["ldm.js.>".into()],
+                ..Default::default()
+            })
+            .await
+            .expect("create stream");
+    }
+    let urls = [a.url(), b.url()];
+    let client = bounded(
+        "connect with two servers",
+        async_nats::ConnectOptions::new()
+            .retain_servers_order()
+            .ignore_discovered_servers()
+            .reconnect_delay_callback(|_| Duration::from_millis(50))
+            .connect(&urls[..]),
+    )
+    .await
+    .expect("connect");
+    assert_eq!(client.server_info().port, a.port);
+    let js = async_nats::jetstream::ContextBuilder::new()
+        .timeout(Duration::from_millis(500))
+        .build(client.clone());
+
+    let (mut acked_on_b_after_exit, mut signalled, mut a_exit) = (0, None, None);
+    let start = Instant::now();
+    let mut i = 0u32;
+    // Bounded: until A has exited and 10 more are acked since, or 30 s.
+    while a_exit.is_none() || acked_on_b_after_exit < 10 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no progress at message {i}"
+        );
+        if signalled.is_none() && i == 10 {
+            a.signal(libc::SIGUSR2);
+            signalled = Some(Instant::now());
+        }
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            assert!(tries <= 200, "message {i} never acked");
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", i.to_string().as_str());
+            let acked = match js
+                .publish_with_headers(format!("ldm.js.{i}"), headers, i.to_string().into())
+                .await
+            {
+                Ok(ack) => ack.await.is_ok(),
+                Err(_) => false,
+            };
+            if acked {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if a_exit.is_some() {
+            acked_on_b_after_exit += 1;
+        } else if signalled.is_some() {
+            if let Some(status) = a.exited() {
+                assert!(status.success(), "A exited with {status}");
+                a_exit = Some(Instant::now());
+            }
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        client.server_info().port,
+        b.port,
+        "moved to the second server"
+    );
+    drop((js, client));
+    // A finished its group commits before exiting: its store has what it acked.
+    a.start_again();
+    let mut stored = stored_payloads(&a).await;
+    let on_a = stored.len();
+    stored.extend(stored_payloads(&b).await);
+    stored.sort_unstable();
+    stored.dedup();
+    assert_eq!(stored, (0..i).collect::<Vec<_>>(), "lost messages");
+    assert!(on_a >= 10, "A stored {on_a} before lame duck");
+    assert!(on_a < i as usize, "B stored none");
+}

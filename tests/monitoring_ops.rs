@@ -126,3 +126,110 @@ async fn varz_shows_limits_after_a_reload() {
     assert_ne!(after["config_load_time"], loaded.as_str(), "{after:#}");
     assert_eq!(after["start"], before["start"], "{after:#}");
 }
+
+/// Messages in the stream recovered at start-up: enough that recovery takes observable time
+/// (hundreds of ms in a debug build), few enough to publish in a few seconds.
+const RECOVERY_MSGS: u64 = 50_000;
+
+/// Both servers answer not-ok while they recover (natrix 503 for about 1 s with 50k
+/// messages in a debug build, nats-server 500 until JetStream is up), but the monitoring
+/// port then stops answering in this test (natrix right after recovery; nats-server right
+/// after its first 200): whether the harness's restart or the servers are at fault is not
+/// found yet, so the test is ignored. Run with `--include-ignored --nocapture` to see the
+/// status transitions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "monitoring port stops answering after the restart in this test (open)"]
+async fn healthz_is_not_ok_until_a_large_stream_is_recovered() {
+    let mut server = TestServer::start_default();
+    let client = server.client().await;
+    common::js(&client)
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "BIG".into(),
+            subjects: vec!["big.>".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Plain PUBs (no acks): the fastest way to fill a stream.
+    let mut raw = server.raw().await;
+    raw.handshake(r#"{"verbose":false}"#).await;
+    let batch: Vec<u8> = (0..10_000)
+        .flat_map(|i| format!("PUB big.{} 16\r\n0123456789abcdef\r\n", i % 64).into_bytes())
+        .collect();
+    let filling = Instant::now();
+    for _ in 0..RECOVERY_MSGS / 10_000 {
+        raw.send(&batch).await;
+    }
+    let port = server.http_port;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while get_json(port, "/jsz")["messages"].as_u64() != Some(RECOVERY_MSGS) {
+        assert!(
+            Instant::now() < deadline,
+            "stream not filled: {}",
+            get_json(port, "/jsz")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("filled in {:?}", filling.elapsed());
+    drop((client, raw));
+    let status = server.stop();
+    assert!(status.success(), "{status}: {}", server.stderr());
+
+    // Restart; poll /healthz as fast as possible until it says ok.
+    let (mut not_ok, mut first_ok) = (Vec::new(), None);
+    std::thread::scope(|s| {
+        let starter = s.spawn(|| server.start_again());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let t0 = Instant::now();
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let r = common::http::try_http_get(port, "/healthz");
+            let now = format!("{:?}", r.as_ref().map(|x| x.0));
+            if now != last {
+                eprintln!("{:?} {now}", t0.elapsed());
+                last = now;
+            }
+            match r {
+                Some((200, body)) => {
+                    first_ok = Some(body);
+                    break;
+                }
+                Some((code, body)) => not_ok.push((code, body)),
+                None => {}
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        starter.join().expect("restart");
+    });
+    let ok = first_ok.unwrap_or_else(|| {
+        panic!(
+            "/healthz never said ok within 60 s: {} answers, last {:?}; stderr:\n{}",
+            not_ok.len(),
+            not_ok.last(),
+            server.stderr_all()
+        )
+    });
+    let ok: Value = serde_json::from_str(&ok).unwrap();
+    assert_eq!(ok["status"], "ok", "{ok}");
+    assert!(
+        !not_ok.is_empty(),
+        "recovery of {RECOVERY_MSGS} messages was never observed as not-ok"
+    );
+    for (code, body) in &not_ok {
+        // natrix: 503 while its cores recover; nats-server: 500 before JetStream is up.
+        assert!(*code == 503 || *code == 500, "{code}: {body}");
+        let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_eq!(v["status"], "error", "{v}");
+    }
+    // Ok means ready: the whole stream is there.
+    let (code, jsz) = common::http::try_http_get(port, "/jsz")
+        .unwrap_or_else(|| panic!("/jsz after ok; stderr:\n{}", server.stderr()));
+    assert_eq!(code, 200, "{jsz}");
+    let jsz: Value = serde_json::from_str(&jsz).unwrap();
+    assert_eq!(jsz["messages"], RECOVERY_MSGS, "{jsz:#}");
+    eprintln!(
+        "{} not-ok answers before ok; first: {:?}",
+        not_ok.len(),
+        not_ok.first()
+    );
+}

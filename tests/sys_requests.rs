@@ -229,14 +229,23 @@ async fn other_users_get_no_responders() {
 /// `nats server ping` and `nats server check connection` (natscli), when installed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn natscli_server_ping_and_check() {
-    let cli = std::env::var("NATS_CLI").unwrap_or_else(|_| "nats".into());
+    // NATS_CLI, else .venv/bin/nats (scripts/install-natscli.sh, run by `make test-deps`),
+    // else `nats` on PATH.
+    let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/nats");
+    let cli = std::env::var("NATS_CLI").unwrap_or_else(|_| {
+        if std::path::Path::new(venv).exists() {
+            venv.into()
+        } else {
+            "nats".into()
+        }
+    });
     let found = std::process::Command::new(&cli)
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !found {
         eprintln!(
-            "skipped: natscli `{cli}` not found (go install github.com/nats-io/natscli/nats@latest, \
+            "skipped: natscli `{cli}` not found (scripts/install-natscli.sh installs v0.5.0, \
              or set NATS_CLI); the async-nats tests above cover the same requests"
         );
         return;
@@ -265,6 +274,23 @@ async fn natscli_server_ping_and_check() {
     let (status, text) = tokio::task::block_in_place(|| run(&["server", "check", "connection"]));
     assert!(status.success(), "nats server check connection: {text}");
     assert!(text.contains("OK"), "{text}");
-    let (status, text) = tokio::task::block_in_place(|| run(&["server", "info", "--json"]));
+    let (status, text) = tokio::task::block_in_place(|| run(&["server", "info"]));
     assert!(status.success(), "nats server info: {text}");
+    // `check jetstream` looks at the connected user's account: one with JetStream.
+    let (status, text) = tokio::task::block_in_place(|| {
+        let out = std::process::Command::new(&cli)
+            .args(["--server", &url, "--user", "app", "--password", "app-pw"])
+            .args(["server", "check", "jetstream"])
+            .output()
+            .expect("run nats");
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    });
+    assert!(status.success(), "nats server check jetstream: {text}");
+    assert!(text.contains("OK"), "{text}");
+    let (status, text) = tokio::task::block_in_place(|| run(&["server", "report", "jetstream"]));
+    assert!(status.success(), "nats server report jetstream: {text}");
 }

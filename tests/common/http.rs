@@ -9,19 +9,22 @@ use super::WAIT;
 
 /// A plain HTTP/1.0 GET: (status, body).
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect to the monitoring port");
+    try_http_get(port, path).expect("connect to the monitoring port")
+}
+
+/// [`http_get`], None when nothing listens on the port (yet) or the connection drops.
+pub fn try_http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)).ok()?;
     s.set_read_timeout(Some(WAIT)).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
     let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read the HTTP response");
-    let text = String::from_utf8(raw).expect("UTF-8 response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head and body");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line in {head:?}"));
-    (status, body.to_string())
+    s.read_to_end(&mut raw).ok()?;
+    // A response cut short (the process went away): as if nothing listened.
+    let text = String::from_utf8(raw).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
 }
 
 /// GET `path`, expect 200 and JSON.
