@@ -14,7 +14,7 @@ if ! command -v go >/dev/null; then
   exit 0
 fi
 mkdir -p "$DEST"
-if GOBIN="$DEST" timeout "${NATSCLI_TIMEOUT:-900}" go install "github.com/nats-io/natscli/nats@$VERSION"; then
+if GOBIN="$DEST" timeout "${NATSCLI_TIMEOUT:-420}" go install "github.com/nats-io/natscli/nats@$VERSION"; then
   echo "install-natscli: $("$DEST/nats" --version 2>&1) in $DEST"
 else
   echo "install-natscli: go install github.com/nats-io/natscli/nats@$VERSION failed; natscli checks will be skipped" >&2
