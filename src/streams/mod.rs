@@ -28,6 +28,8 @@ mod outbox;
 mod owner;
 mod owner_api;
 mod retention;
+pub mod sourcing;
+mod sourcing_host;
 
 pub use consumer_host::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
 pub use monitor_view::{ConsumerView, JsCoreView, StreamView};
@@ -233,6 +235,8 @@ struct OwnedStream {
     in_flight: Option<(u64, u64)>,
     /// Why the stream's storage stopped (fail-stop until restart): it takes no writes.
     failed: Option<String>,
+    /// Its mirror or sources, running (`sourcing.rs`).
+    origins: Option<Box<sourcing::Sourcing>>,
 }
 
 /// What consumers read: the stream's messages up to the last durable one.
@@ -640,6 +644,7 @@ impl StreamHost {
     /// expiry, heartbeats, inactivity), after age-based expiry.
     pub fn handle_tick(&mut self, now: Clock, q: &mut dyn EngineQueries) {
         self.expire_due(now);
+        self.tick_sourcing(now, q);
         let (ch, mut cx) = self.consumers_cx(q, now);
         ch.tick_consumers(&mut cx, now);
     }
@@ -707,6 +712,8 @@ impl StreamHost {
                 let (ch, mut cx) = self.consumers_cx(q, now);
                 ch.on_next(&mut cx, d.target.index, &d, now)
             }
+            sourcing::KIND_SRC_REPLY => self.on_source_reply(d.target.index, &d, now),
+            sourcing::KIND_SRC_DELIVER => self.on_source_deliver(d.target.index, &d, now),
             other => debug_assert!(false, "unknown internal kind {other}"),
         }
     }
