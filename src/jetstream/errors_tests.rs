@@ -471,10 +471,18 @@ const NATS_SERVER_ERRORS_JSON: &[(&str, u16, u16, &str)] = &[
     ("JSMirrorInvalidSubjectFilter", 400, 10151, "mirror transform source: {err}"),
     ("JSMirrorOverlappingSubjectFilters", 400, 10152, "mirror subject filters can not overlap"),
     ("JSMirrorWithCountersErr", 400, 10173, "stream mirrors can not also calculate counters"),
+    ("JSMessageSchedulesDisabledErr", 400, 10188, "message schedules is disabled"),
+    ("JSMessageSchedulesPatternInvalidErr", 400, 10189, "message schedules pattern is invalid"),
+    ("JSMessageSchedulesTargetInvalidErr", 400, 10190, "message schedules target is invalid"),
+    ("JSMessageSchedulesTTLInvalidErr", 400, 10191, "message schedules invalid per-message TTL"),
+    ("JSMessageSchedulesRollupInvalidErr", 400, 10192, "message schedules invalid rollup"),
     ("JSStreamExpectedLastSeqPerSubjectInvalid", 400, 10193, "missing sequence for expected last sequence per subject"),
     ("JSConsumerPriorityGroupWithPolicyNone", 400, 10196, "consumer can not have priority groups when policy is none"),
     ("JSConsumerPinnedTTLWithoutPriorityPolicyNone", 400, 10197, "PinnedTTL cannot be set when PriorityPolicy is none"),
+    ("JSMessageSchedulesSourceInvalidErr", 400, 10203, "message schedules source is invalid"),
     ("JSConsumerInvalidResetErr", 400, 10204, "invalid reset: {err}"),
+    ("JSMessageSchedulesSchedulerInvalidErr", 400, 10212, "message schedules invalid scheduler"),
+    ("JSMessageSchedulesTimeZoneInvalidErr", 400, 10223, "message schedules time zone is invalid"),
 ];
 
 /// Rows whose text natrix fills in where nats-server's template has a placeholder (the value

@@ -30,6 +30,9 @@ mod owner_api;
 mod retention;
 pub mod sourcing;
 mod sourcing_host;
+mod schedule;
+mod schedule_host;
+mod schedule_pattern;
 
 pub use consumer_host::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
 pub use monitor_view::{ConsumerView, JsCoreView, StreamView};
@@ -193,6 +196,8 @@ pub struct HostConfig {
     pub max_memory_bytes: i64,
     /// Account-wide file storage limit (-1 = unlimited).
     pub max_file_bytes: i64,
+    /// The account's stream / consumer-per-stream / ack-pending limits (None = unlimited).
+    pub counts: crate::accounts::config::JetStreamCounts,
     /// Per stream: the dead-letter subject its consumers use unless they name their own.
     pub dead_letter: AHashMap<String, String>,
 }
@@ -237,6 +242,8 @@ struct OwnedStream {
     failed: Option<String>,
     /// Its mirror or sources, running (`sourcing.rs`).
     origins: Option<Box<sourcing::Sourcing>>,
+    /// Its message schedules (`allow_msg_schedules`), rebuilt from its messages.
+    schedules: schedule::Schedules,
 }
 
 /// What consumers read: the stream's messages up to the last durable one.
@@ -645,6 +652,7 @@ impl StreamHost {
     pub fn handle_tick(&mut self, now: Clock, q: &mut dyn EngineQueries) {
         self.expire_due(now);
         self.tick_sourcing(now, q);
+        self.fire_schedules(now);
         let (ch, mut cx) = self.consumers_cx(q, now);
         ch.tick_consumers(&mut cx, now);
     }

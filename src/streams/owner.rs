@@ -151,6 +151,7 @@ impl StreamHost {
             in_flight: None,
             failed: None,
             origins: None,
+            schedules: Default::default(),
         };
         if st.is_file() {
             st.visible_upto = st.store.last_seq();
@@ -206,6 +207,7 @@ impl StreamHost {
         now: Clock,
     ) -> u32 {
         let slot = self.install(meta.config, meta.created_ns, store);
+        self.rebuild_schedules(slot, now);
         let st = self.streams[slot as usize]
             .as_mut()
             .expect("just installed");
@@ -325,10 +327,25 @@ impl StreamHost {
             }
         }
         let st = self.streams[slot as usize].as_mut().expect("live stream");
-        let outcome = st.store.publish(&d.subject, headers, payload, now.wall_ns);
+        let outcome = match super::schedule_host::check_publish(
+            &st.config,
+            &st.store,
+            &d.subject,
+            headers,
+            now.wall_ns,
+        ) {
+            Ok(rewritten) => {
+                let headers = rewritten.as_deref().unwrap_or(headers);
+                st.store
+                    .publish(&d.subject, headers, payload, now.wall_ns)
+                    .map_err(JsApiError::from)
+            }
+            Err(e) => Err(e),
+        };
         let ack = match outcome {
             Ok(PublishOutcome::Stored { seq, effects }) => {
                 self.persist(slot, &effects);
+                self.schedule_stored(slot, seq, now);
                 if self.streams_with_new.last() != Some(&slot) {
                     self.streams_with_new.push(slot);
                 }
@@ -340,7 +357,7 @@ impl StreamHost {
                 }
             }
             Ok(PublishOutcome::Duplicate { seq }) => jetstream::pub_ack(&name, seq, true),
-            Err(e) => jetstream::pub_error(&name, &JsApiError::from(e)),
+            Err(e) => jetstream::pub_error(&name, &e),
         };
         if !no_ack {
             self.out.reply_durable(file, d.reply.as_ref(), ack);
