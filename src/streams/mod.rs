@@ -28,11 +28,11 @@ mod outbox;
 mod owner;
 mod owner_api;
 mod retention;
-pub mod sourcing;
-mod sourcing_host;
 mod schedule;
 mod schedule_host;
 mod schedule_pattern;
+pub mod sourcing;
+mod sourcing_host;
 
 pub use consumer_host::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
 pub use monitor_view::{ConsumerView, JsCoreView, StreamView};
