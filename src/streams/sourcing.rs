@@ -448,6 +448,7 @@ impl Sourcing {
     }
 
     /// Input: a message on link `link`'s delivery subject. Returns what to store, if any.
+    #[allow(clippy::too_many_arguments)] // one delivery's parts, the clock and the outbox
     pub(crate) fn on_deliver(
         &mut self,
         link: usize,
