@@ -325,7 +325,9 @@ impl Engine {
                 self.internal_inbox.push(InternalDelivery {
                     target,
                     account: entry.account,
-                    subject: msg.subject.clone(),
+                    // As a client would see it: a consumer delivery shows the stored
+                    // subject (a mirror or source stores it under that name).
+                    subject: msg.shown.unwrap_or(msg.subject).clone(),
                     reply: msg.reply.cloned(),
                     header_len: msg.header_len,
                     message: msg.message.clone(),

@@ -1,7 +1,8 @@
 //! What a stream refuses: every write to a sealed stream (10109, as nats-server), a
 //! `mirror_direct` stream without a mirror (10052, as nats-server), and the configurations
 //! natrix does not implement (10052 naming the field; nats-server accepts them, so that test
-//! asserts natrix's refusal and nats-server's acceptance side by side).
+//! asserts natrix's refusal and nats-server's acceptance side by side). Mirrors and sources
+//! are implemented: `tests/js_mirrors.rs`.
 //!
 //! `NATRIX_TEST_SERVER=nats-server cargo test --test js_stream_refusals` runs them against
 //! nats-server 2.15.1.
@@ -210,22 +211,6 @@ fn unsupported() -> Vec<Unsupported> {
         nats_server_update_refusal: None,
     };
     vec![
-        Unsupported {
-            field: "mirror",
-            natrix_says: "stream mirrors are not supported (field mirror)",
-            create: json!({"name": "U", "mirror": {"name": "ORIGIN"}}),
-            update: json!({"name": "U", "subjects": ["u.>"], "mirror": {"name": "ORIGIN"}}),
-            nats_server_update_refusal: Some((
-                400,
-                10034,
-                "stream mirrors can not contain subjects",
-            )),
-        },
-        case(
-            "sources",
-            "stream sources are not supported (field sources)",
-            json!([{"name": "ORIGIN"}]),
-        ),
         case(
             "subject_transform",
             "stream subject transforms are not supported (field subject_transform)",

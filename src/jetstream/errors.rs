@@ -229,6 +229,37 @@ js_errors! {
     required_api_level() => 412, 10185, "JetStream minimum api level required";
     /// `Nats-Expected-Last-Subject-Sequence-Subject` without the sequence header.
     expected_last_seq_per_subject_invalid() => 400, 10193, "missing sequence for expected last sequence per subject";
+    // ----- mirrors and sources (streams/sourcing.rs, jetstream/stream_origins.rs) -----
+    /// A mirror's consumer could not be set up (`err`).
+    mirror_consumer_setup_failed(err: text) => 500, 10029, "{err}";
+    /// A source's consumer could not be set up (`err`).
+    source_consumer_setup_failed(err: text) => 500, 10045, "{err}";
+    /// A mirror with `sources`.
+    mirror_with_sources() => 400, 10031, "stream mirrors can not also contain other sources";
+    /// A mirror with `subjects`.
+    mirror_with_subjects() => 400, 10034, "stream mirrors can not contain subjects";
+    /// A mirror with `first_seq`.
+    mirror_with_first_seq() => 400, 10143, "stream mirrors can not have first sequence configured";
+    /// Two sources with the same name, filter and transforms.
+    source_duplicate_detected() => 400, 10140, "duplicate source configuration detected";
+    /// A source naming an invalid stream.
+    source_invalid_stream_name() => 400, 10141, "sourced stream name is invalid";
+    /// A mirror naming an invalid stream.
+    mirror_invalid_stream_name() => 400, 10142, "mirrored stream name is invalid";
+    /// A source with both `filter_subject` and `subject_transforms`.
+    source_multiple_filters_not_allowed() => 400, 10144, "source with multiple subject transforms cannot also have a single subject filter";
+    /// A source transform with an invalid source subject.
+    source_invalid_subject_filter(err: text) => 400, 10145, "source transform source: {err}";
+    /// A source's transforms overlap.
+    source_overlapping_subject_filters() => 400, 10147, "source filters can not overlap";
+    /// A mirror with both `filter_subject` and `subject_transforms`.
+    mirror_multiple_filters_not_allowed() => 400, 10150, "mirror with multiple subject transforms cannot also have a single subject filter";
+    /// A mirror transform with an invalid source subject.
+    mirror_invalid_subject_filter(err: text) => 400, 10151, "mirror transform source: {err}";
+    /// A mirror's transforms overlap.
+    mirror_overlapping_subject_filters() => 400, 10152, "mirror subject filters can not overlap";
+    /// A mirror with counters.
+    mirror_with_counters() => 400, 10173, "stream mirrors can not also calculate counters";
     /// A schedule header on a stream without `allow_msg_schedules`.
     message_schedules_disabled() => 400, 10188, "message schedules is disabled";
     /// `Nats-Schedule` that is not `@at`, `@every` or a cron pattern nats-server accepts.

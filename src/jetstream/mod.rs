@@ -30,6 +30,7 @@ pub mod failure_reply;
 pub mod gocompat;
 pub mod responses;
 pub mod stream_config;
+pub mod stream_origins;
 pub use gocompat::time;
 
 pub use api::{
@@ -56,13 +57,14 @@ pub use errors::{invalid_json_error, ErrorEntry, JsApiError, ERROR_TABLE};
 pub use responses::{
     direct_get_eob, page_subjects, pub_ack, pub_ack_batch, pub_ack_counter, pub_error,
     render_account_info, render_error, render_msg_get, render_purge, render_stream_create,
-    render_stream_info, render_stream_list, render_stream_names, render_stream_update,
-    render_success, write_direct_get_headers, write_pub_ack, AccountInfoView, AccountLimits,
-    BatchHeaders, Paging, ResponseType, ServerMeta, StoredMessageView, StreamInfoView,
+    render_stream_create_with, render_stream_info, render_stream_info_with, render_stream_list,
+    render_stream_names, render_stream_update, render_stream_update_with, render_success,
+    write_direct_get_headers, write_pub_ack, AccountInfoView, AccountLimits, BatchHeaders,
+    Origins, Paging, ResponseType, ServerMeta, StoredMessageView, StreamInfoView,
     StreamStateView,
 };
 pub use stream_config::{
     check_stream_name_token, is_valid_stream_name, Compression, ConsumerLimits, DiscardPolicy,
-    PersistMode, Placement, RePublish, RetentionPolicy, StorageType, StreamConfig, StreamSource,
-    SubjectTransform,
+    ExternalStream, PersistMode, Placement, RePublish, RetentionPolicy, StorageType, StreamConfig,
+    StreamSource, SubjectTransform,
 };

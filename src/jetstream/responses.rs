@@ -237,6 +237,10 @@ struct InfoJson<'a> {
     state: StateJson<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: Option<ClusterJson<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mirror: Option<&'a super::stream_origins::SourceInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sources: Option<&'a [super::stream_origins::SourceInfo]>,
     ts: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     did_create: Option<bool>,
@@ -253,6 +257,8 @@ impl<'a> InfoJson<'a> {
             created: format_rfc3339_nanos(info.created_ns),
             state: StateJson::new(info.state),
             cluster: None,
+            mirror: None,
+            sources: None,
             ts: format_rfc3339_nanos(info.now_ns),
             did_create: None,
         }
@@ -266,10 +272,36 @@ fn to_go_json(value: &impl Serialize) -> Vec<u8> {
 
 /// STREAM.CREATE success: StreamInfo with `did_create:true` (also for an identical re-create).
 pub fn render_stream_create(info: &StreamInfoView, server: &ServerMeta) -> Vec<u8> {
+    render_stream_create_with(info, server, Origins::default())
+}
+
+/// The `mirror` / `sources` state a stream info shows (mirrors and sources only).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origins<'a> {
+    /// The mirror's state.
+    pub mirror: Option<&'a super::stream_origins::SourceInfo>,
+    /// The sources' states (omitted when empty).
+    pub sources: &'a [super::stream_origins::SourceInfo],
+}
+
+impl<'a> InfoJson<'a> {
+    fn with_origins(mut self, o: Origins<'a>) -> Self {
+        self.mirror = o.mirror;
+        self.sources = (!o.sources.is_empty()).then_some(o.sources);
+        self
+    }
+}
+
+/// [`render_stream_create`] with the stream's `mirror`/`sources` state.
+pub fn render_stream_create_with(
+    info: &StreamInfoView,
+    server: &ServerMeta,
+    origins: Origins,
+) -> Vec<u8> {
     let config = info
         .config
         .with_dynamic_metadata(server.api_level, server.version);
-    let mut json = InfoJson::new(info, config);
+    let mut json = InfoJson::new(info, config).with_origins(origins);
     json.kind = Some(ResponseType::StreamCreate.type_name());
     json.did_create = Some(true);
     to_go_json(&json)
@@ -277,10 +309,19 @@ pub fn render_stream_create(info: &StreamInfoView, server: &ServerMeta) -> Vec<u
 
 /// STREAM.UPDATE success: StreamInfo with the new config.
 pub fn render_stream_update(info: &StreamInfoView, server: &ServerMeta) -> Vec<u8> {
+    render_stream_update_with(info, server, Origins::default())
+}
+
+/// [`render_stream_update`] with the stream's `mirror`/`sources` state.
+pub fn render_stream_update_with(
+    info: &StreamInfoView,
+    server: &ServerMeta,
+    origins: Origins,
+) -> Vec<u8> {
     let config = info
         .config
         .with_dynamic_metadata(server.api_level, server.version);
-    let mut json = InfoJson::new(info, config);
+    let mut json = InfoJson::new(info, config).with_origins(origins);
     json.kind = Some(ResponseType::StreamUpdate.type_name());
     to_go_json(&json)
 }
@@ -288,10 +329,20 @@ pub fn render_stream_update(info: &StreamInfoView, server: &ServerMeta) -> Vec<u
 /// STREAM.INFO success: `total/offset/limit` first (from `paging`, zeros without a subjects
 /// filter), then StreamInfo with `cluster.leader`.
 pub fn render_stream_info(info: &StreamInfoView, server: &ServerMeta, paging: Paging) -> Vec<u8> {
+    render_stream_info_with(info, server, paging, Origins::default())
+}
+
+/// [`render_stream_info`] with the stream's `mirror`/`sources` state.
+pub fn render_stream_info_with(
+    info: &StreamInfoView,
+    server: &ServerMeta,
+    paging: Paging,
+    origins: Origins,
+) -> Vec<u8> {
     let config = info
         .config
         .with_dynamic_metadata(server.api_level, server.version);
-    let mut json = InfoJson::new(info, config);
+    let mut json = InfoJson::new(info, config).with_origins(origins);
     json.kind = Some(ResponseType::StreamInfo.type_name());
     json.total = Some(paging.total);
     json.offset = Some(paging.offset);

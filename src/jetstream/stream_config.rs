@@ -227,7 +227,7 @@ pub struct SourceConsumer {
     pub deliver_subject: String,
 }
 
-/// A mirror or source definition; known so configs naming it parse (natrix refuses it, see `check_supported`).
+/// A mirror or source definition (run by `streams::sourcing`; checks in `stream_origins`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StreamSource {
@@ -673,6 +673,7 @@ impl StreamConfig {
                 return invalid("async persist mode is not supported with atomic batch publish");
             }
         }
+        super::stream_origins::check_origins(self)?;
         for (i, subject) in self.subjects.iter().enumerate() {
             if !is_valid_subscribe_subject(subject.as_bytes()) {
                 return invalid("invalid subject");
@@ -755,11 +756,7 @@ impl StreamConfig {
     /// implement, so that a client is told instead of silently getting different semantics.
     /// nats-server accepts all of these. Call after `validate`.
     pub fn check_supported(&self) -> Result<(), JsApiError> {
-        let unsupported = if self.mirror.is_some() {
-            "stream mirrors are not supported (field mirror)"
-        } else if !self.sources.is_empty() {
-            "stream sources are not supported (field sources)"
-        } else if self.subject_transform.is_some() {
+        let unsupported = if self.subject_transform.is_some() {
             "stream subject transforms are not supported (field subject_transform)"
         } else if self.republish.is_some() {
             "stream republish is not supported (field republish)"
@@ -1270,14 +1267,6 @@ mod tests {
     fn unsupported_features_are_named() {
         for (json, want) in [
             (
-                r#"{"name":"M","mirror":{"name":"S1"}}"#,
-                "stream mirrors are not supported (field mirror)",
-            ),
-            (
-                r#"{"name":"M","sources":[{"name":"S1"}]}"#,
-                "stream sources are not supported (field sources)",
-            ),
-            (
                 r#"{"name":"M","subject_transform":{"src":"M","dest":"x"}}"#,
                 "stream subject transforms are not supported (field subject_transform)",
             ),
@@ -1294,7 +1283,13 @@ mod tests {
             assert_eq!((err.err_code, err.description.as_str()), (10052, want));
         }
         // Implemented: TTLs, subject delete markers, counters, compression (accepted, stored
-        // plain), placement, async persistence, first_seq.
+        // plain), placement, async persistence, first_seq, mirrors and sources.
+        for json in [
+            r#"{"name":"M","mirror":{"name":"S1"}}"#,
+            r#"{"name":"M","sources":[{"name":"S1"}]}"#,
+        ] {
+            normalized(json).check_supported().expect(json);
+        }
         normalized(r#"{"name":"C","allow_msg_counter":true}"#)
             .check_supported()
             .expect("counters");

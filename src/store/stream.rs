@@ -893,6 +893,8 @@ mod expiry;
 mod lookup;
 #[path = "stream_replay.rs"]
 mod replay;
+#[path = "stream_sourced.rs"]
+mod sourced;
 
 #[cfg(test)]
 #[path = "stream_tests.rs"]

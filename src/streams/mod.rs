@@ -33,6 +33,8 @@ mod retention;
 mod schedule;
 mod schedule_host;
 mod schedule_pattern;
+pub mod sourcing;
+mod sourcing_host;
 
 pub use batch::BatchLimits;
 pub use consumer_host::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
@@ -259,6 +261,8 @@ struct OwnedStream {
     in_flight: Option<(u64, u64)>,
     /// Why the stream's storage stopped (fail-stop until restart): it takes no writes.
     failed: Option<String>,
+    /// Its mirror or sources, running (`sourcing.rs`).
+    origins: Option<Box<sourcing::Sourcing>>,
     /// Its message schedules (`allow_msg_schedules`), rebuilt from its messages.
     schedules: schedule::Schedules,
 }
@@ -734,6 +738,7 @@ impl StreamHost {
     /// expiry, heartbeats, inactivity), after age-based expiry.
     pub fn handle_tick(&mut self, now: Clock, q: &mut dyn EngineQueries) {
         self.expire_due(now);
+        self.tick_sourcing(now, q);
         self.fire_schedules(now);
         self.expire_batches(now);
         let (ch, mut cx) = self.consumers_cx(q, now);
@@ -803,6 +808,8 @@ impl StreamHost {
                 let (ch, mut cx) = self.consumers_cx(q, now);
                 ch.on_next(&mut cx, d.target.index, &d, now)
             }
+            sourcing::KIND_SRC_REPLY => self.on_source_reply(d.target.index, &d, now),
+            sourcing::KIND_SRC_DELIVER => self.on_source_deliver(d.target.index, &d, now),
             other => debug_assert!(false, "unknown internal kind {other}"),
         }
     }

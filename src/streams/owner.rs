@@ -14,8 +14,8 @@ use super::{
 };
 use crate::engine::{InternalDelivery, InternalTarget};
 use crate::jetstream::{
-    self, parse_direct_get, render_stream_create, render_stream_info, render_stream_update,
-    DirectGetError, JsApiError, Paging, ResponseType, StorageType, StreamConfig, StreamInfoView,
+    self, parse_direct_get, DirectGetError, JsApiError, Paging, ResponseType, StorageType,
+    StreamConfig, StreamInfoView,
 };
 use crate::store::record::Record;
 use crate::store::stream::{Effect, PublishOutcome, Stream};
@@ -150,6 +150,7 @@ impl StreamHost {
             sent_upto: 0,
             in_flight: None,
             failed: None,
+            origins: None,
             schedules: Default::default(),
         };
         if st.is_file() {
@@ -164,6 +165,7 @@ impl StreamHost {
         }
         Self::subscribe(&mut self.out, slot, &mut st);
         self.streams[slot as usize] = Some(st);
+        self.start_sourcing(slot);
         slot
     }
 
@@ -248,10 +250,24 @@ impl StreamHost {
             state: &state,
             now_ns: now.wall_ns,
         };
+        let (mirror, sources) = self.origins_info(slot, now);
+        let origins = jetstream::Origins {
+            mirror: mirror.as_ref(),
+            sources: &sources,
+        };
         match kind {
-            ResponseType::StreamCreate => render_stream_create(&view, &self.server_meta()),
-            ResponseType::StreamUpdate => render_stream_update(&view, &self.server_meta()),
-            _ => render_stream_info(&view, &self.server_meta(), Paging::default()),
+            ResponseType::StreamCreate => {
+                jetstream::render_stream_create_with(&view, &self.server_meta(), origins)
+            }
+            ResponseType::StreamUpdate => {
+                jetstream::render_stream_update_with(&view, &self.server_meta(), origins)
+            }
+            _ => jetstream::render_stream_info_with(
+                &view,
+                &self.server_meta(),
+                Paging::default(),
+                origins,
+            ),
         }
     }
 

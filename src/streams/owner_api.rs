@@ -9,9 +9,9 @@ use super::{
     META_CORE,
 };
 use crate::jetstream::{
-    self, render_msg_get, render_purge, render_stream_info, render_success, ApiRequest, JsApiError,
-    MsgDeleteRequest, MsgQuery, Paging, ResponseType, StoredMessageView, StreamConfig,
-    StreamInfoRequest, StreamInfoView, StreamPurgeRequest,
+    self, render_msg_get, render_purge, render_success, ApiRequest, JsApiError, MsgDeleteRequest,
+    MsgQuery, Paging, ResponseType, StoredMessageView, StreamConfig, StreamInfoRequest,
+    StreamInfoView, StreamPurgeRequest,
 };
 use crate::store::{StoredMsg, Stream};
 
@@ -96,6 +96,7 @@ impl StreamHost {
         let resubscribe =
             cfg.subjects != st.config.subjects || cfg.allow_direct != st.config.allow_direct;
         let effects = st.store.set_limits(limits_of(&cfg));
+        let restart_origins = cfg.sources != st.config.sources;
         let schedules_enabled = cfg.allow_msg_schedules && !st.config.allow_msg_schedules;
         if !cfg.allow_atomic {
             // nats-server drops the open batches when atomic publish is turned off.
@@ -126,6 +127,10 @@ impl StreamHost {
             self.out.reply_after_sync(file, reply, Bytes::from(payload));
         } else {
             self.persist_and_reply(slot, &effects, reply, Bytes::from(payload));
+        }
+        if restart_origins {
+            self.stop_sourcing(slot);
+            self.start_sourcing(slot);
         }
         self.send_summary(slot);
         Ok(())
@@ -158,7 +163,13 @@ impl StreamHost {
             state: &state,
             now_ns: now.wall_ns,
         };
-        let payload = render_stream_info(&view, &self.server_meta(), paging);
+        let (mirror, sources) = self.origins_info(slot, now);
+        let origins = jetstream::Origins {
+            mirror: mirror.as_ref(),
+            sources: &sources,
+        };
+        let payload =
+            jetstream::render_stream_info_with(&view, &self.server_meta(), paging, origins);
         self.out.reply_now(reply, payload);
         Ok(())
     }
@@ -175,6 +186,7 @@ impl StreamHost {
             ch.drop_all_consumers(&mut cx, slot);
         }
         self.batches.drop_stream(slot);
+        self.stop_sourcing(slot);
         let mut st = self.streams[slot as usize].take().expect("live");
         for key in st
             .capture_subs
