@@ -809,6 +809,27 @@ impl Config {
                 }
             }
         }
+        // Leaf authorization's accounts must exist too (nats-server: "cannot find local
+        // account"); operator mode takes no leaf users.
+        if let Some(auth) = self
+            .leafnodes
+            .as_ref()
+            .and_then(|l| l.authorization.as_ref())
+        {
+            if self.operator.is_some() && !auth.users.is_empty() {
+                return bad(
+                    "leafnodes.authorization.users",
+                    "operator mode does not allow specifying users in leafnode config".to_owned(),
+                );
+            }
+            if self.operator.is_none() {
+                for (key, a) in auth.accounts() {
+                    if a != crate::auth::GLOBAL_ACCOUNT && !self.accounts.contains_key(a) {
+                        return bad(&key, format!("no account {a:?} in [accounts]"));
+                    }
+                }
+            }
+        }
         Ok(())
     }
 }

@@ -796,6 +796,9 @@ mod snapshot;
 #[path = "engine_leaf.rs"]
 mod leaf_link;
 
+#[path = "engine_leaf_auth.rs"]
+mod leaf_auth;
+
 #[path = "engine_lame_duck.rs"]
 mod lame_duck;
 

@@ -226,6 +226,10 @@ impl Engine {
         if !s.is_open() {
             return;
         }
+        if s.leaf.is_some() {
+            self.leaf_auth_finished(conn, matched, pending.then);
+            return;
+        }
         if matched {
             if !self.bind_user(conn, pending.then) {
                 return;

@@ -118,6 +118,8 @@ impl Engine {
         s.opts.pedantic = false;
         s.connected = true;
         if matches!(role, LeafRole::Accept) {
+            let nonce = self.leaf_nonce();
+            s.nonce = Some(nonce.clone());
             let info = LeafInfo {
                 server_id: settings.server_id.clone(),
                 server_name: settings.server_name.clone(),
@@ -126,10 +128,10 @@ impl Engine {
                 host: settings.listen_host.clone(),
                 port: settings.listen_port,
                 headers: true,
-                auth_required: false,
+                auth_required: true,
                 max_payload: settings.max_payload,
                 client_id,
-                nonce: None,
+                nonce: Some(nonce),
                 jetstream: settings.jetstream,
                 domain: settings.domain.clone(),
                 cluster: None,
@@ -187,6 +189,10 @@ impl Engine {
             let s = self.session_mut(conn);
             if s.close.is_some() {
                 return ReadStatus::Closed;
+            }
+            if s.auth_pending.is_some() {
+                // The CONNECT's bcrypt password is being checked off the core.
+                return ReadStatus::Blocked;
             }
             let link = s.leaf.as_mut().expect("a leaf session");
             match link.parser.next_op(buf) {
@@ -274,6 +280,8 @@ impl Engine {
             version: settings.version.clone(),
             user: auth.user.clone(),
             pass: auth.pass.clone(),
+            // A user name alone is also sent as the token (nats-server does the same).
+            auth_token: auth.pass.is_none().then(|| auth.user.clone()).flatten(),
             server_id: settings.server_id.clone(),
             name: settings.server_name.clone(),
             cluster: settings.server_name.clone(),
@@ -281,6 +289,7 @@ impl Engine {
             jetstream: settings.jetstream,
             domain: settings.domain.clone(),
             compress_mode: Some("not supported".into()),
+            deny_pub: link.perms.deny_imports(),
             remote_account: Some(link.account.clone()),
             protocol: 3,
             ..Default::default()
@@ -304,7 +313,22 @@ impl Engine {
                 return;
             }
         };
-        let settings = self.leaf.settings.clone().expect("leaf settings");
+        match self.leaf_authenticate(conn, &connect, json) {
+            super::leaf_auth::LeafAuthOutcome::Bound => self.finish_leaf_connect(conn, connect),
+            super::leaf_auth::LeafAuthOutcome::Refused
+            | super::leaf_auth::LeafAuthOutcome::Pending => {}
+        }
+    }
+
+    /// This server's leaf settings (set whenever a link exists).
+    pub(super) fn leaf_settings(&self) -> Arc<LeafSettings> {
+        self.leaf.settings.clone().expect("leaf settings")
+    }
+
+    /// An authenticated leaf's CONNECT: refuse clients, gateways and our own name, replace
+    /// older links from the same server, and bring the link up.
+    pub(super) fn finish_leaf_connect(&mut self, conn: ConnId, connect: LeafConnect) {
+        let settings = self.leaf_settings();
         if connect.lang.is_some() || connect.gateway.is_some() {
             // A client or a gateway on the leaf port.
             self.close(conn, CloseReason::ProtocolViolation, false);
@@ -325,6 +349,8 @@ impl Engine {
         link.remote_name = connect.name.clone();
         link.remote_id = connect.server_id;
         link.remote_cluster = connect.cluster.clone();
+        // What the leaf will not take is not sent to it (nats-server merges `deny_pub`).
+        link.perms.add_deny_exports(&connect.deny_pub);
         let account = link.account.clone();
         // A new link from a server replaces its older ones, here and on the other cores.
         self.evict_duplicate_links(&connect.name, &connect.cluster, &account, Some(conn));
@@ -458,6 +484,21 @@ impl Engine {
         if leaf::is_local_only(&subject) || !subject::is_valid_subscribe_subject(&subject) {
             return;
         }
+        let link = self.link(conn);
+        if !link.perms.accepts_interest(&subject) {
+            // Interest in a subject this side may not send: a soliciting side ignores it
+            // (its hub told it nothing), a hub refuses it, as nats-server.
+            if matches!(link.role, LeafRole::Accept) {
+                let text = format!(
+                    "Permissions Violation for Subscription to {:?}",
+                    String::from_utf8_lossy(&subject)
+                );
+                tracing::error!(%text, "leafnode subscription violation");
+                self.send_err(conn, &text);
+                self.close(conn, CloseReason::ProtocolViolation, true);
+            }
+            return;
+        }
         let sid = leaf::link_sid(&subject, queue.as_deref());
         if self.session(conn).subs.contains_key(&sid) {
             // A queue weight update: one subscription stands for the group on that side.
@@ -480,6 +521,10 @@ impl Engine {
             return;
         }
         self.count_inbound(conn, message.len());
+        if !self.link(conn).perms.may_receive(&subject) {
+            // deny_imports: dropped (nats-server's soliciting side does the same).
+            return;
+        }
         let msg = Routed {
             subject: &subject,
             shown: None,
@@ -521,6 +566,13 @@ impl Engine {
             let s = self.sessions[conn as usize]
                 .as_mut()
                 .expect("a link with deliveries is live");
+            if s.leaf
+                .as_ref()
+                .is_some_and(|l| !l.perms.is_open() && !l.perms.may_send(msg.subject))
+            {
+                // deny_exports (or the leaf's deny_pub): not sent over this link.
+                continue;
+            }
             wire::write_lmsg(
                 &mut s.out,
                 msg.subject,

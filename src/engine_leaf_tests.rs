@@ -22,6 +22,7 @@ fn settings() -> Arc<LeafSettings> {
         max_control_line: 4096,
         domain: None,
         jetstream: false,
+        auth: None,
     })
 }
 
@@ -31,6 +32,10 @@ struct Two {
 
 impl Two {
     fn new() -> Self {
+        Two::with(settings())
+    }
+
+    fn with(settings: Arc<LeafSettings>) -> Self {
         let cores = (0..2)
             .map(|core_id| {
                 let mut e = Engine::new(EngineConfig {
@@ -39,7 +44,7 @@ impl Two {
                     limits: limits(),
                     info: info(),
                 });
-                e.set_leaf(Some(settings()));
+                e.set_leaf(Some(settings.clone()));
                 e
             })
             .collect();
@@ -207,6 +212,7 @@ fn soliciting_side_connects_after_info_then_announces() {
         user: Some("u".into()),
         pass: Some("p".into()),
         creds: None,
+        ..Default::default()
     };
     let l = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Solicit(auth), "$G");
     assert_eq!(t.out(1, l), "", "waits for the hub's INFO");
@@ -296,4 +302,110 @@ fn a_link_bound_to_an_account_lives_in_it() {
     // An account the server does not know: the link is refused, not put in `$G`.
     let unknown = t.cores[1].open_leaf("127.0.0.1", 3, 1, LeafRole::Accept, "NOPE");
     assert!(!t.cores[1].session(unknown).is_open());
+}
+
+#[test]
+fn hub_leaf_authorization_bcrypt_is_checked_off_the_core() {
+    use crate::leaf::auth::{LeafAuthorization, LeafAuthorizationConfig};
+    let mut s = (*settings()).clone();
+    s.auth = Some(Arc::new(LeafAuthorization::new(LeafAuthorizationConfig {
+        user: Some("l".into()),
+        password: Some(bcrypt::hash("pw", 4).unwrap()),
+        ..Default::default()
+    })));
+    let mut t = Two::with(Arc::new(s));
+    for (pass, ok) in [("bad", false), ("pw", true)] {
+        let l = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Accept, "$G");
+        let info = t.out(1, l);
+        assert!(info.contains("\"nonce\":\""), "{info}");
+        let connect = LEAF_CONNECT.replace(
+            "\"version\"",
+            &format!("\"user\":\"l\",\"pass\":\"{pass}\",\"version\""),
+        );
+        assert_eq!(t.send(1, l, &connect), ReadStatus::Blocked);
+        assert!(!t.cores[1].leaf_link_up(l));
+        let (p, h) = t.cores[1].take_auth_job(l).expect("a bcrypt job");
+        t.cores[1].finish_auth(l, crate::auth::bcrypt_matches(&p, &h));
+        let out = t.out(1, l);
+        if ok {
+            assert!(out.starts_with("LS+ $LDS.mine\r\n"), "{out}");
+            assert!(t.cores[1].leaf_link_up(l));
+        } else {
+            assert_eq!(out, "-ERR 'Authorization Violation'\r\n");
+        }
+    }
+}
+
+#[test]
+fn hub_leaf_authorization_wrong_user_is_refused_before_anything_else() {
+    use crate::leaf::auth::{LeafAuthorization, LeafAuthorizationConfig};
+    let mut s = (*settings()).clone();
+    s.auth = Some(Arc::new(LeafAuthorization::new(LeafAuthorizationConfig {
+        user: Some("l".into()),
+        password: Some("pw".into()),
+        ..Default::default()
+    })));
+    let mut t = Two::with(Arc::new(s));
+    let l = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Accept, "$G");
+    t.out(1, l);
+    assert_eq!(t.send(1, l, LEAF_CONNECT), ReadStatus::Closed);
+    assert_eq!(t.out(1, l), "-ERR 'Authorization Violation'\r\n");
+}
+
+#[test]
+fn deny_imports_and_exports_on_a_soliciting_link() {
+    let mut t = Two::new();
+    let c0 = t.client(0);
+    t.send(0, c0, "SUB in.> 1\r\nSUB in.private.* 2\r\n");
+    let auth = crate::leaf::SolicitAuth {
+        perms: crate::leaf::perms::LinkPerms::new(
+            &["secret.>".to_string()],
+            &["in.private.>".to_string()],
+        ),
+        ..Default::default()
+    };
+    let l = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Solicit(auth), "$G");
+    t.send(
+        1,
+        l,
+        "INFO {\"server_id\":\"NH\",\"server_name\":\"hub\",\"client_id\":5,\"leafnode_urls\":[]}\r\n",
+    );
+    let out = t.out(1, l);
+    // The hub is told what not to send; the covered subscription is not announced.
+    assert!(out.contains("\"deny_pub\":[\"in.private.>\"]"), "{out}");
+    assert!(out.contains("LS+ in.>\r\n"), "{out}");
+    assert!(!out.contains("LS+ in.private"), "{out}");
+    // Received messages on denied subjects are dropped.
+    let mut m = t.client(0);
+    t.send(0, m, "SUB in.private.x 9\r\n");
+    t.out(1, l);
+    t.send(1, l, "LMSG in.private.x 1\r\na\r\nLMSG in.open 1\r\nb\r\n");
+    let got = t.out(0, c0);
+    assert_eq!(got, "MSG in.open 1 1\r\nb\r\n", "{got}");
+    assert_eq!(t.out(0, m), "");
+    // Interest in a literal denied export is ignored; a wildcard one is filtered per message.
+    t.send(1, l, "LS+ secret.a\r\nLS+ secret.*\r\nLS+ open\r\n");
+    m = t.client(0);
+    t.send(0, m, "PUB secret.a 1\r\nx\r\nPUB open 1\r\ny\r\n");
+    assert_eq!(t.out(1, l), "LMSG open 1\r\ny\r\n");
+    assert!(t.cores[1].leaf_link_up(l), "a soliciting side ignores it");
+}
+
+#[test]
+fn a_hub_honours_the_leafs_deny_pub_and_refuses_denied_interest() {
+    let mut t = Two::new();
+    let l = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Accept, "$G");
+    t.out(1, l);
+    let connect = LEAF_CONNECT.replace("\"version\"", "\"deny_pub\":[\"priv.>\"],\"version\"");
+    t.send(1, l, &connect);
+    t.out(1, l);
+    t.send(1, l, "LS+ >\r\n");
+    let c0 = t.client(0);
+    t.send(0, c0, "PUB priv.a 1\r\nx\r\nPUB pub.a 1\r\ny\r\n");
+    assert_eq!(t.out(1, l), "LMSG pub.a 1\r\ny\r\n");
+    assert_eq!(t.send(1, l, "LS+ priv.q\r\n"), ReadStatus::Closed);
+    assert_eq!(
+        t.out(1, l),
+        "-ERR 'Permissions Violation for Subscription to \"priv.q\"'\r\n"
+    );
 }

@@ -488,6 +488,7 @@ fn leaf_spec(
                 .clone()
                 .unwrap_or_else(|| crate::leaf::GLOBAL_ACCOUNT.to_string()),
             creds,
+            perms: crate::leaf::perms::LinkPerms::new(&r.deny_exports, &r.deny_imports),
         }));
     }
     let loop_id: String = new_server_id().chars().skip(1).take(22).collect();
@@ -507,6 +508,10 @@ fn leaf_spec(
                 .then(|| cfg.jetstream.domain.clone())
                 .flatten(),
             jetstream: cfg.jetstream.enabled,
+            auth: lc
+                .authorization
+                .clone()
+                .map(|a| Arc::new(crate::leaf::auth::LeafAuthorization::new(a))),
         }),
         listen_addr: (lc.port != 0).then(|| format!("{host}:{}", lc.port)),
         remotes,

@@ -50,6 +50,13 @@ struct Node {
     /// Hub: operator-mode config lines; leaf: the `.creds` file of its remote.
     operator: Option<String>,
     creds: Option<PathBuf>,
+    /// Extra config of the server under test as (natrix TOML, nats-server conf) pairs:
+    /// top level, inside the leafnodes block, inside the remote.
+    top: (String, String),
+    leafnodes: (String, String),
+    remote: (String, String),
+    /// The hub's leaf URL scheme and host (`nats-leaf://127.0.0.1` by default).
+    hub_url: Option<String>,
 }
 
 impl Node {
@@ -105,6 +112,10 @@ impl Node {
             login: None,
             operator: None,
             creds: None,
+            top: Default::default(),
+            leafnodes: Default::default(),
+            remote: Default::default(),
+            hub_url: None,
         };
         node.spawn();
         node
@@ -123,14 +134,19 @@ impl Node {
                 }
                 if let Some(p) = self.hub_leaf_port {
                     toml.push_str(&format!(
-                        "[[leafnodes.remotes]]\nurls = [\"nats-leaf://{}127.0.0.1:{p}\"]\n{}",
-                        self.url_login(),
+                        "[[leafnodes.remotes]]\nurls = [\"{}\"]\n{}{}",
+                        self.hub_url(p),
                         self.creds.as_ref().map_or(String::new(), |c| format!(
                             "credentials = \"{}\"\n",
                             c.display()
-                        ))
+                        )),
+                        self.remote.0
                     ));
                 }
+                if self.leaf_port != 0 || self.hub_leaf_port.is_some() {
+                    toml.push_str(&self.leafnodes.0);
+                }
+                toml.push_str(&self.top.0);
                 if let Some(d) = &self.domain {
                     toml.push_str(&format!("[jetstream]\ndomain = \"{d}\"\n"));
                 }
@@ -162,15 +178,20 @@ impl Node {
                 if let Some(p) = self.hub_leaf_port {
                     leaf.push("reconnect: \"1s\"".into());
                     leaf.push(format!(
-                        "remotes: [ {{ urls: [\"nats-leaf://{}127.0.0.1:{p}\"]{} }} ]",
-                        self.url_login(),
+                        "remotes: [ {{ urls: [\"{}\"]{}{} }} ]",
+                        self.hub_url(p),
                         self.creds.as_ref().map_or(String::new(), |c| format!(
                             ", credentials: \"{}\"",
                             c.display()
-                        ))
+                        )),
+                        self.remote.1
                     ));
                 }
+                if !self.leafnodes.1.is_empty() {
+                    leaf.push(self.leafnodes.1.clone());
+                }
                 conf_text.push_str(&format!("leafnodes {{ {} }}\n", leaf.join(", ")));
+                conf_text.push_str(&self.top.1);
                 if let Some(op) = &self.operator {
                     conf_text.push_str(op);
                 }
@@ -217,6 +238,12 @@ impl Node {
             assert!(Instant::now() < deadline, "{} not listening", self.name);
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    fn hub_url(&self, port: u16) -> String {
+        let base = self.hub_url.as_deref().unwrap_or("nats-leaf://127.0.0.1");
+        let (scheme, host) = base.split_once("://").expect("scheme://host");
+        format!("{scheme}://{}{host}:{port}", self.url_login())
     }
 
     fn url_login(&self) -> String {
@@ -883,4 +910,236 @@ async fn a_ring_of_links_is_detected_and_nothing_circulates() {
     xc.publish("ring.local", "l".into()).await.unwrap();
     let m = next(&mut local).await;
     assert_eq!(&m.payload[..], b"l", "local traffic goes on");
+}
+
+/// Accounts TA and TB with one client user each, as (natrix TOML, nats-server conf).
+fn two_accounts() -> (String, String) {
+    (
+        "[accounts.TA]\nusers = [ { user = \"ua\", password = \"pa\" } ]\n\
+         [accounts.TB]\nusers = [ { user = \"ub\", password = \"pb\" } ]\n"
+            .into(),
+        "accounts { TA: { users: [ { user: ua, password: pa } ] }, \
+         TB: { users: [ { user: ub, password: pb } ] } }\n"
+            .into(),
+    )
+}
+
+async fn user_client(node: &Node, user: &str, pass: &str) -> Client {
+    bounded(
+        "connect as a user",
+        async_nats::ConnectOptions::with_user_and_password(user.into(), pass.into())
+            .connect(format!("nats://127.0.0.1:{}", node.port)),
+    )
+    .await
+    .expect("user client connects")
+}
+
+/// Nothing arrives on `sub` while `from` publishes on `subject` for a while.
+async fn never_arrives(from: &Client, subject: &str, sub: &mut Subscriber, why: &str) {
+    let deadline = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < deadline {
+        from.publish(subject.to_string(), "x".into()).await.unwrap();
+        from.flush().await.unwrap();
+        let got = tokio::time::timeout(Duration::from_millis(100), sub.next()).await;
+        assert!(got.is_err(), "{why}: {got:?}");
+    }
+}
+
+/// Hub-side `[leafnodes.authorization] users`, each bound to an account: a nats-server leaf
+/// logging in as `la` lands in account TA on the hub under test (TA's client sees its
+/// messages both ways, TB's does not); a leaf with a wrong password is refused and its link
+/// never comes up.
+#[tokio::test]
+async fn hub_leaf_users_bind_links_to_their_accounts() {
+    let mut hub = Node::start(ServerKind::from_env(), "hub", None);
+    hub.top = two_accounts();
+    hub.leafnodes = (
+        "[leafnodes.authorization]\nusers = [ { user = \"la\", password = \"lpa\", account = \"TA\" } ]\n"
+            .into(),
+        "authorization { users: [ { user: la, password: lpa, account: TA } ] }".into(),
+    );
+    hub.restart();
+    let mut leaf = Node::start(ServerKind::NatsServer, "leaf", Some(hub.leaf_port));
+    leaf.login = Some(("la".into(), "lpa".into()));
+    leaf.restart();
+    let ta = user_client(&hub, "ua", "pa").await;
+    let tb = user_client(&hub, "ub", "pb").await;
+    let lc = leaf.client().await;
+    let mut on_ta = ta.subscribe("acct.>").await.unwrap();
+    let mut on_tb = tb.subscribe("acct.>").await.unwrap();
+    ta.flush().await.unwrap();
+    tb.flush().await.unwrap();
+    wait_interest(&lc, "acct.probe", &mut on_ta).await;
+    lc.publish("acct.one", "from leaf".into()).await.unwrap();
+    let m = next(&mut on_ta).await;
+    assert_eq!(&m.payload[..], b"from leaf");
+    let got = tokio::time::timeout(Duration::from_millis(300), on_tb.next()).await;
+    assert!(got.is_err(), "account TB must not see the leaf's messages");
+    let mut on_leaf = lc.subscribe("back.>").await.unwrap();
+    wait_interest(&ta, "back.probe", &mut on_leaf).await;
+    let v = hub.leafz();
+    assert_eq!(v["leafnodes"], 1, "{v}");
+    assert_eq!(v["leafs"][0]["account"], "TA", "{v}");
+
+    // A wrong password: refused, nothing crosses.
+    let mut bad = Node::start(ServerKind::NatsServer, "badleaf", Some(hub.leaf_port));
+    bad.login = Some(("la".into(), "nope".into()));
+    bad.restart();
+    let bc = bad.client().await;
+    let mut on_bad = bc.subscribe("acct.>").await.unwrap();
+    bc.flush().await.unwrap();
+    never_arrives(
+        &ta,
+        "acct.two",
+        &mut on_bad,
+        "a refused leaf must not get messages",
+    )
+    .await;
+    let v = hub.leafz();
+    assert_eq!(v["leafnodes"], 1, "only the good link is up: {v}");
+    assert!(
+        bad.log().contains("Authorization Violation"),
+        "the refused leaf is told why:\n{}",
+        bad.log()
+    );
+}
+
+/// `[leafnodes.authorization]` with one user and an account, and without leaf credentials
+/// the hub's client users: a leaf presenting a client user of TB binds to TB.
+#[tokio::test]
+async fn hub_leaf_single_user_and_client_users() {
+    // Single user bound to TA.
+    let mut hub = Node::start(ServerKind::from_env(), "hub", None);
+    hub.top = two_accounts();
+    hub.leafnodes = (
+        "[leafnodes.authorization]\nuser = \"one\"\npassword = \"pw1\"\naccount = \"TA\"\n".into(),
+        "authorization { user: one, password: pw1, account: TA }".into(),
+    );
+    hub.restart();
+    let mut leaf = Node::start(ServerKind::NatsServer, "leaf", Some(hub.leaf_port));
+    leaf.login = Some(("one".into(), "pw1".into()));
+    leaf.restart();
+    let ta = user_client(&hub, "ua", "pa").await;
+    let lc = leaf.client().await;
+    let mut on_ta = ta.subscribe("single.>").await.unwrap();
+    ta.flush().await.unwrap();
+    wait_interest(&lc, "single.probe", &mut on_ta).await;
+    drop(leaf);
+
+    // No leaf credentials configured: the leaf logs in as the client user ub (account TB).
+    let mut hub2 = Node::start(ServerKind::from_env(), "hub", None);
+    hub2.top = two_accounts();
+    hub2.restart();
+    let mut leaf2 = Node::start(ServerKind::NatsServer, "leaf", Some(hub2.leaf_port));
+    leaf2.login = Some(("ub".into(), "pb".into()));
+    leaf2.restart();
+    let tb = user_client(&hub2, "ub", "pb").await;
+    let ta2 = user_client(&hub2, "ua", "pa").await;
+    let lc2 = leaf2.client().await;
+    let mut on_tb = tb.subscribe("client.>").await.unwrap();
+    let mut on_ta2 = ta2.subscribe("client.>").await.unwrap();
+    tb.flush().await.unwrap();
+    ta2.flush().await.unwrap();
+    wait_interest(&lc2, "client.probe", &mut on_tb).await;
+    let got = tokio::time::timeout(Duration::from_millis(300), on_ta2.next()).await;
+    assert!(
+        got.is_err(),
+        "account TA must not see the TB leaf's messages"
+    );
+    assert_eq!(hub2.leafz()["leafs"][0]["account"], "TB");
+}
+
+/// A remote bound to a local account (`account = "TA"`) on the leaf under test: TA's
+/// clients exchange messages with the hub both ways; TB's traffic stays local.
+#[tokio::test]
+async fn remote_bound_to_a_local_account() {
+    let hub = Node::start(ServerKind::NatsServer, "hub", None);
+    let mut leaf = Node::start(ServerKind::from_env(), "leaf", Some(hub.leaf_port));
+    leaf.top = two_accounts();
+    leaf.remote = ("account = \"TA\"\n".into(), ", account: TA".into());
+    leaf.restart();
+    let hc = hub.client().await;
+    let ta = user_client(&leaf, "ua", "pa").await;
+    let tb = user_client(&leaf, "ub", "pb").await;
+    let mut on_hub = hc.subscribe("bound.>").await.unwrap();
+    hc.flush().await.unwrap();
+    wait_interest(&ta, "bound.probe", &mut on_hub).await;
+    tb.publish("bound.tb", "tb".into()).await.unwrap();
+    ta.publish("bound.ta", "ta".into()).await.unwrap();
+    let m = next(&mut on_hub).await;
+    assert_eq!(
+        &m.payload[..],
+        b"ta",
+        "TB's message must not cross the TA link"
+    );
+    let mut on_ta = ta.subscribe("down.>").await.unwrap();
+    let mut on_tb = tb.subscribe("down.>").await.unwrap();
+    ta.flush().await.unwrap();
+    tb.flush().await.unwrap();
+    wait_interest(&hc, "down.probe", &mut on_ta).await;
+    let got = tokio::time::timeout(Duration::from_millis(300), on_tb.next()).await;
+    assert!(got.is_err(), "TB must not get the hub's messages");
+    assert_eq!(leaf.leafz()["leafs"][0]["account"], "TA");
+}
+
+/// A remote's `deny_exports` and `deny_imports` on the leaf (`Topology::Leaf`: the server
+/// under test; `Hub`: nats-server's leaf, so the hub under test gets its `deny_pub`):
+/// subjects denied either way never cross, the rest does.
+async fn deny_imports_and_exports(t: Topology) {
+    let tested = ServerKind::from_env();
+    let (hub_kind, leaf_kind) = match t {
+        Topology::Leaf => (ServerKind::NatsServer, tested),
+        _ => (tested, ServerKind::NatsServer),
+    };
+    let hub = Node::start(hub_kind, "hub", None);
+    let mut leaf = Node::start(leaf_kind, "leaf", Some(hub.leaf_port));
+    leaf.remote = (
+        "deny_exports = [\"secret.>\"]\ndeny_imports = [\"in.private.>\"]\n".into(),
+        ", deny_exports: [\"secret.>\"], deny_imports: [\"in.private.>\"]".into(),
+    );
+    leaf.restart();
+    let hc = hub.client().await;
+    let lc = leaf.client().await;
+    // Leaf -> hub: secret.> stays on the leaf.
+    let mut secret = hc.subscribe("secret.>").await.unwrap();
+    let mut open = hc.subscribe("open.>").await.unwrap();
+    hc.flush().await.unwrap();
+    wait_interest(&lc, "open.probe", &mut open).await;
+    lc.publish("secret.a", "no".into()).await.unwrap();
+    lc.publish("open.b", "yes".into()).await.unwrap();
+    let m = next(&mut open).await;
+    assert_eq!(m.subject.as_str(), "open.b");
+    // Same hub connection, in order: secret.a would have come first.
+    let got = tokio::time::timeout(Duration::from_millis(300), secret.next()).await;
+    assert!(
+        got.is_err(),
+        "deny_exports must keep secret.a on the leaf: {got:?}"
+    );
+    // Hub -> leaf: in.private.> is not taken, even under a wider subscription.
+    let mut inbound = lc.subscribe("in.>").await.unwrap();
+    lc.flush().await.unwrap();
+    wait_interest(&hc, "in.probe", &mut inbound).await;
+    hc.publish("in.private.x", "no".into()).await.unwrap();
+    hc.publish("in.open", "yes".into()).await.unwrap();
+    let m = next(&mut inbound).await;
+    assert_eq!(
+        m.subject.as_str(),
+        "in.open",
+        "deny_imports drops in.private.x"
+    );
+    // Local delivery of denied subjects is untouched.
+    let mut local = lc.subscribe("secret.>").await.unwrap();
+    lc.flush().await.unwrap();
+    lc.publish("secret.local", "l".into()).await.unwrap();
+    assert_eq!(&next(&mut local).await.payload[..], b"l");
+}
+
+#[tokio::test]
+async fn deny_imports_and_exports_tested_leaf() {
+    deny_imports_and_exports(Topology::Leaf).await;
+}
+
+#[tokio::test]
+async fn deny_imports_and_exports_tested_hub() {
+    deny_imports_and_exports(Topology::Hub).await;
 }

@@ -7,6 +7,10 @@
 //! urls = ["nats-leaf://127.0.0.1:7422"]
 //! account = "TEAM_A"                 # optional local account bound to this remote
 //! credentials = "/path/user.creds"   # optional
+//! [leafnodes.authorization]          # hub role: what leafs log in with (see `auth`)
+//! user = "leaf"
+//! password = "s3cret"
+//! account = "TEAM_A"
 //! ```
 
 use std::path::PathBuf;
@@ -26,6 +30,10 @@ pub struct LeafNodesConfig {
     pub host: Option<String>,
     /// Hubs to solicit (leaf role).
     pub remotes: Vec<RemoteConfig>,
+    /// Credentials accepted leafs must present (hub role), as nats-server's
+    /// `leafnodes { authorization { ... } }`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization: Option<super::auth::LeafAuthorizationConfig>,
 }
 
 /// One `[[leafnodes.remotes]]`.
@@ -40,6 +48,12 @@ pub struct RemoteConfig {
     /// A `.creds` file (user JWT + seed) presented to the hub.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<PathBuf>,
+    /// Subjects never taken from the hub (messages dropped, interest not announced).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny_imports: Vec<String>,
+    /// Subjects never sent to the hub.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub deny_exports: Vec<String>,
 }
 
 /// A bad `[leafnodes]` value: the dotted key and why.
@@ -54,6 +68,9 @@ pub struct LeafConfigError {
 impl LeafNodesConfig {
     /// Checks every remote has at least one parseable URL.
     pub fn validate(&self) -> Result<(), LeafConfigError> {
+        if let Some(a) = &self.authorization {
+            a.validate()?;
+        }
         for (i, r) in self.remotes.iter().enumerate() {
             let key = format!("leafnodes.remotes[{i}].urls");
             if r.urls.is_empty() {
@@ -67,6 +84,20 @@ impl LeafNodesConfig {
                     key: key.clone(),
                     reason: e.to_string(),
                 })?;
+            }
+            for (what, list) in [
+                ("deny_imports", &r.deny_imports),
+                ("deny_exports", &r.deny_exports),
+            ] {
+                if let Some(bad) = list
+                    .iter()
+                    .find(|s| !crate::subject::is_valid_subscribe_subject(s.as_bytes()))
+                {
+                    return Err(LeafConfigError {
+                        key: format!("leafnodes.remotes[{i}].{what}"),
+                        reason: format!("invalid subject {bad:?}"),
+                    });
+                }
             }
             if r.account.as_deref() == Some("") {
                 return Err(LeafConfigError {
@@ -101,10 +132,33 @@ mod tests {
         };
         assert_eq!(bad.validate().unwrap_err().key, "leafnodes.remotes[0].urls");
         assert!(toml::from_str::<LeafNodesConfig>("prot = 1").is_err());
+        let denies: LeafNodesConfig = toml::from_str(
+            "[[remotes]]\nurls = [\"nats-leaf://h:1\"]\ndeny_imports = [\"a.>\"]\ndeny_exports = [\"b..c\"]\n",
+        )
+        .unwrap();
+        assert_eq!(denies.remotes[0].deny_imports, vec!["a.>".to_string()]);
+        assert_eq!(
+            denies.validate().unwrap_err().key,
+            "leafnodes.remotes[0].deny_exports"
+        );
         let whole = crate::config::Config::from_toml_str(
             "[server]\nport = 4222\n[leafnodes]\nport = 4222\n",
             "t.toml",
         );
         assert!(whole.unwrap_err().to_string().contains("leafnodes.port"));
+        let unknown = crate::config::Config::from_toml_str(
+            "[leafnodes]\nport = 7422\n[leafnodes.authorization]\nusers = [ { user = \"a\", password = \"b\", account = \"NOPE\" } ]\n",
+            "t.toml",
+        );
+        let msg = unknown.unwrap_err().to_string();
+        assert!(
+            msg.contains("leafnodes.authorization.users[0].account"),
+            "{msg}"
+        );
+        let ok = crate::config::Config::from_toml_str(
+            "[accounts.TA]\n[leafnodes]\nport = 7422\n[leafnodes.authorization]\nuser = \"a\"\npassword = \"b\"\naccount = \"TA\"\n",
+            "t.toml",
+        );
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }

@@ -11,8 +11,10 @@
 //! The engine (`engine_leaf.rs`) owns a `LeafLink` per leaf connection; the shell
 //! (`shell/leaf.rs`) accepts and solicits the sockets.
 
+pub mod auth;
 pub mod config;
 pub mod parser;
+pub mod perms;
 pub mod remote;
 pub mod wire;
 
@@ -61,6 +63,8 @@ pub struct LeafSettings {
     pub domain: Option<String>,
     /// JetStream enabled here.
     pub jetstream: bool,
+    /// `[leafnodes.authorization]` (hub role); None = leafs authenticate as clients do.
+    pub auth: Option<Arc<auth::LeafAuthorization>>,
 }
 
 /// What a soliciting link presents to its hub.
@@ -72,6 +76,8 @@ pub struct SolicitAuth {
     pub pass: Option<String>,
     /// `.creds` (JWT + seed).
     pub creds: Option<Arc<Creds>>,
+    /// The remote's `deny_exports` / `deny_imports`.
+    pub perms: perms::LinkPerms,
 }
 
 /// Which side of the link we are.
@@ -113,15 +119,19 @@ pub struct LeafLink {
     pub remote_id: String,
     /// The other server's cluster name (from CONNECT).
     pub remote_cluster: String,
+    /// Hub role: the leaf's CONNECT while its bcrypt password is checked off the core.
+    pub pending_connect: Option<Box<wire::LeafConnect>>,
+    /// What may cross the link (a remote's deny lists; a hub adds the leaf's `deny_pub`).
+    pub perms: perms::LinkPerms,
     announced: AHashMap<InterestKey, u32>,
 }
 
 impl LeafLink {
     /// A fresh link; `Accept` starts waiting for CONNECT, `Solicit` for INFO.
     pub fn new(role: LeafRole, account: String, settings: &LeafSettings) -> Self {
-        let state = match role {
-            LeafRole::Accept => LinkState::AwaitConnect,
-            LeafRole::Solicit(_) => LinkState::AwaitInfo,
+        let (state, perms) = match &role {
+            LeafRole::Accept => (LinkState::AwaitConnect, perms::LinkPerms::default()),
+            LeafRole::Solicit(a) => (LinkState::AwaitInfo, a.perms.clone()),
         };
         LeafLink {
             role,
@@ -131,6 +141,8 @@ impl LeafLink {
             remote_name: String::new(),
             remote_id: String::new(),
             remote_cluster: String::new(),
+            pending_connect: None,
+            perms,
             announced: AHashMap::new(),
         }
     }
@@ -151,7 +163,7 @@ impl LeafLink {
         members: u32,
         out: &mut BytesMut,
     ) -> bool {
-        if !self.is_up() || is_local_only(subject) {
+        if !self.is_up() || is_local_only(subject) || !self.perms.may_announce(subject) {
             return false;
         }
         let key = (subject.clone(), queue.cloned());
@@ -206,6 +218,7 @@ mod tests {
             max_control_line: 4096,
             domain: None,
             jetstream: false,
+            auth: None,
         }
     }
 

@@ -35,6 +35,8 @@ pub struct RemoteSpec {
     pub account: String,
     /// `.creds` contents, when configured.
     pub creds: Option<std::sync::Arc<Creds>>,
+    /// `deny_exports` / `deny_imports`.
+    pub perms: super::perms::LinkPerms,
 }
 
 /// One hub URL.

@@ -144,6 +144,12 @@ pub struct LeafConnect {
     /// User JWT (from `.creds`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jwt: Option<String>,
+    /// Token (a URL with a user name only sends it as the token too, as nats-server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_token: Option<String>,
+    /// User nkey (public key) whose seed signed the nonce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nkey: Option<String>,
     /// Signature of the hub's nonce, base64url.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sig: Option<String>,
@@ -168,6 +174,9 @@ pub struct LeafConnect {
     /// Always "not supported" from natrix (no S2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compress_mode: Option<String>,
+    /// Subjects the leaf will not take (its `deny_imports`): the hub does not send them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_pub: Vec<String>,
     /// The hub account the leaf asks to be bound to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_account: Option<String>,

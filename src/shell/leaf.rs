@@ -85,6 +85,7 @@ pub(crate) async fn solicit(shell: Rc<CoreShell>, remote: Arc<RemoteSpec>, stop:
                     user: url.user.clone(),
                     pass: url.pass.clone(),
                     creds: remote.creds.clone(),
+                    perms: remote.perms.clone(),
                 };
                 let started = Instant::now();
                 let account = remote.account.clone();
