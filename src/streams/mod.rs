@@ -18,6 +18,8 @@
 //! core owns), `consumer_host.rs` and `consumer_api.rs` (their consumers), `retention.rs`
 //! (retention and dead letters), `outbox.rs` (the outputs).
 
+mod batch;
+mod batch_host;
 mod catalog;
 mod consumer_api;
 mod consumer_host;
@@ -32,6 +34,7 @@ mod schedule;
 mod schedule_host;
 mod schedule_pattern;
 
+pub use batch::BatchLimits;
 pub use consumer_host::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
 pub use monitor_view::{ConsumerView, JsCoreView, StreamView};
 pub use outbox::{HostAction, SubHandle};
@@ -60,7 +63,7 @@ pub const META_CORE: usize = 0;
 /// `allow_direct` must yield no responders.
 /// Consumer API subjects are listed one by one: `MSG.NEXT` must reach only an existing
 /// consumer's own subscription (no responders otherwise).
-const API_SUBJECTS: [&str; 10] = [
+const API_SUBJECTS: [&str; 11] = [
     "$JS.API.INFO",
     "$JS.API.STREAM.>",
     "$JS.API.CONSUMER.CREATE.>",
@@ -69,13 +72,14 @@ const API_SUBJECTS: [&str; 10] = [
     "$JS.API.CONSUMER.DELETE.>",
     "$JS.API.CONSUMER.PAUSE.>",
     "$JS.API.CONSUMER.RESET.>",
+    "$JS.API.CONSUMER.UNPIN.>",
     "$JS.API.CONSUMER.NAMES.>",
     "$JS.API.CONSUMER.LIST.>",
 ];
 /// JetStream API level advertised (INFO `api_lvl`, `$JS.API.INFO` `api.level`, `_nats.level`)
 /// and checked against `Nats-Required-Api-Level`. Level 1 is nats-server 2.11's (per-message
-/// TTL, subject delete markers, consumer pause); level 2 needs atomic batches and schedules,
-/// which natrix refuses, so it stays 1 until they work.
+/// TTL, subject delete markers, consumer pause); level 2 also needs schedules (atomic batches
+/// and counters work), which natrix refuses, so it stays 1 until they work.
 pub const API_LEVEL: u32 = 1;
 
 /// What the storage task must do, in order, for file-backed streams.
@@ -307,6 +311,8 @@ pub struct StreamHost {
     consumer_host: consumer_host::ConsumerHost,
     /// Stored bytes (memory, file) of every core's streams, as the meta core last reported.
     usage_by_core: Vec<(u64, u64)>,
+    /// Open atomic batches of this core's streams (`batch.rs`).
+    batches: batch::Batches,
 }
 
 /// The time the shell passes with every input: the host reads no clock.
@@ -373,6 +379,21 @@ fn state_view(st: &OwnedStream, detailed: bool) -> jetstream::StreamStateView {
 /// Records a change for the catalog summary and queues its records for the storage task
 /// (file streams).
 fn persist(st: &mut OwnedStream, slot: u32, effects: &[Effect], ops: &mut Vec<StorageOp>) {
+    persist_records(st, slot, effects, ops, false);
+}
+
+/// [`persist`] as one batch record: recovery keeps all of these records or none.
+fn persist_atomic(st: &mut OwnedStream, slot: u32, effects: &[Effect], ops: &mut Vec<StorageOp>) {
+    persist_records(st, slot, effects, ops, true);
+}
+
+fn persist_records(
+    st: &mut OwnedStream,
+    slot: u32,
+    effects: &[Effect],
+    ops: &mut Vec<StorageOp>,
+    atomic: bool,
+) {
     if effects.is_empty() {
         return;
     }
@@ -382,7 +403,13 @@ fn persist(st: &mut OwnedStream, slot: u32, effects: &[Effect], ops: &mut Vec<St
     }
     let mut records = Vec::new();
     let mut index = Vec::new();
-    encode_effects(effects, &mut records, &mut index);
+    if atomic {
+        let start = crate::store::record::begin_batch(&mut records);
+        encode_effects(effects, &mut records, &mut index);
+        crate::store::record::finish_batch(&mut records, start, effects.len() as u32);
+    } else {
+        encode_effects(effects, &mut records, &mut index);
+    }
     let s = st.store.state_summary();
     let first_live = st.store.first_seq();
     // Only removals can free whole segments.
@@ -428,7 +455,13 @@ impl StreamHost {
             streams_with_new: Vec::new(),
             consumer_host,
             usage_by_core: Vec::new(),
+            batches: batch::Batches::default(),
         }
+    }
+
+    /// Sets the limits of atomic batches (nats-server's defaults until called).
+    pub fn set_batch_limits(&mut self, limits: BatchLimits) {
+        self.batches = batch::Batches::new(limits);
     }
 
     fn is_meta(&self) -> bool {
@@ -648,6 +681,7 @@ impl StreamHost {
     pub fn handle_tick(&mut self, now: Clock, q: &mut dyn EngineQueries) {
         self.expire_due(now);
         self.fire_schedules(now);
+        self.expire_batches(now);
         let (ch, mut cx) = self.consumers_cx(q, now);
         ch.tick_consumers(&mut cx, now);
     }
