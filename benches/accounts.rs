@@ -4,7 +4,9 @@
 //! - `plain_account`: accounts configured, both clients in an account without exports or
 //!   imports (its own sublist; the crossing test is one flag);
 //! - `exporting_account`: the publisher's account exports a stream another account imports
-//!   (each publish also checks the import's subject and routes it there: no subscriber).
+//!   (each publish also checks the import's subject and routes it there: no subscriber);
+//! - `permissions`: as `plain_account`, the user with publish and subscribe allow/deny lists
+//!   (each publish checks the publish permission; the delivery the subscribe one).
 
 use std::collections::BTreeMap;
 use std::hint::black_box;
@@ -27,7 +29,7 @@ exports = [ { stream = "public.>" } ]
 users = [ { user = "b", password = "b" } ]
 imports = [ { stream = { account = "A", subject = "public.>" }, prefix = "x" } ]
 [accounts.C]
-users = [ { user = "c", password = "c" } ]
+users = [ { user = "c", password = "c" }, { user = "p", password = "p", permissions = { publish = { allow = ["public.>", "_INBOX.>"], deny = ["secret.>"] }, subscribe = { allow = ["public.>", "_INBOX.>"], deny = ["secret.>"] } } } ]
 "#;
 
 fn engine(accounts: bool) -> Engine {
@@ -109,6 +111,7 @@ fn bench_case(c: &mut Criterion, name: &str, accounts: bool, user: Option<&str>,
 fn publish(c: &mut Criterion) {
     bench_case(c, "publish/global_only", false, None, "public.news");
     bench_case(c, "publish/plain_account", true, Some("c"), "public.news");
+    bench_case(c, "publish/permissions", true, Some("p"), "public.news");
     bench_case(
         c,
         "publish/exporting_account",

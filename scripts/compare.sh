@@ -36,6 +36,13 @@
 #                                 alternating per run); its runs are recorded as server "natrix-base"
 #   COMPARE_OUT=results       output directory
 #   COMPARE_UPDATE_BENCHMARKS=1   splice the table into BENCHMARKS.md (0 = leave it)
+#   COMPARE_TLS=1             after the matrix, the TLS row: scripts/tls-bench.sh (async-nats
+#                             pub/sub through natrix and nats-server, TLS on and off, same
+#                             natrix binary); table in <out>/tls-<date>.md (0 = skip)
+#
+# The row pubsub-16-perms runs both servers with accounts and user permissions configured
+# (two accounts; the loadgen logs in as a user whose publish/subscribe allow lists cover its
+# subjects and deny others): against pubsub-16 it is what the checks cost on the hot path.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -107,6 +114,10 @@ elif [[ " $SERVERS " == *" natrix "* ]]; then
 To measure nats-server and the ceiling alone: COMPARE_SERVERS=nats-server scripts/compare.sh"
     fi
     [[ -x $NATRIX ]] || die "natrix built but $NATRIX is missing"
+fi
+if [[ ${COMPARE_TLS:-1} == 1 ]]; then
+    log "building the tls_bench example (release)"
+    cargo build --release -p natrix --example tls_bench >&2 || die "the tls_bench example does not build"
 fi
 
 # --- helpers -------------------------------------------------------------------------
@@ -188,21 +199,39 @@ stop_server() {
 STORE_ROOT=$(mktemp -d -t compare-store.XXXXXX)
 trap 'stop_server; rm -f "$SERVER_LOG"; rm -rf "$STORE_ROOT"' EXIT
 printf '[jetstream]\nsync = 1000\n' >"$STORE_ROOT/natrix-interval.toml"
+# Variant "accounts": two accounts, the loadgen's user restricted to its subjects.
+PERMS='permissions = { publish = { allow = ["bench", "bench.>", "_INBOX.>"], deny = ["secret.>"] }, subscribe = { allow = ["bench", "bench.>", "_INBOX.>"], deny = ["secret.>"] } }'
+cat >"$STORE_ROOT/natrix-accounts.toml" <<EOF
+[accounts.BENCH]
+jetstream = true
+users = [ { user = "bench", password = "bench-pw", $PERMS } ]
+[accounts.OTHER]
+users = [ { user = "other", password = "other-pw" } ]
+EOF
+cat >"$STORE_ROOT/nats-accounts.conf" <<EOF
+accounts {
+  BENCH { jetstream = enabled, users = [ { user = "bench", password = "bench-pw", $PERMS } ] }
+  OTHER { users = [ { user = "other", password = "other-pw" } ] }
+}
+EOF
 
 # start_server <server> <budget> [variant]: sets URL and MON.
 # variant: "" (defaults: natrix sync = always, nats-server's lazy default sync),
-#          natrix-interval (natrix sync = 1000 ms), nats-always (nats-server sync_interval: always).
+#          natrix-interval (natrix sync = 1000 ms), nats-always (nats-server sync_interval: always),
+#          accounts (both: accounts and a restricted user; the URL carries its credentials).
 start_server() {
     local server=$1 budget=$2 variant=${3:-} port mport pin=() cores=$NCPU nargs=() gargs=()
     rm -rf "$STORE_ROOT/data"
     mkdir -p "$STORE_ROOT/data"
     [[ $variant == natrix-interval ]] && nargs=(--config "$STORE_ROOT/natrix-interval.toml")
+    [[ $variant == accounts ]] && nargs=(--config "$STORE_ROOT/natrix-accounts.toml")
     if [[ $variant == nats-always ]]; then
         printf 'jetstream {\n  store_dir: "%s"\n  sync_interval: always\n}\n' "$STORE_ROOT/data" >"$STORE_ROOT/nats-always.conf"
         gargs=(-c "$STORE_ROOT/nats-always.conf")
     else
         gargs=(-js -sd "$STORE_ROOT/data")
     fi
+    [[ $variant == accounts ]] && gargs+=(-c "$STORE_ROOT/nats-accounts.conf")
     port=$(free_port)
     mport=$(free_port)
     if [[ $budget == one-core ]]; then
@@ -232,6 +261,7 @@ start_server() {
     esac
     SERVER_PID=$!
     URL="nats://127.0.0.1:$port"
+    [[ $variant == accounts && $server != ceiling ]] && URL="nats://bench:bench-pw@127.0.0.1:$port"
     if ! wait_port "$port" "$SERVER_PID"; then
         tail -n 20 "$SERVER_LOG" >&2 || true
         stop_server
@@ -247,6 +277,7 @@ MATRIX=(
     "pub-1k|pub 1 KiB|pub --size 1024"
     "pubsub-16|pubsub 16 B|pubsub --size 16 --pubs 1 --subs 1"
     "pubsub-1k|pubsub 1 KiB|pubsub --size 1024 --pubs 1 --subs 1"
+    "pubsub-16-perms|pubsub 16 B, accounts + permissions|pubsub --size 16 --pubs 1 --subs 1|accounts"
     "fanout-1|fanout 1→1 16 B|fanout --size 16 --subs 1"
     "fanout-4|fanout 1→4 16 B|fanout --size 16 --subs 4"
     "fanout-16|fanout 1→16 16 B|fanout --size 16 --subs 16"
@@ -375,4 +406,8 @@ fi
 "$LOADGEN" "${REPORT_ARGS[@]}"
 cat "$OUT/compare-$DATE.md"
 log "wrote $OUT/compare-$DATE.{runs.jsonl,json,md,svg}"
+if [[ ${COMPARE_TLS:-1} == 1 ]]; then # the TLS row (scripts/tls-bench.sh); COMPARE_TLS=0 skips it
+    log "TLS row: scripts/tls-bench.sh"
+    TLS_BENCH_NATRIX="$NATRIX" TLS_BENCH_RUNS="$RUNS" "$ROOT/scripts/tls-bench.sh" | tee "$OUT/tls-$DATE.md"
+fi
 if [[ ${COMPARE_RECOVERY:-1} == 1 ]]; then RECOVERY_SERVERS="$SERVERS" RECOVERY_OUT="$OUT" "$ROOT/scripts/recovery-bench.sh"; fi # stream recovery (scripts/recovery-bench.sh); COMPARE_RECOVERY=0 skips it

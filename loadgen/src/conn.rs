@@ -93,6 +93,8 @@ pub fn host_port(url: &str) -> Result<String, ConnError> {
         .or_else(|| url.strip_prefix("tcp://"))
         .unwrap_or(url);
     let rest = rest.split('/').next().unwrap_or("");
+    // `user:pass@` (see [`credentials`]) is not part of the address.
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
     if rest.is_empty() || rest.contains('@') || rest.contains("://") {
         return Err(ConnError::BadUrl(url.to_owned()));
     }
@@ -106,6 +108,17 @@ pub fn host_port(url: &str) -> Result<String, ConnError> {
     } else {
         Ok(format!("{rest}:4222"))
     }
+}
+
+/// The `user:pass@` of a `nats://user:pass@host:port` URL, sent in CONNECT.
+pub fn credentials(url: &str) -> Option<(String, String)> {
+    let rest = url
+        .strip_prefix("nats://")
+        .or_else(|| url.strip_prefix("tcp://"))
+        .unwrap_or(url);
+    let (userinfo, _) = rest.split('/').next()?.rsplit_once('@')?;
+    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    Some((user.to_owned(), pass.to_owned()))
 }
 
 /// A unique-enough token for inbox names: process id plus clock.
@@ -198,7 +211,7 @@ impl Conn {
             }
             conn.fill_until(deadline, "INFO")?;
         }
-        let connect = serde_json::json!({
+        let mut connect = serde_json::json!({
             "verbose": false,
             "pedantic": false,
             "echo": true,
@@ -209,6 +222,10 @@ impl Conn {
             "version": env!("CARGO_PKG_VERSION"),
             "name": name,
         });
+        if let Some((user, pass)) = credentials(url) {
+            connect["user"] = user.into();
+            connect["pass"] = pass.into();
+        }
         conn.out.extend_from_slice(b"CONNECT ");
         conn.out.extend_from_slice(connect.to_string().as_bytes());
         conn.out.extend_from_slice(b"\r\n");
@@ -496,7 +513,12 @@ mod tests {
         assert_eq!(host_port("tcp://h:1/").unwrap(), "h:1");
         assert_eq!(host_port("h:99").unwrap(), "h:99");
         assert!(host_port("nats://").is_err());
-        assert!(host_port("nats://u:p@h:1").is_err());
+        assert_eq!(host_port("nats://u:p@h:1").unwrap(), "h:1");
+        assert_eq!(
+            credentials("nats://u:p@h:1"),
+            Some(("u".to_owned(), "p".to_owned()))
+        );
+        assert_eq!(credentials("nats://h:1"), None);
         assert!(host_port("h:notaport").is_err());
     }
 
