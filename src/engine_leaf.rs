@@ -129,6 +129,8 @@ impl Engine {
                 port: settings.listen_port,
                 headers: true,
                 auth_required: true,
+                tls_required: settings.tls_required,
+                tls_verify: settings.tls_verify,
                 max_payload: settings.max_payload,
                 client_id,
                 nonce: Some(nonce),
@@ -276,6 +278,14 @@ impl Engine {
         let LeafRole::Solicit(auth) = &link.role else {
             return;
         };
+        if info.tls_required && !auth.tls {
+            tracing::error!(
+                hub = %info.server_name,
+                "leafnode hub requires TLS: give the remote a tls table (and a tls:// URL)"
+            );
+            self.close(conn, CloseReason::TlsHandshakeError, false);
+            return;
+        }
         let mut connect = LeafConnect {
             version: settings.version.clone(),
             user: auth.user.clone(),

@@ -23,6 +23,8 @@ fn settings() -> Arc<LeafSettings> {
         domain: None,
         jetstream: false,
         auth: None,
+        tls_required: false,
+        tls_verify: false,
     })
 }
 

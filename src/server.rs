@@ -480,6 +480,13 @@ fn leaf_spec(
                 Some(Arc::new(c))
             }
         };
+        let tls = match &r.tls {
+            None => None,
+            Some(t) => Some(Arc::new(
+                t.load(&format!("leafnodes.remotes[{i}].tls"))
+                    .map_err(|e| StartError::Core(format!("{}: {}", e.key, e.reason)))?,
+            )),
+        };
         remotes.push(Arc::new(RemoteSpec {
             urls,
             account: r
@@ -488,8 +495,15 @@ fn leaf_spec(
                 .unwrap_or_else(|| crate::leaf::GLOBAL_ACCOUNT.to_string()),
             creds,
             perms: crate::leaf::perms::LinkPerms::new(&r.deny_exports, &r.deny_imports),
+            tls,
         }));
     }
+    let tls = match &lc.tls {
+        None => None,
+        Some(t) => Some(Arc::new(t.load().map_err(|e| {
+            StartError::Core(format!("leafnodes.{}: {}", e.key, e.reason))
+        })?)),
+    };
     let loop_id: String = new_server_id().chars().skip(1).take(22).collect();
     Ok(Some(Arc::new(crate::shell::LeafSpec {
         settings: Arc::new(LeafSettings {
@@ -511,7 +525,10 @@ fn leaf_spec(
                 .authorization
                 .clone()
                 .map(|a| Arc::new(crate::leaf::auth::LeafAuthorization::new(a))),
+            tls_required: tls.is_some(),
+            tls_verify: tls.as_ref().is_some_and(|t| t.verify),
         }),
+        tls,
         listen_addr: (lc.port != 0).then(|| format!("{host}:{}", lc.port)),
         remotes,
     })))

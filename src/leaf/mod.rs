@@ -16,6 +16,7 @@ pub mod config;
 pub mod parser;
 pub mod perms;
 pub mod remote;
+pub mod tls;
 pub mod wire;
 
 use std::sync::Arc;
@@ -65,6 +66,10 @@ pub struct LeafSettings {
     pub jetstream: bool,
     /// `[leafnodes.authorization]` (hub role); None = leafs authenticate as clients do.
     pub auth: Option<Arc<auth::LeafAuthorization>>,
+    /// `[leafnodes.tls]`: the leaf port's INFO says `tls_required` (and `tls_verify`).
+    pub tls_required: bool,
+    /// Leafs must present a certificate.
+    pub tls_verify: bool,
 }
 
 /// What a soliciting link presents to its hub.
@@ -78,6 +83,8 @@ pub struct SolicitAuth {
     pub creds: Option<Arc<Creds>>,
     /// The remote's `deny_exports` / `deny_imports`.
     pub perms: perms::LinkPerms,
+    /// The link runs TLS (the shell did the handshake).
+    pub tls: bool,
 }
 
 /// Which side of the link we are.
@@ -219,6 +226,8 @@ mod tests {
             domain: None,
             jetstream: false,
             auth: None,
+            tls_required: false,
+            tls_verify: false,
         }
     }
 

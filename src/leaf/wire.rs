@@ -106,6 +106,12 @@ pub struct LeafInfo {
     /// Credentials are checked.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auth_required: bool,
+    /// The link must switch to TLS after this INFO.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_required: bool,
+    /// The hub checks the leaf's certificate.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_verify: bool,
     /// Largest message.
     #[serde(default)]
     pub max_payload: usize,
