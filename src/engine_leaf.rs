@@ -138,6 +138,7 @@ impl Engine {
                 domain: settings.domain.clone(),
                 cluster: None,
                 leafnode_urls: vec![format!("{}:{}", settings.listen_host, settings.listen_port)],
+                compression: Some(wire::COMPRESSION_OFF.into()),
             };
             wire::write_json_line(&mut s.out, "INFO", &info);
         }
@@ -298,7 +299,8 @@ impl Engine {
             headers: true,
             jetstream: settings.jetstream,
             domain: settings.domain.clone(),
-            compress_mode: Some("not supported".into()),
+            // Whatever the hub asks for (s2_auto by default): natrix has no S2.
+            compress_mode: Some(wire::COMPRESSION_OFF.into()),
             deny_pub: link.perms.deny_imports(),
             remote_account: Some(link.account.clone()),
             protocol: 3,

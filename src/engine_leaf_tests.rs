@@ -95,7 +95,7 @@ impl Two {
             info.contains("\"leafnode_urls\":[\"127.0.0.1:7422\"]"),
             "{info}"
         );
-        assert!(!info.contains("compression"), "{info}");
+        assert!(info.contains("\"compression\":\"off\""), "{info}");
         self.send(1, l, LEAF_CONNECT);
         let out = self.out(1, l);
         (l, out)

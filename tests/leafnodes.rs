@@ -1228,3 +1228,59 @@ async fn tls_link_tested_leaf() {
 async fn tls_link_tested_hub() {
     tls_link(Topology::Hub).await;
 }
+
+/// The nats-server peer asks for S2 (`compression: s2_best` on its leaf port, `s2_fast` on
+/// its remote): natrix negotiates "off" in either role (both ends report it in /leafz) and
+/// messages flow uncompressed both ways. (nats-server at both ends negotiates S2.)
+async fn compression_negotiated_off(t: Topology) {
+    let tested = ServerKind::from_env();
+    let (hub_kind, leaf_kind) = match t {
+        Topology::Leaf => (ServerKind::NatsServer, tested),
+        _ => (tested, ServerKind::NatsServer),
+    };
+    let mut hub = Node::start(hub_kind, "hub", None);
+    if hub_kind == ServerKind::NatsServer {
+        hub.leafnodes = (String::new(), "compression: s2_best".into());
+        hub.restart();
+    }
+    let mut leaf = Node::start(leaf_kind, "leaf", Some(hub.leaf_port));
+    if leaf_kind == ServerKind::NatsServer {
+        leaf.remote = (String::new(), ", compression: s2_fast".into());
+        leaf.restart();
+    }
+    let hc = hub.client().await;
+    let lc = leaf.client().await;
+    let mut on_hub = hc.subscribe("comp.up.>").await.unwrap();
+    hc.flush().await.unwrap();
+    wait_interest(&lc, "comp.up.probe", &mut on_hub).await;
+    let mut on_leaf = lc.subscribe("comp.down.>").await.unwrap();
+    lc.flush().await.unwrap();
+    wait_interest(&hc, "comp.down.probe", &mut on_leaf).await;
+    let body = Bytes::from("abcdefgh".repeat(4096));
+    lc.publish("comp.up.x", body.clone()).await.unwrap();
+    hc.publish("comp.down.y", body.clone()).await.unwrap();
+    assert_eq!(next(&mut on_hub).await.payload, body);
+    assert_eq!(next(&mut on_leaf).await.payload, body);
+    for node in [&hub, &leaf] {
+        let v = node.leafz();
+        let mode = v["leafs"][0]["compression"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if tested == ServerKind::Natrix {
+            assert_eq!(mode, "off", "{} /leafz: {v}", node.name);
+        } else {
+            assert!(mode.starts_with("s2"), "{} /leafz: {v}", node.name);
+        }
+    }
+}
+
+#[tokio::test]
+async fn compression_negotiated_off_tested_leaf() {
+    compression_negotiated_off(Topology::Leaf).await;
+}
+
+#[tokio::test]
+async fn compression_negotiated_off_tested_hub() {
+    compression_negotiated_off(Topology::Hub).await;
+}
