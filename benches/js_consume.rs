@@ -66,6 +66,7 @@ impl Core {
                 version: ADVERTISED_VERSION.into(),
                 max_memory_bytes: -1,
                 max_file_bytes: -1,
+                counts: Default::default(),
                 dead_letter: Default::default(),
             },
             7,

@@ -283,6 +283,7 @@ pub fn start_with_signals(
             version: ADVERTISED_VERSION.to_string(),
             max_memory_bytes: js.max_memory_bytes,
             max_file_bytes: js.max_file_bytes,
+            counts: Default::default(),
             dead_letter: js
                 .dead_letter
                 .iter()

@@ -41,6 +41,12 @@ const ACCOUNTS: &str = concat!(
     "users = [ { user = \"erin\", password = \"erin-pw\" } ]\n",
     "[accounts.TEAM_E.limits]\n",
     "max_connections = 1\n",
+    "[accounts.TEAM_F]\n",
+    "users = [ { user = \"frank\", password = \"frank-pw\" } ]\n",
+    "[accounts.TEAM_F.jetstream]\n",
+    "max_streams = 2\n",
+    "max_consumers = 2\n",
+    "max_ack_pending = 10\n",
 );
 
 fn start() -> TestServer {
@@ -541,4 +547,163 @@ async fn an_accounts_jetstream_limits_bound_its_reservations() {
     )
     .await;
     assert!(ok.get("error").is_none(), "{ok}");
+}
+
+/// The `error` of a `$JS.API` response, checked whole against nats-server's.
+fn assert_js_error(resp: &serde_json::Value, kind: &str, code: u64, err_code: u64, text: &str) {
+    assert_eq!(
+        resp["type"],
+        format!("io.nats.jetstream.api.v1.{kind}"),
+        "{resp}"
+    );
+    assert_eq!(
+        resp["error"],
+        serde_json::json!({"code": code, "err_code": err_code, "description": text}),
+        "{resp}"
+    );
+}
+
+#[tokio::test]
+async fn an_accounts_max_streams_and_max_consumers_are_enforced() {
+    let s = start();
+    let frank = client(&s, "frank", 0).await;
+    for name in ["S1", "S2"] {
+        let ok = js_api(
+            &frank,
+            &format!("$JS.API.STREAM.CREATE.{name}"),
+            &format!(
+                r#"{{"name":"{name}","subjects":["{}"]}}"#,
+                name.to_lowercase()
+            ),
+        )
+        .await;
+        assert!(ok.get("error").is_none(), "{ok}");
+    }
+    let third = js_api(
+        &frank,
+        "$JS.API.STREAM.CREATE.S3",
+        r#"{"name":"S3","subjects":["s3"]}"#,
+    )
+    .await;
+    let streams_full = "maximum number of streams reached";
+    assert_js_error(&third, "stream_create_response", 400, 10027, streams_full);
+    // Creating an existing stream again with its config is no new stream.
+    let again = js_api(
+        &frank,
+        "$JS.API.STREAM.CREATE.S1",
+        r#"{"name":"S1","subjects":["s1"]}"#,
+    )
+    .await;
+    assert!(again.get("error").is_none(), "{again}");
+    // A stream may not allow more consumers than the account.
+    let consumers_full = "maximum consumers limit reached";
+    let upd = js_api(
+        &frank,
+        "$JS.API.STREAM.UPDATE.S2",
+        r#"{"name":"S2","subjects":["s2"],"max_consumers":3}"#,
+    )
+    .await;
+    assert_js_error(&upd, "stream_update_response", 400, 10026, consumers_full);
+    let del = js_api(&frank, "$JS.API.STREAM.DELETE.S2", "").await;
+    assert_eq!(del["success"], true, "{del}");
+    let wide = js_api(
+        &frank,
+        "$JS.API.STREAM.CREATE.S4",
+        r#"{"name":"S4","subjects":["s4"],"max_consumers":3}"#,
+    )
+    .await;
+    assert_js_error(&wide, "stream_create_response", 400, 10026, consumers_full);
+    let ok = js_api(
+        &frank,
+        "$JS.API.STREAM.CREATE.S4",
+        r#"{"name":"S4","subjects":["s4"]}"#,
+    )
+    .await;
+    assert!(ok.get("error").is_none(), "{ok}");
+
+    // The account's max_consumers applies to each stream.
+    for stream in ["S1", "S4"] {
+        for c in ["C1", "C2"] {
+            let ok = js_api(
+                &frank,
+                &format!("$JS.API.CONSUMER.CREATE.{stream}.{c}"),
+                &format!(r#"{{"stream_name":"{stream}","config":{{"durable_name":"{c}","ack_policy":"explicit"}}}}"#),
+            )
+            .await;
+            assert!(ok.get("error").is_none(), "{stream}.{c}: {ok}");
+        }
+        let third = js_api(
+            &frank,
+            &format!("$JS.API.CONSUMER.CREATE.{stream}.C3"),
+            &format!(r#"{{"stream_name":"{stream}","config":{{"durable_name":"C3","ack_policy":"explicit"}}}}"#),
+        )
+        .await;
+        assert_js_error(
+            &third,
+            "consumer_create_response",
+            400,
+            10026,
+            consumers_full,
+        );
+    }
+    let info = js_api(&frank, "$JS.API.INFO", "").await;
+    assert_eq!(info["streams"], 2, "{info}");
+    assert_eq!(info["limits"]["max_streams"], 2, "{info}");
+    assert_eq!(info["limits"]["max_consumers"], 2, "{info}");
+    assert_eq!(info["limits"]["max_ack_pending"], 10, "{info}");
+
+    // Another account is not bound by them.
+    let alice = client(&s, "alice", 1).await;
+    for name in ["A1", "A2", "A3"] {
+        let ok = js_api(
+            &alice,
+            &format!("$JS.API.STREAM.CREATE.{name}"),
+            &format!(
+                r#"{{"name":"{name}","subjects":["{}"]}}"#,
+                name.to_lowercase()
+            ),
+        )
+        .await;
+        assert!(ok.get("error").is_none(), "{ok}");
+    }
+}
+
+#[tokio::test]
+async fn an_accounts_max_ack_pending_is_its_consumers_default_and_bound() {
+    let s = start();
+    let frank = client(&s, "frank", 0).await;
+    let ok = js_api(
+        &frank,
+        "$JS.API.STREAM.CREATE.P",
+        r#"{"name":"P","subjects":["p"]}"#,
+    )
+    .await;
+    assert!(ok.get("error").is_none(), "{ok}");
+    let c = js_api(
+        &frank,
+        "$JS.API.CONSUMER.CREATE.P.D",
+        r#"{"stream_name":"P","config":{"durable_name":"D","ack_policy":"explicit"}}"#,
+    )
+    .await;
+    assert_eq!(c["config"]["max_ack_pending"], 10, "{c}");
+    let too_many = js_api(
+        &frank,
+        "$JS.API.CONSUMER.CREATE.P.E",
+        r#"{"stream_name":"P","config":{"durable_name":"E","ack_policy":"explicit","max_ack_pending":11}}"#,
+    )
+    .await;
+    assert_js_error(
+        &too_many,
+        "consumer_create_response",
+        400,
+        10121,
+        "consumer max ack pending exceeds system limit of 10",
+    );
+    let fits = js_api(
+        &frank,
+        "$JS.API.CONSUMER.CREATE.P.E",
+        r#"{"stream_name":"P","config":{"durable_name":"E","ack_policy":"explicit","max_ack_pending":5}}"#,
+    )
+    .await;
+    assert_eq!(fits["config"]["max_ack_pending"], 5, "{fits}");
 }

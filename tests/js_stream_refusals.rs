@@ -242,11 +242,6 @@ fn unsupported() -> Vec<Unsupported> {
             json!(true),
         ),
         case(
-            "allow_msg_schedules",
-            "message schedules are not supported (field allow_msg_schedules)",
-            json!(true),
-        ),
-        case(
             "allow_batched",
             "batched publish is not supported (field allow_batched)",
             json!(true),

@@ -334,3 +334,165 @@ async fn directory_resolver_serves_account_jwts() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `$JS.API` request as `client`, parsed.
+async fn js_api(client: &async_nats::Client, subject: &str, body: &str) -> serde_json::Value {
+    let resp = bounded(
+        subject,
+        client.request(subject.to_string(), body.to_string().into()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{subject}: {e}"));
+    serde_json::from_slice(&resp.payload).unwrap()
+}
+
+/// The `error` of a `$JS.API` response, checked whole against nats-server's.
+fn assert_js_error(resp: &serde_json::Value, code: u64, err_code: u64, text: &str) {
+    assert_eq!(
+        resp["error"],
+        serde_json::json!({"code": code, "err_code": err_code, "description": text}),
+        "{resp}"
+    );
+}
+
+/// TEAM_D's account JWT grants 4 KiB of memory and of file storage, 2 streams, 2 consumers
+/// per stream and `max_ack_pending` 10: each is enforced with nats-server's error.
+#[tokio::test]
+async fn account_jwt_jetstream_limits_are_enforced() {
+    let s = start();
+    let dave = s.client_with(creds("dave").await).await;
+    let info = js_api(&dave, "$JS.API.INFO", "").await;
+    assert_eq!(
+        info["limits"],
+        serde_json::json!({"max_memory": 4096, "max_storage": 4096, "max_streams": 2,
+            "max_consumers": 2, "max_ack_pending": 10, "memory_max_stream_bytes": -1,
+            "storage_max_stream_bytes": -1, "max_bytes_required": false}),
+        "{info}"
+    );
+    let ok = js_api(
+        &dave,
+        "$JS.API.STREAM.CREATE.F1",
+        r#"{"name":"F1","subjects":["f1"],"max_bytes":4096}"#,
+    )
+    .await;
+    assert!(ok.get("error").is_none(), "{ok}");
+    let full = js_api(
+        &dave,
+        "$JS.API.STREAM.CREATE.F2",
+        r#"{"name":"F2","subjects":["f2"],"max_bytes":1024}"#,
+    )
+    .await;
+    assert_js_error(
+        &full,
+        500,
+        10047,
+        "insufficient storage resources available",
+    );
+    let ok = js_api(
+        &dave,
+        "$JS.API.STREAM.CREATE.M1",
+        r#"{"name":"M1","subjects":["m1"],"storage":"memory","max_bytes":1024}"#,
+    )
+    .await;
+    assert!(ok.get("error").is_none(), "{ok}");
+    let third = js_api(
+        &dave,
+        "$JS.API.STREAM.CREATE.M2",
+        r#"{"name":"M2","subjects":["m2"],"storage":"memory","max_bytes":1024}"#,
+    )
+    .await;
+    assert_js_error(&third, 400, 10027, "maximum number of streams reached");
+
+    let c1 = js_api(
+        &dave,
+        "$JS.API.CONSUMER.CREATE.F1.C1",
+        r#"{"stream_name":"F1","config":{"durable_name":"C1","ack_policy":"explicit"}}"#,
+    )
+    .await;
+    assert_eq!(c1["config"]["max_ack_pending"], 10, "{c1}");
+    let wide = js_api(
+        &dave,
+        "$JS.API.CONSUMER.CREATE.F1.C2",
+        r#"{"stream_name":"F1","config":{"durable_name":"C2","ack_policy":"explicit","max_ack_pending":20}}"#,
+    )
+    .await;
+    assert_js_error(
+        &wide,
+        400,
+        10121,
+        "consumer max ack pending exceeds system limit of 10",
+    );
+    let c2 = js_api(
+        &dave,
+        "$JS.API.CONSUMER.CREATE.F1.C2",
+        r#"{"stream_name":"F1","config":{"durable_name":"C2","ack_policy":"explicit"}}"#,
+    )
+    .await;
+    assert!(c2.get("error").is_none(), "{c2}");
+    let c3 = js_api(
+        &dave,
+        "$JS.API.CONSUMER.CREATE.F1.C3",
+        r#"{"stream_name":"F1","config":{"durable_name":"C3","ack_policy":"explicit"}}"#,
+    )
+    .await;
+    assert_js_error(&c3, 400, 10026, "maximum consumers limit reached");
+}
+
+/// TEAM_A's JWT exports the service `svc.time` and the stream `public.>`; TEAM_B's JWT
+/// imports both: bob's request reaches alice's responder and the answer comes back, and
+/// alice's publishes on `public.>` reach bob's subscriber.
+#[tokio::test]
+async fn account_jwt_exports_and_imports_cross_accounts() {
+    let s = start();
+    let alice = s.client_with(creds("alice").await).await;
+    let bob = s.client_with(creds("bob").await).await;
+    let mut responder = alice.subscribe("svc.time").await.unwrap();
+    let answering = alice.clone();
+    tokio::spawn(async move {
+        while let Some(m) = responder.next().await {
+            if let Some(reply) = m.reply {
+                answering.publish(reply, "12:00".into()).await.unwrap();
+                answering.flush().await.unwrap();
+            }
+        }
+    });
+    alice.flush().await.unwrap();
+    // The responder's interest may take a moment to reach bob's core: ask until answered.
+    let mut answer = None;
+    for _ in 0..100 {
+        let req = bob.request("svc.time", "now?".into());
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(500), req).await {
+            answer = Some(m);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answer = answer.expect("bob's request through the service import was never answered");
+    assert_eq!(&answer.payload[..], b"12:00");
+
+    let mut news = bob.subscribe("public.>").await.unwrap();
+    bob.flush().await.unwrap();
+    let mut seen = None;
+    for _ in 0..100 {
+        alice.publish("public.news", "hello".into()).await.unwrap();
+        alice.flush().await.unwrap();
+        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), news.next()).await {
+            seen = Some(m);
+            break;
+        }
+    }
+    let m = seen.expect("alice's public.news never reached bob through the stream import");
+    assert_eq!(m.subject.as_str(), "public.news");
+    assert_eq!(&m.payload[..], b"hello");
+    // Only exported subjects cross: TEAM_A's other subjects stay in TEAM_A.
+    let mut other = bob.subscribe("greet").await.unwrap();
+    bob.flush().await.unwrap();
+    alice.publish("greet", "a".into()).await.unwrap();
+    alice.flush().await.unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), other.next())
+            .await
+            .is_err(),
+        "a subject TEAM_A does not export reached TEAM_B"
+    );
+}

@@ -131,6 +131,8 @@ func main() {
 	ac.Limits.Consumer = 10
 	ac.Exports.Add(&jwt.Export{Name: "time", Subject: "svc.time", Type: jwt.Service})
 	ac.Exports.Add(&jwt.Export{Name: "public", Subject: "public.>", Type: jwt.Stream})
+	// Needs an activation token (natrix leaves it out, with a warning).
+	ac.Exports.Add(&jwt.Export{Name: "private", Subject: "private.>", Type: jwt.Stream, TokenReq: true})
 	// Issued a second ago at the latest: iat <= now, so the user is revoked.
 	ac.RevokeAt(ids["revoked"], time.Now().Add(time.Second))
 	teamAJWT := must(ac.Encode(op))
@@ -139,6 +141,11 @@ func main() {
 	bc.Name = "TEAM_B"
 	bc.Imports.Add(&jwt.Import{Name: "time", Subject: "svc.time", Account: pub(teamA), Type: jwt.Service})
 	bc.Imports.Add(&jwt.Import{Name: "public", Subject: "public.>", Account: pub(teamA), Type: jwt.Stream})
+	act := jwt.NewActivationClaims(pub(teamB))
+	act.ImportSubject = "private.>"
+	act.ImportType = jwt.Stream
+	bc.Imports.Add(&jwt.Import{Name: "private", Subject: "private.>", Account: pub(teamA), Type: jwt.Stream,
+		Token: must(act.Encode(teamA))})
 	teamBJWT := must(bc.Encode(opSK)) // signed by the operator's signing key
 	ids["bob"] = user("bob", teamB, "", nil)
 
@@ -152,6 +159,19 @@ func main() {
 		uc.BearerToken = true
 	})
 	ids["team_c"] = pub(teamC)
+
+	// TEAM_D: JetStream with small limits (storage, streams, consumers per stream, ack pending).
+	teamD := must(nkeys.CreateAccount())
+	dc := jwt.NewAccountClaims(pub(teamD))
+	dc.Name = "TEAM_D"
+	dc.Limits.MemoryStorage = 4096
+	dc.Limits.DiskStorage = 4096
+	dc.Limits.Streams = 2
+	dc.Limits.Consumer = 2
+	dc.Limits.MaxAckPending = 10
+	teamDJWT := must(dc.Encode(op))
+	ids["dave"] = user("dave", teamD, "", nil)
+	ids["team_d"] = pub(teamD)
 
 	sc := jwt.NewAccountClaims(pub(sys))
 	sc.Name = "SYS"
@@ -177,7 +197,8 @@ func main() {
 	ids["untrusted_account"] = pub(untrustedAcc)
 	write("ids.json", append(must(json.MarshalIndent(ids, "", "  ")), '\n'))
 
-	preload := fmt.Sprintf("%q = %q\n%q = %q\n%q = %q\n%q = %q\n",
-		pub(sys), sysJWT, pub(teamA), teamAJWT, pub(teamB), teamBJWT, pub(teamC), teamCJWT)
+	preload := fmt.Sprintf("%q = %q\n%q = %q\n%q = %q\n%q = %q\n%q = %q\n",
+		pub(sys), sysJWT, pub(teamA), teamAJWT, pub(teamB), teamBJWT, pub(teamC), teamCJWT,
+		pub(teamD), teamDJWT)
 	write("preload.toml", []byte(preload))
 }

@@ -65,8 +65,9 @@ pub enum JetStreamFlag {
 }
 
 /// `[accounts.NAME.jetstream]`: bytes the account's streams may reserve (`max_bytes`), as
-/// nats-server's `max_mem` / `max_file` (aliases `max_memory` / `max_store`); -1 = the
-/// server's limit.
+/// nats-server's `max_mem` / `max_file` (aliases `max_memory` / `max_store`), and how many
+/// streams it may have and consumers each of its streams (`max_streams`, `max_consumers`,
+/// nats-server's names); -1 = the server's limit (none).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountJetStreamLimits {
@@ -76,6 +77,27 @@ pub struct AccountJetStreamLimits {
     /// File storage.
     #[serde(default, alias = "max_store", skip_serializing_if = "Option::is_none")]
     pub max_file: Option<i64>,
+    /// Streams of the account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_streams: Option<i64>,
+    /// Consumers per stream of the account (nats-server applies the account's limit to each
+    /// stream, and refuses a stream whose own `max_consumers` is larger).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_consumers: Option<i64>,
+    /// Largest `max_ack_pending` of the account's consumers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ack_pending: Option<i64>,
+}
+
+/// An account's JetStream count limits (None = unlimited).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JetStreamCounts {
+    /// Streams of the account.
+    pub max_streams: Option<i64>,
+    /// Consumers per stream.
+    pub max_consumers: Option<i64>,
+    /// Largest `max_ack_pending` of a consumer (its default when lower than nats-server's).
+    pub max_ack_pending: Option<i64>,
 }
 
 impl JetStreamFlag {
@@ -193,6 +215,18 @@ impl AccountConfig {
         }
     }
 
+    /// The account's JetStream stream/consumer count limits, when given (positive).
+    pub fn jetstream_counts(&self) -> JetStreamCounts {
+        match &self.jetstream {
+            Some(JetStreamFlag::Limits(l)) => JetStreamCounts {
+                max_streams: l.max_streams.filter(|v| *v > 0),
+                max_consumers: l.max_consumers.filter(|v| *v > 0),
+                max_ack_pending: l.max_ack_pending.filter(|v| *v > 0),
+            },
+            _ => JetStreamCounts::default(),
+        }
+    }
+
     /// Whether JetStream is enabled for the account.
     pub fn jetstream_enabled(&self) -> bool {
         self.jetstream
@@ -252,7 +286,17 @@ pub fn validate(
             return refuse(base, format!("{name:?} is not a valid account name"));
         }
         let (mem, file) = acc.jetstream_limits();
-        for (key, v) in [("max_mem", mem), ("max_file", file)] {
+        let (streams, consumers, ack_pending) = match &acc.jetstream {
+            Some(JetStreamFlag::Limits(l)) => (l.max_streams, l.max_consumers, l.max_ack_pending),
+            _ => (None, None, None),
+        };
+        for (key, v) in [
+            ("max_mem", mem),
+            ("max_file", file),
+            ("max_streams", streams),
+            ("max_consumers", consumers),
+            ("max_ack_pending", ack_pending),
+        ] {
             if let Some(v) = v {
                 if v == 0 || v < -1 {
                     return refuse(
@@ -327,7 +371,8 @@ pub fn validate(
     Ok(())
 }
 
-fn validate_import(
+/// Checks one import of `importer` against the accounts (their exports); `key` names it.
+pub(crate) fn validate_import(
     accounts: &BTreeMap<String, AccountConfig>,
     importer: &str,
     im: &ImportConfig,

@@ -65,6 +65,10 @@ fn refusals_name_file_line_and_key() {
             "mt.toml:5: accounts.B.imports[0].prefix: invalid prefix \"a.*\" (a subject without wildcards)",
         ),
         (
+            "[accounts.B.jetstream]\nmax_consumers = 0\n",
+            "mt.toml:5: accounts.B.jetstream.max_consumers: must be -1 (unlimited) or positive, got 0",
+        ),
+        (
             "[accounts.B.limits]\nmax_payload = 0\n",
             "mt.toml:5: accounts.B.limits.max_payload: must be -1 (unlimited) or positive, got 0",
         ),

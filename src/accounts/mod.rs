@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use self::config::{AccountConfig, ImportKind, DEFAULT_SYSTEM_ACCOUNT};
+use self::config::{AccountConfig, ImportKind, JetStreamCounts, DEFAULT_SYSTEM_ACCOUNT};
 use crate::auth::GLOBAL_ACCOUNT;
 use crate::subject;
 
@@ -67,6 +67,8 @@ pub struct Account {
     pub jetstream: bool,
     /// Its JetStream memory / file reservation limits (None = the server's).
     pub jetstream_limits: (Option<i64>, Option<i64>),
+    /// Its JetStream stream / consumer-per-stream / ack-pending limits.
+    pub jetstream_counts: JetStreamCounts,
     /// Connections of its users on the whole server (None = only the server's limit).
     pub max_connections: Option<usize>,
     /// Its connections now, all cores together: claimed on CONNECT, released on close
@@ -92,6 +94,7 @@ impl Account {
             name: Arc::from(name),
             jetstream,
             jetstream_limits: (None, None),
+            jetstream_counts: JetStreamCounts::default(),
             max_connections: None,
             connections: Arc::default(),
             max_subscriptions: None,
@@ -170,6 +173,7 @@ impl Accounts {
             a.max_subscriptions = limit(l.max_subscriptions);
             a.max_payload = limit(l.max_payload);
             a.jetstream_limits = c.jetstream_limits();
+            a.jetstream_counts = c.jetstream_counts();
             a.exports_services = c.exports.iter().any(|e| e.service.is_some());
             accounts.push(a);
         }

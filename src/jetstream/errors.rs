@@ -229,6 +229,22 @@ js_errors! {
     required_api_level() => 412, 10185, "JetStream minimum api level required";
     /// `Nats-Expected-Last-Subject-Sequence-Subject` without the sequence header.
     expected_last_seq_per_subject_invalid() => 400, 10193, "missing sequence for expected last sequence per subject";
+    /// A schedule header on a stream without `allow_msg_schedules`.
+    message_schedules_disabled() => 400, 10188, "message schedules is disabled";
+    /// `Nats-Schedule` that is not `@at`, `@every` or a cron pattern nats-server accepts.
+    message_schedules_pattern_invalid() => 400, 10189, "message schedules pattern is invalid";
+    /// `Nats-Schedule-Target` missing, not a publish subject, the schedule's own, or outside the stream.
+    message_schedules_target_invalid() => 400, 10190, "message schedules target is invalid";
+    /// `Nats-Schedule-TTL` that `Nats-TTL` would refuse.
+    message_schedules_ttl_invalid() => 400, 10191, "message schedules invalid per-message TTL";
+    /// `Nats-Schedule-Rollup` (or the schedule's own `Nats-Rollup`) other than `sub`.
+    message_schedules_rollup_invalid() => 400, 10192, "message schedules invalid rollup";
+    /// `Nats-Schedule-Source` invalid, the target, the schedule's own, or outside the stream.
+    message_schedules_source_invalid() => 400, 10203, "message schedules source is invalid";
+    /// A client-set `Nats-Scheduler` / `Nats-Schedule-Next` other than a schedule purge.
+    message_schedules_scheduler_invalid() => 400, 10212, "message schedules invalid scheduler";
+    /// `Nats-Schedule-Time-Zone` empty or not a zone this server knows.
+    message_schedules_time_zone_invalid() => 400, 10223, "message schedules time zone is invalid";
     /// Consumer create/update failed; `err` is nats-server's text (e.g. the update
     /// Refusals `ack policy can not be updated`, or `error creating store for consumer`).
     consumer_create(err: text) => 500, 10012, "{err}";

@@ -455,10 +455,18 @@ const NATS_SERVER_ERRORS_JSON: &[(&str, u16, u16, &str)] = &[
     ("JSConsumerAckWaitNegativeErr", 400, 10183, "consumer ack wait needs to be positive"),
     ("JSConsumerBackOffNegativeErr", 400, 10184, "consumer backoff needs to be positive"),
     ("JSRequiredApiLevelErr", 412, 10185, "JetStream minimum api level required"),
+    ("JSMessageSchedulesDisabledErr", 400, 10188, "message schedules is disabled"),
+    ("JSMessageSchedulesPatternInvalidErr", 400, 10189, "message schedules pattern is invalid"),
+    ("JSMessageSchedulesTargetInvalidErr", 400, 10190, "message schedules target is invalid"),
+    ("JSMessageSchedulesTTLInvalidErr", 400, 10191, "message schedules invalid per-message TTL"),
+    ("JSMessageSchedulesRollupInvalidErr", 400, 10192, "message schedules invalid rollup"),
     ("JSStreamExpectedLastSeqPerSubjectInvalid", 400, 10193, "missing sequence for expected last sequence per subject"),
     ("JSConsumerPriorityGroupWithPolicyNone", 400, 10196, "consumer can not have priority groups when policy is none"),
     ("JSConsumerPinnedTTLWithoutPriorityPolicyNone", 400, 10197, "PinnedTTL cannot be set when PriorityPolicy is none"),
+    ("JSMessageSchedulesSourceInvalidErr", 400, 10203, "message schedules source is invalid"),
     ("JSConsumerInvalidResetErr", 400, 10204, "invalid reset: {err}"),
+    ("JSMessageSchedulesSchedulerInvalidErr", 400, 10212, "message schedules invalid scheduler"),
+    ("JSMessageSchedulesTimeZoneInvalidErr", 400, 10223, "message schedules time zone is invalid"),
 ];
 
 /// Rows whose text natrix fills in where nats-server's template has a placeholder (the value

@@ -537,8 +537,11 @@ impl StreamConfig {
             self.allow_rollup_hdrs = true;
             self.deny_purge = false;
         }
-        if self.allow_msg_schedules {
+        // As nats-server: schedules need rollups (a schedule replaces its subject's last one);
+        // a config that sets deny_purge and rollups explicitly is left for `validate`.
+        if self.allow_msg_schedules && !(self.deny_purge && self.allow_rollup_hdrs) {
             self.allow_rollup_hdrs = true;
+            self.deny_purge = false;
         }
         self.metadata.remove(META_API_LEVEL);
         self.metadata.remove(META_SERVER_VERSION);
@@ -656,6 +659,9 @@ impl StreamConfig {
         {
             return invalid("subject delete marker TTL must be at least 1 second");
         }
+        if self.allow_msg_schedules && self.discard == DiscardPolicy::New {
+            return invalid("message scheduling cannot use discard new");
+        }
         for (i, subject) in self.subjects.iter().enumerate() {
             if !is_valid_subscribe_subject(subject.as_bytes()) {
                 return invalid("invalid subject");
@@ -721,6 +727,9 @@ impl StreamConfig {
         if old.allow_msg_counter != new.allow_msg_counter {
             return invalid("stream configuration update can not change message counter setting");
         }
+        if old.allow_msg_schedules && !new.allow_msg_schedules {
+            return invalid("message schedules can not be disabled");
+        }
         if new.sealed {
             new.max_age_ns = 0;
             new.discard = DiscardPolicy::New;
@@ -745,8 +754,6 @@ impl StreamConfig {
             "stream republish is not supported (field republish)"
         } else if self.allow_atomic {
             "atomic batch publish is not supported (field allow_atomic)"
-        } else if self.allow_msg_schedules {
-            "message schedules are not supported (field allow_msg_schedules)"
         } else if self.allow_batched {
             "batched publish is not supported (field allow_batched)"
         } else {
@@ -875,8 +882,14 @@ mod tests {
             check(both).unwrap_err().description,
             "roll-ups require the purge permission"
         );
-        let cfg = normalized(r#"{"name":"T","allow_msg_schedules":true}"#);
-        assert!(cfg.allow_rollup_hdrs);
+        let cfg = normalized(r#"{"name":"T","allow_msg_schedules":true,"deny_purge":true}"#);
+        assert!(cfg.allow_rollup_hdrs && !cfg.deny_purge);
+        assert_eq!(
+            check(r#"{"name":"T","allow_msg_schedules":true,"discard":"new"}"#)
+                .unwrap_err()
+                .description,
+            "message scheduling cannot use discard new"
+        );
     }
 
     #[test]
@@ -1268,10 +1281,6 @@ mod tests {
                 "atomic batch publish is not supported (field allow_atomic)",
             ),
             (
-                r#"{"name":"M","allow_msg_schedules":true}"#,
-                "message schedules are not supported (field allow_msg_schedules)",
-            ),
-            (
                 r#"{"name":"M","allow_batched":true}"#,
                 "batched publish is not supported (field allow_batched)",
             ),
@@ -1284,6 +1293,9 @@ mod tests {
         normalized(r#"{"name":"C","allow_msg_counter":true}"#)
             .check_supported()
             .expect("counters");
+        normalized(r#"{"name":"S","allow_msg_schedules":true}"#)
+            .check_supported()
+            .expect("schedules");
         let json = r#"{"name":"K","allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000,"compression":"s2","placement":{"tags":["a"]},"persist_mode":"async","first_seq":5}"#;
         normalized(json).check_supported().expect(json);
     }

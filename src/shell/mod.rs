@@ -369,6 +369,7 @@ pub async fn run_core(spec: CoreSpec) {
                 let (mem, file) = a.jetstream_limits;
                 c.max_memory_bytes = mem.unwrap_or(c.max_memory_bytes);
                 c.max_file_bytes = file.unwrap_or(c.max_file_bytes);
+                c.counts = a.jetstream_counts;
                 (id, c)
             })
             .collect(),
@@ -649,12 +650,19 @@ const CONSUMER_TICK: Duration = Duration::from_millis(10);
 
 async fn consumer_ticker(shell: Rc<CoreShell>) {
     loop {
-        // Every tick, or sooner when a pull request expires before it (exact 408s).
+        // Every tick, or sooner when a pull request expires (exact 408s) or a message
+        // schedule is due before it.
         let now = shell.js_clock();
         let wait = shell
             .hosts
             .iter()
-            .filter_map(|s| s.host.borrow().next_pull_expiry_in(now))
+            .filter_map(|s| {
+                let host = s.host.borrow();
+                match (host.next_pull_expiry_in(now), host.next_schedule_in(now)) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            })
             .fold(CONSUMER_TICK, |a, d| a.min(d));
         glommio::timer::sleep(wait).await;
         {

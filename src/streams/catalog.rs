@@ -114,6 +114,9 @@ impl Catalog {
                     let owner = existing.owner;
                     return Self::forward(out, owner, d, body);
                 }
+                if let Some(e) = self.count_error(host, &cfg, true) {
+                    return out.api_err(reply, ResponseType::StreamCreate, &e);
+                }
                 if let Some(e) = self.overlap_error(&cfg, None) {
                     return out.api_err(reply, ResponseType::StreamCreate, &e);
                 }
@@ -149,6 +152,9 @@ impl Catalog {
                     );
                 };
                 if let Ok(cfg) = prepare_update(name, &body) {
+                    if let Some(e) = self.count_error(host, &cfg, false) {
+                        return out.api_err(reply, ResponseType::StreamUpdate, &e);
+                    }
                     if let Some(e) = self.overlap_error(&cfg, Some(name)) {
                         return out.api_err(reply, ResponseType::StreamUpdate, &e);
                     }
@@ -214,6 +220,20 @@ impl Catalog {
         })
     }
 
+    /// The account's `max_streams` (a new stream only) and `max_consumers` (a stream may not
+    /// allow more consumers than the account), in nats-server's order.
+    fn count_error(&self, host: &HostConfig, cfg: &StreamConfig, new: bool) -> Option<JsApiError> {
+        if let Some(max) = host.counts.max_streams {
+            if new && self.entries.len() as i64 >= max {
+                return Some(JsApiError::maximum_streams_limit());
+            }
+        }
+        match host.counts.max_consumers {
+            Some(max) if cfg.max_consumers > max => Some(JsApiError::maximum_consumers_limit()),
+            _ => None,
+        }
+    }
+
     fn overlap_error(&self, cfg: &StreamConfig, except: Option<&str>) -> Option<JsApiError> {
         for (name, other) in &self.entries {
             if Some(name.as_str()) == except {
@@ -245,9 +265,9 @@ impl Catalog {
             limits: jetstream::AccountLimits {
                 max_memory_bytes: host.max_memory_bytes,
                 max_storage_bytes: host.max_file_bytes,
-                max_streams: -1,
-                max_consumers: -1,
-                max_ack_pending: -1,
+                max_streams: host.counts.max_streams.unwrap_or(-1),
+                max_consumers: host.counts.max_consumers.unwrap_or(-1),
+                max_ack_pending: host.counts.max_ack_pending.unwrap_or(-1),
                 memory_max_stream_bytes: -1,
                 storage_max_stream_bytes: -1,
                 max_bytes_required: false,

@@ -16,7 +16,7 @@ use crate::jetstream::consumer_reset::ResetRequest;
 use crate::jetstream::{
     self, render_error, render_success, JsApiError, ResponseType, RetentionPolicy,
 };
-use crate::jetstream::{decode_consumer_body, ConsumerRequest, DeliverPolicy};
+use crate::jetstream::{decode_consumer_body, AckPolicy, ConsumerRequest, DeliverPolicy};
 
 use super::consumer_host::{
     ephemeral_name, params_of, start_of, subscribe_next, Advice, ConsumerHost, ConsumerMeta, Cx,
@@ -117,6 +117,25 @@ impl ConsumerHost {
         render_consumer_info(&view, &server, kind)
     }
 
+    /// The account's `max_ack_pending`: the default of an acking consumer that set none when
+    /// lower than the stream's, and a bound on any it sets (nats-server's 10121).
+    fn apply_account_ack_pending(
+        &self,
+        cfg: &mut ConsumerConfig,
+        unset: bool,
+    ) -> Result<(), JsApiError> {
+        let Some(limit) = self.counts.max_ack_pending else {
+            return Ok(());
+        };
+        if unset && cfg.ack_policy != AckPolicy::None && cfg.max_ack_pending > limit {
+            cfg.max_ack_pending = limit;
+        }
+        if cfg.max_ack_pending > limit {
+            return Err(JsApiError::consumer_max_pending_ack_excess(limit));
+        }
+        Ok(())
+    }
+
     pub(super) fn consumer_create(
         &mut self,
         cx: &mut Cx<'_>,
@@ -127,8 +146,10 @@ impl ConsumerHost {
     ) -> Result<(), JsApiError> {
         let st = cx.streams[slot as usize].as_mut().expect("live stream");
         let mut cfg = req.config;
+        let ack_pending_unset = cfg.max_ack_pending == 0;
         cfg.normalize(&st.config);
         cfg.validate(&st.config)?;
+        self.apply_account_ack_pending(&mut cfg, ack_pending_unset)?;
         let mut name = if !cfg.name.is_empty() {
             cfg.name.clone()
         } else {
@@ -152,12 +173,13 @@ impl ConsumerHost {
             check_workqueue_filters(&cfg, &others)?;
         }
         if create {
-            if st.config.max_consumers > 0 && st.consumers.len() as i64 >= st.config.max_consumers {
-                return Err(JsApiError::new(
-                    400,
-                    10026,
-                    "maximum consumers limit reached",
-                ));
+            // The stream's limit, or the account's when that is lower (nats-server).
+            let max = match (st.config.max_consumers, self.counts.max_consumers) {
+                (s, Some(a)) if s <= 0 || a < s => a,
+                (s, _) => s,
+            };
+            if max > 0 && st.consumers.len() as i64 >= max {
+                return Err(JsApiError::maximum_consumers_limit());
             }
             let params = params_of(&st.config, &cfg, &name, now);
             let start = start_of(&st.store, st.visible_upto, &cfg);

@@ -53,6 +53,8 @@ pub(super) struct ConsumerHost {
     pub(super) version: String,
     /// Per stream: the dead-letter subject its consumers use unless they name their own.
     pub(super) dead_letter: AHashMap<String, String>,
+    /// The account's consumer-per-stream and ack-pending limits.
+    pub(super) counts: crate::accounts::config::JetStreamCounts,
     scratch_outputs: Vec<Output>,
     /// Some consumer's state may need writing.
     consumers_dirty: bool,
@@ -67,6 +69,7 @@ impl ConsumerHost {
             server_name: cfg.server_name.clone(),
             version: cfg.version.clone(),
             dead_letter: cfg.dead_letter.clone(),
+            counts: cfg.counts,
             scratch_outputs: Vec::new(),
             consumers_dirty: false,
             name_counter: 0,

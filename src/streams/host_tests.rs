@@ -55,6 +55,7 @@ impl Cluster {
                         version: ADVERTISED_VERSION.into(),
                         max_memory_bytes: -1,
                         max_file_bytes: -1,
+                        counts: Default::default(),
                         dead_letter: Default::default(),
                     },
                     7,

@@ -28,6 +28,9 @@ mod outbox;
 mod owner;
 mod owner_api;
 mod retention;
+mod schedule;
+mod schedule_host;
+mod schedule_pattern;
 
 pub use consumer_host::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
 pub use monitor_view::{ConsumerView, JsCoreView, StreamView};
@@ -191,6 +194,8 @@ pub struct HostConfig {
     pub max_memory_bytes: i64,
     /// Account-wide file storage limit (-1 = unlimited).
     pub max_file_bytes: i64,
+    /// The account's stream / consumer-per-stream / ack-pending limits (None = unlimited).
+    pub counts: crate::accounts::config::JetStreamCounts,
     /// Per stream: the dead-letter subject its consumers use unless they name their own.
     pub dead_letter: AHashMap<String, String>,
 }
@@ -233,6 +238,8 @@ struct OwnedStream {
     in_flight: Option<(u64, u64)>,
     /// Why the stream's storage stopped (fail-stop until restart): it takes no writes.
     failed: Option<String>,
+    /// Its message schedules (`allow_msg_schedules`), rebuilt from its messages.
+    schedules: schedule::Schedules,
 }
 
 /// What consumers read: the stream's messages up to the last durable one.
@@ -640,6 +647,7 @@ impl StreamHost {
     /// expiry, heartbeats, inactivity), after age-based expiry.
     pub fn handle_tick(&mut self, now: Clock, q: &mut dyn EngineQueries) {
         self.expire_due(now);
+        self.fire_schedules(now);
         let (ch, mut cx) = self.consumers_cx(q, now);
         ch.tick_consumers(&mut cx, now);
     }

@@ -150,6 +150,7 @@ impl StreamHost {
             sent_upto: 0,
             in_flight: None,
             failed: None,
+            schedules: Default::default(),
         };
         if st.is_file() {
             st.visible_upto = st.store.last_seq();
@@ -204,6 +205,7 @@ impl StreamHost {
         now: Clock,
     ) -> u32 {
         let slot = self.install(meta.config, meta.created_ns, store);
+        self.rebuild_schedules(slot, now);
         let st = self.streams[slot as usize]
             .as_mut()
             .expect("just installed");
@@ -309,10 +311,25 @@ impl StreamHost {
             }
         }
         let st = self.streams[slot as usize].as_mut().expect("live stream");
-        let outcome = st.store.publish(&d.subject, headers, payload, now.wall_ns);
+        let outcome = match super::schedule_host::check_publish(
+            &st.config,
+            &st.store,
+            &d.subject,
+            headers,
+            now.wall_ns,
+        ) {
+            Ok(rewritten) => {
+                let headers = rewritten.as_deref().unwrap_or(headers);
+                st.store
+                    .publish(&d.subject, headers, payload, now.wall_ns)
+                    .map_err(JsApiError::from)
+            }
+            Err(e) => Err(e),
+        };
         let ack = match outcome {
             Ok(PublishOutcome::Stored { seq, effects }) => {
                 self.persist(slot, &effects);
+                self.schedule_stored(slot, seq, now);
                 if self.streams_with_new.last() != Some(&slot) {
                     self.streams_with_new.push(slot);
                 }
@@ -324,7 +341,7 @@ impl StreamHost {
                 }
             }
             Ok(PublishOutcome::Duplicate { seq }) => jetstream::pub_ack(&name, seq, true),
-            Err(e) => jetstream::pub_error(&name, &JsApiError::from(e)),
+            Err(e) => jetstream::pub_error(&name, &e),
         };
         if !no_ack {
             self.out.reply_durable(file, d.reply.as_ref(), ack);

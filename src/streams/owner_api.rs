@@ -96,7 +96,12 @@ impl StreamHost {
         let resubscribe =
             cfg.subjects != st.config.subjects || cfg.allow_direct != st.config.allow_direct;
         let effects = st.store.set_limits(limits_of(&cfg));
+        let schedules_enabled = cfg.allow_msg_schedules && !st.config.allow_msg_schedules;
         st.config = cfg;
+        if schedules_enabled {
+            self.rebuild_schedules(slot, now);
+        }
+        let st = self.streams[slot as usize].as_mut().expect("live");
         if resubscribe {
             Self::subscribe(&mut self.out, slot, st);
         }

@@ -34,11 +34,11 @@ fn id(name: &str) -> String {
     ids()[name].clone()
 }
 
-/// The operator with every account of `preload.toml` (SYS, TEAM_A, TEAM_B, TEAM_C).
+/// The operator with every account of `preload.toml` (SYS, TEAM_A, TEAM_B, TEAM_C, TEAM_D).
 fn trust() -> Trust {
     let preload: HashMap<String, String> = toml::from_str(PRELOAD).unwrap();
     let preload: Vec<_> = preload.into_iter().collect();
-    assert_eq!(preload.len(), 4);
+    assert_eq!(preload.len(), 5);
     Trust::new(OP, &id("sys"), &preload).unwrap()
 }
 
@@ -123,11 +123,20 @@ fn decodes_the_fixture_tokens() {
         .map(|e| (e.kind.as_str(), e.subject.as_str()))
         .collect();
     exports.sort();
-    assert_eq!(exports, [("service", "svc.time"), ("stream", "public.>")]);
+    assert_eq!(
+        exports,
+        [
+            ("service", "svc.time"),
+            ("stream", "private.>"),
+            ("stream", "public.>")
+        ]
+    );
+    assert!(a.nats.exports.iter().any(|e| e.token_req));
 
     let b: AccountClaims = decode(TEAM_B).unwrap();
     assert_eq!(b.data.iss, id("operator_signing_key"));
-    assert_eq!(b.nats.imports.len(), 2);
+    assert_eq!(b.nats.imports.len(), 3);
+    assert!(b.nats.imports.iter().any(|i| !i.token.is_empty()));
     assert_eq!(b.nats.imports[0].account, id("team_a"));
     assert!(!b.nats.limits.jetstream_enabled());
 

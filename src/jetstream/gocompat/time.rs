@@ -12,7 +12,7 @@ const EPOCH_SHIFT_DAYS: i64 = 719_468;
 const DAYS_PER_ERA: i64 = 146_097;
 
 /// Converts days since 1970-01-01 into a proleptic Gregorian (year, month, day).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let shifted = days + EPOCH_SHIFT_DAYS;
     let era = shifted.div_euclid(DAYS_PER_ERA);
     let day_of_era = shifted.rem_euclid(DAYS_PER_ERA); // 0..=146096
@@ -32,7 +32,7 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// Converts a proleptic Gregorian date into days since 1970-01-01 (inverse of `civil_from_days`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
     debug_assert!((1..=12).contains(&month) && (1..=31).contains(&day));
     let year = year - i64::from(month <= 2);
     let era = year.div_euclid(400);
