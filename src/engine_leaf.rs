@@ -243,9 +243,12 @@ impl Engine {
             _ if state != LinkState::Up => {
                 self.close(conn, CloseReason::ProtocolViolation, false);
             }
-            LeafOp::Sub { subject, queue } => self.on_leaf_sub(conn, subject, queue.map(|q| q.0)),
+            LeafOp::Sub { subject, queue } => self.on_leaf_sub(conn, subject, queue),
             LeafOp::Unsub { subject, queue } => {
                 let sid = leaf::link_sid(&subject, queue.as_deref());
+                if let Some(link) = self.session_mut(conn).leaf.as_mut() {
+                    link.queue_weights.remove(&sid);
+                }
                 if let Some(&key) = self.session(conn).subs.get(&sid) {
                     self.remove_sub(key);
                 }
@@ -484,7 +487,7 @@ impl Engine {
         }
     }
 
-    fn on_leaf_sub(&mut self, conn: ConnId, subject: Bytes, queue: Option<Bytes>) {
+    fn on_leaf_sub(&mut self, conn: ConnId, subject: Bytes, queue: Option<(Bytes, u32)>) {
         let settings = self.leaf.settings.clone().expect("leaf settings");
         if subject == settings.loop_subject {
             let account = self.link(conn).account.clone();
@@ -511,13 +514,28 @@ impl Engine {
             }
             return;
         }
-        let sid = leaf::link_sid(&subject, queue.as_deref());
+        let sid = leaf::link_sid(&subject, queue.as_ref().map(|q| &q.0[..]));
+        if let Some((_, weight)) = &queue {
+            // One subscription stands for the group on that side, picked by its weight.
+            let link = self
+                .session_mut(conn)
+                .leaf
+                .as_mut()
+                .expect("a leaf session");
+            link.queue_weights.insert(sid.clone(), (*weight).max(1));
+        }
         if self.session(conn).subs.contains_key(&sid) {
-            // A queue weight update: one subscription stands for the group on that side.
+            // A queue weight update.
             return;
         }
         let account = self.session(conn).account;
-        self.insert_sub(SubTarget::Conn(conn), account, sid, subject, queue);
+        self.insert_sub(
+            SubTarget::Conn(conn),
+            account,
+            sid,
+            subject,
+            queue.map(|q| q.0),
+        );
     }
 
     fn on_leaf_msg(

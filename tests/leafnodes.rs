@@ -1284,3 +1284,52 @@ async fn compression_negotiated_off_tested_leaf() {
 async fn compression_negotiated_off_tested_hub() {
     compression_negotiated_off(Topology::Hub).await;
 }
+
+/// Two nats-server leafs on the hub under test, one queue member on leaf A and three on
+/// leaf B (B's `LS+ work g 3`): the hub has no member of its own, so each message goes to
+/// one leaf, B about three times as often, as nats-server picks.
+#[tokio::test]
+async fn queue_weights_of_links_decide_picks_tested_hub() {
+    let hub = Node::start(ServerKind::from_env(), "hub", None);
+    let a = Node::start(ServerKind::NatsServer, "leafa", Some(hub.leaf_port));
+    let b = Node::start(ServerKind::NatsServer, "leafb", Some(hub.leaf_port));
+    let (ac, bc, hc) = (a.client().await, b.client().await, hub.client().await);
+    let mut subs = vec![ac.queue_subscribe("work", "g".into()).await.unwrap()];
+    for _ in 0..3 {
+        subs.push(bc.queue_subscribe("work", "g".into()).await.unwrap());
+    }
+    ac.flush().await.unwrap();
+    bc.flush().await.unwrap();
+    // Both leafs' interest (B with weight 3) has reached the hub when a probe reaches each.
+    let mut probe_a = ac.subscribe("probe.a").await.unwrap();
+    let mut probe_b = bc.subscribe("probe.b").await.unwrap();
+    wait_interest(&hc, "probe.a", &mut probe_a).await;
+    wait_interest(&hc, "probe.b", &mut probe_b).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let n = 2000;
+    for i in 0..n {
+        hc.publish("work", i.to_string().into()).await.unwrap();
+    }
+    hc.flush().await.unwrap();
+    let mut counts = [0usize; 4];
+    let deadline = Instant::now() + WAIT;
+    while counts.iter().sum::<usize>() < n {
+        assert!(Instant::now() < deadline, "only {counts:?} of {n} arrived");
+        for (i, s) in subs.iter_mut().enumerate() {
+            while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(20), s.next()).await
+            {
+                counts[i] += 1;
+            }
+        }
+    }
+    assert_eq!(
+        counts.iter().sum::<usize>(),
+        n,
+        "each message once: {counts:?}"
+    );
+    let on_b = counts[1] + counts[2] + counts[3];
+    assert!(
+        (1300..1700).contains(&on_b),
+        "leaf B (weight 3) should get about 1500 of {n}: {counts:?}"
+    );
+}

@@ -130,6 +130,9 @@ pub struct LeafLink {
     pub pending_connect: Option<Box<wire::LeafConnect>>,
     /// What may cross the link (a remote's deny lists; a hub adds the leaf's `deny_pub`).
     pub perms: perms::LinkPerms,
+    /// The other side's queue weights (`LS+ subject queue weight`), by subscription sid:
+    /// how many members the one subscription of the group stands for in queue picks.
+    pub queue_weights: AHashMap<Bytes, u32>,
     announced: AHashMap<InterestKey, u32>,
 }
 
@@ -150,6 +153,7 @@ impl LeafLink {
             remote_cluster: String::new(),
             pending_connect: None,
             perms,
+            queue_weights: AHashMap::new(),
             announced: AHashMap::new(),
         }
     }
