@@ -210,6 +210,11 @@ pub fn start_with_signals(
         client_id: 0,
         client_ip: String::new(),
         nonce: None,
+        domain: cfg
+            .jetstream
+            .enabled
+            .then(|| cfg.jetstream.domain.clone())
+            .flatten(),
         api_lvl: Some(crate::streams::API_LEVEL),
         connect_info: None,
         remote_account: None,
@@ -289,6 +294,7 @@ pub fn start_with_signals(
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            domain: js.domain.clone(),
         },
         max_segment_bytes: js.max_segment_bytes,
         domain: js.domain.clone(),

@@ -273,10 +273,15 @@ impl Node {
 
     /// `GET /leafz` as JSON.
     fn leafz(&self) -> serde_json::Value {
+        self.http_json("/leafz")
+    }
+
+    /// `GET path` on the monitoring port, as JSON.
+    fn http_json(&self, path: &str) -> serde_json::Value {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http_port)).expect("http");
         s.set_read_timeout(Some(WAIT)).unwrap();
-        s.write_all(b"GET /leafz HTTP/1.0\r\nHost: x\r\n\r\n")
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
             .unwrap();
         let mut body = String::new();
         s.read_to_string(&mut body).unwrap();
@@ -376,6 +381,8 @@ async fn pubsub_both_ways(t: Topology) {
         assert_eq!(v["leafs"][0]["is_spoke"], spoke, "{v}");
         assert_eq!(v["leafs"][0]["account"], "$G", "{v}");
         assert!(v["leafs"][0]["in_msgs"].as_u64().unwrap() >= 1, "{v}");
+        let varz = node.http_json("/varz");
+        assert_eq!(varz["leafnodes"], 1, "/varz counts the link: {varz}");
     }
     // Unsubscribing removes the interest across the link: nothing more arrives.
     on_hub.unsubscribe().await.unwrap();
@@ -710,6 +717,8 @@ async fn jetstream_domain_across_the_link() {
         {
             Ok(ack) => {
                 assert_eq!(ack.stream, "EDGE");
+                // As nats-server: the ack names the domain of the JetStream that stored it.
+                assert_eq!(ack.domain, "edge");
                 break;
             }
             Err(e) => {
@@ -1332,4 +1341,17 @@ async fn queue_weights_of_links_decide_picks_tested_hub() {
         (1300..1700).contains(&on_b),
         "leaf B (weight 3) should get about 1500 of {n}: {counts:?}"
     );
+}
+
+/// A server with a JetStream domain names it in its client INFO, as nats-server does.
+#[tokio::test]
+async fn client_info_names_the_jetstream_domain() {
+    let node = Node::start_with(ServerKind::from_env(), "dom", None, false, Some("edge"));
+    use std::io::BufRead;
+    let s = std::net::TcpStream::connect(("127.0.0.1", node.port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(&s).read_line(&mut line).unwrap();
+    let info: serde_json::Value = serde_json::from_str(line.trim_start_matches("INFO ")).unwrap();
+    assert_eq!(info["domain"], "edge", "{line}");
 }
