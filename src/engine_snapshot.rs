@@ -2,7 +2,9 @@
 //! owning core when the monitor asks (never on the message path).
 
 use super::{CoreStats, Engine, SubTarget};
-use crate::monitor::snapshot::{ConnSnapshot, CoreSnapshot, LeafConnSnapshot, SubSnapshot};
+use crate::monitor::snapshot::{
+    AccountCounts, ConnSnapshot, CoreSnapshot, LeafConnSnapshot, SubSnapshot, TlsSnapshot,
+};
 use crate::session::ConnId;
 
 fn text(b: &[u8]) -> String {
@@ -15,8 +17,52 @@ impl Engine {
         self.session_mut(conn).client_port = port;
     }
 
+    /// Remembers a TLS connection's session facts (shown by `/connz`).
+    pub fn set_tls_info(&mut self, conn: ConnId, info: TlsSnapshot) {
+        if let Some(Some(s)) = self.sessions.get_mut(conn as usize) {
+            s.tls_info = Some(Box::new(info));
+        }
+    }
+
+    /// Per account: connections, leaf links, subscriptions, sublist counters and the
+    /// message counters of its open connections (O(connections), only when asked).
+    fn account_counts(&self) -> Vec<AccountCounts> {
+        let mut counts: Vec<AccountCounts> = (0..self.accounts.len().max(self.local.len()))
+            .map(|i| {
+                self.local
+                    .get(i)
+                    .map(|sl| AccountCounts {
+                        subscriptions: sl.len() as u64,
+                        sublist: sl.stats(),
+                        ..AccountCounts::default()
+                    })
+                    .unwrap_or_default()
+            })
+            .collect();
+        for s in self.sessions.iter().flatten() {
+            let Some(a) = counts.get_mut(s.account as usize) else {
+                continue;
+            };
+            if s.leaf.is_some() {
+                a.leafnodes += 1;
+            } else {
+                a.connections += 1;
+            }
+            a.in_msgs += s.in_msgs;
+            a.in_bytes += s.in_bytes;
+            a.out_msgs += s.out_msgs;
+            a.out_bytes += s.out_bytes;
+        }
+        counts
+    }
+
     /// This core's counters, and with `detail` its connections with their subscriptions.
     pub fn monitor_snapshot(&self, now_ns: u64, detail: bool) -> CoreSnapshot {
+        let accounts = self.account_counts();
+        let mut sublist = crate::sublist::SublistStats::default();
+        for a in &accounts {
+            crate::monitor::snapshot::add_sublist(&mut sublist, &a.sublist);
+        }
         let mut snap = CoreSnapshot {
             core: self.cfg.core_id,
             epoch_unix_ns: 0,
@@ -29,9 +75,11 @@ impl Engine {
             connections: (self.live_sessions - self.leaf_link_count()) as u64,
             subscriptions: self.subscription_count() as u64,
             conns: Vec::new(),
-            sublist: self.local[crate::accounts::GLOBAL as usize].stats(),
+            sublist,
             js: None,
             commits: None,
+            accounts,
+            js_accounts: Vec::new(),
         };
         if !detail {
             return snap;
@@ -72,6 +120,9 @@ impl Engine {
                     account: l.account.clone(),
                     solicited: matches!(l.role, crate::leaf::LeafRole::Solicit(_)),
                 }),
+                account: s.account,
+                user: s.user.clone(),
+                tls: s.tls_info.as_deref().cloned(),
             });
         }
         snap

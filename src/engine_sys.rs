@@ -1,8 +1,10 @@
-//! The engine's side of the `$SYS.REQ.SERVER.*` responder (nats-server's server requests,
-//! answered on the system account): the service subscribes on every core *without
-//! announcing it* to the other cores, so a request is matched only on its publisher's core,
-//! and it is taken only from a client that [`Engine::is_system`] admits; anyone else gets
-//! what nobody-listening gives (no responders), and each request is answered once. What the answer says is the monitor's job
+//! The engine's side of the `$SYS.REQ.SERVER.*` / `$SYS.REQ.ACCOUNT.*` responder
+//! (nats-server's server and account requests, answered on the system account): the
+//! service subscribes on every core *without announcing it* to the other cores, so a
+//! request is matched only on its publisher's core, and it is taken only from a client
+//! that [`Engine::is_system`] admits, or, for the [`ACCOUNT_SCOPED`] subjects, from any
+//! client, answered about its own account only; anyone else gets what nobody-listening
+//! gives (no responders), and each request is answered once. What the answer says is the monitor's job
 //! (`monitor::sys`); the shell carries requests there and answers back.
 //!
 //! **The gate.** [`Engine::is_system`] is the single predicate deciding who may ask: a
@@ -22,9 +24,22 @@ pub const SYS_TARGET: InternalTarget = InternalTarget {
     index: 0,
 };
 
+/// The requests every account may make about itself (nats-server imports them from the
+/// system account into each account): answered with the requester's account only.
+pub const ACCOUNT_SCOPED: [&str; 3] = [
+    "$SYS.REQ.ACCOUNT.PING.CONNZ",
+    "$SYS.REQ.ACCOUNT.PING.STATZ",
+    "$SYS.REQ.SERVER.PING.CONNZ",
+];
+
 /// One admitted request, for the monitor to answer.
 #[derive(Debug, Clone)]
 pub struct SysRequest {
+    /// The requester's account: the answer is published there.
+    pub account: crate::accounts::AccountId,
+    /// None: asked by the system account (sees everything); else the requester's account,
+    /// the only one the answer may show.
+    pub scope: Option<String>,
     /// The subject asked on (`$SYS.REQ.SERVER.PING.VARZ`, ...).
     pub subject: Bytes,
     /// Where the answer goes.
@@ -63,6 +78,32 @@ impl Engine {
             .collect()
     }
 
+    /// Subscribes the responder to the [`ACCOUNT_SCOPED`] subjects in every account other
+    /// than `$G` and the system account (whose wildcard subscriptions already cover them),
+    /// on this core only. Call after [`Engine::set_accounts`].
+    pub fn add_sys_account_services(&mut self) -> Vec<SubKey> {
+        let skip = [crate::accounts::GLOBAL, self.accounts.system()];
+        let accounts: Vec<_> = self
+            .accounts
+            .iter()
+            .map(|(id, _)| id)
+            .filter(|id| !skip.contains(id))
+            .collect();
+        let mut keys = Vec::new();
+        for account in accounts {
+            for subject in ACCOUNT_SCOPED {
+                keys.push(self.insert_sub_unannounced(
+                    super::SubTarget::Internal(SYS_TARGET),
+                    account,
+                    Bytes::new(),
+                    Bytes::from_static(subject.as_bytes()),
+                    None,
+                ));
+            }
+        }
+        keys
+    }
+
     /// Who may use the `$SYS.REQ.SERVER` requests (reload replaces the list).
     pub fn set_system_users(&mut self, users: Arc<[String]>) {
         self.sys.users = users;
@@ -92,10 +133,23 @@ impl Engine {
         let (Some(conn), Some(reply)) = (publisher, msg.reply) else {
             return false;
         };
-        if !self.is_system(conn) {
+        let Some(Some(session)) = self.sessions.get(conn as usize) else {
             return false;
-        }
+        };
+        let account = session.account;
+        let scope = if self.is_system(conn) {
+            None
+        } else if ACCOUNT_SCOPED
+            .iter()
+            .any(|s| s.as_bytes() == &msg.subject[..])
+        {
+            Some(self.accounts.get(account).name.to_string())
+        } else {
+            return false;
+        };
         self.sys.inbox.push(SysRequest {
+            account,
+            scope,
             subject: msg.subject.clone(),
             reply: reply.clone(),
             body: msg.message.slice(msg.header_len..),

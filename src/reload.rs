@@ -121,6 +121,12 @@ impl Reloadable {
         (self.generation(), guard.1.clone())
     }
 
+    /// The running configuration and its generation (for `/varz`; not for the cores).
+    pub fn config(&self) -> (u64, Config) {
+        let guard = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        (self.generation(), guard.0.clone())
+    }
+
     /// Checks `new` against the running configuration and, when only reloadable settings
     /// differ, publishes it as the next generation. Returns the changed keys.
     pub fn reload(&self, new: Config) -> Result<Vec<String>, ReloadError> {

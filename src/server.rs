@@ -319,7 +319,9 @@ pub fn start_with_signals(
     // The cores' snapshot slots and the `$SYS.REQ.SERVER` responder exist even with the
     // HTTP port off.
     let monitor_shared = Some(MonitorShared::new(n_cores));
-    let facts = server_facts(&cfg, &engine.info, n_cores);
+    let mut facts = server_facts(&cfg, &engine.info, n_cores);
+    facts.accounts = accounts.clone();
+    facts.reload = Some(reload.clone());
     let monitor = match (&monitor_shared, cfg.server.http_port) {
         (Some(shared), port) if port != 0 => {
             let mut http_addr = cfg
@@ -443,6 +445,10 @@ fn server_facts(cfg: &Config, info: &ServerInfo, n_cores: usize) -> ServerFacts 
             sync_always: js.sync.interval_ms().is_none(),
             strict: true,
         }),
+        accounts: Default::default(),
+        reload: None,
+        config_generation: 0,
+        config_load_unix_ns: 0,
     }
 }
 

@@ -143,6 +143,8 @@ pub struct Session {
     pub account: crate::accounts::AccountId,
     /// Whether it holds one of its account's `max_connections` slots (released on close).
     pub account_slot: bool,
+    /// TLS session facts `/connz` shows (set by the shell after the handshake).
+    pub tls_info: Option<Box<crate::monitor::snapshot::TlsSnapshot>>,
 }
 
 impl Session {
@@ -187,6 +189,7 @@ impl Session {
             leaf: None,
             account: crate::accounts::GLOBAL,
             account_slot: false,
+            tls_info: None,
         }
     }
 

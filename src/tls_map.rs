@@ -47,6 +47,29 @@ pub fn certificate_names(der: &[u8]) -> Vec<String> {
     parse(der).unwrap_or_default()
 }
 
+/// A DER certificate's subject (as nats-server prints it) and the DER encoding of its
+/// subjectPublicKeyInfo (what `/connz`'s `tls_peer_certs[].spki_sha256` hashes).
+pub fn subject_and_spki(der: &[u8]) -> Option<(String, &[u8])> {
+    let mut input = der;
+    let cert = next_tlv(&mut input).filter(|t| t.tag == SEQUENCE)?;
+    let mut cert_body = cert.body;
+    let tbs = next_tlv(&mut cert_body).filter(|t| t.tag == SEQUENCE)?;
+    let mut fields = tbs.body;
+    let mut first = next_tlv(&mut fields)?;
+    if first.tag == 0xa0 {
+        first = next_tlv(&mut fields)?;
+    }
+    let _serial = first;
+    for _ in 0..3 {
+        next_tlv(&mut fields)?; // signature, issuer, validity
+    }
+    let subject = next_tlv(&mut fields).filter(|t| t.tag == SEQUENCE)?;
+    let before = fields;
+    next_tlv(&mut fields).filter(|t| t.tag == SEQUENCE)?;
+    let spki = &before[..before.len() - fields.len()];
+    Some((rdn_string(subject.body)?, spki))
+}
+
 fn parse(der: &[u8]) -> Option<Vec<String>> {
     let mut input = der;
     let cert = next_tlv(&mut input).filter(|t| t.tag == SEQUENCE)?;
@@ -208,6 +231,17 @@ mod tests {
             certificate_names(&fixture("server-cert.pem")),
             ["localhost", "CN=localhost,O=natrix tests"]
         );
+    }
+
+    #[test]
+    fn subject_and_public_key_info() {
+        let der = fixture("client-cert.pem");
+        let (subject, spki) = subject_and_spki(&der).unwrap();
+        assert_eq!(subject, "CN=alice,O=natrix tests");
+        // A DER SEQUENCE, and the certificate holds it verbatim.
+        assert_eq!(spki[0], SEQUENCE);
+        assert!(der.windows(spki.len()).any(|w| w == spki));
+        assert!(subject_and_spki(b"\x30\x03junk").is_none());
     }
 
     #[test]

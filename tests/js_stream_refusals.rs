@@ -237,11 +237,6 @@ fn unsupported() -> Vec<Unsupported> {
             json!({"src": "u.>", "dest": "rp.>"}),
         ),
         case(
-            "allow_atomic",
-            "atomic batch publish is not supported (field allow_atomic)",
-            json!(true),
-        ),
-        case(
             "allow_batched",
             "batched publish is not supported (field allow_batched)",
             json!(true),

@@ -196,8 +196,8 @@ async fn each_kind_answers_in_nats_server_envelope() {
 async fn other_users_get_no_responders() {
     let server = start();
     let app = login(&server, "app", "app-pw").await;
-    // (nats-server also imports `$SYS.REQ.SERVER.PING.CONNZ` into every account, answered
-    // with that account's connections only; natrix does not answer it outside `[system]`.)
+    // (`$SYS.REQ.SERVER.PING.CONNZ` is answered to every account, about its own
+    // connections only: tests/monitoring_accounts.rs.)
     for subject in [
         "$SYS.REQ.SERVER.PING",
         "$SYS.REQ.SERVER.PING.VARZ",

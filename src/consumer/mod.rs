@@ -14,6 +14,7 @@
 
 pub mod ack;
 mod acks;
+pub mod priority;
 mod pull;
 mod reset;
 pub mod state;
@@ -28,6 +29,7 @@ use crate::store::{StoredMsg, Stream};
 use crate::subject::subject_matches;
 
 pub use ack::{parse_ack_reply, AckKind, AckReply};
+pub use priority::{Pin, Policy, PriorityParams, PullGroup};
 
 /// Read access to the stream a consumer reads from.
 pub trait MessageSource {
@@ -145,6 +147,8 @@ pub struct Params {
     /// Nothing is delivered before this time, unix ns (`pause_until`; 0 = not paused).
     /// Pull requests still queue, expire and get heartbeats meanwhile.
     pub paused_until_ns: u64,
+    /// Priority groups of a pull consumer (see `priority.rs`).
+    pub priority: PriorityParams,
 }
 
 /// Where delivery starts, resolved from the deliver policy when the consumer is created.
@@ -225,6 +229,20 @@ pub enum Output {
         /// Stream sequence.
         stream_seq: u64,
     },
+    /// A pull request of `group` got the pin (advisory).
+    Pinned {
+        /// Priority group.
+        group: String,
+        /// The new pin id.
+        id: String,
+    },
+    /// The pin of `group` ended (advisory): `timeout` or `admin` (CONSUMER.UNPIN).
+    Unpinned {
+        /// Priority group.
+        group: String,
+        /// Why.
+        reason: &'static str,
+    },
 }
 
 /// One outstanding delivery.
@@ -259,10 +277,14 @@ pub struct PullWait {
     pub last_sent_ns: u64,
     /// Messages delivered to it so far.
     pub delivered: u64,
+    /// Its priority fields (JSON requests; under `pinned_client` the pin it was given).
+    pub group: Option<PullGroup>,
+    /// The last poll that saw someone listening on `reply`.
+    pub seen_pass: u64,
 }
 
 /// A pull request as the host decoded it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PullSpec {
     /// Messages wanted (≥ 1).
     pub batch: u64,
@@ -274,6 +296,8 @@ pub struct PullSpec {
     pub no_wait: bool,
     /// Heartbeat period (0 = none).
     pub heartbeat_ns: u64,
+    /// Priority fields of a JSON request (`None`: empty or bare-number body).
+    pub group: Option<PullGroup>,
 }
 
 /// Flow-control window of push consumers: a request after this many bytes…
@@ -327,12 +351,13 @@ pub struct Consumer {
     awaiting_interest: bool,
     /// Ack-sampling accumulator (percent points; a sample each time it passes 100).
     ack_sample_acc: u32,
+    /// `pinned_client`: who holds the pin.
+    pin: Option<Pin>,
+    pin_ids: priority::PinIds,
+    /// Counts pull polls (a request's listener is asked once per poll).
+    poll_pass: u64,
     dirty: bool,
     outputs: Vec<Output>,
-}
-
-fn push_u64(out: &mut Vec<u8>, v: u64) {
-    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 pub use crate::jetstream::consumer_api::status_headers as status_block;
@@ -356,6 +381,7 @@ impl Consumer {
             .copied()
             .unwrap_or(start.from_seq)
             .saturating_sub(1);
+        let pin_ids = priority::PinIds::new(&params.stream, &params.name, now_ns);
         Consumer {
             params,
             delivered_cseq: 0,
@@ -379,6 +405,9 @@ impl Consumer {
             rate_refilled_ns: now_ns,
             ack_sample_acc: 0,
             awaiting_interest: true,
+            pin: None,
+            pin_ids,
+            poll_pass: 0,
             dirty: true,
             outputs: Vec::new(),
         }
@@ -488,6 +517,9 @@ impl Consumer {
             .as_ref()
             .is_some_and(|p| p.rate_limit_bps > 0);
         self.params = params;
+        if self.params.priority.policy != Policy::PinnedClient {
+            self.pin = None;
+        }
         if had_rate {
             self.rate_allowance_bytes = self.rate_allowance_bytes.min(self.rate_burst_bytes());
         } else {
@@ -640,8 +672,9 @@ impl Consumer {
                 self.redeliver.insert(sseq);
             }
         }
-        // Pull expiry, lost interest and heartbeats.
+        // Pull expiry, lost interest, the pin's timeout and heartbeats.
         self.expire_waiting(now_ns, interest);
+        self.expire_pin(now_ns);
         for w in &mut self.waiting {
             if w.heartbeat_ns > 0 && now_ns.saturating_sub(w.last_sent_ns) >= w.heartbeat_ns {
                 w.last_sent_ns = now_ns;
@@ -916,6 +949,7 @@ impl Consumer {
     pub fn is_idle(&self, src: &dyn MessageSource) -> bool {
         self.deadlines.is_empty()
             && self.waiting.is_empty()
+            && self.pin.is_none()
             && self.params.push.is_none()
             && !self.has_work(src)
     }
@@ -949,7 +983,16 @@ fn fc_token(n: u64) -> String {
 
 /// Headers for a headers-only delivery: the stored headers plus `Nats-Msg-Size`.
 fn with_msg_size(headers: &Bytes, payload_len: usize) -> Bytes {
-    let mut h = Vec::with_capacity(headers.len() + 40);
+    with_header(
+        headers,
+        b"Nats-Msg-Size",
+        itoa::Buffer::new().format(payload_len).as_bytes(),
+    )
+}
+
+/// `headers` (possibly empty) with `name: value` appended.
+fn with_header(headers: &Bytes, name: &[u8], value: &[u8]) -> Bytes {
+    let mut h = Vec::with_capacity(headers.len() + name.len() + value.len() + 16);
     if headers.is_empty() {
         h.extend_from_slice(b"NATS/1.0\r\n");
     } else {
@@ -957,8 +1000,9 @@ fn with_msg_size(headers: &Bytes, payload_len: usize) -> Bytes {
         let body = headers.strip_suffix(b"\r\n").unwrap_or(headers);
         h.extend_from_slice(body);
     }
-    h.extend_from_slice(b"Nats-Msg-Size: ");
-    push_u64(&mut h, payload_len as u64);
+    h.extend_from_slice(name);
+    h.extend_from_slice(b": ");
+    h.extend_from_slice(value);
     h.extend_from_slice(b"\r\n\r\n");
     Bytes::from(h)
 }

@@ -17,6 +17,9 @@ impl Consumer {
         src: &dyn MessageSource,
     ) {
         self.last_activity_ns = now_ns;
+        if !self.admit_priority(&reply, spec.group.as_ref(), now_ns) {
+            return;
+        }
         // Requests past their deadline or whose requester left no longer count (for the
         // limit and for what earlier requests claim).
         if spec.no_wait || self.waiting.len() >= self.params.max_waiting.max(1) {
@@ -52,7 +55,7 @@ impl Consumer {
                 return;
             }
         }
-        self.waiting.push_back(PullWait {
+        self.enqueue(PullWait {
             reply,
             batch_left: spec.batch.max(1),
             bytes_left: (spec.max_bytes > 0).then_some(spec.max_bytes),
@@ -61,6 +64,8 @@ impl Consumer {
             heartbeat_ns: spec.heartbeat_ns,
             last_sent_ns: now_ns,
             delivered: 0,
+            group: spec.group,
+            seen_pass: 0,
         });
         self.poll(now_ns, interest, src);
     }
@@ -110,84 +115,46 @@ impl Consumer {
         }
     }
 
+    /// Hands messages to waiting requests, one at a time to the head of the queue as
+    /// `priority::settle_head` leaves it (nats-server's `nextWaiting`), which then goes to
+    /// the back while it wants more (round robin; `prioritized`: behind its priority).
     pub(super) fn deliver_pull(
         &mut self,
         now_ns: u64,
         interest: &mut dyn Interest,
         src: &dyn MessageSource,
     ) {
-        // Whether the request at the head was seen to have a listener in this pass: nothing
-        // changes interest while one poll runs (its deliveries are applied afterwards), so
-        // each request is asked once, not once per message.
-        let mut front_listening = false;
+        self.poll_pass += 1;
         for _ in 0..65_536 {
-            let Some(front) = self.waiting.front() else {
+            if self.waiting.is_empty() {
                 return;
-            };
-            // Checked against this very clock, not only on the tick: a request at or past
-            // its deadline gets nothing more.
-            if front.expires_at_ns.is_some_and(|t| t <= now_ns) {
-                let w = self.waiting.pop_front().expect("front exists");
-                self.outputs.push(ended(w, 408, "Request Timeout"));
-                front_listening = false;
-                continue;
             }
-            if front.batch_left == 0 {
-                self.waiting.pop_front();
-                front_listening = false;
-                continue;
-            }
-            let next = self.next_candidate(src);
-            let Some((msg_seq, redelivery)) = next else {
+            let Some((msg_seq, redelivery)) = self.next_candidate(src) else {
                 self.finish_no_wait();
                 return;
             };
             if !self.replay_due(msg_seq, now_ns, src) {
                 return;
             }
-            let front = self.waiting.front().expect("front exists");
-            // Someone must still listen on the reply subject (as nats-server checks before
-            // each delivery); an abandoned request is dropped without an answer.
-            if !front_listening {
-                if !interest.has_interest(&front.reply) {
-                    self.waiting.pop_front();
-                    continue;
-                }
-                front_listening = true;
+            let size = src.get(msg_seq).map_or(0, |m| self.wire_size(m));
+            if !self.settle_head(now_ns, size, redelivery, interest, src) {
+                // Nobody may take it now: one-shot requests end as when nothing is there.
+                self.finish_no_wait();
+                return;
             }
-            // max_bytes: the next message must fit what the request has left.
-            if let Some(left) = front.bytes_left {
-                let size = src.get(msg_seq).map_or(0, |m| self.wire_size(m));
-                if size > left {
-                    let w = self.waiting.pop_front().expect("front exists");
-                    self.outputs.push(Output::Status {
-                        to: w.reply,
-                        headers: status_block(
-                            409,
-                            "Message Size Exceeds MaxBytes",
-                            Some((w.batch_left, left)),
-                        ),
-                        reply: None,
-                    });
-                    front_listening = false;
-                    continue;
-                }
-            }
-            let to = front.reply.clone();
+            let to = self.waiting.front().expect("settled head").reply.clone();
             let Some(size) = self.deliver_one(msg_seq, redelivery, &to, now_ns, src) else {
                 continue;
             };
-            let w = self.waiting.front_mut().expect("front exists");
+            self.mark_pin();
+            let w = self.waiting.front_mut().expect("settled head");
             w.batch_left -= 1;
             w.delivered += 1;
             w.last_sent_ns = now_ns;
             if let Some(b) = &mut w.bytes_left {
                 *b = b.saturating_sub(size);
             }
-            if w.batch_left == 0 {
-                self.waiting.pop_front();
-                front_listening = false;
-            }
+            self.requeue_head();
         }
     }
 
@@ -214,13 +181,18 @@ impl Consumer {
     /// The earliest deadline of a waiting pull request (unix ns), so the host can wake up
     /// for it rather than answer `408` up to a tick late.
     pub fn next_pull_expiry_ns(&self) -> Option<u64> {
-        self.waiting.iter().filter_map(|w| w.expires_at_ns).min()
+        let pin = self.pin().map(|p| p.deadline_ns);
+        self.waiting
+            .iter()
+            .filter_map(|w| w.expires_at_ns)
+            .chain(pin)
+            .min()
     }
 }
 
 /// The status that ends request `w`, with what it still wanted (`Nats-Pending-Messages`,
 /// `Nats-Pending-Bytes`).
-fn ended(w: PullWait, code: u16, description: &str) -> Output {
+pub(super) fn ended(w: PullWait, code: u16, description: &str) -> Output {
     Output::Status {
         to: w.reply,
         headers: status_block(

@@ -56,6 +56,7 @@ mod tests {
             replay_original: false,
             ack_sample_percent: 0,
             paused_until_ns: 0,
+            priority: Default::default(),
         };
         let start = Start {
             from_seq: 1,

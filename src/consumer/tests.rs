@@ -34,6 +34,7 @@ fn params(ack: AckMode) -> Params {
         replay_original: false,
         ack_sample_percent: 0,
         paused_until_ns: 0,
+        priority: Default::default(),
     }
 }
 
@@ -78,6 +79,7 @@ fn drain(c: &mut Consumer) -> (Vec<Delivery>, Vec<String>) {
             Output::MaxDeliveries { stream_seq, .. } => st.push(format!("maxdeliver {stream_seq}")),
             Output::Terminated { stream_seq, .. } => st.push(format!("term {stream_seq}")),
             Output::Done { .. } | Output::Naked { .. } | Output::AckSampled { .. } => {}
+            Output::Pinned { .. } | Output::Unpinned { .. } => {}
         }
     }
     (d, st)
@@ -704,7 +706,7 @@ fn a_request_past_its_deadline_gets_nothing_even_between_ticks() {
         ..PullSpec::default()
     };
     assert_eq!(c.next_pull_expiry_ns(), None);
-    c.on_pull(inbox(), spec, 0, &mut Everyone(true), &s);
+    c.on_pull(inbox(), spec.clone(), 0, &mut Everyone(true), &s);
     assert_eq!(c.next_pull_expiry_ns(), Some(SEC));
     s.publish(b"s.1", b"", b"late", 5).unwrap();
     // The tick has not run since the deadline: the delivery must still see it.

@@ -271,6 +271,8 @@ pub enum ConsumerRequest {
     Pause(Option<u64>),
     /// CONSUMER.RESET: to the ack floor, a sequence or (natrix) a time.
     Reset(crate::jetstream::consumer_reset::ResetRequest),
+    /// CONSUMER.UNPIN: the priority group whose pin goes.
+    Unpin(String),
     /// CONSUMER.NAMES / CONSUMER.LIST paging.
     Listing(crate::jetstream::consumer_api::ListRequest),
     /// MSG.NEXT reaching the API handler (answered by the consumer's own subscription).
@@ -295,6 +297,9 @@ pub fn decode_consumer_body(
         ConsumerApi::Pause { .. } => ConsumerRequest::Pause(parse_pause_request(body)),
         ConsumerApi::Reset { .. } => {
             ConsumerRequest::Reset(crate::jetstream::consumer_reset::ResetRequest::parse(body)?)
+        }
+        ConsumerApi::Unpin { .. } => {
+            ConsumerRequest::Unpin(crate::jetstream::consumer_unpin::parse_unpin_request(body)?)
         }
         ConsumerApi::Names { .. } | ConsumerApi::List { .. } => {
             ConsumerRequest::Listing(ListRequest::parse(body)?)

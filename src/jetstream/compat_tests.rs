@@ -497,6 +497,7 @@ fn async_nats_consumer_configs_decode() {
         num_pending: 4,
         push_bound: true,
         now_ns: 2,
+        pinned: None,
     };
     let body = render_consumer_info(&view, &SERVER, ResponseType::ConsumerInfo);
     let info: Response<consumer::Info> = serde_json::from_slice(&body).unwrap();

@@ -76,6 +76,13 @@ pub enum ConsumerApi<'a> {
         /// Consumer token.
         consumer: &'a str,
     },
+    /// `UNPIN.<stream>.<consumer>` (2.11): drop a priority group's pin.
+    Unpin {
+        /// Stream token.
+        stream: &'a str,
+        /// Consumer token.
+        consumer: &'a str,
+    },
     /// `MSG.NEXT.<stream>.<consumer>` (pull request; replies are deliveries and status headers).
     MsgNext {
         /// Stream token.
@@ -118,6 +125,7 @@ impl<'a> ConsumerApi<'a> {
             "DELETE" => two(args).map(|(stream, consumer)| Self::Delete { stream, consumer }),
             "PAUSE" => two(args).map(|(stream, consumer)| Self::Pause { stream, consumer }),
             "RESET" => two(args).map(|(stream, consumer)| Self::Reset { stream, consumer }),
+            "UNPIN" => two(args).map(|(stream, consumer)| Self::Unpin { stream, consumer }),
             "MSG" => two(args.strip_prefix("NEXT.")?)
                 .map(|(stream, consumer)| Self::MsgNext { stream, consumer }),
             "NAMES" if !args.contains('.') => Some(Self::Names { stream: args }),
@@ -135,6 +143,7 @@ impl<'a> ConsumerApi<'a> {
             | Self::Delete { stream, .. }
             | Self::Pause { stream, .. }
             | Self::Reset { stream, .. }
+            | Self::Unpin { stream, .. }
             | Self::Names { stream }
             | Self::List { stream }
             | Self::MsgNext { stream, .. } => stream,
@@ -149,6 +158,7 @@ impl<'a> ConsumerApi<'a> {
             Self::Delete { .. } => ResponseType::ConsumerDelete,
             Self::Pause { .. } => ResponseType::ConsumerPause,
             Self::Reset { .. } => ResponseType::ConsumerReset,
+            Self::Unpin { .. } => ResponseType::ConsumerUnpin,
             Self::Names { .. } => ResponseType::ConsumerNames,
             Self::List { .. } => ResponseType::ConsumerList,
             Self::MsgNext { .. } => return None,
@@ -367,6 +377,8 @@ pub struct ConsumerInfoView<'a> {
     pub push_bound: bool,
     /// Time of the response, Unix ns (`ts`); also decides `paused`.
     pub now_ns: u64,
+    /// `pinned_client`: the pin id and when it was given (Unix ns).
+    pub pinned: Option<(&'a str, u64)>,
 }
 
 #[derive(Serialize)]
@@ -390,7 +402,9 @@ impl From<SequenceInfo> for SequenceJson {
 #[derive(Serialize)]
 struct PriorityGroupJson<'a> {
     group: &'a str,
-    pinned_ts: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pinned_client_id: Option<&'a str>,
+    pinned_ts: String,
 }
 
 fn is_false(v: &bool) -> bool {
@@ -445,14 +459,19 @@ impl<'a> InfoJson<'a> {
             paused: pause_remaining.is_some(),
             pause_remaining,
             ts: format_rfc3339_nanos(view.now_ns),
+            // nats-server reports the first group (the one it pins in).
             priority_groups: view
                 .config
                 .priority_groups
-                .iter()
+                .first()
                 .map(|group| PriorityGroupJson {
                     group,
-                    pinned_ts: ZERO_TIME,
+                    pinned_client_id: view.pinned.map(|(id, _)| id),
+                    pinned_ts: view
+                        .pinned
+                        .map_or_else(|| ZERO_TIME.to_owned(), |(_, ts)| format_rfc3339_nanos(ts)),
                 })
+                .into_iter()
                 .collect(),
         }
     }
@@ -555,15 +574,23 @@ pub struct PullRequest {
     pub no_wait: bool,
     /// Idle heartbeat interval, ns (0 = none).
     pub idle_heartbeat_ns: u64,
-    /// Priority group (ADR-42), accepted.
+    /// The priority-group fields; `Some` for every JSON request (nats-server's
+    /// `PriorityGroup`, checked by the consumer), `None` for an empty or bare-number body.
+    pub priority_group: Option<PullGroup>,
+}
+
+/// The priority-group fields of a JSON pull request (nats-server's `PriorityGroup`, ADR-42).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PullGroup {
+    /// Priority group (`group`).
     pub group: String,
-    /// Pin id (ADR-42), accepted.
+    /// Pin id of a `pinned_client` consumer (`id`).
     pub id: String,
-    /// Overflow threshold on pending messages, accepted.
+    /// `overflow`: serve only once this many messages are pending (`min_pending`).
     pub min_pending: i64,
-    /// Overflow threshold on pending acks, accepted.
+    /// `overflow`: serve only once this many acks are pending (`min_ack_pending`).
     pub min_ack_pending: i64,
-    /// Priority (prioritized policy), accepted.
+    /// `prioritized`: 0 (first) to 9 (`priority`).
     pub priority: i64,
 }
 
@@ -627,11 +654,13 @@ pub fn parse_pull_request(body: &[u8], cfg: &ConsumerConfig) -> Result<PullReque
             expires_ns: u64::try_from(parsed.expires).unwrap_or(0),
             no_wait: parsed.no_wait,
             idle_heartbeat_ns: u64::try_from(parsed.idle_heartbeat).unwrap_or(0),
-            group: parsed.group,
-            id: parsed.id,
-            min_pending: parsed.min_pending,
-            min_ack_pending: parsed.min_ack_pending,
-            priority: parsed.priority,
+            priority_group: Some(PullGroup {
+                group: parsed.group,
+                id: parsed.id,
+                min_pending: parsed.min_pending,
+                min_ack_pending: parsed.min_ack_pending,
+                priority: parsed.priority,
+            }),
         }
     } else {
         let batch = std::str::from_utf8(trimmed)
@@ -739,6 +768,10 @@ pub enum ConsumerAdvisory {
     MsgNaked,
     /// `PAUSE`.
     Pause,
+    /// `PINNED` (a priority group's pin was given).
+    Pinned,
+    /// `UNPINNED` (a priority group's pin ended).
+    Unpinned,
 }
 
 /// `$JS.EVENT.ADVISORY.CONSUMER.<KIND>.<stream>.<consumer>`.
@@ -750,6 +783,8 @@ pub fn consumer_advisory_subject(kind: ConsumerAdvisory, stream: &str, consumer:
         ConsumerAdvisory::MsgTerminated => "MSG_TERMINATED",
         ConsumerAdvisory::MsgNaked => "MSG_NAKED",
         ConsumerAdvisory::Pause => "PAUSE",
+        ConsumerAdvisory::Pinned => "PINNED",
+        ConsumerAdvisory::Unpinned => "UNPINNED",
     };
     format!("{CONSUMER_ADVISORY_PREFIX}{token}.{stream}.{consumer}")
 }
@@ -895,6 +930,42 @@ pub fn render_nak_advisory(
     write_num(&mut out, "stream_seq", stream_seq);
     write_num(&mut out, "deliveries", deliveries);
     advisory_end(&mut out, meta);
+    out
+}
+
+/// `consumer_group_pinned` (`id` = the new pin) or `consumer_group_unpinned` (`reason`
+/// `timeout` or `admin`) advisory, in nats-server's key order (domain before the group).
+pub fn render_pin_advisory(
+    meta: &AdvisoryMeta,
+    stream: &str,
+    consumer: &str,
+    group: &str,
+    id: Option<&str>,
+    reason: &str,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    let kind = match id {
+        Some(_) => "consumer_group_pinned",
+        None => "consumer_group_unpinned",
+    };
+    advisory_start(&mut out, kind, meta, stream, consumer);
+    if !meta.domain.is_empty() {
+        out.extend_from_slice(b",\"domain\":");
+        write_json_str(&mut out, meta.domain);
+    }
+    out.extend_from_slice(b",\"group\":");
+    write_json_str(&mut out, group);
+    match id {
+        Some(id) => {
+            out.extend_from_slice(b",\"pinned_id\":");
+            write_json_str(&mut out, id);
+        }
+        None => {
+            out.extend_from_slice(b",\"reason\":");
+            write_json_str(&mut out, reason);
+        }
+    }
+    out.push(b'}');
     out
 }
 
@@ -1049,6 +1120,7 @@ mod tests {
             num_pending: 3,
             push_bound: false,
             now_ns,
+            pinned: None,
         }
     }
 
@@ -1583,6 +1655,7 @@ mod tests {
             PullRequest {
                 batch: 1,
                 no_wait: true,
+                priority_group: Some(PullGroup::default()),
                 ..Default::default()
             }
         );
@@ -1597,11 +1670,13 @@ mod tests {
                 expires_ns: 30_000_000_000,
                 no_wait: false,
                 idle_heartbeat_ns: 5_000_000_000,
-                group: "g".into(),
-                id: "p".into(),
-                min_pending: 3,
-                min_ack_pending: 4,
-                priority: 2,
+                priority_group: Some(PullGroup {
+                    group: "g".into(),
+                    id: "p".into(),
+                    min_pending: 3,
+                    min_ack_pending: 4,
+                    priority: 2,
+                }),
             }
         );
         let within = parse_pull_request(

@@ -369,7 +369,7 @@ pub struct ConsumerConfig {
 }
 
 /// A priority group name as nats-server accepts it: `[A-Za-z0-9/_=-]{1,16}`.
-fn is_valid_group_name(group: &str) -> bool {
+pub(crate) fn is_valid_group_name(group: &str) -> bool {
     (1..=16).contains(&group.len())
         && group
             .bytes()

@@ -2,6 +2,7 @@
 //! as nats-server 2.15.1 sends them).
 
 use super::errors::JsApiError;
+use crate::store::stream::BatchRefusal;
 use crate::store::StoreError;
 
 impl From<StoreError> for JsApiError {
@@ -31,6 +32,19 @@ impl From<StoreError> for JsApiError {
             StoreError::PurgeNotPermitted => JsApiError::purge_not_permitted(),
             StoreError::PurgeSeqAndKeep => JsApiError::bad_request(),
             StoreError::Sealed => JsApiError::stream_sealed(),
+        }
+    }
+}
+
+impl From<BatchRefusal> for JsApiError {
+    fn from(e: BatchRefusal) -> Self {
+        match e {
+            BatchRefusal::Store(e) => e.into(),
+            BatchRefusal::UnsupportedHeader(h) => JsApiError::atomic_publish_unsupported_header(h),
+            BatchRefusal::DuplicateMsgId => JsApiError::atomic_publish_contains_duplicate_message(),
+            BatchRefusal::WrongLastSequenceConstant => JsApiError::wrong_last_sequence_constant(),
+            BatchRefusal::RollupSubInvalid => JsApiError::batch_rollup_sub_invalid(),
+            BatchRefusal::RollupAllInvalid => JsApiError::batch_rollup_all_invalid(),
         }
     }
 }

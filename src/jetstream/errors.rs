@@ -245,6 +245,24 @@ js_errors! {
     message_schedules_scheduler_invalid() => 400, 10212, "message schedules invalid scheduler";
     /// `Nats-Schedule-Time-Zone` empty or not a zone this server knows.
     message_schedules_time_zone_invalid() => 400, 10223, "message schedules time zone is invalid";
+    /// A batch message (`Nats-Batch-Id`) to a stream without `allow_atomic`.
+    atomic_publish_disabled() => 400, 10174, "atomic publish is disabled";
+    /// A batch message without a decimal `Nats-Batch-Sequence`.
+    atomic_publish_missing_seq() => 400, 10175, "atomic publish sequence is missing";
+    /// A gap, an unknown or abandoned batch, or a batch of only `eob`.
+    atomic_publish_incomplete_batch() => 400, 10176, "atomic publish batch is incomplete";
+    /// A header atomic batches do not support (`Nats-Expected-Last-Msg-Id`).
+    atomic_publish_unsupported_header(header) => 400, 10177, "atomic publish unsupported header used: {header}";
+    /// A batch id longer than 64 bytes.
+    atomic_publish_invalid_batch_id() => 400, 10179, "atomic publish batch ID is invalid";
+    /// More messages in a batch than the limit (`size`).
+    atomic_publish_too_large_batch(size) => 400, 10199, "atomic publish batch is too large: {size}";
+    /// `Nats-Batch-Commit` neither `1` nor `eob`.
+    atomic_publish_invalid_batch_commit() => 400, 10200, "atomic publish batch commit is invalid";
+    /// A `Nats-Msg-Id` already stored, or twice in the batch.
+    atomic_publish_contains_duplicate_message() => 400, 10201, "atomic publish batch contains duplicate message id";
+    /// Too many open batches on the stream (or in all).
+    atomic_publish_too_many_inflight() => 429, 10210, "atomic publish too many inflight";
     /// Consumer create/update failed; `err` is nats-server's text (e.g. the update
     /// Refusals `ack policy can not be updated`, or `error creating store for consumer`).
     consumer_create(err: text) => 500, 10012, "{err}";
@@ -333,6 +351,8 @@ js_errors! {
     consumer_inactive_threshold_excess(limit) => 400, 10153, "consumer inactive threshold exceeds system limit of {limit}";
     /// `priority_policy` without `priority_groups`.
     consumer_priority_policy_without_group() => 400, 10159, "Setting PriorityPolicy requires at least one PriorityGroup to be set";
+    /// A pull or unpin request naming a group the consumer does not have.
+    consumer_invalid_priority_group() => 400, 10160, "Provided priority group does not exist for this consumer";
     /// An empty priority group name.
     consumer_empty_group_name() => 400, 10161, "Group name cannot be an empty string";
     /// A priority group name outside `[A-Za-z0-9/_=-]{1,16}`.
@@ -366,6 +386,10 @@ js_error_texts! {
     purge_not_permitted => stream_purge_failed("stream purge not permitted");
     /// 10111 for `Nats-Rollup` on a stream without `allow_rollup_hdrs`.
     rollup_not_permitted => stream_rollup_failed("rollup not permitted");
+    /// 10111 for `Nats-Rollup: sub` on a subject an atomic batch already wrote.
+    batch_rollup_sub_invalid => stream_rollup_failed("batch rollup sub invalid");
+    /// 10111 for `Nats-Rollup: all` after an atomic batch's first message.
+    batch_rollup_all_invalid => stream_rollup_failed("batch rollup all invalid");
 }
 
 /// Turns a serde_json failure into 10025 with nats-server's wording where it is known:

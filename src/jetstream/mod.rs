@@ -22,6 +22,7 @@ mod compat_tests;
 pub mod consumer_api;
 pub mod consumer_config;
 pub mod consumer_reset;
+pub mod consumer_unpin;
 mod error_map;
 pub mod errors;
 pub mod failure_reply;
@@ -52,8 +53,8 @@ pub use consumer_config::{
 pub use error_map::msg_delete_miss;
 pub use errors::{invalid_json_error, ErrorEntry, JsApiError, ERROR_TABLE};
 pub use responses::{
-    direct_get_eob, page_subjects, pub_ack, pub_ack_counter, pub_ack_counter_in, pub_ack_in,
-    pub_error, render_account_info, render_error, render_msg_get, render_purge,
+    direct_get_eob, page_subjects, pub_ack, pub_ack_batch, pub_ack_counter, pub_ack_counter_in,
+    pub_ack_in, pub_error, render_account_info, render_error, render_msg_get, render_purge,
     render_stream_create, render_stream_info, render_stream_list, render_stream_names,
     render_stream_update, render_success, write_direct_get_headers, write_pub_ack,
     write_pub_ack_in, AccountInfoView, AccountLimits, BatchHeaders, Paging, ResponseType,

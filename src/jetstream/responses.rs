@@ -59,6 +59,8 @@ pub enum ResponseType {
     ConsumerPause,
     /// CONSUMER.RESET.
     ConsumerReset,
+    /// CONSUMER.UNPIN.
+    ConsumerUnpin,
 }
 
 impl ResponseType {
@@ -82,6 +84,7 @@ impl ResponseType {
             Self::ConsumerDelete => "io.nats.jetstream.api.v1.consumer_delete_response",
             Self::ConsumerPause => "io.nats.jetstream.api.v1.consumer_pause_response",
             Self::ConsumerReset => "io.nats.jetstream.api.v1.consumer_reset_response",
+            Self::ConsumerUnpin => "io.nats.jetstream.api.v1.consumer_unpin_response",
         }
     }
 }
@@ -585,6 +588,18 @@ pub fn pub_ack_counter_in(stream: &str, domain: Option<&str>, seq: u64, val: &st
     out.extend_from_slice(b",\"val\":");
     write_json_str(&mut out, val);
     out.push(b'}');
+    Bytes::from(out)
+}
+
+/// The publish ack of an atomic batch's commit:
+/// `{"stream":"S","seq":<last>,"batch":"<id>","count":N}`.
+pub fn pub_ack_batch(stream: &str, seq: u64, batch: &str, count: u64) -> Bytes {
+    let mut out = Vec::with_capacity(64 + stream.len() + batch.len());
+    write_pub_ack(&mut out, stream, seq, false);
+    out.pop();
+    out.extend_from_slice(b",\"batch\":");
+    write_json_str(&mut out, batch);
+    out.extend_from_slice(format!(",\"count\":{count}}}").as_bytes());
     Bytes::from(out)
 }
 

@@ -662,6 +662,17 @@ impl StreamConfig {
         if self.allow_msg_schedules && self.discard == DiscardPolicy::New {
             return invalid("message scheduling cannot use discard new");
         }
+        if self.persist_mode == PersistMode::Async {
+            if self.storage != StorageType::File {
+                return invalid("async persist mode is only supported on file storage");
+            }
+            if self.num_replicas > 1 {
+                return invalid("async persist mode is not supported on replicated streams");
+            }
+            if self.allow_atomic {
+                return invalid("async persist mode is not supported with atomic batch publish");
+            }
+        }
         for (i, subject) in self.subjects.iter().enumerate() {
             if !is_valid_subscribe_subject(subject.as_bytes()) {
                 return invalid("invalid subject");
@@ -752,8 +763,6 @@ impl StreamConfig {
             "stream subject transforms are not supported (field subject_transform)"
         } else if self.republish.is_some() {
             "stream republish is not supported (field republish)"
-        } else if self.allow_atomic {
-            "atomic batch publish is not supported (field allow_atomic)"
         } else if self.allow_batched {
             "batched publish is not supported (field allow_batched)"
         } else {
@@ -1277,10 +1286,6 @@ mod tests {
                 "stream republish is not supported (field republish)",
             ),
             (
-                r#"{"name":"M","allow_atomic":true}"#,
-                "atomic batch publish is not supported (field allow_atomic)",
-            ),
-            (
                 r#"{"name":"M","allow_batched":true}"#,
                 "batched publish is not supported (field allow_batched)",
             ),
@@ -1296,8 +1301,39 @@ mod tests {
         normalized(r#"{"name":"S","allow_msg_schedules":true}"#)
             .check_supported()
             .expect("schedules");
+        normalized(r#"{"name":"A","allow_atomic":true}"#)
+            .check_supported()
+            .expect("atomic batches");
         let json = r#"{"name":"K","allow_msg_ttl":true,"subject_delete_marker_ttl":1000000000,"compression":"s2","placement":{"tags":["a"]},"persist_mode":"async","first_seq":5}"#;
         normalized(json).check_supported().expect(json);
+    }
+
+    #[test]
+    fn async_persist_mode_refusals() {
+        for (json, want) in [
+            (
+                r#"{"name":"A","subjects":["a"],"persist_mode":"async","storage":"memory"}"#,
+                "async persist mode is only supported on file storage",
+            ),
+            (
+                r#"{"name":"A","subjects":["a"],"persist_mode":"async","num_replicas":3,"allow_atomic":true}"#,
+                "async persist mode is not supported on replicated streams",
+            ),
+            (
+                r#"{"name":"A","subjects":["a"],"persist_mode":"async","allow_atomic":true}"#,
+                "async persist mode is not supported with atomic batch publish",
+            ),
+        ] {
+            let e = normalized(json).validate().unwrap_err();
+            assert_eq!(
+                (e.err_code, e.description.as_str()),
+                (10052, want),
+                "{json}"
+            );
+        }
+        normalized(r#"{"name":"A","subjects":["a"],"persist_mode":"async"}"#)
+            .validate()
+            .expect("async on a file stream");
     }
 
     #[test]

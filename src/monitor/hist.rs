@@ -61,6 +61,8 @@ pub struct CommitHistograms {
     pub size: Histogram,
     /// Microseconds per group commit (the writes and the fdatasyncs).
     pub micros: Histogram,
+    /// Microseconds per group-commit fdatasync alone.
+    pub fdatasync: Histogram,
 }
 
 impl Default for CommitHistograms {
@@ -68,6 +70,7 @@ impl Default for CommitHistograms {
         CommitHistograms {
             size: Histogram::new(COMMIT_SIZE_BOUNDS),
             micros: Histogram::new(COMMIT_MICROS_BOUNDS),
+            fdatasync: Histogram::new(COMMIT_MICROS_BOUNDS),
         }
     }
 }
@@ -77,6 +80,11 @@ impl CommitHistograms {
     pub fn record(&mut self, ops: usize, micros: u64) {
         self.size.record(ops as u64);
         self.micros.record(micros);
+    }
+
+    /// Records one group-commit fdatasync that took `micros`.
+    pub fn record_fdatasync(&mut self, micros: u64) {
+        self.fdatasync.record(micros);
     }
 }
 

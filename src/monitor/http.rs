@@ -231,6 +231,8 @@ impl Monitor {
                         "limit" => opts.limit = parse_num("limit", v)?,
                         "sort" => opts.sort = v.to_string(),
                         "cid" => opts.cid = Some(parse_num("cid", v)? as u64),
+                        "acc" => opts.acc = Some(v.to_string()),
+                        "auth" => opts.auth = parse_bool(v)?,
                         "subs" => {
                             opts.subs = if *v == "detail" {
                                 SubsDetail::Detail
@@ -247,29 +249,30 @@ impl Monitor {
                 render::connz(&self.facts, &cores, &opts, now_unix_ns()).map(Reply::json)
             }
             "/subsz" | "/subscriptionsz" => {
-                let (mut list, mut offset, mut limit) = (false, 0, 0);
+                let mut opts = render::SubszOpts::default();
                 for (k, v) in &q {
                     match *k {
-                        "subs" => list = parse_bool(v)?,
-                        "offset" => offset = parse_num("offset", v)?,
-                        "limit" => limit = parse_num("limit", v)?,
+                        "subs" => opts.list = parse_bool(v)?,
+                        "offset" => opts.offset = parse_num("offset", v)?,
+                        "limit" => opts.limit = parse_num("limit", v)?,
+                        "acc" => opts.acc = Some(v.to_string()),
                         _ => {}
                     }
                 }
-                let cores = self.shared.gather(list);
+                let cores = self.shared.gather(opts.list);
                 Ok(Reply::json(render::subsz(
                     &self.facts,
                     &cores,
-                    list,
-                    offset,
-                    limit,
+                    &opts,
                     now_unix_ns(),
                 )))
             }
             "/jsz" => {
                 let mut opts = JszOpts::default();
+                let mut acc = None;
                 for (k, v) in &q {
                     match *k {
+                        "acc" if !v.is_empty() => acc = Some(*v),
                         "accounts" => opts.accounts = parse_bool(v)?,
                         "streams" => opts.streams = parse_bool(v)?,
                         "consumers" => opts.consumers = parse_bool(v)?,
@@ -277,7 +280,8 @@ impl Monitor {
                         _ => {}
                     }
                 }
-                let opts = opts.normalized();
+                let mut opts = opts.normalized();
+                opts.accounts |= acc.is_some();
                 let js = if opts.consumers {
                     JsDetail::Consumers
                 } else if opts.streams {
@@ -290,6 +294,7 @@ impl Monitor {
                     &self.facts,
                     &cores,
                     opts,
+                    acc,
                     now_unix_ns(),
                 )))
             }
@@ -321,7 +326,17 @@ impl Monitor {
         }
     }
 
+    /// Fresh snapshots of every core (see [`MonitorShared::gather_js`]).
+    pub(super) fn gather(
+        &self,
+        detail: bool,
+        js: JsDetail,
+    ) -> Vec<Arc<super::snapshot::CoreSnapshot>> {
+        self.shared.gather_js(detail, js)
+    }
+
     fn varz(&mut self, cores: &[Arc<super::snapshot::CoreSnapshot>]) -> Vec<u8> {
+        self.facts.refresh(now_unix_ns());
         let proc_stats = ProcessStats {
             mem: rss_bytes(),
             cpu: self.cpu.sample(),

@@ -1,6 +1,7 @@
 //! `/jsz` and `/varz`'s `jetstream.stats` (sans-IO): the cores' [`JsCoreView`]s summed into
-//! nats-server 2.15.1's `JSInfo` shape, with `account_details[].stream_detail[]` (one `$G`
-//! account) and their `consumer_detail[]` when asked.
+//! nats-server 2.15.1's `JSInfo` shape, with `account_details[].stream_detail[]` (one entry
+//! per account with JetStream, or the one `acc` names) and their `consumer_detail[]` when
+//! asked.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use serde::Serialize;
 
 use super::render::{JsFacts, ServerFacts};
 use super::snapshot::CoreSnapshot;
+use crate::accounts::AccountId;
 use crate::jetstream::gocompat::go_escape_html;
 use crate::jetstream::responses::ApiStats;
 use crate::jetstream::time::{format_rfc3339_nanos, format_state_time};
@@ -49,20 +51,35 @@ pub(super) struct JsStats {
     api: ApiStats,
 }
 
+/// Adds `v`'s totals (not its details) to `t`.
+fn add_totals(t: &mut JsCoreView, v: &JsCoreView) {
+    t.streams += v.streams;
+    t.consumers += v.consumers;
+    t.messages += v.messages;
+    t.bytes += v.bytes;
+    t.memory += v.memory;
+    t.storage += v.storage;
+    t.reserved_memory += v.reserved_memory;
+    t.reserved_storage += v.reserved_storage;
+    t.api_total += v.api_total;
+    t.api_errors += v.api_errors;
+}
+
+/// One core's per-account views summed into its `js` (totals only: the details stay in
+/// the per-account views).
+pub fn sum_account_views(views: &[(AccountId, JsCoreView)]) -> JsCoreView {
+    let mut t = JsCoreView::default();
+    for (_, v) in views {
+        add_totals(&mut t, v);
+    }
+    t
+}
+
 /// The cores' views summed (details concatenated, sorted by stream name).
 pub fn sum_views(cores: &[Arc<CoreSnapshot>]) -> JsCoreView {
     let mut t = JsCoreView::default();
     for v in cores.iter().filter_map(|c| c.js.as_ref()) {
-        t.streams += v.streams;
-        t.consumers += v.consumers;
-        t.messages += v.messages;
-        t.bytes += v.bytes;
-        t.memory += v.memory;
-        t.storage += v.storage;
-        t.reserved_memory += v.reserved_memory;
-        t.reserved_storage += v.reserved_storage;
-        t.api_total += v.api_total;
-        t.api_errors += v.api_errors;
+        add_totals(&mut t, v);
         t.stream_detail.extend(v.stream_detail.iter().cloned());
     }
     t.stream_detail
@@ -70,14 +87,42 @@ pub fn sum_views(cores: &[Arc<CoreSnapshot>]) -> JsCoreView {
     t
 }
 
+/// One account's views on every core summed (details concatenated, sorted by stream name).
+fn account_view(cores: &[Arc<CoreSnapshot>], account: AccountId) -> JsCoreView {
+    let mut t = JsCoreView::default();
+    for (_, v) in cores
+        .iter()
+        .flat_map(|c| c.js_accounts.iter())
+        .filter(|(a, _)| *a == account)
+    {
+        add_totals(&mut t, v);
+        t.stream_detail.extend(v.stream_detail.iter().cloned());
+    }
+    t.stream_detail
+        .sort_by(|a, b| a.config.name.cmp(&b.config.name));
+    t
+}
+
+/// The accounts with JetStream (each has a stream host), by name.
+fn js_accounts(facts: &ServerFacts) -> Vec<(AccountId, &str)> {
+    let mut v: Vec<(AccountId, &str)> = facts
+        .accounts
+        .iter()
+        .filter(|(_, a)| a.jetstream)
+        .map(|(id, a)| (id, &*a.name))
+        .collect();
+    v.sort_by(|a, b| a.1.cmp(b.1));
+    v
+}
+
 /// The server-wide `JetStreamStats` of summed views.
-pub(super) fn stats(t: &JsCoreView) -> JsStats {
+pub(super) fn stats(facts: &ServerFacts, t: &JsCoreView) -> JsStats {
     JsStats {
         memory: t.memory,
         storage: t.storage,
         reserved_memory: t.reserved_memory,
         reserved_storage: t.reserved_storage,
-        accounts: 1,
+        accounts: js_accounts(facts).len() as u64,
         ha_assets: 0,
         api: ApiStats {
             level: API_LEVEL,
@@ -158,9 +203,9 @@ struct StreamDetail<'a> {
 }
 
 #[derive(Serialize)]
-struct AccountDetail<'a> {
-    name: &'static str,
-    id: &'static str,
+pub(super) struct AccountDetail<'a> {
+    name: &'a str,
+    id: &'a str,
     #[serde(flatten)]
     stats: JsStats,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -243,43 +288,95 @@ fn stream_detail<'a>(
     }
 }
 
-/// `/jsz` from the cores' snapshots (taken with JetStream state at the detail `opts` needs).
+/// One account's `account_details[]` entry (also `$SYS.REQ.ACCOUNT.<acc>.JSZ`'s data).
+pub(super) fn account_detail<'a>(
+    facts: &'a ServerFacts,
+    view: &'a JsCoreView,
+    account: AccountId,
+    opts: JszOpts,
+    now: &str,
+) -> AccountDetail<'a> {
+    // The account's own limits, else the server's; -1 (unlimited) shows as 2^64-1, the
+    // way nats-server prints its uint64 conversion.
+    let a = facts.accounts.get(account);
+    let js = facts.jetstream.as_ref();
+    let (mem, file) = a.jetstream_limits;
+    let limit = |own: Option<i64>, server: Option<i64>| own.or(server).unwrap_or(-1) as u64;
+    let mut acc = stats(facts, view);
+    acc.reserved_memory = limit(mem, js.map(|j| j.max_memory));
+    acc.reserved_storage = limit(file, js.map(|j| j.max_storage));
+    acc.accounts = 0;
+    acc.api.level = 0;
+    AccountDetail {
+        name: &a.name,
+        id: &a.name,
+        stats: acc,
+        stream_detail: if opts.streams {
+            view.stream_detail
+                .iter()
+                .map(|s| stream_detail(s, facts, opts, now))
+                .collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// One account's JetStream usage as `$SYS.REQ.ACCOUNT.<acc>.JSZ` answers it; None when the
+/// account does not exist or has no JetStream.
+pub fn account_jsz(
+    facts: &ServerFacts,
+    cores: &[Arc<CoreSnapshot>],
+    acc: &str,
+    opts: JszOpts,
+    now_unix_ns: u64,
+) -> Option<Vec<u8>> {
+    let opts = opts.normalized();
+    let id = facts.accounts.id(acc)?;
+    if facts.jetstream.is_none() || !facts.accounts.get(id).jetstream {
+        return None;
+    }
+    let view = account_view(cores, id);
+    let now = format_rfc3339_nanos(now_unix_ns);
+    let detail = account_detail(facts, &view, id, opts, &now);
+    Some(go_escape_html(
+        serde_json::to_vec_pretty(&detail).unwrap_or_default(),
+    ))
+}
+
+/// `/jsz` from the cores' snapshots (taken with JetStream state at the detail `opts` needs);
+/// `acc` limits `account_details` to that account (and implies them), as nats-server.
 pub fn jsz(
     facts: &ServerFacts,
     cores: &[Arc<CoreSnapshot>],
     opts: JszOpts,
+    acc: Option<&str>,
     now_unix_ns: u64,
 ) -> Vec<u8> {
-    let opts = opts.normalized();
+    let mut opts = opts.normalized();
+    opts.accounts |= acc.is_some();
     let t = sum_views(cores);
     let now = format_rfc3339_nanos(now_unix_ns);
     let enabled = facts.jetstream.is_some();
-    let mut account_details = Vec::new();
-    if opts.accounts && enabled {
-        // The account's own limits: natrix's are the server's (-1, unlimited, shows as
-        // 2^64-1 the way nats-server prints its uint64 conversion).
-        let limit = |v: Option<i64>| v.unwrap_or(-1) as u64;
-        let js = facts.jetstream.as_ref();
-        let mut acc = stats(&t);
-        acc.reserved_memory = limit(js.map(|j| j.max_memory));
-        acc.reserved_storage = limit(js.map(|j| j.max_storage));
-        acc.accounts = 0;
-        acc.api.level = 0;
-        account_details.push(AccountDetail {
-            name: "$G",
-            id: "$G",
-            stats: acc,
-            stream_detail: if opts.streams {
-                t.stream_detail
-                    .iter()
-                    .map(|s| stream_detail(s, facts, opts, &now))
-                    .collect()
-            } else {
-                Vec::new()
-            },
-        });
-    }
-    let mut stats = stats(&t);
+    let accounts = if enabled {
+        js_accounts(facts)
+    } else {
+        Vec::new()
+    };
+    let views: Vec<(AccountId, JsCoreView)> = if opts.accounts {
+        accounts
+            .iter()
+            .filter(|(_, name)| acc.is_none_or(|a| a == *name))
+            .map(|(id, _)| (*id, account_view(cores, *id)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let account_details = views
+        .iter()
+        .map(|(id, view)| account_detail(facts, view, *id, opts, &now))
+        .collect();
+    let mut stats = stats(facts, &t);
     if !enabled {
         stats.accounts = 0;
         stats.api.level = 0;
@@ -295,7 +392,7 @@ pub fn jsz(
         messages: t.messages,
         bytes: t.bytes,
         account_details,
-        total: u64::from(enabled),
+        total: accounts.len() as u64,
     };
     go_escape_html(serde_json::to_vec_pretty(&json).unwrap_or_default())
 }

@@ -176,10 +176,11 @@ pub fn metrics(varz_json: &[u8], cores: &[Arc<CoreSnapshot>]) -> String {
 }
 
 /// `natrix_core_jetstream_commit_size` (ops per group commit) and
-/// `natrix_core_jetstream_commit_seconds` (write + fdatasync per group commit), per core.
+/// `natrix_core_jetstream_commit_seconds` (write + fdatasync per group commit) and
+/// `natrix_core_jetstream_fdatasync_seconds` (its fdatasync alone), per core.
 fn commit_histograms(out: &mut String, server_id: &str, cores: &[Arc<CoreSnapshot>]) {
     type Pick = fn(&super::hist::CommitHistograms) -> &super::hist::Histogram;
-    let hists: [(&str, &str, f64, Pick); 2] = [
+    let hists: [(&str, &str, f64, Pick); 3] = [
         (
             "natrix_core_jetstream_commit_size",
             "Storage ops per JetStream group commit",
@@ -191,6 +192,12 @@ fn commit_histograms(out: &mut String, server_id: &str, cores: &[Arc<CoreSnapsho
             "Duration of a JetStream group commit (segment writes and fdatasyncs)",
             1e-6,
             |c| &c.micros,
+        ),
+        (
+            "natrix_core_jetstream_fdatasync_seconds",
+            "Duration of the fdatasync of a JetStream group commit",
+            1e-6,
+            |c| &c.fdatasync,
         ),
     ];
     for (name, help, scale, pick) in hists {
@@ -235,6 +242,7 @@ mod tests {
             commits: Some({
                 let mut h = crate::monitor::hist::CommitHistograms::default();
                 h.record(3, 420);
+                h.record_fdatasync(180);
                 h
             }),
             ..Default::default()
@@ -255,6 +263,9 @@ mod tests {
         assert!(text.contains("natrix_core_jetstream_streams{server_id=\"NX\",core=\"1\"} 2\n"));
         assert!(text.contains("natrix_core_jetstream_streams{server_id=\"NX\",core=\"0\"} 0\n"));
         assert!(text.contains("# TYPE natrix_core_jetstream_commit_seconds histogram\n"));
+        assert!(text.contains(
+            "natrix_core_jetstream_fdatasync_seconds_bucket{server_id=\"NX\",core=\"1\",le=\"0.00025\"} 1\n"
+        ));
         assert!(text.contains(
             "natrix_core_jetstream_commit_seconds_bucket{server_id=\"NX\",core=\"1\",le=\"0.0005\"} 1\n"
         ));

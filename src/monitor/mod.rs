@@ -18,6 +18,7 @@ pub mod render;
 pub mod slot;
 pub mod snapshot;
 pub mod sys;
+pub mod sys_account;
 
 pub use http::{spawn, MonitorError, MonitorHandle};
 pub use render::{JsFacts, ServerFacts};

@@ -51,6 +51,37 @@ pub struct ServerFacts {
     pub start_unix_ns: u64,
     /// JetStream settings, when enabled.
     pub jetstream: Option<JsFacts>,
+    /// The accounts (names, system account, JetStream, imports).
+    pub accounts: Arc<crate::accounts::Accounts>,
+    /// The reloadable configuration (SIGHUP): `/varz` shows its limits once reloaded.
+    pub reload: Option<Arc<crate::reload::Reloadable>>,
+    /// The generation of the configuration the limits above come from.
+    pub config_generation: u64,
+    /// When that configuration was loaded (unix ns; 0 = at start).
+    pub config_load_unix_ns: u64,
+}
+
+impl ServerFacts {
+    /// Takes the limits of a configuration reloaded since the last call (a lock and a
+    /// clone only when the generation moved).
+    pub fn refresh(&mut self, now_unix_ns: u64) {
+        let Some(r) = &self.reload else {
+            return;
+        };
+        if r.generation() == self.config_generation {
+            return;
+        }
+        let (generation, cfg) = r.config();
+        let l = &cfg.limits;
+        self.max_connections = l.max_connections as u64;
+        self.ping_interval_ns = l.ping_interval_ms * 1_000_000;
+        self.ping_max = l.max_pings_outstanding;
+        self.max_control_line = l.max_control_line_bytes as u64;
+        self.max_payload = l.max_payload_bytes as u64;
+        self.max_pending = l.max_pending_bytes as u64;
+        self.config_generation = generation;
+        self.config_load_unix_ns = now_unix_ns;
+    }
 }
 
 /// JetStream settings shown in `/varz`.
@@ -249,7 +280,7 @@ pub fn varz(
             stats: facts
                 .jetstream
                 .as_ref()
-                .map(|_| super::jsz::stats(&super::jsz::sum_views(cores))),
+                .map(|_| super::jsz::stats(facts, &super::jsz::sum_views(cores))),
         },
         write_deadline: facts.write_deadline_ns,
         start: start.clone(),
@@ -276,7 +307,11 @@ pub fn varz(
         stale_connections: t.stale_connections,
         subscriptions,
         http_req_stats,
-        config_load_time: start,
+        config_load_time: if facts.config_load_unix_ns == 0 {
+            start
+        } else {
+            format_rfc3339_nanos(facts.config_load_unix_ns)
+        },
         slow_consumer_stats: counts(t.slow_consumers),
         stale_connection_stats: counts(t.stale_connections),
     })
@@ -337,6 +372,10 @@ pub struct ConnzOpts {
     pub subs: SubsDetail,
     /// Only this connection.
     pub cid: Option<u64>,
+    /// Only this account's connections (`acc`).
+    pub acc: Option<String>,
+    /// `auth=true`: user, account and client certificates too.
+    pub auth: bool,
 }
 
 /// nats-server's `/connz` default page size.
@@ -392,9 +431,31 @@ struct ConnInfo<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     version: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    tls_version: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_cipher_suite: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls_peer_certs: Option<Vec<PeerCert<'a>>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_first: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorized_user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     subscriptions_list: Option<Vec<&'a str>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     subscriptions_list_detail: Option<Vec<SubDetail<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name_tag: Option<&'a str>,
+}
+
+/// nats-server's `TLSPeerCert`.
+#[derive(Serialize)]
+struct PeerCert<'a> {
+    subject: &'a str,
+    spki_sha256: &'a str,
+    cert_sha256: &'a str,
 }
 
 #[derive(Serialize)]
@@ -405,7 +466,8 @@ struct Connz<'a> {
     total: usize,
     offset: usize,
     limit: usize,
-    connections: Vec<ConnInfo<'a>>,
+    /// null for an unknown `acc` (nats-server's empty answer).
+    connections: Option<Vec<ConnInfo<'a>>>,
 }
 
 /// `/connz`; `Err(text)` (a 400) for an unknown sort key.
@@ -423,11 +485,37 @@ pub fn connz(
     if !SORT_KEYS.contains(&sort) {
         return Err(format!("Invalid sorting option: {sort}"));
     }
+    let account = match opts.acc.as_deref() {
+        None | Some("") => None,
+        Some(name) => match facts.accounts.id(name) {
+            Some(id) => Some(id),
+            // nats-server: an empty answer without even its id.
+            None => {
+                return Ok(pretty(&Connz {
+                    server_id: "",
+                    now: format_rfc3339_nanos(now_unix_ns),
+                    num_connections: 0,
+                    total: 0,
+                    offset: opts.offset,
+                    limit: if opts.limit == 0 {
+                        DEFAULT_LIMIT
+                    } else {
+                        opts.limit
+                    },
+                    connections: None,
+                }))
+            }
+        },
+    };
     // (connection, its core's snapshot) so clock values convert to wall time.
     let mut all: Vec<(&ConnSnapshot, &CoreSnapshot)> = cores
         .iter()
         .flat_map(|c| c.conns.iter().map(move |conn| (conn, &**c)))
-        .filter(|(c, _)| c.leaf.is_none() && opts.cid.is_none_or(|cid| c.cid == cid))
+        .filter(|(c, _)| {
+            c.leaf.is_none()
+                && opts.cid.is_none_or(|cid| c.cid == cid)
+                && account.is_none_or(|a| c.account == a)
+        })
         .collect();
     let start = |(c, core): &(&ConnSnapshot, &CoreSnapshot)| core.unix_ns(c.start_ns);
     let last = |(c, core): &(&ConnSnapshot, &CoreSnapshot)| core.unix_ns(c.last_activity_ns);
@@ -476,6 +564,27 @@ pub fn connz(
                 name: c.name.as_deref(),
                 lang: c.lang.as_deref(),
                 version: c.version.as_deref(),
+                tls_version: c.tls.as_ref().map(|t| t.version.as_str()),
+                tls_cipher_suite: c.tls.as_ref().map(|t| t.cipher_suite.as_str()),
+                tls_peer_certs: c
+                    .tls
+                    .as_ref()
+                    .filter(|t| opts.auth && !t.peer_certs.is_empty())
+                    .map(|t| {
+                        t.peer_certs
+                            .iter()
+                            .map(|p| PeerCert {
+                                subject: &p.subject,
+                                spki_sha256: &p.subject_pk_sha256,
+                                cert_sha256: &p.cert_sha256,
+                            })
+                            .collect()
+                    }),
+                tls_first: c.tls.as_ref().is_some_and(|t| t.first),
+                authorized_user: (opts.auth && !c.user.is_empty()).then_some(c.user.as_str()),
+                account: (opts.auth && c.account != crate::accounts::GLOBAL)
+                    .then(|| &*facts.accounts.get(c.account).name),
+                name_tag: opts.auth.then(|| &*facts.accounts.get(c.account).name),
                 subscriptions_list: (opts.subs == SubsDetail::List && !c.subs.is_empty())
                     .then(|| c.subs.iter().map(|s| s.subject.as_str()).collect()),
                 subscriptions_list_detail: (opts.subs == SubsDetail::Detail && !c.subs.is_empty())
@@ -501,7 +610,7 @@ pub fn connz(
         total,
         offset: opts.offset,
         limit,
-        connections,
+        connections: Some(connections),
     }))
 }
 
@@ -536,38 +645,75 @@ struct Subsz<'a> {
     subscriptions_list: Option<Vec<SubszEntry<'a>>>,
 }
 
+/// `/subsz` query options.
+#[derive(Debug, Clone, Default)]
+pub struct SubszOpts {
+    /// List the client subscriptions (`subs=1`).
+    pub list: bool,
+    /// Skip this many.
+    pub offset: usize,
+    /// Show at most this many (0 = nats-server's default 1024).
+    pub limit: usize,
+    /// Only this account's subscription index and subscriptions (`acc`).
+    pub acc: Option<String>,
+}
+
 /// `/subsz`; with `list`, the client subscriptions (`subs=1`, paged by offset/limit).
 /// Each core's local subscription index counts; the figures are summed over the cores
-/// (hit rate and average fanout weighted accordingly).
+/// (hit rate and average fanout weighted accordingly); with `acc`, only that account's
+/// index (an unknown account: all zero, as nats-server).
 pub fn subsz(
     facts: &ServerFacts,
     cores: &[Arc<CoreSnapshot>],
-    list: bool,
-    offset: usize,
-    limit: usize,
+    opts: &SubszOpts,
     now_unix_ns: u64,
 ) -> Vec<u8> {
-    let (_, _, subscriptions) = totals(cores);
-    let limit = if limit == 0 { DEFAULT_LIMIT } else { limit };
+    let (list, offset) = (opts.list, opts.offset);
+    let account = opts
+        .acc
+        .as_deref()
+        .filter(|a| !a.is_empty())
+        .map(|a| facts.accounts.id(a).ok_or(()));
+    let (_, _, all_subscriptions) = totals(cores);
+    let limit = if opts.limit == 0 {
+        DEFAULT_LIMIT
+    } else {
+        opts.limit
+    };
     let mut sl = crate::sublist::SublistStats::default();
+    let mut subscriptions = 0;
     for c in cores {
-        let s = &c.sublist;
-        sl.inserts += s.inserts;
-        sl.removes += s.removes;
-        sl.matches += s.matches;
-        sl.cache_hits += s.cache_hits;
-        sl.cache_entries += s.cache_entries;
-        sl.max_fanout = sl.max_fanout.max(s.max_fanout);
-        sl.total_fanout += s.total_fanout;
+        let s = match account {
+            None => {
+                subscriptions = all_subscriptions;
+                &c.sublist
+            }
+            Some(Ok(id)) => match c.accounts.get(id as usize) {
+                Some(a) => {
+                    subscriptions += a.subscriptions;
+                    &a.sublist
+                }
+                None => continue,
+            },
+            Some(Err(())) => continue,
+        };
+        super::snapshot::add_sublist(&mut sl, s);
     }
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let names = &facts.accounts;
     let entries: Vec<SubszEntry<'_>> = cores
         .iter()
         .flat_map(|c| c.conns.iter())
+        .filter(|c| match account {
+            None => true,
+            Some(Ok(id)) => c.account == id,
+            Some(Err(())) => false,
+        })
         .flat_map(|c| {
+            let name = &*names.get(c.account).name;
             c.subs.iter().map(move |s| SubszEntry {
-                account: "$G",
-                account_tag: "$G",
+                account: name,
+                account_tag: name,
                 subject: &s.subject,
                 qgroup: s.queue.as_deref(),
                 sid: &s.sid,

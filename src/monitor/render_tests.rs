@@ -37,6 +37,7 @@ fn facts() -> ServerFacts {
             sync_always: true,
             strict: true,
         }),
+        ..Default::default()
     }
 }
 
@@ -261,7 +262,7 @@ fn connz_sorts_pages_and_lists_subscriptions() {
 
 #[test]
 fn subsz_counts_and_lists() {
-    let v = json(&subsz(&facts(), &cores(), false, 0, 0, NOW));
+    let v = json(&subsz(&facts(), &cores(), &SubszOpts::default(), NOW));
     assert_eq!(v["num_subscriptions"], 6);
     assert_eq!(v["total"], 0);
     assert_eq!(v["num_inserts"], 5);
@@ -272,7 +273,15 @@ fn subsz_counts_and_lists() {
     assert_eq!(v["max_fanout"], 3);
     assert_eq!(v["avg_fanout"], 2.0);
     assert!(v.get("subscriptions_list").is_none());
-    let v = json(&subsz(&facts(), &cores(), true, 0, 0, NOW));
+    let v = json(&subsz(
+        &facts(),
+        &cores(),
+        &SubszOpts {
+            list: true,
+            ..Default::default()
+        },
+        NOW,
+    ));
     assert_eq!(v["total"], 2);
     assert_eq!(v["subscriptions_list"][0]["account"], "$G");
     assert_eq!(v["subscriptions_list"][0]["subject"], "foo");
@@ -378,13 +387,18 @@ fn js_cores() -> Vec<Arc<CoreSnapshot>> {
         }),
         ..Default::default()
     };
-    vec![Arc::new(a), Arc::new(b)]
+    // Both in `$G`: its per-account views are the totals.
+    let with_account = |mut c: CoreSnapshot| {
+        c.js_accounts = vec![(0, c.js.clone().unwrap())];
+        Arc::new(c)
+    };
+    vec![with_account(a), with_account(b)]
 }
 
 #[test]
 fn jsz_sums_cores_in_nats_server_shape() {
     use super::super::jsz::{jsz, JszOpts};
-    let v = json(&jsz(&facts(), &js_cores(), JszOpts::default(), NOW));
+    let v = json(&jsz(&facts(), &js_cores(), JszOpts::default(), None, NOW));
     for (k, n) in [
         ("streams", 2),
         ("consumers", 1),
@@ -414,7 +428,7 @@ fn jsz_sums_cores_in_nats_server_shape() {
         accounts: true,
         ..Default::default()
     };
-    let v = json(&jsz(&facts(), &js_cores(), opts, NOW));
+    let v = json(&jsz(&facts(), &js_cores(), opts, None, NOW));
     let acc = &v["account_details"][0];
     assert_eq!(
         (acc["name"].as_str(), acc["id"].as_str()),
@@ -430,7 +444,7 @@ fn jsz_sums_cores_in_nats_server_shape() {
         consumers: true,
         ..Default::default()
     };
-    let v = json(&jsz(&facts(), &js_cores(), opts, NOW));
+    let v = json(&jsz(&facts(), &js_cores(), opts, None, NOW));
     let sd = &v["account_details"][0]["stream_detail"];
     assert_eq!(sd[0]["name"], "AFILE");
     assert_eq!(sd[1]["name"], "ZMEM");
@@ -471,7 +485,7 @@ fn jsz_sums_cores_in_nats_server_shape() {
         config: true,
         ..Default::default()
     };
-    let raw = jsz(&facts(), &js_cores(), opts, NOW);
+    let raw = jsz(&facts(), &js_cores(), opts, None, NOW);
     assert!(String::from_utf8_lossy(&raw).contains("AFILE.\\u003e"));
     let v = json(&raw);
     let sd = &v["account_details"][0]["stream_detail"][0];

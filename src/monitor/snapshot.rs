@@ -2,6 +2,7 @@
 //! connections. Plain data (sans-IO); built by [`crate::engine::Engine::monitor_snapshot`]
 //! on the owning core and only read afterwards.
 
+use crate::accounts::AccountId;
 use crate::engine::CoreStats;
 use crate::streams::JsCoreView;
 use crate::sublist::SublistStats;
@@ -54,6 +55,57 @@ pub struct ConnSnapshot {
     pub version: Option<String>,
     /// Set for a leaf node link (shown by `/leafz`, not `/connz`).
     pub leaf: Option<LeafConnSnapshot>,
+    /// Its account.
+    pub account: AccountId,
+    /// Who it authenticated as (empty: nobody, or a token).
+    pub user: String,
+    /// TLS session facts, on a TLS connection.
+    pub tls: Option<TlsSnapshot>,
+}
+
+/// What `/connz` shows of a TLS connection (nats-server's `tls_*` fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSnapshot {
+    /// `1.2` or `1.3`.
+    pub version: String,
+    /// The negotiated suite, IANA name (`TLS_AES_128_GCM_SHA256`).
+    pub cipher_suite: String,
+    /// The client's certificate chain (leaf first), when it presented one.
+    pub peer_certs: Vec<PeerCertSnapshot>,
+    /// TLS before INFO (`handshake_first`).
+    pub first: bool,
+}
+
+/// One client certificate as nats-server's `tls_peer_certs[]` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerCertSnapshot {
+    /// Subject distinguished name (Go's `pkix.Name.String()` order).
+    pub subject: String,
+    /// Hex SHA-256 of the subject public key info.
+    pub subject_pk_sha256: String,
+    /// Hex SHA-256 of the DER certificate.
+    pub cert_sha256: String,
+}
+
+/// One account's figures on one core.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountCounts {
+    /// Its client connections on this core (leaf links not counted).
+    pub connections: u64,
+    /// Its leaf node links on this core.
+    pub leafnodes: u64,
+    /// Subscriptions in its subject space on this core (client and internal).
+    pub subscriptions: u64,
+    /// Its subscription index's counters on this core.
+    pub sublist: SublistStats,
+    /// Messages and bytes its open connections published (in) and received (out).
+    pub in_msgs: u64,
+    /// See `in_msgs`.
+    pub in_bytes: u64,
+    /// See `in_msgs`.
+    pub out_msgs: u64,
+    /// See `in_msgs`.
+    pub out_bytes: u64,
 }
 
 /// A leaf node link's own facts.
@@ -90,6 +142,10 @@ pub struct CoreSnapshot {
     pub js: Option<JsCoreView>,
     /// Its group-commit histograms (with `js`).
     pub commits: Option<super::hist::CommitHistograms>,
+    /// Per account, by [`AccountId`].
+    pub accounts: Vec<AccountCounts>,
+    /// Each JetStream account's streams on this core (`js` is their sum).
+    pub js_accounts: Vec<(AccountId, JsCoreView)>,
 }
 
 impl CoreSnapshot {
@@ -97,4 +153,15 @@ impl CoreSnapshot {
     pub fn unix_ns(&self, clock_ns: u64) -> u64 {
         self.epoch_unix_ns + clock_ns
     }
+}
+
+/// Adds `s`'s counters to `t` (max fanout: the larger).
+pub fn add_sublist(t: &mut SublistStats, s: &SublistStats) {
+    t.inserts += s.inserts;
+    t.removes += s.removes;
+    t.matches += s.matches;
+    t.cache_hits += s.cache_hits;
+    t.cache_entries += s.cache_entries;
+    t.max_fanout = t.max_fanout.max(s.max_fanout);
+    t.total_fanout += s.total_fanout;
 }

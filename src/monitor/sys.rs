@@ -23,13 +23,57 @@ use super::slot::MonitorShared;
 use crate::engine::SysRequest;
 use crate::jetstream::time::format_rfc3339_nanos;
 
-/// The subjects the responder subscribes to on every core, given the server id.
-pub fn subjects(server_id: &str) -> [String; 3] {
+/// The subjects the responder subscribes to on every core (in `$G` and the system
+/// account), given the server id.
+pub fn subjects(server_id: &str) -> [String; 4] {
     [
         "$SYS.REQ.SERVER.PING".to_owned(),
         "$SYS.REQ.SERVER.PING.*".to_owned(),
         format!("$SYS.REQ.SERVER.{server_id}.*"),
+        "$SYS.REQ.ACCOUNT.*.*".to_owned(),
     ]
+}
+
+/// What a `$SYS.REQ.ACCOUNT.<acc>.<KIND>` request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccKind {
+    /// `/connz?acc=`.
+    Connz,
+    /// `/subsz?acc=&subs=1`.
+    Subsz,
+    /// The account's `/jsz` detail.
+    Jsz,
+    /// The account's `/accountz` detail.
+    Info,
+    /// `account_statz` of the account.
+    Statz,
+    /// The `account_connections` advisory.
+    Conns,
+    /// `/leafz` of the account's links.
+    Leafz,
+}
+
+/// The account and kind of a `$SYS.REQ.ACCOUNT.<acc>.<KIND>` subject (`PING` for the
+/// requester's own account); None = not one we answer.
+pub fn parse_account_subject(subject: &str) -> Option<(&str, AccKind)> {
+    let rest = subject.strip_prefix("$SYS.REQ.ACCOUNT.")?;
+    let (acc, kind) = rest.rsplit_once('.')?;
+    if acc.is_empty() || acc.contains('.') {
+        return None;
+    }
+    Some((
+        acc,
+        match kind {
+            "CONNZ" => AccKind::Connz,
+            "SUBSZ" => AccKind::Subsz,
+            "JSZ" => AccKind::Jsz,
+            "INFO" => AccKind::Info,
+            "STATZ" => AccKind::Statz,
+            "CONNS" => AccKind::Conns,
+            "LEAFZ" => AccKind::Leafz,
+            _ => return None,
+        },
+    ))
 }
 
 /// What a request asks for.
@@ -93,6 +137,8 @@ pub struct SysJob {
 /// An answer for a core to publish.
 #[derive(Debug, Clone)]
 pub struct SysAnswer {
+    /// The requester's account (the reply subject is in its subject space).
+    pub account: crate::accounts::AccountId,
     /// The request's reply subject.
     pub reply: Bytes,
     /// JSON.
@@ -102,7 +148,7 @@ pub struct SysAnswer {
 /// Whether the request's filter (nats-server's `EventFilterOptions`: `server_name`, `host`,
 /// `cluster`, `tags`, `domain`) selects this server. Names and hosts match as substrings,
 /// as nats-server (unless `exact`); cluster, tags and domain never match a server without them.
-fn selected(opts: &Map<String, Value>, facts: &ServerFacts) -> bool {
+pub(super) fn selected(opts: &Map<String, Value>, facts: &ServerFacts) -> bool {
     let exact = opts.get("exact").and_then(Value::as_bool).unwrap_or(false);
     let matches = |want: &str, have: &str| {
         want.is_empty()
@@ -128,12 +174,15 @@ fn selected(opts: &Map<String, Value>, facts: &ServerFacts) -> bool {
 
 /// The endpoint query string for a request's JSON options (the options the HTTP endpoint
 /// takes, under nats-server's JSON names).
-fn query_for(kind: SysKind, opts: &Map<String, Value>) -> String {
+pub(super) fn query_for(kind: SysKind, opts: &Map<String, Value>) -> String {
     let mut q = Vec::new();
     let flag = |k: &str| opts.get(k).and_then(Value::as_bool).unwrap_or(false);
     let num = |k: &str| opts.get(k).and_then(Value::as_u64);
     match kind {
         SysKind::Connz => {
+            if flag("auth") {
+                q.push("auth=1".to_owned());
+            }
             if flag("subscriptions_detail") {
                 q.push("subs=detail".to_owned());
             } else if flag("subscriptions") {
@@ -176,8 +225,19 @@ fn query_for(kind: SysKind, opts: &Map<String, Value>) -> String {
     q.join("&")
 }
 
+/// A request body's JSON options (empty body: none); Err = not a JSON object.
+pub(super) fn request_opts(body: &[u8]) -> Result<Map<String, Value>, ()> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(o)) => Ok(o),
+        _ => Err(()),
+    }
+}
+
 /// nats-server's `ServerInfo` header of every answer.
-fn server_info(facts: &ServerFacts, seq: u64, now_ns: u64) -> Value {
+pub(super) fn server_info(facts: &ServerFacts, seq: u64, now_ns: u64) -> Value {
     let js = facts.jetstream.is_some();
     json!({
         "name": facts.server_name,
@@ -222,7 +282,33 @@ fn statsz_of(varz: &Value) -> Value {
 /// nats-server) or its subject is not one we answer.
 pub(super) fn answer(m: &mut Monitor, req: &SysRequest, seq: u64, now_ns: u64) -> Option<Bytes> {
     let subject = std::str::from_utf8(&req.subject).ok()?;
+    if let Some((acc, kind)) = parse_account_subject(subject) {
+        // PING: the requester's account (the system account's own for a system user).
+        let acc = match (acc, req.scope.as_deref()) {
+            ("PING", Some(own)) => own.to_owned(),
+            ("PING", None) => {
+                let a = &m.facts.accounts;
+                a.get(a.system()).name.to_string()
+            }
+            (named, None) => named.to_owned(),
+            // Only the system account may name an account (the gate admits no other).
+            (_, Some(_)) => return None,
+        };
+        let opts = request_opts(&req.body).ok()?;
+        if !selected(&opts, &m.facts) {
+            return None;
+        }
+        return Some(super::sys_account::answer(
+            m, &acc, kind, &opts, seq, now_ns,
+        ));
+    }
     let kind = parse_subject(subject, &m.facts.server_id)?;
+    // Outside the system account only CONNZ is answered, about the requester's account.
+    let scope = match (&req.scope, kind) {
+        (None, _) => None,
+        (Some(acc), SysKind::Connz) => Some(acc.as_str()),
+        (Some(_), _) => return None,
+    };
     let opts: Map<String, Value> = if req.body.iter().all(u8::is_ascii_whitespace) {
         Map::new()
     } else {
@@ -251,7 +337,11 @@ pub(super) fn answer(m: &mut Monitor, req: &SysRequest, seq: u64, now_ns: u64) -
         SysKind::Topology(p) => p,
         SysKind::Idz => unreachable!("answered above"),
     };
-    let reply = match m.answer(path, &query_for(kind, &opts)) {
+    let mut query = query_for(kind, &opts);
+    if let Some(acc) = scope {
+        query = format!("{query}&acc={acc}");
+    }
+    let reply = match m.answer(path, &query) {
         Ok(r) => r,
         Err(text) => return Some(error_answer(m, seq, now_ns, 400, &text)),
     };
@@ -276,7 +366,7 @@ pub(super) fn answer(m: &mut Monitor, req: &SysRequest, seq: u64, now_ns: u64) -
 }
 
 /// nats-server's `ServerAPIResponse` with an `error` (`{"code":..,"description":..}`).
-fn error_answer(m: &Monitor, seq: u64, now_ns: u64, code: u16, text: &str) -> Bytes {
+pub(super) fn error_answer(m: &Monitor, seq: u64, now_ns: u64, code: u16, text: &str) -> Bytes {
     let v = json!({
         "server": server_info(&m.facts, seq, now_ns),
         "error": {"code": code, "description": text},
@@ -308,6 +398,7 @@ pub fn spawn(
                     shared.push_sys_answer(
                         job.core,
                         SysAnswer {
+                            account: job.request.account,
                             reply: job.request.reply.clone(),
                             body,
                         },

@@ -4,7 +4,8 @@
 //! failed fdatasync it behaves as Linux may: the dirty pages are dropped, and a later sync
 //! reports success (fsyncgate), so only a storage layer that never retries stays correct.
 //!
-//! Its futures are ready at once: tests drive the storage logic with
+//! Its futures are ready at once, unless a directory is stalled ([`FaultFs::stall`]: its
+//! metadata operations wait until released): tests drive the storage logic with
 //! `futures_lite::future::block_on`, without glommio.
 
 use std::cell::RefCell;
@@ -50,6 +51,11 @@ struct Inner {
     disk_full: bool,
     writes: u64,
     syncs: u64,
+    /// The next metadata file replacement fails with EIO (independent of `armed`).
+    meta_eio: bool,
+    /// Directory and small-file operations under this path wait until it is cleared.
+    stalled: Option<PathBuf>,
+    stall_wakers: Vec<std::task::Waker>,
 }
 
 /// The in-memory, fault-injecting file system (cheap to clone: one shared state).
@@ -81,9 +87,11 @@ impl FaultFs {
         inner.armed_skip = skip;
     }
 
-    /// Clears an armed fault that has not fired.
+    /// Clears armed faults that have not fired.
     pub(crate) fn disarm(&self) {
-        self.0.borrow_mut().armed = None;
+        let mut inner = self.0.borrow_mut();
+        inner.armed = None;
+        inner.meta_eio = false;
     }
 
     /// Disk full (every growing write fails with ENOSPC) until called with `false`.
@@ -142,6 +150,41 @@ impl FaultFs {
     /// Removes a file now (recovery's cleanup).
     pub(crate) fn delete(&self, path: &Path) {
         self.0.borrow_mut().files.remove(path);
+    }
+
+    /// The next metadata file replacement (stream or consumer file) fails with EIO.
+    pub(crate) fn fail_next_meta(&self) {
+        self.0.borrow_mut().meta_eio = true;
+    }
+
+    /// Directory and small-file operations under `dir` wait (a slow disk, a long removal)
+    /// until [`FaultFs::unstall`].
+    pub(crate) fn stall(&self, dir: &Path) {
+        self.0.borrow_mut().stalled = Some(dir.to_path_buf());
+    }
+
+    /// Lets stalled operations go on.
+    pub(crate) fn unstall(&self) {
+        let mut inner = self.0.borrow_mut();
+        inner.stalled = None;
+        for w in inner.stall_wakers.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Waits while operations on `path` are stalled.
+    async fn gate(&self, path: &Path) {
+        std::future::poll_fn(|cx| {
+            let mut inner = self.0.borrow_mut();
+            match &inner.stalled {
+                Some(dir) if path.starts_with(dir) => {
+                    inner.stall_wakers.push(cx.waker().clone());
+                    std::task::Poll::Pending
+                }
+                _ => std::task::Poll::Ready(()),
+            }
+        })
+        .await
     }
 
     /// (writes, syncs) so far.
@@ -259,6 +302,7 @@ impl StorageFs for FaultFs {
     }
 
     async fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.gate(path).await;
         self.0.borrow_mut().dirs.insert(path.to_path_buf());
         Ok(())
     }
@@ -270,9 +314,13 @@ impl StorageFs for FaultFs {
         bytes: Vec<u8>,
         sync: bool,
     ) -> io::Result<()> {
+        self.gate(dir).await;
         let mut inner = self.0.borrow_mut();
         if !inner.dirs.contains(dir) {
             return Err(not_found());
+        }
+        if std::mem::take(&mut inner.meta_eio) {
+            return Err(eio());
         }
         if inner.disk_full {
             return Err(enospc());
@@ -288,7 +336,8 @@ impl StorageFs for FaultFs {
         Ok(())
     }
 
-    async fn sync_dir(&self, _dir: &Path) -> io::Result<()> {
+    async fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.gate(dir).await;
         Ok(())
     }
 
@@ -303,6 +352,7 @@ impl StorageFs for FaultFs {
     }
 
     async fn remove_dir_all(&self, path: &Path) -> io::Result<()> {
+        self.gate(path).await;
         let mut inner = self.0.borrow_mut();
         inner.files.retain(|p, _| !p.starts_with(path));
         inner.dirs.retain(|p| !p.starts_with(path));

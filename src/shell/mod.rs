@@ -15,6 +15,7 @@ mod leaf;
 mod notify;
 mod segment_writer;
 mod storage;
+mod storage_chain;
 mod storage_fs;
 mod storage_policy;
 mod storage_recover;
@@ -401,6 +402,7 @@ pub async fn run_core(spec: CoreSpec) {
                 for subject in crate::monitor::sys::subjects(&server_id) {
                     e.add_sys_service(&bytes::Bytes::from(subject));
                 }
+                e.add_sys_account_services();
             }
             e.set_wall_epoch_ns(wall_now_ns());
             e.set_js_domain(jetstream.as_ref().and_then(|j| j.domain.as_deref()));
@@ -708,13 +710,20 @@ async fn monitor_publisher(shell: Rc<CoreShell>, shared: Arc<MonitorShared>, cor
                 .monitor_snapshot(shell.now_ns(), detail);
             snap.epoch_unix_ns = epoch_unix_ns;
             let js = slot.js_detail();
-            // Monitoring shows the global account's JetStream (the others: not yet).
-            if let (true, Some(slot)) = (js != JsDetail::None, shell.hosts.first()) {
-                snap.js = Some(
-                    slot.host
-                        .borrow_mut()
-                        .monitor_view(js >= JsDetail::Streams, js >= JsDetail::Consumers),
-                );
+            // Each JetStream account's streams; `js` is their sum.
+            if js != JsDetail::None && !shell.hosts.is_empty() {
+                snap.js_accounts = shell
+                    .hosts
+                    .iter()
+                    .map(|slot| {
+                        let view = slot
+                            .host
+                            .borrow_mut()
+                            .monitor_view(js >= JsDetail::Streams, js >= JsDetail::Consumers);
+                        (slot.account, view)
+                    })
+                    .collect();
+                snap.js = Some(crate::monitor::jsz::sum_account_views(&snap.js_accounts));
                 snap.commits = Some(shell.commit_hist.borrow().clone());
             }
             slot.publish(req, snap);
@@ -723,7 +732,7 @@ async fn monitor_publisher(shell: Rc<CoreShell>, shared: Arc<MonitorShared>, cor
         if !answers.is_empty() {
             let mut engine = shell.engine.borrow_mut();
             for a in answers {
-                engine.publish_internal(&a.reply, None, 0, &a.body);
+                engine.publish_internal_in(a.account, &a.reply, None, 0, &a.body);
             }
             drop(engine);
             shell.process_events();

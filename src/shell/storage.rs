@@ -1,27 +1,32 @@
 //! Stream files on one core: the storage state that carries out the stream host's
-//! [`StorageOp`]s with group commit — every op queued at that moment is written, each touched
-//! segment gets one aligned write and one `fdatasync` ([`SegmentWriter`]), and only then are the
-//! waiting publish acks and API replies released (`storage_task`). Every file operation goes
-//! through the [`StorageFs`] seam (glommio in production, a fault-injecting in-memory file
-//! system in tests); what a failure means is `storage_policy`'s. Recovery at start-up is in
+//! [`StorageOp`]s with group commit per stream. Each stream's ops run in order on its lane,
+//! a chain at a time (`storage_chain`: the ops, then one aligned write and one `fdatasync` of
+//! its segment); chains of different streams run concurrently, and a reply is released once
+//! the ops it waits for are done — a publish ack its own stream's, any other reply every op
+//! queued before it (`storage_task` publishes them). Every file operation goes through the
+//! [`StorageFs`] seam (glommio in production, a fault-injecting in-memory file system in
+//! tests); what a failure means is `storage_policy`'s. Recovery at start-up is in
 //! `storage_recover`.
 
+use std::collections::VecDeque;
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use ahash::{AHashMap, AHashSet};
+use ahash::AHashMap;
 use futures_lite::AsyncWriteExt;
 use glommio::io::{DmaFile, DmaStreamWriterBuilder};
 
-use super::segment_writer::SegmentWriter;
+use super::storage_chain::{seal, ActiveSegment, Chain, ChainDone};
 use super::storage_fs::{io_err, GlommioFs, GlommioSegment, StorageFs};
-use super::storage_policy::{error_text, is_no_space, StoreFailure};
-pub(crate) use super::storage_recover::{consumer_dir, recover, CONSUMER_STATE_FILE};
+use super::storage_policy::StoreFailure;
+pub(crate) use super::storage_recover::recover;
 pub(crate) use super::storage_task::storage_task;
 
-use crate::store::record::{encode_into, Record};
 use crate::store::segment::{build_index, index_file_name, segment_file_name};
-use crate::streams::{StorageOp, StorageRefusal};
+use crate::streams::{DeferredReply, StorageOp, StorageRefusal, StreamStorageDone};
 
 /// Name of a stream's metadata file.
 pub const META_FILE: &str = "meta.json";
@@ -37,24 +42,12 @@ pub enum SyncMode {
     Interval(Duration),
 }
 
-struct ActiveSegment<S: super::storage_fs::SegmentIo> {
-    writer: SegmentWriter<S>,
-    first_seq: u64,
-    written_bytes: u64,
-    index: Vec<(u64, u64)>,
-    unsynced: bool,
-    /// `written_bytes` and `index.len()` at the last commit point (sync; interval policy:
-    /// acknowledged write): what a failed write rolls back to.
-    committed_bytes: u64,
-    committed_entries: usize,
-}
-
 /// A stream's files as the storage task tracks them.
 pub(crate) struct StreamFiles<S: super::storage_fs::SegmentIo = GlommioSegment> {
     pub(super) dir: PathBuf,
     /// The stream's creation time (its identity, as the host knows it).
     pub(super) created_ns: u64,
-    active: Option<ActiveSegment<S>>,
+    pub(super) active: Option<ActiveSegment<S>>,
     /// First sequence of every sealed segment, ascending.
     pub(super) sealed: Vec<u64>,
     /// (first, last, last_ts) after everything written so far: a new segment starts with it.
@@ -79,7 +72,7 @@ impl<S: super::storage_fs::SegmentIo> StreamFiles<S> {
     }
 
     /// The stream's name (its directory's).
-    fn name(&self) -> String {
+    pub(super) fn name(&self) -> String {
         self.dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -87,78 +80,108 @@ impl<S: super::storage_fs::SegmentIo> StreamFiles<S> {
     }
 }
 
-/// Segment files of the streams this core owns; used only by this core's storage task.
+/// Segment files of the streams this core owns and the lanes their work runs on; used only
+/// by this core's storage task.
+///
+/// Every stream has a lane: its ops run in order, one [`Chain`] at a time (a group commit of
+/// that stream: its ops, then one write and one fdatasync), and the chains of different
+/// streams run concurrently. A publish ack (a reply tagged with its stream) waits only for
+/// the ops of its own stream queued before it; any other reply (API responses) waits for
+/// every op queued before it. So another stream's create, delete, metadata or consumer
+/// files never hold up a publish ack.
 pub(crate) struct Storage<F: StorageFs = GlommioFs> {
     fs: F,
     max_segment_bytes: u64,
     pub(super) mode: SyncMode,
+    /// Files of the streams whose lane is idle (a running chain holds its stream's).
     files: AHashMap<u32, StreamFiles<F::Segment>>,
     /// Streams stopped after a failed fdatasync (fail-stop until restart), with the reason.
     stopped: AHashMap<u32, String>,
-    /// Segments sealed since the storage task last handed them to the host.
+    /// Segments sealed since the storage task last handed them to the sealer.
     pub(super) sealed_out: Vec<SealedSegment>,
-    /// Consumer state writes that nothing waits for (no double-ack confirmation): written
-    /// after the commit's replies are out ([`Storage::write_consumer_states`]), so publish
-    /// acks never wait for them.
-    after_replies: Vec<StorageOp>,
-    /// Per stream, what the commit under way appended: what a refusal gives back.
-    marks: AHashMap<u32, CommitMark>,
+    /// Work per stream slot; a lane with nothing running or queued is removed.
+    lanes: AHashMap<u32, Lane>,
+    running: Vec<RunningChain<F::Segment>>,
+    /// Number of the last batch dispatched.
+    batch: u64,
+    /// Replies waiting for the ops queued before them, in arrival order.
+    waiting: VecDeque<Waiting>,
+    /// (first batch, last batch, failure) of chains that failed: what the untagged replies
+    /// of those batches fail with (the first one found).
+    batch_failures: Vec<(u64, u64, StoreFailure)>,
 }
 
-/// What one commit appended to one stream.
-struct CommitMark {
-    /// The stream files' state before the first append not yet durable: a refused commit
-    /// puts it back, so the next segment's leading checkpoint does not claim refused records.
-    state_before: (u64, u64, u64),
-    /// First message sequence appended that is not durable yet.
-    first_seq: Option<u64>,
+/// A chain under way (glommio is single-threaded: not `Send`).
+type RunningChain<S> = Pin<Box<dyn Future<Output = ChainDone<S>>>>;
+
+/// One stream's queued and running work.
+#[derive(Default)]
+struct Lane {
+    /// A chain of this stream is running, carrying ops of these batches (None: consumer
+    /// states nothing waits for, or the periodic sync).
+    running: Option<Option<(u64, u64)>>,
+    /// Ops waiting for the running chain, with their batch numbers.
+    pending: Vec<(u64, StorageOp)>,
+    /// Consumer state writes nothing waits for (no double-ack confirmation): run as a chain
+    /// of their own after the stream's next chain, so acks never wait for them.
+    lazy: Vec<StorageOp>,
+    /// The last chain started carried pending ops: the lazy states go next.
+    last_main: bool,
+    /// Interval policy: the periodic fdatasync is due.
+    sync_due: bool,
 }
 
-/// What one group commit achieved.
+impl Lane {
+    /// The oldest batch whose ops for this stream are not done.
+    fn oldest(&self) -> Option<u64> {
+        let r = self.running.flatten().map(|r| r.0);
+        let p = self.pending.first().map(|p| p.0);
+        match (r, p) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.running.is_none() && self.pending.is_empty() && self.lazy.is_empty() && !self.sync_due
+    }
+}
+
+struct Waiting {
+    batch: u64,
+    reply: DeferredReply,
+    failure: Option<StoreFailure>,
+}
+
+/// What finished chains released: first the streams' outcomes (the host learns them before
+/// any reply goes out), then the replies whose ops are all done, each with the failure that
+/// refuses it, if any.
+#[derive(Default)]
+pub(crate) struct Released {
+    pub(crate) done: Vec<StreamStorageDone>,
+    pub(crate) replies: Vec<(DeferredReply, Option<StoreFailure>)>,
+    /// Streams (by name) whose writes were refused, and why.
+    pub(crate) failed: Vec<(String, StoreFailure)>,
+    /// The first failure of an op that is not an append (metadata, consumer files).
+    pub(crate) other_failure: Option<StoreFailure>,
+    /// Chains finished, their ops, and their time (µs, summed).
+    pub(crate) chains: u64,
+    pub(crate) ops: u64,
+    pub(crate) took_us: Vec<(usize, u64)>,
+    /// fdatasyncs of the finished chains' group commits (µs).
+    pub(crate) sync_us: Vec<u64>,
+}
+
+/// What one commit achieved (tests: [`Storage::commit`] runs every chain to its end).
+#[cfg(test)]
 #[derive(Debug, Default)]
 pub(crate) struct CommitOutcome {
     /// Streams (by name) whose writes in this commit are not durable, and why.
     pub(crate) failed_streams: AHashMap<String, StoreFailure>,
-    /// The first failure of any op: replies not tied to one stream (API responses) fail with it.
+    /// The first failure of any op.
     pub(crate) any_failure: Option<StoreFailure>,
-    /// Streams touched (for the stats).
-    pub(crate) synced: u64,
-    /// The streams whose appends in this commit are not durable, from which sequence, and
-    /// the reason when the stream is stopped (fail-stop): the host forgets those messages
-    /// and shows the stream as failed ([`crate::streams::StreamHost::handle_storage_done`]).
+    /// The streams whose appends are not durable, from which sequence.
     pub(crate) refused: Vec<StorageRefusal>,
-}
-
-impl CommitOutcome {
-    fn fail(&mut self, slot: u32, name: String, f: StoreFailure) {
-        if !self.refused.iter().any(|r| r.slot == slot) {
-            let stopped = match &f {
-                StoreFailure::Stopped(why) => Some(why.clone()),
-                StoreFailure::NoSpace => None,
-            };
-            self.refused.push(StorageRefusal {
-                slot,
-                from_seq: u64::MAX,
-                stopped,
-            });
-        }
-        self.any_failure.get_or_insert_with(|| f.clone());
-        self.failed_streams.entry(name).or_insert(f);
-    }
-
-    /// The failure that withholds a reply, if any: a publish ack fails with its own stream,
-    /// any other reply with the commit's first failure.
-    pub(crate) fn failure_for(&self, payload: &[u8]) -> Option<&StoreFailure> {
-        // A commit without failures (nearly all) withholds nothing: no need to read the
-        // stream name out of every publish ack's JSON.
-        if self.any_failure.is_none() && self.failed_streams.is_empty() {
-            return None;
-        }
-        match crate::jetstream::failure_reply::pub_ack_stream(payload) {
-            Some(stream) => self.failed_streams.get(&stream),
-            None => self.any_failure.as_ref(),
-        }
-    }
 }
 
 /// A segment that was just sealed: its messages' bodies can move from RAM to its mapping,
@@ -166,10 +189,10 @@ impl CommitOutcome {
 pub(super) struct SealedSegment {
     pub(super) stream: u32,
     pub(super) created_ns: u64,
-    dir: PathBuf,
-    first_seq: u64,
+    pub(super) dir: PathBuf,
+    pub(super) first_seq: u64,
     /// Bytes of the closed file.
-    len: u64,
+    pub(super) len: u64,
     /// (sequence, record offset) of every message record in it.
     pub(super) index: Vec<(u64, u64)>,
 }
@@ -250,6 +273,11 @@ fn op_stream(op: &StorageOp) -> u32 {
     }
 }
 
+/// Whether an op writes the state of consumer `name`.
+fn is_state_of(op: &StorageOp, name: &str) -> bool {
+    matches!(op, StorageOp::ConsumerState { name: n, .. } if n == name)
+}
+
 impl Storage<GlommioFs> {
     /// Empty storage for one core.
     pub(crate) fn new(max_segment_bytes: u64, mode: SyncMode) -> Self {
@@ -257,19 +285,7 @@ impl Storage<GlommioFs> {
     }
 }
 
-/// Why an op failed: a failed write can be rolled back (ENOSPC), a failed sync cannot.
-enum ApplyError {
-    Write(std::io::Error),
-    Sync(std::io::Error),
-}
-
-impl From<std::io::Error> for ApplyError {
-    fn from(e: std::io::Error) -> Self {
-        ApplyError::Write(e)
-    }
-}
-
-impl<F: StorageFs> Storage<F> {
+impl<F: StorageFs + Clone + 'static> Storage<F> {
     /// Empty storage over a given file system (tests: a fault-injecting one).
     pub(crate) fn with_fs(fs: F, max_segment_bytes: u64, mode: SyncMode) -> Self {
         Storage {
@@ -279,8 +295,11 @@ impl<F: StorageFs> Storage<F> {
             files: AHashMap::new(),
             stopped: AHashMap::new(),
             sealed_out: Vec::new(),
-            after_replies: Vec::new(),
-            marks: AHashMap::new(),
+            lanes: AHashMap::new(),
+            running: Vec::new(),
+            batch: 0,
+            waiting: VecDeque::new(),
+            batch_failures: Vec::new(),
         }
     }
 
@@ -295,449 +314,285 @@ impl<F: StorageFs> Storage<F> {
         self.stopped.contains_key(&slot)
     }
 
-    /// Starts the next segment: O_DIRECT when every commit is synced, else through the page
-    /// cache (the interval policy acks after the write).
-    async fn open_segment(
-        fs: &F,
-        files: &mut StreamFiles<F::Segment>,
-        mode: SyncMode,
-    ) -> std::io::Result<()> {
-        // Named for the next sequence, but never the name of an existing segment: one that
-        // holds only removals (tombstones, purges) leaves the last sequence unchanged, and
-        // creating a file truncates it.
-        let first_seq = (files.state.1 + 1).max(files.sealed.last().map_or(0, |s| s + 1));
-        let path = files.dir.join(segment_file_name(first_seq));
-        let direct = matches!(mode, SyncMode::Always);
-        let mut writer = SegmentWriter::new(fs.create_segment(&path, direct).await?);
-        let mut head = Vec::new();
-        let (first, last, last_ts) = files.state;
-        encode_into(
-            &Record::Checkpoint {
-                first_seq: first,
-                last_seq: last,
-                last_ts_ns: last_ts,
-            },
-            &mut head,
-        );
-        writer.append(&head);
-        files.active = Some(ActiveSegment {
-            writer,
-            first_seq,
-            written_bytes: head.len() as u64,
-            index: Vec::new(),
-            unsynced: true,
-            committed_bytes: 0,
-            committed_entries: 0,
-        });
-        Ok(())
+    /// Whether nothing runs, is queued, or waits.
+    pub(crate) fn idle(&self) -> bool {
+        self.running.is_empty() && self.lanes.is_empty() && self.waiting.is_empty()
     }
 
-    /// Closes the active segment (sync, trim the DMA padding); its index is still to be
-    /// written ([`SealedSegment::write_index`]).
-    async fn seal(
-        files: &mut StreamFiles<F::Segment>,
-        stream: u32,
-    ) -> std::io::Result<Option<SealedSegment>> {
-        let Some(active) = files.active.take() else {
-            return Ok(None);
-        };
-        active.writer.close().await?;
-        files.sealed.push(active.first_seq);
-        Ok(Some(SealedSegment {
-            stream,
-            created_ns: files.created_ns,
-            dir: files.dir.clone(),
-            first_seq: active.first_seq,
-            len: active.written_bytes,
-            index: active.index,
-        }))
-    }
-
-    /// Carries out one group commit: every op in order, then one write and one fdatasync per
-    /// touched segment (the interval policy: the write only). Never panics on an I/O error:
-    /// the outcome says which streams' writes are not durable and why (see `storage_policy`).
-    pub(crate) async fn commit(&mut self, ops: Vec<StorageOp>) -> CommitOutcome {
-        let mut out = CommitOutcome::default();
+    /// Queues one batch of the host's storage ops (each on its stream's lane, in order) and
+    /// the replies that wait for them, and starts the chains of idle lanes. Replies with
+    /// nothing left to wait for are released into `out`.
+    pub(crate) fn dispatch(
+        &mut self,
+        ops: Vec<StorageOp>,
+        replies: Vec<DeferredReply>,
+        out: &mut Released,
+    ) {
+        self.batch += 1;
+        let b = self.batch;
         let mut touched: Vec<u32> = Vec::new();
-        // Streams whose append failed in this commit: their later ops in it are skipped.
-        let mut failed: AHashSet<u32> = AHashSet::new();
-        self.marks.clear();
         for op in ops {
             let slot = op_stream(&op);
-            if let (StorageOp::Append { index, .. }, Some(files)) = (&op, self.files.get(&slot)) {
-                let mark = self.marks.entry(slot).or_insert(CommitMark {
-                    state_before: files.state,
-                    first_seq: None,
-                });
-                if mark.first_seq.is_none() {
-                    mark.first_seq = index.first().map(|e| e.0);
-                }
-            }
-            if let StorageOp::Delete { .. } = op {
-                self.stopped.remove(&slot);
-                self.marks.remove(&slot);
-            } else if let Some(why) = self.stopped.get(&slot) {
-                let f = StoreFailure::Stopped(why.clone());
-                let name = self.files.get(&slot).map(|f| f.name()).unwrap_or_default();
-                out.fail(slot, name, f);
-                continue;
-            } else if failed.contains(&slot) {
-                continue;
+            let lane = self.lanes.entry(slot).or_default();
+            if touched.last() != Some(&slot) && !touched.contains(&slot) {
+                touched.push(slot);
             }
             match &op {
-                StorageOp::ConsumerState { sync: false, .. } => {
-                    self.after_replies.push(op);
+                StorageOp::ConsumerState {
+                    name, sync: false, ..
+                } => {
+                    // A newer state replaces one not written yet.
+                    lane.lazy.retain(|o| !is_state_of(o, name));
+                    lane.lazy.push(op);
                     continue;
                 }
-                StorageOp::ConsumerState {
-                    stream,
-                    name,
-                    sync: true,
-                    ..
-                } => {
-                    // A newer state written now: an older one set aside must not follow it.
-                    self.after_replies.retain(|o| {
-                        !matches!(o, StorageOp::ConsumerState { stream: s, name: n, .. } if s == stream && n == name)
-                    });
+                // Written now, recreated or gone: an older state set aside must not follow.
+                StorageOp::ConsumerState { name, .. }
+                | StorageOp::ConsumerMeta { name, .. }
+                | StorageOp::ConsumerDelete { name, .. } => {
+                    lane.lazy.retain(|o| !is_state_of(o, name));
                 }
+                StorageOp::Delete { .. } => lane.lazy.clear(),
                 _ => {}
             }
-            let is_append = matches!(op, StorageOp::Append { .. });
-            let create_name = match &op {
-                StorageOp::Create { dir, .. } => {
-                    dir.file_name().map(|n| n.to_string_lossy().into_owned())
-                }
-                _ => None,
-            };
-            match self.apply(op, &mut touched).await {
-                Ok(()) => {}
-                Err(ApplyError::Write(e)) if is_append => {
-                    failed.insert(slot);
-                    let f = self.write_failed(slot, &e).await;
-                    let name = self.stream_name(slot);
-                    out.fail(slot, name, f);
-                }
-                Err(ApplyError::Sync(e)) => {
-                    failed.insert(slot);
-                    let f = self.stop(slot, &format!("fdatasync: {}", error_text(&e)));
-                    let name = self.stream_name(slot);
-                    out.fail(slot, name, f);
-                }
-                Err(ApplyError::Write(e)) => {
-                    // Metadata and consumer files: nothing acknowledged depends on a partial
-                    // one (temp file + rename), so the stream goes on; the replies of this
-                    // commit that are not publish acks get the error.
-                    let name = create_name.unwrap_or_else(|| self.stream_name(slot));
-                    tracing::error!(stream = %name, error = %e, "stream metadata or consumer file write failed");
-                    let f = if is_no_space(&e) {
-                        StoreFailure::NoSpace
-                    } else {
-                        StoreFailure::Stopped(error_text(&e))
-                    };
-                    out.any_failure.get_or_insert(f);
-                }
-            }
+            lane.pending.push((b, op));
         }
+        self.waiting
+            .extend(replies.into_iter().map(|reply| Waiting {
+                batch: b,
+                reply,
+                failure: None,
+            }));
         for slot in touched {
-            if failed.contains(&slot) || self.stopped.contains_key(&slot) {
-                continue;
+            self.start(slot);
+        }
+        self.release(out);
+    }
+
+    /// Starts the next chain of an idle lane, if it has work.
+    fn start(&mut self, slot: u32) {
+        let Some(lane) = self.lanes.get_mut(&slot) else {
+            return;
+        };
+        if lane.running.is_some() {
+            return;
+        }
+        let lazy_turn = !lane.lazy.is_empty() && (lane.pending.is_empty() || lane.last_main);
+        let (ops, batches) = if lazy_turn {
+            lane.last_main = false;
+            (std::mem::take(&mut lane.lazy), None)
+        } else if !lane.pending.is_empty() {
+            lane.last_main = true;
+            let pending = std::mem::take(&mut lane.pending);
+            let batches = (pending[0].0, pending[pending.len() - 1].0);
+            (
+                pending.into_iter().map(|(_, op)| op).collect(),
+                Some(batches),
+            )
+        } else if lane.sync_due {
+            (Vec::new(), None)
+        } else {
+            if lane.idle() {
+                self.lanes.remove(&slot);
             }
-            let Some(active) = self.files.get_mut(&slot).and_then(|f| f.active.as_mut()) else {
-                continue;
+            return;
+        };
+        lane.running = Some(batches);
+        let chain = Chain {
+            fs: self.fs.clone(),
+            max_segment_bytes: self.max_segment_bytes,
+            mode: self.mode,
+            slot,
+            files: self.files.remove(&slot),
+            stopped: self.stopped.get(&slot).cloned(),
+            sync_due: std::mem::take(&mut lane.sync_due),
+        };
+        self.running.push(Box::pin(chain.run(ops)));
+    }
+
+    /// The next chain to finish (pending forever while none runs: race it with new work).
+    pub(crate) async fn next_done(&mut self) -> ChainDone<F::Segment> {
+        let running = &mut self.running;
+        std::future::poll_fn(|cx| {
+            for i in 0..running.len() {
+                if let Poll::Ready(done) = running[i].as_mut().poll(cx) {
+                    drop(running.swap_remove(i));
+                    return Poll::Ready(done);
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    /// Takes a finished chain back: its stream's files return, its outcome goes to `out`
+    /// (for the host), its lane's next chain starts, and the replies it held are released.
+    /// A refused chain refuses the appends queued behind it too (the host forgets every
+    /// message it has sent that is not on disk), up to a delete of the stream.
+    pub(crate) fn finish(&mut self, done: ChainDone<F::Segment>, out: &mut Released) {
+        let slot = done.slot;
+        let name = done.name();
+        let lane = self.lanes.entry(slot).or_default();
+        let batches = lane.running.take().flatten();
+        let created_ns = done.files.as_ref().map(|f| f.created_ns);
+        if let Some(files) = done.files {
+            self.files.insert(slot, files);
+        }
+        match done.stopped {
+            Some(why) => self.stopped.insert(slot, why),
+            None => self.stopped.remove(&slot),
+        };
+        self.sealed_out.extend(done.sealed);
+        out.chains += 1;
+        out.ops += done.ops as u64;
+        out.took_us.push((done.ops, done.took_us));
+        out.sync_us.extend(done.sync_us);
+        let mut refusal = None;
+        if let Some(f) = done.failure {
+            let mut from = done.refused_from;
+            let cut = lane
+                .pending
+                .iter()
+                .position(|(_, op)| matches!(op, StorageOp::Delete { .. }))
+                .unwrap_or(lane.pending.len());
+            let cutoff = lane.pending.get(cut).map_or(u64::MAX, |p| p.0);
+            let mut last_batch = batches.map_or(0, |b| b.1);
+            let mut i = 0;
+            lane.pending.retain(|(b, op)| {
+                i += 1;
+                match op {
+                    StorageOp::Append { index, .. } if i <= cut => {
+                        if let Some(&(seq, _)) = index.first() {
+                            from = from.min(seq);
+                        }
+                        last_batch = last_batch.max(*b);
+                        false
+                    }
+                    _ => true,
+                }
+            });
+            for w in &mut self.waiting {
+                if w.reply.stream == Some(slot) && w.batch < cutoff {
+                    w.failure.get_or_insert_with(|| f.clone());
+                }
+            }
+            if let Some((first, _)) = batches {
+                self.batch_failures.push((first, last_batch, f.clone()));
+            }
+            let stopped = match &f {
+                StoreFailure::Stopped(why) => Some(why.clone()),
+                StoreFailure::NoSpace => None,
             };
-            if let Err(e) = active.writer.flush().await {
-                let f = self.write_failed(slot, &e).await;
-                out.fail(slot, self.stream_name(slot), f);
+            out.failed.push((name, f));
+            refusal = Some(StorageRefusal {
+                slot,
+                from_seq: from,
+                stopped,
+            });
+        }
+        if let Some(f) = done.other_failure {
+            if let Some((first, last)) = batches {
+                self.batch_failures.push((first, last, f.clone()));
+            }
+            out.other_failure.get_or_insert(f);
+        }
+        if let Some(created_ns) = created_ns {
+            out.done.push(StreamStorageDone {
+                slot,
+                created_ns,
+                last_seq: done.last_seq,
+                refusal,
+            });
+        }
+        self.start(slot);
+        self.release(out);
+    }
+
+    /// Moves the replies whose ops are all done into `out`, in order.
+    fn release(&mut self, out: &mut Released) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let lanes = &self.lanes;
+        let global = lanes.values().filter_map(Lane::oldest).min();
+        for _ in 0..self.waiting.len() {
+            let w = self.waiting.pop_front().expect("counted");
+            let oldest = match w.reply.stream {
+                Some(s) => lanes.get(&s).and_then(Lane::oldest),
+                None => global,
+            };
+            if oldest.is_some_and(|o| o <= w.batch) {
+                self.waiting.push_back(w);
                 continue;
             }
-            if matches!(self.mode, SyncMode::Interval(_)) {
-                // Acknowledged after the write: a later failed write must not cut it.
-                Self::mark_committed(active);
-                continue;
-            }
-            out.synced += 1;
-            match Self::sync_active(active).await {
-                Ok(()) => Self::mark_committed(active),
-                Err(e) => {
-                    let f = self.stop(slot, &format!("fdatasync: {}", error_text(&e)));
-                    out.fail(slot, self.stream_name(slot), f);
-                }
-            }
+            let failure = w.failure.or_else(|| match w.reply.stream {
+                Some(_) => None,
+                None => self
+                    .batch_failures
+                    .iter()
+                    .find(|(a, b, _)| (*a..=*b).contains(&w.batch))
+                    .map(|(_, _, f)| f.clone()),
+            });
+            out.replies.push((w.reply, failure));
         }
-        // What the host forgets: the refused appends not made durable (a segment sealed
-        // within the commit is), and the files' state goes back to before them.
-        for r in &mut out.refused {
-            if let Some(mark) = self.marks.remove(&r.slot) {
-                r.from_seq = mark.first_seq.unwrap_or(u64::MAX);
-                if let Some(files) = self.files.get_mut(&r.slot) {
-                    files.state = mark.state_before;
-                }
-            }
-        }
-        self.marks.clear();
-        out
-    }
-
-    fn mark_committed(active: &mut ActiveSegment<F::Segment>) {
-        active.writer.mark_committed();
-        active.committed_bytes = active.written_bytes;
-        active.committed_entries = active.index.len();
-    }
-
-    async fn sync_active(active: &mut ActiveSegment<F::Segment>) -> std::io::Result<()> {
-        if active.unsynced {
-            active.writer.sync().await?;
-            active.unsynced = false;
-        }
-        Ok(())
-    }
-
-    /// Writes the consumer states a commit set aside (see `after_replies`), in order; a
-    /// failure is logged (a state file is only ever replaced whole: the consumer restarts
-    /// from its previous state, redelivering, never skipping).
-    pub(crate) async fn write_consumer_states(&mut self) {
-        for op in std::mem::take(&mut self.after_replies) {
-            let mut touched = Vec::new();
-            if let Err(ApplyError::Write(e) | ApplyError::Sync(e)) =
-                self.apply(op, &mut touched).await
-            {
-                tracing::warn!(error = %e, "consumer state write failed; the previous state stays");
-            }
+        if self.waiting.is_empty() {
+            self.batch_failures.clear();
         }
     }
 
-    /// The interval policy's periodic fdatasync of every stream; a failure stops the stream.
-    pub(crate) async fn sync_all(&mut self) {
-        let slots: Vec<u32> = self.files.keys().copied().collect();
+    /// The interval policy's periodic fdatasync of every stream (a failure stops the
+    /// stream): a sync-only chain on each idle lane, the next chain of each busy one.
+    pub(crate) fn sync_all(&mut self) {
+        let slots: Vec<u32> = self
+            .files
+            .iter()
+            .filter(|(_, f)| f.active.is_some())
+            .map(|(s, _)| *s)
+            .chain(self.lanes.keys().copied())
+            .collect();
         for slot in slots {
             if self.stopped.contains_key(&slot) {
                 continue;
             }
-            let Some(active) = self.files.get_mut(&slot).and_then(|f| f.active.as_mut()) else {
-                continue;
-            };
-            if let Err(e) = Self::sync_active(active).await {
-                self.stop(slot, &format!("fdatasync: {}", error_text(&e)));
-            }
+            self.lanes.entry(slot).or_default().sync_due = true;
+            self.start(slot);
         }
     }
 
-    fn stream_name(&self, slot: u32) -> String {
-        self.files.get(&slot).map(|f| f.name()).unwrap_or_default()
-    }
-
-    /// Fail-stop: the stream takes no more writes until the process restarts.
-    fn stop(&mut self, slot: u32, why: &str) -> StoreFailure {
-        tracing::error!(
-            stream = %self.stream_name(slot),
-            error = %why,
-            "stream storage failed: the stream takes no more writes until restart (fail-stop; a failed sync is never retried)"
-        );
-        self.stopped.insert(slot, why.to_owned());
-        StoreFailure::Stopped(why.to_owned())
-    }
-
-    /// A write of the stream's active segment failed: ENOSPC rolls the segment back to its
-    /// last synced length (nothing there was acknowledged) and the stream goes on; anything
-    /// else, or a failed roll-back, stops the stream.
-    async fn write_failed(&mut self, slot: u32, e: &std::io::Error) -> StoreFailure {
-        if !is_no_space(e) {
-            return self.stop(slot, &error_text(e));
-        }
-        let name = self.stream_name(slot);
-        let Some(files) = self.files.get_mut(&slot) else {
-            return StoreFailure::NoSpace;
-        };
-        let Some(active) = files.active.as_mut() else {
-            tracing::warn!(stream = %name, "no space left on device (new segment)");
-            return StoreFailure::NoSpace;
-        };
-        if active.committed_bytes == 0 {
-            // Not even its leading checkpoint is durable: drop the new segment; the next
-            // append starts another one.
-            let active = files.active.take().expect("checked");
-            let path = files.dir.join(segment_file_name(active.first_seq));
-            active.writer.abandon().await;
-            if let Err(e2) = self.fs.remove_file(&path).await {
-                tracing::warn!(file = %path.display(), error = %e2, "removing an unsynced new segment failed; recovery cuts it");
-            }
-            tracing::warn!(stream = %name, "no space left on device: the new segment is dropped and this commit's publishes refused; the stream goes on");
-            return StoreFailure::NoSpace;
-        }
-        match active.writer.roll_back().await {
-            Ok(len) => {
-                active.written_bytes = active.committed_bytes;
-                active.index.truncate(active.committed_entries);
-                active.unsynced = false;
-                tracing::warn!(
-                    stream = %name,
-                    segment_len = len,
-                    "no space left on device: this commit's writes are rolled back and its publishes refused; the stream goes on"
-                );
-                StoreFailure::NoSpace
-            }
-            Err(e2) => self.stop(
-                slot,
-                &format!("roll back after ENOSPC: {}", error_text(&e2)),
-            ),
+    /// Runs every chain to its end (shutdown, tests).
+    pub(crate) async fn drain(&mut self, out: &mut Released) {
+        while !self.running.is_empty() {
+            let done = self.next_done().await;
+            self.finish(done, out);
         }
     }
 
-    async fn apply(&mut self, op: StorageOp, touched: &mut Vec<u32>) -> Result<(), ApplyError> {
-        let fs = &self.fs;
-        match op {
-            StorageOp::Create {
-                stream,
-                dir,
-                meta,
-                first_seq,
-                created_ns,
-            } => {
-                fs.create_dir_all(&dir).await?;
-                fs.replace_file(&dir, META_FILE, meta, true).await?;
-                if let Some(parent) = dir.parent() {
-                    fs.sync_dir(parent).await?;
-                }
-                self.files.insert(
-                    stream,
-                    StreamFiles::recovered(
-                        dir,
-                        created_ns,
-                        Vec::new(),
-                        (first_seq, first_seq - 1, 0),
-                    ),
-                );
-            }
-            StorageOp::WriteMeta { stream, meta } => {
-                if let Some(f) = self.files.get(&stream) {
-                    fs.replace_file(&f.dir, META_FILE, meta, true).await?;
-                }
-            }
-            StorageOp::Append {
-                stream,
-                records,
-                index,
-                checkpoint,
-            } => {
-                let (max, mode) = (self.max_segment_bytes, self.mode);
-                let Some(files) = self.files.get_mut(&stream) else {
-                    return Ok(());
-                };
-                if files
-                    .active
-                    .as_ref()
-                    .is_some_and(|a| a.written_bytes >= max)
-                {
-                    // What this commit queued is written first (a failed write can still be
-                    // rolled back); closing syncs: a failure there is a failed fdatasync.
-                    let active = files.active.as_mut().expect("checked");
-                    active.writer.flush().await?;
-                    let sealed = Self::seal(files, stream).await.map_err(ApplyError::Sync)?;
-                    // Synced: what this commit put in it is durable, whatever follows.
-                    if let Some(mark) = self.marks.get_mut(&stream) {
-                        mark.state_before = files.state;
-                        mark.first_seq = index.first().map(|e| e.0);
-                    }
-                    self.sealed_out.extend(sealed);
-                }
-                if files.active.is_none() {
-                    Self::open_segment(fs, files, mode).await?;
-                }
-                let active = files.active.as_mut().expect("just opened");
-                let base = active.written_bytes;
-                active.writer.append(&records);
-                active.written_bytes += records.len() as u64;
-                active
-                    .index
-                    .extend(index.iter().map(|(seq, off)| (*seq, base + off)));
-                active.unsynced = true;
-                files.state = checkpoint;
-                if !touched.contains(&stream) {
-                    touched.push(stream);
-                }
-                if active.writer.should_flush() {
-                    active.writer.flush().await?;
-                }
-            }
-            StorageOp::Compact {
-                stream,
-                first_live_seq,
-            } => {
-                let Some(files) = self.files.get_mut(&stream) else {
-                    return Ok(());
-                };
-                // A sealed segment can go once the next segment starts at or below the first
-                // live sequence: every message in it is gone, and any tombstone it holds
-                // names a sequence below that too.
-                while files.sealed.len() > 1 || (files.sealed.len() == 1 && files.active.is_some())
-                {
-                    let next_first = files
-                        .sealed
-                        .get(1)
-                        .copied()
-                        .or(files.active.as_ref().map(|a| a.first_seq))
-                        .expect("a successor exists");
-                    if next_first > first_live_seq {
-                        break;
-                    }
-                    let gone = files.sealed.remove(0);
-                    // Oldest first: a crash between two removals leaves a shorter prefix.
-                    let _ = fs
-                        .remove_file(&files.dir.join(segment_file_name(gone)))
-                        .await;
-                    let _ = fs.remove_file(&files.dir.join(index_file_name(gone))).await;
-                    tracing::debug!(stream, first_seq = gone, "removed fully deleted segment");
-                }
-            }
-            StorageOp::ConsumerMeta { stream, name, meta } => {
-                if let Some(f) = self.files.get(&stream) {
-                    let dir = consumer_dir(&f.dir, &name);
-                    fs.create_dir_all(&dir).await?;
-                    fs.replace_file(&dir, META_FILE, meta, true).await?;
-                    fs.sync_dir(dir.parent().expect("consumers dir")).await?;
-                }
-            }
-            StorageOp::ConsumerState {
-                stream,
-                name,
-                state,
-                sync,
-            } => {
-                if let Some(f) = self.files.get(&stream) {
-                    let dir = consumer_dir(&f.dir, &name);
-                    match fs
-                        .replace_file(&dir, CONSUMER_STATE_FILE, state, sync)
-                        .await
-                    {
-                        // The consumer was deleted meanwhile.
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        r => r?,
-                    }
-                }
-            }
-            StorageOp::ConsumerDelete { stream, name } => {
-                if let Some(f) = self.files.get(&stream) {
-                    fs.remove_dir_all(&consumer_dir(&f.dir, &name)).await?;
-                }
-            }
-            StorageOp::Delete { stream } => {
-                self.sealed_out.retain(|s| s.stream != stream);
-                if let Some(mut files) = self.files.remove(&stream) {
-                    if let Some(active) = files.active.take() {
-                        active.writer.abandon().await;
-                    }
-                    fs.remove_dir_all(&files.dir).await?;
-                }
-            }
+    /// Carries out one batch to its end: every stream's chain (concurrently), then their
+    /// outcome.
+    #[cfg(test)]
+    pub(crate) async fn commit(&mut self, ops: Vec<StorageOp>) -> CommitOutcome {
+        let mut rel = Released::default();
+        self.dispatch(ops, Vec::new(), &mut rel);
+        self.drain(&mut rel).await;
+        let mut out = CommitOutcome::default();
+        for (name, f) in rel.failed {
+            out.any_failure.get_or_insert_with(|| f.clone());
+            out.failed_streams.entry(name).or_insert(f);
         }
-        Ok(())
+        if let Some(f) = rel.other_failure {
+            out.any_failure.get_or_insert(f);
+        }
+        out.refused = rel.done.into_iter().filter_map(|d| d.refusal).collect();
+        out
     }
 
-    /// Closes every active segment cleanly (syncs, trims the DMA padding) and returns the
-    /// segments whose index is still to be written. A stopped stream's segment is abandoned:
-    /// syncing it again could report success for pages already lost.
+    /// Finishes every chain, then closes every active segment cleanly (syncs, trims the DMA
+    /// padding) and returns the segments whose index is still to be written. A stopped
+    /// stream's segment is abandoned: syncing it again could report success for pages
+    /// already lost.
     pub(crate) async fn close_all(&mut self) -> Vec<SealedSegment> {
-        self.write_consumer_states().await;
+        let mut rel = Released::default();
+        self.drain(&mut rel).await;
         let mut sealed = std::mem::take(&mut self.sealed_out);
         for (&slot, files) in self.files.iter_mut() {
             if self.stopped.contains_key(&slot) {
@@ -746,7 +601,7 @@ impl<F: StorageFs> Storage<F> {
                 }
                 continue;
             }
-            match Self::seal(files, slot).await {
+            match seal(files, slot).await {
                 Ok(s) => sealed.extend(s),
                 Err(e) => {
                     tracing::warn!(dir = %files.dir.display(), error = %e, "closing the active segment failed; its index is rebuilt at the next start")

@@ -18,7 +18,7 @@ use futures_lite::future::block_on;
 
 use super::*;
 use crate::shell::fault_fs::{Fault, FaultFs};
-use crate::store::record::RecordRef;
+use crate::store::record::{encode_into, Record, RecordRef};
 use crate::store::recovery::{self, ScanAcc};
 use crate::store::segment::Scanner;
 use crate::store::stream::{Effect, PublishOutcome, Stream, StreamLimits};
@@ -39,10 +39,27 @@ impl Rng {
 }
 
 const SLOT: u32 = 0;
+/// Another stream on the same core whose metadata, consumer files, deletes and re-creates
+/// (and their faults) run beside the appends of `S`, never holding them up or failing them.
+const OTHER: u32 = 1;
 const SEGMENT_BYTES: u64 = 2048;
 
 fn dir() -> PathBuf {
     PathBuf::from("/store/S")
+}
+
+fn other_dir() -> PathBuf {
+    PathBuf::from("/store/B")
+}
+
+fn create_other(created_ns: u64) -> StorageOp {
+    StorageOp::Create {
+        stream: OTHER,
+        dir: other_dir(),
+        meta: b"{}".to_vec(),
+        first_seq: 1,
+        created_ns,
+    }
 }
 
 /// What the host does for a change: the records and index of one `StorageOp::Append`, and a
@@ -134,6 +151,36 @@ struct Sim {
 }
 
 impl Sim {
+    /// Some work of the other stream, maybe with a failing metadata write.
+    fn other_ops(&mut self) -> Vec<StorageOp> {
+        let c = format!("c{}", self.rng.below(2));
+        if self.rng.below(8) == 0 {
+            self.fs.fail_next_meta();
+        }
+        match self.rng.below(6) {
+            0 => vec![StorageOp::WriteMeta {
+                stream: OTHER,
+                meta: b"{\"x\":1}".to_vec(),
+            }],
+            1 => vec![StorageOp::ConsumerMeta {
+                stream: OTHER,
+                name: c,
+                meta: b"{}".to_vec(),
+            }],
+            2 | 3 => vec![StorageOp::ConsumerState {
+                stream: OTHER,
+                name: c,
+                state: vec![1; 40],
+                sync: self.rng.below(2) == 0,
+            }],
+            4 => vec![StorageOp::ConsumerDelete {
+                stream: OTHER,
+                name: c,
+            }],
+            _ => vec![StorageOp::Delete { stream: OTHER }, create_other(self.now)],
+        }
+    }
+
     fn new(seed: u64) -> Self {
         Self::with_mode(seed, SyncMode::Always)
     }
@@ -141,13 +188,16 @@ impl Sim {
     fn with_mode(seed: u64, mode: SyncMode) -> Self {
         let fs = FaultFs::default();
         let mut storage = Storage::with_fs(fs.clone(), SEGMENT_BYTES, mode);
-        let out = block_on(storage.commit(vec![StorageOp::Create {
-            stream: SLOT,
-            dir: dir(),
-            meta: b"{}".to_vec(),
-            first_seq: 1,
-            created_ns: 1,
-        }]));
+        let out = block_on(storage.commit(vec![
+            StorageOp::Create {
+                stream: SLOT,
+                dir: dir(),
+                meta: b"{}".to_vec(),
+                first_seq: 1,
+                created_ns: 1,
+            },
+            create_other(1),
+        ]));
         assert!(out.any_failure.is_none());
         Sim {
             rng: Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1),
@@ -170,7 +220,11 @@ impl Sim {
     fn commit(&mut self, ops: Vec<StorageOp>) -> Option<StoreFailure> {
         let out = block_on(self.storage.commit(ops));
         self.storage.sealed_out.clear();
-        self.lost_from = out.refused.first().map_or(u64::MAX, |r| r.from_seq);
+        self.lost_from = out
+            .refused
+            .iter()
+            .find(|r| r.slot == SLOT)
+            .map_or(u64::MAX, |r| r.from_seq);
         let f = out.failed_streams.get("S").cloned();
         match &f {
             None => assert!(!self.stopped, "a stopped stream accepted a write"),
@@ -203,12 +257,21 @@ impl Sim {
                 }
                 other => panic!("publish refused: {other:?}"),
             }
+            if self.rng.below(3) == 0 {
+                let other = self.other_ops();
+                ops.extend(other);
+            }
         }
         let (was_stopped, armed) = (self.stopped, self.fault_armed);
         if std::env::var_os("SIM_TRACE").is_some() {
             eprintln!("publish {seqs:?}");
         }
-        match self.commit(ops) {
+        let failure = self.commit(ops);
+        if !armed && !was_stopped && !self.disk_full {
+            // The other stream's metadata faults never refuse this stream's appends.
+            assert_eq!(failure, None, "refused without a fault of its own");
+        }
+        match failure {
             None => {
                 self.acked.extend(seqs);
                 self.stats[0] += 1;
@@ -430,6 +493,7 @@ fn enospc_rolls_back_and_the_stream_resumes() {
     }
     let acked = sim.acked.len();
     assert_eq!(acked, sim.published.len());
+    sim.fault_armed = true;
     sim.fs.arm(Fault::WriteNoSpace { keep: 700 });
     sim.publish();
     assert_eq!(sim.acked.len(), acked, "refused");
@@ -448,6 +512,7 @@ fn a_failed_fdatasync_stops_the_stream_until_restart() {
         sim.publish();
     }
     let acked = sim.acked.clone();
+    sim.fault_armed = true;
     sim.fs.arm(Fault::SyncEio);
     sim.publish();
     assert!(sim.storage.is_stopped(SLOT));
@@ -476,6 +541,7 @@ fn interval_policy_enospc_never_cuts_acknowledged_writes() {
     for round in 0..30 {
         sim.publish();
         if round % 3 == 0 {
+            sim.fault_armed = true;
             sim.fs.arm(Fault::WriteNoSpace { keep: 100 });
             sim.publish();
             assert!(!sim.storage.is_stopped(SLOT));
@@ -539,4 +605,157 @@ fn enospc_after_a_segment_sealed_within_the_commit_keeps_the_sealed_part() {
         kept_sealed > 0,
         "no run sealed a segment before the failure"
     );
+}
+
+/// A reply as the host queues it: a publish ack of `stream`, or (None) an API reply.
+fn reply(tag: &str, stream: Option<u32>) -> crate::streams::DeferredReply {
+    crate::streams::DeferredReply {
+        subject: Bytes::from(tag.to_owned()),
+        payload: Bytes::new(),
+        stream,
+    }
+}
+
+/// Runs every chain that can finish now (a stalled one stays).
+fn settle(storage: &mut Storage<FaultFs>, rel: &mut Released) {
+    while let Some(done) = block_on(futures_lite::future::poll_once(storage.next_done())) {
+        storage.finish(done, rel);
+    }
+}
+
+fn released(rel: &mut Released) -> Vec<(String, bool)> {
+    rel.replies
+        .drain(..)
+        .map(|(r, f)| {
+            (
+                String::from_utf8_lossy(&r.subject).into_owned(),
+                f.is_none(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn another_streams_stalled_or_failing_metadata_never_holds_a_publish_ack() {
+    let mut sim = Sim::new(5);
+    for _ in 0..3 {
+        sim.publish();
+    }
+    sim.fs.disarm();
+    let mut rel = Released::default();
+    // The other stream's consumer create stalls (a slow directory fsync, say); an API reply
+    // waits behind it, publish acks of S in the same and later batches do not.
+    sim.fs.stall(&other_dir());
+    let publish_ops = |sim: &mut Sim| {
+        sim.now += 1;
+        match sim.store.publish(b"x", b"", b"payload", sim.now) {
+            Ok(PublishOutcome::Stored { effects, .. }) => ops_for(&sim.store, &effects),
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut ops = vec![StorageOp::ConsumerMeta {
+        stream: OTHER,
+        name: "slow".into(),
+        meta: b"{}".to_vec(),
+    }];
+    ops.extend(publish_ops(&mut sim));
+    sim.storage.dispatch(
+        ops,
+        vec![reply("api", None), reply("ack0", Some(SLOT))],
+        &mut rel,
+    );
+    settle(&mut sim.storage, &mut rel);
+    assert_eq!(released(&mut rel), vec![("ack0".into(), true)]);
+    for i in 1..4 {
+        let ops = publish_ops(&mut sim);
+        let tag = format!("ack{i}");
+        sim.storage
+            .dispatch(ops, vec![reply(&tag, Some(SLOT))], &mut rel);
+        settle(&mut sim.storage, &mut rel);
+        assert_eq!(released(&mut rel), vec![(tag, true)], "batch {i}");
+        assert!(rel.done.iter().all(|d| d.refusal.is_none()));
+    }
+    assert!(!sim.storage.idle(), "the stalled op still runs");
+    sim.fs.unstall();
+    settle(&mut sim.storage, &mut rel);
+    assert_eq!(released(&mut rel), vec![("api".into(), true)]);
+    assert!(sim.storage.idle());
+
+    // The other stream's metadata write fails: the API reply of that batch gets the error,
+    // the publish ack of S does not.
+    sim.fs.fail_next_meta();
+    let mut ops = vec![StorageOp::WriteMeta {
+        stream: OTHER,
+        meta: b"{}".to_vec(),
+    }];
+    ops.extend(publish_ops(&mut sim));
+    sim.storage.dispatch(
+        ops,
+        vec![reply("ack-ok", Some(SLOT)), reply("api-err", None)],
+        &mut rel,
+    );
+    settle(&mut sim.storage, &mut rel);
+    let mut got = released(&mut rel);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![("ack-ok".into(), true), ("api-err".into(), false)]
+    );
+    // And a failed fdatasync of S stops S alone: the other stream's ops go on.
+    sim.fs.arm(Fault::SyncEio);
+    let ops = publish_ops(&mut sim);
+    sim.storage
+        .dispatch(ops, vec![reply("ack-bad", Some(SLOT))], &mut rel);
+    sim.storage.dispatch(
+        vec![StorageOp::ConsumerMeta {
+            stream: OTHER,
+            name: "c".into(),
+            meta: b"{}".to_vec(),
+        }],
+        vec![reply("api-ok", None)],
+        &mut rel,
+    );
+    settle(&mut sim.storage, &mut rel);
+    let mut got = released(&mut rel);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![("ack-bad".into(), false), ("api-ok".into(), true)],
+        "a later batch's API reply does not inherit the failure"
+    );
+    assert!(sim.storage.is_stopped(SLOT) && !sim.storage.is_stopped(OTHER));
+}
+
+#[test]
+fn a_refused_chain_refuses_the_appends_queued_behind_it() {
+    // While S's chain runs, the next batch's appends wait on its lane; when the chain is
+    // refused (ENOSPC), they are dropped with it and the refusal starts at the first of
+    // them at the latest: the host forgets every message it sent that is not on disk.
+    let mut sim = Sim::new(3);
+    sim.publish();
+    let mut rel = Released::default();
+    sim.fs.arm(Fault::WriteNoSpace { keep: 0 });
+    let mut seqs = Vec::new();
+    for tag in ["a", "b"] {
+        sim.now += 1;
+        let (seq, effects) = match sim.store.publish(b"x", b"", b"p", sim.now) {
+            Ok(PublishOutcome::Stored { seq, effects }) => (seq, effects),
+            other => panic!("{other:?}"),
+        };
+        seqs.push(seq);
+        let ops = ops_for(&sim.store, &effects);
+        // Not settled in between: the second batch queues behind the first chain.
+        sim.storage
+            .dispatch(ops, vec![reply(tag, Some(SLOT))], &mut rel);
+    }
+    block_on(sim.storage.drain(&mut rel));
+    let got = released(&mut rel);
+    assert!(got.iter().all(|(_, ok)| !ok), "{got:?}");
+    let refusal = rel
+        .done
+        .iter()
+        .find_map(|d| d.refusal.clone())
+        .expect("refused");
+    assert!(refusal.from_seq <= seqs[0], "{refusal:?} {seqs:?}");
+    assert!(!sim.storage.is_stopped(SLOT), "ENOSPC is not fail-stop");
 }

@@ -4,7 +4,8 @@
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use super::storage::{CommitOutcome, SealQueue, SealedSegment, Storage, SyncMode};
+use super::storage::{Released, SealQueue, SealedSegment, Storage, SyncMode};
+use super::storage_policy::StoreFailure;
 use super::storage_recover::map_segment;
 use super::CoreShell;
 use crate::jetstream::failure_reply::failure_reply;
@@ -43,7 +44,9 @@ impl CommitStats {
     }
 }
 
-/// The storage task of one core: group commits until the server stops.
+/// The storage task of one core: group commits until the server stops. It takes the host's
+/// storage work as it comes, queues it on the streams' lanes (`Storage::dispatch`), and as
+/// each stream's chain finishes tells the host and releases the replies that waited for it.
 /// `idx` is the stream host's place in `CoreShell::hosts` (one per account with JetStream).
 pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage, idx: usize) {
     let slot = &shell.hosts[idx];
@@ -56,61 +59,110 @@ pub(crate) async fn storage_task(shell: Rc<CoreShell>, mut storage: Storage, idx
     let seal_queue = Rc::new(SealQueue::default());
     glommio::spawn_local(sealer_task(shell.clone(), seal_queue.clone(), idx)).detach();
     loop {
-        if shell.storage_stop.get() && !slot.host.borrow().has_storage_work(shell.js_clock()) {
+        if shell.storage_stop.get()
+            && storage.idle()
+            && !slot.host.borrow().has_storage_work(shell.js_clock())
+        {
             close_all(&mut storage, &seal_queue).await;
             slot.storage_done.notify();
             return;
         }
-        match interval {
-            None => slot.storage_notify.wait().await,
-            Some(d) => {
-                let wait = d.saturating_sub(last_sync.elapsed());
-                futures_lite::future::or(slot.storage_notify.wait(), glommio::timer::sleep(wait))
-                    .await;
+        // New work, or a chain finished (or the interval policy's sync is due).
+        let finished = {
+            let work = async {
+                slot.storage_notify.wait().await;
+                None
+            };
+            let chain = async { Some(storage.next_done().await) };
+            match interval {
+                None => futures_lite::future::or(work, chain).await,
+                Some(d) => {
+                    let wait = d.saturating_sub(last_sync.elapsed());
+                    let tick = async {
+                        glommio::timer::sleep(wait).await;
+                        None
+                    };
+                    futures_lite::future::or(futures_lite::future::or(work, chain), tick).await
+                }
             }
+        };
+        if let Some(done) = finished {
+            let mut rel = Released::default();
+            storage.finish(done, &mut rel);
+            settle(&shell, &mut storage, &seal_queue, rel, idx, &mut stats);
         }
-        loop {
-            let (ops, replies) = slot.host.borrow_mut().take_storage_batch(shell.js_clock());
-            if ops.is_empty() && replies.is_empty() {
-                break;
-            }
-            let n_ops = ops.len();
-            stats.commits += 1;
-            stats.ops += n_ops as u64;
-            stats.replies += replies.len() as u64;
-            let t0 = Instant::now();
-            let outcome = storage.commit(ops).await;
-            stats.fsyncs += outcome.synced;
-            let took_us = t0.elapsed().as_micros() as u64;
-            stats.write_us += took_us;
-            shell.commit_hist.borrow_mut().record(n_ops, took_us);
-            stats.maybe_log();
-            if !storage.sealed_out.is_empty() {
-                seal_queue
-                    .jobs
-                    .borrow_mut()
-                    .extend(storage.sealed_out.drain(..));
-                seal_queue.notify.notify();
-            }
-            // Before the replies: what was refused is gone before anyone hears of it, and
-            // what is durable becomes visible to consumers.
-            let forgotten = slot.host.borrow_mut().handle_storage_done(&outcome.refused);
-            if forgotten > 0 {
-                tracing::debug!(
-                    forgotten,
-                    "refused messages removed from their streams (never acknowledged, not on disk)"
-                );
-            }
-            publish_replies(&shell, replies, &outcome, slot.account);
-            storage.write_consumer_states().await;
+        // The host's work so far, after it learned of the finished chain (a refusal makes
+        // it forget what it sent: the appends queued behind the chain are dropped with it).
+        let (ops, replies) = slot.host.borrow_mut().take_storage_batch(shell.js_clock());
+        if !ops.is_empty() || !replies.is_empty() {
+            let mut rel = Released::default();
+            storage.dispatch(ops, replies, &mut rel);
+            settle(&shell, &mut storage, &seal_queue, rel, idx, &mut stats);
         }
         if let Some(d) = interval {
             if last_sync.elapsed() >= d {
-                storage.sync_all().await;
+                storage.sync_all();
                 last_sync = Instant::now();
             }
         }
     }
+}
+
+/// Hands what finished chains released to the host (first) and the clients (then), and the
+/// segments they sealed to the sealer.
+fn settle(
+    shell: &CoreShell,
+    storage: &mut Storage,
+    seal_queue: &SealQueue,
+    rel: Released,
+    idx: usize,
+    stats: &mut CommitStats,
+) {
+    let slot = &shell.hosts[idx];
+    if rel.chains > 0 {
+        stats.commits += rel.chains;
+        stats.ops += rel.ops;
+        stats.fsyncs += rel.sync_us.len() as u64;
+        let mut hist = shell.commit_hist.borrow_mut();
+        for &(ops, us) in &rel.took_us {
+            stats.write_us += us;
+            hist.record(ops, us);
+        }
+        for &us in &rel.sync_us {
+            hist.record_fdatasync(us);
+        }
+    }
+    stats.replies += rel.replies.len() as u64;
+    stats.maybe_log();
+    if !storage.sealed_out.is_empty() {
+        seal_queue
+            .jobs
+            .borrow_mut()
+            .extend(storage.sealed_out.drain(..));
+        seal_queue.notify.notify();
+    }
+    for (name, f) in &rel.failed {
+        tracing::debug!(stream = %name, failure = ?f, "stream writes refused");
+    }
+    // Before the replies: what was refused is gone before anyone hears of it, and what is
+    // durable becomes visible to consumers.
+    if !rel.done.is_empty() {
+        let mut host = slot.host.borrow_mut();
+        let mut forgotten = 0;
+        for d in &rel.done {
+            forgotten += host.handle_stream_storage_done(d);
+        }
+        if forgotten > 0 {
+            tracing::debug!(
+                forgotten,
+                "refused messages removed from their streams (never acknowledged, not on disk)"
+            );
+        }
+    }
+    if rel.done.is_empty() && rel.replies.is_empty() {
+        return;
+    }
+    publish_replies(shell, rel.replies, slot.account);
 }
 
 /// Index entries re-pointed per host borrow: bounds how long the core is kept from other
@@ -175,13 +227,12 @@ async fn rebase_sealed(shell: &CoreShell, seg: &SealedSegment, idx: usize) {
     );
 }
 
-/// Releases the replies of a group commit: a reply whose writes are durable as it is, one
+/// Releases replies whose writes are done: a reply whose writes are durable as it is, one
 /// whose writes failed as the JetStream error nats-server sends (never a false ack, and an
 /// answer rather than a timeout); a reply with no error form is withheld.
 fn publish_replies(
     shell: &CoreShell,
-    replies: Vec<crate::streams::DeferredReply>,
-    outcome: &CommitOutcome,
+    replies: Vec<(crate::streams::DeferredReply, Option<StoreFailure>)>,
     account: crate::accounts::AccountId,
 ) {
     if replies.is_empty() {
@@ -192,8 +243,8 @@ fn publish_replies(
     let mut refused = 0usize;
     {
         let mut engine = shell.engine.borrow_mut();
-        for r in &replies {
-            match outcome.failure_for(&r.payload) {
+        for (r, failure) in &replies {
+            match failure {
                 None => {
                     engine.publish_internal_in(account, &r.subject, None, 0, &r.payload);
                 }

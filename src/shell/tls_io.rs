@@ -98,6 +98,56 @@ impl TlsIo {
             .unwrap_or_default()
     }
 
+    /// The session facts `/connz` shows (after the handshake): version, suite with Go's
+    /// names, and the client's certificates (subject, SHA-256 of the SPKI and of the DER).
+    pub(crate) fn monitor_info(&self, first: bool) -> crate::monitor::snapshot::TlsSnapshot {
+        use crate::monitor::snapshot::{PeerCertSnapshot, TlsSnapshot};
+        let conn = self.conn.borrow();
+        let version = match conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "1.3",
+            Some(rustls::ProtocolVersion::TLSv1_2) => "1.2",
+            _ => "",
+        };
+        // rustls spells TLS 1.3 suites `TLS13_*`; Go (and nats-server) `TLS_*`.
+        let cipher_suite = conn
+            .negotiated_cipher_suite()
+            .map(|s| {
+                let name = s
+                    .suite()
+                    .as_str()
+                    .map_or_else(|| format!("{:?}", s.suite()), str::to_owned);
+                name.replacen("TLS13_", "TLS_", 1)
+            })
+            .unwrap_or_default();
+        let hex = |d: &[u8]| {
+            ring::digest::digest(&ring::digest::SHA256, d)
+                .as_ref()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let peer_certs = conn
+            .peer_certificates()
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                let (subject, spki) = crate::tls_map::subject_and_spki(c.as_ref())
+                    .map_or((String::new(), &[][..]), |(s, k)| (s, k));
+                PeerCertSnapshot {
+                    subject,
+                    subject_pk_sha256: hex(spki),
+                    cert_sha256: hex(c.as_ref()),
+                }
+            })
+            .collect();
+        TlsSnapshot {
+            version: version.to_owned(),
+            cipher_suite,
+            peer_certs,
+            first,
+        }
+    }
+
     /// Feeds ciphertext to rustls and appends the plaintext it yields to `plain`.
     pub(crate) fn absorb(
         &self,
@@ -251,8 +301,18 @@ pub(super) async fn serve(
         Err(TlsIoError::Timeout)
     })
     .await;
-    let map_user = setup.map_user;
-    after_handshake(shell, id, io, stream, write_stream, result, plain, map_user);
+    let (map_user, first) = (setup.map_user, setup.handshake_first);
+    after_handshake(
+        shell,
+        id,
+        io,
+        stream,
+        write_stream,
+        result,
+        plain,
+        map_user,
+        first,
+    );
 }
 
 /// Starts the connection's tasks once its handshake is done, or closes it on failure.
@@ -266,10 +326,13 @@ fn after_handshake(
     result: Result<TlsIo, TlsIoError>,
     plain: BytesMut,
     map_user: bool,
+    handshake_first: bool,
 ) {
     match result {
         Ok(tls) => {
             let tls = Rc::new(tls);
+            let info = tls.monitor_info(handshake_first);
+            shell.engine.borrow_mut().set_tls_info(id, info);
             if map_user {
                 let names = tls.peer_names();
                 shell.engine.borrow_mut().set_tls_names(id, names);
@@ -346,7 +409,18 @@ pub(super) async fn solicit(
         Err(TlsIoError::Timeout)
     })
     .await;
-    after_handshake(shell, id, io, stream, write_stream, result, plain, false);
+    let first = remote.handshake_first;
+    after_handshake(
+        shell,
+        id,
+        io,
+        stream,
+        write_stream,
+        result,
+        plain,
+        false,
+        first,
+    );
 }
 
 #[cfg(test)]

@@ -108,6 +108,7 @@ mod tests {
             ("stream_replay.rs", include_str!("stream_replay.rs")),
             ("stream_expiry.rs", include_str!("stream_expiry.rs")),
             ("stream_counter.rs", include_str!("stream_counter.rs")),
+            ("stream_batch.rs", include_str!("stream_batch.rs")),
         ];
         for (name, src) in files {
             let production = src.split("#[cfg(test)]").next().unwrap_or(src);

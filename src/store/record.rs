@@ -5,7 +5,7 @@
 //! ```text
 //! header (8 bytes)
 //!   0  magic/version u8   RECORD_MAGIC_V1 (a zero-filled or foreign tail fails here)
-//!   1  kind          u8   1 message, 2 tombstone, 3 purge, 4 checkpoint
+//!   1  kind          u8   1 message, 2 tombstone, 3 purge, 4 checkpoint, 5 batch
 //!   2  total_len     u32  whole record, header and trailing CRC included
 //!   6  header_check  u16  low 16 bits of CRC32C(bytes 0..6): a flipped length bit is
 //!                         caught before the length is trusted, so it reads as corruption,
@@ -15,11 +15,18 @@
 //!   tombstone   seq u64
 //!   purge       below_seq u64, filter_len u16, filter   (empty filter = every subject)
 //!   checkpoint  first_seq u64, last_seq u64, last_ts_ns u64
+//!   batch       count u32, then `count` whole records of the other kinds, back to back
 //! trailer
 //!   crc         u32  CRC32C over every preceding byte of the record
 //! ```
 //!
 //! Fixed overhead: a message record is 34 bytes plus subject, headers and payload.
+//!
+//! A **batch** record (an atomic batch publish) wraps the records of one commit: its CRC
+//! covers them all, so a torn or damaged batch is dropped whole at recovery — never a prefix
+//! of it. [`decode`] does not know it (it is not a record of its own); the segment
+//! [`super::segment::Scanner`] opens it with [`decode_batch`] and yields the inner records at
+//! their own offsets, so indexes point at the inner message records as at any other.
 
 use bytes::Bytes;
 
@@ -39,6 +46,12 @@ const KIND_MESSAGE: u8 = 1;
 const KIND_TOMBSTONE: u8 = 2;
 const KIND_PURGE: u8 = 3;
 const KIND_CHECKPOINT: u8 = 4;
+const KIND_BATCH: u8 = 5;
+
+/// Bytes a batch record adds around its inner records (header, count, CRC).
+pub const BATCH_RECORD_OVERHEAD_BYTES: usize = RECORD_HEADER_BYTES + 4 + RECORD_CRC_BYTES;
+/// Largest batch record (its length is a u32).
+pub const MAX_BATCH_RECORD_BYTES: usize = u32::MAX as usize;
 
 const TOMBSTONE_RECORD_BYTES: usize = RECORD_HEADER_BYTES + 8 + RECORD_CRC_BYTES;
 const PURGE_RECORD_OVERHEAD_BYTES: usize = RECORD_HEADER_BYTES + 8 + 2 + RECORD_CRC_BYTES;
@@ -422,6 +435,94 @@ pub fn decode(bytes: &[u8]) -> Result<(RecordRef<'_>, usize), RecordError> {
     Ok((decoded, total))
 }
 
+/// Starts a batch record at the end of `out` (records then follow, encoded with
+/// [`encode_into`]); returns where it starts, for [`finish_batch`].
+pub fn begin_batch(out: &mut Vec<u8>) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; RECORD_HEADER_BYTES + 4]);
+    start
+}
+
+/// Completes the batch record begun at `start` around the `count` records written after it.
+///
+/// # Panics
+/// If the batch exceeds [`MAX_BATCH_RECORD_BYTES`] (callers refuse such a batch first).
+pub fn finish_batch(out: &mut Vec<u8>, start: usize, count: u32) {
+    let total = out.len() - start + RECORD_CRC_BYTES;
+    assert!(
+        total <= MAX_BATCH_RECORD_BYTES,
+        "batch record of {total} bytes exceeds MAX_BATCH_RECORD_BYTES"
+    );
+    out[start] = RECORD_MAGIC_V1;
+    out[start + 1] = KIND_BATCH;
+    out[start + 2..start + 6].copy_from_slice(&(total as u32).to_le_bytes());
+    let check = header_check(&out[start..start + 6]);
+    out[start + 6..start + 8].copy_from_slice(&check.to_le_bytes());
+    out[start + 8..start + 12].copy_from_slice(&count.to_le_bytes());
+    let crc = crc32c::crc32c(&out[start..]);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
+/// Offset of a batch record's first inner record, from the batch record's start.
+pub const BATCH_INNER_OFFSET: usize = RECORD_HEADER_BYTES + 4;
+
+/// Whether `bytes` start with a batch record (only its first two bytes are looked at).
+pub fn is_batch(bytes: &[u8]) -> bool {
+    bytes.len() >= 2 && bytes[0] == RECORD_MAGIC_V1 && bytes[1] == KIND_BATCH
+}
+
+/// Checks the batch record at the start of `bytes` whole — its header, CRC, and that its
+/// inner records are exactly `count` good records of the other kinds (no checkpoint) — and
+/// returns its length. Errors as [`decode`]: `Incomplete` for a torn tail.
+pub fn decode_batch(bytes: &[u8]) -> Result<usize, RecordError> {
+    let available = bytes.len();
+    if available < RECORD_HEADER_BYTES {
+        return Err(RecordError::Incomplete {
+            needed: RECORD_HEADER_BYTES,
+            available,
+        });
+    }
+    if bytes[0] != RECORD_MAGIC_V1 {
+        return Err(RecordError::BadMagic { found: bytes[0] });
+    }
+    if le_u16(bytes, 6) != header_check(&bytes[..6]) {
+        return Err(RecordError::BadCrc);
+    }
+    if bytes[1] != KIND_BATCH {
+        return Err(RecordError::Corrupt("not a batch record"));
+    }
+    let total = le_u32(bytes, 2) as usize;
+    if total < BATCH_RECORD_OVERHEAD_BYTES {
+        return Err(RecordError::Corrupt("record length out of range"));
+    }
+    if available < total {
+        return Err(RecordError::Incomplete {
+            needed: total,
+            available,
+        });
+    }
+    let body_end = total - RECORD_CRC_BYTES;
+    if le_u32(bytes, body_end) != crc32c::crc32c(&bytes[..body_end]) {
+        return Err(RecordError::BadCrc);
+    }
+    let count = le_u32(bytes, RECORD_HEADER_BYTES) as usize;
+    let mut inner = &bytes[BATCH_INNER_OFFSET..body_end];
+    let mut seen = 0usize;
+    while !inner.is_empty() {
+        let (rec, used) =
+            decode(inner).map_err(|_| RecordError::Corrupt("bad record in a batch"))?;
+        if matches!(rec, RecordRef::Checkpoint { .. }) {
+            return Err(RecordError::Corrupt("checkpoint in a batch"));
+        }
+        inner = &inner[used..];
+        seen += 1;
+    }
+    if seen != count {
+        return Err(RecordError::Corrupt("batch record count mismatch"));
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -621,6 +722,85 @@ mod tests {
             Err(RecordError::Corrupt(
                 "message field lengths exceed the record"
             ))
+        );
+    }
+
+    fn batch_of(recs: &[Record]) -> Vec<u8> {
+        let mut v = Vec::new();
+        let start = begin_batch(&mut v);
+        for r in recs {
+            encode_into(r, &mut v);
+        }
+        finish_batch(&mut v, start, recs.len() as u32);
+        v
+    }
+
+    fn batch_samples() -> Vec<Record> {
+        samples()
+            .into_iter()
+            .filter(|r| !matches!(r, Record::Checkpoint { .. }))
+            .collect()
+    }
+
+    #[test]
+    fn batch_record_wraps_whole_records() {
+        let recs = batch_samples();
+        let v = batch_of(&recs);
+        let inner: usize = recs.iter().map(Record::encoded_len).sum();
+        assert_eq!(v.len(), inner + BATCH_RECORD_OVERHEAD_BYTES);
+        assert!(is_batch(&v));
+        assert_eq!(decode_batch(&v), Ok(v.len()));
+        let (first, _) = decode(&v[BATCH_INNER_OFFSET..]).expect("inner record");
+        assert_eq!(first, recs[0].as_record_ref());
+        // Not a record `decode` knows on its own.
+        assert!(matches!(decode(&v), Err(RecordError::Corrupt(_))));
+        assert_eq!(
+            decode_batch(&batch_of(&[])),
+            Ok(BATCH_RECORD_OVERHEAD_BYTES)
+        );
+    }
+
+    #[test]
+    fn every_cut_of_a_batch_is_incomplete() {
+        let v = batch_of(&batch_samples());
+        for cut in 0..v.len() {
+            match decode_batch(&v[..cut]) {
+                Err(RecordError::Incomplete { available, .. }) => assert_eq!(available, cut),
+                Err(RecordError::BadMagic { .. }) if cut == 0 => {}
+                other => panic!("cut {cut}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn every_bit_flip_in_a_batch_is_detected() {
+        let v = batch_of(&batch_samples());
+        for bit in 0..v.len() * 8 {
+            let mut damaged = v.clone();
+            damaged[bit / 8] ^= 1 << (bit % 8);
+            if let Ok(n) = decode_batch(&damaged) {
+                panic!("bit {bit} accepted ({n} bytes)");
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_with_a_wrong_count_or_a_checkpoint_is_corrupt() {
+        let recs = batch_samples();
+        let mut v = Vec::new();
+        let start = begin_batch(&mut v);
+        for r in &recs {
+            encode_into(r, &mut v);
+        }
+        finish_batch(&mut v, start, recs.len() as u32 + 1);
+        assert_eq!(
+            decode_batch(&v),
+            Err(RecordError::Corrupt("batch record count mismatch"))
+        );
+        let with_checkpoint = batch_of(&samples());
+        assert_eq!(
+            decode_batch(&with_checkpoint),
+            Err(RecordError::Corrupt("checkpoint in a batch"))
         );
     }
 }

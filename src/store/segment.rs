@@ -40,6 +40,8 @@ pub struct Scanner<'a> {
     bytes: &'a [u8],
     pos: usize,
     problem: Option<RecordError>,
+    /// Inside a batch record already checked whole: (next inner record, end of its records).
+    inner: Option<(usize, usize)>,
 }
 
 impl<'a> Scanner<'a> {
@@ -49,6 +51,7 @@ impl<'a> Scanner<'a> {
             bytes,
             pos: 0,
             problem: None,
+            inner: None,
         }
     }
 
@@ -77,18 +80,41 @@ impl<'a> Iterator for Scanner<'a> {
     type Item = ScannedRecord<'a>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.problem.is_some() || self.pos >= self.bytes.len() {
-            return None;
-        }
-        match record::decode(&self.bytes[self.pos..]) {
-            Ok((rec, used)) => {
-                let at = self.pos as u64;
-                self.pos += used;
-                Some((at, rec))
+        loop {
+            if let Some((at, end)) = self.inner {
+                // Checked whole by `decode_batch`: every inner record decodes.
+                let (rec, used) = record::decode(&self.bytes[at..end]).expect("checked batch");
+                self.inner = (at + used < end).then_some((at + used, end));
+                return Some((at as u64, rec));
             }
-            Err(e) => {
-                self.problem = Some(e);
-                None
+            if self.problem.is_some() || self.pos >= self.bytes.len() {
+                return None;
+            }
+            let rest = &self.bytes[self.pos..];
+            let decoded = if record::is_batch(rest) {
+                // An atomic batch counts whole or not at all: the good prefix ends before
+                // it unless all of it is good.
+                record::decode_batch(rest).map(|used| {
+                    let start = self.pos + record::BATCH_INNER_OFFSET;
+                    let end = self.pos + used - record::RECORD_CRC_BYTES;
+                    self.inner = (start < end).then_some((start, end));
+                    (None, used)
+                })
+            } else {
+                record::decode(rest).map(|(rec, used)| (Some(rec), used))
+            };
+            match decoded {
+                Ok((rec, used)) => {
+                    let at = self.pos as u64;
+                    self.pos += used;
+                    if let Some(rec) = rec {
+                        return Some((at, rec));
+                    }
+                }
+                Err(e) => {
+                    self.problem = Some(e);
+                    return None;
+                }
             }
         }
     }
@@ -388,6 +414,64 @@ mod tests {
             off += want.encoded_len() as u64;
         }
         assert!(scan(&[]).records.is_empty());
+    }
+
+    /// `before`, then `batch` as one batch record, then `after`.
+    fn segment_with_batch(before: &[Record], batch: &[Record], after: &[Record]) -> Vec<u8> {
+        let mut v = segment(before);
+        let start = super::super::record::begin_batch(&mut v);
+        for r in batch {
+            encode_into(r, &mut v);
+        }
+        super::super::record::finish_batch(&mut v, start, batch.len() as u32);
+        for r in after {
+            encode_into(r, &mut v);
+        }
+        v
+    }
+
+    #[test]
+    fn a_batch_record_yields_its_records_at_their_offsets() {
+        let recs = sample();
+        let seg = segment_with_batch(&recs[..2], &recs[2..4], &recs[4..]);
+        let res = scan(&seg);
+        assert_eq!(res.problem, None);
+        assert_eq!(res.valid_len, seg.len());
+        let got: Vec<RecordRef<'_>> = res.records.iter().map(|(_, r)| *r).collect();
+        let want: Vec<RecordRef<'_>> = recs.iter().map(Record::as_record_ref).collect();
+        assert_eq!(got, want);
+        // Offsets point at each inner record, as an index needs.
+        for (at, rec) in &res.records {
+            let (again, _) =
+                super::super::record::decode(&seg[*at as usize..]).expect("at a record");
+            assert_eq!(again, *rec);
+        }
+        let entries = index_entries(&res.records);
+        assert_eq!(
+            entries.iter().map(|e| e.0).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+    }
+
+    #[test]
+    fn a_torn_or_damaged_batch_is_dropped_whole() {
+        let recs = sample();
+        let batch = [msg(4, b"four"), msg(5, b"five"), msg(6, b"six")];
+        let good = segment(&recs);
+        let full = segment_with_batch(&recs, &batch, &[]);
+        for cut in good.len()..full.len() {
+            let res = scan(&full[..cut]);
+            assert_eq!(res.records.len(), recs.len(), "cut {cut}");
+            assert_eq!(res.valid_len, good.len(), "cut {cut}");
+        }
+        for at in good.len()..full.len() {
+            let mut bad = full.clone();
+            bad[at] ^= 0x20;
+            let res = scan(&bad);
+            assert_eq!(res.records.len(), recs.len(), "flip at {at}");
+            assert_eq!(res.valid_len, good.len(), "flip at {at}");
+            assert!(res.problem.is_some());
+        }
     }
 
     #[test]

@@ -882,6 +882,9 @@ impl Stream {
     }
 }
 
+#[path = "stream_batch.rs"]
+mod batch;
+pub use batch::{BatchMsg, BatchRefusal, BatchRefused, BatchStored};
 #[path = "stream_counter.rs"]
 mod counter;
 #[path = "stream_expiry.rs"]

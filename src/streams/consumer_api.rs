@@ -57,7 +57,8 @@ impl ConsumerHost {
             ConsumerApi::Info { consumer, .. }
             | ConsumerApi::Delete { consumer, .. }
             | ConsumerApi::Pause { consumer, .. }
-            | ConsumerApi::Reset { consumer, .. } => consumer,
+            | ConsumerApi::Reset { consumer, .. }
+            | ConsumerApi::Unpin { consumer, .. } => consumer,
             _ => "",
         };
         let result = decode_consumer_body(&api, body).and_then(|req| match req {
@@ -68,6 +69,9 @@ impl ConsumerHost {
                 self.consumer_pause(cx, slot, consumer, reply, until_ns, now)
             }
             ConsumerRequest::Reset(req) => self.consumer_reset(cx, slot, consumer, reply, req, now),
+            ConsumerRequest::Unpin(group) => {
+                self.consumer_unpin(cx, slot, consumer, reply, &group, now)
+            }
             ConsumerRequest::Listing(req) => self.consumer_listing(cx, slot, &api, reply, req, now),
             ConsumerRequest::MsgNext => Ok(()),
         });
@@ -95,6 +99,10 @@ impl ConsumerHost {
                 .has_interest(&Bytes::copy_from_slice(c.config.deliver_subject.as_bytes()));
         let num_pending = c.machine.num_pending(store);
         let (delivered, ack_floor) = c.sequence_infos();
+        let pinned = c
+            .machine
+            .pin()
+            .map(|p| (p.id.as_str(), pinned_wall_ns(p, now)));
         let view = ConsumerInfoView {
             stream_name: &st.config.name,
             name,
@@ -108,6 +116,7 @@ impl ConsumerHost {
             num_pending,
             push_bound,
             now_ns: now.wall_ns,
+            pinned,
         };
         let server = jetstream::ServerMeta {
             server_name: &server_name,
@@ -411,6 +420,32 @@ impl ConsumerHost {
         Ok(())
     }
 
+    /// `$JS.API.CONSUMER.UNPIN`: the group's pin goes (the unpinned advisory with reason
+    /// `admin`), the next pull without an id gets a new one.
+    pub(super) fn consumer_unpin(
+        &mut self,
+        cx: &mut Cx<'_>,
+        slot: u32,
+        consumer: &str,
+        reply: Option<&Bytes>,
+        group: &str,
+        now: Clock,
+    ) -> Result<(), JsApiError> {
+        let st = cx.streams[slot as usize].as_mut().expect("live");
+        let store = &super::Visible::new(&st.store, st.visible_upto);
+        let Some(c) = st.consumers.get_mut(consumer) else {
+            return Err(JsApiError::consumer_not_found());
+        };
+        if !c.config.priority_groups.iter().any(|g| g == group) {
+            return Err(JsApiError::consumer_invalid_priority_group());
+        }
+        c.machine.unpin(group, now.mono_ns, cx.q, store);
+        cx.out
+            .reply_now(reply, jetstream::consumer_unpin::render_unpin_response());
+        self.flush_consumer(cx, slot, consumer);
+        Ok(())
+    }
+
     pub(super) fn consumer_listing(
         &mut self,
         cx: &mut Cx<'_>,
@@ -482,6 +517,9 @@ impl ConsumerHost {
                 c.machine.num_waiting(),
                 num_pending,
                 push_bound,
+                c.machine
+                    .pin()
+                    .map(|p| (p.id.clone(), pinned_wall_ns(p, now))),
             ));
         }
         let views: Vec<ConsumerInfoView> = rows
@@ -507,6 +545,7 @@ impl ConsumerHost {
                 num_pending: r.9,
                 push_bound: r.10,
                 now_ns: now.wall_ns,
+                pinned: r.11.as_ref().map(|(id, ts)| (id.as_str(), *ts)),
             })
             .collect();
         render_consumer_list(&views, total, offset)
@@ -514,6 +553,12 @@ impl ConsumerHost {
 }
 
 /// The error reply for a consumer API aimed at a stream that does not exist.
+/// When a pin was given, on the wall clock (the consumer keeps monotonic time).
+fn pinned_wall_ns(pin: &crate::consumer::Pin, now: Clock) -> u64 {
+    now.wall_ns
+        .saturating_sub(now.mono_ns.saturating_sub(pin.since_ns))
+}
+
 pub(super) fn consumer_stream_missing(out: &mut Outbox, rest: &str, reply: Option<&Bytes>) {
     let kind = ConsumerApi::parse(rest)
         .and_then(|a| a.response_type())

@@ -129,6 +129,12 @@ pub(super) enum Advice<'a> {
         sseq: u64,
         deliveries: u64,
     },
+    /// A priority group's pin was given (`Some(id)`) or ended (`None`, with the reason).
+    Pin {
+        group: &'a str,
+        id: Option<&'a str>,
+        reason: &'a str,
+    },
 }
 
 /// The metadata file of a consumer.
@@ -195,6 +201,23 @@ pub fn params_of(stream: &StreamConfig, cfg: &ConsumerConfig, name: &str, now: C
             Some(until) if until > now.wall_ns => now.mono_ns.saturating_add(until - now.wall_ns),
             _ => 0,
         },
+        priority: priority_of(cfg),
+    }
+}
+
+/// The priority-group settings of a consumer config.
+fn priority_of(cfg: &ConsumerConfig) -> crate::consumer::PriorityParams {
+    use crate::consumer::Policy;
+    use jetstream::consumer_config::PriorityPolicy as P;
+    crate::consumer::PriorityParams {
+        policy: match cfg.priority_policy {
+            P::None => Policy::None,
+            P::Overflow => Policy::Overflow,
+            P::PinnedClient => Policy::PinnedClient,
+            P::Prioritized => Policy::Prioritized,
+        },
+        groups: cfg.priority_groups.clone(),
+        pinned_ttl_ns: cfg.priority_timeout_ns.max(0) as u64,
     }
 }
 
@@ -321,6 +344,7 @@ impl ConsumerHost {
                     expires_ns: pr.expires_ns,
                     no_wait: pr.no_wait,
                     heartbeat_ns: pr.idle_heartbeat_ns,
+                    group: pr.priority_group,
                 };
                 c.machine.on_pull(reply, spec, now.mono_ns, cx.q, store);
             }
@@ -597,6 +621,22 @@ impl ConsumerHost {
                     };
                     self.advise(cx, slot, name, advice);
                 }
+                Output::Pinned { group, id } => {
+                    let advice = Advice::Pin {
+                        group: &group,
+                        id: Some(&id),
+                        reason: "",
+                    };
+                    self.advise(cx, slot, name, advice);
+                }
+                Output::Unpinned { group, reason } => {
+                    let advice = Advice::Pin {
+                        group: &group,
+                        id: None,
+                        reason,
+                    };
+                    self.advise(cx, slot, name, advice);
+                }
             }
         }
         self.consumers_dirty = true;
@@ -622,6 +662,8 @@ impl ConsumerHost {
             Advice::MaxDeliveries { .. } => K::MaxDeliveries,
             Advice::Terminated { .. } => K::MsgTerminated,
             Advice::Naked { .. } => K::MsgNaked,
+            Advice::Pin { id: Some(_), .. } => K::Pinned,
+            Advice::Pin { id: None, .. } => K::Unpinned,
         };
         let subject = Bytes::from(api::consumer_advisory_subject(kind, &stream, consumer));
         if !cx.q.has_interest(&subject) {
@@ -657,6 +699,9 @@ impl ConsumerHost {
                 sseq,
                 deliveries,
             } => api::render_nak_advisory(&meta, &stream, consumer, cseq, sseq, deliveries),
+            Advice::Pin { group, id, reason } => {
+                api::render_pin_advisory(&meta, &stream, consumer, group, id, reason)
+            }
         };
         cx.out.publish(&subject, None, 0, &Bytes::from(body));
     }

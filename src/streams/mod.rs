@@ -18,6 +18,8 @@
 //! core owns), `consumer_host.rs` and `consumer_api.rs` (their consumers), `retention.rs`
 //! (retention and dead letters), `outbox.rs` (the outputs).
 
+mod batch;
+mod batch_host;
 mod catalog;
 mod consumer_api;
 mod consumer_host;
@@ -32,6 +34,7 @@ mod schedule;
 mod schedule_host;
 mod schedule_pattern;
 
+pub use batch::BatchLimits;
 pub use consumer_host::{params_of, ConsumerMeta, RecoveredConsumer, KIND_ACK, KIND_FC, KIND_NEXT};
 pub use monitor_view::{ConsumerView, JsCoreView, StreamView};
 pub use outbox::{HostAction, SubHandle};
@@ -60,7 +63,7 @@ pub const META_CORE: usize = 0;
 /// `allow_direct` must yield no responders.
 /// Consumer API subjects are listed one by one: `MSG.NEXT` must reach only an existing
 /// consumer's own subscription (no responders otherwise).
-const API_SUBJECTS: [&str; 10] = [
+const API_SUBJECTS: [&str; 11] = [
     "$JS.API.INFO",
     "$JS.API.STREAM.>",
     "$JS.API.CONSUMER.CREATE.>",
@@ -69,13 +72,14 @@ const API_SUBJECTS: [&str; 10] = [
     "$JS.API.CONSUMER.DELETE.>",
     "$JS.API.CONSUMER.PAUSE.>",
     "$JS.API.CONSUMER.RESET.>",
+    "$JS.API.CONSUMER.UNPIN.>",
     "$JS.API.CONSUMER.NAMES.>",
     "$JS.API.CONSUMER.LIST.>",
 ];
 /// JetStream API level advertised (INFO `api_lvl`, `$JS.API.INFO` `api.level`, `_nats.level`)
 /// and checked against `Nats-Required-Api-Level`. Level 1 is nats-server 2.11's (per-message
-/// TTL, subject delete markers, consumer pause); level 2 needs atomic batches and schedules,
-/// which natrix refuses, so it stays 1 until they work.
+/// TTL, subject delete markers, consumer pause); level 2 also needs schedules (atomic batches
+/// and counters work), which natrix refuses, so it stays 1 until they work.
 pub const API_LEVEL: u32 = 1;
 
 /// What the storage task must do, in order, for file-backed streams.
@@ -168,6 +172,20 @@ pub struct StorageRefusal {
     pub stopped: Option<String>,
 }
 
+/// What one stream's storage work came to (the storage task tells the host,
+/// [`StreamHost::handle_stream_storage_done`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamStorageDone {
+    /// Stream slot.
+    pub slot: u32,
+    /// Creation time of the stream the files belong to (a later stream in the slot ignores it).
+    pub created_ns: u64,
+    /// The highest message sequence written by the work (durable unless refused from below it).
+    pub last_seq: Option<u64>,
+    /// The stream's writes were refused.
+    pub refusal: Option<StorageRefusal>,
+}
+
 /// A message to publish once the storage ops queued before it are durable.
 #[derive(Debug, Clone)]
 pub struct DeferredReply {
@@ -175,6 +193,9 @@ pub struct DeferredReply {
     pub subject: Bytes,
     /// Reply payload (JSON).
     pub payload: Bytes,
+    /// A publish ack: the stream slot whose ops alone it waits for (None: every op queued
+    /// before it).
+    pub stream: Option<u32>,
 }
 
 /// Settings of the JetStream part of one core.
@@ -309,6 +330,8 @@ pub struct StreamHost {
     consumer_host: consumer_host::ConsumerHost,
     /// Stored bytes (memory, file) of every core's streams, as the meta core last reported.
     usage_by_core: Vec<(u64, u64)>,
+    /// Open atomic batches of this core's streams (`batch.rs`).
+    batches: batch::Batches,
 }
 
 /// The time the shell passes with every input: the host reads no clock.
@@ -375,6 +398,21 @@ fn state_view(st: &OwnedStream, detailed: bool) -> jetstream::StreamStateView {
 /// Records a change for the catalog summary and queues its records for the storage task
 /// (file streams).
 fn persist(st: &mut OwnedStream, slot: u32, effects: &[Effect], ops: &mut Vec<StorageOp>) {
+    persist_records(st, slot, effects, ops, false);
+}
+
+/// [`persist`] as one batch record: recovery keeps all of these records or none.
+fn persist_atomic(st: &mut OwnedStream, slot: u32, effects: &[Effect], ops: &mut Vec<StorageOp>) {
+    persist_records(st, slot, effects, ops, true);
+}
+
+fn persist_records(
+    st: &mut OwnedStream,
+    slot: u32,
+    effects: &[Effect],
+    ops: &mut Vec<StorageOp>,
+    atomic: bool,
+) {
     if effects.is_empty() {
         return;
     }
@@ -384,7 +422,13 @@ fn persist(st: &mut OwnedStream, slot: u32, effects: &[Effect], ops: &mut Vec<St
     }
     let mut records = Vec::new();
     let mut index = Vec::new();
-    encode_effects(effects, &mut records, &mut index);
+    if atomic {
+        let start = crate::store::record::begin_batch(&mut records);
+        encode_effects(effects, &mut records, &mut index);
+        crate::store::record::finish_batch(&mut records, start, effects.len() as u32);
+    } else {
+        encode_effects(effects, &mut records, &mut index);
+    }
     let s = st.store.state_summary();
     let first_live = st.store.first_seq();
     // Only removals can free whole segments.
@@ -430,7 +474,13 @@ impl StreamHost {
             streams_with_new: Vec::new(),
             consumer_host,
             usage_by_core: Vec::new(),
+            batches: batch::Batches::default(),
         }
+    }
+
+    /// Sets the limits of atomic batches (nats-server's defaults until called).
+    pub fn set_batch_limits(&mut self, limits: BatchLimits) {
+        self.batches = batch::Batches::new(limits);
     }
 
     fn is_meta(&self) -> bool {
@@ -493,38 +543,75 @@ impl StreamHost {
 
     /// Input from the storage task once the group commit of the last
     /// [`StreamHost::take_storage_batch`] is done, before its replies go out: `refused` are the
-    /// slots whose writes in it were not made durable (rolled back, or the stream is
-    /// stopped, with the reason then). Their messages of that commit are forgotten —
-    /// removed, their `Nats-Msg-Id`s with them, and the last sequence goes back when nothing
-    /// came after them — and the other streams' messages become visible to consumers. A
-    /// stopped stream is shown as failed in its catalog summary. Returns how many messages
-    /// were forgotten.
+    /// slots whose writes in it were not made durable. Every stream's messages sent so far
+    /// are settled (see [`StreamHost::handle_stream_storage_done`]). Returns how many
+    /// messages were forgotten.
     pub fn handle_storage_done(&mut self, refused: &[StorageRefusal]) -> u64 {
         let mut forgotten = 0;
-        for (slot, st) in self.streams.iter_mut().enumerate() {
-            let Some(st) = st.as_mut() else { continue };
-            let refusal = refused.iter().find(|r| r.slot as usize == slot);
-            if let Some(why) = refusal.and_then(|r| r.stopped.as_ref()) {
-                if st.failed.is_none() {
-                    st.failed = Some(why.clone());
-                    st.dirty_since_summary = true;
-                }
-            }
-            let Some((first, last)) = st.in_flight.take() else {
+        for slot in 0..self.streams.len() {
+            let Some(st) = self.streams[slot].as_ref() else {
                 continue;
             };
-            let lost_from = refusal.map_or(u64::MAX, |r| r.from_seq.max(first));
-            if lost_from <= last {
-                forgotten += st.store.forget_refused(lost_from, last);
-                st.sent_upto = st.sent_upto.min(st.store.last_seq());
+            let refusal = refused.iter().find(|r| r.slot as usize == slot).cloned();
+            let done = StreamStorageDone {
+                slot: slot as u32,
+                created_ns: st.created_ns,
+                last_seq: st.in_flight.map(|(_, last)| last),
+                refusal,
+            };
+            forgotten += self.handle_stream_storage_done(&done);
+        }
+        forgotten
+    }
+
+    /// Input from the storage task once one stream's storage work is done, before the
+    /// replies waiting for it go out. Its messages up to `last_seq` are durable and become
+    /// visible to consumers; on a refusal its messages from `from_seq` to the last one sent
+    /// to storage are forgotten — removed, their `Nats-Msg-Id`s with them, and the last
+    /// sequence goes back when nothing came after them (the storage task drops the appends
+    /// still queued) — and a stopped stream is shown as failed in its catalog summary.
+    /// Ignored when the slot holds another stream by now. Returns how many messages were
+    /// forgotten.
+    pub fn handle_stream_storage_done(&mut self, done: &StreamStorageDone) -> u64 {
+        let slot = done.slot as usize;
+        let Some(st) = self.streams.get_mut(slot).and_then(Option::as_mut) else {
+            return 0;
+        };
+        if st.created_ns != done.created_ns {
+            return 0;
+        }
+        let refusal = done.refusal.as_ref();
+        if let Some(why) = refusal.and_then(|r| r.stopped.as_ref()) {
+            if st.failed.is_none() {
+                st.failed = Some(why.clone());
                 st.dirty_since_summary = true;
             }
-            let durable = last.min(lost_from.saturating_sub(1));
-            if durable >= first {
-                st.visible_upto = st.visible_upto.max(durable);
-                if self.streams_with_new.last() != Some(&(slot as u32)) {
-                    self.streams_with_new.push(slot as u32);
+        }
+        let Some((first, last)) = st.in_flight else {
+            return 0;
+        };
+        let mut forgotten = 0;
+        let upto = done.last_seq.unwrap_or(0).min(last);
+        let durable = match refusal {
+            Some(r) => {
+                st.in_flight = None;
+                let lost_from = r.from_seq.max(first);
+                if lost_from <= last {
+                    forgotten = st.store.forget_refused(lost_from, last);
+                    st.sent_upto = st.sent_upto.min(st.store.last_seq());
+                    st.dirty_since_summary = true;
                 }
+                upto.min(lost_from.saturating_sub(1))
+            }
+            None => {
+                st.in_flight = (upto < last).then(|| (first.max(upto + 1), last));
+                upto
+            }
+        };
+        if durable >= first {
+            st.visible_upto = st.visible_upto.max(durable);
+            if self.streams_with_new.last() != Some(&(slot as u32)) {
+                self.streams_with_new.push(slot as u32);
             }
         }
         forgotten
@@ -650,6 +737,7 @@ impl StreamHost {
     pub fn handle_tick(&mut self, now: Clock, q: &mut dyn EngineQueries) {
         self.expire_due(now);
         self.fire_schedules(now);
+        self.expire_batches(now);
         let (ch, mut cx) = self.consumers_cx(q, now);
         ch.tick_consumers(&mut cx, now);
     }

@@ -189,11 +189,24 @@ impl Outbox {
 
     /// Replies after the storage ops queued so far are durable (memory streams: now).
     pub(crate) fn reply_durable(&mut self, file: bool, reply: Option<&Bytes>, payload: Bytes) {
+        self.reply_durable_in(None, file, reply, payload);
+    }
+
+    /// A publish ack: replies after the storage ops of stream `slot` queued so far are
+    /// durable (other streams' ops are not waited for).
+    pub(crate) fn reply_durable_in(
+        &mut self,
+        slot: Option<u32>,
+        file: bool,
+        reply: Option<&Bytes>,
+        payload: Bytes,
+    ) {
         let Some(r) = reply else { return };
         if file {
             self.deferred.push(DeferredReply {
                 subject: r.clone(),
                 payload,
+                stream: slot,
             });
         } else {
             self.publish(r, None, 0, &payload);
@@ -209,6 +222,7 @@ impl Outbox {
             DeferredReply {
                 subject: r.clone(),
                 payload,
+                stream: None,
             },
             file,
         ));

@@ -310,6 +310,9 @@ impl StreamHost {
                 return;
             }
         }
+        if let Some(id) = super::batch::batch_id(headers) {
+            return self.on_batch_capture(slot, d, id, now);
+        }
         let st = self.streams[slot as usize].as_mut().expect("live stream");
         let outcome = match super::schedule_host::check_publish(
             &st.config,
@@ -347,7 +350,8 @@ impl StreamHost {
             Err(e) => jetstream::pub_error(&name, &e),
         };
         if !no_ack {
-            self.out.reply_durable(file, d.reply.as_ref(), ack);
+            self.out
+                .reply_durable_in(Some(slot), file, d.reply.as_ref(), ack);
         }
     }
 

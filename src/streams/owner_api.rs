@@ -97,6 +97,10 @@ impl StreamHost {
             cfg.subjects != st.config.subjects || cfg.allow_direct != st.config.allow_direct;
         let effects = st.store.set_limits(limits_of(&cfg));
         let schedules_enabled = cfg.allow_msg_schedules && !st.config.allow_msg_schedules;
+        if !cfg.allow_atomic {
+            // nats-server drops the open batches when atomic publish is turned off.
+            self.batches.drop_stream(slot);
+        }
         st.config = cfg;
         if schedules_enabled {
             self.rebuild_schedules(slot, now);
@@ -170,6 +174,7 @@ impl StreamHost {
             let (ch, mut cx) = self.consumers_cx(q, now);
             ch.drop_all_consumers(&mut cx, slot);
         }
+        self.batches.drop_stream(slot);
         let mut st = self.streams[slot as usize].take().expect("live");
         for key in st
             .capture_subs

@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod consumer;
+pub mod http;
 pub mod py;
 
 use std::fs::File;
