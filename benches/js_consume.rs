@@ -68,6 +68,7 @@ impl Core {
                 max_file_bytes: -1,
                 counts: Default::default(),
                 dead_letter: Default::default(),
+                domain: None,
             },
             7,
         );

@@ -809,6 +809,21 @@ impl Config {
                 }
             }
         }
+        // Leaf TLS files load (an unreadable cert or a key that does not match fails here).
+        if let Some(leaf) = &self.leafnodes {
+            if let Some(t) = &leaf.tls {
+                if let Err(e) = t.load() {
+                    return bad(&format!("leafnodes.{}", e.key), e.reason);
+                }
+            }
+            for (i, r) in leaf.remotes.iter().enumerate() {
+                if let Some(t) = &r.tls {
+                    if let Err(e) = t.load(&format!("leafnodes.remotes[{i}].tls")) {
+                        return bad(&e.key, e.reason);
+                    }
+                }
+            }
+        }
         // Leaf authorization's accounts must exist too (nats-server: "cannot find local
         // account"); operator mode takes no leaf users.
         if let Some(auth) = self

@@ -140,6 +140,8 @@ pub struct CoreStats {
     pub ring_items_sent: u64,
     /// Items this core took off other cores' rings.
     pub ring_items_received: u64,
+    /// Leaf node links on this core (a gauge: set when a snapshot is taken).
+    pub leafnodes: u64,
 }
 
 /// Who receives a subscription's messages.

@@ -170,20 +170,28 @@ impl Engine {
         }
     }
 
-    /// Binds the user and its account; false (and refused) when the account is unknown.
-    fn bind_user(&mut self, conn: ConnId, who: auth::Authenticated) -> bool {
-        match self.bind_account(conn, &who.account) {
-            Ok(()) => {}
+    /// Binds the connection to account `name`; false (and refused with nats-server's -ERR)
+    /// when the account is unknown or at its connection limit.
+    pub(super) fn bind_account_or_refuse(&mut self, conn: ConnId, name: &str) -> bool {
+        match self.bind_account(conn, name) {
+            Ok(()) => true,
             Err(super::engine_accounts::BindError::UnknownAccount) => {
                 self.auth_violation(conn);
-                return false;
+                false
             }
             Err(super::engine_accounts::BindError::MaxConnections) => {
                 // nats-server's text; the connection is closed.
                 self.send_err(conn, "maximum account active connections exceeded");
                 self.close(conn, CloseReason::MaxAccountConnectionsExceeded, true);
-                return false;
+                false
             }
+        }
+    }
+
+    /// Binds the user and its account; false (and refused) when the account is unknown.
+    fn bind_user(&mut self, conn: ConnId, who: auth::Authenticated) -> bool {
+        if !self.bind_account_or_refuse(conn, &who.account) {
+            return false;
         }
         let expires = who.jwt.as_ref().and_then(|g| g.expires_unix).map(|exp| {
             (exp.max(0) as u64)

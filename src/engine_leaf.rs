@@ -129,6 +129,8 @@ impl Engine {
                 port: settings.listen_port,
                 headers: true,
                 auth_required: true,
+                tls_required: settings.tls_required,
+                tls_verify: settings.tls_verify,
                 max_payload: settings.max_payload,
                 client_id,
                 nonce: Some(nonce),
@@ -136,6 +138,7 @@ impl Engine {
                 domain: settings.domain.clone(),
                 cluster: None,
                 leafnode_urls: vec![format!("{}:{}", settings.listen_host, settings.listen_port)],
+                compression: Some(wire::COMPRESSION_OFF.into()),
             };
             wire::write_json_line(&mut s.out, "INFO", &info);
         }
@@ -240,9 +243,12 @@ impl Engine {
             _ if state != LinkState::Up => {
                 self.close(conn, CloseReason::ProtocolViolation, false);
             }
-            LeafOp::Sub { subject, queue } => self.on_leaf_sub(conn, subject, queue.map(|q| q.0)),
+            LeafOp::Sub { subject, queue } => self.on_leaf_sub(conn, subject, queue),
             LeafOp::Unsub { subject, queue } => {
                 let sid = leaf::link_sid(&subject, queue.as_deref());
+                if let Some(link) = self.session_mut(conn).leaf.as_mut() {
+                    link.queue_weights.remove(&sid);
+                }
                 if let Some(&key) = self.session(conn).subs.get(&sid) {
                     self.remove_sub(key);
                 }
@@ -276,6 +282,14 @@ impl Engine {
         let LeafRole::Solicit(auth) = &link.role else {
             return;
         };
+        if info.tls_required && !auth.tls {
+            tracing::error!(
+                hub = %info.server_name,
+                "leafnode hub requires TLS: give the remote a tls table (and a tls:// URL)"
+            );
+            self.close(conn, CloseReason::TlsHandshakeError, false);
+            return;
+        }
         let mut connect = LeafConnect {
             version: settings.version.clone(),
             user: auth.user.clone(),
@@ -288,7 +302,8 @@ impl Engine {
             headers: true,
             jetstream: settings.jetstream,
             domain: settings.domain.clone(),
-            compress_mode: Some("not supported".into()),
+            // Whatever the hub asks for (s2_auto by default): natrix has no S2.
+            compress_mode: Some(wire::COMPRESSION_OFF.into()),
             deny_pub: link.perms.deny_imports(),
             remote_account: Some(link.account.clone()),
             protocol: 3,
@@ -472,7 +487,7 @@ impl Engine {
         }
     }
 
-    fn on_leaf_sub(&mut self, conn: ConnId, subject: Bytes, queue: Option<Bytes>) {
+    fn on_leaf_sub(&mut self, conn: ConnId, subject: Bytes, queue: Option<(Bytes, u32)>) {
         let settings = self.leaf.settings.clone().expect("leaf settings");
         if subject == settings.loop_subject {
             let account = self.link(conn).account.clone();
@@ -499,13 +514,28 @@ impl Engine {
             }
             return;
         }
-        let sid = leaf::link_sid(&subject, queue.as_deref());
+        let sid = leaf::link_sid(&subject, queue.as_ref().map(|q| &q.0[..]));
+        if let Some((_, weight)) = &queue {
+            // One subscription stands for the group on that side, picked by its weight.
+            let link = self
+                .session_mut(conn)
+                .leaf
+                .as_mut()
+                .expect("a leaf session");
+            link.queue_weights.insert(sid.clone(), (*weight).max(1));
+        }
         if self.session(conn).subs.contains_key(&sid) {
-            // A queue weight update: one subscription stands for the group on that side.
+            // A queue weight update.
             return;
         }
         let account = self.session(conn).account;
-        self.insert_sub(SubTarget::Conn(conn), account, sid, subject, queue);
+        self.insert_sub(
+            SubTarget::Conn(conn),
+            account,
+            sid,
+            subject,
+            queue.map(|q| q.0),
+        );
     }
 
     fn on_leaf_msg(

@@ -150,19 +150,8 @@ impl Engine {
     /// Binds an accepted link to `account` (`None` = `$G`); false (refused) when it cannot.
     fn bind_leaf(&mut self, conn: ConnId, user: String, account: Option<&str>) -> bool {
         let name = account.unwrap_or(auth::GLOBAL_ACCOUNT).to_string();
-        if name != auth::GLOBAL_ACCOUNT {
-            match self.bind_account(conn, &name) {
-                Ok(()) => {}
-                Err(super::engine_accounts::BindError::UnknownAccount) => {
-                    self.auth_violation(conn);
-                    return false;
-                }
-                Err(super::engine_accounts::BindError::MaxConnections) => {
-                    self.send_err(conn, "maximum account active connections exceeded");
-                    self.close(conn, CloseReason::MaxAccountConnectionsExceeded, true);
-                    return false;
-                }
-            }
+        if name != auth::GLOBAL_ACCOUNT && !self.bind_account_or_refuse(conn, &name) {
+            return false;
         }
         let s = self.session_mut(conn);
         s.user = user;

@@ -23,6 +23,8 @@ fn settings() -> Arc<LeafSettings> {
         domain: None,
         jetstream: false,
         auth: None,
+        tls_required: false,
+        tls_verify: false,
     })
 }
 
@@ -93,7 +95,7 @@ impl Two {
             info.contains("\"leafnode_urls\":[\"127.0.0.1:7422\"]"),
             "{info}"
         );
-        assert!(!info.contains("compression"), "{info}");
+        assert!(info.contains("\"compression\":\"off\""), "{info}");
         self.send(1, l, LEAF_CONNECT);
         let out = self.out(1, l);
         (l, out)
@@ -408,4 +410,44 @@ fn a_hub_honours_the_leafs_deny_pub_and_refuses_denied_interest() {
         t.out(1, l),
         "-ERR 'Permissions Violation for Subscription to \"priv.q\"'\r\n"
     );
+}
+
+#[test]
+fn queue_picks_among_links_follow_their_ls_plus_weights() {
+    let mut t = Two::new();
+    let mut links = Vec::new();
+    for name in ["a", "b"] {
+        let l = t.cores[1].open_leaf("127.0.0.1", 1, 1, LeafRole::Accept, "$G");
+        t.out(1, l);
+        let connect = LEAF_CONNECT
+            .replace("\"name\":\"other\"", &format!("\"name\":\"{name}\""))
+            .replace("\"cluster\":\"other\"", &format!("\"cluster\":\"{name}\""));
+        t.send(1, l, &connect);
+        t.out(1, l);
+        links.push(l);
+    }
+    t.send(1, links[0], "LS+ work g 1\r\n");
+    t.send(1, links[1], "LS+ work g 1\r\nLS+ work g 3\r\n");
+    let c = t.client(1);
+    let n = 4000;
+    let mut counts = [0usize; 2];
+    for _ in 0..n {
+        t.send(1, c, "PUB work 1\r\nx\r\n");
+        for (i, l) in links.iter().enumerate() {
+            counts[i] += t.out(1, *l).matches("LMSG").count();
+        }
+    }
+    assert_eq!(counts[0] + counts[1], n, "each message once");
+    // Weight 3 against 1: about 3000 / 1000 (bounds far beyond random spread).
+    assert!((2700..3300).contains(&counts[1]), "{counts:?}");
+    // The weight goes back down with a new LS+; LS- forgets it.
+    t.send(1, links[1], "LS+ work g 1\r\n");
+    let mut counts = [0usize; 2];
+    for _ in 0..n {
+        t.send(1, c, "PUB work 1\r\nx\r\n");
+        for (i, l) in links.iter().enumerate() {
+            counts[i] += t.out(1, *l).matches("LMSG").count();
+        }
+    }
+    assert!((1700..2300).contains(&counts[1]), "{counts:?}");
 }

@@ -216,19 +216,17 @@ impl Engine {
         let local_weight = local_members
             .iter()
             .filter(|k| candidate(self, **k))
-            .count() as u64;
+            .map(|k| self.queue_weight(*k))
+            .sum::<u64>();
         let total: u64 = local_weight + remote_weight;
         if total == 0 {
             return 0;
         }
         let mut pick = self.rng.random_range(0..total);
         if pick < local_weight {
-            let key = local_members
-                .iter()
-                .copied()
-                .filter(|k| candidate(self, *k))
-                .nth(pick as usize)
-                .expect("pick is below the eligible count");
+            let key = self
+                .nth_by_weight(local_members, pick, |e, k| candidate(e, k))
+                .expect("pick is below the eligible weight");
             return self.deliver_local(key, publisher, msg) as usize;
         }
         pick -= local_weight;
@@ -253,16 +251,52 @@ impl Engine {
             .any(|k| self.eligible(*k, publisher) && !self.is_link_sub(*k));
         let candidate =
             |e: &Engine, k: SubKey| e.eligible(k, publisher) && !(skip_links && e.is_link_sub(k));
-        let eligible = members.iter().filter(|k| candidate(self, **k)).count();
+        let eligible = members
+            .iter()
+            .filter(|k| candidate(self, **k))
+            .map(|k| self.queue_weight(*k))
+            .sum::<u64>();
         if eligible == 0 {
             return None;
         }
         let pick = self.rng.random_range(0..eligible);
-        members
-            .iter()
-            .copied()
-            .filter(|k| candidate(self, *k))
-            .nth(pick)
+        self.nth_by_weight(members, pick, candidate)
+    }
+
+    /// How many members a queue subscription stands for: a leaf link's by the weight its
+    /// `LS+` announced (as nats-server, which repeats such a member `weight` times), others 1.
+    fn queue_weight(&self, key: SubKey) -> u64 {
+        if self.leaf_link_count() == 0 {
+            return 1;
+        }
+        let Some(entry) = self.subs[key.slot as usize].as_ref() else {
+            return 1;
+        };
+        let SubTarget::Conn(c) = entry.target else {
+            return 1;
+        };
+        self.sessions[c as usize]
+            .as_ref()
+            .and_then(|s| s.leaf.as_ref())
+            .and_then(|l| l.queue_weights.get(&entry.sid))
+            .map_or(1, |w| u64::from(*w))
+    }
+
+    /// The member at cumulative weight `pick` among the `candidate` members.
+    fn nth_by_weight(
+        &self,
+        members: &[SubKey],
+        mut pick: u64,
+        candidate: impl Fn(&Engine, SubKey) -> bool,
+    ) -> Option<SubKey> {
+        for k in members.iter().copied().filter(|k| candidate(self, *k)) {
+            let w = self.queue_weight(k);
+            if pick < w {
+                return Some(k);
+            }
+            pick -= w;
+        }
+        None
     }
 
     /// Whether a subscription is a leaf link's (interest from across the link).

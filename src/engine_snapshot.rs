@@ -1,7 +1,7 @@
 //! The engine's side of monitoring: a copy of the counters and connections, taken on the
 //! owning core when the monitor asks (never on the message path).
 
-use super::{Engine, SubTarget};
+use super::{CoreStats, Engine, SubTarget};
 use crate::monitor::snapshot::{
     AccountCounts, ConnSnapshot, CoreSnapshot, LeafConnSnapshot, SubSnapshot, TlsSnapshot,
 };
@@ -67,7 +67,10 @@ impl Engine {
             core: self.cfg.core_id,
             epoch_unix_ns: 0,
             taken_ns: now_ns,
-            stats: self.stats,
+            stats: CoreStats {
+                leafnodes: self.leaf_link_count() as u64,
+                ..self.stats
+            },
             // As nats-server: leaf links are not client connections (`/leafz` lists them).
             connections: (self.live_sessions - self.leaf_link_count()) as u64,
             subscriptions: self.subscription_count() as u64,

@@ -210,6 +210,11 @@ pub fn start_with_signals(
         client_id: 0,
         client_ip: String::new(),
         nonce: None,
+        domain: cfg
+            .jetstream
+            .enabled
+            .then(|| cfg.jetstream.domain.clone())
+            .flatten(),
         api_lvl: Some(crate::streams::API_LEVEL),
         connect_info: None,
         remote_account: None,
@@ -289,6 +294,7 @@ pub fn start_with_signals(
                 .iter()
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
+            domain: js.domain.clone(),
         },
         max_segment_bytes: js.max_segment_bytes,
         domain: js.domain.clone(),
@@ -487,6 +493,13 @@ fn leaf_spec(
                 Some(Arc::new(c))
             }
         };
+        let tls = match &r.tls {
+            None => None,
+            Some(t) => Some(Arc::new(
+                t.load(&format!("leafnodes.remotes[{i}].tls"))
+                    .map_err(|e| StartError::Core(format!("{}: {}", e.key, e.reason)))?,
+            )),
+        };
         remotes.push(Arc::new(RemoteSpec {
             urls,
             account: r
@@ -495,8 +508,15 @@ fn leaf_spec(
                 .unwrap_or_else(|| crate::leaf::GLOBAL_ACCOUNT.to_string()),
             creds,
             perms: crate::leaf::perms::LinkPerms::new(&r.deny_exports, &r.deny_imports),
+            tls,
         }));
     }
+    let tls = match &lc.tls {
+        None => None,
+        Some(t) => Some(Arc::new(t.load().map_err(|e| {
+            StartError::Core(format!("leafnodes.{}: {}", e.key, e.reason))
+        })?)),
+    };
     let loop_id: String = new_server_id().chars().skip(1).take(22).collect();
     Ok(Some(Arc::new(crate::shell::LeafSpec {
         settings: Arc::new(LeafSettings {
@@ -518,7 +538,10 @@ fn leaf_spec(
                 .authorization
                 .clone()
                 .map(|a| Arc::new(crate::leaf::auth::LeafAuthorization::new(a))),
+            tls_required: tls.is_some(),
+            tls_verify: tls.as_ref().is_some_and(|t| t.verify),
         }),
+        tls,
         listen_addr: (lc.port != 0).then(|| format!("{host}:{}", lc.port)),
         remotes,
     })))

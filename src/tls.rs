@@ -161,7 +161,7 @@ fn read_file(key: &'static str, path: &Path) -> Result<Vec<u8>, TlsConfigError> 
     std::fs::read(path).map_err(|e| err(key, format!("cannot read {}: {e}", path.display())))
 }
 
-fn read_certs(
+pub(crate) fn read_certs(
     key: &'static str,
     path: &Path,
 ) -> Result<Vec<CertificateDer<'static>>, TlsConfigError> {
@@ -181,7 +181,7 @@ fn read_certs(
     Ok(certs)
 }
 
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
+pub(crate) fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsConfigError> {
     let pem = read_file("tls.key_file", path)?;
     PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
         err(

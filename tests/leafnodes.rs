@@ -273,10 +273,15 @@ impl Node {
 
     /// `GET /leafz` as JSON.
     fn leafz(&self) -> serde_json::Value {
+        self.http_json("/leafz")
+    }
+
+    /// `GET path` on the monitoring port, as JSON.
+    fn http_json(&self, path: &str) -> serde_json::Value {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http_port)).expect("http");
         s.set_read_timeout(Some(WAIT)).unwrap();
-        s.write_all(b"GET /leafz HTTP/1.0\r\nHost: x\r\n\r\n")
+        s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
             .unwrap();
         let mut body = String::new();
         s.read_to_string(&mut body).unwrap();
@@ -376,6 +381,8 @@ async fn pubsub_both_ways(t: Topology) {
         assert_eq!(v["leafs"][0]["is_spoke"], spoke, "{v}");
         assert_eq!(v["leafs"][0]["account"], "$G", "{v}");
         assert!(v["leafs"][0]["in_msgs"].as_u64().unwrap() >= 1, "{v}");
+        let varz = node.http_json("/varz");
+        assert_eq!(varz["leafnodes"], 1, "/varz counts the link: {varz}");
     }
     // Unsubscribing removes the interest across the link: nothing more arrives.
     on_hub.unsubscribe().await.unwrap();
@@ -710,6 +717,8 @@ async fn jetstream_domain_across_the_link() {
         {
             Ok(ack) => {
                 assert_eq!(ack.stream, "EDGE");
+                // As nats-server: the ack names the domain of the JetStream that stored it.
+                assert_eq!(ack.domain, "edge");
                 break;
             }
             Err(e) => {
@@ -1286,4 +1295,205 @@ async fn mirror_and_source_of_a_nats_server_hub_stream_tested_leaf() {
 #[ignore = "not done: JetStream deliveries across a leaf link (nats-server sends LMSG <stored subject> <ack>@<deliver subject>; natrix neither sends nor reads that form)"]
 async fn nats_server_leaf_mirrors_and_sources_a_stream_tested_hub() {
     replicas_across_domains(false).await;
+fn tls_fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A TLS hub that verifies leaf certificates, and a leaf dialling `tls://` with the CA and
+/// a client certificate; `Topology::Leaf`: the leaf under test, nats-server the hub; `Hub`:
+/// the reverse. Pub/sub both ways over the encrypted link; a leaf without a client
+/// certificate never gets a link up.
+async fn tls_link(t: Topology) {
+    let tested = ServerKind::from_env();
+    let (hub_kind, leaf_kind) = match t {
+        Topology::Leaf => (ServerKind::NatsServer, tested),
+        _ => (tested, ServerKind::NatsServer),
+    };
+    let (cert, key, ca) = (
+        tls_fixture("server-cert.pem"),
+        tls_fixture("server-key.pem"),
+        tls_fixture("ca.pem"),
+    );
+    let (ccert, ckey) = (
+        tls_fixture("client-cert.pem"),
+        tls_fixture("client-key.pem"),
+    );
+    let mut hub = Node::start(hub_kind, "hub", None);
+    hub.leafnodes = (
+        format!(
+            "[leafnodes.tls]\ncert_file = \"{cert}\"\nkey_file = \"{key}\"\nca_file = \"{ca}\"\nverify = true\n"
+        ),
+        format!("tls {{ cert_file: \"{cert}\", key_file: \"{key}\", ca_file: \"{ca}\", verify: true }}"),
+    );
+    hub.restart();
+    let tls_leaf = |with_cert: bool| {
+        let mut leaf = Node::start(leaf_kind, "leaf", Some(hub.leaf_port));
+        leaf.hub_url = Some("tls://127.0.0.1".into());
+        leaf.remote = if with_cert {
+            (
+                format!("[leafnodes.remotes.tls]\nca_file = \"{ca}\"\ncert_file = \"{ccert}\"\nkey_file = \"{ckey}\"\n"),
+                format!(", tls: {{ ca_file: \"{ca}\", cert_file: \"{ccert}\", key_file: \"{ckey}\" }}"),
+            )
+        } else {
+            (
+                format!("[leafnodes.remotes.tls]\nca_file = \"{ca}\"\n"),
+                format!(", tls: {{ ca_file: \"{ca}\" }}"),
+            )
+        };
+        leaf.restart();
+        leaf
+    };
+    let leaf = tls_leaf(true);
+    let hc = hub.client().await;
+    let lc = leaf.client().await;
+    let mut on_hub = hc.subscribe("tls.up.>").await.unwrap();
+    hc.flush().await.unwrap();
+    wait_interest(&lc, "tls.up.probe", &mut on_hub).await;
+    let mut on_leaf = lc.subscribe("tls.down.>").await.unwrap();
+    lc.flush().await.unwrap();
+    wait_interest(&hc, "tls.down.probe", &mut on_leaf).await;
+    let big = Bytes::from(vec![b'z'; 100_000]);
+    hc.publish("tls.down.big", big.clone()).await.unwrap();
+    assert_eq!(next(&mut on_leaf).await.payload, big, "several TLS records");
+    drop(leaf);
+    // No client certificate: the hub refuses the handshake; nothing crosses.
+    let bad = tls_leaf(false);
+    let bc = bad.client().await;
+    let mut on_bad = bc.subscribe("tls.down.>").await.unwrap();
+    bc.flush().await.unwrap();
+    never_arrives(
+        &hc,
+        "tls.down.x",
+        &mut on_bad,
+        "a leaf without a certificate",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn tls_link_tested_leaf() {
+    tls_link(Topology::Leaf).await;
+}
+
+#[tokio::test]
+async fn tls_link_tested_hub() {
+    tls_link(Topology::Hub).await;
+}
+
+/// The nats-server peer asks for S2 (`compression: s2_best` on its leaf port, `s2_fast` on
+/// its remote): natrix negotiates "off" in either role (both ends report it in /leafz) and
+/// messages flow uncompressed both ways. (nats-server at both ends negotiates S2.)
+async fn compression_negotiated_off(t: Topology) {
+    let tested = ServerKind::from_env();
+    let (hub_kind, leaf_kind) = match t {
+        Topology::Leaf => (ServerKind::NatsServer, tested),
+        _ => (tested, ServerKind::NatsServer),
+    };
+    let mut hub = Node::start(hub_kind, "hub", None);
+    if hub_kind == ServerKind::NatsServer {
+        hub.leafnodes = (String::new(), "compression: s2_best".into());
+        hub.restart();
+    }
+    let mut leaf = Node::start(leaf_kind, "leaf", Some(hub.leaf_port));
+    if leaf_kind == ServerKind::NatsServer {
+        leaf.remote = (String::new(), ", compression: s2_fast".into());
+        leaf.restart();
+    }
+    let hc = hub.client().await;
+    let lc = leaf.client().await;
+    let mut on_hub = hc.subscribe("comp.up.>").await.unwrap();
+    hc.flush().await.unwrap();
+    wait_interest(&lc, "comp.up.probe", &mut on_hub).await;
+    let mut on_leaf = lc.subscribe("comp.down.>").await.unwrap();
+    lc.flush().await.unwrap();
+    wait_interest(&hc, "comp.down.probe", &mut on_leaf).await;
+    let body = Bytes::from("abcdefgh".repeat(4096));
+    lc.publish("comp.up.x", body.clone()).await.unwrap();
+    hc.publish("comp.down.y", body.clone()).await.unwrap();
+    assert_eq!(next(&mut on_hub).await.payload, body);
+    assert_eq!(next(&mut on_leaf).await.payload, body);
+    for node in [&hub, &leaf] {
+        let v = node.leafz();
+        let mode = v["leafs"][0]["compression"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if tested == ServerKind::Natrix {
+            assert_eq!(mode, "off", "{} /leafz: {v}", node.name);
+        } else {
+            assert!(mode.starts_with("s2"), "{} /leafz: {v}", node.name);
+        }
+    }
+}
+
+#[tokio::test]
+async fn compression_negotiated_off_tested_leaf() {
+    compression_negotiated_off(Topology::Leaf).await;
+}
+
+#[tokio::test]
+async fn compression_negotiated_off_tested_hub() {
+    compression_negotiated_off(Topology::Hub).await;
+}
+
+/// Two nats-server leafs on the hub under test, one queue member on leaf A and three on
+/// leaf B (B's `LS+ work g 3`): the hub has no member of its own, so each message goes to
+/// one leaf, B about three times as often, as nats-server picks.
+#[tokio::test]
+async fn queue_weights_of_links_decide_picks_tested_hub() {
+    let hub = Node::start(ServerKind::from_env(), "hub", None);
+    let a = Node::start(ServerKind::NatsServer, "leafa", Some(hub.leaf_port));
+    let b = Node::start(ServerKind::NatsServer, "leafb", Some(hub.leaf_port));
+    let (ac, bc, hc) = (a.client().await, b.client().await, hub.client().await);
+    let mut subs = vec![ac.queue_subscribe("work", "g".into()).await.unwrap()];
+    for _ in 0..3 {
+        subs.push(bc.queue_subscribe("work", "g".into()).await.unwrap());
+    }
+    ac.flush().await.unwrap();
+    bc.flush().await.unwrap();
+    // Both leafs' interest (B with weight 3) has reached the hub when a probe reaches each.
+    let mut probe_a = ac.subscribe("probe.a").await.unwrap();
+    let mut probe_b = bc.subscribe("probe.b").await.unwrap();
+    wait_interest(&hc, "probe.a", &mut probe_a).await;
+    wait_interest(&hc, "probe.b", &mut probe_b).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let n = 2000;
+    for i in 0..n {
+        hc.publish("work", i.to_string().into()).await.unwrap();
+    }
+    hc.flush().await.unwrap();
+    let mut counts = [0usize; 4];
+    let deadline = Instant::now() + WAIT;
+    while counts.iter().sum::<usize>() < n {
+        assert!(Instant::now() < deadline, "only {counts:?} of {n} arrived");
+        for (i, s) in subs.iter_mut().enumerate() {
+            while let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(20), s.next()).await
+            {
+                counts[i] += 1;
+            }
+        }
+    }
+    assert_eq!(
+        counts.iter().sum::<usize>(),
+        n,
+        "each message once: {counts:?}"
+    );
+    let on_b = counts[1] + counts[2] + counts[3];
+    assert!(
+        (1300..1700).contains(&on_b),
+        "leaf B (weight 3) should get about 1500 of {n}: {counts:?}"
+    );
+}
+
+/// A server with a JetStream domain names it in its client INFO, as nats-server does.
+#[tokio::test]
+async fn client_info_names_the_jetstream_domain() {
+    let node = Node::start_with(ServerKind::from_env(), "dom", None, false, Some("edge"));
+    use std::io::BufRead;
+    let s = std::net::TcpStream::connect(("127.0.0.1", node.port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(&s).read_line(&mut line).unwrap();
+    let info: serde_json::Value = serde_json::from_str(line.trim_start_matches("INFO ")).unwrap();
+    assert_eq!(info["domain"], "edge", "{line}");
 }

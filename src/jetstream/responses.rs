@@ -588,8 +588,24 @@ pub fn render_account_info(info: &AccountInfoView) -> Vec<u8> {
 /// Appends a publish ack: `{"stream":"S","seq":N}` or, for a duplicate, nats-server's
 /// hand-formatted `{"stream":"S","seq":N,"duplicate": true}` (with the space).
 pub fn write_pub_ack(out: &mut Vec<u8>, stream: &str, seq: u64, duplicate: bool) {
+    write_pub_ack_in(out, stream, None, seq, duplicate);
+}
+
+/// [`write_pub_ack`] naming the server's JetStream domain after the stream, as nats-server
+/// does when one is configured: `{"stream":"S","domain":"D","seq":N}`.
+pub fn write_pub_ack_in(
+    out: &mut Vec<u8>,
+    stream: &str,
+    domain: Option<&str>,
+    seq: u64,
+    duplicate: bool,
+) {
     out.extend_from_slice(b"{\"stream\":");
     write_json_str(out, stream);
+    if let Some(d) = domain {
+        out.extend_from_slice(b",\"domain\":");
+        write_json_str(out, d);
+    }
     out.extend_from_slice(b",\"seq\":");
     write_u64(out, seq);
     if duplicate {
@@ -600,15 +616,25 @@ pub fn write_pub_ack(out: &mut Vec<u8>, stream: &str, seq: u64, duplicate: bool)
 
 /// A publish ack as a payload (see `write_pub_ack`).
 pub fn pub_ack(stream: &str, seq: u64, duplicate: bool) -> Bytes {
-    let mut out = Vec::with_capacity(32 + stream.len());
-    write_pub_ack(&mut out, stream, seq, duplicate);
+    pub_ack_in(stream, None, seq, duplicate)
+}
+
+/// A publish ack naming the JetStream domain, if any (see `write_pub_ack_in`).
+pub fn pub_ack_in(stream: &str, domain: Option<&str>, seq: u64, duplicate: bool) -> Bytes {
+    let mut out = Vec::with_capacity(32 + stream.len() + domain.map_or(0, |d| d.len() + 12));
+    write_pub_ack_in(&mut out, stream, domain, seq, duplicate);
     Bytes::from(out)
 }
 
 /// The publish ack of a counter increment: `{"stream":"S","seq":N,"val":"<total>"}`.
 pub fn pub_ack_counter(stream: &str, seq: u64, val: &str) -> Bytes {
+    pub_ack_counter_in(stream, None, seq, val)
+}
+
+/// [`pub_ack_counter`] naming the JetStream domain, if any.
+pub fn pub_ack_counter_in(stream: &str, domain: Option<&str>, seq: u64, val: &str) -> Bytes {
     let mut out = Vec::with_capacity(48 + stream.len() + val.len());
-    write_pub_ack(&mut out, stream, seq, false);
+    write_pub_ack_in(&mut out, stream, domain, seq, false);
     out.pop();
     out.extend_from_slice(b",\"val\":");
     write_json_str(&mut out, val);
@@ -1050,6 +1076,11 @@ mod tests {
     #[test]
     fn pub_acks_match_nats_server() {
         assert_eq!(&pub_ack("M1", 1, false)[..], br#"{"stream":"M1","seq":1}"#);
+        // With a domain, as nats-server's pub ack template.
+        assert_eq!(
+            &pub_ack_in("M1", Some("edge"), 3, false)[..],
+            br#"{"stream":"M1","domain":"edge","seq":3}"#
+        );
         assert_eq!(
             &pub_ack("M1", 2, true)[..],
             br#"{"stream":"M1","seq":2,"duplicate": true}"#

@@ -34,6 +34,10 @@ pub struct LeafNodesConfig {
     /// `leafnodes { authorization { ... } }`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization: Option<super::auth::LeafAuthorizationConfig>,
+    /// TLS on the leaf port (`[leafnodes.tls]`, the client port's schema): accepted links
+    /// get INFO in plaintext, then the handshake, as nats-server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::TlsConfig>,
 }
 
 /// One `[[leafnodes.remotes]]`.
@@ -54,6 +58,9 @@ pub struct RemoteConfig {
     /// Subjects never sent to the hub.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub deny_exports: Vec<String>,
+    /// TLS to the hub (`[leafnodes.remotes.tls]`); needed by `tls://` URLs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<super::tls::RemoteTlsConfig>,
 }
 
 /// A bad `[leafnodes]` value: the dotted key and why.
@@ -80,10 +87,16 @@ impl LeafNodesConfig {
                 });
             }
             for u in &r.urls {
-                LeafUrl::parse(u).map_err(|e| LeafConfigError {
+                let url = LeafUrl::parse(u).map_err(|e| LeafConfigError {
                     key: key.clone(),
                     reason: e.to_string(),
                 })?;
+                if url.tls && r.tls.is_none() {
+                    return Err(LeafConfigError {
+                        key: format!("leafnodes.remotes[{i}].tls"),
+                        reason: format!("{u} needs a tls table (ca_file: the CA of the hub)"),
+                    });
+                }
             }
             for (what, list) in [
                 ("deny_imports", &r.deny_imports),
@@ -125,7 +138,7 @@ mod tests {
         assert!(c.validate().is_ok());
         let bad = LeafNodesConfig {
             remotes: vec![RemoteConfig {
-                urls: vec!["tls://h:1".into()],
+                urls: vec!["wss://h:1".into()],
                 ..Default::default()
             }],
             ..Default::default()

@@ -16,6 +16,7 @@ pub mod config;
 pub mod parser;
 pub mod perms;
 pub mod remote;
+pub mod tls;
 pub mod wire;
 
 use std::sync::Arc;
@@ -65,6 +66,10 @@ pub struct LeafSettings {
     pub jetstream: bool,
     /// `[leafnodes.authorization]` (hub role); None = leafs authenticate as clients do.
     pub auth: Option<Arc<auth::LeafAuthorization>>,
+    /// `[leafnodes.tls]`: the leaf port's INFO says `tls_required` (and `tls_verify`).
+    pub tls_required: bool,
+    /// Leafs must present a certificate.
+    pub tls_verify: bool,
 }
 
 /// What a soliciting link presents to its hub.
@@ -78,6 +83,8 @@ pub struct SolicitAuth {
     pub creds: Option<Arc<Creds>>,
     /// The remote's `deny_exports` / `deny_imports`.
     pub perms: perms::LinkPerms,
+    /// The link runs TLS (the shell did the handshake).
+    pub tls: bool,
 }
 
 /// Which side of the link we are.
@@ -123,6 +130,9 @@ pub struct LeafLink {
     pub pending_connect: Option<Box<wire::LeafConnect>>,
     /// What may cross the link (a remote's deny lists; a hub adds the leaf's `deny_pub`).
     pub perms: perms::LinkPerms,
+    /// The other side's queue weights (`LS+ subject queue weight`), by subscription sid:
+    /// how many members the one subscription of the group stands for in queue picks.
+    pub queue_weights: AHashMap<Bytes, u32>,
     announced: AHashMap<InterestKey, u32>,
 }
 
@@ -143,6 +153,7 @@ impl LeafLink {
             remote_cluster: String::new(),
             pending_connect: None,
             perms,
+            queue_weights: AHashMap::new(),
             announced: AHashMap::new(),
         }
     }
@@ -219,6 +230,8 @@ mod tests {
             domain: None,
             jetstream: false,
             auth: None,
+            tls_required: false,
+            tls_verify: false,
         }
     }
 

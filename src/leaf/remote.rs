@@ -37,6 +37,8 @@ pub struct RemoteSpec {
     pub creds: Option<std::sync::Arc<Creds>>,
     /// `deny_exports` / `deny_imports`.
     pub perms: super::perms::LinkPerms,
+    /// TLS to the hub (the remote's `tls` table), when configured.
+    pub tls: Option<std::sync::Arc<super::tls::RemoteTls>>,
 }
 
 /// One hub URL.
@@ -50,20 +52,24 @@ pub struct LeafUrl {
     pub user: Option<String>,
     /// Password from the URL.
     pub pass: Option<String>,
+    /// `tls://`: the link must be TLS (the remote's `tls` table says how).
+    pub tls: bool,
 }
 
 impl LeafUrl {
-    /// Parses `nats-leaf://[user[:pass]@]host[:port]` (also `nats://`, `leafnode://`).
+    /// Parses `nats-leaf://[user[:pass]@]host[:port]` (also `nats://`, `leafnode://`, and
+    /// `tls://` for a TLS link).
     pub fn parse(url: &str) -> Result<LeafUrl, RemoteError> {
         let err = |why| RemoteError::Url(url.to_string(), why);
-        let rest = ["nats-leaf://", "nats://", "leafnode://"]
+        let tls = url.starts_with("tls://");
+        let rest = ["nats-leaf://", "nats://", "leafnode://", "tls://"]
             .iter()
             .find_map(|p| url.strip_prefix(p))
             .ok_or_else(|| {
-                if url.starts_with("tls://") || url.starts_with("wss://") {
-                    err("TLS and websocket leaf links are not supported")
+                if url.starts_with("wss://") || url.starts_with("ws://") {
+                    err("websocket leaf links are not supported")
                 } else {
-                    err("expected nats-leaf://host:port")
+                    err("expected nats-leaf://host:port or tls://host:port")
                 }
             })?;
         let rest = rest.trim_end_matches('/');
@@ -93,6 +99,7 @@ impl LeafUrl {
             port,
             user,
             pass,
+            tls,
         })
     }
 
@@ -183,7 +190,9 @@ mod tests {
         assert_eq!(u.pass.as_deref(), Some("s3cret"));
         assert_eq!(u.addr(), "hub.example:7000");
         assert_eq!(LeafUrl::parse("nats://h").unwrap().port, DEFAULT_LEAF_PORT);
-        assert!(LeafUrl::parse("tls://h:1").is_err());
+        assert!(LeafUrl::parse("tls://h:1").unwrap().tls);
+        assert!(!LeafUrl::parse("nats-leaf://h:1").unwrap().tls);
+        assert!(LeafUrl::parse("wss://h:1").is_err());
         assert!(LeafUrl::parse("http://h:1").is_err());
         assert!(LeafUrl::parse("nats-leaf://:1").is_err());
     }

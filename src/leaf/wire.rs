@@ -79,8 +79,9 @@ pub fn write_lmsg(
 }
 
 /// The `INFO` a hub sends on its leaf port. A nats-server leaf drops the link unless
-/// `client_id` is non-zero and `leafnode_urls` is present; `compression` is left out, so the
-/// leaf answers `compress_mode: "not supported"` and no S2 is needed.
+/// `client_id` is non-zero and `leafnode_urls` is present. `compression` is always "off"
+/// (natrix has no S2): a nats-server leaf configured for S2 then settles on "off" too
+/// (nats-server's `selectCompressionMode`) and sends no compression INFO.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct LeafInfo {
     /// The hub's server id.
@@ -106,6 +107,12 @@ pub struct LeafInfo {
     /// Credentials are checked.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auth_required: bool,
+    /// The link must switch to TLS after this INFO.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_required: bool,
+    /// The hub checks the leaf's certificate.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls_verify: bool,
     /// Largest message.
     #[serde(default)]
     pub max_payload: usize,
@@ -127,7 +134,13 @@ pub struct LeafInfo {
     /// Leaf URLs of the hub's cluster.
     #[serde(default)]
     pub leafnode_urls: Vec<String>,
+    /// The hub's compression mode (`off`, `accept`, `s2_*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression: Option<String>,
 }
+
+/// The only compression mode natrix negotiates (no S2 codec), in INFO and CONNECT.
+pub const COMPRESSION_OFF: &str = "off";
 
 /// The `CONNECT` a soliciting leaf sends (and a hub reads).
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -171,7 +184,7 @@ pub struct LeafConnect {
     /// The leaf's JetStream domain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
-    /// Always "not supported" from natrix (no S2).
+    /// Always "off" from natrix (no S2): the hub then compresses nothing either.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compress_mode: Option<String>,
     /// Subjects the leaf will not take (its `deny_imports`): the hub does not send them.
@@ -260,13 +273,13 @@ mod tests {
             name: "a".into(),
             cluster: "a".into(),
             headers: true,
-            compress_mode: Some("not supported".into()),
+            compress_mode: Some(COMPRESSION_OFF.into()),
             remote_account: Some("$G".into()),
             protocol: 3,
             ..Default::default()
         };
         let json = serde_json::to_string(&c).unwrap();
         assert!(!json.contains("user") && !json.contains("jwt") && !json.contains("lang"));
-        assert!(json.contains("\"compress_mode\":\"not supported\""));
+        assert!(json.contains("\"compress_mode\":\"off\""));
     }
 }

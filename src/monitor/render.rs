@@ -155,6 +155,7 @@ pub fn totals(cores: &[Arc<CoreSnapshot>]) -> (CoreStats, u64, u64) {
         t.total_connections += s.total_connections;
         t.ring_items_sent += s.ring_items_sent;
         t.ring_items_received += s.ring_items_received;
+        t.leafnodes += s.leafnodes;
         conns += c.connections;
         subs += c.subscriptions;
     }
@@ -293,7 +294,7 @@ pub fn varz(
         total_connections: t.total_connections,
         routes: 0,
         remotes: 0,
-        leafnodes: 0,
+        leafnodes: t.leafnodes,
         in_msgs: t.in_msgs,
         in_bytes: t.in_bytes,
         in_client_msgs: t.in_msgs,

@@ -231,6 +231,7 @@ mod tests {
             client_id: 5,
             client_ip: "127.0.0.1".into(),
             nonce: None,
+            domain: None,
             api_lvl: None,
             connect_info: None,
             remote_account: None,

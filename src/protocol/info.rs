@@ -57,6 +57,9 @@ pub struct ServerInfo {
     /// Per-connection challenge an nkey user signs; only when nkey users exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<String>,
+    /// JetStream domain, when configured (as nats-server's client INFO).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
     /// JetStream API level, when JetStream is enabled.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_lvl: Option<u32>,

@@ -95,6 +95,19 @@ pub(super) async fn write_all(stream: &mut TcpStream, mut data: &[u8]) -> io::Re
     Ok(())
 }
 
+/// How a new connection's bytes travel.
+pub(crate) enum ConnTls {
+    /// Plaintext.
+    Plain,
+    /// TLS with this server as the TLS server (accepted connections).
+    Serve(std::sync::Arc<crate::tls::TlsSetup>),
+    /// TLS with this server as the TLS client (a leaf link it solicits).
+    Client(
+        std::sync::Arc<crate::leaf::tls::RemoteTls>,
+        rustls::pki_types::ServerName<'static>,
+    ),
+}
+
 /// Registers a connected socket with the engine (`open` makes its session, given the peer
 /// IP, port and the time) and spawns its reader and writer; None when the socket could not
 /// be duplicated (it is dropped). `admitted` says whether a `max_connections` slot was claimed.
@@ -103,6 +116,23 @@ pub(crate) fn start_conn(
     stream: TcpStream,
     admitted: bool,
     tls: Option<std::sync::Arc<crate::tls::TlsSetup>>,
+    open: impl FnOnce(&mut crate::engine::Engine, &str, u16, u64) -> ConnId,
+) -> Option<(ConnId, Rc<ConnIo>)> {
+    start_conn_with(
+        shell,
+        stream,
+        admitted,
+        tls.map_or(ConnTls::Plain, ConnTls::Serve),
+        open,
+    )
+}
+
+/// [`start_conn`] with any [`ConnTls`].
+pub(crate) fn start_conn_with(
+    shell: &Rc<CoreShell>,
+    stream: TcpStream,
+    admitted: bool,
+    tls: ConnTls,
     open: impl FnOnce(&mut crate::engine::Engine, &str, u16, u64) -> ConnId,
 ) -> Option<(ConnId, Rc<ConnIo>)> {
     let _ = stream.set_nodelay(true);
@@ -151,7 +181,7 @@ pub(crate) fn start_conn(
     // A refused connection (its -ERR queued) gets the plaintext close nats-server gives.
     let refused = !shell.engine.borrow().session(id).is_open();
     match tls {
-        Some(setup) if !refused => {
+        ConnTls::Serve(setup) if !refused => {
             glommio::spawn_local(tls_io::serve(
                 shell.clone(),
                 id,
@@ -159,6 +189,18 @@ pub(crate) fn start_conn(
                 stream,
                 write_stream,
                 setup,
+            ))
+            .detach();
+        }
+        ConnTls::Client(remote, server) if !refused => {
+            glommio::spawn_local(tls_io::solicit(
+                shell.clone(),
+                id,
+                io.clone(),
+                stream,
+                write_stream,
+                remote,
+                server,
             ))
             .detach();
         }

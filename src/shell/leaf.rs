@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use glommio::net::{TcpListener, TcpStream};
 use rand::{Rng, SeedableRng};
 
-use super::conn::start_conn;
+use rustls::pki_types::ServerName;
+
+use super::conn::{start_conn, start_conn_with, ConnTls};
 use super::CoreShell;
 use crate::leaf::remote::{backoff, RemoteSpec, LOOP_DELAY};
 use crate::leaf::{LeafRole, SolicitAuth};
@@ -23,7 +25,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 const STABLE_LINK: Duration = Duration::from_secs(1);
 
 /// Accepts leaf links on this core's leaf listener until shutdown.
-pub(crate) async fn accept_loop(shell: Rc<CoreShell>, listener: TcpListener) {
+pub(crate) async fn accept_loop(
+    shell: Rc<CoreShell>,
+    listener: TcpListener,
+    tls: Option<Arc<crate::tls::TlsSetup>>,
+) {
     loop {
         let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
             shell.stop_leaf_accepting.wait().await;
@@ -33,9 +39,21 @@ pub(crate) async fn accept_loop(shell: Rc<CoreShell>, listener: TcpListener) {
         match accepted {
             None => return,
             Some(Ok(stream)) => {
-                start_conn(&shell, stream, false, None, |engine, ip, port, now| {
-                    engine.open_leaf(ip, port, now, LeafRole::Accept, crate::leaf::GLOBAL_ACCOUNT)
-                });
+                start_conn(
+                    &shell,
+                    stream,
+                    false,
+                    tls.clone(),
+                    |engine, ip, port, now| {
+                        engine.open_leaf(
+                            ip,
+                            port,
+                            now,
+                            LeafRole::Accept,
+                            crate::leaf::GLOBAL_ACCOUNT,
+                        )
+                    },
+                );
             }
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "leafnode accept failed");
@@ -86,11 +104,24 @@ pub(crate) async fn solicit(shell: Rc<CoreShell>, remote: Arc<RemoteSpec>, stop:
                     pass: url.pass.clone(),
                     creds: remote.creds.clone(),
                     perms: remote.perms.clone(),
+                    tls: remote.tls.is_some(),
                 };
                 let started = Instant::now();
                 let account = remote.account.clone();
-                let link = start_conn(&shell, stream, false, None, |engine, ip, port, now| {
-                    engine.open_leaf(ip, port, now, LeafRole::Solicit(auth), &account)
+                let tls = match &remote.tls {
+                    None => Some(ConnTls::Plain),
+                    Some(t) => match ServerName::try_from(url.host.clone()) {
+                        Ok(name) => Some(ConnTls::Client(t.clone(), name)),
+                        Err(e) => {
+                            tracing::error!(url = %addr, error = %e, "leafnode TLS: bad host name");
+                            None
+                        }
+                    },
+                };
+                let link = tls.and_then(|tls| {
+                    start_conn_with(&shell, stream, false, tls, |engine, ip, port, now| {
+                        engine.open_leaf(ip, port, now, LeafRole::Solicit(auth), &account)
+                    })
                 });
                 if let Some((_, io)) = link {
                     tracing::info!(url = %addr, "leafnode link connected");

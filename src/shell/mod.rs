@@ -155,6 +155,8 @@ pub struct LeafSpec {
     pub listen_addr: Option<String>,
     /// Hubs to solicit; remote `i` lives on core `i % n_cores`.
     pub remotes: Vec<Arc<crate::leaf::remote::RemoteSpec>>,
+    /// `[leafnodes.tls]`: TLS on accepted links.
+    pub tls: Option<Arc<crate::tls::TlsSetup>>,
 }
 
 /// One core's shared state, owned by the tasks of that core only.
@@ -577,7 +579,8 @@ fn start_leaf(
     if let Some(addr) = &spec.listen_addr {
         match TcpListener::bind(addr.as_str()) {
             Ok(l) => {
-                glommio::spawn_local(leaf::accept_loop(shell.clone(), l)).detach();
+                glommio::spawn_local(leaf::accept_loop(shell.clone(), l, spec.tls.clone()))
+                    .detach();
                 if core_id == 0 {
                     tracing::info!(%addr, "listening for leafnode connections");
                 }

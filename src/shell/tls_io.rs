@@ -48,21 +48,35 @@ pub(crate) enum Absorbed {
     PeerClosed,
 }
 
-/// One connection's rustls state.
+/// One connection's rustls state (server side for accepted connections, client side for
+/// leaf links this server solicits).
 pub(crate) struct TlsIo {
-    conn: RefCell<rustls::ServerConnection>,
+    conn: RefCell<rustls::Connection>,
 }
 
 impl TlsIo {
     /// A fresh server-side TLS connection.
     pub(crate) fn new(config: &Arc<rustls::ServerConfig>) -> Result<TlsIo, rustls::Error> {
-        let mut conn = rustls::ServerConnection::new(config.clone())?;
+        let conn = rustls::ServerConnection::new(config.clone())?;
+        Ok(TlsIo::wrap(rustls::Connection::Server(conn)))
+    }
+
+    /// A fresh client-side TLS connection to `server` (a soliciting leaf link).
+    pub(crate) fn new_client(
+        config: &Arc<rustls::ClientConfig>,
+        server: rustls::pki_types::ServerName<'static>,
+    ) -> Result<TlsIo, rustls::Error> {
+        let conn = rustls::ClientConnection::new(config.clone(), server)?;
+        Ok(TlsIo::wrap(rustls::Connection::Client(conn)))
+    }
+
+    fn wrap(mut conn: rustls::Connection) -> TlsIo {
         // The writer drains rustls after every record it seals, so the outgoing buffer never
         // holds more than one chunk: no limit needed (and none to trip over).
         conn.set_buffer_limit(None);
-        Ok(TlsIo {
+        TlsIo {
             conn: RefCell::new(conn),
-        })
+        }
     }
 
     /// Whether the handshake is still going on.
@@ -182,10 +196,7 @@ impl TlsIo {
 }
 
 /// Moves all decrypted plaintext rustls holds into `plain`.
-fn drain_plaintext(
-    conn: &mut rustls::ServerConnection,
-    plain: &mut BytesMut,
-) -> io::Result<Absorbed> {
+fn drain_plaintext(conn: &mut rustls::Connection, plain: &mut BytesMut) -> io::Result<Absorbed> {
     let mut reader = conn.reader();
     loop {
         match reader.fill_buf() {
@@ -290,12 +301,39 @@ pub(super) async fn serve(
         Err(TlsIoError::Timeout)
     })
     .await;
+    let (map_user, first) = (setup.map_user, setup.handshake_first);
+    after_handshake(
+        shell,
+        id,
+        io,
+        stream,
+        write_stream,
+        result,
+        plain,
+        map_user,
+        first,
+    );
+}
+
+/// Starts the connection's tasks once its handshake is done, or closes it on failure.
+#[allow(clippy::too_many_arguments)]
+fn after_handshake(
+    shell: Rc<CoreShell>,
+    id: ConnId,
+    io: Rc<ConnIo>,
+    stream: TcpStream,
+    write_stream: TcpStream,
+    result: Result<TlsIo, TlsIoError>,
+    plain: BytesMut,
+    map_user: bool,
+    handshake_first: bool,
+) {
     match result {
         Ok(tls) => {
             let tls = Rc::new(tls);
-            let info = tls.monitor_info(setup.handshake_first);
+            let info = tls.monitor_info(handshake_first);
             shell.engine.borrow_mut().set_tls_info(id, info);
-            if setup.map_user {
+            if map_user {
                 let names = tls.peer_names();
                 shell.engine.borrow_mut().set_tls_names(id, names);
             }
@@ -315,6 +353,74 @@ pub(super) async fn serve(
             finish(&shell, id, &io);
         }
     }
+}
+
+/// Longest INFO line a hub may send before TLS starts.
+const MAX_INFO_LINE_BYTES: usize = 64 * 1024;
+
+/// Reads the hub's plaintext INFO line (it sends nothing more before the handshake).
+async fn read_info_line(read: &TcpStream, line: &mut BytesMut) -> Result<(), TlsIoError> {
+    loop {
+        if line.contains(&b'\n') {
+            return Ok(());
+        }
+        if line.len() > MAX_INFO_LINE_BYTES {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "INFO line too long").into());
+        }
+        line.reserve(HANDSHAKE_READ_BYTES);
+        match recv_now(read.as_raw_fd(), line, HANDSHAKE_READ_BYTES)? {
+            Some(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
+            Some(_) => {}
+            None => {
+                let mut probe = [0u8; 1];
+                if read.peek(&mut probe).await.map_err(io::Error::from)? == 0 {
+                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+                }
+            }
+        }
+    }
+}
+
+/// A leaf link this server solicits over TLS: the hub's INFO in plaintext (unless
+/// `handshake_first`), the client side of the handshake within the remote's timeout, then
+/// the ordinary tasks, the INFO handed to the engine as the first plaintext.
+pub(super) async fn solicit(
+    shell: Rc<CoreShell>,
+    id: ConnId,
+    io: Rc<ConnIo>,
+    stream: TcpStream,
+    mut write_stream: TcpStream,
+    remote: Arc<crate::leaf::tls::RemoteTls>,
+    server: rustls::pki_types::ServerName<'static>,
+) {
+    let mut plain = BytesMut::new();
+    let handshake = async {
+        let tls = TlsIo::new_client(&remote.config, server)?;
+        if !remote.handshake_first {
+            read_info_line(&stream, &mut plain).await?;
+        }
+        let mut after = BytesMut::new();
+        handshake(&tls, &stream, &mut write_stream, &mut after).await?;
+        plain.extend_from_slice(&after);
+        Ok::<_, TlsIoError>(tls)
+    };
+    let result = futures_lite::future::or(handshake, async {
+        glommio::timer::sleep(remote.timeout).await;
+        Err(TlsIoError::Timeout)
+    })
+    .await;
+    let first = remote.handshake_first;
+    after_handshake(
+        shell,
+        id,
+        io,
+        stream,
+        write_stream,
+        result,
+        plain,
+        false,
+        first,
+    );
 }
 
 #[cfg(test)]

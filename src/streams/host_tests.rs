@@ -57,6 +57,7 @@ impl Cluster {
                         max_file_bytes: -1,
                         counts: Default::default(),
                         dead_letter: Default::default(),
+                        domain: None,
                     },
                     7,
                 ),

@@ -221,6 +221,8 @@ pub struct HostConfig {
     pub counts: crate::accounts::config::JetStreamCounts,
     /// Per stream: the dead-letter subject its consumers use unless they name their own.
     pub dead_letter: AHashMap<String, String>,
+    /// JetStream domain: publish acks name it (`{"stream":..,"domain":..,"seq":..}`).
+    pub domain: Option<String>,
 }
 
 impl HostConfig {

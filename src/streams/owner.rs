@@ -354,12 +354,15 @@ impl StreamHost {
                 }
                 let st = self.streams[slot as usize].as_mut().expect("live stream");
                 retention::retain_for_interest(st, slot, seq, &d.subject, &mut self.out.ops);
+                let domain = self.cfg.domain.as_deref();
                 match st.store.counter_value(seq) {
-                    Some(val) => jetstream::pub_ack_counter(&name, seq, &val),
-                    None => jetstream::pub_ack(&name, seq, false),
+                    Some(val) => jetstream::pub_ack_counter_in(&name, domain, seq, &val),
+                    None => jetstream::pub_ack_in(&name, domain, seq, false),
                 }
             }
-            Ok(PublishOutcome::Duplicate { seq }) => jetstream::pub_ack(&name, seq, true),
+            Ok(PublishOutcome::Duplicate { seq }) => {
+                jetstream::pub_ack_in(&name, self.cfg.domain.as_deref(), seq, true)
+            }
             Err(e) => jetstream::pub_error(&name, &e),
         };
         if !no_ack {
