@@ -1295,6 +1295,8 @@ async fn mirror_and_source_of_a_nats_server_hub_stream_tested_leaf() {
 #[ignore = "not done: JetStream deliveries across a leaf link (nats-server sends LMSG <stored subject> <ack>@<deliver subject>; natrix neither sends nor reads that form)"]
 async fn nats_server_leaf_mirrors_and_sources_a_stream_tested_hub() {
     replicas_across_domains(false).await;
+}
+
 fn tls_fixture(name: &str) -> String {
     format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
 }
