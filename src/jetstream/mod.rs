@@ -20,6 +20,7 @@ pub mod api_level;
 pub mod batch_advisory;
 #[cfg(test)]
 mod compat_tests;
+pub mod consumer_advisory;
 pub mod consumer_api;
 pub mod consumer_config;
 pub mod consumer_reset;
