@@ -168,11 +168,12 @@ async fn sighup_applies_max_payload_to_new_connections() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     };
     c.handshake(r#"{"verbose":false}"#).await;
-    let big = vec![b'x'; 5000];
-    c.send(format!("PUB big {}\r\n", big.len()).as_bytes())
-        .await;
-    c.send(&big).await;
-    c.send(b"\r\n").await;
+    // One write: the server refuses at the PUB line and closes, so a second write could
+    // meet a closed socket (EPIPE) before the -ERR is read.
+    let mut frame = format!("PUB big {}\r\n", 5000).into_bytes();
+    frame.extend_from_slice(&[b'x'; 5000]);
+    frame.extend_from_slice(b"\r\n");
+    c.send(&frame).await;
     c.expect_err_and_close("Maximum Payload Violation").await;
 }
 
