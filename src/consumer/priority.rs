@@ -345,7 +345,7 @@ impl Consumer {
         }
         let id = self.pin.as_ref().map_or("", |p| p.id.as_str());
         if let Some(Output::Deliver { headers, .. }) = self.outputs.last_mut() {
-            *headers = super::with_header(headers, b"Nats-Pin-Id", id.as_bytes());
+            *headers = super::delivery_headers::with_header(headers, b"Nats-Pin-Id", id.as_bytes());
         }
     }
 
