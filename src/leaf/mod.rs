@@ -5,6 +5,7 @@
 //! - [`parser`]: `LS+`/`LS-`/`LMSG`/`HMSG`/`INFO`/`CONNECT`/`PING`/`PONG`/`-ERR` in.
 //! - [`wire`]: the same out, and the INFO/CONNECT JSON.
 //! - [`remote`]: hub URLs, `.creds`, reconnect backoff.
+//! - [`weights`]: queue weights of links across cores.
 //! - [`LeafLink`]: one link's handshake state and the interest it has announced, so each
 //!   change of this server's interest becomes at most one `LS+`/`LS-` line.
 //!
@@ -17,6 +18,7 @@ pub mod parser;
 pub mod perms;
 pub mod remote;
 pub mod tls;
+pub mod weights;
 pub mod wire;
 
 use std::sync::Arc;
