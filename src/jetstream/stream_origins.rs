@@ -140,6 +140,42 @@ pub fn check_origins(cfg: &StreamConfig) -> Result<(), JsApiError> {
     Ok(())
 }
 
+/// nats-server's cycle check (`checkStreamCfg`): from `cfg`, follow the local (not
+/// `external`) sources and mirrors through the account's streams (`lookup`, by name, the
+/// stored configs); reaching a visited stream again is a cycle (10052 "detected cycle") —
+/// for a source only when the visiting stream's subjects meet its filter (or it has none).
+pub fn check_cycle<'a>(
+    cfg: &'a StreamConfig,
+    lookup: impl Fn(&str) -> Option<&'a StreamConfig>,
+) -> Result<(), JsApiError> {
+    let cycle = || JsApiError::stream_invalid_config("detected cycle");
+    let mut to_visit: std::collections::VecDeque<&StreamConfig> = [cfg].into();
+    let mut visited: Vec<&str> = Vec::new();
+    while let Some(c) = to_visit.pop_front() {
+        visited.push(&c.name);
+        for src in c.sources.iter().filter(|s| s.external.is_none()) {
+            if visited.contains(&src.name.as_str()) {
+                let meets = src.filter_subject.is_empty()
+                    || c.subjects.iter().any(|s| collide(s, &src.filter_subject));
+                if meets {
+                    return Err(cycle());
+                }
+            } else if let Some(next) = lookup(&src.name) {
+                to_visit.push_back(next);
+            }
+        }
+        if let Some(m) = c.mirror.as_ref().filter(|m| m.external.is_none()) {
+            if visited.contains(&m.name.as_str()) {
+                return Err(cycle());
+            }
+            if let Some(next) = lookup(&m.name) {
+                to_visit.push_back(next);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn or_all(s: &str) -> &str {
     if s.is_empty() {
         ">"

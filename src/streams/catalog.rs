@@ -110,6 +110,9 @@ impl Catalog {
                     Ok(c) => c,
                     Err(e) => return out.api_err(reply, ResponseType::StreamCreate, &e),
                 };
+                if let Err(e) = self.cycle_check(&cfg) {
+                    return out.api_err(reply, ResponseType::StreamCreate, &e);
+                }
                 if let Some(existing) = self.entries.get(name) {
                     let owner = existing.owner;
                     return Self::forward(out, owner, d, body);
@@ -152,6 +155,9 @@ impl Catalog {
                     );
                 };
                 if let Ok(cfg) = prepare_update(name, &body) {
+                    if let Err(e) = self.cycle_check(&cfg) {
+                        return out.api_err(reply, ResponseType::StreamUpdate, &e);
+                    }
                     if let Some(e) = self.count_error(host, &cfg, false) {
                         return out.api_err(reply, ResponseType::StreamUpdate, &e);
                     }
@@ -232,6 +238,13 @@ impl Catalog {
             Some(max) if cfg.max_consumers > max => Some(JsApiError::maximum_consumers_limit()),
             _ => None,
         }
+    }
+
+    /// Sources and mirrors that would lead back to a stream (nats-server's "detected cycle").
+    fn cycle_check(&self, cfg: &StreamConfig) -> Result<(), JsApiError> {
+        jetstream::stream_origins::check_cycle(cfg, |name| {
+            self.entries.get(name).map(|s| &s.config)
+        })
     }
 
     fn overlap_error(&self, cfg: &StreamConfig, except: Option<&str>) -> Option<JsApiError> {
