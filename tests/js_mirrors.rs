@@ -122,6 +122,35 @@ async fn mirror_keeps_origin_sequences_takes_no_subjects_and_shows_its_state() {
     assert_eq!(i["mirror"]["name"], "ORIGIN", "{i}");
     assert_eq!(i["mirror"]["lag"], 0, "{i}");
     assert!(i["mirror"]["active"].as_i64().unwrap() >= 0, "{i}");
+    // STREAM.LIST shows the same state (as nats-server lists it).
+    let deadline = Instant::now() + CATCH_UP;
+    loop {
+        let l = js_api(&c, "STREAM.LIST", &json!({})).await;
+        let streams = l["streams"].as_array().expect("streams").clone();
+        let m = streams
+            .iter()
+            .find(|s| s["config"]["name"] == "M")
+            .expect("M listed");
+        let o = streams
+            .iter()
+            .find(|s| s["config"]["name"] == "ORIGIN")
+            .expect("ORIGIN listed");
+        assert!(
+            o.get("mirror").is_none() && o.get("sources").is_none(),
+            "{o}"
+        );
+        if m["state"]["messages"] == 4 {
+            assert_eq!(m["mirror"]["name"], "ORIGIN", "{m}");
+            assert_eq!(m["mirror"]["lag"], 0, "{m}");
+            assert!(m["mirror"]["active"].as_i64().unwrap() >= 0, "{m}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never listed with 4 messages: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for seq in [1, 2, 4, 5] {
         let (subject, data, _) = get(&c, "M", seq).await;
         assert_eq!((subject, data), (format!("o.{seq}"), format!("m{seq}")));

@@ -405,3 +405,31 @@ mod tests {
         assert_eq!(get_hash("$JS.hub.API").len(), 8);
     }
 }
+
+/// A mirror's or sources' state as a stream's summary carries it to the catalog (for
+/// STREAM.LIST, as nats-server lists `mirror`/`sources`): `active` of each is made at
+/// rendering time from when that origin was last heard from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginsSummary {
+    /// A mirror (one entry) or sources.
+    pub mirror: bool,
+    /// The states, `active` left as -1.
+    pub infos: Vec<SourceInfo>,
+    /// Per entry: monotonic ns it was last heard from.
+    pub last_seen_mono_ns: Vec<Option<u64>>,
+}
+
+impl OriginsSummary {
+    /// (mirror, sources) as seen at monotonic time `now_mono_ns`.
+    pub fn at(&self, now_mono_ns: u64) -> (Option<SourceInfo>, Vec<SourceInfo>) {
+        let mut infos = self.infos.clone();
+        for (i, seen) in infos.iter_mut().zip(&self.last_seen_mono_ns) {
+            i.active = seen.map_or(-1, |t| now_mono_ns.saturating_sub(t) as i64);
+        }
+        if self.mirror {
+            (infos.pop(), Vec::new())
+        } else {
+            (None, infos)
+        }
+    }
+}

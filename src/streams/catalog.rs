@@ -11,7 +11,7 @@ use super::outbox::Outbox;
 use super::{Clock, HostConfig, JsItem, StreamSummary, API_LEVEL, META_CORE};
 use crate::engine::InternalDelivery;
 use crate::jetstream::{
-    self, prepare_create, prepare_update, render_account_info, render_stream_list,
+    self, prepare_create, prepare_update, render_account_info, render_stream_list_with,
     render_stream_names, AccountInfoView, ApiRequest, JsApiError, ResponseType, StorageType,
     StreamConfig, StreamInfoView, StreamListRequest,
 };
@@ -136,6 +136,7 @@ impl Catalog {
                         created_ns: now.wall_ns,
                         state: jetstream::StreamStateView::default(),
                         failed: None,
+                        origins: None,
                     },
                 );
                 out.send_to(
@@ -326,16 +327,30 @@ impl Catalog {
             let names: Vec<&str> = matching.iter().map(|s| s.config.name.as_str()).collect();
             render_stream_names(&names, parsed.offset)
         } else {
-            let views: Vec<StreamInfoView> = matching
+            let origins: Vec<_> = matching
                 .iter()
-                .map(|s| StreamInfoView {
-                    config: &s.config,
-                    created_ns: s.created_ns,
-                    state: &s.state,
-                    now_ns: now.wall_ns,
+                .map(|s| s.origins.as_ref().map(|o| o.at(now.mono_ns)))
+                .collect();
+            let views: Vec<(StreamInfoView, jetstream::Origins)> = matching
+                .iter()
+                .zip(&origins)
+                .map(|(s, o)| {
+                    let view = StreamInfoView {
+                        config: &s.config,
+                        created_ns: s.created_ns,
+                        state: &s.state,
+                        now_ns: now.wall_ns,
+                    };
+                    let origins = o.as_ref().map_or_else(jetstream::Origins::default, |o| {
+                        jetstream::Origins {
+                            mirror: o.0.as_ref(),
+                            sources: &o.1,
+                        }
+                    });
+                    (view, origins)
                 })
                 .collect();
-            render_stream_list(&views, parsed.offset)
+            render_stream_list_with(&views, parsed.offset)
         };
         out.reply_now(reply, payload);
     }
