@@ -126,6 +126,8 @@ impl Engine {
         if matches!(role, LeafRole::Accept) {
             let nonce = self.leaf_nonce();
             s.nonce = Some(nonce.clone());
+            // No CONNECT in time: -ERR 'Authentication Timeout' (`check_auth_timeouts`).
+            s.auth_deadline_ns = Some(now_ns.saturating_add(settings.auth_timeout_ns));
             let info = LeafInfo {
                 server_id: settings.server_id.clone(),
                 server_name: settings.server_name.clone(),

@@ -25,6 +25,7 @@ fn settings() -> Arc<LeafSettings> {
         auth: None,
         tls_required: false,
         tls_verify: false,
+        auth_timeout_ns: 2_000_000_000,
     })
 }
 

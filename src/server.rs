@@ -540,6 +540,17 @@ fn leaf_spec(
                 .map(|a| Arc::new(crate::leaf::auth::LeafAuthorization::new(a))),
             tls_required: tls.is_some(),
             tls_verify: tls.as_ref().is_some_and(|t| t.verify),
+            auth_timeout_ns: {
+                let secs = lc
+                    .authorization
+                    .as_ref()
+                    .and_then(|a| a.timeout.map(|s| s.0))
+                    .unwrap_or_else(|| match &tls {
+                        Some(t) => t.timeout.as_secs_f64() + 1.0,
+                        None => crate::auth::config::DEFAULT_AUTH_TIMEOUT_SECS,
+                    });
+                (secs * 1e9) as u64
+            },
         }),
         tls,
         listen_addr: (lc.port != 0).then(|| format!("{host}:{}", lc.port)),

@@ -1416,6 +1416,36 @@ async fn consumers_of_a_hub_stream_read_on_the_leaf_tested_hub() {
     consumers_across_the_link(false).await;
 }
 
+/// An accepted leaf connection that sends no CONNECT within `[leafnodes.authorization]
+/// timeout` gets nats-server's `-ERR 'Authentication Timeout'` and is closed.
+#[tokio::test]
+async fn silent_leaf_gets_the_auth_timeout_tested_hub() {
+    use std::io::{BufRead, BufReader};
+    let mut hub = Node::start(ServerKind::from_env(), "hub", None);
+    hub.leafnodes = (
+        "[leafnodes.authorization]\ntimeout = 0.5\n".into(),
+        "authorization { timeout: 0.5 }".into(),
+    );
+    hub.restart();
+    let s = std::net::TcpStream::connect(("127.0.0.1", hub.leaf_port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut r = BufReader::new(&s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("INFO "), "{line}");
+    let start = Instant::now();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    let waited = start.elapsed();
+    assert_eq!(line, "-ERR 'Authentication Timeout'\r\n");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "after {waited:?}"
+    );
+    line.clear();
+    assert_eq!(r.read_line(&mut line).unwrap(), 0, "closed, got {line:?}");
+}
+
 fn tls_fixture(name: &str) -> String {
     format!("{}/tests/fixtures/tls/{name}", env!("CARGO_MANIFEST_DIR"))
 }

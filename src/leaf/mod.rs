@@ -70,6 +70,9 @@ pub struct LeafSettings {
     pub auth: Option<Arc<auth::LeafAuthorization>>,
     /// `[leafnodes.tls]`: the leaf port's INFO says `tls_required` (and `tls_verify`).
     pub tls_required: bool,
+    /// How long an accepted link has to send its CONNECT (`[leafnodes.authorization]
+    /// timeout`; nats-server's default: 2 s, or the TLS timeout plus 1 s on a TLS port).
+    pub auth_timeout_ns: u64,
     /// Leafs must present a certificate.
     pub tls_verify: bool,
 }
@@ -234,6 +237,7 @@ mod tests {
             auth: None,
             tls_required: false,
             tls_verify: false,
+            auth_timeout_ns: 2_000_000_000,
         }
     }
 
