@@ -457,6 +457,9 @@ impl Engine {
         };
         let local = self.local_interest.count(account, subject, queue);
         let remote = self.remote.total(account, subject, queue);
+        // Links count as their LS+ weight (nats-server adds a leaf's weight to what it
+        // announces to the other leafs).
+        let extra = queue.map_or(0, |q| self.links_extra_weight(account, subject, q));
         let Some(s) = self.sessions[conn as usize].as_mut() else {
             return;
         };
@@ -464,8 +467,15 @@ impl Engine {
             return;
         }
         let sid = leaf::link_sid(subject, queue.map(|q| &q[..]));
-        let own = s.subs.contains_key(&sid) as u32;
-        let members = (local + remote).saturating_sub(own);
+        let own = match s.subs.contains_key(&sid) {
+            false => 0,
+            true => s
+                .leaf
+                .as_ref()
+                .and_then(|l| l.queue_weights.get(&sid).copied())
+                .unwrap_or(1),
+        };
+        let members = (local + remote + extra).saturating_sub(own);
         let Session { leaf, out, .. } = s;
         if let Some(link) = leaf.as_mut() {
             if link.announce(subject, queue, members, out) {
@@ -535,6 +545,10 @@ impl Engine {
                 let account = self.session(conn).account;
                 let group = queue.as_ref().map(|q| q.0.clone()).expect("a queue");
                 self.link_weights_changed(account, &subject, &group);
+                if old.is_some() {
+                    // The other links hear the new weight.
+                    self.leaf_interest_changed(account, &subject, Some(&group));
+                }
             }
         }
         if self.session(conn).subs.contains_key(&sid) {
@@ -713,6 +727,28 @@ impl Engine {
         update: &leaf::weights::LinkWeights,
     ) {
         self.leaf.weights.apply(peer, update);
+        self.leaf_interest_changed(update.account, &update.subject, Some(&update.queue));
+    }
+
+    /// What the links of `(subject, queue)` on every core weigh beyond one member each.
+    fn links_extra_weight(&self, account: AccountId, subject: &Bytes, queue: &Bytes) -> u32 {
+        let peers = self
+            .leaf
+            .weights
+            .peers_extra_weight(account, subject, queue, |peer| {
+                self.remote.peer_count(peer, account, subject, Some(queue))
+            });
+        let sid = leaf::link_sid(subject, Some(queue));
+        let here: u32 = self
+            .leaf
+            .links
+            .iter()
+            .filter_map(|c| self.sessions[*c as usize].as_ref())
+            .filter(|s| s.account == account && s.subs.contains_key(&sid))
+            .filter_map(|s| s.leaf.as_ref()?.queue_weights.get(&sid))
+            .map(|w| w.saturating_sub(1))
+            .sum();
+        peers + here
     }
 
     /// The other cores' members of queue group `name` matching `subject` (from `remote`, one

@@ -529,3 +529,42 @@ fn js_deliveries_cross_with_the_stored_subject_after_an_at() {
     t.send(1, a, "LMSG dlv.x _INBOX.a@b 2\r\nhi\r\n");
     assert_eq!(t.out(0, c0), "MSG dlv.x 1 _INBOX.a@b 2\r\nhi\r\n");
 }
+
+/// The last `LS+`/`LS-` line of `out` (an update may pass through a step when the other
+/// core's two updates land one after the other).
+fn last_line(out: &str) -> &str {
+    out.trim_end().rsplit("\r\n").next().unwrap_or("")
+}
+
+#[test]
+fn links_are_announced_with_the_weight_of_the_other_links() {
+    let mut t = Two::new();
+    let a = named_link(&mut t, 1, "a");
+    let b = named_link(&mut t, 1, "b");
+    let c = named_link(&mut t, 0, "c");
+    // A's group of three is announced to the other links as three members (nats-server
+    // adds a leaf's weight), on its core and the other.
+    t.send(1, a, "LS+ work g 3\r\n");
+    assert_eq!(t.out(1, b), "LS+ work g 3\r\n");
+    assert_eq!(t.out(0, c), "LS+ work g 3\r\n");
+    assert_eq!(t.out(1, a), "", "its own interest is not announced back");
+    // A new weight; a client member on core 0 adds one.
+    t.send(1, a, "LS+ work g 1\r\n");
+    assert_eq!(t.out(1, b), "LS+ work g 1\r\n");
+    assert_eq!(t.out(0, c), "LS+ work g 1\r\n");
+    let c0 = t.client(0);
+    t.send(0, c0, "SUB work g 5\r\n");
+    assert_eq!(t.out(1, b), "LS+ work g 2\r\n");
+    assert_eq!(t.out(1, a), "LS+ work g 1\r\n");
+    // C's members count for A and B; A leaving leaves the client and C.
+    t.send(0, c, "LS+ work g 4\r\n");
+    assert_eq!(last_line(&t.out(1, a)), "LS+ work g 5");
+    assert_eq!(last_line(&t.out(1, b)), "LS+ work g 6");
+    t.send(1, a, "LS- work g\r\n");
+    assert_eq!(last_line(&t.out(1, b)), "LS+ work g 5");
+    assert_eq!(last_line(&t.out(0, c)), "LS+ work g 1");
+    // The client and C gone too: nothing left to announce.
+    t.send(0, c0, "UNSUB 5\r\n");
+    t.send(0, c, "LS- work g\r\n");
+    assert_eq!(last_line(&t.out(1, b)), "LS- work g");
+}

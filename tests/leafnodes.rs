@@ -1667,6 +1667,47 @@ async fn queue_weights_of_links_decide_picks_tested_hub() {
     );
 }
 
+/// The hub under test announces a queue group of one leaf to another leaf with the first
+/// one's weight (three members behind it: `LS+ work g 3`), as nats-server adds it up. The
+/// second leaf is a raw socket reading the hub's interest lines.
+#[tokio::test]
+async fn a_leafs_queue_weight_is_announced_to_the_other_leafs_tested_hub() {
+    use std::io::{BufRead, BufReader, Write};
+    let hub = Node::start(ServerKind::from_env(), "hub", None);
+    let a = Node::start(ServerKind::NatsServer, "leafa", Some(hub.leaf_port));
+    let (ac, hc) = (a.client().await, hub.client().await);
+    let mut subs = Vec::new();
+    for _ in 0..3 {
+        subs.push(ac.queue_subscribe("work", "g".into()).await.unwrap());
+    }
+    ac.flush().await.unwrap();
+    let mut probe = ac.subscribe("probe.a").await.unwrap();
+    wait_interest(&hc, "probe.a", &mut probe).await;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", hub.leaf_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("INFO "), "{line}");
+    s.write_all(
+        b"CONNECT {\"version\":\"2.15.1\",\"server_id\":\"NRAW\",\"name\":\"raw\",\"cluster\":\"raw\",\"headers\":true,\"compress_mode\":\"off\",\"remote_account\":\"$G\",\"protocol\":3}\r\n",
+    )
+    .unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).is_ok() && line.starts_with("LS+ work") {
+            seen.push(line.trim_end().to_string());
+            if line.trim_end() == "LS+ work g 3" {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "never LS+ work g 3: {seen:?}");
+    }
+}
+
 /// A server with a JetStream domain names it in its client INFO, as nats-server does.
 #[tokio::test]
 async fn client_info_names_the_jetstream_domain() {

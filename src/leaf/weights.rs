@@ -101,6 +101,27 @@ impl QueueWeights {
         self.peers.is_empty()
     }
 
+    /// What the other cores' links of `(subject, queue)` (this very subscription subject)
+    /// weigh beyond one member each: added to the member count announced to a link. A core
+    /// counts only once its interest updates show those links (`members(peer)`: its
+    /// subscriptions there), so the two kinds of update may arrive in either order.
+    pub fn peers_extra_weight(
+        &self,
+        account: AccountId,
+        subject: &[u8],
+        queue: &Bytes,
+        members: impl Fn(usize) -> u32,
+    ) -> u32 {
+        let Some(entries) = self.peers.get(&(account, queue.clone())) else {
+            return 0;
+        };
+        entries
+            .iter()
+            .filter(|e| e.subject[..] == *subject && members(e.peer) >= e.links)
+            .map(|e| e.weight.saturating_sub(e.links))
+            .sum()
+    }
+
     /// `peer`'s link members of group `queue` in `account` whose subscription matches
     /// `subject`: (how many, summed weight).
     pub fn peer_links(
@@ -157,6 +178,10 @@ mod tests {
         assert_eq!(w.peer_links(0, &b("g"), b"work.a", 2), (1, 5));
         assert_eq!(w.peer_links(0, &b("g"), b"work.b", 2), (0, 0));
         assert_eq!(w.peer_links(0, &b("h"), b"work.a", 1), (0, 0));
+        // Beyond one member each, for announcing: this very subject only.
+        assert_eq!(w.peers_extra_weight(0, b"work.*", &b("g"), |_| 1), 2);
+        assert_eq!(w.peers_extra_weight(0, b"work.a", &b("g"), |_| 1), 4);
+        assert_eq!(w.peers_extra_weight(0, b"work.a", &b("g"), |_| 0), 0);
         // Absolute: a new figure replaces, zero removes.
         w.apply(1, &upd("work.*", 1, 7));
         assert_eq!(w.peer_links(0, &b("g"), b"work.a", 1), (2, 9));
