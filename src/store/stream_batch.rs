@@ -132,7 +132,7 @@ impl Stream {
             if h.len() > super::MAX_HEADERS_BYTES {
                 return Err(StoreError::HeadersTooLarge.into());
             }
-            incr = self.publish_incr(h, &m.payload)?;
+            incr = self.publish_incr(h, &m.payload, false)?;
             if let Some(expected) = headers::get_non_empty(h, headers::EXPECTED_STREAM) {
                 if expected != self.name.as_bytes() {
                     return Err(StoreError::ExpectedStreamMismatch.into());
