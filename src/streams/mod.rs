@@ -223,6 +223,8 @@ pub struct HostConfig {
     pub dead_letter: AHashMap<String, String>,
     /// JetStream domain: publish acks name it (`{"stream":..,"domain":..,"seq":..}`).
     pub domain: Option<String>,
+    /// Atomic batch limits (`jetstream.max_batch_*`).
+    pub batch: BatchLimits,
 }
 
 impl HostConfig {
@@ -468,6 +470,7 @@ impl StreamHost {
     /// `seed` seeds advisory ids (the shell passes the wall clock, tests a constant).
     pub fn new(cfg: HostConfig, seed: u64) -> Self {
         let core_id = cfg.core_id;
+        let batch_limits = cfg.batch;
         let consumer_host = consumer_host::ConsumerHost::new(&cfg, seed);
         StreamHost {
             cfg,
@@ -478,7 +481,7 @@ impl StreamHost {
             streams_with_new: Vec::new(),
             consumer_host,
             usage_by_core: Vec::new(),
-            batches: batch::Batches::new(BatchLimits::default()),
+            batches: batch::Batches::new(batch_limits),
         }
     }
 
