@@ -4,7 +4,7 @@
 //! `{"<origin>":{"<origin subject>":"<total>"}}`), rewrites `Nats-Incr` to the difference, and
 //! carries that header forward on its own increments; sourcing it again (several levels)
 //! works the same, also after a restart; a stream without counters stores sourced counter
-//! messages verbatim.
+//! messages verbatim; a client's publish carrying `Nats-Stream-Source` is refused (10227).
 //!
 //! `NATRIX_TEST_SERVER=nats-server cargo test --test js_counters` runs them against
 //! nats-server 2.15.1.
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use common::{js_api, js_publish_raw, TestServer};
+use common::{assert_js_error, js_api, js_publish_raw, TestServer};
 
 /// Sources catch up in the background: generous, bounded.
 const CATCH_UP: Duration = Duration::from_secs(30);
@@ -211,4 +211,55 @@ async fn a_stream_without_counters_stores_sourced_counter_messages_verbatim() {
     assert_eq!(header(&hdrs, "Nats-Counter-Sources"), None, "{hdrs:?}");
     let i = js_api(&c, "STREAM.INFO.COPY", &Value::Null).await;
     assert_eq!(i["state"]["messages"], 2, "{i}");
+}
+
+#[tokio::test]
+async fn a_client_cannot_pretend_to_be_a_source() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    create(
+        &c,
+        json!({"name": "CNT", "subjects": ["cnt.>"], "allow_msg_counter": true}),
+    )
+    .await;
+    create(&c, json!({"name": "PLAIN", "subjects": ["plain.>"]})).await;
+    let forged = ("Nats-Stream-Source", "X 1 > > x.a");
+    for (subject, headers, payload) in [
+        ("cnt.a", vec![("Nats-Incr", "1"), forged], &b""[..]),
+        ("plain.a", vec![forged], &b"x"[..]),
+    ] {
+        let ack = js_publish_raw(&c, subject, &headers, payload).await;
+        assert_js_error(
+            &ack,
+            400,
+            10227,
+            "message stream source header is not allowed",
+        );
+    }
+    // A client's refused increment checks come first.
+    let ack = js_publish_raw(&c, "cnt.a", &[("Nats-Incr", "x"), forged], b"").await;
+    assert_js_error(&ack, 400, 10171, "message counter increment is invalid");
+    // Nor in an atomic batch: the batch is refused.
+    create(
+        &c,
+        json!({"name": "ATOM", "subjects": ["atom.>"], "allow_atomic": true}),
+    )
+    .await;
+    let batch = [
+        ("Nats-Batch-Id", "b1"),
+        ("Nats-Batch-Sequence", "1"),
+        ("Nats-Batch-Commit", "1"),
+        forged,
+    ];
+    let ack = js_publish_raw(&c, "atom.a", &batch, b"x").await;
+    assert_js_error(
+        &ack,
+        400,
+        10227,
+        "message stream source header is not allowed",
+    );
+    for name in ["CNT", "PLAIN", "ATOM"] {
+        let i = js_api(&c, &format!("STREAM.INFO.{name}"), &Value::Null).await;
+        assert_eq!(i["state"]["messages"], 0, "{i}");
+    }
 }

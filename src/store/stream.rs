@@ -355,6 +355,9 @@ impl Stream {
                     });
                 }
             }
+            if !sourced && headers::get_non_empty(headers, headers::STREAM_SOURCE).is_some() {
+                return Err(StoreError::SourceHeaderNotAllowed);
+            }
             if let Some(v) = headers::get_non_empty(headers, headers::ROLLUP) {
                 if !self.limits.allow_rollup_hdrs || self.limits.deny_purge {
                     return Err(StoreError::RollupNotPermitted);

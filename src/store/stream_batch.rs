@@ -151,6 +151,9 @@ impl Stream {
                     return Err(BatchRefusal::DuplicateMsgId);
                 }
             }
+            if headers::get_non_empty(h, headers::STREAM_SOURCE).is_some() {
+                return Err(StoreError::SourceHeaderNotAllowed.into());
+            }
         }
         if incr.is_none() && self.limits.allow_msg_counter {
             return Err(StoreError::CounterIncrMissing.into());

@@ -41,8 +41,6 @@ fn parse_integer(text: &[u8]) -> Option<BigInt> {
 
 /// `Nats-Counter-Sources`: the last total seen per origin stream and origin subject.
 const COUNTER_SOURCES: &[u8] = b"Nats-Counter-Sources";
-/// `Nats-Stream-Source`: set on every message a source delivered.
-const STREAM_SOURCE: &[u8] = b"Nats-Stream-Source";
 
 /// The body of `Nats-Counter-Sources`, nats-server's `CounterSources`.
 type CounterSources = BTreeMap<String, BTreeMap<String, String>>;
@@ -198,7 +196,7 @@ impl Stream {
         }
         let mut incr = incr.clone();
         let mut new_headers = None;
-        if let Some(origin) = headers::get_non_empty(headers, STREAM_SOURCE) {
+        if let Some(origin) = headers::get_non_empty(headers, headers::STREAM_SOURCE) {
             let origin = String::from_utf8_lossy(origin);
             let fields: Vec<&str> = origin.split(' ').collect();
             let origin_subject = match fields.get(4) {
