@@ -295,6 +295,12 @@ pub fn start_with_signals(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             domain: js.domain.clone(),
+            batch: crate::streams::BatchLimits {
+                max_size: js.max_batch_size,
+                max_inflight_per_stream: js.max_batch_inflight_per_stream as usize,
+                max_inflight_total: js.max_batch_inflight_total as usize,
+                timeout_ns: js.max_batch_timeout_ms.saturating_mul(1_000_000),
+            },
         },
         max_segment_bytes: js.max_segment_bytes,
         domain: js.domain.clone(),
