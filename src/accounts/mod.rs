@@ -14,6 +14,7 @@
 //!   to the importer's `<reply>` only when `tag` (a keyed hash of exporter, importer and
 //!   reply) is right, so responses flow only back to the requester.
 
+pub mod activation;
 pub mod config;
 pub mod from_operator;
 
@@ -68,6 +69,8 @@ pub struct AccountExport {
     pub service: bool,
     /// The only accounts that may import it (empty = every account).
     pub approved: Vec<Arc<str>>,
+    /// Importers need an activation token (account JWTs); `approved` is then not shown.
+    pub token_req: bool,
 }
 
 /// One account, compiled.
@@ -205,6 +208,7 @@ impl Accounts {
                         a.exports.push(AccountExport {
                             subject: Arc::from(subject.as_str()),
                             service,
+                            token_req: e.token_req,
                             approved: e
                                 .accounts
                                 .iter()

@@ -49,6 +49,8 @@ struct Export {
     subject: String,
     #[serde(rename = "type")]
     kind: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    token_req: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     response_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -60,6 +62,7 @@ impl Export {
         Export {
             subject: subject.to_owned(),
             kind: "service",
+            token_req: false,
             response_type: Some(response_type),
             approved_accounts: Vec::new(),
         }
@@ -147,8 +150,13 @@ fn exports(facts: &ServerFacts, account: AccountId) -> Vec<Export> {
         .map(|e| Export {
             subject: e.subject.to_string(),
             kind: if e.service { "service" } else { "stream" },
+            token_req: e.token_req,
             response_type: e.service.then_some("Singleton"),
-            approved_accounts: e.approved.iter().map(|n| n.to_string()).collect(),
+            approved_accounts: if e.token_req {
+                Vec::new()
+            } else {
+                e.approved.iter().map(|n| n.to_string()).collect()
+            },
         })
         .collect();
     if account == accs.system() {
