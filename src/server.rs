@@ -241,7 +241,13 @@ pub fn start_with_signals(
     };
     let (account_cfgs, system_account) = match &trust {
         Some(t) => (
-            crate::accounts::from_operator::accounts_of(t),
+            // Activation tokens are checked against the wall clock once, at start-up.
+            crate::accounts::from_operator::accounts_of(
+                t,
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+            ),
             Some(t.system_account().to_owned()),
         ),
         None => (cfg.accounts.clone(), cfg.system_account.clone()),

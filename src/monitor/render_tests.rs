@@ -187,7 +187,7 @@ fn varz_without_jetstream_has_an_empty_block() {
 fn healthz_bodies() {
     assert_eq!(healthz(true), (200, br#"{"status":"ok"}"#.to_vec()));
     let (code, body) = healthz(false);
-    assert_eq!(code, 503);
+    assert_eq!(code, 500);
     let v = json(&body);
     assert_eq!(v["status"], "error");
     assert!(v["error"]
