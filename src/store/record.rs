@@ -435,6 +435,48 @@ pub fn decode(bytes: &[u8]) -> Result<(RecordRef<'_>, usize), RecordError> {
     Ok((decoded, total))
 }
 
+/// The message record starting at `bytes[off..]`, read without checking its CRC (only the
+/// header check and the lengths): for records already checked once (recovery's scan, or
+/// written by this process) and served from a sealed segment's mapping. `None` when the bytes
+/// there are not a whole message record.
+pub fn message_at(bytes: &[u8], off: usize) -> Option<MessageRef<'_>> {
+    let rec = bytes.get(off..)?;
+    if rec.len() < MESSAGE_RECORD_OVERHEAD_BYTES
+        || rec[0] != RECORD_MAGIC_V1
+        || rec[1] != KIND_MESSAGE
+        || le_u16(rec, 6) != header_check(&rec[..6])
+    {
+        return None;
+    }
+    let total = le_u32(rec, 2) as usize;
+    if total < MESSAGE_RECORD_OVERHEAD_BYTES || total > rec.len() {
+        return None;
+    }
+    let b = RECORD_HEADER_BYTES;
+    let subject_len = le_u16(rec, b + 16) as usize;
+    let headers_len = le_u32(rec, b + 18) as usize;
+    let data = &rec[b + 22..total - RECORD_CRC_BYTES];
+    if subject_len.saturating_add(headers_len) > data.len() {
+        return None;
+    }
+    let (subject, rest) = data.split_at(subject_len);
+    let (headers, payload) = rest.split_at(headers_len);
+    Some(MessageRef {
+        seq: le_u64(rec, b),
+        ts_ns: le_u64(rec, b + 8),
+        subject,
+        headers,
+        payload,
+    })
+}
+
+/// The timestamp of the message record at `bytes[off..]` (eight bytes read, nothing checked:
+/// `off` must come from [`message_at`]-valid records).
+pub fn message_ts_at(bytes: &[u8], off: usize) -> Option<u64> {
+    let at = off.checked_add(RECORD_HEADER_BYTES + 8)?;
+    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
 /// Starts a batch record at the end of `out` (records then follow, encoded with
 /// [`encode_into`]); returns where it starts, for [`finish_batch`].
 pub fn begin_batch(out: &mut Vec<u8>) -> usize {
