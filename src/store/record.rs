@@ -344,6 +344,17 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
 /// Never panics on any input. `Incomplete` means the bytes are a prefix of a plausible record
 /// (a torn tail); every other error means the bytes are not a record at all.
 pub fn decode(bytes: &[u8]) -> Result<(RecordRef<'_>, usize), RecordError> {
+    decode_checked(bytes, true)
+}
+
+/// [`decode`] without the record CRC (the header check and every length check stay): for
+/// the records of a sealed segment whose checksummed index vouches for its length, read at
+/// start-up.
+pub fn decode_trusted(bytes: &[u8]) -> Result<(RecordRef<'_>, usize), RecordError> {
+    decode_checked(bytes, false)
+}
+
+fn decode_checked(bytes: &[u8], check_crc: bool) -> Result<(RecordRef<'_>, usize), RecordError> {
     let available = bytes.len();
     if let Some(&first) = bytes.first() {
         if first != RECORD_MAGIC_V1 {
@@ -379,7 +390,7 @@ pub fn decode(bytes: &[u8]) -> Result<(RecordRef<'_>, usize), RecordError> {
     }
     let rec = &bytes[..total];
     let body_end = total - RECORD_CRC_BYTES;
-    if le_u32(rec, body_end) != crc32c::crc32c(&rec[..body_end]) {
+    if check_crc && le_u32(rec, body_end) != crc32c::crc32c(&rec[..body_end]) {
         return Err(RecordError::BadCrc);
     }
     let b = RECORD_HEADER_BYTES;

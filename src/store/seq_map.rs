@@ -385,6 +385,10 @@ impl SeqMap {
     /// before) when absent.
     fn block_for(&mut self, seq: u64, mapped: bool) -> &mut Block {
         let key = seq / BLOCK_SLOTS;
+        if self.blocks.last_key_value().is_some_and(|(&k, _)| k == key) {
+            // Appends land in the last block almost always: one descent, not two.
+            return self.blocks.last_entry().expect("checked").into_mut();
+        }
         let (last_key, max_ts) = self
             .blocks
             .last_key_value()

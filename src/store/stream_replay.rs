@@ -34,10 +34,20 @@ impl Stream {
     ) {
         // The previous message's subject key: usually the same subject, no hash lookup.
         let mut prev_subject = Bytes::new();
+        // The newest stored sequence, known until a removal.
+        let mut newest = None;
         for rec in recs {
             match rec {
-                RecordRef::Message(m) => self.replay_message(m, owner, &mut prev_subject),
-                other => self.replay_removal(other),
+                RecordRef::Message(m) => {
+                    let top = *newest.get_or_insert_with(|| self.msgs.last_seq().unwrap_or(0));
+                    if self.replay_message(m, owner, &mut prev_subject, top) {
+                        newest = Some(m.seq);
+                    }
+                }
+                other => {
+                    self.replay_removal(other);
+                    newest = None;
+                }
             }
         }
     }
@@ -101,20 +111,20 @@ impl Stream {
     }
 
     /// Replays one message record into every index and the message map (as an offset into
-    /// `owner` when given, else as an in-memory copy).
+    /// `owner` when given, else as an in-memory copy); false when it was out of order.
     fn replay_message(
         &mut self,
         m: MessageRef<'_>,
         owner: Option<&Bytes>,
         prev_subject: &mut Bytes,
-    ) {
+        newest: u64,
+    ) -> bool {
         // A message at or below `last_seq` is legitimate right after a checkpoint taken once the
         // operation was applied but written before its records; anything not above every stored
-        // sequence is out of order and ignored.
-        let newest = self.msgs.last_seq().unwrap_or(0);
+        // sequence (`newest`) is out of order and ignored.
         if m.seq <= newest || m.seq == 0 {
             tracing::warn!(stream = %self.name, seq = m.seq, newest, "replay: ignoring out-of-order message record");
-            return;
+            return false;
         }
         // Subject keys are always interned copies: a shared slice would pin its whole segment
         // for as long as the subject has any message, even in later segments.
@@ -158,5 +168,6 @@ impl Stream {
             self.prune_dedupe(m.ts_ns);
             self.remember_msg_id(id, m.seq, m.ts_ns);
         }
+        true
     }
 }
