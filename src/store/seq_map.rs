@@ -68,7 +68,18 @@ enum Slot<'a> {
     Mapped { seq: u64, off: u32, map: &'a Bytes },
 }
 
-impl Slot<'_> {
+impl<'a> Slot<'a> {
+    /// The subject, read in place (no copy, no reference count).
+    fn subject(&self) -> &'a [u8] {
+        match *self {
+            Slot::Heap(m) => &m.subject,
+            Slot::Mapped { seq, off, map } => match record::message_at(map, off as usize) {
+                Some(m) if m.seq == seq => m.subject,
+                _ => panic!("mapped record of seq {seq} at offset {off} is not readable: segment file changed under the process"),
+            },
+        }
+    }
+
     fn seq(&self) -> u64 {
         match self {
             Slot::Heap(m) => m.seq,
@@ -577,6 +588,20 @@ impl SeqMap {
     pub fn seqs(&self, r: impl RangeBounds<u64>) -> impl DoubleEndedIterator<Item = u64> + '_ {
         let (lo, hi) = bounds(r).unwrap_or((1, 0));
         self.slots(lo, hi).map(|s| s.seq())
+    }
+
+    /// The first of the next `probe` stored messages from `from_seq` on whose subject passes
+    /// `pred` (subjects are read in place; only the match is decoded).
+    pub fn probe_subjects(
+        &self,
+        from_seq: u64,
+        probe: usize,
+        pred: impl Fn(&[u8]) -> bool,
+    ) -> Option<StoredMsg> {
+        self.slots(from_seq, u64::MAX)
+            .take(probe)
+            .find(|s| pred(s.subject()))
+            .map(|s| s.msg())
     }
 
     /// Every message, ascending (reversible).

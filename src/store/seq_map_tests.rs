@@ -118,6 +118,8 @@ proptest! {
             prop_assert_eq!(m.get(s), model.get(&s).cloned());
             prop_assert_eq!(m.contains(s), model.contains_key(&s));
         }
+        let want = model.range(lo..).take(32).map(|(_, v)| v).find(|v| v.subject.ends_with(b"3")).cloned();
+        prop_assert_eq!(m.probe_subjects(lo, 32, |s| s.ends_with(b"3")), want);
         // Timestamps are seq * 10 here, so the time search is a sequence search.
         for t in [0, lo * 10, lo * 10 + 5, hi * 10, u64::MAX] {
             let want = model.values().find(|v| v.ts_ns >= t).map(|v| v.seq);

@@ -15,10 +15,11 @@ impl Stream {
             return self.msgs.range(from_seq..).next();
         }
         // A short linear probe first (dense matches), then the per-subject index.
-        for m in self.msgs.range(from_seq..).take(32) {
-            if filters.iter().any(|f| subject_matches(f, &m.subject)) {
-                return Some(m);
-            }
+        let probed = self.msgs.probe_subjects(from_seq, 32, |subject| {
+            filters.iter().any(|f| subject_matches(f, subject))
+        });
+        if probed.is_some() {
+            return probed;
         }
         filters
             .iter()
