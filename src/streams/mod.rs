@@ -291,7 +291,7 @@ impl<'a> Visible<'a> {
 }
 
 impl crate::consumer::MessageSource for Visible<'_> {
-    fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<&crate::store::StoredMsg> {
+    fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<crate::store::StoredMsg> {
         self.store
             .next_matching(from_seq, filters)
             .filter(|m| m.seq <= self.upto)
@@ -305,7 +305,7 @@ impl crate::consumer::MessageSource for Visible<'_> {
             .store
             .count_matching_from(from_seq.max(self.upto + 1), filters)
     }
-    fn get(&self, seq: u64) -> Option<&crate::store::StoredMsg> {
+    fn get(&self, seq: u64) -> Option<crate::store::StoredMsg> {
         (seq <= self.upto).then(|| self.store.get(seq)).flatten()
     }
     fn last_seq(&self) -> u64 {

@@ -38,7 +38,7 @@ impl StreamHost {
                 let newest_first = (first..=last)
                     .rev()
                     .filter_map(|seq| store.get(seq))
-                    .map(|m| &m.headers[..]);
+                    .map(|m| m.headers);
                 sourcing::resume_points(&p.index_names(), newest_first)
             }
             _ => Default::default(),
