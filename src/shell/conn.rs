@@ -18,7 +18,7 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures_lite::io::{AsyncRead, AsyncWrite};
@@ -58,6 +58,46 @@ thread_local! {
     static SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK_BYTES].into_boxed_slice());
     /// Warm read buffers of this core (LIFO), see [`READ_POOL_BUFFERS`].
     static READ_POOL: RefCell<Vec<BytesMut>> = const { RefCell::new(Vec::new()) };
+    /// Connections of this core closed since its last heap trim, and when the last closed.
+    static CLOSED_SINCE_TRIM: Cell<(u64, Option<Instant>)> = const { Cell::new((0, None)) };
+    /// When this core last asked for a heap trim.
+    static LAST_TRIM: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// Quiet time after the last close before the heap is trimmed.
+const TRIM_QUIET: Duration = Duration::from_secs(1);
+/// Closes after which the heap is trimmed even while connections keep closing.
+const TRIM_AFTER_CLOSES: u64 = 1024;
+
+/// Gives the memory of closed connections back to the system: glibc keeps freed chunks in
+/// its arenas (RSS stays where it was after thousands of connections closed), so once closes
+/// have happened and things are quiet (or a great many closed), `malloc_trim` runs on the
+/// blocking pool (it walks the arenas, returning their free pages; never on a core), at most
+/// once per [`TRIM_QUIET`] per core. Called from the core's poll loop; cheap when nothing closed.
+pub(crate) fn maybe_trim_heap() {
+    let (closed, last_close) = CLOSED_SINCE_TRIM.get();
+    let Some(last_close) = last_close else {
+        return;
+    };
+    let now = Instant::now();
+    let quiet = now.duration_since(last_close) >= TRIM_QUIET;
+    let rested = LAST_TRIM
+        .get()
+        .is_none_or(|t| now.duration_since(t) >= TRIM_QUIET);
+    if !(rested && (quiet || closed >= TRIM_AFTER_CLOSES)) {
+        return;
+    }
+    CLOSED_SINCE_TRIM.set((0, None));
+    LAST_TRIM.set(Some(now));
+    // The pooled read buffers go too: the next busy connection takes fresh ones.
+    READ_POOL.with(|p| p.borrow_mut().clear());
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    glommio::spawn_local(async {
+        // SAFETY: malloc_trim only walks and shrinks the allocator's own free lists.
+        let trim = glommio::executor().spawn_blocking(|| unsafe { libc::malloc_trim(0) });
+        trim.await;
+    })
+    .detach();
 }
 
 /// The shell's half of a connection: its socket and the wake-ups of its two tasks.
@@ -581,6 +621,8 @@ pub(super) fn finish(shell: &CoreShell, id: ConnId, io: &ConnIo) {
         return;
     }
     io.close_reason.set(shell.engine.borrow().session(id).close);
+    let (closed, _) = CLOSED_SINCE_TRIM.get();
+    CLOSED_SINCE_TRIM.set((closed + 1, Some(Instant::now())));
     shell.engine.borrow_mut().remove_conn(id);
     io.done.notify();
     if io.admitted {
