@@ -382,6 +382,7 @@ impl Engine {
             }
         }
         let before = s.pending_bytes();
+        s.out_room(256);
         let shown = msg.shown.unwrap_or(msg.subject);
         let reply = msg.reply.map(|r| &r[..]);
         let with_headers = msg.header_len > 0 && s.opts.headers;

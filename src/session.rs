@@ -76,6 +76,9 @@ impl CloseReason {
     }
 }
 
+/// Least an outbound buffer grows by when it must (see [`Session::out_room`]).
+pub const OUT_ALLOC_BYTES: usize = 16 * 1024;
+
 /// One client connection's protocol state.
 pub struct Session {
     /// The id advertised in INFO; `client_id % n_cores` is the owning core.
@@ -205,6 +208,15 @@ impl Session {
     /// Outbound bytes this connection holds (queued plus being written).
     pub fn pending_bytes(&self) -> usize {
         self.out.len() + self.out_segs_bytes + self.inflight_bytes
+    }
+
+    /// Makes room for `need` more bytes in `out`: when it lacks them, at least
+    /// [`OUT_ALLOC_BYTES`] (its own buffer reclaimed once the writer dropped what it took,
+    /// else a new one), so small writes after a handover do not allocate one by one.
+    pub fn out_room(&mut self, need: usize) {
+        if self.out.capacity() - self.out.len() < need {
+            self.out.reserve(need.max(OUT_ALLOC_BYTES));
+        }
     }
 
     /// Whether output is queued and not yet taken by the writer.

@@ -128,8 +128,32 @@ impl ConnIo {
 
     /// Waits until the socket has bytes, then appends what one read returns (at most `max`)
     /// to `buf`; `Ok(0)` = the peer closed. One `recv` per wake-up: after a short read the
-    /// stream arms its io_uring poll at once, so the next call waits without a syscall.
+    /// stream arms its io_uring poll at once, so the next call waits without a syscall; the
+    /// bytes land in the core's scratch buffer and are copied into `buf`.
     pub(super) async fn read_some(&self, buf: &mut BytesMut, max: usize) -> io::Result<usize> {
+        self.read_some_from(buf, max, false).await
+    }
+
+    /// [`ConnIo::read_some`]; with `direct` (the last read was large, so more is likely
+    /// waiting) it first reads straight into `buf`'s spare capacity, no copy, and only when
+    /// the socket turns out empty waits as `read_some` does.
+    pub(super) async fn read_some_from(
+        &self,
+        buf: &mut BytesMut,
+        max: usize,
+        direct: bool,
+    ) -> io::Result<usize> {
+        if direct {
+            if buf.capacity() == 0 {
+                *buf = pooled_read_buf();
+            }
+            if buf.capacity() - buf.len() < max / 4 {
+                buf.reserve(max);
+            }
+            if let Some(n) = recv_now(self.fd, buf, max)? {
+                return Ok(n);
+            }
+        }
         poll_fn(|cx| {
             SCRATCH.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
@@ -226,6 +250,28 @@ impl ConnIo {
         segs.clear();
         Ok(())
     }
+}
+
+/// Reads what the socket has into `buf`'s spare capacity (up to `max` bytes) without
+/// waiting and without zeroing it first; `Ok(None)` = nothing there now.
+fn recv_now(fd: RawFd, buf: &mut BytesMut, max: usize) -> io::Result<Option<usize>> {
+    let spare = buf.spare_capacity_mut();
+    let want = spare.len().min(max);
+    // SAFETY: the kernel writes at most `want` bytes into memory we own, through a raw
+    // pointer (no reference to uninitialised bytes is made); `set_len` below covers exactly
+    // the bytes it reports as written.
+    let n = unsafe { libc::recv(fd, spare.as_mut_ptr().cast(), want, libc::MSG_DONTWAIT) };
+    if n < 0 {
+        let err = io::Error::last_os_error();
+        return match err.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(None),
+            _ => Err(err),
+        };
+    }
+    let n = n as usize;
+    // SAFETY: `n <= want <= spare capacity`, and those bytes were just written.
+    unsafe { buf.set_len(buf.len() + n) };
+    Ok(Some(n))
 }
 
 /// A warm read buffer from the core's pool (empty when the pool is).
@@ -468,6 +514,8 @@ async fn reader(
         ReadStatus::Continue
     };
     let mut fed_since_yield = 0;
+    // Whether the next read goes straight into `buf` (see `ConnIo::read_some_from`).
+    let mut direct = false;
     loop {
         match status {
             ReadStatus::Closed => break,
@@ -491,18 +539,20 @@ async fn reader(
         while shell.engine.borrow().peers_backlogged() {
             glommio::timer::sleep(BACKLOG_PAUSE).await;
         }
-        if buf.is_empty() {
+        if buf.is_empty() && !direct {
             // Everything read was parsed: the buffer goes back to the core's pool while the
             // connection waits (an idle connection holds none); `read_some` takes a warm one
             // when bytes come.
             return_read_buf(std::mem::take(&mut buf));
         }
         let read = match &tls {
-            None => io.read_some(&mut buf, READ_CHUNK_BYTES).await,
+            None => io.read_some_from(&mut buf, READ_CHUNK_BYTES, direct).await,
             Some(tls) => read_tls(tls, &mut raw, &mut buf, &io).await,
         };
         match read {
             Ok(n) if n > 0 => {
+                // A large read: the socket likely holds more, read it straight into `buf`.
+                direct = n >= READ_CHUNK_BYTES / 2;
                 status = feed(&shell, id, &mut buf);
                 shell.stall_if_congested().await;
                 fed_since_yield += n;
