@@ -105,12 +105,23 @@ impl FaultFs {
         let mut inner = self.0.borrow_mut();
         inner.armed = None;
         for (path, f) in inner.files.iter_mut() {
-            let base = f.durable.len().min(f.data.len());
+            // Where the page cache first differs from the disk: bytes rewritten in place
+            // (a preallocated, pre-zeroed tail written over) are unsynced as much as appended
+            // ones, and tear the same way.
+            let base = f
+                .durable
+                .iter()
+                .zip(&f.data)
+                .position(|(a, b)| a != b)
+                .unwrap_or(f.durable.len().min(f.data.len()));
             let extra = f.data.len() - base;
             let keep = torn(path, extra).min(extra);
-            let mut after = f.durable.clone();
-            after.truncate(base);
-            after.extend_from_slice(&f.data[base..base + keep]);
+            // The first `keep` unsynced bytes made it; past them the disk still holds what
+            // was synced there (the zeros of a pre-zeroed tail), or nothing.
+            let mut after = f.data[..base + keep].to_vec();
+            if f.durable.len() > after.len() {
+                after.extend_from_slice(&f.durable[after.len()..]);
+            }
             f.data = after;
             f.durable = f.data.clone();
         }
@@ -270,6 +281,21 @@ impl SegmentIo for FaultSegment {
             return Err(eio());
         }
         f.durable = f.data.clone();
+        Ok(())
+    }
+
+    async fn zero_range(&self, offset: u64, len: u64) -> io::Result<()> {
+        let mut inner = self.fs.0.borrow_mut();
+        let disk_full = inner.disk_full;
+        let f = inner.files.get_mut(&self.path).ok_or_else(not_found)?;
+        let end = (offset + len) as usize;
+        if disk_full && end > f.data.len() {
+            return Err(enospc());
+        }
+        if f.data.len() < end {
+            f.data.resize(end, 0);
+        }
+        f.data[offset as usize..end].fill(0);
         Ok(())
     }
 
