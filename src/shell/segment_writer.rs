@@ -116,7 +116,8 @@ impl<F: SegmentIo> SegmentWriter<F> {
         self.pending.len() >= FLUSH_AT_PENDING_BYTES
     }
 
-    /// Where written zeros end (records included): tests and benchmarks.
+    /// Where written zeros end (records included).
+    #[cfg(test)]
     pub(crate) fn zeroed_to(&self) -> u64 {
         self.zeroed_to
     }
@@ -181,7 +182,9 @@ impl<F: SegmentIo> SegmentWriter<F> {
             match r {
                 Ok(()) => self.zeroed_to = self.zeroed_to.max(z.to),
                 // Nothing lost: the records' writes extend the file themselves (slower syncs).
-                Err(e) => tracing::debug!(error = %e, from = z.from, to = z.to, "zeroing ahead of a segment's records failed"),
+                Err(e) => {
+                    tracing::debug!(error = %e, from = z.from, to = z.to, "zeroing ahead of a segment's records failed")
+                }
             }
         }
     }
@@ -320,6 +323,51 @@ mod tests {
             }
             w.close().await.unwrap();
             assert_eq!(std::fs::read(&p).unwrap(), expected, "trimmed at close");
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn zeroed_ahead_then_written_over_while_the_last_sync_runs() {
+        let dir = std::env::temp_dir().join(format!("natrix-segz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("z.seg");
+        let p = path.clone();
+        on_glommio(move || async move {
+            let zero = ZeroAhead {
+                until: 1 << 20,
+                chunk: 64 * 1024,
+                low_water: 32 * 1024,
+            };
+            let mut w = SegmentWriter::new(GlommioFs.create_segment(&p, true).await.unwrap())
+                .with_zero_ahead(zero);
+            let mut expected = Vec::new();
+            let mut last_sync = None;
+            for i in 0..40usize {
+                let chunk: Vec<u8> = (0..3000 + i * 97).map(|j| (i + j) as u8 | 1).collect();
+                w.append(&chunk);
+                expected.extend_from_slice(&chunk);
+                w.flush().await.unwrap();
+                // The previous commit's sync finishes after this commit was written.
+                if let Some(s) = last_sync.replace(w.sync_job()) {
+                    s.await.unwrap();
+                }
+                let on_disk = std::fs::read(&p).unwrap();
+                assert_eq!(&on_disk[..expected.len()], &expected[..], "after chunk {i}");
+                assert!(
+                    on_disk[expected.len()..].iter().all(|&b| b == 0),
+                    "zeros after"
+                );
+            }
+            last_sync.take().unwrap().await.unwrap();
+            assert!(
+                w.zeroed_to() > expected.len() as u64,
+                "zeroed ahead of the records"
+            );
+            let len = std::fs::metadata(&p).unwrap().len();
+            assert!(len > expected.len() as u64 && len <= 1 << 20, "{len}");
+            w.close().await.unwrap();
+            assert_eq!(std::fs::read(&p).unwrap(), expected, "zeros cut at close");
         });
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -115,6 +115,8 @@ pub(crate) struct Storage<F: StorageFs = GlommioFs> {
 type RunningChain<S> = Pin<Box<dyn Future<Output = Finished<S>>>>;
 
 /// What finished: a chain (its ops and its write), or the fdatasync of a written chain.
+/// (Moved once per chain: the size difference of the variants costs nothing worth a box.)
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Finished<S: super::storage_fs::SegmentIo> {
     Chain(ChainDone<S>),
     Synced(Synced),
@@ -462,8 +464,9 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
             stopped: self.stopped.get(&slot).cloned(),
             sync_due: std::mem::take(&mut lane.sync_due),
         };
-        self.running
-            .push(Box::pin(async move { Finished::Chain(chain.run(ops).await) }));
+        self.running.push(Box::pin(
+            async move { Finished::Chain(chain.run(ops).await) },
+        ));
     }
 
     /// Starts a written chain's fdatasync.
@@ -638,7 +641,8 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
                     };
                 }
                 let from = s.first_seq.unwrap_or(u64::MAX);
-                let refusal = self.refuse(slot, name, StoreFailure::Stopped(why), from, batches, out);
+                let refusal =
+                    self.refuse(slot, name, StoreFailure::Stopped(why), from, batches, out);
                 if let Some(created_ns) = s.created_ns {
                     out.done.push(StreamStorageDone {
                         slot,
@@ -820,3 +824,7 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
 #[cfg(test)]
 #[path = "storage_sim_tests.rs"]
 mod sim_tests;
+
+#[cfg(test)]
+#[path = "storage_pipeline_tests.rs"]
+mod pipeline_tests;

@@ -257,12 +257,11 @@ impl SegmentIo for GlommioSegment {
                 }
                 Ok(())
             }
-            GlommioSegment::Buffered(f) => {
-                f.write_at(vec![0; len as usize], offset)
-                    .await
-                    .map(drop)
-                    .map_err(io_err)
-            }
+            GlommioSegment::Buffered(f) => f
+                .write_at(vec![0; len as usize], offset)
+                .await
+                .map(drop)
+                .map_err(io_err),
         }
     }
 
