@@ -140,6 +140,9 @@ struct Syncing {
     job: Option<SyncJob>,
     /// The stream was deleted since: its outcome concerns nobody.
     orphan: bool,
+    /// The chain's ops and time (µs): counted with its sync's, as one group commit.
+    ops: usize,
+    took_us: u64,
 }
 
 /// One stream's queued and running work.
@@ -543,9 +546,11 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
             None => self.stopped.remove(&slot),
         };
         self.sealed_out.extend(done.sealed);
-        out.chains += 1;
-        out.ops += done.ops as u64;
-        out.took_us.push((done.ops, done.took_us));
+        if done.pending_sync.is_none() {
+            out.chains += 1;
+            out.ops += done.ops as u64;
+            out.took_us.push((done.ops, done.took_us));
+        }
         out.sync_us.extend(done.sync_us);
         let refusal = done
             .failure
@@ -567,6 +572,8 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
                     created_ns,
                     job: Some(job),
                     orphan: false,
+                    ops: done.ops,
+                    took_us: done.took_us,
                 };
                 if lane.syncing.is_none() {
                     let job = s.job.take().expect("set above");
@@ -602,6 +609,9 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
         let Some(s) = lane.syncing.take() else {
             return;
         };
+        out.chains += 1;
+        out.ops += s.ops as u64;
+        out.took_us.push((s.ops, s.took_us + synced.took_us));
         match synced.result {
             Ok(()) => {
                 out.sync_us.push(synced.took_us);
