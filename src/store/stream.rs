@@ -231,6 +231,11 @@ impl Stream {
         self.last_seq
     }
 
+    /// Timestamp of the last message stored (0 before the first).
+    pub fn last_ts_ns(&self) -> u64 {
+        self.last_ts_ns
+    }
+
     /// Applies updated limits (STREAM.UPDATE). Removes what the new limits exclude: with discard
     /// old the oldest beyond `max_msgs`/`max_bytes`, and (either policy) the oldest per subject
     /// beyond `max_msgs_per_subject`. Age is not checked here (no clock): call [`Stream::expire`].

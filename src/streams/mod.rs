@@ -429,34 +429,58 @@ fn persist_records(
     if !st.is_file() {
         return;
     }
-    let mut records = Vec::new();
-    let mut index = Vec::new();
-    if atomic {
-        let start = crate::store::record::begin_batch(&mut records);
-        encode_effects(effects, &mut records, &mut index);
-        crate::store::record::finish_batch(&mut records, start, effects.len() as u32);
-    } else {
-        encode_effects(effects, &mut records, &mut index);
-    }
-    let s = st.store.state_summary();
-    let first_live = st.store.first_seq();
     // Only removals can free whole segments.
     let removes = effects
         .iter()
         .any(|Effect::Append(r)| !matches!(r, Record::Message { .. }));
-    ops.push(StorageOp::Append {
-        stream: slot,
+    let checkpoint = (
+        st.store.first_seq(),
+        st.store.last_seq(),
+        st.store.last_ts_ns(),
+    );
+    // Consecutive appends of one stream in one storage batch become one op: one buffer grown
+    // in place instead of a pair of vectors per message, and one op for the storage task.
+    let merge = matches!(ops.last(), Some(StorageOp::Append { stream, records, .. })
+        if *stream == slot && records.len() < MERGE_APPEND_BYTES);
+    if !merge {
+        ops.push(StorageOp::Append {
+            stream: slot,
+            records: Vec::with_capacity(APPEND_START_BYTES),
+            index: Vec::with_capacity(APPEND_START_ENTRIES),
+            checkpoint,
+        });
+    }
+    let Some(StorageOp::Append {
         records,
         index,
-        checkpoint: (s.first_seq, s.last_seq, s.last_ts_ns),
-    });
+        checkpoint: cp,
+        ..
+    }) = ops.last_mut()
+    else {
+        unreachable!("an append op of this stream is last")
+    };
+    *cp = checkpoint;
+    if atomic {
+        let start = crate::store::record::begin_batch(records);
+        encode_effects(effects, records, index);
+        crate::store::record::finish_batch(records, start, effects.len() as u32);
+    } else {
+        encode_effects(effects, records, index);
+    }
     if removes {
         ops.push(StorageOp::Compact {
             stream: slot,
-            first_live_seq: first_live,
+            first_live_seq: checkpoint.0,
         });
     }
 }
+
+/// An append op of a storage batch takes the next change of its stream until it holds this
+/// many bytes.
+const MERGE_APPEND_BYTES: usize = 512 * 1024;
+/// Starting capacity of an append op's buffers.
+const APPEND_START_BYTES: usize = 4096;
+const APPEND_START_ENTRIES: usize = 32;
 
 fn encode_effects(effects: &[Effect], records: &mut Vec<u8>, index: &mut Vec<(u64, u64)>) {
     for Effect::Append(rec) in effects {
