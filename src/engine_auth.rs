@@ -452,7 +452,7 @@ mod tests {
         let mut e = engine("");
         // Operator mode's accounts are the resolver's: the user's account must exist.
         let accounts = crate::accounts::Accounts::build(
-            &crate::accounts::from_operator::accounts_of(&trust),
+            &crate::accounts::from_operator::accounts_of(&trust, 0),
             Some(trust.system_account()),
             false,
             [0; 4],

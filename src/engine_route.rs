@@ -420,30 +420,50 @@ impl Engine {
                 p.on_request_delivered(reply, self.clock_ns);
             }
         }
-        let before = s.out.len();
+        let before = s.pending_bytes();
+        s.out_room(256);
         let shown = msg.shown.unwrap_or(msg.subject);
         let reply = msg.reply.map(|r| &r[..]);
-        if msg.header_len > 0 {
-            if s.opts.headers {
-                encode::write_hmsg(
+        let with_headers = msg.header_len > 0 && s.opts.headers;
+        let body = if msg.header_len > 0 && !with_headers {
+            &msg.message[msg.header_len..]
+        } else {
+            &msg.message[..]
+        };
+        if body.len() >= VECTORED_PAYLOAD_BYTES {
+            // Large: the control line goes into the buffer, the payload is queued as the
+            // segment it already is (the socket write gathers them), CR LF follows it.
+            if with_headers {
+                encode::write_hmsg_head(
                     &mut s.out,
                     shown,
                     &entry.sid,
                     reply,
                     msg.header_len,
-                    msg.message,
+                    body.len(),
+                    0,
                 );
             } else {
-                encode::write_msg(
-                    &mut s.out,
-                    shown,
-                    &entry.sid,
-                    reply,
-                    &msg.message[msg.header_len..],
-                );
+                encode::write_msg_head(&mut s.out, shown, &entry.sid, reply, body.len(), 0);
             }
+            let payload = if with_headers || msg.header_len == 0 {
+                msg.message.clone()
+            } else {
+                msg.message.slice(msg.header_len..)
+            };
+            s.queue_payload(payload);
+            s.out.extend_from_slice(b"\r\n");
+        } else if with_headers {
+            encode::write_hmsg(
+                &mut s.out,
+                shown,
+                &entry.sid,
+                reply,
+                msg.header_len,
+                msg.message,
+            );
         } else {
-            encode::write_msg(&mut s.out, shown, &entry.sid, reply, msg.message);
+            encode::write_msg(&mut s.out, shown, &entry.sid, reply, body);
         }
         // As nats-server counts: the message bytes delivered (headers only when sent).
         let delivered_bytes = if msg.header_len > 0 && !s.opts.headers {
@@ -451,7 +471,7 @@ impl Engine {
         } else {
             msg.message.len()
         } as u64;
-        debug_assert!(s.out.len() > before);
+        debug_assert!(s.pending_bytes() > before);
         let over = self.count_outbound(conn, delivered_bytes);
         if finished {
             self.remove_sub(key);

@@ -213,6 +213,16 @@ impl Catalog {
 
     /// A stream whose `max_bytes` reservation does not fit the server-wide limit is refused.
     fn reservation_error(&self, host: &HostConfig, cfg: &StreamConfig) -> Option<JsApiError> {
+        // An account granted only the other storage (a limit of 0 for this one).
+        match cfg.storage {
+            StorageType::Memory if host.counts.no_memory => {
+                return Some(JsApiError::memory_resources_exceeded())
+            }
+            StorageType::File if host.counts.no_file => {
+                return Some(JsApiError::storage_resources_exceeded())
+            }
+            _ => {}
+        }
         let limit = match cfg.storage {
             StorageType::Memory => host.max_memory_bytes,
             StorageType::File => host.max_file_bytes,

@@ -702,12 +702,13 @@ fn add_header(block: &mut Vec<u8>, name: &str, value: &str) {
 /// Where each source stopped: walks `newest_first` (header blocks of the stream's messages,
 /// newest first) for `Nats-Stream-Source` values naming one of `inames`, and returns the
 /// origin sequence of the newest per index name.
-pub fn resume_points<'a>(
+pub fn resume_points(
     inames: &[String],
-    newest_first: impl Iterator<Item = &'a [u8]>,
+    newest_first: impl Iterator<Item = impl AsRef<[u8]>>,
 ) -> BTreeMap<String, u64> {
     let mut found = BTreeMap::new();
     for hdr in newest_first {
+        let hdr = hdr.as_ref();
         if found.len() == inames.len() {
             break;
         }
