@@ -864,6 +864,8 @@ mod leaf_link;
 
 #[path = "engine_leaf_auth.rs"]
 mod leaf_auth;
+#[path = "engine_leaf_hubs.rs"]
+mod leaf_hubs;
 
 #[path = "engine_lame_duck.rs"]
 mod lame_duck;

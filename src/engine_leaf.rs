@@ -31,13 +31,15 @@ const DUPLICATE_ERR: &str = "Duplicate Remote LeafNode Connection";
 pub(crate) struct LeafState {
     settings: Option<Arc<LeafSettings>>,
     /// Leaf links on this core.
-    links: Vec<ConnId>,
+    pub(super) links: Vec<ConnId>,
     /// Deliveries to links during one routing pass: (link, queue group picked on it).
     scratch: Vec<(ConnId, Option<Bytes>)>,
     /// A JetStream delivery's reply with its stored subject after `@` (see `flush_leaf`).
     reply_scratch: Vec<u8>,
     /// Link members of queue groups on this core and the others (cross-core picks).
     weights: leaf::weights::QueueWeights,
+    /// Solicited-link subscriptions of the other cores (`engine_leaf_hubs.rs`).
+    pub(super) hubs: leaf::hubs::HubInterest,
     /// Per other core for one queue pick: (core, client members, link weight).
     peer_scratch: Vec<(usize, u64, u64)>,
     /// `$JS.<domain>.API.` when JetStream has a domain (mapped to `$JS.API.`).
@@ -460,6 +462,11 @@ impl Engine {
         // Links count as their LS+ weight (nats-server adds a leaf's weight to what it
         // announces to the other leafs).
         let extra = queue.map_or(0, |q| self.links_extra_weight(account, subject, q));
+        // A hub hears nothing of the other hubs' interest (its own included).
+        let hubs = match self.is_solicited_link(conn) {
+            true => Some(self.hub_members(account, subject, queue)),
+            false => None,
+        };
         let Some(s) = self.sessions[conn as usize].as_mut() else {
             return;
         };
@@ -475,7 +482,7 @@ impl Engine {
                 .and_then(|l| l.queue_weights.get(&sid).copied())
                 .unwrap_or(1),
         };
-        let members = (local + remote + extra).saturating_sub(own);
+        let members = (local + remote + extra).saturating_sub(hubs.map_or(own, |h| h.max(own)));
         let Session { leaf, out, .. } = s;
         if let Some(link) = leaf.as_mut() {
             if link.announce(subject, queue, members, out) {
@@ -547,6 +554,9 @@ impl Engine {
                 self.link_weights_changed(account, &subject, &group);
                 if old.is_some() {
                     // The other links hear the new weight.
+                    if self.is_solicited_link(conn) {
+                        self.hub_subs_changed(account, &subject, Some(&group), (0, 0));
+                    }
                     self.leaf_interest_changed(account, &subject, Some(&group));
                 }
             }
@@ -556,6 +566,14 @@ impl Engine {
             return;
         }
         let account = self.session(conn).account;
+        if self.is_solicited_link(conn) {
+            // The other cores learn it is a hub's before they see the subscription.
+            let weight = match &queue {
+                Some((_, w)) => (*w).max(1),
+                None => 1,
+            };
+            self.hub_subs_changed(account, &subject, queue.as_ref().map(|q| &q.0), (1, weight));
+        }
         self.insert_sub(
             SubTarget::Conn(conn),
             account,

@@ -568,3 +568,70 @@ fn links_are_announced_with_the_weight_of_the_other_links() {
     t.send(0, c, "LS- work g\r\n");
     assert_eq!(last_line(&t.out(1, b)), "LS- work g");
 }
+
+/// A solicited link on `core`, up after the hub `name`'s INFO; returns it (output drained).
+fn solicited_link(t: &mut Two, core: usize, name: &str) -> ConnId {
+    let auth = crate::leaf::SolicitAuth::default();
+    let l = t.cores[core].open_leaf("127.0.0.1", 1, 1, LeafRole::Solicit(auth), "$G");
+    let info = format!(
+        "INFO {{\"server_id\":\"N{name}\",\"server_name\":\"{name}\",\"client_id\":5,\"leafnode_urls\":[]}}\r\n"
+    );
+    t.send(core, l, &info);
+    assert!(t.cores[core].leaf_link_up(l));
+    t.out(core, l);
+    l
+}
+
+#[test]
+fn one_hubs_interest_is_not_announced_to_another_hub() {
+    let mut t = Two::new();
+    let h1 = solicited_link(&mut t, 1, "hub1");
+    let h2 = solicited_link(&mut t, 0, "hub2");
+    let h3 = solicited_link(&mut t, 1, "hub3");
+    let (acc, _) = t.hub_link();
+    t.out(1, acc);
+    // Hub 1's interest: no other hub hears it, an accepted leaf does; loop subjects pass.
+    t.send(
+        1,
+        h1,
+        "LS+ only.hub1\r\nLS+ q.hub1 g 3\r\nLS+ $LDS.hub1\r\n",
+    );
+    assert_eq!(t.out(0, h2), "LS+ $LDS.hub1\r\n");
+    assert_eq!(t.out(1, h3), "LS+ $LDS.hub1\r\n");
+    let got = t.out(1, acc);
+    assert!(got.contains("LS+ only.hub1\r\n"), "{got}");
+    assert!(got.contains("LS+ q.hub1 g 3\r\n"), "{got}");
+    // A client's interest in the same subject reaches every hub, once, and stays while
+    // the hub's interest goes and comes back.
+    let c = t.client(0);
+    t.send(0, c, "SUB only.hub1 1\r\nSUB q.hub1 g 2\r\n");
+    assert_eq!(t.out(0, h2), "LS+ only.hub1\r\nLS+ q.hub1 g 1\r\n");
+    assert_eq!(t.out(1, h3), "LS+ only.hub1\r\nLS+ q.hub1 g 1\r\n");
+    assert_eq!(t.out(1, h1), "LS+ only.hub1\r\nLS+ q.hub1 g 1\r\n");
+    t.send(1, h1, "LS- only.hub1\r\nLS- q.hub1 g\r\nLS+ only.hub1\r\n");
+    assert_eq!(t.out(0, h2), "");
+    assert_eq!(t.out(1, h3), "");
+    t.send(0, c, "UNSUB 1\r\nUNSUB 2\r\n");
+    assert_eq!(t.out(0, h2), "LS- only.hub1\r\nLS- q.hub1 g\r\n");
+    assert_eq!(t.out(1, h3), "LS- only.hub1\r\nLS- q.hub1 g\r\n");
+    assert_eq!(t.out(1, h1), "LS- only.hub1\r\nLS- q.hub1 g\r\n");
+    // An accepted leaf's interest reaches every hub.
+    t.send(1, acc, "LS+ from.leaf\r\n");
+    assert_eq!(t.out(0, h2), "LS+ from.leaf\r\n");
+    assert_eq!(t.out(1, h1), "LS+ from.leaf\r\n");
+    // A hub linked later is told the leaf's interest, not the hubs'.
+    let auth = crate::leaf::SolicitAuth::default();
+    let h4 = t.cores[0].open_leaf("127.0.0.1", 1, 1, LeafRole::Solicit(auth), "$G");
+    t.send(
+        0,
+        h4,
+        "INFO {\"server_id\":\"NH4\",\"server_name\":\"hub4\",\"client_id\":5,\"leafnode_urls\":[]}\r\n",
+    );
+    let got = t.out(0, h4);
+    assert!(got.contains("LS+ from.leaf\r\n"), "{got}");
+    assert!(got.contains("LS+ $LDS.hub1\r\n"), "{got}");
+    assert!(
+        !got.contains("only.hub1") && !got.contains("q.hub1"),
+        "{got}"
+    );
+}

@@ -202,7 +202,9 @@ impl Engine {
             self.local[entry.account as usize].remove(&entry.subject, entry.queue.as_deref(), &key);
         debug_assert!(removed);
         let mut link_queue = false;
+        let mut hub_link = false;
         if let SubTarget::Conn(conn) = entry.target {
+            hub_link = self.is_solicited_link(conn);
             if let Some(s) = self.sessions[conn as usize].as_mut() {
                 s.subs.remove(&entry.sid);
                 if let (Some(link), true) = (s.leaf.as_mut(), entry.queue.is_some()) {
@@ -219,6 +221,10 @@ impl Engine {
             self.broadcast_interest(update);
         }
         self.leaf_interest_changed(entry.account, &entry.subject, entry.queue.as_ref());
+        if hub_link {
+            // After the interest update: the other cores never count a hub's as a client's.
+            self.hub_subs_changed(entry.account, &entry.subject, entry.queue.as_ref(), (0, 0));
+        }
         if let (true, Some(queue)) = (link_queue, &entry.queue) {
             self.link_weights_changed(entry.account, &entry.subject, queue);
         }

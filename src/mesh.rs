@@ -38,6 +38,9 @@ pub enum RingItem {
     /// The sender's leaf-link members of a queue group changed (how many, their weights):
     /// queue picks weigh links across cores (`leaf::weights`).
     LeafWeights(crate::leaf::weights::LinkWeights),
+    /// The sender's solicited-link subscriptions of a (subject, queue) changed: interest
+    /// heard from one hub is not announced to another (`leaf::hubs`).
+    LeafHubs(crate::leaf::hubs::HubSubs),
     /// Shutdown: the sender has stopped taking client input and this is its last item on
     /// this ring, so everything it forwarded to us has arrived.
     Quiesce,

@@ -14,6 +14,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod hubs;
 pub mod parser;
 pub mod perms;
 pub mod remote;
