@@ -600,6 +600,47 @@ async fn list_names_and_delete() {
     assert_js_error(&v, 404, 10014, "consumer not found");
 }
 
+/// CONSUMER.INFO, CONSUMER.DELETE and STREAM.DELETE take an empty request (no bytes, `{}`):
+/// anything else, `null` included, is 10038 and changes nothing.
+#[tokio::test]
+async fn info_and_delete_refuse_a_non_empty_body() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    let js = js(&c);
+    let stream = create_stream(&js, cfg("NE", &["ne.>"])).await;
+    create_pull(&stream, durable("C")).await;
+    let raw = |subject: &'static str, body: &'static str| {
+        let c = c.clone();
+        async move {
+            let m = bounded(
+                subject,
+                c.request(subject, Bytes::from_static(body.as_bytes())),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("request {subject}: {e}"));
+            serde_json::from_slice::<Value>(&m.payload).expect("JSON reply")
+        }
+    };
+    for body in ["null", "[]", "{\"a\":1}", " "] {
+        for subject in [
+            "$JS.API.CONSUMER.INFO.NE.C",
+            "$JS.API.CONSUMER.DELETE.NE.C",
+            "$JS.API.STREAM.DELETE.NE",
+        ] {
+            let v = raw(subject, body).await;
+            assert_js_error(&v, 400, 10038, "expected an empty request payload");
+        }
+    }
+    for body in ["", "{}", " { } "] {
+        let v = raw("$JS.API.CONSUMER.INFO.NE.C", body).await;
+        assert_eq!(v["name"], "C", "{body:?}: {v}");
+    }
+    let v = raw("$JS.API.CONSUMER.DELETE.NE.C", "{}").await;
+    assert_eq!(v["success"], true, "{v}");
+    let v = raw("$JS.API.STREAM.DELETE.NE", "{}").await;
+    assert_eq!(v["success"], true, "{v}");
+}
+
 #[tokio::test]
 async fn info_counters_follow_deliveries_and_acks() {
     let server = TestServer::start_default();

@@ -263,9 +263,9 @@ impl ApiRequest<'_> {
 pub enum ConsumerRequest {
     /// CONSUMER.CREATE / DURABLE.CREATE.
     Create(Box<crate::jetstream::consumer_api::ConsumerCreateRequest>),
-    /// CONSUMER.INFO (body ignored).
+    /// CONSUMER.INFO (empty request only, else 10038).
     Info,
-    /// CONSUMER.DELETE (body ignored).
+    /// CONSUMER.DELETE (empty request only, else 10038).
     Delete,
     /// CONSUMER.PAUSE: pause until this time (unix ns), or resume (`None`).
     Pause(Option<u64>),
@@ -286,14 +286,21 @@ pub fn decode_consumer_body(
     body: &[u8],
 ) -> Result<ConsumerRequest, JsApiError> {
     use crate::jetstream::consumer_api::{
-        parse_consumer_create, parse_pause_request, ConsumerApi, ListRequest,
+        check_consumer_empty_body, parse_consumer_create, parse_pause_request, ConsumerApi,
+        ListRequest,
     };
     Ok(match api {
         ConsumerApi::Create { .. } | ConsumerApi::DurableCreate { .. } => {
             ConsumerRequest::Create(Box::new(parse_consumer_create(api, body)?))
         }
-        ConsumerApi::Info { .. } => ConsumerRequest::Info,
-        ConsumerApi::Delete { .. } => ConsumerRequest::Delete,
+        ConsumerApi::Info { .. } => {
+            check_consumer_empty_body(body)?;
+            ConsumerRequest::Info
+        }
+        ConsumerApi::Delete { .. } => {
+            check_consumer_empty_body(body)?;
+            ConsumerRequest::Delete
+        }
         ConsumerApi::Pause { .. } => ConsumerRequest::Pause(parse_pause_request(body)),
         ConsumerApi::Reset { .. } => {
             ConsumerRequest::Reset(crate::jetstream::consumer_reset::ResetRequest::parse(body)?)
