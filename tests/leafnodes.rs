@@ -926,6 +926,35 @@ async fn a_ring_of_links_is_detected_and_nothing_circulates() {
     assert_eq!(&m.payload[..], b"l", "local traffic goes on");
 }
 
+/// A leaf with two remotes (nats-server hubs A and B) announces its clients' interest to
+/// both and one hub's interest to neither other hub, as nats-server's spoke side: B's
+/// publishes on a subject only A's client wants never reach A through the leaf.
+#[tokio::test]
+async fn one_hubs_interest_is_not_announced_to_the_other_hub_tested_leaf() {
+    let a = Node::start(ServerKind::NatsServer, "hubsa", None);
+    let b = Node::start(ServerKind::NatsServer, "hubsb", None);
+    let mut leaf = Node::start(ServerKind::from_env(), "twohubs", Some(a.leaf_port));
+    leaf.kill();
+    let second = leaf.hub_url(b.leaf_port);
+    leaf.remote = (
+        format!("[[leafnodes.remotes]]\nurls = [\"{second}\"]\n"),
+        format!(" }}, {{ urls: [\"{second}\"]"),
+    );
+    leaf.spawn();
+    let (ac, bc, lc) = (a.client().await, b.client().await, leaf.client().await);
+    // The leaf's client interest reaches both hubs.
+    let mut on_leaf = lc.subscribe("to.leaf").await.unwrap();
+    lc.flush().await.unwrap();
+    wait_interest(&ac, "to.leaf", &mut on_leaf).await;
+    wait_interest(&bc, "to.leaf", &mut on_leaf).await;
+    // A's interest reaches the leaf ...
+    let mut on_a = ac.subscribe("only.a").await.unwrap();
+    ac.flush().await.unwrap();
+    wait_interest(&lc, "only.a", &mut on_a).await;
+    // ... and stops there: B never hears of it.
+    never_arrives(&bc, "only.a", &mut on_a, "A's interest announced to B").await;
+}
+
 /// Accounts TA and TB with one client user each, as (natrix TOML, nats-server conf).
 fn two_accounts() -> (String, String) {
     (
