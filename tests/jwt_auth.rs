@@ -585,3 +585,100 @@ async fn a_one_sided_storage_grant_refuses_the_other_storage() {
     .await;
     assert!(file.get("error").is_none(), "{file}");
 }
+
+/// A STREAM.CREATE that is both invalid and over one of TEAM_D's limits (2 streams, 2
+/// consumers per stream, 4 KiB of each storage) gets the error nats-server 2.15.1 gives:
+/// the stream and consumer counts and the memory reservation come before the config's
+/// validation, the file reservation after it, and subject overlap last.
+#[tokio::test]
+async fn stream_create_errors_come_in_nats_servers_order() {
+    let s = start();
+    let dave = s.client_with(creds("dave").await).await;
+    let create = |name: &'static str, body: &'static str| {
+        let dave = dave.clone();
+        async move { js_api(&dave, &format!("$JS.API.STREAM.CREATE.{name}"), body).await }
+    };
+    let ok = create("S1", r#"{"name":"S1","subjects":["s1"],"max_bytes":1024}"#).await;
+    assert!(ok.get("error").is_none(), "{ok}");
+    let cases: [(&str, &str, u64, u64, &str); 7] = [
+        (
+            "MEMSUBJ",
+            r#"{"name":"MEMSUBJ","subjects":["a..b"],"storage":"memory","max_bytes":100000}"#,
+            500,
+            10028,
+            "insufficient memory resources available",
+        ),
+        (
+            "MEMDUP",
+            r#"{"name":"MEMDUP","subjects":["s1"],"storage":"memory","max_bytes":100000}"#,
+            500,
+            10028,
+            "insufficient memory resources available",
+        ),
+        (
+            "CONSBAD",
+            r#"{"name":"CONSBAD","subjects":["a..b"],"max_consumers":5}"#,
+            400,
+            10026,
+            "maximum consumers limit reached",
+        ),
+        (
+            "REPCONS",
+            r#"{"name":"REPCONS","subjects":["rc"],"num_replicas":3,"max_consumers":5}"#,
+            400,
+            10026,
+            "maximum consumers limit reached",
+        ),
+        (
+            "BIGBAD",
+            r#"{"name":"BIGBAD","subjects":["a..b"],"max_bytes":100000}"#,
+            500,
+            10052,
+            "invalid subject",
+        ),
+        (
+            "NEGBIG",
+            r#"{"name":"NEGBIG","subjects":["n"],"max_age":-1,"max_bytes":100000}"#,
+            500,
+            10052,
+            "max age can not be negative",
+        ),
+        (
+            "DUPBIG",
+            r#"{"name":"DUPBIG","subjects":["s1"],"max_bytes":100000}"#,
+            500,
+            10047,
+            "insufficient storage resources available",
+        ),
+    ];
+    for (name, body, code, err_code, text) in cases {
+        let v = create(name, body).await;
+        assert_js_error(&v, code, err_code, text);
+    }
+    let ok = create("S2", r#"{"name":"S2","subjects":["s2"],"max_bytes":1024}"#).await;
+    assert!(ok.get("error").is_none(), "{ok}");
+    // At the stream limit: 10027 before anything the config gets wrong.
+    for (name, body) in [
+        ("BADSUBJ", r#"{"name":"BADSUBJ","subjects":["a..b"]}"#),
+        (
+            "MIRR",
+            r#"{"name":"MIRR","subjects":["mm"],"mirror":{"name":"S1"}}"#,
+        ),
+        (
+            "REP",
+            r#"{"name":"REP","subjects":["rr"],"num_replicas":3}"#,
+        ),
+        ("DUP", r#"{"name":"DUP","subjects":["s1"]}"#),
+    ] {
+        let v = create(name, body).await;
+        assert_js_error(&v, 400, 10027, "maximum number of streams reached");
+    }
+    // What comes before the limits still wins.
+    let v = create("BADNAME", r#"{"name":"OTHER","subjects":["x"]}"#).await;
+    assert_js_error(
+        &v,
+        400,
+        10056,
+        "stream name in subject does not match request",
+    );
+}
