@@ -682,3 +682,37 @@ async fn stream_create_errors_come_in_nats_servers_order() {
         "stream name in subject does not match request",
     );
 }
+
+/// TEAM_B imports TEAM_A's `feed.*` with the `local_subject` `myfeed.*` (nats-server 2.10+):
+/// alice's `feed.eu` reaches bob as `myfeed.eu`, never as `feed.eu`.
+#[tokio::test]
+async fn a_jwt_stream_import_is_mapped_to_its_local_subject() {
+    let s = start();
+    let alice = s.client_with(creds("alice").await).await;
+    let bob = s.client_with(creds("bob").await).await;
+    let mut all = bob.subscribe(">").await.unwrap();
+    bob.flush().await.unwrap();
+    let mut seen = None;
+    for _ in 0..100 {
+        alice.publish("feed.eu", "x".into()).await.unwrap();
+        alice.flush().await.unwrap();
+        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), all.next()).await {
+            seen = Some(m);
+            break;
+        }
+    }
+    let m = seen.expect("feed.eu never reached TEAM_B through the mapped import");
+    assert_eq!(m.subject.as_str(), "myfeed.eu");
+    // Beyond the imported subject (`feed.*`): nothing crosses.
+    alice.publish("feed.eu.deep", "y".into()).await.unwrap();
+    alice.publish("feed.end", "z".into()).await.unwrap();
+    alice.flush().await.unwrap();
+    loop {
+        let m = bounded("bob's deliveries", all.next()).await.unwrap();
+        assert!(m.subject.starts_with("myfeed."), "{}", m.subject);
+        assert_ne!(m.subject.as_str(), "myfeed.eu.deep");
+        if m.subject.as_str() == "myfeed.end" {
+            break;
+        }
+    }
+}

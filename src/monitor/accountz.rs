@@ -198,7 +198,11 @@ fn imports(facts: &ServerFacts, account: AccountId) -> Vec<Import> {
                 subject: text(&r.subject),
                 account: accs.get(exporter).name.to_string(),
                 to: String::new(),
-                local_subject: format!("{}{}", text(&r.prefix), text(&r.subject)),
+                local_subject: if r.local.is_empty() {
+                    format!("{}{}", text(&r.prefix), text(&r.subject))
+                } else {
+                    text(&r.local)
+                },
                 kind: "stream",
                 invalid: false,
                 share: false,
