@@ -416,7 +416,7 @@ fn jsz_sums_cores_in_nats_server_shape() {
     }
     assert_eq!(
         v["api"],
-        serde_json::json!({"level": 1, "total": 7, "errors": 3})
+        serde_json::json!({"level": crate::streams::API_LEVEL, "total": 7, "errors": 3})
     );
     assert_eq!(v["server_id"], "NSERVER");
     assert_eq!(v["config"]["store_dir"], "/tmp/js");

@@ -12,8 +12,8 @@ use super::{Clock, HostConfig, JsItem, StreamSummary, API_LEVEL, META_CORE};
 use crate::engine::InternalDelivery;
 use crate::jetstream::{
     self, finish_create, prepare_create_head, prepare_update, render_account_info,
-    render_stream_list, render_stream_names, AccountInfoView, ApiRequest, JsApiError, ResponseType,
-    StorageType, StreamConfig, StreamInfoView, StreamListRequest,
+    render_stream_list_with, render_stream_names, AccountInfoView, ApiRequest, JsApiError,
+    ResponseType, StorageType, StreamConfig, StreamInfoView, StreamListRequest,
 };
 use crate::subject;
 
@@ -126,6 +126,9 @@ impl Catalog {
                     Ok(c) => c,
                     Err(e) => return out.api_err(reply, ResponseType::StreamCreate, &e),
                 };
+                if let Err(e) = self.cycle_check(&cfg) {
+                    return out.api_err(reply, ResponseType::StreamCreate, &e);
+                }
                 let late = (!memory)
                     .then(|| self.reservation_error(host, &cfg))
                     .flatten();
@@ -142,6 +145,7 @@ impl Catalog {
                         created_ns: now.wall_ns,
                         state: jetstream::StreamStateView::default(),
                         failed: None,
+                        origins: None,
                     },
                 );
                 out.send_to(
@@ -161,6 +165,9 @@ impl Catalog {
                     );
                 };
                 if let Ok(cfg) = prepare_update(name, &body) {
+                    if let Err(e) = self.cycle_check(&cfg) {
+                        return out.api_err(reply, ResponseType::StreamUpdate, &e);
+                    }
                     if let Some(e) = self.count_error(host, &cfg, false) {
                         return out.api_err(reply, ResponseType::StreamUpdate, &e);
                     }
@@ -253,6 +260,13 @@ impl Catalog {
         }
     }
 
+    /// Sources and mirrors that would lead back to a stream (nats-server's "detected cycle").
+    fn cycle_check(&self, cfg: &StreamConfig) -> Result<(), JsApiError> {
+        jetstream::stream_origins::check_cycle(cfg, |name| {
+            self.entries.get(name).map(|s| &s.config)
+        })
+    }
+
     fn overlap_error(&self, cfg: &StreamConfig, except: Option<&str>) -> Option<JsApiError> {
         for (name, other) in &self.entries {
             if Some(name.as_str()) == except {
@@ -332,16 +346,30 @@ impl Catalog {
             let names: Vec<&str> = matching.iter().map(|s| s.config.name.as_str()).collect();
             render_stream_names(&names, parsed.offset)
         } else {
-            let views: Vec<StreamInfoView> = matching
+            let origins: Vec<_> = matching
                 .iter()
-                .map(|s| StreamInfoView {
-                    config: &s.config,
-                    created_ns: s.created_ns,
-                    state: &s.state,
-                    now_ns: now.wall_ns,
+                .map(|s| s.origins.as_ref().map(|o| o.at(now.mono_ns)))
+                .collect();
+            let views: Vec<(StreamInfoView, jetstream::Origins)> = matching
+                .iter()
+                .zip(&origins)
+                .map(|(s, o)| {
+                    let view = StreamInfoView {
+                        config: &s.config,
+                        created_ns: s.created_ns,
+                        state: &s.state,
+                        now_ns: now.wall_ns,
+                    };
+                    let origins = o.as_ref().map_or_else(jetstream::Origins::default, |o| {
+                        jetstream::Origins {
+                            mirror: o.0.as_ref(),
+                            sources: &o.1,
+                        }
+                    });
+                    (view, origins)
                 })
                 .collect();
-            render_stream_list(&views, parsed.offset)
+            render_stream_list_with(&views, parsed.offset)
         };
         out.reply_now(reply, payload);
     }
