@@ -716,3 +716,83 @@ async fn a_jwt_stream_import_is_mapped_to_its_local_subject() {
         }
     }
 }
+
+/// `/accountz` of JWT accounts as nats-server 2.15.1 shows them: TEAM_A's public and
+/// private (`token_req`) exports with the revoked activations, TEAM_B's imports (the
+/// mapped `local_subject` one included; the automatic `$SYS` ones are checked elsewhere).
+#[tokio::test]
+async fn accountz_shows_jwt_exports_and_imports() {
+    let s = start();
+    let ids = ids();
+    // nats-server's memory resolver registers an account at its first user.
+    let _alice = s.client_with(creds("alice").await).await;
+    let _bob = s.client_with(creds("bob").await).await;
+    let list = |acc: &str, key: &str| -> Vec<serde_json::Value> {
+        let v = common::http::get_json(s.http_port, &format!("/accountz?acc={}", ids[acc]));
+        let mut items: Vec<serde_json::Value> = v["account_detail"][key]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|x| !x["subject"].as_str().unwrap_or_default().starts_with('$'))
+            .collect();
+        items.sort_by_key(|x| x.to_string());
+        items
+    };
+    let exports = list("team_a", "exports");
+    let revoked = exports
+        .iter()
+        .find(|e| e["subject"] == "revoked.>")
+        .unwrap_or_else(|| panic!("{exports:#?}"));
+    let when = revoked["revoked_activations"][&ids["team_b"]]
+        .as_str()
+        .unwrap_or_else(|| panic!("{revoked}"));
+    assert!(when.ends_with('Z') && when.len() == 20, "{when}");
+    let svc = |subject: &str, token_req: bool| {
+        let mut e = serde_json::json!({"subject": subject, "type": "service", "response_type": "Singleton"});
+        if token_req {
+            e["token_req"] = true.into();
+        }
+        e
+    };
+    let stream = |subject: &str, token_req: bool| {
+        let mut e = serde_json::json!({"subject": subject, "type": "stream"});
+        if token_req {
+            e["token_req"] = true.into();
+        }
+        e
+    };
+    let mut revoked_want = stream("revoked.>", true);
+    revoked_want["revoked_activations"] = serde_json::json!({ ids["team_b"].clone(): when });
+    let mut want = vec![
+        svc("svc.private", true),
+        svc("svc.time", false),
+        stream("expired.>", true),
+        stream("feed.>", false),
+        stream("private.>", true),
+        stream("public.>", false),
+        revoked_want,
+    ];
+    want.sort_by_key(|x| x.to_string());
+    assert_eq!(exports, want);
+
+    let a = ids["team_a"].as_str();
+    let imp = |subject: &str, local: &str, service: bool| {
+        let mut i = serde_json::json!({"subject": subject, "account": a, "local_subject": local,
+            "type": if service { "service" } else { "stream" }, "invalid": false,
+            "share": false, "tracking": false});
+        if service {
+            i["to"] = local.into();
+        }
+        i
+    };
+    let mut want = vec![
+        imp("feed.*", "myfeed.*", false),
+        imp("private.>", "private.>", false),
+        imp("public.>", "public.>", false),
+        imp("svc.private", "svc.private", true),
+        imp("svc.time", "svc.time", true),
+    ];
+    want.sort_by_key(|x| x.to_string());
+    assert_eq!(list("team_b", "imports"), want);
+}

@@ -137,6 +137,10 @@ pub struct ExportConfig {
     /// activation token was valid. Not a config key.
     #[serde(skip)]
     pub token_req: bool,
+    /// An account JWT's revoked activations: importing account (or `*`) -> unix seconds.
+    /// Not a config key.
+    #[serde(skip)]
+    pub revocations: BTreeMap<String, i64>,
 }
 
 /// `{ service = { account, subject }, to = "local" }` or

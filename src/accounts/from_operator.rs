@@ -128,12 +128,14 @@ fn export_of(account: &str, e: &Export) -> Option<ExportConfig> {
             service: subject,
             accounts,
             token_req: e.token_req,
+            revocations: e.revocations.clone().into_iter().collect(),
             ..ExportConfig::default()
         }),
         "stream" => Some(ExportConfig {
             stream: subject,
             accounts,
             token_req: e.token_req,
+            revocations: e.revocations.clone().into_iter().collect(),
             ..ExportConfig::default()
         }),
         other => {

@@ -74,6 +74,8 @@ pub struct AccountExport {
     pub approved: Vec<Arc<str>>,
     /// Importers need an activation token (account JWTs); `approved` is then not shown.
     pub token_req: bool,
+    /// Revoked activations (account JWTs): importing account (or `*`) -> unix seconds.
+    pub revoked: Vec<(Arc<str>, i64)>,
 }
 
 /// One account, compiled.
@@ -212,6 +214,11 @@ impl Accounts {
                             subject: Arc::from(subject.as_str()),
                             service,
                             token_req: e.token_req,
+                            revoked: e
+                                .revocations
+                                .iter()
+                                .map(|(k, t)| (Arc::from(k.as_str()), *t))
+                                .collect(),
                             approved: e
                                 .accounts
                                 .iter()
