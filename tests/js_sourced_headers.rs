@@ -1,7 +1,9 @@
 //! What a source stores is taken as nats-server takes a sourced message: the origin already
 //! checked its headers, so a `Nats-TTL` or `Nats-Rollup` the sourcing stream would refuse from
 //! a client is stored (the TTL not applied without `allow_msg_ttl`, the rollup not carried
-//! out without `allow_rollup_hdrs`) instead of stalling the source.
+//! out without `allow_rollup_hdrs`) instead of stalling the source. A message the sourcing
+//! stream does refuse (too large) is retried from its own sequence: nothing before it is
+//! stored twice.
 //!
 //! `NATRIX_TEST_SERVER=nats-server cargo test --test js_sourced_headers` runs them against
 //! nats-server 2.15.1.
@@ -66,4 +68,25 @@ async fn sourced_ttl_and_rollup_headers_are_stored_not_refused() {
     // And the source goes on.
     publish(&c, "o.b", &[]).await;
     wait_state(&c, "COPY", 5, 5).await;
+}
+
+#[tokio::test]
+async fn a_refused_sourced_message_duplicates_nothing_before_it() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    create(&c, json!({"name": "BIG", "subjects": ["big.>"]})).await;
+    create(
+        &c,
+        json!({"name": "SMALL", "max_msg_size": 64, "sources": [{"name": "BIG"}]}),
+    )
+    .await;
+    publish(&c, "big.a", &[]).await;
+    wait_state(&c, "SMALL", 1, 1).await;
+    // Too large for SMALL: refused there, over and over; what came before stays single.
+    let ack = js_publish_raw(&c, "big.b", &[], &[b'x'; 200]).await;
+    assert!(ack.get("error").is_none(), "{ack}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let i = js_api(&c, "STREAM.INFO.SMALL", &Value::Null).await;
+    assert_eq!(i["state"]["messages"], 1, "{i}");
+    assert_eq!(i["state"]["last_seq"], 1, "{i}");
 }
