@@ -10,8 +10,12 @@ use std::time::{Duration, Instant};
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let addr = args.next().expect("usage: ping_rtt HOST:PORT [ROUND_TRIPS]");
-    let n: usize = args.next().map_or(20_000, |s| s.parse().expect("ROUND_TRIPS"));
+    let addr = args
+        .next()
+        .expect("usage: ping_rtt HOST:PORT [ROUND_TRIPS]");
+    let n: usize = args
+        .next()
+        .map_or(20_000, |s| s.parse().expect("ROUND_TRIPS"));
     let stream = TcpStream::connect(&addr).expect("connect");
     stream.set_nodelay(true).expect("nodelay");
     stream
