@@ -172,7 +172,15 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
         let collect = idx_covers != Some(bytes.len() as u64);
         let mut entries: Vec<(u64, u64)> = Vec::new();
         let mut acc = recovery::ScanAcc::default();
-        let mut scanner = Scanner::new(&bytes);
+        // A sealed segment whose checksummed index covers exactly its length was synced and
+        // closed whole: its records are walked without their CRCs. The last segment (where a
+        // write may have been in flight) is always checked record by record.
+        let trusted = !collect && i + 1 < segs.len();
+        let mut scanner = if trusted {
+            Scanner::trusted(&bytes)
+        } else {
+            Scanner::new(&bytes)
+        };
         let scanned = scanner.by_ref().map(|(off, rec)| {
             records += 1;
             acc.see(&rec);
@@ -215,12 +223,13 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
                     "corrupt record in a sealed segment: the rest of the segment is cut (original kept)"
                 );
             } else if t.zero_fill {
-                // Zero padding of the last DMA block: what an unclean stop leaves behind.
+                // Zero padding of the last DMA block, or the space zeroed ahead of the
+                // records: the end of the segment after an unclean stop, nothing lost.
                 tracing::info!(
                     file = %path.display(),
                     offset = t.to_len,
                     dropped_bytes = t.dropped,
-                    "truncating torn or corrupt segment tail (zero padding after an unclean stop)"
+                    "cutting the zeros after the last record (block padding or space zeroed ahead; nothing lost)"
                 );
             } else {
                 tracing::warn!(
