@@ -19,6 +19,7 @@ use ahash::AHashMap;
 use futures_lite::AsyncWriteExt;
 use glommio::io::{DmaFile, DmaStreamWriterBuilder};
 
+pub use super::storage_chain::StorageTuning;
 use super::storage_chain::{seal, ActiveSegment, Chain, ChainDone, SyncJob};
 use super::storage_fs::{io_err, GlommioFs, GlommioSegment, StorageFs};
 use super::storage_policy::StoreFailure;
@@ -93,6 +94,7 @@ pub(crate) struct Storage<F: StorageFs = GlommioFs> {
     fs: F,
     max_segment_bytes: u64,
     pub(super) mode: SyncMode,
+    tuning: StorageTuning,
     /// Files of the streams whose lane is idle (a running chain holds its stream's).
     files: AHashMap<u32, StreamFiles<F::Segment>>,
     /// Streams stopped after a failed fdatasync (fail-stop until restart), with the reason.
@@ -352,6 +354,7 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
             fs,
             max_segment_bytes,
             mode,
+            tuning: StorageTuning::default(),
             files: AHashMap::new(),
             stopped: AHashMap::new(),
             sealed_out: Vec::new(),
@@ -361,6 +364,12 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
             waiting: VecDeque::new(),
             batch_failures: Vec::new(),
         }
+    }
+
+    /// Turns pipelining or pre-zeroing off (A/B measurements).
+    pub(crate) fn with_tuning(mut self, tuning: StorageTuning) -> Self {
+        self.tuning = tuning;
+        self
     }
 
     /// Takes over the files of a recovered stream registered under `slot`.
@@ -462,6 +471,7 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
             fs: self.fs.clone(),
             max_segment_bytes: self.max_segment_bytes,
             mode: self.mode,
+            tuning: self.tuning,
             slot,
             files: self.files.remove(&slot),
             stopped: self.stopped.get(&slot).cloned(),
