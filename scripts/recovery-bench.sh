@@ -2,7 +2,8 @@
 # Stream recovery benchmark: natrix against nats-server 2.15.1 on 127.0.0.1.
 #
 #   scripts/recovery-bench.sh                    # 1,000,000 × 16 B, 3 runs per server
-#   RECOVERY_MSGS=200000 RECOVERY_RUNS=5 scripts/recovery-bench.sh
+#   RECOVERY_MSGS=10000000 RECOVERY_RUNS=2 scripts/recovery-bench.sh   # issue 14's 10 M row
+#   RECOVERY_MSGS=2000000 RECOVERY_SIZE=1024 RECOVERY_RUNS=1 scripts/recovery-bench.sh  # memory row
 #
 # For each run and server (alternating natrix / nats-server, a fresh store dir each run):
 #   1. start the server (natrix --cores 1; nats-server -js -sd … with GOMAXPROCS=1), both pinned
@@ -11,6 +12,9 @@
 #   3. stop the server with SIGTERM and wait for it to exit (shutdown time is recorded too);
 #   4. restart it on the same store dir and poll STREAM.INFO (a tiny stdlib-python client, every
 #      few ms) until it answers with all N messages: that time, from the restart, is the figure.
+# Each run also records the server's anonymous RSS (RssAnon: heap, not the page cache) once the
+# fill is done and once the restarted server reports every message, and natrix's per-message
+# figure of both.
 # Prints a Markdown table (median of the runs, min–max) and writes results/recovery-<date>.json.
 # scripts/compare.sh runs it at the end unless COMPARE_RECOVERY=0.
 #
@@ -99,6 +103,11 @@ wait_port() { # port pid
 }
 
 now_ns() { date +%s%N; }
+
+# rss_anon_kb <pid>: the process's anonymous resident memory in KiB (0 when unknown).
+rss_anon_kb() {
+    awk '/^RssAnon:/ {print $2; found=1} END {if (!found) print 0}' "/proc/$1/status" 2>/dev/null || echo 0
+}
 
 SERVER_PID=""
 WORK=$(mktemp -d -t recovery-bench.XXXXXX)
@@ -267,6 +276,7 @@ run_one() {
         log "  $server run $run: $err"
         return
     fi
+    rss_fill_kb=$(rss_anon_kb "$SERVER_PID")
     stop_server
     shutdown_ms=$STOP_MS
     : >"$SERVER_LOG"
@@ -276,6 +286,7 @@ run_one() {
     poll=$("${LGPIN[@]}" "$PY" "$POLLER" "$port" "$STREAM" "$MSGS" "$t0" "$TIMEOUT" 2>"$WORK/poll.err")
     rc=$?
     set -e
+    rss_recovered_kb=$(rss_anon_kb "$SERVER_PID")
     if [[ $server == natrix ]]; then
         # natrix's own breakdown: read / scan+replay / index time of the recovery.
         natrix_log=$(sed 's/\x1b\[[0-9;]*m//g' "$SERVER_LOG" | grep -a "stream recovered" | tail -n 1 |
@@ -290,12 +301,13 @@ run_one() {
         log "  $server run $run: $err"
         return
     fi
-    "$PY" - "$server" "$run" "$poll" "$shutdown_ms" "$fill" "$natrix_log" >>"$RAW" <<'EOF'
+    "$PY" - "$server" "$run" "$poll" "$shutdown_ms" "$fill" "$natrix_log" "$rss_fill_kb" "$rss_recovered_kb" >>"$RAW" <<'EOF'
 import json, sys
-server, run, poll, shutdown_ms, fill, nlog = sys.argv[1:]
+server, run, poll, shutdown_ms, fill, nlog, rss_fill, rss_rec = sys.argv[1:]
 poll, fill = json.loads(poll), json.loads(fill)
 print(json.dumps({"server": server, "run": int(run), "recover_ms": poll["ready_ms"], "listen_ms": poll["listen_ms"],
                   "polls": poll["polls"], "shutdown_ms": int(shutdown_ms),
+                  "rss_anon_fill_kb": int(rss_fill), "rss_anon_recovered_kb": int(rss_rec),
                   "fill_msgs_per_s": round(fill.get("msgs_per_s", 0)), "natrix_log": json.loads(nlog)}))
 EOF
     log "  $server run $run: ready after $("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["ready_ms"])' "$poll") ms (shutdown $shutdown_ms ms)"
@@ -324,7 +336,9 @@ for s, rs in servers.items():
     if ok:
         t = [r["recover_ms"] for r in ok]
         entry.update(median_ms=statistics.median(t), min_ms=min(t), max_ms=max(t),
-                     median_shutdown_ms=statistics.median(r["shutdown_ms"] for r in ok))
+                     median_shutdown_ms=statistics.median(r["shutdown_ms"] for r in ok),
+                     median_rss_anon_fill_kb=statistics.median(r.get("rss_anon_fill_kb", 0) for r in ok),
+                     median_rss_anon_recovered_kb=statistics.median(r.get("rss_anon_recovered_kb", 0) for r in ok))
     summary[s] = entry
 doc = {"meta": {"date": date + " UTC", "machine": machine, "messages": int(msgs), "payload_bytes": int(size),
                 "runs_per_server": int(runs), "nats_server": nats_v,
@@ -345,5 +359,13 @@ ratio = doc.get("natrix_over_nats_server")
 print("| scenario | natrix | nats-server | natrix / nats-server |")
 print("|---|---|---|---|")
 print(f"| {label} | {cell('natrix')} | {cell('nats-server')} | {f'{ratio:.2f}×' if ratio else '—'} |")
+def mem(s, key):
+    e = summary.get(s)
+    if not e or key not in e:
+        return "—"
+    kb = e[key]
+    return f"{kb / 1024:.0f} MiB ({kb * 1024 / int(msgs):.0f} B/msg)"
+for key, what in (("median_rss_anon_fill_kb", "RssAnon after the fill"), ("median_rss_anon_recovered_kb", "RssAnon after recovery")):
+    print(f"| {what} | {mem('natrix', key)} | {mem('nats-server', key)} | |")
 EOF
 log "wrote $OUT/recovery-$DATE.json"

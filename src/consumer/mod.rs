@@ -36,11 +36,11 @@ pub use priority::{Pin, Policy, PriorityParams, PullGroup};
 /// Read access to the stream a consumer reads from.
 pub trait MessageSource {
     /// First stored message at or after `from_seq` matching `filters` (empty = all).
-    fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<&StoredMsg>;
+    fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<StoredMsg>;
     /// Stored messages at or after `from_seq` matching `filters`.
     fn count_matching_from(&self, from_seq: u64, filters: &[Bytes]) -> u64;
     /// Message `seq`, if stored.
-    fn get(&self, seq: u64) -> Option<&StoredMsg>;
+    fn get(&self, seq: u64) -> Option<StoredMsg>;
     /// Last sequence assigned.
     fn last_seq(&self) -> u64;
     /// Changes whenever a message is removed.
@@ -48,13 +48,13 @@ pub trait MessageSource {
 }
 
 impl MessageSource for Stream {
-    fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<&StoredMsg> {
+    fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<StoredMsg> {
         Stream::next_matching(self, from_seq, filters)
     }
     fn count_matching_from(&self, from_seq: u64, filters: &[Bytes]) -> u64 {
         Stream::count_matching_from(self, from_seq, filters)
     }
-    fn get(&self, seq: u64) -> Option<&StoredMsg> {
+    fn get(&self, seq: u64) -> Option<StoredMsg> {
         Stream::get(self, seq)
     }
     fn last_seq(&self) -> u64 {

@@ -136,7 +136,7 @@ impl Consumer {
             if !self.replay_due(msg_seq, now_ns, src) {
                 return;
             }
-            let size = src.get(msg_seq).map_or(0, |m| self.wire_size(m));
+            let size = src.get(msg_seq).map_or(0, |m| self.wire_size(&m));
             if !self.settle_head(now_ns, size, redelivery, interest, src) {
                 // Nobody may take it now: one-shot requests end as when nothing is there.
                 self.finish_no_wait();

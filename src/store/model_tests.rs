@@ -401,6 +401,8 @@ impl Model {
 struct Disk {
     segments: Vec<(Vec<u8>, u64)>,
     roll_bytes: usize,
+    /// Segments at the front already sealed (the live stream serves them from a "mapping").
+    sealed: usize,
 }
 
 impl Disk {
@@ -410,6 +412,7 @@ impl Disk {
         Disk {
             segments: vec![(first, 0)],
             roll_bytes,
+            sealed: 0,
         }
     }
 
@@ -444,6 +447,20 @@ impl Disk {
     fn drop_dead_prefix(&mut self, first_seq: u64) {
         while self.segments.len() > 1 && self.segments[0].1 < first_seq {
             self.segments.remove(0);
+            self.sealed = self.sealed.saturating_sub(1);
+        }
+    }
+
+    /// The sealer: the live stream serves the messages of every segment before the active
+    /// one from a copy of its bytes (the mapping), as the shell does after a roll.
+    fn seal(&mut self, stream: &mut Stream) {
+        while self.sealed + 1 < self.segments.len() {
+            let seg = Bytes::from(self.segments[self.sealed].0.clone());
+            let entries = index_entries(&scan(&seg).records);
+            for chunk in entries.chunks(3) {
+                stream.rebase_bodies(&seg, chunk);
+            }
+            self.sealed += 1;
         }
     }
 
@@ -466,9 +483,12 @@ impl Disk {
                 let (rec, _) = decode(&seg[at as usize..]).unwrap();
                 assert!(matches!(rec, RecordRef::Message(m) if m.seq == seq));
             }
-            for (_, rec) in res.records {
-                s.replay(rec);
-            }
+            // Recovery serves every segment's messages from its mapping.
+            let owner = Bytes::from(seg.clone());
+            s.replay_all(
+                scan(&owner).records.into_iter().map(|(_, r)| r),
+                Some(&owner),
+            );
         }
         s
     }
@@ -571,7 +591,7 @@ fn op_strategy(with_ids: bool) -> impl Strategy<Value = Op> {
     ]
 }
 
-fn stored_msg_eq(real: Option<&StoredMsg>, model: Option<&MMsg>, seq: u64) -> bool {
+fn stored_msg_eq(real: Option<StoredMsg>, model: Option<&MMsg>, seq: u64) -> bool {
     match (real, model) {
         (None, None) => true,
         (Some(r), Some(m)) => {
@@ -748,6 +768,7 @@ fn run(
                 real = recovered;
             }
         }
+        disk.seal(&mut real);
         check(&real, &model);
     }
 }

@@ -344,6 +344,17 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
 /// Never panics on any input. `Incomplete` means the bytes are a prefix of a plausible record
 /// (a torn tail); every other error means the bytes are not a record at all.
 pub fn decode(bytes: &[u8]) -> Result<(RecordRef<'_>, usize), RecordError> {
+    decode_checked(bytes, true)
+}
+
+/// [`decode`] without the record CRC (the header check and every length check stay): for
+/// the records of a sealed segment whose checksummed index vouches for its length, read at
+/// start-up.
+pub fn decode_trusted(bytes: &[u8]) -> Result<(RecordRef<'_>, usize), RecordError> {
+    decode_checked(bytes, false)
+}
+
+fn decode_checked(bytes: &[u8], check_crc: bool) -> Result<(RecordRef<'_>, usize), RecordError> {
     let available = bytes.len();
     if let Some(&first) = bytes.first() {
         if first != RECORD_MAGIC_V1 {
@@ -379,7 +390,7 @@ pub fn decode(bytes: &[u8]) -> Result<(RecordRef<'_>, usize), RecordError> {
     }
     let rec = &bytes[..total];
     let body_end = total - RECORD_CRC_BYTES;
-    if le_u32(rec, body_end) != crc32c::crc32c(&rec[..body_end]) {
+    if check_crc && le_u32(rec, body_end) != crc32c::crc32c(&rec[..body_end]) {
         return Err(RecordError::BadCrc);
     }
     let b = RECORD_HEADER_BYTES;
@@ -433,6 +444,48 @@ pub fn decode(bytes: &[u8]) -> Result<(RecordRef<'_>, usize), RecordError> {
         }
     };
     Ok((decoded, total))
+}
+
+/// The message record starting at `bytes[off..]`, read without checking its CRC (only the
+/// header check and the lengths): for records already checked once (recovery's scan, or
+/// written by this process) and served from a sealed segment's mapping. `None` when the bytes
+/// there are not a whole message record.
+pub fn message_at(bytes: &[u8], off: usize) -> Option<MessageRef<'_>> {
+    let rec = bytes.get(off..)?;
+    if rec.len() < MESSAGE_RECORD_OVERHEAD_BYTES
+        || rec[0] != RECORD_MAGIC_V1
+        || rec[1] != KIND_MESSAGE
+        || le_u16(rec, 6) != header_check(&rec[..6])
+    {
+        return None;
+    }
+    let total = le_u32(rec, 2) as usize;
+    if total < MESSAGE_RECORD_OVERHEAD_BYTES || total > rec.len() {
+        return None;
+    }
+    let b = RECORD_HEADER_BYTES;
+    let subject_len = le_u16(rec, b + 16) as usize;
+    let headers_len = le_u32(rec, b + 18) as usize;
+    let data = &rec[b + 22..total - RECORD_CRC_BYTES];
+    if subject_len.saturating_add(headers_len) > data.len() {
+        return None;
+    }
+    let (subject, rest) = data.split_at(subject_len);
+    let (headers, payload) = rest.split_at(headers_len);
+    Some(MessageRef {
+        seq: le_u64(rec, b),
+        ts_ns: le_u64(rec, b + 8),
+        subject,
+        headers,
+        payload,
+    })
+}
+
+/// The timestamp of the message record at `bytes[off..]` (eight bytes read, nothing checked:
+/// `off` must come from [`message_at`]-valid records).
+pub fn message_ts_at(bytes: &[u8], off: usize) -> Option<u64> {
+    let at = off.checked_add(RECORD_HEADER_BYTES + 8)?;
+    Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
 }
 
 /// Starts a batch record at the end of `out` (records then follow, encoded with

@@ -42,6 +42,8 @@ pub struct Scanner<'a> {
     problem: Option<RecordError>,
     /// Inside a batch record already checked whole: (next inner record, end of its records).
     inner: Option<(usize, usize)>,
+    /// Check every record's CRC (false: [`record::decode_trusted`]).
+    check_crc: bool,
 }
 
 impl<'a> Scanner<'a> {
@@ -52,6 +54,17 @@ impl<'a> Scanner<'a> {
             pos: 0,
             problem: None,
             inner: None,
+            check_crc: true,
+        }
+    }
+
+    /// Like [`Scanner::new`], but records are not CRC-checked (headers and lengths are): for
+    /// a sealed segment whose checksummed index covers exactly its length. A torn or foreign
+    /// tail still stops the scan; a flipped bit inside a record body goes unnoticed.
+    pub fn trusted(bytes: &'a [u8]) -> Self {
+        Scanner {
+            check_crc: false,
+            ..Scanner::new(bytes)
         }
     }
 
@@ -100,8 +113,10 @@ impl<'a> Iterator for Scanner<'a> {
                     self.inner = (start < end).then_some((start, end));
                     (None, used)
                 })
-            } else {
+            } else if self.check_crc {
                 record::decode(rest).map(|(rec, used)| (Some(rec), used))
+            } else {
+                record::decode_trusted(rest).map(|(rec, used)| (Some(rec), used))
             };
             match decoded {
                 Ok((rec, used)) => {
@@ -472,6 +487,29 @@ mod tests {
             assert_eq!(res.valid_len, good.len(), "flip at {at}");
             assert!(res.problem.is_some());
         }
+    }
+
+    #[test]
+    fn a_trusted_scan_skips_body_crcs_but_still_stops_at_a_torn_tail() {
+        let mut bytes = segment(&sample());
+        let clean_len = bytes.len();
+        // Flip a payload bit of message 3 (the last record).
+        let at = clean_len - 4 - 1;
+        bytes[at] ^= 0x01;
+        let mut checked = Scanner::new(&bytes);
+        assert_eq!(checked.by_ref().count(), 4);
+        assert_eq!(checked.problem(), Some(RecordError::BadCrc));
+        let mut trusted = Scanner::trusted(&bytes);
+        assert_eq!(trusted.by_ref().count(), 5);
+        assert_eq!((trusted.problem(), trusted.valid_len()), (None, clean_len));
+        // A torn record (header says more bytes than there are) stops either.
+        bytes.truncate(clean_len - 2);
+        let mut trusted = Scanner::trusted(&bytes);
+        assert_eq!(trusted.by_ref().count(), 4);
+        assert!(matches!(
+            trusted.problem(),
+            Some(RecordError::Incomplete { .. })
+        ));
     }
 
     #[test]

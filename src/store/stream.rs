@@ -117,11 +117,9 @@ pub struct Stream {
     /// Live messages by sequence.
     msgs: SeqMap,
     /// Per subject: live sequences, ascending (count = len, first = front, last = back). The
-    /// key is shared with every stored message of that subject.
+    /// key is shared with every in-memory message of that subject. (The time index is the
+    /// message map's: see [`SeqMap::first_at_or_after_ts`].)
     subjects: HashMap<Bytes, VecDeque<u64>, RandomState>,
-    /// Time index: `(seq, ts)` in append order, both non-decreasing. Entries of removed
-    /// messages linger until they reach the front or a compaction; lookups skip them.
-    times: VecDeque<(u64, u64)>,
     bytes: u64,
     last_seq: u64,
     last_ts_ns: u64,
@@ -166,15 +164,6 @@ fn compact_body(headers: &[u8], payload: &[u8]) -> (Bytes, Bytes) {
     (all.slice(..headers.len()), all.slice(headers.len()..))
 }
 
-/// `part` as a slice of `buf` (no copy); an empty part is a plain empty `Bytes` so it pins nothing.
-fn shared_slice(buf: &Bytes, part: &[u8]) -> Bytes {
-    if part.is_empty() {
-        Bytes::new()
-    } else {
-        buf.slice_ref(part)
-    }
-}
-
 /// Is `filter` "every subject"?
 #[inline]
 fn is_all(filter: &[u8]) -> bool {
@@ -190,7 +179,6 @@ impl Stream {
             limits,
             msgs: SeqMap::default(),
             subjects: HashMap::with_hasher(RandomState::new()),
-            times: VecDeque::new(),
             bytes: 0,
             last_seq: first_seq.saturating_sub(1),
             last_ts_ns: 0,
@@ -235,7 +223,7 @@ impl Stream {
 
     /// Current first sequence (as in [`StreamStateView::first_seq`]).
     pub fn first_seq(&self) -> u64 {
-        self.msgs.first().map_or(self.empty_first_seq, |m| m.seq)
+        self.msgs.first_seq().unwrap_or(self.empty_first_seq)
     }
 
     /// Last sequence assigned.
@@ -300,6 +288,20 @@ impl Stream {
         payload: &[u8],
         now_ns: u64,
     ) -> Result<PublishOutcome, StoreError> {
+        self.publish_from(subject, headers, payload, now_ns, false)
+    }
+
+    /// `publish`, for a message a source of this stream delivered (`sourced`) or a client's:
+    /// a sourced counter message is stored verbatim or added up, not checked as an increment
+    /// (`stream_counter.rs`).
+    pub(super) fn publish_from(
+        &mut self,
+        subject: &[u8],
+        headers: &[u8],
+        payload: &[u8],
+        now_ns: u64,
+        sourced: bool,
+    ) -> Result<PublishOutcome, StoreError> {
         if self.limits.sealed {
             return Err(StoreError::Sealed);
         }
@@ -309,7 +311,7 @@ impl Stream {
         let mut parsed_ttl = None;
         let mut incr = None;
         if !headers.is_empty() {
-            incr = self.publish_incr(headers, payload)?;
+            incr = self.publish_incr(headers, payload, sourced)?;
             if let Some(expected) = headers::get_non_empty(headers, headers::EXPECTED_STREAM) {
                 if expected != self.name.as_bytes() {
                     return Err(StoreError::ExpectedStreamMismatch);
@@ -346,6 +348,9 @@ impl Stream {
                     });
                 }
             }
+            if !sourced && headers::get_non_empty(headers, headers::STREAM_SOURCE).is_some() {
+                return Err(StoreError::SourceHeaderNotAllowed);
+            }
             if let Some(v) = headers::get_non_empty(headers, headers::ROLLUP) {
                 if !self.limits.allow_rollup_hdrs || self.limits.deny_purge {
                     return Err(StoreError::RollupNotPermitted);
@@ -362,8 +367,15 @@ impl Stream {
                 });
             }
         }
-        let counter_body = self.counter_body(subject, incr.as_ref())?;
-        let payload = counter_body.as_deref().unwrap_or(payload);
+        let counter = self.counter_body(subject, headers, payload, incr.as_ref())?;
+        let (headers, payload) = match &counter {
+            Some(c) => {
+                let h = c.headers.as_deref().unwrap_or(headers);
+                msg_id = msg_id.and_then(|_| headers::get_non_empty(h, headers::MSG_ID));
+                (h, &c.body[..])
+            }
+            None => (headers, payload),
+        };
         if let Some(max) = limit(self.limits.max_msg_size) {
             if (headers.len() + payload.len()) as u64 > max {
                 return Err(StoreError::MessageTooLarge);
@@ -407,7 +419,7 @@ impl Stream {
                         .get(subject)
                         .and_then(|l| l.front())
                         .and_then(|&s| self.msgs.get(s))
-                        .map_or(0, StoredMsg::stored_bytes);
+                        .map_or(0, |m| m.stored_bytes());
                     if !at_subject_limit || evicted_size <= size {
                         return Err(StoreError::MaxBytesExceeded);
                     }
@@ -547,19 +559,17 @@ impl Stream {
         self.dedupe_order.retain(|(_, s, _)| !refused(s));
         self.ttls.retain(|(_, s)| !refused(s));
         self.nevers.retain(|s| !refused(s));
-        if last >= self.last_seq && self.msgs.last().is_none_or(|m| m.seq < first) {
+        if last >= self.last_seq && self.msgs.last_seq().is_none_or(|s| s < first) {
             self.last_seq = first - 1;
-            while self.times.back().is_some_and(|&(s, _)| s >= first) {
-                self.times.pop_back();
-            }
             if let Some(m) = self.msgs.last() {
                 self.last_ts_ns = m.ts_ns;
             }
             self.last_msg_id = self
                 .msgs
                 .get(self.last_seq)
-                .and_then(|m| headers::get_non_empty(&m.headers, headers::MSG_ID))
-                .map(Bytes::copy_from_slice)
+                .and_then(|m| {
+                    headers::get_non_empty(&m.headers, headers::MSG_ID).map(Bytes::copy_from_slice)
+                })
                 .unwrap_or_default();
             if self.msgs.is_empty() {
                 self.empty_first_seq = self.empty_first_seq.min(first);
@@ -580,26 +590,22 @@ impl Stream {
 
     /// Adds a message newer than every stored one to every index.
     fn insert(&mut self, msg: StoredMsg) {
-        debug_assert!(self.msgs.last().is_none_or(|m| m.seq < msg.seq));
-        self.index_new(&msg);
+        debug_assert!(self.msgs.last_seq().is_none_or(|s| s < msg.seq));
+        let size = msg_size(self.limits.memory_accounting, &msg);
+        self.index_new(msg.seq, msg.ts_ns, &msg.subject, size);
         self.msgs.push(msg);
     }
 
-    /// [`Self::insert`] except the message map itself: bytes, subject and time indexes, last
-    /// sequence.
-    fn index_new(&mut self, msg: &StoredMsg) {
-        let seq = msg.seq;
-        let ts = msg.ts_ns;
-        self.bytes += msg_size(self.limits.memory_accounting, msg);
-        match self.subjects.get_mut(&msg.subject[..]) {
+    /// [`Self::insert`] except the message map itself: bytes, subject index, last sequence.
+    /// `subject` is cloned as the index key when the subject is new: pass an interned copy.
+    fn index_new(&mut self, seq: u64, ts: u64, subject: &Bytes, size: u64) {
+        self.bytes += size;
+        match self.subjects.get_mut(&subject[..]) {
             Some(list) => list.push_back(seq),
             None => {
-                self.subjects
-                    .insert(msg.subject.clone(), VecDeque::from([seq]));
+                self.subjects.insert(subject.clone(), VecDeque::from([seq]));
             }
         }
-        let indexed_ts = self.times.back().map_or(ts, |&(_, t)| t.max(ts));
-        self.times.push_back((seq, indexed_ts));
         if seq > self.last_seq {
             self.last_seq = seq;
             self.last_ts_ns = ts;
@@ -639,7 +645,7 @@ impl Stream {
 
     /// Removes every message below `below`; returns how many (settles when any).
     fn remove_prefix(&mut self, below: u64) -> u64 {
-        if self.msgs.first().is_none_or(|m| m.seq >= below) {
+        if self.msgs.first_seq().is_none_or(|s| s >= below) {
             return 0;
         }
         let gone = self.msgs.split_off_below(below);
@@ -682,35 +688,11 @@ impl Stream {
         n
     }
 
-    /// Restores invariants after removals: the empty-stream first sequence, and the time index
-    /// (drops its stale front, compacts it when mostly stale).
+    /// Restores invariants after removals: the empty-stream first sequence.
     fn settle(&mut self) {
-        match self.msgs.first().map(|m| m.seq) {
-            None => {
-                self.empty_first_seq = self.last_seq + 1;
-                self.times.clear();
-            }
-            Some(first) => {
-                while self.times.front().is_some_and(|&(s, _)| s < first) {
-                    self.times.pop_front();
-                }
-                if self.times.len() > 2 * self.msgs.len() + 1024 {
-                    let mut max_ts = 0;
-                    self.times = self
-                        .msgs
-                        .iter()
-                        .map(|m| {
-                            max_ts = max_ts.max(m.ts_ns);
-                            (m.seq, max_ts)
-                        })
-                        .collect();
-                }
-            }
+        if self.msgs.is_empty() {
+            self.empty_first_seq = self.last_seq + 1;
         }
-        debug_assert!(
-            self.msgs.is_empty()
-                || self.times.front().map(|t| t.0) == self.msgs.first().map(|m| m.seq)
-        );
     }
 
     /// Discard-old `max_msgs` and `max_bytes` evictions (oldest first).

@@ -79,7 +79,7 @@ impl Stream {
         self.nevers
             .range(..below)
             .copied()
-            .filter(|&s| self.msgs.get(s).is_some())
+            .filter(|&s| self.msgs.contains(s))
             .collect()
     }
 
@@ -96,8 +96,10 @@ impl Stream {
         let mut tombstoned = false;
         if max_age > 0 && now_ns >= max_age && !self.msgs.is_empty() {
             let cutoff = now_ns - max_age;
-            let i = self.times.partition_point(|&(_, ts)| ts <= cutoff);
-            let below = self.times.get(i).map_or(self.last_seq + 1, |&(s, _)| s);
+            let below = self
+                .msgs
+                .first_at_or_after_ts(cutoff.saturating_add(1))
+                .unwrap_or(self.last_seq + 1);
             let shielded = self.nevers_below(below);
             let purge_below = shielded.first().copied().unwrap_or(below);
             let markers = self.limits.subject_delete_marker_ttl_ns > 0;
@@ -111,8 +113,7 @@ impl Stream {
             // Between and after `never` messages, one by one (a purge would take them along).
             let singles: Vec<u64> = self
                 .msgs
-                .range(purge_below..below)
-                .map(|m| m.seq)
+                .seqs(purge_below..below)
                 .filter(|s| shielded.binary_search(s).is_err())
                 .collect();
             if self.remove_prefix(purge_below) > 0 {

@@ -10,15 +10,16 @@ use crate::subject::{is_literal, subject_matches};
 
 impl Stream {
     /// The first stored message at or after `from_seq` matching any of `filters` (none = all).
-    pub fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<&StoredMsg> {
+    pub fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<StoredMsg> {
         if filters.is_empty() || filters.iter().any(|f| is_all(f)) {
             return self.msgs.range(from_seq..).next();
         }
         // A short linear probe first (dense matches), then the per-subject index.
-        for m in self.msgs.range(from_seq..).take(32) {
-            if filters.iter().any(|f| subject_matches(f, &m.subject)) {
-                return Some(m);
-            }
+        let probed = self.msgs.probe_subjects(from_seq, 32, |subject| {
+            filters.iter().any(|f| subject_matches(f, subject))
+        });
+        if probed.is_some() {
+            return probed;
         }
         filters
             .iter()
@@ -37,7 +38,7 @@ impl Stream {
             if contiguous {
                 return self.last_seq - from_seq + 1;
             }
-            return self.msgs.range(from_seq..).count() as u64;
+            return self.msgs.seqs(from_seq..).count() as u64;
         }
         let after = |l: &VecDeque<u64>| (l.len() - l.partition_point(|&s| s < from_seq)) as u64;
         if filters.len() == 1 && is_literal(&filters[0]) {
@@ -64,14 +65,14 @@ impl Stream {
     }
 
     /// Message `seq`, if stored.
-    pub fn get(&self, seq: u64) -> Option<&StoredMsg> {
+    pub fn get(&self, seq: u64) -> Option<StoredMsg> {
         self.msgs.get(seq)
     }
 
     /// Newest message whose subject matches `subject_filter` (wildcards allowed; empty or `>` = any).
-    pub fn last_by_subject(&self, subject_filter: &[u8]) -> Option<&StoredMsg> {
+    pub fn last_by_subject(&self, subject_filter: &[u8]) -> Option<StoredMsg> {
         let seq = if is_all(subject_filter) {
-            self.msgs.last()?.seq
+            self.msgs.last_seq()?
         } else if is_literal(subject_filter) {
             *self.subjects.get(subject_filter)?.back()?
         } else {
@@ -85,7 +86,7 @@ impl Stream {
     }
 
     /// Oldest message at or after `from_seq` whose subject matches `subject_filter`.
-    pub fn next_by_subject(&self, subject_filter: &[u8], from_seq: u64) -> Option<&StoredMsg> {
+    pub fn next_by_subject(&self, subject_filter: &[u8], from_seq: u64) -> Option<StoredMsg> {
         let first_at_or_after =
             |l: &VecDeque<u64>| l.get(l.partition_point(|&s| s < from_seq)).copied();
         let seq = if is_all(subject_filter) {
@@ -103,16 +104,15 @@ impl Stream {
     }
 
     /// Stored messages from `from_seq` on, in order (for batched direct gets and consumers).
-    pub fn range_from(&self, from_seq: u64) -> impl Iterator<Item = &StoredMsg> + '_ {
+    pub fn range_from(&self, from_seq: u64) -> impl Iterator<Item = StoredMsg> + '_ {
         self.msgs.range(from_seq..)
     }
 
-    /// First stored sequence whose timestamp is `>= ts_ns` (binary search on the time index);
+    /// First stored sequence whose timestamp is `>= ts_ns` (timestamps are non-decreasing by
+    /// sequence: the running maximum of the stored ones is the time index);
     /// `None` when every stored message is older (nats-server then answers `last_seq + 1`).
     pub fn first_seq_at_or_after(&self, ts_ns: u64) -> Option<u64> {
-        let i = self.times.partition_point(|&(_, t)| t < ts_ns);
-        let &(seq, _) = self.times.get(i)?;
-        self.msgs.range(seq..).next().map(|m| m.seq)
+        self.msgs.first_at_or_after_ts(ts_ns)
     }
 
     /// Full STREAM.INFO state, including the list of deleted sequences (O(messages)).
@@ -121,7 +121,7 @@ impl Stream {
         if view.num_deleted > 0 {
             let mut deleted = Vec::with_capacity(view.num_deleted as usize);
             let mut expect = view.first_seq;
-            for seq in self.msgs.iter().map(|m| m.seq) {
+            for seq in self.msgs.seqs(..) {
                 deleted.extend(expect..seq);
                 expect = seq + 1;
             }
@@ -134,7 +134,6 @@ impl Stream {
 
     /// STREAM.INFO state without the `deleted` list (O(1)).
     pub fn state_summary(&self) -> StreamStateView {
-        let first = self.msgs.first();
         let first_seq = self.first_seq();
         let num_deleted = if self.msgs.is_empty() {
             0
@@ -145,7 +144,7 @@ impl Stream {
             messages: self.msgs.len() as u64,
             bytes: self.bytes,
             first_seq,
-            first_ts_ns: first.map_or(0, |m| m.ts_ns),
+            first_ts_ns: self.msgs.first_ts().unwrap_or(0),
             last_seq: self.last_seq,
             last_ts_ns: self.last_ts_ns,
             num_subjects: self.subjects.len() as u64,
@@ -173,6 +172,6 @@ impl Stream {
     /// True if any message with a sequence in `lo..=hi` is stored (lets the shell tell whether a
     /// segment still holds live messages).
     pub fn has_live_in(&self, lo: u64, hi: u64) -> bool {
-        lo <= hi && self.msgs.range(lo..=hi).next().is_some()
+        lo <= hi && self.msgs.seqs(lo..=hi).next().is_some()
     }
 }

@@ -58,6 +58,7 @@ impl Cluster {
                         counts: Default::default(),
                         dead_letter: Default::default(),
                         domain: None,
+                        batch: Default::default(),
                     },
                     7,
                 ),

@@ -79,10 +79,13 @@ const API_SUBJECTS: [&str; 11] = [
     "$JS.API.CONSUMER.LIST.>",
 ];
 /// JetStream API level advertised (INFO `api_lvl`, `$JS.API.INFO` `api.level`, `_nats.level`)
-/// and checked against `Nats-Required-Api-Level`. Level 1 is nats-server 2.11's (per-message
-/// TTL, subject delete markers, consumer pause); level 2 also needs schedules (atomic batches
-/// and counters work), which natrix refuses, so it stays 1 until they work.
-pub const API_LEVEL: u32 = 1;
+/// and checked against `Nats-Required-Api-Level` (nats-server's `jetstream_versioning.go`).
+/// Level 1 is nats-server 2.11's (per-message TTL, subject delete markers, consumer pause,
+/// priority groups); level 2 is 2.12's (counters, sourced counters included; atomic batches
+/// with the `max_batch_*` limits; `@at` schedules; `persist_mode`; the required-level header),
+/// all of which natrix has. Level 3 (2.13) needs `window_size` on `$JS.API.STREAM.SNAPSHOT`,
+/// and natrix has no snapshot/restore API, so it stops at 2.
+pub const API_LEVEL: u32 = 2;
 
 /// What the storage task must do, in order, for file-backed streams.
 #[derive(Debug)]
@@ -223,6 +226,8 @@ pub struct HostConfig {
     pub dead_letter: AHashMap<String, String>,
     /// JetStream domain: publish acks name it (`{"stream":..,"domain":..,"seq":..}`).
     pub domain: Option<String>,
+    /// Atomic batch limits (`jetstream.max_batch_*`).
+    pub batch: BatchLimits,
 }
 
 impl HostConfig {
@@ -286,7 +291,7 @@ impl<'a> Visible<'a> {
 }
 
 impl crate::consumer::MessageSource for Visible<'_> {
-    fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<&crate::store::StoredMsg> {
+    fn next_matching(&self, from_seq: u64, filters: &[Bytes]) -> Option<crate::store::StoredMsg> {
         self.store
             .next_matching(from_seq, filters)
             .filter(|m| m.seq <= self.upto)
@@ -300,7 +305,7 @@ impl crate::consumer::MessageSource for Visible<'_> {
             .store
             .count_matching_from(from_seq.max(self.upto + 1), filters)
     }
-    fn get(&self, seq: u64) -> Option<&crate::store::StoredMsg> {
+    fn get(&self, seq: u64) -> Option<crate::store::StoredMsg> {
         (seq <= self.upto).then(|| self.store.get(seq)).flatten()
     }
     fn last_seq(&self) -> u64 {
@@ -492,6 +497,7 @@ impl StreamHost {
     /// `seed` seeds advisory ids (the shell passes the wall clock, tests a constant).
     pub fn new(cfg: HostConfig, seed: u64) -> Self {
         let core_id = cfg.core_id;
+        let batch_limits = cfg.batch;
         let consumer_host = consumer_host::ConsumerHost::new(&cfg, seed);
         StreamHost {
             cfg,
@@ -502,7 +508,7 @@ impl StreamHost {
             streams_with_new: Vec::new(),
             consumer_host,
             usage_by_core: Vec::new(),
-            batches: batch::Batches::new(BatchLimits::default()),
+            batches: batch::Batches::new(batch_limits),
         }
     }
 

@@ -268,7 +268,7 @@ impl StreamHost {
 }
 
 /// The stored message a MSG.GET / DIRECT.GET query selects.
-pub(super) fn lookup<'a>(store: &'a Stream, q: &MsgQuery) -> Option<&'a StoredMsg> {
+pub(super) fn lookup(store: &Stream, q: &MsgQuery) -> Option<StoredMsg> {
     match q {
         MsgQuery::Seq(seq) => store.get(*seq),
         MsgQuery::LastBySubject(s) => store.last_by_subject(s.as_bytes()),

@@ -198,11 +198,11 @@ impl Schedules {
     /// (`load`) becomes a [`Fire`], in sequence order, and is in flight until its produced
     /// message is observed; one whose message is gone or whose headers no longer make a
     /// schedule is dropped. `last` finds a subject's last message (`Nats-Schedule-Source`).
-    pub(crate) fn handle_tick<'a>(
+    pub(crate) fn handle_tick(
         &mut self,
         now_ns: u64,
-        load: impl Fn(u64) -> Option<&'a StoredMsg>,
-        last: impl Fn(&[u8]) -> Option<&'a StoredMsg>,
+        load: impl Fn(u64) -> Option<StoredMsg>,
+        last: impl Fn(&[u8]) -> Option<StoredMsg>,
     ) -> Vec<Fire> {
         let mut fires: Vec<(u64, Fire)> = Vec::new();
         while let Some(&(due_ns, seq)) = self.due.first() {
@@ -214,7 +214,7 @@ impl Schedules {
                 continue;
             };
             let msg = load(seq).filter(|m| m.subject == subject);
-            match msg.and_then(|m| produce(m, due_ns, now_ns, &last)) {
+            match msg.and_then(|m| produce(&m, due_ns, now_ns, &last)) {
                 Some(fire) => {
                     if let Some(e) = self.by_subject.get_mut(&subject) {
                         e.inflight = true;
@@ -237,11 +237,11 @@ impl Schedules {
 
 /// The message a due schedule produces (nats-server's `getScheduledMessages`), or `None` when
 /// its headers no longer make a valid schedule.
-fn produce<'a>(
+fn produce(
     sched: &StoredMsg,
     due_ns: u64,
     now_ns: u64,
-    last: &impl Fn(&[u8]) -> Option<&'a StoredMsg>,
+    last: &impl Fn(&[u8]) -> Option<StoredMsg>,
 ) -> Option<Fire> {
     let h = &sched.headers[..];
     let pattern = std::str::from_utf8(headers::get_non_empty(h, SCHEDULE)?).ok()?;
@@ -253,9 +253,8 @@ fn produce<'a>(
     }
     let target = headers::get_non_empty(h, TARGET)?;
     let rollup = headers::get_non_empty(h, SCHEDULE_ROLLUP);
-    let content = headers::get_non_empty(h, SOURCE)
-        .and_then(last)
-        .unwrap_or(sched);
+    let source = headers::get_non_empty(h, SOURCE).and_then(last);
+    let content = source.as_ref().unwrap_or(sched);
     let mut out = strip_for_produce(&content.headers);
     append_header(&mut out, SCHEDULER, &sched.subject);
     if repeat {

@@ -135,7 +135,7 @@ impl StreamHost {
             return;
         }
         let Some(msg) = st.store.get(seq) else { return };
-        let Some(scheduler) = st.schedules.observe(msg, now.wall_ns) else {
+        let Some(scheduler) = st.schedules.observe(&msg, now.wall_ns) else {
             return;
         };
         if let Ok((_, effects)) = st.store.purge(Some(&scheduler), Some(seq), None) {
@@ -223,7 +223,7 @@ impl StreamHost {
             if msg.headers.is_empty() && st.schedules.len() == 0 {
                 continue;
             }
-            if let Some(subject) = st.schedules.observe(msg, now.wall_ns) {
+            if let Some(subject) = st.schedules.observe(&msg, now.wall_ns) {
                 purges.push((subject, msg.seq));
             }
         }

@@ -28,8 +28,8 @@ fn msg(seq: u64, ts: u64, subject: &str, hdrs: &[(&str, &str)], payload: &str) -
 fn fire_all(s: &mut Schedules, now: u64, msgs: &[StoredMsg]) -> Vec<Fire> {
     s.handle_tick(
         now,
-        |seq| msgs.iter().find(|m| m.seq == seq),
-        |subj| msgs.iter().rev().find(|m| &m.subject[..] == subj),
+        |seq| msgs.iter().find(|m| m.seq == seq).cloned(),
+        |subj| msgs.iter().rev().find(|m| &m.subject[..] == subj).cloned(),
     )
 }
 

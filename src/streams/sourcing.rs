@@ -32,7 +32,8 @@ use super::outbox::Outbox;
 use super::{Clock, EngineQueries, SubHandle};
 use crate::engine::InternalTarget;
 use crate::jetstream::stream_origins::{
-    get_hash, index_name, OriginConsumerConfig, OriginConsumerRequest, SourceInfo, Transform,
+    get_hash, index_name, OriginConsumerConfig, OriginConsumerRequest, OriginsSummary, SourceInfo,
+    Transform,
 };
 use crate::jetstream::{JsApiError, StreamSource};
 
@@ -579,6 +580,19 @@ impl Sourcing {
         };
     }
 
+    /// The `mirror` / `sources` state for a summary to the catalog (STREAM.LIST).
+    pub(crate) fn summary(&self) -> OriginsSummary {
+        let mut infos = self.info(Clock::default());
+        for i in infos.iter_mut() {
+            i.active = -1;
+        }
+        OriginsSummary {
+            mirror: self.mirror,
+            infos,
+            last_seen_mono_ns: self.links.iter().map(|l| l.last_seen_ns).collect(),
+        }
+    }
+
     /// The `mirror` / `sources` state for STREAM.INFO.
     pub(crate) fn info(&self, now: Clock) -> Vec<SourceInfo> {
         self.links
@@ -688,12 +702,13 @@ fn add_header(block: &mut Vec<u8>, name: &str, value: &str) {
 /// Where each source stopped: walks `newest_first` (header blocks of the stream's messages,
 /// newest first) for `Nats-Stream-Source` values naming one of `inames`, and returns the
 /// origin sequence of the newest per index name.
-pub fn resume_points<'a>(
+pub fn resume_points(
     inames: &[String],
-    newest_first: impl Iterator<Item = &'a [u8]>,
+    newest_first: impl Iterator<Item = impl AsRef<[u8]>>,
 ) -> BTreeMap<String, u64> {
     let mut found = BTreeMap::new();
     for hdr in newest_first {
+        let hdr = hdr.as_ref();
         if found.len() == inames.len() {
             break;
         }

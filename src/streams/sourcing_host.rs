@@ -38,7 +38,7 @@ impl StreamHost {
                 let newest_first = (first..=last)
                     .rev()
                     .filter_map(|seq| store.get(seq))
-                    .map(|m| &m.headers[..]);
+                    .map(|m| m.headers);
                 sourcing::resume_points(&p.index_names(), newest_first)
             }
             _ => Default::default(),
@@ -139,7 +139,7 @@ impl StreamHost {
                 .store_mirrored(&m.subject, &m.headers, &m.payload, seq, ts),
             None => st
                 .store
-                .publish(&m.subject, &m.headers, &m.payload, now.wall_ns),
+                .publish_sourced(&m.subject, &m.headers, &m.payload, now.wall_ns),
         };
         match outcome {
             Ok(PublishOutcome::Stored { seq, effects }) => {
