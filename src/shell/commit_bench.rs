@@ -121,3 +121,44 @@ async fn drive(dir: &Path, run: CommitRun) -> CommitOutcome {
         fdatasyncs,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `cargo test --lib commit_bench -- --ignored --nocapture`: the four variants on this disk.
+    #[test]
+    #[ignore]
+    fn variants_on_this_disk() {
+        let dir = std::env::var_os("NATRIX_BENCH_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| "/var/tmp".into());
+        for payload in [128usize, 1024] {
+            for (pipelined, zero_ahead) in
+                [(false, false), (false, true), (true, false), (true, true)]
+            {
+                let batches = 1500;
+                let o = run(
+                    &dir,
+                    CommitRun {
+                        batches,
+                        msgs_per_batch: 128,
+                        payload,
+                        in_flight: 2,
+                        tuning: StorageTuning {
+                            pipelined,
+                            zero_ahead,
+                        },
+                    },
+                );
+                let secs = o.elapsed.as_secs_f64();
+                eprintln!(
+                    "{payload} B pipelined={pipelined} zero_ahead={zero_ahead}: {:.0} msgs/s, {:.0} fdatasyncs/s, {:.1} msgs/fdatasync",
+                    (batches * 128) as f64 / secs,
+                    o.fdatasyncs as f64 / secs,
+                    (batches * 128) as f64 / o.fdatasyncs.max(1) as f64
+                );
+            }
+        }
+    }
+}

@@ -162,8 +162,8 @@ struct Lane<S: super::storage_fs::SegmentIo> {
     /// Interval policy: the periodic fdatasync is due.
     sync_due: bool,
     /// Pipelined commits (`sync = "always"`): the chain whose fdatasync runs now, and the
-    /// chain written after it whose fdatasync starts once that one succeeded. A new chain
-    /// starts (is written) while the first syncs, never while both are taken.
+    /// chains written after it (merged: one fdatasync, started once that one succeeded,
+    /// covers them all). The stream's chains go on being written while a sync runs.
     syncing: Option<Syncing>,
     written: Option<Syncing>,
     /// A refused chain that finished while a commit before it was still syncing: settled
@@ -443,7 +443,7 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
         let Some(lane) = self.lanes.get_mut(&slot) else {
             return;
         };
-        if lane.running.is_some() || lane.written.is_some() {
+        if lane.running.is_some() {
             return;
         }
         let lazy_turn = !lane.lazy.is_empty() && (lane.pending.is_empty() || lane.last_main);
@@ -589,6 +589,20 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
                     let job = s.job.take().expect("set above");
                     lane.syncing = Some(s);
                     self.start_sync(slot, job);
+                } else if let Some(w) = lane.written.as_mut() {
+                    // Written while a sync runs, after another written chain: one fdatasync
+                    // (this chain's: its file holds both, or the other's was sealed, which
+                    // synced it) makes both durable.
+                    w.batches = match (w.batches, s.batches) {
+                        (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+                        (a, b) => a.or(b),
+                    };
+                    w.first_seq = w.first_seq.or(s.first_seq);
+                    w.last_seq = s.last_seq.or(w.last_seq);
+                    w.created_ns = s.created_ns;
+                    w.job = s.job;
+                    w.ops += s.ops;
+                    w.took_us += s.took_us;
                 } else {
                     lane.written = Some(s);
                 }
