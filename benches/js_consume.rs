@@ -69,6 +69,7 @@ impl Core {
                 counts: Default::default(),
                 dead_letter: Default::default(),
                 domain: None,
+                batch: Default::default(),
             },
             7,
         );

@@ -175,7 +175,30 @@ EOF
 }
 
 counts_line() { # ", 0.0012 faults/msg, 0.0034 syscalls/msg" (empty without counts)
-    "$PY" -c 'import json,sys; c=json.loads(sys.argv[1]); print("".join(", {} {}/msg".format(c[k], n) for k, n in (("faults_per_msg","faults"),("syscalls_per_msg","syscalls")) if k in c))' "$1"
+    "$PY" -c 'import json,sys; c=json.loads(sys.argv[1]); print("".join(", {} {}/msg".format(c[k], n) for k, n in (("faults_per_msg","faults"),("syscalls_per_msg","syscalls")) if k in c) + ("" if "fdatasyncs_per_s" not in c else ", {} fdatasyncs/s, {} acks/fdatasync".format(c["fdatasyncs_per_s"], c.get("acks_per_fdatasync"))))' "$1"
+}
+
+# js_sync_counts <monitor url> <result JSON>: natrix's group-commit fdatasyncs over the run
+# (natrix_core_jetstream_fdatasync_seconds_count, all cores) per second and per ack.
+js_sync_counts() {
+    "$PY" - "$1" "$2" <<'EOF'
+import json, sys, urllib.request
+r = json.loads(sys.argv[2])
+try:
+    text = urllib.request.urlopen(sys.argv[1] + "/metrics", timeout=5).read().decode()
+except OSError:
+    print("{}"); sys.exit()
+n = sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+        if l.startswith("natrix_core_jetstream_fdatasync_seconds_count"))
+secs = r.get("elapsed_s") or 0
+acks = r.get("received") or r.get("sent") or 0
+out = {"fdatasyncs": int(n)}
+if n:
+    out["acks_per_fdatasync"] = round(acks / n, 1)
+if secs:
+    out["fdatasyncs_per_s"] = round(n / secs)
+print(json.dumps(out))
+EOF
 }
 
 SERVER_PID=""
@@ -287,6 +310,7 @@ MATRIX=(
     "latency-10k|latency @ ${LAT_RATE} msgs/s|latency --size 16 --rate $LAT_RATE"
     "js-w1-16|js-pub window 1 16 B (natrix fsync vs nats lazy)|js-pub --size 16 --window 1"
     "js-w256-16|js-pub window 256 16 B (natrix fsync vs nats lazy)|js-pub --size 16 --window 256"
+    "js-w256-128|js-pub window 256 128 B (natrix fsync vs nats lazy)|js-pub --size 128 --window 256"
     "js-w256-1k|js-pub window 256 1 KiB (natrix fsync vs nats lazy)|js-pub --size 1024 --window 256"
     "js-w256-16-4p|js-pub 4 publishers window 256 16 B (natrix fsync vs nats lazy)|js-pub --size 16 --window 256 --pubs 4"
     "js-w256-16-interval|js-pub window 256 16 B (natrix 1 s interval vs nats lazy)|js-pub --size 16 --window 256|natrix-interval"
@@ -342,6 +366,10 @@ run_one() {
     out=$(timeout "$tmo" "${lgpin[@]}" "$LOADGEN" "$@" --url "$URL" --json --quiet "${extra[@]}" 2>"$SERVER_LOG.lg")
     rc=$?
     set -e
+    # JetStream publish rows on natrix: its group-commit fdatasyncs (from /metrics) per run.
+    if [[ $1 == js-pub && $server == natrix* && -n $out && -n $MON ]]; then
+        counts=$(js_sync_counts "$MON" "$out")
+    fi
     if [[ -n $perf_pid ]]; then
         kill -INT "$perf_pid" 2>/dev/null || true
         wait "$perf_pid" 2>/dev/null || true

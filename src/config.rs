@@ -188,6 +188,18 @@ pub struct JetStreamConfig {
     /// from across a leaf link); absent = none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub domain: Option<String>,
+    // Atomic batch limits: nats-server's `jetstream { limits { batch { max_msgs,
+    // max_inflight_per_stream, max_inflight_total, timeout } } }`, which its /varz shows as
+    // `max_batch_size`, `max_batch_inflight_per_stream`, `max_batch_inflight_total`,
+    // `max_batch_timeout`. Defaults are nats-server's.
+    /// Messages in one atomic batch (10199 beyond).
+    pub max_batch_size: u64,
+    /// Open atomic batches per stream (429 / 10210 beyond).
+    pub max_batch_inflight_per_stream: u64,
+    /// Open atomic batches in all, per core (429 / 10210 beyond).
+    pub max_batch_inflight_total: u64,
+    /// An open batch without a message for this long is abandoned (ms).
+    pub max_batch_timeout_ms: u64,
 }
 
 /// `jetstream.sync`: "always", or a sync interval in milliseconds.
@@ -260,6 +272,10 @@ impl Default for JetStreamConfig {
             max_file_bytes: -1,
             dead_letter: Default::default(),
             domain: None,
+            max_batch_size: 1000,
+            max_batch_inflight_per_stream: 50,
+            max_batch_inflight_total: 1000,
+            max_batch_timeout_ms: 10_000,
         }
     }
 }
@@ -727,6 +743,25 @@ impl Config {
                 return bad(key, format!("must be -1 (unlimited) or positive, got {v}"));
             }
         }
+        for (key, v) in [
+            ("jetstream.max_batch_size", self.jetstream.max_batch_size),
+            (
+                "jetstream.max_batch_inflight_per_stream",
+                self.jetstream.max_batch_inflight_per_stream,
+            ),
+            (
+                "jetstream.max_batch_inflight_total",
+                self.jetstream.max_batch_inflight_total,
+            ),
+            (
+                "jetstream.max_batch_timeout_ms",
+                self.jetstream.max_batch_timeout_ms,
+            ),
+        ] {
+            if v == 0 {
+                return bad(key, "must be at least 1".to_owned());
+            }
+        }
         for (stream, subject) in &self.jetstream.dead_letter {
             if !crate::subject::is_valid_publish_subject(subject.as_bytes()) {
                 return bad(
@@ -954,6 +989,10 @@ mod tests {
                 max_file_bytes: 1 << 40,
                 dead_letter: [("ORDERS".to_owned(), "dlq.orders".to_owned())].into(),
                 domain: None,
+                max_batch_size: 3,
+                max_batch_inflight_per_stream: 4,
+                max_batch_inflight_total: 5,
+                max_batch_timeout_ms: 6,
             },
             authorization: None,
             leafnodes: None,
@@ -1122,6 +1161,10 @@ mod tests {
             (
                 "[jetstream]\nmax_segment_bytes = 10\n".into(),
                 "test.toml:2: jetstream.max_segment_bytes: must be at least 4096",
+            ),
+            (
+                "[jetstream]\nmax_batch_inflight_total = 0\n".into(),
+                "test.toml:2: jetstream.max_batch_inflight_total: must be at least 1",
             ),
             (
                 "[jetstream]\nmax_file_bytes = 0\n".into(),

@@ -25,6 +25,13 @@ use crate::sublist::Sublist;
 const MATCH_CACHE_ENTRIES: usize = 4096;
 /// Most queued output bytes one [`Engine::take_output`] hands the writer (one socket write).
 pub const WRITE_CHUNK_BYTES: usize = 256 * 1024;
+/// Most segments one [`Engine::take_output_segments`] hands the writer (Linux `IOV_MAX`).
+pub const WRITE_MAX_SEGMENTS: usize = 1024;
+/// Payloads of at least this size are queued for a subscriber as shared segments and
+/// gathered by the socket write, not copied into its output buffer.
+pub const VECTORED_PAYLOAD_BYTES: usize = 512;
+/// Capacity an idle connection's emptied output buffer may keep (more is released).
+const IDLE_OUT_BYTES: usize = 4096;
 /// Items queued for one peer beyond which readers on this core pause (ring overflow policy).
 pub const PEER_BACKLOG_HIGH_WATER_ITEMS: usize = 64 * 1024;
 /// Message bytes forwarded to one peer and not yet credited back, beyond which readers on
@@ -386,7 +393,7 @@ impl Engine {
         s.close = Some(reason);
         s.flush_before_close = flush;
         if !flush {
-            s.out.clear();
+            s.discard_output();
         }
         if s.barrier_seq.take().is_some() {
             self.blocked.retain(|(c, _)| *c != conn);
@@ -470,20 +477,27 @@ impl Engine {
 
     // ----- the writer side -------------------------------------------------------------
 
-    /// Hands the connection's queued output to the writer in `buf` (which must be empty)
-    /// without letting a buffer be freed and faulted in again page by page: a small queue
-    /// (at most [`WRITE_CHUNK_BYTES`] in a buffer not much larger) by swapping the buffers
-    /// (the writer's emptied one, pages still mapped, becomes the queue); a backlog one
-    /// bounded, copied chunk at a time, the queue keeping its grown buffer (reused from
-    /// its start once drained) instead of handing it to the writer to drop.
+    /// Hands the connection's queued output to the writer in `buf` (which must be empty),
+    /// copied into one buffer (tests and callers that need contiguous bytes; the writer
+    /// task uses [`Engine::take_output_segments`]): the queued segments, then at most
+    /// [`WRITE_CHUNK_BYTES`] of `out`, without letting a buffer be freed and faulted in
+    /// again page by page (a small `out` is swapped with `buf`, a backlog is copied a
+    /// bounded chunk at a time while `out` keeps its grown buffer).
     pub fn take_output(&mut self, conn: ConnId, buf: &mut BytesMut) -> OutputState {
         debug_assert!(buf.is_empty());
         let s = self.session_mut(conn);
         s.write_signalled = false;
-        if !s.out.is_empty() {
-            if s.out.len() <= WRITE_CHUNK_BYTES && s.out.capacity() <= 2 * WRITE_CHUNK_BYTES {
+        if s.has_output() {
+            if s.out_segs.is_empty()
+                && s.out.len() <= WRITE_CHUNK_BYTES
+                && s.out.capacity() <= 2 * WRITE_CHUNK_BYTES
+            {
                 std::mem::swap(&mut s.out, buf);
             } else {
+                for seg in s.out_segs.drain(..) {
+                    buf.extend_from_slice(&seg);
+                }
+                s.out_segs_bytes = 0;
                 let n = s.out.len().min(WRITE_CHUNK_BYTES);
                 buf.extend_from_slice(&s.out[..n]);
                 // The writer comes back for the rest as soon as this chunk is written.
@@ -496,6 +510,56 @@ impl Engine {
             OutputState::Close
         } else {
             OutputState::Idle
+        }
+    }
+
+    /// Hands the connection's queued output to the writer as segments in `segs` (which must
+    /// be empty), for one vectored socket write: the queued segments (header lines and the
+    /// payloads they announce, shared, not copied), then `out` split off as one more, up to
+    /// [`WRITE_CHUNK_BYTES`] and [`WRITE_MAX_SEGMENTS`]. `out` keeps the rest of its buffer
+    /// and, once the writer dropped what it took, reuses it from the start (no buffer is
+    /// freed and faulted in again page by page).
+    pub fn take_output_segments(&mut self, conn: ConnId, segs: &mut Vec<Bytes>) -> OutputState {
+        debug_assert!(segs.is_empty());
+        let s = self.session_mut(conn);
+        s.write_signalled = false;
+        if !s.has_output() {
+            return if s.close.is_some() {
+                OutputState::Close
+            } else {
+                OutputState::Idle
+            };
+        }
+        let mut taken = 0;
+        while taken < WRITE_CHUNK_BYTES && segs.len() < WRITE_MAX_SEGMENTS {
+            let Some(seg) = s.out_segs.pop_front() else {
+                break;
+            };
+            taken += seg.len();
+            s.out_segs_bytes -= seg.len();
+            segs.push(seg);
+        }
+        if s.out_segs.is_empty()
+            && !s.out.is_empty()
+            && taken < WRITE_CHUNK_BYTES
+            && segs.len() < WRITE_MAX_SEGMENTS
+        {
+            let n = s.out.len().min(WRITE_CHUNK_BYTES - taken);
+            let chunk = s.out.split_to(n).freeze();
+            taken += chunk.len();
+            segs.push(chunk);
+        }
+        s.inflight_bytes = taken;
+        OutputState::Data
+    }
+
+    /// The writer of `conn` has nothing to write and waits: an emptied output buffer grown
+    /// past [`IDLE_OUT_BYTES`] is released (an idle connection holds little memory).
+    pub fn output_idle(&mut self, conn: ConnId) {
+        if let Some(s) = self.sessions[conn as usize].as_mut() {
+            if s.out.is_empty() && s.out.capacity() > IDLE_OUT_BYTES {
+                s.out = BytesMut::new();
+            }
         }
     }
 

@@ -76,14 +76,15 @@ impl Engine {
 
     /// A `$JS.API` request nobody took in an account without JetStream gets nats-server's
     /// `10039` answer (instead of no responders); true when it was answered. `$G` keeps
-    /// its old answer when the server runs without JetStream (no responders).
+    /// its old answer when the server runs without JetStream (no responders)
+    /// ([`crate::accounts::Accounts::refuses_jetstream`]).
     pub(super) fn refuse_jetstream(
         &mut self,
         account: AccountId,
         subject: &Bytes,
         reply: &Bytes,
     ) -> bool {
-        if account == GLOBAL || self.accounts.get(account).jetstream {
+        if !self.accounts.refuses_jetstream(account) {
             return false;
         }
         let Some(answer) = crate::jetstream::account_refusal::not_enabled_for_account(subject)

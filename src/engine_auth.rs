@@ -252,7 +252,7 @@ impl Engine {
     /// Closes connections that did not authenticate within the auth timeout, and JWT users
     /// whose JWT expired.
     pub(super) fn check_auth_timeouts(&mut self, now_ns: u64) {
-        if self.auth.is_none() {
+        if self.auth.is_none() && self.leaf_link_count() == 0 {
             return;
         }
         for id in 0..self.sessions.len() as ConnId {
@@ -265,7 +265,9 @@ impl Engine {
                 continue;
             }
             let late = s.auth_deadline_ns.is_some_and(|d| now_ns >= d);
-            if late && s.is_open() && !s.connected && s.auth_pending.is_none() {
+            // (A leaf link counts as connected from the start; it is bound once up.)
+            let unbound = !s.connected || s.leaf.as_ref().is_some_and(|l| !l.is_up());
+            if late && s.is_open() && unbound && s.auth_pending.is_none() {
                 self.send_err(id, AUTH_TIMEOUT);
                 self.close(id, CloseReason::AuthenticationTimeout, true);
             }
@@ -450,7 +452,7 @@ mod tests {
         let mut e = engine("");
         // Operator mode's accounts are the resolver's: the user's account must exist.
         let accounts = crate::accounts::Accounts::build(
-            &crate::accounts::from_operator::accounts_of(&trust),
+            &crate::accounts::from_operator::accounts_of(&trust, 0),
             Some(trust.system_account()),
             false,
             [0; 4],

@@ -34,6 +34,12 @@ pub(crate) struct LeafState {
     links: Vec<ConnId>,
     /// Deliveries to links during one routing pass: (link, queue group picked on it).
     scratch: Vec<(ConnId, Option<Bytes>)>,
+    /// A JetStream delivery's reply with its stored subject after `@` (see `flush_leaf`).
+    reply_scratch: Vec<u8>,
+    /// Link members of queue groups on this core and the others (cross-core picks).
+    weights: leaf::weights::QueueWeights,
+    /// Per other core for one queue pick: (core, client members, link weight).
+    peer_scratch: Vec<(usize, u64, u64)>,
     /// `$JS.<domain>.API.` when JetStream has a domain (mapped to `$JS.API.`).
     js_domain_prefix: Option<Bytes>,
 }
@@ -120,6 +126,8 @@ impl Engine {
         if matches!(role, LeafRole::Accept) {
             let nonce = self.leaf_nonce();
             s.nonce = Some(nonce.clone());
+            // No CONNECT in time: -ERR 'Authentication Timeout' (`check_auth_timeouts`).
+            s.auth_deadline_ns = Some(now_ns.saturating_add(settings.auth_timeout_ns));
             let info = LeafInfo {
                 server_id: settings.server_id.clone(),
                 server_name: settings.server_name.clone(),
@@ -246,9 +254,7 @@ impl Engine {
             LeafOp::Sub { subject, queue } => self.on_leaf_sub(conn, subject, queue),
             LeafOp::Unsub { subject, queue } => {
                 let sid = leaf::link_sid(&subject, queue.as_deref());
-                if let Some(link) = self.session_mut(conn).leaf.as_mut() {
-                    link.queue_weights.remove(&sid);
-                }
+                // (`remove_sub` forgets the queue weight and tells the other cores.)
                 if let Some(&key) = self.session(conn).subs.get(&sid) {
                     self.remove_sub(key);
                 }
@@ -451,6 +457,9 @@ impl Engine {
         };
         let local = self.local_interest.count(account, subject, queue);
         let remote = self.remote.total(account, subject, queue);
+        // Links count as their LS+ weight (nats-server adds a leaf's weight to what it
+        // announces to the other leafs).
+        let extra = queue.map_or(0, |q| self.links_extra_weight(account, subject, q));
         let Some(s) = self.sessions[conn as usize].as_mut() else {
             return;
         };
@@ -458,8 +467,15 @@ impl Engine {
             return;
         }
         let sid = leaf::link_sid(subject, queue.map(|q| &q[..]));
-        let own = s.subs.contains_key(&sid) as u32;
-        let members = (local + remote).saturating_sub(own);
+        let own = match s.subs.contains_key(&sid) {
+            false => 0,
+            true => s
+                .leaf
+                .as_ref()
+                .and_then(|l| l.queue_weights.get(&sid).copied())
+                .unwrap_or(1),
+        };
+        let members = (local + remote + extra).saturating_sub(own);
         let Session { leaf, out, .. } = s;
         if let Some(link) = leaf.as_mut() {
             if link.announce(subject, queue, members, out) {
@@ -522,7 +538,18 @@ impl Engine {
                 .leaf
                 .as_mut()
                 .expect("a leaf session");
-            link.queue_weights.insert(sid.clone(), (*weight).max(1));
+            let old = link.queue_weights.insert(sid.clone(), (*weight).max(1));
+            if old != Some((*weight).max(1)) {
+                // Before the subscription's own interest update, so another core never
+                // takes this member for a client.
+                let account = self.session(conn).account;
+                let group = queue.as_ref().map(|q| q.0.clone()).expect("a queue");
+                self.link_weights_changed(account, &subject, &group);
+                if old.is_some() {
+                    // The other links hear the new weight.
+                    self.leaf_interest_changed(account, &subject, Some(&group));
+                }
+            }
         }
         if self.session(conn).subs.contains_key(&sid) {
             // A queue weight update.
@@ -555,9 +582,14 @@ impl Engine {
             // deny_imports: dropped (nats-server's soliciting side does the same).
             return;
         }
+        // A JetStream delivery: routed by its delivery subject, shown with the stored one.
+        let (reply, shown) = match reply.as_ref().and_then(wire::decode_js_deliver) {
+            Some((ack, stored)) => (Some(ack), Some(stored)),
+            None => (reply, None),
+        };
         let msg = Routed {
             subject: &subject,
-            shown: None,
+            shown: shown.as_ref(),
             reply: reply.as_ref(),
             header_len,
             message: &message,
@@ -580,6 +612,15 @@ impl Engine {
         }
         let mut scratch = std::mem::take(&mut self.leaf.scratch);
         scratch.sort_by_key(|(c, _)| *c);
+        // A consumer delivery crosses as nats-server sends it: the delivery subject, and the
+        // stored subject after an `@` in the ack reply (the other side shows it again).
+        let mut reply = msg.reply.map(|r| &r[..]);
+        let mut reply_buf = std::mem::take(&mut self.leaf.reply_scratch);
+        if let (Some(r), Some(shown)) = (reply, msg.shown) {
+            if wire::encode_js_deliver(r, shown, &mut reply_buf) {
+                reply = Some(&reply_buf[..]);
+            }
+        }
         let mut queues: Vec<Bytes> = Vec::new();
         let mut i = 0;
         while i < scratch.len() {
@@ -606,7 +647,7 @@ impl Engine {
             wire::write_lmsg(
                 &mut s.out,
                 msg.subject,
-                msg.reply.map(|r| &r[..]),
+                reply,
                 &queues,
                 msg.header_len,
                 msg.message,
@@ -622,6 +663,7 @@ impl Engine {
         }
         scratch.clear();
         self.leaf.scratch = scratch;
+        self.leaf.reply_scratch = reply_buf;
     }
 
     /// The leaf links of this core with their remote name and interest counts (`/leafz`).
@@ -635,6 +677,112 @@ impl Engine {
                 Some((*c, l.remote_name.clone(), s.subs.len()))
             })
             .collect()
+    }
+
+    // ----- queue weights of links across cores (leaf::weights) ---------------------------
+
+    /// This core's link members of `(subject, queue)` in `account` changed (a new member, a
+    /// new weight, one gone): tell the other cores how many there are and what they weigh.
+    pub(super) fn link_weights_changed(
+        &mut self,
+        account: AccountId,
+        subject: &Bytes,
+        queue: &Bytes,
+    ) {
+        if self.cfg.n_cores < 2 {
+            return;
+        }
+        let sid = leaf::link_sid(subject, Some(queue));
+        let (mut links, mut weight) = (0u32, 0u32);
+        for c in &self.leaf.links {
+            let Some(s) = self.sessions[*c as usize].as_ref() else {
+                continue;
+            };
+            if s.account != account {
+                continue;
+            }
+            if let Some(w) = s.leaf.as_ref().and_then(|l| l.queue_weights.get(&sid)) {
+                links += 1;
+                weight = weight.saturating_add(*w);
+            }
+        }
+        let Some(update) = self
+            .leaf
+            .weights
+            .local_changed(account, subject, queue, links, weight)
+        else {
+            return;
+        };
+        for peer in 0..self.cfg.n_cores {
+            if peer != self.cfg.core_id {
+                self.push_peer(peer, RingItem::LeafWeights(update.clone()));
+            }
+        }
+    }
+
+    /// What another core said about its link members of a queue group.
+    pub(super) fn apply_peer_link_weights(
+        &mut self,
+        peer: usize,
+        update: &leaf::weights::LinkWeights,
+    ) {
+        self.leaf.weights.apply(peer, update);
+        self.leaf_interest_changed(update.account, &update.subject, Some(&update.queue));
+    }
+
+    /// What the links of `(subject, queue)` on every core weigh beyond one member each.
+    fn links_extra_weight(&self, account: AccountId, subject: &Bytes, queue: &Bytes) -> u32 {
+        let peers = self
+            .leaf
+            .weights
+            .peers_extra_weight(account, subject, queue, |peer| {
+                self.remote.peer_count(peer, account, subject, Some(queue))
+            });
+        let sid = leaf::link_sid(subject, Some(queue));
+        let here: u32 = self
+            .leaf
+            .links
+            .iter()
+            .filter_map(|c| self.sessions[*c as usize].as_ref())
+            .filter(|s| s.account == account && s.subs.contains_key(&sid))
+            .filter_map(|s| s.leaf.as_ref()?.queue_weights.get(&sid))
+            .map(|w| w.saturating_sub(1))
+            .sum();
+        peers + here
+    }
+
+    /// The other cores' members of queue group `name` matching `subject` (from `remote`, one
+    /// entry per core and subscription subject), per core: (core, client members, link
+    /// weight). Without links on other cores every member counts as a client. The vector
+    /// goes back with [`Engine::give_back_peer_members`].
+    pub(super) fn peer_members(
+        &mut self,
+        account: AccountId,
+        name: &Bytes,
+        subject: &[u8],
+        remote: &[PeerInterest],
+    ) -> Vec<(usize, u64, u64)> {
+        let mut peers = std::mem::take(&mut self.leaf.peer_scratch);
+        peers.clear();
+        for m in remote {
+            match peers.iter_mut().find(|p| p.0 == m.peer) {
+                Some(p) => p.1 += u64::from(m.member_count),
+                None => peers.push((m.peer, u64::from(m.member_count), 0)),
+            }
+        }
+        if !self.leaf.weights.no_peer_links() {
+            for p in peers.iter_mut() {
+                let (links, weight) = self.leaf.weights.peer_links(account, name, subject, p.0);
+                p.1 = p.1.saturating_sub(u64::from(links));
+                p.2 = u64::from(weight);
+            }
+        }
+        peers
+    }
+
+    /// Returns [`Engine::peer_members`]' vector for reuse.
+    pub(super) fn give_back_peer_members(&mut self, peers: Vec<(usize, u64, u64)>) {
+        self.leaf.peer_scratch = peers;
     }
 }
 

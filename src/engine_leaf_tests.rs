@@ -25,6 +25,7 @@ fn settings() -> Arc<LeafSettings> {
         auth: None,
         tls_required: false,
         tls_verify: false,
+        auth_timeout_ns: 2_000_000_000,
     })
 }
 
@@ -450,4 +451,120 @@ fn queue_picks_among_links_follow_their_ls_plus_weights() {
         }
     }
     assert!((1700..2300).contains(&counts[1]), "{counts:?}");
+}
+
+/// An accepted link from server `name` on `core`, handshake done.
+fn named_link(t: &mut Two, core: usize, name: &str) -> ConnId {
+    let l = t.cores[core].open_leaf("127.0.0.1", 1, 1, LeafRole::Accept, "$G");
+    t.out(core, l);
+    let connect = LEAF_CONNECT
+        .replace("\"name\":\"other\"", &format!("\"name\":\"{name}\""))
+        .replace("\"cluster\":\"other\"", &format!("\"cluster\":\"{name}\""));
+    t.send(core, l, &connect);
+    t.out(core, l);
+    l
+}
+
+#[test]
+fn queue_picks_weigh_links_on_different_cores() {
+    let mut t = Two::new();
+    let a = named_link(&mut t, 0, "a");
+    let b = named_link(&mut t, 1, "b");
+    t.send(0, a, "LS+ work g 1\r\n");
+    t.send(1, b, "LS+ work g 3\r\n");
+    let n = 4000;
+    // Published on either core: weight 3 against 1 wherever the links are.
+    for core in [0, 1] {
+        let c = t.client(core);
+        let (mut on_a, mut on_b) = (0, 0);
+        for _ in 0..n {
+            t.send(core, c, "PUB work 1\r\nx\r\n");
+            on_a += t.out(0, a).matches("LMSG").count();
+            on_b += t.out(1, b).matches("LMSG").count();
+        }
+        assert_eq!(on_a + on_b, n, "each message once");
+        assert!(
+            (2700..3300).contains(&on_b),
+            "from core {core}: {on_a}/{on_b}"
+        );
+    }
+    // A client member on any core comes first; the links get nothing meanwhile.
+    let c0 = t.client(0);
+    let c1 = t.client(1);
+    t.send(1, c1, "SUB work g 9\r\n");
+    t.out(0, a);
+    t.out(1, b);
+    for _ in 0..200 {
+        t.send(0, c0, "PUB work 1\r\nx\r\n");
+    }
+    assert_eq!(t.out(1, c1).matches("MSG work 9").count(), 200);
+    assert_eq!((t.out(0, a), t.out(1, b)), (String::new(), String::new()));
+    // Gone again: back to the links; and a link leaving takes its weight with it.
+    t.send(1, c1, "UNSUB 9\r\n");
+    t.send(1, b, "LS- work g\r\n");
+    for _ in 0..100 {
+        t.send(0, c0, "PUB work 1\r\nx\r\n");
+    }
+    assert_eq!(t.out(0, a).matches("LMSG").count(), 100);
+}
+
+#[test]
+fn js_deliveries_cross_with_the_stored_subject_after_an_at() {
+    let mut t = Two::new();
+    let a = named_link(&mut t, 1, "a");
+    let b = named_link(&mut t, 0, "b");
+    let c0 = t.client(0);
+    t.send(0, c0, "SUB dlv.x 1\r\n");
+    t.send(0, b, "LS+ dlv.x\r\n");
+    t.out(1, a);
+    t.out(0, b);
+    // As nats-server writes a consumer delivery: delivery subject, ack reply @ stored subject.
+    let ack = "$JS.ACK.O.c.1.5.5.1700000000000000000.0";
+    t.send(1, a, &format!("LMSG dlv.x {ack}@o.5 2\r\nhi\r\n"));
+    // A client sees the stored subject and the bare ack reply (on another core, too) ...
+    assert_eq!(t.out(0, c0), format!("MSG o.5 1 {ack} 2\r\nhi\r\n"));
+    // ... and the next link the same form again.
+    assert_eq!(t.out(0, b), format!("LMSG dlv.x {ack}@o.5 2\r\nhi\r\n"));
+    // Any other reply with an `@` crosses untouched.
+    t.send(1, a, "LMSG dlv.x _INBOX.a@b 2\r\nhi\r\n");
+    assert_eq!(t.out(0, c0), "MSG dlv.x 1 _INBOX.a@b 2\r\nhi\r\n");
+}
+
+/// The last `LS+`/`LS-` line of `out` (an update may pass through a step when the other
+/// core's two updates land one after the other).
+fn last_line(out: &str) -> &str {
+    out.trim_end().rsplit("\r\n").next().unwrap_or("")
+}
+
+#[test]
+fn links_are_announced_with_the_weight_of_the_other_links() {
+    let mut t = Two::new();
+    let a = named_link(&mut t, 1, "a");
+    let b = named_link(&mut t, 1, "b");
+    let c = named_link(&mut t, 0, "c");
+    // A's group of three is announced to the other links as three members (nats-server
+    // adds a leaf's weight), on its core and the other.
+    t.send(1, a, "LS+ work g 3\r\n");
+    assert_eq!(t.out(1, b), "LS+ work g 3\r\n");
+    assert_eq!(t.out(0, c), "LS+ work g 3\r\n");
+    assert_eq!(t.out(1, a), "", "its own interest is not announced back");
+    // A new weight; a client member on core 0 adds one.
+    t.send(1, a, "LS+ work g 1\r\n");
+    assert_eq!(t.out(1, b), "LS+ work g 1\r\n");
+    assert_eq!(t.out(0, c), "LS+ work g 1\r\n");
+    let c0 = t.client(0);
+    t.send(0, c0, "SUB work g 5\r\n");
+    assert_eq!(t.out(1, b), "LS+ work g 2\r\n");
+    assert_eq!(t.out(1, a), "LS+ work g 1\r\n");
+    // C's members count for A and B; A leaving leaves the client and C.
+    t.send(0, c, "LS+ work g 4\r\n");
+    assert_eq!(last_line(&t.out(1, a)), "LS+ work g 5");
+    assert_eq!(last_line(&t.out(1, b)), "LS+ work g 6");
+    t.send(1, a, "LS- work g\r\n");
+    assert_eq!(last_line(&t.out(1, b)), "LS+ work g 5");
+    assert_eq!(last_line(&t.out(0, c)), "LS+ work g 1");
+    // The client and C gone too: nothing left to announce.
+    t.send(0, c0, "UNSUB 5\r\n");
+    t.send(0, c, "LS- work g\r\n");
+    assert_eq!(last_line(&t.out(1, b)), "LS- work g");
 }

@@ -27,6 +27,7 @@ impl Engine {
                     cluster,
                     account,
                 } => self.evict_duplicate_links(&name, &cluster, &account, None),
+                RingItem::LeafWeights(update) => self.apply_peer_link_weights(peer, &update),
                 RingItem::Credit { bytes } => {
                     let inflight = &mut self.peer_inflight_bytes[peer];
                     debug_assert!(*inflight >= bytes);

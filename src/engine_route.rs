@@ -158,15 +158,29 @@ impl Engine {
                 .find(|(n, _)| n == name)
                 .map(|(_, m)| m.as_slice())
                 .unwrap_or(&[]);
-            delivered +=
-                self.pick_queue_member(name, members, remote_members, publisher, msg, &mut routes);
+            delivered += self.pick_queue_member(
+                account,
+                name,
+                members,
+                remote_members,
+                publisher,
+                msg,
+                &mut routes,
+            );
         }
         for (name, remote_members) in &remote.queues {
             if local.queues.iter().any(|(n, _)| n == name) || !queue_allowed(msg, name) {
                 continue;
             }
-            delivered +=
-                self.pick_queue_member(name, &[], remote_members, publisher, msg, &mut routes);
+            delivered += self.pick_queue_member(
+                account,
+                name,
+                &[],
+                remote_members,
+                publisher,
+                msg,
+                &mut routes,
+            );
         }
         for (peer, route) in routes.iter_mut().enumerate() {
             if !route.plain && route.queues.is_empty() {
@@ -192,9 +206,13 @@ impl Engine {
     }
 
     /// Picks the one member of a queue group that gets a message, among this core's
-    /// members and the other cores' (weighted by their member counts).
+    /// members and the other cores' (weighted by their member counts). As nats-server:
+    /// clients (and internal members) on any core first; only when there are none, the leaf
+    /// links of every core, each weighed by its `LS+` weight (`leaf::weights`).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn pick_queue_member(
         &mut self,
+        account: AccountId,
         name: &Bytes,
         local_members: &[SubKey],
         remote_members: &[PeerInterest],
@@ -202,41 +220,62 @@ impl Engine {
         msg: &Routed<'_>,
         routes: &mut [PeerRoute],
     ) -> usize {
-        let remote_weight = remote_members
-            .iter()
-            .map(|m| m.member_count as u64)
-            .sum::<u64>();
-        // As nats-server: a member across a leaf link only when no other member is known.
-        let skip_links = remote_weight > 0
-            || local_members
+        let peers = self.peer_members(account, name, msg.subject, remote_members);
+        let picked = self.pick_among(name, local_members, &peers, publisher, msg, routes);
+        self.give_back_peer_members(peers);
+        picked
+    }
+
+    fn pick_among(
+        &mut self,
+        name: &Bytes,
+        local_members: &[SubKey],
+        peers: &[(usize, u64, u64)],
+        publisher: Option<ConnId>,
+        msg: &Routed<'_>,
+        routes: &mut [PeerRoute],
+    ) -> usize {
+        let client = |e: &Engine, k: SubKey| e.eligible(k, publisher) && !e.is_link_sub(k);
+        let local_clients = local_members.iter().filter(|k| client(self, **k)).count() as u64;
+        let remote_clients: u64 = peers.iter().map(|p| p.1).sum();
+        let links = local_clients + remote_clients == 0;
+        let candidate = |e: &Engine, k: SubKey| {
+            e.eligible(k, publisher)
+                && (if links {
+                    e.is_link_sub(k)
+                } else {
+                    !e.is_link_sub(k)
+                })
+        };
+        let peer_weight = |p: &(usize, u64, u64)| if links { p.2 } else { p.1 };
+        let local_weight = if links {
+            local_members
                 .iter()
-                .any(|k| self.eligible(*k, publisher) && !self.is_link_sub(*k));
-        let candidate =
-            |e: &Engine, k: SubKey| e.eligible(k, publisher) && !(skip_links && e.is_link_sub(k));
-        let local_weight = local_members
-            .iter()
-            .filter(|k| candidate(self, **k))
-            .map(|k| self.queue_weight(*k))
-            .sum::<u64>();
-        let total: u64 = local_weight + remote_weight;
+                .filter(|k| candidate(self, **k))
+                .map(|k| self.queue_weight(*k))
+                .sum::<u64>()
+        } else {
+            local_clients
+        };
+        let total = local_weight + peers.iter().map(peer_weight).sum::<u64>();
         if total == 0 {
             return 0;
         }
         let mut pick = self.rng.random_range(0..total);
         if pick < local_weight {
             let key = self
-                .nth_by_weight(local_members, pick, |e, k| candidate(e, k))
+                .nth_by_weight(local_members, pick, candidate)
                 .expect("pick is below the eligible weight");
             return self.deliver_local(key, publisher, msg) as usize;
         }
         pick -= local_weight;
-        for m in remote_members {
-            if pick < m.member_count as u64 {
-                routes[m.peer].queues.push(name.clone());
+        for p in peers {
+            if pick < peer_weight(p) {
+                routes[p.0].queues.push(name.clone());
                 // The forward itself is counted once per peer by the caller.
                 return 0;
             }
-            pick -= m.member_count as u64;
+            pick -= peer_weight(p);
         }
         unreachable!("pick is below the total weight")
     }
@@ -381,30 +420,50 @@ impl Engine {
                 p.on_request_delivered(reply, self.clock_ns);
             }
         }
-        let before = s.out.len();
+        let before = s.pending_bytes();
+        s.out_room(256);
         let shown = msg.shown.unwrap_or(msg.subject);
         let reply = msg.reply.map(|r| &r[..]);
-        if msg.header_len > 0 {
-            if s.opts.headers {
-                encode::write_hmsg(
+        let with_headers = msg.header_len > 0 && s.opts.headers;
+        let body = if msg.header_len > 0 && !with_headers {
+            &msg.message[msg.header_len..]
+        } else {
+            &msg.message[..]
+        };
+        if body.len() >= VECTORED_PAYLOAD_BYTES {
+            // Large: the control line goes into the buffer, the payload is queued as the
+            // segment it already is (the socket write gathers them), CR LF follows it.
+            if with_headers {
+                encode::write_hmsg_head(
                     &mut s.out,
                     shown,
                     &entry.sid,
                     reply,
                     msg.header_len,
-                    msg.message,
+                    body.len(),
+                    0,
                 );
             } else {
-                encode::write_msg(
-                    &mut s.out,
-                    shown,
-                    &entry.sid,
-                    reply,
-                    &msg.message[msg.header_len..],
-                );
+                encode::write_msg_head(&mut s.out, shown, &entry.sid, reply, body.len(), 0);
             }
+            let payload = if with_headers || msg.header_len == 0 {
+                msg.message.clone()
+            } else {
+                msg.message.slice(msg.header_len..)
+            };
+            s.queue_payload(payload);
+            s.out.extend_from_slice(b"\r\n");
+        } else if with_headers {
+            encode::write_hmsg(
+                &mut s.out,
+                shown,
+                &entry.sid,
+                reply,
+                msg.header_len,
+                msg.message,
+            );
         } else {
-            encode::write_msg(&mut s.out, shown, &entry.sid, reply, msg.message);
+            encode::write_msg(&mut s.out, shown, &entry.sid, reply, body);
         }
         // As nats-server counts: the message bytes delivered (headers only when sent).
         let delivered_bytes = if msg.header_len > 0 && !s.opts.headers {
@@ -412,7 +471,7 @@ impl Engine {
         } else {
             msg.message.len()
         } as u64;
-        debug_assert!(s.out.len() > before);
+        debug_assert!(s.pending_bytes() > before);
         let over = self.count_outbound(conn, delivered_bytes);
         if finished {
             self.remove_sub(key);

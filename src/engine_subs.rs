@@ -201,9 +201,13 @@ impl Engine {
         let removed =
             self.local[entry.account as usize].remove(&entry.subject, entry.queue.as_deref(), &key);
         debug_assert!(removed);
+        let mut link_queue = false;
         if let SubTarget::Conn(conn) = entry.target {
             if let Some(s) = self.sessions[conn as usize].as_mut() {
                 s.subs.remove(&entry.sid);
+                if let (Some(link), true) = (s.leaf.as_mut(), entry.queue.is_some()) {
+                    link_queue = link.queue_weights.remove(&entry.sid).is_some();
+                }
             }
         }
         if let Some(update) =
@@ -215,6 +219,9 @@ impl Engine {
             self.broadcast_interest(update);
         }
         self.leaf_interest_changed(entry.account, &entry.subject, entry.queue.as_ref());
+        if let (true, Some(queue)) = (link_queue, &entry.queue) {
+            self.link_weights_changed(entry.account, &entry.subject, queue);
+        }
     }
 
     pub(super) fn broadcast_interest(&mut self, update: InterestUpdate) {

@@ -216,6 +216,20 @@ impl RemoteInterest {
             .sum()
     }
 
+    /// Subscriptions of `peer` in `account` with this (subject, queue).
+    pub fn peer_count(
+        &self,
+        peer: usize,
+        account: AccountId,
+        subject: &Bytes,
+        queue: Option<&Bytes>,
+    ) -> u32 {
+        self.stored
+            .get(&(peer, account, subject.clone(), queue.cloned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Every (subject, queue) some other core announced in `account`.
     pub fn keys(&self, account: AccountId) -> impl Iterator<Item = (Bytes, Option<Bytes>)> + '_ {
         self.stored

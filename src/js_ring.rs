@@ -55,4 +55,6 @@ pub struct StreamSummary {
     pub state: StreamStateView,
     /// Why its storage stopped (fail-stop until restart), if it did: for monitoring.
     pub failed: Option<String>,
+    /// Its mirror's or sources' state (STREAM.LIST shows it), if it has any.
+    pub origins: Option<Box<crate::jetstream::stream_origins::OriginsSummary>>,
 }

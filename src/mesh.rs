@@ -35,6 +35,9 @@ pub enum RingItem {
         /// The local account the link is bound to.
         account: String,
     },
+    /// The sender's leaf-link members of a queue group changed (how many, their weights):
+    /// queue picks weigh links across cores (`leaf::weights`).
+    LeafWeights(crate::leaf::weights::LinkWeights),
     /// Shutdown: the sender has stopped taking client input and this is its last item on
     /// this ring, so everything it forwarded to us has arrived.
     Quiesce,

@@ -241,7 +241,13 @@ pub fn start_with_signals(
     };
     let (account_cfgs, system_account) = match &trust {
         Some(t) => (
-            crate::accounts::from_operator::accounts_of(t),
+            // Activation tokens are checked against the wall clock once, at start-up.
+            crate::accounts::from_operator::accounts_of(
+                t,
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64),
+            ),
             Some(t.system_account().to_owned()),
         ),
         None => (cfg.accounts.clone(), cfg.system_account.clone()),
@@ -295,6 +301,12 @@ pub fn start_with_signals(
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             domain: js.domain.clone(),
+            batch: crate::streams::BatchLimits {
+                max_size: js.max_batch_size,
+                max_inflight_per_stream: js.max_batch_inflight_per_stream as usize,
+                max_inflight_total: js.max_batch_inflight_total as usize,
+                timeout_ns: js.max_batch_timeout_ms.saturating_mul(1_000_000),
+            },
         },
         max_segment_bytes: js.max_segment_bytes,
         domain: js.domain.clone(),
@@ -540,6 +552,17 @@ fn leaf_spec(
                 .map(|a| Arc::new(crate::leaf::auth::LeafAuthorization::new(a))),
             tls_required: tls.is_some(),
             tls_verify: tls.as_ref().is_some_and(|t| t.verify),
+            auth_timeout_ns: {
+                let secs = lc
+                    .authorization
+                    .as_ref()
+                    .and_then(|a| a.timeout.map(|s| s.0))
+                    .unwrap_or_else(|| match &tls {
+                        Some(t) => t.timeout.as_secs_f64() + 1.0,
+                        None => crate::auth::config::DEFAULT_AUTH_TIMEOUT_SECS,
+                    });
+                (secs * 1e9) as u64
+            },
         }),
         tls,
         listen_addr: (lc.port != 0).then(|| format!("{host}:{}", lc.port)),

@@ -76,6 +76,9 @@ impl CloseReason {
     }
 }
 
+/// Least an outbound buffer grows by when it must (see [`Session::out_room`]).
+pub const OUT_ALLOC_BYTES: usize = 16 * 1024;
+
 /// One client connection's protocol state.
 pub struct Session {
     /// The id advertised in INFO; `client_id % n_cores` is the owning core.
@@ -88,8 +91,14 @@ pub struct Session {
     pub opts: ConnectOptions,
     /// Whether CONNECT has been received.
     pub connected: bool,
-    /// Bytes queued for the socket, not yet handed to the writer.
+    /// Bytes queued for the socket, not yet handed to the writer: what `out_segs` holds,
+    /// then `out`.
     pub out: BytesMut,
+    /// Output queued ahead of `out` as shared segments: header lines split off `out` and
+    /// the large payloads they announce, handed to the socket as they are (not copied).
+    pub out_segs: std::collections::VecDeque<Bytes>,
+    /// Bytes in `out_segs`.
+    pub out_segs_bytes: usize,
     /// Bytes the writer has taken and is writing now (still count toward max pending).
     pub inflight_bytes: usize,
     /// Subscriptions by client-chosen sid.
@@ -162,7 +171,10 @@ impl Session {
             parser: Parser::new(max_control_line_bytes, max_payload_bytes),
             opts: ConnectOptions::default(),
             connected: false,
-            out: BytesMut::with_capacity(4096),
+            // Allocated on first use and released when the writer goes idle.
+            out: BytesMut::new(),
+            out_segs: std::collections::VecDeque::new(),
+            out_segs_bytes: 0,
             inflight_bytes: 0,
             subs: AHashMap::new(),
             pings_outstanding: 0,
@@ -195,7 +207,40 @@ impl Session {
 
     /// Outbound bytes this connection holds (queued plus being written).
     pub fn pending_bytes(&self) -> usize {
-        self.out.len() + self.inflight_bytes
+        self.out.len() + self.out_segs_bytes + self.inflight_bytes
+    }
+
+    /// Makes room for `need` more bytes in `out`: when it lacks them, at least
+    /// [`OUT_ALLOC_BYTES`] (its own buffer reclaimed once the writer dropped what it took,
+    /// else a new one), so small writes after a handover do not allocate one by one.
+    pub fn out_room(&mut self, need: usize) {
+        if self.out.capacity() - self.out.len() < need {
+            self.out.reserve(need.max(OUT_ALLOC_BYTES));
+        }
+    }
+
+    /// Whether output is queued and not yet taken by the writer.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty() || !self.out_segs.is_empty()
+    }
+
+    /// Drops queued output that was not taken by the writer.
+    pub fn discard_output(&mut self) {
+        self.out.clear();
+        self.out_segs.clear();
+        self.out_segs_bytes = 0;
+    }
+
+    /// Queues `payload` as a segment of its own after what `out` holds (which becomes a
+    /// segment too): a large payload reaches the socket without being copied.
+    pub fn queue_payload(&mut self, payload: Bytes) {
+        if !self.out.is_empty() {
+            let head = self.out.split().freeze();
+            self.out_segs_bytes += head.len();
+            self.out_segs.push_back(head);
+        }
+        self.out_segs_bytes += payload.len();
+        self.out_segs.push_back(payload);
     }
 
     /// Whether the connection is still open for deliveries.

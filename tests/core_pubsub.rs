@@ -665,3 +665,95 @@ async fn subscribe_ping_pong_then_publish_is_visible() {
         );
     }
 }
+
+/// Payload of message `i` in the large fan-out test: its sequence number, then bytes that
+/// depend on it and on their position (so a segment written twice, skipped or out of order
+/// shows as a wrong byte).
+fn fanout_payload(i: u32) -> Bytes {
+    let len = match i % 4 {
+        0 => 16,
+        1 => 600,
+        2 => 40 * 1024,
+        _ => 200 * 1024,
+    };
+    let mut p = Vec::with_capacity(len);
+    p.extend_from_slice(&i.to_be_bytes());
+    p.extend((4..len).map(|j| ((i as usize * 7 + j) % 251) as u8));
+    p.into()
+}
+
+/// A publisher sends large and small messages (some with headers) to a fast subscriber and
+/// to a raw subscriber that reads nothing for a while: the server's writes to the slow one
+/// fill its socket and wait, and both still get every message, whole and in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_payload_fan_out_with_a_slow_reader_delivers_everything_in_order() {
+    // About 24 MB: more than the kernel's socket buffers hold, less than max_pending.
+    const N: u32 = 400;
+    let s = TestServer::start_default();
+    let publisher = s.client().await;
+    let fast_client = s
+        .client_with(ConnectOptions::new().subscription_capacity(N as usize + 16))
+        .await;
+    let mut fast = fast_client.subscribe("big.>").await.unwrap();
+    sync_subs(&fast_client, &[&publisher]).await;
+    let mut slow = RawConn::connect_with(s.port, r#"{"verbose":false,"headers":true}"#).await;
+    slow.send(b"SUB big.> 7\r\n").await;
+    slow.ping_pong().await;
+    slow.sync_subs(&publisher).await;
+    for i in 0..N {
+        let subject = format!("big.{i}");
+        let payload = fanout_payload(i);
+        if i % 3 == 0 {
+            let mut headers = HeaderMap::new();
+            headers.insert("Seq", i.to_string().as_str());
+            publisher
+                .publish_with_headers(subject, headers, payload)
+                .await
+                .unwrap();
+        } else {
+            publisher.publish(subject, payload).await.unwrap();
+        }
+    }
+    flush(&publisher).await;
+    for i in 0..N {
+        let m = next(&mut fast).await;
+        assert_eq!(m.subject.as_str(), format!("big.{i}"));
+        assert!(
+            m.payload == fanout_payload(i),
+            "fast subscriber: message {i} corrupted"
+        );
+    }
+    // The slow reader starts reading only now, its socket long since full.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for i in 0..N {
+        let line = String::from_utf8(slow.read_line().await).unwrap();
+        let fields: Vec<&str> = line.trim_end().split(' ').collect();
+        let want = fanout_payload(i);
+        if i % 3 == 0 {
+            assert_eq!(fields[..3], ["HMSG", &format!("big.{i}"), "7"], "{line}");
+            let (hdr, total): (usize, usize) =
+                (fields[3].parse().unwrap(), fields[4].parse().unwrap());
+            let body = slow.read_exact(total + 2).await;
+            let headers = std::str::from_utf8(&body[..hdr]).unwrap();
+            assert!(headers.contains(&format!("Seq: {i}\r\n")), "{headers}");
+            assert!(
+                body[hdr..total] == want[..],
+                "slow subscriber: message {i} corrupted"
+            );
+            assert_eq!(&body[total..], b"\r\n");
+        } else {
+            assert_eq!(
+                fields,
+                ["MSG", &format!("big.{i}"), "7", &want.len().to_string()],
+                "{line}"
+            );
+            let body = slow.read_exact(want.len() + 2).await;
+            assert!(
+                body[..want.len()] == want[..],
+                "slow subscriber: message {i} corrupted"
+            );
+            assert_eq!(&body[want.len()..], b"\r\n");
+        }
+    }
+    slow.ping_pong().await;
+}

@@ -12,6 +12,8 @@
 //!   batches (10210), expected sequences and rollups inside a batch (10071, 10164, 10111) —
 //!   and nothing of a refused batch is stored;
 //! * a batch left open past the timeout (10 s) is dropped;
+//! * the limits come from the configuration (natrix `jetstream.max_batch_*`, nats-server
+//!   `jetstream { limits { batch { … } } }`), with the same refusals;
 //! * a committed batch survives a restart, an open one does not; after kill -9 in the middle
 //!   of committing batches, each batch is there whole or not at all.
 //!
@@ -25,7 +27,7 @@ use base64::Engine as _;
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use common::{assert_js_error, bounded, js_api, TestServer};
+use common::{assert_js_error, bounded, js_api, ServerOpts, TestServer};
 
 /// One reply to a batch message: `None` for the empty answer to a staged message.
 async fn send(
@@ -567,6 +569,90 @@ async fn an_abandoned_batch_is_dropped_after_the_timeout() {
     );
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(messages(&c, "T").await, 0);
+}
+
+/// natrix's `jetstream.max_batch_*` keys and nats-server's `jetstream.limits.batch` block,
+/// with the same small limits. One natrix core: its open-batch total counts per core.
+const BATCH_LIMITS_TOML: &str = "[jetstream]\nmax_batch_size = 3\nmax_batch_inflight_per_stream = 2\nmax_batch_inflight_total = 3\nmax_batch_timeout_ms = 1000\n";
+const BATCH_LIMITS_NATS: &str = "jetstream {\n  limits {\n    batch {\n      max_msgs: 3\n      max_inflight_per_stream: 2\n      max_inflight_total: 3\n      timeout: \"1s\"\n    }\n  }\n}\n";
+
+#[tokio::test]
+async fn batch_limits_come_from_the_configuration() {
+    let opts = ServerOpts {
+        cores: 1,
+        ..ServerOpts::with_toml(BATCH_LIMITS_TOML)
+    };
+    let server = TestServer::start_with_nats_conf(opts, Some(BATCH_LIMITS_NATS));
+    let c = server.client().await;
+    for name in ["L", "M"] {
+        let subject = format!("{}.>", name.to_lowercase());
+        create(
+            &c,
+            json!({"name": name, "subjects": [subject], "allow_atomic": true}),
+        )
+        .await;
+    }
+    // max_msgs: three messages commit, a fourth is too many and drops the batch.
+    stage(&c, "l.x", "ok", 1).await;
+    stage(&c, "l.x", "ok", 2).await;
+    let ack = send(&c, "l.x", "ok", 3, Some("1"), &[], b"x").await;
+    assert_eq!(ack.as_ref().map(|a| &a["count"]), Some(&json!(3)));
+    for seq in 1..=3 {
+        stage(&c, "l.x", "big", seq).await;
+    }
+    let r = send(&c, "l.x", "big", 4, Some("1"), &[], b"x").await;
+    assert_js_error(
+        &r.expect("refused"),
+        400,
+        10199,
+        "atomic publish batch is too large: 3",
+    );
+    let r = send(&c, "l.x", "big", 5, Some("1"), &[], b"x").await;
+    assert_js_error(
+        &r.expect("refused"),
+        400,
+        10199,
+        "atomic publish batch is too large: 3",
+    );
+    // An end-of-batch marker does not count.
+    for seq in 1..=3 {
+        stage(&c, "l.x", "eob", seq).await;
+    }
+    let ack = send(&c, "l.x", "eob", 4, Some("eob"), &[], b"").await;
+    assert_eq!(ack.as_ref().map(|a| &a["count"]), Some(&json!(3)));
+    assert_eq!(messages(&c, "L").await, 6);
+
+    // max_inflight_per_stream: two open batches on L, the third is refused.
+    stage(&c, "l.x", "o1", 1).await;
+    stage(&c, "l.x", "o2", 1).await;
+    let r = send(&c, "l.x", "o3", 1, None, &[], b"x").await;
+    assert_js_error(
+        &r.expect("refused"),
+        429,
+        10210,
+        "atomic publish too many inflight",
+    );
+    // max_inflight_total: one more on M makes three in all; a fourth is refused.
+    stage(&c, "m.x", "p1", 1).await;
+    let r = send(&c, "m.x", "p2", 1, None, &[], b"x").await;
+    assert_js_error(
+        &r.expect("refused"),
+        429,
+        10210,
+        "atomic publish too many inflight",
+    );
+
+    // timeout: 1 s without a message drops the open batches.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let r = send(&c, "l.x", "o1", 2, Some("1"), &[], b"x").await;
+    assert_js_error(
+        &r.expect("refused"),
+        400,
+        10176,
+        "atomic publish batch is incomplete",
+    );
+    stage(&c, "m.x", "p2", 1).await;
+    assert_eq!(messages(&c, "M").await, 0);
 }
 
 async fn wait_until_served(c: &async_nats::Client, name: &str) {

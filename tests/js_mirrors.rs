@@ -122,6 +122,35 @@ async fn mirror_keeps_origin_sequences_takes_no_subjects_and_shows_its_state() {
     assert_eq!(i["mirror"]["name"], "ORIGIN", "{i}");
     assert_eq!(i["mirror"]["lag"], 0, "{i}");
     assert!(i["mirror"]["active"].as_i64().unwrap() >= 0, "{i}");
+    // STREAM.LIST shows the same state (as nats-server lists it).
+    let deadline = Instant::now() + CATCH_UP;
+    loop {
+        let l = js_api(&c, "STREAM.LIST", &json!({})).await;
+        let streams = l["streams"].as_array().expect("streams").clone();
+        let m = streams
+            .iter()
+            .find(|s| s["config"]["name"] == "M")
+            .expect("M listed");
+        let o = streams
+            .iter()
+            .find(|s| s["config"]["name"] == "ORIGIN")
+            .expect("ORIGIN listed");
+        assert!(
+            o.get("mirror").is_none() && o.get("sources").is_none(),
+            "{o}"
+        );
+        if m["state"]["messages"] == 4 {
+            assert_eq!(m["mirror"]["name"], "ORIGIN", "{m}");
+            assert_eq!(m["mirror"]["lag"], 0, "{m}");
+            assert!(m["mirror"]["active"].as_i64().unwrap() >= 0, "{m}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never listed with 4 messages: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     for seq in [1, 2, 4, 5] {
         let (subject, data, _) = get(&c, "M", seq).await;
         assert_eq!((subject, data), (format!("o.{seq}"), format!("m{seq}")));
@@ -286,4 +315,55 @@ async fn mirror_and_source_resume_after_a_restart_exactly() {
 #[tokio::test]
 async fn mirror_and_source_resume_after_a_kill_exactly() {
     resume_after(true).await;
+}
+
+/// Sources and mirrors leading back to the stream are refused with nats-server's 10052
+/// "detected cycle" (create and update); a source whose filter misses the subjects of the
+/// stream it would loop through is not a cycle.
+#[tokio::test]
+async fn sources_and_mirrors_forming_a_cycle_are_refused() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    create(&c, json!({"name": "A", "subjects": ["a.>"]})).await;
+    create(
+        &c,
+        json!({"name": "B", "subjects": ["b.>"], "sources": [{"name": "A"}]}),
+    )
+    .await;
+    let r = js_api(
+        &c,
+        "STREAM.UPDATE.A",
+        &json!({"name": "A", "subjects": ["a.>"], "sources": [{"name": "B"}]}),
+    )
+    .await;
+    assert_js_error(&r, 500, 10052, "detected cycle");
+    let r = js_api(
+        &c,
+        "STREAM.CREATE.C",
+        &json!({"name": "C", "subjects": ["c.>"], "sources": [{"name": "B"}, {"name": "C"}]}),
+    )
+    .await;
+    assert_js_error(&r, 500, 10052, "detected cycle");
+    // D takes only a.> from A; D's own subjects (d.>) never meet that filter.
+    create(
+        &c,
+        json!({"name": "D", "subjects": ["d.>"], "sources": [{"name": "A", "filter_subject": "a.>"}]}),
+    )
+    .await;
+    let r = js_api(
+        &c,
+        "STREAM.UPDATE.A",
+        &json!({"name": "A", "subjects": ["a.>"], "sources": [{"name": "D"}]}),
+    )
+    .await;
+    assert!(r.get("error").is_none(), "{r}");
+    // Mirrors: M1 mirrors a stream yet to come, which would mirror M1.
+    create(&c, json!({"name": "M1", "mirror": {"name": "M2"}})).await;
+    let r = js_api(
+        &c,
+        "STREAM.CREATE.M2",
+        &json!({"name": "M2", "mirror": {"name": "M1"}}),
+    )
+    .await;
+    assert_js_error(&r, 500, 10052, "detected cycle");
 }

@@ -274,7 +274,8 @@ async fn api_with_headers(
 async fn api_level_is_one_number_everywhere_and_metadata_says_what_is_required() {
     let server = TestServer::start_default();
     let level = info_api_level(&server).await;
-    assert!(level >= 1, "api_lvl {level}");
+    // Level 2: the 2.12 features (counters, atomic batches, schedules) all work.
+    assert!(level >= 2, "api_lvl {level}");
     let c = server.client().await;
     let info = js_api(&c, "INFO", &Value::Null).await;
     assert_eq!(info["api"]["level"], level, "{info}");
@@ -409,7 +410,7 @@ async fn required_api_level_header_is_honoured() {
         1
     );
     // At the server's level (or an empty header) requests go through.
-    for value in [at.as_str(), "0", ""] {
+    for value in [at.as_str(), "0", "", "2"] {
         let m = api_with_headers(
             &c,
             "$JS.API.INFO",

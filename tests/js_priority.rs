@@ -3,7 +3,8 @@
 //! `min_ack_pending`), `pinned_client` (`Nats-Pin-Id`, pinning, failover after
 //! `priority_timeout`, `$JS.API.CONSUMER.UNPIN`, the 423 statuses), `prioritized`
 //! (`priority` 0–9 served lowest first), the refusals of a pull request (400 texts), consumer
-//! info's `priority_groups` state and the pinned / unpinned advisories.
+//! info's `priority_groups` state and the pinned / unpinned advisories; `+NXT` acks whose
+//! JSON body carries the pull request's fields, priority group included.
 //!
 //! Every test also passes against nats-server 2.15.1:
 //! `NATRIX_TEST_SERVER=nats-server cargo test --test js_priority`.
@@ -524,4 +525,74 @@ async fn async_nats_workers_fail_over_on_a_pinned_consumer() {
         .as_ref()
         .and_then(|h| h.get("Nats-Pin-Id"))
         .is_some());
+}
+
+/// `+NXT <body>` on a delivery's ack subject, answered on a fresh inbox.
+async fn ack_next(c: &Client, m: &async_nats::Message, body: &str) -> Subscriber {
+    let ack = m.reply.clone().expect("an ack subject");
+    let inbox = c.new_inbox();
+    let sub = c.subscribe(inbox.clone()).await.unwrap();
+    c.publish_with_reply(ack, inbox, format!("+NXT {body}").into())
+        .await
+        .unwrap();
+    c.flush().await.unwrap();
+    sub
+}
+
+#[tokio::test]
+async fn ack_next_takes_the_pull_request_fields_with_the_priority_group() {
+    let server = TestServer::start_default();
+    let c = server.client().await;
+    stream_with(&c, 10).await;
+    consumer(&c, json!({"durable_name": "P", "ack_policy": "explicit", "priority_groups": ["g"], "priority_policy": "pinned_client"})).await;
+    let m = answer(&c, "P", r#"{"batch":1,"group":"g"}"#).await;
+    assert_eq!((status_of(&m), sseq(&m)), (None, 1), "{m:?}");
+    let pin = pin_of(&m);
+
+    // +NXT with the group and the pin: acks and pulls like a pull request (batch 2).
+    let body = format!(r#"{{"batch":2,"group":"g","id":"{pin}","expires":5000000000}}"#);
+    let mut sub = ack_next(&c, &m, &body).await;
+    let m2 = delivery(&mut sub, "first of +NXT batch").await;
+    let m3 = delivery(&mut sub, "second of +NXT batch").await;
+    assert_eq!((sseq(&m2), sseq(&m3)), (2, 3));
+    assert_eq!((pin_of(&m2), pin_of(&m3)), (pin.clone(), pin.clone()));
+    let info = cinfo(&c, "S", "P").await;
+    assert_eq!(info["ack_floor"]["stream_seq"], 1, "{info}");
+
+    // A wrong pin id, a missing group and an unknown group are refused as pull requests are.
+    let mut sub = ack_next(&c, &m3, r#"{"batch":1,"group":"g","id":"bogus"}"#).await;
+    let r = next(&mut sub, "+NXT with a wrong pin").await;
+    assert_eq!(status_of(&r), Some((423, "Nats-Pin-Id mismatch".into())));
+    let mut sub = ack_next(&c, &m3, r#"{"batch":1}"#).await;
+    let r = next(&mut sub, "+NXT without a group").await;
+    assert_eq!(
+        status_of(&r),
+        Some((400, "Bad Request - Priority Group missing".into()))
+    );
+    let mut sub = ack_next(&c, &m3, r#"{"batch":1,"group":"nope"}"#).await;
+    let r = next(&mut sub, "+NXT with an unknown group").await;
+    assert_eq!(
+        status_of(&r),
+        Some((400, "Bad Request - Invalid Priority Group".into()))
+    );
+    // The acks of +NXT happened all the same: only 2 is still pending.
+    let info = wait_info(&c, "S", "P", "num_ack_pending", 1).await;
+    assert_eq!(info["ack_floor"]["stream_seq"], 1, "{info}");
+
+    // An overflow consumer: +NXT with min_pending waits until that many are pending.
+    consumer(&c, json!({"durable_name": "O", "ack_policy": "explicit", "priority_groups": ["g"], "priority_policy": "overflow"})).await;
+    let m = answer(&c, "O", r#"{"batch":1,"group":"g"}"#).await;
+    assert_eq!(sseq(&m), 1, "{m:?}");
+    let mut sub = ack_next(
+        &c,
+        &m,
+        r#"{"batch":1,"group":"g","min_pending":20,"expires":3000000000}"#,
+    )
+    .await;
+    assert!(next_within(&mut sub, Duration::from_millis(400))
+        .await
+        .is_none());
+    publish(&c, 15).await;
+    let m = delivery(&mut sub, "+NXT past min_pending").await;
+    assert_eq!(sseq(&m), 2, "{m:?}");
 }

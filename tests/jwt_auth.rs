@@ -496,3 +496,92 @@ async fn account_jwt_exports_and_imports_cross_accounts() {
         "a subject TEAM_A does not export reached TEAM_B"
     );
 }
+
+/// TEAM_A's private exports need an activation token signed by TEAM_A (or one of its
+/// signing keys, naming TEAM_A as `issuer_account`) for the importing account, for the
+/// imported subject, not expired and not revoked in the export. TEAM_B holds a good token for
+/// `private.>` and `svc.private` (signed with TEAM_A's signing key), and a bad one for
+/// `expired.>` and `revoked.>`: only the good imports deliver.
+#[tokio::test]
+async fn activation_tokens_admit_only_valid_private_imports() {
+    let s = start();
+    let alice = s.client_with(creds("alice").await).await;
+    let bob = s.client_with(creds("bob").await).await;
+    let mut all = bob.subscribe(">").await.unwrap();
+    bob.flush().await.unwrap();
+    // The subscription may take a moment to reach alice's core: publish until one arrives.
+    let mut ready = false;
+    for _ in 0..100 {
+        alice.publish("private.ready", "".into()).await.unwrap();
+        alice.flush().await.unwrap();
+        if let Ok(Some(_)) = tokio::time::timeout(Duration::from_millis(100), all.next()).await {
+            ready = true;
+            break;
+        }
+    }
+    assert!(
+        ready,
+        "private.> never reached TEAM_B through its activation token"
+    );
+    for subject in ["expired.x", "revoked.x", "private.x", "private.end"] {
+        alice.publish(subject, "m".into()).await.unwrap();
+    }
+    alice.flush().await.unwrap();
+    let mut got = Vec::new();
+    while !got.iter().any(|s| s == "private.end") {
+        let m = bounded("bob's deliveries", all.next()).await.unwrap();
+        if m.subject.as_str() != "private.ready" {
+            got.push(m.subject.to_string());
+        }
+    }
+    assert_eq!(got, ["private.x", "private.end"]);
+
+    // A service import whose token TEAM_A's signing key issued.
+    let mut responder = alice.subscribe("svc.private").await.unwrap();
+    let answering = alice.clone();
+    tokio::spawn(async move {
+        while let Some(m) = responder.next().await {
+            if let Some(reply) = m.reply {
+                answering.publish(reply, "secret".into()).await.unwrap();
+                answering.flush().await.unwrap();
+            }
+        }
+    });
+    alice.flush().await.unwrap();
+    let mut answer = None;
+    for _ in 0..100 {
+        let req = bob.request("svc.private", "?".into());
+        if let Ok(Ok(m)) = tokio::time::timeout(Duration::from_millis(500), req).await {
+            answer = Some(m);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let answer = answer.expect("svc.private through a signing key's activation token");
+    assert_eq!(&answer.payload[..], b"secret");
+}
+
+/// TEAM_E's JWT grants file storage only (`mem_storage` 0): a memory stream gets
+/// nats-server's error, a file stream is created.
+#[tokio::test]
+async fn a_one_sided_storage_grant_refuses_the_other_storage() {
+    let s = start();
+    let erin = s.client_with(creds("erin").await).await;
+    let info = js_api(&erin, "$JS.API.INFO", "").await;
+    assert_eq!(info["limits"]["max_memory"], 0, "{info}");
+    assert_eq!(info["limits"]["max_storage"], 1 << 20, "{info}");
+    let mem = js_api(
+        &erin,
+        "$JS.API.STREAM.CREATE.M",
+        r#"{"name":"M","subjects":["m"],"storage":"memory"}"#,
+    )
+    .await;
+    assert_js_error(&mem, 500, 10028, "insufficient memory resources available");
+    let file = js_api(
+        &erin,
+        "$JS.API.STREAM.CREATE.F",
+        r#"{"name":"F","subjects":["f"]}"#,
+    )
+    .await;
+    assert!(file.get("error").is_none(), "{file}");
+}

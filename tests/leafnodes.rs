@@ -1291,15 +1291,159 @@ async fn replicas_across_domains(leaf_tested: bool) {
 }
 
 #[tokio::test]
-#[ignore = "not done: JetStream deliveries across a leaf link (nats-server sends LMSG <stored subject> <ack>@<deliver subject>; natrix neither sends nor reads that form)"]
 async fn mirror_and_source_of_a_nats_server_hub_stream_tested_leaf() {
     replicas_across_domains(true).await;
 }
 
 #[tokio::test]
-#[ignore = "not done: JetStream deliveries across a leaf link (nats-server sends LMSG <stored subject> <ack>@<deliver subject>; natrix neither sends nor reads that form)"]
 async fn nats_server_leaf_mirrors_and_sources_a_stream_tested_hub() {
     replicas_across_domains(false).await;
+}
+
+/// Consumers of a hub stream read from the leaf: a pull request through the hub's domain
+/// (`$JS.hub.API.CONSUMER.MSG.NEXT`) and a push consumer delivering to a leaf subscriber get
+/// each message under its stored subject with its ack reply (nats-server carries them over
+/// the link as `LMSG <delivery subject> <ack>@<stored subject>`), and acks from the leaf
+/// reach the consumer. `leaf_tested`: the server under test is the leaf, else the hub.
+async fn consumers_across_the_link(leaf_tested: bool) {
+    let (hub_kind, leaf_kind) = if leaf_tested {
+        (ServerKind::NatsServer, ServerKind::from_env())
+    } else {
+        (ServerKind::from_env(), ServerKind::NatsServer)
+    };
+    let hub = Node::start_with(hub_kind, "hub", None, false, Some("hub"));
+    let leaf = Node::start_with(leaf_kind, "leaf", Some(hub.leaf_port), false, Some("edge"));
+    let hc = hub.client().await;
+    let r = js_req(
+        &hc,
+        "STREAM.CREATE.O",
+        serde_json::json!({"name": "O", "subjects": ["o.>"]}),
+    )
+    .await;
+    assert!(r.get("error").is_none(), "{r}");
+    publish_origin(&hc, 1..=3).await;
+    let lc = leaf.client().await;
+    let expect = |m: &async_nats::Message, i: u64, cons: &str| {
+        assert_eq!(m.subject.as_str(), format!("o.{i}"), "{m:?}");
+        assert_eq!(&m.payload[..], format!("p{i}").as_bytes());
+        let reply = m.reply.as_ref().expect("an ack reply").as_str();
+        assert!(
+            reply.starts_with(&format!("$JS.ACK.O.{cons}.")) && !reply.contains('@'),
+            "{reply}"
+        );
+    };
+
+    // Pull, through the hub's domain.
+    let r = js_req(
+        &hc,
+        "CONSUMER.CREATE.O.P",
+        serde_json::json!({"stream_name": "O", "config": {"durable_name": "P", "ack_policy": "explicit"}}),
+    )
+    .await;
+    assert!(r.get("error").is_none(), "{r}");
+    let inbox = lc.new_inbox();
+    let mut pulled = lc.subscribe(inbox.clone()).await.unwrap();
+    lc.flush().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        lc.publish_with_reply(
+            "$JS.hub.API.CONSUMER.MSG.NEXT.O.P",
+            inbox.clone(),
+            Bytes::from_static(br#"{"batch":3,"expires":500000000}"#),
+        )
+        .await
+        .unwrap();
+        match tokio::time::timeout(Duration::from_secs(1), pulled.next()).await {
+            Ok(Some(m)) if m.status.is_none() => break m,
+            _ => assert!(Instant::now() < deadline, "no pull answer across the link"),
+        }
+    };
+    expect(&first, 1, "P");
+    let mut msgs = vec![first];
+    while msgs.len() < 3 {
+        let m = next(&mut pulled).await;
+        if m.status.is_none() {
+            msgs.push(m);
+        }
+    }
+    for (i, m) in msgs.iter().enumerate() {
+        expect(m, i as u64 + 1, "P");
+    }
+    lc.publish(msgs[0].reply.clone().unwrap(), "+ACK".into())
+        .await
+        .unwrap();
+    lc.flush().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // (An empty payload: nats-server refuses any other with 10038.)
+        let m = bounded(
+            "consumer info",
+            hc.request("$JS.API.CONSUMER.INFO.O.P", Bytes::new()),
+        )
+        .await
+        .unwrap();
+        let i: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+        if i["num_ack_pending"] == 2 && i["ack_floor"]["stream_seq"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the ack never arrived: {i}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Push, to a subscriber on the leaf.
+    let mut pushed = lc.subscribe("dlv.x").await.unwrap();
+    lc.flush().await.unwrap();
+    wait_interest(&hc, "dlv.x", &mut pushed).await;
+    let r = js_req(
+        &hc,
+        "CONSUMER.CREATE.O.PU",
+        serde_json::json!({"stream_name": "O", "config": {"durable_name": "PU", "deliver_subject": "dlv.x", "ack_policy": "explicit"}}),
+    )
+    .await;
+    assert!(r.get("error").is_none(), "{r}");
+    for i in 1..=3 {
+        expect(&next(&mut pushed).await, i, "PU");
+    }
+}
+
+#[tokio::test]
+async fn consumers_of_a_hub_stream_read_on_the_leaf_tested_leaf() {
+    consumers_across_the_link(true).await;
+}
+
+#[tokio::test]
+async fn consumers_of_a_hub_stream_read_on_the_leaf_tested_hub() {
+    consumers_across_the_link(false).await;
+}
+
+/// An accepted leaf connection that sends no CONNECT within `[leafnodes.authorization]
+/// timeout` gets nats-server's `-ERR 'Authentication Timeout'` and is closed.
+#[tokio::test]
+async fn silent_leaf_gets_the_auth_timeout_tested_hub() {
+    use std::io::{BufRead, BufReader};
+    let mut hub = Node::start(ServerKind::from_env(), "hub", None);
+    hub.leafnodes = (
+        "[leafnodes.authorization]\ntimeout = 0.5\n".into(),
+        "authorization { timeout: 0.5 }".into(),
+    );
+    hub.restart();
+    let s = std::net::TcpStream::connect(("127.0.0.1", hub.leaf_port)).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let mut r = BufReader::new(&s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("INFO "), "{line}");
+    let start = Instant::now();
+    line.clear();
+    r.read_line(&mut line).unwrap();
+    let waited = start.elapsed();
+    assert_eq!(line, "-ERR 'Authentication Timeout'\r\n");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < Duration::from_secs(3),
+        "after {waited:?}"
+    );
+    line.clear();
+    assert_eq!(r.read_line(&mut line).unwrap(), 0, "closed, got {line:?}");
 }
 
 fn tls_fixture(name: &str) -> String {
@@ -1447,20 +1591,41 @@ async fn compression_negotiated_off_tested_hub() {
 /// leaf B (B's `LS+ work g 3`): the hub has no member of its own, so each message goes to
 /// one leaf, B about three times as often, as nats-server picks.
 ///
-/// A natrix hub runs on one core here: weights decide picks among the links on the
-/// publisher's core, but a core that also knows members on another core forwards there
-/// rather than to its own link (peer interest does not say which members are links), so
-/// with the two links on two cores every message goes to one of them (a known limitation,
-/// README "Not done yet").
+/// A natrix hub runs on two cores with the two links on different cores (leaf B is
+/// restarted until `/leafz` ids, which are `n * cores + core`, say so): the publisher's
+/// core weighs its own link against the other core's by their weights, not by member
+/// counts (`leaf::weights`).
 #[tokio::test]
 async fn queue_weights_of_links_decide_picks_tested_hub() {
-    let mut hub = Node::start(ServerKind::from_env(), "hub", None);
-    if hub.kind == ServerKind::Natrix {
-        hub.cores = 1;
-        hub.restart();
-    }
+    let hub = Node::start(ServerKind::from_env(), "hub", None);
     let a = Node::start(ServerKind::NatsServer, "leafa", Some(hub.leaf_port));
-    let b = Node::start(ServerKind::NatsServer, "leafb", Some(hub.leaf_port));
+    let mut b = Node::start(ServerKind::NatsServer, "leafb", Some(hub.leaf_port));
+    if hub.kind == ServerKind::Natrix {
+        assert_eq!(hub.cores, 2);
+        let link_id = |name: &str| -> Option<u64> {
+            let z = hub.leafz();
+            let ids: Vec<u64> = z["leafs"]
+                .as_array()?
+                .iter()
+                .filter(|l| l["name"] == name)
+                .filter_map(|l| l["id"].as_u64())
+                .collect();
+            // One link from that leaf (not a closing one next to its successor).
+            (ids.len() == 1).then(|| ids[0])
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (ia, ib) = (link_id(&a.name), link_id(&b.name));
+            if let (Some(ia), Some(ib)) = (ia, ib) {
+                if ia % 2 != ib % 2 {
+                    break;
+                }
+                b.restart();
+            }
+            assert!(Instant::now() < deadline, "links never on two cores");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     let (ac, bc, hc) = (a.client().await, b.client().await, hub.client().await);
     let mut subs = vec![ac.queue_subscribe("work", "g".into()).await.unwrap()];
     for _ in 0..3 {
@@ -1500,6 +1665,47 @@ async fn queue_weights_of_links_decide_picks_tested_hub() {
         (1300..1700).contains(&on_b),
         "leaf B (weight 3) should get about 1500 of {n}: {counts:?}"
     );
+}
+
+/// The hub under test announces a queue group of one leaf to another leaf with the first
+/// one's weight (three members behind it: `LS+ work g 3`), as nats-server adds it up. The
+/// second leaf is a raw socket reading the hub's interest lines.
+#[tokio::test]
+async fn a_leafs_queue_weight_is_announced_to_the_other_leafs_tested_hub() {
+    use std::io::{BufRead, BufReader, Write};
+    let hub = Node::start(ServerKind::from_env(), "hub", None);
+    let a = Node::start(ServerKind::NatsServer, "leafa", Some(hub.leaf_port));
+    let (ac, hc) = (a.client().await, hub.client().await);
+    let mut subs = Vec::new();
+    for _ in 0..3 {
+        subs.push(ac.queue_subscribe("work", "g".into()).await.unwrap());
+    }
+    ac.flush().await.unwrap();
+    let mut probe = ac.subscribe("probe.a").await.unwrap();
+    wait_interest(&hc, "probe.a", &mut probe).await;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", hub.leaf_port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("INFO "), "{line}");
+    s.write_all(
+        b"CONNECT {\"version\":\"2.15.1\",\"server_id\":\"NRAW\",\"name\":\"raw\",\"cluster\":\"raw\",\"headers\":true,\"compress_mode\":\"off\",\"remote_account\":\"$G\",\"protocol\":3}\r\n",
+    )
+    .unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut seen = Vec::new();
+    loop {
+        line.clear();
+        if r.read_line(&mut line).is_ok() && line.starts_with("LS+ work") {
+            seen.push(line.trim_end().to_string());
+            if line.trim_end() == "LS+ work g 3" {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "never LS+ work g 3: {seen:?}");
+    }
 }
 
 /// A server with a JetStream domain names it in its client INFO, as nats-server does.

@@ -218,16 +218,19 @@ async fn http_endpoints_filter_by_account() {
         .map(|s| s["name"].as_str().unwrap())
         .collect();
     assert_eq!(streams, ["SA"], "{jsz:#}");
-    assert!(jsz["accounts"].as_u64().unwrap() >= 2, "{jsz:#}");
+    // Only A and B have JetStream: not SYS, and not $G (accounts are configured).
+    assert_eq!(jsz["accounts"], 2, "{jsz:#}");
     assert_eq!(jsz["streams"], 2, "server-wide totals: {jsz:#}");
     let every = get_json(port, "/jsz?accounts=true");
-    let listed: Vec<&str> = every["account_details"]
+    let mut listed: Vec<&str> = every["account_details"]
         .as_array()
         .unwrap()
         .iter()
         .map(|d| d["name"].as_str().unwrap())
         .collect();
-    assert!(listed.contains(&"A") && listed.contains(&"B"), "{every:#}");
+    listed.sort_unstable();
+    assert_eq!(listed, ["A", "B"], "{every:#}");
+    assert_eq!(every["accounts"], 2, "{every:#}");
     let nope = get_json(port, "/jsz?acc=NOPE");
     assert!(nope.get("account_details").is_none(), "{nope:#}");
 
@@ -384,4 +387,158 @@ async fn the_system_account_asks_about_any_account() {
     )
     .await;
     assert!(!matches!(r, Ok(Ok(_))), "{r:?}");
+}
+
+/// Exports and imports between two accounts, in both servers' forms.
+const CROSS_NATRIX: &str = r#"system_account = "SYS"
+[accounts.SYS]
+users = [ { user = "sys", password = "sys-pw" } ]
+[accounts.A]
+jetstream = true
+users = [ { user = "a", password = "a-pw" } ]
+exports = [ { service = "svc.time" }, { stream = "public.>" }, { service = "svc.priv", accounts = ["B"] } ]
+[accounts.B]
+users = [ { user = "b", password = "b-pw" } ]
+imports = [ { service = { account = "A", subject = "svc.time" } }, { service = { account = "A", subject = "svc.priv" }, to = "priv" }, { stream = { account = "A", subject = "public.>" }, prefix = "a" }, { stream = { account = "A", subject = "public.x.>" } } ]
+"#;
+
+const CROSS_NATS: &str = r#"accounts {
+  SYS { users [ { user: sys, password: sys-pw } ] }
+  A { users [ { user: a, password: a-pw } ], jetstream: enabled
+      exports [ { service: "svc.time" }, { stream: "public.>" }, { service: "svc.priv", accounts: [B] } ] }
+  B { users [ { user: b, password: b-pw } ]
+      imports [ { service: { account: A, subject: "svc.time" } }, { service: { account: A, subject: "svc.priv" }, to: "priv" },
+                { stream: { account: A, subject: "public.>" }, prefix: "a" }, { stream: { account: A, subject: "public.x.>" } } ] }
+}
+system_account: SYS
+"#;
+
+/// `items` as a sorted list of their compact JSON (nats-server lists them in map order).
+fn json_set(items: &Value) -> Vec<String> {
+    let mut v: Vec<String> = items
+        .as_array()
+        .unwrap_or_else(|| panic!("not a list: {items:#}"))
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+/// The automatic service imports of account `acc` from the system account `SYS` with
+/// JetStream on (captured from nats-server 2.15.1).
+fn system_imports(acc: &str) -> Vec<Value> {
+    let imp = |subject: String, local: &str, share: bool| {
+        serde_json::json!({"subject": subject, "account": "SYS", "to": local,
+            "local_subject": local, "type": "service", "invalid": false, "share": share,
+            "tracking": false})
+    };
+    vec![
+        imp(
+            format!("$SYS.REQ.ACCOUNT.{acc}.CONNZ"),
+            "$SYS.REQ.ACCOUNT.PING.CONNZ",
+            false,
+        ),
+        imp(
+            format!("$SYS.REQ.ACCOUNT.{acc}.CONNZ"),
+            "$SYS.REQ.SERVER.PING.CONNZ",
+            false,
+        ),
+        imp(
+            format!("$SYS.REQ.ACCOUNT.{acc}.STATZ"),
+            "$SYS.REQ.ACCOUNT.PING.STATZ",
+            false,
+        ),
+        imp(
+            format!("$SYS.REQ.USER.{acc}.INFO"),
+            "$SYS.REQ.USER.INFO",
+            true,
+        ),
+        imp("$JS.API.>".into(), "$JS.API.>", true),
+    ]
+}
+
+#[tokio::test]
+async fn accountz_shows_exports_imports_and_the_automatic_system_ones() {
+    use serde_json::json;
+    let server =
+        TestServer::start_with_nats_conf(ServerOpts::with_toml(CROSS_NATRIX), Some(CROSS_NATS));
+    let port = server.http_port;
+    let detail =
+        |acc: &str| get_json(port, &format!("/accountz?acc={acc}"))["account_detail"].clone();
+
+    let a = detail("A");
+    assert_eq!(
+        json_set(&a["exports"]),
+        json_set(&json!([
+            {"subject": "svc.time", "type": "service", "response_type": "Singleton"},
+            {"subject": "svc.priv", "type": "service", "response_type": "Singleton",
+             "approved_accounts": ["B"]},
+            {"subject": "public.>", "type": "stream"},
+        ])),
+        "{a:#}"
+    );
+    assert_eq!(
+        json_set(&a["imports"]),
+        json_set(&json!(system_imports("A"))),
+        "{a:#}"
+    );
+
+    let b = detail("B");
+    assert!(b.get("exports").is_none(), "{b:#}");
+    let mut want = system_imports("B");
+    want.extend([
+        json!({"subject": "svc.time", "account": "A", "to": "svc.time", "local_subject": "svc.time",
+               "type": "service", "invalid": false, "share": false, "tracking": false}),
+        json!({"subject": "svc.priv", "account": "A", "to": "priv", "local_subject": "priv",
+               "type": "service", "invalid": false, "share": false, "tracking": false}),
+        json!({"subject": "public.>", "account": "A", "local_subject": "a.public.>",
+               "type": "stream", "invalid": false, "share": false, "tracking": false}),
+        json!({"subject": "public.x.>", "account": "A", "local_subject": "public.x.>",
+               "type": "stream", "invalid": false, "share": false, "tracking": false}),
+    ]);
+    assert_eq!(json_set(&b["imports"]), json_set(&json!(want)), "{b:#}");
+
+    // $G gets the same automatic imports (and no JetStream: accounts are configured).
+    let g = detail("$G");
+    assert_eq!(
+        json_set(&g["imports"]),
+        json_set(&json!(system_imports("$G"))),
+        "{g:#}"
+    );
+    assert_eq!(g["jetstream_enabled"], false, "{g:#}");
+
+    // The system account exports those services and imports only its own user info.
+    let sys = detail("SYS");
+    let svc = |subject: &str, rt: &str| json!({"subject": subject, "type": "service", "response_type": rt});
+    assert_eq!(
+        json_set(&sys["exports"]),
+        json_set(&json!([
+            svc("$SYS.REQ.ACCOUNT.*.CONNZ", "Streamed"),
+            svc("$SYS.REQ.ACCOUNT.*.STATZ", "Streamed"),
+            svc("$SYS.DEBUG.SUBSCRIBERS", "Singleton"),
+            svc("$SYS.REQ.USER.*.INFO", "Singleton"),
+            svc("$JS.API.>", "Singleton"),
+        ])),
+        "{sys:#}"
+    );
+    assert_eq!(
+        json_set(&sys["imports"]),
+        json_set(
+            &json!([{"subject": "$SYS.REQ.USER.SYS.INFO", "account": "SYS",
+            "to": "$SYS.REQ.USER.INFO", "local_subject": "$SYS.REQ.USER.INFO", "type": "service",
+            "invalid": false, "share": true, "tracking": false}])
+        ),
+        "{sys:#}"
+    );
+
+    // /jsz?accounts=true: only A has JetStream.
+    let every = get_json(port, "/jsz?accounts=true");
+    let listed: Vec<&str> = every["account_details"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{every:#}"))
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["A"], "{every:#}");
 }

@@ -131,21 +131,48 @@ func main() {
 	ac.Limits.Consumer = 10
 	ac.Exports.Add(&jwt.Export{Name: "time", Subject: "svc.time", Type: jwt.Service})
 	ac.Exports.Add(&jwt.Export{Name: "public", Subject: "public.>", Type: jwt.Stream})
-	// Needs an activation token (natrix leaves it out, with a warning).
-	ac.Exports.Add(&jwt.Export{Name: "private", Subject: "private.>", Type: jwt.Stream, TokenReq: true})
+	// Private exports: importers need an activation token TEAM_A signed. TEAM_B holds a
+	// good one for private.> (signed by TEAM_A) and svc.private (signed by TEAM_A's signing
+	// key), and a bad one for each of the others: expired, revoked. (A token another account
+	// signed, or issued for another subject, makes nats-server refuse the whole account JWT.)
+	for _, subj := range []string{"private.>", "expired.>", "revoked.>"} {
+		ac.Exports.Add(&jwt.Export{Subject: jwt.Subject(subj), Type: jwt.Stream, TokenReq: true})
+	}
+	ac.Exports.Add(&jwt.Export{Subject: "svc.private", Type: jwt.Service, TokenReq: true})
 	// Issued a second ago at the latest: iat <= now, so the user is revoked.
 	ac.RevokeAt(ids["revoked"], time.Now().Add(time.Second))
+	for _, e := range ac.Exports {
+		if e.Subject == "revoked.>" {
+			e.RevokeAt(pub(teamB), time.Now().Add(time.Second))
+		}
+	}
 	teamAJWT := must(ac.Encode(op))
 
 	bc := jwt.NewAccountClaims(pub(teamB))
 	bc.Name = "TEAM_B"
 	bc.Imports.Add(&jwt.Import{Name: "time", Subject: "svc.time", Account: pub(teamA), Type: jwt.Service})
 	bc.Imports.Add(&jwt.Import{Name: "public", Subject: "public.>", Account: pub(teamA), Type: jwt.Stream})
-	act := jwt.NewActivationClaims(pub(teamB))
-	act.ImportSubject = "private.>"
-	act.ImportType = jwt.Stream
-	bc.Imports.Add(&jwt.Import{Name: "private", Subject: "private.>", Account: pub(teamA), Type: jwt.Stream,
-		Token: must(act.Encode(teamA))})
+	activation := func(subj string, typ jwt.ExportType, signer nkeys.KeyPair, edit func(*jwt.ActivationClaims)) string {
+		act := jwt.NewActivationClaims(pub(teamB))
+		act.ImportSubject = jwt.Subject(subj)
+		act.ImportType = typ
+		if edit != nil {
+			edit(act)
+		}
+		return must(act.Encode(signer))
+	}
+	streamImport := func(subj, token string) {
+		bc.Imports.Add(&jwt.Import{Subject: jwt.Subject(subj), Account: pub(teamA), Type: jwt.Stream, Token: token})
+	}
+	streamImport("private.>", activation("private.>", jwt.Stream, teamA, nil))
+	streamImport("expired.>", activation("expired.>", jwt.Stream, teamA, func(a *jwt.ActivationClaims) {
+		a.Expires = time.Now().Add(-time.Hour).Unix()
+	}))
+	streamImport("revoked.>", activation("revoked.>", jwt.Stream, teamA, nil))
+	bc.Imports.Add(&jwt.Import{Subject: "svc.private", Account: pub(teamA), Type: jwt.Service,
+		Token: activation("svc.private", jwt.Service, teamASK, func(a *jwt.ActivationClaims) {
+			a.IssuerAccount = pub(teamA)
+		})})
 	teamBJWT := must(bc.Encode(opSK)) // signed by the operator's signing key
 	ids["bob"] = user("bob", teamB, "", nil)
 
@@ -173,6 +200,16 @@ func main() {
 	ids["dave"] = user("dave", teamD, "", nil)
 	ids["team_d"] = pub(teamD)
 
+	// TEAM_E: JetStream with file storage only (no memory granted).
+	teamE := must(nkeys.CreateAccount())
+	ec := jwt.NewAccountClaims(pub(teamE))
+	ec.Name = "TEAM_E"
+	ec.Limits.MemoryStorage = 0
+	ec.Limits.DiskStorage = 1 << 20
+	teamEJWT := must(ec.Encode(op))
+	ids["erin"] = user("erin", teamE, "", nil)
+	ids["team_e"] = pub(teamE)
+
 	sc := jwt.NewAccountClaims(pub(sys))
 	sc.Name = "SYS"
 	sysJWT := must(sc.Encode(op))
@@ -197,8 +234,8 @@ func main() {
 	ids["untrusted_account"] = pub(untrustedAcc)
 	write("ids.json", append(must(json.MarshalIndent(ids, "", "  ")), '\n'))
 
-	preload := fmt.Sprintf("%q = %q\n%q = %q\n%q = %q\n%q = %q\n%q = %q\n",
+	preload := fmt.Sprintf("%q = %q\n%q = %q\n%q = %q\n%q = %q\n%q = %q\n%q = %q\n",
 		pub(sys), sysJWT, pub(teamA), teamAJWT, pub(teamB), teamBJWT, pub(teamC), teamCJWT,
-		pub(teamD), teamDJWT)
+		pub(teamD), teamDJWT, pub(teamE), teamEJWT)
 	write("preload.toml", []byte(preload))
 }

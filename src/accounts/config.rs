@@ -98,6 +98,11 @@ pub struct JetStreamCounts {
     pub max_consumers: Option<i64>,
     /// Largest `max_ack_pending` of a consumer (its default when lower than nats-server's).
     pub max_ack_pending: Option<i64>,
+    /// No memory storage granted (its limit is 0, the other one not): memory streams are
+    /// refused with nats-server's 10028.
+    pub no_memory: bool,
+    /// No file storage granted: file streams are refused with 10047.
+    pub no_file: bool,
 }
 
 impl JetStreamFlag {
@@ -128,6 +133,10 @@ pub struct ExportConfig {
     /// Only these accounts may import it (absent = every account).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accounts: Option<Vec<String>>,
+    /// An account JWT's private export (`token_req`): `accounts` are those whose
+    /// activation token was valid. Not a config key.
+    #[serde(skip)]
+    pub token_req: bool,
 }
 
 /// `{ service = { account, subject }, to = "local" }` or
@@ -222,6 +231,8 @@ impl AccountConfig {
                 max_streams: l.max_streams.filter(|v| *v > 0),
                 max_consumers: l.max_consumers.filter(|v| *v > 0),
                 max_ack_pending: l.max_ack_pending.filter(|v| *v > 0),
+                no_memory: l.max_mem == Some(0),
+                no_file: l.max_file == Some(0),
             },
             _ => JetStreamCounts::default(),
         }

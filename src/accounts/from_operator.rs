@@ -4,20 +4,22 @@
 //! connection/subscription/payload limits, and its public exports and the imports of them.
 //! Users come from JWTs, not from here.
 //!
-//! Exports that require an activation token (`token_req`) are left out, and with them the
-//! imports of them: natrix does not check activation tokens yet, and says so in the log.
+//! Exports that require an activation token (`token_req`) are private: only the accounts
+//! whose import carries a valid token ([`super::activation::check`], at start-up time) may
+//! import them; an import without one is left out, with a warning (nats-server too).
 
 use std::collections::BTreeMap;
 
 use super::config::{
-    validate_import, AccountConfig, AccountJetStreamLimits, AccountLimits, ExportConfig,
+    is_subset, validate_import, AccountConfig, AccountJetStreamLimits, AccountLimits, ExportConfig,
     ImportConfig, ImportSource, JetStreamFlag,
 };
 use crate::auth::jwt::claims::{Export, Import};
 use crate::auth::jwt::{AccountLimits as JwtLimits, ResolvedAccount, Trust};
 
-/// The `[accounts]` table operator mode implies, keyed by account public key.
-pub fn accounts_of(trust: &Trust) -> BTreeMap<String, AccountConfig> {
+/// The `[accounts]` table operator mode implies, keyed by account public key, with
+/// activation tokens checked at `now_unix`.
+pub fn accounts_of(trust: &Trust, now_unix: i64) -> BTreeMap<String, AccountConfig> {
     let mut out: BTreeMap<String, AccountConfig> = trust
         .accounts()
         .map(|a| (a.name.to_string(), account_of(a)))
@@ -25,6 +27,9 @@ pub fn accounts_of(trust: &Trust) -> BTreeMap<String, AccountConfig> {
     // Imports second: an import names an export of an account built above.
     for a in trust.accounts() {
         for (i, im) in a.claims.nats.imports.iter().enumerate() {
+            if !im.token.is_empty() {
+                activate(trust, &mut out, a, im, now_unix);
+            }
             if let Some(cfg) = import_of(&out, a, i, im) {
                 if let Some(acc) = out.get_mut(&*a.name) {
                     acc.imports.push(cfg);
@@ -57,39 +62,78 @@ fn account_of(a: &ResolvedAccount) -> AccountConfig {
     }
 }
 
-/// JetStream off (no storage granted), or on with the JWT's limits (`-1` = unlimited).
+/// JetStream off (no storage granted), or on with the JWT's limits (`-1` = unlimited; a
+/// storage left at 0 while the other is granted stays 0: none of it).
 fn jetstream_of(l: &JwtLimits) -> JetStreamFlag {
     if !l.jetstream_enabled() {
         return JetStreamFlag::Flag(false);
     }
     let positive = |v: i64| (v > 0).then_some(v);
+    let storage = |v: i64| (v >= 0).then_some(v);
     JetStreamFlag::Limits(AccountJetStreamLimits {
-        max_mem: positive(l.mem_storage),
-        max_file: positive(l.disk_storage),
+        max_mem: storage(l.mem_storage),
+        max_file: storage(l.disk_storage),
         max_streams: positive(l.streams),
         max_consumers: positive(l.consumer),
         max_ack_pending: positive(l.max_ack_pending),
     })
 }
 
-fn export_of(account: &str, e: &Export) -> Option<ExportConfig> {
-    if e.token_req {
-        tracing::warn!(
-            account,
-            subject = %e.subject,
-            "account JWT export requires an activation token, which natrix does not check: \
-             not exported"
-        );
-        return None;
+/// Approves `a` for the private export its import `im` names, when `im`'s activation token
+/// is valid (a warning otherwise).
+fn activate(
+    trust: &Trust,
+    out: &mut BTreeMap<String, AccountConfig>,
+    a: &ResolvedAccount,
+    im: &Import,
+    now_unix: i64,
+) {
+    let Some(exporter) = trust.accounts().find(|x| *x.name == im.account) else {
+        return;
+    };
+    let private = exporter.claims.nats.exports.iter().position(|e| {
+        e.token_req && e.kind == im.kind && is_subset(e.subject.as_bytes(), im.subject.as_bytes())
+    });
+    let Some(index) = private else {
+        return;
+    };
+    let export = &exporter.claims.nats.exports[index];
+    if let Err(e) = super::activation::check(exporter, export, &a.name, im, now_unix) {
+        tracing::warn!(account = %a.name, exporter = %im.account, subject = %im.subject,
+            "account JWT import not added: {e}");
+        return;
     }
+    let subject = export.subject.as_str();
+    let Some(cfg) = out.get_mut(&*exporter.name) else {
+        return;
+    };
+    let approved = cfg.exports.iter_mut().find(|x| {
+        x.token_req
+            && [&x.service, &x.stream]
+                .into_iter()
+                .flatten()
+                .any(|s| s == subject)
+    });
+    if let Some(list) = approved.and_then(|x| x.accounts.as_mut()) {
+        list.push(a.name.to_string());
+    }
+}
+
+fn export_of(account: &str, e: &Export) -> Option<ExportConfig> {
     let subject = Some(e.subject.clone());
+    // A private export: no account may import it until an activation token approves it.
+    let accounts = e.token_req.then(Vec::new);
     match e.kind.as_str() {
         "service" => Some(ExportConfig {
             service: subject,
+            accounts,
+            token_req: e.token_req,
             ..ExportConfig::default()
         }),
         "stream" => Some(ExportConfig {
             stream: subject,
+            accounts,
+            token_req: e.token_req,
             ..ExportConfig::default()
         }),
         other => {
@@ -151,10 +195,6 @@ fn import_of(
     };
     match validate_import(accounts, &a.name, &cfg, &format!("imports[{index}]")) {
         Ok(()) => Some(cfg),
-        Err(e) if !im.token.is_empty() => skip(&format!(
-            "{} (activation tokens are not checked by natrix)",
-            e.reason
-        )),
         Err(e) => skip(&e.reason),
     }
 }

@@ -25,7 +25,7 @@ fn trust() -> (Trust, HashMap<String, String>) {
 #[test]
 fn jetstream_limits_come_from_the_account_jwt() {
     let (trust, ids) = trust();
-    let cfgs = accounts_of(&trust);
+    let cfgs = accounts_of(&trust, now());
     let d = &cfgs[&ids["team_d"]];
     assert!(d.jetstream_enabled());
     assert_eq!(d.jetstream_limits(), (Some(4096), Some(4096)));
@@ -43,20 +43,29 @@ fn jetstream_limits_come_from_the_account_jwt() {
 }
 
 #[test]
-fn public_exports_and_their_imports_are_wired_token_ones_are_left_out() {
+fn public_exports_and_their_imports_are_wired() {
     let (trust, ids) = trust();
-    let cfgs = accounts_of(&trust);
+    let cfgs = accounts_of(&trust, now());
     let a = &cfgs[&ids["team_a"]];
     let mut exported: Vec<_> = a
         .exports
         .iter()
-        .map(|e| (e.service.as_deref(), e.stream.as_deref()))
+        .filter(|e| !e.token_req)
+        .map(|e| {
+            (
+                e.service.as_deref(),
+                e.stream.as_deref(),
+                e.accounts.is_none(),
+            )
+        })
         .collect();
     exported.sort();
     assert_eq!(
         exported,
-        [(None, Some("public.>")), (Some("svc.time"), None)],
-        "the token-required private.> export is left out"
+        [
+            (None, Some("public.>"), true),
+            (Some("svc.time"), None, true)
+        ],
     );
     let b = &cfgs[&ids["team_b"]];
     let imports: Vec<_> = b.imports.iter().map(|i| i.kind().unwrap()).collect();
@@ -74,8 +83,8 @@ fn public_exports_and_their_imports_are_wired_token_ones_are_left_out() {
     ];
     assert_eq!(
         imports.len(),
-        2,
-        "the private.> import is left out: {imports:?}"
+        4,
+        "two public imports, two private ones with valid tokens: {imports:?}"
     );
     assert!(want.iter().all(|w| imports.contains(w)), "{imports:?}");
     let accounts = Accounts::build(&cfgs, Some(trust.system_account()), true, [0; 4]).unwrap();
@@ -83,6 +92,56 @@ fn public_exports_and_their_imports_are_wired_token_ones_are_left_out() {
         accounts.id(&ids["team_a"]).unwrap(),
         accounts.id(&ids["team_b"]).unwrap(),
     );
-    assert_eq!(accounts.get(ib).service_imports[0].exporter, ia);
-    assert_eq!(accounts.get(ia).stream_routes[0].importer, ib);
+    assert!(accounts
+        .get(ib)
+        .service_imports
+        .iter()
+        .all(|i| i.exporter == ia));
+    assert!(accounts
+        .get(ia)
+        .stream_routes
+        .iter()
+        .all(|r| r.importer == ib));
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn private_exports_admit_only_valid_activation_tokens() {
+    let (trust, ids) = trust();
+    let cfgs = accounts_of(&trust, now());
+    let a = &cfgs[&ids["team_a"]];
+    let approved = |subject: &str| {
+        a.exports
+            .iter()
+            .find(|e| {
+                [&e.service, &e.stream]
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s == subject)
+            })
+            .and_then(|e| e.accounts.clone())
+            .unwrap_or_else(|| panic!("{subject} not a private export: {a:?}"))
+    };
+    assert_eq!(approved("private.>"), [ids["team_b"].clone()]);
+    assert_eq!(approved("svc.private"), [ids["team_b"].clone()]);
+    assert!(approved("expired.>").is_empty());
+    assert!(approved("revoked.>").is_empty());
+    let b = &cfgs[&ids["team_b"]];
+    let mut imported: Vec<&str> = b
+        .imports
+        .iter()
+        .filter_map(|i| i.stream.as_ref().or(i.service.as_ref()))
+        .map(|s| s.subject.as_str())
+        .collect();
+    imported.sort_unstable();
+    assert_eq!(
+        imported,
+        ["private.>", "public.>", "svc.private", "svc.time"]
+    );
 }

@@ -14,6 +14,7 @@
 //!   to the importer's `<reply>` only when `tag` (a keyed hash of exporter, importer and
 //!   reply) is right, so responses flow only back to the requester.
 
+pub mod activation;
 pub mod config;
 pub mod from_operator;
 
@@ -58,6 +59,20 @@ pub struct StreamExportRoute {
     pub prefix: Bytes,
 }
 
+/// One export of an account, as monitoring shows it (`/accountz`); routing uses the
+/// precomputed crossings, not this list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountExport {
+    /// The exported subject (pattern).
+    pub subject: Arc<str>,
+    /// A service (request/reply) rather than a stream.
+    pub service: bool,
+    /// The only accounts that may import it (empty = every account).
+    pub approved: Vec<Arc<str>>,
+    /// Importers need an activation token (account JWTs); `approved` is then not shown.
+    pub token_req: bool,
+}
+
 /// One account, compiled.
 #[derive(Debug, Clone)]
 pub struct Account {
@@ -84,6 +99,8 @@ pub struct Account {
     pub stream_routes: Vec<StreamExportRoute>,
     /// Whether it exports a service (its publishes may be service replies).
     pub exports_services: bool,
+    /// Its exports, services first, each kind in config order (for monitoring).
+    pub exports: Vec<AccountExport>,
     /// Any of the above: a publish in it may have to be routed into another account.
     crosses: bool,
 }
@@ -102,6 +119,7 @@ impl Account {
             service_imports: Vec::new(),
             stream_routes: Vec::new(),
             exports_services: false,
+            exports: Vec::new(),
             crosses: false,
         }
     }
@@ -142,6 +160,9 @@ pub struct Accounts {
     accounts: Vec<Account>,
     by_name: HashMap<Arc<str>, AccountId>,
     system: AccountId,
+    /// JetStream is on but not for `$G` (accounts are configured): `$G`'s `$JS.API`
+    /// requests get 10039, as another account's without JetStream.
+    global_js_refused: bool,
     reply_key: ahash::RandomState,
 }
 
@@ -156,7 +177,8 @@ fn limit(v: Option<i64>) -> Option<usize> {
 }
 
 impl Accounts {
-    /// The table of a validated config: `$G` (id 0, JetStream as the server), each
+    /// The table of a validated config: `$G` (id 0, JetStream as the server when no account
+    /// is configured; with accounts, nats-server gives `$G` none), each
     /// `[accounts.NAME]`, and `$SYS` unless `system_account` names a configured account.
     /// `seeds` key the service-reply tags (random per process; fixed in tests).
     pub fn build(
@@ -165,7 +187,11 @@ impl Accounts {
         global_jetstream: bool,
         seeds: [u64; 4],
     ) -> Option<Accounts> {
-        let mut accounts = vec![Account::new(GLOBAL_ACCOUNT, global_jetstream)];
+        let global_js_refused = global_jetstream && !cfgs.is_empty();
+        let mut accounts = vec![Account::new(
+            GLOBAL_ACCOUNT,
+            global_jetstream && !global_js_refused,
+        )];
         for (name, c) in cfgs {
             let mut a = Account::new(name, global_jetstream && c.jetstream_enabled());
             let l = c.limits.clone().unwrap_or_default();
@@ -175,6 +201,24 @@ impl Accounts {
             a.jetstream_limits = c.jetstream_limits();
             a.jetstream_counts = c.jetstream_counts();
             a.exports_services = c.exports.iter().any(|e| e.service.is_some());
+            for service in [true, false] {
+                for e in &c.exports {
+                    let subject = if service { &e.service } else { &e.stream };
+                    if let Some(subject) = subject {
+                        a.exports.push(AccountExport {
+                            subject: Arc::from(subject.as_str()),
+                            service,
+                            token_req: e.token_req,
+                            approved: e
+                                .accounts
+                                .iter()
+                                .flatten()
+                                .map(|n| Arc::from(n.as_str()))
+                                .collect(),
+                        });
+                    }
+                }
+            }
             accounts.push(a);
         }
         let sys_name = system_account.unwrap_or(DEFAULT_SYSTEM_ACCOUNT);
@@ -231,6 +275,7 @@ impl Accounts {
             accounts,
             by_name,
             system,
+            global_js_refused,
             reply_key: ahash::RandomState::with_seeds(seeds[0], seeds[1], seeds[2], seeds[3]),
         })
     }
@@ -259,6 +304,13 @@ impl Accounts {
     /// The system account.
     pub fn system(&self) -> AccountId {
         self.system
+    }
+
+    /// Whether `account`'s `$JS.API` requests get nats-server's 10039 (JetStream is not
+    /// enabled for it) rather than no responders: every account without JetStream but `$G`
+    /// when the server runs without JetStream or without accounts.
+    pub fn refuses_jetstream(&self, account: AccountId) -> bool {
+        !self.get(account).jetstream && (account != GLOBAL || self.global_js_refused)
     }
 
     /// All accounts, by id.

@@ -20,6 +20,7 @@ impl From<StoreError> for JsApiError {
             StoreError::CounterHasPayload => JsApiError::message_incr_payload(),
             StoreError::CounterIncrMissing => JsApiError::message_incr_missing(),
             StoreError::CounterBroken => JsApiError::message_counter_broken(),
+            StoreError::SourceHeaderNotAllowed => JsApiError::message_source_header_not_allowed(),
             StoreError::MessageTooLarge => JsApiError::message_exceeds_maximum(),
             StoreError::HeadersTooLarge => JsApiError::header_exceeds_maximum(),
             StoreError::MaxMsgsExceeded => JsApiError::maximum_messages_exceeded(),

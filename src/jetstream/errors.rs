@@ -225,6 +225,8 @@ js_errors! {
     message_incr_invalid() => 400, 10171, "message counter increment is invalid";
     /// The subject's last message is not a counter value.
     message_counter_broken() => 400, 10172, "message counter is broken";
+    /// A client's publish carrying `Nats-Stream-Source` (only sources may set it).
+    message_source_header_not_allowed() => 400, 10227, "message stream source header is not allowed";
     /// `Nats-Required-Api-Level` above what this server supports.
     required_api_level() => 412, 10185, "JetStream minimum api level required";
     /// `Nats-Expected-Last-Subject-Sequence-Subject` without the sequence header.

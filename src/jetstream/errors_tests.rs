@@ -452,6 +452,7 @@ const NATS_SERVER_ERRORS_JSON: &[(&str, u16, u16, &str)] = &[
     ("JSMessageIncrPayloadErr", 400, 10170, "message counter has payload"),
     ("JSMessageIncrInvalidErr", 400, 10171, "message counter increment is invalid"),
     ("JSMessageCounterBrokenErr", 400, 10172, "message counter is broken"),
+    ("JSMessageSourceHdrNotAllowedErr", 400, 10227, "message stream source header is not allowed"),
     ("JSConsumerPushWithPriorityGroupErr", 400, 10178, "priority groups can not be used with push consumers"),
     ("JSConsumerAckWaitNegativeErr", 400, 10183, "consumer ack wait needs to be positive"),
     ("JSConsumerBackOffNegativeErr", 400, 10184, "consumer backoff needs to be positive"),

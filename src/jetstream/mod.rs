@@ -59,10 +59,10 @@ pub use responses::{
     direct_get_eob, page_subjects, pub_ack, pub_ack_batch, pub_ack_counter, pub_ack_counter_in,
     pub_ack_in, pub_error, render_account_info, render_error, render_msg_get, render_purge,
     render_stream_create, render_stream_create_with, render_stream_info, render_stream_info_with,
-    render_stream_list, render_stream_names, render_stream_update, render_stream_update_with,
-    render_success, write_direct_get_headers, write_pub_ack, write_pub_ack_in, AccountInfoView,
-    AccountLimits, BatchHeaders, Origins, Paging, ResponseType, ServerMeta, StoredMessageView,
-    StreamInfoView, StreamStateView,
+    render_stream_list, render_stream_list_with, render_stream_names, render_stream_update,
+    render_stream_update_with, render_success, write_direct_get_headers, write_pub_ack,
+    write_pub_ack_in, AccountInfoView, AccountLimits, BatchHeaders, Origins, Paging, ResponseType,
+    ServerMeta, StoredMessageView, StreamInfoView, StreamStateView,
 };
 pub use stream_config::{
     check_stream_name_token, is_valid_stream_name, Compression, ConsumerLimits, DiscardPolicy,

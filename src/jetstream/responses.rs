@@ -385,6 +385,13 @@ pub fn render_stream_names(names: &[&str], offset: u64) -> Vec<u8> {
 /// STREAM.LIST success for the (filtered) streams: sorted by name, paged at `offset` by 256;
 /// entries carry the stored config (no dynamic metadata) and no `cluster`, as nats-server's do.
 pub fn render_stream_list(streams: &[StreamInfoView], offset: u64) -> Vec<u8> {
+    let with: Vec<(StreamInfoView, Origins)> =
+        streams.iter().map(|v| (*v, Origins::default())).collect();
+    render_stream_list_with(&with, offset)
+}
+
+/// [`render_stream_list`] with each stream's `mirror`/`sources` state (nats-server lists it).
+pub fn render_stream_list_with(streams: &[(StreamInfoView, Origins)], offset: u64) -> Vec<u8> {
     #[derive(Serialize)]
     struct ListJson<'a> {
         #[serde(rename = "type")]
@@ -394,8 +401,8 @@ pub fn render_stream_list(streams: &[StreamInfoView], offset: u64) -> Vec<u8> {
         limit: usize,
         streams: Vec<InfoJson<'a>>,
     }
-    let mut sorted: Vec<&StreamInfoView> = streams.iter().collect();
-    sorted.sort_unstable_by(|a, b| a.config.name.cmp(&b.config.name));
+    let mut sorted: Vec<&(StreamInfoView, Origins)> = streams.iter().collect();
+    sorted.sort_unstable_by(|a, b| a.0.config.name.cmp(&b.0.config.name));
     let page = &sorted[page_range(sorted.len(), offset, LIST_PAGE_LIMIT)];
     to_go_json(&ListJson {
         kind: ResponseType::StreamList.type_name(),
@@ -404,7 +411,7 @@ pub fn render_stream_list(streams: &[StreamInfoView], offset: u64) -> Vec<u8> {
         limit: LIST_PAGE_LIMIT,
         streams: page
             .iter()
-            .map(|info| InfoJson::new(info, info.config.clone()))
+            .map(|(info, origins)| InfoJson::new(info, info.config.clone()).with_origins(*origins))
             .collect(),
     })
 }

@@ -140,6 +140,42 @@ pub fn check_origins(cfg: &StreamConfig) -> Result<(), JsApiError> {
     Ok(())
 }
 
+/// nats-server's cycle check (`checkStreamCfg`): from `cfg`, follow the local (not
+/// `external`) sources and mirrors through the account's streams (`lookup`, by name, the
+/// stored configs); reaching a visited stream again is a cycle (10052 "detected cycle") —
+/// for a source only when the visiting stream's subjects meet its filter (or it has none).
+pub fn check_cycle<'a>(
+    cfg: &'a StreamConfig,
+    lookup: impl Fn(&str) -> Option<&'a StreamConfig>,
+) -> Result<(), JsApiError> {
+    let cycle = || JsApiError::stream_invalid_config("detected cycle");
+    let mut to_visit: std::collections::VecDeque<&StreamConfig> = [cfg].into();
+    let mut visited: Vec<&str> = Vec::new();
+    while let Some(c) = to_visit.pop_front() {
+        visited.push(&c.name);
+        for src in c.sources.iter().filter(|s| s.external.is_none()) {
+            if visited.contains(&src.name.as_str()) {
+                let meets = src.filter_subject.is_empty()
+                    || c.subjects.iter().any(|s| collide(s, &src.filter_subject));
+                if meets {
+                    return Err(cycle());
+                }
+            } else if let Some(next) = lookup(&src.name) {
+                to_visit.push_back(next);
+            }
+        }
+        if let Some(m) = c.mirror.as_ref().filter(|m| m.external.is_none()) {
+            if visited.contains(&m.name.as_str()) {
+                return Err(cycle());
+            }
+            if let Some(next) = lookup(&m.name) {
+                to_visit.push_back(next);
+            }
+        }
+    }
+    Ok(())
+}
+
 fn or_all(s: &str) -> &str {
     if s.is_empty() {
         ">"
@@ -367,5 +403,33 @@ mod tests {
         };
         assert_eq!(index_name(&src), "O o.a >");
         assert_eq!(get_hash("$JS.hub.API").len(), 8);
+    }
+}
+
+/// A mirror's or sources' state as a stream's summary carries it to the catalog (for
+/// STREAM.LIST, as nats-server lists `mirror`/`sources`): `active` of each is made at
+/// rendering time from when that origin was last heard from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginsSummary {
+    /// A mirror (one entry) or sources.
+    pub mirror: bool,
+    /// The states, `active` left as -1.
+    pub infos: Vec<SourceInfo>,
+    /// Per entry: monotonic ns it was last heard from.
+    pub last_seen_mono_ns: Vec<Option<u64>>,
+}
+
+impl OriginsSummary {
+    /// (mirror, sources) as seen at monotonic time `now_mono_ns`.
+    pub fn at(&self, now_mono_ns: u64) -> (Option<SourceInfo>, Vec<SourceInfo>) {
+        let mut infos = self.infos.clone();
+        for (i, seen) in infos.iter_mut().zip(&self.last_seen_mono_ns) {
+            i.active = seen.map_or(-1, |t| now_mono_ns.saturating_sub(t) as i64);
+        }
+        if self.mirror {
+            (infos.pop(), Vec::new())
+        } else {
+            (None, infos)
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`parser`]: `LS+`/`LS-`/`LMSG`/`HMSG`/`INFO`/`CONNECT`/`PING`/`PONG`/`-ERR` in.
 //! - [`wire`]: the same out, and the INFO/CONNECT JSON.
 //! - [`remote`]: hub URLs, `.creds`, reconnect backoff.
+//! - [`weights`]: queue weights of links across cores.
 //! - [`LeafLink`]: one link's handshake state and the interest it has announced, so each
 //!   change of this server's interest becomes at most one `LS+`/`LS-` line.
 //!
@@ -17,6 +18,7 @@ pub mod parser;
 pub mod perms;
 pub mod remote;
 pub mod tls;
+pub mod weights;
 pub mod wire;
 
 use std::sync::Arc;
@@ -68,6 +70,9 @@ pub struct LeafSettings {
     pub auth: Option<Arc<auth::LeafAuthorization>>,
     /// `[leafnodes.tls]`: the leaf port's INFO says `tls_required` (and `tls_verify`).
     pub tls_required: bool,
+    /// How long an accepted link has to send its CONNECT (`[leafnodes.authorization]
+    /// timeout`; nats-server's default: 2 s, or the TLS timeout plus 1 s on a TLS port).
+    pub auth_timeout_ns: u64,
     /// Leafs must present a certificate.
     pub tls_verify: bool,
 }
@@ -232,6 +237,7 @@ mod tests {
             auth: None,
             tls_required: false,
             tls_verify: false,
+            auth_timeout_ns: 2_000_000_000,
         }
     }
 

@@ -78,6 +78,53 @@ pub fn write_lmsg(
     out.put_slice(b"\r\n");
 }
 
+/// The prefix of a JetStream ack reply.
+const JS_ACK_PREFIX: &[u8] = b"$JS.ACK.";
+
+/// Where the `@` of a JetStream delivery's encoded reply is, if `reply` has that form:
+/// `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<tm>.<pending>@<stored subject>`
+/// (nats-server's `jsAckDeliverIdx`: the first `@` after the eighth dot, since names and
+/// subjects may hold `@` too).
+pub fn js_ack_deliver_idx(reply: &[u8]) -> Option<usize> {
+    if reply.len() <= JS_ACK_PREFIX.len() || !reply.starts_with(JS_ACK_PREFIX) {
+        return None;
+    }
+    let mut dots = 0;
+    for (i, b) in reply.iter().enumerate() {
+        match b {
+            b'.' => dots += 1,
+            b'@' if dots >= 8 => return Some(i),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A JetStream delivery crosses a link with the subscriber's (delivery) subject as the
+/// LMSG subject and the stored subject after an `@` in its ack reply, as nats-server
+/// writes it: puts the reply to send for a delivery shown as `shown` into `scratch`; false
+/// when the reply goes unchanged (not an ack reply, or already encoded).
+pub fn encode_js_deliver(reply: &[u8], shown: &[u8], scratch: &mut Vec<u8>) -> bool {
+    if !reply.starts_with(JS_ACK_PREFIX) || js_ack_deliver_idx(reply).is_some() {
+        return false;
+    }
+    scratch.clear();
+    scratch.extend_from_slice(reply);
+    scratch.push(b'@');
+    scratch.extend_from_slice(shown);
+    true
+}
+
+/// The reverse of [`encode_js_deliver`] on an incoming LMSG's reply: (ack reply, stored
+/// subject to show) when it carries one.
+pub fn decode_js_deliver(reply: &Bytes) -> Option<(Bytes, Bytes)> {
+    let at = js_ack_deliver_idx(reply)?;
+    if at + 1 >= reply.len() {
+        return None;
+    }
+    Some((reply.slice(..at), reply.slice(at + 1..)))
+}
+
 /// The `INFO` a hub sends on its leaf port. A nats-server leaf drops the link unless
 /// `client_id` is non-zero and `leafnode_urls` is present. `compression` is always "off"
 /// (natrix has no S2): a nats-server leaf configured for S2 then settles on "off" too
@@ -252,6 +299,27 @@ mod tests {
         assert_eq!(
             lmsg("foo", None, &[], 12, "NATS/1.0\r\n\r\nhi"),
             "HMSG foo 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"
+        );
+    }
+
+    #[test]
+    fn js_deliver_reply_round_trips() {
+        let ack = b"$JS.ACK.O.c@x.1.5.5.1700000000.0";
+        // An `@` before the eighth dot belongs to a name.
+        assert_eq!(js_ack_deliver_idx(ack), None);
+        let mut scratch = Vec::new();
+        assert!(encode_js_deliver(ack, b"o.5", &mut scratch));
+        assert_eq!(&scratch[..], b"$JS.ACK.O.c@x.1.5.5.1700000000.0@o.5");
+        let encoded = Bytes::from(scratch.clone());
+        let (reply, shown) = decode_js_deliver(&encoded).unwrap();
+        assert_eq!((&reply[..], &shown[..]), (&ack[..], &b"o.5"[..]));
+        // Not twice, not for other replies, nothing after a trailing `@`.
+        assert!(!encode_js_deliver(&encoded, b"o.5", &mut scratch));
+        assert!(!encode_js_deliver(b"_INBOX.a", b"o.5", &mut scratch));
+        assert_eq!(decode_js_deliver(&Bytes::from_static(b"_INBOX.a@b")), None);
+        assert_eq!(
+            decode_js_deliver(&Bytes::from_static(b"$JS.ACK.O.c.1.5.5.1.0@")),
+            None
         );
     }
 

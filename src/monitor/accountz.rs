@@ -1,7 +1,11 @@
 //! `/accountz`: the server's accounts (`$G`, the system account and every configured or
 //! resolver account), and with `?acc=<name>` one account's detail as nats-server 2.15.1
-//! shows it: connections, leaf links, subscriptions, its subscription index's statistics
-//! and its imports (exports: not yet).
+//! shows it: connections, leaf links, subscriptions, its subscription index's statistics,
+//! its exports and its imports — with the service exports of the system account and the
+//! service imports of them nats-server adds to every account (`$SYS.REQ.ACCOUNT.<acc>.CONNZ`
+//! / `STATZ`, `$SYS.REQ.USER.<acc>.INFO`, and `$JS.API.>` when JetStream is on). nats-server
+//! lists them in map order; here services come before streams (exports) and streams before
+//! services (imports), each in config order, then the automatic ones.
 
 use serde::Serialize;
 
@@ -39,11 +43,38 @@ fn sublist_json(subscriptions: u64, s: &SublistStats) -> SublistJson {
     }
 }
 
-/// nats-server's `ExtImport`.
+/// nats-server's `ExtExport` (the fields a config or JWT export can set here).
+#[derive(Serialize)]
+struct Export {
+    subject: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    token_req: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    approved_accounts: Vec<String>,
+}
+
+impl Export {
+    fn service(subject: &str, response_type: &'static str) -> Export {
+        Export {
+            subject: subject.to_owned(),
+            kind: "service",
+            token_req: false,
+            response_type: Some(response_type),
+            approved_accounts: Vec::new(),
+        }
+    }
+}
+
+/// nats-server's `ExtImport` (a stream import has no `to`).
 #[derive(Serialize)]
 struct Import {
     subject: String,
     account: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
     to: String,
     local_subject: String,
     #[serde(rename = "type")]
@@ -101,45 +132,105 @@ pub(super) struct Detail<'a> {
     client_connections: u64,
     subscriptions: u64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    exports: Vec<Export>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     imports: Vec<Import>,
     name_tag: &'a str,
     sublist_stats: SublistJson,
 }
 
-/// The imports of `account` (service imports it holds; stream imports other accounts
-/// route to it).
+/// The exports of `account`: its own, and for the system account the services nats-server
+/// exports from it.
+fn exports(facts: &ServerFacts, account: AccountId) -> Vec<Export> {
+    let accs = &facts.accounts;
+    let mut out: Vec<Export> = accs
+        .get(account)
+        .exports
+        .iter()
+        .map(|e| Export {
+            subject: e.subject.to_string(),
+            kind: if e.service { "service" } else { "stream" },
+            token_req: e.token_req,
+            response_type: e.service.then_some("Singleton"),
+            approved_accounts: if e.token_req {
+                Vec::new()
+            } else {
+                e.approved.iter().map(|n| n.to_string()).collect()
+            },
+        })
+        .collect();
+    if account == accs.system() {
+        out.push(Export::service("$SYS.REQ.ACCOUNT.*.CONNZ", "Streamed"));
+        out.push(Export::service("$SYS.REQ.ACCOUNT.*.STATZ", "Streamed"));
+        out.push(Export::service("$SYS.DEBUG.SUBSCRIBERS", "Singleton"));
+        out.push(Export::service("$SYS.REQ.USER.*.INFO", "Singleton"));
+        if facts.jetstream.is_some() {
+            out.push(Export::service("$JS.API.>", "Singleton"));
+        }
+    }
+    out
+}
+
+/// A service import of the system account's `subject` as `local` (nats-server's automatic
+/// ones).
+fn system_import(facts: &ServerFacts, subject: String, local: &str, share: bool) -> Import {
+    Import {
+        subject,
+        account: facts.accounts.get(facts.accounts.system()).name.to_string(),
+        to: local.to_owned(),
+        local_subject: local.to_owned(),
+        kind: "service",
+        invalid: false,
+        share,
+        tracking: false,
+    }
+}
+
+/// The imports of `account`: stream imports other accounts route to it, the service imports
+/// it holds, then those nats-server adds from the system account.
 fn imports(facts: &ServerFacts, account: AccountId) -> Vec<Import> {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let accs = &facts.accounts;
-    let mut out: Vec<Import> = accs
-        .get(account)
-        .service_imports
-        .iter()
-        .map(|i| Import {
-            subject: text(&i.remote),
-            account: accs.get(i.exporter).name.to_string(),
-            to: text(&i.local),
-            local_subject: text(&i.local),
-            kind: "service",
-            invalid: false,
-            share: false,
-            tracking: false,
-        })
-        .collect();
+    let mut out = Vec::new();
     for (exporter, a) in accs.iter() {
         for r in a.stream_routes.iter().filter(|r| r.importer == account) {
-            let local = format!("{}{}", text(&r.prefix), text(&r.subject));
             out.push(Import {
                 subject: text(&r.subject),
                 account: accs.get(exporter).name.to_string(),
-                to: local.clone(),
-                local_subject: local,
+                to: String::new(),
+                local_subject: format!("{}{}", text(&r.prefix), text(&r.subject)),
                 kind: "stream",
                 invalid: false,
                 share: false,
                 tracking: false,
             });
         }
+    }
+    out.extend(accs.get(account).service_imports.iter().map(|i| Import {
+        subject: text(&i.remote),
+        account: accs.get(i.exporter).name.to_string(),
+        to: text(&i.local),
+        local_subject: text(&i.local),
+        kind: "service",
+        invalid: false,
+        share: false,
+        tracking: false,
+    }));
+    let name = &accs.get(account).name;
+    if account != accs.system() {
+        for (subject, local) in [
+            ("CONNZ", "$SYS.REQ.ACCOUNT.PING.CONNZ"),
+            ("CONNZ", "$SYS.REQ.SERVER.PING.CONNZ"),
+            ("STATZ", "$SYS.REQ.ACCOUNT.PING.STATZ"),
+        ] {
+            let subject = format!("$SYS.REQ.ACCOUNT.{name}.{subject}");
+            out.push(system_import(facts, subject, local, false));
+        }
+    }
+    let user_info = format!("$SYS.REQ.USER.{name}.INFO");
+    out.push(system_import(facts, user_info, "$SYS.REQ.USER.INFO", true));
+    if account != accs.system() && facts.jetstream.is_some() {
+        out.push(system_import(facts, "$JS.API.>".into(), "$JS.API.>", true));
     }
     out
 }
@@ -163,6 +254,7 @@ pub(super) fn detail<'a>(
         leafnode_connections: t.leafnodes,
         client_connections: t.connections,
         subscriptions: t.subscriptions,
+        exports: exports(facts, id),
         imports: imports(facts, id),
         name_tag: &a.name,
         sublist_stats: sublist_json(t.subscriptions, &t.sublist),

@@ -18,6 +18,8 @@ struct Leafz<'a> {
 
 #[derive(Serialize)]
 struct Leaf<'a> {
+    /// The link's connection id (as nats-server's `id`).
+    id: u64,
     name: &'a str,
     is_spoke: bool,
     account: &'a str,
@@ -42,6 +44,7 @@ pub fn leafz(facts: &ServerFacts, cores: &[Arc<CoreSnapshot>], now_unix_ns: u64)
             Some((
                 c.cid,
                 Leaf {
+                    id: c.cid,
                     name: &l.name,
                     is_spoke: l.solicited,
                     account: &l.account,

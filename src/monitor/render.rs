@@ -334,13 +334,13 @@ pub fn healthz(started: bool) -> (u16, Vec<u8>) {
             },
         )
     } else {
-        // nats-server's answer before it is ready for connections (here: while the cores
-        // recover their streams), with its 503.
+        // nats-server 2.15.1's answer before its client listener is up (it recovers
+        // JetStream first; here: while the cores recover their streams): 500, "server".
         (
-            503,
+            500,
             Health {
                 status: "error",
-                error: Some("failed to be ready for connections after 1ms: client"),
+                error: Some("failed to be ready for connections after 1ms: server"),
             },
         )
     };

@@ -24,12 +24,25 @@ pub fn write_msg(
     reply: Option<&[u8]>,
     payload: &[u8],
 ) {
+    write_msg_head(out, subject, sid, reply, payload.len(), payload.len() + 2);
+    out.put_slice(payload);
+    out.put_slice(b"\r\n");
+}
+
+/// Appends only the control line of a `MSG` announcing `len` payload bytes (the caller
+/// queues the payload and its CR LF), reserving `extra` bytes more after it.
+pub fn write_msg_head(
+    out: &mut BytesMut,
+    subject: &[u8],
+    sid: &[u8],
+    reply: Option<&[u8]>,
+    len: usize,
+    extra: usize,
+) {
     let mut len_buf = itoa::Buffer::new();
-    let len = len_buf.format(payload.len()).as_bytes();
+    let len = len_buf.format(len).as_bytes();
     let reply_len = reply.map_or(0, |r| r.len() + 1);
-    out.reserve(
-        4 + subject.len() + 1 + sid.len() + 1 + reply_len + len.len() + 2 + payload.len() + 2,
-    );
+    out.reserve(4 + subject.len() + 1 + sid.len() + 1 + reply_len + len.len() + 2 + extra);
     out.put_slice(b"MSG ");
     out.put_slice(subject);
     out.put_u8(b' ');
@@ -40,8 +53,6 @@ pub fn write_msg(
         out.put_u8(b' ');
     }
     out.put_slice(len);
-    out.put_slice(b"\r\n");
-    out.put_slice(payload);
     out.put_slice(b"\r\n");
 }
 
@@ -56,23 +67,37 @@ pub fn write_hmsg(
     message: &[u8],
 ) {
     debug_assert!(header_len <= message.len());
+    write_hmsg_head(
+        out,
+        subject,
+        sid,
+        reply,
+        header_len,
+        message.len(),
+        message.len() + 2,
+    );
+    out.put_slice(message);
+    out.put_slice(b"\r\n");
+}
+
+/// Appends only the control line of an `HMSG` announcing `total` bytes of which `header_len`
+/// are headers (the caller queues the message and its CR LF), reserving `extra` bytes more.
+pub fn write_hmsg_head(
+    out: &mut BytesMut,
+    subject: &[u8],
+    sid: &[u8],
+    reply: Option<&[u8]>,
+    header_len: usize,
+    total: usize,
+    extra: usize,
+) {
     let mut hdr_buf = itoa::Buffer::new();
     let hdr = hdr_buf.format(header_len).as_bytes();
     let mut total_buf = itoa::Buffer::new();
-    let total = total_buf.format(message.len()).as_bytes();
+    let total = total_buf.format(total).as_bytes();
     let reply_len = reply.map_or(0, |r| r.len() + 1);
     out.reserve(
-        5 + subject.len()
-            + 1
-            + sid.len()
-            + 1
-            + reply_len
-            + hdr.len()
-            + 1
-            + total.len()
-            + 2
-            + message.len()
-            + 2,
+        5 + subject.len() + 1 + sid.len() + 1 + reply_len + hdr.len() + 1 + total.len() + 2 + extra,
     );
     out.put_slice(b"HMSG ");
     out.put_slice(subject);
@@ -86,8 +111,6 @@ pub fn write_hmsg(
     out.put_slice(hdr);
     out.put_u8(b' ');
     out.put_slice(total);
-    out.put_slice(b"\r\n");
-    out.put_slice(message);
     out.put_slice(b"\r\n");
 }
 

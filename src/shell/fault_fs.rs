@@ -56,6 +56,12 @@ struct Inner {
     /// Directory and small-file operations under this path wait until it is cleared.
     stalled: Option<PathBuf>,
     stall_wakers: Vec<std::task::Waker>,
+    /// Segment fdatasyncs wait until released (a sync under way while the next commit is
+    /// written).
+    syncs_held: bool,
+    sync_wakers: Vec<std::task::Waker>,
+    /// Segment fdatasyncs that succeed before one fails with EIO.
+    sync_fail_in: Option<u64>,
 }
 
 /// The in-memory, fault-injecting file system (cheap to clone: one shared state).
@@ -100,17 +106,28 @@ impl FaultFs {
     }
 
     /// Power loss: each file keeps its synced bytes plus the first `torn(path, unsynced)`
-    /// bytes of what was written after them.
+    /// bytes of what was written (appended, or rewritten in place) after them.
     pub(crate) fn lose_power(&self, mut torn: impl FnMut(&Path, usize) -> usize) {
         let mut inner = self.0.borrow_mut();
         inner.armed = None;
         for (path, f) in inner.files.iter_mut() {
-            let base = f.durable.len().min(f.data.len());
+            // Where the page cache first differs from the disk: bytes rewritten in place
+            // (a preallocated, pre-zeroed tail written over) are unsynced as much as appended
+            // ones, and tear the same way.
+            let base = f
+                .durable
+                .iter()
+                .zip(&f.data)
+                .position(|(a, b)| a != b)
+                .unwrap_or(f.durable.len().min(f.data.len()));
             let extra = f.data.len() - base;
             let keep = torn(path, extra).min(extra);
-            let mut after = f.durable.clone();
-            after.truncate(base);
-            after.extend_from_slice(&f.data[base..base + keep]);
+            // The first `keep` unsynced bytes made it; past them the disk still holds what
+            // was synced there (the zeros of a pre-zeroed tail), or nothing.
+            let mut after = f.data[..base + keep].to_vec();
+            if f.durable.len() > after.len() {
+                after.extend_from_slice(&f.durable[after.len()..]);
+            }
             f.data = after;
             f.durable = f.data.clone();
         }
@@ -187,6 +204,26 @@ impl FaultFs {
         .await
     }
 
+    /// Segment fdatasyncs wait until [`FaultFs::release_syncs`].
+    pub(crate) fn hold_syncs(&self) {
+        self.0.borrow_mut().syncs_held = true;
+    }
+
+    /// Lets held fdatasyncs go on.
+    pub(crate) fn release_syncs(&self) {
+        let mut inner = self.0.borrow_mut();
+        inner.syncs_held = false;
+        for w in inner.sync_wakers.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// The segment fdatasync after the next `ok` ones fails with EIO (and drops the file's
+    /// unsynced bytes, as [`Fault::SyncEio`]).
+    pub(crate) fn fail_sync_after(&self, ok: u64) {
+        self.0.borrow_mut().sync_fail_in = Some(ok);
+    }
+
     /// (writes, syncs) so far.
     pub(crate) fn counts(&self) -> (u64, u64) {
         let i = self.0.borrow();
@@ -256,11 +293,29 @@ impl SegmentIo for FaultSegment {
     }
 
     async fn fdatasync(&self) -> io::Result<()> {
+        std::future::poll_fn(|cx| {
+            let mut inner = self.fs.0.borrow_mut();
+            if inner.syncs_held {
+                inner.sync_wakers.push(cx.waker().clone());
+                std::task::Poll::Pending
+            } else {
+                std::task::Poll::Ready(())
+            }
+        })
+        .await;
         let mut inner = self.fs.0.borrow_mut();
         inner.syncs += 1;
-        let fail = inner.armed == Some(Fault::SyncEio);
+        let mut fail = inner.armed == Some(Fault::SyncEio);
         if fail {
             inner.armed = None;
+        }
+        match inner.sync_fail_in {
+            Some(0) => {
+                inner.sync_fail_in = None;
+                fail = true;
+            }
+            Some(n) => inner.sync_fail_in = Some(n - 1),
+            None => {}
         }
         let f = inner.files.get_mut(&self.path).ok_or_else(not_found)?;
         if fail {
@@ -270,6 +325,21 @@ impl SegmentIo for FaultSegment {
             return Err(eio());
         }
         f.durable = f.data.clone();
+        Ok(())
+    }
+
+    async fn zero_range(&self, offset: u64, len: u64) -> io::Result<()> {
+        let mut inner = self.fs.0.borrow_mut();
+        let disk_full = inner.disk_full;
+        let f = inner.files.get_mut(&self.path).ok_or_else(not_found)?;
+        let end = (offset + len) as usize;
+        if disk_full && end > f.data.len() {
+            return Err(enospc());
+        }
+        if f.data.len() < end {
+            f.data.resize(end, 0);
+        }
+        f.data[offset as usize..end].fill(0);
         Ok(())
     }
 

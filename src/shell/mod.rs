@@ -496,6 +496,7 @@ pub async fn run_core(spec: CoreSpec) {
             lame_duck::run(&shell, &lame_duck, &shutdown, core_id, n_cores).await;
             break;
         }
+        conn::maybe_trim_heap();
         glommio::timer::sleep(Duration::from_millis(SHUTDOWN_POLL_MS)).await;
     }
     tracing::info!(core = core_id, "shutting down: flushing connections");

@@ -4,6 +4,20 @@
 //! write and one `fdatasync` — two io_uring round trips, where a buffered stream writer needs
 //! one per buffer plus the tail. With the opt-in interval policy through the page cache
 //! (io_uring buffered writes), so an ack after the write costs a copy, not a device write.
+//!
+//! Pre-zeroing (O_DIRECT): ahead of the records the writer keeps writing zeros over the next
+//! stretch of the file (a chunk at a time, through io_uring, while group commits go on), so a
+//! commit's write lands on blocks that are allocated and written and within the file's size,
+//! and its `fdatasync` flushes data only — no extent or size change to journal. A write never
+//! overlaps a zeroing in flight: one that reaches into it waits for it first. Recovery reads
+//! the zeros after the last record as the end of the segment (`store::segment::Scanner`), and
+//! sealing cuts them off.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use futures_lite::future::poll_once;
 
 use super::storage_fs::SegmentIo;
 
@@ -11,32 +25,85 @@ use super::storage_fs::SegmentIo;
 /// interval sync policy) never holds more than this in memory.
 pub(crate) const FLUSH_AT_PENDING_BYTES: usize = 4 * 1024 * 1024;
 
+/// Bytes zeroed per step ahead of the records.
+pub(crate) const ZERO_CHUNK_BYTES: u64 = 8 * 1024 * 1024;
+/// The next chunk is zeroed once fewer than this many zeroed bytes lie ahead of the records.
+const ZERO_LOW_WATER_BYTES: u64 = 4 * 1024 * 1024;
+
+/// How far ahead of the records a writer zeroes (O_DIRECT segments).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ZeroAhead {
+    /// Zero nothing at or past this offset (the segment's size limit, rounded up).
+    pub(crate) until: u64,
+    /// Bytes per zeroing write.
+    pub(crate) chunk: u64,
+    /// Zero the next chunk when fewer zeroed bytes than this are left ahead.
+    pub(crate) low_water: u64,
+}
+
+impl ZeroAhead {
+    /// For segments of at most `max_segment_bytes` (the last append may pass it a little).
+    pub(crate) fn for_segment(max_segment_bytes: u64) -> Self {
+        let chunk = ZERO_CHUNK_BYTES.min(max_segment_bytes.next_multiple_of(4096));
+        ZeroAhead {
+            until: max_segment_bytes.next_multiple_of(4096),
+            chunk,
+            low_water: ZERO_LOW_WATER_BYTES.min(chunk),
+        }
+    }
+}
+
+type ZeroFuture = Pin<Box<dyn Future<Output = std::io::Result<()>>>>;
+
+/// A zeroing write under way over `from..to`.
+struct Zeroing {
+    from: u64,
+    to: u64,
+    fut: ZeroFuture,
+}
+
 /// The writer of the active segment of one stream (owned by its core's storage task).
 pub(crate) struct SegmentWriter<F: SegmentIo> {
-    file: F,
+    /// Shared with the fdatasync of a commit still under way (pipelined commits).
+    file: Rc<F>,
     /// Record bytes on disk (written; synced only after [`SegmentWriter::sync`]).
     written: u64,
     /// The bytes of the last, partial block already written (`written % alignment` of them).
     tail: Vec<u8>,
     /// Bytes appended, not yet written.
     pending: Vec<u8>,
-    /// `written` and `tail` at the last commit point (after a sync, or after a write the
-    /// interval policy acknowledged): where a failed write rolls back to.
+    /// `written` and `tail` at the last commit point (after a sync, or after a write whose
+    /// sync is under way or that the interval policy acknowledged): where a failed write
+    /// rolls back to.
     committed: u64,
     committed_tail: Vec<u8>,
+    /// Pre-zeroing, if this writer does it.
+    zero: Option<ZeroAhead>,
+    /// The file holds written blocks (records or zeros) up to here.
+    zeroed_to: u64,
+    zeroing: Option<Zeroing>,
 }
 
 impl<F: SegmentIo> SegmentWriter<F> {
     /// A writer at the start of an empty file.
     pub(crate) fn new(file: F) -> Self {
         SegmentWriter {
-            file,
+            file: Rc::new(file),
             written: 0,
             tail: Vec::new(),
             pending: Vec::new(),
             committed: 0,
             committed_tail: Vec::new(),
+            zero: None,
+            zeroed_to: 0,
+            zeroing: None,
         }
+    }
+
+    /// Zeroes the file ahead of the records from the next flush on.
+    pub(crate) fn with_zero_ahead(mut self, zero: ZeroAhead) -> Self {
+        self.zero = Some(zero);
+        self
     }
 
     /// Queues bytes; they reach the file at the next flush.
@@ -47,6 +114,12 @@ impl<F: SegmentIo> SegmentWriter<F> {
     /// Whether enough is queued that it should be written now.
     pub(crate) fn should_flush(&self) -> bool {
         self.pending.len() >= FLUSH_AT_PENDING_BYTES
+    }
+
+    /// Where written zeros end (records included).
+    #[cfg(test)]
+    pub(crate) fn zeroed_to(&self) -> u64 {
+        self.zeroed_to
     }
 
     /// Writes everything queued in one write (whole blocks for O_DIRECT: the partial last
@@ -60,6 +133,8 @@ impl<F: SegmentIo> SegmentWriter<F> {
         debug_assert_eq!(start % align as u64, 0, "writes start on a block boundary");
         let data_len = self.tail.len() + self.pending.len();
         let size = data_len.div_ceil(align) * align;
+        let end = start + size as u64;
+        self.settle_zeroing(end).await;
         let n = self
             .file
             .write_at(start, [&self.tail, &self.pending], size)
@@ -71,6 +146,7 @@ impl<F: SegmentIo> SegmentWriter<F> {
                 format!("short segment write: {n} of {data_len} bytes at offset {start}"),
             ));
         }
+        self.zeroed_to = self.zeroed_to.max(end);
         self.written += self.pending.len() as u64;
         let keep = if align == 1 {
             0
@@ -87,13 +163,72 @@ impl<F: SegmentIo> SegmentWriter<F> {
         }
         self.tail = tail;
         self.pending.clear();
+        self.zero_ahead(end).await;
         Ok(())
+    }
+
+    /// Takes note of a finished zeroing; waits for it if a write up to `end` would overlap it.
+    async fn settle_zeroing(&mut self, end: u64) {
+        let Some(z) = self.zeroing.as_mut() else {
+            return;
+        };
+        let res = if end > z.from {
+            Some(z.fut.as_mut().await)
+        } else {
+            poll_once(z.fut.as_mut()).await
+        };
+        if let Some(r) = res {
+            let z = self.zeroing.take().expect("checked");
+            match r {
+                Ok(()) => self.zeroed_to = self.zeroed_to.max(z.to),
+                // Nothing lost: the records' writes extend the file themselves (slower syncs).
+                Err(e) => {
+                    tracing::debug!(error = %e, from = z.from, to = z.to, "zeroing ahead of a segment's records failed")
+                }
+            }
+        }
+    }
+
+    /// Starts zeroing the next chunk if the records written up to `end` come close to the
+    /// end of the zeroed space (the write is submitted at once; it finishes on its own).
+    async fn zero_ahead(&mut self, end: u64) {
+        let Some(z) = self.zero else { return };
+        if self.zeroing.is_some() || self.zeroed_to >= end + z.low_water {
+            return;
+        }
+        let from = self.zeroed_to.max(end);
+        if from >= z.until {
+            return;
+        }
+        let to = from + z.chunk;
+        let file = self.file.clone();
+        let mut fut: ZeroFuture = Box::pin(async move { file.zero_range(from, to - from).await });
+        // The first poll submits the write.
+        match poll_once(fut.as_mut()).await {
+            Some(Ok(())) => self.zeroed_to = to,
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, from, to, "zeroing ahead of a segment's records failed")
+            }
+            None => self.zeroing = Some(Zeroing { from, to, fut }),
+        }
+    }
+
+    /// Waits for a zeroing under way (before the file is cut or closed).
+    async fn finish_zeroing(&mut self) {
+        self.settle_zeroing(u64::MAX).await;
     }
 
     /// Writes everything queued and makes it durable (`fdatasync`).
     pub(crate) async fn sync(&mut self) -> std::io::Result<()> {
         self.flush().await?;
         self.file.fdatasync().await
+    }
+
+    /// An `fdatasync` of the file that may outlive this borrow: a group commit's sync goes on
+    /// while the next commit is written (pipelined commits). Call after [`Self::flush`].
+    pub(crate) fn sync_job(&self) -> impl Future<Output = std::io::Result<()>> + 'static {
+        let file = self.file.clone();
+        async move { file.fdatasync().await }
     }
 
     /// Everything written so far is acknowledged: a later failed write rolls back to here.
@@ -106,23 +241,34 @@ impl<F: SegmentIo> SegmentWriter<F> {
     /// byte since the last commit point and cuts the file back to it, so the next write
     /// continues from acknowledged data. Returns the length rolled back to.
     pub(crate) async fn roll_back(&mut self) -> std::io::Result<u64> {
+        self.finish_zeroing().await;
         self.pending.clear();
         self.written = self.committed;
         self.tail.clone_from(&self.committed_tail);
         self.file.truncate(self.committed).await?;
+        self.zeroed_to = self.committed;
         Ok(self.committed)
     }
 
-    /// Syncs, trims the padding of the last block and closes the file.
+    /// Syncs, trims the padding of the last block (and the zeros ahead) and closes the file
+    /// (once a sync still under way lets go of it).
     pub(crate) async fn close(mut self) -> std::io::Result<()> {
+        self.finish_zeroing().await;
         self.sync().await?;
         self.file.truncate(self.written).await?;
-        self.file.close().await
+        match Rc::try_unwrap(self.file) {
+            Ok(file) => file.close().await,
+            // A pipelined commit's fdatasync still holds it: closed when that lets go.
+            Err(_) => Ok(()),
+        }
     }
 
     /// Closes without writing what is queued (the stream is being deleted).
-    pub(crate) async fn abandon(self) {
-        let _ = self.file.close().await;
+    pub(crate) async fn abandon(mut self) {
+        self.finish_zeroing().await;
+        if let Ok(file) = Rc::try_unwrap(self.file) {
+            let _ = file.close().await;
+        }
     }
 }
 
@@ -177,6 +323,51 @@ mod tests {
             }
             w.close().await.unwrap();
             assert_eq!(std::fs::read(&p).unwrap(), expected, "trimmed at close");
+        });
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn zeroed_ahead_then_written_over_while_the_last_sync_runs() {
+        let dir = std::env::temp_dir().join(format!("natrix-segz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("z.seg");
+        let p = path.clone();
+        on_glommio(move || async move {
+            let zero = ZeroAhead {
+                until: 1 << 20,
+                chunk: 64 * 1024,
+                low_water: 32 * 1024,
+            };
+            let mut w = SegmentWriter::new(GlommioFs.create_segment(&p, true).await.unwrap())
+                .with_zero_ahead(zero);
+            let mut expected = Vec::new();
+            let mut last_sync = None;
+            for i in 0..40usize {
+                let chunk: Vec<u8> = (0..3000 + i * 97).map(|j| (i + j) as u8 | 1).collect();
+                w.append(&chunk);
+                expected.extend_from_slice(&chunk);
+                w.flush().await.unwrap();
+                // The previous commit's sync finishes after this commit was written.
+                if let Some(s) = last_sync.replace(w.sync_job()) {
+                    s.await.unwrap();
+                }
+                let on_disk = std::fs::read(&p).unwrap();
+                assert_eq!(&on_disk[..expected.len()], &expected[..], "after chunk {i}");
+                assert!(
+                    on_disk[expected.len()..].iter().all(|&b| b == 0),
+                    "zeros after"
+                );
+            }
+            last_sync.take().unwrap().await.unwrap();
+            assert!(
+                w.zeroed_to() > expected.len() as u64,
+                "zeroed ahead of the records"
+            );
+            let len = std::fs::metadata(&p).unwrap().len();
+            assert!(len > expected.len() as u64 && len <= 1 << 20, "{len}");
+            w.close().await.unwrap();
+            assert_eq!(std::fs::read(&p).unwrap(), expected, "zeros cut at close");
         });
         std::fs::remove_dir_all(&dir).unwrap();
     }

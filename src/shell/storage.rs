@@ -19,7 +19,7 @@ use ahash::AHashMap;
 use futures_lite::AsyncWriteExt;
 use glommio::io::{DmaFile, DmaStreamWriterBuilder};
 
-use super::storage_chain::{seal, ActiveSegment, Chain, ChainDone};
+use super::storage_chain::{seal, ActiveSegment, Chain, ChainDone, SyncJob};
 use super::storage_fs::{io_err, GlommioFs, GlommioSegment, StorageFs};
 use super::storage_policy::StoreFailure;
 pub(crate) use super::storage_recover::recover;
@@ -100,7 +100,7 @@ pub(crate) struct Storage<F: StorageFs = GlommioFs> {
     /// Segments sealed since the storage task last handed them to the sealer.
     pub(super) sealed_out: Vec<SealedSegment>,
     /// Work per stream slot; a lane with nothing running or queued is removed.
-    lanes: AHashMap<u32, Lane>,
+    lanes: AHashMap<u32, Lane<F::Segment>>,
     running: Vec<RunningChain<F::Segment>>,
     /// Number of the last batch dispatched.
     batch: u64,
@@ -111,12 +111,42 @@ pub(crate) struct Storage<F: StorageFs = GlommioFs> {
     batch_failures: Vec<(u64, u64, StoreFailure)>,
 }
 
-/// A chain under way (glommio is single-threaded: not `Send`).
-type RunningChain<S> = Pin<Box<dyn Future<Output = ChainDone<S>>>>;
+/// A chain or a group commit's fdatasync under way (glommio is single-threaded: not `Send`).
+type RunningChain<S> = Pin<Box<dyn Future<Output = Finished<S>>>>;
+
+/// What finished: a chain (its ops and its write), or the fdatasync of a written chain.
+/// (Moved once per chain: the size difference of the variants costs nothing worth a box.)
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Finished<S: super::storage_fs::SegmentIo> {
+    Chain(ChainDone<S>),
+    Synced(Synced),
+}
+
+/// A group commit's fdatasync, done.
+pub(crate) struct Synced {
+    slot: u32,
+    result: std::io::Result<()>,
+    took_us: u64,
+}
+
+/// A written chain whose fdatasync is under way or next (`sync = "always"`).
+struct Syncing {
+    batches: Option<(u64, u64)>,
+    /// First and last message sequences it makes durable.
+    first_seq: Option<u64>,
+    last_seq: Option<u64>,
+    created_ns: Option<u64>,
+    /// Not started yet (the one before it is still syncing).
+    job: Option<SyncJob>,
+    /// The stream was deleted since: its outcome concerns nobody.
+    orphan: bool,
+    /// The chain's ops and time (µs): counted with its sync's, as one group commit.
+    ops: usize,
+    took_us: u64,
+}
 
 /// One stream's queued and running work.
-#[derive(Default)]
-struct Lane {
+struct Lane<S: super::storage_fs::SegmentIo> {
     /// A chain of this stream is running, carrying ops of these batches (None: consumer
     /// states nothing waits for, or the periodic sync).
     running: Option<Option<(u64, u64)>>,
@@ -129,21 +159,51 @@ struct Lane {
     last_main: bool,
     /// Interval policy: the periodic fdatasync is due.
     sync_due: bool,
+    /// Pipelined commits (`sync = "always"`): the chain whose fdatasync runs now, and the
+    /// chain written after it whose fdatasync starts once that one succeeded. A new chain
+    /// starts (is written) while the first syncs, never while both are taken.
+    syncing: Option<Syncing>,
+    written: Option<Syncing>,
+    /// A refused chain that finished while a commit before it was still syncing: settled
+    /// after that sync.
+    deferred: Option<ChainDone<S>>,
 }
 
-impl Lane {
+impl<S: super::storage_fs::SegmentIo> Default for Lane<S> {
+    fn default() -> Self {
+        Lane {
+            running: None,
+            pending: Vec::new(),
+            lazy: Vec::new(),
+            last_main: false,
+            sync_due: false,
+            syncing: None,
+            written: None,
+            deferred: None,
+        }
+    }
+}
+
+impl<S: super::storage_fs::SegmentIo> Lane<S> {
     /// The oldest batch whose ops for this stream are not done.
     fn oldest(&self) -> Option<u64> {
         let r = self.running.flatten().map(|r| r.0);
         let p = self.pending.first().map(|p| p.0);
-        match (r, p) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let s = [&self.syncing, &self.written]
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.batches.map(|b| b.0))
+            .min();
+        [r, p, s].into_iter().flatten().min()
     }
 
     fn idle(&self) -> bool {
-        self.running.is_none() && self.pending.is_empty() && self.lazy.is_empty() && !self.sync_due
+        self.running.is_none()
+            && self.pending.is_empty()
+            && self.lazy.is_empty()
+            && !self.sync_due
+            && self.syncing.is_none()
+            && self.written.is_none()
     }
 }
 
@@ -374,7 +434,7 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
         let Some(lane) = self.lanes.get_mut(&slot) else {
             return;
         };
-        if lane.running.is_some() {
+        if lane.running.is_some() || lane.written.is_some() {
             return;
         }
         let lazy_turn = !lane.lazy.is_empty() && (lane.pending.is_empty() || lane.last_main);
@@ -407,11 +467,27 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
             stopped: self.stopped.get(&slot).cloned(),
             sync_due: std::mem::take(&mut lane.sync_due),
         };
-        self.running.push(Box::pin(chain.run(ops)));
+        self.running.push(Box::pin(
+            async move { Finished::Chain(chain.run(ops).await) },
+        ));
     }
 
-    /// The next chain to finish (pending forever while none runs: race it with new work).
-    pub(crate) async fn next_done(&mut self) -> ChainDone<F::Segment> {
+    /// Starts a written chain's fdatasync.
+    fn start_sync(&mut self, slot: u32, job: SyncJob) {
+        self.running.push(Box::pin(async move {
+            let t = Instant::now();
+            let result = job.await;
+            Finished::Synced(Synced {
+                slot,
+                result,
+                took_us: t.elapsed().as_micros() as u64,
+            })
+        }));
+    }
+
+    /// The next chain or sync to finish (pending forever while none runs: race it with new
+    /// work).
+    pub(crate) async fn next_done(&mut self) -> Finished<F::Segment> {
         let running = &mut self.running;
         std::future::poll_fn(|cx| {
             for i in 0..running.len() {
@@ -429,11 +505,38 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
     /// (for the host), its lane's next chain starts, and the replies it held are released.
     /// A refused chain refuses the appends queued behind it too (the host forgets every
     /// message it has sent that is not on disk), up to a delete of the stream.
-    pub(crate) fn finish(&mut self, done: ChainDone<F::Segment>, out: &mut Released) {
+    pub(crate) fn finish(&mut self, done: Finished<F::Segment>, out: &mut Released) {
+        match done {
+            Finished::Chain(done) => self.finish_chain(done, out),
+            Finished::Synced(synced) => self.finish_sync(synced, out),
+        }
+    }
+
+    fn finish_chain(&mut self, mut done: ChainDone<F::Segment>, out: &mut Released) {
         let slot = done.slot;
-        let name = done.name();
         let lane = self.lanes.entry(slot).or_default();
+        let behind_sync = lane.syncing.is_some() || lane.written.is_some();
+        if done.failure.is_some() && behind_sync && !done.deleted {
+            // Refused while the commit before it still syncs: settled after that sync, so the
+            // host learns the outcomes in order (that commit durable or not, then this one).
+            lane.deferred = Some(done);
+            return;
+        }
         let batches = lane.running.take().flatten();
+        if done.deleted {
+            for s in [&mut lane.syncing, &mut lane.written].into_iter().flatten() {
+                s.orphan = true;
+            }
+        } else if let Some(why) = self.stopped.get(&slot) {
+            // A sync of this stream failed while the chain was being written (fail-stop):
+            // nothing it wrote is synced or acknowledged.
+            done.stopped.get_or_insert_with(|| why.clone());
+            if done.pending_sync.take().is_some() && done.failure.is_none() {
+                done.failure = Some(StoreFailure::Stopped(why.clone()));
+                done.refused_from = done.first_appended.unwrap_or(u64::MAX);
+            }
+        }
+        let name = done.name();
         let created_ns = done.files.as_ref().map(|f| f.created_ns);
         if let Some(files) = done.files {
             self.files.insert(slot, files);
@@ -443,69 +546,185 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
             None => self.stopped.remove(&slot),
         };
         self.sealed_out.extend(done.sealed);
-        out.chains += 1;
-        out.ops += done.ops as u64;
-        out.took_us.push((done.ops, done.took_us));
-        out.sync_us.extend(done.sync_us);
-        let mut refusal = None;
-        if let Some(f) = done.failure {
-            let mut from = done.refused_from;
-            let cut = lane
-                .pending
-                .iter()
-                .position(|(_, op)| matches!(op, StorageOp::Delete { .. }))
-                .unwrap_or(lane.pending.len());
-            let cutoff = lane.pending.get(cut).map_or(u64::MAX, |p| p.0);
-            let mut last_batch = batches.map_or(0, |b| b.1);
-            let mut i = 0;
-            lane.pending.retain(|(b, op)| {
-                i += 1;
-                match op {
-                    StorageOp::Append { index, .. } if i <= cut => {
-                        if let Some(&(seq, _)) = index.first() {
-                            from = from.min(seq);
-                        }
-                        last_batch = last_batch.max(*b);
-                        false
-                    }
-                    _ => true,
-                }
-            });
-            for w in &mut self.waiting {
-                if w.reply.stream == Some(slot) && w.batch < cutoff {
-                    w.failure.get_or_insert_with(|| f.clone());
-                }
-            }
-            if let Some((first, _)) = batches {
-                self.batch_failures.push((first, last_batch, f.clone()));
-            }
-            let stopped = match &f {
-                StoreFailure::Stopped(why) => Some(why.clone()),
-                StoreFailure::NoSpace => None,
-            };
-            out.failed.push((name, f));
-            refusal = Some(StorageRefusal {
-                slot,
-                from_seq: from,
-                stopped,
-            });
+        if done.pending_sync.is_none() {
+            out.chains += 1;
+            out.ops += done.ops as u64;
+            out.took_us.push((done.ops, done.took_us));
         }
+        out.sync_us.extend(done.sync_us);
+        let refusal = done
+            .failure
+            .map(|f| self.refuse(slot, name, f, done.refused_from, batches, out));
         if let Some(f) = done.other_failure {
             if let Some((first, last)) = batches {
                 self.batch_failures.push((first, last, f.clone()));
             }
             out.other_failure.get_or_insert(f);
         }
-        if let Some(created_ns) = created_ns {
-            out.done.push(StreamStorageDone {
-                slot,
-                created_ns,
-                last_seq: done.last_seq,
-                refusal,
-            });
+        match done.pending_sync {
+            Some(job) => {
+                // Durable (and told to the host) once its fdatasync succeeds.
+                let lane = self.lanes.entry(slot).or_default();
+                let mut s = Syncing {
+                    batches,
+                    first_seq: done.unsynced_from,
+                    last_seq: done.last_seq,
+                    created_ns,
+                    job: Some(job),
+                    orphan: false,
+                    ops: done.ops,
+                    took_us: done.took_us,
+                };
+                if lane.syncing.is_none() {
+                    let job = s.job.take().expect("set above");
+                    lane.syncing = Some(s);
+                    self.start_sync(slot, job);
+                } else {
+                    lane.written = Some(s);
+                }
+            }
+            None => {
+                if let Some(created_ns) = created_ns {
+                    out.done.push(StreamStorageDone {
+                        slot,
+                        created_ns,
+                        last_seq: done.last_seq,
+                        refusal,
+                    });
+                }
+            }
         }
         self.start(slot);
         self.release(out);
+    }
+
+    /// A written chain's fdatasync finished: its stream's messages are durable (the host
+    /// learns it, its replies go) and the next written chain's sync starts; or it failed: the
+    /// stream stops (fail-stop) and everything of it not yet synced is refused, the written
+    /// chain behind it included — its sync never runs (a later sync could report success for
+    /// pages the failed one lost).
+    fn finish_sync(&mut self, synced: Synced, out: &mut Released) {
+        let slot = synced.slot;
+        let lane = self.lanes.entry(slot).or_default();
+        let Some(s) = lane.syncing.take() else {
+            return;
+        };
+        out.chains += 1;
+        out.ops += s.ops as u64;
+        out.took_us.push((s.ops, s.took_us + synced.took_us));
+        match synced.result {
+            Ok(()) => {
+                out.sync_us.push(synced.took_us);
+                if let (false, Some(created_ns)) = (s.orphan, s.created_ns) {
+                    out.done.push(StreamStorageDone {
+                        slot,
+                        created_ns,
+                        last_seq: s.last_seq,
+                        refusal: None,
+                    });
+                }
+                if let Some(mut w) = lane.written.take() {
+                    let job = w.job.take().expect("not started");
+                    lane.syncing = Some(w);
+                    self.start_sync(slot, job);
+                }
+            }
+            Err(e) if s.orphan => {
+                lane.written = None;
+                tracing::warn!(error = %e, "fdatasync of a deleted stream's segment failed");
+            }
+            Err(e) => {
+                let why = format!("fdatasync: {}", super::storage_policy::error_text(&e));
+                let name = self.files.get(&slot).map(|f| f.name()).unwrap_or_default();
+                tracing::error!(
+                    stream = %name,
+                    error = %why,
+                    "stream storage failed: the stream takes no more writes until restart (fail-stop; a failed sync is never retried)"
+                );
+                self.stopped.insert(slot, why.clone());
+                let lane = self.lanes.entry(slot).or_default();
+                let mut batches = s.batches;
+                if let Some(w) = lane.written.take() {
+                    batches = match (batches, w.batches) {
+                        (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+                        (a, b) => a.or(b),
+                    };
+                }
+                let from = s.first_seq.unwrap_or(u64::MAX);
+                let refusal =
+                    self.refuse(slot, name, StoreFailure::Stopped(why), from, batches, out);
+                if let Some(created_ns) = s.created_ns {
+                    out.done.push(StreamStorageDone {
+                        slot,
+                        created_ns,
+                        last_seq: None,
+                        refusal: Some(refusal),
+                    });
+                }
+            }
+        }
+        let lane = self.lanes.entry(slot).or_default();
+        if lane.syncing.is_none() && lane.written.is_none() {
+            if let Some(d) = lane.deferred.take() {
+                return self.finish_chain(d, out);
+            }
+        }
+        self.start(slot);
+        self.release(out);
+    }
+
+    /// A stream's writes failed: the appends queued behind them (up to a delete of the stream)
+    /// are dropped, the publish acks waiting on the stream fail, and so do the other replies
+    /// of the batches involved. Returns what the host must forget.
+    fn refuse(
+        &mut self,
+        slot: u32,
+        name: String,
+        f: StoreFailure,
+        mut from: u64,
+        batches: Option<(u64, u64)>,
+        out: &mut Released,
+    ) -> StorageRefusal {
+        let lane = self.lanes.entry(slot).or_default();
+        let cut = lane
+            .pending
+            .iter()
+            .position(|(_, op)| matches!(op, StorageOp::Delete { .. }))
+            .unwrap_or(lane.pending.len());
+        let cutoff = lane.pending.get(cut).map_or(u64::MAX, |p| p.0);
+        let mut last_batch = batches.map_or(0, |b| b.1);
+        let mut i = 0;
+        lane.pending.retain(|(b, op)| {
+            i += 1;
+            match op {
+                StorageOp::Append { index, .. } if i <= cut => {
+                    if let Some(&(seq, _)) = index.first() {
+                        from = from.min(seq);
+                    }
+                    last_batch = last_batch.max(*b);
+                    false
+                }
+                _ => true,
+            }
+        });
+        for w in &mut self.waiting {
+            if w.reply.stream == Some(slot) && w.batch < cutoff {
+                w.failure.get_or_insert_with(|| f.clone());
+            }
+        }
+        if let Some((first, _)) = batches {
+            self.batch_failures.push((first, last_batch, f.clone()));
+        }
+        let stopped = match &f {
+            StoreFailure::Stopped(why) => Some(why.clone()),
+            StoreFailure::NoSpace => None,
+        };
+        out.failed.push((name, f));
+        StorageRefusal {
+            slot,
+            from_seq: from,
+            stopped,
+        }
     }
 
     /// Moves the replies whose ops are all done into `out`, in order.
@@ -615,3 +834,7 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
 #[cfg(test)]
 #[path = "storage_sim_tests.rs"]
 mod sim_tests;
+
+#[cfg(test)]
+#[path = "storage_pipeline_tests.rs"]
+mod pipeline_tests;

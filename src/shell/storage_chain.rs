@@ -4,9 +4,11 @@
 //! stream's publish acks wait for its own appends only — never for another stream's
 //! metadata, consumer or delete ops. What a failure means is `storage_policy`'s.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Instant;
 
-use super::segment_writer::SegmentWriter;
+use super::segment_writer::{SegmentWriter, ZeroAhead};
 use super::storage::{SealedSegment, StreamFiles, SyncMode, META_FILE};
 use super::storage_fs::{SegmentIo, StorageFs};
 use super::storage_policy::{error_text, is_no_space, StoreFailure};
@@ -62,6 +64,10 @@ pub(super) struct Chain<F: StorageFs> {
     pub(super) sync_due: bool,
 }
 
+/// A group commit's fdatasync, still to run or under way (pipelined commits: the stream's
+/// next chain is written meanwhile).
+pub(super) type SyncJob = Pin<Box<dyn Future<Output = std::io::Result<()>>>>;
+
 /// What a chain did; its files go back to the storage.
 pub(super) struct ChainDone<S: SegmentIo> {
     pub(super) slot: u32,
@@ -84,6 +90,16 @@ pub(super) struct ChainDone<S: SegmentIo> {
     pub(super) sync_us: Option<u64>,
     /// The whole chain, in microseconds.
     pub(super) took_us: u64,
+    /// `sync = "always"`: the chain's writes are done and this fdatasync makes them durable;
+    /// nothing of the chain is acknowledged before it succeeds.
+    pub(super) pending_sync: Option<SyncJob>,
+    /// The first message sequence the pending sync makes durable (a failed sync refuses the
+    /// stream's messages from there on).
+    pub(super) unsynced_from: Option<u64>,
+    /// The chain deleted the stream (what was under way for it no longer concerns the slot).
+    pub(super) deleted: bool,
+    /// The first message sequence the chain appended.
+    pub(super) first_appended: Option<u64>,
 }
 
 impl<S: SegmentIo> ChainDone<S> {
@@ -115,6 +131,10 @@ impl<F: StorageFs> Chain<F> {
             ops: ops.len(),
             sync_us: None,
             took_us: 0,
+            pending_sync: None,
+            unsynced_from: None,
+            deleted: false,
+            first_appended: None,
         };
         let mut mark: Option<Mark> = None;
         let mut failed = false;
@@ -133,11 +153,15 @@ impl<F: StorageFs> Chain<F> {
                 if let Some(&(seq, _)) = index.last() {
                     done.last_seq = Some(seq);
                 }
+                if done.first_appended.is_none() {
+                    done.first_appended = index.first().map(|e| e.0);
+                }
             }
             if let StorageOp::Delete { .. } = op {
                 self.stopped = None;
                 mark = None;
                 done.last_seq = None;
+                done.deleted = true;
             } else if let Some(why) = &self.stopped {
                 let f = StoreFailure::Stopped(why.clone());
                 done.failure.get_or_insert(f);
@@ -186,6 +210,9 @@ impl<F: StorageFs> Chain<F> {
                 done.failure.get_or_insert(f);
             }
         }
+        if done.pending_sync.is_some() {
+            done.unsynced_from = mark.and_then(|m| m.first_seq);
+        }
         if failed || done.failure.is_some() {
             if let Some(m) = mark {
                 done.refused_from = m.first_seq.unwrap_or(u64::MAX);
@@ -201,7 +228,10 @@ impl<F: StorageFs> Chain<F> {
     }
 
     /// The end of a chain: what it wrote goes out in one write and, unless the interval
-    /// policy acknowledges after the write, one fdatasync.
+    /// policy acknowledges after the write, one fdatasync — which `sync = "always"` hands
+    /// back to the storage as a pending sync (`done.pending_sync`), so the stream's next
+    /// chain is written while it runs. The write is the roll-back point from here on: a
+    /// later failed write keeps it (its sync decides; a failed one stops the stream).
     async fn commit_point(
         &mut self,
         touched: bool,
@@ -222,6 +252,14 @@ impl<F: StorageFs> Chain<F> {
                     return Ok(());
                 }
             }
+        }
+        if !interval {
+            if active.unsynced {
+                done.pending_sync = Some(Box::pin(active.writer.sync_job()));
+                active.unsynced = false;
+            }
+            mark_committed(active);
+            return Ok(());
         }
         let t = Instant::now();
         match sync_active(active).await {
@@ -353,7 +391,7 @@ impl<F: StorageFs> Chain<F> {
                     done.sealed.extend(sealed);
                 }
                 if files.active.is_none() {
-                    open_segment(fs, files, mode).await?;
+                    open_segment(fs, files, mode, max).await?;
                 }
                 let active = files.active.as_mut().expect("just opened");
                 let base = active.written_bytes;
@@ -465,6 +503,7 @@ async fn open_segment<F: StorageFs>(
     fs: &F,
     files: &mut StreamFiles<F::Segment>,
     mode: SyncMode,
+    max_segment_bytes: u64,
 ) -> std::io::Result<()> {
     // Named for the next sequence, but never the name of an existing segment: one that
     // holds only removals (tombstones, purges) leaves the last sequence unchanged, and
@@ -473,6 +512,9 @@ async fn open_segment<F: StorageFs>(
     let path = files.dir.join(segment_file_name(first_seq));
     let direct = matches!(mode, SyncMode::Always);
     let mut writer = SegmentWriter::new(fs.create_segment(&path, direct).await?);
+    if direct {
+        writer = writer.with_zero_ahead(ZeroAhead::for_segment(max_segment_bytes));
+    }
     let mut head = Vec::new();
     let (first, last, last_ts) = files.state;
     encode_into(

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use glommio::io::{BufferedFile, DmaFile};
 
 /// One open segment file, written only by its stream's storage task.
-pub(crate) trait SegmentIo {
+pub(crate) trait SegmentIo: 'static {
     /// Offset and length granularity of writes (1 when writes go through the page cache).
     fn alignment(&self) -> u64;
     /// Writes `parts`, back to back, at `offset`, then zeros up to `padded_len` bytes in all
@@ -28,6 +28,11 @@ pub(crate) trait SegmentIo {
     ) -> impl Future<Output = io::Result<usize>>;
     /// `fdatasync`.
     fn fdatasync(&self) -> impl Future<Output = io::Result<()>>;
+    /// Writes zeros over `offset..offset + len` (`offset` aligned): space ahead of the
+    /// records, so that the writes landing there later overwrite allocated, written blocks
+    /// and the fdatasync of a group commit has no metadata to flush. Not a segment write
+    /// for fault injection (`fault_fs`): only a full disk refuses it.
+    fn zero_range(&self, offset: u64, len: u64) -> impl Future<Output = io::Result<()>>;
     /// Cuts (or extends) the file to `len` bytes.
     fn truncate(&self, len: u64) -> impl Future<Output = io::Result<()>>;
     /// Closes the file.
@@ -161,6 +166,27 @@ impl StorageFs for GlommioFs {
     }
 }
 
+/// Bytes of the zero block that [`SegmentIo::zero_range`] writes over and over.
+const ZERO_BLOCK_BYTES: usize = 1 << 20;
+
+thread_local! {
+    /// One zeroed DMA block per core, shared by every zeroing write (never written into).
+    static ZERO_BLOCK: std::cell::RefCell<Option<std::rc::Rc<glommio::io::DmaBuffer>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn zero_block(f: &DmaFile) -> std::rc::Rc<glommio::io::DmaBuffer> {
+    ZERO_BLOCK.with(|z| {
+        z.borrow_mut()
+            .get_or_insert_with(|| {
+                let mut buf = f.alloc_dma_buffer(ZERO_BLOCK_BYTES);
+                buf.as_bytes_mut().fill(0);
+                std::rc::Rc::new(buf)
+            })
+            .clone()
+    })
+}
+
 /// A segment file opened by glommio.
 pub(crate) enum GlommioSegment {
     /// O_DIRECT (`sync = "always"`).
@@ -204,6 +230,38 @@ impl SegmentIo for GlommioSegment {
                 data.resize(padded_len, 0);
                 f.write_at(data, offset).await.map_err(io_err)
             }
+        }
+    }
+
+    async fn zero_range(&self, offset: u64, len: u64) -> io::Result<()> {
+        match self {
+            GlommioSegment::Direct(f) => {
+                let (mut at, end) = (offset, offset + len);
+                while at < end {
+                    let n = (end - at).min(ZERO_BLOCK_BYTES as u64) as usize;
+                    let written = if n == ZERO_BLOCK_BYTES {
+                        f.write_rc_at(zero_block(f), at).await
+                    } else {
+                        let mut buf = f.alloc_dma_buffer(n);
+                        buf.as_bytes_mut().fill(0);
+                        f.write_at(buf, at).await
+                    }
+                    .map_err(io_err)?;
+                    if written < n {
+                        return Err(io::Error::new(
+                            io::ErrorKind::StorageFull,
+                            "short write while zeroing ahead",
+                        ));
+                    }
+                    at += n as u64;
+                }
+                Ok(())
+            }
+            GlommioSegment::Buffered(f) => f
+                .write_at(vec![0; len as usize], offset)
+                .await
+                .map(drop)
+                .map_err(io_err),
         }
     }
 

@@ -240,12 +240,13 @@ fn recover_stream(dir: &Path, meta: StreamMeta) -> std::io::Result<Recovered> {
                     "corrupt record in a sealed segment: the rest of the segment is cut (original kept)"
                 );
             } else if t.zero_fill {
-                // Zero padding of the last DMA block: what an unclean stop leaves behind.
+                // Zero padding of the last DMA block, or the space zeroed ahead of the
+                // records: the end of the segment after an unclean stop, nothing lost.
                 tracing::info!(
                     file = %path.display(),
                     offset = t.to_len,
                     dropped_bytes = t.dropped,
-                    "truncating torn or corrupt segment tail (zero padding after an unclean stop)"
+                    "cutting the zeros after the last record (block padding or space zeroed ahead; nothing lost)"
                 );
             } else {
                 tracing::warn!(

@@ -9,14 +9,12 @@
 
 use std::cell::RefCell;
 use std::io::{self, BufRead, Write};
-use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use glommio::net::TcpStream;
 
-use super::conn::{finish, recv_now, spawn_tasks, write_all, ConnIo};
+use super::conn::{finish, spawn_tasks, ConnIo};
 use super::CoreShell;
 use crate::engine::OutputState;
 use crate::session::{CloseReason, ConnId};
@@ -213,57 +211,46 @@ fn drain_plaintext(conn: &mut rustls::Connection, plain: &mut BytesMut) -> io::R
 }
 
 /// Writes what rustls wants to send, through the reused `out` buffer.
-async fn flush_pending(
-    tls: &TlsIo,
-    stream: &mut TcpStream,
-    out: &mut Vec<u8>,
-) -> Result<(), TlsIoError> {
+async fn flush_pending(tls: &TlsIo, io: &ConnIo, out: &mut Vec<u8>) -> Result<(), TlsIoError> {
     out.clear();
     tls.take_pending(out)?;
     if !out.is_empty() {
-        write_all(stream, out).await?;
+        io.write_all(out).await?;
         out.clear();
     }
     Ok(())
 }
 
-/// Runs the server side of the handshake to completion: reads the client's flights from
-/// `read`, writes ours on `write`. Plaintext the client sent right behind its last flight
+/// Runs the server side of the handshake to completion: reads the client's flights and
+/// writes ours on the connection's socket. Plaintext the client sent right behind its last flight
 /// lands in `plain` (the reader's buffer). On a TLS error the alert is sent, except for bytes
 /// that are not TLS at all (a plaintext client), which get a bare close as from nats-server.
 pub(crate) async fn handshake(
     tls: &TlsIo,
-    read: &TcpStream,
-    write: &mut TcpStream,
+    io: &ConnIo,
     plain: &mut BytesMut,
 ) -> Result<(), TlsIoError> {
     let mut raw = BytesMut::with_capacity(HANDSHAKE_READ_BYTES);
     let mut out = Vec::new();
     loop {
-        flush_pending(tls, write, &mut out).await?;
+        flush_pending(tls, io, &mut out).await?;
         if !tls.is_handshaking() {
             return Ok(());
         }
         raw.clear();
-        match recv_now(read.as_raw_fd(), &mut raw, HANDSHAKE_READ_BYTES)? {
-            Some(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
-            Some(_) => match tls.absorb(&raw, plain) {
-                Ok(Absorbed::Open) => {}
-                Ok(Absorbed::PeerClosed) => {
-                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into())
+        if io.read_some(&mut raw, HANDSHAKE_READ_BYTES).await? == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+        }
+        match tls.absorb(&raw, plain) {
+            Ok(Absorbed::Open) => {}
+            Ok(Absorbed::PeerClosed) => {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into())
+            }
+            Err(e) => {
+                if !matches!(e, TlsIoError::Tls(rustls::Error::InvalidMessage(_))) {
+                    let _ = flush_pending(tls, io, &mut out).await;
                 }
-                Err(e) => {
-                    if !matches!(e, TlsIoError::Tls(rustls::Error::InvalidMessage(_))) {
-                        let _ = flush_pending(tls, write, &mut out).await;
-                    }
-                    return Err(e);
-                }
-            },
-            None => {
-                let mut probe = [0u8; 1];
-                if read.peek(&mut probe).await.map_err(io::Error::from)? == 0 {
-                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
-                }
+                return Err(e);
             }
         }
     }
@@ -272,14 +259,7 @@ pub(crate) async fn handshake(
 /// A new connection on a TLS listener: INFO in plaintext (unless `handshake_first`), the
 /// handshake within the configured timeout, then the ordinary reader and writer tasks with
 /// rustls in between. A failed handshake closes the connection (`TLS Handshake Error`).
-pub(super) async fn serve(
-    shell: Rc<CoreShell>,
-    id: ConnId,
-    io: Rc<ConnIo>,
-    stream: TcpStream,
-    mut write_stream: TcpStream,
-    setup: Arc<TlsSetup>,
-) {
+pub(super) async fn serve(shell: Rc<CoreShell>, id: ConnId, io: Rc<ConnIo>, setup: Arc<TlsSetup>) {
     let mut plain = BytesMut::new();
     let handshake = async {
         let tls = TlsIo::new(&setup.config)?;
@@ -288,12 +268,12 @@ pub(super) async fn serve(
             let mut info = BytesMut::new();
             let state = shell.engine.borrow_mut().take_output(id, &mut info);
             if matches!(state, OutputState::Data) {
-                let written = write_all(&mut write_stream, &info).await;
+                let written = io.write_all(&info).await;
                 shell.engine.borrow_mut().write_done(id);
                 written?;
             }
         }
-        handshake(&tls, &stream, &mut write_stream, &mut plain).await?;
+        handshake(&tls, &io, &mut plain).await?;
         Ok::<_, TlsIoError>(tls)
     };
     let result = futures_lite::future::or(handshake, async {
@@ -302,27 +282,14 @@ pub(super) async fn serve(
     })
     .await;
     let (map_user, first) = (setup.map_user, setup.handshake_first);
-    after_handshake(
-        shell,
-        id,
-        io,
-        stream,
-        write_stream,
-        result,
-        plain,
-        map_user,
-        first,
-    );
+    after_handshake(shell, id, io, result, plain, map_user, first);
 }
 
 /// Starts the connection's tasks once its handshake is done, or closes it on failure.
-#[allow(clippy::too_many_arguments)]
 fn after_handshake(
     shell: Rc<CoreShell>,
     id: ConnId,
     io: Rc<ConnIo>,
-    stream: TcpStream,
-    write_stream: TcpStream,
     result: Result<TlsIo, TlsIoError>,
     plain: BytesMut,
     map_user: bool,
@@ -337,7 +304,7 @@ fn after_handshake(
                 let names = tls.peer_names();
                 shell.engine.borrow_mut().set_tls_names(id, names);
             }
-            spawn_tasks(&shell, id, io, stream, write_stream, Some(tls), plain);
+            spawn_tasks(&shell, id, io, Some(tls), plain);
         }
         Err(e) => {
             tracing::warn!(conn = id, error = %e, "TLS handshake error");
@@ -347,7 +314,6 @@ fn after_handshake(
                 .close(id, CloseReason::TlsHandshakeError, false);
             shell.process_events();
             io.shutdown_socket();
-            drop((stream, write_stream));
             // Neither task runs: end both shares of the connection.
             finish(&shell, id, &io);
             finish(&shell, id, &io);
@@ -359,7 +325,7 @@ fn after_handshake(
 const MAX_INFO_LINE_BYTES: usize = 64 * 1024;
 
 /// Reads the hub's plaintext INFO line (it sends nothing more before the handshake).
-async fn read_info_line(read: &TcpStream, line: &mut BytesMut) -> Result<(), TlsIoError> {
+async fn read_info_line(io: &ConnIo, line: &mut BytesMut) -> Result<(), TlsIoError> {
     loop {
         if line.contains(&b'\n') {
             return Ok(());
@@ -367,16 +333,8 @@ async fn read_info_line(read: &TcpStream, line: &mut BytesMut) -> Result<(), Tls
         if line.len() > MAX_INFO_LINE_BYTES {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "INFO line too long").into());
         }
-        line.reserve(HANDSHAKE_READ_BYTES);
-        match recv_now(read.as_raw_fd(), line, HANDSHAKE_READ_BYTES)? {
-            Some(0) => return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into()),
-            Some(_) => {}
-            None => {
-                let mut probe = [0u8; 1];
-                if read.peek(&mut probe).await.map_err(io::Error::from)? == 0 {
-                    return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
-                }
-            }
+        if io.read_some(line, HANDSHAKE_READ_BYTES).await? == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
         }
     }
 }
@@ -388,8 +346,6 @@ pub(super) async fn solicit(
     shell: Rc<CoreShell>,
     id: ConnId,
     io: Rc<ConnIo>,
-    stream: TcpStream,
-    mut write_stream: TcpStream,
     remote: Arc<crate::leaf::tls::RemoteTls>,
     server: rustls::pki_types::ServerName<'static>,
 ) {
@@ -397,10 +353,10 @@ pub(super) async fn solicit(
     let handshake = async {
         let tls = TlsIo::new_client(&remote.config, server)?;
         if !remote.handshake_first {
-            read_info_line(&stream, &mut plain).await?;
+            read_info_line(&io, &mut plain).await?;
         }
         let mut after = BytesMut::new();
-        handshake(&tls, &stream, &mut write_stream, &mut after).await?;
+        handshake(&tls, &io, &mut after).await?;
         plain.extend_from_slice(&after);
         Ok::<_, TlsIoError>(tls)
     };
@@ -410,17 +366,7 @@ pub(super) async fn solicit(
     })
     .await;
     let first = remote.handshake_first;
-    after_handshake(
-        shell,
-        id,
-        io,
-        stream,
-        write_stream,
-        result,
-        plain,
-        false,
-        first,
-    );
+    after_handshake(shell, id, io, result, plain, false, first);
 }
 
 #[cfg(test)]

@@ -51,6 +51,9 @@ pub enum StoreError {
     /// The subject's last message is not a counter value (`{"val":"…"}`).
     #[error("message counter is broken")]
     CounterBroken,
+    /// A client's publish with `Nats-Stream-Source` (only messages a source delivered carry it).
+    #[error("message stream source header is not allowed")]
+    SourceHeaderNotAllowed,
     /// Headers + payload above `max_msg_size` (or a subject too long to store).
     #[error("message size exceeds maximum allowed")]
     MessageTooLarge,

@@ -22,6 +22,8 @@ pub(crate) const TTL: &[u8] = b"Nats-TTL";
 pub(crate) const MARKER_REASON: &[u8] = b"Nats-Marker-Reason";
 /// `Nats-Incr`: a counter increment (a decimal integer of any size).
 pub(crate) const INCR: &[u8] = b"Nats-Incr";
+/// `Nats-Stream-Source`: set by a source on what it stores; refused from clients.
+pub(crate) const STREAM_SOURCE: &[u8] = b"Nats-Stream-Source";
 /// `KV-Operation`: a KV delete or purge marker written by a client.
 pub(crate) const KV_OPERATION: &[u8] = b"KV-Operation";
 

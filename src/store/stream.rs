@@ -231,6 +231,11 @@ impl Stream {
         self.last_seq
     }
 
+    /// Timestamp of the last message stored (0 before the first).
+    pub fn last_ts_ns(&self) -> u64 {
+        self.last_ts_ns
+    }
+
     /// Applies updated limits (STREAM.UPDATE). Removes what the new limits exclude: with discard
     /// old the oldest beyond `max_msgs`/`max_bytes`, and (either policy) the oldest per subject
     /// beyond `max_msgs_per_subject`. Age is not checked here (no clock): call [`Stream::expire`].
@@ -283,6 +288,20 @@ impl Stream {
         payload: &[u8],
         now_ns: u64,
     ) -> Result<PublishOutcome, StoreError> {
+        self.publish_from(subject, headers, payload, now_ns, false)
+    }
+
+    /// `publish`, for a message a source of this stream delivered (`sourced`) or a client's:
+    /// a sourced counter message is stored verbatim or added up, not checked as an increment
+    /// (`stream_counter.rs`).
+    pub(super) fn publish_from(
+        &mut self,
+        subject: &[u8],
+        headers: &[u8],
+        payload: &[u8],
+        now_ns: u64,
+        sourced: bool,
+    ) -> Result<PublishOutcome, StoreError> {
         if self.limits.sealed {
             return Err(StoreError::Sealed);
         }
@@ -292,7 +311,7 @@ impl Stream {
         let mut parsed_ttl = None;
         let mut incr = None;
         if !headers.is_empty() {
-            incr = self.publish_incr(headers, payload)?;
+            incr = self.publish_incr(headers, payload, sourced)?;
             if let Some(expected) = headers::get_non_empty(headers, headers::EXPECTED_STREAM) {
                 if expected != self.name.as_bytes() {
                     return Err(StoreError::ExpectedStreamMismatch);
@@ -329,6 +348,9 @@ impl Stream {
                     });
                 }
             }
+            if !sourced && headers::get_non_empty(headers, headers::STREAM_SOURCE).is_some() {
+                return Err(StoreError::SourceHeaderNotAllowed);
+            }
             if let Some(v) = headers::get_non_empty(headers, headers::ROLLUP) {
                 if !self.limits.allow_rollup_hdrs || self.limits.deny_purge {
                     return Err(StoreError::RollupNotPermitted);
@@ -345,8 +367,15 @@ impl Stream {
                 });
             }
         }
-        let counter_body = self.counter_body(subject, incr.as_ref())?;
-        let payload = counter_body.as_deref().unwrap_or(payload);
+        let counter = self.counter_body(subject, headers, payload, incr.as_ref())?;
+        let (headers, payload) = match &counter {
+            Some(c) => {
+                let h = c.headers.as_deref().unwrap_or(headers);
+                msg_id = msg_id.and_then(|_| headers::get_non_empty(h, headers::MSG_ID));
+                (h, &c.body[..])
+            }
+            None => (headers, payload),
+        };
         if let Some(max) = limit(self.limits.max_msg_size) {
             if (headers.len() + payload.len()) as u64 > max {
                 return Err(StoreError::MessageTooLarge);

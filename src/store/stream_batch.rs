@@ -132,7 +132,7 @@ impl Stream {
             if h.len() > super::MAX_HEADERS_BYTES {
                 return Err(StoreError::HeadersTooLarge.into());
             }
-            incr = self.publish_incr(h, &m.payload)?;
+            incr = self.publish_incr(h, &m.payload, false)?;
             if let Some(expected) = headers::get_non_empty(h, headers::EXPECTED_STREAM) {
                 if expected != self.name.as_bytes() {
                     return Err(StoreError::ExpectedStreamMismatch.into());
@@ -150,6 +150,9 @@ impl Stream {
                 if !staged.msg_ids.insert(id) || self.dedupe.contains_key(id) {
                     return Err(BatchRefusal::DuplicateMsgId);
                 }
+            }
+            if headers::get_non_empty(h, headers::STREAM_SOURCE).is_some() {
+                return Err(StoreError::SourceHeaderNotAllowed.into());
             }
         }
         if incr.is_none() && self.limits.allow_msg_counter {

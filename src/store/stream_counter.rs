@@ -2,6 +2,16 @@
 //! `Nats-Incr: <integer>` (any size, may be negative) and no payload; the stream stores the
 //! subject's new total as the body `{"val":"<total>"}` (the headers as sent), and the publish
 //! ack says `"val"`. Checks and texts as nats-server's `processJetStreamMsg`.
+//!
+//! Counters across streams (nats-server's source-aware counters): a message a source delivers
+//! (`Nats-Stream-Source: <origin> <seq> <filter> <dest> <origin subject>`) into a counter stream
+//! carries the origin's total in its body; the stream remembers the last total seen per origin
+//! and origin subject in `Nats-Counter-Sources` (JSON `{"<origin>":{"<subject>":"<total>"}}`),
+//! adds the difference to its own total and stores it as the message's `Nats-Incr`. Every
+//! later message on the subject (its own increments too) carries the header forward. A stream
+//! without counters stores sourced counter messages verbatim.
+
+use std::collections::BTreeMap;
 
 use num_bigint::BigInt;
 
@@ -29,6 +39,76 @@ fn parse_integer(text: &[u8]) -> Option<BigInt> {
     BigInt::parse_bytes(text, 10)
 }
 
+/// `Nats-Counter-Sources`: the last total seen per origin stream and origin subject.
+const COUNTER_SOURCES: &[u8] = b"Nats-Counter-Sources";
+
+/// The body of `Nats-Counter-Sources`, nats-server's `CounterSources`.
+type CounterSources = BTreeMap<String, BTreeMap<String, String>>;
+
+/// What a counter message is stored with: the new total as the body and, when they change
+/// (a sourced message, or sources to carry forward), the rewritten headers.
+pub(super) struct CounterWrite {
+    pub(super) body: Vec<u8>,
+    pub(super) headers: Option<Vec<u8>>,
+}
+
+/// `block` with the first `name:` header's value replaced by `value`, or `name: value`
+/// appended as its last header, as nats-server's `setHeader`.
+fn set_header(block: &[u8], name: &[u8], value: &[u8]) -> Vec<u8> {
+    let block = if block.is_empty() {
+        &b"NATS/1.0\r\n\r\n"[..]
+    } else {
+        block
+    };
+    let mut out = Vec::with_capacity(block.len() + name.len() + value.len() + 4);
+    let mut lines = block.split_inclusive(|&b| b == b'\n');
+    out.extend_from_slice(lines.next().unwrap_or_default());
+    let mut replaced = false;
+    for line in lines {
+        let is_it = !replaced
+            && line.len() > name.len()
+            && line.starts_with(name)
+            && line[name.len()] == b':';
+        if is_it {
+            out.extend_from_slice(name);
+            out.push(b':');
+            if line.get(name.len() + 1) == Some(&b' ') {
+                out.push(b' ');
+            }
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
+            replaced = true;
+        } else if !replaced && line == b"\r\n" {
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n\r\n");
+            replaced = true;
+        } else {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
+/// Go's `json.Marshal` of counter sources: sorted keys, and `<`, `>`, `&`, U+2028/2029
+/// escaped as in Go.
+fn marshal_sources(sources: &CounterSources) -> Vec<u8> {
+    let json = serde_json::to_string(sources).expect("string maps serialise");
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    out.into_bytes()
+}
+
 /// The stored body of a counter message, nats-server's `CounterValue` (`{"val":"…"}`).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct CounterValue {
@@ -53,16 +133,21 @@ fn stored_total(payload: &[u8]) -> Option<BigInt> {
 impl Stream {
     /// The counter checks that come first in a publish with headers: `Nats-Incr` must be an
     /// integer (10171, even where counters are off), the stream must count (10168), the
-    /// payload be empty (10170) and no rollup or expected-* header be set (10171).
+    /// payload be empty (10170) and no rollup or expected-* header be set (10171). A message
+    /// from a source (`sourced`) is only read: it is stored verbatim or added up.
     pub(super) fn publish_incr(
         &self,
         headers: &[u8],
         payload: &[u8],
+        sourced: bool,
     ) -> Result<Option<BigInt>, StoreError> {
         let Some(value) = headers::get_non_empty(headers, headers::INCR) else {
             return Ok(None);
         };
         let incr = parse_integer(value).ok_or(StoreError::CounterIncrInvalid)?;
+        if sourced {
+            return Ok(Some(incr));
+        }
         if !self.limits.allow_msg_counter {
             return Err(StoreError::CounterDisabled);
         }
@@ -78,29 +163,77 @@ impl Stream {
         Ok(Some(incr))
     }
 
-    /// The body an increment is stored with: the subject's last total plus `incr`, after the
-    /// other header checks (a counter stream refuses a publish without `Nats-Incr`, 10169).
+    /// What an increment is stored with: the subject's last total plus `incr` — for a message
+    /// from a source, plus the difference between the origin's total (its body) and the last
+    /// one seen from that origin subject — and the sources seen so far, carried forward in
+    /// `Nats-Counter-Sources`. After the other header checks (a counter stream refuses a
+    /// publish without `Nats-Incr`, 10169); `None` when the stream does not count.
     pub(super) fn counter_body(
         &self,
         subject: &[u8],
+        headers: &[u8],
+        payload: &[u8],
         incr: Option<&BigInt>,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
+    ) -> Result<Option<CounterWrite>, StoreError> {
         let Some(incr) = incr else {
             if self.limits.allow_msg_counter {
                 return Err(StoreError::CounterIncrMissing);
             }
             return Ok(None);
         };
-        let total = match self.last_by_subject(subject) {
-            Some(m) => stored_total(&m.payload).ok_or(StoreError::CounterBroken)? + incr,
-            None => incr.clone(),
-        };
+        if !self.limits.allow_msg_counter {
+            return Ok(None);
+        }
+        let mut total = BigInt::default();
+        let mut sources = CounterSources::new();
+        if let Some(m) = self.last_by_subject(subject) {
+            total = stored_total(&m.payload).ok_or(StoreError::CounterBroken)?;
+            if let Some(seen) = headers::get_non_empty(&m.headers, COUNTER_SOURCES) {
+                let seen: Option<CounterSources> =
+                    serde_json::from_slice(seen).map_err(|_| StoreError::CounterBroken)?;
+                sources = seen.unwrap_or_default();
+            }
+        }
+        let mut incr = incr.clone();
+        let mut new_headers = None;
+        if let Some(origin) = headers::get_non_empty(headers, headers::STREAM_SOURCE) {
+            let origin = String::from_utf8_lossy(origin);
+            let fields: Vec<&str> = origin.split(' ').collect();
+            let origin_subject = match fields.get(4) {
+                Some(s) => (*s).to_owned(),
+                None => String::from_utf8_lossy(subject).into_owned(),
+            };
+            let origin_total = stored_total(payload).ok_or(StoreError::CounterBroken)?;
+            let previous = sources
+                .entry(fields[0].to_owned())
+                .or_default()
+                .insert(origin_subject, origin_total.to_string());
+            let previous = previous
+                .and_then(|p| parse_integer(p.as_bytes()))
+                .unwrap_or_default();
+            incr = origin_total - previous;
+            new_headers = Some(set_header(
+                headers,
+                headers::INCR,
+                incr.to_string().as_bytes(),
+            ));
+        }
+        total += incr;
+        if !sources.is_empty() {
+            let base = new_headers.as_deref().unwrap_or(headers);
+            new_headers = Some(set_header(
+                base,
+                COUNTER_SOURCES,
+                &marshal_sources(&sources),
+            ));
+        }
         let body = CounterValue {
             val: Some(total.to_string()),
         };
-        Ok(Some(
-            serde_json::to_vec(&body).expect("a string field serialises"),
-        ))
+        Ok(Some(CounterWrite {
+            body: serde_json::to_vec(&body).expect("a string field serialises"),
+            headers: new_headers,
+        }))
     }
 
     /// The total a counter stream's message `seq` holds (the publish ack's `val`).
@@ -233,5 +366,70 @@ mod tests {
             r.replay(rec);
         }
         assert_eq!(incr(&mut r, "k.a", "", "1", b"").unwrap(), "43");
+    }
+
+    #[test]
+    fn set_header_replaces_in_place_or_appends_as_nats_server() {
+        let b = b"NATS/1.0\r\nA: 1\r\nNats-Incr: 5\r\nB:2\r\n\r\n";
+        assert_eq!(
+            set_header(b, headers::INCR, b"-7"),
+            b"NATS/1.0\r\nA: 1\r\nNats-Incr: -7\r\nB:2\r\n\r\n"
+        );
+        assert_eq!(
+            set_header(b, b"B", b"33"),
+            b"NATS/1.0\r\nA: 1\r\nNats-Incr: 5\r\nB:33\r\n\r\n"
+        );
+        assert_eq!(
+            set_header(b, COUNTER_SOURCES, b"{}"),
+            b"NATS/1.0\r\nA: 1\r\nNats-Incr: 5\r\nB:2\r\nNats-Counter-Sources: {}\r\n\r\n"
+        );
+        assert_eq!(set_header(b"", b"X", b"y"), b"NATS/1.0\r\nX: y\r\n\r\n");
+    }
+
+    #[test]
+    fn sourced_totals_add_up_as_differences_and_are_carried_forward() {
+        let mut s = counters();
+        let sourced = |s: &mut Stream, origin: &str, subj: &str, total: &str| {
+            let h = format!(
+                "NATS/1.0\r\nNats-Incr: 99\r\nNats-Stream-Source: {origin} 1 > > {subj}\r\n\r\n"
+            );
+            let body = format!(r#"{{"val":"{total}"}}"#);
+            match s.publish_sourced(b"t.x", h.as_bytes(), body.as_bytes(), 1) {
+                Ok(PublishOutcome::Stored { seq, .. }) => seq,
+                other => panic!("{other:?}"),
+            }
+        };
+        let seq = sourced(&mut s, "A", "a.x", "3");
+        assert_eq!(s.counter_value(seq).unwrap(), "3");
+        let seq = sourced(&mut s, "B", "b.x", "<&>");
+        assert_eq!(s.counter_value(seq).unwrap(), "3");
+        let seq = sourced(&mut s, "A", "a.x", "10");
+        assert_eq!(s.counter_value(seq).unwrap(), "10");
+        let h = s.get(seq).unwrap().headers.clone();
+        assert_eq!(headers::get(&h, headers::INCR), Some(&b"7"[..]));
+        assert_eq!(
+            headers::get(&h, COUNTER_SOURCES),
+            Some(&br#"{"A":{"a.x":"10"},"B":{"b.x":"0"}}"#[..])
+        );
+        assert_eq!(incr(&mut s, "t.x", "", "5", b"").unwrap(), "15");
+        let h = s.get(seq + 1).unwrap().headers.clone();
+        assert_eq!(headers::get(&h, headers::INCR), Some(&b"5"[..]));
+        assert!(headers::get(&h, COUNTER_SOURCES).is_some());
+        // A sourced message whose body is no counter breaks nothing stored.
+        let h = b"NATS/1.0\r\nNats-Incr: 1\r\nNats-Stream-Source: A 2 > > a.x\r\n\r\n";
+        assert_eq!(
+            s.publish_sourced(b"t.x", h, b"junk", 1),
+            Err(StoreError::CounterBroken)
+        );
+        // Without counters a sourced increment is stored as it came.
+        let mut plain = Stream::new("P".into(), StreamLimits::default(), 0);
+        assert!(plain
+            .publish_sourced(b"t.x", h, br#"{"val":"1"}"#, 1)
+            .is_ok());
+        assert_eq!(&plain.get(1).unwrap().payload[..], br#"{"val":"1"}"#);
+        assert_eq!(
+            marshal_sources(&[("<".to_owned(), BTreeMap::new())].into()),
+            br#"{"\u003c":{}}"#
+        );
     }
 }

@@ -1,5 +1,8 @@
-//! Storing what a mirror receives: the origin's message at the origin's sequence and time
-//! (`streams::sourcing` drives it). Sequences the origin no longer has are gaps here too.
+//! Storing what a mirror or a source receives (`streams::sourcing` drives it): a mirror stores
+//! the origin's message at the origin's sequence and time (sequences the origin no longer has
+//! are gaps here too); a source stores it as a new message. Both are taken as nats-server
+//! takes a sourced message: a counter message is stored verbatim, or added up by a counter
+//! stream (`stream_counter.rs`), never refused as a client's increment would be.
 
 use super::{PublishOutcome, Stream};
 use crate::store::StoreError;
@@ -25,12 +28,24 @@ impl Stream {
         if self.msgs.is_empty() {
             self.empty_first_seq = seq;
         }
-        let outcome = self.publish(subject, headers, payload, ts_ns);
+        let outcome = self.publish_from(subject, headers, payload, ts_ns, true);
         if outcome.is_err() {
             self.last_seq = saved_last;
             self.empty_first_seq = saved_first;
         }
         outcome
+    }
+
+    /// Source: stores a message a source delivered (with its `Nats-Stream-Source`) as a new
+    /// message of this stream.
+    pub fn publish_sourced(
+        &mut self,
+        subject: &[u8],
+        headers: &[u8],
+        payload: &[u8],
+        now_ns: u64,
+    ) -> Result<PublishOutcome, StoreError> {
+        self.publish_from(subject, headers, payload, now_ns, true)
     }
 }
 

@@ -11,7 +11,7 @@ use super::outbox::Outbox;
 use super::{Clock, HostConfig, JsItem, StreamSummary, API_LEVEL, META_CORE};
 use crate::engine::InternalDelivery;
 use crate::jetstream::{
-    self, prepare_create, prepare_update, render_account_info, render_stream_list,
+    self, prepare_create, prepare_update, render_account_info, render_stream_list_with,
     render_stream_names, AccountInfoView, ApiRequest, JsApiError, ResponseType, StorageType,
     StreamConfig, StreamInfoView, StreamListRequest,
 };
@@ -110,6 +110,9 @@ impl Catalog {
                     Ok(c) => c,
                     Err(e) => return out.api_err(reply, ResponseType::StreamCreate, &e),
                 };
+                if let Err(e) = self.cycle_check(&cfg) {
+                    return out.api_err(reply, ResponseType::StreamCreate, &e);
+                }
                 if let Some(existing) = self.entries.get(name) {
                     let owner = existing.owner;
                     return Self::forward(out, owner, d, body);
@@ -133,6 +136,7 @@ impl Catalog {
                         created_ns: now.wall_ns,
                         state: jetstream::StreamStateView::default(),
                         failed: None,
+                        origins: None,
                     },
                 );
                 out.send_to(
@@ -152,6 +156,9 @@ impl Catalog {
                     );
                 };
                 if let Ok(cfg) = prepare_update(name, &body) {
+                    if let Err(e) = self.cycle_check(&cfg) {
+                        return out.api_err(reply, ResponseType::StreamUpdate, &e);
+                    }
                     if let Some(e) = self.count_error(host, &cfg, false) {
                         return out.api_err(reply, ResponseType::StreamUpdate, &e);
                     }
@@ -206,6 +213,16 @@ impl Catalog {
 
     /// A stream whose `max_bytes` reservation does not fit the server-wide limit is refused.
     fn reservation_error(&self, host: &HostConfig, cfg: &StreamConfig) -> Option<JsApiError> {
+        // An account granted only the other storage (a limit of 0 for this one).
+        match cfg.storage {
+            StorageType::Memory if host.counts.no_memory => {
+                return Some(JsApiError::memory_resources_exceeded())
+            }
+            StorageType::File if host.counts.no_file => {
+                return Some(JsApiError::storage_resources_exceeded())
+            }
+            _ => {}
+        }
         let limit = match cfg.storage {
             StorageType::Memory => host.max_memory_bytes,
             StorageType::File => host.max_file_bytes,
@@ -232,6 +249,13 @@ impl Catalog {
             Some(max) if cfg.max_consumers > max => Some(JsApiError::maximum_consumers_limit()),
             _ => None,
         }
+    }
+
+    /// Sources and mirrors that would lead back to a stream (nats-server's "detected cycle").
+    fn cycle_check(&self, cfg: &StreamConfig) -> Result<(), JsApiError> {
+        jetstream::stream_origins::check_cycle(cfg, |name| {
+            self.entries.get(name).map(|s| &s.config)
+        })
     }
 
     fn overlap_error(&self, cfg: &StreamConfig, except: Option<&str>) -> Option<JsApiError> {
@@ -313,16 +337,30 @@ impl Catalog {
             let names: Vec<&str> = matching.iter().map(|s| s.config.name.as_str()).collect();
             render_stream_names(&names, parsed.offset)
         } else {
-            let views: Vec<StreamInfoView> = matching
+            let origins: Vec<_> = matching
                 .iter()
-                .map(|s| StreamInfoView {
-                    config: &s.config,
-                    created_ns: s.created_ns,
-                    state: &s.state,
-                    now_ns: now.wall_ns,
+                .map(|s| s.origins.as_ref().map(|o| o.at(now.mono_ns)))
+                .collect();
+            let views: Vec<(StreamInfoView, jetstream::Origins)> = matching
+                .iter()
+                .zip(&origins)
+                .map(|(s, o)| {
+                    let view = StreamInfoView {
+                        config: &s.config,
+                        created_ns: s.created_ns,
+                        state: &s.state,
+                        now_ns: now.wall_ns,
+                    };
+                    let origins = o.as_ref().map_or_else(jetstream::Origins::default, |o| {
+                        jetstream::Origins {
+                            mirror: o.0.as_ref(),
+                            sources: &o.1,
+                        }
+                    });
+                    (view, origins)
                 })
                 .collect();
-            render_stream_list(&views, parsed.offset)
+            render_stream_list_with(&views, parsed.offset)
         };
         out.reply_now(reply, payload);
     }

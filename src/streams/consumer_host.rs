@@ -317,21 +317,41 @@ impl ConsumerHost {
         else {
             return;
         };
+        let headers = &d.message[..d.header_len];
+        let body = &d.message[d.header_len..];
+        self.pull_request(cx, slot, &name, reply, Some(headers), body, now);
+    }
+
+    /// A pull request of consumer `name` answered on `reply`: `MSG.NEXT`'s body, or what
+    /// follows `+NXT` in an ack (nats-server's `processNextMsgRequest`: batch, expires,
+    /// max_bytes, no_wait, heartbeat and the priority group fields, the same refusals).
+    /// `headers` (`MSG.NEXT` only) are checked for `Nats-Required-Api-Level`.
+    #[allow(clippy::too_many_arguments)]
+    fn pull_request(
+        &mut self,
+        cx: &mut Cx<'_>,
+        slot: u32,
+        name: &str,
+        reply: Bytes,
+        headers: Option<&[u8]>,
+        body: &[u8],
+        now: Clock,
+    ) {
         let Some(st) = cx.streams.get_mut(slot as usize).and_then(|s| s.as_mut()) else {
             return;
         };
         let store = &super::Visible::new(&st.store, st.visible_upto);
-        let Some(c) = st.consumers.get_mut(&name) else {
+        let Some(c) = st.consumers.get_mut(name) else {
             return;
         };
-        let body = &d.message[d.header_len..];
         if c.config.is_push() {
             let h = crate::consumer::status_block(409, "Consumer is push based", None);
             cx.out.publish(&reply, None, h.len(), &Bytes::from(h));
             return;
         }
-        let headers = &d.message[..d.header_len];
-        if crate::jetstream::api_level::refuses_required_level(headers, super::API_LEVEL) {
+        if headers.is_some_and(|h| {
+            crate::jetstream::api_level::refuses_required_level(h, super::API_LEVEL)
+        }) {
             let h = Bytes::from_static(crate::jetstream::api_level::REQUIRED_API_LEVEL_STATUS);
             cx.out.publish(&reply, None, h.len(), &h);
             return;
@@ -353,7 +373,7 @@ impl ConsumerHost {
                 return;
             }
         }
-        self.flush_consumer(cx, slot, &name);
+        self.flush_consumer(cx, slot, name);
     }
 
     /// A publish to `$JS.ACK.<stream>.…`.
@@ -373,8 +393,10 @@ impl ConsumerHost {
             return;
         };
         let is_next = matches!(kind, AckKind::Next { .. });
+        // `+NXT`: the machine only acks; the request that follows is a pull request below.
+        let pull_reply = if is_next { None } else { d.reply.as_ref() };
         c.machine
-            .on_ack(&ack, &kind, d.reply.as_ref(), now.mono_ns, cx.q, store);
+            .on_ack(&ack, &kind, pull_reply, now.mono_ns, cx.q, store);
         let durable = c.config.is_durable();
         // A double ack (ack with a reply) is confirmed once the state holding it is written.
         let confirm = (!is_next).then(|| d.reply.clone()).flatten();
@@ -385,6 +407,11 @@ impl ConsumerHost {
         if let Some(r) = confirm {
             cx.out
                 .reply_durable(file && durable, Some(&r), Bytes::new());
+        }
+        if let (true, Some(reply)) = (is_next, &d.reply) {
+            let body = &d.message[d.header_len..];
+            let rest = body.strip_prefix(b"+NXT").unwrap_or_default();
+            self.pull_request(cx, slot, ack.consumer, reply.clone(), None, rest, now);
         }
     }
 

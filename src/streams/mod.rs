@@ -79,10 +79,13 @@ const API_SUBJECTS: [&str; 11] = [
     "$JS.API.CONSUMER.LIST.>",
 ];
 /// JetStream API level advertised (INFO `api_lvl`, `$JS.API.INFO` `api.level`, `_nats.level`)
-/// and checked against `Nats-Required-Api-Level`. Level 1 is nats-server 2.11's (per-message
-/// TTL, subject delete markers, consumer pause); level 2 also needs schedules (atomic batches
-/// and counters work), which natrix refuses, so it stays 1 until they work.
-pub const API_LEVEL: u32 = 1;
+/// and checked against `Nats-Required-Api-Level` (nats-server's `jetstream_versioning.go`).
+/// Level 1 is nats-server 2.11's (per-message TTL, subject delete markers, consumer pause,
+/// priority groups); level 2 is 2.12's (counters, sourced counters included; atomic batches
+/// with the `max_batch_*` limits; `@at` schedules; `persist_mode`; the required-level header),
+/// all of which natrix has. Level 3 (2.13) needs `window_size` on `$JS.API.STREAM.SNAPSHOT`,
+/// and natrix has no snapshot/restore API, so it stops at 2.
+pub const API_LEVEL: u32 = 2;
 
 /// What the storage task must do, in order, for file-backed streams.
 #[derive(Debug)]
@@ -223,6 +226,8 @@ pub struct HostConfig {
     pub dead_letter: AHashMap<String, String>,
     /// JetStream domain: publish acks name it (`{"stream":..,"domain":..,"seq":..}`).
     pub domain: Option<String>,
+    /// Atomic batch limits (`jetstream.max_batch_*`).
+    pub batch: BatchLimits,
 }
 
 impl HostConfig {
@@ -424,34 +429,58 @@ fn persist_records(
     if !st.is_file() {
         return;
     }
-    let mut records = Vec::new();
-    let mut index = Vec::new();
-    if atomic {
-        let start = crate::store::record::begin_batch(&mut records);
-        encode_effects(effects, &mut records, &mut index);
-        crate::store::record::finish_batch(&mut records, start, effects.len() as u32);
-    } else {
-        encode_effects(effects, &mut records, &mut index);
-    }
-    let s = st.store.state_summary();
-    let first_live = st.store.first_seq();
     // Only removals can free whole segments.
     let removes = effects
         .iter()
         .any(|Effect::Append(r)| !matches!(r, Record::Message { .. }));
-    ops.push(StorageOp::Append {
-        stream: slot,
+    let checkpoint = (
+        st.store.first_seq(),
+        st.store.last_seq(),
+        st.store.last_ts_ns(),
+    );
+    // Consecutive appends of one stream in one storage batch become one op: one buffer grown
+    // in place instead of a pair of vectors per message, and one op for the storage task.
+    let merge = matches!(ops.last(), Some(StorageOp::Append { stream, records, .. })
+        if *stream == slot && records.len() < MERGE_APPEND_BYTES);
+    if !merge {
+        ops.push(StorageOp::Append {
+            stream: slot,
+            records: Vec::with_capacity(APPEND_START_BYTES),
+            index: Vec::with_capacity(APPEND_START_ENTRIES),
+            checkpoint,
+        });
+    }
+    let Some(StorageOp::Append {
         records,
         index,
-        checkpoint: (s.first_seq, s.last_seq, s.last_ts_ns),
-    });
+        checkpoint: cp,
+        ..
+    }) = ops.last_mut()
+    else {
+        unreachable!("an append op of this stream is last")
+    };
+    *cp = checkpoint;
+    if atomic {
+        let start = crate::store::record::begin_batch(records);
+        encode_effects(effects, records, index);
+        crate::store::record::finish_batch(records, start, effects.len() as u32);
+    } else {
+        encode_effects(effects, records, index);
+    }
     if removes {
         ops.push(StorageOp::Compact {
             stream: slot,
-            first_live_seq: first_live,
+            first_live_seq: checkpoint.0,
         });
     }
 }
+
+/// An append op of a storage batch takes the next change of its stream until it holds this
+/// many bytes.
+const MERGE_APPEND_BYTES: usize = 512 * 1024;
+/// Starting capacity of an append op's buffers.
+const APPEND_START_BYTES: usize = 4096;
+const APPEND_START_ENTRIES: usize = 32;
 
 fn encode_effects(effects: &[Effect], records: &mut Vec<u8>, index: &mut Vec<(u64, u64)>) {
     for Effect::Append(rec) in effects {
@@ -468,6 +497,7 @@ impl StreamHost {
     /// `seed` seeds advisory ids (the shell passes the wall clock, tests a constant).
     pub fn new(cfg: HostConfig, seed: u64) -> Self {
         let core_id = cfg.core_id;
+        let batch_limits = cfg.batch;
         let consumer_host = consumer_host::ConsumerHost::new(&cfg, seed);
         StreamHost {
             cfg,
@@ -478,7 +508,7 @@ impl StreamHost {
             streams_with_new: Vec::new(),
             consumer_host,
             usage_by_core: Vec::new(),
-            batches: batch::Batches::new(BatchLimits::default()),
+            batches: batch::Batches::new(batch_limits),
         }
     }
 

@@ -236,6 +236,7 @@ impl StreamHost {
             created_ns: st.created_ns,
             state: state_view(st, false),
             failed: st.failed.clone(),
+            origins: st.origins.as_ref().map(|o| Box::new(o.summary())),
         };
         self.out
             .send_to(META_CORE, JsItem::Summary(Box::new(summary)));

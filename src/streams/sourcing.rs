@@ -32,7 +32,8 @@ use super::outbox::Outbox;
 use super::{Clock, EngineQueries, SubHandle};
 use crate::engine::InternalTarget;
 use crate::jetstream::stream_origins::{
-    get_hash, index_name, OriginConsumerConfig, OriginConsumerRequest, SourceInfo, Transform,
+    get_hash, index_name, OriginConsumerConfig, OriginConsumerRequest, OriginsSummary, SourceInfo,
+    Transform,
 };
 use crate::jetstream::{JsApiError, StreamSource};
 
@@ -577,6 +578,19 @@ impl Sourcing {
         l.phase = Phase::Idle {
             at_ns: earliest.max(now.mono_ns) + backoff + jitter,
         };
+    }
+
+    /// The `mirror` / `sources` state for a summary to the catalog (STREAM.LIST).
+    pub(crate) fn summary(&self) -> OriginsSummary {
+        let mut infos = self.info(Clock::default());
+        for i in infos.iter_mut() {
+            i.active = -1;
+        }
+        OriginsSummary {
+            mirror: self.mirror,
+            infos,
+            last_seen_mono_ns: self.links.iter().map(|l| l.last_seen_ns).collect(),
+        }
     }
 
     /// The `mirror` / `sources` state for STREAM.INFO.

@@ -139,7 +139,7 @@ impl StreamHost {
                 .store_mirrored(&m.subject, &m.headers, &m.payload, seq, ts),
             None => st
                 .store
-                .publish(&m.subject, &m.headers, &m.payload, now.wall_ns),
+                .publish_sourced(&m.subject, &m.headers, &m.payload, now.wall_ns),
         };
         match outcome {
             Ok(PublishOutcome::Stored { seq, effects }) => {

@@ -311,6 +311,8 @@ fn nats_server_config(extra: &str) -> String {
 }
 
 /// Spawns one server process with stdout discarded and stderr written to `stderr_path`.
+/// The process gets SIGKILL when the *thread* that spawned it exits (PR_SET_PDEATHSIG is
+/// per thread): start and restart servers on the test's own thread, never a helper thread.
 fn spawn_server(bin: &Path, args: &[std::ffi::OsString], stderr_path: &Path) -> Child {
     let stderr_file = File::create(stderr_path).expect("create stderr log");
     let mut cmd = Command::new(bin);

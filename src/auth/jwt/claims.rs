@@ -211,6 +211,36 @@ pub struct Export {
     pub token_req: bool,
     /// `Singleton`, `Stream` or `Chunked` (services).
     pub response_type: String,
+    /// Revoked activations: importing account public key (or `*`, every one) -> unix time;
+    /// tokens issued at or before it are revoked.
+    pub revocations: HashMap<String, i64>,
+}
+
+/// An activation token: the exporter (or one of its signing keys) lets the account `sub`
+/// import `nats.subject` of a private export.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ActivationClaims {
+    /// Registered claims (`iss` exporter or its signing key, `sub` importing account).
+    #[serde(flatten)]
+    pub data: ClaimsData,
+    /// The activation.
+    pub nats: Activation,
+}
+
+/// The `nats` part of an activation token.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Activation {
+    /// The subject (pattern) the importer may import.
+    pub subject: String,
+    /// `stream` or `service`.
+    pub kind: String,
+    /// The exporting account when a signing key of it signed.
+    pub issuer_account: String,
+    /// Type and version.
+    #[serde(flatten)]
+    pub generic: Generic,
 }
 
 /// One import.

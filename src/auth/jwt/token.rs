@@ -9,7 +9,9 @@ use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::claims::{AccountClaims, ClaimsData, Generic, OperatorClaims, UserClaims};
+use super::claims::{
+    AccountClaims, ActivationClaims, ClaimsData, Generic, OperatorClaims, UserClaims,
+};
 
 /// nats-io/jwt's `MaxTokenSize`.
 pub const MAX_TOKEN_BYTES: usize = 1024 * 1024;
@@ -89,6 +91,15 @@ impl Claim for OperatorClaims {
 impl Claim for AccountClaims {
     const KIND: &'static str = "account";
     const ISSUER: (char, &'static str) = ('O', "operator");
+    const SUBJECT: (char, &'static str) = ('A', "account");
+    fn data(&self) -> &ClaimsData {
+        &self.data
+    }
+}
+
+impl Claim for ActivationClaims {
+    const KIND: &'static str = "activation";
+    const ISSUER: (char, &'static str) = ('A', "account");
     const SUBJECT: (char, &'static str) = ('A', "account");
     fn data(&self) -> &ClaimsData {
         &self.data

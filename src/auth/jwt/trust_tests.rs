@@ -34,11 +34,11 @@ fn id(name: &str) -> String {
     ids()[name].clone()
 }
 
-/// The operator with every account of `preload.toml` (SYS, TEAM_A, TEAM_B, TEAM_C, TEAM_D).
+/// The operator with every account of `preload.toml` (SYS, TEAM_A to TEAM_E).
 fn trust() -> Trust {
     let preload: HashMap<String, String> = toml::from_str(PRELOAD).unwrap();
     let preload: Vec<_> = preload.into_iter().collect();
-    assert_eq!(preload.len(), 5);
+    assert_eq!(preload.len(), 6);
     Trust::new(OP, &id("sys"), &preload).unwrap()
 }
 
@@ -126,16 +126,19 @@ fn decodes_the_fixture_tokens() {
     assert_eq!(
         exports,
         [
+            ("service", "svc.private"),
             ("service", "svc.time"),
+            ("stream", "expired.>"),
             ("stream", "private.>"),
-            ("stream", "public.>")
+            ("stream", "public.>"),
+            ("stream", "revoked.>")
         ]
     );
     assert!(a.nats.exports.iter().any(|e| e.token_req));
 
     let b: AccountClaims = decode(TEAM_B).unwrap();
     assert_eq!(b.data.iss, id("operator_signing_key"));
-    assert_eq!(b.nats.imports.len(), 3);
+    assert_eq!(b.nats.imports.len(), 6);
     assert!(b.nats.imports.iter().any(|i| !i.token.is_empty()));
     assert_eq!(b.nats.imports[0].account, id("team_a"));
     assert!(!b.nats.limits.jetstream_enabled());
