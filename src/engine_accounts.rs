@@ -32,7 +32,9 @@ impl Engine {
             if !subject::subject_matches(&r.subject, msg.subject) {
                 continue;
             }
-            let subject = if r.prefix.is_empty() {
+            let subject = if !r.local.is_empty() {
+                crate::accounts::map_import_subject(&r.subject, &r.local, msg.subject)
+            } else if r.prefix.is_empty() {
                 msg.subject.clone()
             } else {
                 let mut s = BytesMut::with_capacity(r.prefix.len() + msg.subject.len());

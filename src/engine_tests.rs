@@ -754,3 +754,56 @@ fn stream_import_under_prefix_and_service_reply_back_across_cores() {
     c.pump();
     assert_eq!(c.output(1, b), "");
 }
+
+/// Payloads of `VECTORED_PAYLOAD_BYTES` or more are queued as shared segments between the
+/// control lines around them: the writer's segments, joined, are byte for byte the stream
+/// a contiguous buffer would hold (a PONG queued later comes after them), each take stays
+/// within `WRITE_MAX_SEGMENTS`, and pending bytes account for all of it.
+#[test]
+fn vectored_output_keeps_order_and_bounds_a_take() {
+    let mut c = Cluster::new(1, limits());
+    let sub = c.connect(0);
+    c.subscribe(0, sub, "SUB v 1");
+    let publisher = c.connect(0);
+    let big = "b".repeat(VECTORED_PAYLOAD_BYTES);
+    let (n, m) = (big.len(), big.len() + 12);
+    let mut input = String::new();
+    let mut want = String::new();
+    for i in 0..600 {
+        let small = format!("s{i}");
+        input += &format!("PUB v {n}\r\n{big}\r\nPUB v {}\r\n{small}\r\n", small.len());
+        want += &format!(
+            "MSG v 1 {n}\r\n{big}\r\nMSG v 1 {}\r\n{small}\r\n",
+            small.len()
+        );
+    }
+    input += &format!("HPUB v 12 {m}\r\nNATS/1.0\r\n\r\n{big}\r\n");
+    want += &format!("HMSG v 1 12 {m}\r\nNATS/1.0\r\n\r\n{big}\r\nPONG\r\n");
+    c.send(0, publisher, &input);
+    c.send(0, sub, "PING\r\n");
+    assert_eq!(c.cores[0].session(sub).pending_bytes(), want.len());
+    let mut joined = Vec::new();
+    let mut takes = 0;
+    let mut segs = Vec::new();
+    while c.cores[0].take_output_segments(sub, &mut segs) == OutputState::Data {
+        takes += 1;
+        assert!(segs.len() <= WRITE_MAX_SEGMENTS, "{} segments", segs.len());
+        assert!(
+            segs.iter().any(|s| s.len() >= n),
+            "large payloads travel as segments"
+        );
+        let taken: usize = segs.iter().map(|s| s.len()).sum();
+        assert_eq!(
+            c.cores[0].session(sub).pending_bytes(),
+            want.len() - joined.len()
+        );
+        assert_eq!(c.cores[0].session(sub).inflight_bytes, taken);
+        for s in segs.drain(..) {
+            joined.extend_from_slice(&s);
+        }
+        c.cores[0].write_done(sub);
+    }
+    assert!(takes >= 2, "a backlog goes out in bounded takes");
+    assert_eq!(String::from_utf8(joined).unwrap(), want);
+    assert_eq!(c.cores[0].session(sub).pending_bytes(), 0);
+}

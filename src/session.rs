@@ -77,7 +77,7 @@ impl CloseReason {
 }
 
 /// Least an outbound buffer grows by when it must (see [`Session::out_room`]).
-pub const OUT_ALLOC_BYTES: usize = 16 * 1024;
+pub const OUT_ALLOC_BYTES: usize = 4 * 1024;
 
 /// One client connection's protocol state.
 pub struct Session {

@@ -707,3 +707,27 @@ async fn an_accounts_max_ack_pending_is_its_consumers_default_and_bound() {
     .await;
     assert_eq!(fits["config"]["max_ack_pending"], 5, "{fits}");
 }
+
+/// With accounts configured, `$G` (here: the `[authorization]` users) has no JetStream, as
+/// nats-server: its `$JS.API` requests get 10039 while a JetStream account's work.
+#[tokio::test]
+async fn the_global_account_has_no_jetstream_when_accounts_are_configured() {
+    let s = TestServer::start(ServerOpts::with_toml(concat!(
+        "[authorization]\n",
+        "users = [ { user = \"gus\", password = \"gus-pw\" } ]\n",
+        "[accounts.A]\n",
+        "jetstream = true\n",
+        "users = [ { user = \"al\", password = \"al-pw\" } ]\n",
+    )));
+    let gus = s.client_with(user("gus", "gus-pw")).await;
+    let v = js_api(&gus, "$JS.API.INFO", "").await;
+    assert_eq!(
+        v["error"],
+        serde_json::json!({"code": 503, "err_code": 10039,
+            "description": "JetStream not enabled for account"}),
+        "{v}"
+    );
+    let al = s.client_with(user("al", "al-pw")).await;
+    let v = js_api(&al, "$JS.API.INFO", "").await;
+    assert!(v.get("error").is_none(), "{v}");
+}

@@ -573,8 +573,8 @@ async fn an_abandoned_batch_is_dropped_after_the_timeout() {
 
 /// natrix's `jetstream.max_batch_*` keys and nats-server's `jetstream.limits.batch` block,
 /// with the same small limits. One natrix core: its open-batch total counts per core.
-const BATCH_LIMITS_TOML: &str = "[jetstream]\nmax_batch_size = 3\nmax_batch_inflight_per_stream = 2\nmax_batch_inflight_total = 3\nmax_batch_timeout_ms = 1000\n";
-const BATCH_LIMITS_NATS: &str = "jetstream {\n  limits {\n    batch {\n      max_msgs: 3\n      max_inflight_per_stream: 2\n      max_inflight_total: 3\n      timeout: \"1s\"\n    }\n  }\n}\n";
+const BATCH_LIMITS_TOML: &str = "[jetstream]\nmax_batch_size = 3\nmax_batch_inflight_per_stream = 2\nmax_batch_inflight_total = 3\nmax_batch_timeout_ms = 2000\n";
+const BATCH_LIMITS_NATS: &str = "jetstream {\n  limits {\n    batch {\n      max_msgs: 3\n      max_inflight_per_stream: 2\n      max_inflight_total: 3\n      timeout: \"2s\"\n    }\n  }\n}\n";
 
 #[tokio::test]
 async fn batch_limits_come_from_the_configuration() {
@@ -642,8 +642,8 @@ async fn batch_limits_come_from_the_configuration() {
         "atomic publish too many inflight",
     );
 
-    // timeout: 1 s without a message drops the open batches.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    // timeout: 2 s without a message drops the open batches.
+    tokio::time::sleep(Duration::from_millis(4_500)).await;
     let r = send(&c, "l.x", "o1", 2, Some("1"), &[], b"x").await;
     assert_js_error(
         &r.expect("refused"),

@@ -585,3 +585,214 @@ async fn a_one_sided_storage_grant_refuses_the_other_storage() {
     .await;
     assert!(file.get("error").is_none(), "{file}");
 }
+
+/// A STREAM.CREATE that is both invalid and over one of TEAM_D's limits (2 streams, 2
+/// consumers per stream, 4 KiB of each storage) gets the error nats-server 2.15.1 gives:
+/// the stream and consumer counts and the memory reservation come before the config's
+/// validation, the file reservation after it, and subject overlap last.
+#[tokio::test]
+async fn stream_create_errors_come_in_nats_servers_order() {
+    let s = start();
+    let dave = s.client_with(creds("dave").await).await;
+    let create = |name: &'static str, body: &'static str| {
+        let dave = dave.clone();
+        async move { js_api(&dave, &format!("$JS.API.STREAM.CREATE.{name}"), body).await }
+    };
+    let ok = create("S1", r#"{"name":"S1","subjects":["s1"],"max_bytes":1024}"#).await;
+    assert!(ok.get("error").is_none(), "{ok}");
+    let cases: [(&str, &str, u64, u64, &str); 7] = [
+        (
+            "MEMSUBJ",
+            r#"{"name":"MEMSUBJ","subjects":["a..b"],"storage":"memory","max_bytes":100000}"#,
+            500,
+            10028,
+            "insufficient memory resources available",
+        ),
+        (
+            "MEMDUP",
+            r#"{"name":"MEMDUP","subjects":["s1"],"storage":"memory","max_bytes":100000}"#,
+            500,
+            10028,
+            "insufficient memory resources available",
+        ),
+        (
+            "CONSBAD",
+            r#"{"name":"CONSBAD","subjects":["a..b"],"max_consumers":5}"#,
+            400,
+            10026,
+            "maximum consumers limit reached",
+        ),
+        (
+            "REPCONS",
+            r#"{"name":"REPCONS","subjects":["rc"],"num_replicas":3,"max_consumers":5}"#,
+            400,
+            10026,
+            "maximum consumers limit reached",
+        ),
+        (
+            "BIGBAD",
+            r#"{"name":"BIGBAD","subjects":["a..b"],"max_bytes":100000}"#,
+            500,
+            10052,
+            "invalid subject",
+        ),
+        (
+            "NEGBIG",
+            r#"{"name":"NEGBIG","subjects":["n"],"max_age":-1,"max_bytes":100000}"#,
+            500,
+            10052,
+            "max age can not be negative",
+        ),
+        (
+            "DUPBIG",
+            r#"{"name":"DUPBIG","subjects":["s1"],"max_bytes":100000}"#,
+            500,
+            10047,
+            "insufficient storage resources available",
+        ),
+    ];
+    for (name, body, code, err_code, text) in cases {
+        let v = create(name, body).await;
+        assert_js_error(&v, code, err_code, text);
+    }
+    let ok = create("S2", r#"{"name":"S2","subjects":["s2"],"max_bytes":1024}"#).await;
+    assert!(ok.get("error").is_none(), "{ok}");
+    // At the stream limit: 10027 before anything the config gets wrong.
+    for (name, body) in [
+        ("BADSUBJ", r#"{"name":"BADSUBJ","subjects":["a..b"]}"#),
+        (
+            "MIRR",
+            r#"{"name":"MIRR","subjects":["mm"],"mirror":{"name":"S1"}}"#,
+        ),
+        (
+            "REP",
+            r#"{"name":"REP","subjects":["rr"],"num_replicas":3}"#,
+        ),
+        ("DUP", r#"{"name":"DUP","subjects":["s1"]}"#),
+    ] {
+        let v = create(name, body).await;
+        assert_js_error(&v, 400, 10027, "maximum number of streams reached");
+    }
+    // What comes before the limits still wins.
+    let v = create("BADNAME", r#"{"name":"OTHER","subjects":["x"]}"#).await;
+    assert_js_error(
+        &v,
+        400,
+        10056,
+        "stream name in subject does not match request",
+    );
+}
+
+/// TEAM_B imports TEAM_A's `feed.*` with the `local_subject` `myfeed.*` (nats-server 2.10+):
+/// alice's `feed.eu` reaches bob as `myfeed.eu`, never as `feed.eu`.
+#[tokio::test]
+async fn a_jwt_stream_import_is_mapped_to_its_local_subject() {
+    let s = start();
+    let alice = s.client_with(creds("alice").await).await;
+    let bob = s.client_with(creds("bob").await).await;
+    let mut all = bob.subscribe(">").await.unwrap();
+    bob.flush().await.unwrap();
+    let mut seen = None;
+    for _ in 0..100 {
+        alice.publish("feed.eu", "x".into()).await.unwrap();
+        alice.flush().await.unwrap();
+        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), all.next()).await {
+            seen = Some(m);
+            break;
+        }
+    }
+    let m = seen.expect("feed.eu never reached TEAM_B through the mapped import");
+    assert_eq!(m.subject.as_str(), "myfeed.eu");
+    // Beyond the imported subject (`feed.*`): nothing crosses.
+    alice.publish("feed.eu.deep", "y".into()).await.unwrap();
+    alice.publish("feed.end", "z".into()).await.unwrap();
+    alice.flush().await.unwrap();
+    loop {
+        let m = bounded("bob's deliveries", all.next()).await.unwrap();
+        assert!(m.subject.starts_with("myfeed."), "{}", m.subject);
+        assert_ne!(m.subject.as_str(), "myfeed.eu.deep");
+        if m.subject.as_str() == "myfeed.end" {
+            break;
+        }
+    }
+}
+
+/// `/accountz` of JWT accounts as nats-server 2.15.1 shows them: TEAM_A's public and
+/// private (`token_req`) exports with the revoked activations, TEAM_B's imports (the
+/// mapped `local_subject` one included; the automatic `$SYS` ones are checked elsewhere).
+#[tokio::test]
+async fn accountz_shows_jwt_exports_and_imports() {
+    let s = start();
+    let ids = ids();
+    // nats-server's memory resolver registers an account at its first user.
+    let _alice = s.client_with(creds("alice").await).await;
+    let _bob = s.client_with(creds("bob").await).await;
+    let list = |acc: &str, key: &str| -> Vec<serde_json::Value> {
+        let v = common::http::get_json(s.http_port, &format!("/accountz?acc={}", ids[acc]));
+        let mut items: Vec<serde_json::Value> = v["account_detail"][key]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|x| !x["subject"].as_str().unwrap_or_default().starts_with('$'))
+            .collect();
+        items.sort_by_key(|x| x.to_string());
+        items
+    };
+    let exports = list("team_a", "exports");
+    let revoked = exports
+        .iter()
+        .find(|e| e["subject"] == "revoked.>")
+        .unwrap_or_else(|| panic!("{exports:#?}"));
+    let when = revoked["revoked_activations"][&ids["team_b"]]
+        .as_str()
+        .unwrap_or_else(|| panic!("{revoked}"));
+    assert!(when.ends_with('Z') && when.len() == 20, "{when}");
+    let svc = |subject: &str, token_req: bool| {
+        let mut e = serde_json::json!({"subject": subject, "type": "service", "response_type": "Singleton"});
+        if token_req {
+            e["token_req"] = true.into();
+        }
+        e
+    };
+    let stream = |subject: &str, token_req: bool| {
+        let mut e = serde_json::json!({"subject": subject, "type": "stream"});
+        if token_req {
+            e["token_req"] = true.into();
+        }
+        e
+    };
+    let mut revoked_want = stream("revoked.>", true);
+    revoked_want["revoked_activations"] = serde_json::json!({ ids["team_b"].clone(): when });
+    let mut want = vec![
+        svc("svc.private", true),
+        svc("svc.time", false),
+        stream("expired.>", true),
+        stream("feed.>", false),
+        stream("private.>", true),
+        stream("public.>", false),
+        revoked_want,
+    ];
+    want.sort_by_key(|x| x.to_string());
+    assert_eq!(exports, want);
+
+    let a = ids["team_a"].as_str();
+    let imp = |subject: &str, local: &str, service: bool| {
+        let mut i = serde_json::json!({"subject": subject, "account": a, "local_subject": local,
+            "type": if service { "service" } else { "stream" }, "invalid": false,
+            "share": false, "tracking": false});
+        if service {
+            i["to"] = local.into();
+        }
+        i
+    };
+    let mut want = vec![
+        imp("feed.*", "myfeed.*", false),
+        imp("private.>", "private.>", false),
+        imp("public.>", "public.>", false),
+        imp("svc.private", "svc.private", true),
+        imp("svc.time", "svc.time", true),
+    ];
+    want.sort_by_key(|x| x.to_string());
+    assert_eq!(list("team_b", "imports"), want);
+}

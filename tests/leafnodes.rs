@@ -1456,7 +1456,17 @@ async fn silent_leaf_gets_the_auth_timeout_tested_hub() {
         "authorization { timeout: 0.5 }".into(),
     );
     hub.restart();
-    let s = std::net::TcpStream::connect(("127.0.0.1", hub.leaf_port)).unwrap();
+    // The harness waits for the client port; the leaf port may be bound a moment later.
+    let deadline = Instant::now() + WAIT;
+    let s = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", hub.leaf_port)) {
+            Ok(s) => break s,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "leaf port: {e}\n{}", hub.log());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    };
     s.set_read_timeout(Some(WAIT)).unwrap();
     let mut r = BufReader::new(&s);
     let mut line = String::new();

@@ -396,19 +396,20 @@ users = [ { user = "sys", password = "sys-pw" } ]
 [accounts.A]
 jetstream = true
 users = [ { user = "a", password = "a-pw" } ]
-exports = [ { service = "svc.time" }, { stream = "public.>" }, { service = "svc.priv", accounts = ["B"] } ]
+exports = [ { service = "svc.time" }, { stream = "public.>" }, { service = "svc.priv", accounts = ["B"] }, { stream = "feed.>" } ]
 [accounts.B]
 users = [ { user = "b", password = "b-pw" } ]
-imports = [ { service = { account = "A", subject = "svc.time" } }, { service = { account = "A", subject = "svc.priv" }, to = "priv" }, { stream = { account = "A", subject = "public.>" }, prefix = "a" }, { stream = { account = "A", subject = "public.x.>" } } ]
+imports = [ { service = { account = "A", subject = "svc.time" } }, { service = { account = "A", subject = "svc.priv" }, to = "priv" }, { stream = { account = "A", subject = "public.>" }, prefix = "a" }, { stream = { account = "A", subject = "public.x.>" } }, { stream = { account = "A", subject = "feed.*" }, to = "myfeed.*" } ]
 "#;
 
 const CROSS_NATS: &str = r#"accounts {
   SYS { users [ { user: sys, password: sys-pw } ] }
   A { users [ { user: a, password: a-pw } ], jetstream: enabled
-      exports [ { service: "svc.time" }, { stream: "public.>" }, { service: "svc.priv", accounts: [B] } ] }
+      exports [ { service: "svc.time" }, { stream: "public.>" }, { service: "svc.priv", accounts: [B] }, { stream: "feed.>" } ] }
   B { users [ { user: b, password: b-pw } ]
       imports [ { service: { account: A, subject: "svc.time" } }, { service: { account: A, subject: "svc.priv" }, to: "priv" },
-                { stream: { account: A, subject: "public.>" }, prefix: "a" }, { stream: { account: A, subject: "public.x.>" } } ] }
+                { stream: { account: A, subject: "public.>" }, prefix: "a" }, { stream: { account: A, subject: "public.x.>" } },
+                { stream: { account: A, subject: "feed.*" }, to: "myfeed.*" } ] }
 }
 system_account: SYS
 "#;
@@ -475,6 +476,7 @@ async fn accountz_shows_exports_imports_and_the_automatic_system_ones() {
             {"subject": "svc.priv", "type": "service", "response_type": "Singleton",
              "approved_accounts": ["B"]},
             {"subject": "public.>", "type": "stream"},
+            {"subject": "feed.>", "type": "stream"},
         ])),
         "{a:#}"
     );
@@ -495,6 +497,8 @@ async fn accountz_shows_exports_imports_and_the_automatic_system_ones() {
         json!({"subject": "public.>", "account": "A", "local_subject": "a.public.>",
                "type": "stream", "invalid": false, "share": false, "tracking": false}),
         json!({"subject": "public.x.>", "account": "A", "local_subject": "public.x.>",
+               "type": "stream", "invalid": false, "share": false, "tracking": false}),
+        json!({"subject": "feed.*", "account": "A", "local_subject": "myfeed.*",
                "type": "stream", "invalid": false, "share": false, "tracking": false}),
     ]);
     assert_eq!(json_set(&b["imports"]), json_set(&json!(want)), "{b:#}");
@@ -541,4 +545,24 @@ async fn accountz_shows_exports_imports_and_the_automatic_system_ones() {
         .map(|d| d["name"].as_str().unwrap())
         .collect();
     assert_eq!(listed, ["A"], "{every:#}");
+
+    // The stream import mapped with `to`: A's feed.eu reaches B as myfeed.eu.
+    use futures::StreamExt;
+    let a = login(&server, "a", "a-feed").await;
+    let b = login(&server, "b", "b-feed").await;
+    let mut mine = b.subscribe("myfeed.*").await.unwrap();
+    b.flush().await.unwrap();
+    let mut seen = None;
+    for _ in 0..100 {
+        a.publish("feed.eu", "x".into()).await.unwrap();
+        a.flush().await.unwrap();
+        if let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(100), mine.next()).await {
+            seen = Some(m);
+            break;
+        }
+    }
+    assert_eq!(
+        seen.expect("feed.eu never reached B").subject.as_str(),
+        "myfeed.eu"
+    );
 }

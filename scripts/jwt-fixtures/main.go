@@ -131,6 +131,7 @@ func main() {
 	ac.Limits.Consumer = 10
 	ac.Exports.Add(&jwt.Export{Name: "time", Subject: "svc.time", Type: jwt.Service})
 	ac.Exports.Add(&jwt.Export{Name: "public", Subject: "public.>", Type: jwt.Stream})
+	ac.Exports.Add(&jwt.Export{Name: "feed", Subject: "feed.>", Type: jwt.Stream})
 	// Private exports: importers need an activation token TEAM_A signed. TEAM_B holds a
 	// good one for private.> (signed by TEAM_A) and svc.private (signed by TEAM_A's signing
 	// key), and a bad one for each of the others: expired, revoked. (A token another account
@@ -152,6 +153,8 @@ func main() {
 	bc.Name = "TEAM_B"
 	bc.Imports.Add(&jwt.Import{Name: "time", Subject: "svc.time", Account: pub(teamA), Type: jwt.Service})
 	bc.Imports.Add(&jwt.Import{Name: "public", Subject: "public.>", Account: pub(teamA), Type: jwt.Stream})
+	// A stream import mapped to a local subject (nats-server 2.10+).
+	bc.Imports.Add(&jwt.Import{Name: "feed", Subject: "feed.*", LocalSubject: "myfeed.*", Account: pub(teamA), Type: jwt.Stream})
 	activation := func(subj string, typ jwt.ExportType, signer nkeys.KeyPair, edit func(*jwt.ActivationClaims)) string {
 		act := jwt.NewActivationClaims(pub(teamB))
 		act.ImportSubject = jwt.Subject(subj)

@@ -137,6 +137,10 @@ pub struct ExportConfig {
     /// activation token was valid. Not a config key.
     #[serde(skip)]
     pub token_req: bool,
+    /// An account JWT's revoked activations: importing account (or `*`) -> unix seconds.
+    /// Not a config key.
+    #[serde(skip)]
+    pub revocations: BTreeMap<String, i64>,
 }
 
 /// `{ service = { account, subject }, to = "local" }` or
@@ -155,7 +159,9 @@ pub struct ImportConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// Service imports: the subject the importing account publishes requests to (default:
-    /// the exported subject).
+    /// the exported subject). Stream imports: the subject the messages appear on in the
+    /// importing account (nats-server's mapped stream import; its `*` and `>` take the
+    /// imported subject's wildcard tokens in order, `$N` the N-th).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
 }
@@ -185,7 +191,8 @@ pub enum ImportKind {
         /// The subject in the importing account.
         local: String,
     },
-    /// A stream: the exporter's messages on `subject` appear as `prefix.subject`.
+    /// A stream: the exporter's messages on `subject` appear as `prefix.subject`, or mapped
+    /// to `to`.
     Stream {
         /// Exporting account.
         account: String,
@@ -193,6 +200,8 @@ pub enum ImportKind {
         subject: String,
         /// The prefix, if any.
         prefix: Option<String>,
+        /// The local subject (pattern) it is mapped to, if any.
+        to: Option<String>,
     },
 }
 
@@ -209,6 +218,7 @@ impl ImportConfig {
                 account: s.account.clone(),
                 subject: s.subject.clone(),
                 prefix: self.prefix.clone().or_else(|| s.prefix.clone()),
+                to: self.to.clone().filter(|t| *t != s.subject),
             }),
             _ => None,
         }
@@ -448,8 +458,20 @@ pub(crate) fn validate_import(
             }
         }
     } else {
-        if im.to.is_some() {
-            return refuse(format!("{key}.to"), "applies to service imports only");
+        if let Some(to) = &im.to {
+            if im.prefix.is_some() || src.prefix.is_some() {
+                return refuse(format!("{key}.to"), "a stream import has a prefix or a to");
+            }
+            let count = |s: &[u8], w: &[u8]| s.split(|b| *b == b'.').filter(|t| *t == w).count();
+            let fits = subject::is_valid_subscribe_subject(to.as_bytes())
+                && count(to.as_bytes(), b"*") <= count(subj, b"*")
+                && count(to.as_bytes(), b">") <= count(subj, b">");
+            if !fits {
+                return refuse(
+                    format!("{key}.to"),
+                    format!("cannot map {:?} to {to:?}", src.subject),
+                );
+            }
         }
         if im.prefix.is_some() && src.prefix.is_some() {
             return refuse(format!("{key}.prefix"), "given twice");

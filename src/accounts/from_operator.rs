@@ -128,12 +128,14 @@ fn export_of(account: &str, e: &Export) -> Option<ExportConfig> {
             service: subject,
             accounts,
             token_req: e.token_req,
+            revocations: e.revocations.clone().into_iter().collect(),
             ..ExportConfig::default()
         }),
         "stream" => Some(ExportConfig {
             stream: subject,
             accounts,
             token_req: e.token_req,
+            revocations: e.revocations.clone().into_iter().collect(),
             ..ExportConfig::default()
         }),
         other => {
@@ -180,14 +182,15 @@ fn import_of(
             }
         }
         "stream" => {
-            if !im.local_subject.is_empty() && im.local_subject != im.subject {
-                return skip("stream imports mapped to a local_subject are not supported");
-            }
-            // The deprecated `to` of a stream import is a prefix (nats-server adds the dot).
+            // `local_subject` maps the subject (nats-server 2.10+); else the deprecated `to`
+            // is a prefix (nats-server adds the dot).
+            let local = (!im.local_subject.is_empty() && im.local_subject != im.subject)
+                .then(|| im.local_subject.clone());
             let prefix = im.to.trim_end_matches('.');
             ImportConfig {
                 stream: Some(source),
-                prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
+                prefix: (local.is_none() && !prefix.is_empty()).then(|| prefix.to_owned()),
+                to: local,
                 ..ImportConfig::default()
             }
         }

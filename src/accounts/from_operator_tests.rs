@@ -63,6 +63,7 @@ fn public_exports_and_their_imports_are_wired() {
     assert_eq!(
         exported,
         [
+            (None, Some("feed.>"), true),
             (None, Some("public.>"), true),
             (Some("svc.time"), None, true)
         ],
@@ -79,12 +80,22 @@ fn public_exports_and_their_imports_are_wired() {
             account: ids["team_a"].clone(),
             subject: "public.>".into(),
             prefix: None,
+            to: None,
         },
     ];
     assert_eq!(
         imports.len(),
-        4,
-        "two public imports, two private ones with valid tokens: {imports:?}"
+        5,
+        "three public imports, two private ones with valid tokens: {imports:?}"
+    );
+    assert!(
+        imports.contains(&ImportKind::Stream {
+            account: ids["team_a"].clone(),
+            subject: "feed.*".into(),
+            prefix: None,
+            to: Some("myfeed.*".into()),
+        }),
+        "{imports:?}"
     );
     assert!(want.iter().all(|w| imports.contains(w)), "{imports:?}");
     let accounts = Accounts::build(&cfgs, Some(trust.system_account()), true, [0; 4]).unwrap();
@@ -142,6 +153,6 @@ fn private_exports_admit_only_valid_activation_tokens() {
     imported.sort_unstable();
     assert_eq!(
         imported,
-        ["private.>", "public.>", "svc.private", "svc.time"]
+        ["feed.*", "private.>", "public.>", "svc.private", "svc.time"]
     );
 }

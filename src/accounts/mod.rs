@@ -57,6 +57,9 @@ pub struct StreamExportRoute {
     pub importer: AccountId,
     /// `prefix.` put in front of the subject in the importer (empty = none).
     pub prefix: Bytes,
+    /// The importer's subject (pattern) the subject is mapped to (empty = none;
+    /// [`map_import_subject`]).
+    pub local: Bytes,
 }
 
 /// One export of an account, as monitoring shows it (`/accountz`); routing uses the
@@ -71,6 +74,8 @@ pub struct AccountExport {
     pub approved: Vec<Arc<str>>,
     /// Importers need an activation token (account JWTs); `approved` is then not shown.
     pub token_req: bool,
+    /// Revoked activations (account JWTs): importing account (or `*`) -> unix seconds.
+    pub revoked: Vec<(Arc<str>, i64)>,
 }
 
 /// One account, compiled.
@@ -209,6 +214,11 @@ impl Accounts {
                             subject: Arc::from(subject.as_str()),
                             service,
                             token_req: e.token_req,
+                            revoked: e
+                                .revocations
+                                .iter()
+                                .map(|(k, t)| (Arc::from(k.as_str()), *t))
+                                .collect(),
                             approved: e
                                 .accounts
                                 .iter()
@@ -253,6 +263,7 @@ impl Accounts {
                         account,
                         subject,
                         prefix,
+                        to,
                     } => {
                         let exporter = *by_name.get(account.as_str())?;
                         let prefix = prefix.map(|p| format!("{p}.")).unwrap_or_default();
@@ -262,6 +273,7 @@ impl Accounts {
                                 subject: Bytes::from(subject),
                                 importer,
                                 prefix: Bytes::from(prefix),
+                                local: Bytes::from(to.unwrap_or_default()),
                             });
                     }
                 }
@@ -378,9 +390,69 @@ pub fn service_subject(imp: &ServiceImport, subject: &Bytes) -> Bytes {
     imp.remote.clone()
 }
 
+/// The importer's subject for a message on `subject` through a stream import of `from`
+/// mapped to `to` (nats-server's mapped stream import): `to`'s `*` tokens take `from`'s
+/// `*`-matched tokens in order, `$N` the N-th, `>` the tokens `from`'s `>` matched; other
+/// tokens are literal. `subject` matches `from`.
+pub fn map_import_subject(from: &[u8], to: &[u8], subject: &[u8]) -> Bytes {
+    let mut stars: Vec<&[u8]> = Vec::new();
+    let mut rest: &[u8] = b"";
+    let mut offset = 0;
+    for (i, (p, t)) in from
+        .split(|b| *b == b'.')
+        .zip(subject.split(|b| *b == b'.'))
+        .enumerate()
+    {
+        if p == b">" {
+            rest = &subject[offset..];
+            break;
+        }
+        if p == b"*" {
+            stars.push(t);
+        }
+        offset += t.len() + 1;
+        let _ = i;
+    }
+    let mut out = BytesMut::with_capacity(to.len() + subject.len());
+    let mut next_star = 0;
+    for (i, t) in to.split(|b| *b == b'.').enumerate() {
+        if i > 0 {
+            out.put_u8(b'.');
+        }
+        let reference = t
+            .strip_prefix(b"$")
+            .and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok());
+        match (t, reference) {
+            (b"*", _) => {
+                out.put_slice(stars.get(next_star).copied().unwrap_or(b"*"));
+                next_star += 1;
+            }
+            (b">", _) => out.put_slice(rest),
+            (_, Some(n)) if n >= 1 && n <= stars.len() => out.put_slice(stars[n - 1]),
+            _ => out.put_slice(t),
+        }
+    }
+    out.freeze()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mapped_stream_import_subjects() {
+        let m = |from: &str, to: &str, s: &str| {
+            String::from_utf8(
+                map_import_subject(from.as_bytes(), to.as_bytes(), s.as_bytes()).to_vec(),
+            )
+            .unwrap()
+        };
+        assert_eq!(m("a.b", "c.d", "a.b"), "c.d");
+        assert_eq!(m("public.*.news", "news.*", "public.eu.news"), "news.eu");
+        assert_eq!(m("p.*.*", "q.$2.$1", "p.x.y"), "q.y.x");
+        assert_eq!(m("p.*.>", "q.*.>", "p.x.y.z"), "q.x.y.z");
+        assert_eq!(m("public.>", "mine.>", "public.a.b"), "mine.a.b");
+    }
 
     fn cfg(text: &str) -> BTreeMap<String, AccountConfig> {
         #[derive(serde::Deserialize)]

@@ -170,15 +170,21 @@ pub fn parse_stream_config(body: &[u8]) -> Result<StreamConfig, JsApiError> {
     decode(body)
 }
 
-/// STREAM.CREATE request handling up to the stateful checks, in nats-server's order: decoding
-/// (10025), name mismatch (10056), path separators (10128), the create-only refusal of
-/// `sealed`, `mirror_direct` without a mirror, then normalisation and validation
-/// (10052/10133/10074) and natrix's refusal of the features it lacks (10052,
-/// `StreamConfig::check_supported`). The caller then checks
+/// STREAM.CREATE request handling up to the stateful checks, in nats-server's order:
+/// [`prepare_create_head`], then [`finish_create`]. The meta core runs the account's limit
+/// checks between the two (streams, consumers, memory: nats-server checks those before
+/// validating the config) and the file storage limit after them. The caller then checks
 /// existing streams (identical ⇒ `did_create` again, different ⇒ 10058) and subject overlap
 /// (10065).
 pub fn prepare_create(stream: &str, body: &[u8]) -> Result<StreamConfig, JsApiError> {
-    let mut cfg = parse_stream_config(body)?;
+    finish_create(prepare_create_head(stream, body)?)
+}
+
+/// The checks of a STREAM.CREATE before the account limits: decoding (10025), name mismatch
+/// (10056), path separators (10128), the create-only refusal of `sealed`, `mirror_direct`
+/// without a mirror. The config is not normalised yet.
+pub fn prepare_create_head(stream: &str, body: &[u8]) -> Result<StreamConfig, JsApiError> {
+    let cfg = parse_stream_config(body)?;
     if cfg.name != stream {
         return Err(JsApiError::stream_name_mismatch());
     }
@@ -193,6 +199,13 @@ pub fn prepare_create(stream: &str, body: &[u8]) -> Result<StreamConfig, JsApiEr
             "stream has no mirror but does have mirror direct",
         ));
     }
+    Ok(cfg)
+}
+
+/// The rest of a STREAM.CREATE's stateless checks: normalisation and validation
+/// (10052/10133/10074) and natrix's refusal of the features it lacks (10052,
+/// `StreamConfig::check_supported`).
+pub fn finish_create(mut cfg: StreamConfig) -> Result<StreamConfig, JsApiError> {
     cfg.normalize();
     cfg.validate()?;
     cfg.check_supported()?;

@@ -35,10 +35,10 @@ pub mod stream_origins;
 pub use gocompat::time;
 
 pub use api::{
-    check_delete_body, decode_consumer_body, is_empty_request, parse_direct_get, parse_msg_get,
-    parse_stream_config, prepare_create, prepare_update, ApiRequest, ConsumerRequest,
-    DirectGetError, DirectGetQuery, MsgDeleteRequest, MsgGetQuery, MsgQuery, StreamInfoRequest,
-    StreamListRequest, StreamPurgeRequest, StreamRequest, API_PREFIX,
+    check_delete_body, decode_consumer_body, finish_create, is_empty_request, parse_direct_get,
+    parse_msg_get, parse_stream_config, prepare_create, prepare_create_head, prepare_update,
+    ApiRequest, ConsumerRequest, DirectGetError, DirectGetQuery, MsgDeleteRequest, MsgGetQuery,
+    MsgQuery, StreamInfoRequest, StreamListRequest, StreamPurgeRequest, StreamRequest, API_PREFIX,
 };
 pub use consumer_api::{
     check_consumer_empty_body, consumer_advisory_subject, flow_control_headers,

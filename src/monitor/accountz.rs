@@ -55,6 +55,9 @@ struct Export {
     response_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     approved_accounts: Vec<String>,
+    /// Importing account -> the time before which its activations are revoked.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    revoked_activations: std::collections::BTreeMap<String, String>,
 }
 
 impl Export {
@@ -65,6 +68,7 @@ impl Export {
             token_req: false,
             response_type: Some(response_type),
             approved_accounts: Vec::new(),
+            revoked_activations: Default::default(),
         }
     }
 }
@@ -157,6 +161,14 @@ fn exports(facts: &ServerFacts, account: AccountId) -> Vec<Export> {
             } else {
                 e.approved.iter().map(|n| n.to_string()).collect()
             },
+            revoked_activations: e
+                .revoked
+                .iter()
+                .map(|(k, t)| {
+                    let ns = u64::try_from(*t).unwrap_or(0).saturating_mul(1_000_000_000);
+                    (k.to_string(), format_rfc3339_nanos(ns))
+                })
+                .collect(),
         })
         .collect();
     if account == accs.system() {
@@ -198,7 +210,11 @@ fn imports(facts: &ServerFacts, account: AccountId) -> Vec<Import> {
                 subject: text(&r.subject),
                 account: accs.get(exporter).name.to_string(),
                 to: String::new(),
-                local_subject: format!("{}{}", text(&r.prefix), text(&r.subject)),
+                local_subject: if r.local.is_empty() {
+                    format!("{}{}", text(&r.prefix), text(&r.subject))
+                } else {
+                    text(&r.local)
+                },
                 kind: "stream",
                 invalid: false,
                 share: false,

@@ -153,6 +153,10 @@ impl ConnIo {
             if let Some(n) = recv_now(self.fd, buf, max)? {
                 return Ok(n);
             }
+            if buf.is_empty() {
+                // Nothing came after all: hold no buffer while waiting.
+                return_read_buf(std::mem::take(buf));
+            }
         }
         poll_fn(|cx| {
             SCRATCH.with(|scratch| {

@@ -6,6 +6,8 @@
 //! peer's ring to us) per other core; a keepalive ticker; a shutdown watcher. They share
 //! the engine through a `RefCell` that is never borrowed across an `.await`.
 
+#[doc(hidden)]
+pub mod commit_bench;
 mod conn;
 #[cfg(test)]
 mod fault_fs;
@@ -40,7 +42,7 @@ use crate::monitor::MonitorShared;
 use crate::session::ConnId;
 use crate::streams::{Clock, HostConfig, StreamHost};
 
-pub use storage::SyncMode;
+pub use storage::{StorageTuning, SyncMode};
 
 pub use lame_duck::LameDuckSpec;
 pub use notify::Notify;

@@ -181,8 +181,10 @@ impl<F: SegmentIo> SegmentWriter<F> {
             let z = self.zeroing.take().expect("checked");
             match r {
                 Ok(()) => self.zeroed_to = self.zeroed_to.max(z.to),
-                // Nothing lost: the records' writes extend the file themselves (slower syncs).
+                // Nothing lost: the records' writes extend the file themselves (slower syncs
+                // for the rest of this segment; a full disk is not asked again and again).
                 Err(e) => {
+                    self.zero = None;
                     tracing::debug!(error = %e, from = z.from, to = z.to, "zeroing ahead of a segment's records failed")
                 }
             }
@@ -207,6 +209,7 @@ impl<F: SegmentIo> SegmentWriter<F> {
         match poll_once(fut.as_mut()).await {
             Some(Ok(())) => self.zeroed_to = to,
             Some(Err(e)) => {
+                self.zero = None;
                 tracing::debug!(error = %e, from, to, "zeroing ahead of a segment's records failed")
             }
             None => self.zeroing = Some(Zeroing { from, to, fut }),

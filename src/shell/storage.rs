@@ -19,6 +19,7 @@ use ahash::AHashMap;
 use futures_lite::AsyncWriteExt;
 use glommio::io::{DmaFile, DmaStreamWriterBuilder};
 
+pub use super::storage_chain::StorageTuning;
 use super::storage_chain::{seal, ActiveSegment, Chain, ChainDone, SyncJob};
 use super::storage_fs::{io_err, GlommioFs, GlommioSegment, StorageFs};
 use super::storage_policy::StoreFailure;
@@ -93,6 +94,7 @@ pub(crate) struct Storage<F: StorageFs = GlommioFs> {
     fs: F,
     max_segment_bytes: u64,
     pub(super) mode: SyncMode,
+    tuning: StorageTuning,
     /// Files of the streams whose lane is idle (a running chain holds its stream's).
     files: AHashMap<u32, StreamFiles<F::Segment>>,
     /// Streams stopped after a failed fdatasync (fail-stop until restart), with the reason.
@@ -160,8 +162,8 @@ struct Lane<S: super::storage_fs::SegmentIo> {
     /// Interval policy: the periodic fdatasync is due.
     sync_due: bool,
     /// Pipelined commits (`sync = "always"`): the chain whose fdatasync runs now, and the
-    /// chain written after it whose fdatasync starts once that one succeeded. A new chain
-    /// starts (is written) while the first syncs, never while both are taken.
+    /// chains written after it (merged: one fdatasync, started once that one succeeded,
+    /// covers them all). The stream's chains go on being written while a sync runs.
     syncing: Option<Syncing>,
     written: Option<Syncing>,
     /// A refused chain that finished while a commit before it was still syncing: settled
@@ -352,6 +354,7 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
             fs,
             max_segment_bytes,
             mode,
+            tuning: StorageTuning::default(),
             files: AHashMap::new(),
             stopped: AHashMap::new(),
             sealed_out: Vec::new(),
@@ -361,6 +364,12 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
             waiting: VecDeque::new(),
             batch_failures: Vec::new(),
         }
+    }
+
+    /// Turns pipelining or pre-zeroing off (A/B measurements).
+    pub(crate) fn with_tuning(mut self, tuning: StorageTuning) -> Self {
+        self.tuning = tuning;
+        self
     }
 
     /// Takes over the files of a recovered stream registered under `slot`.
@@ -434,7 +443,7 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
         let Some(lane) = self.lanes.get_mut(&slot) else {
             return;
         };
-        if lane.running.is_some() || lane.written.is_some() {
+        if lane.running.is_some() {
             return;
         }
         let lazy_turn = !lane.lazy.is_empty() && (lane.pending.is_empty() || lane.last_main);
@@ -462,6 +471,7 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
             fs: self.fs.clone(),
             max_segment_bytes: self.max_segment_bytes,
             mode: self.mode,
+            tuning: self.tuning,
             slot,
             files: self.files.remove(&slot),
             stopped: self.stopped.get(&slot).cloned(),
@@ -579,6 +589,20 @@ impl<F: StorageFs + Clone + 'static> Storage<F> {
                     let job = s.job.take().expect("set above");
                     lane.syncing = Some(s);
                     self.start_sync(slot, job);
+                } else if let Some(w) = lane.written.as_mut() {
+                    // Written while a sync runs, after another written chain: one fdatasync
+                    // (this chain's: its file holds both, or the other's was sealed, which
+                    // synced it) makes both durable.
+                    w.batches = match (w.batches, s.batches) {
+                        (Some(a), Some(b)) => Some((a.0.min(b.0), a.1.max(b.1))),
+                        (a, b) => a.or(b),
+                    };
+                    w.first_seq = w.first_seq.or(s.first_seq);
+                    w.last_seq = s.last_seq.or(w.last_seq);
+                    w.created_ns = s.created_ns;
+                    w.job = s.job;
+                    w.ops += s.ops;
+                    w.took_us += s.took_us;
                 } else {
                     lane.written = Some(s);
                 }

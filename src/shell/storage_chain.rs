@@ -56,12 +56,31 @@ pub(super) struct Chain<F: StorageFs> {
     pub(super) fs: F,
     pub(super) max_segment_bytes: u64,
     pub(super) mode: SyncMode,
+    pub(super) tuning: StorageTuning,
     pub(super) slot: u32,
     pub(super) files: Option<StreamFiles<F::Segment>>,
     /// Why the stream is stopped (fail-stop), if it is.
     pub(super) stopped: Option<String>,
     /// Interval policy: fdatasync the active segment at the end (the periodic sync).
     pub(super) sync_due: bool,
+}
+
+/// How `sync = "always"` commits run (both on in production; off for A/B measurements).
+#[derive(Debug, Clone, Copy)]
+pub struct StorageTuning {
+    /// A stream's next chain is written while the last one's fdatasync runs.
+    pub pipelined: bool,
+    /// O_DIRECT segments are zeroed ahead of the records.
+    pub zero_ahead: bool,
+}
+
+impl Default for StorageTuning {
+    fn default() -> Self {
+        StorageTuning {
+            pipelined: true,
+            zero_ahead: true,
+        }
+    }
 }
 
 /// A group commit's fdatasync, still to run or under way (pipelined commits: the stream's
@@ -253,7 +272,7 @@ impl<F: StorageFs> Chain<F> {
                 }
             }
         }
-        if !interval {
+        if !interval && self.tuning.pipelined {
             if active.unsynced {
                 done.pending_sync = Some(Box::pin(active.writer.sync_job()));
                 active.unsynced = false;
@@ -370,6 +389,7 @@ impl<F: StorageFs> Chain<F> {
                 checkpoint,
             } => {
                 let (max, mode) = (self.max_segment_bytes, self.mode);
+                let zero = self.tuning.zero_ahead;
                 let Some(files) = self.files.as_mut() else {
                     return Ok(());
                 };
@@ -391,7 +411,7 @@ impl<F: StorageFs> Chain<F> {
                     done.sealed.extend(sealed);
                 }
                 if files.active.is_none() {
-                    open_segment(fs, files, mode, max).await?;
+                    open_segment(fs, files, mode, max, zero).await?;
                 }
                 let active = files.active.as_mut().expect("just opened");
                 let base = active.written_bytes;
@@ -504,6 +524,7 @@ async fn open_segment<F: StorageFs>(
     files: &mut StreamFiles<F::Segment>,
     mode: SyncMode,
     max_segment_bytes: u64,
+    zero_ahead: bool,
 ) -> std::io::Result<()> {
     // Named for the next sequence, but never the name of an existing segment: one that
     // holds only removals (tombstones, purges) leaves the last sequence unchanged, and
@@ -512,7 +533,7 @@ async fn open_segment<F: StorageFs>(
     let path = files.dir.join(segment_file_name(first_seq));
     let direct = matches!(mode, SyncMode::Always);
     let mut writer = SegmentWriter::new(fs.create_segment(&path, direct).await?);
-    if direct {
+    if direct && zero_ahead {
         writer = writer.with_zero_ahead(ZeroAhead::for_segment(max_segment_bytes));
     }
     let mut head = Vec::new();

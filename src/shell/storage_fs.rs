@@ -169,21 +169,29 @@ impl StorageFs for GlommioFs {
 /// Bytes of the zero block that [`SegmentIo::zero_range`] writes over and over.
 const ZERO_BLOCK_BYTES: usize = 1 << 20;
 
+type ZeroBlock = std::rc::Rc<glommio::io::DmaBuffer>;
+
 thread_local! {
-    /// One zeroed DMA block per core, shared by every zeroing write (never written into).
-    static ZERO_BLOCK: std::cell::RefCell<Option<std::rc::Rc<glommio::io::DmaBuffer>>> =
+    /// One zeroed DMA block per core (and executor: its buffers belong to its ring), shared
+    /// by every zeroing write and never written into.
+    static ZERO_BLOCK: std::cell::RefCell<Option<(usize, ZeroBlock)>> =
         const { std::cell::RefCell::new(None) };
 }
 
-fn zero_block(f: &DmaFile) -> std::rc::Rc<glommio::io::DmaBuffer> {
+fn zero_block(f: &DmaFile) -> ZeroBlock {
+    let executor = glommio::executor().id();
     ZERO_BLOCK.with(|z| {
-        z.borrow_mut()
-            .get_or_insert_with(|| {
+        let mut z = z.borrow_mut();
+        match z.as_ref() {
+            Some((id, block)) if *id == executor => block.clone(),
+            _ => {
                 let mut buf = f.alloc_dma_buffer(ZERO_BLOCK_BYTES);
                 buf.as_bytes_mut().fill(0);
-                std::rc::Rc::new(buf)
-            })
-            .clone()
+                let block = std::rc::Rc::new(buf);
+                *z = Some((executor, block.clone()));
+                block
+            }
+        }
     })
 }
 

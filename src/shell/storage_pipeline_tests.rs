@@ -144,13 +144,13 @@ fn the_next_commit_is_written_while_the_last_one_syncs_and_acks_wait_in_order() 
         synced > written,
         "the second commit is on the file while the first one's fdatasync is under way"
     );
-    // A third commit waits: one syncing and one written is the depth of the pipeline.
+    // A third commit is written too: the commits written while a sync runs share the next.
     storage.dispatch(vec![publish(&mut store, 2, 3)], vec![ack("a3")], &mut rel);
     settle(&mut storage, &mut rel);
-    assert_eq!(
-        fs.read(&segment_path()).expect("segment"),
-        after_second,
-        "not written while two commits wait for their syncs"
+    let after_third = fs.read(&segment_path()).expect("segment");
+    assert!(
+        after_third.iter().rposition(|&b| b != 0) > synced,
+        "written while the first commit's fdatasync is under way"
     );
     assert!(
         released(&mut rel).is_empty(),
@@ -174,11 +174,15 @@ fn the_next_commit_is_written_while_the_last_one_syncs_and_acks_wait_in_order() 
         .collect();
     assert_eq!(
         lasts,
-        vec![(Some(3), false), (Some(6), false), (Some(8), false)],
-        "each commit made durable in order"
+        vec![(Some(3), false), (Some(8), false)],
+        "the first commit durable, then the two written behind it with one sync"
     );
     let (_, syncs) = fs.counts();
-    assert_eq!(syncs - syncs0, 3, "one fdatasync per commit");
+    assert_eq!(
+        syncs - syncs0,
+        2,
+        "one fdatasync for the commits written during the first"
+    );
     assert!(storage.idle());
 }
 

@@ -57,7 +57,8 @@ impl SegmentScan {
         for (_, rec) in scanner.by_ref() {
             acc.see(&rec);
         }
-        acc.finish(first_seq, bytes.len() as u64, &scanner, index)
+        let covers = index.and_then(|b| IndexView::open(b).ok().map(|v| v.covers_len()));
+        acc.finish(first_seq, bytes.len() as u64, &scanner, covers)
     }
 }
 
@@ -91,13 +92,14 @@ impl ScanAcc {
         }
     }
 
-    /// The summary once `scanner` has returned `None`.
+    /// The summary once `scanner` has returned `None`; `index_covers` is what the segment's
+    /// valid index file says it covers (`IndexView::covers_len`), if there is one.
     pub fn finish(
         self,
         first_seq: u64,
         len: u64,
         scanner: &Scanner<'_>,
-        index: Option<&[u8]>,
+        index_covers: Option<u64>,
     ) -> SegmentScan {
         let last_seq = match (self.msg_seqs, self.checkpoint_last) {
             (Some((_, hi)), Some(c)) => Some(hi.max(c)),
@@ -113,7 +115,7 @@ impl ScanAcc {
             msg_seqs: self.msg_seqs,
             last_seq,
             checkpoint_last: self.leading,
-            index_covers: index.and_then(|b| IndexView::open(b).ok().map(|v| v.covers_len())),
+            index_covers,
         }
     }
 }

@@ -317,7 +317,11 @@ impl Stream {
                     return Err(StoreError::ExpectedStreamMismatch);
                 }
             }
-            parsed_ttl = self.parse_publish_ttl(headers)?;
+            // A source's message was checked by its origin: a TTL this stream does not
+            // allow is not applied (nats-server), rather than refused.
+            if !sourced || self.limits.allow_msg_ttl {
+                parsed_ttl = self.parse_publish_ttl(headers)?;
+            }
             if let Some(id) = headers::get_non_empty(headers, headers::MSG_ID) {
                 if let Some(&seq) = self.dedupe.get(id) {
                     return Ok(PublishOutcome::Duplicate { seq });
@@ -352,7 +356,8 @@ impl Stream {
                 return Err(StoreError::SourceHeaderNotAllowed);
             }
             if let Some(v) = headers::get_non_empty(headers, headers::ROLLUP) {
-                if !self.limits.allow_rollup_hdrs || self.limits.deny_purge {
+                let permitted = self.limits.allow_rollup_hdrs && !self.limits.deny_purge;
+                if !permitted && !sourced {
                     return Err(StoreError::RollupNotPermitted);
                 }
                 let value = String::from_utf8_lossy(v).to_lowercase();
@@ -365,6 +370,10 @@ impl Stream {
                         })
                     }
                 });
+                // A source's rollup is stored but carried out only where rollups are allowed.
+                if !permitted {
+                    rollup = None;
+                }
             }
         }
         let counter = self.counter_body(subject, headers, payload, incr.as_ref())?;

@@ -11,9 +11,9 @@ use super::outbox::Outbox;
 use super::{Clock, HostConfig, JsItem, StreamSummary, API_LEVEL, META_CORE};
 use crate::engine::InternalDelivery;
 use crate::jetstream::{
-    self, prepare_create, prepare_update, render_account_info, render_stream_list_with,
-    render_stream_names, AccountInfoView, ApiRequest, JsApiError, ResponseType, StorageType,
-    StreamConfig, StreamInfoView, StreamListRequest,
+    self, finish_create, prepare_create_head, prepare_update, render_account_info,
+    render_stream_list_with, render_stream_names, AccountInfoView, ApiRequest, JsApiError,
+    ResponseType, StorageType, StreamConfig, StreamInfoView, StreamListRequest,
 };
 use crate::subject;
 
@@ -106,24 +106,33 @@ impl Catalog {
                 self.on_catalog_list(out, req, reply, &body, now)
             }
             ApiRequest::StreamCreate(name) => {
-                let cfg = match prepare_create(name, &body) {
+                let raw = match prepare_create_head(name, &body) {
+                    Ok(c) => c,
+                    Err(e) => return out.api_err(reply, ResponseType::StreamCreate, &e),
+                };
+                if let Some(existing) = self.entries.get(name) {
+                    // The owner runs every check again (identical ⇒ created, else 10058).
+                    let owner = existing.owner;
+                    return Self::forward(out, owner, d, body);
+                }
+                // nats-server 2.15.1's order: the account's stream and consumer counts and
+                // its memory reservation before validating the config; the file reservation
+                // after it, then subject overlap.
+                let memory = raw.storage == StorageType::Memory;
+                let early = self
+                    .count_error(host, &raw, true)
+                    .or_else(|| memory.then(|| self.reservation_error(host, &raw)).flatten());
+                let cfg = match early.map_or_else(|| finish_create(raw), Err) {
                     Ok(c) => c,
                     Err(e) => return out.api_err(reply, ResponseType::StreamCreate, &e),
                 };
                 if let Err(e) = self.cycle_check(&cfg) {
                     return out.api_err(reply, ResponseType::StreamCreate, &e);
                 }
-                if let Some(existing) = self.entries.get(name) {
-                    let owner = existing.owner;
-                    return Self::forward(out, owner, d, body);
-                }
-                if let Some(e) = self.count_error(host, &cfg, true) {
-                    return out.api_err(reply, ResponseType::StreamCreate, &e);
-                }
-                if let Some(e) = self.overlap_error(&cfg, None) {
-                    return out.api_err(reply, ResponseType::StreamCreate, &e);
-                }
-                if let Some(e) = self.reservation_error(host, &cfg) {
+                let late = (!memory)
+                    .then(|| self.reservation_error(host, &cfg))
+                    .flatten();
+                if let Some(e) = late.or_else(|| self.overlap_error(&cfg, None)) {
                     return out.api_err(reply, ResponseType::StreamCreate, &e);
                 }
                 let owner = self.next_owner % host.n_cores;

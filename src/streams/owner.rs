@@ -300,7 +300,6 @@ impl StreamHost {
             return;
         };
         let (headers, payload) = d.message.split_at(d.header_len);
-        let name = st.config.name.clone();
         let no_ack = st.config.no_ack;
         let file = st.is_file();
         let storage = st.config.storage;
@@ -308,8 +307,8 @@ impl StreamHost {
             // Stopped (fail-stop): refused at once, as the storage task would.
             if !no_ack {
                 let e = JsApiError::stream_store_failed(why.clone());
-                self.out
-                    .reply_now_bytes(d.reply.as_ref(), jetstream::pub_error(&name, &e));
+                let err = jetstream::pub_error(&st.config.name, &e);
+                self.out.reply_now_bytes(d.reply.as_ref(), err);
             }
             return;
         }
@@ -321,8 +320,13 @@ impl StreamHost {
             );
             if let Some(e) = self.over_account_limit(storage, size) {
                 if !no_ack {
-                    self.out
-                        .reply_now_bytes(d.reply.as_ref(), jetstream::pub_error(&name, &e));
+                    let name = &self.streams[slot as usize]
+                        .as_ref()
+                        .expect("live")
+                        .config
+                        .name;
+                    let err = jetstream::pub_error(name, &e);
+                    self.out.reply_now_bytes(d.reply.as_ref(), err);
                 }
                 return;
             }
@@ -356,15 +360,28 @@ impl StreamHost {
                 let st = self.streams[slot as usize].as_mut().expect("live stream");
                 retention::retain_for_interest(st, slot, seq, &d.subject, &mut self.out.ops);
                 let domain = self.cfg.domain.as_deref();
+                let name = &st.config.name;
                 match st.store.counter_value(seq) {
-                    Some(val) => jetstream::pub_ack_counter_in(&name, domain, seq, &val),
-                    None => jetstream::pub_ack_in(&name, domain, seq, false),
+                    Some(val) => jetstream::pub_ack_counter_in(name, domain, seq, &val),
+                    None => jetstream::pub_ack_in(name, domain, seq, false),
                 }
             }
             Ok(PublishOutcome::Duplicate { seq }) => {
-                jetstream::pub_ack_in(&name, self.cfg.domain.as_deref(), seq, true)
+                let name = &self.streams[slot as usize]
+                    .as_ref()
+                    .expect("live")
+                    .config
+                    .name;
+                jetstream::pub_ack_in(name, self.cfg.domain.as_deref(), seq, true)
             }
-            Err(e) => jetstream::pub_error(&name, &e),
+            Err(e) => {
+                let name = &self.streams[slot as usize]
+                    .as_ref()
+                    .expect("live")
+                    .config
+                    .name;
+                jetstream::pub_error(name, &e)
+            }
         };
         if !no_ack {
             self.out

@@ -118,6 +118,8 @@ pub(crate) struct Inbound {
     pub(crate) payload: Bytes,
     /// Mirror: the origin sequence and time to store it at.
     pub(crate) at: Option<(u64, u64)>,
+    /// The origin sequence (where a link starts over when storing it fails).
+    pub(crate) origin_seq: u64,
 }
 
 /// The mirror/source machine of one stream.
@@ -531,6 +533,7 @@ impl Sourcing {
             headers: Bytes::from(hdr),
             payload: payload.clone(),
             at,
+            origin_seq: ack.stream_seq,
         })
     }
 

@@ -117,7 +117,7 @@ impl StreamHost {
         ) else {
             return;
         };
-        let seq_hint = inbound.at.map_or(0, |(s, _)| s);
+        let seq_hint = inbound.origin_seq;
         let ok = self.store_inbound(slot, &inbound, now);
         if !ok {
             let st = self.streams[slot as usize].as_mut().expect("live stream");

@@ -129,6 +129,7 @@ fn decodes_the_fixture_tokens() {
             ("service", "svc.private"),
             ("service", "svc.time"),
             ("stream", "expired.>"),
+            ("stream", "feed.>"),
             ("stream", "private.>"),
             ("stream", "public.>"),
             ("stream", "revoked.>")
@@ -138,7 +139,7 @@ fn decodes_the_fixture_tokens() {
 
     let b: AccountClaims = decode(TEAM_B).unwrap();
     assert_eq!(b.data.iss, id("operator_signing_key"));
-    assert_eq!(b.nats.imports.len(), 6);
+    assert_eq!(b.nats.imports.len(), 7);
     assert!(b.nats.imports.iter().any(|i| !i.token.is_empty()));
     assert_eq!(b.nats.imports[0].account, id("team_a"));
     assert!(!b.nats.limits.jetstream_enabled());
