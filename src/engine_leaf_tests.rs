@@ -569,8 +569,8 @@ fn links_are_announced_with_the_weight_of_the_other_links() {
     assert_eq!(last_line(&t.out(1, b)), "LS- work g");
 }
 
-/// A solicited link on `core`, up after the hub `name`'s INFO; returns it (output drained).
-fn solicited_link(t: &mut Two, core: usize, name: &str) -> ConnId {
+/// A solicited link on `core`, up after the hub `name`'s INFO; returns it and what it sent.
+fn solicited_link_out(t: &mut Two, core: usize, name: &str) -> (ConnId, String) {
     let auth = crate::leaf::SolicitAuth::default();
     let l = t.cores[core].open_leaf("127.0.0.1", 1, 1, LeafRole::Solicit(auth), "$G");
     let info = format!(
@@ -578,8 +578,12 @@ fn solicited_link(t: &mut Two, core: usize, name: &str) -> ConnId {
     );
     t.send(core, l, &info);
     assert!(t.cores[core].leaf_link_up(l));
-    t.out(core, l);
-    l
+    let out = t.out(core, l);
+    (l, out)
+}
+
+fn solicited_link(t: &mut Two, core: usize, name: &str) -> ConnId {
+    solicited_link_out(t, core, name).0
 }
 
 #[test]
@@ -620,14 +624,7 @@ fn one_hubs_interest_is_not_announced_to_another_hub() {
     assert_eq!(t.out(0, h2), "LS+ from.leaf\r\n");
     assert_eq!(t.out(1, h1), "LS+ from.leaf\r\n");
     // A hub linked later is told the leaf's interest, not the hubs'.
-    let auth = crate::leaf::SolicitAuth::default();
-    let h4 = t.cores[0].open_leaf("127.0.0.1", 1, 1, LeafRole::Solicit(auth), "$G");
-    t.send(
-        0,
-        h4,
-        "INFO {\"server_id\":\"NH4\",\"server_name\":\"hub4\",\"client_id\":5,\"leafnode_urls\":[]}\r\n",
-    );
-    let got = t.out(0, h4);
+    let (_, got) = solicited_link_out(&mut t, 0, "hub4");
     assert!(got.contains("LS+ from.leaf\r\n"), "{got}");
     assert!(got.contains("LS+ $LDS.hub1\r\n"), "{got}");
     assert!(
