@@ -12,6 +12,7 @@
 use ahash::AHashMap;
 use bytes::Bytes;
 
+use super::weights::SentCounts;
 use crate::accounts::AccountId;
 
 /// One core's solicited-link subscriptions of one (subject, queue): absolute, zero removes.
@@ -34,7 +35,7 @@ type Key = (AccountId, Bytes, Option<Bytes>);
 /// Solicited-link subscriptions: this core's as last sent, the other cores' as heard.
 #[derive(Debug, Default)]
 pub struct HubInterest {
-    sent: AHashMap<Key, (u32, u32)>,
+    sent: SentCounts<Key>,
     peers: AHashMap<Key, Vec<(usize, u32, u32)>>,
 }
 
@@ -50,13 +51,8 @@ impl HubInterest {
         weight: u32,
     ) -> Option<HubSubs> {
         let key = (account, subject.clone(), queue.cloned());
-        if self.sent.get(&key).copied().unwrap_or((0, 0)) == (links, weight) {
+        if !self.sent.changed(key, links, weight) {
             return None;
-        }
-        if links == 0 {
-            self.sent.remove(&key);
-        } else {
-            self.sent.insert(key, (links, weight));
         }
         Some(HubSubs {
             account,

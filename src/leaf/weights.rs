@@ -39,10 +39,36 @@ struct PeerLinks {
     weight: u32,
 }
 
+/// What this core last announced per key, as (links, weight): an update goes to the other
+/// cores only when the numbers changed. Shared by [`QueueWeights`] and `hubs::HubInterest`.
+#[derive(Debug)]
+pub(crate) struct SentCounts<K>(AHashMap<K, (u32, u32)>);
+
+impl<K> Default for SentCounts<K> {
+    fn default() -> Self {
+        SentCounts(AHashMap::new())
+    }
+}
+
+impl<K: std::hash::Hash + Eq> SentCounts<K> {
+    /// Records `(links, weight)` for `key` (zero links forgets it); false when unchanged.
+    pub(crate) fn changed(&mut self, key: K, links: u32, weight: u32) -> bool {
+        if self.0.get(&key).copied().unwrap_or((0, 0)) == (links, weight) {
+            return false;
+        }
+        if links == 0 {
+            self.0.remove(&key);
+        } else {
+            self.0.insert(key, (links, weight));
+        }
+        true
+    }
+}
+
 /// Link members of queue groups: this core's as last announced, the other cores' as heard.
 #[derive(Debug, Default)]
 pub struct QueueWeights {
-    sent: AHashMap<(AccountId, Bytes, Bytes), (u32, u32)>,
+    sent: SentCounts<(AccountId, Bytes, Bytes)>,
     peers: AHashMap<(AccountId, Bytes), Vec<PeerLinks>>,
 }
 
@@ -58,14 +84,8 @@ impl QueueWeights {
         weight: u32,
     ) -> Option<LinkWeights> {
         let key = (account, subject.clone(), queue.clone());
-        let old = self.sent.get(&key).copied().unwrap_or((0, 0));
-        if old == (links, weight) {
+        if !self.sent.changed(key, links, weight) {
             return None;
-        }
-        if links == 0 {
-            self.sent.remove(&key);
-        } else {
-            self.sent.insert(key, (links, weight));
         }
         Some(LinkWeights {
             account,
